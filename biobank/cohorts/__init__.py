@@ -1,0 +1,1 @@
+"""Cross-omic cohort logic: imaging studies paired with blood draws in time."""

@@ -1,0 +1,1 @@
+"""Helpers shared by every app; this package imports no app."""

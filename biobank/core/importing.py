@@ -1,0 +1,133 @@
+"""Shared vocabulary of the importers: problems named by file, row and field, and reports."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or assumed) in an input, located as precisely as the input allows."""
+
+    source: str
+    message: str
+    row: int | None = None
+    field: str = ""
+    value: str = ""
+    code: str = ""
+
+    def __str__(self) -> str:
+        where = [self.source]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.field:
+            where.append(f"field {self.field}")
+        value = f" (value {self.value!r})" if self.value else ""
+        return f"{', '.join(where)}: {self.message}{value}"
+
+
+class ImportRejected(Exception):
+    """The file was not imported at all; `problems` says why, row by row."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class ImportReport:
+    """What one importer run did; printed by the management commands."""
+
+    source: str
+    created: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def count(self, kind: str, n: int = 1) -> None:
+        self.created[kind] = self.created.get(kind, 0) + n
+
+    def summary(self) -> str:
+        made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items())) or "nothing"
+        lines = [
+            f"{self.source}: created {made}; {self.duplicates} already present; "
+            f"{len(self.rejected)} rejected; {len(self.warnings)} warnings."
+        ]
+        lines += [f"  rejected: {p}" for p in self.rejected]
+        lines += [f"  warning: {p}" for p in self.warnings]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "created": self.created,
+            "duplicates": self.duplicates,
+            "rejected": [str(p) for p in self.rejected],
+            "warnings": [str(p) for p in self.warnings],
+        }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text(path: Path) -> str:
+    """Return the file's text; malformed UTF-8 is rejected with the line it sits on."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportRejected(
+            [Problem(path.name, "is not valid UTF-8 text; save it as UTF-8.", row=line)]
+        ) from None
+
+
+def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """Read a CSV or TSV file into (header, rows); rows carry their 1-based line number.
+
+    The header is line 1, so the first data row is line 2. Cells are stripped; the
+    delimiter is a tab when the header has tabs and no commas, else a comma. Old Mac
+    line endings (CR only) are accepted.
+    """
+    text = read_text(path)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = [cell.strip() for cell in next(reader)]
+    except StopIteration:
+        raise ImportRejected([Problem(path.name, "is empty; a header row is needed.")]) from None
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            yield line, {
+                name: (cells[i].strip() if i < len(cells) else "")
+                for i, name in enumerate(header)
+            }
+
+    return header, rows()
+
+
+def require_columns(source: str, header: list[str], needed: list[str]) -> None:
+    missing = [name for name in needed if name not in header]
+    if missing:
+        raise ImportRejected(
+            [
+                Problem(source, f"the required column {name!r} is missing.", row=1, field=name)
+                for name in missing
+            ]
+        )

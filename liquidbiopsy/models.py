@@ -1,0 +1,238 @@
+"""Blood draws and what was measured in them: CTCs, cfDNA variants, circulating RNA."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from patients.models import Patient
+
+_FRACTION = Q(vaf__isnull=True) | (Q(vaf__gte=0) & Q(vaf__lte=1))
+
+
+class BloodSample(models.Model):
+    """One blood draw; `drawn_on` is the local calendar day of `drawn_at`, for cohorts."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="blood_samples")
+    drawn_at = models.DateTimeField()
+    drawn_on = models.DateField(editable=False)
+    is_time_known = models.BooleanField(
+        default=True, help_text="False when only the draw date was given."
+    )
+    timepoint = models.CharField(max_length=60, blank=True, help_text="e.g. Baseline, C2D1.")
+    tube_type = models.CharField(max_length=60, blank=True, help_text="e.g. CellSave, EDTA, Streck.")
+    plasma_volume_ml = models.FloatField(null=True, blank=True)
+    hours_to_processing = models.FloatField(null=True, blank=True)
+    external_sample_id = models.CharField(
+        max_length=100, blank=True, help_text="Sample ID in the external biorepository."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "drawn_at"]
+        indexes = [models.Index(fields=["patient", "drawn_on"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "drawn_at", "external_sample_id"],
+                name="blood_sample_natural_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(plasma_volume_ml__isnull=True) | Q(plasma_volume_ml__gt=0),
+                name="blood_sample_plasma_volume_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(hours_to_processing__isnull=True) | Q(hours_to_processing__gte=0),
+                name="blood_sample_processing_time_not_negative",
+            ),
+        ]
+
+    def save(self, *args, **kwargs) -> None:
+        self.drawn_on = timezone.localdate(self.drawn_at)
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"Draw of {self.patient} at {self.drawn_at:%Y-%m-%d %H:%M}"
+
+
+class CTCCount(models.Model):
+    class Enrichment(models.TextChoices):
+        EPCAM = "epcam-immunomagnetic", "EpCAM immunomagnetic"
+        SIZE = "size-filtration", "Size / filtration"
+        DENSITY = "density", "Density gradient"
+        DEP = "dielectrophoresis", "Dielectrophoresis"
+        OTHER = "other", "Other"
+
+    sample = models.ForeignKey(BloodSample, on_delete=models.CASCADE, related_name="ctc_counts")
+    platform = models.CharField(max_length=60, default="CellSearch")
+    enrichment = models.CharField(max_length=25, choices=Enrichment, default=Enrichment.EPCAM)
+    blood_volume_ml = models.FloatField(default=7.5)
+    count = models.PositiveIntegerField()
+    count_per_7_5ml = models.FloatField(editable=False)
+    clusters = models.PositiveIntegerField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "CTC count"
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "platform"], name="ctc_count_per_platform"),
+            models.CheckConstraint(condition=Q(blood_volume_ml__gt=0), name="ctc_volume_positive"),
+            models.CheckConstraint(condition=Q(count__gte=0), name="ctc_count_not_negative"),
+        ]
+        indexes = [models.Index(fields=["count_per_7_5ml"])]
+
+    def save(self, *args, **kwargs) -> None:
+        self.count_per_7_5ml = self.count * 7.5 / self.blood_volume_ml
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.count} CTC in {self.blood_volume_ml} mL ({self.platform})"
+
+
+class CfDNAAssay(models.Model):
+    class Method(models.TextChoices):
+        DDPCR = "ddPCR", "Droplet digital PCR"
+        BEAMING = "BEAMing", "BEAMing"
+        TARGETED_NGS = "targeted-NGS", "Targeted NGS"
+        WGS = "WGS", "Whole-genome sequencing"
+        WES = "WES", "Whole-exome sequencing"
+        OTHER = "other", "Other"
+
+    sample = models.ForeignKey(BloodSample, on_delete=models.CASCADE, related_name="cfdna_assays")
+    method = models.CharField(max_length=20, choices=Method)
+    panel = models.CharField(max_length=100, blank=True)
+    cfdna_ng_per_ml = models.FloatField(null=True, blank=True, verbose_name="cfDNA (ng/mL plasma)")
+    tumour_fraction = models.FloatField(null=True, blank=True)
+    limit_of_detection_vaf = models.FloatField(
+        null=True, blank=True, help_text="Lowest VAF (fraction) the assay reports."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "cfDNA assay"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sample", "method", "panel"], name="cfdna_assay_natural_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(tumour_fraction__isnull=True)
+                | (Q(tumour_fraction__gte=0) & Q(tumour_fraction__lte=1)),
+                name="cfdna_tumour_fraction_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(limit_of_detection_vaf__isnull=True)
+                | (Q(limit_of_detection_vaf__gte=0) & Q(limit_of_detection_vaf__lte=1)),
+                name="cfdna_lod_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(cfdna_ng_per_ml__isnull=True) | Q(cfdna_ng_per_ml__gte=0),
+                name="cfdna_concentration_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.panel}".strip()
+
+
+class VariantQuerySet(models.QuerySet):
+    def detected(self) -> VariantQuerySet:
+        return self.filter(call=VariantResult.Call.DETECTED)
+
+
+class VariantResult(models.Model):
+    """A variant tested in cfDNA; `protein_change` is one canonical one-letter HGVS form."""
+
+    class Call(models.TextChoices):
+        DETECTED = "detected", "Detected"
+        NOT_DETECTED = "not-detected", "Not detected"
+        BELOW_LOD = "below-lod", "Below limit of detection"
+        FAILED = "failed", "Failed"
+
+    class Type(models.TextChoices):
+        SNV = "SNV", "Single nucleotide variant"
+        MNV = "MNV", "Multi-nucleotide variant"
+        INDEL = "indel", "Insertion / deletion"
+        FUSION = "fusion", "Fusion / rearrangement"
+        CNV = "CNV", "Copy-number variant"
+        OTHER = "other", "Other"
+
+    assay = models.ForeignKey(CfDNAAssay, on_delete=models.CASCADE, related_name="variants")
+    gene = models.CharField(max_length=40, help_text="HGNC symbol as given.")
+    gene_hgnc = models.CharField(max_length=40, blank=True, help_text="Current HGNC symbol.")
+    variant_key = models.CharField(
+        max_length=200, editable=False, help_text="Canonical identity within an assay."
+    )
+    variant_type = models.CharField(max_length=10, choices=Type)
+    protein_change = models.CharField(max_length=100, blank=True, db_index=True)
+    protein_change_raw = models.CharField(max_length=200, blank=True)
+    is_protein_change_predicted = models.BooleanField(default=False)
+    protein_accession = models.CharField(max_length=40, blank=True)
+    cdna_change = models.CharField(max_length=100, blank=True)
+    genomic_change = models.CharField(max_length=100, blank=True, help_text="chrom:pos ref>alt")
+    genome_build = models.CharField(max_length=10, blank=True)
+    fusion_5prime = models.CharField(max_length=40, blank=True)
+    fusion_3prime = models.CharField(max_length=40, blank=True)
+    fusion_note = models.CharField(max_length=200, blank=True)
+    vaf = models.FloatField(null=True, blank=True, help_text="Variant allele fraction, 0..1.")
+    alt_reads = models.PositiveIntegerField(null=True, blank=True)
+    depth = models.PositiveIntegerField(null=True, blank=True)
+    call = models.CharField(max_length=15, choices=Call)
+    is_clonal_haematopoiesis = models.BooleanField(default=False)
+    is_germline = models.BooleanField(default=False)
+    is_seen_in_ctc = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+    objects = VariantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["assay", "gene", "protein_change"]
+        constraints = [
+            models.UniqueConstraint(fields=["assay", "variant_key"], name="variant_natural_key"),
+            models.CheckConstraint(condition=_FRACTION, name="variant_vaf_fraction"),
+            models.CheckConstraint(
+                condition=Q(alt_reads__isnull=True)
+                | Q(depth__isnull=True)
+                | Q(alt_reads__lte=models.F("depth")),
+                name="variant_alt_reads_within_depth",
+            ),
+        ]
+        indexes = [models.Index(fields=["gene", "protein_change", "call"])]
+
+    def __str__(self) -> str:
+        return f"{self.gene} {self.protein_change or self.fusion_note or self.genomic_change}"
+
+
+class CirculatingRNAResult(models.Model):
+    """A transcript measured in blood, e.g. AR-V7 on CTCs."""
+
+    class Source(models.TextChoices):
+        CTC = "CTC", "Circulating tumour cells"
+        EXOSOME = "exosome", "Exosomes / extracellular vesicles"
+        PLASMA = "plasma", "Cell-free plasma RNA"
+
+    sample = models.ForeignKey(BloodSample, on_delete=models.CASCADE, related_name="rna_results")
+    transcript = models.CharField(max_length=60, help_text="e.g. AR-V7")
+    source = models.CharField(max_length=10, choices=Source)
+    method = models.CharField(max_length=60, blank=True, help_text="e.g. AdnaTest, RT-qPCR.")
+    call = models.CharField(max_length=15, choices=VariantResult.Call)
+    value = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=30, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "circulating RNA result"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sample", "transcript", "source", "method"], name="rna_natural_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transcript} {self.get_call_display()}"

@@ -1,0 +1,263 @@
+"""Projects, pseudonymised patients and their dated clinical facts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+
+class CancerType(models.TextChoices):
+    """OncoTree codes used by the biobank's collections."""
+
+    NSCLC = "NSCLC", "Non-small cell lung cancer"
+    LUAD = "LUAD", "Lung adenocarcinoma"
+    LUSC = "LUSC", "Lung squamous cell carcinoma"
+    LCLC = "LCLC", "Large cell lung carcinoma"
+    SCLC = "SCLC", "Small cell lung cancer"
+    COAD = "COAD", "Colon adenocarcinoma"
+    READ = "READ", "Rectal adenocarcinoma"
+    COADREAD = "COADREAD", "Colorectal adenocarcinoma"
+    PRAD = "PRAD", "Prostate adenocarcinoma"
+    BRCA = "BRCA", "Invasive breast carcinoma"
+    SKCM = "SKCM", "Cutaneous melanoma"
+    PAAD = "PAAD", "Pancreatic adenocarcinoma"
+    ESCA = "ESCA", "Esophageal carcinoma"
+    HNSC = "HNSC", "Head and neck squamous cell carcinoma"
+    STS = "STS", "Soft tissue sarcoma"
+    AML = "AML", "Acute myeloid leukemia"
+    OTHER = "OTHER", "Other"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+    OTHER = "O", "Other"
+    UNKNOWN = "U", "Unknown"
+
+
+class Project(models.Model):
+    """A research collection; every patient record belongs to exactly one."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Patient(models.Model):
+    """A pseudonymised patient; the source identifier is kept only as a keyed hash."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="patients")
+    pseudonym = models.CharField(max_length=40)
+    source_key = models.CharField(
+        max_length=64,
+        editable=False,
+        help_text="HMAC-SHA256 of the source patient identifier; links later imports.",
+    )
+    sex = models.CharField(max_length=1, choices=Sex, default=Sex.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    cancer_type = models.CharField(max_length=10, choices=CancerType, blank=True)
+    histology = models.CharField(max_length=200, blank=True)
+    stage = models.CharField(max_length=20, blank=True, help_text="Overall stage, e.g. IIIb.")
+    t_stage = models.CharField(max_length=10, blank=True)
+    n_stage = models.CharField(max_length=10, blank=True)
+    m_stage = models.CharField(max_length=10, blank=True)
+    diagnosis_on = models.DateField(null=True, blank=True)
+    age_at_diagnosis_years = models.DecimalField(
+        max_digits=6, decimal_places=3, null=True, blank=True
+    )
+    overall_survival_days = models.PositiveIntegerField(null=True, blank=True)
+    is_deceased = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["project", "pseudonym"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "pseudonym"], name="patient_pseudonym_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "source_key"], name="patient_source_key_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(birth_year__isnull=True) | Q(birth_year__gte=1880),
+                name="patient_birth_year_plausible",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Consent(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
+    allows_imaging = models.BooleanField(default=True)
+    allows_genomics = models.BooleanField(default=True)
+    allows_sharing = models.BooleanField(default=False)
+    given_on = models.DateField()
+    withdrawn_on = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "given_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gte=F("given_on")),
+                name="consent_withdrawn_after_given",
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "given_on"])]
+
+    def __str__(self) -> str:
+        return f"Consent of {self.patient} on {self.given_on}"
+
+
+class Treatment(models.Model):
+    class Kind(models.TextChoices):
+        SURGERY = "surgery", "Surgery"
+        CHEMOTHERAPY = "chemotherapy", "Chemotherapy"
+        RADIOTHERAPY = "radiotherapy", "Radiotherapy"
+        CHEMORADIOTHERAPY = "chemoradiotherapy", "Chemoradiotherapy"
+        TARGETED = "targeted", "Targeted therapy"
+        IMMUNOTHERAPY = "immunotherapy", "Immunotherapy"
+        HORMONAL = "hormonal", "Hormonal therapy"
+        OTHER = "other", "Other"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="treatments")
+    kind = models.CharField(max_length=20, choices=Kind)
+    agent = models.CharField(max_length=200, blank=True)
+    line = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Line of therapy.")
+    started_on = models.DateField()
+    ended_on = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "started_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("started_on")),
+                name="treatment_end_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "kind", "agent", "started_on"],
+                name="treatment_natural_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "started_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.agent} from {self.started_on}".strip()
+
+
+class ClinicalEvent(models.Model):
+    class Kind(models.TextChoices):
+        RESPONSE = "response", "RECIST response assessment"
+        PROGRESSION = "progression", "Progression"
+        RECURRENCE = "recurrence", "Recurrence"
+        METASTASIS = "metastasis", "Metastasis"
+        DEATH = "death", "Death"
+
+    class Recist(models.TextChoices):
+        CR = "CR", "Complete response"
+        PR = "PR", "Partial response"
+        SD = "SD", "Stable disease"
+        PD = "PD", "Progressive disease"
+        NE = "NE", "Not evaluable"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind)
+    recist = models.CharField(max_length=2, choices=Recist, blank=True)
+    occurred_on = models.DateField()
+    note = models.CharField(max_length=500, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "occurred_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "kind", "occurred_on"], name="event_natural_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "occurred_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.occurred_on}"
+
+
+class ImportRun(models.Model):
+    """One run of an importer over one file or folder, with its summary."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (nothing stored)"
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="import_runs", null=True
+    )
+    importer = models.CharField(max_length=50)
+    source_name = models.CharField(max_length=500, help_text="File or folder name as given.")
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    summary = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.importer} {self.source_name} ({self.status})"
+
+
+class DataIssue(models.Model):
+    """A data-quality finding: accepted under an assumption, or rejected."""
+
+    class Severity(models.TextChoices):
+        WARNING = "warning", "Warning (accepted)"
+        ERROR = "error", "Error (rejected)"
+
+    import_run = models.ForeignKey(
+        ImportRun, on_delete=models.CASCADE, related_name="issues", null=True, blank=True
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="data_issues", null=True
+    )
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="data_issues", null=True, blank=True
+    )
+    severity = models.CharField(max_length=10, choices=Severity)
+    code = models.SlugField(max_length=60, help_text="Machine-readable kind, e.g. no-usable-date.")
+    source_name = models.CharField(max_length=500, blank=True)
+    row = models.PositiveIntegerField(null=True, blank=True, help_text="Line number in the file.")
+    field = models.CharField(max_length=100, blank=True)
+    value = models.CharField(max_length=200, blank=True)
+    message = models.TextField()
+    record_type = models.CharField(max_length=50, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["record_type", "record_id"])]
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,323 @@
+"""Imaging studies, series with acquisition parameters, segmentations and features."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from patients.models import Patient
+
+
+class ImagingStudy(models.Model):
+    """A DICOM study, de-identified; `study_date` is null when no usable date exists."""
+
+    class DateSource(models.TextChoices):
+        STUDY = "StudyDate", "StudyDate (0008,0020)"
+        SERIES = "SeriesDate", "SeriesDate (0008,0021)"
+        ACQUISITION = "AcquisitionDate", "AcquisitionDate (0008,0022)"
+        CONTENT = "ContentDate", "ContentDate (0008,0023)"
+        NONE = "", "No usable date"
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="imaging_studies"
+    )
+    study_instance_uid = models.CharField(
+        max_length=64, unique=True, help_text="De-identified StudyInstanceUID."
+    )
+    source_uid_hash = models.CharField(max_length=64, unique=True, editable=False)
+    study_date = models.DateField(null=True, blank=True)
+    study_time = models.TimeField(null=True, blank=True)
+    date_source = models.CharField(max_length=20, choices=DateSource, blank=True)
+    modalities = models.CharField(
+        max_length=100, blank=True, help_text="Modalities of its series, e.g. CT,PT."
+    )
+    body_part = models.CharField(max_length=64, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    patient_age_raw = models.CharField(max_length=16, blank=True)
+    patient_age_value = models.PositiveSmallIntegerField(null=True, blank=True)
+    patient_age_unit = models.CharField(max_length=1, blank=True, help_text="D, W, M or Y.")
+    patient_age_years = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True
+    )
+    is_age_unit_assumed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "imaging studies"
+        ordering = ["patient", "study_date"]
+        indexes = [models.Index(fields=["patient", "study_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.modalities or 'Study'} {self.study_date or 'undated'} of {self.patient}"
+
+
+class ImageSeries(models.Model):
+    """A series, with the acquisition parameters that radiomic features depend on."""
+
+    study = models.ForeignKey(ImagingStudy, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64, unique=True)
+    source_uid_hash = models.CharField(max_length=64, unique=True, editable=False)
+    frame_of_reference_uid = models.CharField(max_length=64, blank=True)
+    modality = models.CharField(max_length=16)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    series_date = models.DateField(null=True, blank=True)
+    manufacturer = models.CharField(max_length=128, blank=True)
+    manufacturer_model_name = models.CharField(max_length=128, blank=True)
+    convolution_kernel = models.CharField(max_length=128, blank=True)
+    slice_thickness_mm = models.FloatField(null=True, blank=True)
+    spacing_between_slices_mm = models.FloatField(null=True, blank=True)
+    pixel_spacing_row_mm = models.FloatField(null=True, blank=True)
+    pixel_spacing_column_mm = models.FloatField(null=True, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.PositiveIntegerField(null=True, blank=True)
+    kvp = models.FloatField(null=True, blank=True, verbose_name="kVp")
+    exposure_mas = models.FloatField(null=True, blank=True, verbose_name="exposure (mAs)")
+    tube_current_ma = models.FloatField(null=True, blank=True)
+    contrast_agent = models.CharField(max_length=128, blank=True)
+    mr_sequence = models.CharField(max_length=128, blank=True)
+    magnetic_field_strength_t = models.FloatField(null=True, blank=True)
+    echo_time_ms = models.FloatField(null=True, blank=True)
+    repetition_time_ms = models.FloatField(null=True, blank=True)
+    pet_units = models.CharField(max_length=16, blank=True)
+    radiopharmaceutical = models.CharField(max_length=64, blank=True)
+    instance_count = models.PositiveIntegerField(default=0)
+    storage_path = models.CharField(
+        max_length=500, blank=True, help_text="Folder of its de-identified files."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "image series"
+        ordering = ["study", "series_number"]
+        indexes = [
+            models.Index(fields=["modality"]),
+            models.Index(fields=["frame_of_reference_uid"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(slice_thickness_mm__isnull=True) | Q(slice_thickness_mm__gt=0),
+                name="series_slice_thickness_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.modality} {self.description}".strip()
+
+
+class ImageInstance(models.Model):
+    """One stored, de-identified DICOM instance; duplicates are found by source UID."""
+
+    series = models.ForeignKey(ImageSeries, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    source_uid_hash = models.CharField(max_length=64, unique=True, editable=False)
+    content_sha256 = models.CharField(
+        max_length=64, help_text="Hash of the source data set, to tell copies from conflicts."
+    )
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    storage_path = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["series", "instance_number"]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+
+class Segmentation(models.Model):
+    """A region of interest delineated on an image series."""
+
+    class Method(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SEMI_AUTOMATIC = "semi-automatic", "Semi-automatic"
+        AUTOMATIC = "automatic", "Automatic"
+        UNKNOWN = "", "Unknown"
+
+    class SourceKind(models.TextChoices):
+        RTSTRUCT = "RTSTRUCT", "DICOM RT Structure Set"
+        SEG = "SEG", "DICOM Segmentation"
+        MASK = "MASK", "Mask file (NIfTI, NRRD)"
+
+    class Linkage(models.TextChoices):
+        INSTANCES = "instances", "Per-image SOP references"
+        SERIES = "series", "Series and frame of reference"
+
+    series = models.ForeignKey(
+        ImageSeries, on_delete=models.CASCADE, related_name="segmentations"
+    )
+    roi_name = models.CharField(max_length=200)
+    roi_number = models.IntegerField(
+        default=1, help_text="ROINumber (RTSTRUCT) or SegmentNumber (SEG) or mask label."
+    )
+    method = models.CharField(max_length=20, choices=Method, blank=True)
+    reader = models.CharField(max_length=100, blank=True)
+    source_kind = models.CharField(max_length=10, choices=SourceKind)
+    source_sop_instance_uid = models.CharField(max_length=64, blank=True)
+    source_uid_hash = models.CharField(max_length=64, blank=True, editable=False)
+    linkage = models.CharField(max_length=10, choices=Linkage, blank=True)
+    storage_path = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["series", "roi_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_uid_hash", "roi_number"],
+                condition=~Q(source_uid_hash=""),
+                name="segmentation_source_roi_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.roi_name} ({self.source_kind})"
+
+
+class FeatureDefinition(models.Model):
+    """A radiomic feature as an engine names it, with its IBSI code where one exists."""
+
+    class Family(models.TextChoices):
+        SHAPE = "shape", "Shape (3D)"
+        SHAPE_2D = "shape2D", "Shape (2D)"
+        FIRST_ORDER = "firstorder", "First order"
+        GLCM = "glcm", "GLCM"
+        GLRLM = "glrlm", "GLRLM"
+        GLSZM = "glszm", "GLSZM"
+        GLDM = "gldm", "GLDM"
+        NGTDM = "ngtdm", "NGTDM"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=200, unique=True, help_text="e.g. original_glcm_Contrast")
+    family = models.CharField(max_length=12, choices=Family)
+    feature_name = models.CharField(max_length=100, help_text="e.g. Contrast")
+    image_filter = models.CharField(max_length=60, default="original")
+    ibsi_code = models.CharField(max_length=8, blank=True, db_index=True)
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["family", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FeatureExtraction(models.Model):
+    """One run of an engine over one ROI, or one imported row of engine output."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="extractions")
+    segmentation = models.ForeignKey(
+        Segmentation,
+        on_delete=models.CASCADE,
+        related_name="extractions",
+        null=True,
+        blank=True,
+    )
+    software = models.CharField(max_length=60)
+    software_version = models.CharField(max_length=40, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    diagnostics = models.JSONField(
+        default=dict, blank=True, help_text="Engine provenance such as diagnostics_* columns."
+    )
+    fingerprint = models.CharField(
+        max_length=64, unique=True, help_text="Identifies the same extraction on re-import."
+    )
+    source_name = models.CharField(max_length=500, blank=True)
+    image_reference = models.CharField(max_length=500, blank=True)
+    mask_reference = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.software} {self.software_version} on {self.patient}"
+
+
+class FeatureValue(models.Model):
+    """One number; sized for tens of millions of rows, written with bulk_create."""
+
+    extraction = models.ForeignKey(
+        FeatureExtraction, on_delete=models.CASCADE, related_name="values"
+    )
+    feature = models.ForeignKey(
+        FeatureDefinition, on_delete=models.PROTECT, related_name="values"
+    )
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["extraction", "feature"], name="feature_value_unique"
+            ),
+        ]
+        # "feature X between a and b" is an index range scan:
+        indexes = [models.Index(fields=["feature", "value"])]
+
+    def __str__(self) -> str:
+        return f"{self.feature_id}={self.value}"
+
+
+class RadiomicSignature(models.Model):
+    """A weighted set of features with intercept, cut-off and labels."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    reference = models.CharField(max_length=500, blank=True, help_text="Literature reference.")
+    intercept = models.FloatField(default=0.0)
+    cutoff = models.FloatField(null=True, blank=True)
+    label_below = models.CharField(max_length=50, default="low risk")
+    label_above = models.CharField(max_length=50, default="high risk")
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SignatureTerm(models.Model):
+    signature = models.ForeignKey(
+        RadiomicSignature, on_delete=models.CASCADE, related_name="terms"
+    )
+    feature = models.ForeignKey(FeatureDefinition, on_delete=models.PROTECT)
+    weight = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["signature", "feature"], name="signature_term_unique")
+        ]
+
+
+class SignatureScore(models.Model):
+    signature = models.ForeignKey(
+        RadiomicSignature, on_delete=models.CASCADE, related_name="scores"
+    )
+    extraction = models.ForeignKey(
+        FeatureExtraction, on_delete=models.CASCADE, related_name="signature_scores"
+    )
+    score = models.FloatField()
+    label = models.CharField(max_length=50, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["signature", "extraction"], name="signature_score_unique"
+            )
+        ]

@@ -1,0 +1,47 @@
+"""Fixtures shared by the whole suite: stored-file root, shared data, projects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("BIOBANK_SHARED_DIR", REPO.parent / "shared"))
+DATA = SHARED / "data"
+CASES = SHARED / "cases"
+
+
+def shared_path(*parts: str, root: Path = DATA) -> Path:
+    """Return a path inside ../shared, or skip the test with the reason it is absent."""
+    path = root.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data {path} is absent (set BIOBANK_SHARED_DIR)")
+    return path
+
+
+def case_path(*parts: str) -> Path:
+    return shared_path(*parts, root=CASES)
+
+
+@pytest.fixture(autouse=True)
+def storage_root(settings, tmp_path: Path) -> Path:
+    """Every test stores de-identified files under its own temporary folder."""
+    root = tmp_path / "storage"
+    settings.BIOBANK_STORAGE_ROOT = root
+    return root
+
+
+@pytest.fixture
+def project(db):
+    from patients.models import Project
+
+    return Project.objects.create(code="demo", name="Demo collection")
+
+
+@pytest.fixture
+def curator(db, django_user_model):
+    return django_user_model.objects.create_user(
+        "curator", password="curator-pass-123", is_staff=True, is_superuser=True
+    )
