@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "simple_history",
+    "biobank",
     "patients",
     "radiomics",
     "liquidbiopsy",
