@@ -1,0 +1,627 @@
+"""Import clinical tables: patients, treatments and events, and the Lung1 clinical table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+
+from django.utils import timezone
+
+from biobank.core.dates import ORDERS, DateColumn, check_not_future, parse_date_column
+from biobank.core.importing import (
+    ImportRejected,
+    ImportReport,
+    Problem,
+    read_table,
+    require_columns,
+)
+from patients.importers.runs import RunLinks, recorded_import
+from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
+from patients.services import find_patient, pseudonymise
+
+logger = logging.getLogger(__name__)
+
+PATIENTS, TREATMENTS, EVENTS = "patients", "treatments", "events"
+KINDS = (PATIENTS, TREATMENTS, EVENTS)
+STANDARD, LUNG1 = "standard", "lung1"
+FORMATS = (STANDARD, LUNG1)
+
+MISSING = {"", "NA", "N/A", "NULL", "NONE", "-"}
+
+COLUMNS = {
+    PATIENTS: [
+        "patient_id",
+        "sex",
+        "birth_year",
+        "cancer_type",
+        "histology",
+        "stage",
+        "t_stage",
+        "n_stage",
+        "m_stage",
+        "diagnosis_date",
+        "age_at_diagnosis",
+        "overall_survival_days",
+        "is_deceased",
+    ],
+    TREATMENTS: ["patient_id", "kind", "agent", "line", "start_date", "end_date"],
+    EVENTS: ["patient_id", "kind", "recist", "date"],
+}
+REQUIRED = {
+    PATIENTS: ["patient_id"],
+    TREATMENTS: ["patient_id", "kind", "start_date"],
+    EVENTS: ["patient_id", "kind", "date"],
+}
+DATE_COLUMNS = {
+    PATIENTS: ["diagnosis_date"],
+    TREATMENTS: ["start_date", "end_date"],
+    EVENTS: ["date"],
+}
+
+# NSCLC-Radiomics (Aerts et al. 2014) clinical table as TCIA distributes it:
+LUNG1_COLUMNS = {
+    "PatientID": "patient_id",
+    "age": "age_at_diagnosis",
+    "clinical.T.Stage": "t_stage",
+    "Clinical.N.Stage": "n_stage",
+    "Clinical.M.Stage": "m_stage",
+    "Overall.Stage": "stage",
+    "Histology": "histology",
+    "gender": "sex",
+    "Survival.time": "overall_survival_days",
+    "deadstatus.event": "is_deceased",
+}
+# NB: every Lung1 patient has NSCLC, so a missing histology still means NSCLC.
+LUNG1_CANCER_TYPES = {
+    "adenocarcinoma": CancerType.LUAD,
+    "squamous cell carcinoma": CancerType.LUSC,
+    "large cell": CancerType.LCLC,
+    "nos": CancerType.NSCLC,
+    "": CancerType.NSCLC,
+}
+
+SEXES = {
+    "f": Sex.FEMALE,
+    "female": Sex.FEMALE,
+    "m": Sex.MALE,
+    "male": Sex.MALE,
+    "o": Sex.OTHER,
+    "other": Sex.OTHER,
+    "u": Sex.UNKNOWN,
+    "unknown": Sex.UNKNOWN,
+}
+BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "no": False,
+}
+
+
+@dataclass
+class ClinicalReport(ImportReport):
+    """An ImportReport that also counts stored records the file filled in or replaced."""
+
+    updated: int = 0
+
+    def summary(self) -> str:
+        return super().summary() + f"\n  {self.updated} stored records updated."
+
+    def as_dict(self) -> dict:
+        return super().as_dict() | {"updated": self.updated}
+
+
+@dataclass
+class CleanRow:
+    line: int
+    patient_id: str
+    values: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class ClinicalTable:
+    """Checked rows, and the file's column behind each field (for error messages)."""
+
+    rows: list[CleanRow]
+    column_of: dict[str, str]
+
+
+def detect_format(header: list[str]) -> str:
+    """Return LUNG1 when the header is the Lung1 table's, else STANDARD."""
+    return LUNG1 if {"PatientID", "Overall.Stage"} <= set(header) else STANDARD
+
+
+def import_clinical(
+    path: Path,
+    project: Project,
+    kind: str = PATIENTS,
+    date_order: str | None = None,
+    table_format: str | None = None,
+    update: bool = False,
+    user=None,
+) -> ClinicalReport:
+    """Import one clinical CSV or TSV file into `project`, whole or not at all.
+
+    Parameters
+    ----------
+    kind
+        PATIENTS, TREATMENTS or EVENTS: which columns the file has (docs/clinical_imports.md).
+    date_order
+        "day-first" or "month-first" for slashed dates; None lets a day above 12 prove
+        the order of each column, and rejects a column that proves none.
+    table_format
+        STANDARD or LUNG1; None detects the Lung1 table by its header.
+    update
+        Replace stored values that the file contradicts (simple-history keeps the old
+        ones). Without it such a file is rejected as a conflict.
+
+    Raises
+    ------
+    ImportRejected
+        Any error anywhere in the file; nothing is stored, the run is recorded as failed.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    report = ClinicalReport(source=path.name)
+
+    with recorded_import(project, f"clinical-{kind}", path, report, user) as links:
+        table = read_clinical_rows(path, kind, date_order, table_format, report)
+        storer = _Storer(project, path.name, report, links, update, table.column_of)
+        storer.store(kind, table.rows)
+
+    logger.info(
+        "Clinical %s of %s imported into project %s", kind, path.name, project.pk
+    )
+    return report
+
+
+def read_clinical_rows(
+    path: Path,
+    kind: str,
+    date_order: str | None,
+    table_format: str | None,
+    report: ImportReport,
+) -> ClinicalTable:
+    """Read and check every row; raise ImportRejected listing every problem found."""
+    source = path.name
+    header, lines = read_table(path)
+    table_format = table_format or detect_format(header)
+    column_of = {name: name for name in header}
+    known = COLUMNS[kind]
+
+    if table_format == LUNG1:
+        if kind != PATIENTS:
+            raise ImportRejected(
+                [
+                    Problem(
+                        source,
+                        "a Lung1 table holds patients only; use --kind patients.",
+                    )
+                ]
+            )
+        require_columns(source, header, ["PatientID"])
+        column_of |= {LUNG1_COLUMNS.get(name, name): name for name in header}
+        known = list(LUNG1_COLUMNS)
+        cleaner = _Cleaner(source, column_of)
+        table = [(line, cleaner.from_lung1(line, cells)) for line, cells in lines]
+    else:
+        require_columns(source, header, REQUIRED[kind])
+        cleaner = _Cleaner(source, column_of)
+        table = list(lines)
+
+    for name in header:
+        if name not in known:
+            report.warnings.append(
+                Problem(
+                    source,
+                    "is not a column of this import; it was ignored.",
+                    row=1,
+                    field=name,
+                    code="unknown-column",
+                )
+            )
+
+    dates = cleaner.parse_dates(table, DATE_COLUMNS[kind], date_order)
+    clean = {
+        PATIENTS: cleaner.patient,
+        TREATMENTS: cleaner.treatment,
+        EVENTS: cleaner.event,
+    }[kind]
+    rows = [
+        row for line, cells in table if (row := clean(line, cells, dates)) is not None
+    ]
+
+    seen: dict[tuple, int] = {}
+    for row in rows:
+        key = natural_key(kind, row)
+        if key in seen:
+            cleaner.error(
+                row.line, "patient_id", f"repeats the record of row {seen[key]}."
+            )
+        seen.setdefault(key, row.line)
+
+    report.warnings.extend(cleaner.warnings)
+    if cleaner.errors:
+        raise ImportRejected(sorted(cleaner.errors, key=lambda p: p.row or 0))
+    return ClinicalTable(rows, column_of)
+
+
+def natural_key(kind: str, row: CleanRow) -> tuple:
+    """Return what identifies the row's record: the unique constraint of its model."""
+    if kind == PATIENTS:
+        return (row.patient_id,)
+    _model, key_fields = RECORDS[kind]
+    return (row.patient_id, *(row.values[name] for name in key_fields))
+
+
+# The model of each kind of dated record, and the fields that identify it with the patient:
+RECORDS: dict[str, tuple[type[Treatment] | type[ClinicalEvent], tuple[str, ...]]] = {
+    TREATMENTS: (Treatment, ("kind", "agent", "started_on")),
+    EVENTS: (ClinicalEvent, ("kind", "occurred_on")),
+}
+
+# Model fields whose file column has another name:
+_FIELD_COLUMNS = {
+    "diagnosis_on": "diagnosis_date",
+    "age_at_diagnosis_years": "age_at_diagnosis",
+    "started_on": "start_date",
+    "ended_on": "end_date",
+    "occurred_on": "date",
+}
+
+
+class _Cleaner:
+    """Turn the text cells of one row into model values, collecting every problem."""
+
+    def __init__(self, source: str, column_of: dict[str, str]) -> None:
+        self.source = source
+        self.column_of = column_of
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.today = timezone.localdate()
+
+    def error(
+        self, line: int | None, name: str, message: str, value: str = "", code: str = ""
+    ) -> None:
+        self.errors.append(
+            Problem(
+                self.source,
+                message,
+                row=line,
+                field=self.column_of.get(name, name),
+                value=value,
+                code=code,
+            )
+        )
+
+    def from_lung1(self, line: int, cells: dict[str, str]) -> dict[str, str]:
+        """Rename a Lung1 row's cells to standard columns; derive its cancer type."""
+        row = {LUNG1_COLUMNS.get(name, name): text for name, text in cells.items()}
+        histology = row.get("histology", "")
+        histology = "" if histology.upper() in MISSING else histology
+        cancer_type = LUNG1_CANCER_TYPES.get(histology.lower())
+        if cancer_type is None:
+            allowed = ", ".join(name for name in LUNG1_CANCER_TYPES if name)
+            self.error(
+                line, "histology", f"is not a Lung1 histology ({allowed}).", histology
+            )
+        row["cancer_type"] = cancer_type or ""
+        return row
+
+    def parse_dates(
+        self,
+        table: list[tuple[int, dict[str, str]]],
+        names: list[str],
+        order: str | None,
+    ) -> dict[str, DateColumn]:
+        if order is not None and order not in ORDERS:
+            raise ValueError(f"date order must be one of {ORDERS}, not {order!r}")
+        dates = {}
+        for name in names:
+            cells = {line: cells.get(name, "") for line, cells in table}
+            column = parse_date_column(self.source, name, cells, declared_order=order)
+            self.errors += column.errors
+            self.warnings += column.warnings
+            dates[name] = column
+        return dates
+
+    # Cells by kind of value; each returns None for a missing cell or a problem:
+
+    def text(
+        self, line: int, cells: dict[str, str], name: str, max_length: int
+    ) -> str | None:
+        text = cells.get(name, "")
+        if text.upper() in MISSING:
+            return None
+        if len(text) > max_length:
+            self.error(
+                line, name, f"is longer than {max_length} characters.", text[:40]
+            )
+            return None
+        return text
+
+    def integer(
+        self, line: int, cells: dict[str, str], name: str, low: int, high: int
+    ) -> int | None:
+        text = self.text(line, cells, name, 20)
+        if text is None:
+            return None
+        try:
+            number = int(text)
+        except ValueError:
+            self.error(line, name, "is not a whole number.", text)
+            return None
+        if not low <= number <= high:
+            self.error(line, name, f"must lie between {low} and {high}.", text)
+            return None
+        return number
+
+    def choice(
+        self, line: int, cells: dict[str, str], name: str, choices: dict[str, object]
+    ) -> object | None:
+        text = self.text(line, cells, name, 100)
+        if text is None:
+            return None
+        if text.lower() not in choices:
+            allowed = ", ".join(sorted(str(c) for c in set(choices.values())))
+            self.error(
+                line, name, f"is not one of {allowed}.", text, code="unknown-choice"
+            )
+            return None
+        return choices[text.lower()]
+
+    def date(
+        self, line: int, name: str, dates: dict[str, DateColumn], required: bool = False
+    ) -> dt.date | None:
+        day = dates[name].values.get(line)
+        if day is None and required and line in dates[name].values:
+            self.error(line, name, "is required; give a date.")
+        if not check_not_future(day):
+            self.error(
+                line,
+                name,
+                f"is in the future (today is {self.today}).",
+                str(day),
+                code="future-date",
+            )
+            return None
+        return day
+
+    def patient_id(self, line: int, cells: dict[str, str]) -> str | None:
+        # NB: the identifier never enters a Problem; DataIssue rows must not hold it.
+        text = cells.get("patient_id", "")
+        if text.upper() in MISSING:
+            self.error(
+                line,
+                "patient_id",
+                "is empty; every row needs the source patient identifier.",
+            )
+            return None
+        return text
+
+    # Rows by kind of file:
+
+    def patient(
+        self, line: int, cells: dict[str, str], dates: dict[str, DateColumn]
+    ) -> CleanRow | None:
+        patient_id = self.patient_id(line, cells)
+        values = {
+            "sex": self.choice(line, cells, "sex", SEXES),
+            "birth_year": self.birth_year(line, cells),
+            "cancer_type": self.choice(line, cells, "cancer_type", _CANCER_TYPES),
+            "histology": self.text(line, cells, "histology", 200),
+            "stage": self.text(line, cells, "stage", 20),
+            "t_stage": self.text(line, cells, "t_stage", 10),
+            "n_stage": self.text(line, cells, "n_stage", 10),
+            "m_stage": self.text(line, cells, "m_stage", 10),
+            "diagnosis_on": self.date(line, "diagnosis_date", dates),
+            "age_at_diagnosis_years": self.age(line, cells),
+            "overall_survival_days": self.integer(
+                line, cells, "overall_survival_days", 0, 100 * 366
+            ),
+            "is_deceased": self.choice(line, cells, "is_deceased", BOOLEANS),
+        }
+        birth_year, diagnosed = values["birth_year"], values["diagnosis_on"]
+        if (
+            birth_year is not None
+            and diagnosed is not None
+            and diagnosed.year < birth_year
+        ):  # type: ignore[union-attr,operator]
+            self.error(
+                line, "diagnosis_date", "lies before the birth year.", str(diagnosed)
+            )
+        if patient_id is None:
+            return None
+        return CleanRow(
+            line, patient_id, {k: v for k, v in values.items() if v is not None}
+        )
+
+    def birth_year(self, line: int, cells: dict[str, str]) -> int | None:
+        year = self.integer(line, cells, "birth_year", 1880, 9999)
+        if year is not None and year > self.today.year:
+            self.error(
+                line, "birth_year", "is in the future.", str(year), code="future-date"
+            )
+            return None
+        return year
+
+    def age(self, line: int, cells: dict[str, str]) -> Decimal | None:
+        text = self.text(line, cells, "age_at_diagnosis", 20)
+        if text is None:
+            return None
+        try:
+            years = Decimal(text)
+        except InvalidOperation:
+            self.error(line, "age_at_diagnosis", "is not a number of years.", text)
+            return None
+        if not years.is_finite() or not 0 <= years <= 130:
+            self.error(
+                line, "age_at_diagnosis", "must lie between 0 and 130 years.", text
+            )
+            return None
+        # The model keeps three decimals (under a day); Lung1 gives four:
+        return years.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
+
+    def treatment(
+        self, line: int, cells: dict[str, str], dates: dict[str, DateColumn]
+    ) -> CleanRow | None:
+        patient_id = self.patient_id(line, cells)
+        values = {
+            "kind": self.choice(line, cells, "kind", _TREATMENT_KINDS),
+            "agent": self.text(line, cells, "agent", 200) or "",
+            "line": self.integer(line, cells, "line", 1, 99),
+            "started_on": self.date(line, "start_date", dates, required=True),
+            "ended_on": self.date(line, "end_date", dates),
+        }
+        started, ended = values["started_on"], values["ended_on"]
+        if started is not None and ended is not None and ended < started:  # type: ignore[operator]
+            self.error(
+                line,
+                "end_date",
+                f"lies before start_date {started}.",
+                str(ended),
+                code="end-before-start",
+            )
+        if patient_id is None or values["kind"] is None or started is None:
+            return None
+        return CleanRow(line, patient_id, values)
+
+    def event(
+        self, line: int, cells: dict[str, str], dates: dict[str, DateColumn]
+    ) -> CleanRow | None:
+        patient_id = self.patient_id(line, cells)
+        values = {
+            "kind": self.choice(line, cells, "kind", _EVENT_KINDS),
+            "recist": self.choice(line, cells, "recist", _RECIST) or "",
+            "occurred_on": self.date(line, "date", dates, required=True),
+        }
+        if (
+            patient_id is None
+            or values["kind"] is None
+            or values["occurred_on"] is None
+        ):
+            return None
+        return CleanRow(line, patient_id, values)
+
+
+_CANCER_TYPES = {code.lower(): code for code in CancerType.values}
+_TREATMENT_KINDS = {kind.lower(): kind for kind in Treatment.Kind.values}
+_EVENT_KINDS = {kind.lower(): kind for kind in ClinicalEvent.Kind.values}
+_RECIST = {code.lower(): code for code in ClinicalEvent.Recist.values}
+
+
+class _Storer:
+    """Write checked rows: create what is new, compare what is stored (see the docs)."""
+
+    def __init__(
+        self,
+        project: Project,
+        source: str,
+        report: ClinicalReport,
+        links: RunLinks,
+        update: bool,
+        column_of: dict[str, str],
+    ) -> None:
+        self.project = project
+        self.source = source
+        self.report = report
+        self.links = links
+        self.update = update
+        self.column_of = column_of
+        self.errors: list[Problem] = []
+
+    def store(self, kind: str, rows: list[CleanRow]) -> None:
+        for row in rows:
+            if kind == PATIENTS:
+                self.patient(row)
+            else:
+                self.record(kind, row)
+
+        if self.errors:
+            raise ImportRejected(self.errors)
+
+    def patient(self, row: CleanRow) -> None:
+        patient, created = pseudonymise(self.project, row.patient_id, **row.values)
+        self.links.link(row.line, patient, patient)
+        if created:
+            self.report.count("patients")
+            return
+        self.merge(patient, row)
+
+    def known_patient(self, row: CleanRow) -> Patient | None:
+        patient = find_patient(self.project, row.patient_id)
+        if patient is None:
+            self.errors.append(
+                Problem(
+                    self.source,
+                    f"names no patient of project {self.project.code}; import the patients file first.",
+                    row=row.line,
+                    field="patient_id",
+                    code="unknown-patient",
+                )
+            )
+        return patient
+
+    def record(self, kind: str, row: CleanRow) -> None:
+        """Store a treatment or event of a known patient, or compare it with the stored one."""
+        patient = self.known_patient(row)
+        if patient is None:
+            return
+        model, key_fields = RECORDS[kind]
+        values = dict(row.values)
+        key = {name: values.pop(name) for name in key_fields}
+
+        stored = model.objects.filter(patient=patient, **key).first()
+        if stored is None:
+            stored = model.objects.create(patient=patient, **key, **values)
+            self.report.count(kind)
+        else:
+            self.merge(stored, CleanRow(row.line, row.patient_id, values))
+        self.links.link(row.line, patient, stored)
+
+    def merge(self, stored, row: CleanRow) -> None:
+        """Compare a row with its stored record; fill blanks, reject or apply changes.
+
+        An empty cell never clears a stored value. A stored blank (or sex "unknown")
+        is filled in. A stored value that differs is a conflict, unless `update` asks
+        to replace it; simple-history keeps the replaced value with this file's name.
+        """
+        changes: dict[str, object] = {}
+        for name, new in row.values.items():
+            old = getattr(stored, name)
+            if old == new or new in ("", None):
+                continue
+            if (
+                old in ("", None)
+                or (name == "sex" and old == Sex.UNKNOWN)
+                or self.update
+            ):
+                changes[name] = new
+                continue
+            column = _FIELD_COLUMNS.get(name, name)
+            self.errors.append(
+                Problem(
+                    self.source,
+                    f"differs from the stored value {old!s}; re-run with --update to replace it "
+                    "(the history keeps the old value).",
+                    row=row.line,
+                    field=self.column_of.get(column, column),
+                    value=str(new),
+                    code="conflicting-value",
+                )
+            )
+        if not changes:
+            if not any(p.row == row.line for p in self.errors):
+                self.report.duplicates += 1
+            return
+
+        for name, new in changes.items():
+            setattr(stored, name, new)
+        stored._change_reason = f"import_clinical {self.source} row {row.line}"
+        stored.save(update_fields=list(changes))
+        self.report.updated += 1

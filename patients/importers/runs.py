@@ -1,0 +1,127 @@
+"""The ImportRun and DataIssue rows that record one all-or-nothing import of a file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from biobank.core.importing import ImportRejected, ImportReport, Problem, file_sha256
+from patients.models import DataIssue, ImportRun, Patient, Project
+from patients.services import get_project
+
+logger = logging.getLogger(__name__)
+
+
+class RunLinks:
+    """What the importer learnt while storing: the patient and record behind each row."""
+
+    def __init__(self) -> None:
+        self.patients: dict[int, Patient] = {}
+        self.records: dict[int, tuple[str, int]] = {}
+
+    def link(self, row: int, patient: Patient, record: object | None = None) -> None:
+        self.patients[row] = patient
+        if record is not None:
+            self.records[row] = (type(record).__name__, record.pk)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def recorded_import(
+    project: Project, importer: str, path: Path, report: ImportReport, user=None
+) -> Iterator[RunLinks]:
+    """Run the body in one transaction and record the run, whether it stores or not.
+
+    The ImportRun is written before the transaction, so a rejected file still leaves
+    its run (status failed) and one DataIssue per problem; its data rows roll back.
+    Raises the ImportRejected of the body again once it is recorded.
+    """
+    run = ImportRun.objects.create(
+        project=project,
+        importer=importer,
+        source_name=path.name,
+        source_sha256=file_sha256(path),
+        user=user,
+    )
+    links = RunLinks()
+
+    try:
+        with transaction.atomic():
+            yield links
+            _record_issues(
+                run, project, report.warnings, DataIssue.Severity.WARNING, links
+            )
+    except ImportRejected as exc:
+        report.rejected = list(exc.problems)
+        _finish(run, report, ImportRun.Status.FAILED)
+        _record_issues(run, project, report.warnings, DataIssue.Severity.WARNING)
+        _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR)
+        logger.info("Import run %s of %s rejected the file", run.pk, importer)
+        raise
+
+    _finish(run, report, ImportRun.Status.DONE)
+    logger.info("Import run %s of %s stored %s", run.pk, importer, report.created)
+
+
+def _finish(run: ImportRun, report: ImportReport, status: str) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.summary = report.as_dict()
+    run.save(update_fields=["status", "finished_at", "summary"])
+
+
+def _record_issues(
+    run: ImportRun,
+    project: Project,
+    problems: list[Problem],
+    severity: str,
+    links: RunLinks | None = None,
+) -> None:
+    issues = []
+    for problem in problems:
+        patient = links.patients.get(problem.row) if links and problem.row else None
+        record_type, record_id = (
+            links.records.get(problem.row, ("", None))
+            if links and problem.row
+            else ("", None)
+        )
+        issues.append(
+            DataIssue(
+                import_run=run,
+                project=project,
+                patient=patient,
+                severity=severity,
+                code=problem.code
+                or ("rejected" if severity == DataIssue.Severity.ERROR else "assumed"),
+                source_name=problem.source[:500],
+                row=problem.row,
+                field=problem.field[:100],
+                value=problem.value[:200],
+                message=problem.message,
+                record_type=record_type,
+                record_id=record_id,
+            )
+        )
+    DataIssue.objects.bulk_create(issues)
+
+
+def report_to_command(
+    command: BaseCommand, project_code: str, run: Callable[[Project], ImportReport]
+) -> None:
+    """Run an importer for a management command and print its report.
+
+    A rejected file ends the command with CommandError listing every problem.
+    """
+    project = get_project(project_code)
+
+    try:
+        report = run(project)
+    except ImportRejected as exc:
+        raise CommandError(f"File rejected; nothing was stored.\n{exc}") from None
+
+    command.stdout.write(report.summary())

@@ -1,0 +1,55 @@
+"""Import a clinical CSV (patients, treatments or events) into a project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from biobank.core.dates import ORDERS
+from patients.importers.clinical import FORMATS, KINDS, PATIENTS, import_clinical
+from patients.importers.runs import report_to_command
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a clinical table, whole or not at all. Columns and rules: "
+        "docs/clinical_imports.md."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "--project", required=True, help="Project code; created if new."
+        )
+        parser.add_argument("--kind", choices=KINDS, default=PATIENTS)
+        parser.add_argument(
+            "--date-order",
+            choices=ORDERS,
+            help="Order of slashed dates such as 03/04/2021; needed when no day above 12 proves it.",
+        )
+        parser.add_argument(
+            "--format",
+            dest="table_format",
+            choices=FORMATS,
+            help="Layout of the table; by default the Lung1 table is told by its header.",
+        )
+        parser.add_argument(
+            "--update",
+            action="store_true",
+            help="Replace stored values the file contradicts (history keeps the old ones).",
+        )
+
+    def handle(self, *args, path: Path, project: str, **options) -> None:
+        report_to_command(
+            self,
+            project,
+            lambda target: import_clinical(
+                path,
+                target,
+                kind=options["kind"],
+                date_order=options["date_order"],
+                table_format=options["table_format"],
+                update=options["update"],
+            ),
+        )
