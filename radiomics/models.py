@@ -157,9 +157,17 @@ class Segmentation(models.Model):
     )
     method = models.CharField(max_length=20, choices=Method, blank=True)
     reader = models.CharField(max_length=100, blank=True)
+    roi_type = models.CharField(
+        max_length=16, blank=True, help_text="RTROIInterpretedType (3006,00A4), e.g. GTV, ORGAN."
+    )
     source_kind = models.CharField(max_length=10, choices=SourceKind)
     source_sop_instance_uid = models.CharField(max_length=64, blank=True)
     source_uid_hash = models.CharField(max_length=64, blank=True, editable=False)
+    content_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Hash of the source RTSTRUCT or SEG data set, to tell copies from conflicts.",
+    )
     linkage = models.CharField(max_length=10, choices=Linkage, blank=True)
     storage_path = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
