@@ -1,0 +1,35 @@
+"""Feature extraction engines behind one interface; MIRP is the default."""
+
+from __future__ import annotations
+
+from radiomics.engines.base import Engine, Extraction, FeatureValue, Volume, read_volume
+from radiomics.engines.checks import ExtractionRefused
+from radiomics.engines.presets import PRESETS, Preset, get_preset
+
+DEFAULT_ENGINE = "mirp"
+
+
+def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
+    from radiomics.engines.mirp_engine import MirpEngine
+
+    engines: dict[str, type[Engine]] = {MirpEngine.name: MirpEngine}
+    try:
+        return engines[name]()
+    except KeyError:
+        raise ValueError(
+            f"Unknown engine '{name}'; choose one of {', '.join(engines)}."
+        ) from None
+
+
+__all__ = [
+    "PRESETS",
+    "Engine",
+    "Extraction",
+    "ExtractionRefused",
+    "FeatureValue",
+    "Preset",
+    "Volume",
+    "get_engine",
+    "get_preset",
+    "read_volume",
+]

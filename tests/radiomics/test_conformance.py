@@ -1,0 +1,138 @@
+"""The default engine against the published IBSI-1 reference values."""
+
+from __future__ import annotations
+
+import csv
+import os
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from radiomics.engines import get_engine
+from radiomics.engines.conformance import (
+    CONFIGURATIONS,
+    passes,
+    run_configuration,
+    significant_digits,
+)
+from radiomics.engines.spatial import spatial_autocorrelation
+from tests.conftest import shared_path
+
+slow = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("BIOBANK_SLOW_TESTS") != "1",
+        reason="takes about half a minute per configuration; set BIOBANK_SLOW_TESTS=1",
+    ),
+]
+
+
+def referenced_tags(configuration: str) -> set[str]:
+    """Tags with a reference value, read straight from the IBSI compliance sheet."""
+    sheet = shared_path(
+        "ibsi1_reference_values", CONFIGURATIONS[configuration].reference_file
+    )
+    with sheet.open(encoding="utf-8-sig", newline="") as rows:
+        return {row["tag"] for row in csv.DictReader(rows) if row["reference value"]}
+
+
+def assert_every_reference_value_passes(configuration: str) -> None:
+    data = shared_path("ibsi1_reference_values").parent
+
+    result = run_configuration(get_engine(), CONFIGURATIONS[configuration], data)
+
+    assert {c.reference.tag for c in result.comparisons} == referenced_tags(
+        configuration
+    )
+    failures = [
+        f"{c.reference.tag}: ours {c.ours}, reference {c.reference.reference} ± {c.reference.tolerance}"
+        for c in result.failures
+    ]
+    assert failures == []
+
+
+def test_digital_phantom_reproduces_every_ibsi_reference_value():
+    assert_every_reference_value_passes("phantom")
+
+
+def test_ct_phantom_configuration_a_reproduces_every_ibsi_reference_value():
+    assert_every_reference_value_passes("A")
+
+
+@pytest.mark.parametrize(
+    "configuration", [pytest.param("C", marks=slow), pytest.param("D", marks=slow)]
+)
+def test_ct_phantom_interpolated_configurations_reproduce_every_ibsi_reference_value(
+    configuration,
+):
+    assert_every_reference_value_passes(configuration)
+
+
+def test_exact_spatial_autocorrelation_equals_the_sum_over_all_voxel_pairs():
+    rng = np.random.default_rng(3)
+    image = rng.normal(0.0, 100.0, size=(6, 9, 11))
+    roi = rng.random((6, 9, 11)) > 0.3
+    spacing = (3.0, 0.98, 0.98)
+
+    moran_i, geary_c = spatial_autocorrelation(image, roi, spacing)
+
+    # The definitions of IBSI 3.1.28-29, pair by pair:
+    points = np.argwhere(roi) * np.array(spacing)
+    values = image[roi]
+    deviation = values - values.mean()
+    distance = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1))
+    np.fill_diagonal(distance, np.inf)
+    weights = 1.0 / distance
+    n, weight_sum, squares = len(values), weights.sum(), (deviation**2).sum()
+    expected_moran = (
+        n * (weights * np.outer(deviation, deviation)).sum() / (weight_sum * squares)
+    )
+    expected_geary = (
+        (n - 1) * (weights * (deviation[:, None] - deviation[None, :]) ** 2).sum()
+    ) / (2 * weight_sum * squares)
+    assert moran_i == pytest.approx(expected_moran, rel=1e-9)
+    assert geary_c == pytest.approx(expected_geary, rel=1e-9)
+
+
+def test_reference_values_are_compared_at_the_precision_they_are_given():
+    assert significant_digits("0.0411") == 3
+    assert significant_digits("1200") == 3
+    assert significant_digits("125256") == 6
+    assert passes(0.041057, 0.0411, 0.0)
+    assert not passes(0.04116, 0.0411, 0.0)
+    assert passes(125256, 125256.0, 0.0, digits=6)
+    assert not passes(125200, 125256.0, 0.0, digits=6)
+    assert not passes(None, 1.0, 1.0)
+
+
+def test_command_writes_a_report_with_a_summary_and_every_value(tmp_path):
+    data = shared_path("ibsi1_reference_values").parent
+    output = tmp_path / "docs" / "ibsi_conformance.md"
+
+    call_command(
+        "ibsi_conformance",
+        config="phantom",
+        output=output,
+        data=data,
+        stdout=StringIO(),
+    )
+
+    report = output.read_text(encoding="utf-8")
+    referenced = len(referenced_tags("phantom"))
+    every = f"{referenced} of {referenced}"
+    assert f"| phantom | `ibsi1_digital_phantom` | {every} | — | {every} |" in report
+    assert "| feature | IBSI tag | reference | tolerance | ours | pass |" in report
+    assert (
+        "| Moran's I index | `morph_moran_i` | 0.0397 | 0.0003 | 0.0397035 | yes |"
+        in report
+    )
+    assert "Without reference value (not counted): `morph_vol_dens_ombb`" in report
+
+
+def test_command_refuses_an_unknown_configuration():
+    with pytest.raises(
+        CommandError, match="Unknown configuration B; choose among phantom, A, C, D"
+    ):
+        call_command("ibsi_conformance", config="A,B")
