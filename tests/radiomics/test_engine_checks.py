@@ -17,6 +17,7 @@ from radiomics.engines.checks import (
 )
 from radiomics.engines.presets import IBSI1_CONFIG_A, IBSI1_DIGITAL_PHANTOM
 from tests.conftest import case_path
+from tests.radiomics.conftest import build_ct, write_part10
 
 # First-order and voxel-counting features are enough to read the cases' expected values:
 QUICK_3D = IBSI1_DIGITAL_PHANTOM.with_changes(families=("morph", "stat"))
@@ -208,3 +209,28 @@ def test_refuses_an_roi_that_re_segmentation_leaves_empty():
 
     with pytest.raises(EmptyMask, match="The ROI of 8 voxels has none left after"):
         get_engine().extract(image, mask, above_every_voxel)
+
+
+def test_reads_a_dicom_series_folder_with_its_geometry_and_modality(tmp_path):
+    series = {
+        "StudyInstanceUID": "1.2.3",
+        "SeriesInstanceUID": "1.2.3.4",
+        "FrameOfReferenceUID": "1.2.3.5",
+    }
+    for index in range(3):
+        ds = build_ct(
+            **series,
+            InstanceNumber=index + 1,
+            ImagePositionPatient=["-10", "-20", str(30 + 2.5 * index)],
+            PixelData=(np.arange(64, dtype="<i2") + 100 * index).tobytes(),
+        )
+        write_part10(ds, tmp_path / f"slice{index}.dcm")
+
+    volume = read_volume(tmp_path)
+
+    assert volume.size == (8, 8, 3)
+    assert volume.spacing == pytest.approx((0.8, 0.8, 2.5))
+    assert volume.origin == pytest.approx((-10, -20, 30))
+    assert volume.modality == "CT"
+    assert volume.array[2, 0, 0] == 200
+    assert volume.array[0, 7, 7] == 63
