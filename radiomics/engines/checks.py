@@ -193,17 +193,16 @@ def check_roi_extent(image: Volume, roi: RoiSelection, preset: Preset) -> None:
     """
     extent = dict(zip(AXES, reversed(bounding_box_size(roi.mask_3d)), strict=True))
     wide = [axis for axis, voxels in extent.items() if voxels > 1]
-    needed = ["x", "y"] if not preset.is_3d else None
-
-    enough = set(needed) <= set(wide) if needed else len(wide) >= 2
+    if preset.is_3d:
+        enough, minimum = len(wide) >= 2, "at least 2 voxels along at least two axes"
+    else:
+        enough, minimum = (
+            {"x", "y"} <= set(wide),
+            "at least 2 voxels along both x and y",
+        )
     if enough:
         return
 
-    minimum = (
-        "at least 2 voxels along both x and y"
-        if needed
-        else "at least 2 voxels along at least two axes"
-    )
     volume_mm3 = roi.voxel_count * float(np.prod(image.spacing))
     mean = float(image.array[roi.mask].mean())
     defined = f"{volume_mm3:g} mm³, mean intensity {mean:g}"
