@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -110,18 +110,33 @@ def _record_issues(
     DataIssue.objects.bulk_create(issues)
 
 
-def report_to_command(
-    command: BaseCommand, project_code: str, run: Callable[[Project], ImportReport]
-) -> None:
-    """Run an importer for a management command and print its report.
+class ImportCommand(BaseCommand):
+    """A management command that imports one file into a project and prints its report.
 
-    A rejected file ends the command with CommandError listing every problem.
+    Subclasses add their options in `add_import_arguments` and run the importer in
+    `run_import`; a rejected file ends the command with CommandError listing every
+    problem.
     """
-    project = get_project(project_code)
 
-    try:
-        report = run(project)
-    except ImportRejected as exc:
-        raise CommandError(f"File rejected; nothing was stored.\n{exc}") from None
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "--project", required=True, help="Project code; created if new."
+        )
+        self.add_import_arguments(parser)
 
-    command.stdout.write(report.summary())
+    def add_import_arguments(self, parser: CommandParser) -> None:
+        pass
+
+    def run_import(self, path: Path, project: Project, **options) -> ImportReport:
+        raise NotImplementedError
+
+    def handle(self, *args, path: Path, project: str, **options) -> None:
+        target = get_project(project)
+
+        try:
+            report = self.run_import(path, target, **options)
+        except ImportRejected as exc:
+            raise CommandError(f"File rejected; nothing was stored.\n{exc}") from None
+
+        self.stdout.write(report.summary())

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from biobank.core.dates import ORDERS
+from biobank.core.importing import ImportReport
 from patients.importers.clinical import FORMATS, KINDS, PATIENTS, import_clinical
-from patients.importers.runs import report_to_command
+from patients.importers.runs import ImportCommand
+from patients.models import Project
 
 
-class Command(BaseCommand):
+class Command(ImportCommand):
     help = (
         "Import a clinical table, whole or not at all. Columns and rules: "
         "docs/clinical_imports.md."
     )
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", type=Path)
-        parser.add_argument(
-            "--project", required=True, help="Project code; created if new."
-        )
+    def add_import_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--kind", choices=KINDS, default=PATIENTS)
         parser.add_argument(
             "--date-order",
@@ -40,16 +38,12 @@ class Command(BaseCommand):
             help="Replace stored values the file contradicts (history keeps the old ones).",
         )
 
-    def handle(self, *args, path: Path, project: str, **options) -> None:
-        report_to_command(
-            self,
+    def run_import(self, path: Path, project: Project, **options) -> ImportReport:
+        return import_clinical(
+            path,
             project,
-            lambda target: import_clinical(
-                path,
-                target,
-                kind=options["kind"],
-                date_order=options["date_order"],
-                table_format=options["table_format"],
-                update=options["update"],
-            ),
+            kind=options["kind"],
+            date_order=options["date_order"],
+            table_format=options["table_format"],
+            update=options["update"],
         )
