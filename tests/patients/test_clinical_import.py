@@ -126,6 +126,19 @@ def test_an_ambiguous_date_column_without_declared_order_rejects_the_file(projec
     )
 
 
+def test_runs_and_issues_never_hold_a_source_patient_identifier(project):
+    folder = case_path("15-clinical-ambiguous-dates")
+    import_clinical(folder / "a_clinical_dayfirst_provable.csv", project)
+    with pytest.raises(ImportRejected):
+        import_clinical(folder / "b_clinical_all_ambiguous.csv", project)
+
+    stored = [str(run.summary) for run in ImportRun.objects.all()]
+    stored += [f"{i.message} {i.value} {i.field}" for i in DataIssue.objects.all()]
+
+    assert len(stored) == 4
+    assert not [text for text in stored if "SYN-" in text]
+
+
 def test_the_command_names_diagnosis_date_when_it_rejects_an_ambiguous_file(project):
     path = case_path("15-clinical-ambiguous-dates", "b_clinical_all_ambiguous.csv")
 
@@ -249,6 +262,23 @@ def test_reimporting_lung1_reports_every_row_unchanged_and_duplicates_nothing(
     assert (report.duplicates, report.updated) == (422, 0)
     assert Patient.objects.filter(project=project).count() == 422
     assert Patient.history.count() == history
+
+
+def test_a_lung1_table_with_updated_follow_up_is_a_conflict_naming_the_lung1_column(
+    project, lung1, tmp_path
+):
+    path, _ = lung1
+    text = path.read_text(encoding="utf-8")
+    first = text.splitlines()[1]
+    updated = first.replace(",2165,1", ",2400,1")
+    changed = write(tmp_path, "Lung1.v3.csv", text.replace(first, updated))
+
+    problems = rejection(lambda: import_clinical(changed, project))
+
+    assert [(p.row, p.field, p.value) for p in problems] == [
+        (2, "Survival.time", "2400")
+    ]
+    assert patient(project, "LUNG1-001").overall_survival_days == 2165
 
 
 def test_a_lung1_table_with_an_unknown_histology_is_rejected(project, tmp_path):

@@ -224,6 +224,14 @@ def test_reimporting_the_case_files_duplicates_nothing(project, case13):
     ) == counts
 
 
+def test_runs_and_issues_never_hold_the_identifier_or_image_paths(project, case13):
+    stored = [str(run.summary) for run in ImportRun.objects.all()]
+    stored += [f"{i.message} {i.value} {i.field}" for i in DataIssue.objects.all()]
+
+    assert ImportRun.objects.count() == 2 and DataIssue.objects.count() == 1
+    assert not [text for text in stored if "SYN-" in text]
+
+
 def test_the_command_prints_what_it_stored(project, capsys):
     path = case_path(CASE, "a_features_batch1.csv")
 
