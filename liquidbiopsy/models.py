@@ -7,6 +7,12 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from liquidbiopsy.hgvs import (
+    current_symbol,
+    looks_like_fusion,
+    parse_fusion,
+    parse_protein_change,
+)
 from patients.models import Patient
 
 _FRACTION = Q(vaf__isnull=True) | (Q(vaf__gte=0) & Q(vaf__lte=1))
@@ -143,6 +149,46 @@ class VariantQuerySet(models.QuerySet):
     def detected(self) -> VariantQuerySet:
         return self.filter(call=VariantResult.Call.DETECTED)
 
+    def of_gene(self, gene: str) -> VariantQuerySet:
+        """Return the variants of a gene given by its symbol as stored or its current one."""
+        symbol = current_symbol(gene)
+        return self.filter(
+            Q(gene__iexact=gene.strip()) | Q(gene_hgnc__iexact=symbol) | Q(gene__iexact=symbol)
+        )
+
+    def matching(self, gene: str, change: str) -> VariantQuerySet:
+        """Return the variants of `gene` with `change` in any accepted spelling.
+
+        `change` is a protein change (T790M, p.Thr790Met, p.(Thr790Met), ...) or a
+        fusion (EML4::ALK, EML4-ALK fusion: exact partner order).
+
+        Raises
+        ------
+        HGVSError
+            When `change` is neither.
+        """
+        if looks_like_fusion(change):
+            fusion = parse_fusion(change, gene)
+            if fusion.five_prime and fusion.three_prime:
+                return self.fusion(fusion.five_prime, fusion.three_prime)
+            return self.fusions(fusion.five_prime or fusion.three_prime)
+        canonical = parse_protein_change(change).canonical
+        return self.of_gene(gene).filter(protein_change=canonical)
+
+    def fusion(self, five_prime: str, three_prime: str) -> VariantQuerySet:
+        """Return fusions of these partners in this order (ALK::EML4 is not EML4::ALK)."""
+        return self.filter(
+            variant_type=VariantResult.Type.FUSION,
+            fusion_5prime__iexact=five_prime,
+            fusion_3prime__iexact=three_prime,
+        )
+
+    def fusions(self, gene: str) -> VariantQuerySet:
+        """Return every fusion or rearrangement involving `gene`, on either side."""
+        return self.filter(variant_type=VariantResult.Type.FUSION).filter(
+            Q(fusion_5prime__iexact=gene) | Q(fusion_3prime__iexact=gene) | Q(gene__iexact=gene)
+        )
+
 
 class VariantResult(models.Model):
     """A variant tested in cfDNA; `protein_change` is one canonical one-letter HGVS form."""
@@ -181,6 +227,9 @@ class VariantResult(models.Model):
     vaf = models.FloatField(null=True, blank=True, help_text="Variant allele fraction, 0..1.")
     alt_reads = models.PositiveIntegerField(null=True, blank=True)
     depth = models.PositiveIntegerField(null=True, blank=True)
+    supporting_reads = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Reads supporting a fusion or rearrangement."
+    )
     call = models.CharField(max_length=15, choices=Call)
     is_clonal_haematopoiesis = models.BooleanField(default=False)
     is_germline = models.BooleanField(default=False)

@@ -1,0 +1,1 @@
+"""Importers of liquid-biopsy results: CTC counts, cfDNA variant tables, MAF and VCF files."""

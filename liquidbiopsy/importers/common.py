@@ -1,0 +1,388 @@
+"""What every lab importer shares: patients, draw dates, fraction columns, calls and the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.utils import timezone
+
+from biobank.core.dates import check_not_future, parse_date_column, parse_datetime_cell
+from biobank.core.importing import ImportRejected, ImportReport, Problem
+from liquidbiopsy.models import VariantResult
+from patients.importers.runs import RunLinks, _record_issues, recorded_import
+from patients.models import DataIssue, ImportRun, Patient, Project
+from patients.services import find_patient, pseudonymise
+
+MISSING = {"", "NA", "N/A", "NULL", "NONE", "-", "."}
+PERCENT, FRACTION = "percent", "fraction"
+UNITS = (PERCENT, FRACTION)
+
+_UNIT_WORDS = {
+    "percent": PERCENT,
+    "%": PERCENT,
+    "pct": PERCENT,
+    "fraction": FRACTION,
+    "frac": FRACTION,
+    "ratio": FRACTION,
+}
+
+Call = VariantResult.Call
+CALL_WORDS = {
+    "detected": Call.DETECTED,
+    "positive": Call.DETECTED,
+    "pos": Call.DETECTED,
+    "yes": Call.DETECTED,
+    "mutation detected": Call.DETECTED,
+    "not detected": Call.NOT_DETECTED,
+    "not-detected": Call.NOT_DETECTED,
+    "nd": Call.NOT_DETECTED,
+    "negative": Call.NOT_DETECTED,
+    "neg": Call.NOT_DETECTED,
+    "no": Call.NOT_DETECTED,
+    "below lod": Call.BELOW_LOD,
+    "below-lod": Call.BELOW_LOD,
+    "<lod": Call.BELOW_LOD,
+    "< lod": Call.BELOW_LOD,
+    "below limit of detection": Call.BELOW_LOD,
+    "failed": Call.FAILED,
+    "fail": Call.FAILED,
+    "qc fail": Call.FAILED,
+    "qc failed": Call.FAILED,
+    "invalid": Call.FAILED,
+}
+
+
+@dataclass
+class LabReport(ImportReport):
+    """An ImportReport that counts rows: imported, rejected one by one, or already stored."""
+
+    rows_imported: int = 0
+
+    @property
+    def rows_rejected(self) -> int:
+        return len({p.row for p in self.rejected if p.row is not None and p.row > 1})
+
+    def summary(self) -> str:
+        head = (
+            f"{self.source}: {self.rows_imported} rows imported and "
+            f"{self.rows_rejected} rejected; {self.duplicates} duplicates skipped."
+        )
+        return f"{head}\n{super().summary()}"
+
+    def as_dict(self) -> dict:
+        return super().as_dict() | {
+            "rows_imported": self.rows_imported,
+            "rows_rejected": self.rows_rejected,
+        }
+
+
+@contextmanager
+def recorded_lab_import(
+    project: Project, importer: str, path: Path, report: LabReport, user=None
+) -> Iterator[RunLinks]:
+    """Run the body as one recorded import (patients.importers.runs), rows rejected one by one.
+
+    A body that raises ImportRejected stores nothing. Rows the body put into
+    `report.rejected` are not stored either, and each becomes an error DataIssue of
+    the run while the good rows are kept.
+    """
+    with recorded_import(project, importer, path, report, user) as links:
+        yield links
+
+    if report.rejected:
+        # NB: recorded_import writes error issues only for a rejected file and keeps its
+        # ImportRun to itself, so the run is found again: the newest of this file.
+        run = (
+            ImportRun.objects.filter(
+                project=project, importer=importer, source_name=path.name
+            )
+            .order_by("-pk")
+            .first()
+        )
+        _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR, links)
+
+
+class RowProblems:
+    """The problems of a table, by line, for rows that are rejected one by one."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def add(
+        self, line: int, name: str, message: str, value: str = "", code: str = ""
+    ) -> None:
+        self.problems.append(
+            Problem(self.source, message, row=line, field=name, value=value, code=code)
+        )
+
+    def has(self, line: int) -> bool:
+        return any(p.row == line for p in self.problems)
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self.problems, key=lambda p: (p.row or 0, p.field))
+
+
+class PatientLookup:
+    """Find the patient of a source identifier; create it only when asked to."""
+
+    def __init__(self, project: Project, create: bool = False) -> None:
+        self.project = project
+        self.create = create
+        self._found: dict[str, Patient | None] = {}
+
+    def __call__(self, source_id: str) -> Patient | None:
+        if source_id not in self._found:
+            if self.create:
+                self._found[source_id] = pseudonymise(self.project, source_id)[0]
+            else:
+                self._found[source_id] = find_patient(self.project, source_id)
+        return self._found[source_id]
+
+    def check(
+        self, problems: RowProblems, line: int, source_id: str, name: str = "patient_id"
+    ) -> Patient | None:
+        """Return the patient, or record the row's problem (never the identifier itself)."""
+        if source_id.upper() in MISSING:
+            problems.add(
+                line, name, "is empty; every row needs the source patient identifier."
+            )
+            return None
+        patient = self(source_id)
+        if patient is None:
+            problems.add(
+                line,
+                name,
+                f"names no patient of project {self.project.code}; import the clinical "
+                "table first, or re-run with --create-patients.",
+                code="unknown-patient",
+            )
+        return patient
+
+
+@dataclass
+class Draw:
+    """When blood was drawn: an aware moment and whether its time of day is known."""
+
+    drawn_at: dt.datetime
+    is_time_known: bool
+
+    @classmethod
+    def on(cls, day: dt.date) -> Draw:
+        return cls(timezone.make_aware(dt.datetime.combine(day, dt.time())), False)
+
+
+def read_draws(
+    source: str,
+    name: str,
+    cells: dict[int, str],
+    problems: RowProblems,
+    warnings: list[Problem],
+    date_order: str | None = None,
+) -> dict[int, Draw]:
+    """Read a draw date (or date and time) column; return the draws of the good rows.
+
+    One day/month order holds for the whole column (biobank.core.dates); a column
+    that proves none rejects the file. A missing or future draw is the row's problem.
+    NB: a time of exactly 00:00:00 (2015-04-08T00:00:00Z) is how exports write a bare
+    date, so it is read as a date without a time.
+    """
+    column = parse_date_column(source, name, cells, declared_order=date_order)
+    if column.errors and all(p.row is None for p in column.errors):
+        raise ImportRejected(column.errors)
+    for problem in column.errors:
+        problems.add(
+            problem.row or 0, name, problem.message, problem.value, problem.code
+        )
+    warnings.extend(column.warnings)
+
+    today = timezone.localdate()
+    draws = {}
+    for line, text in cells.items():
+        day = column.values.get(line)
+        if problems.has(line):
+            continue
+        if day is None:
+            problems.add(
+                line, name, "is required; give the date of the blood draw.", text
+            )
+            continue
+        if not check_not_future(day):
+            problems.add(
+                line,
+                name,
+                f"is in the future (today is {today}).",
+                text,
+                code="future-date",
+            )
+            continue
+        parsed = parse_datetime_cell(text, column.order)
+        if parsed is None or parsed[0].time() == dt.time() or not parsed[1]:
+            draws[line] = Draw.on(day)
+        else:
+            draws[line] = Draw(*parsed)
+    return draws
+
+
+def declared_unit(
+    source: str, name: str, cells: dict[int, str], declarations: dict[str, str | None]
+) -> str | None:
+    """Return the one unit a fraction column is declared in, or None if undeclared.
+
+    `declarations` maps where a unit was declared (an option, a unit column, the
+    header) to the unit; a % sign in any cell declares percent for the whole column.
+    Raises ImportRejected when two declarations disagree.
+    """
+    found = {where: unit for where, unit in declarations.items() if unit}
+    signed = next(
+        (line for line, text in cells.items() if text.strip().endswith("%")), None
+    )
+    if signed is not None:
+        found[f"the % sign on line {signed}"] = PERCENT
+    if len(set(found.values())) > 1:
+        said = "; ".join(f"{where} says {unit}" for where, unit in found.items())
+        raise ImportRejected(
+            [
+                Problem(
+                    source,
+                    f"the unit of this column is contradictory ({said}); make them agree.",
+                    row=1,
+                    field=name,
+                    code="unit-contradiction",
+                )
+            ]
+        )
+    return next(iter(found.values()), None)
+
+
+def unit_of_column(source: str, name: str, values: dict[int, str]) -> str | None:
+    """Return the one unit a unit column (vaf_unit) gives for all its rows, or None."""
+    units: dict[str, int] = {}
+    for line, text in values.items():
+        if text.upper() in MISSING:
+            continue
+        unit = _UNIT_WORDS.get(text.strip().lower())
+        if unit is None:
+            raise ImportRejected(
+                [
+                    Problem(
+                        source,
+                        f"must be one of {', '.join(UNITS)}.",
+                        row=line,
+                        field=name,
+                        value=text,
+                    )
+                ]
+            )
+        units.setdefault(unit, line)
+    if len(units) > 1:
+        raise ImportRejected(
+            [
+                Problem(
+                    source,
+                    "gives both percent and fraction; the unit holds for the whole column, never per value.",
+                    row=max(units.values()),
+                    field=name,
+                    code="unit-contradiction",
+                )
+            ]
+        )
+    return next(iter(units), None)
+
+
+@dataclass
+class FractionColumn:
+    """The values of a VAF-like column as fractions 0..1, and the calls some cells state."""
+
+    values: dict[int, float | None] = field(default_factory=dict)
+    calls: dict[int, str] = field(default_factory=dict)
+
+
+def read_fraction_column(
+    source: str,
+    name: str,
+    cells: dict[int, str],
+    problems: RowProblems,
+    unit: str | None,
+) -> FractionColumn:
+    """Read a VAF (or tumour fraction, or limit of detection) column as fractions.
+
+    The VAF rule: a column is a fraction unless declared percent (see declared_unit);
+    the decision is per column, never per value. An undeclared column holding a value
+    above 1 rejects the file, asking to declare the unit; a value above 100 % (or 1 in
+    a declared fraction column) or below 0 rejects the file too. Cells such as "not
+    detected" or "below LOD" are calls with no value, never 0. Other text is the
+    row's problem.
+    """
+    column = FractionColumn()
+    numbers: dict[int, float] = {}
+    for line, raw in cells.items():
+        text = raw.strip()
+        word = CALL_WORDS.get(text.lower())
+        if text.upper() in MISSING or word is not None:
+            column.values[line] = None
+            if word is not None:
+                column.calls[line] = word
+            continue
+        try:
+            numbers[line] = float(text.rstrip("%").strip())
+        except ValueError:
+            problems.add(
+                line, name, "is not a number (or a call such as 'not detected').", text
+            )
+
+    limit = 100.0 if unit == PERCENT else 1.0
+    wrong = [
+        Problem(
+            source,
+            _out_of_range(unit, number),
+            row=line,
+            field=name,
+            value=cells[line].strip(),
+            code="fraction-out-of-range",
+        )
+        for line, number in numbers.items()
+        if not 0 <= number <= limit or number != number
+    ]
+    if wrong:
+        raise ImportRejected(wrong)
+
+    for line, number in numbers.items():
+        column.values[line] = number / 100 if unit == PERCENT else number
+    return column
+
+
+def _out_of_range(unit: str | None, number: float) -> str:
+    if unit is None and number > 1:
+        return (
+            "is above 1, but the column declares no unit; declare percent (a vaf_unit "
+            "column, --vaf-unit percent or a % sign) or give fractions."
+        )
+    if unit == PERCENT:
+        return "is not a percentage between 0 and 100 %; no variant exceeds 100 %."
+    return "is not a fraction between 0 and 1."
+
+
+def warn_unknown_columns(
+    source: str, header: list[str], known: set[str], report: ImportReport
+) -> None:
+    for name in header:
+        if name not in known:
+            report.warnings.append(
+                Problem(
+                    source,
+                    "is not a column of this import; it was ignored.",
+                    row=1,
+                    field=name,
+                    code="unknown-column",
+                )
+            )
+
+
+def reject_if_any(problems: list[Problem]) -> None:
+    if problems:
+        raise ImportRejected(sorted(problems, key=lambda p: (p.row or 0, p.field)))

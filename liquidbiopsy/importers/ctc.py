@@ -1,0 +1,294 @@
+"""Import CTC counts (CellSearch and other platforms), whole files or nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from biobank.core.importing import ImportRejected, Problem, read_table
+from liquidbiopsy.importers.common import (
+    MISSING,
+    Draw,
+    LabReport,
+    PatientLookup,
+    RowProblems,
+    read_draws,
+    recorded_lab_import,
+    reject_if_any,
+    warn_unknown_columns,
+)
+from liquidbiopsy.models import CTCCount
+from liquidbiopsy.services import (
+    StoredRecordDiffers,
+    find_or_create_sample,
+    store_ctc_count,
+)
+from patients.models import Patient, Project
+
+logger = logging.getLogger(__name__)
+
+# Other names labs give the columns, and the name used here:
+ALIASES = {
+    "drawn_on": "draw_date",
+    "ctc_count": "count",
+    "assay": "platform",
+    "volume_ml": "blood_volume_ml",
+    "external_sample_id": "sample_id",
+}
+PER_7_5_ML = "ctc_count_per_7_5ml"
+KNOWN = {
+    "patient_id",
+    "draw_date",
+    "drawn_at",
+    "count",
+    PER_7_5_ML,
+    "platform",
+    "enrichment",
+    "blood_volume_ml",
+    "clusters",
+    "timepoint",
+    "tube_type",
+    "sample_id",
+}
+ENRICHMENTS = (
+    {choice.lower(): choice for choice in CTCCount.Enrichment.values}
+    | {label.lower(): value for value, label in CTCCount.Enrichment.choices}
+    | {"epcam": CTCCount.Enrichment.EPCAM, "filtration": CTCCount.Enrichment.SIZE}
+)
+
+
+@dataclass
+class CTCRow:
+    line: int
+    patient: Patient
+    draw: Draw
+    sample_id: str
+    sample_details: dict[str, object]
+    values: dict[str, object]
+
+
+def import_ctc(
+    path: Path,
+    project: Project,
+    create_patients: bool = False,
+    date_order: str | None = None,
+    user=None,
+) -> LabReport:
+    """Import a CTC count table into `project`, whole or not at all (docs/liquid_biopsy_imports.md).
+
+    Parameters
+    ----------
+    create_patients
+        Create a patient for an unknown patient_id; without it such a row rejects the file.
+    date_order
+        "day-first" or "month-first" for slashed draw dates.
+
+    Raises
+    ------
+    ImportRejected
+        Any problem in any row, or a stored count of the same draw and platform with
+        another value (a conflict is never overwritten). Nothing is stored.
+    """
+    report = LabReport(source=path.name)
+    with recorded_lab_import(project, "ctc", path, report, user) as links:
+        rows = read_ctc_rows(
+            path, PatientLookup(project, create_patients), report, date_order
+        )
+        errors: list[Problem] = []
+        for row in rows:
+            _store(row, report, errors)
+            links.link(row.line, row.patient)
+        reject_if_any(errors)
+
+    logger.info("CTC counts of %s imported into project %s", path.name, project.pk)
+    return report
+
+
+def read_ctc_rows(
+    path: Path, patients: PatientLookup, report: LabReport, date_order: str | None
+) -> list[CTCRow]:
+    """Read and check every row; raise ImportRejected listing every problem found."""
+    source = path.name
+    header, lines = read_table(path)
+    header = [ALIASES.get(name, name) for name in header]
+    table = [
+        (line, {ALIASES.get(k, k): v for k, v in cells.items()})
+        for line, cells in lines
+    ]
+    _check_header(source, header, report)
+
+    problems = RowProblems(source)
+    date_name = "draw_date" if "draw_date" in header else "drawn_at"
+    draws = read_draws(
+        source,
+        date_name,
+        {line: cells[date_name] for line, cells in table},
+        problems,
+        report.warnings,
+        date_order,
+    )
+
+    rows: list[CTCRow] = []
+    for line, cells in table:
+        row = _clean(line, cells, patients, draws.get(line), problems)
+        if row is not None:
+            rows.append(row)
+    reject_if_any(problems.problems)
+    return rows
+
+
+def _check_header(source: str, header: list[str], report: LabReport) -> None:
+    missing = []
+    if "patient_id" not in header:
+        missing.append("patient_id")
+    if "draw_date" not in header and "drawn_at" not in header:
+        missing.append("draw_date")
+    if "count" not in header and PER_7_5_ML not in header:
+        missing.append("count")
+    if missing:
+        raise ImportRejected(
+            [
+                Problem(
+                    source,
+                    f"the required column {name!r} is missing.",
+                    row=1,
+                    field=name,
+                )
+                for name in missing
+            ]
+        )
+    warn_unknown_columns(source, header, KNOWN, report)
+
+
+def _clean(
+    line: int,
+    cells: dict[str, str],
+    patients: PatientLookup,
+    draw: Draw | None,
+    problems: RowProblems,
+) -> CTCRow | None:
+    patient = patients.check(problems, line, cells.get("patient_id", ""))
+    volume = _number(problems, line, cells, "blood_volume_ml", 7.5)
+    if volume is not None and volume <= 0:
+        problems.add(
+            line, "blood_volume_ml", "must be above 0 mL.", cells["blood_volume_ml"]
+        )
+    count = _count(problems, line, cells, volume)
+    clusters = _whole(problems, line, cells, "clusters")
+    enrichment = cells.get("enrichment", "").strip()
+    if enrichment and enrichment.lower() not in ENRICHMENTS:
+        allowed = ", ".join(CTCCount.Enrichment.values)
+        problems.add(line, "enrichment", f"is not one of {allowed}.", enrichment)
+
+    if patient is None or draw is None or problems.has(line):
+        return None
+    return CTCRow(
+        line,
+        patient,
+        draw,
+        cells.get("sample_id", ""),
+        {
+            "timepoint": cells.get("timepoint", ""),
+            "tube_type": cells.get("tube_type", ""),
+        },
+        {
+            "platform": cells.get("platform") or "CellSearch",
+            "enrichment": ENRICHMENTS.get(
+                enrichment.lower(), CTCCount.Enrichment.EPCAM
+            ),
+            "blood_volume_ml": volume,
+            "count": count,
+            "clusters": clusters,
+        },
+    )
+
+
+def _number(
+    problems: RowProblems, line: int, cells: dict[str, str], name: str, default: float
+) -> float | None:
+    text = cells.get(name, "")
+    if text.upper() in MISSING:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        problems.add(line, name, "is not a number.", text)
+        return None
+
+
+def _whole(
+    problems: RowProblems, line: int, cells: dict[str, str], name: str
+) -> int | None:
+    text = cells.get(name, "")
+    if text.upper() in MISSING:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if number < 0 or not number.is_integer():
+        problems.add(line, name, "is not a whole number of cells (0 or more).", text)
+        return None
+    return int(number)
+
+
+def _count(
+    problems: RowProblems, line: int, cells: dict[str, str], volume: float | None
+) -> int | None:
+    """Return the cells counted in the tube; a count per 7.5 mL is scaled to the volume."""
+    if "count" in cells:
+        if cells["count"].upper() in MISSING:
+            problems.add(line, "count", "is required; give the number of CTCs counted.")
+            return None
+        return _whole(problems, line, cells, "count")
+
+    per_7_5 = _whole(problems, line, cells, PER_7_5_ML)
+    if cells[PER_7_5_ML].upper() in MISSING:
+        problems.add(line, PER_7_5_ML, "is required; give the number of CTCs counted.")
+    if per_7_5 is None or volume is None or volume <= 0:
+        return None
+    counted = per_7_5 * volume / 7.5
+    if abs(counted - round(counted)) > 1e-6:
+        problems.add(
+            line,
+            PER_7_5_ML,
+            f"does not give a whole number of cells in {volume:g} mL; give the count itself.",
+            cells[PER_7_5_ML],
+        )
+        return None
+    return round(counted)
+
+
+def _store(row: CTCRow, report: LabReport, errors: list[Problem]) -> None:
+    sample, created = find_or_create_sample(
+        row.patient,
+        row.draw.drawn_at,
+        row.draw.is_time_known,
+        row.sample_id,
+        **row.sample_details,
+    )
+    if created:
+        report.count("blood samples")
+    try:
+        _count_record, created = store_ctc_count(sample, **dict(row.values))
+    except StoredRecordDiffers as exc:
+        for difference in exc.differences:
+            errors.append(
+                Problem(
+                    report.source,
+                    f"differs from the stored CTC count of this draw and platform "
+                    f"({difference.field} {difference.stored}); a stored count is never "
+                    "overwritten: correct the file or the stored record.",
+                    row=row.line,
+                    field=difference.field,
+                    value=str(difference.given),
+                    code="conflicting-value",
+                )
+            )
+        return
+    if created:
+        report.count("CTC counts")
+        report.rows_imported += 1
+    else:
+        report.duplicates += 1

@@ -1,0 +1,59 @@
+"""Fixtures of the liquid-biopsy tests: files written to tmp_path, known patients, stored state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from biobank.core.importing import ImportRejected, Problem
+from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
+from patients.models import Patient
+from patients.services import find_patient, pseudonymise
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def register(project, *source_ids: str) -> None:
+    for source_id in source_ids:
+        pseudonymise(project, source_id)
+
+
+def patient(project, source_id: str) -> Patient:
+    found = find_patient(project, source_id)
+    assert found is not None, f"{source_id} is not a patient of {project}"
+    return found
+
+
+def rejection(call) -> list[Problem]:
+    with pytest.raises(ImportRejected) as caught:
+        call()
+    return caught.value.problems
+
+
+def stored_state() -> list:
+    """Every stored lab record, to show that a rejected file changed nothing."""
+    return [
+        list(BloodSample.objects.values_list()),
+        list(CTCCount.objects.values_list()),
+        list(CfDNAAssay.objects.values_list()),
+        list(VariantResult.objects.values_list()),
+        Patient.objects.count(),
+    ]
+
+
+@pytest.fixture
+def patients_of_case(project):
+    """Register the source patient IDs of a file before its lab results are imported."""
+
+    def register_from(path: Path, column: str = "patient_id") -> None:
+        import csv
+
+        with open(path, encoding="utf-8") as handle:
+            register(project, *{row[column] for row in csv.DictReader(handle)})
+
+    return register_from
