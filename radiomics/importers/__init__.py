@@ -1,0 +1,1 @@
+"""Importers of imaging data: DICOM folders and archives, de-identified on the way in."""

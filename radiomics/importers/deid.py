@@ -1,0 +1,424 @@
+"""De-identify DICOM data sets with the PS3.15 basic profile and the biobank's options."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from pydicom.datadict import (
+    dictionary_has_tag,
+    dictionary_VR,
+    keyword_for_tag,
+    repeater_has_tag,
+)
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+from pydicom.tag import BaseTag
+
+from biobank.core.importing import Problem
+from radiomics.importers import values
+from radiomics.importers.profile import resolve_action
+
+# Written into DeidentificationMethod (0012,0063); each value fits the 64 characters of LO.
+METHOD = [
+    "DICOM PS3.15 E.1 Basic Application Confidentiality Profile",
+    "Retain Longitudinal Temporal Information Full Dates Option",
+    "Retain Patient Characteristics Option (age, sex, size, weight)",
+    "Clean Descriptors Option (screened study/series/ROI descriptors)",
+    "Imaging biobank ingest_dicom",
+]
+# ... and, coded, into DeidentificationMethodCodeSequence (0012,0064), CID 7050:
+METHOD_CODES = [
+    codes.DCM.BasicApplicationConfidentialityProfile,
+    codes.DCM.RetainLongitudinalTemporalInformationFullDatesOption,
+    codes.DCM.RetainPatientCharacteristicsOption,
+    codes.DCM.CleanDescriptorsOption,
+]
+
+# Kept values of these VRs are screened; CS too, since vendors put free text in it:
+TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS"}
+_DUMMIES = {
+    "PN": "ANONYMOUS",
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000",
+    "AS": "000Y",
+    "DS": "0",
+    "IS": "0",
+}
+_NUMBER_VRS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"}
+
+# Public attributes whose values identify the patient or the visit; the screen looks
+# for them in the free text that is kept. Person names (VR PN) are added wherever
+# they occur.
+IDENTIFYING_KEYWORDS = (
+    "PatientID",
+    "OtherPatientIDs",
+    "PatientBirthDate",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "MedicalRecordLocator",
+    "AccessionNumber",
+    "AdmissionID",
+    "ServiceEpisodeID",
+    "RequestedProcedureID",
+    "PerformedProcedureStepID",
+    "ScheduledProcedureStepID",
+    "PlacerOrderNumberImagingServiceRequest",
+    "FillerOrderNumberImagingServiceRequest",
+    "ClinicalTrialSubjectID",
+    "InstitutionName",
+    "InstitutionAddress",
+)
+_SHORTEST_IDENTIFIER = 3
+_SUBSTRING_NAME = 4
+
+
+def _keyed_digest(label: str, project_code: str, text: str) -> bytes:
+    message = f"{label}\x00{project_code}\x00{text.strip()}".encode()
+    return hmac.new(
+        settings.BIOBANK_PSEUDONYM_KEY.encode(), message, hashlib.sha256
+    ).digest()
+
+
+def source_uid_hash(project_code: str, uid: str) -> str:
+    """Return the keyed hash that finds a source UID again without storing it."""
+    return _keyed_digest("source-uid", project_code, uid).hex()
+
+
+def replacement_uid(project_code: str, uid: str) -> str:
+    """Return the de-identified UID of a source UID: the same one every time.
+
+    The number under BIOBANK_UID_ROOT ("2.25." by default, PS3.5 B.2) is 128 bits of
+    a keyed hash of the source UID, so references between objects (a SEG to its
+    images, a structure set to its frame of reference) still resolve after
+    de-identification, and nobody without the key can map a new UID back.
+    """
+    root = settings.BIOBANK_UID_ROOT
+    if not root.endswith("."):
+        root += "."
+    number = int.from_bytes(_keyed_digest("uid", project_code, uid)[:16], "big")
+    digits = str(number)[: 64 - len(root)].lstrip("0") or "0"
+    return root + digits
+
+
+def tag_name(tag: int) -> str:
+    """Return e.g. "StudyDate (0008,0020)" for messages."""
+    keyword = keyword_for_tag(tag) or "Unknown"
+    return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+@dataclass
+class IdentifierScreen:
+    """The patient's identifiers found in a data set, to look for in kept free text.
+
+    Identifiers (IDs, dates, institution) and names of four letters or more are found
+    anywhere, even inside a word (a vendor's "SyntheticScanner" gives a patient named
+    SYNTHETIC away); shorter names only as whole words, so that a name like LI does
+    not blank every SLICE. Case is ignored.
+    """
+
+    names: set[str] = field(default_factory=set)
+    identifiers: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
+        screen = cls()
+        for elem, _path in elements(ds, {"PN", "LO", "SH", "DA", "ST", "LT", "UT"}):
+            if elem.VR == "PN":
+                for text in _texts(elem):
+                    screen.add_name(text)
+            elif elem.keyword in IDENTIFYING_KEYWORDS:
+                for text in _texts(elem):
+                    screen.add_identifier(text, is_date=elem.VR == "DA")
+        return screen
+
+    def add_name(self, text: str) -> None:
+        # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
+        for group in text.split("="):
+            for part in group.split("^")[:3]:
+                self.names.update(
+                    w.upper() for w in re.split(r"[\s,]+", part) if len(w) > 1
+                )
+
+    def add_identifier(self, text: str, is_date: bool = False) -> None:
+        text = text.strip().upper()
+        if len(text) < _SHORTEST_IDENTIFIER:
+            return
+        self.identifiers.add(text)
+        day = values.parse_da(text) if is_date else None
+        if day is not None:
+            self.identifiers.update(
+                day.strftime(form)
+                for form in (
+                    "%Y-%m-%d",
+                    "%Y.%m.%d",
+                    "%Y/%m/%d",
+                    "%d.%m.%Y",
+                    "%d/%m/%Y",
+                    "%m/%d/%Y",
+                    "%d-%m-%Y",
+                )
+            )
+
+    def finds(self, text: str) -> bool:
+        text = text.upper()
+        words = set(re.split(r"[^A-Z0-9]+", text))
+        return any(
+            token in text if len(token) >= _SUBSTRING_NAME else token in words
+            for token in self.identifiers | self.names
+        )
+
+
+def vr_of(ds: Dataset, tag: BaseTag) -> str:
+    """Return an element's VR, converting its value only when the VR is ambiguous.
+
+    Converting every element would parse large values nobody reads here, such as
+    the thousands of coordinates of an RTSTRUCT's Contour Data.
+    """
+    vr = getattr(ds.get_item(tag), "VR", None)
+    if not vr and dictionary_has_tag(tag):
+        vr = dictionary_VR(tag)
+    if not vr or " or " in vr:
+        vr = ds[tag].VR
+    return str(vr)
+
+
+def elements(
+    ds: Dataset, vrs: set[str], path: str = ""
+) -> Iterator[tuple[DataElement, str]]:
+    """Yield (element, path) for every public element of these VRs, in sequences too."""
+    for tag in list(ds.keys()):
+        if tag.is_private:
+            continue
+        vr = vr_of(ds, tag)
+        if vr == "SQ":
+            elem = ds[tag]
+            for item in elem.value or []:
+                yield from elements(
+                    item, vrs, f"{path}{elem.keyword or tag_name(tag)} > "
+                )
+        elif vr in vrs:
+            yield ds[tag], f"{path}{tag_name(tag)}"
+
+
+def _texts(elem: DataElement) -> list[str]:
+    if elem.is_empty or elem.VR == "SQ":
+        return []
+    items = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
+    return [str(item) for item in items if item is not None]
+
+
+def _survives(path_actions: tuple[str | None, ...]) -> bool:
+    return all(action in (None, "K", "C", "U*", "D") for action in path_actions)
+
+
+def normalise_temporal_values(ds: Dataset, source: str) -> list[Problem]:
+    """Check every DA, TM and DT value of the data set, fixing what can be fixed.
+
+    Legacy forms (2021.03.14, 14:10:00) become standard values; placeholders
+    (00000000, 00/00/0000) and invalid values become empty, so they are stored as
+    absent and never as a wrong date. Each change is returned as a warning naming
+    the attribute; the value is left out when de-identification removes the
+    attribute anyway, unless it is a placeholder and so tells nothing.
+    """
+    problems: list[Problem] = []
+    _normalise(ds, source, "", (), problems)
+    return problems
+
+
+def _normalise(
+    ds: Dataset,
+    source: str,
+    path: str,
+    actions: tuple[str | None, ...],
+    problems: list[Problem],
+) -> None:
+    for tag in list(ds.keys()):
+        if tag.is_private:
+            continue
+        vr = vr_of(ds, tag)
+        if vr != "SQ" and vr not in values.CHECKS:
+            continue
+        elem = ds[tag]
+        here = (*actions, resolve_action(int(tag)))
+        if vr == "SQ":
+            for item in elem.value or []:
+                _normalise(item, source, f"{path}{elem.keyword} > ", here, problems)
+            continue
+
+        check = values.CHECKS.get(elem.VR)
+        if check is None or elem.is_empty:
+            continue
+        texts = _texts(elem)
+        results = [check(text) for text in texts]
+        if all(result.status == values.OK for result in results):
+            continue
+
+        kept = [r.value for r in results if r.status in (values.OK, values.LEGACY)]
+        elem.value = kept if len(kept) > 1 else (kept[0] if kept else None)
+        for text, result in zip(texts, results, strict=True):
+            if result.status != values.OK:
+                problems.append(
+                    _temporal_problem(
+                        source,
+                        f"{path}{tag_name(int(tag))}",
+                        elem.VR,
+                        text,
+                        result,
+                        here,
+                    )
+                )
+
+
+def _temporal_problem(
+    source: str,
+    name: str,
+    vr: str,
+    text: str,
+    result: values.Checked,
+    actions: tuple[str | None, ...],
+) -> Problem:
+    withheld = not _survives(actions) and result.status != values.PLACEHOLDER
+    if result.status == values.LEGACY:
+        read_as = "" if withheld else f"; read as {result.value}"
+        message = f"has a non-standard {vr} format{read_as}."
+        code = "non-standard-date-format"
+    elif result.status == values.PLACEHOLDER:
+        message = f"is a placeholder, not a {vr} value; treated as absent."
+        code = "placeholder-date"
+    else:
+        message, code = f"is not a valid {vr} value; treated as absent.", "invalid-date"
+
+    if withheld:
+        message += " The value is withheld: de-identification removes this attribute."
+    return Problem(
+        source, message, field=name, value="" if withheld else text, code=code
+    )
+
+
+def deidentify(
+    ds: Dataset, *, project_code: str, pseudonym: str, source: str
+) -> list[Problem]:
+    """De-identify the data set in place; return what was assumed or emptied.
+
+    Applies Table E.1-1 of PS3.15 (see profile.py) with the Retain Longitudinal
+    Temporal Information with Full Dates Option (dates are kept so that scans can be
+    set against blood draws), part of the Retain Patient Characteristics Option and
+    a screened Clean Descriptors Option; removes every private element, in sequences
+    too and whatever its VR (UN included); removes public elements that the data
+    dictionary does not know, since nothing says they are safe; replaces UIDs with
+    replacement_uid(); and screens all kept free text for the patient's identifiers.
+    PatientName and PatientID become the pseudonym.
+    """
+    screen = IdentifierScreen.from_dataset(ds)
+    problems: list[Problem] = []
+    _apply_profile(ds, project_code, screen, source, "", problems)
+
+    age = values.element(ds, "PatientAge")
+    if age is not None and not age.is_empty:
+        capped = values.cap_age(values.parse_age(str(age.value)))
+        if capped.raw != str(age.value):
+            age.value = capped.raw
+            problems.append(
+                Problem(
+                    source,
+                    "is above 89 years and was recorded as 90 years (090Y).",
+                    field=tag_name(0x00101010),
+                    code="age-above-89",
+                )
+            )
+
+    ds.PatientName = pseudonym
+    ds.PatientID = pseudonym
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = METHOD
+    ds.DeidentificationMethodCodeSequence = [_code_item(code) for code in METHOD_CODES]
+    ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    return problems
+
+
+def _apply_profile(
+    ds: Dataset,
+    project_code: str,
+    screen: IdentifierScreen,
+    source: str,
+    path: str,
+    problems: list[Problem],
+) -> None:
+    for tag in list(ds.keys()):
+        if (
+            tag.is_private
+            or tag.element == 0
+            or not (dictionary_has_tag(tag) or repeater_has_tag(tag))
+        ):
+            # Private elements, group lengths and attributes nobody can vouch for:
+            del ds[tag]
+            continue
+
+        action = resolve_action(int(tag))
+        if action == "X":
+            del ds[tag]
+            continue
+        vr = vr_of(ds, tag)
+        if action not in ("Z", "D", "U") and vr != "SQ" and vr not in TEXT_VRS:
+            continue  # kept as it is, never parsed
+
+        elem = ds[tag]
+        if vr == "SQ":
+            if action == "Z":
+                elem.value = []
+                continue
+            for item in elem.value or []:
+                _apply_profile(
+                    item,
+                    project_code,
+                    screen,
+                    source,
+                    f"{path}{elem.keyword} > ",
+                    problems,
+                )
+        elif action == "Z":
+            elem.value = None
+        elif action == "D":
+            if not elem.is_empty:
+                elem.value = _dummy(vr)
+        elif action == "U":
+            uids = [replacement_uid(project_code, text) for text in _texts(elem)]
+            elem.value = uids if len(uids) > 1 else (uids[0] if uids else None)
+        elif action in (None, "C") and any(screen.finds(text) for text in _texts(elem)):
+            elem.value = None
+            problems.append(
+                Problem(
+                    source,
+                    "held an identifying value (a name, ID, birth date or institution) "
+                    "and was emptied.",
+                    field=f"{path}{tag_name(int(tag))}",
+                    code="identifier-in-text",
+                )
+            )
+
+
+def _code_item(code: Code) -> Dataset:
+    item = Dataset()
+    item.CodeValue = code.value
+    item.CodingSchemeDesignator = code.scheme_designator
+    item.CodeMeaning = code.meaning
+    return item
+
+
+def _dummy(vr: str) -> object:
+    if vr in _NUMBER_VRS:
+        return 0
+    if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+        return b""
+    return _DUMMIES.get(vr, "ANONYMIZED")

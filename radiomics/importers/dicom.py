@@ -1,0 +1,998 @@
+"""Ingest DICOM folders and archives: de-identify, store, and index studies, series and ROIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import struct
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pydicom
+from django.conf import settings
+from django.db import DatabaseError, models, transaction
+from django.utils import timezone
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID
+
+from biobank.core.importing import ImportRejected, ImportReport, Problem, file_sha256
+from patients.models import DataIssue, ImportRun, Patient, Project, Sex
+from patients.services import find_patient, pseudonymise
+from radiomics.importers import values
+from radiomics.importers.deid import (
+    IdentifierScreen,
+    deidentify,
+    normalise_temporal_values,
+    source_uid_hash,
+    tag_name,
+)
+from radiomics.importers.segmentations import (
+    SEGMENTATION_CLASSES,
+    Region,
+    read_regions,
+    readers_of,
+)
+from radiomics.importers.sources import (
+    SourceFile,
+    UnreadableFile,
+    has_part10_header,
+    lenient_pydicom,
+    open_sources,
+    read_dataset,
+    read_object,
+    transfer_syntax_of,
+)
+from radiomics.models import ImageInstance, ImageSeries, ImagingStudy, Segmentation
+
+logger = logging.getLogger(__name__)
+
+IMPORTER = "dicom"
+IMAGE = "image"
+# Where the study date comes from when StudyDate (0008,0020) is unusable, in order:
+STUDY_DATE_SOURCES = (
+    ("StudyDate", "StudyTime"),
+    ("SeriesDate", "SeriesTime"),
+    ("AcquisitionDate", "AcquisitionTime"),
+    ("ContentDate", "ContentTime"),
+)
+EARLIEST_IMAGING_YEAR = 1895
+SEXES = {"M": Sex.MALE, "F": Sex.FEMALE, "O": Sex.OTHER}
+STUDY_DATE_TAG = 0x00080020
+PATIENT_AGE_TAG = 0x00101010
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DicomReport(ImportReport):
+    """An ImportReport that also names the files found stored already, identical."""
+
+    identical_files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = super().summary()
+        if self.identical_files:
+            shown = ", ".join(self.identical_files[:10])
+            more = len(self.identical_files) - 10
+            text += "\n  already present, identical (nothing written): " + shown
+            text += f" and {more} more" if more > 0 else ""
+        return text
+
+    def as_dict(self) -> dict:
+        return super().as_dict() | {"identical_files": len(self.identical_files)}
+
+
+def ingest_dicom(
+    path: Path,
+    project: Project,
+    *,
+    user=None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import the DICOM objects of a folder (recursively), a .zip archive or one file.
+
+    Images are grouped into ImagingStudy and ImageSeries rows with their acquisition
+    parameters, one ImageInstance per stored file; RTSTRUCT and SEG objects become
+    Segmentation rows of the image series they delineate, after all images of the
+    batch. Every object is de-identified (deid.py) and stored as a Part-10 file under
+    BIOBANK_STORAGE_ROOT/<project>/<pseudonym>/<study UID>/<series UID>/<SOP UID>.dcm;
+    the original is never stored.
+
+    Each image series is stored in one transaction, and so is each segmentation
+    object: a database error leaves none of it behind, files included. Files that
+    cannot be read, objects already stored with other content and segmentations of
+    images not in the biobank are rejected one by one, named in the report; the
+    rest of the batch goes on. Identical objects already stored are counted as
+    duplicates and nothing is written, so re-running a folder changes nothing.
+
+    Parameters
+    ----------
+    path
+        A folder, a .zip archive (members with absolute paths or '..' are rejected)
+        or a single DICOM file.
+    progress
+        Called with (files done, files in all) after each file.
+
+    Raises
+    ------
+    ImportRejected
+        The path does not exist or is no readable archive; nothing was read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImportRejected([Problem(path.name, "does not exist.")])
+
+    report = DicomReport(source=path.name)
+    run = ImportRun.objects.create(
+        project=project,
+        importer=IMPORTER,
+        source_name=path.name[:500],
+        source_sha256=file_sha256(path) if path.is_file() else "",
+        user=user,
+    )
+    ingest = _Ingest(project, report, progress)
+    rejected: list[Problem] = []
+    try:
+        with lenient_pydicom(), open_sources(path, rejected) as sources:
+            for problem in rejected:
+                ingest.reject(problem)
+            ingest.run(sources)
+    except zipfile.BadZipFile:
+        ingest.reject(
+            Problem(path.name, "is not a readable .zip archive.", code="bad-archive")
+        )
+        ingest.finish(run, ImportRun.Status.FAILED)
+        raise ImportRejected(report.rejected) from None
+    except BaseException:
+        ingest.finish(run, ImportRun.Status.FAILED)
+        raise
+
+    ingest.finish(run, ImportRun.Status.DONE)
+    logger.info("Import run %s of DICOM stored %s", run.pk, report.created)
+    return report
+
+
+@dataclass
+class _Header:
+    """A file read without its pixel data, and what kind of object it holds."""
+
+    source: SourceFile
+    ds: Dataset
+    kind: str
+
+    def text(self, keyword: str) -> str:
+        return _text(self.ds, keyword)
+
+
+@dataclass
+class _Issue:
+    problem: Problem
+    severity: str
+    patient: Patient | None = None
+    record: models.Model | None = None
+
+
+@dataclass
+class _Scope:
+    """What one all-or-nothing unit wrote, to undo or to count once it is committed."""
+
+    written: list[Path] = field(default_factory=list)
+    created: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Loaded:
+    """A whole file read for storing, with the keys that tell whether it is stored already."""
+
+    ds: Dataset
+    content_sha256: str
+    source_uid_hash: str
+
+
+class _Rejected(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class _Ingest:
+    """One run over a batch of files: images first, then segmentations."""
+
+    def __init__(
+        self, project: Project, report: DicomReport, progress: Progress | None
+    ) -> None:
+        self.project = project
+        self.report = report
+        self.progress = progress
+        self.issues: list[_Issue] = []
+        self.done = 0
+        self.total = 0
+
+    def warn(
+        self,
+        problem: Problem,
+        patient: Patient | None = None,
+        record: models.Model | None = None,
+    ) -> None:
+        self.issues.append(_Issue(problem, DataIssue.Severity.WARNING, patient, record))
+
+    def reject(self, problem: Problem, patient: Patient | None = None) -> None:
+        self.issues.append(_Issue(problem, DataIssue.Severity.ERROR, patient))
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def hash(self, uid: str) -> str:
+        return source_uid_hash(self.project.code, uid)
+
+    def run(self, sources: list[SourceFile]) -> None:
+        self.total = len(sources)
+        series: dict[tuple[str, str], list[_Header]] = defaultdict(list)
+        studies: dict[str, list[_Header]] = defaultdict(list)
+        segmentations: list[_Header] = []
+        for source in sources:
+            header = self.read_header(source)
+            if header is None:
+                self.step()
+            elif header.kind == IMAGE:
+                series[
+                    header.text("StudyInstanceUID"), header.text("SeriesInstanceUID")
+                ].append(header)
+                studies[header.text("StudyInstanceUID")].append(header)
+            else:
+                segmentations.append(header)
+
+        for key in sorted(series):
+            self.store_series(series[key], studies[key[0]])
+        # Segmentations last, so that the images they reference are stored:
+        for header in segmentations:
+            self.store_segmentation(header)
+
+    def read_header(self, source: SourceFile) -> _Header | None:
+        try:
+            ds = read_dataset(source, header_only=True)
+        except UnreadableFile as exc:
+            problem = Problem(source.name, str(exc), code=exc.code)
+            if exc.code == "dicomdir":
+                self.warn(problem)
+            else:
+                self.reject(problem)
+            return None
+
+        sop_class = UID(_text(ds, "SOPClassUID"))
+        kind = SEGMENTATION_CLASSES.get(sop_class) or (IMAGE if "Rows" in ds else "")
+        if not kind:
+            self.reject(
+                Problem(
+                    source.name,
+                    f"is a {sop_class.name or sop_class} object, not an image, RTSTRUCT or SEG; not imported.",
+                    code="unsupported-object",
+                )
+            )
+            return None
+        if not _text(ds, "PatientID"):
+            self.reject(
+                Problem(
+                    source.name,
+                    "has no PatientID; it cannot be linked to a patient. Not imported.",
+                    field=tag_name(0x00100020),
+                    code="no-patient-id",
+                )
+            )
+            return None
+        if kind == IMAGE and _text(ds, "BurnedInAnnotation").upper() == "YES":
+            # The Clean Pixel Data option is not implemented, so such pixels stay out:
+            self.reject(
+                Problem(
+                    source.name,
+                    "says its pixels show identifying text (BurnedInAnnotation YES); not imported.",
+                    field=tag_name(0x00280301),
+                    code="burned-in-annotation",
+                )
+            )
+            return None
+        return _Header(source, ds, kind)
+
+    @contextmanager
+    def all_or_nothing(self, what: str, source_name: str) -> Iterator[_Scope]:
+        """Run the body in one transaction; on failure undo its files and report it."""
+        scope = _Scope()
+        mark = len(self.issues)
+        try:
+            with transaction.atomic():
+                yield scope
+        except (_Rejected, DatabaseError, OSError) as exc:
+            if isinstance(exc, _Rejected):
+                problem = exc.problem
+            else:
+                logger.exception("%s of %s rolled back", what, source_name)
+                problem = Problem(
+                    source_name,
+                    f"{what} was not imported: storing it failed ({type(exc).__name__}); "
+                    "nothing of it was kept.",
+                    code="storage-failed",
+                )
+            for path in scope.written:
+                path.unlink(missing_ok=True)
+            for issue in self.issues[mark:]:
+                issue.patient = issue.record = None
+            self.reject(problem)
+        else:
+            for kind, n in scope.created.items():
+                self.report.count(kind, n)
+        self.merge_repeated(mark)
+
+    def merge_repeated(self, mark: int) -> None:
+        """Fold warnings repeated by several files of one series into the first one."""
+        merged: dict[tuple, tuple[_Issue, int]] = {}
+        kept: list[_Issue] = []
+        for issue in self.issues[mark:]:
+            p = issue.problem
+            key = (issue.severity, p.code, p.field, p.value, p.message)
+            if issue.severity != DataIssue.Severity.WARNING:
+                kept.append(issue)
+            elif key in merged:
+                first, n = merged[key]
+                merged[key] = (first, n + 1)
+            else:
+                merged[key] = (issue, 1)
+                kept.append(issue)
+        for first, n in merged.values():
+            if n > 1:
+                p = first.problem
+                first.problem = Problem(
+                    p.source,
+                    f"{p.message} The same holds for {n - 1} more files of this series.",
+                    p.row,
+                    p.field,
+                    p.value,
+                    p.code,
+                )
+        self.issues[mark:] = kept
+
+    # Images:
+
+    def store_series(
+        self, headers: list[_Header], study_headers: list[_Header]
+    ) -> None:
+        headers.sort(
+            key=lambda h: (_int(h.ds.get("InstanceNumber")) or 0, h.source.name)
+        )
+        with self.all_or_nothing("its series", headers[0].source.name) as scope:
+            first = headers[0]
+            series = (
+                ImageSeries.objects.filter(
+                    source_uid_hash=self.hash(first.text("SeriesInstanceUID"))
+                )
+                .select_related("study__patient")
+                .first()
+            )
+            patient = series.study.patient if series is not None else None
+            for header in headers:
+                self.step()
+                if header.text("PatientID") != first.text("PatientID"):
+                    self.reject(
+                        Problem(
+                            header.source.name,
+                            f"has another PatientID than {first.source.name} of the same series; not imported.",
+                            field=tag_name(0x00100020),
+                            code="patient-mismatch",
+                        )
+                    )
+                    continue
+                loaded = self.load(header, ImageInstance)
+                if loaded is None:
+                    continue
+                if patient is None:
+                    patient = self.patient_for(first)
+                transfer_syntax = self.clean(loaded.ds, header.source.name, patient)
+                if series is None:
+                    series = self.create_series(
+                        first, loaded.ds, patient, study_headers, scope
+                    )
+                self.store_instance(header, loaded, transfer_syntax, series, scope)
+
+            if series is not None and scope.created["instances"]:
+                series.instance_count = series.instances.count()
+                series.save(update_fields=["instance_count"])
+                logger.info(
+                    "Series %s of %s: %s instances stored",
+                    series.pk,
+                    series.study.patient.pseudonym,
+                    scope.created["instances"],
+                )
+
+    def load(
+        self, header: _Header, model: type[ImageInstance] | type[Segmentation]
+    ) -> _Loaded | None:
+        """Read the whole file; None when it is unreadable or stored already."""
+        name = header.source.name
+        try:
+            ds, digest = read_object(header.source)
+        except UnreadableFile as exc:
+            self.reject(Problem(name, str(exc), code=exc.code))
+            return None
+
+        loaded = _Loaded(ds, digest, self.hash(header.text("SOPInstanceUID")))
+        stored = model.objects.filter(source_uid_hash=loaded.source_uid_hash).first()
+        if stored is None:
+            return loaded
+        stored_uid = (
+            stored.sop_instance_uid
+            if isinstance(stored, ImageInstance)
+            else stored.source_sop_instance_uid
+        )
+        if stored.content_sha256 == loaded.content_sha256:
+            self.report.duplicates += 1
+            self.report.identical_files.append(name)
+            logger.debug("%s already present, identical", name)
+            return None
+        self.reject(
+            Problem(
+                name,
+                f"has the SOP Instance UID of an object already stored (de-identified {stored_uid}), "
+                "but its content differs; the stored object was kept and this file was not imported.",
+                field=tag_name(0x00080018),
+                value=stored_uid,
+                code="content-conflict",
+            )
+        )
+        return None
+
+    def patient_for(self, header: _Header) -> Patient:
+        sex = SEXES.get(header.text("PatientSex").upper(), Sex.UNKNOWN)
+        patient, _created = pseudonymise(
+            self.project, header.text("PatientID"), sex=sex
+        )
+        return patient
+
+    def clean(self, ds: Dataset, source: str, patient: Patient) -> str:
+        """De-identify the data set for storing; return its transfer syntax."""
+        transfer_syntax = transfer_syntax_of(ds)
+        problems = normalise_temporal_values(ds, source)
+        if not has_part10_header(ds):
+            problems.append(
+                Problem(
+                    source,
+                    f"has no Part-10 header (preamble, DICM, file meta); it was read as "
+                    f"{UID(transfer_syntax).name} and is stored with one.",
+                    code="no-part10-header",
+                )
+            )
+        problems += deidentify(
+            ds,
+            project_code=self.project.code,
+            pseudonym=patient.pseudonym,
+            source=source,
+        )
+        for problem in problems:
+            self.warn(problem, patient)
+        return transfer_syntax
+
+    def create_series(
+        self,
+        header: _Header,
+        ds: Dataset,
+        patient: Patient,
+        study_headers: list[_Header],
+        scope: _Scope,
+    ) -> ImageSeries:
+        study = self.study_for(header, ds, patient, study_headers, scope)
+        folder = PurePosixPath(
+            self.project.code,
+            patient.pseudonym,
+            _text(ds, "StudyInstanceUID"),
+            _text(ds, "SeriesInstanceUID"),
+        )
+        series = ImageSeries.objects.create(
+            study=study,
+            series_instance_uid=_text(ds, "SeriesInstanceUID"),
+            source_uid_hash=self.hash(header.text("SeriesInstanceUID")),
+            storage_path=str(folder),
+            **acquisition_parameters(ds),
+        )
+        scope.created["series"] += 1
+
+        modalities = set(filter(None, study.modalities.split(","))) | {series.modality}
+        if ",".join(sorted(modalities)) != study.modalities:
+            study.modalities = ",".join(sorted(modalities))
+            study.save(update_fields=["modalities"])
+        return series
+
+    def study_for(
+        self,
+        header: _Header,
+        ds: Dataset,
+        patient: Patient,
+        study_headers: list[_Header],
+        scope: _Scope,
+    ) -> ImagingStudy:
+        key = self.hash(header.text("StudyInstanceUID"))
+        study = ImagingStudy.objects.filter(source_uid_hash=key).first()
+        if study is not None:
+            if study.patient_id != patient.pk:
+                raise _Rejected(
+                    Problem(
+                        header.source.name,
+                        "belongs to a study stored for another patient; its series was not imported.",
+                        field=tag_name(0x0020000D),
+                        code="patient-mismatch",
+                    )
+                )
+            return study
+
+        day, time, date_source, date_problems = choose_study_date(study_headers)
+        age, age_header = study_age(study_headers)
+        study = ImagingStudy.objects.create(
+            patient=patient,
+            study_instance_uid=_text(ds, "StudyInstanceUID"),
+            source_uid_hash=key,
+            study_date=day,
+            study_time=time,
+            date_source=date_source,
+            body_part=_text(ds, "BodyPartExamined")[:64],
+            description=_text(ds, "StudyDescription")[:200],
+            patient_age_raw=age.raw[:16],
+            patient_age_value=age.value,
+            patient_age_unit=age.unit,
+            patient_age_years=age.years,
+            is_age_unit_assumed=age.is_unit_assumed,
+        )
+        scope.created["studies"] += 1
+
+        for problem in date_problems:
+            self.warn(problem, patient, study)
+        if age.problem and age_header is not None:
+            self.warn(
+                Problem(
+                    age_header.source.name,
+                    age.problem,
+                    field=tag_name(PATIENT_AGE_TAG),
+                    value=age.raw,
+                    code="invalid-age",
+                ),
+                patient,
+                study,
+            )
+        return study
+
+    def store_instance(
+        self,
+        header: _Header,
+        loaded: _Loaded,
+        transfer_syntax: str,
+        series: ImageSeries,
+        scope: _Scope,
+    ) -> None:
+        ds = loaded.ds
+        relative = PurePosixPath(
+            series.storage_path, f"{_text(ds, 'SOPInstanceUID')}.dcm"
+        )
+        if not self.write(header.source.name, ds, transfer_syntax, relative, scope):
+            return
+        ImageInstance.objects.create(
+            series=series,
+            sop_instance_uid=_text(ds, "SOPInstanceUID"),
+            source_uid_hash=loaded.source_uid_hash,
+            content_sha256=loaded.content_sha256,
+            sop_class_uid=_text(ds, "SOPClassUID"),
+            instance_number=_int(ds.get("InstanceNumber")),
+            storage_path=str(relative),
+        )
+        scope.created["instances"] += 1
+
+    def write(
+        self,
+        source: str,
+        ds: Dataset,
+        transfer_syntax: str,
+        relative: PurePosixPath,
+        scope: _Scope,
+    ) -> bool:
+        """Write the de-identified data set as a Part-10 file; False if it cannot be encoded."""
+        target = Path(settings.BIOBANK_STORAGE_ROOT) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = transfer_syntax
+        ds.file_meta = meta
+        ds.preamble = b"\x00" * 128
+
+        # Written aside and renamed, so no reader ever sees half a file:
+        partial = target.with_name(target.name + ".part")
+        try:
+            pydicom.dcmwrite(partial, ds, enforce_file_format=True)
+        except (ValueError, TypeError, OverflowError, struct.error) as exc:
+            partial.unlink(missing_ok=True)
+            self.reject(
+                Problem(
+                    source,
+                    f"could not be written as DICOM after de-identification ({exc}).",
+                    code="unwritable",
+                )
+            )
+            return False
+        os.replace(partial, target)
+        scope.written.append(target)
+        return True
+
+    # Segmentations:
+
+    def store_segmentation(self, header: _Header) -> None:
+        self.step()
+        name = header.source.name
+        patient = find_patient(self.project, header.text("PatientID"))
+        if patient is None:
+            self.reject(
+                Problem(
+                    name,
+                    "delineates images of a patient who has none in this project; "
+                    "import the images first, then this file again.",
+                    code="segmentation-unresolved",
+                )
+            )
+            return
+        loaded = self.load(header, Segmentation)
+        if loaded is None:
+            return
+        ds = loaded.ds
+        stored = set(
+            Segmentation.objects.filter(
+                source_uid_hash=loaded.source_uid_hash
+            ).values_list("roi_number", flat=True)
+        )
+        readers = readers_of(ds)
+        screen = IdentifierScreen.from_dataset(ds)
+        transfer_syntax = self.clean(ds, name, patient)
+
+        links = []
+        for region in read_regions(ds):
+            if region.number in stored:
+                continue
+            series, linkage = self.link(name, region, patient)
+            if series is not None:
+                reader = readers.get(region.number, "")
+                links.append(
+                    (region, series, linkage, "" if screen.finds(reader) else reader)
+                )
+        if stored and not links:
+            self.report.duplicates += 1
+            self.report.identical_files.append(name)
+            return
+        if not links:
+            return
+
+        kind = SEGMENTATION_CLASSES[_text(ds, "SOPClassUID")]
+        with self.all_or_nothing(f"the {kind} object", name) as scope:
+            relative = PurePosixPath(
+                self.project.code,
+                patient.pseudonym,
+                _text(ds, "StudyInstanceUID"),
+                _text(ds, "SeriesInstanceUID"),
+                f"{_text(ds, 'SOPInstanceUID')}.dcm",
+            )
+            if not (Path(settings.BIOBANK_STORAGE_ROOT) / relative).exists():
+                if not self.write(name, ds, transfer_syntax, relative, scope):
+                    return
+            for region, series, linkage, reader in links:
+                Segmentation.objects.create(
+                    series=series,
+                    roi_name=region.name[:200],
+                    roi_number=region.number,
+                    method=region.method,
+                    reader=reader[:100],
+                    roi_type=region.interpreted_type[:16],
+                    source_kind=kind,
+                    source_sop_instance_uid=_text(ds, "SOPInstanceUID"),
+                    source_uid_hash=loaded.source_uid_hash,
+                    content_sha256=loaded.content_sha256,
+                    linkage=linkage,
+                    storage_path=str(relative),
+                )
+                scope.created["segmentations"] += 1
+
+    def link(
+        self, source: str, region: Region, patient: Patient
+    ) -> tuple[ImageSeries | None, str]:
+        """Find the image series a region was drawn on: by its images, else by its series.
+
+        Both ways compare de-identified UIDs, which map one to one to the source ones.
+        """
+        label = f"ROI {region.number} ({region.name})"
+        found = 0
+        if region.instance_uids:
+            images = ImageInstance.objects.filter(
+                sop_instance_uid__in=region.instance_uids
+            )
+            found = images.count()
+            series_ids = set(images.values_list("series_id", flat=True))
+            if found == len(region.instance_uids) and len(series_ids) == 1:
+                series = ImageSeries.objects.select_related("study").get(
+                    pk=series_ids.pop()
+                )
+                return self.checked(
+                    source, label, series, patient
+                ), Segmentation.Linkage.INSTANCES
+
+        candidates = [
+            series
+            for series in ImageSeries.objects.filter(
+                series_instance_uid__in=region.series_uids
+            ).select_related("study")
+            if not region.frame_of_reference_uid
+            or series.frame_of_reference_uid in ("", region.frame_of_reference_uid)
+        ]
+        if len(candidates) != 1:
+            self.reject(
+                Problem(
+                    source,
+                    f"{label} refers to {len(region.series_uids)} image series, of which "
+                    f"{len(candidates)} with its frame of reference are in the biobank; one is "
+                    "needed. The ROI was not stored; import its images, then this file again.",
+                    code="segmentation-unresolved",
+                ),
+                patient,
+            )
+            return None, ""
+        if region.instance_uids:
+            self.warn(
+                Problem(
+                    source,
+                    f"{label}: {found} of its {len(region.instance_uids)} referenced images are in "
+                    "the biobank, so it was linked by SeriesInstanceUID and FrameOfReferenceUID.",
+                    code="segmentation-linked-by-series",
+                ),
+                patient,
+            )
+        return self.checked(
+            source, label, candidates[0], patient
+        ), Segmentation.Linkage.SERIES
+
+    def checked(
+        self, source: str, label: str, series: ImageSeries, patient: Patient
+    ) -> ImageSeries | None:
+        if series.study.patient_id == patient.pk:
+            return series
+        self.reject(
+            Problem(
+                source,
+                f"{label} is drawn on images of another patient; not stored.",
+                code="patient-mismatch",
+            ),
+            patient,
+        )
+        return None
+
+    def finish(self, run: ImportRun, status: str) -> None:
+        """Record every issue as a DataIssue and close the run with its summary."""
+        self.report.warnings = [
+            i.problem for i in self.issues if i.severity == DataIssue.Severity.WARNING
+        ]
+        self.report.rejected = [
+            i.problem for i in self.issues if i.severity == DataIssue.Severity.ERROR
+        ]
+        DataIssue.objects.bulk_create(
+            DataIssue(
+                import_run=run,
+                project=self.project,
+                patient=issue.patient,
+                severity=issue.severity,
+                code=issue.problem.code
+                or (
+                    "rejected"
+                    if issue.severity == DataIssue.Severity.ERROR
+                    else "assumed"
+                ),
+                source_name=issue.problem.source[:500],
+                field=issue.problem.field[:100],
+                value=issue.problem.value[:200],
+                message=issue.problem.message,
+                record_type=type(issue.record).__name__
+                if issue.record is not None
+                else "",
+                record_id=issue.record.pk if issue.record is not None else None,
+            )
+            for issue in self.issues
+        )
+        run.status = status
+        run.finished_at = timezone.now()
+        run.summary = self.report.as_dict()
+        run.save(update_fields=["status", "finished_at", "summary"])
+
+
+def choose_study_date(
+    headers: list[_Header],
+) -> tuple[dt.date | None, dt.time | None, str, list[Problem]]:
+    """Return the study's date and time, the attribute they came from, and warnings.
+
+    StudyDate first, then SeriesDate, AcquisitionDate and ContentDate (the earliest
+    value over the study's images); a date is never invented. Legacy forms such as
+    2021.03.14 count, placeholders such as 00000000 do not.
+    """
+    problems: list[Problem] = []
+    for date_keyword, time_keyword in STUDY_DATE_SOURCES:
+        found = []
+        for header in headers:
+            day = values.parse_da(header.text(date_keyword))
+            if day is not None and day.year < EARLIEST_IMAGING_YEAR:
+                problems.append(
+                    Problem(
+                        header.source.name,
+                        f"is before {EARLIEST_IMAGING_YEAR}, when medical imaging began; not used as the study date.",
+                        field=tag_name(
+                            pydicom.datadict.tag_for_keyword(date_keyword) or 0
+                        ),
+                        value=header.text(date_keyword),
+                        code="implausible-date",
+                    )
+                )
+            elif day is not None:
+                found.append((day, header))
+        if not found:
+            continue
+
+        day, header = min(found, key=lambda pair: pair[0])
+        time = values.parse_tm(header.text(time_keyword))
+        if date_keyword != "StudyDate":
+            problems.append(
+                Problem(
+                    header.source.name,
+                    f"{_state_of(header, 'StudyDate')}; the study date {day.isoformat()} was taken "
+                    f"from {tag_name(pydicom.datadict.tag_for_keyword(date_keyword) or 0)}.",
+                    field=tag_name(STUDY_DATE_TAG),
+                    value=header.text("StudyDate"),
+                    code="study-date-fallback",
+                )
+            )
+        if day > timezone.localdate():
+            problems.append(
+                Problem(
+                    header.source.name,
+                    f"gives the study date {day.isoformat()}, which is in the future; kept as it is.",
+                    field=tag_name(pydicom.datadict.tag_for_keyword(date_keyword) or 0),
+                    code="date-in-future",
+                )
+            )
+        return day, time, date_keyword, problems
+
+    problems.append(
+        Problem(
+            headers[0].source.name,
+            "has no usable StudyDate, SeriesDate, AcquisitionDate or ContentDate; the study is "
+            "kept without a date and is left out of time-window cohorts.",
+            field=tag_name(STUDY_DATE_TAG),
+            code="no-usable-date",
+        )
+    )
+    return None, None, ImagingStudy.DateSource.NONE, problems
+
+
+def _state_of(header: _Header, keyword: str) -> str:
+    elem = values.element(header.ds, keyword)
+    if elem is None:
+        return "is absent"
+    if not str(elem.value or "").strip():
+        return "is empty"
+    if values.check_da(str(elem.value)).status == values.PLACEHOLDER:
+        return "is a placeholder"
+    return "is not a valid date"
+
+
+def study_age(headers: list[_Header]) -> tuple[values.Age, _Header | None]:
+    """Return PatientAge (0010,1010) of the study's first image that has one."""
+    for header in headers:
+        raw = header.text("PatientAge")
+        if raw:
+            return values.cap_age(values.parse_age(raw)), header
+    return values.Age(""), None
+
+
+def acquisition_parameters(ds: Dataset) -> dict[str, object]:
+    """Return the ImageSeries fields read from one (de-identified) image of the series.
+
+    Enhanced multi-frame objects keep pixel spacing and slice thickness in the shared
+    Pixel Measures Sequence (0028,9110), which is read when the top level has none.
+    """
+    # TODO: enhanced multi-frame CT, MR and PET keep kVp, echo and repetition times in
+    # their functional groups; those are not read, so such series leave them empty.
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    measures = (
+        _first_item(shared, "PixelMeasuresSequence") if shared is not None else None
+    )
+
+    def find(keyword: str) -> object:
+        elem = values.element(ds, keyword)
+        if elem is None and measures is not None:
+            elem = values.element(measures, keyword)
+        return elem.value if elem is not None else None
+
+    spacing = find("PixelSpacing")
+    spacing = (
+        list(spacing) if isinstance(spacing, list | pydicom.multival.MultiValue) else []
+    )
+    return {
+        "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID"),
+        "modality": _text(ds, "Modality")[:16],
+        "sop_class_uid": _text(ds, "SOPClassUID"),
+        "series_number": _int(ds.get("SeriesNumber")),
+        "description": _text(ds, "SeriesDescription")[:200],
+        "series_date": values.parse_da(_text(ds, "SeriesDate")),
+        "manufacturer": _text(ds, "Manufacturer")[:128],
+        "manufacturer_model_name": _text(ds, "ManufacturerModelName")[:128],
+        "convolution_kernel": _text(ds, "ConvolutionKernel")[:128],
+        "slice_thickness_mm": _positive(find("SliceThickness")),
+        "spacing_between_slices_mm": _positive(find("SpacingBetweenSlices")),
+        "pixel_spacing_row_mm": _float(spacing[0]) if len(spacing) == 2 else None,
+        "pixel_spacing_column_mm": _float(spacing[1]) if len(spacing) == 2 else None,
+        "rows": _int(ds.get("Rows")),
+        "columns": _int(ds.get("Columns")),
+        "kvp": _float(find("KVP")),
+        "exposure_mas": _float(find("Exposure")),
+        "tube_current_ma": _float(find("XRayTubeCurrent")),
+        "contrast_agent": _text(ds, "ContrastBolusAgent")[:128],
+        "mr_sequence": " / ".join(
+            filter(None, (_text(ds, "ScanningSequence"), _text(ds, "SequenceName")))
+        )[:128],
+        "magnetic_field_strength_t": _float(find("MagneticFieldStrength")),
+        "echo_time_ms": _float(find("EchoTime")),
+        "repetition_time_ms": _float(find("RepetitionTime")),
+        "pet_units": _text(ds, "Units")[:16],
+        "radiopharmaceutical": _radiopharmaceutical(ds)[:64],
+    }
+
+
+def _radiopharmaceutical(ds: Dataset) -> str:
+    information = _first_item(ds, "RadiopharmaceuticalInformationSequence")
+    if information is None:
+        return ""
+    code = _first_item(information, "RadiopharmaceuticalCodeSequence")
+    return _text(information, "Radiopharmaceutical") or (
+        _text(code, "CodeMeaning") if code else ""
+    )
+
+
+def _first_item(ds: Dataset, keyword: str) -> Dataset | None:
+    sequence = values.element(ds, keyword)
+    return sequence.value[0] if sequence is not None and sequence.value else None
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    """Return an attribute as text ('' when absent); several values join with a backslash."""
+    elem = values.element(ds, keyword)
+    if elem is None or elem.is_empty:
+        return ""
+    value = elem.value
+    if isinstance(value, list | pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value).strip()
+    return str(value).strip()
+
+
+def _int(value: object) -> int | None:
+    value = getattr(value, "value", value)
+    try:
+        return int(float(str(value))) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _float(value: object) -> float | None:
+    value = getattr(value, "value", value)
+    if isinstance(value, list | pydicom.multival.MultiValue):
+        value = value[0] if value else None
+    try:
+        return float(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _positive(value: object) -> float | None:
+    number = _float(value)
+    return number if number is not None and number > 0 else None

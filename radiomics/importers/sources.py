@@ -1,0 +1,310 @@
+"""Find the files of an import (a folder, a .zip archive or one file) and read them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import stat
+import struct
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from biobank.core.importing import Problem
+from radiomics.importers.values import element
+
+# A member this large (uncompressed) is no DICOM object of ours but a zip bomb:
+LARGEST_MEMBER_BYTES = 4 << 30
+DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+# With force=True, pydicom reads any bytes as a data set; these show it is DICOM:
+IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")
+ITEM_END = b"\xfe\xff\x0d\xe0"  # Item Delimitation tag (FFFE,E00D), between items
+REQUIRED_UIDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+)
+
+
+class UnreadableFile(Exception):
+    """The file holds no DICOM object that can be imported; the message says why."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of the import: its name for messages and a way to read its bytes."""
+
+    name: str
+    open: Callable[[], BinaryIO]
+
+
+@contextmanager
+def open_sources(path: Path, rejected: list[Problem]) -> Iterator[list[SourceFile]]:
+    """Yield the files under `path`, in name order; unsafe archive members are rejected.
+
+    Hidden files (.DS_Store and the like) and macOS resource forks are skipped.
+    """
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not _is_hidden(p.relative_to(path).as_posix())
+        )
+        yield [
+            SourceFile(p.relative_to(path).as_posix(), _file_opener(p)) for p in files
+        ]
+    elif path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            yield _archive_members(path.name, archive, rejected)
+    else:
+        yield [SourceFile(path.name, _file_opener(path))]
+
+
+def _is_hidden(name: str) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in name.split("/"))
+
+
+def _file_opener(path: Path) -> Callable[[], BinaryIO]:
+    return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+
+def _archive_members(
+    archive_name: str, archive: zipfile.ZipFile, rejected: list[Problem]
+) -> list[SourceFile]:
+    members = []
+    for info in sorted(archive.infolist(), key=lambda i: i.filename):
+        if info.is_dir():
+            continue
+        reason = unsafe_member_reason(info)
+        if reason:
+            rejected.append(
+                Problem(
+                    archive_name,
+                    f"archive member '{info.filename}' {reason}; it was not read.",
+                    code="unsafe-archive-member",
+                )
+            )
+            continue
+        if _is_hidden(info.filename.replace("\\", "/")):
+            continue
+        # NB: members are read into memory, never extracted under their own names.
+        members.append(SourceFile(info.filename, _member_opener(archive, info)))
+    return members
+
+
+def unsafe_member_reason(info: zipfile.ZipInfo) -> str:
+    """Return why a member must not be read ('' if it is safe)."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "has an absolute path"
+    if ".." in name.split("/"):
+        return "has '..' in its path"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    if info.file_size > LARGEST_MEMBER_BYTES:
+        return f"is larger than {LARGEST_MEMBER_BYTES >> 30} GiB uncompressed"
+    return ""
+
+
+def _member_opener(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo
+) -> Callable[[], BinaryIO]:
+    return lambda: io.BytesIO(archive.read(info))
+
+
+@contextmanager
+def lenient_pydicom() -> Iterator[None]:
+    """Let pydicom read and write vendors' odd values (a bare "42" as AS) without noise.
+
+    The importer checks the values it relies on itself and reports them with the file
+    name. NB: pydicom's settings are global, so this holds for the whole process
+    while an import runs.
+    """
+    settings = pydicom.config.settings
+    before = settings.reading_validation_mode, settings.writing_validation_mode
+    settings.reading_validation_mode = settings.writing_validation_mode = (
+        pydicom.config.IGNORE
+    )
+    try:
+        yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = before
+
+
+def read_dataset(source: SourceFile, header_only: bool) -> Dataset:
+    """Read one file as DICOM, with or without a Part-10 header.
+
+    Raises UnreadableFile for text or other bytes that are no DICOM object, and for
+    files cut short. `header_only` stops before the pixel data.
+    """
+    ds = _parse(source, header_only)
+    _check(ds, header_only)
+    return ds
+
+
+def read_object(source: SourceFile) -> tuple[Dataset, str]:
+    """Read a whole file for storing; return it with content_sha256() of it as read."""
+    ds = _parse(source, header_only=False)
+    digest = content_sha256(ds)
+    _check(ds, header_only=False)
+    return ds, digest
+
+
+def _parse(source: SourceFile, header_only: bool) -> Dataset:
+    try:
+        with source.open() as handle:
+            return pydicom.dcmread(handle, force=True, stop_before_pixels=header_only)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bytes it cannot parse
+        raise UnreadableFile(
+            f"is not a DICOM file ({type(exc).__name__}).", "not-dicom"
+        ) from None
+
+
+def _check(ds: Dataset, header_only: bool) -> None:
+    meta_class = ds.file_meta.get("MediaStorageSOPClassUID", "") if ds.file_meta else ""
+    if meta_class == DICOMDIR_CLASS:
+        raise UnreadableFile(
+            "is a DICOMDIR index, not an object to import; skipped.", "dicomdir"
+        )
+    if not any(_has_value(ds, keyword) for keyword in IDENTIFYING_UIDS):
+        raise UnreadableFile(
+            "is not a DICOM file: no SOPClassUID, SOPInstanceUID or StudyInstanceUID was found.",
+            "not-dicom",
+        )
+    if _is_cut_short(ds):
+        raise UnreadableFile(
+            "is truncated: the file ends inside a data element.", "truncated"
+        )
+    missing = [keyword for keyword in REQUIRED_UIDS if not _has_value(ds, keyword)]
+    if missing:
+        raise UnreadableFile(
+            f"lacks {', '.join(missing)}; the file may be truncated. Not imported.",
+            "truncated",
+        )
+    if not header_only:
+        check_pixel_data(ds)
+
+
+def content_sha256(ds: Dataset) -> str:
+    """Return a hash of the data set's values as read, file meta aside.
+
+    Values still raw are hashed as their bytes, so nothing needs parsing; the same data
+    set hashes alike with or without a Part-10 header, in implicit or explicit VR.
+    """
+    digest = hashlib.sha256()
+    _feed(ds, digest)
+    return digest.hexdigest()
+
+
+def _feed(ds: Dataset, digest: hashlib._Hash) -> None:
+    for tag in sorted(ds.keys()):
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement):
+            data = elem.value or b""
+        elif elem.VR == "SQ":
+            digest.update(struct.pack("<IQ", int(tag), len(elem.value)))
+            for item in elem.value:
+                _feed(item, digest)
+                digest.update(ITEM_END)
+            continue
+        else:
+            data = repr(elem.value).encode()
+        digest.update(struct.pack("<IQ", int(tag), len(data)))
+        digest.update(data)
+
+
+def _has_value(ds: Dataset, keyword: str) -> bool:
+    elem = element(ds, keyword)
+    return elem is not None and not elem.is_empty and bool(str(elem.value).strip())
+
+
+def _is_cut_short(ds: Dataset) -> bool:
+    """Tell whether the last element read holds fewer bytes than its length says.
+
+    pydicom stops silently at the end of the bytes, so a cut file reads as a short
+    data set; the declared length of its last element gives the cut away.
+    """
+    keys = list(ds.keys())
+    if not keys:
+        return True
+    last = ds.get_item(keys[-1])
+    if (
+        isinstance(last, RawDataElement)
+        and last.length != 0xFFFFFFFF
+        and last.value is not None
+    ):
+        return len(last.value) < last.length
+    return False
+
+
+def check_pixel_data(ds: Dataset) -> None:
+    """Raise UnreadableFile when an image's Pixel Data is missing or shorter than its size."""
+    if "Rows" not in ds or "SOPClassUID" not in ds:
+        return
+    if not any(
+        k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+    ):
+        raise UnreadableFile(
+            "is truncated: it has image attributes but no Pixel Data.", "truncated"
+        )
+
+    transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if ds.file_meta else None
+    if "PixelData" not in ds or (
+        transfer_syntax is not None and transfer_syntax.is_compressed
+    ):
+        return
+    expected = native_pixel_bytes(ds)
+    actual = len(ds.get_item("PixelData").value or b"")
+    if expected is not None and actual < expected:
+        raise UnreadableFile(
+            f"is truncated: Pixel Data holds {actual} bytes where {expected} are needed.",
+            "truncated",
+        )
+
+
+def native_pixel_bytes(ds: Dataset) -> int | None:
+    """Return the bytes that uncompressed Pixel Data of this image needs, if known."""
+    try:
+        bits = (
+            int(ds.Rows)
+            * int(ds.Columns)
+            * int(ds.get("SamplesPerPixel", 1) or 1)
+            * int(ds.get("NumberOfFrames", 1) or 1)
+            * int(ds.BitsAllocated)
+        )
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return (bits + 7) // 8
+
+
+def transfer_syntax_of(ds: Dataset) -> str:
+    """Return the data set's transfer syntax; for a file without file meta, its encoding."""
+    declared = ds.file_meta.get("TransferSyntaxUID") if ds.file_meta else None
+    if declared:
+        return str(declared)
+    is_implicit, is_little = ds.original_encoding
+    if is_implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if is_little else ExplicitVRBigEndian
+
+
+def has_part10_header(ds: Dataset) -> bool:
+    return bool(getattr(ds, "preamble", None)) and bool(ds.file_meta)

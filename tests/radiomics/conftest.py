@@ -1,0 +1,98 @@
+"""Fixtures of the radiomics tests: small DICOM files built with pydicom, and their import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from radiomics.models import ImageInstance
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """A folder to build import input in, apart from the storage root."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+def build_ct(**attributes: object) -> Dataset:
+    """Return an 8x8 CT data set (pixels 0..63) with the given attributes on top."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.Modality = "CT"
+    ds.Manufacturer = "Acme Imaging"
+    ds.PatientName = "TESTPERSON^ALEX"
+    ds.PatientID = "SYN-9001"
+    ds.PatientSex = "F"
+    ds.StudyDate = "20220310"
+    ds.StudyTime = "090000"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.SliceThickness = "2.5"
+    ds.PixelSpacing = ["0.8", "0.8"]
+    ds.ImagePositionPatient = ["0", "0", "0"]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.PixelData = np.arange(64, dtype="<i2").reshape(8, 8).tobytes()
+    for keyword, value in attributes.items():
+        if value is None:
+            if keyword in ds:
+                delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    return ds
+
+
+def write_part10(ds: Dataset, path: Path) -> Path:
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def make_ct(inbox: Path) -> Callable[..., Path]:
+    """Write build_ct(**attributes) as a Part-10 file into the inbox; return its path."""
+
+    def make(name: str = "ct.dcm", **attributes: object) -> Path:
+        return write_part10(build_ct(**attributes), inbox / name)
+
+    return make
+
+
+def stored_dataset(instance: ImageInstance | str) -> Dataset:
+    """Read a stored, de-identified file back, by its instance or storage path."""
+    from django.conf import settings
+
+    relative = (
+        instance.storage_path if isinstance(instance, ImageInstance) else instance
+    )
+    return pydicom.dcmread(Path(settings.BIOBANK_STORAGE_ROOT) / relative)
+
+
+def private_tags(ds: Dataset) -> list[str]:
+    """Return every private tag of a data set, at any depth."""
+    found = []
+    for elem in ds.iterall():
+        if elem.tag.is_private:
+            found.append(str(elem.tag))
+    return found

@@ -1,0 +1,332 @@
+"""De-identification on import: shared case 05 and the kinds of hidden identifiers it stands for."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pydicom
+import pytest
+from django.apps import apps
+from django.db import models
+from pydicom.dataset import Dataset
+
+from patients.models import ImportRun, Patient
+from patients.services import find_patient
+from radiomics.importers.deid import replacement_uid
+from radiomics.importers.dicom import ingest_dicom
+from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
+from tests.conftest import case_path
+from tests.radiomics.conftest import (
+    build_ct,
+    private_tags,
+    stored_dataset,
+    write_part10,
+)
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.filterwarnings("ignore:Invalid value for VR"),
+]
+
+CASE_05_FORBIDDEN = [
+    "SYNTHETIC",
+    "PATIENTNAME",
+    "MRN0048213",
+    "19610704",
+    "ACC77120",
+    "ALT-99812",
+    "EXAMPLEDOC",
+    "Example General Hospital",
+]
+
+
+def database_texts() -> list[str]:
+    """Return every text (and JSON) value of every row of the patients and radiomics apps."""
+    texts = []
+    for label in ("patients", "radiomics"):
+        for model in apps.get_app_config(label).get_models():
+            fields = [
+                f
+                for f in model._meta.concrete_fields
+                if isinstance(f, models.CharField | models.TextField | models.JSONField)
+            ]
+            for row in model.objects.all():
+                texts += [
+                    f"{model.__name__}.{f.name}={getattr(row, f.attname)}"
+                    for f in fields
+                ]
+    return texts
+
+
+def found_anywhere(needle: str, storage_root: Path) -> list[str]:
+    """Return where `needle` occurs, case-insensitively, in stored files and the database."""
+    needle = needle.lower()
+    places = [
+        str(path)
+        for path in storage_root.rglob("*")
+        if path.is_file() and needle.encode() in path.read_bytes().lower()
+    ]
+    return places + [text for text in database_texts() if needle in text.lower()]
+
+
+@pytest.fixture
+def phi_case(project):
+    return ingest_dicom(
+        case_path("05-dicom-private-tag-phi", "a_private_tags_with_phi.dcm"), project
+    )
+
+
+def test_imports_the_image_with_identifiers_in_private_tags(phi_case):
+    assert phi_case.created == {"studies": 1, "series": 1, "instances": 1}
+
+
+@pytest.mark.parametrize("needle", CASE_05_FORBIDDEN)
+def test_leaves_no_identifier_in_any_stored_byte_or_database_field(
+    phi_case, storage_root, needle
+):
+    assert found_anywhere(needle, storage_root) == []
+
+
+def test_removes_every_private_element_of_the_case(phi_case):
+    stored = stored_dataset(ImageInstance.objects.get())
+
+    assert private_tags(stored) == []
+    assert "RequestAttributesSequence" not in stored
+    assert "OtherPatientIDsSequence" not in stored
+
+
+def test_marks_the_stored_copy_as_deidentified(phi_case):
+    stored = stored_dataset(ImageInstance.objects.get())
+
+    assert stored.PatientIdentityRemoved == "YES"
+    assert "Basic Application Confidentiality Profile" in " ".join(
+        stored.DeidentificationMethod
+    )
+    codes = {item.CodeValue for item in stored.DeidentificationMethodCodeSequence}
+    assert {"113100", "113106"} <= codes
+    assert (
+        stored.PatientName
+        == stored.PatientID
+        == ImagingStudy.objects.get().patient.pseudonym
+    )
+
+
+def test_links_the_patient_by_the_source_id_and_keeps_the_pseudonym_on_reimport(
+    phi_case, project
+):
+    patient = find_patient(project, "MRN0048213")
+    assert ImagingStudy.objects.get().patient == patient
+
+    report = ingest_dicom(
+        case_path("05-dicom-private-tag-phi", "a_private_tags_with_phi.dcm"), project
+    )
+
+    assert report.duplicates == 1
+    assert Patient.objects.get() == patient
+    assert find_patient(project, "MRN0048213").pseudonym == patient.pseudonym
+
+
+def test_keeps_dates_sex_and_age_for_time_linking(make_ct, inbox, project):
+    make_ct(
+        PatientAge="061Y", PatientSex="F", StudyDate="20230412", SeriesDate="20230412"
+    )
+
+    ingest_dicom(inbox, project)
+
+    stored = stored_dataset(ImageInstance.objects.get())
+    assert (stored.StudyDate, stored.SeriesDate) == ("20230412", "20230412")
+    assert (stored.PatientAge, stored.PatientSex) == ("061Y", "F")
+    assert stored.LongitudinalTemporalInformationModified == "UNMODIFIED"
+    assert ImagingStudy.objects.get().study_date == dt.date(2023, 4, 12)
+
+
+def private_block(group: int, creator: str, value: bytes | str, vr: str) -> Dataset:
+    item = Dataset()
+    block = item.private_block(group, creator, create=True)
+    block.add_new(0x01, vr, value)
+    return item
+
+
+def nested(depth: int, leaf: Dataset) -> Dataset:
+    """Wrap `leaf` in `depth` levels of public sequences."""
+    ds = leaf
+    for _ in range(depth):
+        outer = Dataset()
+        outer.ReferencedImageSequence = [ds]
+        ds = outer
+    return ds
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+@pytest.mark.parametrize(
+    ("vr", "value"),
+    [
+        ("LO", "ZQXWPATIENT"),
+        ("UN", b"PID-314159"),
+        ("OB", b"ZQXWPATIENT\x00"),
+        ("LT", "seen for ZQXWPATIENT"),
+        ("PN", "ZQXWPATIENT^JO"),
+    ],
+)
+def test_removes_private_elements_at_any_depth_and_of_any_vr(
+    inbox, project, storage_root, depth, vr, value
+):
+    carrier = nested(depth, private_block(0x0029, "ACME 1.0", value, vr))
+    ds = build_ct(PatientName="ZQXWPATIENT^JO", PatientID="PID-314159")
+    for elem in carrier:
+        ds.add(elem)
+    write_part10(ds, inbox / "ct.dcm")
+
+    ingest_dicom(inbox, project)
+
+    stored = stored_dataset(ImageInstance.objects.get())
+    assert private_tags(stored) == []
+    assert found_anywhere("ZQXWPATIENT", storage_root) == []
+    assert found_anywhere("PID-314159", storage_root) == []
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("SeriesDescription", "CT thorax for Zqxwpatient"),
+        ("StudyDescription", "follow-up PID-314159"),
+        ("ProtocolName", "ZQXWPATIENT protocol"),
+        ("ContrastBolusAgent", "given 1961-07-04 to PID-314159"),
+        ("Manufacturer", "ZqxwpatientScanner"),
+        ("BodyPartExamined", "PID-314159"),
+    ],
+)
+def test_empties_kept_free_text_that_names_the_patient(
+    inbox, project, storage_root, keyword, text
+):
+    write_part10(
+        build_ct(
+            PatientName="ZQXWPATIENT^JO",
+            PatientID="PID-314159",
+            PatientBirthDate="19610704",
+            **{keyword: text},
+        ),
+        inbox / "ct.dcm",
+    )
+
+    report = ingest_dicom(inbox, project)
+
+    problem = next(p for p in report.warnings if p.code == "identifier-in-text")
+    assert problem.field.startswith(keyword)
+    assert problem.value == ""
+    assert getattr(stored_dataset(ImageInstance.objects.get()), keyword) == ""
+    assert found_anywhere(text, storage_root) == []
+
+
+def test_keeps_descriptors_that_name_nobody(make_ct, inbox, project):
+    make_ct(
+        SeriesDescription="THORAX 2.5mm B30f",
+        StudyDescription="CT CHEST",
+        ProtocolName="Lung",
+    )
+
+    ingest_dicom(inbox, project)
+
+    stored = stored_dataset(ImageInstance.objects.get())
+    assert (stored.SeriesDescription, stored.StudyDescription, stored.ProtocolName) == (
+        "THORAX 2.5mm B30f",
+        "CT CHEST",
+        "Lung",
+    )
+    assert ImageSeries.objects.get().description == "THORAX 2.5mm B30f"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("InstitutionName", "St. Example Clinic"),
+        ("ReferringPhysicianName", "DOCTOR^ZED"),
+        ("AccessionNumber", "ACC-4711"),
+        ("OtherPatientIDs", "OLD-123"),
+        ("ImageComments", "patient moved"),
+        ("OperatorsName", "TECH^ANNA"),
+        ("StationName", "CTROOM2"),
+        ("DeviceSerialNumber", "SN-998877"),
+    ],
+)
+def test_removes_or_replaces_identifying_attributes_of_the_profile(
+    make_ct, inbox, project, storage_root, keyword, value
+):
+    make_ct(**{keyword: value})
+
+    ingest_dicom(inbox, project)
+
+    stored = stored_dataset(ImageInstance.objects.get())
+    assert str(stored.get(keyword, "")) in ("", "ANONYMIZED", "ANONYMOUS")
+    assert found_anywhere(value, storage_root) == []
+
+
+def test_replaces_uids_consistently_so_references_still_resolve(
+    inbox, project, settings
+):
+    first = build_ct(InstanceNumber=1)
+    reference = Dataset()
+    reference.ReferencedSOPClassUID = first.SOPClassUID
+    reference.ReferencedSOPInstanceUID = first.SOPInstanceUID
+    second = build_ct(
+        InstanceNumber=2,
+        StudyInstanceUID=first.StudyInstanceUID,
+        SeriesInstanceUID=first.SeriesInstanceUID,
+        FrameOfReferenceUID=first.FrameOfReferenceUID,
+        ReferencedImageSequence=[reference],
+    )
+    write_part10(first, inbox / "1.dcm")
+    write_part10(second, inbox / "2.dcm")
+
+    ingest_dicom(inbox, project)
+
+    one, two = (
+        stored_dataset(i) for i in ImageInstance.objects.order_by("instance_number")
+    )
+    assert two.ReferencedImageSequence[0].ReferencedSOPInstanceUID == one.SOPInstanceUID
+    assert two.ReferencedImageSequence[0].ReferencedSOPClassUID == first.SOPClassUID
+    assert one.StudyInstanceUID == two.StudyInstanceUID != first.StudyInstanceUID
+    assert (
+        one.FrameOfReferenceUID == two.FrameOfReferenceUID != first.FrameOfReferenceUID
+    )
+    assert one.SOPInstanceUID.startswith(settings.BIOBANK_UID_ROOT)
+    assert len(one.SOPInstanceUID) <= 64
+    assert one.SOPInstanceUID == replacement_uid(project.code, first.SOPInstanceUID)
+
+
+def test_derives_other_uids_in_another_project(make_ct, inbox, project):
+    path = make_ct()
+    other = type(project).objects.create(code="other", name="Other")
+
+    ingest_dicom(path, project)
+    ingest_dicom(path, other)
+
+    first, second = ImageInstance.objects.order_by("pk")
+    assert first.sop_instance_uid != second.sop_instance_uid
+    assert ImportRun.objects.filter(status="done").count() == 2
+
+
+def test_never_stores_the_original_file(make_ct, inbox, project, storage_root):
+    original = make_ct().read_bytes()
+
+    ingest_dicom(inbox, project)
+
+    (stored,) = storage_root.rglob("*.dcm")
+    assert stored.read_bytes() != original
+    assert b"TESTPERSON" not in stored.read_bytes()
+    assert b"SYN-9001" not in stored.read_bytes()
+
+
+def test_writes_a_valid_part10_file_pydicom_reads_without_force(
+    make_ct, inbox, project, storage_root
+):
+    make_ct()
+
+    ingest_dicom(inbox, project)
+
+    (path,) = storage_root.rglob("*.dcm")
+    stored = pydicom.dcmread(path)
+    assert stored.file_meta.MediaStorageSOPInstanceUID == stored.SOPInstanceUID
+    assert stored.file_meta.MediaStorageSOPClassUID == stored.SOPClassUID
+    assert stored.pixel_array[7, 7] == 63
