@@ -17,6 +17,9 @@ from patients.services import get_project
 
 logger = logging.getLogger(__name__)
 
+# A shifted column can make every cell of a file wrong; the first ones tell what to fix:
+MAX_LISTED_PROBLEMS = 200
+
 
 class RunLinks:
     """What the importer learnt while storing: the patient and record behind each row."""
@@ -57,15 +60,29 @@ def recorded_import(
                 run, project, report.warnings, DataIssue.Severity.WARNING, links
             )
     except ImportRejected as exc:
-        report.rejected = list(exc.problems)
+        report.rejected = listed(exc.problems, path.name)
         _finish(run, report, ImportRun.Status.FAILED)
         _record_issues(run, project, report.warnings, DataIssue.Severity.WARNING)
         _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR)
         logger.info("Import run %s of %s rejected the file", run.pk, importer)
+        raise ImportRejected(report.rejected) from None
+    except Exception:
+        # A fault of the importer, not of the file; the run must not stay "running":
+        _finish(run, report, ImportRun.Status.FAILED)
         raise
 
     _finish(run, report, ImportRun.Status.DONE)
     logger.info("Import run %s of %s stored %s", run.pk, importer, report.created)
+
+
+def listed(problems: list[Problem], source: str) -> list[Problem]:
+    """Return the first MAX_LISTED_PROBLEMS problems, and a line counting the rest."""
+    if len(problems) <= MAX_LISTED_PROBLEMS:
+        return list(problems)
+    hidden = len(problems) - MAX_LISTED_PROBLEMS
+    return problems[:MAX_LISTED_PROBLEMS] + [
+        Problem(source, f"{hidden} more problems are not listed; fix these first.")
+    ]
 
 
 def _finish(run: ImportRun, report: ImportReport, status: str) -> None:
@@ -132,6 +149,8 @@ class ImportCommand(BaseCommand):
         raise NotImplementedError
 
     def handle(self, *args, path: Path, project: str, **options) -> None:
+        if not path.is_file():
+            raise CommandError(f"{path} is not a file.")
         target = get_project(project)
 
         try:

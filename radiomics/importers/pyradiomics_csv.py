@@ -42,8 +42,6 @@ SETTINGS_COLUMNS = (
 EMPTY_ROW = "extraction failed / empty feature row"
 # Rows per INSERT; Django lowers it to what the database accepts (999 parameters on SQLite):
 BATCH_SIZE = 5000
-# A shifted column can make every cell wrong; the first ones tell what to fix:
-MAX_LISTED_ERRORS = 200
 # Values per IN (...) look-up, below SQLite's 999 parameters:
 LOOKUP_CHUNK = 500
 
@@ -173,11 +171,6 @@ def read_feature_table(
         seen.setdefault(row.fingerprint, line)
         table.rows.append(row)
 
-    if len(errors) > MAX_LISTED_ERRORS:
-        hidden = len(errors) - MAX_LISTED_ERRORS
-        errors = errors[:MAX_LISTED_ERRORS] + [
-            Problem(source, f"{hidden} more problems are not listed; fix these first.")
-        ]
     if errors:
         raise ImportRejected(errors)
     return table

@@ -570,3 +570,25 @@ def test_an_event_dated_in_the_future_rejects_the_file(project, tmp_path, two_pa
     problems = rejection(lambda: import_clinical(path, project, kind=EVENTS))
 
     assert [(p.row, p.field, p.code) for p in problems] == [(2, "date", "future-date")]
+
+
+def test_a_file_with_hundreds_of_errors_lists_the_first_200_and_counts_the_rest(
+    project, tmp_path
+):
+    rows = "".join(f"P{n},F,1950,LUNGX,,IV,\n" for n in range(300))
+    path = write(tmp_path, "p.csv", PATIENT_HEADER + rows)
+
+    problems = rejection(lambda: import_clinical(path, project))
+
+    assert len(problems) == 201
+    assert problems[-1].message.startswith("100 more problems")
+    assert DataIssue.objects.filter(severity="error").count() == 201
+
+
+def test_the_command_refuses_a_path_that_is_no_file(project, tmp_path):
+    with pytest.raises(CommandError, match="is not a file"):
+        call_command(
+            "import_clinical", str(tmp_path / "absent.csv"), "--project", "demo"
+        )
+
+    assert not ImportRun.objects.exists()
