@@ -129,6 +129,7 @@ class IdentifierScreen:
 
     names: set[str] = field(default_factory=set)
     identifiers: set[str] = field(default_factory=set)
+    full_names: set[tuple[str, ...]] = field(default_factory=set)
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
@@ -141,6 +142,41 @@ class IdentifierScreen:
                 for text in _texts(elem):
                     screen.add_identifier(text, is_date=elem.VR == "DA")
         return screen
+
+    def add_patient(self, ds: Dataset) -> None:
+        """Add the patient's own identifiers from the top level of a data set (cheap)."""
+        for text in _texts(values.element(ds, "PatientName")):
+            self.add_name(text)
+            parts = [p.strip().upper() for p in text.split("=")[0].split("^")[:2]]
+            parts = [p for p in parts if len(p) > 1]
+            if len(parts) == 2 or (
+                len(parts) == 1 and len(parts[0]) >= _SUBSTRING_NAME
+            ):
+                self.full_names.add(tuple(parts))
+        for keyword in (
+            "PatientID",
+            "OtherPatientIDs",
+            "AccessionNumber",
+            "PatientBirthDate",
+        ):
+            for text in _texts(values.element(ds, keyword)):
+                self.add_identifier(text, is_date=keyword == "PatientBirthDate")
+
+    def redact(self, text: str) -> str:
+        """Return the text with the patients' IDs and full names replaced by "[redacted]".
+
+        Meant for file and folder names (SMITH_JOHN/, 12345678/): a name counts in
+        full, family and given name in either order, since a lone name part such as
+        DATES cannot be told from a word of a file name like b_no_dates_at_all.dcm.
+        """
+        patterns = [re.escape(identifier) for identifier in self.identifiers]
+        for parts in self.full_names:
+            escaped = [re.escape(part) for part in parts]
+            patterns.append("[^A-Z0-9]*".join(escaped))
+            patterns.append("[^A-Z0-9]*".join(reversed(escaped)))
+        for pattern in sorted(patterns, key=len, reverse=True):
+            text = re.sub(pattern, "[redacted]", text, flags=re.IGNORECASE)
+        return text
 
     def add_name(self, text: str) -> None:
         # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
@@ -211,8 +247,8 @@ def elements(
             yield ds[tag], f"{path}{tag_name(tag)}"
 
 
-def _texts(elem: DataElement) -> list[str]:
-    if elem.is_empty or elem.VR == "SQ":
+def _texts(elem: DataElement | None) -> list[str]:
+    if elem is None or elem.is_empty or elem.VR == "SQ":
         return []
     items = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
     return [str(item) for item in items if item is not None]

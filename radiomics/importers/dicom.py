@@ -135,7 +135,7 @@ def ingest_dicom(
         source_sha256=file_sha256(path) if path.is_file() else "",
         user=user,
     )
-    ingest = _Ingest(project, report, progress)
+    ingest = _Ingest(project, run, report, progress)
     rejected: list[Problem] = []
     try:
         with lenient_pydicom(), open_sources(path, rejected) as sources:
@@ -146,13 +146,13 @@ def ingest_dicom(
         ingest.reject(
             Problem(path.name, "is not a readable .zip archive.", code="bad-archive")
         )
-        ingest.finish(run, ImportRun.Status.FAILED)
+        ingest.finish(ImportRun.Status.FAILED)
         raise ImportRejected(report.rejected) from None
     except BaseException:
-        ingest.finish(run, ImportRun.Status.FAILED)
+        ingest.finish(ImportRun.Status.FAILED)
         raise
 
-    ingest.finish(run, ImportRun.Status.DONE)
+    ingest.finish(ImportRun.Status.DONE)
     logger.info("Import run %s of DICOM stored %s", run.pk, report.created)
     return report
 
@@ -204,11 +204,18 @@ class _Ingest:
     """One run over a batch of files: images first, then segmentations."""
 
     def __init__(
-        self, project: Project, report: DicomReport, progress: Progress | None
+        self,
+        project: Project,
+        run: ImportRun,
+        report: DicomReport,
+        progress: Progress | None,
     ) -> None:
         self.project = project
+        self.import_run = run
         self.report = report
         self.progress = progress
+        # The identifiers of every patient of the batch, to keep them out of the run:
+        self.screen = IdentifierScreen()
         self.issues: list[_Issue] = []
         self.done = 0
         self.total = 0
@@ -266,6 +273,7 @@ class _Ingest:
                 self.reject(problem)
             return None
 
+        self.screen.add_patient(ds)
         sop_class = UID(_text(ds, "SOPClassUID"))
         kind = SEGMENTATION_CLASSES.get(sop_class) or (IMAGE if "Rows" in ds else "")
         if not kind:
@@ -312,7 +320,9 @@ class _Ingest:
             if isinstance(exc, _Rejected):
                 problem = exc.problem
             else:
-                logger.exception("%s of %s rolled back", what, source_name)
+                logger.exception(
+                    "Import run %s: %s rolled back", self.import_run.pk, what
+                )
                 problem = Problem(
                     source_name,
                     f"{what} was not imported: storing it failed ({type(exc).__name__}); "
@@ -375,6 +385,21 @@ class _Ingest:
                 .first()
             )
             patient = series.study.patient if series is not None else None
+            if patient is not None and patient != find_patient(
+                self.project, first.text("PatientID")
+            ):
+                for _header in headers:
+                    self.step()
+                self.reject(
+                    Problem(
+                        first.source.name,
+                        f"belongs to a series stored for another patient; its {len(headers)} "
+                        "files were not imported.",
+                        field=tag_name(0x00100020),
+                        code="patient-mismatch",
+                    )
+                )
+                return
             for header in headers:
                 self.step()
                 if header.text("PatientID") != first.text("PatientID"):
@@ -432,7 +457,9 @@ class _Ingest:
         if stored.content_sha256 == loaded.content_sha256:
             self.report.duplicates += 1
             self.report.identical_files.append(name)
-            logger.debug("%s already present, identical", name)
+            logger.debug(
+                "Import run %s: %s already present", self.import_run.pk, stored
+            )
             return None
         self.reject(
             Problem(
@@ -771,8 +798,14 @@ class _Ingest:
         )
         return None
 
-    def finish(self, run: ImportRun, status: str) -> None:
-        """Record every issue as a DataIssue and close the run with its summary."""
+    def finish(self, status: str) -> None:
+        """Record every issue as a DataIssue and close the run with its summary.
+
+        File and folder names are often patient IDs or names (one folder per patient
+        is the usual export), so what is stored has the batch's identifiers redacted;
+        the report returned to the caller keeps the names as given.
+        """
+        run, redact = self.import_run, self.screen.redact
         self.report.warnings = [
             i.problem for i in self.issues if i.severity == DataIssue.Severity.WARNING
         ]
@@ -791,10 +824,10 @@ class _Ingest:
                     if issue.severity == DataIssue.Severity.ERROR
                     else "assumed"
                 ),
-                source_name=issue.problem.source[:500],
+                source_name=redact(issue.problem.source)[:500],
                 field=issue.problem.field[:100],
-                value=issue.problem.value[:200],
-                message=issue.problem.message,
+                value=redact(issue.problem.value)[:200],
+                message=redact(issue.problem.message),
                 record_type=type(issue.record).__name__
                 if issue.record is not None
                 else "",
@@ -802,10 +835,14 @@ class _Ingest:
             )
             for issue in self.issues
         )
+        summary = self.report.as_dict()
+        for key in ("rejected", "warnings"):
+            summary[key] = [redact(text) for text in summary[key]]
         run.status = status
         run.finished_at = timezone.now()
-        run.summary = self.report.as_dict()
-        run.save(update_fields=["status", "finished_at", "summary"])
+        run.summary = summary
+        run.source_name = redact(run.source_name)
+        run.save(update_fields=["status", "finished_at", "summary", "source_name"])
 
 
 def choose_study_date(

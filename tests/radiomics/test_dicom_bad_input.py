@@ -310,3 +310,25 @@ def test_skips_a_dicomdir_index_with_a_note(inbox, project):
 
     assert [p.code for p in report.warnings] == ["dicomdir"]
     assert report.rejected == []
+
+
+def test_rejects_new_files_of_a_stored_series_that_name_another_patient(
+    make_ct, inbox, project
+):
+    first = pydicom.dcmread(make_ct("1.dcm", InstanceNumber=1))
+    ingest_dicom(inbox / "1.dcm", project)
+    write_part10(
+        build_ct(
+            InstanceNumber=2,
+            PatientID="SYN-OTHER",
+            StudyInstanceUID=first.StudyInstanceUID,
+            SeriesInstanceUID=first.SeriesInstanceUID,
+        ),
+        inbox / "2.dcm",
+    )
+
+    report = ingest_dicom(inbox / "2.dcm", project)
+
+    assert [p.code for p in report.rejected] == ["patient-mismatch"]
+    assert ImageInstance.objects.count() == 1
+    assert find_patient(project, "SYN-OTHER") is None

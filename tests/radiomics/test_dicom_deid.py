@@ -330,3 +330,28 @@ def test_writes_a_valid_part10_file_pydicom_reads_without_force(
     assert stored.file_meta.MediaStorageSOPInstanceUID == stored.SOPInstanceUID
     assert stored.file_meta.MediaStorageSOPClassUID == stored.SOPClassUID
     assert stored.pixel_array[7, 7] == 63
+
+
+def test_keeps_patient_ids_and_names_in_folder_names_out_of_the_run_record(
+    tmp_path, project
+):
+    folder = tmp_path / "PID-314159"
+    (folder / "ZQXWPATIENT_JO").mkdir(parents=True)
+    write_part10(
+        build_ct(PatientName="ZQXWPATIENT^JO", PatientID="PID-314159", PatientAge="42"),
+        folder / "ZQXWPATIENT_JO" / "ct.dcm",
+    )
+    (folder / "ZQXWPATIENT_JO" / "notes.txt").write_text("not dicom")
+
+    report = ingest_dicom(folder, project)
+
+    assert report.source == "PID-314159"  # the caller sees the names it gave
+    run = ImportRun.objects.get()
+    texts = [run.source_name, str(run.summary)] + [
+        f"{issue.source_name} {issue.message} {issue.value}"
+        for issue in run.issues.all()
+    ]
+    assert run.issues.count() == 2
+    assert not [
+        text for text in texts if "PID-314159" in text or "ZQXWPATIENT" in text.upper()
+    ]
