@@ -120,15 +120,33 @@ def store_variant(
 ) -> tuple[VariantResult, bool]:
     """Store a variant result of an assay; return (variant, created).
 
-    The key is assay + `variant_key`. An identical stored result is a duplicate; one
-    whose call, VAF, reads or flags differ in any way raises StoredRecordDiffers.
+    The key is assay + `variant_key`. A stored result with the same measurement is a
+    duplicate, whatever the spelling of its protein change; one whose call, VAF, reads
+    or flags differ in any way raises StoredRecordDiffers.
     """
     key = {"assay": assay, "variant_key": variant_key}
-    return _store_once(VariantResult, key, values, lenient=False)
+    return _store_once(VariantResult, key, values, lenient=False, compared=MEASURED)
+
+
+# What a variant result measures; a re-import that differs only in spelling is the same:
+MEASURED = (
+    "call",
+    "vaf",
+    "alt_reads",
+    "depth",
+    "supporting_reads",
+    "is_clonal_haematopoiesis",
+    "is_germline",
+    "is_seen_in_ctc",
+)
 
 
 def _store_once(
-    model: type[M], key: dict, values: dict, lenient: bool
+    model: type[M],
+    key: dict,
+    values: dict,
+    lenient: bool,
+    compared: tuple[str, ...] | None = None,
 ) -> tuple[M, bool]:
     stored = model.objects.filter(**key).first()
     if stored is None:
@@ -138,6 +156,8 @@ def _store_once(
         record.save()
         return record, True
 
+    if compared is not None:
+        values = {name: values[name] for name in compared if name in values}
     found = differences(stored, values)
     if lenient:
         found = [d for d in found if d.stored is not None and d.given is not None]

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from biobank.core.dates import check_not_future, parse_date_column, parse_datetime_cell
 from biobank.core.importing import ImportRejected, ImportReport, Problem
+from biobank.core.importing import require_columns as base_require_columns
 from liquidbiopsy.models import VariantResult
 from patients.importers.runs import RunLinks, _record_issues, recorded_import
 from patients.models import DataIssue, ImportRun, Patient, Project
@@ -107,21 +108,30 @@ def recorded_lab_import(
 
 
 class RowProblems:
-    """The problems of a table, by line, for rows that are rejected one by one."""
+    """The problems of a table, by line, for rows that are rejected one by one.
 
-    def __init__(self, source: str) -> None:
+    `column_of` names the file's column behind a field, when the file calls it otherwise.
+    """
+
+    def __init__(self, source: str, column_of: dict[str, str] | None = None) -> None:
         self.source = source
+        self.column_of = column_of or {}
         self.problems: list[Problem] = []
+        self._lines: set[int] = set()
 
     def add(
         self, line: int, name: str, message: str, value: str = "", code: str = ""
     ) -> None:
+        field_name = self.column_of.get(name, name)
         self.problems.append(
-            Problem(self.source, message, row=line, field=name, value=value, code=code)
+            Problem(
+                self.source, message, row=line, field=field_name, value=value, code=code
+            )
         )
+        self._lines.add(line)
 
     def has(self, line: int) -> bool:
-        return any(p.row == line for p in self.problems)
+        return line in self._lines
 
     def sorted(self) -> list[Problem]:
         return sorted(self.problems, key=lambda p: (p.row or 0, p.field))
@@ -146,7 +156,12 @@ class PatientLookup:
     def check(
         self, problems: RowProblems, line: int, source_id: str, name: str = "patient_id"
     ) -> Patient | None:
-        """Return the patient, or record the row's problem (never the identifier itself)."""
+        """Return the patient, or record the row's problem (never the identifier itself).
+
+        Call it last for a row: a row with other problems creates no patient.
+        """
+        if self.create and problems.has(line):
+            return None
         if source_id.upper() in MISSING:
             problems.add(
                 line, name, "is empty; every row needs the source patient identifier."
@@ -365,6 +380,15 @@ def _out_of_range(unit: str | None, number: float) -> str:
     if unit == PERCENT:
         return "is not a percentage between 0 and 100 %; no variant exceeds 100 %."
     return "is not a fraction between 0 and 1."
+
+
+def require_columns(
+    source: str, header: list[str], needed: list[tuple[str, ...]]
+) -> None:
+    """Reject the file unless the header has one column of each group of alternatives."""
+    missing = [names[0] for names in needed if not set(names) & set(header)]
+    if missing:
+        base_require_columns(source, header, missing)
 
 
 def warn_unknown_columns(

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from biobank.core.importing import ImportRejected, Problem, read_table
+from biobank.core.importing import Problem, read_table
 from liquidbiopsy.importers.common import (
     MISSING,
     Draw,
@@ -16,6 +16,7 @@ from liquidbiopsy.importers.common import (
     read_draws,
     recorded_lab_import,
     reject_if_any,
+    require_columns,
     warn_unknown_columns,
 )
 from liquidbiopsy.models import CTCCount
@@ -139,25 +140,11 @@ def read_ctc_rows(
 
 
 def _check_header(source: str, header: list[str], report: LabReport) -> None:
-    missing = []
-    if "patient_id" not in header:
-        missing.append("patient_id")
-    if "draw_date" not in header and "drawn_at" not in header:
-        missing.append("draw_date")
-    if "count" not in header and PER_7_5_ML not in header:
-        missing.append("count")
-    if missing:
-        raise ImportRejected(
-            [
-                Problem(
-                    source,
-                    f"the required column {name!r} is missing.",
-                    row=1,
-                    field=name,
-                )
-                for name in missing
-            ]
-        )
+    require_columns(
+        source,
+        header,
+        [("patient_id",), ("draw_date", "drawn_at"), ("count", PER_7_5_ML)],
+    )
     warn_unknown_columns(source, header, KNOWN, report)
 
 
@@ -168,7 +155,6 @@ def _clean(
     draw: Draw | None,
     problems: RowProblems,
 ) -> CTCRow | None:
-    patient = patients.check(problems, line, cells.get("patient_id", ""))
     volume = _number(problems, line, cells, "blood_volume_ml", 7.5)
     if volume is not None and volume <= 0:
         problems.add(
@@ -180,6 +166,7 @@ def _clean(
     if enrichment and enrichment.lower() not in ENRICHMENTS:
         allowed = ", ".join(CTCCount.Enrichment.values)
         problems.add(line, "enrichment", f"is not one of {allowed}.", enrichment)
+    patient = patients.check(problems, line, cells.get("patient_id", ""))
 
     if patient is None or draw is None or problems.has(line):
         return None

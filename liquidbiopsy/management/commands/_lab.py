@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.management.base import CommandParser
 
 from biobank.core.dates import ORDERS
+from liquidbiopsy.importers.common import UNITS
+from liquidbiopsy.models import CfDNAAssay
 from patients.importers.runs import ImportCommand
 
 
@@ -26,3 +28,18 @@ class LabImportCommand(ImportCommand):
 
     def add_lab_arguments(self, parser: CommandParser) -> None:
         pass
+
+
+def add_assay_arguments(parser: CommandParser) -> None:
+    """Add the options of the variant imports: VAF unit, assay method and panel."""
+    parser.add_argument(
+        "--vaf-unit",
+        choices=UNITS,
+        help="Unit of the whole VAF column; by default a fraction unless the file declares percent.",
+    )
+    parser.add_argument(
+        "--method",
+        choices=CfDNAAssay.Method.values,
+        help="Assay method of rows that name none (default targeted-NGS).",
+    )
+    parser.add_argument("--panel", default="", help="Panel of rows that name none.")

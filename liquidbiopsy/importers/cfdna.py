@@ -1,0 +1,503 @@
+"""Import cfDNA variant tables (a lab's CSV, or the CAIRO5 matched-sequencing table)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from biobank.core.importing import Problem, read_table
+from liquidbiopsy.hgvs import normalise_cdna_change
+from liquidbiopsy.importers.common import CALL_WORDS as CALLS
+from liquidbiopsy.importers.common import (
+    MISSING,
+    PERCENT,
+    Draw,
+    FractionColumn,
+    LabReport,
+    PatientLookup,
+    RowProblems,
+    declared_unit,
+    read_draws,
+    read_fraction_column,
+    recorded_lab_import,
+    require_columns,
+    unit_of_column,
+    warn_unknown_columns,
+)
+from liquidbiopsy.importers.variants import (
+    METHODS,
+    VariantRow,
+    allele_type,
+    check_gene,
+    gene_values,
+    genomic_change,
+    read_alteration,
+    store_variant_rows,
+)
+from liquidbiopsy.models import CfDNAAssay, VariantResult
+from patients.models import Project
+
+logger = logging.getLogger(__name__)
+
+STANDARD, CAIRO5 = "standard", "cairo5"
+FORMATS = (STANDARD, CAIRO5)
+
+Call = VariantResult.Call
+
+ALIASES = {
+    "alteration": "protein_change",
+    "drawn_on": "draw_date",
+    "vaf_percent": "vaf",
+    "external_sample_id": "sample_id",
+}
+KNOWN = {
+    "patient_id",
+    "draw_date",
+    "drawn_at",
+    "gene",
+    "protein_change",
+    "alteration_type",
+    "cdna_change",
+    "genomic_change",
+    "genome_build",
+    "vaf",
+    "vaf_unit",
+    "alt_reads",
+    "depth",
+    "supporting_reads",
+    "call",
+    "method",
+    "panel",
+    "cfdna_ng_per_ml",
+    "tumour_fraction",
+    "limit_of_detection",
+    "sample_id",
+    "timepoint",
+    "tube_type",
+    "is_clonal_haematopoiesis",
+    "is_germline",
+    "is_seen_in_ctc",
+    "note",
+}
+FRACTION_COLUMNS = ("vaf", "tumour_fraction", "limit_of_detection")
+
+# The CAIRO5 table of the plasmut package (../shared/data/liquid_biopsy_ctdna_cairo5):
+CAIRO5_COLUMNS = {
+    "Patient": "patient_id",
+    "Date": "drawn_at",
+    "Timepoint": "timepoint",
+    "Gene": "gene",
+    "AAChange": "protein_change",
+    "Nucleotide Position (hg19)": "genomic_change",
+    "cfDNA distinct reads": "depth",
+    "cfDNA distinct mutant reads": "alt_reads",
+    "source": "is_clonal_haematopoiesis",
+    "type": "is_germline",
+}
+BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "y": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "n": False,
+}
+
+# chr17_7578263-7578263_G_A, chr10.fa:123274635-123274635_A_T, 17:7578263 G>A:
+_POSITION = re.compile(
+    r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?))(?:\.fa)?[_:](?P<start>\d+)(?:-\d+)?"
+    r"[_ ]?(?P<ref>[ACGTN]*|\(null\)|-)(?:_|>)(?P<alt>[ACGTN]*|\(null\)|-)$",
+    re.IGNORECASE,
+)
+
+
+def detect_format(header: list[str]) -> str:
+    return (
+        CAIRO5
+        if {"Patient", "AAChange", "cfDNA distinct reads"} <= set(header)
+        else STANDARD
+    )
+
+
+def import_cfdna(
+    path: Path,
+    project: Project,
+    create_patients: bool = False,
+    vaf_unit: str | None = None,
+    date_order: str | None = None,
+    method: str | None = None,
+    panel: str = "",
+    table_format: str | None = None,
+    user=None,
+) -> LabReport:
+    """Import a cfDNA variant table into `project`; bad rows are rejected one by one.
+
+    Parameters
+    ----------
+    vaf_unit
+        "percent" or "fraction": the unit of the whole vaf column (see the VAF rule in
+        read_fraction_column). None leaves it to a vaf_unit column or % signs.
+    method, panel
+        The assay of rows that give none; the method defaults to targeted-NGS.
+    table_format
+        STANDARD or CAIRO5; None tells the CAIRO5 table by its header.
+
+    Raises
+    ------
+    ImportRejected
+        For a problem of the whole file (a missing column, malformed UTF-8, a unit
+        contradiction, a VAF above 100 %); nothing is stored. A problem of one row
+        only rejects that row, listed in the report and as a DataIssue.
+    """
+    report = LabReport(source=path.name)
+    patients = PatientLookup(project, create_patients)
+    with recorded_lab_import(project, "cfdna", path, report, user) as links:
+        rows, problems = read_cfdna_rows(
+            path, patients, report, vaf_unit, date_order, method, panel, table_format
+        )
+        store_variant_rows(rows, report, links, problems)
+        report.rejected = problems.sorted()
+
+    logger.info("cfDNA variants of %s imported into project %s", path.name, project.pk)
+    return report
+
+
+def read_cfdna_rows(
+    path: Path,
+    patients: PatientLookup,
+    report: LabReport,
+    vaf_unit: str | None,
+    date_order: str | None,
+    method: str | None,
+    panel: str,
+    table_format: str | None,
+) -> tuple[list[VariantRow], RowProblems]:
+    """Check every row; return the good rows and the problems of the others.
+
+    Raises ImportRejected for a problem of the whole file.
+    """
+    source = path.name
+    header, lines = read_table(path)
+    table_format = table_format or detect_format(header)
+    if table_format == CAIRO5:
+        require_columns(source, header, [(name,) for name in CAIRO5_COLUMNS])
+        column_of = {standard: name for name, standard in CAIRO5_COLUMNS.items()}
+        table = [(line, _from_cairo5(cells)) for line, cells in lines]
+        declared_vaf = None
+    else:
+        declared_vaf = _header_unit(header)
+        header = [ALIASES.get(name, name) for name in header]
+        table = [
+            (line, {ALIASES.get(k, k): v for k, v in cells.items()})
+            for line, cells in lines
+        ]
+        require_columns(
+            source,
+            header,
+            [
+                ("patient_id",),
+                ("draw_date", "drawn_at"),
+                ("gene",),
+                ("protein_change",),
+            ],
+        )
+        warn_unknown_columns(source, header, KNOWN, report)
+        column_of = {}
+    problems = RowProblems(source, column_of)
+
+    fractions = _read_fractions(source, table, problems, vaf_unit, declared_vaf)
+    date_name = (
+        "draw_date" if any("draw_date" in cells for _, cells in table) else "drawn_at"
+    )
+    draws = read_draws(
+        source,
+        column_of.get(date_name, date_name),
+        {line: cells.get(date_name, "") for line, cells in table},
+        problems,
+        report.warnings,
+        date_order,
+    )
+
+    cleaner = _Cleaner(problems, report.warnings, patients, fractions, method, panel)
+    rows = [
+        row
+        for line, cells in table
+        if (row := cleaner.row(line, cells, draws.get(line))) is not None
+    ]
+    return rows, problems
+
+
+def _header_unit(header: list[str]) -> str | None:
+    """Return percent when the header's VAF column says so (vaf_percent, VAF (%))."""
+    for name in header:
+        if name.lower().startswith("vaf") and (
+            "%" in name or "percent" in name.lower()
+        ):
+            return PERCENT
+    return None
+
+
+def _from_cairo5(cells: dict[str, str]) -> dict[str, str]:
+    """Return a CAIRO5 row in the standard columns, with its flags and note."""
+    row = {standard: cells.get(name, "") for name, standard in CAIRO5_COLUMNS.items()}
+    source = {part.strip() for part in cells["source"].split(",")}
+    row["is_clonal_haematopoiesis"] = str("CHIP" in source)
+    row["is_seen_in_ctc"] = str("CTC" in source)
+    row["is_germline"] = str(cells["type"] == "Germline")
+    row["genome_build"] = "hg19"
+    row["note"] = f"type: {cells['type']}; g_include: {cells.get('g_include', '')}"
+    return row
+
+
+def _read_fractions(
+    source: str,
+    table: list[tuple[int, dict[str, str]]],
+    problems: RowProblems,
+    vaf_unit: str | None,
+    declared_vaf: str | None,
+) -> dict[str, FractionColumn]:
+    """Read the vaf, tumour fraction and limit of detection columns, each in one unit."""
+    fractions = {}
+    for name in FRACTION_COLUMNS:
+        cells = {line: cells.get(name, "") for line, cells in table}
+        declarations: dict[str, str | None] = {}
+        if name == "vaf":
+            declarations = {
+                "--vaf-unit": vaf_unit,
+                "the header": declared_vaf,
+                "the vaf_unit column": unit_of_column(
+                    source,
+                    "vaf_unit",
+                    {line: cells.get("vaf_unit", "") for line, cells in table},
+                ),
+            }
+        unit = declared_unit(source, name, cells, declarations)
+        fractions[name] = read_fraction_column(source, name, cells, problems, unit)
+    return fractions
+
+
+class _Cleaner:
+    """Turn the cells of one row into a VariantRow, recording the row's problems."""
+
+    def __init__(
+        self,
+        problems: RowProblems,
+        warnings: list[Problem],
+        patients: PatientLookup,
+        fractions: dict[str, FractionColumn],
+        method: str | None,
+        panel: str,
+    ) -> None:
+        self.problems = problems
+        self.warnings = warnings
+        self.patients = patients
+        self.fractions = fractions
+        self.method = method
+        self.panel = panel
+
+    def row(
+        self, line: int, cells: dict[str, str], draw: Draw | None
+    ) -> VariantRow | None:
+        gene = check_gene(self.problems, line, cells.get("gene", ""))
+        alteration = None
+        if gene is not None:
+            alteration = read_alteration(
+                self.problems,
+                self.warnings,
+                line,
+                gene,
+                _cell(cells, "protein_change"),
+                cells.get("alteration_type", ""),
+            )
+        reads = {
+            name: self.whole(line, cells, name)
+            for name in ("alt_reads", "depth", "supporting_reads")
+        }
+        genomic = self.genomic(line, cells)
+        flags = {
+            name: self.flag(line, cells, name)
+            for name in ("is_clonal_haematopoiesis", "is_germline", "is_seen_in_ctc")
+        }
+        method = self.assay_method(line, cells)
+        assay_values = self.assay_values(line, cells)
+        call, vaf = self.call(line, cells, reads, alteration)
+        patient = self.patients.check(self.problems, line, cells.get("patient_id", ""))
+
+        if (
+            patient is None
+            or draw is None
+            or gene is None
+            or alteration is None
+            or method is None
+            or call is None
+            or self.problems.has(line)
+        ):
+            return None
+        values = gene_values(gene) | alteration | reads | flags | genomic
+        if values["variant_type"] == VariantResult.Type.OTHER and genomic:
+            values["variant_type"] = allele_type(genomic["genomic_change"])
+        values |= {"call": call, "vaf": vaf}
+        if _cell(cells, "cdna_change"):
+            values["cdna_change"] = normalise_cdna_change(cells["cdna_change"])
+        if (
+            _cell(cells, "note")
+            and values.get("variant_type") != VariantResult.Type.FUSION
+        ):
+            values["note"] = cells["note"][:300]
+        return VariantRow(
+            line,
+            patient,
+            draw,
+            method,
+            _cell(cells, "panel") or self.panel,
+            cells.get("sample_id", ""),
+            {
+                "timepoint": cells.get("timepoint", ""),
+                "tube_type": cells.get("tube_type", ""),
+            },
+            assay_values,
+            values,
+        )
+
+    def whole(self, line: int, cells: dict[str, str], name: str) -> int | None:
+        text = _cell(cells, name)
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            number = -1.0
+        if number < 0 or not number.is_integer():
+            self.problems.add(
+                line, name, "is not a whole number of reads (0 or more).", text
+            )
+            return None
+        return int(number)
+
+    def flag(self, line: int, cells: dict[str, str], name: str) -> bool:
+        text = _cell(cells, name).lower()
+        if text and text not in BOOLEANS:
+            self.problems.add(
+                line, name, "must be yes or no (1/0, true/false).", cells[name]
+            )
+        return BOOLEANS.get(text, False)
+
+    def genomic(self, line: int, cells: dict[str, str]) -> dict[str, str]:
+        text = _cell(cells, "genomic_change")
+        if not text:
+            return {}
+        match = _POSITION.match(text)
+        if match is None:
+            self.problems.add(
+                line,
+                "genomic_change",
+                "is not a genomic change such as chr17:7578263 G>A.",
+                text,
+            )
+            return {}
+        ref, alt = (
+            "" if match[name] in ("(null)", "-") else match[name]
+            for name in ("ref", "alt")
+        )
+        return {
+            "genomic_change": genomic_change(match["chrom"], match["start"], ref, alt),
+            "genome_build": cells.get("genome_build", ""),
+        }
+
+    def assay_method(self, line: int, cells: dict[str, str]) -> str | None:
+        text = _cell(cells, "method") or self.method or CfDNAAssay.Method.TARGETED_NGS
+        method = METHODS.get(text.lower())
+        if method is None:
+            allowed = ", ".join(CfDNAAssay.Method.values)
+            self.problems.add(line, "method", f"is not one of {allowed}.", text)
+        return method
+
+    def assay_values(self, line: int, cells: dict[str, str]) -> dict[str, object]:
+        concentration = None
+        text = _cell(cells, "cfdna_ng_per_ml")
+        if text:
+            try:
+                concentration = float(text)
+            except ValueError:
+                concentration = -1.0
+            if not concentration >= 0:
+                self.problems.add(
+                    line, "cfdna_ng_per_ml", "is not a concentration (0 or more).", text
+                )
+        return {
+            "cfdna_ng_per_ml": concentration,
+            "tumour_fraction": self.fractions["tumour_fraction"].values.get(line),
+            "limit_of_detection_vaf": self.fractions["limit_of_detection"].values.get(
+                line
+            ),
+        }
+
+    def call(
+        self,
+        line: int,
+        cells: dict[str, str],
+        reads: dict[str, int | None],
+        alteration: dict[str, object] | None,
+    ) -> tuple[str | None, float | None]:
+        """Return the call and VAF; "not detected" and "below LOD" never carry a VAF.
+
+        Without a vaf cell the VAF is alt_reads / depth. Without a call, a VAF (or
+        reads) gives it: above 0 detected, 0 not detected (VAF left empty), no
+        depth failed; a row with neither (a fusion) is a detected variant.
+        """
+        vaf_column = self.fractions["vaf"]
+        vaf = vaf_column.values.get(line)
+        stated = {vaf_column.calls.get(line)}
+        text = _cell(cells, "call")
+        if text:
+            word = CALLS.get(text.lower())
+            if word is None:
+                self.problems.add(
+                    line, "call", f"is not one of {', '.join(Call.values)}.", text
+                )
+                return None, None
+            stated.add(word)
+        stated.discard(None)
+        if len(stated) > 1:
+            self.problems.add(
+                line, "call", "contradicts the call in the vaf cell.", text
+            )
+            return None, None
+
+        alt, depth = reads["alt_reads"], reads["depth"]
+        if alt is not None and depth is not None and alt > depth:
+            self.problems.add(
+                line, "alt_reads", f"exceeds the depth of {depth} reads.", str(alt)
+            )
+            return None, None
+        if vaf is None and alt is not None and depth:
+            vaf = alt / depth
+
+        call = stated.pop() if stated else _call_of(vaf, depth)
+        if call in (Call.NOT_DETECTED, Call.BELOW_LOD, Call.FAILED):
+            if vaf:
+                self.problems.add(
+                    line,
+                    "vaf",
+                    f"is given for a call of {call}; a variant not detected has no VAF.",
+                    _cell(cells, "vaf"),
+                )
+                return None, None
+            return call, None
+        return call, vaf
+
+
+def _call_of(vaf: float | None, depth: int | None) -> str:
+    if depth == 0:
+        return Call.FAILED
+    if vaf == 0:
+        return Call.NOT_DETECTED
+    return Call.DETECTED
+
+
+def _cell(cells: dict[str, str], name: str) -> str:
+    text = cells.get(name, "").strip()
+    return "" if text.upper() in MISSING else text

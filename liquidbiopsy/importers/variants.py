@@ -1,0 +1,317 @@
+"""What the variant importers share: reading an alteration, the variant key, storing rows."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from biobank.core.importing import Problem
+from liquidbiopsy.hgvs import (
+    FusionError,
+    GeneSymbolError,
+    HGVSError,
+    check_gene_symbol,
+    current_symbol,
+    looks_like_cdna,
+    looks_like_fusion,
+    normalise_cdna_change,
+    parse_fusion,
+    parse_protein_change,
+)
+from liquidbiopsy.importers.common import Draw, LabReport, RowProblems
+from liquidbiopsy.models import CfDNAAssay, VariantResult
+from liquidbiopsy.services import (
+    StoredRecordDiffers,
+    find_or_create_assay,
+    find_or_create_sample,
+    store_variant,
+)
+from patients.importers.runs import RunLinks
+from patients.models import Patient
+
+Type = VariantResult.Type
+
+TYPE_WORDS = {
+    "snv": Type.SNV,
+    "snp": Type.SNV,
+    "substitution": Type.SNV,
+    "missense": Type.SNV,
+    "nonsense": Type.SNV,
+    "mnv": Type.MNV,
+    "dnp": Type.MNV,
+    "tnp": Type.MNV,
+    "onp": Type.MNV,
+    "indel": Type.INDEL,
+    "ins": Type.INDEL,
+    "del": Type.INDEL,
+    "insertion": Type.INDEL,
+    "deletion": Type.INDEL,
+    "dup": Type.INDEL,
+    "duplication": Type.INDEL,
+    "delins": Type.INDEL,
+    "frameshift": Type.INDEL,
+    "fusion": Type.FUSION,
+    "rearrangement": Type.FUSION,
+    "translocation": Type.FUSION,
+    "sv": Type.FUSION,
+    "cnv": Type.CNV,
+    "amplification": Type.CNV,
+    "amp": Type.CNV,
+    "gain": Type.CNV,
+    "loss": Type.CNV,
+    "copy number": Type.CNV,
+    "other": Type.OTHER,
+}
+CNV_WORDS = {"amplification", "amp", "gain", "loss", "deletion", "homozygous deletion"}
+METHODS = {value.lower(): value for value in CfDNAAssay.Method.values} | {
+    "ngs": CfDNAAssay.Method.TARGETED_NGS,
+    "targeted ngs": CfDNAAssay.Method.TARGETED_NGS,
+    "digital pcr": CfDNAAssay.Method.DDPCR,
+    "dpcr": CfDNAAssay.Method.DDPCR,
+}
+_KINDS_OF_CHANGE = {
+    "substitution": Type.SNV,
+    "special": Type.SNV,
+    "frameshift": Type.INDEL,
+    "range": Type.INDEL,
+    "extension": Type.INDEL,
+}
+_MAX_GENOMIC = VariantResult._meta.get_field("genomic_change").max_length
+_MAX_KEY = VariantResult._meta.get_field("variant_key").max_length
+
+
+@dataclass
+class VariantRow:
+    """A checked row: the draw, assay and variant values it stores."""
+
+    line: int
+    patient: Patient
+    draw: Draw
+    method: str
+    panel: str = ""
+    sample_id: str = ""
+    sample_details: dict[str, object] = field(default_factory=dict)
+    assay_values: dict[str, object] = field(default_factory=dict)
+    values: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return variant_key(self.values)
+
+
+def variant_key(values: dict[str, object]) -> str:
+    """Return what identifies a variant within its assay.
+
+    The genomic change when known (1:11290178 TA>T), else the fusion partners in
+    order, else the gene with the canonical protein change, cDNA change or note.
+    """
+    if values.get("genomic_change"):
+        key = f"g:{values['genomic_change']}"
+    elif values.get("variant_type") == Type.FUSION:
+        key = f"fusion:{values.get('fusion_5prime') or '?'}::{values.get('fusion_3prime') or '?'}"
+    else:
+        gene = str(values.get("gene_hgnc") or values.get("gene", "")).upper()
+        change = (
+            values.get("protein_change")
+            or values.get("cdna_change")
+            or values.get("protein_change_raw")
+            or values.get("note")
+            or ""
+        )
+        key = f"{gene}:{change}"
+    if len(key) > _MAX_KEY:
+        key = key[:150] + "#" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return key
+
+
+def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
+    """Return "chrom:pos ref>alt" with the chromosome as 1..22, X, Y, MT (no "chr").
+
+    An empty or missing allele is written "-"; alleles too long for the field keep
+    their length and a hash, so the change still identifies the variant.
+    """
+    chrom = re.sub(r"^chr|\.fa$", "", chrom.strip(), flags=re.IGNORECASE)
+    chrom = "MT" if chrom.upper() == "M" else chrom
+    ref = ref.strip().upper() or "-"
+    alt = alt.strip().upper() or "-"
+    text = f"{chrom}:{position.strip()} {ref}>{alt}"
+    if len(text) <= _MAX_GENOMIC:
+        return text
+    digest = hashlib.sha256(f"{ref}>{alt}".encode()).hexdigest()[:16]
+    return f"{chrom}:{position.strip()} {len(ref)}bp>{len(alt)}bp sha256:{digest}"
+
+
+def allele_type(change: str) -> str:
+    """Return SNV, MNV or indel for a genomic change "chrom:pos ref>alt"."""
+    ref, _, alt = change.rpartition(" ")[2].partition(">")
+    if "-" in (ref, alt) or len(ref) != len(alt):
+        return Type.INDEL
+    return Type.SNV if len(ref) == 1 else Type.MNV
+
+
+def check_gene(
+    problems: RowProblems, line: int, text: str, name: str = "gene"
+) -> str | None:
+    try:
+        return check_gene_symbol(text)
+    except GeneSymbolError as exc:
+        problems.add(line, name, str(exc), text, code="gene-symbol")
+        return None
+
+
+def read_alteration(
+    problems: RowProblems,
+    warnings: list[Problem],
+    line: int,
+    gene: str,
+    text: str,
+    alteration_type: str = "",
+    name: str = "protein_change",
+    strict: bool = True,
+) -> dict[str, object] | None:
+    """Return the variant fields an alteration cell gives: protein change, fusion or CNV.
+
+    With `strict` (variant tables, where the protein change is the variant's
+    identity) an unreadable protein change is the row's problem. Without it (MAF,
+    VCF, identified by their genomic change) the raw text is kept, the canonical
+    form left empty, and a warning says so.
+    """
+    text = text.strip()
+    declared = _declared_type(problems, line, alteration_type)
+    if declared is False:
+        return None
+
+    if looks_like_fusion(text, alteration_type) or declared == Type.FUSION:
+        return _fusion(problems, line, gene, text, name)
+    if declared == Type.CNV or text.lower() in CNV_WORDS:
+        return {"variant_type": Type.CNV, "note": text}
+    if looks_like_cdna(text):
+        return {
+            "variant_type": declared or Type.OTHER,
+            "cdna_change": normalise_cdna_change(text),
+        }
+    if not text:
+        return {"variant_type": declared or Type.OTHER}
+
+    try:
+        change = parse_protein_change(text)
+    except HGVSError as exc:
+        if strict:
+            problems.add(line, name, str(exc), text, code="invalid-hgvs")
+            return None
+        warnings.append(
+            Problem(
+                problems.source,
+                f"{exc} It is kept as given; the variant is identified by its genomic change.",
+                row=line,
+                field=problems.column_of.get(name, name),
+                value=text,
+                code="unreadable-protein-change",
+            )
+        )
+        return {"variant_type": declared or Type.OTHER, "protein_change_raw": text}
+    return {
+        "variant_type": declared or _KINDS_OF_CHANGE[change.kind],
+        "protein_change": change.canonical,
+        "protein_change_raw": change.raw,
+        "is_protein_change_predicted": change.is_predicted,
+        "protein_accession": change.accession,
+    }
+
+
+def _declared_type(problems: RowProblems, line: int, text: str) -> str | None | bool:
+    """Return the variant type a type cell declares, None if empty, False if unknown."""
+    text = text.strip().lower().replace("_", " ")
+    if not text:
+        return None
+    if text in TYPE_WORDS:
+        return TYPE_WORDS[text]
+    allowed = ", ".join(Type.values)
+    problems.add(line, "alteration_type", f"is not one of {allowed}.", text)
+    return False
+
+
+def _fusion(
+    problems: RowProblems, line: int, gene: str, text: str, name: str
+) -> dict[str, object] | None:
+    try:
+        fusion = parse_fusion(text or gene, gene)
+    except FusionError as exc:
+        problems.add(line, name, str(exc), text, code="invalid-fusion")
+        return None
+    notes = [
+        note
+        for note in (
+            fusion.breakpoint and f"breakpoint {fusion.breakpoint}",
+            fusion.note,
+        )
+        if note
+    ]
+    return {
+        "variant_type": Type.FUSION,
+        "fusion_5prime": fusion.five_prime,
+        "fusion_3prime": fusion.three_prime,
+        "fusion_note": "; ".join(notes),
+        "protein_change_raw": fusion.raw,
+        "note": fusion.canonical,
+    }
+
+
+def gene_values(gene: str) -> dict[str, str]:
+    return {"gene": gene, "gene_hgnc": current_symbol(gene)}
+
+
+def store_variant_rows(
+    rows: list[VariantRow],
+    report: LabReport,
+    links: RunLinks,
+    problems: RowProblems,
+    column_of: dict[str, str] | None = None,
+) -> None:
+    """Store each row in its own savepoint; a row that conflicts with the store is rejected.
+
+    A variant already stored with the same values is a duplicate, skipped; with other
+    values it is the row's problem, and nothing of that row (not even its new draw or
+    assay) is kept.
+    """
+    column_of = column_of or {}
+    for row in rows:
+        try:
+            with transaction.atomic():
+                sample, sample_created = find_or_create_sample(
+                    row.patient,
+                    row.draw.drawn_at,
+                    row.draw.is_time_known,
+                    row.sample_id,
+                    **row.sample_details,
+                )
+                assay, assay_created = find_or_create_assay(
+                    sample, row.method, row.panel, **row.assay_values
+                )
+                variant, created = store_variant(assay, row.key, **row.values)
+        except StoredRecordDiffers as exc:
+            what = type(exc.record)._meta.verbose_name
+            for difference in exc.differences:
+                problems.add(
+                    row.line,
+                    column_of.get(difference.field, difference.field),
+                    f"differs from the stored {what} of this draw ({difference.field} "
+                    f"{difference.stored}); stored results are never overwritten.",
+                    str(difference.given),
+                    code="conflicting-value",
+                )
+            continue
+
+        if sample_created:
+            report.count("blood samples")
+        if assay_created:
+            report.count("cfDNA assays")
+        links.link(row.line, row.patient, variant)
+        if created:
+            report.count("variants")
+            report.rows_imported += 1
+        else:
+            report.duplicates += 1

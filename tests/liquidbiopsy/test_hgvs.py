@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import pytest
+
+from liquidbiopsy.hgvs import (
+    THREE_TO_ONE,
+    FusionError,
+    GeneSymbolError,
+    HGVSError,
+    check_gene_symbol,
+    current_symbol,
+    looks_like_fusion,
+    parse_fusion,
+    parse_protein_change,
+)
+
+AMINO_ACIDS = {
+    code: one for code, one in THREE_TO_ONE.items() if code not in ("Ter", "Sec")
+}
+
+
+def test_the_twenty_standard_amino_acids_are_known():
+    assert len(AMINO_ACIDS) == 20
+
+
+@pytest.mark.parametrize("three, one", sorted(AMINO_ACIDS.items()))
+def test_every_amino_acid_reads_the_same_in_three_and_one_letter_form(three, one):
+    canonical = f"p.{one}100{'W' if one != 'W' else 'C'}"
+    alt_three = "Trp" if one != "W" else "Cys"
+
+    assert parse_protein_change(f"p.{three}100{alt_three}").canonical == canonical
+    assert parse_protein_change(f"{one}100{canonical[-1]}").canonical == canonical
+    assert parse_protein_change(f"p.Gly5{three}").canonical == f"p.G5{one}"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "p.T790M",
+        "p.Thr790Met",
+        "T790M",
+        "p.(Thr790Met)",
+        "NP_005219.2:p.Thr790Met",
+        "p.(T790M)",
+    ],
+)
+def test_every_spelling_of_t790m_has_one_canonical_form(spelling):
+    assert parse_protein_change(spelling).canonical == "p.T790M"
+
+
+def test_the_raw_spelling_the_predicted_flag_and_the_accession_are_kept():
+    predicted = parse_protein_change("p.(Thr790Met)")
+    with_accession = parse_protein_change("NP_005219.2:p.Thr790Met")
+
+    assert (predicted.raw, predicted.is_predicted) == ("p.(Thr790Met)", True)
+    assert (with_accession.accession, with_accession.is_predicted) == (
+        "NP_005219.2",
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    "spelling, canonical",
+    [
+        ("p.Arg213Ter", "p.R213*"),
+        ("p.R213X", "p.R213*"),
+        ("p.Arg213*", "p.R213*"),
+        ("p.E746_A750del", "p.E746_A750del"),
+        ("p.Glu746_Ala750del", "p.E746_A750del"),
+        ("F113del", "p.F113del"),
+        ("p.Ala767_Val769dup", "p.A767_V769dup"),
+        ("p.V769dup", "p.V769dup"),
+        ("p.Asp770_Asn771insSerValAsp", "p.D770_N771insSVD"),
+        ("p.H773_V774insNPH", "p.H773_V774insNPH"),
+        ("p.Glu746_Ser752delinsVal", "p.E746_S752delinsV"),
+        ("R1445fs", "p.R1445fs"),
+        ("p.Arg1445fs", "p.R1445fs"),
+        ("S1335Kfs*7", "p.S1335Kfs*7"),
+        ("p.Ser1335LysfsTer7", "p.S1335Kfs*7"),
+        ("p.S1335KfsX7", "p.S1335Kfs*7"),
+        ("p.Ter110GlnextTer17", "p.*110Qext*17"),
+        ("p.Met1ext-5", "p.M1ext-5"),
+        ("p.=", "p.="),
+        ("p.Leu858=", "p.L858="),
+        ("p.?", "p.?"),
+        ("428V>E", "p.V428E"),
+        ("810A>D", "p.A810D"),
+        ("600V>E", "p.V600E"),
+    ],
+)
+def test_del_ins_dup_delins_fs_ext_and_legacy_forms_are_canonical(spelling, canonical):
+    assert parse_protein_change(spelling).canonical == canonical
+
+
+@pytest.mark.parametrize(
+    "typo",
+    [
+        "p.Thr79OMet",
+        "p.ThrO790Met",
+        "p.T79OM",
+        "p.Thr790Mex",
+        "p.t790m",
+        "p.304_305KQ>KLQ",
+        "p.-169fs",
+        "",
+    ],
+)
+def test_what_is_no_hgvs_protein_change_is_rejected(typo):
+    with pytest.raises(HGVSError):
+        parse_protein_change(typo)
+
+
+def test_the_letter_o_for_a_zero_is_named_in_the_error():
+    with pytest.raises(HGVSError, match="letter O where a digit"):
+        parse_protein_change("p.Thr79OMet")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1-Mar",
+        "9-Sep",
+        "1-Dec",
+        "2021-09-02",
+        "Sep-09",
+        "01-Mar-2020",
+        "1-MAR",
+        "Mar-1",
+        "2-Sept",
+        "10-Oct",
+        "15-Apr-21",
+        "1 March",
+        "09/02/2021",
+        "2021/09/02",
+        "2021-09-02 00:00:00",
+        "44291",
+    ],
+)
+def test_spreadsheet_dates_are_no_gene_symbols(value):
+    with pytest.raises(
+        GeneSymbolError, match="looks like a date produced by a spreadsheet"
+    ):
+        check_gene_symbol(value)
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "SEPT9",
+        "SEPTIN9",
+        "MARCH1",
+        "MARCHF1",
+        "DEC1",
+        "EGFR",
+        "NKX2-1",
+        "HLA-A",
+        "C9orf72",
+    ],
+)
+def test_real_symbols_with_month_like_names_are_kept_as_given(symbol):
+    assert check_gene_symbol(symbol) == symbol
+
+
+@pytest.mark.parametrize(
+    "former, current",
+    [
+        ("SEPT9", "SEPTIN9"),
+        ("MARCH1", "MARCHF1"),
+        ("MARC1", "MTARC1"),
+        ("DEC1", "DELEC1"),
+        ("EGFR", "EGFR"),
+    ],
+)
+def test_the_alias_table_maps_former_symbols_to_current_ones(former, current):
+    assert current_symbol(former) == current
+
+
+@pytest.mark.parametrize(
+    "text, five, three, breakpoint",
+    [
+        ("EML4-ALK fusion", "EML4", "ALK", ""),
+        ("EML4::ALK", "EML4", "ALK", ""),
+        ("EML4::ALK (E13;A20)", "EML4", "ALK", "E13;A20"),
+        ("EML4-ALK (E6;A20)", "EML4", "ALK", "E6;A20"),
+        ("EML4/ALK", "EML4", "ALK", ""),
+        ("EML4 ALK fusion", "EML4", "ALK", ""),
+        ("KIF5B-RET fusion", "KIF5B", "RET", ""),
+        ("KIF5B::RET", "KIF5B", "RET", ""),
+        ("CD74-ROS1", "CD74", "ROS1", ""),
+        ("TMPRSS2-ERG fusion", "TMPRSS2", "ERG", ""),
+        ("NKX2-1-ALK", "NKX2-1", "ALK", ""),
+        ("ALK rearrangement (partner not identified)", "", "ALK", ""),
+        ("ALK fusion", "", "ALK", ""),
+    ],
+)
+def test_fusion_spellings_give_their_partners_in_order(text, five, three, breakpoint):
+    fusion = parse_fusion(text, "ALK")
+
+    assert looks_like_fusion(text, "fusion")
+    assert (fusion.five_prime, fusion.three_prime, fusion.breakpoint) == (
+        five,
+        three,
+        breakpoint,
+    )
+
+
+@pytest.mark.parametrize(
+    "text, known",
+    [
+        ("ALK-EML4", "EML4::ALK"),
+        ("RET::KIF5B", "KIF5B::RET"),
+        ("ROS1-CD74", "CD74::ROS1"),
+        ("ERG-TMPRSS2", "TMPRSS2::ERG"),
+    ],
+)
+def test_reversed_partners_are_kept_in_their_order_and_flagged(text, known):
+    fusion = parse_fusion(text)
+
+    assert fusion.canonical == "::".join(reversed(known.split("::")))
+    assert fusion.note == f"partner order differs from {known}"
+
+
+def test_a_fusion_with_several_hyphens_and_unknown_symbols_is_ambiguous():
+    with pytest.raises(FusionError, match="ambiguous"):
+        parse_fusion("ABC-1-DEF-2")
+
+
+def test_a_protein_change_is_no_fusion():
+    assert not looks_like_fusion("p.T790M")
+    assert not looks_like_fusion("T790M", "SNV")
