@@ -435,9 +435,18 @@ class _Ingest:
                 )
 
     def load(
-        self, header: _Header, model: type[ImageInstance] | type[Segmentation]
+        self,
+        header: _Header,
+        model: type[ImageInstance] | type[Segmentation],
+        *,
+        pass_identical: bool = False,
     ) -> _Loaded | None:
-        """Read the whole file; None when it is unreadable or stored already."""
+        """Read the whole file; None when it is unreadable or stored already.
+
+        With `pass_identical`, a file stored already with the same content is returned
+        too, for the caller to add what is missing (the ROIs of a structure set whose
+        other images arrived later).
+        """
         name = header.source.name
         try:
             ds, digest = read_object(header.source)
@@ -455,6 +464,8 @@ class _Ingest:
             else stored.source_sop_instance_uid
         )
         if stored.content_sha256 == loaded.content_sha256:
+            if pass_identical:
+                return loaded
             self.report.duplicates += 1
             self.report.identical_files.append(name)
             logger.debug(
@@ -667,7 +678,7 @@ class _Ingest:
                 )
             )
             return
-        loaded = self.load(header, Segmentation)
+        loaded = self.load(header, Segmentation, pass_identical=True)
         if loaded is None:
             return
         ds = loaded.ds
@@ -676,8 +687,15 @@ class _Ingest:
                 source_uid_hash=loaded.source_uid_hash
             ).values_list("roi_number", flat=True)
         )
+        if stored and {region.number for region in read_regions(ds)} <= stored:
+            self.report.duplicates += 1
+            self.report.identical_files.append(name)
+            return
+        # Who drew each ROI is kept in the database for reader studies, although the
+        # stored copy drops ROIInterpreter as Table E.1-1 says; never a patient's name:
         readers = readers_of(ds)
-        screen = IdentifierScreen.from_dataset(ds)
+        screen = IdentifierScreen()
+        screen.add_patient(ds)
         transfer_syntax = self.clean(ds, name, patient)
 
         links = []
@@ -690,10 +708,6 @@ class _Ingest:
                 links.append(
                     (region, series, linkage, "" if screen.finds(reader) else reader)
                 )
-        if stored and not links:
-            self.report.duplicates += 1
-            self.report.identical_files.append(name)
-            return
         if not links:
             return
 

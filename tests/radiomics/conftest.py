@@ -96,3 +96,70 @@ def private_tags(ds: Dataset) -> list[str]:
         if elem.tag.is_private:
             found.append(str(elem.tag))
     return found
+
+
+def build_rtstruct(*rois: tuple[int, str, Dataset], **attributes: object) -> Dataset:
+    """Return an RT Structure Set with one ROI per (number, name, image it is drawn on).
+
+    Each ROI has one contour on its image; the ROI's RTROIObservations item carries
+    ROIInterpreter and RTROIInterpretedType when given as attributes
+    `interpreter_<number>` and `type_<number>`.
+    """
+    first = rois[0][2]
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = first.StudyInstanceUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "RTSTRUCT"
+    ds.PatientName = first.PatientName
+    ds.PatientID = first.PatientID
+    ds.StructureSetLabel = "RTSTRUCT"
+    ds.StructureSetDate = "20220311"
+
+    frames, structure_rois, contours, observations = [], [], [], []
+    for number, name, image in rois:
+        contour_image = Dataset()
+        contour_image.ReferencedSOPClassUID = image.SOPClassUID
+        contour_image.ReferencedSOPInstanceUID = image.SOPInstanceUID
+        series = Dataset()
+        series.SeriesInstanceUID = image.SeriesInstanceUID
+        series.ContourImageSequence = [contour_image]
+        study = Dataset()
+        study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+        study.ReferencedSOPInstanceUID = image.StudyInstanceUID
+        study.RTReferencedSeriesSequence = [series]
+        frame = Dataset()
+        frame.FrameOfReferenceUID = image.FrameOfReferenceUID
+        frame.RTReferencedStudySequence = [study]
+        frames.append(frame)
+
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ReferencedFrameOfReferenceUID = image.FrameOfReferenceUID
+        roi.ROIName = name
+        roi.ROIGenerationAlgorithm = attributes.get(f"algorithm_{number}", "MANUAL")
+        structure_rois.append(roi)
+
+        contour = Dataset()
+        contour.ContourImageSequence = [contour_image]
+        contour.ContourGeometricType = "CLOSED_PLANAR"
+        contour.NumberOfContourPoints = 3
+        contour.ContourData = ["0", "0", "0", "1", "0", "0", "0", "1", "0"]
+        roi_contour = Dataset()
+        roi_contour.ReferencedROINumber = number
+        roi_contour.ContourSequence = [contour]
+        contours.append(roi_contour)
+
+        observation = Dataset()
+        observation.ObservationNumber = number
+        observation.ReferencedROINumber = number
+        observation.RTROIInterpretedType = attributes.get(f"type_{number}", "GTV")
+        observation.ROIInterpreter = attributes.get(f"interpreter_{number}", "")
+        observations.append(observation)
+
+    ds.ReferencedFrameOfReferenceSequence = frames
+    ds.StructureSetROISequence = structure_rois
+    ds.ROIContourSequence = contours
+    ds.RTROIObservationsSequence = observations
+    return ds

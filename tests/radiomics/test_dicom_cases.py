@@ -12,7 +12,7 @@ from django.utils import timezone
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 from patients.models import DataIssue
-from patients.services import find_patient
+from patients.services import find_patient, pseudonymise
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
 from tests.conftest import case_path
@@ -53,6 +53,15 @@ def test_imports_all_three_age_studies_however_odd_the_age(age_case, project):
     assert ImagingStudy.objects.count() == 3
     for patient_id in ("SYN-0011", "SYN-0012", "SYN-0013"):
         assert study_of(project, patient_id).series.get().instance_count == 1
+
+
+def test_links_lab_records_of_the_same_patient_id_to_the_imaging_patient(
+    age_case, project
+):
+    patient, created = pseudonymise(project, " SYN-0011 ")
+
+    assert created is False
+    assert patient == study_of(project, "SYN-0011").patient
 
 
 def test_reads_045Y_as_45_years(age_case, project):

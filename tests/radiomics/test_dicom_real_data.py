@@ -14,7 +14,13 @@ from patients.models import DataIssue
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy, Segmentation
 from tests.conftest import shared_path
-from tests.radiomics.conftest import private_tags, stored_dataset
+from tests.radiomics.conftest import (
+    build_ct,
+    build_rtstruct,
+    private_tags,
+    stored_dataset,
+    write_part10,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +286,63 @@ def test_reimporting_a_folder_with_a_seg_creates_nothing_new(project, tmp_path):
 
     assert report.created == {}
     assert report.duplicates == 5
+
+
+# Structure sets built here, for what the public data does not show
+
+
+def test_records_method_reader_and_type_of_each_roi(inbox, project):
+    ct = build_ct()
+    write_part10(ct, inbox / "ct.dcm")
+    write_part10(
+        build_rtstruct(
+            (1, "GTV_lung", ct),
+            (2, "Heart", ct),
+            algorithm_2="SEMIAUTOMATIC",
+            type_2="ORGAN",
+            interpreter_1="READER^ONE",
+        ),
+        inbox / "rs.dcm",
+    )
+
+    ingest_dicom(inbox, project)
+
+    gtv, heart = Segmentation.objects.order_by("roi_number")
+    assert (gtv.roi_name, gtv.method, gtv.reader, gtv.roi_type) == (
+        "GTV_lung",
+        "manual",
+        "READER^ONE",
+        "GTV",
+    )
+    assert (heart.roi_name, heart.method, heart.reader, heart.roi_type) == (
+        "Heart",
+        "semi-automatic",
+        "",
+        "ORGAN",
+    )
+    assert gtv.linkage == heart.linkage == Segmentation.Linkage.INSTANCES
+    assert gtv.storage_path == heart.storage_path
+
+
+def test_adds_the_rois_of_a_structure_set_whose_other_images_arrive_later(
+    inbox, project
+):
+    ct, pet = build_ct(), build_ct(Modality="PT", PatientID="SYN-9001")
+    pet.StudyInstanceUID = ct.StudyInstanceUID
+    rtstruct = build_rtstruct((1, "GTV_CT", ct), (2, "GTV_PET", pet))
+    write_part10(ct, inbox / "ct.dcm")
+    write_part10(rtstruct, inbox / "rs.dcm")
+    first = ingest_dicom(inbox, project)
+    write_part10(pet, inbox / "pet.dcm")
+
+    second = ingest_dicom(inbox, project)
+
+    assert first.created["segmentations"] == 1
+    assert [p.code for p in first.rejected] == ["segmentation-unresolved"]
+    assert second.created == {"series": 1, "instances": 1, "segmentations": 1}
+    assert second.rejected == []
+    assert sorted(Segmentation.objects.values_list("roi_name", "series__modality")) == [
+        ("GTV_CT", "CT"),
+        ("GTV_PET", "PT"),
+    ]
+    assert ingest_dicom(inbox, project).created == {}
