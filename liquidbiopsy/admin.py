@@ -1,3 +1,167 @@
-from django.contrib import admin
+"""Curation admin of blood draws and their CTC, cfDNA and circulating RNA results."""
 
-# Register your models here.
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from liquidbiopsy.models import (
+    BloodSample,
+    CfDNAAssay,
+    CirculatingRNAResult,
+    CTCCount,
+    VariantResult,
+)
+from patients.admin import add_patient_inline
+
+
+class ImportedVariantsMixin:
+    """Variants come from the importers, which derive `variant_key` from the change."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class BloodSampleInline(admin.TabularInline):
+    model = BloodSample
+    extra = 0
+    fields = ("drawn_at", "drawn_on", "timepoint", "tube_type", "external_sample_id")
+    readonly_fields = ("drawn_on",)
+    show_change_link = True
+
+
+add_patient_inline(BloodSampleInline)
+
+
+class CTCCountInline(admin.TabularInline):
+    model = CTCCount
+    extra = 0
+    fields = (
+        "platform",
+        "enrichment",
+        "blood_volume_ml",
+        "count",
+        "count_per_7_5ml",
+        "clusters",
+    )
+    readonly_fields = ("count_per_7_5ml",)
+
+
+class CfDNAAssayInline(admin.TabularInline):
+    model = CfDNAAssay
+    extra = 0
+    fields = (
+        "method",
+        "panel",
+        "cfdna_ng_per_ml",
+        "tumour_fraction",
+        "limit_of_detection_vaf",
+    )
+    show_change_link = True
+
+
+class CirculatingRNAResultInline(admin.TabularInline):
+    model = CirculatingRNAResult
+    extra = 0
+    fields = ("transcript", "source", "method", "call", "value", "unit")
+
+
+class VariantResultInline(ImportedVariantsMixin, admin.TabularInline):
+    model = VariantResult
+    extra = 0
+    fields = ("gene", "protein_change", "variant_type", "call", "vaf", "variant_key")
+    readonly_fields = ("variant_key",)
+    show_change_link = True
+
+
+@admin.register(BloodSample)
+class BloodSampleAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "__str__",
+        "patient",
+        "drawn_on",
+        "timepoint",
+        "tube_type",
+        "external_sample_id",
+    )
+    list_filter = ("tube_type", "is_time_known", "patient__project")
+    list_select_related = ("patient",)
+    search_fields = ("patient__pseudonym", "external_sample_id", "timepoint")
+    date_hierarchy = "drawn_at"
+    raw_id_fields = ("patient",)
+    readonly_fields = ("drawn_on", "created_at")
+    inlines = [CTCCountInline, CfDNAAssayInline, CirculatingRNAResultInline]
+
+
+@admin.register(CTCCount)
+class CTCCountAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "sample",
+        "platform",
+        "count",
+        "blood_volume_ml",
+        "count_per_7_5ml",
+        "clusters",
+    )
+    list_filter = ("platform", "enrichment")
+    list_select_related = ("sample__patient",)
+    search_fields = ("sample__patient__pseudonym", "sample__external_sample_id")
+    date_hierarchy = "sample__drawn_at"
+    raw_id_fields = ("sample",)
+    readonly_fields = ("count_per_7_5ml",)
+
+
+@admin.register(CfDNAAssay)
+class CfDNAAssayAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "__str__",
+        "sample",
+        "method",
+        "panel",
+        "cfdna_ng_per_ml",
+        "tumour_fraction",
+    )
+    list_filter = ("method", "panel")
+    list_select_related = ("sample__patient",)
+    search_fields = (
+        "sample__patient__pseudonym",
+        "sample__external_sample_id",
+        "panel",
+    )
+    date_hierarchy = "sample__drawn_at"
+    raw_id_fields = ("sample",)
+    inlines = [VariantResultInline]
+
+
+@admin.register(VariantResult)
+class VariantResultAdmin(ImportedVariantsMixin, SimpleHistoryAdmin):
+    list_display = ("gene", "protein_change", "variant_type", "call", "vaf", "sample")
+    list_filter = ("call", "variant_type", "is_clonal_haematopoiesis", "is_germline")
+    list_select_related = ("assay__sample__patient",)
+    search_fields = (
+        "gene",
+        "gene_hgnc",
+        "protein_change",
+        "cdna_change",
+        "fusion_5prime",
+        "fusion_3prime",
+        "assay__sample__patient__pseudonym",
+    )
+    date_hierarchy = "assay__sample__drawn_at"
+    raw_id_fields = ("assay",)
+    readonly_fields = ("variant_key",)
+
+    @admin.display(description="blood sample", ordering="assay__sample__drawn_at")
+    def sample(self, variant: VariantResult) -> BloodSample:
+        return variant.assay.sample
+
+
+@admin.register(CirculatingRNAResult)
+class CirculatingRNAResultAdmin(SimpleHistoryAdmin):
+    list_display = ("transcript", "source", "method", "call", "value", "unit", "sample")
+    list_filter = ("source", "call", "transcript")
+    list_select_related = ("sample__patient",)
+    search_fields = ("transcript", "method", "sample__patient__pseudonym")
+    date_hierarchy = "sample__drawn_at"
+    raw_id_fields = ("sample",)

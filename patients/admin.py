@@ -1,3 +1,223 @@
-from django.contrib import admin
+"""Curation admin of projects, patients, their clinical facts and the import record."""
 
-# Register your models here.
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from patients.models import (
+    ClinicalEvent,
+    Consent,
+    DataIssue,
+    ImportRun,
+    Patient,
+    Project,
+    Treatment,
+)
+
+# Apps whose records a DataIssue may point to, lowest layer first:
+RECORD_APPS = ("patients", "radiomics", "liquidbiopsy")
+
+
+class ReadOnlyAdminMixin:
+    """Let curators look, never add, change or delete: importers own these records."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    extra = 0
+    fields = (
+        "given_on",
+        "withdrawn_on",
+        "allows_imaging",
+        "allows_genomics",
+        "allows_sharing",
+    )
+
+
+class TreatmentInline(admin.TabularInline):
+    model = Treatment
+    extra = 0
+    fields = ("kind", "agent", "line", "started_on", "ended_on")
+
+
+class ClinicalEventInline(admin.TabularInline):
+    model = ClinicalEvent
+    extra = 0
+    fields = ("kind", "recist", "occurred_on", "note")
+
+
+# NB: radiomics and liquidbiopsy sit above patients and add their own inlines
+# (imaging studies, blood samples) through add_patient_inline, so patients imports neither.
+_added_patient_inlines: list[type[admin.options.InlineModelAdmin]] = []
+
+
+def add_patient_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
+    """Show `inline` on the patient page, before treatments, events and consents."""
+    if inline not in _added_patient_inlines:
+        _added_patient_inlines.append(inline)
+
+
+@admin.register(Project)
+class ProjectAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "name", "created_at")
+    search_fields = ("code", "name")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Patient)
+class PatientAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "pseudonym",
+        "project",
+        "cancer_type",
+        "stage",
+        "sex",
+        "birth_year",
+        "diagnosis_on",
+        "is_deceased",
+    )
+    list_filter = ("project", "cancer_type", "sex", "is_deceased")
+    list_select_related = ("project",)
+    search_fields = ("pseudonym", "histology", "stage")
+    date_hierarchy = "diagnosis_on"
+    readonly_fields = ("source_key", "created_at")
+
+    def get_inlines(self, request: HttpRequest, obj: Patient | None):
+        return [
+            *_added_patient_inlines,
+            TreatmentInline,
+            ClinicalEventInline,
+            ConsentInline,
+        ]
+
+
+@admin.register(Consent)
+class ConsentAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "patient",
+        "given_on",
+        "withdrawn_on",
+        "allows_imaging",
+        "allows_genomics",
+        "allows_sharing",
+    )
+    list_filter = (
+        "allows_imaging",
+        "allows_genomics",
+        "allows_sharing",
+        "patient__project",
+    )
+    list_select_related = ("patient",)
+    search_fields = ("patient__pseudonym",)
+    date_hierarchy = "given_on"
+    raw_id_fields = ("patient",)
+
+
+@admin.register(Treatment)
+class TreatmentAdmin(SimpleHistoryAdmin):
+    list_display = ("patient", "kind", "agent", "line", "started_on", "ended_on")
+    list_filter = ("kind", "line", "patient__project")
+    list_select_related = ("patient",)
+    search_fields = ("patient__pseudonym", "agent")
+    date_hierarchy = "started_on"
+    raw_id_fields = ("patient",)
+
+
+@admin.register(ClinicalEvent)
+class ClinicalEventAdmin(SimpleHistoryAdmin):
+    list_display = ("patient", "kind", "recist", "occurred_on")
+    list_filter = ("kind", "recist", "patient__project")
+    list_select_related = ("patient",)
+    search_fields = ("patient__pseudonym", "note")
+    date_hierarchy = "occurred_on"
+    raw_id_fields = ("patient",)
+
+
+class DataIssueInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = DataIssue
+    fields = ("severity", "code", "row", "field", "value", "message")
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "started_at",
+        "importer",
+        "source_name",
+        "status",
+        "project",
+        "user",
+        "issue_count",
+    )
+    list_filter = ("status", "importer", "project")
+    list_select_related = ("project", "user")
+    search_fields = ("source_name", "source_sha256", "importer")
+    date_hierarchy = "started_at"
+    inlines = [DataIssueInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImportRun]:
+        return super().get_queryset(request).annotate(issue_count=Count("issues"))
+
+    @admin.display(description="issues", ordering="issue_count")
+    def issue_count(self, run: ImportRun) -> int:
+        return run.issue_count
+
+
+@admin.register(DataIssue)
+class DataIssueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "severity",
+        "code",
+        "source_name",
+        "row",
+        "field",
+        "message",
+        "patient",
+        "project",
+    )
+    list_filter = ("severity", "code", "record_type", "project")
+    list_select_related = ("patient", "project")
+    search_fields = ("message", "code", "source_name", "field", "patient__pseudonym")
+    date_hierarchy = "created_at"
+    readonly_fields = ("record_link",)
+
+    @admin.display(description="record")
+    def record_link(self, issue: DataIssue) -> str:
+        """Link to the admin page of the record the issue is about, if it has one."""
+        if not issue.record_type or issue.record_id is None:
+            return "-"
+        for label in RECORD_APPS:
+            try:
+                model = apps.get_model(label, issue.record_type)
+            except LookupError:
+                continue
+            try:
+                url = reverse(
+                    f"admin:{label}_{model._meta.model_name}_change",
+                    args=[issue.record_id],
+                )
+            except NoReverseMatch:
+                break
+            return format_html(
+                '<a href="{}">{} {}</a>', url, issue.record_type, issue.record_id
+            )
+        return f"{issue.record_type} {issue.record_id}"

@@ -1,3 +1,231 @@
-from django.contrib import admin
+"""Curation admin of imaging studies, series, segmentations, features and signatures."""
 
-# Register your models here.
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from patients.admin import add_patient_inline
+from radiomics.models import (
+    FeatureDefinition,
+    FeatureExtraction,
+    FeatureValue,
+    ImageInstance,
+    ImageSeries,
+    ImagingStudy,
+    RadiomicSignature,
+    Segmentation,
+    SignatureScore,
+    SignatureTerm,
+)
+
+STUDY_UIDS = ("study_instance_uid", "source_uid_hash")
+SERIES_UIDS = (
+    "series_instance_uid",
+    "source_uid_hash",
+    "frame_of_reference_uid",
+    "sop_class_uid",
+)
+INSTANCE_UIDS = (
+    "sop_instance_uid",
+    "source_uid_hash",
+    "content_sha256",
+    "sop_class_uid",
+)
+SEGMENTATION_UIDS = ("source_sop_instance_uid", "source_uid_hash", "content_sha256")
+
+
+class IngestedOnlyMixin:
+    """Studies, series and instances come from DICOM ingest, which sets their UIDs."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ImagingStudyInline(IngestedOnlyMixin, admin.TabularInline):
+    model = ImagingStudy
+    extra = 0
+    fields = ("study_date", "modalities", "description", "study_instance_uid")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+add_patient_inline(ImagingStudyInline)
+
+
+class ImageSeriesInline(IngestedOnlyMixin, admin.TabularInline):
+    model = ImageSeries
+    extra = 0
+    fields = (
+        "series_number",
+        "modality",
+        "description",
+        "slice_thickness_mm",
+        "instance_count",
+        "series_instance_uid",
+    )
+    readonly_fields = ("series_instance_uid", "instance_count")
+    show_change_link = True
+
+
+class SegmentationInline(admin.TabularInline):
+    model = Segmentation
+    extra = 0
+    fields = ("roi_number", "roi_name", "roi_type", "method", "reader", "source_kind")
+    show_change_link = True
+
+
+@admin.register(ImagingStudy)
+class ImagingStudyAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
+    list_display = (
+        "__str__",
+        "patient",
+        "study_date",
+        "modalities",
+        "date_source",
+        "body_part",
+    )
+    list_filter = ("date_source", "modalities", "patient__project")
+    list_select_related = ("patient",)
+    search_fields = ("study_instance_uid", "patient__pseudonym", "description")
+    date_hierarchy = "study_date"
+    raw_id_fields = ("patient",)
+    readonly_fields = (*STUDY_UIDS, "created_at")
+    inlines = [ImageSeriesInline]
+
+
+@admin.register(ImageSeries)
+class ImageSeriesAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
+    list_display = (
+        "__str__",
+        "study",
+        "series_number",
+        "modality",
+        "manufacturer",
+        "slice_thickness_mm",
+        "instance_count",
+    )
+    list_filter = ("modality", "manufacturer", "study__patient__project")
+    list_select_related = ("study__patient",)
+    search_fields = (
+        "series_instance_uid",
+        "description",
+        "study__study_instance_uid",
+        "study__patient__pseudonym",
+    )
+    date_hierarchy = "series_date"
+    raw_id_fields = ("study",)
+    readonly_fields = (*SERIES_UIDS, "storage_path", "instance_count")
+    inlines = [SegmentationInline]
+
+
+@admin.register(ImageInstance)
+class ImageInstanceAdmin(IngestedOnlyMixin, admin.ModelAdmin):
+    list_display = ("sop_instance_uid", "instance_number", "series")
+    list_select_related = ("series",)
+    search_fields = ("sop_instance_uid", "series__series_instance_uid")
+    raw_id_fields = ("series",)
+    readonly_fields = (*INSTANCE_UIDS, "storage_path")
+    show_full_result_count = False
+
+
+@admin.register(Segmentation)
+class SegmentationAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "roi_name",
+        "roi_number",
+        "roi_type",
+        "source_kind",
+        "method",
+        "series",
+    )
+    list_filter = ("source_kind", "method", "roi_type", "linkage")
+    list_select_related = ("series",)
+    search_fields = (
+        "roi_name",
+        "reader",
+        "series__series_instance_uid",
+        "series__study__patient__pseudonym",
+    )
+    date_hierarchy = "created_at"
+    raw_id_fields = ("series",)
+    readonly_fields = (*SEGMENTATION_UIDS, "created_at")
+
+
+@admin.register(FeatureDefinition)
+class FeatureDefinitionAdmin(admin.ModelAdmin):
+    list_display = ("name", "family", "feature_name", "image_filter", "ibsi_code")
+    list_filter = ("family", "image_filter")
+    search_fields = ("name", "feature_name", "ibsi_code", "description")
+
+
+@admin.register(FeatureExtraction)
+class FeatureExtractionAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "__str__",
+        "patient",
+        "software",
+        "software_version",
+        "status",
+        "created_at",
+    )
+    list_filter = ("status", "software", "patient__project")
+    list_select_related = ("patient",)
+    search_fields = (
+        "patient__pseudonym",
+        "fingerprint",
+        "source_name",
+        "image_reference",
+    )
+    date_hierarchy = "created_at"
+    raw_id_fields = ("patient", "segmentation")
+    readonly_fields = ("fingerprint", "created_at")
+
+
+@admin.register(FeatureValue)
+class FeatureValueAdmin(admin.ModelAdmin):
+    list_display = ("feature", "value", "extraction")
+    list_filter = ("feature__family", "feature__image_filter")
+    list_select_related = ("feature", "extraction__patient")
+    search_fields = (
+        "feature__name",
+        "feature__ibsi_code",
+        "extraction__patient__pseudonym",
+    )
+    raw_id_fields = ("extraction", "feature")
+    # NB: tens of millions of rows; counting them all on every page is too slow.
+    show_full_result_count = False
+
+
+class SignatureTermInline(admin.TabularInline):
+    model = SignatureTerm
+    extra = 0
+    raw_id_fields = ("feature",)
+
+
+@admin.register(RadiomicSignature)
+class RadiomicSignatureAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "intercept", "cutoff", "label_below", "label_above")
+    search_fields = ("name", "description", "reference")
+    inlines = [SignatureTermInline]
+
+
+@admin.register(SignatureTerm)
+class SignatureTermAdmin(admin.ModelAdmin):
+    list_display = ("signature", "feature", "weight")
+    list_filter = ("signature",)
+    list_select_related = ("signature", "feature")
+    search_fields = ("signature__name", "feature__name")
+    raw_id_fields = ("feature",)
+
+
+@admin.register(SignatureScore)
+class SignatureScoreAdmin(admin.ModelAdmin):
+    list_display = ("signature", "extraction", "score", "label", "computed_at")
+    list_filter = ("signature", "label")
+    list_select_related = ("signature", "extraction__patient")
+    search_fields = ("signature__name", "extraction__patient__pseudonym")
+    date_hierarchy = "computed_at"
+    raw_id_fields = ("extraction",)

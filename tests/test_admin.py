@@ -1,0 +1,265 @@
+"""Curation admin: every model of the three apps, its pages, history and query counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.db import connection
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from liquidbiopsy.models import BloodSample
+from patients.models import ClinicalEvent, DataIssue, ImportRun, Patient
+from radiomics.models import (
+    FeatureExtraction,
+    ImageInstance,
+    RadiomicSignature,
+    SignatureScore,
+    SignatureTerm,
+)
+from tests.biobank.conftest import Records
+
+CURATED_APPS = ["patients", "radiomics", "liquidbiopsy"]
+
+
+def curated_models() -> list[type[Model]]:
+    """Return every model of the curated apps but simple_history's shadow tables."""
+    return [
+        model
+        for label in CURATED_APPS
+        for model in apps.get_app_config(label).get_models()
+        if not model.__name__.startswith("Historical")
+    ]
+
+
+def admin_url(model: type[Model], view: str, *args) -> str:
+    return reverse(
+        f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args
+    )
+
+
+def add_patient_with_everything(records: Records, pseudonym: str) -> Patient:
+    """Store one patient with at least one record of every curated model."""
+    patient = records.patient(pseudonym)
+    records.treatment(patient, dt.date(2024, 2, 1))
+    records.consent(patient, dt.date(2024, 1, 2))
+    ClinicalEvent.objects.create(
+        patient=patient,
+        kind=ClinicalEvent.Kind.PROGRESSION,
+        occurred_on=dt.date(2024, 6, 1),
+    )
+
+    study = records.study(patient, dt.date(2024, 1, 10), modalities="CT,PT")
+    series = study.series.order_by("pk").first()
+    ImageInstance.objects.create(
+        series=series,
+        sop_instance_uid=f"{series.series_instance_uid}.1",
+        source_uid_hash=f"instance-{series.pk}",
+        content_sha256="0" * 64,
+        storage_path=f"{pseudonym}/1.dcm",
+    )
+    value = records.feature(study, "original_glcm_Contrast", 3.5, ibsi_code="ACUI")
+    signature, _ = RadiomicSignature.objects.get_or_create(name="contrast signature")
+    SignatureTerm.objects.get_or_create(
+        signature=signature, feature=value.feature, defaults={"weight": 0.5}
+    )
+    SignatureScore.objects.create(
+        signature=signature, extraction=value.extraction, score=1.75
+    )
+
+    sample = records.draw(patient, dt.date(2024, 1, 12))
+    records.ctc(sample, 6)
+    records.variant(sample, "EGFR", "p.T790M")
+    records.rna(sample)
+
+    run = ImportRun.objects.create(
+        project=records.project, importer="clinical-csv", source_name=f"{pseudonym}.csv"
+    )
+    DataIssue.objects.create(
+        import_run=run,
+        project=records.project,
+        patient=patient,
+        severity=DataIssue.Severity.WARNING,
+        code="no-usable-date",
+        row=2,
+        field="study_date",
+        message="No usable date; stored undated.",
+    )
+    return patient
+
+
+@pytest.fixture
+def biobank(project) -> Records:
+    records = Records(project)
+    add_patient_with_everything(records, "DEMO-00001")
+    return records
+
+
+@pytest.fixture
+def curator_client(client, curator):
+    client.force_login(curator)
+    return client
+
+
+def test_every_model_of_the_curated_apps_is_registered():
+    missing = [
+        model.__name__
+        for model in curated_models()
+        if not admin.site.is_registered(model)
+    ]
+
+    assert missing == []
+
+
+@pytest.mark.parametrize("model", curated_models(), ids=lambda model: model.__name__)
+def test_changelist_change_and_history_pages_render_for_a_superuser(
+    model, biobank, curator_client
+):
+    record = model.objects.order_by("pk").first()
+    assert record is not None, f"the test data hold no {model.__name__}"
+
+    pages = [admin_url(model, "changelist"), admin_url(model, "change", record.pk)]
+    if hasattr(model, "history"):
+        pages.append(admin_url(model, "history", record.pk))
+    for page in pages:
+        response = curator_client.get(page)
+        assert response.status_code == 200, page
+
+
+@pytest.mark.parametrize("model", curated_models(), ids=lambda model: model.__name__)
+def test_changelist_queries_do_not_grow_with_rows(model, biobank, curator_client):
+    url = admin_url(model, "changelist")
+    with CaptureQueriesContext(connection) as with_one_patient:
+        curator_client.get(url)
+
+    for number in range(2, 6):
+        add_patient_with_everything(biobank, f"DEMO-{number:05d}")
+    with CaptureQueriesContext(connection) as with_five_patients:
+        response = curator_client.get(url)
+
+    assert response.status_code == 200
+    assert len(with_five_patients) == len(with_one_patient), [
+        query["sql"] for query in with_five_patients.captured_queries
+    ]
+
+
+def test_patient_page_shows_studies_draws_treatments_events_and_consents(
+    biobank, curator_client
+):
+    patient = Patient.objects.get()
+
+    response = curator_client.get(admin_url(Patient, "change", patient.pk))
+
+    inlines = {
+        formset.opts.model.__name__
+        for formset in response.context["inline_admin_formsets"]
+    }
+    assert inlines == {
+        "ImagingStudy",
+        "BloodSample",
+        "Treatment",
+        "ClinicalEvent",
+        "Consent",
+    }
+
+
+def test_study_series_sample_and_assay_pages_show_their_parts(biobank, curator_client):
+    sample = BloodSample.objects.get()
+    extraction = FeatureExtraction.objects.get()
+    series = extraction.segmentation.series
+    parents = {
+        series.study: ["ImageSeries"],
+        series: ["Segmentation"],
+        sample: ["CTCCount", "CfDNAAssay", "CirculatingRNAResult"],
+        sample.cfdna_assays.get(): ["VariantResult"],
+    }
+
+    for parent, parts in parents.items():
+        response = curator_client.get(admin_url(type(parent), "change", parent.pk))
+        shown = [
+            formset.opts.model.__name__
+            for formset in response.context["inline_admin_formsets"]
+        ]
+        assert shown == parts, type(parent).__name__
+
+
+def test_uids_and_hashes_are_read_only(biobank, curator_client):
+    series = FeatureExtraction.objects.get().segmentation.series
+
+    response = curator_client.get(admin_url(type(series), "change", series.pk))
+
+    form = response.context["adminform"].form
+    for field in ["series_instance_uid", "source_uid_hash", "frame_of_reference_uid"]:
+        assert field not in form.fields, field
+        assert series.series_instance_uid in response.content.decode()
+
+
+def test_import_runs_and_data_issues_can_be_seen_but_not_changed(
+    biobank, curator_client
+):
+    run = ImportRun.objects.get()
+    issue = DataIssue.objects.get()
+
+    for model, record in [(ImportRun, run), (DataIssue, issue)]:
+        assert curator_client.get(admin_url(model, "add")).status_code == 403
+        assert (
+            curator_client.get(admin_url(model, "delete", record.pk)).status_code == 403
+        )
+        page = curator_client.get(admin_url(model, "change", record.pk))
+        assert page.status_code == 200
+        assert 'name="_save"' not in page.content.decode()
+
+    posted = curator_client.post(
+        admin_url(DataIssue, "change", issue.pk), {"code": "changed"}
+    )
+    assert posted.status_code == 403
+    issue.refresh_from_db()
+    assert issue.code == "no-usable-date"
+
+
+def post_data(response) -> dict[str, str]:
+    """Return the data a browser would post back from an admin change page, unchanged."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms.extend(formset.forms)
+        for name in formset.management_form.fields:
+            value = formset.management_form[name].value()
+            data[f"{formset.prefix}-{name}"] = "" if value is None else str(value)
+    for form in forms:
+        for name in form.fields:
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            if isinstance(value, dt.datetime):
+                data[f"{form.add_prefix(name)}_0"] = value.strftime("%Y-%m-%d")
+                data[f"{form.add_prefix(name)}_1"] = value.strftime("%H:%M:%S")
+                continue
+            data[form.add_prefix(name)] = "on" if value is True else str(value)
+    return data
+
+
+def test_an_admin_edit_records_the_user_and_the_values_before_and_after(
+    biobank, curator, curator_client
+):
+    patient = Patient.objects.get()
+    page = curator_client.get(admin_url(Patient, "change", patient.pk))
+    data = post_data(page)
+    data["stage"] = "IIIb"
+
+    response = curator_client.post(admin_url(Patient, "change", patient.pk), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    latest, previous = patient.history.order_by("-history_date")[:2]
+    assert latest.history_user == curator
+    assert latest.history_type == "~"
+    changes = {
+        change.field: (change.old, change.new)
+        for change in latest.diff_against(previous).changes
+    }
+    assert changes == {"stage": ("", "IIIb")}
