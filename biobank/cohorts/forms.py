@@ -1,0 +1,203 @@
+"""The cohort filters, read from a query string by both the page and the JSON endpoint."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db.models import Q
+from django.http import QueryDict
+
+from biobank.cohorts.query import (
+    IBSI_CODE_IMAGE_FILTER,
+    CohortCriteria,
+    PairMode,
+    detected_variants,
+)
+from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
+from patients.models import CancerType, Project
+from radiomics.models import FeatureDefinition
+
+DEFAULT_WINDOW_DAYS = 30
+MAX_WINDOW_DAYS = 3650
+
+TRUE_WORDS = {"on", "true", "1", "yes"}
+FALSE_WORDS = {"", "off", "false", "0", "no"}
+
+
+def _is_checked(value: object) -> bool:
+    return value is True or str(value).strip().lower() in TRUE_WORDS
+
+
+class FlagInput(forms.CheckboxInput):
+    """A checkbox that hands its raw text to the field, so "maybe" is an error, not True."""
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs, check_test=_is_checked)
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name, "")
+
+
+class FlagField(forms.BooleanField):
+    widget = FlagInput
+
+    def to_python(self, value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in TRUE_WORDS:
+            return True
+        if text in FALSE_WORDS:
+            return False
+        raise ValidationError("Use true or false.", code="invalid")
+
+
+class CohortForm(forms.Form):
+    """Filters of a cohort; every one is optional but the window, which defaults to 30."""
+
+    window_days = forms.IntegerField(
+        label="Window (days)",
+        min_value=0,
+        max_value=MAX_WINDOW_DAYS,
+        required=False,
+        initial=DEFAULT_WINDOW_DAYS,
+        help_text="Most days between study and draw, either way; the bounds count.",
+    )
+    mode = forms.ChoiceField(
+        choices=PairMode.choices,
+        required=False,
+        initial=PairMode.ALL,
+        widget=forms.RadioSelect,
+    )
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label="Any project",
+        error_messages={"invalid_choice": "No project has this code."},
+    )
+    cancer_type = forms.ChoiceField(
+        choices=[("", "Any cancer type"), *CancerType.choices], required=False
+    )
+    modality = forms.CharField(
+        max_length=16,
+        required=False,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9]{2,16}$",
+                "Give a DICOM modality code such as CT, MR or PT.",
+            )
+        ],
+        help_text="Modality of one of the study's series, e.g. CT, MR, PT.",
+    )
+    gene = forms.CharField(
+        max_length=40,
+        required=False,
+        help_text="A detected cfDNA variant of this gene, e.g. EGFR.",
+    )
+    variant = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Protein change of the gene (p.T790M, p.Thr790Met) or fusion (EML4::ALK).",
+    )
+    min_ctc = forms.FloatField(
+        label="CTCs per 7.5 mL, at least",
+        min_value=0,
+        required=False,
+    )
+    feature = forms.CharField(
+        label="Radiomic feature",
+        max_length=200,
+        required=False,
+        help_text="Feature name (original_glcm_Contrast) or IBSI code (ACUI).",
+    )
+    feature_min = forms.FloatField(label="Feature value from", required=False)
+    feature_max = forms.FloatField(label="Feature value to", required=False)
+    before_treatment = FlagField(
+        label="Only draws before the first treatment",
+        required=False,
+        help_text="Patients without any treatment qualify.",
+    )
+
+    def clean_window_days(self) -> int:
+        window = self.cleaned_data["window_days"]
+        return DEFAULT_WINDOW_DAYS if window is None else window
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data["mode"] or PairMode.ALL
+
+    def clean_modality(self) -> str:
+        return self.cleaned_data["modality"].upper()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self._check_variant(cleaned.get("gene", ""), cleaned.get("variant", ""))
+        self._check_feature(
+            cleaned.get("feature", ""),
+            cleaned.get("feature_min"),
+            cleaned.get("feature_max"),
+        )
+        return cleaned
+
+    def _check_variant(self, gene: str, variant: str) -> None:
+        if not variant:
+            return
+        if not gene and not looks_like_fusion(variant):
+            self.add_error(
+                "gene", "Give the gene of the protein change, e.g. EGFR for p.T790M."
+            )
+            return
+
+        try:
+            detected_variants(gene, variant)
+        except (HGVSError, FusionError) as error:
+            self.add_error("variant", f"{variant} {error}")
+
+    def _check_feature(
+        self, feature: str, lowest: float | None, highest: float | None
+    ) -> None:
+        if not feature:
+            if lowest is not None or highest is not None:
+                self.add_error(
+                    "feature", "Name the feature that the value range applies to."
+                )
+            return
+        if lowest is None and highest is None:
+            self.add_error("feature_min", "Give a lower or an upper bound, or both.")
+        elif lowest is not None and highest is not None and highest < lowest:
+            self.add_error(
+                "feature_max", "The upper bound must not be below the lower bound."
+            )
+
+        known = FeatureDefinition.objects.filter(
+            Q(name=feature)
+            | Q(ibsi_code=feature.upper(), image_filter=IBSI_CODE_IMAGE_FILTER)
+        )
+        if not known.exists():
+            self.add_error(
+                "feature", f"No radiomic feature is named or coded {feature}."
+            )
+
+    def criteria(self) -> CohortCriteria:
+        """Return the criteria of a valid form."""
+        data = self.cleaned_data
+        return CohortCriteria(
+            window_days=data["window_days"],
+            mode=data["mode"],
+            project=data["project"].code if data["project"] else "",
+            cancer_type=data["cancer_type"],
+            modality=data["modality"],
+            gene=data["gene"],
+            variant=data["variant"],
+            min_ctc_per_7_5ml=data["min_ctc"],
+            feature=data["feature"],
+            feature_min=data["feature_min"],
+            feature_max=data["feature_max"],
+            before_first_treatment=data["before_treatment"],
+        )
+
+    @classmethod
+    def unknown_parameters(cls, query: QueryDict, allowed: set[str]) -> list[str]:
+        """Return the names in `query` that are neither a filter nor in `allowed`."""
+        return sorted(set(query) - set(cls.base_fields) - allowed)

@@ -1,0 +1,284 @@
+"""Pair imaging studies with blood draws of the same patient, in one database query."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.db import NotSupportedError
+from django.db.models import (
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextChoices,
+    Window,
+)
+from django.db.models.functions import Abs, RowNumber
+from django.utils import timezone
+
+from liquidbiopsy.models import CTCCount, VariantResult
+from patients.models import Treatment
+from radiomics.models import FeatureValue, ImageSeries, ImagingStudy
+
+# NB: a filtered image (wavelet, LoG) gives another value for the same IBSI code, so a
+# feature asked for by its code means the one computed on the original image.
+IBSI_CODE_IMAGE_FILTER = "original"
+
+
+class PairMode(TextChoices):
+    ALL = "all", "Every draw within the window"
+    NEAREST = "nearest", "Only the nearest draw per study"
+
+
+class DaysBetween(Func):
+    """Whole days from the first date expression to the second (second minus first)."""
+
+    arity = 2
+    output_field = IntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotSupportedError(
+            f"DaysBetween has no SQL for the {connection.vendor} database."
+        )
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # julianday() of a plain date is midnight, so the difference is whole:
+        return super().as_sql(
+            compiler,
+            connection,
+            template="CAST(julianday(%(expressions)s) AS INTEGER)",
+            arg_joiner=") - julianday(",
+            **extra_context,
+        )
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # date - date is an integer number of days in PostgreSQL:
+        return super().as_sql(
+            compiler,
+            connection,
+            template="(%(expressions)s)",
+            arg_joiner=" - ",
+            **extra_context,
+        )
+
+    def __init__(self, start, end, **extra):
+        # Stored as (end, start) so that the SQL reads "end - start":
+        super().__init__(end, start, **extra)
+
+
+@dataclass(frozen=True)
+class CohortCriteria:
+    """What a cohort asks for; empty values mean "any".
+
+    `variant` is a protein change (p.T790M, p.Thr790Met, ...) of `gene`, or a fusion
+    (EML4::ALK); `feature` is a FeatureDefinition name or an IBSI code.
+    """
+
+    window_days: int = 30
+    mode: str = PairMode.ALL
+    project: str = ""
+    cancer_type: str = ""
+    modality: str = ""
+    gene: str = ""
+    variant: str = ""
+    min_ctc_per_7_5ml: float | None = None
+    feature: str = ""
+    feature_min: float | None = None
+    feature_max: float | None = None
+    before_first_treatment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in PairMode.values:
+            raise ValueError(
+                f"Mode must be one of {', '.join(PairMode.values)}, not {self.mode!r}."
+            )
+        if self.window_days < 0:
+            raise ValueError(
+                f"The window must not be negative ({self.window_days} days)."
+            )
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    """One imaging study paired with one blood draw; `days_apart` is draw minus study."""
+
+    project_code: str
+    patient_pseudonym: str
+    study_id: int
+    study_instance_uid: str
+    study_date: dt.date
+    modalities: str
+    sample_id: int
+    drawn_at: dt.datetime
+    drawn_on: dt.date
+    days_apart: int
+    abs_days_apart: int
+
+    FIELDS = (
+        "project_code",
+        "patient_pseudonym",
+        "study_id",
+        "study_instance_uid",
+        "study_date",
+        "modalities",
+        "sample_id",
+        "drawn_at",
+        "drawn_on",
+        "days_apart",
+        "abs_days_apart",
+    )
+
+    @classmethod
+    def from_values(cls, values: dict) -> CohortRow:
+        """Build a row from one dict of `pair_queryset`, with `drawn_at` in local time."""
+        return cls(**{**values, "drawn_at": timezone.localtime(values["drawn_at"])})
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
+    """Return the detected variants of `gene`, or of this change or fusion if given.
+
+    Spelling rules (p.Thr790Met is p.T790M, SEPT9 is SEPTIN9) live in
+    liquidbiopsy.hgvs; this is the one place the cohort query calls them.
+
+    Raises
+    ------
+    HGVSError, FusionError
+        When `variant` is neither a protein change nor a fusion.
+    """
+    detected = VariantResult.objects.detected()
+    if variant:
+        return detected.matching(gene, variant)
+    return detected.of_gene(gene)
+
+
+def pair_queryset(criteria: CohortCriteria) -> QuerySet:
+    """Return the study-draw pairs matching `criteria`, as a lazy queryset of dicts.
+
+    Each dict holds the fields of CohortRow. One SQL query runs when it is evaluated,
+    whatever the number of patients. A study without date never pairs; a draw pairs
+    by its local calendar day (BloodSample.drawn_on). In nearest mode, filters pick
+    the candidate draws first and the nearest of those is kept; ties go to the
+    earlier draw, then the lower sample id.
+    """
+    studies = ImagingStudy.objects.filter(
+        _patient_filter(criteria), _study_filter(criteria), study_date__isnull=False
+    )
+
+    pairs = (
+        studies.annotate(
+            sample_id=F("patient__blood_samples__id"),
+            drawn_at=F("patient__blood_samples__drawn_at"),
+            drawn_on=F("patient__blood_samples__drawn_on"),
+        )
+        .annotate(days_apart=DaysBetween(F("study_date"), F("drawn_on")))
+        .annotate(abs_days_apart=Abs(F("days_apart")))
+        .filter(abs_days_apart__lte=criteria.window_days)
+        .filter(_sample_filter(criteria))
+    )
+
+    if criteria.mode == PairMode.NEAREST:
+        pairs = pairs.annotate(
+            nearness=Window(
+                RowNumber(),
+                partition_by=[F("pk")],
+                order_by=[
+                    F("abs_days_apart").asc(),
+                    F("drawn_at").asc(),
+                    F("sample_id").asc(),
+                ],
+            )
+        ).filter(nearness=1)
+
+    return pairs.values(
+        "sample_id",
+        "drawn_at",
+        "drawn_on",
+        "days_apart",
+        "abs_days_apart",
+        "study_instance_uid",
+        "study_date",
+        "modalities",
+        project_code=F("patient__project__code"),
+        patient_pseudonym=F("patient__pseudonym"),
+        study_id=F("pk"),
+    ).order_by(
+        "project_code",
+        "patient_pseudonym",
+        "study_date",
+        "study_id",
+        "drawn_at",
+        "sample_id",
+    )
+
+
+def find_pairs(criteria: CohortCriteria) -> list[CohortRow]:
+    return list(rows_of(pair_queryset(criteria)))
+
+
+def rows_of(values: Iterable[dict]) -> Iterator[CohortRow]:
+    for row in values:
+        yield CohortRow.from_values(row)
+
+
+def _patient_filter(criteria: CohortCriteria) -> Q:
+    condition = Q()
+    if criteria.project:
+        condition &= Q(patient__project__code=criteria.project)
+    if criteria.cancer_type:
+        condition &= Q(patient__cancer_type=criteria.cancer_type)
+    return condition
+
+
+def _study_filter(criteria: CohortCriteria) -> Q:
+    condition = Q()
+    if criteria.modality:
+        condition &= Q(
+            Exists(
+                ImageSeries.objects.filter(
+                    study=OuterRef("pk"), modality=criteria.modality
+                )
+            )
+        )
+    if criteria.feature:
+        values = FeatureValue.objects.filter(
+            Q(feature__name=criteria.feature)
+            | Q(
+                feature__ibsi_code=criteria.feature.upper(),
+                feature__image_filter=IBSI_CODE_IMAGE_FILTER,
+            ),
+            extraction__segmentation__series__study=OuterRef("pk"),
+        )
+        if criteria.feature_min is not None:
+            values = values.filter(value__gte=criteria.feature_min)
+        if criteria.feature_max is not None:
+            values = values.filter(value__lte=criteria.feature_max)
+        condition &= Q(Exists(values))
+    return condition
+
+
+def _sample_filter(criteria: CohortCriteria) -> Q:
+    condition = Q()
+    if criteria.gene or criteria.variant:
+        variants = detected_variants(criteria.gene, criteria.variant)
+        condition &= Q(Exists(variants.filter(assay__sample=OuterRef("sample_id"))))
+    if criteria.min_ctc_per_7_5ml is not None:
+        counts = CTCCount.objects.filter(
+            sample=OuterRef("sample_id"),
+            count_per_7_5ml__gte=criteria.min_ctc_per_7_5ml,
+        )
+        condition &= Q(Exists(counts))
+    if criteria.before_first_treatment:
+        # A draw on the day treatment starts is not before it; no treatment qualifies:
+        treated = Treatment.objects.filter(
+            patient=OuterRef("patient_id"), started_on__lte=OuterRef("drawn_on")
+        )
+        condition &= ~Q(Exists(treated))
+    return condition

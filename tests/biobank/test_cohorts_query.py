@@ -1,0 +1,370 @@
+"""The cohort query: pairing by date window, every filter, both modes, one SQL query."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from biobank.cohorts.query import CohortCriteria, PairMode, find_pairs
+from liquidbiopsy.models import VariantResult
+from patients.models import CancerType, Project
+from tests.biobank.conftest import Records
+
+STUDY_ON = dt.date(2024, 3, 10)
+
+
+def days(n: int) -> dt.date:
+    return STUDY_ON + dt.timedelta(days=n)
+
+
+def paired_samples(**criteria) -> list[int]:
+    return [row.sample_id for row in find_pairs(CohortCriteria(**criteria))]
+
+
+@pytest.fixture
+def patient(records: Records):
+    return records.patient("DEMO-00001")
+
+
+@pytest.fixture
+def study(records: Records, patient):
+    return records.study(patient, STUDY_ON, modalities="CT,PT")
+
+
+# Window and dates:
+
+
+def test_pairs_draws_exactly_window_days_away_on_either_side(records, patient, study):
+    before = records.draw(patient, days(-7))
+    after = records.draw(patient, days(7))
+
+    rows = find_pairs(CohortCriteria(window_days=7))
+
+    assert [(row.sample_id, row.days_apart, row.abs_days_apart) for row in rows] == [
+        (before.pk, -7, 7),
+        (after.pk, 7, 7),
+    ]
+
+
+def test_leaves_out_draws_one_day_beyond_the_window(records, patient, study):
+    records.draw(patient, days(-8))
+    records.draw(patient, days(8))
+
+    assert paired_samples(window_days=7) == []
+
+
+def test_window_of_zero_pairs_only_same_day_draws(records, patient, study):
+    same_day = records.draw(patient, STUDY_ON)
+    records.draw(patient, days(1))
+
+    assert paired_samples(window_days=0) == [same_day.pk]
+
+
+def test_undated_study_never_pairs(records, patient):
+    records.study(patient, None)
+    records.draw(patient, days(0))
+
+    assert paired_samples(window_days=3650) == []
+
+
+def test_never_pairs_a_study_with_another_patients_draw(records, study):
+    other = records.patient("DEMO-00002")
+    records.draw(other, STUDY_ON)
+
+    assert paired_samples(window_days=30) == []
+
+
+def test_row_carries_patient_study_and_sample(records, patient, study):
+    sample = records.draw(patient, days(-2), at=dt.time(8, 15))
+
+    (row,) = find_pairs(CohortCriteria(window_days=5))
+
+    assert row.as_dict() == {
+        "project_code": "demo",
+        "patient_pseudonym": "DEMO-00001",
+        "study_id": study.pk,
+        "study_instance_uid": study.study_instance_uid,
+        "study_date": STUDY_ON,
+        "modalities": "CT,PT",
+        "sample_id": sample.pk,
+        "drawn_at": sample.drawn_at,
+        "drawn_on": days(-2),
+        "days_apart": -2,
+        "abs_days_apart": 2,
+    }
+
+
+def test_draw_late_in_the_local_evening_counts_on_its_local_date(
+    settings, records, patient
+):
+    settings.TIME_ZONE = "America/New_York"
+    study = records.study(patient, STUDY_ON)
+    late = records.draw(patient, STUDY_ON, at=dt.time(23, 30))
+    assert late.drawn_at.astimezone(dt.UTC).date() == days(1)  # the next day in UTC
+
+    (row,) = find_pairs(CohortCriteria(window_days=0))
+
+    assert (row.study_id, row.sample_id, row.days_apart) == (study.pk, late.pk, 0)
+    assert (row.drawn_at.date(), row.drawn_at.hour, row.drawn_at.minute) == (
+        STUDY_ON,
+        23,
+        30,
+    )
+
+
+def test_rows_come_ordered_by_patient_study_date_and_draw_time(records):
+    second = records.patient("DEMO-00002")
+    first = records.patient("DEMO-00001")
+    late_study = records.study(first, days(20))
+    early_study = records.study(first, STUDY_ON)
+    records.study(second, STUDY_ON)
+    late_draw = records.draw(first, days(2))
+    early_draw = records.draw(first, days(1))
+    other_draw = records.draw(second, STUDY_ON)
+
+    rows = find_pairs(CohortCriteria(window_days=30))
+
+    assert [(row.patient_pseudonym, row.study_id, row.sample_id) for row in rows] == [
+        ("DEMO-00001", early_study.pk, early_draw.pk),
+        ("DEMO-00001", early_study.pk, late_draw.pk),
+        ("DEMO-00001", late_study.pk, early_draw.pk),
+        ("DEMO-00001", late_study.pk, late_draw.pk),
+        ("DEMO-00002", second.imaging_studies.get().pk, other_draw.pk),
+    ]
+
+
+# Patient filters:
+
+
+def test_project_filter_keeps_only_that_projects_patients(records, patient, study):
+    sample = records.draw(patient, STUDY_ON)
+    other = Records(Project.objects.create(code="other", name="Other"))
+    other_patient = other.patient("OTHER-00001")
+    other.study(other_patient, STUDY_ON)
+    other_sample = other.draw(other_patient, STUDY_ON)
+
+    assert paired_samples(project="demo") == [sample.pk]
+    assert paired_samples(project="other") == [other_sample.pk]
+
+
+def test_cancer_type_filter_keeps_only_that_cancer_type(records, patient, study):
+    sample = records.draw(patient, STUDY_ON)
+    colon = records.patient("DEMO-00002", cancer_type=CancerType.COAD)
+    records.study(colon, STUDY_ON)
+    records.draw(colon, STUDY_ON)
+
+    assert paired_samples(cancer_type=CancerType.LUAD) == [sample.pk]
+    assert len(paired_samples(cancer_type=CancerType.PRAD)) == 0
+
+
+# Imaging filters:
+
+
+def test_modality_filter_matches_any_series_of_the_study(records, patient, study):
+    sample = records.draw(patient, STUDY_ON)
+
+    assert paired_samples(modality="PT") == [sample.pk]
+    assert paired_samples(modality="MR") == []
+
+
+def test_feature_filter_by_name_keeps_studies_with_a_value_in_range(
+    records, patient, study
+):
+    sample = records.draw(patient, STUDY_ON)
+    records.feature(study, "original_glcm_Contrast", 12.5, ibsi_code="ACUI")
+
+    assert paired_samples(
+        feature="original_glcm_Contrast", feature_min=12.5, feature_max=13
+    ) == [sample.pk]
+    assert paired_samples(feature="original_glcm_Contrast", feature_min=12.6) == []
+    assert paired_samples(feature="original_glcm_Contrast", feature_max=12.4) == []
+    assert paired_samples(feature="original_glcm_Entropy", feature_min=0) == []
+
+
+def test_feature_filter_by_ibsi_code_reads_the_original_image_only(
+    records, patient, study
+):
+    sample = records.draw(patient, STUDY_ON)
+    records.feature(study, "original_glcm_Contrast", 12.5, ibsi_code="ACUI")
+    records.feature(
+        study,
+        "wavelet-LLH_glcm_Contrast",
+        99.0,
+        ibsi_code="ACUI",
+        image_filter="wavelet-LLH",
+    )
+
+    assert paired_samples(feature="acui", feature_min=10, feature_max=15) == [sample.pk]
+    assert paired_samples(feature="ACUI", feature_min=90) == []
+
+
+def test_feature_of_another_study_does_not_count(records, patient, study):
+    records.draw(patient, STUDY_ON)
+    other_study = records.study(patient, days(40))
+    records.feature(other_study, "original_shape_MeshVolume", 30.0, ibsi_code="RNU0")
+
+    assert paired_samples(feature="RNU0", feature_min=0, window_days=5) == []
+
+
+# Blood sample filters:
+
+
+def test_gene_filter_needs_a_detected_variant_in_that_sample(records, patient, study):
+    with_egfr = records.draw(patient, days(-1))
+    records.variant(with_egfr, "EGFR", "p.L858R")
+    not_detected = records.draw(patient, days(1))
+    records.variant(
+        not_detected, "EGFR", "p.L858R", call=VariantResult.Call.NOT_DETECTED
+    )
+    other_gene = records.draw(patient, days(2))
+    records.variant(other_gene, "KRAS", "p.G12C")
+
+    assert paired_samples(gene="EGFR") == [with_egfr.pk]
+    assert paired_samples(gene="egfr") == [with_egfr.pk]
+
+
+def test_variant_filter_reads_any_spelling_of_the_protein_change(
+    records, patient, study
+):
+    resistant = records.draw(patient, days(-1))
+    records.variant(resistant, "EGFR", "p.T790M")
+    sensitising = records.draw(patient, days(1))
+    records.variant(sensitising, "EGFR", "p.L858R")
+
+    assert paired_samples(gene="EGFR", variant="p.T790M") == [resistant.pk]
+    assert paired_samples(gene="EGFR", variant="p.Thr790Met") == [resistant.pk]
+    assert paired_samples(gene="EGFR", variant="T790M") == [resistant.pk]
+    assert paired_samples(gene="KRAS", variant="p.T790M") == []
+
+
+def test_ctc_filter_compares_counts_per_7_5_ml(records, patient, study):
+    five_in_7_5 = records.draw(patient, days(-1))
+    records.ctc(five_in_7_5, 5)
+    five_in_15 = records.draw(patient, days(1))
+    records.ctc(five_in_15, 5, volume_ml=15)
+    records.draw(patient, days(2))  # no count at all
+
+    assert paired_samples(min_ctc_per_7_5ml=5) == [five_in_7_5.pk]
+    assert paired_samples(min_ctc_per_7_5ml=2.5) == [five_in_7_5.pk, five_in_15.pk]
+    assert paired_samples(min_ctc_per_7_5ml=0) == [five_in_7_5.pk, five_in_15.pk]
+
+
+def test_before_treatment_keeps_draws_before_the_first_treatment_start(
+    records, patient, study
+):
+    before = records.draw(patient, days(-1))
+    records.draw(patient, STUDY_ON)  # the day treatment starts
+    records.draw(patient, days(3))
+    records.treatment(patient, days(5))
+    records.treatment(patient, STUDY_ON)
+
+    assert paired_samples(before_first_treatment=True) == [before.pk]
+
+
+def test_before_treatment_keeps_patients_never_treated(records, patient, study):
+    sample = records.draw(patient, days(3))
+
+    assert paired_samples(before_first_treatment=True) == [sample.pk]
+
+
+def test_filters_combine_on_the_same_sample(records, patient, study):
+    egfr_only = records.draw(patient, days(-1))
+    records.variant(egfr_only, "EGFR", "p.T790M")
+    ctc_only = records.draw(patient, days(1))
+    records.ctc(ctc_only, 10)
+    both = records.draw(patient, days(2))
+    records.variant(both, "EGFR", "p.T790M")
+    records.ctc(both, 10)
+
+    assert paired_samples(gene="EGFR", variant="p.T790M", min_ctc_per_7_5ml=5) == [
+        both.pk
+    ]
+
+
+# Nearest mode:
+
+
+def test_nearest_mode_keeps_one_draw_per_study(records, patient, study):
+    records.draw(patient, days(-6))
+    two_days_after = records.draw(patient, days(2))
+    four_days_after = records.draw(patient, days(4))
+    later_study = records.study(patient, days(10))
+
+    rows = find_pairs(CohortCriteria(window_days=7, mode=PairMode.NEAREST))
+
+    assert [(row.study_id, row.sample_id, row.days_apart) for row in rows] == [
+        (study.pk, two_days_after.pk, 2),
+        (later_study.pk, four_days_after.pk, -6),
+    ]
+
+
+def test_nearest_mode_breaks_a_tie_for_the_earlier_draw(records, patient, study):
+    records.draw(patient, days(3))
+    before = records.draw(patient, days(-3))
+
+    assert paired_samples(mode=PairMode.NEAREST) == [before.pk]
+
+
+def test_nearest_mode_breaks_a_tie_at_the_same_moment_for_the_lower_id(
+    records, patient, study
+):
+    first = records.draw(patient, days(1), external_sample_id="A")
+    records.draw(patient, days(1), external_sample_id="B")
+
+    assert paired_samples(mode=PairMode.NEAREST) == [first.pk]
+
+
+def test_nearest_mode_picks_among_the_draws_that_pass_the_filters(
+    records, patient, study
+):
+    records.draw(patient, STUDY_ON)
+    with_ctc = records.draw(patient, days(5))
+    records.ctc(with_ctc, 3)
+
+    assert paired_samples(mode=PairMode.NEAREST, min_ctc_per_7_5ml=1) == [with_ctc.pk]
+
+
+# One query:
+
+
+def test_runs_one_query_whatever_the_cohort_size(records, django_assert_num_queries):
+    for number in range(1, 6):
+        patient = records.patient(f"DEMO-{number:05d}")
+        study = records.study(patient, STUDY_ON)
+        sample = records.draw(patient, days(number))
+        records.variant(sample, "EGFR", "p.T790M")
+        records.ctc(sample, number)
+        records.feature(
+            study, "original_firstorder_Mean", float(number), ibsi_code="Q4LE"
+        )
+    criteria = CohortCriteria(
+        window_days=10,
+        mode=PairMode.NEAREST,
+        project="demo",
+        cancer_type=CancerType.LUAD,
+        modality="CT",
+        gene="EGFR",
+        variant="p.T790M",
+        min_ctc_per_7_5ml=2,
+        feature="Q4LE",
+        feature_min=0,
+        feature_max=4,
+        before_first_treatment=True,
+    )
+
+    with django_assert_num_queries(1):
+        rows = find_pairs(criteria)
+
+    assert [row.patient_pseudonym for row in rows] == [
+        "DEMO-00002",
+        "DEMO-00003",
+        "DEMO-00004",
+    ]
+
+
+def test_criteria_refuse_an_unknown_mode_or_a_negative_window():
+    with pytest.raises(ValueError, match="Mode must be one of all, nearest"):
+        CohortCriteria(mode="closest")
+    with pytest.raises(ValueError, match="must not be negative"):
+        CohortCriteria(window_days=-1)

@@ -1,0 +1,339 @@
+"""The cohort page, its CSV download and the JSON endpoint."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+from tests.biobank.conftest import Records
+
+STUDY_ON = dt.date(2024, 3, 10)
+
+
+@pytest.fixture
+def researcher(db, django_user_model):
+    # No password: hashing one is slow, and force_login needs none.
+    return django_user_model.objects.create_user("researcher")
+
+
+@pytest.fixture
+def logged_in(client, researcher):
+    client.force_login(researcher)
+    return client
+
+
+@pytest.fixture
+def pairs(records: Records):
+    """One patient: a CT study with an EGFR T790M draw 2 days before and a plain one after."""
+    patient = records.patient("DEMO-00001")
+    study = records.study(patient, STUDY_ON)
+    with_variant = records.draw(patient, STUDY_ON - dt.timedelta(days=2))
+    records.variant(with_variant, "EGFR", "p.T790M")
+    plain = records.draw(patient, STUDY_ON + dt.timedelta(days=3))
+    return study, with_variant, plain
+
+
+def csv_rows(response) -> list[dict]:
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# Page:
+
+
+def test_home_redirects_to_the_cohort_page(client):
+    response = client.get("/")
+
+    assert (response.status_code, response["Location"]) == (302, "/cohorts/")
+
+
+def test_cohort_page_sends_anonymous_visitors_to_the_login_page(client):
+    response = client.get("/cohorts/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/cohorts/"
+
+
+def test_login_page_logs_a_user_in_and_returns_to_the_cohorts(client, researcher):
+    researcher.set_password("research-pass-123")
+    researcher.save()
+
+    page = client.get("/accounts/login/?next=/cohorts/")
+    response = client.post(
+        "/accounts/login/",
+        {
+            "username": "researcher",
+            "password": "research-pass-123",
+            "next": "/cohorts/",
+        },
+    )
+
+    assert page.status_code == 200
+    assert b'<label for="id_username">' in page.content
+    assert (response.status_code, response["Location"]) == (302, "/cohorts/")
+
+
+def test_cohort_page_shows_the_filters_and_no_table_before_a_search(logged_in, pairs):
+    response = logged_in.get("/cohorts/")
+
+    assert response.status_code == 200
+    for name in (
+        "window_days",
+        "mode",
+        "project",
+        "cancer_type",
+        "modality",
+        "gene",
+        "variant",
+        "min_ctc",
+        "feature",
+        "feature_min",
+        "feature_max",
+        "before_treatment",
+    ):
+        assert f'name="{name}"'.encode() in response.content
+    assert b"<table" not in response.content
+
+
+def test_cohort_page_lists_the_matching_pairs(logged_in, pairs):
+    study, with_variant, _plain = pairs
+
+    response = logged_in.get("/cohorts/", {"window_days": 5, "gene": "EGFR"})
+
+    assert response.status_code == 200
+    assert [row.sample_id for row in response.context["rows"]] == [with_variant.pk]
+    content = response.content.decode()
+    assert "1 pair</h2>" in content.replace("\n", "").replace("  ", "")
+    assert study.study_instance_uid in content
+    assert "2024-03-08 09:00" in content
+
+
+def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pairs):
+    response = logged_in.get("/cohorts/", {"window_days": "-1", "variant": "p.T790M"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "window_days": ["Ensure this value is greater than or equal to 0."],
+        "gene": ["Give the gene of the protein change, e.g. EGFR for p.T790M."],
+    }
+    assert b"<table" not in response.content
+
+
+# CSV download:
+
+
+def test_csv_download_holds_every_pair_of_the_same_filters(logged_in, pairs):
+    study, with_variant, plain = pairs
+
+    response = logged_in.get("/cohorts/", {"window_days": 5, "format": "csv"})
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="cohort.csv"'
+    assert csv_rows(response) == [
+        {
+            "project_code": "demo",
+            "patient_pseudonym": "DEMO-00001",
+            "study_id": str(study.pk),
+            "study_instance_uid": study.study_instance_uid,
+            "study_date": "2024-03-10",
+            "modalities": "CT",
+            "sample_id": str(with_variant.pk),
+            "drawn_at": "2024-03-08T09:00:00+00:00",
+            "drawn_on": "2024-03-08",
+            "days_apart": "-2",
+            "abs_days_apart": "2",
+        },
+        {
+            "project_code": "demo",
+            "patient_pseudonym": "DEMO-00001",
+            "study_id": str(study.pk),
+            "study_instance_uid": study.study_instance_uid,
+            "study_date": "2024-03-10",
+            "modalities": "CT",
+            "sample_id": str(plain.pk),
+            "drawn_at": "2024-03-13T09:00:00+00:00",
+            "drawn_on": "2024-03-13",
+            "days_apart": "3",
+            "abs_days_apart": "3",
+        },
+    ]
+
+
+def test_csv_download_applies_the_filters(logged_in, pairs):
+    _study, with_variant, _plain = pairs
+
+    response = logged_in.get(
+        "/cohorts/", {"gene": "EGFR", "variant": "p.Thr790Met", "format": "csv"}
+    )
+
+    assert [row["sample_id"] for row in csv_rows(response)] == [str(with_variant.pk)]
+
+
+def test_page_links_its_csv_download_with_the_same_filters(logged_in, pairs):
+    response = logged_in.get("/cohorts/", {"gene": "EGFR", "window_days": "5"})
+
+    assert response.context["csv_url"] == "?gene=EGFR&window_days=5&format=csv"
+
+
+def test_csv_download_of_invalid_filters_is_a_bad_request(logged_in, pairs):
+    response = logged_in.get("/cohorts/", {"min_ctc": "many", "format": "csv"})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {"min_ctc": ["Enter a number."]}
+
+
+# JSON endpoint:
+
+
+def test_json_endpoint_refuses_anonymous_requests(client, pairs):
+    response = client.get("/cohorts/query.json")
+
+    assert response.status_code == 403
+    assert "rows" not in response.json()
+
+
+def test_json_endpoint_returns_pairs_for_the_filters(logged_in, pairs):
+    study, with_variant, _plain = pairs
+
+    response = logged_in.get(
+        "/cohorts/query.json", {"window_days": "5", "gene": "EGFR", "mode": "nearest"}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["rows"] == [
+        {
+            "project_code": "demo",
+            "patient_pseudonym": "DEMO-00001",
+            "study_id": study.pk,
+            "study_instance_uid": study.study_instance_uid,
+            "study_date": "2024-03-10",
+            "modalities": "CT",
+            "sample_id": with_variant.pk,
+            "drawn_at": "2024-03-08T09:00:00Z",
+            "drawn_on": "2024-03-08",
+            "days_apart": -2,
+            "abs_days_apart": 2,
+        }
+    ]
+    assert body["criteria"]["mode"] == "nearest"
+    assert body["next_offset"] is None
+
+
+def test_json_endpoint_pages_with_limit_and_offset(logged_in, pairs):
+    _study, with_variant, plain = pairs
+
+    first = logged_in.get("/cohorts/query.json", {"limit": "1"}).json()
+    second = logged_in.get("/cohorts/query.json", {"limit": "1", "offset": "1"}).json()
+
+    assert [row["sample_id"] for row in first["rows"]] == [with_variant.pk]
+    assert first["next_offset"] == 1
+    assert [row["sample_id"] for row in second["rows"]] == [plain.pk]
+    assert second["next_offset"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "errors"),
+    [
+        (
+            {"window_days": "a week"},
+            {"window_days": ["Enter a whole number."]},
+        ),
+        (
+            {"window_days": "3651"},
+            {"window_days": ["Ensure this value is less than or equal to 3650."]},
+        ),
+        (
+            {"mode": "closest"},
+            {
+                "mode": [
+                    "Select a valid choice. closest is not one of the available choices."
+                ]
+            },
+        ),
+        ({"project": "nowhere"}, {"project": ["No project has this code."]}),
+        (
+            {"modality": "C T"},
+            {"modality": ["Give a DICOM modality code such as CT, MR or PT."]},
+        ),
+        (
+            {"gene": "EGFR", "variant": "p.Thr79OMet"},
+            {
+                "variant": [
+                    "p.Thr79OMet is not an HGVS protein change: it has the letter O "
+                    "where a digit is expected (write 0, zero)."
+                ]
+            },
+        ),
+        (
+            {"min_ctc": "-1"},
+            {"min_ctc": ["Ensure this value is greater than or equal to 0."]},
+        ),
+        (
+            {"feature_min": "1"},
+            {"feature": ["Name the feature that the value range applies to."]},
+        ),
+        (
+            {"feature": "original_glcm_Nothing", "feature_min": "1"},
+            {
+                "feature": [
+                    "No radiomic feature is named or coded original_glcm_Nothing."
+                ]
+            },
+        ),
+        ({"before_treatment": "maybe"}, {"before_treatment": ["Use true or false."]}),
+        (
+            {"windw_days": "5"},
+            {"windw_days": ["Unknown parameter; check its spelling."]},
+        ),
+        (
+            {"limit": "0", "offset": "-1"},
+            {
+                "limit": ["Ensure this value is greater than or equal to 1."],
+                "offset": ["Ensure this value is greater than or equal to 0."],
+            },
+        ),
+    ],
+)
+def test_json_endpoint_names_each_invalid_parameter(logged_in, pairs, params, errors):
+    response = logged_in.get("/cohorts/query.json", params)
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": errors}
+
+
+def test_json_endpoint_checks_the_feature_range_bounds(logged_in, records):
+    study = records.study(records.patient("DEMO-00001"), STUDY_ON)
+    records.feature(study, "original_glcm_Contrast", 2.0, ibsi_code="ACUI")
+
+    no_bound = logged_in.get("/cohorts/query.json", {"feature": "ACUI"})
+    reversed_bounds = logged_in.get(
+        "/cohorts/query.json",
+        {"feature": "ACUI", "feature_min": "3", "feature_max": "1"},
+    )
+
+    assert no_bound.json() == {
+        "errors": {"feature_min": ["Give a lower or an upper bound, or both."]}
+    }
+    assert reversed_bounds.json() == {
+        "errors": {
+            "feature_max": ["The upper bound must not be below the lower bound."]
+        }
+    }
+
+
+def test_json_endpoint_reads_true_and_false_flags(logged_in, records):
+    patient = records.patient("DEMO-00001")
+    records.study(patient, STUDY_ON)
+    records.draw(patient, STUDY_ON + dt.timedelta(days=2))
+    records.treatment(patient, STUDY_ON)
+
+    treated = logged_in.get("/cohorts/query.json", {"before_treatment": "true"}).json()
+    everyone = logged_in.get(
+        "/cohorts/query.json", {"before_treatment": "false"}
+    ).json()
+
+    assert (len(treated["rows"]), len(everyone["rows"])) == (0, 1)
