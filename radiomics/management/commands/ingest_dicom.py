@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from biobank.core.importing import ImportReport
-from patients.importers.runs import ImportCommand
-from patients.models import Project
+from biobank.core.importing import ImportRejected
+from patients.services import get_project
 from radiomics.importers.dicom import ingest_dicom
 
 
-class Command(ImportCommand):
+class Command(BaseCommand):
+    # NB: not an ImportCommand, which takes one file; this one takes folders too.
     help = (
         "Import DICOM images, RTSTRUCT and SEG objects from a folder (recursively), a .zip "
         "archive or one file. Everything is de-identified and stored under "
         "BIOBANK_STORAGE_ROOT; re-running the same input stores nothing twice."
     )
 
-    def add_import_arguments(self, parser: CommandParser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "path", type=Path, help="A folder, a .zip archive or a file."
+        )
+        parser.add_argument(
+            "--project", required=True, help="Project code; created if new."
+        )
         parser.add_argument(
             "--progress-every",
             type=int,
@@ -27,11 +33,15 @@ class Command(ImportCommand):
             help="Report progress on stderr every N files (0: never).",
         )
 
-    def run_import(self, path: Path, project: Project, **options) -> ImportReport:
-        every = options["progress_every"]
-
+    def handle(
+        self, *args, path: Path, project: str, progress_every: int, **options
+    ) -> None:
         def progress(done: int, total: int) -> None:
-            if every > 0 and (done % every == 0 or done == total):
+            if progress_every > 0 and (done % progress_every == 0 or done == total):
                 self.stderr.write(f"{done}/{total} files")
 
-        return ingest_dicom(path, project, progress=progress)
+        try:
+            report = ingest_dicom(path, get_project(project), progress=progress)
+        except ImportRejected as exc:
+            raise CommandError(f"Nothing was imported.\n{exc}") from None
+        self.stdout.write(report.summary())
