@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import models
+from simple_history.utils import bulk_create_with_history
 
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import Patient
@@ -99,7 +100,7 @@ def store_ctc_count(sample: BloodSample, **values: object) -> tuple[CTCCount, bo
     optional value left empty on either side (clusters) is no difference.
     """
     key = {"sample": sample, "platform": values.pop("platform")}
-    return _store_once(CTCCount, key, values, lenient=True)
+    return _store_once(CTCCount, key, values)
 
 
 def find_or_create_assay(
@@ -112,20 +113,39 @@ def find_or_create_assay(
     difference, and a stored empty value stays empty, since nothing stored changes.
     """
     key = {"sample": sample, "method": method, "panel": panel}
-    return _store_once(CfDNAAssay, key, values, lenient=True)
+    return _store_once(CfDNAAssay, key, values)
 
 
-def store_variant(
-    assay: CfDNAAssay, variant_key: str, **values: object
-) -> tuple[VariantResult, bool]:
-    """Store a variant result of an assay; return (variant, created).
+def store_variants(
+    assay: CfDNAAssay, variants: list[tuple[str, dict[str, object]]]
+) -> list[tuple[VariantResult | StoredRecordDiffers, bool]]:
+    """Store variant results of an assay, given as (variant key, values); one result each.
 
-    The key is assay + `variant_key`. A stored result with the same measurement is a
-    duplicate, whatever the spelling of its protein change; one whose call, VAF, reads
-    or flags differ in any way raises StoredRecordDiffers.
+    Each result is (variant, created) or (StoredRecordDiffers, False). The key is
+    assay + variant key. A result with the same measurement as a stored one (or an
+    earlier one of the list) is a duplicate, whatever the spelling of its protein
+    change; one whose call, VAF, reads or flags differ is a conflict and is not
+    stored. New results are written in bulk, each with its history row.
     """
-    key = {"assay": assay, "variant_key": variant_key}
-    return _store_once(VariantResult, key, values, lenient=False, compared=MEASURED)
+    keys = [key for key, _values in variants]
+    known = {
+        variant.variant_key: variant
+        for variant in VariantResult.objects.filter(assay=assay, variant_key__in=keys)
+    }
+    new: list[VariantResult] = []
+    results: list[tuple[VariantResult | StoredRecordDiffers, bool]] = []
+    for key, values in variants:
+        stored = known.get(key)
+        if stored is None:
+            known[key] = VariantResult(assay=assay, variant_key=key, **values)
+            new.append(known[key])
+            results.append((known[key], True))
+            continue
+        found = differences(stored, {k: values[k] for k in MEASURED if k in values})
+        results.append((StoredRecordDiffers(stored, found) if found else stored, False))
+
+    bulk_create_with_history(new, VariantResult, batch_size=500)
+    return results
 
 
 # What a variant result measures; a re-import that differs only in spelling is the same:
@@ -141,26 +161,19 @@ MEASURED = (
 )
 
 
-def _store_once(
-    model: type[M],
-    key: dict,
-    values: dict,
-    lenient: bool,
-    compared: tuple[str, ...] | None = None,
-) -> tuple[M, bool]:
+def _store_once(model: type[M], key: dict, values: dict) -> tuple[M, bool]:
+    """Return the record of `key`, created from `values` if new; an empty value is no difference."""
     stored = model.objects.filter(**key).first()
     if stored is None:
-        record = model(
-            **key, **{k: v for k, v in values.items() if v is not None or not lenient}
-        )
+        record = model(**key, **{k: v for k, v in values.items() if v is not None})
         record.save()
         return record, True
 
-    if compared is not None:
-        values = {name: values[name] for name in compared if name in values}
-    found = differences(stored, values)
-    if lenient:
-        found = [d for d in found if d.stored is not None and d.given is not None]
+    found = [
+        d
+        for d in differences(stored, values)
+        if d.stored is not None and d.given is not None
+    ]
     if found:
         raise StoredRecordDiffers(stored, found)
     return stored, False

@@ -29,6 +29,7 @@ from liquidbiopsy.importers.variants import (
     METHODS,
     VariantRow,
     allele_type,
+    call_of,
     check_gene,
     gene_values,
     genomic_change,
@@ -444,9 +445,8 @@ class _Cleaner:
     ) -> tuple[str | None, float | None]:
         """Return the call and VAF; "not detected" and "below LOD" never carry a VAF.
 
-        Without a vaf cell the VAF is alt_reads / depth. Without a call, a VAF (or
-        reads) gives it: above 0 detected, 0 not detected (VAF left empty), no
-        depth failed; a row with neither (a fusion) is a detected variant.
+        Without a vaf cell the VAF is alt_reads / depth; without a call, the VAF
+        and depth give it (variants.call_of).
         """
         vaf_column = self.fractions["vaf"]
         vaf = vaf_column.values.get(line)
@@ -476,7 +476,7 @@ class _Cleaner:
         if vaf is None and alt is not None and depth:
             vaf = alt / depth
 
-        call = stated.pop() if stated else _call_of(vaf, depth)
+        call = stated.pop() if stated else call_of(vaf, depth)
         if call in (Call.NOT_DETECTED, Call.BELOW_LOD, Call.FAILED):
             if vaf:
                 self.problems.add(
@@ -488,14 +488,6 @@ class _Cleaner:
                 return None, None
             return call, None
         return call, vaf
-
-
-def _call_of(vaf: float | None, depth: int | None) -> str:
-    if depth == 0:
-        return Call.FAILED
-    if vaf == 0:
-        return Call.NOT_DETECTED
-    return Call.DETECTED
 
 
 def _cell(cells: dict[str, str], name: str) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
-from biobank.core.importing import Problem
+from biobank.core.dates import check_not_future, parse_datetime_cell
+from biobank.core.importing import ImportRejected, Problem
 from liquidbiopsy.hgvs import (
     FusionError,
     GeneSymbolError,
@@ -27,7 +30,7 @@ from liquidbiopsy.services import (
     StoredRecordDiffers,
     find_or_create_assay,
     find_or_create_sample,
-    store_variant,
+    store_variants,
 )
 from patients.importers.runs import RunLinks
 from patients.models import Patient
@@ -152,6 +155,85 @@ def allele_type(change: str) -> str:
     return Type.SNV if len(ref) == 1 else Type.MNV
 
 
+def call_of(vaf: float | None, depth: int | None) -> str:
+    """Return the call that reads give when the file states none.
+
+    No depth is a failed test; a VAF of 0 is "not detected" (stored without a VAF,
+    never as 0); anything else, including no VAF at all (a fusion), is detected.
+    """
+    if depth == 0:
+        return VariantResult.Call.FAILED
+    if vaf == 0:
+        return VariantResult.Call.NOT_DETECTED
+    return VariantResult.Call.DETECTED
+
+
+def called_vaf(
+    warnings: list[Problem], source: str, line: int, name: str, vaf: float | None
+) -> float | None:
+    """Return the VAF of a variant a caller called (a MAF row, a PASS record).
+
+    A VAF of 0 measures no variant, so it is stored empty, with a warning, while the
+    call stays "detected" as the caller made it.
+    """
+    if vaf != 0:
+        return vaf
+    warnings.append(
+        Problem(
+            source,
+            "is 0 for a variant the caller called; the variant is stored as detected "
+            "without a VAF.",
+            row=line,
+            field=name,
+            value="0",
+            code="zero-vaf-of-called-variant",
+        )
+    )
+    return None
+
+
+def draw_of_option(
+    source: str, text: str | None, date_order: str | None = None
+) -> Draw:
+    """Return the draw that --drawn-on gives for a whole file; reject the file without one."""
+    if not text or not text.strip():
+        raise ImportRejected(
+            [
+                Problem(
+                    source,
+                    "has no blood draw date; give it with --drawn-on YYYY-MM-DD "
+                    "(a variant without its draw cannot be placed in time).",
+                    field="drawn_on",
+                    code="no-draw-date",
+                )
+            ]
+        )
+    parsed = parse_datetime_cell(text, date_order)
+    if parsed is None:
+        raise ImportRejected(
+            [
+                Problem(
+                    source, "is not a date (YYYY-MM-DD).", field="drawn_on", value=text
+                )
+            ]
+        )
+    if not check_not_future(timezone.localdate(parsed[0])):
+        raise ImportRejected(
+            [
+                Problem(
+                    source,
+                    f"is in the future (today is {timezone.localdate()}).",
+                    field="drawn_on",
+                    value=text,
+                    code="future-date",
+                )
+            ]
+        )
+    if parsed[1] and parsed[0].time() != dt.time():
+        return Draw(*parsed)
+    return Draw.on(timezone.localdate(parsed[0]))
+
+
 def check_gene(
     problems: RowProblems, line: int, text: str, name: str = "gene"
 ) -> str | None:
@@ -264,54 +346,85 @@ def gene_values(gene: str) -> dict[str, str]:
     return {"gene": gene, "gene_hgnc": current_symbol(gene)}
 
 
-def store_variant_rows(
-    rows: list[VariantRow],
-    report: LabReport,
-    links: RunLinks,
-    problems: RowProblems,
-    column_of: dict[str, str] | None = None,
-) -> None:
-    """Store each row in its own savepoint; a row that conflicts with the store is rejected.
+# Model fields whose column in the tables has another name:
+_FIELD_COLUMNS = {"limit_of_detection_vaf": "limit_of_detection"}
 
-    A variant already stored with the same values is a duplicate, skipped; with other
-    values it is the row's problem, and nothing of that row (not even its new draw or
-    assay) is kept.
+
+def store_variant_rows(
+    rows: list[VariantRow], report: LabReport, links: RunLinks, problems: RowProblems
+) -> None:
+    """Store the rows, assay by assay; a row that conflicts with the store is rejected.
+
+    A variant already stored with the same measurement is a duplicate, skipped; with
+    another it is the row's problem and is not stored. An assay whose stored values
+    differ from the rows' rejects those rows, and their new draw is not kept either.
     """
-    column_of = column_of or {}
+    by_assay: dict[tuple, list[VariantRow]] = {}
     for row in rows:
+        key = (
+            row.patient.pk,
+            row.draw.drawn_at,
+            row.sample_id,
+            row.method,
+            row.panel,
+            tuple(row.assay_values.items()),
+        )
+        by_assay.setdefault(key, []).append(row)
+
+    for group in by_assay.values():
+        made: list[str] = []
         try:
             with transaction.atomic():
-                sample, sample_created = find_or_create_sample(
-                    row.patient,
-                    row.draw.drawn_at,
-                    row.draw.is_time_known,
-                    row.sample_id,
-                    **row.sample_details,
-                )
-                assay, assay_created = find_or_create_assay(
-                    sample, row.method, row.panel, **row.assay_values
-                )
-                variant, created = store_variant(assay, row.key, **row.values)
+                assay = _find_or_create_assay(group[0], made)
         except StoredRecordDiffers as exc:
-            what = type(exc.record)._meta.verbose_name
-            for difference in exc.differences:
-                problems.add(
-                    row.line,
-                    column_of.get(difference.field, difference.field),
-                    f"differs from the stored {what} of this draw ({difference.field} "
-                    f"{difference.stored}); stored results are never overwritten.",
-                    str(difference.given),
-                    code="conflicting-value",
-                )
+            for row in group:
+                _record_conflict(problems, row.line, exc)
             continue
+        for kind in made:
+            report.count(kind)
 
-        if sample_created:
-            report.count("blood samples")
-        if assay_created:
-            report.count("cfDNA assays")
-        links.link(row.line, row.patient, variant)
-        if created:
-            report.count("variants")
-            report.rows_imported += 1
-        else:
-            report.duplicates += 1
+        results = store_variants(assay, [(row.key, row.values) for row in group])
+        for row, (result, created) in zip(group, results, strict=True):
+            if isinstance(result, StoredRecordDiffers):
+                _record_conflict(problems, row.line, result)
+                continue
+            links.link(row.line, row.patient, result)
+            if created:
+                report.count("variants")
+                report.rows_imported += 1
+            else:
+                report.duplicates += 1
+
+
+def _find_or_create_assay(row: VariantRow, made: list[str]) -> CfDNAAssay:
+    """Return the row's assay; add to `made` what was created for it."""
+    sample, created = find_or_create_sample(
+        row.patient,
+        row.draw.drawn_at,
+        row.draw.is_time_known,
+        row.sample_id,
+        **row.sample_details,
+    )
+    if created:
+        made.append("blood samples")
+    assay, created = find_or_create_assay(
+        sample, row.method, row.panel, **row.assay_values
+    )
+    if created:
+        made.append("cfDNA assays")
+    return assay
+
+
+def _record_conflict(
+    problems: RowProblems, line: int, exc: StoredRecordDiffers
+) -> None:
+    what = type(exc.record)._meta.verbose_name
+    for difference in exc.differences:
+        problems.add(
+            line,
+            _FIELD_COLUMNS.get(difference.field, difference.field),
+            f"differs from the stored {what} of this draw ({difference.field} "
+            f"{difference.stored}); stored results are never overwritten.",
+            str(difference.given),
+            code="conflicting-value",
+        )

@@ -1,0 +1,407 @@
+"""Import MAF files (plain or gzipped, any column order) as cfDNA variants of one draw date."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from biobank.core.dates import parse_one
+from biobank.core.importing import ImportRejected, Problem, read_table
+from liquidbiopsy.importers.common import (
+    MISSING,
+    PERCENT,
+    Draw,
+    LabReport,
+    PatientLookup,
+    RowProblems,
+    declared_unit,
+    read_fraction_column,
+    recorded_lab_import,
+    require_columns,
+)
+from liquidbiopsy.importers.variants import (
+    VariantRow,
+    allele_type,
+    called_vaf,
+    check_gene,
+    draw_of_option,
+    gene_values,
+    genomic_change,
+    read_alteration,
+    store_variant_rows,
+)
+from liquidbiopsy.models import CfDNAAssay, VariantResult
+from patients.models import Project
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = [
+    ("Hugo_Symbol",),
+    ("Tumor_Sample_Barcode",),
+    ("Chromosome",),
+    ("Start_Position",),
+    ("Reference_Allele",),
+    ("Tumor_Seq_Allele2",),
+]
+# Protein change columns, the first one present wins:
+PROTEIN_COLUMNS = ("HGVSp_Short", "Protein_Change", "amino_acid_change", "HGVSp")
+# VAF columns, and the unit their convention fixes (None: declare it, or fraction):
+VAF_COLUMNS = {
+    "i_TumorVAF_WU": PERCENT,
+    "tumor_f": "fraction",
+    "t_vaf": None,
+    "VAF": None,
+}
+_MAX_CDNA = VariantResult._meta.get_field("cdna_change").max_length
+
+
+@dataclass
+class SampleOrigin:
+    """Whose draw a Tumor_Sample_Barcode stands for, from the sample map or the barcode."""
+
+    patient_id: str
+    draw: Draw | None
+    sample_id: str = ""
+
+
+def import_maf(
+    path: Path,
+    project: Project,
+    drawn_on: str | None = None,
+    sample_map: Path | None = None,
+    create_patients: bool = False,
+    vaf_unit: str | None = None,
+    method: str | None = None,
+    panel: str = "",
+    user=None,
+) -> LabReport:
+    """Import a MAF file into `project`; bad rows are rejected one by one.
+
+    Parameters
+    ----------
+    drawn_on
+        The blood draw date of every sample (YYYY-MM-DD); a sample map may give one per
+        sample instead. A file with no draw date for a sample is rejected whole.
+    sample_map
+        CSV with Tumor_Sample_Barcode (or sample), patient_id and optionally draw_date
+        and sample_id. Without it, the barcode is the source patient ID.
+    vaf_unit
+        The unit of a VAF column whose convention fixes none (i_TumorVAF_WU is percent).
+
+    Raises
+    ------
+    ImportRejected
+        For a problem of the whole file: malformed UTF-8, a missing column, no draw
+        date, a VAF above 100 %.
+    """
+    report = LabReport(source=path.name)
+    patients = PatientLookup(project, create_patients)
+    with recorded_lab_import(project, "maf", path, report, user) as links:
+        default_draw = (
+            draw_of_option(path.name, drawn_on) if drawn_on or not sample_map else None
+        )
+        origins = read_sample_map(sample_map, default_draw) if sample_map else None
+        rows, problems = read_maf_rows(
+            path, patients, report, default_draw, origins, vaf_unit, method, panel
+        )
+        store_variant_rows(rows, report, links, problems)
+        report.rejected = problems.sorted()
+
+    logger.info("MAF %s imported into project %s", path.name, project.pk)
+    return report
+
+
+def read_maf_text(path: Path) -> list[tuple[int, str]]:
+    """Return the lines of a MAF with their numbers; gzip and CR-only endings are read.
+
+    Malformed UTF-8 rejects the file with the line it sits on.
+    """
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = len(re.split(rb"\r\n|\r|\n", data[: exc.start]))
+        raise ImportRejected(
+            [Problem(path.name, "is not valid UTF-8 text; save it as UTF-8.", row=line)]
+        ) from None
+    return list(enumerate(re.split(r"\r\n|\r|\n", text), start=1))
+
+
+def read_maf_rows(
+    path: Path,
+    patients: PatientLookup,
+    report: LabReport,
+    default_draw: Draw | None,
+    origins: dict[str, SampleOrigin] | None,
+    vaf_unit: str | None,
+    method: str | None,
+    panel: str,
+) -> tuple[list[VariantRow], RowProblems]:
+    """Check every row; return the good rows and the problems of the others."""
+    source = path.name
+    header: list[str] | None = None
+    table: list[tuple[int, dict[str, str]]] = []
+    for number, line in read_maf_text(path):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = [cell.strip() for cell in line.split("\t")]
+        if header is None:
+            header = cells
+            continue
+        table.append((number, dict(zip(header, cells, strict=False))))
+    if header is None:
+        raise ImportRejected([Problem(source, "is empty; a MAF header row is needed.")])
+    require_columns(source, header, REQUIRED)
+
+    protein_column = next((name for name in PROTEIN_COLUMNS if name in header), "")
+    vaf_column = next((name for name in VAF_COLUMNS if name in header), "")
+    problems = RowProblems(
+        source,
+        {
+            "gene": "Hugo_Symbol",
+            "patient_id": "Tumor_Sample_Barcode",
+            "protein_change": protein_column or "protein_change",
+            "alteration_type": "Variant_Type",
+            "vaf": vaf_column or "vaf",
+        },
+    )
+    vafs = {}
+    if vaf_column:
+        cells = {number: cells.get(vaf_column, "") for number, cells in table}
+        declarations = {
+            "--vaf-unit": vaf_unit,
+            f"the MAF convention for {vaf_column}": VAF_COLUMNS[vaf_column],
+        }
+        unit = declared_unit(source, vaf_column, cells, declarations)
+        vafs = read_fraction_column(source, vaf_column, cells, problems, unit).values
+
+    _check_draws(source, table, default_draw, origins)
+    cleaner = _Cleaner(
+        problems, report.warnings, patients, protein_column, vaf_column, method, panel
+    )
+    rows = []
+    for number, cells in table:
+        origin = _origin(
+            problems, number, cells["Tumor_Sample_Barcode"], default_draw, origins
+        )
+        row = cleaner.row(number, cells, origin, vafs.get(number))
+        if row is not None:
+            rows.append(row)
+    return rows, problems
+
+
+def read_sample_map(path: Path, default_draw: Draw | None) -> dict[str, SampleOrigin]:
+    """Read the sample map: barcode -> patient, with its own draw date if it gives one."""
+    header, lines = read_table(path)
+    barcode = "Tumor_Sample_Barcode" if "Tumor_Sample_Barcode" in header else "sample"
+    require_columns(path.name, header, [(barcode,), ("patient_id",)])
+
+    origins: dict[str, SampleOrigin] = {}
+    errors = []
+    for line, cells in lines:
+        draw = default_draw
+        text = cells.get("draw_date", "")
+        if text.upper() not in MISSING:
+            day = parse_one(text)
+            if day is None:
+                errors.append(
+                    Problem(
+                        path.name,
+                        "is not a date (YYYY-MM-DD).",
+                        row=line,
+                        field="draw_date",
+                        value=text,
+                    )
+                )
+                continue
+            draw = draw_of_option(path.name, text)
+        origins[cells[barcode]] = SampleOrigin(
+            cells["patient_id"], draw, cells.get("sample_id", "")
+        )
+    if errors:
+        raise ImportRejected(errors)
+    return origins
+
+
+def _check_draws(
+    source: str,
+    table: list[tuple[int, dict[str, str]]],
+    default_draw: Draw | None,
+    origins: dict[str, SampleOrigin] | None,
+) -> None:
+    """Reject the file when a sample of it has no draw date (never guessed)."""
+    if default_draw is not None or origins is None:
+        return
+    barcodes = {cells.get("Tumor_Sample_Barcode", "") for _number, cells in table}
+    # Barcodes missing from the map are the problem of their rows (see _origin):
+    undated = [b for b in barcodes if b in origins and origins[b].draw is None]
+    if undated:
+        raise ImportRejected(
+            [
+                Problem(
+                    source,
+                    f"has no blood draw date for {len(undated)} samples; give --drawn-on "
+                    "YYYY-MM-DD or a draw_date column in the sample map.",
+                    field="drawn_on",
+                    code="no-draw-date",
+                )
+            ]
+        )
+
+
+def _origin(
+    problems: RowProblems,
+    line: int,
+    barcode: str,
+    default_draw: Draw | None,
+    origins: dict[str, SampleOrigin] | None,
+) -> SampleOrigin | None:
+    if origins is None:
+        return SampleOrigin(barcode, default_draw)
+    if barcode not in origins:
+        # NB: a barcode may identify the patient, so it is not quoted in the problem.
+        problems.add(
+            line, "patient_id", "is not in the sample map; add the sample to it."
+        )
+        return None
+    return origins[barcode]
+
+
+class _Cleaner:
+    """Turn the cells of one MAF row into a VariantRow, recording the row's problems."""
+
+    def __init__(
+        self,
+        problems: RowProblems,
+        warnings: list[Problem],
+        patients: PatientLookup,
+        protein_column: str,
+        vaf_column: str,
+        method: str | None,
+        panel: str,
+    ) -> None:
+        self.vaf_column = vaf_column
+        self.problems = problems
+        self.warnings = warnings
+        self.patients = patients
+        self.protein_column = protein_column
+        self.method = method or CfDNAAssay.Method.TARGETED_NGS
+        self.panel = panel
+
+    def row(
+        self,
+        line: int,
+        cells: dict[str, str],
+        origin: SampleOrigin | None,
+        vaf: float | None,
+    ) -> VariantRow | None:
+        gene_text = cells.get("Hugo_Symbol", "")
+        gene = (
+            ""
+            if gene_text in ("Unknown", "")
+            else check_gene(self.problems, line, gene_text)
+        )
+        position = self.whole(line, cells, "Start_Position", required=True)
+        ref = _allele(cells.get("Reference_Allele", ""))
+        alt = _allele(cells.get("Tumor_Seq_Allele2", ""))
+        if alt == ref:
+            alt = _allele(cells.get("Tumor_Seq_Allele1", ""))
+        alteration = read_alteration(
+            self.problems,
+            self.warnings,
+            line,
+            gene or "",
+            _cell(cells, self.protein_column),
+            cells.get("Variant_Type", ""),
+            strict=False,
+        )
+        alt_reads = self.whole(line, cells, "t_alt_count")
+        depth = self.whole(line, cells, "t_depth")
+        ref_reads = self.whole(line, cells, "t_ref_count")
+        if depth is None and ref_reads is not None and alt_reads is not None:
+            depth = ref_reads + alt_reads
+        if alt_reads is not None and depth is not None and alt_reads > depth:
+            self.problems.add(
+                line,
+                "t_alt_count",
+                f"exceeds the depth of {depth} reads.",
+                str(alt_reads),
+            )
+        if alt_reads is not None and depth:
+            vaf = alt_reads / depth
+        patient = None
+        if origin is not None:
+            patient = self.patients.check(self.problems, line, origin.patient_id)
+
+        if (
+            patient is None
+            or origin is None
+            or origin.draw is None
+            or gene is None
+            or position is None
+            or alteration is None
+            or self.problems.has(line)
+        ):
+            return None
+        change = genomic_change(cells["Chromosome"], str(position), ref, alt)
+        values = gene_values(gene) | alteration
+        if values["variant_type"] == VariantResult.Type.OTHER:
+            values["variant_type"] = allele_type(change)
+        vaf_name = "t_alt_count" if alt_reads is not None and depth else self.vaf_column
+        values |= {
+            "genomic_change": change,
+            "genome_build": _build(cells.get("NCBI_Build", "")),
+            "cdna_change": _cell(cells, "HGVSc")[:_MAX_CDNA],
+            "alt_reads": alt_reads,
+            "depth": depth,
+            "vaf": called_vaf(self.warnings, self.problems.source, line, vaf_name, vaf),
+            "call": VariantResult.Call.DETECTED,
+        }
+        return VariantRow(
+            line,
+            patient,
+            origin.draw,
+            self.method,
+            self.panel,
+            origin.sample_id,
+            values=values,
+        )
+
+    def whole(
+        self, line: int, cells: dict[str, str], name: str, required: bool = False
+    ) -> int | None:
+        text = _cell(cells, name)
+        if not text:
+            if required:
+                self.problems.add(
+                    line,
+                    name,
+                    "is required; a MAF row needs its position.",
+                    cells.get(name, ""),
+                )
+            return None
+        if not text.isdigit():
+            self.problems.add(line, name, "is not a whole number (0 or more).", text)
+            return None
+        return int(text)
+
+
+def _cell(cells: dict[str, str], name: str) -> str:
+    text = cells.get(name, "").strip() if name else ""
+    return "" if text.upper() in MISSING else text
+
+
+def _allele(text: str) -> str:
+    text = text.strip()
+    return "" if text in ("-", ".", "") else text
+
+
+def _build(text: str) -> str:
+    """Return the genome build of NCBI_Build: 37 -> GRCh37, hg19 stays hg19."""
+    text = text.strip()
+    return f"GRCh{text}" if text.isdigit() else text[:10]

@@ -1,0 +1,437 @@
+"""Import the tumour (or plasma) sample of a somatic VCF as the variants of one draw."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biobank.core.importing import ImportRejected, Problem
+from liquidbiopsy.importers.common import (
+    Draw,
+    LabReport,
+    PatientLookup,
+    RowProblems,
+    recorded_lab_import,
+)
+from liquidbiopsy.importers.maf import read_maf_text
+from liquidbiopsy.importers.variants import (
+    VariantRow,
+    allele_type,
+    called_vaf,
+    check_gene,
+    draw_of_option,
+    gene_values,
+    genomic_change,
+    read_alteration,
+    store_variant_rows,
+)
+from liquidbiopsy.models import CfDNAAssay, VariantResult
+from patients.models import Patient, Project
+
+logger = logging.getLogger(__name__)
+
+FIXED = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
+PASSED = {"PASS", "."}
+_FORMAT_LINE = re.compile(r"^##FORMAT=<ID=(?P<id>[^,>]+),Number=(?P<number>[^,>]+)")
+_CSQ_LINE = re.compile(r'^##INFO=<ID=(?P<id>CSQ|ANN),.*Format: (?P<fields>[^">]+)')
+_BUILD = re.compile(r"GRCh3[78]|hg19|hg38|b37|hs37d5", re.IGNORECASE)
+# snpEff's ANN fields (http://pcingola.github.io/SnpEff/adds/VCFannotationformat_v1.0.pdf):
+_ANN_FIELDS = [
+    "Allele",
+    "Annotation",
+    "Annotation_Impact",
+    "SYMBOL",
+    "Gene_ID",
+    "Feature_Type",
+    "Feature_ID",
+    "Transcript_BioType",
+    "Rank",
+    "HGVSc",
+    "HGVSp",
+]
+
+
+@dataclass
+class VCFHeader:
+    """What the meta lines and the #CHROM line say: samples, FORMAT numbers, annotations."""
+
+    samples: list[str]
+    numbers: dict[str, str] = field(default_factory=dict)
+    annotation: tuple[str, list[str]] | None = None
+    build: str = ""
+
+
+def import_vcf(
+    path: Path,
+    project: Project,
+    patient_id: str,
+    drawn_on: str | None,
+    sample: str | None = None,
+    create_patients: bool = False,
+    keep_filtered: bool = False,
+    method: str | None = None,
+    panel: str = "",
+    user=None,
+) -> LabReport:
+    """Import one sample column of a VCF into `project`; bad records are rejected one by one.
+
+    Parameters
+    ----------
+    patient_id, drawn_on
+        The source patient ID and blood draw date of the whole file; without either
+        the file is rejected.
+    sample
+        The sample column to read (by its #CHROM header name); by default TUMOR, the
+        only sample, or the one beside NORMAL.
+    keep_filtered
+        Store records whose FILTER is not PASS (or ".") with the call "failed" and the
+        filter in the note. By default they are skipped and counted in a warning.
+
+    Raises
+    ------
+    ImportRejected
+        For a problem of the whole file: malformed UTF-8, no #CHROM line, an unknown
+        sample or patient, no draw date.
+    """
+    report = LabReport(source=path.name)
+    with recorded_lab_import(project, "vcf", path, report, user) as links:
+        draw = draw_of_option(path.name, drawn_on)
+        patient = _patient(
+            path.name, PatientLookup(project, create_patients), patient_id
+        )
+        reader = _Reader(
+            path.name, report.warnings, patient, draw, method, panel, keep_filtered
+        )
+        rows, problems = reader.read(path, sample)
+        store_variant_rows(rows, report, links, problems)
+        report.rejected = problems.sorted()
+
+    logger.info("VCF %s imported into project %s", path.name, project.pk)
+    return report
+
+
+def _patient(source: str, patients: PatientLookup, patient_id: str) -> Patient:
+    problems = RowProblems(source)
+    patient = patients.check(problems, 0, patient_id)
+    if patient is None:
+        raise ImportRejected(
+            [
+                Problem(source, p.message, field="patient_id", code=p.code)
+                for p in problems.problems
+            ]
+        )
+    return patient
+
+
+def choose_sample(source: str, samples: list[str], wanted: str | None) -> int:
+    """Return the index of the sample column to read (see import_vcf)."""
+    if wanted is not None:
+        if wanted not in samples:
+            raise ImportRejected(
+                [
+                    Problem(
+                        source,
+                        f"has no sample column {wanted!r}; it has {', '.join(samples)}.",
+                        row=None,
+                        field="sample",
+                    )
+                ]
+            )
+        return samples.index(wanted)
+    if "TUMOR" in samples:
+        return samples.index("TUMOR")
+    others = [name for name in samples if name.upper() != "NORMAL"]
+    if len(others) == 1:
+        return samples.index(others[0])
+    raise ImportRejected(
+        [
+            Problem(
+                source,
+                f"has the samples {', '.join(samples) or 'none'}; name the one to import with --sample.",
+                field="sample",
+            )
+        ]
+    )
+
+
+class _Reader:
+    """Read records into VariantRows: one per ALT allele of the chosen sample."""
+
+    def __init__(
+        self,
+        source: str,
+        warnings: list[Problem],
+        patient: Patient,
+        draw: Draw,
+        method: str | None,
+        panel: str,
+        keep_filtered: bool,
+    ) -> None:
+        self.source = source
+        self.warnings = warnings
+        self.patient = patient
+        self.draw = draw
+        self.method = method or CfDNAAssay.Method.TARGETED_NGS
+        self.panel = panel
+        self.keep_filtered = keep_filtered
+        self.problems = RowProblems(source)
+        self.filtered: dict[str, int] = {}
+
+    def read(
+        self, path: Path, wanted: str | None
+    ) -> tuple[list[VariantRow], RowProblems]:
+        lines = read_maf_text(path)
+        header = _header(self.source, lines)
+        column = len(FIXED) + choose_sample(self.source, header.samples, wanted)
+
+        rows: list[VariantRow] = []
+        for number, line in lines:
+            if not line.strip() or line.startswith("#"):
+                continue
+            rows += self.record(number, line.split("\t"), column, header)
+
+        for name, count in sorted(self.filtered.items()):
+            self.warnings.append(
+                Problem(
+                    self.source,
+                    f"{count} records with FILTER {name} were skipped (not PASS); "
+                    "re-run with --keep-filtered to store them as failed calls.",
+                    field="FILTER",
+                    value=name,
+                    code="filtered-records-skipped",
+                )
+            )
+        return rows, self.problems
+
+    def record(
+        self, line: int, cells: list[str], column: int, header: VCFHeader
+    ) -> list[VariantRow]:
+        if len(cells) <= column:
+            self.problems.add(
+                line,
+                "FORMAT",
+                f"has {len(cells)} columns; the #CHROM line names {column + 1}.",
+            )
+            return []
+        chrom, pos, _id, ref, alts, _qual, filters, info, keys = cells[: len(FIXED)]
+        if not pos.isdigit():
+            self.problems.add(line, "POS", "is not a position.", pos)
+            return []
+        if filters not in PASSED and not self.keep_filtered:
+            self.filtered[filters] = self.filtered.get(filters, 0) + 1
+            return []
+
+        values = dict(zip(keys.split(":"), cells[column].split(":"), strict=False))
+        called = called_alleles(values.get("GT", ""))
+        rows = []
+        for index, alt in enumerate(alts.split(",")):
+            if called and index + 1 not in called:
+                continue
+            if alt.startswith("<") or alt in ("*", "."):
+                continue  # NB: symbolic and spanning-deletion alleles name no sequence to store.
+            row = self.allele(
+                line, chrom, pos, ref, alt, index, filters, info, values, header
+            )
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def allele(
+        self,
+        line: int,
+        chrom: str,
+        pos: str,
+        ref: str,
+        alt: str,
+        index: int,
+        filters: str,
+        info: str,
+        values: dict[str, str],
+        header: VCFHeader,
+    ) -> VariantRow | None:
+        alt_reads, depth = allele_counts(values, header.numbers, ref, alt, index)
+        vaf = allele_fraction(values, index)
+        if vaf is None and alt_reads is not None and depth:
+            vaf = alt_reads / depth
+        if alt_reads is not None and depth is not None and alt_reads > depth:
+            depth = None  # NB: DP may count only reads that pass filters the AD count did not.
+        if vaf is not None and not 0 <= vaf <= 1:
+            self.problems.add(
+                line, "FORMAT", "gives an allele fraction outside 0..1.", str(vaf)
+            )
+            return None
+
+        annotation = self.annotation(line, info, alt, header)
+        if annotation is None:
+            return None
+        change = genomic_change(chrom, pos, ref, alt)
+        result = annotation | {
+            "genomic_change": change,
+            "genome_build": header.build,
+            "alt_reads": alt_reads,
+            "depth": depth,
+        }
+        if result["variant_type"] == VariantResult.Type.OTHER:
+            result["variant_type"] = allele_type(change)
+        if filters in PASSED:
+            vaf = called_vaf(self.warnings, self.source, line, "FORMAT", vaf)
+            result |= {"call": VariantResult.Call.DETECTED, "vaf": vaf}
+        else:
+            result |= {
+                "call": VariantResult.Call.FAILED,
+                "vaf": None,
+                "note": f"FILTER {filters}"[:300],
+            }
+        return VariantRow(
+            line, self.patient, self.draw, self.method, self.panel, values=result
+        )
+
+    def annotation(
+        self, line: int, info: str, alt: str, header: VCFHeader
+    ) -> dict[str, object] | None:
+        """Return gene and protein change from a VEP CSQ or snpEff ANN entry of this allele."""
+        fields = _annotation_of(info, alt, header)
+        gene = fields.get("SYMBOL", "")
+        if gene and check_gene(self.problems, line, gene, "INFO") is None:
+            return None
+        alteration = read_alteration(
+            self.problems,
+            self.warnings,
+            line,
+            gene,
+            fields.get("HGVSp", "").split(":")[-1],
+            strict=False,
+        )
+        if alteration is None:
+            return None
+        return (
+            gene_values(gene)
+            | alteration
+            | {"cdna_change": fields.get("HGVSc", "").split(":")[-1][:100]}
+        )
+
+
+def _header(source: str, lines: list[tuple[int, str]]) -> VCFHeader:
+    numbers: dict[str, str] = {}
+    annotation = None
+    build = ""
+    for _number, line in lines:
+        if line.startswith("#CHROM"):
+            names = line.rstrip("\n").split("\t")
+            if names[: len(FIXED)] != FIXED:
+                raise ImportRejected(
+                    [
+                        Problem(
+                            source,
+                            "has no standard #CHROM header line (CHROM POS ID REF ALT QUAL FILTER INFO FORMAT).",
+                            row=_number,
+                        )
+                    ]
+                )
+            return VCFHeader(names[len(FIXED) :], numbers, annotation, build)
+        if match := _FORMAT_LINE.match(line):
+            numbers[match["id"]] = match["number"]
+        elif match := _CSQ_LINE.match(line):
+            annotation = (match["id"], match["fields"].strip().split("|"))
+        elif line.startswith(("##reference", "##contig", "##assembly")) and not build:
+            found = _BUILD.search(line)
+            build = found.group(0) if found else ""
+        elif not line.startswith("##"):
+            break
+    raise ImportRejected([Problem(source, "has no #CHROM header line; is it a VCF?")])
+
+
+def _annotation_of(info: str, alt: str, header: VCFHeader) -> dict[str, str]:
+    if header.annotation is None:
+        return {}
+    key, names = header.annotation
+    names = _ANN_FIELDS if key == "ANN" else names
+    for item in info.split(";"):
+        if not item.startswith(f"{key}="):
+            continue
+        entries = [entry.split("|") for entry in item[len(key) + 1 :].split(",")]
+        for entry in entries:
+            fields = dict(zip(names, entry, strict=False))
+            if fields.get("Allele") in (alt, alt[1:] or "-"):
+                return fields
+        return dict(zip(names, entries[0], strict=False)) if entries else {}
+    return {}
+
+
+def called_alleles(genotype: str) -> set[int]:
+    """Return the ALT allele numbers a genotype calls (0/2 -> {2}); empty when it calls none.
+
+    NB: somatic callers often write 0/0 for a tumour with a subclonal variant (Pindel
+    does), so a genotype that calls no ALT selects nothing and every ALT is read.
+    """
+    return {
+        int(part)
+        for part in re.split(r"[/|]", genotype)
+        if part.isdigit() and part != "0"
+    }
+
+
+def _numbers(text: str | None) -> list[int | None]:
+    if not text:
+        return []
+    return [int(part) if part.isdigit() else None for part in text.split(",")]
+
+
+def allele_counts(
+    values: dict[str, str], numbers: dict[str, str], ref: str, alt: str, index: int
+) -> tuple[int | None, int | None]:
+    """Return (alt reads, depth) of one ALT allele from the caller's FORMAT fields.
+
+    AD (ref, alt...; VarScan's AD of Number=1 is the alt count, with RD the ref
+    count), Strelka's tier-1 base counts AU/CU/GU/TU, DP4 (ref fwd, ref rev, alt fwd,
+    alt rev) and BCOUNT (A, C, G, T), in that order; the depth is their sum, else DP.
+    """
+    dp = _numbers(values.get("DP"))
+    depth = dp[0] if dp else None
+    ad = _numbers(values.get("AD"))
+    if ad and numbers.get("AD") == "1":
+        rd = _numbers(values.get("RD"))
+        alt_reads = ad[0]
+        if rd and rd[0] is not None and alt_reads is not None:
+            return alt_reads, rd[0] + alt_reads
+        return alt_reads, depth
+    if len(ad) > index + 1 and ad[index + 1] is not None:
+        total = None if None in ad else sum(ad)  # type: ignore[arg-type]
+        return ad[index + 1], total if total is not None else depth
+
+    tiers = {base: _numbers(values.get(f"{base}U")) for base in "ACGT"}
+    if all(tiers.values()) and len(alt) == 1 and alt.upper() in tiers:
+        first = {base: counts[0] or 0 for base, counts in tiers.items()}
+        return first[alt.upper()], sum(first.values())
+    dp4 = _numbers(values.get("DP4"))
+    if len(dp4) == 4 and None not in dp4 and index == 0:
+        return dp4[2] + dp4[3], sum(dp4)  # type: ignore[operator,arg-type]
+    bcount = _numbers(values.get("BCOUNT"))
+    if (
+        len(bcount) == 4
+        and None not in bcount
+        and len(alt) == 1
+        and alt.upper() in "ACGT"
+    ):
+        return bcount["ACGT".index(alt.upper())], sum(bcount)  # type: ignore[arg-type]
+    return None, depth
+
+
+def allele_fraction(values: dict[str, str], index: int) -> float | None:
+    """Return the allele fraction the caller states: FA or AF (fractions), FREQ (percent).
+
+    VarScan writes FREQ as a percent string ("38.46%"), with or without the sign.
+    """
+    for name, scale in (("FA", 1.0), ("AF", 1.0), ("FREQ", 100.0)):
+        text = values.get(name)
+        if not text or text == ".":
+            continue
+        parts = text.split(",")
+        part = parts[index] if index < len(parts) else ""
+        try:
+            return float(part.rstrip("%")) / scale
+        except ValueError:
+            continue
+    return None

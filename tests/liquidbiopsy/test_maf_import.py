@@ -1,0 +1,317 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from liquidbiopsy.importers.maf import import_maf
+from liquidbiopsy.models import BloodSample, VariantResult
+from patients.models import DataIssue, ImportRun
+from tests.conftest import shared_path
+from tests.liquidbiopsy.conftest import (
+    patient,
+    register,
+    rejection,
+    stored_state,
+    write,
+)
+
+DRAWN_ON = "2020-01-15"
+
+
+def maf_rows(path) -> list[dict[str, str]]:
+    """Read a MAF independently of the importer: gzip, CR endings, # comments."""
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line for line in text.split("\n") if line and not line.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t"))
+
+
+def stored_by_row(project, rows, barcode: str = "Tumor_Sample_Barcode") -> list[tuple]:
+    return sorted(
+        (
+            patient(project, row[barcode]).pk,
+            row["Chromosome"].removeprefix("chr"),
+            int(row["Start_Position"]),
+        )
+        for row in rows
+    )
+
+
+# tcga_laml.maf.gz: VAF in percent (i_TumorVAF_WU).
+
+
+@pytest.fixture
+def laml(project):
+    path = shared_path("genomics_maf_maftools", "tcga_laml.maf.gz")
+    return path, import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+
+def test_laml_imports_every_variant_for_every_sample(laml):
+    path, report = laml
+    rows = maf_rows(path)
+
+    assert (report.rows_imported, report.rejected) == (len(rows), [])
+    assert VariantResult.objects.count() == len(rows)
+    assert BloodSample.objects.count() == len(
+        {row["Tumor_Sample_Barcode"] for row in rows}
+    )
+
+
+ZERO_OR_NA = {"NA", "0", "0.0", "0.00"}
+
+
+def test_laml_vaf_percent_becomes_a_fraction_and_na_or_zero_stay_empty(project, laml):
+    path, report = laml
+    rows = maf_rows(path)
+    expected = sorted(
+        (
+            patient(project, row["Tumor_Sample_Barcode"]).pk,
+            f"{row['Chromosome']}:{row['Start_Position']}",
+            None
+            if row["i_TumorVAF_WU"] in ZERO_OR_NA
+            else round(float(row["i_TumorVAF_WU"]) / 100, 9),
+        )
+        for row in rows
+    )
+
+    stored = sorted(
+        (
+            v.assay.sample.patient_id,
+            v.genomic_change.split(" ")[0],
+            None if v.vaf is None else round(v.vaf, 9),
+        )
+        for v in VariantResult.objects.select_related("assay__sample")
+    )
+
+    assert stored == expected
+    assert set(VariantResult.objects.values_list("call", flat=True)) == {"detected"}
+    zeros = [row for row in rows if row["i_TumorVAF_WU"] in ZERO_OR_NA - {"NA"}]
+    assert len(
+        [w for w in report.warnings if w.code == "zero-vaf-of-called-variant"]
+    ) == len(zeros)
+    assert VariantResult.objects.get(
+        assay__sample__patient=patient(project, "TCGA-AB-2988"), gene="ABCA10"
+    ).vaf == pytest.approx(0.4566)
+
+
+def test_laml_keeps_the_protein_change_raw_and_canonical_where_readable(project, laml):
+    path, report = laml
+    rows = maf_rows(path)
+    abca10 = VariantResult.objects.get(
+        assay__sample__patient=patient(project, "TCGA-AB-2988"), gene="ABCA10"
+    )
+
+    assert (abca10.protein_change_raw, abca10.protein_change) == ("p.K960R", "p.K960R")
+    assert (abca10.genome_build, abca10.variant_type) == ("GRCh37", "SNV")
+    assert sorted(
+        VariantResult.objects.values_list("protein_change_raw", flat=True)
+    ) == sorted(row["Protein_Change"] for row in rows)
+    # Legacy forms such as p.-169fs are kept raw, with a warning, never invented:
+    unreadable = {
+        w.value for w in report.warnings if w.code == "unreadable-protein-change"
+    }
+    assert "p.-169fs" in unreadable
+    assert (
+        not VariantResult.objects.filter(protein_change_raw="p.-169fs")
+        .exclude(protein_change="")
+        .exists()
+    )
+
+
+def test_laml_re_import_skips_every_row_and_changes_nothing(project, laml):
+    path, _report = laml
+    before = stored_state()
+
+    again = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert (again.rows_imported, again.duplicates) == (0, len(maf_rows(path)))
+    assert stored_state() == before
+
+
+# APL_primary.maf.gz: old Mac CR-only line endings, no "p." prefix.
+
+
+def test_apl_with_cr_line_endings_imports_its_rows(project):
+    path = shared_path("genomics_maf_maftools", "APL_primary.maf.gz")
+    rows = maf_rows(path)
+    unplaced = [row for row in rows if row["Start_Position"] == "NA"]
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert b"\r" in gzip.decompress(path.read_bytes()) and b"\n" not in gzip.decompress(
+        path.read_bytes()
+    )
+    assert report.rows_imported == len(rows) - len(unplaced)
+    assert len(report.rejected) == len(unplaced)
+    assert {p.field for p in report.rejected} == {"Start_Position"}
+    placed = [row for row in rows if row["Start_Position"] != "NA"]
+    assert sorted(
+        (
+            v.assay.sample.patient_id,
+            v.genomic_change.split(":")[0],
+            int(v.genomic_change.split(":")[1].split(" ")[0]),
+        )
+        for v in VariantResult.objects.select_related("assay__sample")
+    ) == stored_by_row(project, placed)
+
+
+def test_apl_protein_changes_without_prefix_are_canonical(project):
+    path = shared_path("genomics_maf_maftools", "APL_primary.maf.gz")
+    first = maf_rows(path)[0]
+
+    import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    variant = VariantResult.objects.get(
+        assay__sample__patient=patient(project, first["Tumor_Sample_Barcode"]),
+        gene=first["Hugo_Symbol"],
+    )
+    assert variant.protein_change_raw == first["amino_acid_change"]
+    assert variant.protein_change == "p." + first["amino_acid_change"]
+
+
+# test.maf (vcf2maf): counts give the VAF.
+
+
+def test_maf_read_counts_give_the_vaf(project):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+    rows = maf_rows(path)
+    register(project, "TUMOR")
+
+    import_maf(path, project, drawn_on=DRAWN_ON)
+
+    for row in rows:
+        ref, alt = (
+            row[name].replace("-", "") or "-"
+            for name in ("Reference_Allele", "Tumor_Seq_Allele2")
+        )
+        change = f"{row['Chromosome']}:{row['Start_Position']} {ref}>{alt}"
+        variant = VariantResult.objects.get(genomic_change=change)
+        assert (variant.alt_reads, variant.depth) == (
+            int(row["t_alt_count"]),
+            int(row["t_depth"]),
+        )
+        assert variant.vaf == pytest.approx(
+            int(row["t_alt_count"]) / int(row["t_depth"])
+        )
+
+
+def test_a_sample_map_links_barcodes_to_patients_and_draw_dates(project, tmp_path):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+    register(project, "SYN-4001")
+    sample_map = write(
+        tmp_path,
+        "map.csv",
+        "Tumor_Sample_Barcode,patient_id,draw_date,sample_id\nTUMOR,SYN-4001,2021-03-04,PL-7\n",
+    )
+
+    import_maf(path, project, sample_map=sample_map)
+
+    sample = BloodSample.objects.get()
+    assert sample.patient == patient(project, "SYN-4001")
+    assert (sample.drawn_on, sample.external_sample_id) == (dt.date(2021, 3, 4), "PL-7")
+
+
+def test_a_barcode_missing_from_the_sample_map_rejects_its_rows(project, tmp_path):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+    sample_map = write(
+        tmp_path, "map.csv", "Tumor_Sample_Barcode,patient_id\nOTHER,SYN-4001\n"
+    )
+
+    report = import_maf(
+        path, project, drawn_on=DRAWN_ON, sample_map=sample_map, create_patients=True
+    )
+
+    assert report.rows_imported == 0
+    assert {p.field for p in report.rejected} == {"Tumor_Sample_Barcode"}
+
+
+# Bad input.
+
+
+def test_a_maf_without_a_draw_date_is_rejected_clearly(project):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+
+    problems = rejection(lambda: import_maf(path, project, create_patients=True))
+
+    assert (problems[0].field, problems[0].code) == ("drawn_on", "no-draw-date")
+    assert "--drawn-on" in problems[0].message
+    assert VariantResult.objects.count() == 0
+
+
+def test_a_future_draw_date_rejects_the_maf(project):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+    tomorrow = str(timezone.localdate() + dt.timedelta(days=1))
+
+    problems = rejection(
+        lambda: import_maf(path, project, drawn_on=tomorrow, create_patients=True)
+    )
+
+    assert (problems[0].field, problems[0].code) == ("drawn_on", "future-date")
+
+
+def test_malformed_utf8_in_a_maf_rejects_the_file_naming_its_line(project):
+    path = shared_path(
+        "genomics_maf_cbioportal",
+        "validator_fixtures",
+        "data_mutations_invalid_utf8.maf",
+    )
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = data[: exc.start].count(b"\n") + 1
+
+    problems = rejection(
+        lambda: import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+    )
+
+    assert [(p.source, p.row) for p in problems] == [(path.name, bad_line)]
+    assert "UTF-8" in problems[0].message
+    assert ImportRun.objects.get().status == "failed"
+    assert stored_state()[:4] == [[], [], [], []]
+
+
+def test_an_unknown_patient_rejects_each_of_its_maf_rows(project):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+    rows = maf_rows(path)
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON)
+
+    assert report.rows_imported == 0
+    assert {(p.field, p.code) for p in report.rejected} == {
+        ("Tumor_Sample_Barcode", "unknown-patient")
+    }
+    assert len(report.rejected) == len(rows)
+    assert DataIssue.objects.filter(code="unknown-patient").count() == len(rows)
+    assert not DataIssue.objects.filter(value="TUMOR").exists()
+
+
+def test_a_maf_missing_a_required_column_is_rejected(project, tmp_path):
+    path = write(
+        tmp_path,
+        "m.maf",
+        "Hugo_Symbol\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\nEGFR\t7\t1\tC\tT\n",
+    )
+
+    problems = rejection(
+        lambda: import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+    )
+
+    assert [(p.row, p.field) for p in problems] == [(1, "Tumor_Sample_Barcode")]
+
+
+def test_the_maf_command_needs_a_draw_date(project):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+
+    with pytest.raises(CommandError, match="drawn_on"):
+        call_command(
+            "import_maf", str(path), project=project.code, create_patients=True
+        )
