@@ -310,7 +310,12 @@ class _Ingest:
 
     @contextmanager
     def all_or_nothing(self, what: str, source_name: str) -> Iterator[_Scope]:
-        """Run the body in one transaction; on failure undo its files and report it."""
+        """Run the body in one transaction; on failure undo its files and report it.
+
+        NB: files are written before the transaction commits, and removed again when
+        it fails. A caller that wraps the whole import in its own transaction and rolls
+        that back leaves the files behind, referenced by no row.
+        """
         scope = _Scope()
         mark = len(self.issues)
         try:
@@ -648,8 +653,8 @@ class _Ingest:
         partial = target.with_name(target.name + ".part")
         try:
             pydicom.dcmwrite(partial, ds, enforce_file_format=True)
+            os.replace(partial, target)
         except (ValueError, TypeError, OverflowError, struct.error) as exc:
-            partial.unlink(missing_ok=True)
             self.reject(
                 Problem(
                     source,
@@ -658,7 +663,8 @@ class _Ingest:
                 )
             )
             return False
-        os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         scope.written.append(target)
         return True
 

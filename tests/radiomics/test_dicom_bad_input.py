@@ -332,3 +332,35 @@ def test_rejects_new_files_of_a_stored_series_that_name_another_patient(
     assert [p.code for p in report.rejected] == ["patient-mismatch"]
     assert ImageInstance.objects.count() == 1
     assert find_patient(project, "SYN-OTHER") is None
+
+
+def test_rolls_a_series_back_and_leaves_no_partial_file_when_the_disk_fails(
+    inbox, project, storage_root, monkeypatch
+):
+    study = build_ct()
+    for number in (1, 2):
+        write_part10(
+            build_ct(
+                InstanceNumber=number,
+                StudyInstanceUID=study.StudyInstanceUID,
+                SeriesInstanceUID=study.SeriesInstanceUID,
+            ),
+            inbox / f"{number}.dcm",
+        )
+    write = pydicom.dcmwrite
+    calls = []
+
+    def failing_write(path, ds, **options):
+        calls.append(path)
+        write(path, ds, **options)
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(pydicom, "dcmwrite", failing_write)
+
+    report = ingest_dicom(inbox, project)
+
+    assert [p.code for p in report.rejected] == ["storage-failed"]
+    assert not ImagingStudy.objects.exists()
+    assert not Patient.objects.exists()
+    assert [p for p in storage_root.rglob("*") if p.is_file()] == []
