@@ -34,10 +34,30 @@ PYDICOM_FILES = ["CT_small.dcm", "MR_small.dcm"]
 
 # Cancer types and the cfDNA panel genes with the hotspot a report would name:
 PANELS: dict[str, list[tuple[str, str]]] = {
-    CancerType.LUAD: [("EGFR", "p.L858R"), ("EGFR", "p.T790M"), ("KRAS", "p.G12C"), ("TP53", "p.R273H")],
-    CancerType.COAD: [("KRAS", "p.G12D"), ("NRAS", "p.Q61K"), ("BRAF", "p.V600E"), ("TP53", "p.R175H")],
-    CancerType.BRCA: [("ESR1", "p.D538G"), ("ESR1", "p.Y537S"), ("PIK3CA", "p.H1047R"), ("TP53", "p.R248Q")],
-    CancerType.PAAD: [("KRAS", "p.G12D"), ("KRAS", "p.G12V"), ("TP53", "p.R273H"), ("SMAD4", "p.R361H")],
+    CancerType.LUAD: [
+        ("EGFR", "p.L858R"),
+        ("EGFR", "p.T790M"),
+        ("KRAS", "p.G12C"),
+        ("TP53", "p.R273H"),
+    ],
+    CancerType.COAD: [
+        ("KRAS", "p.G12D"),
+        ("NRAS", "p.Q61K"),
+        ("BRAF", "p.V600E"),
+        ("TP53", "p.R175H"),
+    ],
+    CancerType.BRCA: [
+        ("ESR1", "p.D538G"),
+        ("ESR1", "p.Y537S"),
+        ("PIK3CA", "p.H1047R"),
+        ("TP53", "p.R248Q"),
+    ],
+    CancerType.PAAD: [
+        ("KRAS", "p.G12D"),
+        ("KRAS", "p.G12V"),
+        ("TP53", "p.R273H"),
+        ("SMAD4", "p.R361H"),
+    ],
 }
 LOD_VAF = 0.001
 
@@ -77,7 +97,7 @@ def build_demo(seed: int = 7) -> DemoSummary:
         report = ingest_dicom(path, project)
         logger.info("%s", report.summary())
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     for patient in Patient.objects.filter(project=project).order_by("pseudonym"):
         if not patient.blood_samples.exists():
             generate_patient_records(patient, rng)
@@ -89,9 +109,9 @@ def build_demo(seed: int = 7) -> DemoSummary:
 def generate_patient_records(patient: Patient, rng: random.Random) -> None:
     """Give a patient plausible clinical and liquid-biopsy records around its scans."""
     study_dates = sorted(
-        ImagingStudy.objects.filter(patient=patient, study_date__isnull=False).values_list(
-            "study_date", flat=True
-        )
+        ImagingStudy.objects.filter(
+            patient=patient, study_date__isnull=False
+        ).values_list("study_date", flat=True)
     )
     if not study_dates:
         return
@@ -101,7 +121,9 @@ def generate_patient_records(patient: Patient, rng: random.Random) -> None:
     with transaction.atomic():
         Patient.objects.filter(pk=patient.pk).update(
             cancer_type=cancer_type,
-            sex=rng.choice([Sex.FEMALE, Sex.MALE]) if cancer_type != CancerType.BRCA else Sex.FEMALE,
+            sex=rng.choice([Sex.FEMALE, Sex.MALE])
+            if cancer_type != CancerType.BRCA
+            else Sex.FEMALE,
             birth_year=first_scan.year - rng.randint(45, 80),
             stage=rng.choice(["II", "IIIa", "IIIb", "IV"]),
             diagnosis_on=first_scan - dt.timedelta(days=rng.randint(3, 20)),
@@ -109,7 +131,9 @@ def generate_patient_records(patient: Patient, rng: random.Random) -> None:
         treatment_start = first_scan + dt.timedelta(days=rng.randint(10, 30))
         Treatment.objects.create(
             patient=patient,
-            kind=Treatment.Kind.CHEMOTHERAPY if cancer_type != CancerType.LUAD else Treatment.Kind.TARGETED,
+            kind=Treatment.Kind.CHEMOTHERAPY
+            if cancer_type != CancerType.LUAD
+            else Treatment.Kind.TARGETED,
             agent="osimertinib" if cancer_type == CancerType.LUAD else "FOLFOX",
             line=1,
             started_on=treatment_start,
@@ -128,8 +152,12 @@ def generate_patient_records(patient: Patient, rng: random.Random) -> None:
             create_demo_draw(patient, cancer_type, day, rng)
 
 
-def create_demo_draw(patient: Patient, cancer_type: str, day: dt.date, rng: random.Random) -> None:
-    drawn_at = timezone.make_aware(dt.datetime.combine(day, dt.time(8 + rng.randint(0, 4), 30)))
+def create_demo_draw(
+    patient: Patient, cancer_type: str, day: dt.date, rng: random.Random
+) -> None:
+    drawn_at = timezone.make_aware(
+        dt.datetime.combine(day, dt.time(8 + rng.randint(0, 4), 30))
+    )
     sample = BloodSample.objects.create(
         patient=patient,
         drawn_at=drawn_at,
@@ -184,5 +212,7 @@ def summarise(project: Project) -> DemoSummary:
         studies=ImagingStudy.objects.filter(patient__project=project).count(),
         samples=BloodSample.objects.filter(patient__project=project).count(),
         ctc_counts=CTCCount.objects.filter(sample__patient__project=project).count(),
-        variants=VariantResult.objects.filter(assay__sample__patient__project=project).count(),
+        variants=VariantResult.objects.filter(
+            assay__sample__patient__project=project
+        ).count(),
     )

@@ -21,14 +21,20 @@ _FRACTION = Q(vaf__isnull=True) | (Q(vaf__gte=0) & Q(vaf__lte=1))
 class BloodSample(models.Model):
     """One blood draw; `drawn_on` is the local calendar day of `drawn_at`, for cohorts."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="blood_samples")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="blood_samples"
+    )
     drawn_at = models.DateTimeField()
     drawn_on = models.DateField(editable=False)
     is_time_known = models.BooleanField(
         default=True, help_text="False when only the draw date was given."
     )
-    timepoint = models.CharField(max_length=60, blank=True, help_text="e.g. Baseline, C2D1.")
-    tube_type = models.CharField(max_length=60, blank=True, help_text="e.g. CellSave, EDTA, Streck.")
+    timepoint = models.CharField(
+        max_length=60, blank=True, help_text="e.g. Baseline, C2D1."
+    )
+    tube_type = models.CharField(
+        max_length=60, blank=True, help_text="e.g. CellSave, EDTA, Streck."
+    )
     plasma_volume_ml = models.FloatField(null=True, blank=True)
     hours_to_processing = models.FloatField(null=True, blank=True)
     external_sample_id = models.CharField(
@@ -51,17 +57,18 @@ class BloodSample(models.Model):
                 name="blood_sample_plasma_volume_positive",
             ),
             models.CheckConstraint(
-                condition=Q(hours_to_processing__isnull=True) | Q(hours_to_processing__gte=0),
+                condition=Q(hours_to_processing__isnull=True)
+                | Q(hours_to_processing__gte=0),
                 name="blood_sample_processing_time_not_negative",
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Draw of {self.patient} at {self.drawn_at:%Y-%m-%d %H:%M}"
+
     def save(self, *args, **kwargs) -> None:
         self.drawn_on = timezone.localdate(self.drawn_at)
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return f"Draw of {self.patient} at {self.drawn_at:%Y-%m-%d %H:%M}"
 
 
 class CTCCount(models.Model):
@@ -72,9 +79,13 @@ class CTCCount(models.Model):
         DEP = "dielectrophoresis", "Dielectrophoresis"
         OTHER = "other", "Other"
 
-    sample = models.ForeignKey(BloodSample, on_delete=models.CASCADE, related_name="ctc_counts")
+    sample = models.ForeignKey(
+        BloodSample, on_delete=models.CASCADE, related_name="ctc_counts"
+    )
     platform = models.CharField(max_length=60, default="CellSearch")
-    enrichment = models.CharField(max_length=25, choices=Enrichment, default=Enrichment.EPCAM)
+    enrichment = models.CharField(
+        max_length=25, choices=Enrichment, default=Enrichment.EPCAM
+    )
     blood_volume_ml = models.FloatField(default=7.5)
     count = models.PositiveIntegerField()
     count_per_7_5ml = models.FloatField(editable=False)
@@ -85,18 +96,24 @@ class CTCCount(models.Model):
     class Meta:
         verbose_name = "CTC count"
         constraints = [
-            models.UniqueConstraint(fields=["sample", "platform"], name="ctc_count_per_platform"),
-            models.CheckConstraint(condition=Q(blood_volume_ml__gt=0), name="ctc_volume_positive"),
-            models.CheckConstraint(condition=Q(count__gte=0), name="ctc_count_not_negative"),
+            models.UniqueConstraint(
+                fields=["sample", "platform"], name="ctc_count_per_platform"
+            ),
+            models.CheckConstraint(
+                condition=Q(blood_volume_ml__gt=0), name="ctc_volume_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(count__gte=0), name="ctc_count_not_negative"
+            ),
         ]
         indexes = [models.Index(fields=["count_per_7_5ml"])]
+
+    def __str__(self) -> str:
+        return f"{self.count} CTC in {self.blood_volume_ml} mL ({self.platform})"
 
     def save(self, *args, **kwargs) -> None:
         self.count_per_7_5ml = self.count * 7.5 / self.blood_volume_ml
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return f"{self.count} CTC in {self.blood_volume_ml} mL ({self.platform})"
 
 
 class CfDNAAssay(models.Model):
@@ -108,10 +125,14 @@ class CfDNAAssay(models.Model):
         WES = "WES", "Whole-exome sequencing"
         OTHER = "other", "Other"
 
-    sample = models.ForeignKey(BloodSample, on_delete=models.CASCADE, related_name="cfdna_assays")
+    sample = models.ForeignKey(
+        BloodSample, on_delete=models.CASCADE, related_name="cfdna_assays"
+    )
     method = models.CharField(max_length=20, choices=Method)
     panel = models.CharField(max_length=100, blank=True)
-    cfdna_ng_per_ml = models.FloatField(null=True, blank=True, verbose_name="cfDNA (ng/mL plasma)")
+    cfdna_ng_per_ml = models.FloatField(
+        null=True, blank=True, verbose_name="cfDNA (ng/mL plasma)"
+    )
     tumour_fraction = models.FloatField(null=True, blank=True)
     limit_of_detection_vaf = models.FloatField(
         null=True, blank=True, help_text="Lowest VAF (fraction) the assay reports."
@@ -153,7 +174,9 @@ class VariantQuerySet(models.QuerySet):
         """Return the variants of a gene given by its symbol as stored or its current one."""
         symbol = current_symbol(gene)
         return self.filter(
-            Q(gene__iexact=gene.strip()) | Q(gene_hgnc__iexact=symbol) | Q(gene__iexact=symbol)
+            Q(gene__iexact=gene.strip())
+            | Q(gene_hgnc__iexact=symbol)
+            | Q(gene__iexact=symbol)
         )
 
     def matching(self, gene: str, change: str) -> VariantQuerySet:
@@ -186,7 +209,9 @@ class VariantQuerySet(models.QuerySet):
     def fusions(self, gene: str) -> VariantQuerySet:
         """Return every fusion or rearrangement involving `gene`, on either side."""
         return self.filter(variant_type=VariantResult.Type.FUSION).filter(
-            Q(fusion_5prime__iexact=gene) | Q(fusion_3prime__iexact=gene) | Q(gene__iexact=gene)
+            Q(fusion_5prime__iexact=gene)
+            | Q(fusion_3prime__iexact=gene)
+            | Q(gene__iexact=gene)
         )
 
 
@@ -207,9 +232,13 @@ class VariantResult(models.Model):
         CNV = "CNV", "Copy-number variant"
         OTHER = "other", "Other"
 
-    assay = models.ForeignKey(CfDNAAssay, on_delete=models.CASCADE, related_name="variants")
+    assay = models.ForeignKey(
+        CfDNAAssay, on_delete=models.CASCADE, related_name="variants"
+    )
     gene = models.CharField(max_length=40, help_text="HGNC symbol as given.")
-    gene_hgnc = models.CharField(max_length=40, blank=True, help_text="Current HGNC symbol.")
+    gene_hgnc = models.CharField(
+        max_length=40, blank=True, help_text="Current HGNC symbol."
+    )
     variant_key = models.CharField(
         max_length=200, editable=False, help_text="Canonical identity within an assay."
     )
@@ -219,12 +248,16 @@ class VariantResult(models.Model):
     is_protein_change_predicted = models.BooleanField(default=False)
     protein_accession = models.CharField(max_length=40, blank=True)
     cdna_change = models.CharField(max_length=100, blank=True)
-    genomic_change = models.CharField(max_length=100, blank=True, help_text="chrom:pos ref>alt")
+    genomic_change = models.CharField(
+        max_length=100, blank=True, help_text="chrom:pos ref>alt"
+    )
     genome_build = models.CharField(max_length=10, blank=True)
     fusion_5prime = models.CharField(max_length=40, blank=True)
     fusion_3prime = models.CharField(max_length=40, blank=True)
     fusion_note = models.CharField(max_length=200, blank=True)
-    vaf = models.FloatField(null=True, blank=True, help_text="Variant allele fraction, 0..1.")
+    vaf = models.FloatField(
+        null=True, blank=True, help_text="Variant allele fraction, 0..1."
+    )
     alt_reads = models.PositiveIntegerField(null=True, blank=True)
     depth = models.PositiveIntegerField(null=True, blank=True)
     supporting_reads = models.PositiveIntegerField(
@@ -242,7 +275,9 @@ class VariantResult(models.Model):
     class Meta:
         ordering = ["assay", "gene", "protein_change"]
         constraints = [
-            models.UniqueConstraint(fields=["assay", "variant_key"], name="variant_natural_key"),
+            models.UniqueConstraint(
+                fields=["assay", "variant_key"], name="variant_natural_key"
+            ),
             models.CheckConstraint(condition=_FRACTION, name="variant_vaf_fraction"),
             models.CheckConstraint(
                 condition=Q(alt_reads__isnull=True)
@@ -265,10 +300,14 @@ class CirculatingRNAResult(models.Model):
         EXOSOME = "exosome", "Exosomes / extracellular vesicles"
         PLASMA = "plasma", "Cell-free plasma RNA"
 
-    sample = models.ForeignKey(BloodSample, on_delete=models.CASCADE, related_name="rna_results")
+    sample = models.ForeignKey(
+        BloodSample, on_delete=models.CASCADE, related_name="rna_results"
+    )
     transcript = models.CharField(max_length=60, help_text="e.g. AR-V7")
     source = models.CharField(max_length=10, choices=Source)
-    method = models.CharField(max_length=60, blank=True, help_text="e.g. AdnaTest, RT-qPCR.")
+    method = models.CharField(
+        max_length=60, blank=True, help_text="e.g. AdnaTest, RT-qPCR."
+    )
     call = models.CharField(max_length=15, choices=VariantResult.Call)
     value = models.FloatField(null=True, blank=True)
     unit = models.CharField(max_length=30, blank=True)
@@ -279,7 +318,8 @@ class CirculatingRNAResult(models.Model):
         verbose_name = "circulating RNA result"
         constraints = [
             models.UniqueConstraint(
-                fields=["sample", "transcript", "source", "method"], name="rna_natural_key"
+                fields=["sample", "transcript", "source", "method"],
+                name="rna_natural_key",
             )
         ]
 

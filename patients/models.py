@@ -57,7 +57,9 @@ class Project(models.Model):
 class Patient(models.Model):
     """A pseudonymised patient; the source identifier is kept only as a keyed hash."""
 
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="patients")
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="patients"
+    )
     pseudonym = models.CharField(max_length=40)
     source_key = models.CharField(
         max_length=64,
@@ -68,7 +70,9 @@ class Patient(models.Model):
     birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
     cancer_type = models.CharField(max_length=10, choices=CancerType, blank=True)
     histology = models.CharField(max_length=200, blank=True)
-    stage = models.CharField(max_length=20, blank=True, help_text="Overall stage, e.g. IIIb.")
+    stage = models.CharField(
+        max_length=20, blank=True, help_text="Overall stage, e.g. IIIb."
+    )
     t_stage = models.CharField(max_length=10, blank=True)
     n_stage = models.CharField(max_length=10, blank=True)
     m_stage = models.CharField(max_length=10, blank=True)
@@ -102,7 +106,9 @@ class Patient(models.Model):
 
 
 class Consent(models.Model):
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="consents"
+    )
     allows_imaging = models.BooleanField(default=True)
     allows_genomics = models.BooleanField(default=True)
     allows_sharing = models.BooleanField(default=False)
@@ -115,7 +121,8 @@ class Consent(models.Model):
         ordering = ["patient", "given_on"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gte=F("given_on")),
+                condition=Q(withdrawn_on__isnull=True)
+                | Q(withdrawn_on__gte=F("given_on")),
                 name="consent_withdrawn_after_given",
             ),
         ]
@@ -136,10 +143,14 @@ class Treatment(models.Model):
         HORMONAL = "hormonal", "Hormonal therapy"
         OTHER = "other", "Other"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="treatments")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="treatments"
+    )
     kind = models.CharField(max_length=20, choices=Kind)
     agent = models.CharField(max_length=200, blank=True)
-    line = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Line of therapy.")
+    line = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Line of therapy."
+    )
     started_on = models.DateField()
     ended_on = models.DateField(null=True, blank=True)
 
@@ -178,7 +189,9 @@ class ClinicalEvent(models.Model):
         PD = "PD", "Progressive disease"
         NE = "NE", "Not evaluable"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="events")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="events"
+    )
     kind = models.CharField(max_length=20, choices=Kind)
     recist = models.CharField(max_length=2, choices=Recist, blank=True)
     occurred_on = models.DateField()
@@ -211,7 +224,9 @@ class ImportRun(models.Model):
         Project, on_delete=models.CASCADE, related_name="import_runs", null=True
     )
     importer = models.CharField(max_length=50)
-    source_name = models.CharField(max_length=500, help_text="File or folder name as given.")
+    source_name = models.CharField(
+        max_length=500, help_text="File or folder name as given."
+    )
     source_sha256 = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -236,18 +251,30 @@ class DataIssue(models.Model):
         ERROR = "error", "Error (rejected)"
 
     import_run = models.ForeignKey(
-        ImportRun, on_delete=models.CASCADE, related_name="issues", null=True, blank=True
+        ImportRun,
+        on_delete=models.CASCADE,
+        related_name="issues",
+        null=True,
+        blank=True,
     )
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="data_issues", null=True
     )
     patient = models.ForeignKey(
-        Patient, on_delete=models.CASCADE, related_name="data_issues", null=True, blank=True
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="data_issues",
+        null=True,
+        blank=True,
     )
     severity = models.CharField(max_length=10, choices=Severity)
-    code = models.SlugField(max_length=60, help_text="Machine-readable kind, e.g. no-usable-date.")
+    code = models.SlugField(
+        max_length=60, help_text="Machine-readable kind, e.g. no-usable-date."
+    )
     source_name = models.CharField(max_length=500, blank=True)
-    row = models.PositiveIntegerField(null=True, blank=True, help_text="Line number in the file.")
+    row = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Line number in the file."
+    )
     field = models.CharField(max_length=100, blank=True)
     value = models.CharField(max_length=200, blank=True)
     message = models.TextField()

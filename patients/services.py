@@ -14,11 +14,15 @@ from patients.models import Patient, Project
 def source_key(project: Project, source_id: str) -> str:
     """Return the keyed hash that stands for `source_id` within `project`."""
     message = f"{project.code}\x00{source_id.strip()}".encode()
-    return hmac.new(settings.BIOBANK_PSEUDONYM_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new(
+        settings.BIOBANK_PSEUDONYM_KEY.encode(), message, hashlib.sha256
+    ).hexdigest()
 
 
 def find_patient(project: Project, source_id: str) -> Patient | None:
-    return Patient.objects.filter(project=project, source_key=source_key(project, source_id)).first()
+    return Patient.objects.filter(
+        project=project, source_key=source_key(project, source_id)
+    ).first()
 
 
 def pseudonymise(project: Project, source_id: str, **defaults) -> tuple[Patient, bool]:

@@ -36,7 +36,9 @@ class ImagingStudy(models.Model):
     description = models.CharField(max_length=200, blank=True)
     patient_age_raw = models.CharField(max_length=16, blank=True)
     patient_age_value = models.PositiveSmallIntegerField(null=True, blank=True)
-    patient_age_unit = models.CharField(max_length=1, blank=True, help_text="D, W, M or Y.")
+    patient_age_unit = models.CharField(
+        max_length=1, blank=True, help_text="D, W, M or Y."
+    )
     patient_age_years = models.DecimalField(
         max_digits=6, decimal_places=2, null=True, blank=True
     )
@@ -57,7 +59,9 @@ class ImagingStudy(models.Model):
 class ImageSeries(models.Model):
     """A series, with the acquisition parameters that radiomic features depend on."""
 
-    study = models.ForeignKey(ImagingStudy, on_delete=models.CASCADE, related_name="series")
+    study = models.ForeignKey(
+        ImagingStudy, on_delete=models.CASCADE, related_name="series"
+    )
     series_instance_uid = models.CharField(max_length=64, unique=True)
     source_uid_hash = models.CharField(max_length=64, unique=True, editable=False)
     frame_of_reference_uid = models.CharField(max_length=64, blank=True)
@@ -76,7 +80,9 @@ class ImageSeries(models.Model):
     rows = models.PositiveIntegerField(null=True, blank=True)
     columns = models.PositiveIntegerField(null=True, blank=True)
     kvp = models.FloatField(null=True, blank=True, verbose_name="kVp")
-    exposure_mas = models.FloatField(null=True, blank=True, verbose_name="exposure (mAs)")
+    exposure_mas = models.FloatField(
+        null=True, blank=True, verbose_name="exposure (mAs)"
+    )
     tube_current_ma = models.FloatField(null=True, blank=True)
     contrast_agent = models.CharField(max_length=128, blank=True)
     mr_sequence = models.CharField(max_length=128, blank=True)
@@ -101,7 +107,8 @@ class ImageSeries(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(slice_thickness_mm__isnull=True) | Q(slice_thickness_mm__gt=0),
+                condition=Q(slice_thickness_mm__isnull=True)
+                | Q(slice_thickness_mm__gt=0),
                 name="series_slice_thickness_positive",
             ),
         ]
@@ -113,11 +120,14 @@ class ImageSeries(models.Model):
 class ImageInstance(models.Model):
     """One stored, de-identified DICOM instance; duplicates are found by source UID."""
 
-    series = models.ForeignKey(ImageSeries, on_delete=models.CASCADE, related_name="instances")
+    series = models.ForeignKey(
+        ImageSeries, on_delete=models.CASCADE, related_name="instances"
+    )
     sop_instance_uid = models.CharField(max_length=64, unique=True)
     source_uid_hash = models.CharField(max_length=64, unique=True, editable=False)
     content_sha256 = models.CharField(
-        max_length=64, help_text="Hash of the source data set, to tell copies from conflicts."
+        max_length=64,
+        help_text="Hash of the source data set, to tell copies from conflicts.",
     )
     sop_class_uid = models.CharField(max_length=64, blank=True)
     instance_number = models.IntegerField(null=True, blank=True)
@@ -153,12 +163,15 @@ class Segmentation(models.Model):
     )
     roi_name = models.CharField(max_length=200)
     roi_number = models.IntegerField(
-        default=1, help_text="ROINumber (RTSTRUCT) or SegmentNumber (SEG) or mask label."
+        default=1,
+        help_text="ROINumber (RTSTRUCT) or SegmentNumber (SEG) or mask label.",
     )
     method = models.CharField(max_length=20, choices=Method, blank=True)
     reader = models.CharField(max_length=100, blank=True)
     roi_type = models.CharField(
-        max_length=16, blank=True, help_text="RTROIInterpretedType (3006,00A4), e.g. GTV, ORGAN."
+        max_length=16,
+        blank=True,
+        help_text="RTROIInterpretedType (3006,00A4), e.g. GTV, ORGAN.",
     )
     source_kind = models.CharField(max_length=10, choices=SourceKind)
     source_sop_instance_uid = models.CharField(max_length=64, blank=True)
@@ -202,7 +215,9 @@ class FeatureDefinition(models.Model):
         NGTDM = "ngtdm", "NGTDM"
         OTHER = "other", "Other"
 
-    name = models.CharField(max_length=200, unique=True, help_text="e.g. original_glcm_Contrast")
+    name = models.CharField(
+        max_length=200, unique=True, help_text="e.g. original_glcm_Contrast"
+    )
     family = models.CharField(max_length=12, choices=Family)
     feature_name = models.CharField(max_length=100, help_text="e.g. Contrast")
     image_filter = models.CharField(max_length=60, default="original")
@@ -225,7 +240,9 @@ class FeatureExtraction(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="extractions")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="extractions"
+    )
     segmentation = models.ForeignKey(
         Segmentation,
         on_delete=models.CASCADE,
@@ -237,10 +254,14 @@ class FeatureExtraction(models.Model):
     software_version = models.CharField(max_length=40, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     diagnostics = models.JSONField(
-        default=dict, blank=True, help_text="Engine provenance such as diagnostics_* columns."
+        default=dict,
+        blank=True,
+        help_text="Engine provenance such as diagnostics_* columns.",
     )
     fingerprint = models.CharField(
-        max_length=64, unique=True, help_text="Identifies the same extraction on re-import."
+        max_length=64,
+        unique=True,
+        help_text="Identifies the same extraction on re-import.",
     )
     source_name = models.CharField(max_length=500, blank=True)
     image_reference = models.CharField(max_length=500, blank=True)
@@ -261,11 +282,20 @@ class FeatureExtraction(models.Model):
 class FeatureValue(models.Model):
     """One number; sized for tens of millions of rows, written with bulk_create."""
 
+    # NB: no single-column indexes: the unique (extraction, feature) and the
+    # (feature, value) indexes serve those look-ups, and each extra index slows the
+    # bulk writes of tens of millions of values.
     extraction = models.ForeignKey(
-        FeatureExtraction, on_delete=models.CASCADE, related_name="values"
+        FeatureExtraction,
+        on_delete=models.CASCADE,
+        related_name="values",
+        db_index=False,
     )
     feature = models.ForeignKey(
-        FeatureDefinition, on_delete=models.PROTECT, related_name="values"
+        FeatureDefinition,
+        on_delete=models.PROTECT,
+        related_name="values",
+        db_index=False,
     )
     value = models.FloatField()
 
@@ -287,7 +317,9 @@ class RadiomicSignature(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    reference = models.CharField(max_length=500, blank=True, help_text="Literature reference.")
+    reference = models.CharField(
+        max_length=500, blank=True, help_text="Literature reference."
+    )
     intercept = models.FloatField(default=0.0)
     cutoff = models.FloatField(null=True, blank=True)
     label_below = models.CharField(max_length=50, default="low risk")
@@ -308,8 +340,13 @@ class SignatureTerm(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["signature", "feature"], name="signature_term_unique")
+            models.UniqueConstraint(
+                fields=["signature", "feature"], name="signature_term_unique"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.weight:+g} x {self.feature}"
 
 
 class SignatureScore(models.Model):
@@ -329,3 +366,6 @@ class SignatureScore(models.Model):
                 fields=["signature", "extraction"], name="signature_score_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.signature}: {self.score:g} ({self.label})"

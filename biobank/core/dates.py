@@ -73,7 +73,9 @@ def parse_date_column(
     by a formatting loss: it becomes empty with a warning, never a guessed date.
     """
     column = DateColumn()
-    present = {row: text.strip() for row, text in cells.items() if text and text.strip()}
+    present = {
+        row: text.strip() for row, text in cells.items() if text and text.strip()
+    }
     slashed = [text for text in present.values() if _slashed_parts(text)]
 
     if declared_order is not None and declared_order not in ORDERS:
@@ -83,7 +85,9 @@ def parse_date_column(
         try:
             order = infer_order(slashed)
         except ValueError as exc:
-            column.errors.append(Problem(source, f"{exc}; fix the column.", field=field_name))
+            column.errors.append(
+                Problem(source, f"{exc}; fix the column.", field=field_name)
+            )
             return column
         if order is None:
             ambiguous = ", ".join(sorted(set(slashed))[:5])
@@ -144,7 +148,9 @@ def parse_one(text: str, order: str | None = None) -> dt.date | None:
     return None
 
 
-def parse_datetime_cell(text: str, order: str | None = None) -> tuple[dt.datetime, bool] | None:
+def parse_datetime_cell(
+    text: str, order: str | None = None
+) -> tuple[dt.datetime, bool] | None:
     """Parse a draw moment; return (aware datetime, whether the time of day was given).
 
     A bare date becomes midnight in the project time zone, flagged as time unknown.

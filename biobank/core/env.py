@@ -35,7 +35,9 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number, not {raw!r}."
+        ) from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -53,5 +55,7 @@ def env_secret(name: str, default: str | None = None) -> str | None:
             with open(path, encoding="utf-8") as handle:
                 return handle.read().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE points at {path!r}: {exc}.") from exc
+            raise ImproperlyConfigured(
+                f"{name}_FILE points at {path!r}: {exc}."
+            ) from exc
     return os.environ.get(name, default)

@@ -53,7 +53,10 @@ class ImportReport:
         self.created[kind] = self.created.get(kind, 0) + n
 
     def summary(self) -> str:
-        made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items())) or "nothing"
+        made = (
+            ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items()))
+            or "nothing"
+        )
         lines = [
             f"{self.source}: created {made}; {self.duplicates} already present; "
             f"{len(self.rejected)} rejected; {len(self.warnings)} warnings."
@@ -107,17 +110,22 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str
     try:
         header = [cell.strip() for cell in next(reader)]
     except StopIteration:
-        raise ImportRejected([Problem(path.name, "is empty; a header row is needed.")]) from None
+        raise ImportRejected(
+            [Problem(path.name, "is empty; a header row is needed.")]
+        ) from None
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         for cells in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
-            yield line, {
-                name: (cells[i].strip() if i < len(cells) else "")
-                for i, name in enumerate(header)
-            }
+            yield (
+                line,
+                {
+                    name: (cells[i].strip() if i < len(cells) else "")
+                    for i, name in enumerate(header)
+                },
+            )
 
     return header, rows()
 
@@ -127,7 +135,12 @@ def require_columns(source: str, header: list[str], needed: list[str]) -> None:
     if missing:
         raise ImportRejected(
             [
-                Problem(source, f"the required column {name!r} is missing.", row=1, field=name)
+                Problem(
+                    source,
+                    f"the required column {name!r} is missing.",
+                    row=1,
+                    field=name,
+                )
                 for name in missing
             ]
         )

@@ -42,16 +42,22 @@ def test_a_draw_five_days_after_the_sts_scan_pairs_with_its_study(sts_with_draws
 
     rows = find_pairs(CohortCriteria(project="demo", window_days=7))
 
-    assert [(r.study_date, r.drawn_on, r.days_apart) for r in rows] == [(scanned_on, near, 5)]
+    assert [(r.study_date, r.drawn_on, r.days_apart) for r in rows] == [
+        (scanned_on, near, 5)
+    ]
     assert rows[0].modalities and "CT" in rows[0].modalities
 
 
 @pytest.mark.django_db
-def test_a_wider_window_pairs_both_draws_and_nearest_mode_keeps_the_closer(sts_with_draws):
+def test_a_wider_window_pairs_both_draws_and_nearest_mode_keeps_the_closer(
+    sts_with_draws,
+):
     _scanned_on, near, far = sts_with_draws
 
     every = find_pairs(CohortCriteria(project="demo", window_days=60))
-    nearest = find_pairs(CohortCriteria(project="demo", window_days=60, mode=PairMode.NEAREST))
+    nearest = find_pairs(
+        CohortCriteria(project="demo", window_days=60, mode=PairMode.NEAREST)
+    )
 
     assert sorted(r.drawn_on for r in every) == [near, far]
     assert [(r.drawn_on, r.abs_days_apart) for r in nearest] == [(near, 5)]
@@ -62,8 +68,12 @@ def test_sts_pairs_can_be_narrowed_by_modality_and_ctc_count(sts_with_draws):
     _scanned_on, near, _far = sts_with_draws
 
     pet = find_pairs(CohortCriteria(project="demo", window_days=60, modality="PT"))
-    positive = find_pairs(CohortCriteria(project="demo", window_days=60, min_ctc_per_7_5ml=5))
-    ultrasound = find_pairs(CohortCriteria(project="demo", window_days=60, modality="US"))
+    positive = find_pairs(
+        CohortCriteria(project="demo", window_days=60, min_ctc_per_7_5ml=5)
+    )
+    ultrasound = find_pairs(
+        CohortCriteria(project="demo", window_days=60, modality="US")
+    )
 
     assert len(pet) == 2
     assert [r.drawn_on for r in positive] == [near]

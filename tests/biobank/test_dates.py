@@ -13,11 +13,17 @@ def test_a_day_above_twelve_fixes_the_order_of_the_whole_column():
     column = parse_date_column("f.csv", "diagnosis_date", cells)
 
     assert column.order == DAY_FIRST
-    assert column.values == {2: dt.date(2019, 12, 31), 3: dt.date(2020, 3, 10), 4: dt.date(2021, 1, 5)}
+    assert column.values == {
+        2: dt.date(2019, 12, 31),
+        3: dt.date(2020, 3, 10),
+        4: dt.date(2021, 1, 5),
+    }
 
 
 def test_an_ambiguous_column_without_declared_order_is_an_error_naming_the_field():
-    column = parse_date_column("f.csv", "diagnosis_date", {2: "03/04/2021", 3: "05/06/2021"})
+    column = parse_date_column(
+        "f.csv", "diagnosis_date", {2: "03/04/2021", 3: "05/06/2021"}
+    )
 
     assert column.values == {}
     assert column.errors and column.errors[0].field == "diagnosis_date"

@@ -12,7 +12,9 @@ from radiomics.models import ImageInstance, ImagingStudy
 def distinct_source_patients() -> set[str]:
     ids = set()
     for path in demo.demo_dicom_paths():
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        files = (
+            [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        )
         for file in files:
             ids.add(str(pydicom.dcmread(file, stop_before_pixels=True).PatientID))
     return ids

@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = "Ingest pydicom's real DICOM test files and generate lab records for a demo."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--seed", type=int, default=7, help="Seed of the generated records.")
+        parser.add_argument(
+            "--seed", type=int, default=7, help="Seed of the generated records."
+        )
 
     def handle(self, *args, seed: int, **options) -> None:
         summary = demo.build_demo(seed=seed)
