@@ -49,7 +49,6 @@ Call = VariantResult.Call
 ALIASES = {
     "alteration": "protein_change",
     "drawn_on": "draw_date",
-    "vaf_percent": "vaf",
     "external_sample_id": "sample_id",
 }
 KNOWN = {
@@ -190,10 +189,9 @@ def read_cfdna_rows(
         declared_vaf = None
     else:
         declared_vaf = _header_unit(header)
-        header = [ALIASES.get(name, name) for name in header]
+        header = [_standard(name) for name in header]
         table = [
-            (line, {ALIASES.get(k, k): v for k, v in cells.items()})
-            for line, cells in lines
+            (line, {_standard(k): v for k, v in cells.items()}) for line, cells in lines
         ]
         require_columns(
             source,
@@ -233,12 +231,16 @@ def read_cfdna_rows(
 
 def _header_unit(header: list[str]) -> str | None:
     """Return percent when the header's VAF column says so (vaf_percent, VAF (%))."""
-    for name in header:
-        if name.lower().startswith("vaf") and (
-            "%" in name or "percent" in name.lower()
-        ):
-            return PERCENT
-    return None
+    return PERCENT if any(_is_percent_vaf(name) for name in header) else None
+
+
+def _is_percent_vaf(name: str) -> bool:
+    return name.lower().startswith("vaf") and ("%" in name or "percent" in name.lower())
+
+
+def _standard(name: str) -> str:
+    """Return the column name used here for a header name (alteration -> protein_change)."""
+    return "vaf" if _is_percent_vaf(name) else ALIASES.get(name, name)
 
 
 def _from_cairo5(cells: dict[str, str]) -> dict[str, str]:

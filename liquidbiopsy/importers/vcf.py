@@ -385,8 +385,9 @@ def allele_counts(
     """Return (alt reads, depth) of one ALT allele from the caller's FORMAT fields.
 
     AD (ref, alt...; VarScan's AD of Number=1 is the alt count, with RD the ref
-    count), Strelka's tier-1 base counts AU/CU/GU/TU, DP4 (ref fwd, ref rev, alt fwd,
-    alt rev) and BCOUNT (A, C, G, T), in that order; the depth is their sum, else DP.
+    count), Strelka's tier-1 counts (AU/CU/GU/TU for SNVs, TAR/TIR for indels), DP4
+    (ref fwd, ref rev, alt fwd, alt rev) and BCOUNT (A, C, G, T), in that order; the
+    depth is their sum, else DP.
     """
     dp = _numbers(values.get("DP"))
     depth = dp[0] if dp else None
@@ -405,6 +406,9 @@ def allele_counts(
     if all(tiers.values()) and len(alt) == 1 and alt.upper() in tiers:
         first = {base: counts[0] or 0 for base, counts in tiers.items()}
         return first[alt.upper()], sum(first.values())
+    tar, tir = _numbers(values.get("TAR")), _numbers(values.get("TIR"))
+    if tar and tir and tar[0] is not None and tir[0] is not None:
+        return tir[0], tar[0] + tir[0]
     dp4 = _numbers(values.get("DP4"))
     if len(dp4) == 4 and None not in dp4 and index == 0:
         return dp4[2] + dp4[3], sum(dp4)  # type: ignore[operator,arg-type]

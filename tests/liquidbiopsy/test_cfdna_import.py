@@ -430,6 +430,22 @@ def test_a_vaf_column_declared_percent_is_stored_as_fractions(
     assert VariantResult.objects.get().vaf == 0.125
 
 
+@pytest.mark.parametrize("name", ["vaf_percent", "VAF (%)", "vaf_%"])
+def test_a_vaf_header_naming_percent_declares_the_column_percent(
+    project, tmp_path, name
+):
+    register(project, "P1")
+    path = write(
+        tmp_path,
+        "v.csv",
+        f"patient_id,draw_date,gene,protein_change,{name}\nP1,2022-01-03,EGFR,p.T790M,0.5\n",
+    )
+
+    import_cfdna(path, project)
+
+    assert VariantResult.objects.get().vaf == 0.005
+
+
 def test_a_vaf_of_150_percent_rejects_the_file_naming_row_and_field(project, tmp_path):
     register(project, "P1", "P2")
     path = write(
