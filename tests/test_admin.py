@@ -263,3 +263,33 @@ def test_an_admin_edit_records_the_user_and_the_values_before_and_after(
         for change in latest.diff_against(previous).changes
     }
     assert changes == {"stage": ("", "IIIb")}
+
+
+def test_history_page_lists_an_admin_edit_with_its_user_and_change(
+    biobank, curator_client
+):
+    sample = BloodSample.objects.get()
+    page = curator_client.get(admin_url(BloodSample, "change", sample.pk))
+    data = post_data(page)
+    data["timepoint"] = "C2D1"
+    posted = curator_client.post(admin_url(BloodSample, "change", sample.pk), data)
+    assert posted.status_code == 302, posted.context["adminform"].form.errors
+
+    response = curator_client.get(admin_url(BloodSample, "history", sample.pk))
+
+    content = response.content.decode()
+    assert ">curator</a>" in content
+    assert "<strong>Timepoint:</strong>" in content
+    assert "C2D1" in content
+
+
+def test_data_issue_page_links_to_the_record_it_is_about(biobank, curator_client):
+    study = Patient.objects.get().imaging_studies.get()
+    issue = DataIssue.objects.get()
+    issue.record_type, issue.record_id = "ImagingStudy", study.pk
+    issue.save()
+
+    response = curator_client.get(admin_url(DataIssue, "change", issue.pk))
+
+    link = f'<a href="/admin/radiomics/imagingstudy/{study.pk}/change/">'
+    assert link in response.content.decode()

@@ -111,6 +111,21 @@ def test_cohort_page_lists_the_matching_pairs(logged_in, pairs):
     assert "2024-03-08 09:00" in content
 
 
+def test_cohort_page_links_curators_to_the_study_and_sample_in_the_admin(
+    client, curator, pairs
+):
+    study, with_variant, _plain = pairs
+    client.force_login(curator)
+
+    response = client.get("/cohorts/", {"gene": "EGFR"})
+
+    content = response.content.decode()
+    assert f'href="/admin/radiomics/imagingstudy/{study.pk}/change/"' in content
+    assert (
+        f'href="/admin/liquidbiopsy/bloodsample/{with_variant.pk}/change/"' in content
+    )
+
+
 def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pairs):
     response = logged_in.get("/cohorts/", {"window_days": "-1", "variant": "p.T790M"})
 
