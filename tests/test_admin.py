@@ -244,15 +244,19 @@ def post_data(response) -> dict[str, str]:
     return data
 
 
+def edit_in_admin(client, record: Model, **changes: str):
+    """Post the record's change page back with `changes`, as a curator would."""
+    url = admin_url(type(record), "change", record.pk)
+    data = post_data(client.get(url)) | changes
+    return client.post(url, data)
+
+
 def test_an_admin_edit_records_the_user_and_the_values_before_and_after(
     biobank, curator, curator_client
 ):
     patient = Patient.objects.get()
-    page = curator_client.get(admin_url(Patient, "change", patient.pk))
-    data = post_data(page)
-    data["stage"] = "IIIb"
 
-    response = curator_client.post(admin_url(Patient, "change", patient.pk), data)
+    response = edit_in_admin(curator_client, patient, stage="IIIb")
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     latest, previous = patient.history.order_by("-history_date")[:2]
@@ -269,10 +273,7 @@ def test_history_page_lists_an_admin_edit_with_its_user_and_change(
     biobank, curator_client
 ):
     sample = BloodSample.objects.get()
-    page = curator_client.get(admin_url(BloodSample, "change", sample.pk))
-    data = post_data(page)
-    data["timepoint"] = "C2D1"
-    posted = curator_client.post(admin_url(BloodSample, "change", sample.pk), data)
+    posted = edit_in_admin(curator_client, sample, timepoint="C2D1")
     assert posted.status_code == 302, posted.context["adminform"].form.errors
 
     response = curator_client.get(admin_url(BloodSample, "history", sample.pk))
