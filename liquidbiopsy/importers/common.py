@@ -68,11 +68,14 @@ class LabReport(ImportReport):
         return len({p.row for p in self.rejected if p.row is not None and p.row > 1})
 
     def summary(self) -> str:
+        made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items()))
         head = (
             f"{self.source}: {self.rows_imported} rows imported and "
-            f"{self.rows_rejected} rejected; {self.duplicates} duplicates skipped."
+            f"{self.rows_rejected} rejected; {self.duplicates} duplicates skipped; "
+            f"created {made or 'nothing'}; {len(self.warnings)} warnings."
         )
-        return f"{head}\n{super().summary()}"
+        # The base summary's first line counts problems, not rows; the rest lists them:
+        return "\n".join([head, *super().summary().splitlines()[1:]])
 
     def as_dict(self) -> dict:
         return super().as_dict() | {

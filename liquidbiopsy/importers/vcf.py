@@ -126,15 +126,18 @@ def _patient(source: str, patients: PatientLookup, patient_id: str) -> Patient:
 
 
 def choose_sample(source: str, samples: list[str], wanted: str | None) -> int:
-    """Return the index of the sample column to read (see import_vcf)."""
+    """Return the index of the sample column to read (see import_vcf).
+
+    NB: sample names may identify patients, so the problems do not quote them.
+    """
     if wanted is not None:
         if wanted not in samples:
             raise ImportRejected(
                 [
                     Problem(
                         source,
-                        f"has no sample column {wanted!r}; it has {', '.join(samples)}.",
-                        row=None,
+                        f"has no sample column of that name among its {len(samples)}; "
+                        "give --sample as its #CHROM line spells it.",
                         field="sample",
                     )
                 ]
@@ -149,7 +152,8 @@ def choose_sample(source: str, samples: list[str], wanted: str | None) -> int:
         [
             Problem(
                 source,
-                f"has the samples {', '.join(samples) or 'none'}; name the one to import with --sample.",
+                f"has {len(samples)} sample columns; name the one to import with "
+                "--sample as its #CHROM line spells it.",
                 field="sample",
             )
         ]

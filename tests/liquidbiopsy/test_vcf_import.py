@@ -249,13 +249,25 @@ def test_a_vcf_without_a_draw_date_is_rejected(project):
     assert (problems[0].field, problems[0].code) == ("drawn_on", "no-draw-date")
 
 
-def test_an_unknown_sample_name_is_rejected_listing_the_samples(project):
+def test_an_unknown_sample_name_is_rejected_without_quoting_sample_names(project):
     path = shared_path("genomics_vcf_somatic", "test.vcf")
 
     problems = rejection(lambda: run(path, project, sample="PLASMA"))
 
     assert problems[0].field == "sample"
-    assert "TUMOR, NORMAL" in problems[0].message
+    assert "--sample" in problems[0].message
+    assert "PLASMA" not in str(problems[0]) and "TUMOR" not in str(problems[0])
+
+
+def test_a_vcf_of_several_samples_without_tumor_needs_the_sample_option(
+    project, tmp_path
+):
+    text = shared_path("genomics_vcf_somatic", "test.vcf").read_text(encoding="utf-8")
+    path = write(tmp_path, "x.vcf", text.replace("\tTUMOR\tNORMAL", "\tS1\tS2"))
+
+    problems = rejection(lambda: run(path, project))
+
+    assert problems[0].field == "sample"
 
 
 def test_a_file_without_a_chrom_line_is_no_vcf(project, tmp_path):
