@@ -10,6 +10,7 @@ from patients.admin import add_patient_inline
 from radiomics.models import (
     FeatureDefinition,
     FeatureExtraction,
+    FeatureRobustness,
     FeatureValue,
     ImageInstance,
     ImageSeries,
@@ -156,8 +157,15 @@ class SegmentationAdmin(SimpleHistoryAdmin):
 
 @admin.register(FeatureDefinition)
 class FeatureDefinitionAdmin(admin.ModelAdmin):
-    list_display = ("name", "family", "feature_name", "image_filter", "ibsi_code")
-    list_filter = ("family", "image_filter")
+    list_display = (
+        "name",
+        "family",
+        "feature_name",
+        "image_filter",
+        "ibsi_code",
+        "ibsi_conformant",
+    )
+    list_filter = ("family", "image_filter", "ibsi_conformant")
     search_fields = ("name", "feature_name", "ibsi_code", "description")
 
 
@@ -168,7 +176,9 @@ class FeatureExtractionAdmin(SimpleHistoryAdmin):
         "patient",
         "software",
         "software_version",
+        "preset",
         "status",
+        "progress",
         "created_at",
     )
     list_filter = ("status", "software", "patient__project")
@@ -181,7 +191,18 @@ class FeatureExtractionAdmin(SimpleHistoryAdmin):
     )
     date_hierarchy = "created_at"
     raw_id_fields = ("patient", "segmentation")
-    readonly_fields = ("fingerprint", "created_at")
+    # The job fields are the worker's record of what happened; curators read them:
+    readonly_fields = (
+        "fingerprint",
+        "created_at",
+        "status",
+        "progress",
+        "task_id",
+        "attempts",
+        "error",
+        "started_at",
+        "finished_at",
+    )
 
 
 @admin.register(FeatureValue)
@@ -229,3 +250,29 @@ class SignatureScoreAdmin(admin.ModelAdmin):
     search_fields = ("signature__name", "extraction__patient__pseudonym")
     date_hierarchy = "computed_at"
     raw_id_fields = ("extraction",)
+
+
+@admin.register(FeatureRobustness)
+class FeatureRobustnessAdmin(admin.ModelAdmin):
+    """Computed by the feature_robustness command; read-only here."""
+
+    list_display = (
+        "feature",
+        "design",
+        "selection",
+        "form",
+        "icc",
+        "ci_low",
+        "ci_high",
+        "n_subjects",
+        "is_robust",
+    )
+    list_filter = ("design", "form", "is_robust", "feature__family")
+    list_select_related = ("feature",)
+    search_fields = ("feature__name", "feature__ibsi_code", "selection")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

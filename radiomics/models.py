@@ -223,6 +223,13 @@ class FeatureDefinition(models.Model):
     image_filter = models.CharField(max_length=60, default="original")
     ibsi_code = models.CharField(max_length=8, blank=True, db_index=True)
     description = models.CharField(max_length=300, blank=True)
+    ibsi_conformant = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether this engine's value matches the IBSI reference "
+        "(unknown when empty); the note says where it departs.",
+    )
+    conformance_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["family", "name"]
@@ -266,9 +273,24 @@ class FeatureExtraction(models.Model):
     source_name = models.CharField(max_length=500, blank=True)
     image_reference = models.CharField(max_length=500, blank=True)
     mask_reference = models.CharField(max_length=500, blank=True)
+    preset = models.CharField(
+        max_length=60, blank=True, help_text="Named parameter preset, if one was used."
+    )
+    label = models.FloatField(
+        null=True, blank=True, help_text="Mask value taken as the ROI."
+    )
     status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(
+        default=0, help_text="Per cent done, as the running job last reported."
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a worker started this extraction."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords()
 
@@ -369,3 +391,45 @@ class SignatureScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.signature}: {self.score:g} ({self.label})"
+
+
+class FeatureRobustness(models.Model):
+    """How repeatable one feature is over repeated extractions of the same lesions.
+
+    `design` says what the repeats are (several readers' segmentations of a lesion,
+    or test-retest scans); `selection` names the extractions it was computed from
+    (engine, preset) so that results of different settings are kept apart.
+    """
+
+    class Design(models.TextChoices):
+        READERS = "readers", "Several readers, same series"
+        TEST_RETEST = "test-retest", "Test-retest scans"
+
+    feature = models.ForeignKey(
+        FeatureDefinition, on_delete=models.CASCADE, related_name="robustness"
+    )
+    design = models.CharField(max_length=12, choices=Design)
+    selection = models.CharField(max_length=200, blank=True)
+    form = models.CharField(max_length=10, help_text="ICC form, e.g. ICC(2,1).")
+    icc = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    n_subjects = models.PositiveIntegerField(default=0)
+    n_raters = models.PositiveIntegerField(default=0)
+    threshold = models.FloatField()
+    is_robust = models.BooleanField(
+        default=False, help_text="The interval's lower bound reaches the threshold."
+    )
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["feature", "design"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["feature", "design", "form", "selection"],
+                name="feature_robustness_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.form} {self.design}: {self.icc}"

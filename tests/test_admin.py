@@ -16,6 +16,7 @@ from liquidbiopsy.models import BloodSample
 from patients.models import ClinicalEvent, DataIssue, ImportRun, Patient
 from radiomics.models import (
     FeatureExtraction,
+    FeatureRobustness,
     ImageInstance,
     RadiomicSignature,
     SignatureScore,
@@ -69,6 +70,12 @@ def add_patient_with_everything(records: Records, pseudonym: str) -> Patient:
     )
     SignatureScore.objects.create(
         signature=signature, extraction=value.extraction, score=1.75
+    )
+    FeatureRobustness.objects.get_or_create(
+        feature=value.feature,
+        design=FeatureRobustness.Design.READERS,
+        form="ICC(2,1)",
+        defaults={"icc": 0.9, "ci_low": 0.8, "ci_high": 0.95, "threshold": 0.75},
     )
 
     sample = records.draw(patient, dt.date(2024, 1, 12))

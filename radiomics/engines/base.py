@@ -177,7 +177,9 @@ class Extraction:
 
     def rows(self) -> list[tuple[str, str, float]]:
         """Return (feature name, IBSI code, value) per feature."""
-        return [(feature.name, feature.ibsi_code, feature.value) for feature in self.values]
+        return [
+            (feature.name, feature.ibsi_code, feature.value) for feature in self.values
+        ]
 
     def by_tag(self) -> dict[str, float]:
         return {feature.tag: feature.value for feature in self.values if feature.tag}
