@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -20,6 +21,7 @@ from radiomics.models import (
     SignatureScore,
     SignatureTerm,
 )
+from radiomics.signatures import rescore_extractions
 
 STUDY_UIDS = ("study_instance_uid", "source_uid_hash")
 SERIES_UIDS = (
@@ -219,6 +221,17 @@ class FeatureValueAdmin(admin.ModelAdmin):
     # NB: tens of millions of rows; counting them all on every page is too slow.
     show_full_result_count = False
 
+    # A saved value rescores its extraction through a post_save receiver; deletes
+    # have none (it would slow every cascade delete), so the admin rescores here:
+    def delete_model(self, request: HttpRequest, obj: FeatureValue) -> None:
+        super().delete_model(request, obj)
+        rescore_extractions([obj.extraction_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        extraction_ids = set(queryset.values_list("extraction_id", flat=True))
+        super().delete_queryset(request, queryset)
+        rescore_extractions(extraction_ids)
+
 
 class SignatureTermInline(admin.TabularInline):
     model = SignatureTerm
@@ -244,12 +257,20 @@ class SignatureTermAdmin(admin.ModelAdmin):
 
 @admin.register(SignatureScore)
 class SignatureScoreAdmin(admin.ModelAdmin):
+    """Computed from the signature and the feature values; read-only here."""
+
     list_display = ("signature", "extraction", "score", "label", "computed_at")
     list_filter = ("signature", "label")
     list_select_related = ("signature", "extraction__patient")
     search_fields = ("signature__name", "extraction__patient__pseudonym")
     date_hierarchy = "computed_at"
     raw_id_fields = ("extraction",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 @admin.register(FeatureRobustness)

@@ -28,6 +28,7 @@ from patients.models import Patient, Project
 from patients.services import pseudonymise, source_key
 from radiomics.features import ParsedFeature, parse_feature_name
 from radiomics.models import FeatureDefinition, FeatureExtraction, FeatureValue
+from radiomics.signatures import rescore_extractions
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +312,7 @@ class _Storer:
         extractions = self.create_extractions(new_rows)
 
         self.insert_values(self.feature_values(new_rows, extractions, definitions))
+        rescore_extractions(extraction.pk for extraction in extractions)
 
     def stored_extractions(self) -> dict[str, FeatureExtraction]:
         fingerprints = [row.fingerprint for row in self.table.rows]
