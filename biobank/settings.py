@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from biobank.core.env import env_bool, env_list, env_secret, env_str
+from biobank.core.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("BIOBANK_VAR_DIR", str(BASE_DIR / "var")))
@@ -122,6 +122,28 @@ BIOBANK_PSEUDONYM_KEY = env_secret("BIOBANK_PSEUDONYM_KEY") or SECRET_KEY
 # UID root for de-identified DICOM UIDs (2.25 is the UUID-derived arc, PS3.5 B.2).
 BIOBANK_UID_ROOT = env_str("BIOBANK_UID_ROOT", "2.25.")
 
+# Background jobs (Celery). With no broker, a queued job runs at once in the process
+# that queues it, so development needs nothing but Python. RabbitMQ is the
+# recommended broker: it hands an unacknowledged job to another worker as soon as the
+# connection of the worker that held it drops; Redis only does so after the
+# visibility timeout below, which must also exceed the longest job.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
+# Acknowledge a job only when it ends, and put it back when its worker dies, so a
+# lost worker's extraction runs again elsewhere; one job at a time per process:
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -132,5 +154,6 @@ LOGGING = {
         "patients": {"level": env_str("LOG_LEVEL", "INFO")},
         "radiomics": {"level": env_str("LOG_LEVEL", "INFO")},
         "liquidbiopsy": {"level": env_str("LOG_LEVEL", "INFO")},
+        "celery": {"level": env_str("LOG_LEVEL", "INFO")},
     },
 }

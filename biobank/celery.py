@@ -1,0 +1,27 @@
+"""Celery application of the biobank: background feature extraction."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_init
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "biobank.settings")
+
+app = Celery("biobank")
+
+# Every CELERY_* Django setting configures the app (CELERY_BROKER_URL -> broker_url):
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_init.connect
+def refuse_worker_without_broker(sender: object = None, **kwargs: object) -> None:
+    """Stop a worker that would wait on a private in-memory queue nobody sends to."""
+    if app.conf.task_always_eager:
+        raise ImproperlyConfigured(
+            "Set CELERY_BROKER_URL to start a worker; without a broker, jobs run "
+            "in the process that queues them."
+        )

@@ -1,0 +1,447 @@
+"""Background extraction jobs: in-process without a broker, and real workers on one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+REPO = Path(__file__).resolve().parents[2]
+FEATURES = ["stand_in_mean", "stand_in_volume", "stand_in_contrast"]
+
+# A worker started by these tests imports this module (celery worker -I) and runs the
+# stand-in below when this variable names the folder it shares with the test:
+JOBS_DIR = "BIOBANK_TEST_JOBS_DIR"
+
+
+def stand_in_run_extraction(
+    extraction_id: int, progress: Callable[[int, str], None] | None = None
+):
+    """Behave as run_extraction promises: count the attempt, store values at once.
+
+    In a worker, write ``attempt-N`` to the shared folder on starting; when the
+    folder holds ``hold-first-attempt``, the first attempt stops inside its storing
+    transaction and waits there to be killed.
+    """
+    from radiomics.models import FeatureDefinition, FeatureExtraction, FeatureValue
+
+    Status = FeatureExtraction.Status
+    FeatureExtraction.objects.filter(pk=extraction_id).update(
+        status=Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=timezone.now(),
+        error="",
+    )
+    attempt = FeatureExtraction.objects.get(pk=extraction_id).attempts
+    shared = Path(os.environ[JOBS_DIR]) if os.environ.get(JOBS_DIR) else None
+    if shared:
+        (shared / f"attempt-{attempt}").touch()
+    if progress:
+        progress(40, "image and mask loaded")
+
+    definitions = [
+        FeatureDefinition.objects.get_or_create(
+            name=name, defaults={"family": "other", "feature_name": name}
+        )[0]
+        for name in FEATURES
+    ]
+    with transaction.atomic():
+        FeatureValue.objects.filter(extraction_id=extraction_id).delete()
+        FeatureValue.objects.bulk_create(
+            FeatureValue(extraction_id=extraction_id, feature=feature, value=index)
+            for index, feature in enumerate(definitions)
+        )
+        if shared and attempt == 1 and (shared / "hold-first-attempt").exists():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # killed long before, as a rule
+                time.sleep(0.1)
+        FeatureExtraction.objects.filter(pk=extraction_id).update(
+            status=Status.DONE, progress=100, finished_at=timezone.now()
+        )
+    if progress:
+        progress(100, "values stored")
+    return FeatureExtraction.objects.get(pk=extraction_id)
+
+
+def install_stand_in(run: Callable[..., object], monkeypatch=None) -> None:
+    """Put `run` in place of run_extraction, for the test or for the whole process."""
+    # TODO: radiomics.extraction is being written; until it lands, a module stands in.
+    try:
+        import radiomics.extraction as module
+    except ImportError:
+        module = types.ModuleType("radiomics.extraction")
+        if monkeypatch:
+            monkeypatch.setitem(sys.modules, "radiomics.extraction", module)
+        else:
+            sys.modules["radiomics.extraction"] = module
+    if monkeypatch:
+        monkeypatch.setattr(module, "run_extraction", run, raising=False)
+    else:
+        module.run_extraction = run
+
+
+if os.environ.get(JOBS_DIR):
+    # Imported by a worker process started below:
+    install_stand_in(stand_in_run_extraction)
+
+
+def plan_record(number: int = 1):
+    from patients.models import Patient, Project
+    from radiomics.models import FeatureExtraction
+
+    project, _ = Project.objects.get_or_create(code="jobs", name="Jobs")
+    patient = Patient.objects.create(
+        project=project, pseudonym=f"JOB-{number:03d}", source_key=f"key-{number}"
+    )
+    return FeatureExtraction.objects.create(
+        patient=patient, software="stand-in", fingerprint=uuid.uuid4().hex
+    )
+
+
+@pytest.fixture
+def stand_in(monkeypatch) -> list[int]:
+    """Run the stand-in in this process; return the ids it was called with."""
+    calls: list[int] = []
+
+    def run(extraction_id: int, progress=None):
+        calls.append(extraction_id)
+        return stand_in_run_extraction(extraction_id, progress)
+
+    install_stand_in(run, monkeypatch)
+    return calls
+
+
+# In-process jobs (no broker configured, as in development and in this test run):
+
+
+def test_tests_run_without_a_broker_so_jobs_run_in_process():
+    from biobank.celery import app
+
+    assert app.conf.task_always_eager
+
+
+def test_queued_job_runs_in_process_and_stores_state(
+    db, stand_in, django_capture_on_commit_callbacks
+):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import queue_extractions
+
+    extraction = plan_record()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task_ids = queue_extractions([extraction])
+
+    extraction.refresh_from_db()
+    assert task_ids == [extraction.task_id]
+    assert uuid.UUID(extraction.task_id)
+    assert extraction.status == FeatureExtraction.Status.DONE
+    assert extraction.progress == 100
+    assert extraction.attempts == 1
+    assert extraction.values.count() == len(FEATURES)
+    assert stand_in == [extraction.pk]
+
+
+def test_job_is_sent_only_when_the_transaction_commits(
+    db, stand_in, django_capture_on_commit_callbacks
+):
+    from radiomics.tasks import queue_extractions
+
+    extraction = plan_record()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        queue_extractions([extraction])
+
+    assert len(callbacks) == 1
+    assert stand_in == []
+
+
+def test_failing_job_records_failure_and_error(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import queue_extractions
+
+    def crash(extraction_id: int, progress=None):
+        FeatureExtraction.objects.filter(pk=extraction_id).update(status="running")
+        raise RuntimeError("the mask file is unreadable")
+
+    install_stand_in(crash, monkeypatch)
+    extraction = plan_record()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_extractions([extraction])
+
+    extraction.refresh_from_db()
+    assert extraction.status == FeatureExtraction.Status.FAILED
+    assert extraction.error == "RuntimeError: the mask file is unreadable"
+
+
+def test_job_for_a_done_extraction_does_nothing(db, stand_in):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import extract_segmentation
+
+    extraction = plan_record()
+    FeatureExtraction.objects.filter(pk=extraction.pk).update(status="done")
+
+    result = extract_segmentation.apply(args=(extraction.pk,))
+
+    assert result.get() == "done"
+    assert stand_in == []
+
+
+def test_job_found_running_after_a_lost_worker_runs_again(db, stand_in):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import extract_segmentation
+
+    extraction = plan_record()
+    FeatureExtraction.objects.filter(pk=extraction.pk).update(
+        status="running", attempts=1
+    )
+
+    extract_segmentation.apply(args=(extraction.pk,))
+
+    extraction.refresh_from_db()
+    assert stand_in == [extraction.pk]
+    assert (extraction.status, extraction.attempts) == ("done", 2)
+
+
+def test_worker_refuses_to_start_without_a_broker():
+    from biobank.celery import refuse_worker_without_broker
+
+    with pytest.raises(ImproperlyConfigured, match="CELERY_BROKER_URL"):
+        refuse_worker_without_broker()
+
+
+# Real workers on a real broker, on loopback:
+
+BROKERS = {
+    "rabbitmq": os.environ.get(
+        "BIOBANK_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"
+    ),
+    "redis": os.environ.get("BIOBANK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+}
+
+
+def broker_url(name: str) -> str:
+    """Return the broker's URL, or skip when it is unreachable outside CI."""
+    from kombu import Connection
+
+    url = BROKERS[name]
+    try:
+        with Connection(url, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 -- any failure means "unreachable"
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{name} broker {url} unreachable ({exc}); .ci/run starts it")
+    return url
+
+
+@pytest.fixture
+def worker_database_url(transactional_db, tmp_path: Path) -> Iterator[str]:
+    """Return a DATABASE_URL under which a worker process sees this test's rows."""
+    connection = connections["default"]
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        # A transactional test commits its rows to the test database:
+        user = quote(settings["USER"] or "", safe="")
+        password = quote(settings["PASSWORD"] or "", safe="")
+        host = settings["HOST"] or "127.0.0.1"
+        port = settings["PORT"] or 5432
+        yield f"postgres://{user}:{password}@{host}:{port}/{settings['NAME']}"
+        return
+
+    # NB: pytest-django's SQLite test database lives in this process's memory, out
+    # of a worker's reach; this test alone works on a migrated file database.
+    path = tmp_path / "jobs.sqlite3"
+    file_connection = connection.__class__({**settings, "NAME": str(path)}, "default")
+    connections["default"] = file_connection
+    try:
+        call_command("migrate", verbosity=0)
+        yield f"sqlite:///{path}"
+    finally:
+        file_connection.close()
+        connections["default"] = connection
+
+
+class Worker:
+    """A `celery -A biobank worker` process on its own queue, concurrency 1."""
+
+    def __init__(self, broker: str, database: str, queue: str, shared: Path) -> None:
+        self.broker, self.queue = broker, queue
+        self.log = shared / f"worker-{uuid.uuid4().hex[:6]}.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database,
+            "CELERY_BROKER_URL": broker,
+            "BIOBANK_STORAGE_ROOT": str(shared / "storage"),
+            JOBS_DIR: str(shared),
+        }
+        command = [
+            sys.executable, "-m", "celery", "-A", "biobank", "worker",
+            "--queues", queue, "--hostname", f"{queue}@%h", "--concurrency", "1",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--include", "tests.radiomics.test_jobs", "--loglevel", "INFO",
+        ]  # fmt: skip
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 -- our own command line
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        """Kill the worker and its pool at once, as a lost machine would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # warm shutdown: finishes the running job
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def wait_for(condition: Callable[[], bool], what: str, worker: Worker) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"Gave up waiting for {what}; worker said:\n{worker.output()}")
+        if worker.process.poll() is not None:
+            pytest.fail(
+                f"The worker ended while waiting for {what}:\n{worker.output()}"
+            )
+        time.sleep(0.2)
+
+
+class Workers:
+    """The workers of one test, on a queue of their own, and what is left on it."""
+
+    def __init__(self, shared: Path) -> None:
+        self.shared = shared
+        self.queue = f"jobs-test-{uuid.uuid4().hex[:8]}"
+        self.started: list[Worker] = []
+        self.broker = ""
+
+    def start(self, broker: str, database: str) -> Worker:
+        self.send_to(broker)
+        worker = Worker(broker, database, self.queue, self.shared)
+        self.started.append(worker)
+        return worker
+
+    def send_to(self, broker: str) -> None:
+        """Make this process send jobs to the broker instead of running them."""
+        from biobank.celery import app
+
+        if self.broker != broker:
+            self.broker = broker
+            app.conf.update(task_always_eager=False, broker_url=broker)
+            app._pool = app.amqp._producer_pool = None  # pools of the old URL
+
+    def messages_left(self) -> int:
+        """Return how many jobs wait on the queue (RabbitMQ), not counting unacked."""
+        from kombu import Connection
+
+        with Connection(self.broker) as connection:
+            _, count, _ = connection.default_channel.queue_declare(
+                self.queue, passive=True
+            )
+        return count
+
+    def close(self) -> None:
+        from kombu import Connection, pools
+
+        from biobank.celery import app
+
+        for worker in self.started:
+            worker.stop()
+        if self.broker:
+            with Connection(self.broker) as connection:
+                connection.default_channel.queue_delete(self.queue)
+            pools.reset()  # closes and forgets the connections to the broker
+            app.conf.update(task_always_eager=True, broker_url="memory://")
+            app._pool = app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    group = Workers(tmp_path)
+    yield group
+    group.close()
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq", "redis"])
+def test_worker_runs_a_queued_extraction(broker, worker_database_url, workers):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import queue_extractions
+
+    url = broker_url(broker)
+    extraction = plan_record()
+    worker = workers.start(url, worker_database_url)
+
+    [task_id] = queue_extractions([extraction], queue=workers.queue)
+    wait_for(
+        lambda: FeatureExtraction.objects.get(pk=extraction.pk).status == "done",
+        "the extraction to finish",
+        worker,
+    )
+
+    extraction.refresh_from_db()
+    assert extraction.task_id == task_id
+    assert (extraction.attempts, extraction.progress) == (1, 100)
+    assert extraction.values.count() == len(FEATURES)
+    assert (
+        f"Task radiomics.extract_segmentation[{task_id}] succeeded" in worker.output()
+    )
+
+
+def test_job_of_a_killed_worker_runs_again_once_on_another(
+    worker_database_url, workers, tmp_path
+):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import queue_extractions
+
+    url = broker_url("rabbitmq")
+    extraction = plan_record()
+    (tmp_path / "hold-first-attempt").touch()
+    first = workers.start(url, worker_database_url)
+
+    queue_extractions([extraction], queue=workers.queue)
+    wait_for(lambda: (tmp_path / "attempt-1").exists(), "the first attempt", first)
+    first.kill()
+    second = workers.start(url, worker_database_url)
+    wait_for(
+        lambda: FeatureExtraction.objects.get(pk=extraction.pk).status == "done",
+        "the second attempt to finish",
+        second,
+    )
+    second.stop()
+
+    extraction.refresh_from_db()
+    values = list(extraction.values.values_list("feature__name", "value"))
+    assert extraction.attempts == 2
+    assert sorted(values) == sorted((name, i) for i, name in enumerate(FEATURES))
+    assert not (tmp_path / "attempt-3").exists()
+    assert workers.messages_left() == 0
