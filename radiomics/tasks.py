@@ -79,15 +79,18 @@ def queue_extractions(
 ) -> list[str]:
     """Queue one job per extraction and return their task ids, in the same order.
 
-    Each record gets its task id first; the jobs are sent when the current
-    transaction commits, so a worker never looks for a record it cannot see yet.
-    With no broker configured, each job runs right there, before this returns.
+    Each record is marked pending with its task id first (a done one is computed
+    again); the jobs are sent when the current transaction commits, so a worker
+    never looks for a record it cannot see yet. With no broker configured, each job
+    runs right there, before this returns.
     """
     options = {"queue": queue} if queue else {}
     task_ids = []
     for extraction in extractions:
         extraction.task_id = str(uuid4())
-        extraction.save(update_fields=["task_id"])
+        extraction.status = Status.PENDING
+        extraction.progress = 0
+        extraction.save(update_fields=["task_id", "status", "progress"])
         transaction.on_commit(
             partial(
                 extract_segmentation.apply_async,

@@ -203,6 +203,23 @@ def test_job_for_a_done_extraction_does_nothing(db, stand_in):
     assert stand_in == []
 
 
+def test_queueing_a_done_extraction_computes_it_again(
+    db, stand_in, django_capture_on_commit_callbacks
+):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import queue_extractions
+
+    extraction = plan_record()
+    FeatureExtraction.objects.filter(pk=extraction.pk).update(status="done", attempts=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_extractions([extraction])
+
+    extraction.refresh_from_db()
+    assert stand_in == [extraction.pk]
+    assert (extraction.status, extraction.attempts) == ("done", 2)
+
+
 def test_job_found_running_after_a_lost_worker_runs_again(db, stand_in):
     from radiomics.models import FeatureExtraction
     from radiomics.tasks import extract_segmentation
