@@ -34,7 +34,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "biobank",
     "patients",
@@ -105,11 +108,38 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/cohorts/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Analyst REST API (/api/, docs/api.md): token or session sign-in, read-only for now;
+# page-number pages of 100 by default, cursor pages on the big tables.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "biobank.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI schema; Swagger UI and Redoc are served from drf-spectacular-sidecar, no CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Imaging biobank API",
+    "DESCRIPTION": "Read access to patients, imaging, radiomics and liquid-biopsy records.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "SegmentationMethodEnum": "radiomics.models.Segmentation.Method",
+        "CfDNAMethodEnum": "liquidbiopsy.models.CfDNAAssay.Method",
+    },
 }
 
 # Where de-identified DICOM copies and other stored files live.

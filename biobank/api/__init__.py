@@ -1,0 +1,1 @@
+"""Analyst REST API: read endpoints, filters and the OpenAPI contract, under /api/."""

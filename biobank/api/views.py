@@ -1,0 +1,307 @@
+"""Read-only viewsets of every record type, a patient's timeline and a study in full."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers as drf_serializers
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from biobank.api import filters, serializers
+from biobank.api.access import visible_to
+from biobank.api.pagination import CursorPagination
+from biobank.api.timeline import patient_timeline
+from liquidbiopsy.models import (
+    BloodSample,
+    CfDNAAssay,
+    CirculatingRNAResult,
+    CTCCount,
+    VariantResult,
+)
+from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
+from radiomics.models import (
+    FeatureDefinition,
+    FeatureExtraction,
+    FeatureRobustness,
+    FeatureValue,
+    ImageSeries,
+    ImagingStudy,
+    RadiomicSignature,
+    Segmentation,
+    SignatureScore,
+    SignatureTerm,
+)
+
+
+class RecordViewSet(viewsets.ReadOnlyModelViewSet):
+    """List and read one kind of record; every queryset passes through `visible_to`.
+
+    `project_path` leads from the model to its Project, None for shared records.
+    """
+
+    project_path: str | None = None
+
+    def get_queryset(self) -> QuerySet:
+        return visible_to(self.request.user, super().get_queryset(), self.project_path)
+
+
+class ProjectViewSet(RecordViewSet):
+    queryset = Project.objects.all()
+    serializer_class = serializers.ProjectSerializer
+    filterset_class = filters.ProjectFilter
+    ordering_fields = ["code", "created_at"]
+    project_path = ""
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="Patient id or pseudonym.",
+            ),
+            OpenApiParameter(
+                "project",
+                OpenApiTypes.STR,
+                description="Project code, when a pseudonym exists in several.",
+            ),
+        ]
+    )
+)
+class PatientViewSet(RecordViewSet):
+    """Patients, found by id or by pseudonym (with ?project=code if it is ambiguous)."""
+
+    queryset = Patient.objects.select_related("project")
+    serializer_class = serializers.PatientSerializer
+    filterset_class = filters.PatientFilter
+    ordering_fields = ["pseudonym", "diagnosis_on", "birth_year", "created_at", "id"]
+    lookup_value_regex = "[^/]+"
+    project_path = "project"
+
+    def get_object(self) -> Patient:
+        lookup = self.kwargs["pk"]
+        patients = self.get_queryset()
+        if lookup.isdigit():
+            patient = patients.filter(pk=int(lookup)).first()
+            if patient is not None:
+                self.check_object_permissions(self.request, patient)
+                return patient
+
+        matches = patients.filter(pseudonym=lookup)
+        project = self.request.query_params.get("project")
+        if project:
+            matches = matches.filter(project__code=project)
+        found = list(matches[:2])
+        if not found:
+            raise Http404("No patient has this id or pseudonym.")
+        if len(found) > 1:
+            raise ValidationError(
+                {
+                    "project": f"Pseudonym {lookup} exists in several projects; "
+                    "add ?project=<code>."
+                }
+            )
+        self.check_object_permissions(self.request, found[0])
+        return found[0]
+
+    @extend_schema(
+        responses=serializers.TimelineSerializer,
+        parameters=[
+            OpenApiParameter(
+                "id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="Patient id or pseudonym.",
+            ),
+            OpenApiParameter(
+                "project",
+                OpenApiTypes.STR,
+                description="Project code, when a pseudonym exists in several.",
+            ),
+        ],
+        filters=False,
+    )
+    @action(detail=True, filterset_class=None, pagination_class=None)
+    def timeline(self, request: Request, pk: str | None = None) -> Response:
+        """Every dated record of the patient in date order, each with its kind."""
+        timeline = patient_timeline(self.get_object())
+        return Response(serializers.TimelineSerializer(timeline).data)
+
+
+class ConsentViewSet(RecordViewSet):
+    queryset = Consent.objects.select_related("patient__project")
+    serializer_class = serializers.ConsentSerializer
+    filterset_class = filters.ConsentFilter
+    ordering_fields = ["given_on", "withdrawn_on", "id"]
+    project_path = "patient__project"
+
+
+class TreatmentViewSet(RecordViewSet):
+    queryset = Treatment.objects.select_related("patient__project")
+    serializer_class = serializers.TreatmentSerializer
+    filterset_class = filters.TreatmentFilter
+    ordering_fields = ["started_on", "ended_on", "line", "id"]
+    project_path = "patient__project"
+
+
+class ClinicalEventViewSet(RecordViewSet):
+    queryset = ClinicalEvent.objects.select_related("patient__project")
+    serializer_class = serializers.ClinicalEventSerializer
+    filterset_class = filters.ClinicalEventFilter
+    ordering_fields = ["occurred_on", "kind", "id"]
+    project_path = "patient__project"
+
+
+class ImagingStudyViewSet(RecordViewSet):
+    """Studies; one study's page holds its series, segmentations and feature values."""
+
+    queryset = ImagingStudy.objects.select_related("patient__project")
+    serializer_class = serializers.ImagingStudySerializer
+    filterset_class = filters.ImagingStudyFilter
+    ordering_fields = ["study_date", "created_at", "id"]
+    project_path = "patient__project"
+
+    def get_queryset(self) -> QuerySet:
+        queryset = super().get_queryset()
+        if self.action != "retrieve":
+            return queryset
+        values = FeatureValue.objects.select_related("feature").order_by(
+            "feature__name"
+        )
+        return queryset.prefetch_related(
+            "series__segmentations__extractions",
+            Prefetch("series__segmentations__extractions__values", queryset=values),
+        )
+
+    def get_serializer_class(self) -> type[drf_serializers.BaseSerializer]:
+        if self.action == "retrieve":
+            return serializers.ImagingStudyDetailSerializer
+        return serializers.ImagingStudySerializer
+
+
+class ImageSeriesViewSet(RecordViewSet):
+    queryset = ImageSeries.objects.select_related("study__patient__project")
+    serializer_class = serializers.ImageSeriesSerializer
+    filterset_class = filters.ImageSeriesFilter
+    ordering_fields = ["series_date", "series_number", "slice_thickness_mm", "id"]
+    project_path = "study__patient__project"
+
+
+class SegmentationViewSet(RecordViewSet):
+    queryset = Segmentation.objects.select_related("series__study__patient__project")
+    serializer_class = serializers.SegmentationSerializer
+    filterset_class = filters.SegmentationFilter
+    ordering_fields = ["roi_name", "created_at", "id"]
+    project_path = "series__study__patient__project"
+
+
+class FeatureExtractionViewSet(RecordViewSet):
+    queryset = FeatureExtraction.objects.select_related("patient__project")
+    serializer_class = serializers.FeatureExtractionSerializer
+    filterset_class = filters.FeatureExtractionFilter
+    ordering_fields = ["created_at", "finished_at", "id"]
+    project_path = "patient__project"
+
+
+class FeatureDefinitionViewSet(RecordViewSet):
+    queryset = FeatureDefinition.objects.all()
+    serializer_class = serializers.FeatureDefinitionSerializer
+    filterset_class = filters.FeatureDefinitionFilter
+    ordering_fields = ["name", "family", "ibsi_code", "id"]
+
+
+class FeatureRobustnessViewSet(RecordViewSet):
+    queryset = FeatureRobustness.objects.select_related("feature")
+    serializer_class = serializers.FeatureRobustnessSerializer
+    filterset_class = filters.FeatureRobustnessFilter
+    ordering_fields = ["icc", "ci_low", "id"]
+
+
+class FeatureValueViewSet(RecordViewSet):
+    """Feature values, one per row, in cursor pages (see docs/api.md)."""
+
+    queryset = FeatureValue.objects.select_related(
+        "feature", "extraction__patient__project"
+    )
+    serializer_class = serializers.FeatureValueSerializer
+    filterset_class = filters.FeatureValueFilter
+    pagination_class = CursorPagination
+    # NB: cursor pages need one fixed, unique order; id follows insertion.
+    ordering_fields = ["id"]
+    project_path = "extraction__patient__project"
+
+
+class RadiomicSignatureViewSet(RecordViewSet):
+    queryset = RadiomicSignature.objects.prefetch_related(
+        Prefetch("terms", queryset=SignatureTerm.objects.select_related("feature"))
+    ).order_by("name")
+    serializer_class = serializers.RadiomicSignatureSerializer
+    filterset_class = filters.RadiomicSignatureFilter
+    ordering_fields = ["name", "id"]
+
+
+class SignatureScoreViewSet(RecordViewSet):
+    queryset = SignatureScore.objects.select_related(
+        "signature", "extraction__patient__project"
+    ).order_by("id")
+    serializer_class = serializers.SignatureScoreSerializer
+    filterset_class = filters.SignatureScoreFilter
+    ordering_fields = ["score", "computed_at", "id"]
+    project_path = "extraction__patient__project"
+
+
+class BloodSampleViewSet(RecordViewSet):
+    queryset = BloodSample.objects.select_related("patient__project")
+    serializer_class = serializers.BloodSampleSerializer
+    filterset_class = filters.BloodSampleFilter
+    ordering_fields = ["drawn_at", "created_at", "id"]
+    project_path = "patient__project"
+
+
+class CTCCountViewSet(RecordViewSet):
+    queryset = CTCCount.objects.select_related("sample__patient__project").order_by(
+        "id"
+    )
+    serializer_class = serializers.CTCCountSerializer
+    filterset_class = filters.CTCCountFilter
+    ordering_fields = ["count", "count_per_7_5ml", "sample__drawn_at", "id"]
+    project_path = "sample__patient__project"
+
+
+class CfDNAAssayViewSet(RecordViewSet):
+    queryset = CfDNAAssay.objects.select_related("sample__patient__project").order_by(
+        "id"
+    )
+    serializer_class = serializers.CfDNAAssaySerializer
+    filterset_class = filters.CfDNAAssayFilter
+    ordering_fields = ["cfdna_ng_per_ml", "tumour_fraction", "sample__drawn_at", "id"]
+    project_path = "sample__patient__project"
+
+
+class CirculatingRNAResultViewSet(RecordViewSet):
+    queryset = CirculatingRNAResult.objects.select_related(
+        "sample__patient__project"
+    ).order_by("id")
+    serializer_class = serializers.CirculatingRNAResultSerializer
+    filterset_class = filters.CirculatingRNAResultFilter
+    ordering_fields = ["value", "sample__drawn_at", "id"]
+    project_path = "sample__patient__project"
+
+
+class VariantResultViewSet(RecordViewSet):
+    """Variant results in cursor pages (see docs/api.md)."""
+
+    queryset = VariantResult.objects.select_related("assay__sample__patient__project")
+    serializer_class = serializers.VariantResultSerializer
+    filterset_class = filters.VariantResultFilter
+    pagination_class = CursorPagination
+    ordering_fields = ["id"]
+    project_path = "assay__sample__patient__project"
