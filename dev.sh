@@ -16,10 +16,14 @@ ensure_venv() {
     # Reinstall only when the pinned requirements changed since the last install:
     local stamp="$VENV/.requirements.sha256"
     local want
-    want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+    want=$(cat requirements.txt requirements-dev.txt requirements-pyradiomics.txt | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
         "$VENV/bin/python" -m pip install --quiet -r requirements-dev.txt
+        # PyRadiomics compiles its C extension against the numpy installed above: its
+        # build tools (lines marked "# build") first, then the rest without isolation.
+        "$VENV/bin/python" -m pip install --quiet $(sed -n 's/ *# build$//p' requirements-pyradiomics.txt)
+        "$VENV/bin/python" -m pip install --quiet --no-build-isolation -r requirements-pyradiomics.txt
         echo "$want" > "$stamp"
     fi
 }

@@ -11,8 +11,12 @@ DEFAULT_ENGINE = "mirp"
 
 def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
     from radiomics.engines.mirp_engine import MirpEngine
+    from radiomics.engines.pyradiomics_engine import PyRadiomicsEngine
 
-    engines: dict[str, type[Engine]] = {MirpEngine.name: MirpEngine}
+    engines: dict[str, type[Engine]] = {
+        MirpEngine.name: MirpEngine,
+        PyRadiomicsEngine.name: PyRadiomicsEngine,
+    }
     try:
         return engines[name]()
     except KeyError:

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from radiomics.engines import get_engine
+from radiomics.engines import DEFAULT_ENGINE, get_engine
 from radiomics.engines.conformance import (
     CONFIGURATIONS,
     render_report,
@@ -36,7 +36,16 @@ class Command(BaseCommand):
             help=f"Comma-separated configurations among {', '.join(CONFIGURATIONS)}.",
         )
         parser.add_argument(
-            "--output", type=Path, default=Path("docs/ibsi_conformance.md")
+            "--engine",
+            default=DEFAULT_ENGINE,
+            help="Engine to check: mirp (default) or pyradiomics (its IBSI mode).",
+        )
+        parser.add_argument(
+            "--output",
+            type=Path,
+            default=None,
+            help="Report file (default: docs/ibsi_conformance.md for mirp, "
+            "docs/ibsi_conformance_<engine>.md for another engine).",
         )
         parser.add_argument(
             "--data",
@@ -47,7 +56,13 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, config: str, output: Path, data: Path | None, **options
+        self,
+        *args,
+        config: str,
+        engine: str,
+        output: Path | None,
+        data: Path | None,
+        **options,
     ) -> None:
         names = [name.strip() for name in config.split(",") if name.strip()]
         unknown = [name for name in names if name not in CONFIGURATIONS]
@@ -60,10 +75,13 @@ class Command(BaseCommand):
         if not data.is_dir():
             raise CommandError(f"IBSI data folder {data} does not exist; pass --data.")
 
-        engine = get_engine()
+        try:
+            extractor = get_engine(engine)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         results = []
         for name in names:
-            result = run_configuration(engine, CONFIGURATIONS[name], data)
+            result = run_configuration(extractor, CONFIGURATIONS[name], data)
             results.append(result)
             self.stdout.write(
                 f"{name}: {result.passed} of {len(result.comparisons)} reference values "
@@ -71,6 +89,14 @@ class Command(BaseCommand):
             )
 
         command = f"python manage.py ibsi_conformance --config {','.join(names)}"
+        if engine != DEFAULT_ENGINE:
+            command += f" --engine {engine}"
+        if output is None:
+            output = Path(
+                "docs/ibsi_conformance.md"
+                if engine == DEFAULT_ENGINE
+                else f"docs/ibsi_conformance_{engine}.md"
+            )
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render_report(results, command), encoding="utf-8")
         self.stdout.write(self.style.SUCCESS(f"Report written to {output}."))
