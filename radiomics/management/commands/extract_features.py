@@ -1,0 +1,130 @@
+"""Compute radiomic features of stored segmentations, one extraction per segmentation."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
+
+from radiomics.engines import PRESETS
+from radiomics.engines.presets import UnknownPreset
+from radiomics.extraction import plan_extraction, run_extraction
+from radiomics.models import FeatureExtraction, Segmentation
+
+Status = FeatureExtraction.Status
+
+
+class Command(BaseCommand):
+    help = (
+        "Extract features from stored segmentations on their image series. Each "
+        "(segmentation, engine, preset, label) is one extraction record; asking again "
+        "reuses it, and a done extraction is computed again only with --again."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        chosen = parser.add_argument_group("segmentations (at least one choice)")
+        chosen.add_argument("--segmentation", type=int, nargs="+", default=[])
+        chosen.add_argument("--series", help="SeriesInstanceUID as stored.")
+        chosen.add_argument("--project", help="Project code.")
+        chosen.add_argument("--patient", help="Patient pseudonym.")
+        chosen.add_argument("--all", action="store_true", help="Every segmentation.")
+        parser.add_argument("--engine", default="mirp")
+        parser.add_argument(
+            "--preset",
+            help=f"One of {', '.join(PRESETS)}; by default ibsi1_config_c for CT, "
+            "ibsi1_config_d for other modalities.",
+        )
+        parser.add_argument(
+            "--label",
+            type=float,
+            help="Mask value taken as the ROI (mask files; an RTSTRUCT or SEG mask is 1).",
+        )
+        parser.add_argument(
+            "--again", action="store_true", help="Compute done extractions again."
+        )
+        # The jobs helper's --background flag goes here; it makes queue_or_run queue.
+
+    def handle(self, *args, **options) -> None:
+        segmentations = select_segmentations(options)
+        if not segmentations.exists():
+            raise CommandError("No segmentation matches the selection.")
+
+        try:
+            extractions = [
+                plan_extraction(
+                    segmentation,
+                    engine=options["engine"],
+                    preset=options["preset"],
+                    label=options["label"],
+                )
+                for segmentation in segmentations
+            ]
+        except (UnknownPreset, ValueError) as error:
+            raise CommandError(str(error)) from None
+        if not options["again"]:
+            skipped = [e for e in extractions if e.status == Status.DONE]
+            for extraction in skipped:
+                self.report(extraction, "already done", 0.0)
+            extractions = [e for e in extractions if e.status != Status.DONE]
+
+        failed = self.queue_or_run(extractions, background=False)
+        if failed:
+            raise CommandError(f"{failed} of {len(extractions)} extractions failed.")
+
+    def queue_or_run(
+        self, extractions: list[FeatureExtraction], background: bool
+    ) -> int:
+        """Run the extractions here, one after the other; return how many failed.
+
+        With `background`, the jobs of radiomics.tasks are queued instead (to do).
+        """
+        if background:
+            raise CommandError("Queueing extractions is not available yet.")
+
+        failed = 0
+        for extraction in extractions:
+            started = time.perf_counter()
+            try:
+                extraction = run_extraction(extraction.pk)
+            except Exception as error:  # noqa: BLE001 - recorded on the extraction; the others go on
+                extraction.refresh_from_db()
+                self.stderr.write(f"{type(error).__name__}: {error}")
+            self.report(extraction, extraction.status, time.perf_counter() - started)
+            failed += extraction.status == Status.FAILED
+        return failed
+
+    def report(
+        self, extraction: FeatureExtraction, status: str, seconds: float
+    ) -> None:
+        count = extraction.values.count()
+        line = (
+            f"extraction {extraction.pk} segmentation {extraction.segmentation_id} "
+            f"{extraction.software} {extraction.preset}: {status}, {count} features, "
+            f"{seconds:.1f} s"
+        )
+        if extraction.status == Status.FAILED:
+            line += f" -- {extraction.error}"
+        self.stdout.write(line)
+
+
+def select_segmentations(options: dict) -> QuerySet[Segmentation]:
+    chosen = Segmentation.objects.select_related("series__study__patient")
+    if options["all"]:
+        return chosen.order_by("pk")
+    if not any(
+        options[key] for key in ("segmentation", "series", "project", "patient")
+    ):
+        raise CommandError(
+            "Choose segmentations: --segmentation ID..., --series UID, --project CODE, "
+            "--patient PSEUDONYM or --all."
+        )
+    if options["segmentation"]:
+        chosen = chosen.filter(pk__in=options["segmentation"])
+    if options["series"]:
+        chosen = chosen.filter(series__series_instance_uid=options["series"])
+    if options["project"]:
+        chosen = chosen.filter(series__study__patient__project__code=options["project"])
+    if options["patient"]:
+        chosen = chosen.filter(series__study__patient__pseudonym=options["patient"])
+    return chosen.order_by("pk")
