@@ -6,6 +6,8 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from patients.models import Patient, Project
@@ -54,7 +56,25 @@ def pseudonymise(project: Project, source_id: str, **defaults) -> tuple[Patient,
     raise RuntimeError(f"Could not allocate a pseudonym in project {project.code}.")
 
 
+class BadProjectCode(ValueError):
+    pass
+
+
 def get_project(code: str, create: bool = True) -> Project:
+    """Return the project with this code, creating it when `create` and it is new.
+
+    The code is checked as the admin checks it (letters, digits, - and _), because it
+    names the project's storage folder and starts every pseudonym and exported cell.
+    """
+    try:
+        validate_slug(code)
+    except ValidationError:
+        raise BadProjectCode(
+            f"Project code {code!r} is not valid: use letters, digits, hyphens or "
+            "underscores only (for example LUNG1)."
+        ) from None
+    if len(code) > Project._meta.get_field("code").max_length:
+        raise BadProjectCode(f"Project code {code!r} is longer than 40 characters.")
     if create:
         project, _ = Project.objects.get_or_create(code=code, defaults={"name": code})
         return project

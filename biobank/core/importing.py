@@ -106,19 +106,62 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","
 
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    # strict: a quote left open or stray text after a closing quote is an error, not
+    # a cell silently swallowing the rest of the line.
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+
+    def broken(error: csv.Error) -> ImportRejected:
+        return ImportRejected(
+            [
+                Problem(
+                    path.name,
+                    f"is not well-formed CSV there ({error}); check its quotes.",
+                    row=reader.line_num,
+                )
+            ]
+        )
+
     try:
         header = [cell.strip() for cell in next(reader)]
     except StopIteration:
         raise ImportRejected(
             [Problem(path.name, "is empty; a header row is needed.")]
         ) from None
+    except csv.Error as error:
+        raise broken(error) from None
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise ImportRejected(
+            [
+                Problem(
+                    path.name, "names this column twice; keep one.", row=1, field=name
+                )
+                for name in repeated
+            ]
+        )
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise broken(error) from None
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
+            if any(cell.strip() for cell in cells[len(header) :]):
+                raise ImportRejected(
+                    [
+                        Problem(
+                            path.name,
+                            f"has {len(cells)} cells where the header names "
+                            f"{len(header)} columns; a separator or quote is misplaced.",
+                            row=line,
+                        )
+                    ]
+                )
             yield (
                 line,
                 {

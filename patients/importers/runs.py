@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from biobank.core.importing import ImportRejected, ImportReport, Problem, file_sha256
 from patients.models import DataIssue, ImportRun, Patient, Project
-from patients.services import get_project
+from patients.services import BadProjectCode, get_project
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,10 @@ class ImportCommand(BaseCommand):
     def handle(self, *args, path: Path, project: str, **options) -> None:
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
-        target = get_project(project)
+        try:
+            target = get_project(project)
+        except BadProjectCode as exc:
+            raise CommandError(str(exc)) from None
 
         try:
             report = self.run_import(path, target, **options)

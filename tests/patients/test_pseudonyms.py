@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from patients.services import pseudonymise, source_key
+import pytest
+from django.core.management import CommandError, call_command
+
+from patients.models import Project
+from patients.services import BadProjectCode, get_project, pseudonymise, source_key
 
 
 def test_same_source_identifier_gets_the_same_pseudonym(project):
@@ -24,3 +28,22 @@ def test_pseudonyms_are_numbered_within_the_project(project):
     b, _ = pseudonymise(project, "B")
 
     assert (a.pseudonym, b.pseudonym) == ("DEMO-00001", "DEMO-00002")
+
+
+@pytest.mark.parametrize("code", ["../../tmp/escape", "", "a b", "=cmd", "x/y"])
+def test_a_project_code_that_is_no_slug_is_refused_and_nothing_created(code, db):
+    with pytest.raises(BadProjectCode):
+        get_project(code)
+
+    assert not Project.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["import_ctc", "ingest_dicom"])
+def test_import_commands_refuse_a_bad_project_code(command, tmp_path, db):
+    path = tmp_path / "in.csv"
+    path.write_text("patient_id\n", encoding="utf-8")
+
+    with pytest.raises(CommandError, match="not valid"):
+        call_command(command, str(path), project="../../tmp/escape")
+
+    assert not Project.objects.exists()
