@@ -23,7 +23,8 @@ class PageForm(forms.Form):
     """Which slice of the pairs the JSON endpoint returns."""
 
     limit = forms.IntegerField(min_value=1, max_value=10_000, required=False)
-    offset = forms.IntegerField(min_value=0, required=False)
+    # Bounded so that offset + limit fits every database's 64-bit integer:
+    offset = forms.IntegerField(min_value=0, max_value=2_000_000_000, required=False)
 
     def clean_limit(self) -> int:
         return self.cleaned_data["limit"] or 1000

@@ -352,3 +352,13 @@ def test_json_endpoint_reads_true_and_false_flags(logged_in, records):
     ).json()
 
     assert (len(treated["rows"]), len(everyone["rows"])) == (0, 1)
+
+
+@pytest.mark.parametrize("offset", ["2000000001", "18446744073709551615"])
+def test_an_offset_beyond_any_table_is_a_form_error_not_a_server_error(
+    logged_in, offset
+):
+    response = logged_in.get("/cohorts/query.json", {"offset": offset})
+
+    assert response.status_code == 400
+    assert "offset" in response.json()["errors"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from biobank.core.importing import ImportRejected
-from patients.services import get_project
+from patients.services import BadProjectCode, get_project
 from radiomics.importers.dicom import ingest_dicom
 
 
@@ -41,7 +41,11 @@ class Command(BaseCommand):
                 self.stderr.write(f"{done}/{total} files")
 
         try:
-            report = ingest_dicom(path, get_project(project), progress=progress)
+            target = get_project(project)
+        except BadProjectCode as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            report = ingest_dicom(path, target, progress=progress)
         except ImportRejected as exc:
             raise CommandError(f"Nothing was imported.\n{exc}") from None
         self.stdout.write(report.summary())
