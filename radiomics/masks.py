@@ -341,6 +341,11 @@ def register_mask(
         raise MaskUnusable(
             f"{path.name} is no mask file; give a {', '.join(MASK_SUFFIXES)} file."
         )
+    if suffix == ".nrrd" and _has_detached_data(path):
+        raise MaskUnusable(
+            f"{path.name} keeps its voxels in a separate data file, which would not be "
+            "copied; save the mask as one .nrrd or .nii.gz file."
+        )
     content_sha256 = _file_sha256(path)
 
     volume = dataclasses.replace(read_volume(path), source=path.name)
@@ -398,6 +403,12 @@ def mask_labels(segmentation: Segmentation) -> dict[float, int]:
 
 def _label_number(label: float) -> int:
     return int(label) if float(label).is_integer() else WHOLE_MASK
+
+
+def _has_detached_data(path: Path) -> bool:
+    with path.open("rb") as file:
+        header = file.read(1 << 16).split(b"\n\n", 1)[0].lower()
+    return b"\ndata file:" in header or b"\ndatafile:" in header
 
 
 def _file_sha256(path: Path) -> str:

@@ -311,3 +311,17 @@ def test_refuses_a_mask_that_is_not_on_the_series_grid(dcmqi_series, tmp_path):
         )
 
     assert not Segmentation.objects.exists()
+
+
+def test_refuses_a_nrrd_header_whose_voxels_are_in_another_file(dcmqi_series, tmp_path):
+    (tmp_path / "mask.raw").write_bytes(bytes(3 * 38 * 23))
+    header = tmp_path / "mask.nrrd"
+    header.write_text(
+        "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 23 38 3\nencoding: raw\n"
+        "data file: mask.raw\n\n"
+    )
+
+    with pytest.raises(CommandError, match="separate data file"):
+        call_command(
+            "add_mask", header, series=dcmqi_series.series_instance_uid, roi_name="L"
+        )
