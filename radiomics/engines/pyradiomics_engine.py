@@ -12,10 +12,13 @@ Two modes:
   ("original_glcm_Contrast").
 
 Feature names stay PyRadiomics'. In IBSI mode the image-type slot of the name says how
-the image was prepared: "ibsi_glcm_Contrast" (3D texture, or any shape and first-order
-feature), "ibsi2D_glcm_Contrast" (in-plane texture of a 2D preset). Every feature has
-an IBSI conformance mark, `feature_conformance(name)`, measured with
-`python manage.py ibsi_conformance --engine pyradiomics` (docs/ibsi_conformance_pyradiomics.md).
+the image was prepared and, for texture, which IBSI aggregation was computed:
+"ibsi_shape_Sphericity", "ibsi_firstorder_Mean" (intensity statistics),
+"ibsiHistogram_firstorder_Mean" (intensity histogram: first order of the grey levels),
+"ibsi3Davg_glcm_Contrast", "ibsi25Dcomb_glrlm_RunEntropy", "ibsi2D_glszm_ZoneEntropy"
+(see texture_prefix). Every feature has an IBSI conformance mark,
+`feature_conformance(name)`, measured with `python manage.py ibsi_conformance --engine
+pyradiomics` (docs/ibsi_conformance_pyradiomics.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -185,36 +189,77 @@ IBSI_CODES: dict[tuple[str, str], str] = {
 # gldm DependencePercentage 6XV8, glcm SumVariance OEEB, glcm Dissimilarity 8S9J).
 
 _STEM_BY_CODE = {code: stem for stem, code in FEATURE_CODES.items()}
-# Family -> IBSI aggregation suffix of its features, by preset dimension; PyRadiomics
-# pools every slice into one matrix per direction with force2D (2.5D), and averages its
-# per-direction GLCM/GLRLM features.
-_AGGREGATION = {
-    "3D": {
-        "glcm": "3D_avg",
-        "glrlm": "3D_avg",
-        "glszm": "3D",
-        "gldm": "3D",
-        "ngtdm": "3D",
-    },
-    "2D": {
-        "glcm": "2_5D_avg",
-        "glrlm": "2_5D_avg",
-        "glszm": "2_5D",
-        "gldm": "2_5D",
-        "ngtdm": "2_5D",
-    },
+# PyRadiomics' first-order class run on the discretised grey levels gives IBSI's
+# intensity-histogram features ("ibsiHistogram_firstorder_Mean" is ih_mean); its
+# Entropy and Uniformity already use the grey levels in the plain run.
+HISTOGRAM_PREFIX = "ibsiHistogram"
+HISTOGRAM_STEMS = {
+    "Mean": "ih_mean",
+    "Variance": "ih_var",
+    "Skewness": "ih_skew",
+    "Kurtosis": "ih_kurt",
+    "Median": "ih_median",
+    "Minimum": "ih_min",
+    "10Percentile": "ih_p10",
+    "90Percentile": "ih_p90",
+    "Maximum": "ih_max",
+    "InterquartileRange": "ih_iqr",
+    "Range": "ih_range",
+    "MeanAbsoluteDeviation": "ih_mad",
+    "RobustMeanAbsoluteDeviation": "ih_rmad",
 }
+MATRIX_FAMILIES = ("glcm", "glrlm")  # with directions: averaged or merged
+ZONE_FAMILIES = ("glszm", "gldm", "ngtdm")  # one matrix per slice or volume
+IBSI_FAMILIES = {
+    "glcm": "cm",
+    "glrlm": "rlm",
+    "glszm": "szm",
+    "gldm": "ngl",
+    "ngtdm": "ngt",
+}
+
+
+def texture_prefix(suffix: str) -> str:
+    """Name prefix of texture features of an IBSI aggregation: "3D_avg" -> "ibsi3Davg".
+
+    The IBSI aggregations map onto PyRadiomics as: 3D = its 3D matrices; 2.5D = force2D,
+    which pools every slice into one matrix per in-plane direction; 2D = force2D run
+    slice by slice and averaged over slices (done here); "avg" = PyRadiomics' mean over
+    directions, "comb" = its weightingNorm "no_weighting", which sums the directional
+    matrices into one.
+    """
+    return "ibsi" + suffix.replace("_", "")
+
+
+def ibsi_code(name: str) -> str:
+    """Return the IBSI code of a feature name of this engine, "" where none."""
+    image_type, family, feature = _split_name(name)
+    if image_type == HISTOGRAM_PREFIX:
+        stem = HISTOGRAM_STEMS.get(feature) if family == "firstorder" else None
+        return FEATURE_CODES[stem] if stem else ""
+    if (family, feature) == ("firstorder", "Kurtosis") and not image_type.startswith(
+        "ibsi"
+    ):
+        return ""  # PyRadiomics' own kurtosis is not IBSI's excess kurtosis
+    return IBSI_CODES.get((family.removesuffix("2D"), feature), "")
+
 
 # ---------------------------------------------------------------------------------------
 # IBSI conformance marks, measured with `python manage.py ibsi_conformance --engine
 # pyradiomics` on the digital phantom and configurations A, C, D (report:
 # docs/ibsi_conformance_pyradiomics.md). Every IBSI-mode feature with an IBSI code passed
-# every reference value it has there: "ibsi_" textures on the phantom, C and D (3D),
-# "ibsi2D_" textures on A (2.5D), shape and first order on all four.
+# every reference value it has there (3D aggregations on the phantom, C and D; 2D and
+# 2.5D ones on the phantom and A; shape, statistics and histogram on all four), after
+# the two corrections in _feature_values (excess kurtosis, axis-length covariance).
 # test_pyradiomics_engine re-checks this. A feature found failing goes in NONCONFORMANT
 # with its reason.
 # ---------------------------------------------------------------------------------------
 NONCONFORMANT: dict[str, str] = {}
+NATIVE_NOTE = (
+    "native mode: PyRadiomics' own preprocessing (a resampling grid aligned to a corner, "
+    "nearest-neighbour mask, fixed bin size counted from the ROI minimum), so "
+    "conformance depends on the parameter file"
+)
 CONFORMANT_NOTE = (
     "matches the IBSI-1 reference values (digital phantom, configurations A, C, D)"
 )
@@ -224,13 +269,13 @@ def feature_conformance(name: str) -> tuple[bool | None, str]:
     """Return (conformant, note) for a feature name this engine produces.
 
     True: the IBSI-mode value matched every IBSI-1 reference value it has (digital
-    phantom, configurations A, C, D). False: it missed at least one; the note says why.
-    None: not known -- the feature has no IBSI definition or reference, or it was
-    computed in native mode, whose parameters are the user's.
+    phantom, configurations A, C, D). False: it does not match; the note says why.
+    None: not known -- the feature has no IBSI definition, or it was computed in
+    native mode, whose parameters are the user's.
     """
     image_type, family, feature = _split_name(name)
-    code = IBSI_CODES.get((family, feature), "")
-    if image_type not in ("ibsi", "ibsi2D"):
+    code = ibsi_code(name)
+    if not image_type.startswith("ibsi"):
         if (family, feature) == ("firstorder", "Kurtosis"):
             return (
                 False,
@@ -238,17 +283,12 @@ def feature_conformance(name: str) -> tuple[bool | None, str]:
             )
         if not code:
             return None, "no IBSI definition"
-        return (
-            None,
-            "native PyRadiomics settings: conformance depends on the parameter file",
-        )
+        return None, NATIVE_NOTE
     if not code:
         return None, "no IBSI definition"
-    if family in TEXTURE_CLASSES or image_type == "ibsi":
-        if name in NONCONFORMANT:
-            return False, NONCONFORMANT[name]
-        return True, CONFORMANT_NOTE
-    return None, "not a feature of this engine"
+    if name in NONCONFORMANT:
+        return False, NONCONFORMANT[name]
+    return True, CONFORMANT_NOTE
 
 
 def _split_name(name: str) -> tuple[str, str, str]:
@@ -548,8 +588,6 @@ class PyRadiomicsEngine(Engine):
     def _compute_ibsi(
         self, image: Volume, roi: np.ndarray, preset: Preset
     ) -> tuple[list[FeatureValue], dict[str, float]]:
-        import SimpleITK as sitk
-
         modules = pyradiomics()
         array, morphology, intensity, spacing = ibsi_prepare(image, roi, preset)
         if not intensity.any():
@@ -557,24 +595,19 @@ class PyRadiomicsEngine(Engine):
                 f"The ROI of {int(roi.sum())} voxels has none left after interpolation "
                 f"and re-segmentation with preset '{preset.name}'; no features were computed."
             )
+        diagnostics = _diagnostics(image, roi, array, morphology, intensity, spacing)
         lower = (
             preset.resegmentation_range[0]
             if preset.resegmentation_range is not None
             else None
         )
         levels = discretise(array, intensity, preset.discretisation, lower)
-
-        def sitk_image(values: np.ndarray) -> Any:
-            result = sitk.GetImageFromArray(values)
-            result.SetSpacing(tuple(float(s) for s in spacing))
-            return result
-
+        # PyRadiomics' matrices cover every voxel of the arrays it gets: crop to the ROI.
+        box = tuple(slice(a.min(), a.max() + 1) for a in np.nonzero(morphology))
+        prepared = Prepared(
+            array[box], levels[box], morphology[box], intensity[box], spacing
+        )
         settings = self._class_settings(preset)
-        intensities = sitk_image(array.astype(np.float64))
-        intensity_mask = sitk_image(intensity.astype(np.uint8))
-        morphology_mask = sitk_image(morphology.astype(np.uint8))
-        texture_prefix = "ibsi" if preset.is_3d else "ibsi2D"
-        aggregation = _AGGREGATION["3D" if preset.is_3d else "2D"]
         families = set(preset.families)
 
         def wanted(*ibsi_families: str) -> bool:
@@ -583,39 +616,50 @@ class PyRadiomicsEngine(Engine):
         values: list[FeatureValue] = []
         # IBSI morphology is 3D whatever the preset, on the mask before re-segmentation:
         if wanted("morph"):
+            shape = modules["shape"].RadiomicsShape(
+                prepared.image(prepared.array),
+                prepared.image(prepared.morphology),
+                **settings | {"force2D": False},
+            )
             values += _feature_values(
-                modules["shape"].RadiomicsShape(
-                    intensities, morphology_mask, **settings | {"force2D": False}
-                ),
-                "ibsi",
-                "shape",
-                "",
+                _computed(shape), "ibsi", "shape", "", int(prepared.morphology.sum())
             )
         if wanted("stat", "ih"):
-            values += _feature_values(
-                _prebinned(modules["firstorder"].RadiomicsFirstOrder, levels)(
-                    intensities, intensity_mask, **settings
-                ),
-                "ibsi",
-                "firstorder",
-                "",
+            first_order = modules["firstorder"].RadiomicsFirstOrder
+            plain = _prebinned(first_order, levels, prepared.levels)(
+                prepared.image(prepared.array),
+                prepared.image(prepared.intensity),
+                **settings,
             )
-        for family, ibsi_family in zip(
-            TEXTURE_CLASSES, ("cm", "rlm", "szm", "ngl", "ngt"), strict=True
-        ):
-            if not wanted(ibsi_family):
-                continue
-            feature_class = getattr(modules[family], _CLASS_NAMES[family])
-            values += _feature_values(
-                _prebinned(feature_class, levels)(
-                    intensities, intensity_mask, **settings
-                ),
-                texture_prefix,
-                family,
-                aggregation[family],
+            values += _feature_values(_computed(plain), "ibsi", "firstorder", "")
+            histogram = _prebinned(first_order, levels)(
+                prepared.image(prepared.levels),
+                prepared.image(prepared.intensity),
+                **settings,
             )
+            computed = {
+                feature: value
+                for feature, value in _computed(histogram).items()
+                if feature in HISTOGRAM_STEMS
+            }
+            values += _feature_values(computed, HISTOGRAM_PREFIX, "firstorder", "")
 
-        diagnostics = _diagnostics(image, roi, array, morphology, intensity, spacing)
+        for family in TEXTURE_CLASSES:
+            if not wanted(IBSI_FAMILIES[family]):
+                continue
+            feature_class = _prebinned(
+                getattr(modules[family], _CLASS_NAMES[family]), levels
+            )
+            suffixes = (
+                preset.aggregations
+                if family in MATRIX_FAMILIES
+                else sorted({_dimension(suffix) for suffix in preset.aggregations})
+            )
+            for suffix in suffixes:
+                computed = _texture(feature_class, prepared, settings, suffix)
+                values += _feature_values(
+                    computed, texture_prefix(suffix), family, suffix
+                )
         return values, diagnostics
 
     # -- native mode -----------------------------------------------------------------
@@ -668,18 +712,99 @@ _CLASS_NAMES = {
 }
 
 
-def _prebinned(feature_class: type, levels: np.ndarray) -> type:
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """The IBSI-prepared arrays ([z, y, x], cropped to the ROI) and their spacing."""
+
+    array: np.ndarray
+    levels: np.ndarray
+    morphology: np.ndarray
+    intensity: np.ndarray
+    spacing: tuple[float, ...]  # x first
+
+    def image(self, values: np.ndarray) -> Any:
+        import SimpleITK as sitk
+
+        result = sitk.GetImageFromArray(
+            values.astype(np.uint8 if values.dtype == bool else np.float64)
+        )
+        result.SetSpacing(tuple(float(s) for s in self.spacing))
+        return result
+
+    def slice(self, z: int) -> Prepared:
+        def one(values: np.ndarray) -> np.ndarray:
+            return values[z : z + 1]
+
+        return Prepared(
+            one(self.array),
+            one(self.levels),
+            one(self.morphology),
+            one(self.intensity),
+            self.spacing,
+        )
+
+
+def _dimension(suffix: str) -> str:
+    return suffix.removesuffix("_avg").removesuffix("_comb")
+
+
+def _texture(
+    feature_class: type, prepared: Prepared, settings: dict[str, Any], suffix: str
+) -> dict[str, float]:
+    """Compute one texture family with one IBSI aggregation (see texture_prefix)."""
+    dimension = _dimension(suffix)
+    settings = settings | {
+        "force2D": dimension != "3D",
+        "weightingNorm": "no_weighting" if suffix.endswith("_comb") else None,
+    }
+
+    def run(part: Prepared) -> dict[str, float]:
+        instance = feature_class(
+            part.image(part.levels), part.image(part.intensity), **settings
+        )
+        return _computed(instance)
+
+    if dimension != "2D":
+        return run(prepared)
+    # IBSI 2D: one matrix per slice (per direction for "avg"), features averaged over
+    # the slices that hold ROI voxels.
+    per_slice = [
+        run(prepared.slice(z))
+        for z in range(prepared.intensity.shape[0])
+        if prepared.intensity[z].any()
+    ]
+    return {
+        feature: float(np.mean([values[feature] for values in per_slice]))
+        for feature in per_slice[0]
+    }
+
+
+def _computed(instance: Any) -> dict[str, float]:
+    instance.enableAllFeatures()
+    return {feature: float(value) for feature, value in instance.execute().items()}
+
+
+def _prebinned(
+    feature_class: type, levels: np.ndarray, binned_image: np.ndarray | None = None
+) -> type:
     """Return `feature_class` with PyRadiomics' binning replaced by our IBSI grey levels.
 
     PyRadiomics indexes its matrices by the grey levels present (coefficient
     "grayLevels"), so handing it levels counted from the re-segmentation bound keeps
-    the absolute grey-level index that IBSI features such as joint average use.
+    the absolute grey-level index that IBSI features such as joint average use. Ng, the
+    number of grey levels (normalised inverse differences), is that of the whole ROI,
+    also when a 2D aggregation runs slice by slice. The image handed to the class is
+    taken as grey levels, unless `binned_image` gives them (first order, which needs
+    the intensities too).
     """
+    grey_levels = int(levels.max())
 
     def _applyBinning(self: Any, matrix: np.ndarray) -> np.ndarray:  # noqa: N802
-        binned = levels.astype(np.int64)
+        if binned_image is not None:
+            matrix = binned_image
+        binned = np.where(self.maskArray, matrix, 0).astype(np.int64)
         self.coefficients["grayLevels"] = np.unique(binned[self.maskArray])
-        self.coefficients["Ng"] = int(np.max(self.coefficients["grayLevels"]))
+        self.coefficients["Ng"] = grey_levels
         return binned
 
     # Same module name, so that it logs through PyRadiomics' logger for the class:
@@ -688,26 +813,28 @@ def _prebinned(feature_class: type, levels: np.ndarray) -> type:
 
 
 def _feature_values(
-    instance: Any, prefix: str, family: str, suffix: str
+    computed: dict[str, float],
+    prefix: str,
+    family: str,
+    suffix: str,
+    voxel_count: int = 0,
 ) -> list[FeatureValue]:
-    instance.enableAllFeatures()
-    computed = instance.execute()
     values = []
     for feature, value in computed.items():
-        value = float(value)
-        if (family, feature) == ("firstorder", "Kurtosis"):
+        name = f"{prefix}_{family}_{feature}"
+        if feature == "Kurtosis" and family == "firstorder":
             value -= 3.0  # excess kurtosis, as IBSI defines it
         elif family == "shape" and feature in AXIS_LENGTHS:
             # PyRadiomics divides the covariance of voxel positions by N, IBSI by N - 1
             # (the digital phantom's 74 voxels miss the tolerance by that factor):
-            count = int(instance.maskArray.sum())
+            count = voxel_count
             value *= np.sqrt(count / (count - 1)) if count > 1 else 1.0
-        code = IBSI_CODES.get((family, feature), "")
+        code = ibsi_code(name)
         stem = _STEM_BY_CODE.get(code, "")
         tag = f"{stem}_{suffix}" if stem and suffix else stem
         values.append(
             FeatureValue(
-                name=f"{prefix}_{family}_{feature}",
+                name=name,
                 ibsi_code=code,
                 value=value,
                 tag=tag,

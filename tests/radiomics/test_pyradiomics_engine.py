@@ -219,7 +219,7 @@ def test_get_engine_knows_pyradiomics():
 
 
 def test_conformance_marks():
-    assert feature_conformance("ibsi_glcm_JointAverage") == (
+    assert feature_conformance("ibsi3Davg_glcm_JointAverage") == (
         True,
         "matches the IBSI-1 reference values (digital phantom, configurations A, C, D)",
     )
@@ -249,7 +249,12 @@ def assert_marks_agree_with_reference(configuration: str):
                     f"{comparison.reference.reference} ± {comparison.reference.tolerance}"
                 )
     assert wrong == []
-    assert checked >= 100
+    assert checked >= 150
+    # What fails is only what PyRadiomics does not compute (GLDZM, IVH, local intensity...):
+    computed_but_failing = [
+        c.reference.tag for c in result.failures if c.ours is not None
+    ]
+    assert computed_but_failing == []
     diagnostics = [
         c
         for c in result.comparisons
