@@ -197,7 +197,12 @@ A_VALUES = {
         "started_on": dt.date(2020, 2, 1),
     },
     "event": {"kind": "response", "recist": "PR", "occurred_on": dt.date(2020, 5, 1)},
-    "study": {"study_date": dt.date(2020, 1, 20), "modalities": "CT"},
+    "study": {
+        "study_date": dt.date(2020, 1, 20),
+        "modalities": "CT",
+        "date_source": "StudyDate",
+        "body_part": "CHEST",
+    },
     "series": {
         "modality": "CT",
         "manufacturer": "SIEMENS",
@@ -205,18 +210,22 @@ A_VALUES = {
         "convolution_kernel": "B31f",
         "slice_thickness_mm": 1.0,
         "kvp": 120.0,
+        "contrast_agent": "Omnipaque",
         "series_date": dt.date(2020, 1, 20),
     },
     "segmentation": {
         "roi_name": "GTV-1",
         "roi_type": "GTV",
+        "reader": "reader-1",
         "method": "manual",
         "source_kind": "RTSTRUCT",
     },
     "extraction": {
         "software": "pyradiomics",
+        "software_version": "3.1.0",
         "status": "done",
         "preset": "ct-default",
+        "finished_at": _aware(dt.date(2020, 2, 1), 12),
     },
     "feature_value": 42.0,
     "score": {"score": 42.0, "label": "high risk"},
@@ -232,7 +241,7 @@ A_VALUES = {
         "cfdna_ng_per_ml": 15.0,
         "tumour_fraction": 0.2,
     },
-    "variant": _snv("EGFR", "p.T790M", "detected", 0.12),
+    "variant": {**_snv("EGFR", "p.T790M", "detected", 0.12), "is_seen_in_ctc": True},
     "rna": {
         "transcript": "AR-V7",
         "source": "CTC",
@@ -267,13 +276,19 @@ B_VALUES = {
         "recist": "PD",
         "occurred_on": dt.date(2022, 1, 1),
     },
-    "study": {"study_date": dt.date(2021, 6, 10), "modalities": "MR"},
+    "study": {
+        "study_date": dt.date(2021, 6, 10),
+        "modalities": "MR",
+        "date_source": "SeriesDate",
+        "body_part": "PROSTATE",
+    },
     "series": {
         "modality": "MR",
         "manufacturer": "GE MEDICAL SYSTEMS",
         "manufacturer_model_name": "DISCOVERY MR750",
         "slice_thickness_mm": 5.0,
         "magnetic_field_strength_t": 3.0,
+        "mr_sequence": "SE",
         "series_date": dt.date(2021, 6, 10),
     },
     "segmentation": {
@@ -282,8 +297,9 @@ B_VALUES = {
         "method": "automatic",
         "source_kind": "SEG",
     },
-    "extraction": {"software": "mirp", "status": "failed"},
-    "feature_value": -10.0,
+    "extraction": {"software": "mirp", "software_version": "2.7.0", "status": "failed"},
+    # Above A's value, so that only the image filter tells the two apart:
+    "feature_value": 50.0,
     "score": {"score": -10.0, "label": "low risk"},
     "sample": {
         "drawn_at": _aware(dt.date(2021, 6, 12), 14),
@@ -297,7 +313,10 @@ B_VALUES = {
         "cfdna_ng_per_ml": 3.0,
         "tumour_fraction": 0.01,
     },
-    "variant": _snv("KRAS", "p.G12D", "below-lod", 0.002),
+    "variant": {
+        **_snv("KRAS", "p.G12D", "below-lod", 0.002),
+        "is_clonal_haematopoiesis": True,
+    },
     "rna": {
         "transcript": "AR-FL",
         "source": "plasma",
@@ -340,6 +359,7 @@ def biobank(project) -> Biobank:
         feature=mean,
         design="readers",
         form="ICC(2,1)",
+        selection="pyradiomics ct-default",
         icc=0.95,
         ci_low=0.9,
         ci_high=0.98,

@@ -1,0 +1,92 @@
+"""Query counts: a list, a timeline and a study page cost the same for 2 or 6 patients."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.api.conftest import A_VALUES, Biobank, add_side
+from tests.api.test_endpoints import ENDPOINTS
+
+# Token look-up (1), count (1, not on cursor pages), the page (1), and one prefetch
+# for the signature terms:
+MOST_QUERIES = 4
+
+
+def add_patients(biobank: Biobank, number: int) -> None:
+    project = biobank.a.patient.project
+    for serial in range(number):
+        add_side(
+            project, f"PT-MORE-{serial}", biobank.mean, biobank.signature, **A_VALUES
+        )
+
+
+def count_queries(api, url: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(url)
+    assert response.status_code == 200, response.content[:300]
+    return [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.parametrize("endpoint", [endpoint for endpoint, _ in ENDPOINTS])
+def test_list_queries_do_not_grow_with_rows(endpoint, api, biobank):
+    url = f"/api/{endpoint}/"
+    with_two = count_queries(api, url)
+
+    add_patients(biobank, 4)
+    with_six = count_queries(api, url)
+
+    assert len(with_six) == len(with_two), with_six
+    assert len(with_six) <= MOST_QUERIES, with_six
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/imaging-studies/?modality=CT&manufacturer=siemens&feature=Q4LE&feature_min=0",
+        "/api/variants/?gene=EGFR&variant=p.Thr790Met&call=detected",
+        "/api/feature-values/?feature=Q4LE&value_min=0",
+    ],
+)
+def test_filtered_list_queries_do_not_grow_with_rows(url, api, biobank):
+    with_two = count_queries(api, url)
+
+    add_patients(biobank, 4)
+    with_six = count_queries(api, url)
+
+    assert len(with_six) == len(with_two) <= MOST_QUERIES, with_six
+
+
+def test_timeline_queries_do_not_grow_with_records(api, biobank):
+    url = f"/api/patients/{biobank.a.patient.pk}/timeline/"
+    before = count_queries(api, url)
+
+    # More draws, counts and variants of the same patient:
+    add_side(
+        biobank.a.patient.project,
+        "PT-OTHER",
+        biobank.mean,
+        biobank.signature,
+        **A_VALUES,
+    )
+    patient = biobank.a.patient
+    for record in (biobank.b.sample, biobank.b.study, biobank.b.consent):
+        record.patient = patient
+        record.save()
+    after = count_queries(api, url)
+
+    assert len(after) == len(before), after
+
+
+def test_study_page_queries_do_not_grow_with_values(api, biobank):
+    url = f"/api/imaging-studies/{biobank.a.study.pk}/"
+    before = count_queries(api, url)
+
+    # A second series with a segmentation and two values, on the same study:
+    biobank.b.series.study = biobank.a.study
+    biobank.b.series.save()
+    biobank.b.extraction.values.create(feature=biobank.mean, value=1.0)
+    after = count_queries(api, url)
+
+    assert len(after) == len(before), after
