@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import Q
 from django.http import QueryDict
+from django.template.defaultfilters import pluralize
 
 from biobank.cohorts.query import (
     IBSI_CODE_IMAGE_FILTER,
@@ -16,7 +17,7 @@ from biobank.cohorts.query import (
 )
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
 from patients.models import CancerType, Project
-from radiomics.models import FeatureDefinition
+from radiomics.models import FeatureDefinition, FeatureExtraction
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3650
@@ -131,6 +132,8 @@ class CohortForm(forms.Form):
         return self.cleaned_data["modality"].upper()
 
     def clean(self) -> dict:
+        # Things the researcher should know about a valid query (not errors):
+        self.notes: list[str] = []
         cleaned = super().clean()
         self._check_variant(cleaned.get("gene", ""), cleaned.get("variant", ""))
         self._check_feature(
@@ -177,6 +180,17 @@ class CohortForm(forms.Form):
         if not known.exists():
             self.add_error(
                 "feature", f"No radiomic feature is named or coded {feature}."
+            )
+            return
+        unlinked = FeatureExtraction.objects.filter(
+            segmentation__isnull=True, values__feature__in=known
+        ).count()
+        if unlinked:
+            self.notes.append(
+                f"{unlinked} extraction{pluralize(unlinked)} of {feature} "
+                f"{pluralize(unlinked, 'is,are')} tied to no image series and cannot "
+                "be paired with a blood draw; import them with a SeriesInstanceUID "
+                "column (docs/pyradiomics_imports.md)."
             )
 
     def criteria(self) -> CohortCriteria:

@@ -60,6 +60,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         "is_truncated": len(rows) > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
         "csv_url": f"?{csv_query.urlencode()}",
+        "notes": form.notes,
     }
     return render(request, "cohorts/cohort_page.html", context)
 
@@ -100,6 +101,7 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
             "offset": offset,
             "limit": limit,
             "next_offset": offset + limit if len(rows) > limit else None,
+            "notes": form.notes,
             "rows": rows[:limit],
         }
     )

@@ -14,6 +14,7 @@ from itertools import islice
 from pathlib import Path
 
 from django.db import connection
+from django.db.models import Q
 from simple_history.utils import bulk_create_with_history
 
 from biobank.core.importing import (
@@ -27,13 +28,26 @@ from patients.importers.runs import RunLinks, recorded_import
 from patients.models import Patient, Project
 from patients.services import pseudonymise, source_key
 from radiomics.features import ParsedFeature, parse_feature_name
-from radiomics.models import FeatureDefinition, FeatureExtraction, FeatureValue
+from radiomics.importers.deid import source_uid_hash
+from radiomics.models import (
+    FeatureDefinition,
+    FeatureExtraction,
+    FeatureValue,
+    ImageSeries,
+    Segmentation,
+)
 from radiomics.signatures import rescore_extractions
 
 logger = logging.getLogger(__name__)
 
 SOFTWARE = "PyRadiomics"
 ID_COLUMNS = ("ID", "PatientID", "patient_id", "Patient")
+# Optional columns that tie a row to a stored image series, so that its features take
+# part in cohort queries (which pair imaging studies with blood draws):
+SERIES_COLUMN = "SeriesInstanceUID"
+ROI_COLUMN = "ROI"
+LABEL_COLUMN = "Label"
+LINK_COLUMNS = (SERIES_COLUMN, ROI_COLUMN, LABEL_COLUMN)
 DIAGNOSTICS_PREFIX = "diagnostics_"
 VERSION_COLUMN = "diagnostics_Versions_PyRadiomics"
 SETTINGS_COLUMNS = (
@@ -58,6 +72,10 @@ class ExtractionRow:
     diagnostics: dict[str, str]
     values: array
     fingerprint: str = ""
+    series_uid: str = ""
+    roi_name: str = ""
+    label: int = 1
+    series: ImageSeries | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -129,7 +147,7 @@ def read_feature_table(
             features.append(parsed)
         elif name.startswith(DIAGNOSTICS_PREFIX):
             diagnostics.append(name)
-        elif name not in (id_column, "Image", "Mask"):
+        elif name not in (id_column, "Image", "Mask", *LINK_COLUMNS):
             report.warnings.append(
                 Problem(
                     source,
@@ -172,9 +190,78 @@ def read_feature_table(
         seen.setdefault(row.fingerprint, line)
         table.rows.append(row)
 
+    if SERIES_COLUMN in header:
+        _link_series(source, project, table.rows, errors)
     if errors:
         raise ImportRejected(errors)
     return table
+
+
+def _link_series(
+    source: str, project: Project, rows: list[ExtractionRow], errors: list[Problem]
+) -> None:
+    """Find each row's stored series by its UID, as the images had it or as stored.
+
+    The source UID is matched through its keyed hash (DICOM ingest replaces UIDs);
+    the series must belong to the row's patient. Rows with an empty cell stay
+    unlinked. Problems never quote a UID or the patient identifier.
+    """
+    for row in rows:
+        if not row.series_uid:
+            continue
+        hashed = source_uid_hash(project.code, row.series_uid)
+        series = (
+            ImageSeries.objects.filter(study__patient__project=project)
+            .filter(Q(source_uid_hash=hashed) | Q(series_instance_uid=row.series_uid))
+            .select_related("study__patient")
+            .first()
+        )
+        if series is None:
+            errors.append(
+                Problem(
+                    source,
+                    "names no image series stored in this project; ingest the "
+                    "images first (ingest_dicom) or leave the cell empty.",
+                    row=row.line,
+                    field=SERIES_COLUMN,
+                    code="unknown-series",
+                )
+            )
+        elif series.study.patient.source_key != source_key(project, row.source_id):
+            errors.append(
+                Problem(
+                    source,
+                    "names an image series stored for another patient.",
+                    row=row.line,
+                    field=SERIES_COLUMN,
+                    code="patient-mismatch",
+                )
+            )
+        else:
+            row.series = series
+
+
+def _segmentation(row: ExtractionRow) -> Segmentation | None:
+    """Return the series' ROI this row measured: a stored one by name, or a new mask ROI.
+
+    The mask file itself is not stored (the CSV names a path on another machine);
+    the new Segmentation records that a mask of this label was drawn on the series.
+    """
+    series = row.series
+    if series is None:
+        return None
+    name = row.roi_name or f"PyRadiomics mask, label {row.label}"
+    existing = series.segmentations.filter(roi_name=name).order_by("pk").first()
+    if existing is not None:
+        return existing
+    segmentation, _ = Segmentation.objects.get_or_create(
+        series=series,
+        roi_name=name,
+        source_kind=Segmentation.SourceKind.MASK,
+        roi_number=row.label,
+        defaults={"method": Segmentation.Method.UNKNOWN},
+    )
+    return segmentation
 
 
 def _read_row(
@@ -232,6 +319,20 @@ def _read_row(
                 code="missing-feature-values",
             )
         )
+    label = 1
+    if cells.get(LABEL_COLUMN):
+        try:
+            label = int(cells[LABEL_COLUMN])
+        except ValueError:
+            errors.append(
+                Problem(
+                    source,
+                    "is not a whole number; the mask label is one.",
+                    row=line,
+                    field=LABEL_COLUMN,
+                    value=cells[LABEL_COLUMN][:20],
+                )
+            )
     if not source_id:
         return None
     return ExtractionRow(
@@ -242,6 +343,9 @@ def _read_row(
         # Kept as the text PyRadiomics wrote: tuples, hashes and versions are no numbers.
         diagnostics={name: cells[name] for name in diagnostics if cells[name]},
         values=values,
+        series_uid=cells.get(SERIES_COLUMN, ""),
+        roi_name=cells.get(ROI_COLUMN, "")[:200],
+        label=label,
     )
 
 
@@ -342,6 +446,7 @@ class _Storer:
             self.links.link(row.line, extraction.patient, extraction)
             if stored_values[extraction.pk] == self.table.row_values(row):
                 self.report.duplicates += 1
+                self.link_stored(extraction, row)
                 continue
             errors.append(
                 Problem(
@@ -354,6 +459,16 @@ class _Storer:
             )
         if errors:
             raise ImportRejected(errors)
+
+    def link_stored(self, extraction: FeatureExtraction, row: ExtractionRow) -> None:
+        """Tie an extraction imported before without its series to the series now named."""
+        if row.series is None or extraction.segmentation_id is not None:
+            return
+        extraction.segmentation = _segmentation(row)
+        extraction.label = row.label
+        extraction._change_reason = f"import_pyradiomics {self.source}"[:100]
+        extraction.save(update_fields=["segmentation", "label"])
+        self.report.count("links to a series")
 
     def feature_definitions(self) -> dict[str, FeatureDefinition]:
         names = [feature.name for feature in self.table.features]
@@ -394,14 +509,14 @@ class _Storer:
         return self.patients[source_id]
 
     def create_extractions(self, rows: list[ExtractionRow]) -> list[FeatureExtraction]:
-        # TODO: extractions are not linked to a Segmentation; the CSV names mask files,
-        # not DICOM objects, and no registry maps mask paths to segmentations yet.
         extractions = []
         for row in rows:
             failed = row.is_empty
             extractions.append(
                 FeatureExtraction(
                     patient=self.patient(row.source_id),
+                    segmentation=_segmentation(row),
+                    label=row.label if row.series else None,
                     software=SOFTWARE,
                     software_version=row.diagnostics.get(VERSION_COLUMN, "")[:40],
                     parameters=parameters(row.diagnostics),
