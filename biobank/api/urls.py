@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
@@ -50,7 +46,9 @@ urlpatterns = [
         "docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
     ),
     path(
-        "redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"
+        "redoc/",
+        views.OfflineRedocView.as_view(url_name="api-schema"),
+        name="api-redoc",
     ),
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("auth/", include("rest_framework.urls")),

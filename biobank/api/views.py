@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.template import engines
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularRedocView
 from rest_framework import serializers as drf_serializers
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -305,3 +308,25 @@ class VariantResultViewSet(RecordViewSet):
     pagination_class = CursorPagination
     ordering_fields = ["id"]
     project_path = "assay__sample__patient__project"
+
+
+# Redoc's page, less the web fonts drf-spectacular's template fetches from Google, so
+# that it works offline (the scripts come from drf-spectacular-sidecar):
+OFFLINE_REDOC_PAGE = engines["django"].from_string(
+    """{% extends "drf_spectacular/redoc.html" %}
+{% block head %}
+<title>{{ title|default:"Redoc" }}</title>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body { margin: 0; padding: 0; }</style>
+{% endblock head %}"""
+)
+
+
+class OfflineRedocRenderer(TemplateHTMLRenderer):
+    def resolve_template(self, template_names):
+        return OFFLINE_REDOC_PAGE
+
+
+class OfflineRedocView(SpectacularRedocView):
+    renderer_classes = [OfflineRedocRenderer]
