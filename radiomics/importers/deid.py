@@ -24,7 +24,7 @@ from pydicom.tag import BaseTag
 
 from biobank.core.importing import Problem
 from radiomics.importers import values
-from radiomics.importers.profile import resolve_action
+from radiomics.importers.profile import is_acquisition_parameter, resolve_action
 
 # Written into DeidentificationMethod (0012,0063); each value fits the 64 characters of LO.
 METHOD = [
@@ -79,6 +79,16 @@ IDENTIFYING_KEYWORDS = (
     "InstitutionName",
     "InstitutionAddress",
 )
+# The patient's own identifiers among them (and the patient's names): the only ones
+# acquisition parameters are screened for (profile.is_acquisition_parameter).
+PATIENT_KEYWORDS = (
+    "PatientName",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientID",
+    "OtherPatientIDs",
+    "PatientBirthDate",
+)
 _SHORTEST_IDENTIFIER = 3
 _SUBSTRING_NAME = 4
 
@@ -124,29 +134,34 @@ class IdentifierScreen:
     Identifiers (IDs, dates, institution) and names of four letters or more are found
     anywhere, even inside a word (a vendor's "SyntheticScanner" gives a patient named
     SYNTHETIC away); shorter names only as whole words, so that a name like LI does
-    not blank every SLICE. Case is ignored.
+    not blank every SLICE. Case is ignored. The patient's own names, IDs and birth
+    date are also kept apart (`patient_names`, `patient_identifiers`): acquisition
+    parameters are screened for those only.
     """
 
     names: set[str] = field(default_factory=set)
     identifiers: set[str] = field(default_factory=set)
     full_names: set[tuple[str, ...]] = field(default_factory=set)
+    patient_names: set[str] = field(default_factory=set)
+    patient_identifiers: set[str] = field(default_factory=set)
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
         screen = cls()
         for elem, _path in elements(ds, {"PN", "LO", "SH", "DA", "ST", "LT", "UT"}):
+            of_patient = elem.keyword in PATIENT_KEYWORDS
             if elem.VR == "PN":
                 for text in _texts(elem):
-                    screen.add_name(text)
+                    screen.add_name(text, of_patient)
             elif elem.keyword in IDENTIFYING_KEYWORDS:
                 for text in _texts(elem):
-                    screen.add_identifier(text, is_date=elem.VR == "DA")
+                    screen.add_identifier(text, elem.VR == "DA", of_patient)
         return screen
 
     def add_patient(self, ds: Dataset) -> None:
         """Add the patient's own identifiers from the top level of a data set (cheap)."""
         for text in _texts(values.element(ds, "PatientName")):
-            self.add_name(text)
+            self.add_name(text, of_patient=True)
             parts = [p.strip().upper() for p in text.split("=")[0].split("^")[:2]]
             parts = [p for p in parts if len(p) > 1]
             if len(parts) == 2 or (
@@ -160,7 +175,9 @@ class IdentifierScreen:
             "PatientBirthDate",
         ):
             for text in _texts(values.element(ds, keyword)):
-                self.add_identifier(text, is_date=keyword == "PatientBirthDate")
+                self.add_identifier(
+                    text, is_date=keyword == "PatientBirthDate", of_patient=True
+                )
 
     def redact(self, text: str) -> str:
         """Return the text with the patients' IDs and full names replaced by "[redacted]".
@@ -178,22 +195,26 @@ class IdentifierScreen:
             text = re.sub(pattern, "[redacted]", text, flags=re.IGNORECASE)
         return text
 
-    def add_name(self, text: str) -> None:
+    def add_name(self, text: str, of_patient: bool = False) -> None:
         # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
+        found = set()
         for group in text.split("="):
             for part in group.split("^")[:3]:
-                self.names.update(
-                    w.upper() for w in re.split(r"[\s,]+", part) if len(w) > 1
-                )
+                found.update(w.upper() for w in re.split(r"[\s,]+", part) if len(w) > 1)
+        self.names |= found
+        if of_patient:
+            self.patient_names |= found
 
-    def add_identifier(self, text: str, is_date: bool = False) -> None:
+    def add_identifier(
+        self, text: str, is_date: bool = False, of_patient: bool = False
+    ) -> None:
         text = text.strip().upper()
         if len(text) < _SHORTEST_IDENTIFIER:
             return
-        self.identifiers.add(text)
+        found = {text}
         day = values.parse_da(text) if is_date else None
         if day is not None:
-            self.identifiers.update(
+            found.update(
                 day.strftime(form)
                 for form in (
                     "%Y-%m-%d",
@@ -205,13 +226,22 @@ class IdentifierScreen:
                     "%d-%m-%Y",
                 )
             )
+        self.identifiers |= found
+        if of_patient:
+            self.patient_identifiers |= found
 
-    def finds(self, text: str) -> bool:
+    def finds(self, text: str, patient_only: bool = False) -> bool:
+        """Return whether the text holds an identifier (the patient's own if asked)."""
+        tokens = (
+            self.patient_identifiers | self.patient_names
+            if patient_only
+            else self.identifiers | self.names
+        )
         text = text.upper()
         words = set(re.split(r"[^A-Z0-9]+", text))
         return any(
             token in text if len(token) >= _SUBSTRING_NAME else token in words
-            for token in self.identifiers | self.names
+            for token in tokens
         )
 
 
@@ -431,7 +461,10 @@ def _apply_profile(
         elif action == "U":
             uids = [replacement_uid(project_code, text) for text in _texts(elem)]
             elem.value = uids if len(uids) > 1 else (uids[0] if uids else None)
-        elif action in (None, "C") and any(screen.finds(text) for text in _texts(elem)):
+        elif action in (None, "C") and any(
+            screen.finds(text, patient_only=is_acquisition_parameter(int(tag)))
+            for text in _texts(elem)
+        ):
             elem.value = None
             problems.append(
                 Problem(

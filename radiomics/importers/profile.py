@@ -1,5 +1,7 @@
 """DICOM PS3.15 Annex E confidentiality profile, Table E.1-1, as data."""
 
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+
 # Actions of Table E.1-1 (PS3.15 2024 edition), keyed by tag:
 #   D  replace with a dummy value of the same VR
 #   Z  replace with a zero-length value (an empty sequence for SQ)
@@ -833,6 +835,50 @@ CLEANED_DESCRIPTORS: frozenset[int] = frozenset(
         0x30060085,  # ROI Observation Label
     }
 )
+
+# Acquisition parameters: what the equipment was and how it acquired the image. Table
+# E.1-1 lists none of them, so they are kept as they are; they are screened only for
+# the patient's own name, IDs and birth date, since a vendor name is often part of the
+# institution's (Manufacturer TOSHIBA_MEC at InstitutionName TOSHIBA) or a physician's
+# name. They are the General Equipment module's model attributes and the short values
+# (CS, SH, LO) of the acquisition (0018), image pixel (0028) and nuclear medicine (0054)
+# groups, except descriptions and comments, which are free text a person typed.
+ACQUISITION_GROUPS = frozenset({0x0018, 0x0028, 0x0054})
+ACQUISITION_VRS = frozenset({"CS", "SH", "LO"})
+EQUIPMENT_PARAMETERS: frozenset[int] = frozenset(
+    {
+        0x00080008,  # Image Type
+        0x00080060,  # Modality
+        0x00080070,  # Manufacturer
+        0x00081090,  # Manufacturer's Model Name
+        0x00089205,  # Pixel Presentation
+        0x00089206,  # Volumetric Properties
+        0x00089207,  # Volume Based Calculation Technique
+        0x00089208,  # Complex Image Component
+        0x00089209,  # Acquisition Contrast
+    }
+)
+_FREE_TEXT_WORDS = ("Description", "Comment", "Explanation", "Label")
+
+
+def is_acquisition_parameter(tag: int) -> bool:
+    """Return whether a public attribute is an acquisition parameter (see above).
+
+    Attributes with an action of their own (Table E.1-1 or an option, such as
+    ContrastBolusAgent or ProtocolName of the Clean Descriptors Option) are not.
+    """
+    if resolve_action(tag) is not None:
+        return False
+    if tag in EQUIPMENT_PARAMETERS:
+        return True
+    keyword = keyword_for_tag(tag)
+    return (
+        tag >> 16 in ACQUISITION_GROUPS
+        and bool(keyword)
+        and dictionary_VR(tag) in ACQUISITION_VRS
+        and not any(word in keyword for word in _FREE_TEXT_WORDS)
+    )
+
 
 # Resolution of the conditional actions: the last variant never breaks an IOD
 # (Z keeps a Type 2 attribute, D a Type 1 one, U* keeps a reference sequence).

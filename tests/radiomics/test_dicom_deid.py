@@ -237,6 +237,90 @@ def test_keeps_descriptors_that_name_nobody(make_ct, inbox, project):
     assert ImageSeries.objects.get().description == "THORAX 2.5mm B30f"
 
 
+def test_keeps_the_manufacturer_of_pydicoms_mr_small_that_names_its_institution(
+    tmp_path, project
+):
+    # MR_small.dcm: InstitutionName TOSHIBA, Manufacturer TOSHIBA_MEC, model MRT50H1.
+    source = Path(pydicom.__file__).parent / "data" / "test_files" / "MR_small.dcm"
+    if not source.is_file():
+        pytest.skip(f"pydicom's test file {source} is not installed.")
+
+    report = ingest_dicom(source, project)
+
+    series = ImageSeries.objects.get()
+    assert (series.manufacturer, series.manufacturer_model_name) == (
+        "TOSHIBA_MEC",
+        "MRT50H1",
+    )
+    assert stored_dataset(ImageInstance.objects.get()).Manufacturer == "TOSHIBA_MEC"
+    assert not [p for p in report.warnings if p.code == "identifier-in-text"]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("Manufacturer", "SIEMENS"),
+        ("ManufacturerModelName", "Siemens Biograph 64"),
+        ("SoftwareVersions", "syngo siemens VB20"),
+        ("ConvolutionKernel", "SIEMENS-B30f"),
+        ("SequenceName", "*siemens_tse"),
+        ("ImageType", ["ORIGINAL", "PRIMARY", "SIEMENS"]),
+    ],
+)
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        {"InstitutionName": "Siemens"},
+        {"ReferringPhysicianName": "SIEMENS^WERNER"},
+        {"AccessionNumber": "SIEMENS"},
+    ],
+)
+def test_keeps_acquisition_parameters_that_name_the_institution_or_a_physician(
+    make_ct, inbox, project, keyword, text, identifier
+):
+    make_ct(**identifier, **{keyword: text})
+
+    report = ingest_dicom(inbox, project)
+
+    assert getattr(stored_dataset(ImageInstance.objects.get()), keyword) == text
+    assert not [p for p in report.warnings if p.code == "identifier-in-text"]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        # Acquisition parameters naming the patient:
+        ("SoftwareVersions", "build for PID-314159"),
+        ("ManufacturerModelName", "Zqxwpatient 64"),
+        ("SequenceName", "tse_19610704"),
+        ("ConvolutionKernel", "OLD-123"),
+        # Descriptions naming the institution, a visit or a physician:
+        ("SeriesDescription", "CT thorax, St Example Clinic"),
+        ("StudyDescription", "CT for ACC-4711"),
+        ("ProtocolName", "Dr Werner lung"),
+    ],
+)
+def test_empties_acquisition_parameters_naming_the_patient_and_descriptions_naming_anyone(
+    make_ct, inbox, project, keyword, text
+):
+    make_ct(
+        PatientName="ZQXWPATIENT^JO",
+        PatientID="PID-314159",
+        PatientBirthDate="19610704",
+        OtherPatientIDs="OLD-123",
+        InstitutionName="St Example Clinic",
+        AccessionNumber="ACC-4711",
+        ReferringPhysicianName="WERNER^KARL",
+        **{keyword: text},
+    )
+
+    report = ingest_dicom(inbox, project)
+
+    (problem,) = [p for p in report.warnings if p.code == "identifier-in-text"]
+    assert problem.field.startswith(keyword)
+    assert getattr(stored_dataset(ImageInstance.objects.get()), keyword) == ""
+
+
 @pytest.mark.parametrize(
     ("keyword", "value"),
     [
