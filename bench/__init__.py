@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the biobank, results in BENCHMARKS.md."""

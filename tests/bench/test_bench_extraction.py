@@ -1,0 +1,149 @@
+"""A tiny run of bench/extraction.py, so that the benchmark cannot silently break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.uid import generate_uid
+
+from bench.extraction import (
+    RoiTiming,
+    Throughput,
+    available_engines,
+    measure_throughput,
+    render,
+    time_roi,
+    write_section,
+)
+from radiomics.importers.dicom import ingest_dicom
+from radiomics.masks import register_mask
+from radiomics.models import ImageSeries, Segmentation
+from radiomics.series import read_grid
+from tests.radiomics.conftest import build_ct, write_part10
+from tests.radiomics.test_jobs import (  # noqa: F401 -- fixture
+    Workers,
+    broker_url,
+    worker_database_url,
+)
+from tests.radiomics.test_masks import write_mask
+
+CUBE = (slice(1, 5), slice(4, 12), slice(4, 12))  # 4 x 8 x 8 = 256 voxels
+
+
+def tiny_roi(project, folder: Path) -> Segmentation:
+    """Six 16 x 16 CT slices of noise in 0..200 HU and a 256-voxel cube mask on them."""
+    uids = {
+        "StudyInstanceUID": generate_uid(),
+        "SeriesInstanceUID": generate_uid(),
+        "FrameOfReferenceUID": generate_uid(),
+    }
+    noise = np.random.default_rng(3).integers(0, 200, (6, 16, 16), dtype="<i2")
+    for index, pixels in enumerate(noise):
+        ct = build_ct(
+            **uids,
+            SOPInstanceUID=generate_uid(),
+            InstanceNumber=index + 1,
+            ImagePositionPatient=["0", "0", f"{2.5 * index}"],
+            Rows=16,
+            Columns=16,
+            PixelData=pixels.tobytes(),
+        )
+        write_part10(ct, folder / f"ct{index}.dcm")
+    ingest_dicom(folder, project)
+    series = ImageSeries.objects.get()
+
+    cube = np.zeros((6, 16, 16), dtype=np.uint8)
+    cube[CUBE] = 1
+    path = write_mask(folder.parent / "cube.nii.gz", cube, read_grid(series))
+    segmentation, _ = register_mask(path, series, "Cube")
+    return segmentation
+
+
+@pytest.fixture
+def roi(project, inbox: Path) -> Segmentation:
+    return tiny_roi(project, inbox)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("engine", ["mirp", "pyradiomics"])
+def test_times_an_engine_directly_and_through_the_pipeline(roi, engine):
+    if engine not in available_engines([engine])[0]:
+        pytest.skip(f"the {engine} engine is not installed here")
+
+    timing = time_roi(roi, engine, "ibsi1_config_a", repeat=1)
+
+    assert timing.voxels == 4 * 8 * 8
+    assert len(timing.direct_s) == len(timing.pipeline_s) == 1
+    assert timing.features == roi.extractions.get().values.count() > 0
+    # Same engine, same arrays, no sampling on so small an ROI: the same numbers.
+    assert timing.same_values == timing.compared_values == timing.features
+
+
+def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path):
+    timing = RoiTiming(
+        "mirp", "tiny cube", "ibsi1_config_a", 256, 10, 0.5, [2.0], [2.2], 10, 10
+    )
+    one, two = (
+        Throughput("mirp", "tiny", 1, 4, 60.0, 0),
+        Throughput("mirp", "tiny", 2, 4, 32.0, 0),
+    )
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# Benchmarks\n\n## Cohort query\n\nkept\n")
+
+    report = render([timing], [one, two], ["pyradiomics skipped"], "bench")
+    write_section(benchmarks, report)
+    write_section(benchmarks, report)
+
+    text = benchmarks.read_text()
+    assert (
+        "| mirp | tiny cube | 256 | 10 | 2.00 (2.0) | 2.20 (2.2) | 0.50 | +10.0 % |"
+        in text
+    )
+    assert "| mirp | tiny | 2 | 4 | 32.0 | 7.50 | 1.88x | 0 |" in text
+    assert text.count("## Feature extraction") == 1
+    assert "## Cohort query\n\nkept" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_measures_throughput_of_a_real_worker(worker_database_url, tmp_path):  # noqa: F811
+    url = broker_url("rabbitmq")
+    # The fastest engine installed; MIRP takes seconds even on a tiny ROI:
+    engine = available_engines(["pyradiomics", "mirp"])[0][0]
+    sender = Workers(tmp_path)
+    sender.send_to(url)
+    segmentation = tiny_roi_for_worker(tmp_path)
+    environment = {
+        "DATABASE_URL": worker_database_url,
+        "CELERY_BROKER_URL": url,
+        "BIOBANK_STORAGE_ROOT": str(tmp_path / "storage"),
+    }
+
+    try:
+        result = measure_throughput(
+            segmentation, engine, "ibsi1_config_a", 1, 1, environment, tmp_path, 300
+        )
+    finally:
+        sender.close()
+
+    assert (result.workers, result.jobs, result.failed) == (1, 1, 0)
+    assert result.seconds > 0
+    done = segmentation.extractions.filter(status="done")
+    assert done.count() == 1 + 1  # the warm-up job and the timed one
+
+
+def tiny_roi_for_worker(tmp_path: Path) -> Segmentation:
+    from patients.models import Project
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    project = Project.objects.create(code="bench", name="Bench")
+    return tiny_roi(project, folder)
