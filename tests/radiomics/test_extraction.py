@@ -258,7 +258,10 @@ def test_command_prints_a_line_per_extraction_and_fails_if_one_failed(
 
     done, failed = out.getvalue().splitlines()
     count = FeatureValue.objects.count()
-    assert done.startswith(f"extraction 1 segmentation {two_label_mask.pk} mirp")
+    first = FeatureExtraction.objects.get(segmentation=two_label_mask)
+    assert done.startswith(
+        f"extraction {first.pk} segmentation {two_label_mask.pk} mirp"
+    )
     assert f"done, {count} features" in done
     assert "failed, 0 features" in failed and "is 2D" in failed
 
