@@ -822,8 +822,9 @@ class _Ingest:
         """Record every issue as a DataIssue and close the run with its summary.
 
         File and folder names are often patient IDs or names (one folder per patient
-        is the usual export), so what is stored has the batch's identifiers redacted;
-        the report returned to the caller keeps the names as given.
+        is the usual export), so what is stored has the batch's identifiers redacted,
+        and so has the source name of the report returned to the caller, which heads
+        its printed summary (and the demo's log).
         """
         run, redact = self.import_run, self.screen.redact
         self.report.warnings = [
@@ -862,6 +863,9 @@ class _Ingest:
         run.finished_at = timezone.now()
         run.summary = summary
         run.source_name = redact(run.source_name)
+        self.report.source = redact(self.report.source)
+        # NB: the report's per-file lines keep the file names as given, so that whoever
+        # runs the import can find a rejected file; only the stored run redacts them.
         run.save(update_fields=["status", "finished_at", "summary", "source_name"])
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pydicom
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import models
 from pydicom.dataset import Dataset
 
@@ -427,9 +429,8 @@ def test_keeps_patient_ids_and_names_in_folder_names_out_of_the_run_record(
     )
     (folder / "ZQXWPATIENT_JO" / "notes.txt").write_text("not dicom")
 
-    report = ingest_dicom(folder, project)
+    ingest_dicom(folder, project)
 
-    assert report.source == "PID-314159"  # the caller sees the names it gave
     run = ImportRun.objects.get()
     texts = [run.source_name, str(run.summary)] + [
         f"{issue.source_name} {issue.message} {issue.value}"
@@ -439,3 +440,21 @@ def test_keeps_patient_ids_and_names_in_folder_names_out_of_the_run_record(
     assert not [
         text for text in texts if "PID-314159" in text or "ZQXWPATIENT" in text.upper()
     ]
+
+
+def test_prints_the_summary_under_the_redacted_source_name_the_run_stores(
+    tmp_path, project
+):
+    folder = tmp_path / "PID-314159"
+    folder.mkdir()
+    write_part10(
+        build_ct(PatientName="ZQXWPATIENT^JO", PatientID="PID-314159"),
+        folder / "ct.dcm",
+    )
+    out = io.StringIO()
+
+    call_command("ingest_dicom", str(folder), project=project.code, stdout=out)
+
+    assert ImportRun.objects.get().source_name == "[redacted]"
+    assert out.getvalue().startswith("[redacted]: created 1 instances")
+    assert "PID-314159" not in out.getvalue()
