@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import io
+
 import pydicom
 import pytest
+from django.core.management import call_command
 
 from biobank import demo
 from liquidbiopsy.models import BloodSample
@@ -57,3 +60,28 @@ def test_the_demo_user_can_sign_in(client):
     demo.build_demo()
 
     assert client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("addr", "url"),
+    [
+        (None, "http://127.0.0.1:8000/"),
+        ("127.0.0.1:18123", "http://127.0.0.1:18123/"),
+        ("18124", "http://127.0.0.1:18124/"),
+        ("[::1]:18125", "http://[::1]:18125/"),
+    ],
+)
+def test_build_demo_prints_the_address_dev_sh_serves_on(monkeypatch, addr, url):
+    # dev.sh passes BIOBANK_ADDR to runserver, which takes a port alone as well.
+    if addr is None:
+        monkeypatch.delenv("BIOBANK_ADDR", raising=False)
+    else:
+        monkeypatch.setenv("BIOBANK_ADDR", addr)
+    monkeypatch.setattr(
+        demo, "build_demo", lambda seed: demo.DemoSummary(1, 1, 1, 1, 1)
+    )
+    out = io.StringIO()
+
+    call_command("build_demo", stdout=out)
+
+    assert f"Sign in at {url} as" in out.getvalue()

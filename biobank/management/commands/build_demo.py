@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 from django.core.management.base import BaseCommand
 
 from biobank import demo
+
+# dev.sh serves on BIOBANK_ADDR (runserver's addrport: "host:port" or a port alone).
+DEFAULT_ADDR = "127.0.0.1:8000"
+
+
+def served_url() -> str:
+    """Return the address `bash dev.sh run` serves the demo on, as a URL."""
+    addr = os.environ.get("BIOBANK_ADDR", "").strip() or DEFAULT_ADDR
+    if addr.isdigit():
+        addr = f"127.0.0.1:{addr}"
+    return f"http://{addr}/"
 
 
 class Command(BaseCommand):
@@ -25,7 +38,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Sign in at http://127.0.0.1:8000/ as {demo.DEMO_USERNAME!r} "
+                f"Sign in at {served_url()} as {demo.DEMO_USERNAME!r} "
                 f"with password {demo.DEMO_PASSWORD!r}."
             )
         )
