@@ -767,21 +767,33 @@ def _texture(
     if dimension != "2D":
         return run(prepared)
     # IBSI 2D: one matrix per slice (per direction for "avg"), features averaged over
-    # the slices that hold ROI voxels.
+    # the slices that hold ROI voxels; a slice whose matrix is empty (a lone voxel has
+    # no neighbour pair) defines no value and is left out of the mean.
+    # NB: PyRadiomics also gives no GLRLM for a lone voxel, where IBSI counts one run of
+    # length 1, so a slice holding a single ROI voxel is left out of the 2D GLRLM mean
+    # and the value can differ from IBSI's; the IBSI phantoms have no such slice.
     per_slice = [
         run(prepared.slice(z))
         for z in range(prepared.intensity.shape[0])
         if prepared.intensity[z].any()
     ]
-    return {
-        feature: float(np.mean([values[feature] for values in per_slice]))
-        for feature in per_slice[0]
-    }
+    averaged = {}
+    for feature in per_slice[0]:
+        defined = [v[feature] for v in per_slice if np.isfinite(v[feature])]
+        averaged[feature] = float(np.mean(defined)) if defined else float("nan")
+    return averaged
 
 
 def _computed(instance: Any) -> dict[str, float]:
     instance.enableAllFeatures()
-    return {feature: float(value) for feature, value in instance.execute().items()}
+    # NB: PyRadiomics averages over directions with nanmean, which warns when a
+    # direction-less (empty) matrix leaves nothing to average; the value is then NaN,
+    # and that NaN is the message.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        computed = instance.execute()
+    return {feature: float(value) for feature, value in computed.items()}
 
 
 def _prebinned(
