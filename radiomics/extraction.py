@@ -185,6 +185,7 @@ def run_extraction(
         status=Status.RUNNING,
         started_at=timezone.now(),
         finished_at=None,
+        progress=0,
         attempts=F("attempts") + 1,
         error="",
     )
@@ -253,6 +254,14 @@ def _store(extraction: FeatureExtraction, result) -> None:
     A feature the engine leaves undefined on this ROI (NaN, such as a texture feature
     of a one-grey-level ROI) gets no value; its name is listed in the diagnostics.
     """
+    # A job delivered twice may store twice at once; the row lock makes the second
+    # wait and then replace the first run's values instead of colliding with them:
+    list(
+        FeatureExtraction.objects.select_for_update()
+        .filter(pk=extraction.pk)
+        .values_list("pk", flat=True)
+    )
+
     defined = [value for value in result.values if math.isfinite(value.value)]
     undefined = sorted(value.name for value in result.values if value not in defined)
     definitions = feature_definitions(defined)

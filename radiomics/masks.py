@@ -214,7 +214,6 @@ def place_segment(ds: Dataset, segment_number: int, grid: SeriesGrid) -> np.ndar
 
     shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
     per_frame = ds.get("PerFrameFunctionalGroupsSequence", [])
-    _check_plane(ds, shared, grid)
     frames = ds.pixel_array
     if frames.ndim == 2:
         frames = frames[np.newaxis]
@@ -232,6 +231,7 @@ def place_segment(ds: Dataset, segment_number: int, grid: SeriesGrid) -> np.ndar
             inside = frame / maximum >= FRACTIONAL_THRESHOLD
         else:
             inside = frame > 0
+        _check_plane(groups, shared, grid)
         z, y, x = _frame_place(groups, shared, grid, number)
         rows, columns = inside.shape
         if y < 0 or x < 0 or y + rows > grid.rows or x + columns > grid.columns:
@@ -286,8 +286,9 @@ def _frame_place(
     )
 
 
-def _check_plane(ds: Dataset, shared: Dataset, grid: SeriesGrid) -> None:
-    orientation = _functional(Dataset(), shared, "PlaneOrientationSequence")
+def _check_plane(groups: Dataset, shared: Dataset, grid: SeriesGrid) -> None:
+    """Refuse a frame whose orientation or pixel spacing is not the series'."""
+    orientation = _functional(groups, shared, "PlaneOrientationSequence")
     if orientation is not None and "ImageOrientationPatient" in orientation:
         ours = np.concatenate([grid.direction[:, 0], grid.direction[:, 1]])
         theirs = np.asarray(orientation.ImageOrientationPatient, dtype=np.float64)
@@ -296,7 +297,7 @@ def _check_plane(ds: Dataset, shared: Dataset, grid: SeriesGrid) -> None:
                 f"The SEG frames are oriented {_point(theirs)}, the images of "
                 f"{grid.source} {_point(ours)}; the SEG is not on their grid."
             )
-    measures = _functional(Dataset(), shared, "PixelMeasuresSequence")
+    measures = _functional(groups, shared, "PixelMeasuresSequence")
     if measures is not None and "PixelSpacing" in measures:
         theirs = np.asarray(list(reversed(measures.PixelSpacing)), dtype=np.float64)
         if np.abs(theirs - np.asarray(grid.pixel_spacing)).max() > 1e-3:

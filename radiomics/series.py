@@ -244,6 +244,9 @@ def load_series(series: ImageSeries, grid: SeriesGrid | None = None) -> Volume:
     RescaleSlope and RescaleIntercept (0028,1053/1052), or a Modality LUT, are
     applied per slice; voxels are float32, which holds CT numbers and SUVs exactly
     enough. Raises SeriesUnusable for series that are no regular grid.
+
+    NB: values stay in the units stored: PET counts in Bq/ml are not turned into SUV
+    here (STS_001 stores SUV already, Units GML), and MR intensities are arbitrary.
     """
     grid = grid or read_grid(series)
     grid.slice_spacing()  # refuse uneven slices before reading any pixels
