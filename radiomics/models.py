@@ -424,6 +424,7 @@ class FeatureRobustness(models.Model):
 
     class Meta:
         ordering = ["feature", "design"]
+        verbose_name_plural = "feature robustness"
         constraints = [
             models.UniqueConstraint(
                 fields=["feature", "design", "form", "selection"],

@@ -305,3 +305,11 @@ def test_test_retest_pairs_studies_of_the_same_lesion(project, features, monkeyp
     expected = pingouin_icc(np.column_stack([first, second]), "ICC(2,1)", monkeypatch)
     assert (row.icc, row.ci_low, row.ci_high) == pytest.approx(expected, rel=1e-9)
     assert (row.n_subjects, row.n_raters) == (6, 2)
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_robustness_results_under_an_english_plural(admin_client):
+    page = admin_client.get("/admin/radiomics/").content.decode()
+
+    assert "Feature robustness<" in page
+    assert "robustnesss" not in page.lower()
