@@ -55,11 +55,13 @@ class BloodSample(models.Model):
             models.CheckConstraint(
                 condition=Q(plasma_volume_ml__isnull=True) | Q(plasma_volume_ml__gt=0),
                 name="blood_sample_plasma_volume_positive",
+                violation_error_message="Plasma volume must be above 0 mL.",
             ),
             models.CheckConstraint(
                 condition=Q(hours_to_processing__isnull=True)
                 | Q(hours_to_processing__gte=0),
                 name="blood_sample_processing_time_not_negative",
+                violation_error_message="Hours to processing cannot be negative.",
             ),
         ]
 
@@ -100,7 +102,9 @@ class CTCCount(models.Model):
                 fields=["sample", "platform"], name="ctc_count_per_platform"
             ),
             models.CheckConstraint(
-                condition=Q(blood_volume_ml__gt=0), name="ctc_volume_positive"
+                condition=Q(blood_volume_ml__gt=0),
+                name="ctc_volume_positive",
+                violation_error_message="Blood volume must be above 0 mL.",
             ),
             models.CheckConstraint(
                 condition=Q(count__gte=0), name="ctc_count_not_negative"
@@ -150,15 +154,18 @@ class CfDNAAssay(models.Model):
                 condition=Q(tumour_fraction__isnull=True)
                 | (Q(tumour_fraction__gte=0) & Q(tumour_fraction__lte=1)),
                 name="cfdna_tumour_fraction_fraction",
+                violation_error_message="Tumour fraction is a fraction between 0 and 1 (write 12 %% as 0.12).",
             ),
             models.CheckConstraint(
                 condition=Q(limit_of_detection_vaf__isnull=True)
                 | (Q(limit_of_detection_vaf__gte=0) & Q(limit_of_detection_vaf__lte=1)),
                 name="cfdna_lod_fraction",
+                violation_error_message="The limit of detection is a VAF fraction between 0 and 1 (write 0.1 %% as 0.001).",
             ),
             models.CheckConstraint(
                 condition=Q(cfdna_ng_per_ml__isnull=True) | Q(cfdna_ng_per_ml__gte=0),
                 name="cfdna_concentration_not_negative",
+                violation_error_message="cfDNA concentration cannot be negative.",
             ),
         ]
 
@@ -278,12 +285,17 @@ class VariantResult(models.Model):
             models.UniqueConstraint(
                 fields=["assay", "variant_key"], name="variant_natural_key"
             ),
-            models.CheckConstraint(condition=_FRACTION, name="variant_vaf_fraction"),
+            models.CheckConstraint(
+                condition=_FRACTION,
+                name="variant_vaf_fraction",
+                violation_error_message="VAF is a fraction between 0 and 1 (write 12.5 %% as 0.125).",
+            ),
             models.CheckConstraint(
                 condition=Q(alt_reads__isnull=True)
                 | Q(depth__isnull=True)
                 | Q(alt_reads__lte=models.F("depth")),
                 name="variant_alt_reads_within_depth",
+                violation_error_message="Alternate-allele reads cannot exceed the read depth.",
             ),
         ]
         indexes = [models.Index(fields=["gene", "protein_change", "call"])]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -98,11 +100,24 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=Q(birth_year__isnull=True) | Q(birth_year__gte=1880),
                 name="patient_birth_year_plausible",
+                violation_error_message="Birth year must be 1880 or later.",
             ),
         ]
 
     def __str__(self) -> str:
         return self.pseudonym
+
+    def clean(self) -> None:
+        """Refuse in forms what the clinical importer refuses: dates in the future."""
+        super().clean()
+        today = timezone.localdate()
+        errors = {}
+        if self.birth_year is not None and self.birth_year > today.year:
+            errors["birth_year"] = "Birth year is in the future."
+        if self.diagnosis_on is not None and self.diagnosis_on > today:
+            errors["diagnosis_on"] = "Diagnosis date is in the future."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Consent(models.Model):
@@ -124,6 +139,7 @@ class Consent(models.Model):
                 condition=Q(withdrawn_on__isnull=True)
                 | Q(withdrawn_on__gte=F("given_on")),
                 name="consent_withdrawn_after_given",
+                violation_error_message="Consent cannot be withdrawn before it was given.",
             ),
         ]
         indexes = [models.Index(fields=["patient", "given_on"])]
@@ -162,6 +178,7 @@ class Treatment(models.Model):
             models.CheckConstraint(
                 condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("started_on")),
                 name="treatment_end_after_start",
+                violation_error_message="A treatment cannot end before it starts.",
             ),
             models.UniqueConstraint(
                 fields=["patient", "kind", "agent", "started_on"],

@@ -12,7 +12,7 @@ from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from liquidbiopsy.models import BloodSample
+from liquidbiopsy.models import BloodSample, VariantResult
 from patients.models import ClinicalEvent, DataIssue, ImportRun, Patient
 from radiomics.models import (
     FeatureExtraction,
@@ -301,3 +301,31 @@ def test_data_issue_page_links_to_the_record_it_is_about(biobank, curator_client
 
     link = f'<a href="/admin/radiomics/imagingstudy/{study.pk}/change/">'
     assert link in response.content.decode()
+
+
+def test_the_admin_refuses_a_future_birth_year_and_diagnosis_as_the_importer_does(
+    biobank, curator_client
+):
+    patient = Patient.objects.get()
+
+    response = edit_in_admin(
+        curator_client, patient, birth_year="2090", diagnosis_on="2099-01-01"
+    )
+
+    errors = response.context["adminform"].form.errors
+    assert errors["birth_year"] == ["Birth year is in the future."]
+    assert errors["diagnosis_on"] == ["Diagnosis date is in the future."]
+    patient.refresh_from_db()
+    assert patient.birth_year != 2090
+
+
+def test_a_vaf_given_in_percent_gets_a_message_saying_vaf_is_a_fraction(
+    biobank, curator_client
+):
+    variant = VariantResult.objects.get()
+
+    response = edit_in_admin(curator_client, variant, vaf="50")
+
+    assert response.status_code == 200
+    assert "VAF is a fraction between 0 and 1" in response.content.decode()
+    assert "variant_vaf_fraction" not in response.content.decode()
