@@ -95,7 +95,8 @@ def parse_date_column(
                 Problem(
                     source,
                     "the day/month order of this column is ambiguous (no day above 12); "
-                    f"declare the date format (day-first or month-first). Values: {ambiguous}.",
+                    "declare the date format (the import commands' --date-order option, "
+                    f"day-first or month-first). Values: {ambiguous}.",
                     field=field_name,
                     code="ambiguous-date-order",
                 )

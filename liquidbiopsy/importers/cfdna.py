@@ -161,7 +161,7 @@ def import_cfdna(
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
 
-    logger.info("cfDNA variants of %s imported into project %s", path.name, project.pk)
+    logger.info("cfDNA variants of %s imported into project %s", path.name, project.code)
     return report
 
 

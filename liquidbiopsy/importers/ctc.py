@@ -102,7 +102,7 @@ def import_ctc(
             links.link(row.line, row.patient)
         reject_if_any(errors)
 
-    logger.info("CTC counts of %s imported into project %s", path.name, project.pk)
+    logger.info("CTC counts of %s imported into project %s", path.name, project.code)
     return report
 
 

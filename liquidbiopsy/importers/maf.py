@@ -110,7 +110,7 @@ def import_maf(
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
 
-    logger.info("MAF %s imported into project %s", path.name, project.pk)
+    logger.info("MAF %s imported into project %s", path.name, project.code)
     return report
 
 

@@ -108,7 +108,7 @@ def import_vcf(
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
 
-    logger.info("VCF %s imported into project %s", path.name, project.pk)
+    logger.info("VCF %s imported into project %s", path.name, project.code)
     return report
 
 

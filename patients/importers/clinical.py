@@ -175,7 +175,7 @@ def import_clinical(
         storer.store(kind, table.rows)
 
     logger.info(
-        "Clinical %s of %s imported into project %s", kind, path.name, project.pk
+        "Clinical %s of %s imported into project %s", kind, path.name, project.code
     )
     return report
 

@@ -118,7 +118,7 @@ def import_pyradiomics(
         table = read_feature_table(path, project, id_column, report)
         _Storer(project, path.name, table, report, links).store()
 
-    logger.info("PyRadiomics table %s imported into project %s", path.name, project.pk)
+    logger.info("PyRadiomics table %s imported into project %s", path.name, project.code)
     return report
 
 
