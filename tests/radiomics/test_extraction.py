@@ -239,6 +239,28 @@ def test_an_empty_roi_or_a_2d_image_fails_with_the_checks_message(
     assert not extraction.values.exists()
 
 
+def test_a_contour_on_no_slice_of_the_series_fails_with_its_position(
+    project, inbox: Path
+):
+    ct = build_ct()
+    structure_set = build_rtstruct((1, "GTV", ct))
+    contour = structure_set.ROIContourSequence[0].ContourSequence[0]
+    contour.ContourData = ["0", "0", "2", "4", "0", "2", "0", "4", "2"]
+    write_part10(ct, inbox / "ct.dcm")
+    write_part10(structure_set, inbox / "rs.dcm")
+    ingest_dicom(inbox, project)
+
+    extraction = run_extraction(
+        plan_extraction(Segmentation.objects.get(), preset="ibsi1_config_a").pk
+    )
+
+    assert extraction.status == Status.FAILED
+    assert extraction.error.startswith(
+        "A contour of ROI 1 lies 2.00 mm from the first slice of series "
+    )
+    assert "tolerance 0.50 mm" in extraction.error
+
+
 # The command
 
 

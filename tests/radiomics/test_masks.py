@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from skimage.draw import polygon2mask
 
 from radiomics.importers.dicom import ingest_dicom
-from radiomics.masks import load_mask, mask_array, polygon_mask
+from radiomics.masks import load_mask, mask_array, mask_labels, polygon_mask
 from radiomics.models import ImageSeries, Segmentation
 from radiomics.series import SeriesUnusable, load_series, read_grid
 from tests.conftest import shared_path
@@ -325,3 +325,26 @@ def test_refuses_a_nrrd_header_whose_voxels_are_in_another_file(dcmqi_series, tm
         call_command(
             "add_mask", header, series=dcmqi_series.series_instance_uid, roi_name="L"
         )
+
+
+def test_registers_a_float_mask_of_one_value_as_its_only_value(dcmqi_series, tmp_path):
+    grid = read_grid(dcmqi_series)
+    path = tmp_path / "float.nii.gz"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "builtin type", DeprecationWarning)
+        import itk
+
+        array = (two_labels() == 1).astype(np.float32) / 255
+        image = itk.image_from_array(array)
+        image.SetSpacing([float(v) for v in grid.spacing])
+        image.SetOrigin([float(v) for v in grid.origin])
+        itk.imwrite(image, str(path))
+
+    call_command(
+        "add_mask", path, series=dcmqi_series.series_instance_uid, roi_name="Liver"
+    )
+
+    segmentation = Segmentation.objects.get()
+    assert segmentation.roi_number == 0  # "the file's only non-zero value"
+    [(value, count)] = mask_labels(segmentation).items()
+    assert (value, count) == (pytest.approx(1 / 255), 100)
