@@ -96,7 +96,11 @@ class FeatureTable:
 
 
 def import_pyradiomics(
-    path: Path, project: Project, id_column: str | None = None, user=None
+    path: Path,
+    project: Project,
+    id_column: str | None = None,
+    user=None,
+    create_patients: bool = False,
 ) -> ImportReport:
     """Import a PyRadiomics batch CSV into `project`, whole or not at all.
 
@@ -105,6 +109,9 @@ def import_pyradiomics(
     id_column
         Column holding the source patient identifier; by default the first of
         ID_COLUMNS the header has. The identifier is pseudonymised, never stored.
+    create_patients
+        Create a patient for an identifier the project does not know; without it
+        such a row rejects the file, so that a mistyped ID never becomes a patient.
 
     Raises
     ------
@@ -115,15 +122,21 @@ def import_pyradiomics(
     report = ImportReport(source=path.name)
 
     with recorded_import(project, "pyradiomics-csv", path, report, user) as links:
-        table = read_feature_table(path, project, id_column, report)
+        table = read_feature_table(path, project, id_column, report, create_patients)
         _Storer(project, path.name, table, report, links).store()
 
-    logger.info("PyRadiomics table %s imported into project %s", path.name, project.code)
+    logger.info(
+        "PyRadiomics table %s imported into project %s", path.name, project.code
+    )
     return report
 
 
 def read_feature_table(
-    path: Path, project: Project, id_column: str | None, report: ImportReport
+    path: Path,
+    project: Project,
+    id_column: str | None,
+    report: ImportReport,
+    create_patients: bool = False,
 ) -> FeatureTable:
     """Read and check every row; raise ImportRejected listing every problem found."""
     source = path.name
@@ -190,11 +203,42 @@ def read_feature_table(
         seen.setdefault(row.fingerprint, line)
         table.rows.append(row)
 
+    if not create_patients:
+        _check_patients_known(source, project, id_column, table.rows, errors)
     if SERIES_COLUMN in header:
         _link_series(source, project, table.rows, errors)
     if errors:
         raise ImportRejected(errors)
     return table
+
+
+def _check_patients_known(
+    source: str,
+    project: Project,
+    id_column: str,
+    rows: list[ExtractionRow],
+    errors: list[Problem],
+) -> None:
+    keys = {source_key(project, row.source_id) for row in rows}
+    known = set()
+    for chunk in chunks(sorted(keys)):
+        known |= set(
+            Patient.objects.filter(project=project, source_key__in=chunk).values_list(
+                "source_key", flat=True
+            )
+        )
+    for row in rows:
+        if source_key(project, row.source_id) not in known:
+            errors.append(
+                Problem(
+                    source,
+                    f"names no patient of project {project.code}; import the clinical "
+                    "table or the images first, or re-run with --create-patients.",
+                    row=row.line,
+                    field=id_column,
+                    code="unknown-patient",
+                )
+            )
 
 
 def _link_series(

@@ -174,7 +174,7 @@ def test_a_series_unknown_or_of_another_patient_rejects_the_file(
     )
 
     with pytest.raises(ImportRejected) as caught:
-        import_pyradiomics(table, project)
+        import_pyradiomics(table, project, create_patients=True)
 
     problem = caught.value.problems[0]
     assert (problem.row, problem.field, problem.code) == (2, "SeriesInstanceUID", code)

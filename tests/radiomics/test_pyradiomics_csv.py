@@ -81,7 +81,9 @@ def rejection(call) -> list:
 def case13(project):
     first = case_path(CASE, "a_features_batch1.csv")
     second = case_path(CASE, "b_features_batch2_reordered.csv")
-    return import_pyradiomics(first, project), import_pyradiomics(second, project)
+    return import_pyradiomics(first, project, create_patients=True), import_pyradiomics(
+        second, project, create_patients=True
+    )
 
 
 def test_both_files_store_28_feature_values_for_3_cases(project, case13):
@@ -212,7 +214,7 @@ def test_reimporting_the_case_files_duplicates_nothing(project, case13):
     )
 
     again = [
-        import_pyradiomics(case_path(CASE, name), project)
+        import_pyradiomics(case_path(CASE, name), project, create_patients=True)
         for name in ("a_features_batch1.csv", "b_features_batch2_reordered.csv")
     ]
 
@@ -235,7 +237,9 @@ def test_runs_and_issues_never_hold_the_identifier_or_image_paths(project, case1
 def test_the_command_prints_what_it_stored(project, capsys):
     path = case_path(CASE, "a_features_batch1.csv")
 
-    call_command("import_pyradiomics", str(path), "--project", project.code)
+    call_command(
+        "import_pyradiomics", str(path), "--project", project.code, "--create-patients"
+    )
 
     out = capsys.readouterr().out
     assert "3 extractions" in out and "18 feature values" in out
@@ -347,7 +351,9 @@ def test_a_non_numeric_feature_cell_rejects_the_file_naming_row_and_column(
         tmp_path, [row("P1", 1.5, 0.9), row("P2", 2.5, "(192, 256, 256)")], features
     )
 
-    problems = rejection(lambda: import_pyradiomics(path, project))
+    problems = rejection(
+        lambda: import_pyradiomics(path, project, create_patients=True)
+    )
 
     assert [(p.source, p.row, p.field, p.value) for p in problems] == [
         ("f.csv", 3, "original_shape_Elongation", "(192, 256, 256)")
@@ -362,8 +368,12 @@ def test_a_file_without_the_id_column_is_rejected_unless_one_is_named(
     path = write_table(tmp_path, [row("P1", 1.5)], ["original_firstorder_Mean"])
     path.write_text(path.read_text().replace("ID,", "Subject,", 1))
 
-    problems = rejection(lambda: import_pyradiomics(path, project))
-    report = import_pyradiomics(path, project, id_column="Subject")
+    problems = rejection(
+        lambda: import_pyradiomics(path, project, create_patients=True)
+    )
+    report = import_pyradiomics(
+        path, project, id_column="Subject", create_patients=True
+    )
 
     assert [(p.row, p.field) for p in problems] == [(1, "ID")]
     assert report.created["extractions"] == 1
@@ -375,13 +385,17 @@ def test_an_extraction_stored_before_with_other_values_rejects_the_file(
 ):
     features = ["original_firstorder_Mean"]
     import_pyradiomics(
-        write_table(tmp_path, [row("P1", 1.5)], features, "a.csv"), project
+        write_table(tmp_path, [row("P1", 1.5)], features, "a.csv"),
+        project,
+        create_patients=True,
     )
     changed = write_table(
         tmp_path, [row("P2", 7.0), row("P1", 1.75)], features, "b.csv"
     )
 
-    problems = rejection(lambda: import_pyradiomics(changed, project))
+    problems = rejection(
+        lambda: import_pyradiomics(changed, project, create_patients=True)
+    )
 
     assert [(p.source, p.row, p.code) for p in problems] == [
         ("b.csv", 3, "conflicting-extraction")
@@ -398,7 +412,7 @@ def test_nan_and_empty_cells_are_left_out_with_a_warning(project, tmp_path):
     ]
     path = write_table(tmp_path, [row("P1", 1.5, "nan", "")], features)
 
-    report = import_pyradiomics(path, project)
+    report = import_pyradiomics(path, project, create_patients=True)
 
     assert values_of(project, "P1") == {"original_firstorder_Mean": 1.5}
     assert [(w.row, w.code) for w in report.warnings] == [(2, "missing-feature-values")]
@@ -408,12 +422,18 @@ def test_nan_and_empty_cells_are_left_out_with_a_warning(project, tmp_path):
 def test_a_settings_change_makes_a_new_extraction_of_the_same_roi(project, tmp_path):
     features = ["original_firstorder_Mean"]
     import_pyradiomics(
-        write_table(tmp_path, [row("P1", 1.5)], features, "a.csv"), project
+        write_table(tmp_path, [row("P1", 1.5)], features, "a.csv"),
+        project,
+        create_patients=True,
     )
     rebinned = row("P1", 1.25)
     rebinned[4] = "{'binWidth': 10, 'label': 1}"
 
-    import_pyradiomics(write_table(tmp_path, [rebinned], features, "b.csv"), project)
+    import_pyradiomics(
+        write_table(tmp_path, [rebinned], features, "b.csv"),
+        project,
+        create_patients=True,
+    )
 
     assert sorted(FeatureValue.objects.values_list("value", flat=True)) == [1.25, 1.5]
 
@@ -424,8 +444,23 @@ def test_feature_values_are_written_in_bulk_not_one_query_each(project, tmp_path
     path = write_table(tmp_path, rows, features)
 
     with CaptureQueriesContext(connection) as queries:
-        report = import_pyradiomics(path, project)
+        report = import_pyradiomics(path, project, create_patients=True)
 
     assert report.created["feature values"] == 6000
     assert FeatureValue.objects.count() == 6000
     assert len(queries) < 250
+
+
+def test_an_unknown_patient_rejects_the_file_unless_patients_may_be_created(
+    project, tmp_path
+):
+    path = write_table(tmp_path, [row("P1", 1.5)], ["original_firstorder_Mean"])
+
+    problems = rejection(lambda: import_pyradiomics(path, project))
+    report = import_pyradiomics(path, project, create_patients=True)
+
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (2, "ID", "unknown-patient")
+    ]
+    assert "P1" not in str(problems[0])
+    assert report.created["patients"] == 1

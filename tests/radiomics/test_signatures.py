@@ -332,7 +332,7 @@ def test_pyradiomics_import_scores_the_new_extractions(signature, project, tmp_p
         writer.writerow(["P1", "p1.nrrd", "p1_mask.nrrd", "3", "0.5", "8"])
         writer.writerow(["P2", "p2.nrrd", "p2_mask.nrrd", "3", "0.5", ""])
 
-    import_pyradiomics(path, project)
+    import_pyradiomics(path, project, create_patients=True)
 
     scores = dict(
         SignatureScore.objects.filter(signature=signature).values_list(

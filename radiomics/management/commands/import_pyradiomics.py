@@ -23,6 +23,16 @@ class Command(ImportCommand):
             "--id-column",
             help=f"Column of the source patient identifier; default the first of {', '.join(ID_COLUMNS)}.",
         )
+        parser.add_argument(
+            "--create-patients",
+            action="store_true",
+            help="Create a patient for an unknown patient ID instead of rejecting the file.",
+        )
 
     def run_import(self, path: Path, project: Project, **options) -> ImportReport:
-        return import_pyradiomics(path, project, id_column=options["id_column"])
+        return import_pyradiomics(
+            path,
+            project,
+            id_column=options["id_column"],
+            create_patients=options["create_patients"],
+        )
