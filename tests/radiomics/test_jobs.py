@@ -10,6 +10,7 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Iterator
+from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
@@ -234,6 +235,35 @@ def test_job_found_running_after_a_lost_worker_runs_again(db, stand_in):
     extraction.refresh_from_db()
     assert stand_in == [extraction.pk]
     assert (extraction.status, extraction.attempts) == ("done", 2)
+
+
+def test_extract_features_background_queues_one_job_per_segmentation(
+    transactional_db, stand_in
+):
+    # Transactional, as a command runs: without a broker the job runs on queueing.
+    from radiomics.models import ImageSeries, ImagingStudy, Segmentation
+
+    record = plan_record()
+    study = ImagingStudy.objects.create(
+        patient=record.patient, study_instance_uid="2.25.1", source_uid_hash="s"
+    )
+    series = ImageSeries.objects.create(
+        study=study, series_instance_uid="2.25.2", source_uid_hash="t", modality="CT"
+    )
+    segmentation = Segmentation.objects.create(
+        series=series, roi_name="GTV", source_kind="RTSTRUCT", content_sha256="c"
+    )
+    output = StringIO()
+
+    call_command(
+        "extract_features", "--segmentation", str(segmentation.pk), "--background",
+        stdout=output,
+    )  # fmt: skip
+
+    extraction = segmentation.extractions.get()
+    assert stand_in == [extraction.pk]
+    assert f"done (job {extraction.task_id})" in output.getvalue()
+    assert (extraction.preset, extraction.status) == ("ibsi1_config_c", "done")
 
 
 def test_worker_refuses_to_start_without_a_broker():

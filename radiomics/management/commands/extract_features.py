@@ -43,7 +43,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--again", action="store_true", help="Compute done extractions again."
         )
-        # The jobs helper's --background flag goes here; it makes queue_or_run queue.
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Queue one job per extraction for the Celery workers and return at "
+            "once; without CELERY_BROKER_URL the jobs run here before it returns.",
+        )
 
     def handle(self, *args, **options) -> None:
         segmentations = select_segmentations(options)
@@ -68,7 +73,7 @@ class Command(BaseCommand):
                 self.report(extraction, "already done", 0.0)
             extractions = [e for e in extractions if e.status != Status.DONE]
 
-        failed = self.queue_or_run(extractions, background=False)
+        failed = self.queue_or_run(extractions, background=options["background"])
         if failed:
             raise CommandError(f"{failed} of {len(extractions)} extractions failed.")
 
@@ -77,10 +82,20 @@ class Command(BaseCommand):
     ) -> int:
         """Run the extractions here, one after the other; return how many failed.
 
-        With `background`, the jobs of radiomics.tasks are queued instead (to do).
+        With `background`, one job per extraction is queued instead (radiomics.tasks),
+        and each line says the job's id and the status of its extraction so far.
         """
         if background:
-            raise CommandError("Queueing extractions is not available yet.")
+            from radiomics.tasks import queue_extractions
+
+            failed = 0
+            for extraction, task_id in zip(
+                extractions, queue_extractions(extractions), strict=True
+            ):
+                extraction.refresh_from_db()
+                self.report(extraction, f"{extraction.status} (job {task_id})", 0.0)
+                failed += extraction.status == Status.FAILED
+            return failed
 
         failed = 0
         for extraction in extractions:
