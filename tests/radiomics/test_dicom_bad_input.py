@@ -364,3 +364,17 @@ def test_rolls_a_series_back_and_leaves_no_partial_file_when_the_disk_fails(
     assert not ImagingStudy.objects.exists()
     assert not Patient.objects.exists()
     assert [p for p in storage_root.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.django_db
+def test_command_fails_when_every_file_of_the_batch_is_rejected(tmp_path, capsys):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "notes.txt").write_text("not an image")
+    (inbox / "empty.dcm").write_bytes(b"")
+
+    with pytest.raises(CommandError, match="Every file was rejected"):
+        call_command("ingest_dicom", str(inbox), "--project", "cmd")
+
+    assert "2 rejected" in capsys.readouterr().out
+    assert not ImagingStudy.objects.exists()

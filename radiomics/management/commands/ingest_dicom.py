@@ -49,3 +49,7 @@ class Command(BaseCommand):
         except ImportRejected as exc:
             raise CommandError(f"Nothing was imported.\n{exc}") from None
         self.stdout.write(report.summary())
+        # A batch goes on past rejected files, but one where every file was rejected
+        # must not look like success to a script:
+        if report.rejected and not report.created and not report.duplicates:
+            raise CommandError("Every file was rejected; nothing was imported.")
