@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,17 @@ PANELS: dict[str, list[tuple[str, str]]] = {
 }
 LOD_VAF = 0.001
 
+# First-line treatment per cancer type, fitting the panel's driver: osimertinib for
+# EGFR-mutant lung adenocarcinoma, FOLFOX for colon, an aromatase inhibitor for the
+# hormone-receptor-positive breast cancer whose ESR1 mutations the panel follows,
+# FOLFIRINOX for pancreas.
+FIRST_LINE: dict[str, tuple[str, str]] = {
+    CancerType.LUAD: (Treatment.Kind.TARGETED, "osimertinib"),
+    CancerType.COAD: (Treatment.Kind.CHEMOTHERAPY, "FOLFOX"),
+    CancerType.BRCA: (Treatment.Kind.HORMONAL, "letrozole"),
+    CancerType.PAAD: (Treatment.Kind.CHEMOTHERAPY, "FOLFIRINOX"),
+}
+
 
 @dataclass
 class DemoSummary:
@@ -107,34 +120,49 @@ def build_demo(seed: int = 7) -> DemoSummary:
 
 
 def generate_patient_records(patient: Patient, rng: random.Random) -> None:
-    """Give a patient plausible clinical and liquid-biopsy records around its scans."""
-    study_dates = sorted(
-        ImagingStudy.objects.filter(
-            patient=patient, study_date__isnull=False
-        ).values_list("study_date", flat=True)
-    )
+    """Give a patient plausible clinical and liquid-biopsy records around its scans.
+
+    What the DICOM headers gave is kept: the sex from PatientSex, and the birth year
+    follows from PatientAge and the study dates when the headers give an age. Only
+    what is still empty is generated, and the patient is saved through the model, so
+    its history shows the change.
+    """
+    studies = ImagingStudy.objects.filter(
+        patient=patient, study_date__isnull=False
+    ).order_by("study_date")
+    study_dates = sorted(study.study_date for study in studies)
     if not study_dates:
         return
 
-    cancer_type = rng.choice(list(PANELS))
     first_scan = study_dates[0]
+    cancer_type = patient.cancer_type or choose_cancer_type(patient.sex, rng)
     with transaction.atomic():
-        Patient.objects.filter(pk=patient.pk).update(
-            cancer_type=cancer_type,
-            sex=rng.choice([Sex.FEMALE, Sex.MALE])
-            if cancer_type != CancerType.BRCA
-            else Sex.FEMALE,
-            birth_year=first_scan.year - rng.randint(45, 80),
-            stage=rng.choice(["II", "IIIa", "IIIb", "IV"]),
-            diagnosis_on=first_scan - dt.timedelta(days=rng.randint(3, 20)),
+        if patient.sex == Sex.UNKNOWN:
+            patient.sex = (
+                Sex.FEMALE
+                if cancer_type == CancerType.BRCA
+                else rng.choice([Sex.FEMALE, Sex.MALE])
+            )
+        if patient.birth_year is None:
+            patient.birth_year = birth_year_from_ages(
+                (study.study_date, study.patient_age_value, study.patient_age_unit)
+                for study in studies
+            ) or first_scan.year - rng.randint(45, 80)
+        patient.cancer_type = cancer_type
+        patient.stage = patient.stage or rng.choice(["II", "IIIa", "IIIb", "IV"])
+        if patient.diagnosis_on is None:
+            patient.diagnosis_on = first_scan - dt.timedelta(days=rng.randint(3, 20))
+        patient._change_reason = "Demo: generated clinical data"
+        patient.save(
+            update_fields=["sex", "birth_year", "cancer_type", "stage", "diagnosis_on"]
         )
+
+        kind, agent = FIRST_LINE.get(cancer_type, (Treatment.Kind.OTHER, ""))
         treatment_start = first_scan + dt.timedelta(days=rng.randint(10, 30))
         Treatment.objects.create(
             patient=patient,
-            kind=Treatment.Kind.CHEMOTHERAPY
-            if cancer_type != CancerType.LUAD
-            else Treatment.Kind.TARGETED,
-            agent="osimertinib" if cancer_type == CancerType.LUAD else "FOLFOX",
+            kind=kind,
+            agent=agent,
             line=1,
             started_on=treatment_start,
             ended_on=treatment_start + dt.timedelta(days=rng.randint(90, 240)),
@@ -150,6 +178,59 @@ def generate_patient_records(patient: Patient, rng: random.Random) -> None:
         draw_days |= {first_scan + dt.timedelta(days=60 * k) for k in range(1, 4)}
         for day in sorted(draw_days):
             create_demo_draw(patient, cancer_type, day, rng)
+
+
+def choose_cancer_type(sex: str, rng: random.Random) -> str:
+    """Return a cancer type of the demo panels; breast cancer only for women.
+
+    Patients of unknown sex may get breast cancer, and are then recorded as women.
+    """
+    if sex in (Sex.FEMALE, Sex.UNKNOWN):
+        return rng.choice(list(PANELS))
+    return rng.choice([kind for kind in PANELS if kind != CancerType.BRCA])
+
+
+AGE_UNITS = ("D", "W", "M", "Y")
+
+
+def birth_year_from_ages(
+    ages: Iterable[tuple[dt.date, int | None, str]],
+) -> int | None:
+    """Return the birth year that PatientAge values on study dates point to, or None.
+
+    Age A (in D, W, M or Y) on a day means a birth after that day less A+1 units and
+    on or before that day less A units; the year of the middle of all such spans is
+    returned (of the first study's span alone if the headers disagree). 000Y is skipped: a
+    real age under a year is written in months, weeks or days, and 000Y is the dummy
+    value that de-identification tools write (pydicom's CT_small.dcm has it).
+    """
+    spans = [
+        (
+            _before(day, value + 1, unit) + dt.timedelta(days=1),
+            _before(day, value, unit),
+        )
+        for day, value, unit in ages
+        if value is not None and unit in AGE_UNITS and (value, unit) != (0, "Y")
+    ]
+    if not spans:
+        return None
+
+    earliest = max(start for start, _end in spans)
+    latest = min(end for _start, end in spans)
+    if earliest > latest:
+        earliest, latest = spans[0]
+    return (earliest + (latest - earliest) / 2).year
+
+
+def _before(day: dt.date, count: int, unit: str) -> dt.date:
+    """Return the day `count` units (D, W, M or Y) before `day`, clamped to the month."""
+    if unit in ("D", "W"):
+        return day - dt.timedelta(days=count * (7 if unit == "W" else 1))
+
+    months = day.year * 12 + day.month - 1 - count * (12 if unit == "Y" else 1)
+    year, month = divmod(months, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
 
 
 def create_demo_draw(

@@ -1,26 +1,54 @@
 from __future__ import annotations
 
+import datetime as dt
 import io
+import random
 
 import pydicom
 import pytest
 from django.core.management import call_command
+from pydicom.dataset import Dataset
 
 from biobank import demo
 from liquidbiopsy.models import BloodSample
-from patients.models import Patient
+from patients.models import CancerType, Patient, Project, Sex
+from patients.services import find_patient, get_project
+from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImagingStudy
 
 
-def distinct_source_patients() -> set[str]:
-    ids = set()
+def source_headers() -> dict[str, list[Dataset]]:
+    """Return the headers of the demo's DICOM files by PatientID, read with pydicom."""
+    headers: dict[str, list[Dataset]] = {}
     for path in demo.demo_dicom_paths():
         files = (
             [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         )
         for file in files:
-            ids.add(str(pydicom.dcmread(file, stop_before_pixels=True).PatientID))
-    return ids
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+            headers.setdefault(str(ds.PatientID), []).append(ds)
+    return headers
+
+
+def distinct_source_patients() -> set[str]:
+    return set(source_headers())
+
+
+def demo_patient(source_id: str) -> Patient:
+    patient = find_patient(Project.objects.get(code=demo.DEMO_PROJECT), source_id)
+    assert patient is not None
+    return patient
+
+
+# First-line indications (NCCN and ESMO guidelines): osimertinib for EGFR-mutant
+# NSCLC (FLAURA), FOLFOX for colorectal cancer, FOLFIRINOX for pancreatic cancer
+# (Conroy 2011), letrozole for hormone-receptor-positive breast cancer.
+INDICATED_FOR = {
+    "osimertinib": {CancerType.LUAD},
+    "FOLFOX": {CancerType.COAD},
+    "FOLFIRINOX": {CancerType.PAAD},
+    "letrozole": {CancerType.BRCA},
+}
 
 
 @pytest.mark.django_db
@@ -60,6 +88,111 @@ def test_the_demo_user_can_sign_in(client):
     demo.build_demo()
 
     assert client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_demo_keeps_the_sex_the_dicom_headers_give():
+    demo.build_demo()
+
+    checked = 0
+    for source_id, headers in source_headers().items():
+        sexes = {str(ds.get("PatientSex", "")) for ds in headers} - {""}
+        if sexes:
+            assert {demo_patient(source_id).sex} == sexes
+            checked += 1
+    assert checked == 3  # 98890234 M, 1CT1 O, 4MR1 F; 77654033 gives none
+
+
+@pytest.mark.django_db
+def test_demo_birth_year_agrees_with_every_patient_age_in_the_headers():
+    demo.build_demo()
+
+    for source_id, headers in source_headers().items():
+        birth_year = demo_patient(source_id).birth_year
+        for ds in headers:
+            age = str(ds.get("PatientAge", ""))
+            if age.endswith("Y") and age != "000Y":
+                # Aged A on a day of year Y: born in Y - A or, birthday to come, Y - A - 1.
+                assert int(ds.StudyDate[:4]) - birth_year - int(age[:3]) in (0, 1)
+    # By hand: 043Y on 2001-01-01 and 045Y on 2003-05-05 leave 1957-05-06 to
+    # 1958-01-01; 042Y on 1995-09-03 and 047Y on 2001-01-01 leave 1953-01-02 to
+    # 1953-09-03.
+    assert demo_patient("98890234").birth_year == 1957
+    assert demo_patient("77654033").birth_year == 1953
+
+
+@pytest.mark.parametrize(
+    ("ages", "year"),
+    [
+        ([(dt.date(2020, 3, 15), 18, "M")], 2018),  # born 2018-08-16 .. 2018-09-15
+        ([(dt.date(2021, 1, 10), 2, "W")], 2020),  # born 2020-12-21 .. 2020-12-27
+        ([(dt.date(2021, 1, 5), 3, "D")], 2021),  # born on 2021-01-02
+        ([(dt.date(2001, 1, 1), 43, "Y"), (dt.date(2003, 5, 5), 45, "Y")], 1957),
+        ([(dt.date(2004, 1, 19), 0, "Y")], None),  # 000Y: a dummy, not an age
+        ([(dt.date(2004, 1, 19), None, "")], None),
+    ],
+)
+def test_birth_year_from_ages_follows_dicom_age_units(ages, year):
+    assert demo.birth_year_from_ages(ages) == year
+
+
+@pytest.mark.django_db
+def test_demo_records_its_changes_in_each_patients_history():
+    demo.build_demo()
+
+    for patient in Patient.objects.all():
+        latest, *earlier = patient.history.all()
+        assert earlier, "the patient's creation by the DICOM import is kept"
+        assert latest.history_change_reason == "Demo: generated clinical data"
+        assert (latest.cancer_type, latest.birth_year) == (
+            patient.cancer_type,
+            patient.birth_year,
+        )
+
+
+@pytest.mark.django_db
+def test_demo_treats_each_cancer_type_with_a_regimen_indicated_for_it():
+    demo.build_demo()
+
+    for cancer_type, (_kind, agent) in demo.FIRST_LINE.items():
+        assert cancer_type in INDICATED_FOR[agent]
+    assert set(demo.FIRST_LINE) == set(demo.PANELS)
+    for patient in Patient.objects.prefetch_related("treatments"):
+        for treatment in patient.treatments.all():
+            assert patient.cancer_type in INDICATED_FOR[treatment.agent]
+        if patient.cancer_type == CancerType.BRCA:
+            assert patient.sex == Sex.FEMALE
+
+
+def test_demo_gives_breast_cancer_to_no_man():
+    chosen = {
+        demo.choose_cancer_type(Sex.MALE, random.Random(seed))  # noqa: S311
+        for seed in range(40)
+    }
+
+    assert CancerType.BRCA not in chosen
+    assert len(chosen) == 3
+
+
+@pytest.mark.django_db
+def test_demo_keeps_clinical_data_a_patient_already_has():
+    project = get_project(demo.DEMO_PROJECT)
+    ingest_dicom(demo.pydicom_test_files() / "MR_small.dcm", project)
+    patient = demo_patient("4MR1")
+    patient.cancer_type, patient.stage = CancerType.COAD, "I"
+    patient.birth_year, patient.diagnosis_on = 1960, dt.date(2004, 8, 1)
+    patient.save()
+
+    demo.build_demo()
+
+    patient.refresh_from_db()
+    assert (patient.sex, patient.cancer_type, patient.stage) == (
+        Sex.FEMALE,
+        CancerType.COAD,
+        "I",
+    )
+    assert (patient.birth_year, patient.diagnosis_on) == (1960, dt.date(2004, 8, 1))
+    assert [t.agent for t in patient.treatments.all()] == ["FOLFOX"]
 
 
 @pytest.mark.parametrize(
