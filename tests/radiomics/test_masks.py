@@ -9,12 +9,19 @@ import numpy as np
 import pydicom
 import pytest
 from django.core.management import CommandError, call_command
+from pydicom.dataset import Dataset
 from skimage.draw import polygon2mask
 
 from radiomics.importers.dicom import ingest_dicom
-from radiomics.masks import load_mask, mask_array, mask_labels, polygon_mask
+from radiomics.masks import (
+    load_mask,
+    mask_array,
+    mask_labels,
+    polygon_mask,
+    rasterise_roi,
+)
 from radiomics.models import ImageSeries, Segmentation
-from radiomics.series import SeriesUnusable, load_series, read_grid
+from radiomics.series import SeriesGrid, SeriesUnusable, load_series, read_grid
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +82,36 @@ def test_a_polygon_takes_the_voxels_whose_centres_it_encloses():
 
     assert mask.sum() == 10
     assert mask[1, 1:5].all() and mask[4, 1] and not mask[4, 2]
+
+
+def test_places_a_contour_on_a_sagittal_series_by_its_orientation():
+    # Rows run posterior (+y), columns down (-z), so slices follow -x: x = 10, 8, 6.
+    grid = SeriesGrid(
+        series_instance_uid="1.2.3",
+        frame_of_reference_uid="",
+        modality="MR",
+        rows=6,
+        columns=6,
+        pixel_spacing=(1.0, 1.0),
+        direction=np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]),
+        positions=np.array([[10.0, 0.0, 0.0], [8.0, 0.0, 0.0], [6.0, 0.0, 0.0]]),
+        sop_instance_uids=("a", "b", "c"),
+        paths=(),
+    )
+    contour = Dataset()
+    contour.ContourGeometricType = "CLOSED_PLANAR"
+    # y 1.5..3.5 mm is columns 2-3, z -1.5..-3.5 mm is rows 2-3, on the slice at x = 8:
+    contour.ContourData = [8, 1.5, -1.5, 8, 3.5, -1.5, 8, 3.5, -3.5, 8, 1.5, -3.5]
+    roi = Dataset()
+    roi.ReferencedROINumber = 1
+    roi.ContourSequence = [contour]
+    structure_set = Dataset()
+    structure_set.ROIContourSequence = [roi]
+
+    mask = rasterise_roi(structure_set, 1, grid)
+
+    assert mask.sum() == 4
+    assert mask[1, 2:4, 2:4].all()
 
 
 # STS_001: CT series and its RTSTRUCT (contours matched by position only)
