@@ -313,3 +313,21 @@ def test_the_admin_lists_robustness_results_under_an_english_plural(admin_client
 
     assert "Feature robustness<" in page
     assert "robustnesss" not in page.lower()
+
+
+def test_lesions_missing_a_reader_are_left_out_of_that_feature(
+    four_readers, features, monkeypatch
+):
+    FeatureValue.objects.filter(
+        feature=features["Poor"],
+        extraction__segmentation__reader="reader D",
+        extraction__patient__pseudonym__in=["ROB-0", "ROB-1"],
+    ).delete()
+
+    call_command("feature_robustness", "--design", "readers")
+
+    poor = stored(features["Poor"], design="readers")
+    expected = pingouin_icc(SHROUT_FLEISS[2:], "ICC(2,1)", monkeypatch)
+    assert (poor.icc, poor.ci_low, poor.ci_high) == pytest.approx(expected, rel=1e-9)
+    assert (poor.n_subjects, poor.n_raters) == (4, 4)
+    assert stored(features["Agreeing"], design="readers").n_subjects == 6
