@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
+import re
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -218,3 +220,14 @@ def test_build_demo_prints_the_address_dev_sh_serves_on(monkeypatch, addr, url):
     call_command("build_demo", stdout=out)
 
     assert f"Sign in at {url} as" in out.getvalue()
+
+
+def test_readme_counts_the_demo_patients_and_studies_of_the_pydicom_files():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    headers = [ds for found in source_headers().values() for ds in found]
+
+    said = re.search(r"The demo holds (\d+) patients and (\d+) imaging studies", readme)
+
+    assert said is not None
+    assert int(said[1]) == len(distinct_source_patients())
+    assert int(said[2]) == len({str(ds.StudyInstanceUID) for ds in headers})
