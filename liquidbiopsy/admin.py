@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from liquidbiopsy.hgvs import HGVSError, parse_protein_change
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -155,6 +156,23 @@ class VariantResultAdmin(ImportedVariantsMixin, SimpleHistoryAdmin):
     @admin.display(description="blood sample", ordering="assay__sample__drawn_at")
     def sample(self, variant: VariantResult) -> BloodSample:
         return variant.assay.sample
+
+    def get_search_results(self, request, queryset, search_term: str):
+        """Also find a protein change written in any HGVS spelling (p.Gly12Asp, G12D)."""
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        words = search_term.split()
+        try:
+            canonical = parse_protein_change(words[-1]).canonical if words else ""
+        except HGVSError:
+            canonical = ""
+        if canonical:
+            same_change = queryset.filter(protein_change=canonical)
+            if len(words) > 1:  # "KRAS p.Gly12Asp": the gene narrows it
+                same_change = same_change.filter(gene__iexact=words[0])
+            results |= same_change
+        return results, may_have_duplicates
 
 
 @admin.register(CirculatingRNAResult)

@@ -134,7 +134,7 @@ class TreatmentAdmin(SimpleHistoryAdmin):
     list_display = ("patient", "kind", "agent", "line", "started_on", "ended_on")
     list_filter = ("kind", "line", "patient__project")
     list_select_related = ("patient",)
-    search_fields = ("patient__pseudonym", "agent")
+    search_fields = ("patient__pseudonym", "agent", "kind")
     date_hierarchy = "started_on"
     raw_id_fields = ("patient",)
 

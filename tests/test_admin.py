@@ -329,3 +329,24 @@ def test_a_vaf_given_in_percent_gets_a_message_saying_vaf_is_a_fraction(
     assert response.status_code == 200
     assert "VAF is a fraction between 0 and 1" in response.content.decode()
     assert "variant_vaf_fraction" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "term", ["p.T790M", "p.Thr790Met", "T790M", "EGFR p.Thr790Met", "egfr T790M"]
+)
+def test_admin_search_finds_a_variant_by_any_hgvs_spelling(
+    biobank, curator_client, term
+):
+    response = curator_client.get(admin_url(VariantResult, "changelist"), {"q": term})
+
+    assert list(response.context["cl"].result_list) == [VariantResult.objects.get()]
+
+
+def test_admin_search_by_another_gene_and_the_same_change_finds_nothing(
+    biobank, curator_client
+):
+    response = curator_client.get(
+        admin_url(VariantResult, "changelist"), {"q": "KRAS p.Thr790Met"}
+    )
+
+    assert list(response.context["cl"].result_list) == []
