@@ -114,6 +114,8 @@ class ImageSeriesAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
     list_select_related = ("study__patient",)
     search_fields = (
         "series_instance_uid",
+        "modality",
+        "manufacturer",
         "description",
         "study__study_instance_uid",
         "study__patient__pseudonym",
