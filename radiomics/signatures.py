@@ -463,16 +463,21 @@ class _OnCommit:
 
 def _once_on_commit(key: tuple[str, int], action: Callable[[], object]) -> None:
     """Run `action` on commit, unless the same key already waits for this commit."""
+    connection = transaction.get_connection()
     waiting: dict[tuple[str, int], _OnCommit] = _pending.__dict__.setdefault(
         "calls", {}
     )
+    # Outside a transaction nothing waits: earlier callbacks have run or were
+    # rolled back, so a long-running worker does not collect them.
+    if not connection.in_atomic_block:
+        waiting.clear()
+
     earlier = waiting.get(key)
     # A rolled-back callback leaves connection.run_on_commit, so it no longer counts:
-    queued = [func for _, func, _ in transaction.get_connection().run_on_commit]
     if (
         earlier is not None
         and not earlier.has_run
-        and any(f is earlier for f in queued)
+        and any(func is earlier for _, func, _ in connection.run_on_commit)
     ):
         return
 

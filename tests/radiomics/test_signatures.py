@@ -203,6 +203,24 @@ def test_signature_and_terms_saved_together_are_scored_once_on_commit(
     assert score_of(signature, extraction).score == 7.75
 
 
+def test_rolled_back_change_does_not_hold_back_the_next_rescoring(
+    signature, make_extraction, django_capture_on_commit_callbacks
+):
+    extraction = make_extraction({ENERGY: 3.0, SPHERICITY: 0.5, GLNU: 8.0})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            signature.intercept = 10.0
+            signature.save()
+            raise RuntimeError("rolled back")
+        signature.refresh_from_db()
+        signature.cutoff = 8.0
+        signature.save()
+
+    score = score_of(signature, extraction)
+    assert (score.score, score.label) == (7.75, "low")
+
+
 def test_saved_value_rescores_its_extraction(
     signature, make_extraction, django_capture_on_commit_callbacks
 ):
