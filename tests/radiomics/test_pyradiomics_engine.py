@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from radiomics.engines import get_engine
+from radiomics.engines import Volume, get_engine, get_preset
 from radiomics.engines.conformance import CONFIGURATIONS, run_configuration
 from radiomics.engines.ibsi import FEATURE_CODES
-from radiomics.engines.presets import Discretisation
+from radiomics.engines.presets import Discretisation, Interpolation
 from radiomics.engines.pyradiomics_engine import (
     IBSI_CODES,
     PyRadiomicsEngine,
@@ -311,3 +311,27 @@ def test_conformance_command_runs_the_pyradiomics_engine(tmp_path):
 def test_conformance_command_refuses_an_unknown_engine():
     with pytest.raises(CommandError, match="Unknown engine 'nope'"):
         call_command("ibsi_conformance", config="phantom", engine="nope")
+
+
+def test_2d_preset_interpolates_in_plane_only():
+    # 12 x 12 voxels of 1 mm to 2 mm in-plane: ceil(12 / 2) = 6 per axis; 4 slices of
+    # 3 mm stay 4 slices of 3 mm (IBSI: 2D interpolation leaves z alone).
+    preset = get_preset("ibsi1_config_a").with_changes(
+        name="config_b_like", interpolation=Interpolation(spacing_mm=2.0)
+    )
+    image = np.arange(4 * 12 * 12, dtype=float).reshape(4, 12, 12) % 50
+    mask = np.zeros_like(image)
+    mask[:, 2:10, 2:10] = 1
+
+    extraction = PyRadiomicsEngine().extract(
+        Volume.from_array(image, spacing=(1, 1, 3), modality="CT"),
+        Volume.from_array(mask, spacing=(1, 1, 3)),
+        preset,
+        label=1,
+    )
+
+    dims = extraction.diagnostics
+    assert (dims["img_dim_x_interp_img"], dims["img_dim_y_interp_img"]) == (6, 6)
+    assert dims["img_dim_z_interp_img"] == 4
+    assert (dims["vox_dim_x_interp_img"], dims["vox_dim_z_interp_img"]) == (2.0, 3.0)
+    assert extraction.value("ibsi2Davg_glcm_JointEntropy") >= 0
