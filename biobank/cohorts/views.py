@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -119,7 +120,8 @@ def _csv_lines(pairs) -> Iterator[str]:
     yield writer.writerow(CohortRow.FIELDS)
     for row in rows_of(pairs.iterator(chunk_size=CSV_CHUNK_ROWS)):
         values = row.as_dict()
-        values["drawn_at"] = row.drawn_at.isoformat()
+        # The same ISO 8601 text as the JSON endpoint (Django's encoder writes UTC as Z):
+        values["drawn_at"] = DjangoJSONEncoder().default(row.drawn_at)
         yield writer.writerow(values[name] for name in CohortRow.FIELDS)
 
 
