@@ -241,7 +241,7 @@ def ibsi_code(name: str) -> str:
         "ibsi"
     ):
         return ""  # PyRadiomics' own kurtosis is not IBSI's excess kurtosis
-    return IBSI_CODES.get((family.removesuffix("2D"), feature), "")
+    return IBSI_CODES.get((family, feature), "")  # shape2D: no IBSI code
 
 
 # ---------------------------------------------------------------------------------------
@@ -668,9 +668,9 @@ class PyRadiomicsEngine(Engine):
 
         modules = pyradiomics()
         parameters = json.loads(json.dumps(self.native_parameters or {}))
-        # A file goes to PyRadiomics as it is, so that its own schema check reads it:
-        # NB: pykwalify (PyRadiomics' schema check) loads its extension with the
-        # deprecated load_module(); the warning says nothing about the parameters.
+        # A file goes to PyRadiomics as it is, so that its own schema check reads it.
+        # NB: pykwalify (that check) loads its extension with the deprecated
+        # load_module(); the warning says nothing about the parameters.
         with pyradiomics_importable(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
             extractor = modules["featureextractor"].RadiomicsFeatureExtractor(
@@ -694,11 +694,9 @@ class PyRadiomicsEngine(Engine):
         for name, value in result.items():
             if name.startswith("diagnostics_"):
                 continue
-            _, family, feature = _split_name(name)
-            code = IBSI_CODES.get((family.removesuffix("2D"), feature), "")
-            if (family, feature) == ("firstorder", "Kurtosis"):
-                code = ""  # PyRadiomics' kurtosis is not IBSI's excess kurtosis
-            values.append(FeatureValue(name=name, ibsi_code=code, value=float(value)))
+            values.append(
+                FeatureValue(name=name, ibsi_code=ibsi_code(name), value=float(value))
+            )
         return values
 
 
