@@ -51,8 +51,6 @@ from radiomics.engines.checks import EmptyMask
 from radiomics.engines.ibsi import FEATURE_CODES, aggregation_code
 from radiomics.engines.presets import Discretisation, Preset, get_preset
 
-logger = logging.getLogger(__name__)
-
 # Distributions that install PyRadiomics' import package "radiomics"; see
 # requirements-pyradiomics.txt for why the second one is pinned.
 DISTRIBUTIONS = ("pyradiomics", "pyradiomics-bhklab")
@@ -208,8 +206,8 @@ HISTOGRAM_STEMS = {
     "MeanAbsoluteDeviation": "ih_mad",
     "RobustMeanAbsoluteDeviation": "ih_rmad",
 }
-MATRIX_FAMILIES = ("glcm", "glrlm")  # with directions: averaged or merged
-ZONE_FAMILIES = ("glszm", "gldm", "ngtdm")  # one matrix per slice or volume
+# With directions, averaged or merged; the others hold one matrix per slice or volume:
+MATRIX_FAMILIES = ("glcm", "glrlm")
 IBSI_FAMILIES = {
     "glcm": "cm",
     "glrlm": "rlm",
