@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from pydicom.uid import generate_uid
 
 from bench.extraction import (
     RoiTiming,
@@ -17,60 +15,20 @@ from bench.extraction import (
     time_roi,
     write_section,
 )
-from radiomics.importers.dicom import ingest_dicom
-from radiomics.masks import register_mask
-from radiomics.models import ImageSeries, Segmentation
-from radiomics.series import read_grid
-from tests.radiomics.conftest import build_ct, write_part10
+from patients.models import Project
+from radiomics.models import Segmentation
 from tests.radiomics.test_jobs import (  # noqa: F401 -- fixture
     Workers,
     broker_url,
+    fastest_engine,
+    tiny_roi,
     worker_database_url,
 )
-from tests.radiomics.test_masks import write_mask
-
-CUBE = (slice(1, 5), slice(4, 12), slice(4, 12))  # 4 x 8 x 8 = 256 voxels
-
-
-def tiny_roi(project, folder: Path) -> Segmentation:
-    """Six 16 x 16 CT slices of noise in 0..200 HU and a 256-voxel cube mask on them."""
-    uids = {
-        "StudyInstanceUID": generate_uid(),
-        "SeriesInstanceUID": generate_uid(),
-        "FrameOfReferenceUID": generate_uid(),
-    }
-    noise = np.random.default_rng(3).integers(0, 200, (6, 16, 16), dtype="<i2")
-    for index, pixels in enumerate(noise):
-        ct = build_ct(
-            **uids,
-            SOPInstanceUID=generate_uid(),
-            InstanceNumber=index + 1,
-            ImagePositionPatient=["0", "0", f"{2.5 * index}"],
-            Rows=16,
-            Columns=16,
-            PixelData=pixels.tobytes(),
-        )
-        write_part10(ct, folder / f"ct{index}.dcm")
-    ingest_dicom(folder, project)
-    series = ImageSeries.objects.get()
-
-    cube = np.zeros((6, 16, 16), dtype=np.uint8)
-    cube[CUBE] = 1
-    path = write_mask(folder.parent / "cube.nii.gz", cube, read_grid(series))
-    segmentation, _ = register_mask(path, series, "Cube")
-    return segmentation
 
 
 @pytest.fixture
-def roi(project, inbox: Path) -> Segmentation:
-    return tiny_roi(project, inbox)
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    return folder
+def roi(project, tmp_path: Path) -> Segmentation:
+    return tiny_roi(project, tmp_path / "inbox")
 
 
 @pytest.mark.django_db
@@ -116,11 +74,11 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
 @pytest.mark.django_db(transaction=True)
 def test_measures_throughput_of_a_real_worker(worker_database_url, tmp_path):  # noqa: F811
     url = broker_url("rabbitmq")
-    # The fastest engine installed; MIRP takes seconds even on a tiny ROI:
-    engine = available_engines(["pyradiomics", "mirp"])[0][0]
+    engine = fastest_engine()
     sender = Workers(tmp_path)
     sender.send_to(url)
-    segmentation = tiny_roi_for_worker(tmp_path)
+    project = Project.objects.create(code="bench", name="Bench")
+    segmentation = tiny_roi(project, tmp_path / "inbox")
     environment = {
         "DATABASE_URL": worker_database_url,
         "CELERY_BROKER_URL": url,
@@ -138,12 +96,3 @@ def test_measures_throughput_of_a_real_worker(worker_database_url, tmp_path):  #
     assert result.seconds > 0
     done = segmentation.extractions.filter(status="done")
     assert done.count() == 1 + 1  # the warm-up job and the timed one
-
-
-def tiny_roi_for_worker(tmp_path: Path) -> Segmentation:
-    from patients.models import Project
-
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    project = Project.objects.create(code="bench", name="Bench")
-    return tiny_roi(project, folder)

@@ -14,6 +14,7 @@ from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -23,10 +24,12 @@ from django.utils import timezone
 
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = ["stand_in_mean", "stand_in_volume", "stand_in_contrast"]
+TINY_CUBE = (slice(1, 5), slice(4, 12), slice(4, 12))  # 4 x 8 x 8 = 256 voxels
 
 # A worker started by these tests imports this module (celery worker -I) and runs the
 # stand-in below when this variable names the folder it shares with the test:
 JOBS_DIR = "BIOBANK_TEST_JOBS_DIR"
+JOBS_HOOK = "BIOBANK_TEST_JOBS_HOOK"
 
 
 def stand_in_run_extraction(
@@ -95,9 +98,79 @@ def install_stand_in(run: Callable[..., object], monkeypatch=None) -> None:
         module.run_extraction = run
 
 
+def hold_first_store() -> None:
+    """Make the real run_extraction stop on its first attempt, values written but
+    not committed, and wait there to be killed; say ``stored-N`` on each attempt."""
+    import radiomics.extraction as module
+
+    store = module._store
+
+    def store_then_hold(extraction, result) -> None:
+        store(extraction, result)
+        (Path(os.environ[JOBS_DIR]) / f"stored-{extraction.attempts}").touch()
+        deadline = time.monotonic() + 120
+        while extraction.attempts == 1 and time.monotonic() < deadline:
+            time.sleep(0.1)  # killed long before, as a rule
+
+    module._store = store_then_hold
+
+
 if os.environ.get(JOBS_DIR):
     # Imported by a worker process started below:
-    install_stand_in(stand_in_run_extraction)
+    if os.environ.get(JOBS_HOOK) == "hold-first-store":
+        hold_first_store()
+    else:
+        install_stand_in(stand_in_run_extraction)
+
+
+def tiny_roi(project, folder: Path):
+    """Six 16 x 16 CT slices of noise in 0..200 HU and a 256-voxel cube mask on them."""
+    from pydicom.uid import generate_uid
+
+    from radiomics.importers.dicom import ingest_dicom
+    from radiomics.masks import register_mask
+    from radiomics.models import ImageSeries
+    from radiomics.series import read_grid
+    from tests.radiomics.conftest import build_ct, write_part10
+    from tests.radiomics.test_masks import write_mask
+
+    folder.mkdir(exist_ok=True)
+    uids = {
+        "StudyInstanceUID": generate_uid(),
+        "SeriesInstanceUID": generate_uid(),
+        "FrameOfReferenceUID": generate_uid(),
+    }
+    noise = np.random.default_rng(3).integers(0, 200, (6, 16, 16), dtype="<i2")
+    for index, pixels in enumerate(noise):
+        ct = build_ct(
+            **uids,
+            SOPInstanceUID=generate_uid(),
+            InstanceNumber=index + 1,
+            ImagePositionPatient=["0", "0", f"{2.5 * index}"],
+            Rows=16,
+            Columns=16,
+            PixelData=pixels.tobytes(),
+        )
+        write_part10(ct, folder / f"ct{index}.dcm")
+    ingest_dicom(folder, project)
+    series = ImageSeries.objects.get(series_instance_uid__isnull=False)
+
+    cube = np.zeros((6, 16, 16), dtype=np.uint8)
+    cube[TINY_CUBE] = 1
+    path = write_mask(folder.parent / "cube.nii.gz", cube, read_grid(series))
+    segmentation, _ = register_mask(path, series, "Cube")
+    return segmentation
+
+
+def fastest_engine() -> str:
+    """PyRadiomics where installed: MIRP takes seconds even on a tiny ROI."""
+    from radiomics.engines import get_engine
+
+    try:
+        get_engine("pyradiomics").version  # noqa: B018 -- loads the library
+    except (ValueError, ImportError):
+        return "mirp"
+    return "pyradiomics"
 
 
 def plan_record(number: int = 1):
@@ -328,7 +401,9 @@ def worker_database_url(transactional_db, tmp_path: Path) -> Iterator[str]:
 class Worker:
     """A `celery -A biobank worker` process on its own queue, concurrency 1."""
 
-    def __init__(self, broker: str, database: str, queue: str, shared: Path) -> None:
+    def __init__(
+        self, broker: str, database: str, queue: str, shared: Path, hook: str = ""
+    ) -> None:
         self.broker, self.queue = broker, queue
         self.log = shared / f"worker-{uuid.uuid4().hex[:6]}.log"
         env = {
@@ -337,6 +412,7 @@ class Worker:
             "CELERY_BROKER_URL": broker,
             "BIOBANK_STORAGE_ROOT": str(shared / "storage"),
             JOBS_DIR: str(shared),
+            JOBS_HOOK: hook,
         }
         command = [
             sys.executable, "-m", "celery", "-A", "biobank", "worker",
@@ -392,9 +468,9 @@ class Workers:
         self.started: list[Worker] = []
         self.broker = ""
 
-    def start(self, broker: str, database: str) -> Worker:
+    def start(self, broker: str, database: str, hook: str = "") -> Worker:
         self.send_to(broker)
-        worker = Worker(broker, database, self.queue, self.shared)
+        worker = Worker(broker, database, self.queue, self.shared, hook)
         self.started.append(worker)
         return worker
 
@@ -467,18 +543,27 @@ def test_worker_runs_a_queued_extraction(broker, worker_database_url, workers):
 def test_job_of_a_killed_worker_runs_again_once_on_another(
     worker_database_url, workers, tmp_path
 ):
+    from patients.models import Project
+    from radiomics.engines import get_engine
+    from radiomics.extraction import plan_extraction, preset_from_dict
+    from radiomics.masks import load_mask
     from radiomics.models import FeatureExtraction
+    from radiomics.series import load_series
     from radiomics.tasks import queue_extractions
 
     url = broker_url("rabbitmq")
-    extraction = plan_record()
-    (tmp_path / "hold-first-attempt").touch()
-    first = workers.start(url, worker_database_url)
+    project = Project.objects.create(code="jobs", name="Jobs")
+    segmentation = tiny_roi(project, tmp_path / "inbox")
+    extraction = plan_extraction(segmentation, fastest_engine(), "ibsi1_config_a")
+    first = workers.start(url, worker_database_url, hook="hold-first-store")
 
+    # The first worker dies inside the transaction that stores the values:
     queue_extractions([extraction], queue=workers.queue)
-    wait_for(lambda: (tmp_path / "attempt-1").exists(), "the first attempt", first)
+    wait_for(lambda: (tmp_path / "stored-1").exists(), "the first store", first)
+    during = FeatureExtraction.objects.get(pk=extraction.pk)
+    during_values = during.values.count()
     first.kill()
-    second = workers.start(url, worker_database_url)
+    second = workers.start(url, worker_database_url, hook="hold-first-store")
     wait_for(
         lambda: FeatureExtraction.objects.get(pk=extraction.pk).status == "done",
         "the second attempt to finish",
@@ -487,8 +572,16 @@ def test_job_of_a_killed_worker_runs_again_once_on_another(
     second.stop()
 
     extraction.refresh_from_db()
-    values = list(extraction.values.values_list("feature__name", "value"))
-    assert extraction.attempts == 2
-    assert sorted(values) == sorted((name, i) for i, name in enumerate(FEATURES))
-    assert not (tmp_path / "attempt-3").exists()
+    stored = list(extraction.values.values_list("feature__name", "value"))
+    computed = get_engine(extraction.software).extract(
+        load_series(segmentation.series),
+        load_mask(segmentation),
+        preset_from_dict(extraction.parameters["preset"]),
+    )
+    expected = [(v.name, v.value) for v in computed.values if np.isfinite(v.value)]
+    assert (during.status, during_values) == ("running", 0)
+    assert (extraction.attempts, extraction.error) == (2, "")
+    assert len(stored) == len({name for name, _ in stored}) == len(expected)
+    assert dict(stored) == pytest.approx(dict(expected), rel=1e-9)
+    assert (tmp_path / "stored-2").exists() and not (tmp_path / "stored-3").exists()
     assert workers.messages_left() == 0
