@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from rest_framework import pagination
 
 
@@ -24,3 +25,18 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 5000
     ordering = "id"
+
+    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
+        """Find the page's ids first, then read those rows with their related records.
+
+        Joined in one query, PostgreSQL joins every row that passes the filters before
+        it sorts and cuts the page (a filter on 20,000 of 200,000 variants took four
+        times as long); the ids alone come from the indexes.
+        """
+        keys = super().paginate_queryset(
+            queryset.select_related(None).only("id"), request, view
+        )
+        if not keys:
+            return []
+        rows = queryset.order_by().in_bulk([key.pk for key in keys])
+        return [rows[key.pk] for key in keys]
