@@ -74,6 +74,15 @@ def test_cursor_pages_walk_backwards_with_descending_ids(api, many_values):
     assert ids == sorted(many_values, reverse=True)[:8]
 
 
+def test_previous_link_leads_back_to_the_same_page(api, many_values):
+    first = api.get("/api/feature-values/?page_size=4").json()
+    second = api.get(first["next"]).json()
+
+    back = api.get(second["previous"]).json()
+
+    assert [row["id"] for row in back["results"]] == many_values[:4]
+
+
 def test_deep_cursor_page_seeks_by_id_instead_of_skipping_rows(api, many_values):
     first = api.get("/api/feature-values/?page_size=5").json()
 
