@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 import uuid
 from collections.abc import Callable, Iterator
 from io import StringIO
@@ -37,9 +36,8 @@ def stand_in_run_extraction(
 ):
     """Behave as run_extraction promises: count the attempt, store values at once.
 
-    In a worker, write ``attempt-N`` to the shared folder on starting; when the
-    folder holds ``hold-first-attempt``, the first attempt stops inside its storing
-    transaction and waits there to be killed.
+    In a worker, when the shared folder holds ``hold-at-40``, wait after reporting
+    40 % until the test writes ``release`` there.
     """
     from radiomics.models import FeatureDefinition, FeatureExtraction, FeatureValue
 
@@ -50,12 +48,13 @@ def stand_in_run_extraction(
         started_at=timezone.now(),
         error="",
     )
-    attempt = FeatureExtraction.objects.get(pk=extraction_id).attempts
-    shared = Path(os.environ[JOBS_DIR]) if os.environ.get(JOBS_DIR) else None
-    if shared:
-        (shared / f"attempt-{attempt}").touch()
     if progress:
         progress(40, "image and mask loaded")
+    shared = Path(os.environ.get(JOBS_DIR, "/nonexistent"))
+    if (shared / "hold-at-40").exists():
+        deadline = time.monotonic() + 120
+        while not (shared / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     definitions = [
         FeatureDefinition.objects.get_or_create(
@@ -69,10 +68,6 @@ def stand_in_run_extraction(
             FeatureValue(extraction_id=extraction_id, feature=feature, value=index)
             for index, feature in enumerate(definitions)
         )
-        if shared and attempt == 1 and (shared / "hold-first-attempt").exists():
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:  # killed long before, as a rule
-                time.sleep(0.1)
         FeatureExtraction.objects.filter(pk=extraction_id).update(
             status=Status.DONE, progress=100, finished_at=timezone.now()
         )
@@ -83,17 +78,10 @@ def stand_in_run_extraction(
 
 def install_stand_in(run: Callable[..., object], monkeypatch=None) -> None:
     """Put `run` in place of run_extraction, for the test or for the whole process."""
-    # TODO: radiomics.extraction is being written; until it lands, a module stands in.
-    try:
-        import radiomics.extraction as module
-    except ImportError:
-        module = types.ModuleType("radiomics.extraction")
-        if monkeypatch:
-            monkeypatch.setitem(sys.modules, "radiomics.extraction", module)
-        else:
-            sys.modules["radiomics.extraction"] = module
+    import radiomics.extraction as module
+
     if monkeypatch:
-        monkeypatch.setattr(module, "run_extraction", run, raising=False)
+        monkeypatch.setattr(module, "run_extraction", run)
     else:
         module.run_extraction = run
 
@@ -402,7 +390,13 @@ class Worker:
     """A `celery -A biobank worker` process on its own queue, concurrency 1."""
 
     def __init__(
-        self, broker: str, database: str, queue: str, shared: Path, hook: str = ""
+        self,
+        broker: str,
+        database: str,
+        queue: str,
+        shared: Path,
+        hook: str = "",
+        results: str = "",
     ) -> None:
         self.broker, self.queue = broker, queue
         self.log = shared / f"worker-{uuid.uuid4().hex[:6]}.log"
@@ -413,6 +407,7 @@ class Worker:
             "BIOBANK_STORAGE_ROOT": str(shared / "storage"),
             JOBS_DIR: str(shared),
             JOBS_HOOK: hook,
+            "CELERY_RESULT_BACKEND": results,
         }
         command = [
             sys.executable, "-m", "celery", "-A", "biobank", "worker",
@@ -468,9 +463,11 @@ class Workers:
         self.started: list[Worker] = []
         self.broker = ""
 
-    def start(self, broker: str, database: str, hook: str = "") -> Worker:
+    def start(
+        self, broker: str, database: str, hook: str = "", results: str = ""
+    ) -> Worker:
         self.send_to(broker)
-        worker = Worker(broker, database, self.queue, self.shared, hook)
+        worker = Worker(broker, database, self.queue, self.shared, hook, results)
         self.started.append(worker)
         return worker
 
@@ -516,28 +513,54 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 
 @pytest.mark.parametrize("broker", ["rabbitmq", "redis"])
-def test_worker_runs_a_queued_extraction(broker, worker_database_url, workers):
+def test_worker_runs_a_queued_extraction_and_reports_progress(
+    broker, worker_database_url, workers, tmp_path
+):
+    from celery.backends.redis import RedisBackend
+
+    from biobank.celery import app
     from radiomics.models import FeatureExtraction
     from radiomics.tasks import queue_extractions
 
     url = broker_url(broker)
+    results = BROKERS["redis"]
+    broker_url("redis")  # the result backend
     extraction = plan_record()
-    worker = workers.start(url, worker_database_url)
+    (tmp_path / "hold-at-40").touch()
+    worker = workers.start(url, worker_database_url, results=results)
+    backend = RedisBackend(app=app, url=results)
 
     [task_id] = queue_extractions([extraction], queue=workers.queue)
+    wait_for(
+        lambda: backend.get_task_meta(task_id)["status"] == "PROGRESS",
+        "the job to report progress",
+        worker,
+    )
+    reported = backend.get_task_meta(task_id)["result"]
+    running = FeatureExtraction.objects.get(pk=extraction.pk)
+    (tmp_path / "release").touch()
     wait_for(
         lambda: FeatureExtraction.objects.get(pk=extraction.pk).status == "done",
         "the extraction to finish",
         worker,
     )
+    final = backend.get_task_meta(task_id)
+    backend.forget(task_id)
 
     extraction.refresh_from_db()
-    assert extraction.task_id == task_id
-    assert (extraction.attempts, extraction.progress) == (1, 100)
-    assert extraction.values.count() == len(FEATURES)
-    assert (
-        f"Task radiomics.extract_segmentation[{task_id}] succeeded" in worker.output()
+    assert reported == {"percent": 40, "message": "image and mask loaded"}
+    assert (running.status, running.progress, running.task_id) == (
+        "running",
+        40,
+        task_id,
     )
+    assert (extraction.status, extraction.attempts, extraction.progress) == (
+        "done",
+        1,
+        100,
+    )
+    assert extraction.values.count() == len(FEATURES)
+    assert (final["status"], final["result"]) == ("SUCCESS", "done")
 
 
 def test_job_of_a_killed_worker_runs_again_once_on_another(
