@@ -8,6 +8,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from biobank.api import views
+from biobank.api.cohorts import CohortPairViewSet
 
 # NB: no app namespace, so that the browsable API finds its sign-in page under the
 # "rest_framework" namespace; route names start with "api-" instead.
@@ -39,6 +40,7 @@ router.register("ctc-counts", views.CTCCountViewSet, basename="api-ctc")
 router.register("cfdna-assays", views.CfDNAAssayViewSet, basename="api-cfdna")
 router.register("variants", views.VariantResultViewSet, basename="api-variant")
 router.register("rna-results", views.CirculatingRNAResultViewSet, basename="api-rna")
+router.register("cohort-pairs", CohortPairViewSet, basename="api-cohort-pair")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

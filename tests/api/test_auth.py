@@ -11,6 +11,7 @@ from tests.api.test_endpoints import ENDPOINTS
 ANONYMOUS_REFUSED = [f"/api/{endpoint}/" for endpoint, _ in ENDPOINTS] + [
     "/api/",
     "/api/patients/PT-A/timeline/",
+    "/api/cohort-pairs/",
     "/api/schema/",
 ]
 

@@ -45,6 +45,7 @@ def test_schema_covers_every_list_detail_and_nested_view(schema):
         assert f"/api/{endpoint}/" in paths
         assert f"/api/{endpoint}/{{id}}/" in paths
     assert "/api/patients/{id}/timeline/" in paths
+    assert "/api/cohort-pairs/" in paths
 
 
 def test_schema_documents_the_filters_and_cursor(schema):

@@ -1,0 +1,214 @@
+"""The synchronous cohort query as an API list, each pair with the records that admit it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import F, Min, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from biobank.api.access import visible_to
+from biobank.api.filters import feature_condition
+from biobank.cohorts.forms import CohortForm
+from biobank.cohorts.query import (
+    CohortCriteria,
+    PairMode,
+    detected_variants,
+    pair_queryset,
+)
+from liquidbiopsy.models import CTCCount
+from patients.models import CancerType, Treatment
+from radiomics.models import FeatureValue, ImageSeries
+
+# Query parameters that are not filters of the cohort:
+PAGE_PARAMETERS = {"page", "page_size", "format"}
+
+
+class CohortEvidenceSerializer(serializers.Serializer):
+    """Per filter given, the records of the pair that meet it."""
+
+    series = serializers.ListField(child=serializers.DictField(), required=False)
+    variants = serializers.ListField(child=serializers.DictField(), required=False)
+    ctc_counts = serializers.ListField(child=serializers.DictField(), required=False)
+    feature_values = serializers.ListField(
+        child=serializers.DictField(), required=False
+    )
+    first_treatment_on = serializers.DateField(allow_null=True, required=False)
+
+
+@extend_schema_field(CohortEvidenceSerializer)
+class EvidenceField(serializers.DictField):
+    """Evidence as built, so that a filter not given has no key (not a null)."""
+
+
+class CohortPairSerializer(serializers.Serializer):
+    """One imaging study paired with one blood draw; `days_apart` is draw minus study."""
+
+    project_code = serializers.CharField()
+    patient_pseudonym = serializers.CharField()
+    study_id = serializers.IntegerField()
+    study_instance_uid = serializers.CharField()
+    study_date = serializers.DateField()
+    modalities = serializers.CharField()
+    sample_id = serializers.IntegerField()
+    drawn_at = serializers.DateTimeField()
+    drawn_on = serializers.DateField()
+    days_apart = serializers.IntegerField()
+    abs_days_apart = serializers.IntegerField()
+    evidence = EvidenceField()
+
+
+def _parameter(name: str, kind: OpenApiTypes, description: str, **extra):
+    return OpenApiParameter(name, kind, description=description, **extra)
+
+
+COHORT_PARAMETERS = [
+    _parameter("window_days", OpenApiTypes.INT, "Most days between study and draw, either way (default 30)."),
+    _parameter("mode", OpenApiTypes.STR, "all: every draw in the window; nearest: the nearest per study.", enum=PairMode.values),
+    _parameter("project", OpenApiTypes.STR, "Project code."),
+    _parameter("cancer_type", OpenApiTypes.STR, "OncoTree code.", enum=CancerType.values),
+    _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),
+    _parameter("gene", OpenApiTypes.STR, "A detected cfDNA variant of this gene in the draw."),
+    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, or a fusion."),
+    _parameter("min_ctc", OpenApiTypes.FLOAT, "CTCs per 7.5 mL in the draw, at least."),
+    _parameter("feature", OpenApiTypes.STR, "Radiomic feature name or IBSI code with a value on the study."),
+    _parameter("feature_min", OpenApiTypes.FLOAT, "Lowest value of the feature."),
+    _parameter("feature_max", OpenApiTypes.FLOAT, "Highest value of the feature."),
+    _parameter("before_treatment", OpenApiTypes.BOOL, "Only draws before the patient's first treatment."),
+]  # fmt: skip
+
+
+@extend_schema(parameters=COHORT_PARAMETERS)
+class CohortPairViewSet(viewsets.GenericViewSet):
+    """Imaging studies paired with blood draws of the same patient within a window.
+
+    The filters are those of the cohort page (/cohorts/); every pair says which
+    records met each filter, so a reviewer can see why a patient is in.
+    """
+
+    serializer_class = CohortPairSerializer
+    filter_backends: list = []
+
+    def criteria(self) -> CohortCriteria:
+        form = CohortForm(self.request.query_params)
+        errors = {
+            name: ["Unknown parameter; check its spelling."]
+            for name in CohortForm.unknown_parameters(
+                self.request.query_params, PAGE_PARAMETERS
+            )
+        }
+        if not form.is_valid() or errors:
+            errors |= {
+                field: [error["message"] for error in messages]
+                for field, messages in form.errors.get_json_data().items()
+            }
+            raise ValidationError(errors)
+        return form.criteria()
+
+    def get_queryset(self) -> QuerySet:
+        return visible_to(
+            self.request.user, pair_queryset(self.criteria()), "patient__project"
+        )
+
+    def list(self, request: Request) -> Response:
+        criteria = self.criteria()
+        pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+
+        page = self.paginate_queryset(pairs)
+        evidence = collect_evidence(criteria, page)
+        for row in page:
+            row["evidence"] = evidence(row)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+def collect_evidence(criteria: CohortCriteria, rows: list[dict]):
+    """Return a function giving each row the records that met each filter.
+
+    One query per filter given, whatever the number of rows.
+    """
+    study_ids = {row["study_id"] for row in rows}
+    sample_ids = {row["sample_id"] for row in rows}
+    found: dict[str, dict] = {}
+
+    if criteria.modality:
+        series = ImageSeries.objects.filter(
+            study__in=study_ids, modality=criteria.modality
+        ).values("id", "study_id", "modality", "series_instance_uid")
+        found["series"] = _group(series, "study_id")
+    if criteria.gene or criteria.variant:
+        variants = (
+            detected_variants(criteria.gene, criteria.variant)
+            .filter(assay__sample__in=sample_ids)
+            .values(
+                "id",
+                "gene",
+                "protein_change",
+                "fusion_5prime",
+                "fusion_3prime",
+                "vaf",
+                "call",
+                sample_id=F("assay__sample_id"),
+            )
+        )
+        found["variants"] = _group(variants, "sample_id")
+    if criteria.min_ctc_per_7_5ml is not None:
+        counts = CTCCount.objects.filter(
+            sample__in=sample_ids, count_per_7_5ml__gte=criteria.min_ctc_per_7_5ml
+        ).values("id", "sample_id", "platform", "count", "count_per_7_5ml")
+        found["ctc_counts"] = _group(counts, "sample_id")
+    if criteria.feature:
+        values = FeatureValue.objects.filter(
+            feature_condition(criteria.feature, "feature__"),
+            extraction__segmentation__series__study__in=study_ids,
+        )
+        if criteria.feature_min is not None:
+            values = values.filter(value__gte=criteria.feature_min)
+        if criteria.feature_max is not None:
+            values = values.filter(value__lte=criteria.feature_max)
+        values = values.values(
+            "id",
+            "value",
+            "extraction_id",
+            feature_name=F("feature__name"),
+            segmentation_id=F("extraction__segmentation_id"),
+            study_id=F("extraction__segmentation__series__study_id"),
+        )
+        found["feature_values"] = _group(values, "study_id")
+    if criteria.before_first_treatment:
+        first = (
+            Treatment.objects.filter(patient__imaging_studies__in=study_ids)
+            .values(study_id=F("patient__imaging_studies"))
+            .annotate(first_on=Min("started_on"))
+        )
+        found["first_treatment_on"] = {
+            row["study_id"]: row["first_on"] for row in first
+        }
+
+    def evidence(row: dict) -> dict:
+        key_of = {
+            "series": row["study_id"],
+            "variants": row["sample_id"],
+            "ctc_counts": row["sample_id"],
+            "feature_values": row["study_id"],
+            "first_treatment_on": row["study_id"],
+        }
+        return {
+            name: records.get(
+                key_of[name], None if name == "first_treatment_on" else []
+            )
+            for name, records in found.items()
+        }
+
+    return evidence
+
+
+def _group(rows, key: str) -> dict[int, list[dict]]:
+    grouped: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        grouped[row.pop(key)].append(row)
+    return grouped

@@ -1,0 +1,146 @@
+"""The cohort query as an API list: pairs within a window, with the evidence for each filter.
+
+Patient A: CT study on 2020-01-20, draw on 2020-01-22 (EGFR p.T790M detected, EML4::ALK,
+12 CTCs), original_firstorder_Mean = 42. Patient B: MR study on 2021-06-10, draw on
+2021-06-12 (KRAS p.G12D below the limit of detection, 1 CTC), only a wavelet Mean.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from rest_framework.test import APIClient
+
+from patients.models import Treatment
+from tests.api.conftest import results
+from tests.api.test_queries import add_patients, count_queries
+from tests.biobank.conftest import Records
+
+
+def pairs(api, query: str) -> list[dict]:
+    return results(api.get(f"/api/cohort-pairs/?{query}"))
+
+
+def test_pairs_are_studies_and_draws_within_the_window(api, biobank):
+    none = pairs(api, "window_days=1")
+    both = pairs(api, "window_days=2")
+
+    assert none == []
+    assert [(row["patient_pseudonym"], row["days_apart"]) for row in both] == [
+        ("PT-A", 2),
+        ("PT-B", 2),
+    ]
+    assert both[0]["study_id"] == biobank.a.study.pk
+    assert both[0]["sample_id"] == biobank.a.sample.pk
+    assert both[0]["evidence"] == {}
+
+
+def test_variant_pair_names_the_variant_that_admits_it(api, biobank):
+    rows = pairs(api, "gene=EGFR&variant=p.Thr790Met")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    [variant] = rows[0]["evidence"]["variants"]
+    assert variant["id"] == biobank.a.variant.pk
+    assert (variant["protein_change"], variant["vaf"]) == ("p.T790M", 0.12)
+    assert set(rows[0]["evidence"]) == {"variants"}
+
+
+def test_undetected_variant_admits_no_pair(api, biobank):
+    assert pairs(api, "gene=KRAS&variant=G12D") == []
+
+
+def test_fusion_pair_names_the_fusion(api, biobank):
+    rows = pairs(api, "variant=EML4::ALK")
+
+    assert [v["id"] for v in rows[0]["evidence"]["variants"]] == [biobank.fusion.pk]
+
+
+def test_ctc_pair_names_the_count(api, biobank):
+    rows = pairs(api, "min_ctc=5")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    assert rows[0]["evidence"]["ctc_counts"] == [
+        {
+            "id": biobank.a.ctc.pk,
+            "platform": "CellSearch",
+            "count": 12,
+            "count_per_7_5ml": 12.0,
+        }
+    ]
+
+
+def test_feature_pair_names_the_value_on_the_original_image(api, biobank):
+    # B's wavelet Mean is 50 but carries the same IBSI code; only A's original counts:
+    rows = pairs(api, "feature=Q4LE&feature_min=40")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    [value] = rows[0]["evidence"]["feature_values"]
+    assert (value["id"], value["value"]) == (biobank.a.value.pk, 42.0)
+    assert value["feature_name"] == "original_firstorder_Mean"
+
+
+def test_modality_pair_names_the_series(api, biobank):
+    rows = pairs(api, "modality=mr")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-B"]
+    assert [s["id"] for s in rows[0]["evidence"]["series"]] == [biobank.b.series.pk]
+
+
+def test_draw_after_a_treatment_is_left_out(api, biobank):
+    Treatment.objects.create(
+        patient=biobank.b.patient, kind="surgery", started_on=dt.date(2021, 6, 1)
+    )
+
+    rows = pairs(api, "before_treatment=true")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    assert rows[0]["evidence"]["first_treatment_on"] == "2020-02-01"
+
+
+def test_nearest_mode_keeps_the_nearest_draw_per_study(api, biobank):
+    Records(biobank.a.patient.project).draw(biobank.a.patient, dt.date(2020, 1, 25))
+
+    every = pairs(api, "window_days=10&project=demo&cancer_type=LUAD")
+    nearest = pairs(api, "window_days=10&mode=nearest&cancer_type=LUAD")
+
+    assert [row["days_apart"] for row in every] == [2, 5]
+    assert [row["days_apart"] for row in nearest] == [2]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("gene=EGFR&variant=p.Thr79OMet", "variant"),
+        ("variant=T790M", "gene"),
+        ("window_days=-1", "window_days"),
+        ("mode=furthest", "mode"),
+        ("windw=3", "windw"),
+        ("feature_min=3", "feature"),
+    ],
+)
+def test_bad_query_is_a_400_naming_the_parameter(query, field, api, biobank):
+    response = api.get(f"/api/cohort-pairs/?{query}")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_cohort_needs_sign_in(biobank):
+    assert APIClient().get("/api/cohort-pairs/").status_code == 401
+
+
+def test_cohort_queries_do_not_grow_with_pairs(api, biobank):
+    url = (
+        "/api/cohort-pairs/?gene=EGFR&variant=T790M&min_ctc=1&modality=CT"
+        "&feature=Q4LE&feature_min=0&before_treatment=true"
+    )
+    with_two = count_queries(api, url)
+
+    add_patients(biobank, 4)
+    with_six = count_queries(api, url)
+
+    assert len(results(api.get(url))) == 5
+    # Token, the form's two checks of the feature, count, page, and one query per
+    # filter with evidence (series, variants, CTCs, feature values, treatments):
+    assert len(with_six) == len(with_two) == 10, "\n".join(q[:90] for q in with_six)
