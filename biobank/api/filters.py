@@ -77,6 +77,21 @@ class VariantChangeFilter(filters.CharFilter):
     field_class = VariantChangeField
 
 
+# The largest id a 64-bit primary key holds:
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(filters.NumberFilter):
+    """A record id: a whole number within a primary key's range, else a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
 def patient_filters(path: str) -> type[filters.FilterSet]:
     """Return a FilterSet base with the patient filters of records reached by `path`."""
 
@@ -251,7 +266,7 @@ def _condition(series_filter: filters.Filter, value: object) -> Q:
 
 
 class SegmentationFilter(patient_filters("series__study__patient")):
-    study = filters.NumberFilter(field_name="series__study")
+    study = IdFilter(field_name="series__study")
     roi_name = filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
@@ -260,8 +275,8 @@ class SegmentationFilter(patient_filters("series__study__patient")):
 
 
 class FeatureExtractionFilter(patient_filters("patient")):
-    study = filters.NumberFilter(field_name="segmentation__series__study")
-    series = filters.NumberFilter(field_name="segmentation__series")
+    study = IdFilter(field_name="segmentation__series__study")
+    series = IdFilter(field_name="segmentation__series")
     created_at = filters.IsoDateTimeFromToRangeFilter()
     finished_at = filters.IsoDateTimeFromToRangeFilter()
 
@@ -301,8 +316,8 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
     value = filters.RangeFilter()
     family = filters.CharFilter(field_name="feature__family")
     software = filters.CharFilter(field_name="extraction__software")
-    study = filters.NumberFilter(field_name="extraction__segmentation__series__study")
-    segmentation = filters.NumberFilter(field_name="extraction__segmentation")
+    study = IdFilter(field_name="extraction__segmentation__series__study")
+    segmentation = IdFilter(field_name="extraction__segmentation")
 
     class Meta:
         model = FeatureValue
@@ -326,7 +341,7 @@ class SignatureScoreFilter(patient_filters("extraction__patient")):
     )
     label = filters.CharFilter(help_text="Signature label, e.g. high risk.")
     score = filters.RangeFilter()
-    study = filters.NumberFilter(field_name="extraction__segmentation__series__study")
+    study = IdFilter(field_name="extraction__segmentation__series__study")
     computed_at = filters.IsoDateTimeFromToRangeFilter()
 
     class Meta:
@@ -394,7 +409,7 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
     drawn_at = filters.IsoDateTimeFromToRangeFilter(
         field_name="assay__sample__drawn_at"
     )
-    sample = filters.NumberFilter(field_name="assay__sample")
+    sample = IdFilter(field_name="assay__sample")
 
     class Meta:
         model = VariantResult

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from rest_framework import pagination
+from rest_framework.exceptions import NotFound
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -25,6 +26,15 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 5000
     ordering = "id"
+
+    def decode_cursor(self, request) -> pagination.Cursor | None:
+        # The position is an id; anything else would reach the database as text:
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            position = cursor.position
+            if not (position.isdigit() and int(position) <= 2**63 - 1):
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
         """Find the page's ids first, then read those rows with their related records.
