@@ -264,7 +264,9 @@ def _store(extraction: FeatureExtraction, result) -> None:
 
     defined = [value for value in result.values if math.isfinite(value.value)]
     undefined = sorted(value.name for value in result.values if value not in defined)
-    definitions = feature_definitions(defined)
+    definitions = feature_definitions(
+        defined, get_engine(result.engine).feature_conformance
+    )
     FeatureValue.objects.filter(extraction=extraction).delete()
     FeatureValue.objects.bulk_create(
         [
@@ -314,10 +316,23 @@ def _fail(extraction: FeatureExtraction, message: str) -> FeatureExtraction:
     return extraction
 
 
-def feature_definitions(values: list[EngineValue]) -> dict[str, FeatureDefinition]:
-    """Return the definition of each engine feature by name, creating missing ones."""
+def feature_definitions(
+    values: list[EngineValue],
+    conformance: Callable[[str, str], tuple[bool | None, str]] | None = None,
+) -> dict[str, FeatureDefinition]:
+    """Return the definition of each engine feature by name, creating missing ones.
+
+    `conformance(name, ibsi_code)` is the engine's mark of whether its value of the
+    feature matches IBSI, stored on new definitions.
+    """
     names = [value.name for value in values]
     known = {d.name: d for d in FeatureDefinition.objects.filter(name__in=names)}
+    marks = {
+        value.name: conformance(value.name, value.ibsi_code)
+        if conformance
+        else (None, "")
+        for value in values
+    }
     missing = [
         FeatureDefinition(
             name=value.name[:200],
@@ -327,6 +342,8 @@ def feature_definitions(values: list[EngineValue]) -> dict[str, FeatureDefinitio
             feature_name=(value.tag or value.name)[:100],
             ibsi_code=value.ibsi_code,
             description=f"IBSI tag {value.tag}"[:300] if value.tag else "",
+            ibsi_conformant=marks[value.name][0],
+            conformance_note=marks[value.name][1][:300],
         )
         for value in values
         if value.name not in known

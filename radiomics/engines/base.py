@@ -198,6 +198,13 @@ class Engine(ABC):
     def parameters(self, preset: Preset) -> dict[str, Any]:
         """Return the full parameter set the engine runs with for `preset`."""
 
+    def feature_conformance(self, name: str, ibsi_code: str) -> tuple[bool | None, str]:
+        """Return whether this engine's value of a feature matches IBSI, and why.
+
+        None means not known; engines whose conformance was measured say more.
+        """
+        return None, ""
+
     @abstractmethod
     def compute(
         self, image: Volume, roi: np.ndarray, preset: Preset

@@ -513,6 +513,9 @@ class PyRadiomicsEngine(Engine):
 
     name = "pyradiomics"
 
+    def feature_conformance(self, name: str, ibsi_code: str) -> tuple[bool | None, str]:
+        return feature_conformance(name)
+
     def __init__(self, parameters: str | Path | dict[str, Any] | None = None):
         self.mode = "ibsi" if parameters is None else "native"
         self.parameter_file = (

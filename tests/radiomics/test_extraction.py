@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from radiomics.engines import PRESETS, get_preset
 from radiomics.engines.checks import ExtractionRefused, select_roi
 from radiomics.engines.presets import ALL_3D
+from radiomics.engines.pyradiomics_engine import feature_conformance
 from radiomics.extraction import plan_extraction, run_extraction
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.masks import load_mask, register_mask
@@ -122,11 +123,26 @@ def test_stores_each_value_with_its_feature_ibsi_code_engine_and_parameters(
     assert by_tag["stat_mean"].ibsi_code == "Q4LE"
     assert by_tag["cm_joint_max_3D_avg"].ibsi_code == "GYBY"
     assert by_tag["cm_joint_max_3D_avg"].family == FeatureDefinition.Family.GLCM
+    # MIRP passed every IBSI-1 reference value (docs/ibsi_conformance.md):
+    assert {d.ibsi_conformant for d in definitions if d.ibsi_code} == {True}
+    assert {d.ibsi_conformant for d in definitions if not d.ibsi_code} <= {None}
     assert extraction.software == "mirp" and extraction.software_version
     assert extraction.preset == "raw_3d"
     assert extraction.parameters["preset"]["notes"][-1].startswith("changed:")
     assert extraction.finished_at >= extraction.started_at
     assert (extraction.progress, extraction.attempts) == (100, 1)
+
+
+def test_pyradiomics_definitions_carry_the_engines_conformance_marks(two_label_mask):
+    extraction = run_extraction(
+        plan_extraction(two_label_mask, engine="pyradiomics", preset=RAW).pk
+    )
+
+    definitions = FeatureDefinition.objects.filter(values__extraction=extraction)
+    marks = {d.name: (d.ibsi_conformant, d.conformance_note) for d in definitions}
+    assert extraction.status == Status.DONE, extraction.error
+    assert marks == {name: feature_conformance(name) for name in marks}
+    assert True in {mark for mark, _note in marks.values()}
 
 
 # The same request, again
