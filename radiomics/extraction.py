@@ -291,18 +291,11 @@ def _store(extraction: FeatureExtraction, result) -> None:
         "undefined_features": undefined,
         **result.diagnostics,
     }
+    # Saving the status rescores the signatures that use these features once the
+    # transaction commits (radiomics/signatures.py):
     extraction.save(
         update_fields=["status", "progress", "finished_at", "label", "diagnostics"]
     )
-    _rescore(extraction)
-
-
-def _rescore(extraction: FeatureExtraction) -> None:
-    try:
-        from radiomics.signatures import rescore_extractions
-    except ImportError:  # the signatures module is optional
-        return
-    rescore_extractions([extraction.pk])
 
 
 def _fail(extraction: FeatureExtraction, message: str) -> FeatureExtraction:

@@ -22,7 +22,10 @@ from radiomics.models import (
     FeatureExtraction,
     FeatureValue,
     ImageSeries,
+    RadiomicSignature,
     Segmentation,
+    SignatureScore,
+    SignatureTerm,
 )
 from radiomics.series import read_grid
 from tests.radiomics.conftest import build_ct, build_rtstruct, write_part10
@@ -344,3 +347,26 @@ def test_extracts_the_sts_pet_gtv_with_the_volume_its_contours_enclose(project):
     source = pydicom.dcmread(sorted(sts("PET", "image").glob("*.dcm"))[0])
     assert source.Units == "GML"  # SUV: the stored statistics are SUVs
     assert 0 < values["stat_mean"] < values["stat_max"]
+
+
+def test_a_finished_extraction_is_scored_by_the_signatures_using_its_features(
+    two_label_mask, django_capture_on_commit_callbacks
+):
+    # Each block stands for one committed transaction of a real deployment:
+    with django_capture_on_commit_callbacks(execute=True):
+        extraction = run_extraction(plan_extraction(two_label_mask, preset=RAW).pk)
+    mean = FeatureValue.objects.get(
+        extraction=extraction, feature__feature_name="stat_mean"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        signature = RadiomicSignature.objects.create(name="mean", intercept=1.0)
+        SignatureTerm.objects.create(
+            signature=signature, feature=mean.feature, weight=2.0
+        )
+    SignatureScore.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_extraction(extraction.pk)
+
+    score = SignatureScore.objects.get(signature=signature, extraction=extraction)
+    assert score.score == pytest.approx(1.0 + 2.0 * mean.value)
