@@ -6,7 +6,6 @@ import os
 
 from celery import Celery
 from celery.signals import worker_init
-from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "biobank.settings")
 
@@ -20,8 +19,9 @@ app.autodiscover_tasks()
 @worker_init.connect
 def refuse_worker_without_broker(sender: object = None, **kwargs: object) -> None:
     """Stop a worker that would wait on a private in-memory queue nobody sends to."""
+    # NB: SystemExit, because Celery logs and ignores an Exception raised here.
     if app.conf.task_always_eager:
-        raise ImproperlyConfigured(
+        raise SystemExit(
             "Set CELERY_BROKER_URL to start a worker; without a broker, jobs run "
             "in the process that queues them."
         )
