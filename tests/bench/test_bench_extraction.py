@@ -48,8 +48,9 @@ def test_times_an_engine_directly_and_through_the_pipeline(roi, engine):
 
 def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path):
     timing = RoiTiming(
-        "mirp", "tiny cube", "ibsi1_config_a", 256, 10, 0.5, [2.0], [2.2], 10, 10
-    )
+        "mirp", "tiny cube", "ibsi1_config_a", 256, 10, 0.5, [2.0], [2.2], 10, 10,
+        direct_cpu_s=[1.0, 3.0], pipeline_cpu_s=[2.5, 2.5],
+    )  # fmt: skip
     one, two = (
         Throughput("mirp", "tiny", 1, 4, 60.0, 0),
         Throughput("mirp", "tiny", 2, 4, 32.0, 0),
