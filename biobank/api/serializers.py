@@ -199,15 +199,14 @@ class SegmentationSerializer(serializers.ModelSerializer):
         fields += SEGMENTATION_FIELDS
 
 
+# NB: source_name, image_reference and mask_reference stay out: an imported engine
+# CSV gives them as the lab's file paths, which often hold source patient IDs.
 EXTRACTION_FIELDS = [
     "software",
     "software_version",
     "parameters",
     "diagnostics",
     "fingerprint",
-    "source_name",
-    "image_reference",
-    "mask_reference",
     "preset",
     "label",
     "status",

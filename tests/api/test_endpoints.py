@@ -130,3 +130,22 @@ def test_feature_value_names_its_feature_and_ibsi_code(api, biobank):
     assert row["ibsi_code"] == "Q4LE"
     assert row["value"] == 42.0
     assert row["segmentation"] == biobank.a.segmentation.pk
+
+
+def test_extraction_hides_the_file_paths_an_engine_csv_gave(api, biobank):
+    # PyRadiomics batch CSVs name images by the lab's paths, source IDs included:
+    extraction = biobank.a.extraction
+    extraction.source_name = "LUNG1-001_batch.csv"
+    extraction.image_reference = "/data/LUNG1-001/image.nrrd"
+    extraction.mask_reference = "/data/LUNG1-001/mask.nrrd"
+    extraction.save()
+
+    pages = [
+        api.get(f"/api/feature-extractions/{extraction.pk}/"),
+        api.get(f"/api/imaging-studies/{biobank.a.study.pk}/"),
+        api.get("/api/feature-extractions/"),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200
+        assert "LUNG1-001" not in page.content.decode()
