@@ -11,6 +11,7 @@ from bench.extraction import (
     Throughput,
     available_engines,
     measure_throughput,
+    parallel_capacity,
     render,
     time_roi,
     write_section,
@@ -51,10 +52,8 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
         "mirp", "tiny cube", "ibsi1_config_a", 256, 10, 0.5, [2.0], [2.2], 10, 10,
         direct_cpu_s=[1.0, 3.0], pipeline_cpu_s=[2.5, 2.5],
     )  # fmt: skip
-    one, two = (
-        Throughput("mirp", "tiny", 1, 4, 60.0, 0),
-        Throughput("mirp", "tiny", 2, 4, 32.0, 0),
-    )
+    one = Throughput("mirp", "tiny", 1, 4, 60.0, 0, "1.2 / 1.5", 1.0)
+    two = Throughput("mirp", "tiny", 2, 4, 32.0, 0, "1.5 / 1.9", 1.96)
     benchmarks = tmp_path / "BENCHMARKS.md"
     benchmarks.write_text("# Benchmarks\n\n## Cohort query\n\nkept\n")
 
@@ -63,13 +62,24 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
     write_section(benchmarks, report)
 
     text = benchmarks.read_text()
+    timing_row = (
+        "| mirp | tiny cube | 256 | 10 | 2.00 (2.0) | 2.20 (2.2) | 0.50 | +10.0 % | "
+        "+25.0 % | 10 of 10 |\n"
+    )
+    assert timing_row in text
     assert (
-        "| mirp | tiny cube | 256 | 10 | 2.00 (2.0) | 2.20 (2.2) | 0.50 | +10.0 % |"
+        "| mirp | tiny | 2 | 4 | 32.0 | 7.50 | 1.88x | 1.96x | 0 | 1.5 / 1.9 |\n"
         in text
     )
-    assert "| mirp | tiny | 2 | 4 | 32.0 | 7.50 | 1.88x | 0 |" in text
     assert text.count("## Feature extraction") == 1
     assert "## Cohort query\n\nkept" in text
+
+
+def test_parallel_capacity_is_a_ratio_of_work_done():
+    capacity = parallel_capacity(2, seconds=0.5)
+
+    # Two processes get at most twice the work of one; somewhat more is noise:
+    assert 0 < capacity < 2.5
 
 
 @pytest.mark.django_db(transaction=True)
@@ -95,5 +105,6 @@ def test_measures_throughput_of_a_real_worker(worker_database_url, tmp_path):  #
 
     assert (result.workers, result.jobs, result.failed) == (1, 1, 0)
     assert result.seconds > 0
+    assert result.capacity == 1.0  # not measured for one process
     done = segmentation.extractions.filter(status="done")
     assert done.count() == 1 + 1  # the warm-up job and the timed one
