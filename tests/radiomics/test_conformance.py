@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from io import StringIO
 
 import numpy as np
@@ -20,14 +19,6 @@ from radiomics.engines.conformance import (
 from radiomics.engines.ibsi import AGGREGATION_CODES, FEATURE_CODES
 from radiomics.engines.spatial import spatial_autocorrelation
 from tests.conftest import shared_path
-
-slow = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("BIOBANK_SLOW_TESTS") != "1",
-        reason="takes about half a minute per configuration; set BIOBANK_SLOW_TESTS=1",
-    ),
-]
 
 
 def referenced_tags(configuration: str) -> set[str]:
@@ -64,9 +55,7 @@ def test_ct_phantom_configuration_a_reproduces_every_ibsi_reference_value():
     assert_every_reference_value_passes("A")
 
 
-@pytest.mark.parametrize(
-    "configuration", [pytest.param("C", marks=slow), pytest.param("D", marks=slow)]
-)
+@pytest.mark.parametrize("configuration", ["C", "D"])
 def test_ct_phantom_interpolated_configurations_reproduce_every_ibsi_reference_value(
     configuration,
 ):
