@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import numpy as np
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("BIOBANK_SHARED_DIR", REPO.parent / "shared")) / "data"
@@ -217,7 +217,11 @@ class WorkerPool:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         with Connection(self.broker) as connection:
-            connection.default_channel.queue_delete(self.queue)
+            # NB: declared first: kombu's Redis transport deletes only bindings it knows.
+            queue = Queue(self.queue, Exchange(self.queue), routing_key=self.queue)
+            bound = queue(connection.default_channel)
+            bound.declare()
+            bound.delete()
 
 
 def wait_until(

@@ -490,18 +490,30 @@ class Workers:
         return count
 
     def close(self) -> None:
-        from kombu import Connection, pools
+        from kombu import pools
 
         from biobank.celery import app
 
         for worker in self.started:
             worker.stop()
         if self.broker:
-            with Connection(self.broker) as connection:
-                connection.default_channel.queue_delete(self.queue)
+            delete_queue(self.broker, self.queue)
             pools.reset()  # closes and forgets the connections to the broker
             app.conf.update(task_always_eager=True, broker_url="memory://")
             app._pool = app.amqp._producer_pool = None
+
+
+def delete_queue(broker: str, name: str) -> None:
+    """Delete a worker's queue with its binding, as Celery declared it for -Q."""
+    from kombu import Connection, Exchange, Queue
+
+    with Connection(broker) as connection:
+        # NB: declared first: kombu's Redis transport deletes only bindings it knows.
+        queue = Queue(name, Exchange(name), routing_key=name)(
+            connection.default_channel
+        )
+        queue.declare()
+        queue.delete()
 
 
 @pytest.fixture
