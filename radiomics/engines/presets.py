@@ -124,6 +124,19 @@ IBSI1_CONFIG_A = Preset(
     aggregations=ALL_2D,
 )
 
+IBSI1_CONFIG_B = Preset(
+    name="ibsi1_config_b",
+    description=(
+        "IBSI-1 configuration B: 2D, 2 mm in-plane bilinear interpolation, range [-500, 400] HU, "
+        "fixed bin number 32."
+    ),
+    dimensions="2D",
+    discretisation=Discretisation("fixed_bin_number", bin_count=32),
+    interpolation=Interpolation(spacing_mm=2.0),
+    resegmentation_range=(-500.0, 400.0),
+    aggregations=ALL_2D,
+)
+
 IBSI1_CONFIG_C = Preset(
     name="ibsi1_config_c",
     description=(
@@ -149,13 +162,29 @@ IBSI1_CONFIG_D = Preset(
     outlier_sigma=3.0,
 )
 
+IBSI1_CONFIG_E = Preset(
+    name="ibsi1_config_e",
+    description=(
+        "IBSI-1 configuration E: 3D, 2 mm isotropic tricubic spline interpolation, range "
+        "[-1000, 400] HU and 3-sigma outlier filtering, fixed bin number 32, IVH 1000 bins."
+    ),
+    dimensions="3D",
+    discretisation=Discretisation("fixed_bin_number", bin_count=32),
+    ivh_discretisation=Discretisation("fixed_bin_number", bin_count=1000),
+    interpolation=Interpolation(spacing_mm=2.0, image_order=3),
+    resegmentation_range=(-1000.0, 400.0),
+    outlier_sigma=3.0,
+)
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         IBSI1_DIGITAL_PHANTOM,
         IBSI1_CONFIG_A,
+        IBSI1_CONFIG_B,
         IBSI1_CONFIG_C,
         IBSI1_CONFIG_D,
+        IBSI1_CONFIG_E,
     )
 }
 

@@ -13,6 +13,7 @@ from radiomics.engines import get_engine
 from radiomics.engines.conformance import (
     CONFIGURATIONS,
     passes,
+    read_phantom,
     run_configuration,
     significant_digits,
 )
@@ -148,3 +149,33 @@ def test_every_code_we_assign_is_a_published_ibsi_code():
     assert published[AGGREGATION_CODES["3D_comb"]].endswith(
         "merging all 3D directional matrices"
     )
+
+
+def test_held_back_configuration_e_gives_the_same_values_in_both_engines():
+    """Configuration E's reference values are held back from ../shared (SOURCE.md).
+
+    Until they can be checked, the two independent implementations are held to each
+    other: every feature PyRadiomics marks conformant equals MIRP's value of the same
+    IBSI code and aggregation.
+    """
+    from radiomics.engines.pyradiomics_engine import feature_conformance
+
+    image, mask = read_phantom(shared_path("ibsi1_ct_phantom"))
+
+    mirp = get_engine("mirp").extract(image, mask, "ibsi1_config_e")
+    pyradiomics = get_engine("pyradiomics").extract(image, mask, "ibsi1_config_e")
+
+    by_code = {(v.ibsi_code, v.aggregation_code): v.value for v in mirp.values}
+    compared = [
+        (v.name, v.value, by_code[(v.ibsi_code, v.aggregation_code)])
+        for v in pyradiomics.values
+        if feature_conformance(v.name)[0]
+        and (v.ibsi_code, v.aggregation_code) in by_code
+    ]
+    assert len(compared) > 100
+    differ = [
+        (name, ours, theirs)
+        for name, ours, theirs in compared
+        if ours != pytest.approx(theirs, rel=1e-3, abs=1e-6)
+    ]
+    assert differ == []
