@@ -189,10 +189,47 @@ def stand_in(monkeypatch) -> list[int]:
 # In-process jobs (no broker configured, as in development and in this test run):
 
 
-def test_tests_run_without_a_broker_so_jobs_run_in_process():
+@pytest.fixture(autouse=True)
+def jobs_in_process() -> Iterator[None]:
+    """Run queued jobs in this process, as without a broker, whatever the shell sets."""
     from biobank.celery import app
 
-    assert app.conf.task_always_eager
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.mark.parametrize(
+    ("broker", "expected"),
+    [
+        ("", "True memory:// late acks, requeued on worker loss, prefetch 1"),
+        (
+            "amqp://guest:guest@127.0.0.1:5672//",
+            "False amqp://guest:guest@127.0.0.1:5672// "
+            "late acks, requeued on worker loss, prefetch 1",
+        ),
+    ],
+)
+def test_celery_settings_follow_the_broker_url(broker, expected):
+    script = (
+        "import django; django.setup(); from biobank.celery import app; c = app.conf; "
+        "print(c.task_always_eager, c.broker_url, 'late acks,' * c.task_acks_late, "
+        "'requeued on worker loss,' * c.task_reject_on_worker_lost, "
+        "f'prefetch {c.worker_prefetch_multiplier}')"
+    )
+    env = {**os.environ, "CELERY_BROKER_URL": broker}
+
+    printed = subprocess.run(  # noqa: S603 -- our own interpreter
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    assert printed.strip() == expected
 
 
 def test_queued_job_runs_in_process_and_stores_state(
