@@ -318,6 +318,12 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
     software = filters.CharFilter(field_name="extraction__software")
     study = IdFilter(field_name="extraction__segmentation__series__study")
     segmentation = IdFilter(field_name="extraction__segmentation")
+    robust = filters.ChoiceFilter(
+        choices=FeatureRobustness.Design.choices,
+        method="filter_robust",
+        help_text="Keep only features marked robust by a stored result of this design "
+        "(feature_robustness; any ICC form and extraction selection).",
+    )
 
     class Meta:
         model = FeatureValue
@@ -327,6 +333,10 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
         # Resolved to ids first, so the database ranges over the (feature, value) index:
         features = FeatureDefinition.objects.filter(feature_condition(value))
         return queryset.filter(feature__in=features)
+
+    def filter_robust(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        robust = FeatureRobustness.objects.filter(design=value, is_robust=True)
+        return queryset.filter(feature__in=robust.values("feature"))
 
 
 class RadiomicSignatureFilter(filters.FilterSet):
