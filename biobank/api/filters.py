@@ -6,9 +6,13 @@ Ranges take `<name>_after` / `<name>_before` for dates and moments and `<name>_m
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.widgets import DateRangeWidget
 
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
 from liquidbiopsy.hgvs import (
@@ -44,6 +48,39 @@ from radiomics.models import (
     Segmentation,
     SignatureScore,
 )
+
+
+class MomentField(IsoDateTimeField):
+    """An ISO 8601 moment, turned into UTC before it reaches the database.
+
+    PostgreSQL refuses offsets beyond about +-16 hours ("-17:51" is valid ISO 8601 but
+    no real zone), so the moment is compared as UTC; one that UTC cannot hold (before
+    year 1) is a 400, not a server error.
+    """
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None or moment.tzinfo is None:
+            return moment
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                "This moment is out of range once converted to UTC.", code="invalid"
+            ) from None
+
+
+class MomentRangeField(RangeField):
+    widget = DateRangeWidget
+
+    def __init__(self, *args, **kwargs):
+        super().__init__((MomentField(), MomentField()), *args, **kwargs)
+
+
+class MomentRangeFilter(filters.IsoDateTimeFromToRangeFilter):
+    """`<name>_after` / `<name>_before` moments, compared in UTC."""
+
+    field_class = MomentRangeField
 
 
 def feature_condition(feature: str, path: str = "") -> Q:
@@ -277,8 +314,8 @@ class SegmentationFilter(patient_filters("series__study__patient")):
 class FeatureExtractionFilter(patient_filters("patient")):
     study = IdFilter(field_name="segmentation__series__study")
     series = IdFilter(field_name="segmentation__series")
-    created_at = filters.IsoDateTimeFromToRangeFilter()
-    finished_at = filters.IsoDateTimeFromToRangeFilter()
+    created_at = MomentRangeFilter()
+    finished_at = MomentRangeFilter()
 
     class Meta:
         model = FeatureExtraction
@@ -352,7 +389,7 @@ class SignatureScoreFilter(patient_filters("extraction__patient")):
     label = filters.CharFilter(help_text="Signature label, e.g. high risk.")
     score = filters.RangeFilter()
     study = IdFilter(field_name="extraction__segmentation__series__study")
-    computed_at = filters.IsoDateTimeFromToRangeFilter()
+    computed_at = MomentRangeFilter()
 
     class Meta:
         model = SignatureScore
@@ -360,7 +397,7 @@ class SignatureScoreFilter(patient_filters("extraction__patient")):
 
 
 class BloodSampleFilter(patient_filters("patient")):
-    drawn_at = filters.IsoDateTimeFromToRangeFilter()
+    drawn_at = MomentRangeFilter()
     drawn_on = filters.DateFromToRangeFilter()
 
     class Meta:
@@ -370,7 +407,7 @@ class BloodSampleFilter(patient_filters("patient")):
 
 class _SampleRecordFilters(patient_filters("sample__patient")):
     drawn_on = filters.DateFromToRangeFilter(field_name="sample__drawn_on")
-    drawn_at = filters.IsoDateTimeFromToRangeFilter(field_name="sample__drawn_at")
+    drawn_at = MomentRangeFilter(field_name="sample__drawn_at")
 
 
 class CTCCountFilter(_SampleRecordFilters):
@@ -416,9 +453,7 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
     )
     vaf = filters.RangeFilter(help_text="Variant allele fraction, 0..1.")
     drawn_on = filters.DateFromToRangeFilter(field_name="assay__sample__drawn_on")
-    drawn_at = filters.IsoDateTimeFromToRangeFilter(
-        field_name="assay__sample__drawn_at"
-    )
+    drawn_at = MomentRangeFilter(field_name="assay__sample__drawn_at")
     sample = IdFilter(field_name="assay__sample")
 
     class Meta:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 from rest_framework.test import APIClient
@@ -37,6 +38,11 @@ CASES = [
     ("/api/variants/?vaf_min=inf", 400),
     ("/api/patients/?diagnosis_on_after=2020-13-45", 400),
     ("/api/blood-samples/?drawn_at_after=yesterday", 400),
+    # Valid ISO 8601 offsets that no database zone has, and moments UTC cannot hold:
+    ("/api/blood-samples/?drawn_at_after=1661-11-16T14:16:20-17:51", 200),
+    ("/api/blood-samples/?drawn_at_before=2024-01-01T00:00:00%2B23:59", 200),
+    ("/api/blood-samples/?drawn_at_after=0001-01-01T00:00:00%2B05:00", 400),
+    ("/api/feature-extractions/?created_at_before=9999-12-31T23:59:59-05:00", 400),
     # Control characters and text where a choice is expected:
     ("/api/patients/?pseudonym=%00", 400),
     ("/api/variants/?gene=EGFR&variant=%00", 400),
@@ -76,3 +82,19 @@ def test_anonymous_hostile_query_is_refused_before_it_is_read(biobank):
     response = APIClient().get(f"/api/segmentations/?study={HUGE}")
 
     assert response.status_code == 401
+
+
+def test_a_moment_with_an_unusual_offset_filters_as_the_same_utc_moment(api, biobank):
+    sample = biobank.a.sample
+    moment = sample.drawn_at.astimezone(
+        dt.timezone(-dt.timedelta(hours=17, minutes=51))
+    )
+
+    after = api.get("/api/blood-samples/", {"drawn_at_after": moment.isoformat()})
+    before = api.get(
+        "/api/blood-samples/",
+        {"drawn_at_before": (moment - dt.timedelta(seconds=1)).isoformat()},
+    )
+
+    assert sample.pk in {row["id"] for row in after.json()["results"]}
+    assert sample.pk not in {row["id"] for row in before.json()["results"]}
