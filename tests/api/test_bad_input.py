@@ -45,6 +45,11 @@ CASES = [
     ("/api/feature-extractions/?created_at_before=9999-12-31T23:59:59-05:00", 400),
     # Control characters and text where a choice is expected:
     ("/api/patients/?pseudonym=%00", 400),
+    ("/api/patients/Stable%20disease%00/", 400),
+    ("/api/patients/PT-A%00/timeline/", 400),
+    ("/api/imaging-studies/?%00=1", 400),
+    ("/cohorts/query.json?gene=EGFR%00", 400),
+    ("/admin/patients/patient/?q=%00", 400),
     ("/api/variants/?gene=EGFR&variant=%00", 400),
     ("/api/variants/?variant=EML4-ALK-ROS1", 400),
     ("/api/patients/?sex=unknown", 400),
