@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import transaction
+import numpy as np
+from django.db import DataError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Sum
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -98,12 +100,33 @@ def score_signature(
 
     # NB: a plain list, not .iterator(): PostgreSQL plans a server-side cursor for
     # its first rows and picked a plan 400 times slower (21 s for 500 extractions).
+    try:
+        with transaction.atomic():  # a savepoint: PostgreSQL aborts on float overflow
+            rows = list(sums)
+    except DataError:
+        # PostgreSQL refuses a product or sum beyond a double; summed here instead,
+        # where it becomes infinite and is set aside below.
+        rows = _sums_in_python(signature, values)
+
     fresh = []
-    for row in sums:
+    for row in rows:
         if row["present"] < n_terms:
             result.incomplete.append(row["extraction_id"])
             continue
-        score = signature.intercept + row["total"]
+        score = signature.intercept + (
+            row["total"] if row["total"] is not None else math.nan
+        )
+        # A sum the database could not hold (NULL or infinite) is no score; it is
+        # listed with the incomplete ones rather than stored or allowed to fail the
+        # transaction that wrote the values:
+        if not math.isfinite(score):
+            result.incomplete.append(row["extraction_id"])
+            logger.warning(
+                "Signature %s: extraction %s has no finite score",
+                signature.name,
+                row["extraction_id"],
+            )
+            continue
         fresh.append(
             SignatureScore(
                 signature=signature,
@@ -153,6 +176,24 @@ def score_signatures(name: str | None = None) -> list[ScoringResult]:
             result.removed,
         )
     return results
+
+
+def _sums_in_python(signature: RadiomicSignature, values) -> list[dict]:
+    weights = dict(signature.terms.values_list("feature_id", "weight"))
+    totals: dict[int, list] = {}
+    for extraction_id, feature_id, value in values.values_list(
+        "extraction_id", "feature_id", "value"
+    ):
+        total = totals.setdefault(extraction_id, [0.0, 0])
+        with np.errstate(over="ignore"):
+            total[0] = float(
+                np.float64(total[0]) + np.float64(value) * weights[feature_id]
+            )
+        total[1] += 1
+    return [
+        {"extraction_id": pk, "total": total, "present": present}
+        for pk, (total, present) in sorted(totals.items())
+    ]
 
 
 def rescore_extractions(extraction_ids: Iterable[int]) -> list[ScoringResult]:
@@ -292,9 +333,20 @@ def _load(path: Path) -> object:
         raise SignatureError(f"{path.name}: is not valid JSON ({error}).") from error
 
 
+# Weights and intercepts of published signatures are far below this; a larger one is a
+# typo, and its products with feature values would overflow a double:
+LARGEST_COEFFICIENT = 1e12
+
+
 def _number(value: object, where: str, problems: list[str]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(f"{where} must be a number, not {value!r}.")
+        return 0.0
+    if not math.isfinite(value) or abs(value) > LARGEST_COEFFICIENT:
+        problems.append(
+            f"{where} must be a finite number of at most {LARGEST_COEFFICIENT:g} in "
+            f"size, not {value!r}."
+        )
         return 0.0
     return float(value)
 
@@ -482,7 +534,9 @@ def _once_on_commit(key: tuple[str, int], action: Callable[[], object]) -> None:
         return
 
     waiting[key] = callback = _OnCommit(action)
-    transaction.on_commit(callback)
+    # robust: the values are committed by then; a scoring fault is logged and must
+    # not turn the extraction or import that wrote them into a failure.
+    transaction.on_commit(callback, robust=True)
 
 
 def _rescore_signature(signature_id: int) -> None:

@@ -556,3 +556,41 @@ def test_score_signatures_command_reports_each_signature(
 def test_score_signatures_command_rejects_an_unknown_name(db):
     with pytest.raises(CommandError, match="No signature is named 'nope'"):
         call_command("score_signatures", "--signature", "nope")
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("intercept", "Infinity"),
+        ("cutoff", "-Infinity"),
+        ("weight", "NaN"),
+        ("weight", "1e308"),
+    ],
+)
+def test_a_coefficient_that_is_not_finite_or_absurdly_large_rejects_the_file(
+    features, tmp_path, field, bad
+):
+    text = write_definition(tmp_path).read_text(encoding="utf-8")
+    if field == "weight":
+        text = text.replace('"weight": 2.0', f'"weight": {bad}', 1)
+    else:
+        text = text.replace(f'"{field}": ', f'"{field}": {bad}, "_{field}": ', 1)
+    path = tmp_path / "huge.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(CommandError, match="must be a finite number"):
+        call_command("import_signature", str(path))
+
+    assert not RadiomicSignature.objects.exists()
+
+
+def test_a_score_the_database_cannot_sum_finitely_is_listed_not_stored(
+    signature, make_extraction
+):
+    extraction = make_extraction({ENERGY: 1e300, SPHERICITY: 1e300, GLNU: 1e300})
+    signature.terms.update(weight=1e12)
+
+    result = score_signature(signature, [extraction.pk])
+
+    assert extraction.pk in result.incomplete
+    assert not SignatureScore.objects.filter(extraction=extraction).exists()
