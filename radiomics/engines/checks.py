@@ -43,6 +43,10 @@ class AmbiguousLabels(ExtractionRefused):
     pass
 
 
+class GreyLevelsUndefined(ExtractionRefused):
+    pass
+
+
 class RoiTooSmall(ExtractionRefused):
     """The ROI is a point or a line; what is defined on it travels with the refusal."""
 
@@ -75,7 +79,30 @@ def check_inputs(
     check_dimensions(image, preset)
     roi = select_roi(mask, label)
     check_roi_extent(image, roi, preset)
+    check_grey_levels(image, roi, preset)
     return roi
+
+
+def check_grey_levels(image: Volume, roi: RoiSelection, preset: Preset) -> None:
+    """Refuse intensities that cannot serve as grey levels when nothing discretises them.
+
+    A preset without discretisation (the IBSI digital phantom's) takes each intensity
+    as its grey level, which the texture matrices index from 1: the ROI must hold whole
+    numbers of at least 1. Anything else would be silently clipped or rounded.
+    """
+    if preset.discretisation.method != "none":
+        return
+    values = np.asarray(image.array)[roi.mask]
+    bad = int(np.count_nonzero((values < 1) | (values != np.round(values))))
+    if not bad:
+        return
+    raise GreyLevelsUndefined(
+        f"Preset '{preset.name}' takes intensities as grey levels without "
+        "discretisation, so they must be whole numbers of at least 1; "
+        f"{bad} of the ROI's {values.size} voxels are not (range {values.min():g} to "
+        f"{values.max():g}). Choose a preset that discretises, such as ibsi1_config_c "
+        "for CT or ibsi1_config_d for PET and MR."
+    )
 
 
 def check_grids(

@@ -10,6 +10,7 @@ from radiomics.engines.checks import (
     AmbiguousLabels,
     DimensionMismatch,
     EmptyMask,
+    GreyLevelsUndefined,
     GridMismatch,
     LabelNotFound,
     RoiTooSmall,
@@ -234,3 +235,21 @@ def test_reads_a_dicom_series_folder_with_its_geometry_and_modality(tmp_path):
     assert volume.modality == "CT"
     assert volume.array[2, 0, 0] == 200
     assert volume.array[0, 7, 7] == 63
+
+
+@pytest.mark.parametrize("engine", ["mirp", "pyradiomics"])
+@pytest.mark.parametrize(
+    ("low", "step"), [(-20.0, 1.0), (1.0, 0.5)], ids=["below 1", "not whole"]
+)
+def test_a_preset_without_discretisation_refuses_intensities_that_are_no_grey_levels(
+    engine, low, step
+):
+    values = low + step * np.arange(4 * 4 * 4, dtype=float).reshape(4, 4, 4)
+    image = Volume.from_array(values, modality="CT")
+    mask = Volume.from_array(np.ones((4, 4, 4), dtype=np.uint8))
+
+    with pytest.raises(GreyLevelsUndefined) as caught:
+        get_engine(engine).extract(image, mask, IBSI1_DIGITAL_PHANTOM)
+
+    assert "whole numbers of at least 1" in str(caught.value)
+    assert "ibsi1_config_c" in str(caught.value)
