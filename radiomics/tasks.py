@@ -28,16 +28,26 @@ def extract_segmentation(self: Task, extraction_id: int) -> str:
     # Looked up at call time, so the engine loads only in processes that extract:
     from radiomics.extraction import run_extraction
 
-    status = (
+    status, task_id = (
         FeatureExtraction.objects.filter(pk=extraction_id)
-        .values_list("status", flat=True)
+        .values_list("status", "task_id")
         .first()
-    )
+    ) or (None, "")
     if status is None:
         logger.warning(
             "Extraction %s is gone; job %s dropped", extraction_id, self.request.id
         )
         return "missing"
+    # Queued again meanwhile: the newest job does the work, so that one extraction is
+    # never computed twice at once by jobs queued one after the other.
+    if task_id and self.request.id and task_id != self.request.id:
+        logger.info(
+            "Extraction %s was queued again as job %s; job %s skipped",
+            extraction_id,
+            task_id,
+            self.request.id,
+        )
+        return "superseded"
     if status == Status.DONE:
         logger.info(
             "Extraction %s is already done; job %s skipped",

@@ -656,3 +656,45 @@ def test_job_of_a_killed_worker_runs_again_once_on_another(
     assert dict(stored) == pytest.approx(dict(expected), rel=1e-9)
     assert (tmp_path / "stored-2").exists() and not (tmp_path / "stored-3").exists()
     assert workers.messages_left() == 0
+
+
+def test_a_job_queued_again_meanwhile_leaves_the_work_to_the_newer_job(db, stand_in):
+    from radiomics.models import FeatureExtraction
+    from radiomics.tasks import extract_segmentation
+
+    extraction = plan_record()
+    FeatureExtraction.objects.filter(pk=extraction.pk).update(task_id="newer-job")
+
+    older = extract_segmentation.apply(args=(extraction.pk,), task_id="older-job")
+    newer = extract_segmentation.apply(args=(extraction.pk,), task_id="newer-job")
+
+    assert (older.get(), newer.get()) == ("superseded", "done")
+    assert stand_in == [extraction.pk]
+
+
+def test_extract_features_does_not_queue_an_extraction_already_queued_or_running(
+    transactional_db, stand_in
+):
+    from radiomics.models import ImageSeries, ImagingStudy, Segmentation
+
+    record = plan_record()
+    study = ImagingStudy.objects.create(
+        patient=record.patient, study_instance_uid="2.25.1", source_uid_hash="s"
+    )
+    series = ImageSeries.objects.create(
+        study=study, series_instance_uid="2.25.2", source_uid_hash="t", modality="CT"
+    )
+    segmentation = Segmentation.objects.create(
+        series=series, roi_name="GTV", source_kind="RTSTRUCT", content_sha256="c"
+    )
+    arguments = ["extract_features", "--segmentation", str(segmentation.pk)]
+    call_command(*arguments, "--background", stdout=StringIO())
+    extraction = segmentation.extractions.get()
+    extraction.status, extraction.task_id = "running", "job-of-another-worker"
+    extraction.save()
+    output = StringIO()
+
+    call_command(*arguments, "--background", "--queue", "elsewhere", stdout=output)
+
+    assert stand_in == [extraction.pk]
+    assert "already running (job job-of-another-worker" in output.getvalue()

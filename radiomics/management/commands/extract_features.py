@@ -49,6 +49,11 @@ class Command(BaseCommand):
             help="Queue one job per extraction for the Celery workers and return at "
             "once; without CELERY_BROKER_URL the jobs run here before it returns.",
         )
+        parser.add_argument(
+            "--queue",
+            help="With --background: the Celery queue to send the jobs to (workers "
+            "take it with `celery worker --queues NAME`); default 'celery'.",
+        )
 
     def handle(self, *args, **options) -> None:
         segmentations = select_segmentations(options)
@@ -68,17 +73,31 @@ class Command(BaseCommand):
         except (UnknownPreset, ValueError) as error:
             raise CommandError(str(error)) from None
         if not options["again"]:
-            skipped = [e for e in extractions if e.status == Status.DONE]
-            for extraction in skipped:
-                self.report(extraction, "already done", 0.0)
-            extractions = [e for e in extractions if e.status != Status.DONE]
+            for extraction in extractions:
+                if extraction.status == Status.DONE:
+                    self.report(extraction, "already done", 0.0)
+                elif _is_queued(extraction):
+                    self.report(
+                        extraction,
+                        f"already {extraction.status} (job {extraction.task_id}; "
+                        "--again queues it anew)",
+                        0.0,
+                    )
+            extractions = [
+                e for e in extractions if e.status != Status.DONE and not _is_queued(e)
+            ]
 
-        failed = self.queue_or_run(extractions, background=options["background"])
+        failed = self.queue_or_run(
+            extractions, background=options["background"], queue=options["queue"]
+        )
         if failed:
             raise CommandError(f"{failed} of {len(extractions)} extractions failed.")
 
     def queue_or_run(
-        self, extractions: list[FeatureExtraction], background: bool
+        self,
+        extractions: list[FeatureExtraction],
+        background: bool,
+        queue: str | None = None,
     ) -> int:
         """Run the extractions here, one after the other; return how many failed.
 
@@ -90,7 +109,7 @@ class Command(BaseCommand):
 
             failed = 0
             for extraction, task_id in zip(
-                extractions, queue_extractions(extractions), strict=True
+                extractions, queue_extractions(extractions, queue=queue), strict=True
             ):
                 extraction.refresh_from_db()
                 self.report(extraction, f"{extraction.status} (job {task_id})", 0.0)
@@ -143,3 +162,10 @@ def select_segmentations(options: dict) -> QuerySet[Segmentation]:
     if options["patient"]:
         chosen = chosen.filter(series__study__patient__pseudonym=options["patient"])
     return chosen.order_by("pk")
+
+
+def _is_queued(extraction: FeatureExtraction) -> bool:
+    """A job is waiting for it or running it (queue again with --again)."""
+    return extraction.status == Status.RUNNING or (
+        extraction.status == Status.PENDING and bool(extraction.task_id)
+    )
