@@ -125,8 +125,14 @@ def plan_extraction(
 
 
 def effective_label(segmentation: Segmentation, label: float | None) -> float | None:
-    """Return the mask value to extract; a mask file keeps its registered label."""
-    if label is not None:
+    """Return the mask value to extract; a mask file keeps its registered label.
+
+    An RTSTRUCT ROI or SEG segment becomes a mask of 1 inside, so asking for label 1
+    is the same request as asking for none, and makes the same record.
+    """
+    if label is not None and not (
+        segmentation.source_kind != Segmentation.SourceKind.MASK and float(label) == 1.0
+    ):
         return float(label)
     if segmentation.source_kind == Segmentation.SourceKind.MASK:
         # roi_number 0: registered as "the mask's only non-zero value" (masks.py)

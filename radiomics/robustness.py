@@ -196,6 +196,11 @@ def select_extractions(
     extractions = FeatureExtraction.objects.filter(
         status=FeatureExtraction.Status.DONE, segmentation__isnull=False
     )
+    if design == FeatureRobustness.Design.READERS:
+        # A segmentation that names no reader (most RTSTRUCT and SEG objects) is no
+        # reader's repeat; counted as a reader "" it would leave no lesion measured
+        # by every reader.
+        extractions = extractions.exclude(segmentation__reader="")
 
     parts = []
     if engine:

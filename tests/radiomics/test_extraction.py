@@ -370,3 +370,19 @@ def test_a_finished_extraction_is_scored_by_the_signatures_using_its_features(
 
     score = SignatureScore.objects.get(signature=signature, extraction=extraction)
     assert score.score == pytest.approx(1.0 + 2.0 * mean.value)
+
+
+def test_label_1_on_an_rtstruct_roi_is_the_same_request_as_no_label(sts_ct):
+    segmentation = Segmentation.objects.create(
+        series=sts_ct,
+        roi_name="GTV",
+        source_kind=Segmentation.SourceKind.RTSTRUCT,
+        content_sha256="a" * 64,
+    )
+
+    plain = plan_extraction(segmentation, preset=RAW)
+    labelled = plan_extraction(segmentation, preset=RAW, label=1)
+    other = plan_extraction(segmentation, preset=RAW, label=2)
+
+    assert labelled.pk == plain.pk and labelled.label is None
+    assert other.pk != plain.pk

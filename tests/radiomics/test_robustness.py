@@ -331,3 +331,21 @@ def test_lesions_missing_a_reader_are_left_out_of_that_feature(
     assert (poor.icc, poor.ci_low, poor.ci_high) == pytest.approx(expected, rel=1e-9)
     assert (poor.n_subjects, poor.n_raters) == (4, 4)
     assert stored(features["Agreeing"], design="readers").n_subjects == 6
+
+
+def test_segmentations_naming_no_reader_are_no_readers_repeat(four_readers, features):
+    # The structure set that came with each series' images names no reader:
+    for segmentation in four_readers[:: len(READERS)]:
+        store_extraction(
+            new_segmentation(segmentation.series),
+            {
+                features["Poor"]: 99.0,
+                features["Agreeing"]: 99.0,
+                features["Constant"]: 1.0,
+            },
+        )
+
+    call_command("feature_robustness", "--design", "readers")
+
+    poor = stored(features["Poor"], design="readers")
+    assert (poor.n_subjects, poor.n_raters, round(poor.icc, 2)) == (6, 4, 0.29)
