@@ -17,7 +17,7 @@ from django.db import transaction
 from pydicom.dataset import Dataset
 
 from radiomics.engines.base import Volume, read_volume
-from radiomics.engines.checks import check_grids, count_labels, select_roi
+from radiomics.engines.checks import EmptyMask, check_grids, count_labels, select_roi
 from radiomics.models import ImageSeries, Segmentation
 from radiomics.series import SeriesGrid, read_grid, storage_root
 
@@ -352,16 +352,28 @@ def register_mask(
     volume = dataclasses.replace(read_volume(path), source=path.name)
     grid = read_grid(series)
     check_grids(grid.empty_volume(grid.source), volume)
-    roi = select_roi(volume, None if label is None else float(label))
-    roi_number = label if label is not None else _label_number(roi.label)
-    if roi.warnings:
+    try:
+        roi = select_roi(volume, None if label is None else float(label))
+    except EmptyMask as empty:
+        # An empty segment can be a real "no lesion" result: it is kept, and its
+        # extractions fail with this message instead of computing anything.
+        logger.warning("Mask for series %s: %s", series.pk, empty)
+        roi = None
+    roi_number = (
+        label if label is not None else (_label_number(roi.label) if roi else 1)
+    )
+    if roi is not None and roi.warnings:
         logger.warning("Mask for series %s: %s", series.pk, roi.warnings[0])
 
+    # One Segmentation per file, label, ROI name and reader: two readers who hand in
+    # the same file are two repeats of the lesion.
     known = Segmentation.objects.filter(
         series=series,
         source_kind=Segmentation.SourceKind.MASK,
         content_sha256=content_sha256,
         roi_number=roi_number,
+        roi_name=roi_name[:200],
+        reader=reader[:100],
     ).first()
     if known is not None:
         return known, False
@@ -391,8 +403,8 @@ def register_mask(
         content_sha256[:12],
         segmentation.pk,
         series.pk,
-        roi.voxel_count,
-        roi.label,
+        roi.voxel_count if roi else 0,
+        roi.label if roi else roi_number,
     )
     return segmentation, True
 

@@ -386,3 +386,35 @@ def test_label_1_on_an_rtstruct_roi_is_the_same_request_as_no_label(sts_ct):
 
     assert labelled.pk == plain.pk and labelled.label is None
     assert other.pk != plain.pk
+
+
+def test_the_same_mask_file_from_two_readers_is_two_segmentations(sts_ct, tmp_path):
+    path = write_mask(tmp_path / "mask.nii.gz", two_boxes(), read_grid(sts_ct))
+
+    first, created_first = register_mask(path, sts_ct, "Boxes", label=2, reader="A")
+    second, created_second = register_mask(path, sts_ct, "Boxes", label=2, reader="B")
+    again, created_again = register_mask(path, sts_ct, "Boxes", label=2, reader="B")
+
+    assert (created_first, created_second, created_again) == (True, True, False)
+    assert again.pk == second.pk != first.pk
+    assert (first.reader, second.reader) == ("A", "B")
+
+
+def test_an_empty_mask_file_is_kept_and_its_extraction_fails_saying_so(
+    sts_ct, tmp_path
+):
+    empty = np.zeros((59, 202, 198), dtype=np.uint8)
+    path = write_mask(tmp_path / "empty.nii.gz", empty, read_grid(sts_ct))
+    output = StringIO()
+
+    call_command(
+        "add_mask", str(path), "--series", sts_ct.series_instance_uid,
+        "--roi-name", "no lesion", stdout=output,
+    )  # fmt: skip
+    segmentation = Segmentation.objects.get(roi_name="no lesion")
+    extraction = run_extraction(plan_extraction(segmentation, preset=RAW).pk)
+
+    assert "empty segmentation (0 voxels)" in output.getvalue()
+    assert extraction.status == Status.FAILED
+    assert "empty segmentation (0 voxels)" in extraction.error
+    assert not extraction.values.exists()

@@ -306,6 +306,7 @@ def test_registers_a_nifti_mask_as_a_stored_copy_with_its_label(dcmqi_series, tm
         series=dcmqi_series.series_instance_uid,
         roi_name="Liver",
         label=2,
+        reader="reader 2",
     )
 
     segmentation = Segmentation.objects.get()

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from radiomics.engines import ExtractionRefused
 from radiomics.engines.base import VolumeUnreadable
-from radiomics.masks import MaskUnusable, register_mask
+from radiomics.masks import MaskUnusable, mask_labels, register_mask
 from radiomics.models import ImageSeries, Segmentation
 from radiomics.series import SeriesUnusable
 
@@ -63,3 +63,8 @@ class Command(BaseCommand):
             f"Mask {path.name} {state} as segmentation {segmentation.pk} "
             f"({segmentation.roi_name}, label {segmentation.roi_number or 'its only value'})."
         )
+        if not mask_labels(segmentation):
+            self.stdout.write(
+                "It is an empty segmentation (0 voxels): kept as a 'no lesion' result; "
+                "its extractions will fail with that message."
+            )
