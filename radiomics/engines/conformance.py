@@ -231,10 +231,9 @@ ENGINE_NOTES = {
         "the biobank interpolates, re-segments and discretises the IBSI way, then "
         "PyRadiomics' feature classes compute on the prepared arrays. PyRadiomics has no "
         "local intensity, intensity-volume histogram, GLDZM, Moran's I, Geary's C, "
-        "integrated intensity, oriented or enclosing-ellipsoid densities, nor the "
-        "per-slice (2D) and merged-matrix aggregations: those rows show — and fail. "
-        "Its texture classes give the 3D averaged or 3D (3D presets) and the 2.5D "
-        "direction-averaged or 2.5D (2D presets) values.",
+        "integrated intensity, nor oriented or enclosing-ellipsoid densities: those "
+        "rows show — and fail. Texture is computed for every IBSI aggregation "
+        "(per slice, 2.5D and 3D; averaged over directions or from merged matrices).",
         "",
     ),
 }
