@@ -338,7 +338,9 @@ def register_mask(
     """
     path = Path(path)
     suffix = next((s for s in MASK_SUFFIXES if path.name.lower().endswith(s)), None)
-    if suffix is None or not path.is_file():
+    if not path.is_file():
+        raise MaskUnusable(f"{path} does not exist or is no file.")
+    if suffix is None:
         raise MaskUnusable(
             f"{path.name} is no mask file; give a {', '.join(MASK_SUFFIXES)} file."
         )

@@ -289,7 +289,7 @@ def test_command_prints_a_line_per_extraction_and_fails_if_one_failed(
     monkeypatch.setitem(PRESETS, RAW.name, RAW)
     out = StringIO()
 
-    with pytest.raises(CommandError, match="1 of 2 extractions failed"):
+    with pytest.raises(CommandError, match="1 of the 2 extractions computed now failed"):
         call_command(
             "extract_features",
             segmentation=[two_label_mask.pk, one_slice_roi.pk],

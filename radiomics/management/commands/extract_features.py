@@ -7,6 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from patients.models import Project
 from radiomics.engines import PRESETS
 from radiomics.engines.presets import UnknownPreset
 from radiomics.extraction import plan_extraction, run_extraction
@@ -58,6 +59,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         segmentations = select_segmentations(options)
         if not segmentations.exists():
+            if (
+                options.get("project")
+                and not Project.objects.filter(code=options["project"]).exists()
+            ):
+                raise CommandError(f"No project has the code {options['project']}.")
             raise CommandError("No segmentation matches the selection.")
 
         try:
@@ -91,7 +97,9 @@ class Command(BaseCommand):
             extractions, background=options["background"], queue=options["queue"]
         )
         if failed:
-            raise CommandError(f"{failed} of {len(extractions)} extractions failed.")
+            raise CommandError(
+                f"{failed} of the {len(extractions)} extractions computed now failed."
+            )
 
     def queue_or_run(
         self,
