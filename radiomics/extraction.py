@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +19,7 @@ from radiomics.engines import ExtractionRefused, Preset, get_engine, get_preset
 from radiomics.engines.base import FeatureValue as EngineValue
 from radiomics.engines.base import VolumeUnreadable
 from radiomics.engines.presets import Discretisation, Interpolation
+from radiomics.engines.pyradiomics_engine import native_preset
 from radiomics.masks import MaskUnusable, load_mask
 from radiomics.models import (
     FeatureDefinition,
@@ -67,6 +69,7 @@ def plan_extraction(
     engine: str = "mirp",
     preset: str | Preset | None = None,
     label: float | None = None,
+    engine_parameters: str | Path | dict | None = None,
 ) -> FeatureExtraction:
     """Return the pending extraction record of this request, or the one made before.
 
@@ -74,10 +77,17 @@ def plan_extraction(
     the label, the engine and its version and the engine's full parameter set, so the
     same request twice gives the same record, whatever its status. Without a preset,
     DEFAULT_PRESETS picks one by modality. For a mask file, `label` defaults to the
-    label it was registered with.
+    label it was registered with. `engine_parameters`, a PyRadiomics parameter file
+    (or its dict), runs PyRadiomics natively with its own feature names; its content
+    is part of the record and of the fingerprint.
     """
-    chosen = get_preset(preset or default_preset(segmentation))
-    runner = get_engine(engine)
+    runner = get_engine(engine, engine_parameters)
+    if engine_parameters is not None:
+        # A PyRadiomics parameter file states every setting itself; the preset only
+        # carries what the checks need (2D or 3D):
+        chosen = native_preset(runner.native_parameters or {})
+    else:
+        chosen = get_preset(preset or default_preset(segmentation))
     label = effective_label(segmentation, label)
     parameters = runner.parameters(chosen) | {"preset": chosen.as_dict()}
 
@@ -240,7 +250,11 @@ def _compute(extraction: FeatureExtraction, segmentation: Segmentation, report):
     mask = load_mask(segmentation, grid)
 
     report(35, "computing features")
-    engine = get_engine(extraction.software)
+    native = extraction.parameters.get("mode") == "native"
+    engine = get_engine(
+        extraction.software,
+        extraction.parameters.get("pyradiomics_parameters") if native else None,
+    )
     if engine.version != extraction.software_version:
         raise ExtractionRefused(
             f"Extraction {extraction.pk} was planned for {engine.name} "

@@ -9,7 +9,8 @@ from radiomics.engines.presets import PRESETS, Preset, get_preset
 DEFAULT_ENGINE = "mirp"
 
 
-def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
+def get_engine(name: str = DEFAULT_ENGINE, parameters=None) -> Engine:
+    """Return the engine; `parameters` (a file path or a dict) runs PyRadiomics natively."""
     from radiomics.engines.mirp_engine import MirpEngine
     from radiomics.engines.pyradiomics_engine import PyRadiomicsEngine
 
@@ -17,12 +18,18 @@ def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
         MirpEngine.name: MirpEngine,
         PyRadiomicsEngine.name: PyRadiomicsEngine,
     }
-    try:
-        return engines[name]()
-    except KeyError:
+    if name not in engines:
         raise ValueError(
             f"Unknown engine '{name}'; choose one of {', '.join(engines)}."
-        ) from None
+        )
+    if parameters is None:
+        return engines[name]()
+    if name != PyRadiomicsEngine.name:
+        raise ValueError(
+            f"A parameter file is PyRadiomics' own format; use it with the engine "
+            f"'{PyRadiomicsEngine.name}', not '{name}'."
+        )
+    return PyRadiomicsEngine(parameters)
 
 
 __all__ = [

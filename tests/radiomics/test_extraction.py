@@ -289,7 +289,9 @@ def test_command_prints_a_line_per_extraction_and_fails_if_one_failed(
     monkeypatch.setitem(PRESETS, RAW.name, RAW)
     out = StringIO()
 
-    with pytest.raises(CommandError, match="1 of the 2 extractions computed now failed"):
+    with pytest.raises(
+        CommandError, match="1 of the 2 extractions computed now failed"
+    ):
         call_command(
             "extract_features",
             segmentation=[two_label_mask.pk, one_slice_roi.pk],
@@ -418,3 +420,45 @@ def test_an_empty_mask_file_is_kept_and_its_extraction_fails_saying_so(
     assert extraction.status == Status.FAILED
     assert "empty segmentation (0 voxels)" in extraction.error
     assert not extraction.values.exists()
+
+
+def test_a_pyradiomics_parameter_file_runs_natively_with_pyradiomics_names(
+    two_label_mask, tmp_path
+):
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "setting:\n  label: 2\n  binWidth: 25\nimageType:\n  Original: {}\n"
+        "featureClass:\n  firstorder: [Mean, Maximum]\n",
+        encoding="utf-8",
+    )
+    hu = source_hu()[two_boxes() == 2]
+    output = StringIO()
+
+    call_command(
+        "extract_features", "--segmentation", str(two_label_mask.pk),
+        "--engine", "pyradiomics", "--params", str(params), stdout=output,
+    )  # fmt: skip
+
+    extraction = FeatureExtraction.objects.get(software="pyradiomics")
+    values = dict(extraction.values.values_list("feature__name", "value"))
+    assert extraction.parameters["mode"] == "native"
+    assert values["original_firstorder_Mean"] == pytest.approx(hu.mean())
+    assert values["original_firstorder_Maximum"] == hu.max()
+    with pytest.raises(CommandError, match="not both"):
+        call_command(
+            "extract_features", "--segmentation", str(two_label_mask.pk),
+            "--engine", "pyradiomics", "--params", str(params), "--preset", "ibsi1_config_c",
+        )  # fmt: skip
+
+
+def test_an_unreadable_parameter_file_is_refused_by_name(two_label_mask, tmp_path):
+    params = tmp_path / "broken.yaml"
+    params.write_text("setting: [unclosed\n", encoding="utf-8")
+
+    with pytest.raises(CommandError, match="broken.yaml is no readable PyRadiomics"):
+        call_command(
+            "extract_features", "--segmentation", str(two_label_mask.pk),
+            "--engine", "pyradiomics", "--params", str(params),
+        )  # fmt: skip
+
+    assert not FeatureExtraction.objects.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
@@ -42,6 +43,12 @@ class Command(BaseCommand):
             help="Mask value taken as the ROI (mask files; an RTSTRUCT or SEG mask is 1).",
         )
         parser.add_argument(
+            "--params",
+            type=Path,
+            help="A PyRadiomics parameter file (YAML or JSON), run as PyRadiomics itself "
+            "would, with its own feature names (needs --engine pyradiomics; no --preset).",
+        )
+        parser.add_argument(
             "--again", action="store_true", help="Compute done extractions again."
         )
         parser.add_argument(
@@ -66,6 +73,25 @@ class Command(BaseCommand):
                 raise CommandError(f"No project has the code {options['project']}.")
             raise CommandError("No segmentation matches the selection.")
 
+        if options["params"] is not None:
+            if options["preset"]:
+                raise CommandError("Give --params or --preset, not both.")
+            if not options["params"].is_file():
+                raise CommandError(f"{options['params']} does not exist or is no file.")
+            from radiomics.engines.pyradiomics_engine import load_parameter_file
+
+            try:
+                settings = load_parameter_file(options["params"])
+            except Exception as error:  # noqa: BLE001 - YAML and JSON readers raise their own
+                raise CommandError(
+                    f"{options['params'].name} is no readable PyRadiomics parameter "
+                    f"file: {error}"
+                ) from None
+            if not isinstance(settings, dict):
+                raise CommandError(
+                    f"{options['params'].name} must hold a mapping (setting, "
+                    "imageType, featureClass)."
+                )
         try:
             extractions = [
                 plan_extraction(
@@ -73,6 +99,7 @@ class Command(BaseCommand):
                     engine=options["engine"],
                     preset=options["preset"],
                     label=options["label"],
+                    engine_parameters=options["params"],
                 )
                 for segmentation in segmentations
             ]
