@@ -7,11 +7,14 @@ Ranges take `<name>_after` / `<name>_before` for dates and moments and `<name>_m
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
+from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.utils import get_model_field
 from django_filters.widgets import DateRangeWidget
 
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
@@ -118,6 +121,37 @@ class VariantChangeFilter(filters.CharFilter):
 MAX_ID = 2**63 - 1
 
 
+LARGEST_INTEGER = 2**63 - 1
+
+
+class BoundedFilterSet(filters.FilterSet):
+    """A FilterSet that refuses integers no database column can hold, with a 400.
+
+    A bound such as birth_year_min=4634484785228805046272 is a valid number, but
+    SQLite and PostgreSQL fail on it (an OverflowError or DataError, a 500).
+    """
+
+    def is_valid(self) -> bool:
+        if not super().is_valid():
+            return False
+        for name, value in list(self.form.cleaned_data.items()):
+            target = self.filters.get(name)
+            if target is None or not _is_integer_field(self._meta.model, target):
+                continue
+            bounds = [value.start, value.stop] if isinstance(value, slice) else [value]
+            if any(
+                isinstance(bound, int | Decimal) and abs(bound) > LARGEST_INTEGER
+                for bound in bounds
+            ):
+                self.form.add_error(name, "This number is out of range.")
+        return not self.form.errors
+
+
+def _is_integer_field(model, target) -> bool:
+    field = get_model_field(model, target.field_name) if target.field_name else None
+    return isinstance(field, models.IntegerField)
+
+
 class IdFilter(filters.NumberFilter):
     """A record id: a whole number within a primary key's range, else a 400."""
 
@@ -132,7 +166,7 @@ class IdFilter(filters.NumberFilter):
 def patient_filters(path: str) -> type[filters.FilterSet]:
     """Return a FilterSet base with the patient filters of records reached by `path`."""
 
-    class PatientFilters(filters.FilterSet):
+    class PatientFilters(BoundedFilterSet):
         project = filters.CharFilter(
             field_name=f"{path}__project__code", help_text="Project code."
         )
@@ -148,13 +182,13 @@ def patient_filters(path: str) -> type[filters.FilterSet]:
     return PatientFilters
 
 
-class ProjectFilter(filters.FilterSet):
+class ProjectFilter(BoundedFilterSet):
     class Meta:
         model = Project
         fields = ["code"]
 
 
-class PatientFilter(filters.FilterSet):
+class PatientFilter(BoundedFilterSet):
     project = filters.CharFilter(field_name="project__code", help_text="Project code.")
     pseudonym = filters.CharFilter()
     cancer_type = filters.MultipleChoiceFilter(choices=CancerType.choices)
@@ -200,7 +234,7 @@ def acquisition_filters(path: str) -> type[filters.FilterSet]:
     Text matches ignore case; `path` is "" on series and "series__" on studies.
     """
 
-    class AcquisitionFilters(filters.FilterSet):
+    class AcquisitionFilters(BoundedFilterSet):
         modality = filters.CharFilter(
             field_name=f"{path}modality", lookup_expr="iexact"
         )
@@ -264,7 +298,7 @@ class ImagingStudyFilter(acquisition_filters("series__"), patient_filters("patie
             series = ImageSeries.objects.filter(series_condition, study=OuterRef("pk"))
             queryset = queryset.filter(Exists(series))
 
-        for name, value in self.form.cleaned_data.items():
+        for name, value in list(self.form.cleaned_data.items()):
             if name not in SERIES_FILTERS:
                 queryset = self.filters[name].filter(queryset, value)
         return queryset
@@ -322,7 +356,7 @@ class FeatureExtractionFilter(patient_filters("patient")):
         fields = ["segmentation", "software", "software_version", "preset", "status"]
 
 
-class FeatureDefinitionFilter(filters.FilterSet):
+class FeatureDefinitionFilter(BoundedFilterSet):
     class Meta:
         model = FeatureDefinition
         fields = [
@@ -335,7 +369,7 @@ class FeatureDefinitionFilter(filters.FilterSet):
         ]
 
 
-class FeatureRobustnessFilter(filters.FilterSet):
+class FeatureRobustnessFilter(BoundedFilterSet):
     feature = filters.CharFilter(method="filter_feature")
 
     class Meta:
@@ -376,7 +410,7 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
         return queryset.filter(feature__in=robust.values("feature"))
 
 
-class RadiomicSignatureFilter(filters.FilterSet):
+class RadiomicSignatureFilter(BoundedFilterSet):
     class Meta:
         model = RadiomicSignature
         fields = ["name"]
