@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from biobank.core.importing import Problem, read_table
+from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import normalise_cdna_change
-from liquidbiopsy.importers.common import CALL_WORDS as CALLS
 from liquidbiopsy.importers.common import (
     MISSING,
     PERCENT,
@@ -26,17 +25,25 @@ from liquidbiopsy.importers.common import (
     warn_unknown_columns,
 )
 from liquidbiopsy.importers.variants import (
-    METHODS,
     VariantRow,
     allele_type,
-    call_of,
     check_gene,
     gene_values,
-    genomic_change,
     read_alteration,
     store_variant_rows,
 )
 from liquidbiopsy.models import CfDNAAssay, VariantResult
+from liquidbiopsy.validation import (
+    NOT_A_CONCENTRATION,
+    WHOLE_READS,
+    check_call,
+    check_concentration,
+    check_method,
+    check_reads,
+    check_reads_within_depth,
+    read_genomic_change,
+    resolve_call,
+)
 from patients.models import Project
 
 logger = logging.getLogger(__name__)
@@ -106,13 +113,6 @@ BOOLEANS = {
     "n": False,
 }
 
-# chr17_7578263-7578263_G_A, chr10.fa:123274635-123274635_A_T, 17:7578263 G>A:
-_POSITION = re.compile(
-    r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?))(?:\.fa)?[_:](?P<start>\d+)(?:-\d+)?"
-    r"[_ ]?(?P<ref>[ACGTN]*|\(null\)|-)(?:_|>)(?P<alt>[ACGTN]*|\(null\)|-)$",
-    re.IGNORECASE,
-)
-
 
 def detect_format(header: list[str]) -> str:
     return (
@@ -161,7 +161,9 @@ def import_cfdna(
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
 
-    logger.info("cfDNA variants of %s imported into project %s", path.name, project.code)
+    logger.info(
+        "cfDNA variants of %s imported into project %s", path.name, project.code
+    )
     return report
 
 
@@ -370,15 +372,10 @@ class _Cleaner:
         if not text:
             return None
         try:
-            number = float(text)
-        except ValueError:
-            number = -1.0
-        if number < 0 or not number.is_integer():
-            self.problems.add(
-                line, name, "is not a whole number of reads (0 or more).", text
-            )
+            return check_reads(float(text))
+        except ValueError:  # not a number, or InvalidValue: the message is the same
+            self.problems.add(line, name, WHOLE_READS, text)
             return None
-        return int(number)
 
     def flag(self, line: int, cells: dict[str, str], name: str) -> bool:
         text = _cell(cells, name).lower()
@@ -392,44 +389,29 @@ class _Cleaner:
         text = _cell(cells, "genomic_change")
         if not text:
             return {}
-        match = _POSITION.match(text)
-        if match is None:
-            self.problems.add(
-                line,
-                "genomic_change",
-                "is not a genomic change such as chr17:7578263 G>A.",
-                text,
-            )
+        try:
+            change = read_genomic_change(text)
+        except InvalidValue as exc:
+            self.problems.add(line, "genomic_change", str(exc), text)
             return {}
-        ref, alt = (
-            "" if match[name] in ("(null)", "-") else match[name]
-            for name in ("ref", "alt")
-        )
-        return {
-            "genomic_change": genomic_change(match["chrom"], match["start"], ref, alt),
-            "genome_build": cells.get("genome_build", ""),
-        }
+        return {"genomic_change": change, "genome_build": cells.get("genome_build", "")}
 
     def assay_method(self, line: int, cells: dict[str, str]) -> str | None:
         text = _cell(cells, "method") or self.method or CfDNAAssay.Method.TARGETED_NGS
-        method = METHODS.get(text.lower())
-        if method is None:
-            allowed = ", ".join(CfDNAAssay.Method.values)
-            self.problems.add(line, "method", f"is not one of {allowed}.", text)
-        return method
+        try:
+            return check_method(text)
+        except InvalidValue as exc:
+            self.problems.add(line, "method", str(exc), text)
+            return None
 
     def assay_values(self, line: int, cells: dict[str, str]) -> dict[str, object]:
         concentration = None
         text = _cell(cells, "cfdna_ng_per_ml")
         if text:
             try:
-                concentration = float(text)
-            except ValueError:
-                concentration = -1.0
-            if not concentration >= 0:
-                self.problems.add(
-                    line, "cfdna_ng_per_ml", "is not a concentration (0 or more).", text
-                )
+                concentration = check_concentration(float(text))
+            except ValueError:  # not a number, or InvalidValue: the message is the same
+                self.problems.add(line, "cfdna_ng_per_ml", NOT_A_CONCENTRATION, text)
         return {
             "cfdna_ng_per_ml": concentration,
             "tumour_fraction": self.fractions["tumour_fraction"].values.get(line),
@@ -455,13 +437,11 @@ class _Cleaner:
         stated = {vaf_column.calls.get(line)}
         text = _cell(cells, "call")
         if text:
-            word = CALLS.get(text.lower())
-            if word is None:
-                self.problems.add(
-                    line, "call", f"is not one of {', '.join(Call.values)}.", text
-                )
+            try:
+                stated.add(check_call(text))
+            except InvalidValue as exc:
+                self.problems.add(line, "call", str(exc), text)
                 return None, None
-            stated.add(word)
         stated.discard(None)
         if len(stated) > 1:
             self.problems.add(
@@ -470,26 +450,16 @@ class _Cleaner:
             return None, None
 
         alt, depth = reads["alt_reads"], reads["depth"]
-        if alt is not None and depth is not None and alt > depth:
-            self.problems.add(
-                line, "alt_reads", f"exceeds the depth of {depth} reads.", str(alt)
-            )
+        try:
+            check_reads_within_depth(alt, depth)
+        except InvalidValue as exc:
+            self.problems.add(line, "alt_reads", str(exc), str(alt))
             return None, None
-        if vaf is None and alt is not None and depth:
-            vaf = alt / depth
-
-        call = stated.pop() if stated else call_of(vaf, depth)
-        if call in (Call.NOT_DETECTED, Call.BELOW_LOD, Call.FAILED):
-            if vaf:
-                self.problems.add(
-                    line,
-                    "vaf",
-                    f"is given for a call of {call}; a variant not detected has no VAF.",
-                    _cell(cells, "vaf"),
-                )
-                return None, None
-            return call, None
-        return call, vaf
+        try:
+            return resolve_call(stated.pop() if stated else None, vaf, alt, depth)
+        except InvalidValue as exc:
+            self.problems.add(line, "vaf", str(exc), _cell(cells, "vaf"))
+            return None, None
 
 
 def _cell(cells: dict[str, str], name: str) -> str:

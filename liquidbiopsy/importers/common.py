@@ -13,13 +13,13 @@ from django.utils import timezone
 from biobank.core.dates import check_not_future, parse_date_column, parse_datetime_cell
 from biobank.core.importing import ImportRejected, ImportReport, Problem
 from biobank.core.importing import require_columns as base_require_columns
-from liquidbiopsy.models import VariantResult
+from biobank.core.validation import InvalidValue
+from liquidbiopsy.validation import CALL_WORDS, FRACTION, PERCENT, check_fraction
 from patients.importers.runs import RunLinks, _record_issues, recorded_import
 from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import find_patient, pseudonymise
 
 MISSING = {"", "NA", "N/A", "NULL", "NONE", "-", "."}
-PERCENT, FRACTION = "percent", "fraction"
 UNITS = (PERCENT, FRACTION)
 
 _UNIT_WORDS = {
@@ -29,31 +29,6 @@ _UNIT_WORDS = {
     "fraction": FRACTION,
     "frac": FRACTION,
     "ratio": FRACTION,
-}
-
-Call = VariantResult.Call
-CALL_WORDS = {
-    "detected": Call.DETECTED,
-    "positive": Call.DETECTED,
-    "pos": Call.DETECTED,
-    "yes": Call.DETECTED,
-    "mutation detected": Call.DETECTED,
-    "not detected": Call.NOT_DETECTED,
-    "not-detected": Call.NOT_DETECTED,
-    "nd": Call.NOT_DETECTED,
-    "negative": Call.NOT_DETECTED,
-    "neg": Call.NOT_DETECTED,
-    "no": Call.NOT_DETECTED,
-    "below lod": Call.BELOW_LOD,
-    "below-lod": Call.BELOW_LOD,
-    "<lod": Call.BELOW_LOD,
-    "< lod": Call.BELOW_LOD,
-    "below limit of detection": Call.BELOW_LOD,
-    "failed": Call.FAILED,
-    "fail": Call.FAILED,
-    "qc fail": Call.FAILED,
-    "qc failed": Call.FAILED,
-    "invalid": Call.FAILED,
 }
 
 
@@ -353,36 +328,24 @@ def read_fraction_column(
                 line, name, "is not a number (or a call such as 'not detected').", text
             )
 
-    limit = 100.0 if unit == PERCENT else 1.0
-    wrong = [
-        Problem(
-            source,
-            _out_of_range(unit, number),
-            row=line,
-            field=name,
-            value=cells[line].strip(),
-            code="fraction-out-of-range",
-        )
-        for line, number in numbers.items()
-        if not 0 <= number <= limit or number != number
-    ]
+    wrong = []
+    for line, number in numbers.items():
+        try:
+            column.values[line] = check_fraction(number, unit)
+        except InvalidValue as exc:
+            wrong.append(
+                Problem(
+                    source,
+                    str(exc),
+                    row=line,
+                    field=name,
+                    value=cells[line].strip(),
+                    code=exc.code,
+                )
+            )
     if wrong:
         raise ImportRejected(wrong)
-
-    for line, number in numbers.items():
-        column.values[line] = number / 100 if unit == PERCENT else number
     return column
-
-
-def _out_of_range(unit: str | None, number: float) -> str:
-    if unit is None and number > 1:
-        return (
-            "is above 1, but the column declares no unit; declare percent (a vaf_unit "
-            "column, --vaf-unit percent or a % sign) or give fractions."
-        )
-    if unit == PERCENT:
-        return "is not a percentage between 0 and 100 %; no variant exceeds 100 %."
-    return "is not a fraction between 0 and 1."
 
 
 def require_columns(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biobank.core.importing import Problem, read_table
+from biobank.core.validation import InvalidValue
 from liquidbiopsy.importers.common import (
     MISSING,
     Draw,
@@ -24,6 +25,12 @@ from liquidbiopsy.services import (
     StoredRecordDiffers,
     find_or_create_sample,
     store_ctc_count,
+)
+from liquidbiopsy.validation import (
+    WHOLE_CELLS,
+    check_blood_volume,
+    check_cells,
+    check_enrichment,
 )
 from patients.models import Patient, Project
 
@@ -52,11 +59,6 @@ KNOWN = {
     "tube_type",
     "sample_id",
 }
-ENRICHMENTS = (
-    {choice.lower(): choice for choice in CTCCount.Enrichment.values}
-    | {label.lower(): value for value, label in CTCCount.Enrichment.choices}
-    | {"epcam": CTCCount.Enrichment.EPCAM, "filtration": CTCCount.Enrichment.SIZE}
-)
 
 
 @dataclass
@@ -156,16 +158,18 @@ def _clean(
     problems: RowProblems,
 ) -> CTCRow | None:
     volume = _number(problems, line, cells, "blood_volume_ml", 7.5)
-    if volume is not None and volume <= 0:
-        problems.add(
-            line, "blood_volume_ml", "must be above 0 mL.", cells["blood_volume_ml"]
-        )
+    if volume is not None:
+        try:
+            check_blood_volume(volume)
+        except InvalidValue as exc:
+            problems.add(line, "blood_volume_ml", str(exc), cells["blood_volume_ml"])
     count = _count(problems, line, cells, volume)
     clusters = _whole(problems, line, cells, "clusters")
-    enrichment = cells.get("enrichment", "").strip()
-    if enrichment and enrichment.lower() not in ENRICHMENTS:
-        allowed = ", ".join(CTCCount.Enrichment.values)
-        problems.add(line, "enrichment", f"is not one of {allowed}.", enrichment)
+    enrichment = cells.get("enrichment", "").strip() or CTCCount.Enrichment.EPCAM
+    try:
+        enrichment = check_enrichment(enrichment)
+    except InvalidValue as exc:
+        problems.add(line, "enrichment", str(exc), enrichment)
     patient = patients.check(problems, line, cells.get("patient_id", ""))
 
     if patient is None or draw is None or problems.has(line):
@@ -181,9 +185,7 @@ def _clean(
         },
         {
             "platform": cells.get("platform") or "CellSearch",
-            "enrichment": ENRICHMENTS.get(
-                enrichment.lower(), CTCCount.Enrichment.EPCAM
-            ),
+            "enrichment": enrichment,
             "blood_volume_ml": volume,
             "count": count,
             "clusters": clusters,
@@ -211,13 +213,10 @@ def _whole(
     if text.upper() in MISSING:
         return None
     try:
-        number = float(text)
-    except ValueError:
-        number = -1.0
-    if number < 0 or not number.is_integer():
-        problems.add(line, name, "is not a whole number of cells (0 or more).", text)
+        return check_cells(float(text))
+    except ValueError:  # not a number, or InvalidValue: the message is the same
+        problems.add(line, name, WHOLE_CELLS, text)
         return None
-    return int(number)
 
 
 def _count(

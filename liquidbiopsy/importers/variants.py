@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -69,12 +68,6 @@ TYPE_WORDS = {
     "other": Type.OTHER,
 }
 CNV_WORDS = {"amplification", "amp", "gain", "loss", "deletion", "homozygous deletion"}
-METHODS = {value.lower(): value for value in CfDNAAssay.Method.values} | {
-    "ngs": CfDNAAssay.Method.TARGETED_NGS,
-    "targeted ngs": CfDNAAssay.Method.TARGETED_NGS,
-    "digital pcr": CfDNAAssay.Method.DDPCR,
-    "dpcr": CfDNAAssay.Method.DDPCR,
-}
 _KINDS_OF_CHANGE = {
     "substitution": Type.SNV,
     "special": Type.SNV,
@@ -130,42 +123,12 @@ def variant_key(values: dict[str, object]) -> str:
     return key
 
 
-def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
-    """Return "chrom:pos ref>alt" with the chromosome as 1..22, X, Y, MT (no "chr").
-
-    An empty or missing allele is written "-"; alleles too long for the field keep
-    their length and a hash, so the change still identifies the variant.
-    """
-    chrom = re.sub(r"^chr|\.fa$", "", chrom.strip(), flags=re.IGNORECASE)
-    chrom = "MT" if chrom.upper() == "M" else chrom
-    ref = ref.strip().upper() or "-"
-    alt = alt.strip().upper() or "-"
-    text = f"{chrom}:{position.strip()} {ref}>{alt}"
-    if len(text) <= _MAX_GENOMIC:
-        return text
-    digest = hashlib.sha256(f"{ref}>{alt}".encode()).hexdigest()[:16]
-    return f"{chrom}:{position.strip()} {len(ref)}bp>{len(alt)}bp sha256:{digest}"
-
-
 def allele_type(change: str) -> str:
     """Return SNV, MNV or indel for a genomic change "chrom:pos ref>alt"."""
     ref, _, alt = change.rpartition(" ")[2].partition(">")
     if "-" in (ref, alt) or len(ref) != len(alt):
         return Type.INDEL
     return Type.SNV if len(ref) == 1 else Type.MNV
-
-
-def call_of(vaf: float | None, depth: int | None) -> str:
-    """Return the call that reads give when the file states none.
-
-    No depth is a failed test; a VAF of 0 is "not detected" (stored without a VAF,
-    never as 0); anything else, including no VAF at all (a fusion), is detected.
-    """
-    if depth == 0:
-        return VariantResult.Call.FAILED
-    if vaf == 0:
-        return VariantResult.Call.NOT_DETECTED
-    return VariantResult.Call.DETECTED
 
 
 def called_vaf(

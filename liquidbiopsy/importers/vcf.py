@@ -23,11 +23,11 @@ from liquidbiopsy.importers.variants import (
     check_gene,
     draw_of_option,
     gene_values,
-    genomic_change,
     read_alteration,
     store_variant_rows,
 )
 from liquidbiopsy.models import CfDNAAssay, VariantResult
+from liquidbiopsy.validation import genomic_change
 from patients.models import Patient, Project
 
 logger = logging.getLogger(__name__)

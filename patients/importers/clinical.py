@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.utils import timezone
 
-from biobank.core.dates import ORDERS, DateColumn, check_not_future, parse_date_column
+from biobank.core.dates import ORDERS, DateColumn, parse_date_column
 from biobank.core.importing import (
     ImportRejected,
     ImportReport,
@@ -18,9 +19,29 @@ from biobank.core.importing import (
     read_table,
     require_columns,
 )
+from biobank.core.validation import (
+    InvalidValue,
+    check_not_future,
+    choice_message,
+    longer_than_message,
+)
 from patients.importers.runs import RunLinks, recorded_import
 from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
 from patients.services import find_patient, pseudonymise
+from patients.validation import (
+    CANCER_TYPES,
+    EVENT_KINDS,
+    RECIST,
+    SEXES,
+    TREATMENT_KINDS,
+    check_age_at_diagnosis,
+    check_birth_year,
+    check_diagnosis_after_birth,
+    check_end_after_start,
+    check_overall_survival_days,
+    check_source_id,
+    check_treatment_line,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +104,6 @@ LUNG1_CANCER_TYPES = {
     "": CancerType.NSCLC,
 }
 
-SEXES = {
-    "f": Sex.FEMALE,
-    "female": Sex.FEMALE,
-    "m": Sex.MALE,
-    "male": Sex.MALE,
-    "o": Sex.OTHER,
-    "other": Sex.OTHER,
-    "u": Sex.UNKNOWN,
-    "unknown": Sex.UNKNOWN,
-}
 BOOLEANS = {
     "1": True,
     "true": True,
@@ -339,15 +350,18 @@ class _Cleaner:
         if text.upper() in MISSING:
             return None
         if len(text) > max_length:
-            self.error(
-                line, name, f"is longer than {max_length} characters.", text[:40]
-            )
+            self.error(line, name, longer_than_message(max_length), text[:40])
             return None
         return text
 
     def integer(
-        self, line: int, cells: dict[str, str], name: str, low: int, high: int
+        self,
+        line: int,
+        cells: dict[str, str],
+        name: str,
+        check: Callable[[int], int],
     ) -> int | None:
+        """Return the cell's whole number if `check` (patients.validation) accepts it."""
         text = self.text(line, cells, name, 20)
         if text is None:
             return None
@@ -356,10 +370,11 @@ class _Cleaner:
         except ValueError:
             self.error(line, name, "is not a whole number.", text)
             return None
-        if not low <= number <= high:
-            self.error(line, name, f"must lie between {low} and {high}.", text)
+        try:
+            return check(number)
+        except InvalidValue as exc:
+            self.error(line, name, str(exc), text, code=exc.code)
             return None
-        return number
 
     def choice(
         self, line: int, cells: dict[str, str], name: str, choices: dict[str, object]
@@ -368,10 +383,7 @@ class _Cleaner:
         if text is None:
             return None
         if text.lower() not in choices:
-            allowed = ", ".join(sorted(str(c) for c in set(choices.values())))
-            self.error(
-                line, name, f"is not one of {allowed}.", text, code="unknown-choice"
-            )
+            self.error(line, name, choice_message(choices), text, code="unknown-choice")
             return None
         return choices[text.lower()]
 
@@ -381,28 +393,19 @@ class _Cleaner:
         day = dates[name].values.get(line)
         if day is None and required and line in dates[name].values:
             self.error(line, name, "is required; give a date.")
-        if not check_not_future(day):
-            self.error(
-                line,
-                name,
-                f"is in the future (today is {self.today}).",
-                str(day),
-                code="future-date",
-            )
+        try:
+            return check_not_future(day)
+        except InvalidValue as exc:
+            self.error(line, name, str(exc), str(day), code=exc.code)
             return None
-        return day
 
     def patient_id(self, line: int, cells: dict[str, str]) -> str | None:
         # NB: the identifier never enters a Problem; DataIssue rows must not hold it.
-        text = cells.get("patient_id", "")
-        if text.upper() in MISSING:
-            self.error(
-                line,
-                "patient_id",
-                "is empty; every row needs the source patient identifier.",
-            )
+        try:
+            return check_source_id(cells.get("patient_id", ""), MISSING)
+        except InvalidValue as exc:
+            self.error(line, "patient_id", str(exc))
             return None
-        return text
 
     # Rows by kind of file:
 
@@ -413,7 +416,7 @@ class _Cleaner:
         values = {
             "sex": self.choice(line, cells, "sex", SEXES),
             "birth_year": self.birth_year(line, cells),
-            "cancer_type": self.choice(line, cells, "cancer_type", _CANCER_TYPES),
+            "cancer_type": self.choice(line, cells, "cancer_type", CANCER_TYPES),
             "histology": self.text(line, cells, "histology", 200),
             "stage": self.text(line, cells, "stage", 20),
             "t_stage": self.text(line, cells, "t_stage", 10),
@@ -422,19 +425,14 @@ class _Cleaner:
             "diagnosis_on": self.date(line, "diagnosis_date", dates),
             "age_at_diagnosis_years": self.age(line, cells),
             "overall_survival_days": self.integer(
-                line, cells, "overall_survival_days", 0, 100 * 366
+                line, cells, "overall_survival_days", check_overall_survival_days
             ),
             "is_deceased": self.choice(line, cells, "is_deceased", BOOLEANS),
         }
-        birth_year, diagnosed = values["birth_year"], values["diagnosis_on"]
-        if (
-            birth_year is not None
-            and diagnosed is not None
-            and diagnosed.year < birth_year
-        ):  # type: ignore[union-attr,operator]
-            self.error(
-                line, "diagnosis_date", "lies before the birth year.", str(diagnosed)
-            )
+        try:
+            check_diagnosis_after_birth(values["birth_year"], values["diagnosis_on"])  # type: ignore[arg-type]
+        except InvalidValue as exc:
+            self.error(line, "diagnosis_date", str(exc), str(values["diagnosis_on"]))
         if patient_id is None:
             return None
         return CleanRow(
@@ -442,13 +440,7 @@ class _Cleaner:
         )
 
     def birth_year(self, line: int, cells: dict[str, str]) -> int | None:
-        year = self.integer(line, cells, "birth_year", 1880, 9999)
-        if year is not None and year > self.today.year:
-            self.error(
-                line, "birth_year", "is in the future.", str(year), code="future-date"
-            )
-            return None
-        return year
+        return self.integer(line, cells, "birth_year", check_birth_year)
 
     def age(self, line: int, cells: dict[str, str]) -> Decimal | None:
         text = self.text(line, cells, "age_at_diagnosis", 20)
@@ -459,34 +451,29 @@ class _Cleaner:
         except InvalidOperation:
             self.error(line, "age_at_diagnosis", "is not a number of years.", text)
             return None
-        if not years.is_finite() or not 0 <= years <= 130:
-            self.error(
-                line, "age_at_diagnosis", "must lie between 0 and 130 years.", text
-            )
+        try:
+            # The model keeps three decimals (under a day); Lung1 gives four:
+            return check_age_at_diagnosis(years)
+        except InvalidValue as exc:
+            self.error(line, "age_at_diagnosis", str(exc), text)
             return None
-        # The model keeps three decimals (under a day); Lung1 gives four:
-        return years.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
 
     def treatment(
         self, line: int, cells: dict[str, str], dates: dict[str, DateColumn]
     ) -> CleanRow | None:
         patient_id = self.patient_id(line, cells)
         values = {
-            "kind": self.choice(line, cells, "kind", _TREATMENT_KINDS),
+            "kind": self.choice(line, cells, "kind", TREATMENT_KINDS),
             "agent": self.text(line, cells, "agent", 200) or "",
-            "line": self.integer(line, cells, "line", 1, 99),
+            "line": self.integer(line, cells, "line", check_treatment_line),
             "started_on": self.date(line, "start_date", dates, required=True),
             "ended_on": self.date(line, "end_date", dates),
         }
         started, ended = values["started_on"], values["ended_on"]
-        if started is not None and ended is not None and ended < started:  # type: ignore[operator]
-            self.error(
-                line,
-                "end_date",
-                f"lies before start_date {started}.",
-                str(ended),
-                code="end-before-start",
-            )
+        try:
+            check_end_after_start(started, ended)  # type: ignore[arg-type]
+        except InvalidValue as exc:
+            self.error(line, "end_date", str(exc), str(ended), code="end-before-start")
         if patient_id is None or values["kind"] is None or started is None:
             return None
         return CleanRow(line, patient_id, values)
@@ -496,8 +483,8 @@ class _Cleaner:
     ) -> CleanRow | None:
         patient_id = self.patient_id(line, cells)
         values = {
-            "kind": self.choice(line, cells, "kind", _EVENT_KINDS),
-            "recist": self.choice(line, cells, "recist", _RECIST) or "",
+            "kind": self.choice(line, cells, "kind", EVENT_KINDS),
+            "recist": self.choice(line, cells, "recist", RECIST) or "",
             "occurred_on": self.date(line, "date", dates, required=True),
         }
         if (
@@ -507,12 +494,6 @@ class _Cleaner:
         ):
             return None
         return CleanRow(line, patient_id, values)
-
-
-_CANCER_TYPES = {code.lower(): code for code in CancerType.values}
-_TREATMENT_KINDS = {kind.lower(): kind for kind in Treatment.Kind.values}
-_EVENT_KINDS = {kind.lower(): kind for kind in ClinicalEvent.Kind.values}
-_RECIST = {code.lower(): code for code in ClinicalEvent.Recist.values}
 
 
 class _Storer:

@@ -1,0 +1,203 @@
+"""Rules for liquid-biopsy values, shared by the lab importers and the API."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+from biobank.core.validation import InvalidValue, choice_message
+from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
+
+PERCENT, FRACTION = "percent", "fraction"
+Call = VariantResult.Call
+
+CALL_WORDS = {
+    "detected": Call.DETECTED,
+    "positive": Call.DETECTED,
+    "pos": Call.DETECTED,
+    "yes": Call.DETECTED,
+    "mutation detected": Call.DETECTED,
+    "not detected": Call.NOT_DETECTED,
+    "not-detected": Call.NOT_DETECTED,
+    "nd": Call.NOT_DETECTED,
+    "negative": Call.NOT_DETECTED,
+    "neg": Call.NOT_DETECTED,
+    "no": Call.NOT_DETECTED,
+    "below lod": Call.BELOW_LOD,
+    "below-lod": Call.BELOW_LOD,
+    "<lod": Call.BELOW_LOD,
+    "< lod": Call.BELOW_LOD,
+    "below limit of detection": Call.BELOW_LOD,
+    "failed": Call.FAILED,
+    "fail": Call.FAILED,
+    "qc fail": Call.FAILED,
+    "qc failed": Call.FAILED,
+    "invalid": Call.FAILED,
+}
+ENRICHMENTS = (
+    {choice.lower(): choice for choice in CTCCount.Enrichment.values}
+    | {label.lower(): value for value, label in CTCCount.Enrichment.choices}
+    | {"epcam": CTCCount.Enrichment.EPCAM, "filtration": CTCCount.Enrichment.SIZE}
+)
+METHODS = {value.lower(): value for value in CfDNAAssay.Method.values} | {
+    "ngs": CfDNAAssay.Method.TARGETED_NGS,
+    "targeted ngs": CfDNAAssay.Method.TARGETED_NGS,
+    "digital pcr": CfDNAAssay.Method.DDPCR,
+    "dpcr": CfDNAAssay.Method.DDPCR,
+}
+
+WHOLE_CELLS = "is not a whole number of cells (0 or more)."
+WHOLE_READS = "is not a whole number of reads (0 or more)."
+NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
+NOT_A_GENOMIC_CHANGE = "is not a genomic change such as chr17:7578263 G>A."
+
+_MAX_GENOMIC = VariantResult._meta.get_field("genomic_change").max_length
+
+# chr17_7578263-7578263_G_A, chr10.fa:123274635-123274635_A_T, 17:7578263 G>A:
+_POSITION = re.compile(
+    r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?))(?:\.fa)?[_:](?P<start>\d+)(?:-\d+)?"
+    r"[_ ]?(?P<ref>[ACGTN]*|\(null\)|-)(?:_|>)(?P<alt>[ACGTN]*|\(null\)|-)$",
+    re.IGNORECASE,
+)
+
+
+def check_fraction(number: float, unit: str | None = FRACTION) -> float:
+    """Return a VAF-like value (VAF, tumour fraction, limit of detection) as a fraction.
+
+    `unit` is the unit its column declares: PERCENT, FRACTION, or None when it
+    declares none (then values above 1 ask for the unit to be declared).
+    """
+    limit = 100.0 if unit == PERCENT else 1.0
+    if math.isnan(number) or not 0 <= number <= limit:
+        raise InvalidValue(_out_of_range(unit, number), "fraction-out-of-range")
+    return number / 100 if unit == PERCENT else number
+
+
+def _out_of_range(unit: str | None, number: float) -> str:
+    if unit is None and number > 1:
+        return (
+            "is above 1, but the column declares no unit; declare percent (a vaf_unit "
+            "column, --vaf-unit percent or a % sign) or give fractions."
+        )
+    if unit == PERCENT:
+        return "is not a percentage between 0 and 100 %; no variant exceeds 100 %."
+    return "is not a fraction between 0 and 1."
+
+
+def check_blood_volume(ml: float) -> float:
+    if not ml > 0:
+        raise InvalidValue("must be above 0 mL.")
+    return ml
+
+
+def check_cells(number: float) -> int:
+    """Return a number of cells (a CTC count, clusters): whole and 0 or more."""
+    if not _is_whole(number):
+        raise InvalidValue(WHOLE_CELLS)
+    return int(number)
+
+
+def check_reads(number: float) -> int:
+    if not _is_whole(number):
+        raise InvalidValue(WHOLE_READS)
+    return int(number)
+
+
+def _is_whole(number: float) -> bool:
+    return math.isfinite(number) and number >= 0 and float(number).is_integer()
+
+
+def check_concentration(ng_per_ml: float) -> float:
+    if not ng_per_ml >= 0:
+        raise InvalidValue(NOT_A_CONCENTRATION)
+    return ng_per_ml
+
+
+def check_enrichment(text: str) -> str:
+    choice = ENRICHMENTS.get(text.strip().lower())
+    if choice is None:
+        raise InvalidValue(choice_message(ENRICHMENTS))
+    return choice
+
+
+def check_method(text: str) -> str:
+    method = METHODS.get(text.strip().lower())
+    if method is None:
+        raise InvalidValue(choice_message(METHODS))
+    return method
+
+
+def check_call(text: str) -> str:
+    call = CALL_WORDS.get(text.strip().lower())
+    if call is None:
+        raise InvalidValue(choice_message(CALL_WORDS))
+    return call
+
+
+def check_reads_within_depth(alt_reads: int | None, depth: int | None) -> None:
+    """Raise, for alt_reads, when a variant has more alternate reads than its depth."""
+    if alt_reads is not None and depth is not None and alt_reads > depth:
+        raise InvalidValue(f"exceeds the depth of {depth} reads.")
+
+
+def call_of(vaf: float | None, depth: int | None) -> str:
+    """Return the call that reads give when the input states none.
+
+    No depth is a failed test; a VAF of 0 is "not detected" (stored without a VAF,
+    never as 0); anything else, including no VAF at all (a fusion), is detected.
+    """
+    if depth == 0:
+        return Call.FAILED
+    if vaf == 0:
+        return Call.NOT_DETECTED
+    return Call.DETECTED
+
+
+def resolve_call(
+    call: str | None, vaf: float | None, alt_reads: int | None, depth: int | None
+) -> tuple[str, float | None]:
+    """Return the call and VAF of a variant; "not detected" and "below LOD" carry no VAF.
+
+    Without a VAF it is alt_reads / depth; without a call, the VAF and depth give it.
+    Raises InvalidValue for the vaf when a variant not detected is given one.
+    """
+    if vaf is None and alt_reads is not None and depth:
+        vaf = alt_reads / depth
+
+    call = call or call_of(vaf, depth)
+    if call in (Call.NOT_DETECTED, Call.BELOW_LOD, Call.FAILED):
+        if vaf:
+            raise InvalidValue(
+                f"is given for a call of {call}; a variant not detected has no VAF."
+            )
+        return call, None
+    return call, vaf
+
+
+def read_genomic_change(text: str) -> str:
+    """Return "chrom:pos ref>alt" for chr17_7578263-7578263_G_A, 17:7578263 G>A and kin."""
+    match = _POSITION.match(text.strip())
+    if match is None:
+        raise InvalidValue(NOT_A_GENOMIC_CHANGE)
+    ref, alt = (
+        "" if match[name] in ("(null)", "-") else match[name] for name in ("ref", "alt")
+    )
+    return genomic_change(match["chrom"], match["start"], ref, alt)
+
+
+def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
+    """Return "chrom:pos ref>alt" with the chromosome as 1..22, X, Y, MT (no "chr").
+
+    An empty or missing allele is written "-"; alleles too long for the field keep
+    their length and a hash, so the change still identifies the variant.
+    """
+    chrom = re.sub(r"^chr|\.fa$", "", chrom.strip(), flags=re.IGNORECASE)
+    chrom = "MT" if chrom.upper() == "M" else chrom
+    ref = ref.strip().upper() or "-"
+    alt = alt.strip().upper() or "-"
+    text = f"{chrom}:{position.strip()} {ref}>{alt}"
+    if len(text) <= _MAX_GENOMIC:
+        return text
+    digest = hashlib.sha256(f"{ref}>{alt}".encode()).hexdigest()[:16]
+    return f"{chrom}:{position.strip()} {len(ref)}bp>{len(alt)}bp sha256:{digest}"

@@ -1,0 +1,75 @@
+"""Rules for clinical values, shared by the clinical importer and the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.utils import timezone
+
+from biobank.core.validation import InvalidValue, check_between
+from patients.models import CancerType, ClinicalEvent, Sex, Treatment
+
+MIN_BIRTH_YEAR = 1880
+MAX_SURVIVAL_DAYS = 100 * 366
+MAX_LINE = 99
+
+SEXES = {
+    "f": Sex.FEMALE,
+    "female": Sex.FEMALE,
+    "m": Sex.MALE,
+    "male": Sex.MALE,
+    "o": Sex.OTHER,
+    "other": Sex.OTHER,
+    "u": Sex.UNKNOWN,
+    "unknown": Sex.UNKNOWN,
+}
+CANCER_TYPES = {code.lower(): code for code in CancerType.values}
+TREATMENT_KINDS = {kind.lower(): kind for kind in Treatment.Kind.values}
+EVENT_KINDS = {kind.lower(): kind for kind in ClinicalEvent.Kind.values}
+RECIST = {code.lower(): code for code in ClinicalEvent.Recist.values}
+
+EMPTY_SOURCE_ID = "is empty; every row needs the source patient identifier."
+
+
+def check_source_id(text: str, missing: set[str] | frozenset[str] = frozenset()) -> str:
+    """Return the source patient identifier; raise when it is empty or a missing marker."""
+    if not text.strip() or text.upper() in missing:
+        raise InvalidValue(EMPTY_SOURCE_ID)
+    return text
+
+
+def check_birth_year(year: int) -> int:
+    check_between(year, MIN_BIRTH_YEAR, 9999)
+    if year > timezone.localdate().year:
+        raise InvalidValue("is in the future.", "future-date")
+    return year
+
+
+def check_age_at_diagnosis(years: Decimal) -> Decimal:
+    """Return the age in years rounded to the model's three decimals (under a day)."""
+    if not years.is_finite() or not 0 <= years <= 130:
+        raise InvalidValue("must lie between 0 and 130 years.")
+    return years.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
+
+
+def check_overall_survival_days(days: int) -> int:
+    return check_between(days, 0, MAX_SURVIVAL_DAYS)
+
+
+def check_treatment_line(line: int) -> int:
+    return check_between(line, 1, MAX_LINE)
+
+
+def check_diagnosis_after_birth(
+    birth_year: int | None, diagnosed: dt.date | None
+) -> None:
+    """Raise for the diagnosis date when it lies in a year before the birth year."""
+    if birth_year is not None and diagnosed is not None and diagnosed.year < birth_year:
+        raise InvalidValue("lies before the birth year.")
+
+
+def check_end_after_start(started: dt.date | None, ended: dt.date | None) -> None:
+    """Raise for the end date of a treatment (or consent) that lies before its start."""
+    if started is not None and ended is not None and ended < started:
+        raise InvalidValue(f"lies before start_date {started}.")
