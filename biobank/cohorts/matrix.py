@@ -1,0 +1,850 @@
+"""The multi-omic matrix of a cohort: one row per study-draw pair, built in bounded chunks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.db.models import Count, F, Q, QuerySet
+
+from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
+from liquidbiopsy.hgvs import current_symbol
+from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
+from radiomics.models import (
+    FeatureDefinition,
+    FeatureExtraction,
+    FeatureRobustness,
+    FeatureValue,
+    ImagingStudy,
+    RadiomicSignature,
+    SignatureScore,
+)
+
+DEFAULT_CHUNK_SIZE = 2000
+ALL_FEATURES = "*"
+ROBUST_DESIGNS = ("", *FeatureRobustness.Design.values)
+FORMATS = ("csv", "json", "parquet")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/x-ndjson; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+# The per-gene call when several results of a gene exist in one draw: the first of
+# these that occurs wins. A gene with no result in the draw is "not-tested".
+CALL_PRECEDENCE = (
+    VariantResult.Call.DETECTED,
+    VariantResult.Call.BELOW_LOD,
+    VariantResult.Call.NOT_DETECTED,
+    VariantResult.Call.FAILED,
+)
+NOT_TESTED = "not-tested"
+
+# dtype names used in the column list; DTYPES turns them into pandas dtypes:
+DATE = "date32[day][pyarrow]"
+MOMENT = "datetime64[us, UTC]"
+DTYPES = {
+    "Int64": "Int64",
+    "Float64": "Float64",
+    "string": "string",
+    "boolean": "boolean",
+    DATE: pd.ArrowDtype(pa.date32()),
+    MOMENT: MOMENT,
+}
+
+
+class MatrixSpecError(ValueError):
+    """A matrix specification that cannot be built; `field` names the bad parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """Which columns a matrix has beyond the fixed ones.
+
+    `features`: FeatureDefinition names or IBSI codes (a code means every feature
+    computed on the original image with that code); empty means no feature columns,
+    ("*",) every defined feature. `robust` ("readers" or "test-retest") keeps only
+    the features a stored robustness result of that design marks robust.
+    `genes`: HGNC symbols; empty means every gene with a result in the cohort's draws.
+    `signatures`: signature names; empty means every signature.
+    `software`, `preset`: only extractions of this engine or preset are used.
+    `ctc_platform`: the CTC count of this platform is used; empty takes the first
+    recorded count of the draw.
+    """
+
+    features: tuple[str, ...] = ()
+    robust: str = ""
+    genes: tuple[str, ...] = ()
+    signatures: tuple[str, ...] = ()
+    software: str = ""
+    preset: str = ""
+    ctc_platform: str = ""
+
+    def __post_init__(self) -> None:
+        if self.robust not in ROBUST_DESIGNS:
+            raise MatrixSpecError(
+                "robust",
+                f"Robust must be one of {', '.join(ROBUST_DESIGNS[1:])}, not {self.robust!r}.",
+            )
+        if ALL_FEATURES in self.features and len(self.features) > 1:
+            raise MatrixSpecError(
+                "features", f"Give either {ALL_FEATURES} or feature names, not both."
+            )
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> MatrixSpec:
+        """Build a spec from `as_dict` output or query parameters (comma-separated lists)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise MatrixSpecError(unknown[0], "Unknown parameter; check its spelling.")
+
+        values: dict = {}
+        for name in known & set(params):
+            value = params[name]
+            if name in LIST_FIELDS:
+                values[name] = _split_list(name, value)
+            elif not isinstance(value, str):
+                raise MatrixSpecError(name, f"Give {name} as text.")
+            else:
+                values[name] = value.strip()
+        return cls(**values)
+
+    def as_dict(self) -> dict:
+        """Return the spec as JSON-ready data that `from_params` reads back."""
+        return {
+            name: list(getattr(self, name))
+            if name in LIST_FIELDS
+            else getattr(self, name)
+            for name in self.__dataclass_fields__
+        }
+
+
+LIST_FIELDS = {"features", "genes", "signatures"}
+
+
+def _split_list(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise MatrixSpecError(name, f"Give {name} as a comma-separated list.")
+    if not all(isinstance(item, str) for item in items):
+        raise MatrixSpecError(name, f"Every item of {name} must be text.")
+    # Duplicates are dropped, the first position counts:
+    return tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+
+
+@dataclass(frozen=True)
+class MatrixLayout:
+    """The resolved columns of one export: feature and signature ids, gene symbols."""
+
+    spec: MatrixSpec
+    features: tuple[tuple[int, str], ...]
+    signatures: tuple[tuple[int, str], ...]
+    genes: tuple[str, ...]
+    # Columns in order, with their dtype names:
+    columns: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
+
+    def frozen_spec(self) -> MatrixSpec:
+        """Return a spec naming every column explicitly, to rebuild this layout later."""
+        return MatrixSpec(
+            features=tuple(name for _, name in self.features),
+            robust="",
+            genes=self.genes,
+            signatures=tuple(name for _, name in self.signatures),
+            software=self.spec.software,
+            preset=self.spec.preset,
+            ctc_platform=self.spec.ctc_platform,
+        )
+
+    def empty_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {name: pd.array([], dtype=DTYPES[dtype]) for name, dtype, _ in self.columns}
+        )
+
+
+# Fixed columns: (name, dtype, description).
+IDENTIFIER_COLUMNS = (
+    ("project_code", "string", "Project code."),
+    ("patient_pseudonym", "string", "Patient pseudonym within the project."),
+    ("study_id", "Int64", "ImagingStudy id (/api/imaging-studies/<id>/)."),
+    ("study_instance_uid", "string", "De-identified StudyInstanceUID."),
+    ("study_date", DATE, "Study date (calendar day)."),
+    ("sample_id", "Int64", "BloodSample id (/api/blood-samples/<id>/)."),
+    ("drawn_at", MOMENT, "Moment of the blood draw, UTC."),
+    ("days_apart", "Int64", "Draw day minus study day, in days."),
+)
+CLINICAL_COLUMNS = (
+    ("sex", "string", "F, M, O or U."),
+    ("birth_year", "Int64", "Birth year."),
+    ("cancer_type", "string", "OncoTree code."),
+    ("histology", "string", "Histology as recorded."),
+    ("stage", "string", "Overall stage."),
+    ("t_stage", "string", "T stage."),
+    ("n_stage", "string", "N stage."),
+    ("m_stage", "string", "M stage."),
+    ("diagnosis_on", DATE, "Date of diagnosis."),
+    ("age_at_diagnosis_years", "Float64", "Age at diagnosis, years."),
+    ("overall_survival_days", "Int64", "Overall survival, days."),
+    ("is_deceased", "boolean", "Whether the patient has died."),
+)
+# Series fields copied as they are, after the chosen extraction's provenance:
+SERIES_FIELDS = (
+    ("modality", "string", "Modality of the series."),
+    ("manufacturer", "string", "Manufacturer (0008,0070)."),
+    ("manufacturer_model_name", "string", "Manufacturer's model name (0008,1090)."),
+    ("convolution_kernel", "string", "Convolution kernel (0018,1210)."),
+    ("slice_thickness_mm", "Float64", "Slice thickness (0018,0050), mm."),
+    ("spacing_between_slices_mm", "Float64", "Spacing between slices (0018,0088), mm."),
+    ("pixel_spacing_row_mm", "Float64", "Pixel spacing between rows (0028,0030), mm."),
+    ("pixel_spacing_column_mm", "Float64", "Pixel spacing between columns (0028,0030), mm."),
+    ("kvp", "Float64", "Peak kilovoltage (0018,0060), kV."),
+    ("exposure_mas", "Float64", "Exposure (0018,1152), mAs."),
+    ("tube_current_ma", "Float64", "X-ray tube current (0018,1151), mA."),
+    ("contrast_agent", "string", "Contrast/bolus agent (0018,0010)."),
+    ("mr_sequence", "string", "MR sequence (scanning sequence or name)."),
+    ("magnetic_field_strength_t", "Float64", "Magnetic field strength (0018,0087), T."),
+    ("echo_time_ms", "Float64", "Echo time (0018,0081), ms."),
+    ("repetition_time_ms", "Float64", "Repetition time (0018,0080), ms."),
+    ("pet_units", "string", "PET units (0054,1001)."),
+    ("radiopharmaceutical", "string", "Radiopharmaceutical (0018,0031)."),
+)  # fmt: skip
+IMAGING_COLUMNS = (
+    ("extraction_id", "Int64", "FeatureExtraction whose values fill the feature and signature columns."),
+    ("extractions_eligible", "Int64", "Done extractions of the study the choice was made from."),
+    ("extraction_software", "string", "Engine of the chosen extraction."),
+    ("extraction_software_version", "string", "Engine version of the chosen extraction."),
+    ("extraction_preset", "string", "Parameter preset of the chosen extraction."),
+    ("segmentation_id", "Int64", "Segmentation (ROI) of the chosen extraction."),
+    ("roi_name", "string", "ROI name of that segmentation."),
+    ("reader", "string", "Reader who delineated it."),
+    ("series_id", "Int64", "ImageSeries of that segmentation."),
+    ("series_instance_uid", "string", "De-identified SeriesInstanceUID."),
+    *SERIES_FIELDS,
+)  # fmt: skip
+BLOOD_COLUMNS = (
+    ("timepoint", "string", "Timepoint of the draw, e.g. Baseline."),
+    ("tube_type", "string", "Blood collection tube."),
+    ("ctc_platform", "string", "Platform of the CTC count used."),
+    ("ctc_count", "Int64", "CTCs counted."),
+    ("ctc_per_7_5ml", "Float64", "CTCs per 7.5 mL of blood."),
+    ("cfdna_ng_per_ml", "Float64", "cfDNA concentration, ng per mL plasma."),
+    ("cfdna_assay_id", "Int64", "CfDNAAssay the concentration comes from."),
+    ("tumour_fraction", "Float64", "Tumour fraction (0..1), of the first assay giving one."),
+)  # fmt: skip
+FIXED_COLUMNS = IDENTIFIER_COLUMNS + CLINICAL_COLUMNS + IMAGING_COLUMNS + BLOOD_COLUMNS
+
+
+def feature_column(name: str) -> str:
+    return f"feature.{name}"
+
+
+def signature_columns(name: str) -> tuple[str, str]:
+    return f"signature.{name}", f"signature_label.{name}"
+
+
+def gene_columns(gene: str) -> tuple[str, str, str]:
+    return f"vaf.{gene}", f"call.{gene}", f"variants.{gene}"
+
+
+def matrix_columns(layout: MatrixLayout | None = None) -> list[tuple[str, str, str]]:
+    """Return (name, dtype, description) of every column, in order.
+
+    Without a layout, the per-feature, per-signature and per-gene columns appear once
+    each with a placeholder name such as ``feature.<name>``.
+    """
+    features = [name for _, name in layout.features] if layout else ["<name>"]
+    signatures = [name for _, name in layout.signatures] if layout else ["<name>"]
+    genes = list(layout.genes) if layout else ["<GENE>"]
+
+    columns = list(FIXED_COLUMNS)
+    for name in features:
+        columns.append(
+            (
+                feature_column(name),
+                "Float64",
+                f"Value of {name} in the chosen extraction.",
+            )
+        )
+    for name in signatures:
+        score, label = signature_columns(name)
+        columns.append((score, "Float64", f"Score of signature {name}."))
+        columns.append((label, "string", f"Label of signature {name}."))
+    for gene in genes:
+        vaf, call, variants = gene_columns(gene)
+        columns.append(
+            (vaf, "Float64", f"Highest VAF (0..1) of the detected {gene} variants; null unless detected.")
+        )  # fmt: skip
+        columns.append(
+            (call, "string", "detected, below-lod, not-detected, failed or not-tested.")
+        )
+        columns.append(
+            (variants, "string", f"The detected {gene} variants, ';'-separated.")
+        )
+    return columns
+
+
+def resolve_layout(spec: MatrixSpec, pairs: Iterable[dict]) -> MatrixLayout:
+    """Return the columns `spec` gives for these pairs; the genes may need the pairs.
+
+    Raises
+    ------
+    MatrixSpecError
+        When a feature or signature asked for does not exist.
+    """
+    layout = MatrixLayout(
+        spec=spec,
+        features=_resolve_features(spec),
+        signatures=_resolve_signatures(spec),
+        genes=_resolve_genes(spec, pairs),
+    )
+    return MatrixLayout(
+        spec=layout.spec,
+        features=layout.features,
+        signatures=layout.signatures,
+        genes=layout.genes,
+        columns=tuple(matrix_columns(layout)),
+    )
+
+
+def _feature_query(feature: str) -> Q:
+    return Q(name=feature) | Q(
+        ibsi_code=feature.upper(), image_filter=IBSI_CODE_IMAGE_FILTER
+    )
+
+
+def _resolve_features(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
+    if not spec.features:
+        return ()
+
+    definitions = FeatureDefinition.objects.all()
+    if spec.features != (ALL_FEATURES,):
+        wanted = Q()
+        for feature in spec.features:
+            wanted |= _feature_query(feature)
+        definitions = definitions.filter(wanted)
+    if spec.robust:
+        robust = FeatureRobustness.objects.filter(design=spec.robust, is_robust=True)
+        definitions = definitions.filter(pk__in=robust.values("feature"))
+    found = list(definitions.values_list("id", "name", "ibsi_code", "image_filter"))
+
+    if spec.features == (ALL_FEATURES,):
+        return tuple(sorted(((pk, name) for pk, name, _, _ in found), key=_by_name))
+
+    # In the order asked for; a code's features by name:
+    resolved: dict[int, str] = {}
+    for feature in spec.features:
+        matches = sorted(
+            (
+                (pk, name)
+                for pk, name, code, image_filter in found
+                if name == feature
+                or (code == feature.upper() and image_filter == IBSI_CODE_IMAGE_FILTER)
+            ),
+            key=_by_name,
+        )
+        if not matches and not _exists(feature):
+            raise MatrixSpecError(
+                "features", f"No radiomic feature is named or coded {feature}."
+            )
+        resolved.update(matches)
+    return tuple(resolved.items())
+
+
+def _by_name(item: tuple[int, str]) -> str:
+    return item[1]
+
+
+def _exists(feature: str) -> bool:
+    # A feature left out by `robust` exists; only an unknown one is an error.
+    return FeatureDefinition.objects.filter(_feature_query(feature)).exists()
+
+
+def _resolve_signatures(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
+    signatures = dict(
+        RadiomicSignature.objects.order_by("name").values_list("name", "id")
+    )
+    if not spec.signatures:
+        return tuple((pk, name) for name, pk in signatures.items())
+
+    unknown = [name for name in spec.signatures if name not in signatures]
+    if unknown:
+        raise MatrixSpecError("signatures", f"No signature is named {unknown[0]}.")
+    return tuple((signatures[name], name) for name in spec.signatures)
+
+
+def gene_key(gene: str, gene_hgnc: str = "") -> str:
+    """Return the column symbol of a gene: its current HGNC symbol, upper case."""
+    return current_symbol(gene_hgnc or gene).upper()
+
+
+def _resolve_genes(spec: MatrixSpec, pairs: Iterable[dict]) -> tuple[str, ...]:
+    if spec.genes:
+        return tuple(dict.fromkeys(gene_key(gene) for gene in spec.genes))
+
+    variants = VariantResult.objects.all()
+    if isinstance(pairs, QuerySet):
+        # One query whatever the cohort's size; the pairs are a subquery:
+        variants = variants.filter(assay__sample__in=pairs.values("sample_id"))
+    else:
+        sample_ids = {pair["sample_id"] for pair in pairs}
+        variants = variants.filter(assay__sample__in=sample_ids)
+    symbols = variants.values_list("gene", "gene_hgnc").distinct()
+    return tuple(sorted({gene_key(gene, hgnc) for gene, hgnc in symbols}))
+
+
+def iter_matrix_frames(
+    pairs: Iterable[dict],
+    spec: MatrixSpec,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    layout: MatrixLayout | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield the matrix of `pairs` as DataFrames of at most `chunk_size` rows.
+
+    `pairs` are dicts with the keys of CohortRow.FIELDS (pair_queryset gives them);
+    a QuerySet is read in chunks, any other iterable is read once unless `spec`
+    leaves `genes` empty, when a list is made of it to find the genes. Each chunk
+    costs at most eight queries, whatever its size. Every frame has the columns and
+    dtypes of `matrix_columns(layout)`; at least one frame is yielded, an empty one
+    when there are no pairs.
+
+    Raises
+    ------
+    MatrixSpecError
+        When a feature or signature asked for does not exist.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"The chunk size must be at least 1, not {chunk_size}.")
+    if not isinstance(pairs, QuerySet) and not spec.genes and layout is None:
+        pairs = list(pairs)
+    if layout is None:
+        layout = resolve_layout(spec, pairs)
+
+    rows = (
+        pairs.iterator(chunk_size=chunk_size) if isinstance(pairs, QuerySet) else pairs
+    )
+    yielded = False
+    for chunk in _chunks(iter(rows), chunk_size):
+        yield _frame_of(chunk, layout)
+        yielded = True
+    if not yielded:
+        yield layout.empty_frame()
+
+
+def build_matrix(pairs: Iterable[dict], spec: MatrixSpec) -> pd.DataFrame:
+    """Return the whole matrix of `pairs` as one DataFrame."""
+    return pd.concat(list(iter_matrix_frames(pairs, spec)), ignore_index=True)
+
+
+def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+@dataclass
+class _Chunk:
+    """What one chunk of pairs needs from the database, keyed by study or sample id."""
+
+    patients: dict[int, dict]
+    extractions: dict[int, dict]
+    values: dict[tuple[int, int], float]
+    scores: dict[tuple[int, int], tuple[float, str]]
+    samples: dict[int, dict]
+    ctc: dict[int, dict]
+    cfdna: dict[int, dict]
+    genes: dict[tuple[int, str], dict]
+
+
+def _frame_of(pairs: list[dict], layout: MatrixLayout) -> pd.DataFrame:
+    study_ids = {pair["study_id"] for pair in pairs}
+    sample_ids = {pair["sample_id"] for pair in pairs}
+
+    extractions = _choose_extractions(study_ids, layout)
+    chosen = {extraction["extraction_id"] for extraction in extractions.values()}
+    found = _Chunk(
+        patients=_clinical(study_ids),
+        extractions=extractions,
+        values=_feature_values(chosen, layout),
+        scores=_signature_scores(chosen, layout),
+        samples=_samples(sample_ids),
+        ctc=_ctc_counts(sample_ids, layout.spec.ctc_platform),
+        cfdna=_cfdna(sample_ids),
+        genes=_gene_results(sample_ids, layout.genes),
+    )
+
+    data: dict[str, list] = {name: [] for name, _, _ in layout.columns}
+    for pair in pairs:
+        for name, value in _row(pair, found, layout):
+            data[name].append(value)
+    return pd.DataFrame(
+        {
+            name: pd.array(data[name], dtype=DTYPES[dtype])
+            for name, dtype, _ in layout.columns
+        }
+    )
+
+
+def _row(
+    pair: dict, found: _Chunk, layout: MatrixLayout
+) -> Iterator[tuple[str, object]]:
+    for name, _, _ in IDENTIFIER_COLUMNS:
+        yield name, pair[name]
+
+    patient = found.patients.get(pair["study_id"], {})
+    for name, _, _ in CLINICAL_COLUMNS:
+        yield name, _blank_to_none(patient.get(name))
+
+    extraction = found.extractions.get(pair["study_id"], {})
+    for name, _, _ in IMAGING_COLUMNS:
+        yield name, _blank_to_none(extraction.get(name))
+
+    sample = found.samples.get(pair["sample_id"], {})
+    ctc = found.ctc.get(pair["sample_id"], {})
+    cfdna = found.cfdna.get(pair["sample_id"], {})
+    yield "timepoint", _blank_to_none(sample.get("timepoint"))
+    yield "tube_type", _blank_to_none(sample.get("tube_type"))
+    yield "ctc_platform", ctc.get("platform")
+    yield "ctc_count", ctc.get("count")
+    yield "ctc_per_7_5ml", ctc.get("count_per_7_5ml")
+    yield "cfdna_ng_per_ml", cfdna.get("cfdna_ng_per_ml")
+    yield "cfdna_assay_id", cfdna.get("cfdna_assay_id")
+    yield "tumour_fraction", cfdna.get("tumour_fraction")
+
+    extraction_id = extraction.get("extraction_id")
+    for pk, name in layout.features:
+        yield feature_column(name), found.values.get((extraction_id, pk))
+    for pk, name in layout.signatures:
+        score, label = found.scores.get((extraction_id, pk), (None, None))
+        score_column, label_column = signature_columns(name)
+        yield score_column, score
+        yield label_column, _blank_to_none(label)
+    for gene in layout.genes:
+        result = found.genes.get((pair["sample_id"], gene))
+        vaf_column, call_column, variants_column = gene_columns(gene)
+        if result is None:
+            yield vaf_column, None
+            yield call_column, NOT_TESTED
+            yield variants_column, None
+        else:
+            yield vaf_column, result["vaf"]
+            yield call_column, result["call"]
+            yield variants_column, result["variants"]
+
+
+def _blank_to_none(value: object) -> object:
+    # CSV cannot tell an empty text from a missing one, so no format does:
+    return None if value == "" else value
+
+
+def _clinical(study_ids: set[int]) -> dict[int, dict]:
+    names = [name for name, _, _ in CLINICAL_COLUMNS]
+    studies = ImagingStudy.objects.filter(pk__in=study_ids).values(
+        "id", **{name: F(f"patient__{name}") for name in names}
+    )
+    patients = {study.pop("id"): study for study in studies}
+    for patient in patients.values():
+        # Decimal in the model; a float column in the matrix:
+        age = patient["age_at_diagnosis_years"]
+        patient["age_at_diagnosis_years"] = None if age is None else float(age)
+    return patients
+
+
+def _choose_extractions(study_ids: set[int], layout: MatrixLayout) -> dict[int, dict]:
+    """Return, per study, the done extraction whose values fill the row.
+
+    The one with the most values of the chosen features wins; ties go to the lowest
+    series number (then series id), the lowest ROI number (then segmentation id),
+    and last to the most recent extraction (highest id).
+    """
+    extractions = FeatureExtraction.objects.filter(
+        status=FeatureExtraction.Status.DONE,
+        segmentation__series__study__in=study_ids,
+    )
+    if layout.spec.software:
+        extractions = extractions.filter(software=layout.spec.software)
+    if layout.spec.preset:
+        extractions = extractions.filter(preset=layout.spec.preset)
+
+    feature_ids = [pk for pk, _ in layout.features]
+    if feature_ids:
+        extractions = extractions.annotate(
+            matching=Count("values", filter=Q(values__feature__in=feature_ids))
+        )
+    series = {name: F(f"segmentation__series__{name}") for name, _, _ in SERIES_FIELDS}
+    rows = extractions.values(
+        "segmentation_id",
+        *(["matching"] if feature_ids else []),
+        extraction_id=F("id"),
+        extraction_software=F("software"),
+        extraction_software_version=F("software_version"),
+        extraction_preset=F("preset"),
+        study_id=F("segmentation__series__study_id"),
+        series_id=F("segmentation__series_id"),
+        series_number=F("segmentation__series__series_number"),
+        series_instance_uid=F("segmentation__series__series_instance_uid"),
+        roi_number=F("segmentation__roi_number"),
+        roi_name=F("segmentation__roi_name"),
+        reader=F("segmentation__reader"),
+        **series,
+    ).order_by()
+
+    by_study: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_study[row["study_id"]].append(row)
+
+    chosen = {}
+    for study_id, candidates in by_study.items():
+        best = min(candidates, key=_extraction_rank)
+        best["extractions_eligible"] = len(candidates)
+        chosen[study_id] = best
+    return chosen
+
+
+def _extraction_rank(row: dict) -> tuple:
+    number = row["series_number"]
+    return (
+        -row.get("matching", 0),
+        number is None,
+        number or 0,
+        row["series_id"],
+        row["roi_number"],
+        row["segmentation_id"],
+        -row["extraction_id"],
+    )
+
+
+def _feature_values(
+    extraction_ids: set[int], layout: MatrixLayout
+) -> dict[tuple[int, int], float]:
+    if not extraction_ids or not layout.features:
+        return {}
+    values = FeatureValue.objects.filter(extraction__in=extraction_ids)
+    if layout.spec.features != (ALL_FEATURES,) or layout.spec.robust:
+        values = values.filter(feature__in=[pk for pk, _ in layout.features])
+    return {
+        (extraction, feature): value
+        for extraction, feature, value in values.values_list(
+            "extraction_id", "feature_id", "value"
+        )
+    }
+
+
+def _signature_scores(
+    extraction_ids: set[int], layout: MatrixLayout
+) -> dict[tuple[int, int], tuple[float, str]]:
+    if not extraction_ids or not layout.signatures:
+        return {}
+    scores = SignatureScore.objects.filter(
+        extraction__in=extraction_ids,
+        signature__in=[pk for pk, _ in layout.signatures],
+    ).values_list("extraction_id", "signature_id", "score", "label")
+    return {
+        (extraction, signature): (score, label)
+        for extraction, signature, score, label in scores
+    }
+
+
+def _samples(sample_ids: set[int]) -> dict[int, dict]:
+    samples = BloodSample.objects.filter(pk__in=sample_ids).values(
+        "id", "timepoint", "tube_type"
+    )
+    return {sample.pop("id"): sample for sample in samples}
+
+
+def _ctc_counts(sample_ids: set[int], platform: str) -> dict[int, dict]:
+    """Return per draw the count of `platform`, else the first recorded (lowest id)."""
+    counts = CTCCount.objects.filter(sample__in=sample_ids)
+    if platform:
+        counts = counts.filter(platform__iexact=platform)
+    chosen: dict[int, dict] = {}
+    for count in counts.order_by("sample_id", "id").values(
+        "sample_id", "platform", "count", "count_per_7_5ml"
+    ):
+        chosen.setdefault(count["sample_id"], count)
+    return chosen
+
+
+def _cfdna(sample_ids: set[int]) -> dict[int, dict]:
+    """Return per draw the concentration and tumour fraction of its first assays giving them.
+
+    Assays go by id (the order they were recorded); the concentration's assay is named
+    so that a reader can trace it.
+    """
+    assays = (
+        CfDNAAssay.objects.filter(sample__in=sample_ids)
+        .order_by("sample_id", "id")
+        .values("id", "sample_id", "cfdna_ng_per_ml", "tumour_fraction")
+    )
+    found: dict[int, dict] = defaultdict(dict)
+    for assay in assays:
+        draw = found[assay["sample_id"]]
+        if assay["cfdna_ng_per_ml"] is not None and "cfdna_ng_per_ml" not in draw:
+            draw["cfdna_ng_per_ml"] = assay["cfdna_ng_per_ml"]
+            draw["cfdna_assay_id"] = assay["id"]
+        if assay["tumour_fraction"] is not None and "tumour_fraction" not in draw:
+            draw["tumour_fraction"] = assay["tumour_fraction"]
+    return found
+
+
+def _gene_results(
+    sample_ids: set[int], genes: tuple[str, ...]
+) -> dict[tuple[int, str], dict]:
+    """Return per (draw, gene) the summary call, the highest detected VAF and the variants.
+
+    Only detected variants give a VAF: a below-LOD or not-detected result has none in
+    the matrix, whatever the assay reported.
+    """
+    if not sample_ids or not genes:
+        return {}
+    # Rows without a current symbol are matched in Python, by their former one:
+    variants = VariantResult.objects.filter(assay__sample__in=sample_ids).filter(
+        Q(gene_hgnc__in=genes) | Q(gene__in=genes) | Q(gene_hgnc="")
+    )
+    wanted = set(genes)
+    calls: dict[tuple[int, str], set[str]] = defaultdict(set)
+    detected: dict[tuple[int, str], list[tuple[float | None, str]]] = defaultdict(list)
+    for variant in variants.values(
+        "gene",
+        "gene_hgnc",
+        "call",
+        "vaf",
+        "protein_change",
+        "fusion_5prime",
+        "fusion_3prime",
+        "cdna_change",
+        "genomic_change",
+        sample_id=F("assay__sample_id"),
+    ):
+        gene = gene_key(variant["gene"], variant["gene_hgnc"])
+        if gene not in wanted:
+            continue
+        key = (variant["sample_id"], gene)
+        calls[key].add(variant["call"])
+        if variant["call"] == VariantResult.Call.DETECTED:
+            detected[key].append((variant["vaf"], _variant_text(variant)))
+
+    results = {}
+    for key, found in calls.items():
+        call = next((call for call in CALL_PRECEDENCE if call in found), NOT_TESTED)
+        vafs = [vaf for vaf, _ in detected[key] if vaf is not None]
+        texts = sorted({text for _, text in detected[key] if text})
+        results[key] = {
+            "call": str(call),
+            "vaf": max(vafs) if vafs else None,
+            "variants": ";".join(texts) or None,
+        }
+    return results
+
+
+def _variant_text(variant: dict) -> str:
+    if variant["fusion_5prime"] or variant["fusion_3prime"]:
+        return f"{variant['fusion_5prime']}::{variant['fusion_3prime']}"
+    return (
+        variant["protein_change"] or variant["cdna_change"] or variant["genomic_change"]
+    )
+
+
+# Writers. Each takes the frames of iter_matrix_frames, which share one column layout.
+
+
+def stream_matrix(frames: Iterable[pd.DataFrame], fmt: str) -> Iterator[bytes]:
+    """Yield the bytes of the matrix in `fmt` (csv, json or parquet), chunk by chunk.
+
+    CSV has one header line; JSON is JSON Lines, one object per row; dates and
+    moments are ISO 8601 text in both and missing values are empty (CSV) or null
+    (JSON). Parquet is written to a temporary file, one row group per frame, and
+    read back in blocks, since its footer comes last.
+    """
+    if fmt == "csv":
+        yield from _stream_csv(frames)
+    elif fmt == "json":
+        yield from _stream_json(frames)
+    elif fmt == "parquet":
+        yield from _stream_parquet(frames)
+    else:
+        raise ValueError(f"Format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+
+
+def write_matrix(frames: Iterable[pd.DataFrame], fmt: str, out: IO[bytes]) -> None:
+    """Write the matrix in `fmt` to the binary file `out`."""
+    for block in stream_matrix(frames, fmt):
+        out.write(block)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return `frame` with its moments as ISO 8601 text (dates print as such already)."""
+    moments = [name for name, dtype in frame.dtypes.items() if str(dtype) == MOMENT]
+    if not moments:
+        return frame
+    frame = frame.copy()
+    for name in moments:
+        frame[name] = pd.array(
+            [None if pd.isna(moment) else moment.isoformat() for moment in frame[name]],
+            dtype="string",
+        )
+    return frame
+
+
+def _stream_csv(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    header = True
+    for frame in frames:
+        yield _as_text(frame).to_csv(index=False, header=header).encode()
+        header = False
+
+
+def _stream_json(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    for frame in frames:
+        if frame.empty:
+            continue
+        text = _as_text(frame)
+        dates = [name for name, dtype in text.dtypes.items() if dtype == DTYPES[DATE]]
+        for name in dates:
+            text[name] = text[name].astype("string")
+        # to_json ends without a newline; JSON Lines wants one after every row:
+        yield text.to_json(orient="records", lines=True, force_ascii=False).encode()
+        yield b"\n"
+
+
+PARQUET_BLOCK_BYTES = 1 << 20
+
+
+def _stream_parquet(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    with tempfile.TemporaryFile() as spool:
+        writer = None
+        try:
+            for frame in frames:
+                if writer is None:
+                    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+                    writer = pq.ParquetWriter(spool, schema)
+                if not frame.empty:
+                    table = pa.Table.from_pandas(
+                        frame, schema=schema, preserve_index=False
+                    )
+                    writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+        spool.seek(0)
+        while block := spool.read(PARQUET_BLOCK_BYTES):
+            yield block
+
+
+def matrix_filename(fmt: str, today: dt.date | None = None) -> str:
+    today = today or dt.date.today()
+    return f"cohort-matrix-{today:%Y%m%d}.{fmt}"
