@@ -106,7 +106,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/cohorts/"
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # Analyst REST API (/api/, docs/api.md): token or session sign-in, read-only for now;

@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/", include("biobank.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("biobank.browse.urls")),
     path("", include("biobank.cohorts.urls")),
 ]

@@ -1,0 +1,109 @@
+"""Filters of the patient browser."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models import Exists, F, OuterRef, Q
+
+from liquidbiopsy.models import VariantResult
+from patients.models import CancerType, Project
+from radiomics.models import ImageSeries
+
+SORTS = {
+    "pseudonym": ("pseudonym", "Pseudonym"),
+    "cancer_type": ("cancer_type", "Cancer type"),
+    "stage": ("stage", "Stage"),
+    "diagnosis_on": ("diagnosis_on", "Diagnosed"),
+    "studies": ("study_count", "Imaging studies"),
+    "draws": ("draw_count", "Blood draws"),
+}
+
+
+class PatientBrowserForm(forms.Form):
+    """What the researcher narrows the patient list by; every field is optional."""
+
+    q = forms.CharField(
+        label="Pseudonym",
+        required=False,
+        max_length=40,
+        help_text="Part of it is enough.",
+    )
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label="Any project",
+    )
+    cancer_type = forms.ChoiceField(
+        choices=[("", "Any cancer type"), *CancerType.choices], required=False
+    )
+    stage = forms.CharField(
+        required=False, max_length=20, help_text="Overall stage, e.g. IV or IIIb."
+    )
+    modality = forms.CharField(
+        required=False,
+        max_length=16,
+        help_text="Has a series of this modality, e.g. CT.",
+    )
+    gene = forms.CharField(
+        required=False, max_length=40, help_text="Has a cfDNA result for this gene."
+    )
+    call = forms.ChoiceField(
+        label="Call",
+        choices=[("", "Any call"), *VariantResult.Call.choices],
+        required=False,
+        help_text="With a gene: only results with this call.",
+    )
+    sort = forms.ChoiceField(
+        choices=[(key, label) for key, (_, label) in SORTS.items()], required=False
+    )
+    descending = forms.BooleanField(required=False, label="Descending")
+
+    def clean_modality(self) -> str:
+        return self.cleaned_data["modality"].strip().upper()
+
+    def clean_gene(self) -> str:
+        return self.cleaned_data["gene"].strip().upper()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("call") and not cleaned.get("gene"):
+            self.add_error("call", "Name the gene whose call you filter on.")
+        return cleaned
+
+    def condition(self) -> Q:
+        """Return the patients' filter; call only on a valid form."""
+        data = self.cleaned_data
+        condition = Q()
+        if data["q"]:
+            condition &= Q(pseudonym__icontains=data["q"].strip())
+        if data["project"]:
+            condition &= Q(project=data["project"])
+        if data["cancer_type"]:
+            condition &= Q(cancer_type=data["cancer_type"])
+        if data["stage"]:
+            condition &= Q(stage__iexact=data["stage"].strip())
+
+        # Exists, not joins, so that a patient with many matches is listed once:
+        if data["modality"]:
+            series = ImageSeries.objects.filter(
+                study__patient=OuterRef("pk"), modality=data["modality"]
+            )
+            condition &= Q(Exists(series))
+        if data["gene"]:
+            variants = VariantResult.objects.of_gene(data["gene"]).filter(
+                assay__sample__patient=OuterRef("pk")
+            )
+            if data["call"]:
+                variants = variants.filter(call=data["call"])
+            condition &= Q(Exists(variants))
+        return condition
+
+    def ordering(self) -> list:
+        field = F(SORTS[self.cleaned_data.get("sort") or "pseudonym"][0])
+        # Missing values last both ways and on both databases (they disagree by default):
+        if self.cleaned_data.get("descending"):
+            first = field.desc(nulls_last=True)
+        else:
+            first = field.asc(nulls_last=True)
+        return [first, "project__code", "pseudonym", "pk"]

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from biobank.browse import views
+
+app_name = "browse"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("patients/", views.patient_list, name="patients"),
+]

@@ -1,0 +1,142 @@
+"""Researcher pages: the project dashboard and the patient browser."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from biobank.api.access import visible_to
+from biobank.browse.forms import PatientBrowserForm
+from liquidbiopsy.models import (
+    BloodSample,
+    CfDNAAssay,
+    CirculatingRNAResult,
+    CTCCount,
+    VariantResult,
+)
+from patients.models import Patient, Project
+from radiomics.models import FeatureExtraction, ImagingStudy, Segmentation
+
+PATIENTS_PER_PAGE = 50
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Count what the biobank holds, per project or in all, and what is missing."""
+    projects = visible_to(request.user, Project.objects.all(), "")
+    chosen = projects.filter(code=request.GET.get("project", "")).first()
+
+    def scoped(queryset: QuerySet, project_path: str) -> QuerySet:
+        queryset = visible_to(request.user, queryset, project_path)
+        if chosen is not None:
+            queryset = queryset.filter(**{project_path: chosen})
+        return queryset
+
+    patients = scoped(Patient.objects.all(), "project")
+    has_study = Exists(ImagingStudy.objects.filter(patient=OuterRef("pk")))
+    has_draw = Exists(BloodSample.objects.filter(patient=OuterRef("pk")))
+    patient_counts = patients.aggregate(
+        total=Count("pk"),
+        imaging_only=Count("pk", filter=Q(has_study) & ~Q(has_draw)),
+        blood_only=Count("pk", filter=~Q(has_study) & Q(has_draw)),
+        both=Count("pk", filter=Q(has_study) & Q(has_draw)),
+    )
+
+    studies = scoped(ImagingStudy.objects.all(), "patient__project")
+    has_segmentation = Exists(Segmentation.objects.filter(series__study=OuterRef("pk")))
+    study_counts = studies.aggregate(
+        total=Count("pk"),
+        unsegmented=Count("pk", filter=~Q(has_segmentation)),
+        undated=Count("pk", filter=Q(study_date__isnull=True)),
+    )
+
+    draws = scoped(BloodSample.objects.all(), "patient__project")
+    has_result = (
+        Exists(CTCCount.objects.filter(sample=OuterRef("pk")))
+        | Exists(CfDNAAssay.objects.filter(sample=OuterRef("pk")))
+        | Exists(CirculatingRNAResult.objects.filter(sample=OuterRef("pk")))
+    )
+    draw_counts = draws.aggregate(
+        total=Count("pk"), without_result=Count("pk", filter=~Q(has_result))
+    )
+
+    counts = [
+        ("Patients", patient_counts["total"]),
+        ("Imaging studies", study_counts["total"]),
+        ("Segmentations", scoped(Segmentation.objects.all(), "series__study__patient__project").count()),
+        ("Feature extractions", scoped(FeatureExtraction.objects.all(), "patient__project").count()),
+        ("Blood draws", draw_counts["total"]),
+        ("CTC counts", scoped(CTCCount.objects.all(), "sample__patient__project").count()),
+        ("Variant results", scoped(VariantResult.objects.all(), "assay__sample__patient__project").count()),
+    ]  # fmt: skip
+    gaps = [
+        ("Patients with imaging and blood draws", patient_counts["both"]),
+        ("Patients with imaging but no blood draw", patient_counts["imaging_only"]),
+        ("Patients with blood draws but no imaging", patient_counts["blood_only"]),
+        ("Imaging studies without a segmentation", study_counts["unsegmented"]),
+        ("Imaging studies without a date (they never pair)", study_counts["undated"]),
+        ("Blood draws without any result", draw_counts["without_result"]),
+    ]
+    context = {
+        "projects": projects,
+        "chosen": chosen,
+        "counts": counts,
+        "gaps": gaps,
+    }
+    return render(request, "browse/dashboard.html", context)
+
+
+@require_GET
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    """List patients by the filters of the form, sorted and one page at a time."""
+    form = PatientBrowserForm(request.GET)
+    # Counted in subqueries, so that the page stays one query whatever it holds:
+    patients = (
+        visible_to(request.user, Patient.objects.all(), "project")
+        .select_related("project")
+        .annotate(
+            study_count=_count_of(ImagingStudy.objects.filter(patient=OuterRef("pk"))),
+            draw_count=_count_of(BloodSample.objects.filter(patient=OuterRef("pk"))),
+        )
+    )
+    if form.is_valid():
+        patients = patients.filter(form.condition()).order_by(*form.ordering())
+    else:
+        patients = patients.none()
+    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    for name in ("sort", "descending"):
+        sort_query.pop(name, None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "sort_query": sort_query.urlencode(),
+        "sort": (form.cleaned_data.get("sort") if form.is_valid() else "")
+        or "pseudonym",
+        "descending": form.cleaned_data.get("descending") if form.is_valid() else False,
+    }
+    return render(request, "browse/patient_list.html", context)
+
+
+def _count_of(queryset: QuerySet) -> Coalesce:
+    counted = queryset.order_by().values("patient").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)

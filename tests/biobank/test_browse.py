@@ -1,0 +1,227 @@
+"""The dashboard and the patient browser: counts, gaps, filters, sorting, pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from liquidbiopsy.models import VariantResult
+from patients.models import CancerType, Project
+from radiomics.models import Segmentation
+from tests.biobank.conftest import Records
+
+DAY = dt.date(2024, 3, 1)
+
+
+@pytest.fixture
+def logged_in(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("researcher"))
+    return client
+
+
+def _table_value(html: str, label: str) -> int:
+    match = re.search(
+        rf'<th scope="row">{re.escape(label)}</th><td class="number">(\d+)</td>', html
+    )
+    assert match, f"no row {label!r} in the page"
+    return int(match.group(1))
+
+
+def _pseudonyms(response) -> list[str]:
+    rows = re.findall(r"<tr>\s*<td>([^<]+)</td>", response.content.decode())
+    return [row.strip() for row in rows]
+
+
+@pytest.fixture
+def biobank(records: Records):
+    """Three patients: imaging and blood, imaging only, blood only."""
+    both = records.patient("P-BOTH", CancerType.LUAD)
+    study = records.study(both, DAY)
+    records.feature(study, "original_firstorder_Mean", 1.0)
+    draw = records.draw(both, DAY)
+    records.ctc(draw, 6)
+    records.variant(draw, "EGFR", "p.T790M")
+
+    imaging_only = records.patient("P-IMG", CancerType.COAD)
+    records.study(imaging_only, None, modalities="MR")
+
+    blood_only = records.patient("P-BLOOD", CancerType.PRAD)
+    records.draw(blood_only, DAY)
+    return records
+
+
+def test_pages_ask_anonymous_visitors_to_log_in(client):
+    for url in ("/", "/patients/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_dashboard_counts_records_and_what_is_missing(logged_in, biobank):
+    html = logged_in.get("/").content.decode()
+
+    assert _table_value(html, "Patients") == 3
+    assert _table_value(html, "Imaging studies") == 2
+    assert _table_value(html, "Segmentations") == 1
+    assert _table_value(html, "Blood draws") == 2
+    assert _table_value(html, "CTC counts") == 1
+    assert _table_value(html, "Variant results") == 1
+    assert _table_value(html, "Patients with imaging and blood draws") == 1
+    assert _table_value(html, "Patients with imaging but no blood draw") == 1
+    assert _table_value(html, "Patients with blood draws but no imaging") == 1
+    assert _table_value(html, "Imaging studies without a segmentation") == 1
+    assert _table_value(html, "Imaging studies without a date (they never pair)") == 1
+    assert _table_value(html, "Blood draws without any result") == 1
+
+
+def test_dashboard_narrows_to_one_project(logged_in, biobank):
+    other = Project.objects.create(code="other", name="Other collection")
+    Records(other).patient("X-1")
+
+    everything = logged_in.get("/").content.decode()
+    one = logged_in.get("/?project=other").content.decode()
+
+    assert _table_value(everything, "Patients") == 4
+    assert _table_value(one, "Patients") == 1
+    assert _table_value(one, "Imaging studies") == 0
+
+
+@pytest.mark.parametrize("url", ["/", "/patients/?modality=CT"])
+def test_page_query_count_does_not_grow_with_records(logged_in, records, url):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert logged_in.get(url).status_code == 200
+        return len(captured)
+
+    records.study(records.patient("P-0"), DAY)
+    few = queries()
+    for n in range(1, 8):
+        patient = records.patient(f"P-{n}")
+        records.study(patient, DAY)
+        records.draw(patient, DAY)
+    assert queries() == few
+
+
+def test_patient_list_filters_by_each_field(logged_in, biobank):
+    cases = {
+        "q=blo": ["P-BLOOD"],
+        "cancer_type=COAD": ["P-IMG"],
+        "modality=mr": ["P-IMG"],
+        "modality=CT": ["P-BOTH"],
+        "gene=egfr": ["P-BOTH"],
+        "gene=EGFR&call=detected": ["P-BOTH"],
+        "gene=EGFR&call=not-detected": [],
+        "project=demo": ["P-BLOOD", "P-BOTH", "P-IMG"],
+    }
+    for query, expected in cases.items():
+        response = logged_in.get(f"/patients/?{query}")
+        assert response.status_code == 200, query
+        assert _pseudonyms(response) == expected, query
+
+
+def test_patient_list_filters_by_stage_ignoring_case(logged_in, records):
+    records.patient("P-IV").__class__.objects.filter(pseudonym="P-IV").update(
+        stage="IVa"
+    )
+    records.patient("P-I")
+
+    assert _pseudonyms(logged_in.get("/patients/?stage=iva")) == ["P-IV"]
+
+
+def test_patient_list_lists_a_patient_once_whatever_the_matches(logged_in, records):
+    patient = records.patient("P-MANY")
+    for day in range(3):
+        draw = records.draw(patient, DAY + dt.timedelta(days=day))
+        records.variant(draw, "KRAS", "p.G12D")
+        records.study(patient, DAY + dt.timedelta(days=day))
+
+    assert _pseudonyms(logged_in.get("/patients/?gene=KRAS&modality=CT")) == ["P-MANY"]
+
+
+def test_patient_list_explains_a_call_without_gene(logged_in, biobank):
+    response = logged_in.get(f"/patients/?call={VariantResult.Call.DETECTED}")
+
+    assert "Name the gene whose call you filter on." in response.content.decode()
+    assert _pseudonyms(response) == []
+
+
+def test_patient_list_sorts_by_counts_both_ways(logged_in, records):
+    for name, draws in (("P-A", 2), ("P-B", 0), ("P-C", 1)):
+        patient = records.patient(name)
+        for day in range(draws):
+            records.draw(patient, DAY + dt.timedelta(days=day))
+
+    ascending = _pseudonyms(logged_in.get("/patients/?sort=draws"))
+    descending = _pseudonyms(logged_in.get("/patients/?sort=draws&descending=on"))
+
+    assert ascending == ["P-B", "P-C", "P-A"]
+    assert descending == ["P-A", "P-C", "P-B"]
+
+
+def test_patient_list_shows_counts_per_patient(logged_in, biobank):
+    html = logged_in.get("/patients/?q=P-BOTH").content.decode()
+
+    assert re.search(r'<td class="number">1</td>\s*<td class="number">1</td>', html)
+
+
+def test_patient_list_pages_and_keeps_the_filters(logged_in, records, monkeypatch):
+    monkeypatch.setattr("biobank.browse.views.PATIENTS_PER_PAGE", 2)
+    for n in range(5):
+        records.patient(f"P-{n}", CancerType.BRCA)
+
+    first = logged_in.get("/patients/?cancer_type=BRCA")
+    last = logged_in.get("/patients/?cancer_type=BRCA&page=3")
+
+    assert _pseudonyms(first) == ["P-0", "P-1"]
+    assert 'href="?cancer_type=BRCA&amp;page=2"' in first.content.decode()
+    assert _pseudonyms(last) == ["P-4"]
+
+
+def test_patient_list_refuses_bad_filters_with_a_message(logged_in, biobank):
+    response = logged_in.get("/patients/?cancer_type=NOPE&sort=name")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Correct the filters marked below." in html
+    assert _pseudonyms(response) == []
+
+
+def test_segmentation_import_marks_a_study_segmented(logged_in, biobank):
+    before = _table_value(
+        logged_in.get("/").content.decode(), "Imaging studies without a segmentation"
+    )
+    study = biobank.project.patients.get(pseudonym="P-IMG").imaging_studies.get()
+    Segmentation.objects.create(
+        series=study.series.get(),
+        roi_name="GTV",
+        source_kind=Segmentation.SourceKind.RTSTRUCT,
+        source_uid_hash="roi-extra",
+    )
+    after = _table_value(
+        logged_in.get("/").content.decode(), "Imaging studies without a segmentation"
+    )
+
+    assert (before, after) == (1, 0)
+
+
+def test_patient_list_puts_unknown_diagnosis_dates_last_both_ways(logged_in, records):
+    for name, on in (
+        ("P-LATE", DAY),
+        ("P-NONE", None),
+        ("P-EARLY", DAY.replace(year=2020)),
+    ):
+        patient = records.patient(name)
+        patient.diagnosis_on = on
+        patient.save()
+
+    ascending = _pseudonyms(logged_in.get("/patients/?sort=diagnosis_on"))
+    descending = _pseudonyms(
+        logged_in.get("/patients/?sort=diagnosis_on&descending=on")
+    )
+
+    assert ascending == ["P-EARLY", "P-LATE", "P-NONE"]
+    assert descending == ["P-LATE", "P-EARLY", "P-NONE"]

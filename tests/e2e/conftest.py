@@ -1,0 +1,81 @@
+"""Headless Chromium against a live server: sign in and use the pages as a researcher.
+
+Screenshots land in artifacts/screenshots/ (git-ignored), which CI keeps.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+PASSWORD = "browser-pass-123"  # noqa: S105 -- a throwaway test account
+
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls
+# (fixtures creating records) are still plain synchronous code, so Django may allow them:
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def chromium_path() -> str:
+    """Return Debian's Chromium, or skip (fail on CI, whose .ci/run installs it)."""
+    path = os.environ.get("BIOBANK_CHROMIUM") or shutil.which("chromium")
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
+    pytest.skip(
+        "Chromium is not installed (apt-get install chromium); .ci/run installs it"
+    )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            # Root in a container has no user namespace for Chromium's sandbox:
+            args=["--no-sandbox"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def researcher(transactional_db, django_user_model):
+    return django_user_model.objects.create_user("researcher", password=PASSWORD)
+
+
+@pytest.fixture
+def page(browser, live_server, request) -> Iterator:
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1366, "height": 768}
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+
+
+def sign_in(page, username: str = "researcher", password: str = PASSWORD) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    return path

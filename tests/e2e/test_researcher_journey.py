@@ -1,0 +1,79 @@
+"""A researcher signs in, reads the dashboard, finds patients and builds a cohort."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+
+from patients.models import CancerType, Project
+from tests.biobank.conftest import Records
+from tests.e2e.conftest import screenshot, sign_in
+
+DAY = dt.date(2024, 5, 6)
+
+
+@pytest.fixture
+def biobank(transactional_db) -> Records:
+    records = Records(Project.objects.create(code="lung", name="Lung collection"))
+    for number in range(3):
+        patient = records.patient(f"LUNG-{number:03}", CancerType.LUAD)
+        study = records.study(patient, DAY)
+        records.feature(study, "original_firstorder_Mean", 10.0 + number)
+        draw = records.draw(patient, DAY + dt.timedelta(days=number * 10))
+        records.ctc(draw, 2 + number * 3)
+        records.variant(draw, "EGFR", "p.T790M")
+    records.patient("LUNG-NODATA", CancerType.LUSC)
+    return records
+
+
+def test_sign_in_lands_on_the_dashboard_with_counts(page, researcher, biobank):
+    sign_in(page)
+
+    heading = page.get_by_role("heading", level=1)
+    assert heading.inner_text() == "All projects"
+    patients = page.get_by_role("rowheader", name="Patients", exact=True)
+    assert page.locator("tr", has=patients).locator("td").inner_text() == "4"
+    screenshot(page, "dashboard")
+
+
+def test_a_wrong_password_keeps_the_researcher_out(page, researcher):
+    sign_in(page, password="wrong-password")
+
+    assert page.get_by_role("alert").is_visible()
+    assert page.get_by_role("heading", level=1).inner_text() == "Log in"
+
+
+def test_patient_browser_filters_and_sorts_with_the_keyboard(page, researcher, biobank):
+    sign_in(page)
+    page.get_by_role("link", name="Patients", exact=True).click()
+
+    page.get_by_label("Cancer type").select_option("LUAD")
+    page.get_by_label("Gene").fill("EGFR")
+    page.get_by_label("Gene").press("Enter")
+
+    assert page.get_by_role("heading", name="3 patients").is_visible()
+    page.get_by_role("link", name="Pseudonym").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**descending=on**")
+    first_cells = page.locator("tbody tr td:first-child").all_inner_texts()
+    assert first_cells == ["LUNG-002", "LUNG-001", "LUNG-000"]
+    screenshot(page, "patient-browser")
+
+
+def test_cohort_builder_pairs_and_downloads_the_csv(page, researcher, biobank):
+    sign_in(page)
+    page.get_by_role("link", name="Cohorts").click()
+
+    page.get_by_label("Window (days)").fill("7")
+    page.get_by_label("Gene").fill("EGFR")
+    page.get_by_role("button", name="Find pairs").click()
+    assert page.get_by_role("heading", name="1 pair").is_visible()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download all pairs as CSV").click()
+    rows = list(csv.DictReader(io.StringIO(download_info.value.path().read_text())))
+    assert [row["patient_pseudonym"] for row in rows] == ["LUNG-000"]
+    screenshot(page, "cohort-builder")
