@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from biobank.api import views
 from biobank.api.cohorts import CohortPairViewSet
+from biobank.api.matrix import CohortMatrixView
 
 # NB: no app namespace, so that the browsable API finds its sign-in page under the
 # "rest_framework" namespace; route names start with "api-" instead.
@@ -54,5 +55,6 @@ urlpatterns = [
     ),
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("auth/", include("rest_framework.urls")),
+    path("cohort-matrix/", CohortMatrixView.as_view(), name="api-cohort-matrix"),
     path("", include(router.urls)),
 ]

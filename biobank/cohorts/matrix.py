@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
+import math
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -808,16 +810,38 @@ def _stream_csv(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
 
 
 def _stream_json(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    # Python's float repr round-trips every value; DataFrame.to_json keeps 15 digits.
     for frame in frames:
-        if frame.empty:
-            continue
         text = _as_text(frame)
-        dates = [name for name, dtype in text.dtypes.items() if dtype == DTYPES[DATE]]
-        for name in dates:
-            text[name] = text[name].astype("string")
-        # to_json ends without a newline; JSON Lines wants one after every row:
-        yield text.to_json(orient="records", lines=True, force_ascii=False).encode()
-        yield b"\n"
+        names = list(text.columns)
+        columns = [_json_values(text[name]) for name in names]
+        lines = [
+            json.dumps(
+                dict(zip(names, row, strict=True)),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            for row in zip(*columns, strict=True)
+        ]
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
+
+
+def _json_values(column: pd.Series) -> list:
+    """Return the column as JSON-ready Python values: text dates, None for missing.
+
+    An infinite float is null too, since JSON has no literal for it.
+    """
+    if column.dtype == DTYPES[DATE]:
+        column = column.astype("string")
+    return [
+        None
+        if value is None
+        or value is pd.NA
+        or (isinstance(value, float) and not math.isfinite(value))
+        else value
+        for value in column.astype(object).tolist()
+    ]
 
 
 PARQUET_BLOCK_BYTES = 1 << 20
