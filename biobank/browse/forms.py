@@ -107,3 +107,32 @@ class PatientBrowserForm(forms.Form):
         else:
             first = field.asc(nulls_last=True)
         return [first, "project__code", "pseudonym", "pk"]
+
+
+class TimelineForm(forms.Form):
+    """How the timeline is drawn: the pairing window and the VAF axis."""
+
+    DEFAULT_WINDOW = 30
+
+    window = forms.IntegerField(
+        label="Pairing window (days)",
+        min_value=0,
+        max_value=3650,
+        required=False,
+        help_text="A study and a draw this close are linked as a synchronous pair.",
+    )
+    vaf_scale = forms.ChoiceField(
+        label="VAF axis",
+        choices=[
+            ("linear", "Linear"),
+            ("log", "Logarithmic (shows fractions below 1 %)"),
+        ],
+        required=False,
+    )
+
+    def clean_window(self) -> int:
+        window = self.cleaned_data["window"]
+        return self.DEFAULT_WINDOW if window is None else window
+
+    def clean_vaf_scale(self) -> str:
+        return self.cleaned_data["vaf_scale"] or "linear"

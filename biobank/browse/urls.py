@@ -9,4 +9,5 @@ app_name = "browse"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("patients/", views.patient_list, name="patients"),
+    path("patients/<int:pk>/", views.patient_timeline, name="patient"),
 ]

@@ -15,11 +15,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from biobank.api.access import visible_to
-from biobank.browse.forms import PatientBrowserForm
+from biobank.browse.forms import PatientBrowserForm, TimelineForm
+from biobank.browse.plots import timeline_svg
+from biobank.browse.timeline import load_timeline
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -135,6 +137,39 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         "descending": form.cleaned_data.get("descending") if form.is_valid() else False,
     }
     return render(request, "browse/patient_list.html", context)
+
+
+@require_GET
+@login_required
+def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show one patient's imaging, blood draws, treatments and events on one time axis."""
+    patients = visible_to(
+        request.user, Patient.objects.select_related("project"), "project"
+    )
+    patient = get_object_or_404(patients, pk=pk)
+    # The form shows the settings in use, the defaults included:
+    settings = request.GET.copy()
+    settings.setdefault("window", str(TimelineForm.DEFAULT_WINDOW))
+    settings.setdefault("vaf_scale", "linear")
+    form = TimelineForm(settings)
+    if form.is_valid():
+        window, scale, status = (
+            form.cleaned_data["window"],
+            form.cleaned_data["vaf_scale"],
+            200,
+        )
+    else:
+        # The page still shows, with the defaults, beside the form's messages:
+        window, scale, status = TimelineForm.DEFAULT_WINDOW, "linear", 400
+
+    timeline = load_timeline(patient, window)
+    context = {
+        "patient": patient,
+        "form": form,
+        "timeline": timeline,
+        "chart": None if timeline.is_empty else timeline_svg(timeline, scale),
+    }
+    return render(request, "browse/patient_timeline.html", context, status=status)
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:

@@ -77,3 +77,22 @@ def test_cohort_builder_pairs_and_downloads_the_csv(page, researcher, biobank):
     rows = list(csv.DictReader(io.StringIO(download_info.value.path().read_text())))
     assert [row["patient_pseudonym"] for row in rows] == ["LUNG-000"]
     screenshot(page, "cohort-builder")
+
+
+def test_timeline_opens_from_the_browser_and_points_open_their_record(
+    page, researcher, biobank
+):
+    sign_in(page)
+    page.get_by_role("link", name="Patients", exact=True).click()
+    page.get_by_role("link", name="LUNG-001").click()
+
+    assert page.get_by_role("heading", name="Patient LUNG-001").is_visible()
+    chart = page.locator("figure.chart svg")
+    assert chart.is_visible()
+    screenshot(page, "patient-timeline")
+
+    ctc_point = page.locator("svg g[id^=rec-]", has_text="CTCs in 7.5 mL").locator("a")
+    ctc_point.first.click()
+    page.wait_for_url("**#sample-*")
+    anchor = page.url.rsplit("#", 1)[1]
+    assert page.locator(f"tr#{anchor}").inner_text().count("CTC: 5 in 7.5 mL") == 1

@@ -1,0 +1,333 @@
+"""Server-side SVG charts (matplotlib): each point links to its record and names it on hover."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from html import escape
+
+from django.utils import timezone
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from biobank.browse.timeline import GeneResult, Timeline
+from liquidbiopsy.models import VariantResult
+
+# Text stays text in the SVG, so that the page's font and find-in-page work; the
+# figures are built without pyplot, whose global state web threads would share:
+SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "biobank"}
+
+MODALITY_COLOURS = {"CT": "#1f77b4", "PT": "#d62728", "MR": "#2ca02c"}
+GENE_COLOURS = [
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#56b4e9",
+    "#d55e00",
+    "#000000",
+]
+TREATMENT_COLOUR = "#f0e442"
+MARGIN = dt.timedelta(days=20)
+
+
+class Tooltips:
+    """Collect the hover text of each record's point; added to the SVG after drawing."""
+
+    def __init__(self) -> None:
+        self.titles: dict[str, str] = {}
+        self.serial = 0
+
+    def gid(self, text: str) -> str:
+        self.serial += 1
+        gid = f"rec-{self.serial}"
+        self.titles[gid] = text
+        return gid
+
+    def apply(self, svg: str) -> str:
+        def add_title(match: re.Match) -> str:
+            return (
+                f"{match.group(0)}<title>{escape(self.titles[match.group(1)])}</title>"
+            )
+
+        svg = re.sub(r'<g id="(rec-\d+)">', add_title, svg)
+        # Links point into this page; matplotlib would open each in a new window:
+        return svg.replace(' target="_blank"', "")
+
+
+def timeline_svg(timeline: Timeline, vaf_scale: str = "linear") -> str:
+    """Return the timeline chart as inline SVG, each point titled and linked."""
+    figure, tips = timeline_figure(timeline, vaf_scale)
+    buffer = io.StringIO()
+    with rc_context(SVG_SETTINGS):
+        figure.savefig(buffer, format="svg")
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]
+    return tips.apply(svg)
+
+
+def timeline_figure(
+    timeline: Timeline, vaf_scale: str = "linear"
+) -> tuple[Figure, Tooltips]:
+    """Draw imaging, CTC counts and cfDNA of one patient on one time axis.
+
+    `vaf_scale` is "linear" or "log": fractions below 1 % vanish on a linear axis.
+    Draws where a gene was tested but not detected (or below the assay's limit with
+    no value) go in their own strip, never on the VAF axis as zero.
+    """
+    tips = Tooltips()
+    figure = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = figure.subplots(
+        4, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1.4, 1.6, 0.8]}
+    )
+    imaging, ctc, vaf, untested = axes
+
+    _draw_imaging(imaging, timeline, tips)
+    _draw_ctc(ctc, timeline, tips)
+    _draw_vaf(vaf, timeline, tips, vaf_scale)
+    _draw_calls(untested, timeline, tips)
+    for ax in axes:
+        _draw_treatments(ax, timeline, tips, labelled=ax is imaging)
+
+    start, end = _time_span(timeline)
+    locator = AutoDateLocator()
+    untested.xaxis.set_major_locator(locator)
+    untested.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    untested.set_xlim(start - MARGIN, end + MARGIN)
+    untested.set_xlabel("Date")
+    return figure, tips
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    return timezone.localtime(moment).replace(tzinfo=None)
+
+
+def _day(on: dt.date) -> dt.datetime:
+    return dt.datetime.combine(on, dt.time(12, 0))
+
+
+def _time_span(timeline: Timeline) -> tuple[dt.datetime, dt.datetime]:
+    moments = [_day(study.study_date) for study in timeline.studies]
+    moments += [_local(sample.drawn_at) for sample in timeline.samples]
+    moments += [_day(t.started_on) for t in timeline.treatments]
+    moments += [_day(t.ended_on) for t in timeline.treatments if t.ended_on]
+    moments += [_day(event.occurred_on) for event in timeline.events]
+    return min(moments), max(moments)
+
+
+def _point(ax: Axes, x, y, tips: Tooltips, title: str, anchor: str, **style) -> None:
+    ax.plot([x], [y], gid=tips.gid(title), url=f"#{anchor}", linestyle="none", **style)
+
+
+def _empty(ax: Axes, message: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="#444",
+    )
+    ax.set_yticks([])
+
+
+def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
+    modalities = sorted(
+        {s.modality for st in timeline.studies for s in st.series.all()}
+    )
+    rows = {name: index for index, name in enumerate(["Pairs", "Events", *modalities])}
+    for study in timeline.studies:
+        for modality in sorted({series.modality for series in study.series.all()}):
+            _point(
+                ax, _day(study.study_date), rows[modality], tips,
+                f"{modality} study on {study.study_date}: {study.description or 'no description'}",
+                f"study-{study.pk}",
+                marker="s", markersize=9, color=MODALITY_COLOURS.get(modality, "#555"),
+            )  # fmt: skip
+    for event in timeline.events:
+        label = f"{event.get_kind_display()} on {event.occurred_on}"
+        if event.recist:
+            label += f" (RECIST {event.recist})"
+        _point(
+            ax, _day(event.occurred_on), rows["Events"], tips, label, f"event-{event.pk}",
+            marker="D", markersize=8, color="#7f3c8d",
+        )  # fmt: skip
+    for pair in timeline.pairs:
+        # The link between a study and a draw close enough to be analysed together:
+        drawn = _local(pair["drawn_at"])
+        ax.plot(
+            [_day(pair["study_date"]), drawn], [rows["Pairs"]] * 2,
+            color="#333", linewidth=2, marker="|", markersize=12,
+            gid=tips.gid(
+                f"Synchronous pair: study of {pair['study_date']} and draw of "
+                f"{pair['drawn_on']}, {pair['abs_days_apart']} days apart"
+            ),
+            url=f"#sample-{pair['sample_id']}",
+        )  # fmt: skip
+    ax.set_yticks(list(rows.values()), list(rows.keys()))
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_title(
+        f"Imaging, clinical events and study–draw pairs within {timeline.window_days} days",
+        loc="left", fontsize=10,
+    )  # fmt: skip
+    if not timeline.studies and not timeline.events:
+        ax.text(0.5, 0.9, "No dated imaging study or event", transform=ax.transAxes, ha="center", color="#444")  # fmt: skip
+
+
+def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
+    points = [
+        (_local(sample.drawn_at), count, sample)
+        for sample in timeline.samples
+        for count in sample.ctc_counts.all()
+    ]
+    ax.set_ylabel("CTCs per 7.5 mL")
+    if not points:
+        _empty(ax, "No CTC count for this patient")
+        return
+
+    points.sort(key=lambda point: point[0])
+    ax.plot(
+        [p[0] for p in points],
+        [p[1].count_per_7_5ml for p in points],
+        color="#0072b2",
+        linewidth=1.5,
+    )
+    for drawn, count, sample in points:
+        _point(
+            ax, drawn, count.count_per_7_5ml, tips,
+            f"{count.count} CTCs in {count.blood_volume_ml:g} mL ({count.platform}), "
+            f"{count.count_per_7_5ml:g} per 7.5 mL, drawn {timezone.localdate(sample.drawn_at)}",
+            f"sample-{sample.pk}",
+            marker="o", markersize=7, color="#0072b2",
+        )  # fmt: skip
+    if timeline.ctc_cutoff is not None:
+        ax.axhline(timeline.ctc_cutoff, color="#d55e00", linestyle="--", linewidth=1,
+                   label=f"Prognostic cut-off ({timeline.ctc_cutoff:g} per 7.5 mL)")  # fmt: skip
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_ylim(bottom=0)
+
+
+def _draw_vaf(ax: Axes, timeline: Timeline, tips: Tooltips, scale: str) -> None:
+    ax.set_ylabel("VAF (%)")
+    detected = [r for r in timeline.gene_results if r.vaf is not None]
+    bounded = [
+        r for r in timeline.gene_results
+        if r.call == VariantResult.Call.BELOW_LOD and r.limit_of_detection
+    ]  # fmt: skip
+    if not detected and not bounded:
+        _empty(ax, "No detected cfDNA variant for this patient")
+        return
+
+    colours = _gene_colours(timeline)
+    for gene in timeline.genes():
+        mine = sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
+        if mine:
+            ax.plot([_local(r.drawn_at) for r in mine], [r.vaf for r in mine],
+                    color=colours[gene], linewidth=1.5, label=gene)  # fmt: skip
+        for result in mine:
+            _point(ax, _local(result.drawn_at), result.vaf, tips, _describe(result),
+                   f"sample-{result.sample_id}", marker="o", markersize=7, color=colours[gene])  # fmt: skip
+    for result in bounded:
+        # The limit is an upper bound, not a value: an open triangle pointing down.
+        _point(ax, _local(result.drawn_at), result.limit_of_detection, tips, _describe(result),
+               f"sample-{result.sample_id}", marker="v", markersize=8,
+               markerfacecolor="white", color=colours[result.gene])  # fmt: skip
+
+    if scale == "log":
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value * 100:g}"))
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=8,
+        title="Detected (line),\nbelow limit (▽)",
+        title_fontsize=8,
+    )
+
+
+def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
+    """One row per gene for draws without a VAF: not detected, below limit, failed."""
+    genes = timeline.genes()
+    without = [
+        r for r in timeline.gene_results
+        if r.vaf is None and not (r.call == VariantResult.Call.BELOW_LOD and r.limit_of_detection)
+    ]  # fmt: skip
+    if not without:
+        _empty(
+            ax,
+            "Every tested gene has a value"
+            if genes
+            else "No cfDNA test for this patient",
+        )
+        return
+
+    markers = {
+        VariantResult.Call.NOT_DETECTED: ("x", "not detected"),
+        VariantResult.Call.BELOW_LOD: ("v", "below limit of detection"),
+        VariantResult.Call.FAILED: ("$?$", "test failed"),
+        VariantResult.Call.DETECTED: ("o", "detected, no VAF reported"),
+    }
+    colours = _gene_colours(timeline)
+    rows = {gene: index for index, gene in enumerate(genes)}
+    for result in without:
+        marker, _ = markers[result.call]
+        _point(ax, _local(result.drawn_at), rows[result.gene], tips, _describe(result),
+               f"sample-{result.sample_id}", marker=marker, markersize=8,
+               markerfacecolor="white", color=colours[result.gene])  # fmt: skip
+    ax.set_yticks(list(rows.values()), list(rows.keys()), fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_title("cfDNA tests without a VAF: × not detected, ▽ below limit, ? failed", loc="left", fontsize=9)  # fmt: skip
+
+
+def _draw_treatments(
+    ax: Axes, timeline: Timeline, tips: Tooltips, labelled: bool
+) -> None:
+    for treatment in timeline.treatments:
+        end = treatment.ended_on or treatment.started_on
+        ax.axvspan(
+            _day(treatment.started_on) - dt.timedelta(hours=12),
+            _day(end) + dt.timedelta(hours=12),
+            color=TREATMENT_COLOUR, alpha=0.35, linewidth=0, zorder=0,
+            gid=tips.gid(_treatment_text(treatment)), url=f"#treatment-{treatment.pk}",
+        )  # fmt: skip
+        if labelled:
+            ax.annotate(
+                treatment.agent or treatment.get_kind_display(),
+                (_day(treatment.started_on), 1), xycoords=("data", "axes fraction"),
+                xytext=(3, -3), textcoords="offset points", fontsize=8, va="top",
+            )  # fmt: skip
+
+
+def _treatment_text(treatment) -> str:
+    until = (
+        f" to {treatment.ended_on}" if treatment.ended_on else " (one day or ongoing)"
+    )
+    what = treatment.agent or treatment.get_kind_display()
+    return f"{what}: {treatment.get_kind_display()} from {treatment.started_on}{until}"
+
+
+def _describe(result: GeneResult) -> str:
+    drawn = timezone.localdate(result.drawn_at)
+    if result.vaf is not None:
+        return f"{result.label}: VAF {result.vaf * 100:.3g} % (drawn {drawn})"
+    if result.call == VariantResult.Call.BELOW_LOD and result.limit_of_detection:
+        return (
+            f"{result.gene}: below the limit of detection, VAF < "
+            f"{result.limit_of_detection * 100:.3g} % (drawn {drawn})"
+        )
+    call = VariantResult.Call(result.call).label.lower()
+    return f"{result.gene}: {call} (drawn {drawn})"
+
+
+def _gene_colours(timeline: Timeline) -> dict[str, str]:
+    return {
+        gene: GENE_COLOURS[i % len(GENE_COLOURS)]
+        for i, gene in enumerate(timeline.genes())
+    }

@@ -1,0 +1,220 @@
+"""The patient timeline page: chart, pairs, records, calls that are not zeros."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from biobank.browse.plots import timeline_figure
+from biobank.browse.timeline import load_timeline
+from liquidbiopsy.models import CfDNAAssay, VariantResult
+from patients.models import CancerType, ClinicalEvent, Patient, Treatment
+from tests.biobank.conftest import Records
+
+DAY = dt.date(2024, 3, 1)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture
+def logged_in(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("researcher"))
+    return client
+
+
+@pytest.fixture
+def patient(records: Records) -> Patient:
+    """A breast cancer patient: a CT, then three draws, a treatment and a progression."""
+    patient = records.patient("BR-001", CancerType.BRCA)
+    records.study(patient, DAY)
+    near = records.draw(patient, DAY + dt.timedelta(days=3))
+    records.ctc(near, 7)
+    records.variant(near, "ESR1", "p.D538G")
+    later = records.draw(patient, DAY + dt.timedelta(days=60))
+    records.ctc(later, 1)
+    records.variant(later, "ESR1", "p.D538G", call=VariantResult.Call.NOT_DETECTED)
+    VariantResult.objects.filter(call=VariantResult.Call.DETECTED).update(vaf=0.004)
+    below = records.draw(patient, DAY + dt.timedelta(days=90))
+    records.variant(below, "PIK3CA", "p.H1047R", call=VariantResult.Call.BELOW_LOD)
+    CfDNAAssay.objects.filter(sample=below).update(limit_of_detection_vaf=0.001)
+    Treatment.objects.create(
+        patient=patient,
+        kind=Treatment.Kind.HORMONAL,
+        agent="fulvestrant",
+        started_on=DAY + dt.timedelta(days=10),
+        ended_on=DAY + dt.timedelta(days=50),
+    )
+    ClinicalEvent.objects.create(
+        patient=patient,
+        kind=ClinicalEvent.Kind.PROGRESSION,
+        occurred_on=DAY + dt.timedelta(days=58),
+    )
+    return patient
+
+
+def _svg(response) -> ET.Element:
+    html = response.content.decode()
+    match = re.search(r"<svg.*?</svg>", html, re.S)
+    assert match, "no chart in the page"
+    return ET.fromstring(match.group(0))  # noqa: S314 -- our own page
+
+
+def _titles(svg: ET.Element) -> list[str]:
+    return [title.text for title in svg.iter(f"{SVG}title")]
+
+
+def test_timeline_draws_every_record_with_a_hover_title(logged_in, patient):
+    response = logged_in.get(f"/patients/{patient.pk}/")
+
+    titles = _titles(_svg(response))
+    assert response.status_code == 200
+    assert any(t.startswith("CT study on 2024-03-01") for t in titles)
+    assert "7 CTCs in 7.5 mL (CellSearch), 7 per 7.5 mL, drawn 2024-03-04" in titles
+    assert "ESR1 p.D538G: VAF 0.4 % (drawn 2024-03-04)" in titles
+    assert "ESR1: not detected (drawn 2024-04-30)" in titles
+    assert (
+        "PIK3CA: below the limit of detection, VAF < 0.1 % (drawn 2024-05-30)" in titles
+    )
+    assert any(
+        t.startswith("fulvestrant: Hormonal therapy from 2024-03-11 to 2024-04-20")
+        for t in titles
+    )
+    assert "Progression on 2024-04-28" in titles
+
+
+def test_points_link_to_their_record_in_the_table(logged_in, patient):
+    response = logged_in.get(f"/patients/{patient.pk}/")
+    html = response.content.decode()
+
+    links = {
+        a.get("{http://www.w3.org/1999/xlink}href")
+        for a in _svg(response).iter(f"{SVG}a")
+    }
+    anchors = set(re.findall(r'<tr id="([a-z]+-\d+)"', html))
+    assert links
+    assert {link.removeprefix("#") for link in links} <= anchors
+    assert 'target="_blank"' not in html
+
+
+def test_pairs_within_the_window_are_linked_and_listed(logged_in, patient):
+    narrow = logged_in.get(f"/patients/{patient.pk}/?window=2")
+    wide = logged_in.get(f"/patients/{patient.pk}/?window=7")
+
+    def pair_titles(response) -> list[str]:
+        return [t for t in _titles(_svg(response)) if t.startswith("Synchronous pair")]
+
+    assert pair_titles(narrow) == []
+    assert (
+        "No imaging study and blood draw of this patient lie within 2 days"
+        in narrow.content.decode()
+    )
+    assert pair_titles(wide) == [
+        "Synchronous pair: study of 2024-03-01 and draw of 2024-03-04, 3 days apart"
+    ]
+
+
+def test_ctc_panel_shows_the_cellsearch_cutoff_of_the_cancer_type(logged_in, patient):
+    html = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+
+    assert "Prognostic cut-off (5 per 7.5 mL)" in html
+
+
+def test_vaf_axis_can_be_logarithmic(logged_in, patient):
+    timeline = load_timeline(patient, window_days=30)
+
+    linear, _ = timeline_figure(timeline, "linear")
+    log, _ = timeline_figure(timeline, "log")
+    page = logged_in.get(f"/patients/{patient.pk}/?vaf_scale=log")
+
+    assert linear.axes[2].get_ylabel() == log.axes[2].get_ylabel() == "VAF (%)"
+    assert (linear.axes[2].get_yscale(), log.axes[2].get_yscale()) == ("linear", "log")
+    # The limit of detection (0.1 %) and the detected 0.4 % both lie inside the log axis:
+    bottom, top = log.axes[2].get_ylim()
+    assert bottom < 0.001 < 0.004 < top
+    assert page.status_code == 200
+
+
+def test_not_detected_is_not_drawn_as_a_zero_vaf(logged_in, records):
+    patient = records.patient("ND-1")
+    draw = records.draw(patient, DAY)
+    records.variant(draw, "KRAS", "p.G12D", call=VariantResult.Call.NOT_DETECTED)
+
+    response = logged_in.get(f"/patients/{patient.pk}/")
+    html = response.content.decode()
+
+    assert "No detected cfDNA variant for this patient" in html
+    assert "KRAS: not detected (drawn 2024-03-01)" in _titles(_svg(response))
+
+
+def test_a_patient_without_records_gets_a_message_not_a_chart(logged_in, records):
+    patient = records.patient("EMPTY-1")
+
+    html = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+
+    assert "<svg" not in html
+    assert "No dated record for this patient yet: nothing to draw." in html
+
+
+def test_a_single_draw_draws_with_messages_for_the_empty_panels(logged_in, records):
+    patient = records.patient("ONE-1")
+    records.ctc(records.draw(patient, DAY), 4)
+
+    response = logged_in.get(f"/patients/{patient.pk}/")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "No detected cfDNA variant for this patient" in html
+    assert "No dated imaging study or event" in html
+    assert len(_titles(_svg(response))) == 1
+
+
+def test_bad_settings_are_refused_with_the_defaults_drawn(logged_in, patient):
+    response = logged_in.get(f"/patients/{patient.pk}/?window=-4&vaf_scale=cubic")
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Ensure this value is greater than or equal to 0." in html
+    assert "Select a valid choice." in html
+    assert "<svg" in html
+
+
+def test_unknown_patient_is_404_and_anonymous_visitors_log_in(logged_in, patient):
+    assert logged_in.get("/patients/999999/").status_code == 404
+    assert Client().get(f"/patients/{patient.pk}/").status_code == 302
+
+
+def test_undated_studies_are_counted_apart(logged_in, records):
+    patient = records.patient("UND-1")
+    records.study(patient, None)
+    records.draw(patient, DAY)
+
+    html = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+
+    assert "1 imaging study without a usable date is not on the timeline" in html
+
+
+def test_timeline_query_count_does_not_grow_with_records(logged_in, records):
+    patient = records.patient("Q-1")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert logged_in.get(f"/patients/{patient.pk}/").status_code == 200
+        return len(captured)
+
+    draw = records.draw(patient, DAY)
+    records.ctc(draw, 2)
+    records.variant(draw, "EGFR", "p.T790M")
+    records.study(patient, DAY)
+    few = queries()
+    for day in range(1, 8):
+        draw = records.draw(patient, DAY + dt.timedelta(days=day * 7))
+        records.ctc(draw, day)
+        records.variant(draw, "EGFR", "p.T790M")
+        records.variant(draw, "KRAS", "p.G12C", call=VariantResult.Call.NOT_DETECTED)
+        records.study(patient, DAY + dt.timedelta(days=day * 7))
+    assert queries() == few
