@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "patients",
     "radiomics",
     "liquidbiopsy",
+    "biobank.cohorts",
 ]
 
 MIDDLEWARE = [

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import DefaultRouter, SimpleRouter
 
 from biobank.api import views
 from biobank.api.cohorts import CohortPairViewSet
 from biobank.api.matrix import CohortMatrixView
+from biobank.api.saved_cohorts import SavedCohortViewSet
 
 # NB: no app namespace, so that the browsable API finds its sign-in page under the
 # "rest_framework" namespace; route names start with "api-" instead.
@@ -43,6 +44,12 @@ router.register("variants", views.VariantResultViewSet, basename="api-variant")
 router.register("rna-results", views.CirculatingRNAResultViewSet, basename="api-rna")
 router.register("cohort-pairs", CohortPairViewSet, basename="api-cohort-pair")
 
+# Saved cohorts write and have no record filters, so they sit beside the record router:
+saved_cohort_router = SimpleRouter()
+saved_cohort_router.register(
+    "saved-cohorts", SavedCohortViewSet, basename="api-saved-cohort"
+)
+
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
@@ -57,4 +64,5 @@ urlpatterns = [
     path("auth/", include("rest_framework.urls")),
     path("cohort-matrix/", CohortMatrixView.as_view(), name="api-cohort-matrix"),
     path("", include(router.urls)),
+    path("", include(saved_cohort_router.urls)),
 ]
