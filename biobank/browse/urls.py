@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("patients/", views.patient_list, name="patients"),
     path("patients/<int:pk>/", views.patient_timeline, name="patient"),
+    path("studies/<int:pk>/", views.study_page, name="study"),
 ]

@@ -14,13 +14,14 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from biobank.api.access import visible_to
 from biobank.browse.forms import PatientBrowserForm, TimelineForm
 from biobank.browse.plots import timeline_svg
+from biobank.browse.study import load_study
 from biobank.browse.timeline import load_timeline
 from liquidbiopsy.models import (
     BloodSample,
@@ -170,6 +171,23 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": None if timeline.is_empty else timeline_svg(timeline, scale),
     }
     return render(request, "browse/patient_timeline.html", context, status=status)
+
+
+@require_GET
+@login_required
+def study_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show a study's acquisition, segmentations, features and texture report."""
+    studies = visible_to(
+        request.user,
+        ImagingStudy.objects.select_related("patient__project"),
+        "patient__project",
+    )
+    study = get_object_or_404(studies, pk=pk)
+    chosen = request.GET.get("extraction", "")
+    view = load_study(study, int(chosen) if chosen.isdigit() else None)
+    if chosen and (view.chosen is None or str(view.chosen.pk) != chosen):
+        raise Http404("This study has no such feature extraction.")
+    return render(request, "browse/study.html", {"view": view, "study": study})
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:
