@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from biobank.api.access import visible_to
 from biobank.api.cohorts import collect_evidence
+from biobank.api.matrix import MOST_LIST_ITEMS
 from biobank.cohorts.forms import CohortForm
 from biobank.cohorts.matrix import (
     MatrixSpec,
@@ -56,6 +57,8 @@ MEMBER_FIELDS = (
     "days_apart",
 )
 PAIR_KEY = ("study_id", "sample_id")
+# NB: PostgreSQL text cannot hold NUL, so a NUL must not reach a query:
+NUL_MESSAGE = "Remove the NUL character."
 FLAG_PARAMETERS = {
     name
     for name, form_field in CohortForm.base_fields.items()
@@ -140,6 +143,7 @@ def _validate_query(query: object) -> tuple[dict, CohortCriteria]:
         )
 
     errors: dict[str, list[str]] = {}
+    data: dict[str, str | bool] = {}
     for name, value in query.items():
         if name not in CohortForm.base_fields:
             errors[name] = ["Unknown parameter; check its spelling."]
@@ -147,9 +151,13 @@ def _validate_query(query: object) -> tuple[dict, CohortCriteria]:
             errors[name] = ["Give one value: text, a number, true or false."]
         elif isinstance(value, bool) and name not in FLAG_PARAMETERS:
             errors[name] = ["Give text or a number here, not true or false."]
-    form = CohortForm(
-        {k: v for k, v in query.items() if k not in errors and v is not None}
-    )
+        elif _has_nul(name) or _has_nul(value):
+            errors[name] = [NUL_MESSAGE]
+        elif value is not None:
+            # As text, as in a query string: a whole number too large for a float
+            # then reads as infinite and is refused, not an OverflowError.
+            data[name] = value if isinstance(value, bool | str) else repr(value)
+    form = CohortForm(data)
     if not form.is_valid():
         errors |= {
             name: [error["message"] for error in messages]
@@ -184,6 +192,17 @@ def _validate_matrix(matrix: object) -> dict:
         raise DefinitionInvalid(
             {"matrix": ['Give the matrix spec as an object, e.g. {"features": ["*"]}.']}
         )
+
+    errors = {}
+    for name, value in matrix.items():
+        if _has_nul(name) or _has_nul(value):
+            errors[name] = [NUL_MESSAGE]
+        elif _items_in(value) > MOST_LIST_ITEMS:
+            # As /api/cohort-matrix/: a longer list is a mistake and one huge SQL condition.
+            errors[name] = [f"Give at most {MOST_LIST_ITEMS} items in {name}."]
+    if errors:
+        raise DefinitionInvalid({"matrix": errors})
+
     try:
         spec = MatrixSpec.from_params(matrix)
         # Unknown features and signatures are refused now, not when the matrix is built:
@@ -191,6 +210,22 @@ def _validate_matrix(matrix: object) -> dict:
     except MatrixSpecError as error:
         raise DefinitionInvalid({"matrix": {error.field: [error.message]}}) from error
     return spec.as_dict()
+
+
+def _items_in(value: object) -> int:
+    if isinstance(value, list):
+        return len(value)
+    return str(value).count(",") + 1
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return False
 
 
 @transaction.atomic

@@ -246,6 +246,16 @@ def test_damaged_frozen_file_is_refused_not_served(api, biobank, storage_root):
         ({"matrix": {"robust": "always"}}, ("matrix", "robust")),
         ({"matrix": {"colour": "red"}}, ("matrix", "colour")),
         ({"name": ""}, ("name",)),
+        ({"name": "a\x00b"}, ("name",)),
+        ({"query": {"gene": "EG\x00FR"}}, ("query", "gene")),
+        ({"query": {"project": "de\x00mo"}}, ("query", "project")),
+        ({"query": {"min_ctc": 10**400}}, ("query", "min_ctc")),
+        (
+            {"query": {"feature": "Q4LE", "feature_max": -(10**400)}},
+            ("query", "feature_max"),
+        ),
+        ({"matrix": {"features": ["original\x00"]}}, ("matrix", "features")),
+        ({"matrix": {"genes": ",".join(["EGFR"] * 2001)}}, ("matrix", "genes")),
     ],
 )
 def test_bad_definition_is_a_400_naming_the_field(api, biobank, body, path):
