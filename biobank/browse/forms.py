@@ -1,13 +1,14 @@
-"""Filters of the patient browser."""
+"""Forms of the researcher pages: patient filters, timeline settings, follow-up rule."""
 
 from __future__ import annotations
 
 from django import forms
 from django.db.models import Exists, F, OuterRef, Q
 
+from biobank.cohorts.stratification import FollowUpRule
 from liquidbiopsy.models import VariantResult
 from patients.models import CancerType, Project
-from radiomics.models import ImageSeries
+from radiomics.models import ImageSeries, RadiomicSignature
 
 SORTS = {
     "pseudonym": ("pseudonym", "Pseudonym"),
@@ -136,3 +137,88 @@ class TimelineForm(forms.Form):
 
     def clean_vaf_scale(self) -> str:
         return self.cleaned_data["vaf_scale"] or "linear"
+
+
+class FollowUpForm(forms.Form):
+    """The follow-up rule, editable; the defaults are the CellSearch prognostic cut-offs."""
+
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label="Any project",
+    )
+    window_days = forms.IntegerField(
+        label="Window (days)", min_value=0, max_value=3650, required=False
+    )
+    signature = forms.ChoiceField(
+        label="Signature",
+        required=False,
+        help_text="Scores at or above its cut-off are high risk.",
+    )
+    ctc_brca = forms.FloatField(
+        label="CTC cut-off, breast (BRCA)",
+        min_value=0,
+        required=False,
+        help_text="CTCs per 7.5 mL; empty: no CTC criterion for this cancer type.",
+    )
+    ctc_prad = forms.FloatField(
+        label="CTC cut-off, prostate (PRAD)", min_value=0, required=False
+    )
+    ctc_colorectal = forms.FloatField(
+        label="CTC cut-off, colorectal (COAD, READ, COADREAD)",
+        min_value=0,
+        required=False,
+    )
+    ctc_other = forms.FloatField(
+        label="CTC cut-off, other cancer types",
+        min_value=0,
+        required=False,
+        help_text="No established cut-off exists; empty leaves CTCs out for them.",
+    )
+    use_cfdna = forms.BooleanField(
+        label="A detected cfDNA variant counts as positive", required=False
+    )
+
+    CUTOFF_FIELDS = {
+        "ctc_brca": (CancerType.BRCA,),
+        "ctc_prad": (CancerType.PRAD,),
+        "ctc_colorectal": (CancerType.COAD, CancerType.READ, CancerType.COADREAD),
+    }
+    DEFAULTS = {
+        "window_days": "30",
+        "ctc_brca": "5",
+        "ctc_prad": "5",
+        "ctc_colorectal": "3",
+        "use_cfdna": "on",
+    }
+
+    def __init__(self, data, *args, **kwargs) -> None:
+        # An untouched page applies the defaults; a submitted one says every value:
+        if "window_days" not in data:
+            data = {**self.DEFAULTS, **data.dict()}
+        super().__init__(data, *args, **kwargs)
+        names = RadiomicSignature.objects.filter(cutoff__isnull=False).values_list(
+            "name", flat=True
+        )
+        self.fields["signature"].choices = [
+            ("", "Any signature with a cut-off"),
+            *((n, n) for n in names),
+        ]
+
+    def rule(self) -> FollowUpRule:
+        data = self.cleaned_data
+        cutoffs: dict[str, float] = {}
+        if data["ctc_other"] is not None:
+            cutoffs |= dict.fromkeys(CancerType.values, data["ctc_other"])
+        for name, codes in self.CUTOFF_FIELDS.items():
+            for code in codes:
+                cutoffs.pop(code, None)
+                if data[name] is not None:
+                    cutoffs[code] = data[name]
+        return FollowUpRule(
+            window_days=30 if data["window_days"] is None else data["window_days"],
+            signature=data["signature"],
+            ctc_cutoffs=cutoffs,
+            use_cfdna=data["use_cfdna"],
+        )

@@ -11,4 +11,5 @@ urlpatterns = [
     path("patients/", views.patient_list, name="patients"),
     path("patients/<int:pk>/", views.patient_timeline, name="patient"),
     path("studies/<int:pk>/", views.study_page, name="study"),
+    path("follow-up/", views.follow_up, name="follow-up"),
 ]

@@ -19,10 +19,11 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from biobank.api.access import visible_to
-from biobank.browse.forms import PatientBrowserForm, TimelineForm
+from biobank.browse.forms import FollowUpForm, PatientBrowserForm, TimelineForm
 from biobank.browse.plots import timeline_svg
 from biobank.browse.study import load_study
 from biobank.browse.timeline import load_timeline
+from biobank.cohorts.stratification import flag_patients
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -188,6 +189,23 @@ def study_page(request: HttpRequest, pk: int) -> HttpResponse:
     if chosen and (view.chosen is None or str(view.chosen.pk) != chosen):
         raise Http404("This study has no such feature extraction.")
     return render(request, "browse/study.html", {"view": view, "study": study})
+
+
+@require_GET
+@login_required
+def follow_up(request: HttpRequest) -> HttpResponse:
+    """List the patients flagged for closer follow-up by the rule the form sets."""
+    form = FollowUpForm(request.GET)
+    flags = []
+    if form.is_valid():
+        patients = visible_to(request.user, Patient.objects.all(), "project")
+        if form.cleaned_data["project"]:
+            patients = patients.filter(project=form.cleaned_data["project"])
+        flags = flag_patients(patients, form.rule())
+    status = 200 if form.is_valid() else 400
+    return render(
+        request, "browse/follow_up.html", {"form": form, "flags": flags}, status=status
+    )
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:

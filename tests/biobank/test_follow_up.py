@@ -1,0 +1,161 @@
+"""Follow-up flags: a high-risk signature and a positive blood test within the window."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from biobank.cohorts.stratification import FollowUpRule, flag_patients
+from liquidbiopsy.models import VariantResult
+from patients.models import CancerType, Patient
+from radiomics.models import FeatureExtraction, RadiomicSignature, SignatureScore
+from tests.biobank.conftest import Records
+
+DAY = dt.date(2024, 3, 1)
+
+
+@pytest.fixture
+def logged_in(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("researcher"))
+    return client
+
+
+@pytest.fixture
+def signature(db) -> RadiomicSignature:
+    return RadiomicSignature.objects.create(name="Risk", cutoff=0.5)
+
+
+def scored(records: Records, patient: Patient, signature, score: float, on=DAY):
+    """Give `patient` a study on `on` whose extraction scores `score`."""
+    study = records.study(patient, on)
+    value = records.feature(study, "original_firstorder_Mean", 1.0)
+    extraction = FeatureExtraction.objects.get(pk=value.extraction_id)
+    SignatureScore.objects.create(
+        signature=signature, extraction=extraction, score=score
+    )
+    return study
+
+
+def with_ctc(records: Records, patient: Patient, count: int, days_after: int = 10):
+    records.ctc(records.draw(patient, DAY + dt.timedelta(days=days_after)), count)
+
+
+def flagged(rule: FollowUpRule | None = None) -> list[str]:
+    flags = flag_patients(Patient.objects.all(), rule or FollowUpRule())
+    return [flag.patient.pseudonym for flag in flags]
+
+
+def test_cellsearch_cutoffs_apply_by_cancer_type(records, signature):
+    cases = [
+        ("BR-5", CancerType.BRCA, 5),
+        ("BR-4", CancerType.BRCA, 4),
+        ("PR-5", CancerType.PRAD, 5),
+        ("CRC-3", CancerType.COAD, 3),
+        ("CRC-2", CancerType.READ, 2),
+        ("LUNG-50", CancerType.LUAD, 50),
+    ]
+    for name, cancer_type, count in cases:
+        patient = records.patient(name, cancer_type)
+        scored(records, patient, signature, 0.9)
+        with_ctc(records, patient, count)
+
+    assert sorted(flagged()) == ["BR-5", "CRC-3", "PR-5"]
+
+
+def test_the_score_must_reach_the_cutoff_and_the_test_be_within_the_window(
+    records, signature
+):
+    low = records.patient("LOW", CancerType.BRCA)
+    scored(records, low, signature, 0.49)
+    with_ctc(records, low, 9)
+    far = records.patient("FAR", CancerType.BRCA)
+    scored(records, far, signature, 0.8)
+    with_ctc(records, far, 9, days_after=40)
+
+    assert flagged() == []
+    assert flagged(FollowUpRule(window_days=40)) == ["FAR"]
+
+
+def test_detected_cfdna_counts_unless_the_rule_leaves_it_out(records, signature):
+    patient = records.patient("LUNG-1", CancerType.LUAD)
+    scored(records, patient, signature, 0.7)
+    draw = records.draw(patient, DAY - dt.timedelta(days=3))
+    records.variant(draw, "KRAS", "p.G12C")
+    records.variant(draw, "EGFR", "p.L858R", call=VariantResult.Call.NOT_DETECTED)
+
+    assert flagged() == ["LUNG-1"]
+    assert flagged(FollowUpRule(use_cfdna=False)) == []
+    flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
+    assert [p.text for p in flag.positives] == ["cfDNA KRAS p.G12C detected"]
+
+
+def test_resistance_markers_are_named_as_such(records, signature):
+    patient = records.patient("LUNG-2", CancerType.LUAD)
+    scored(records, patient, signature, 0.7)
+    records.variant(records.draw(patient, DAY), "EGFR", "p.T790M")
+
+    flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
+
+    assert [m.resistance for m in flag.resistance] == [
+        "EGFR T790M: resistance to first- and second-generation EGFR inhibitors"
+    ]
+
+
+def test_rule_text_says_what_applied_to_the_patient(records, signature):
+    patient = records.patient("BR-9", CancerType.BRCA)
+    scored(records, patient, signature, 0.9)
+    with_ctc(records, patient, 12)
+
+    flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
+
+    assert flag.rule_text == (
+        "a signature at or above its cut-off, and CTCs ≥ 5 per 7.5 mL (BRCA) or "
+        "a cfDNA variant detected, within 30 days"
+    )
+    assert flag.nearest_days == 10
+
+
+def test_page_applies_the_defaults_and_edited_cutoffs(logged_in, records, signature):
+    patient = records.patient("BR-4", CancerType.BRCA)
+    scored(records, patient, signature, 0.9)
+    with_ctc(records, patient, 4)
+
+    default = logged_in.get("/follow-up/").content.decode()
+    edited = logged_in.get(
+        "/follow-up/?window_days=30&ctc_brca=4&ctc_prad=5&ctc_colorectal=3&use_cfdna=on"
+    ).content.decode()
+
+    assert "0 patients flagged" in default
+    assert 'value="5"' in default
+    assert "1 patient flagged" in edited
+    assert "CTCs ≥ 4 per 7.5 mL (BRCA)" in edited
+
+
+def test_page_refuses_a_negative_cutoff(logged_in, db):
+    response = logged_in.get("/follow-up/?window_days=30&ctc_brca=-1")
+
+    assert response.status_code == 400
+    assert (
+        "Ensure this value is greater than or equal to 0." in response.content.decode()
+    )
+
+
+def test_page_query_count_does_not_grow_with_flags(logged_in, records, signature):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert logged_in.get("/follow-up/").status_code == 200
+        return len(captured)
+
+    first = records.patient("BR-0", CancerType.BRCA)
+    scored(records, first, signature, 0.9)
+    with_ctc(records, first, 8)
+    few = queries()
+    for n in range(1, 6):
+        patient = records.patient(f"BR-{n}", CancerType.BRCA)
+        scored(records, patient, signature, 0.9)
+        with_ctc(records, patient, 8)
+        records.variant(records.draw(patient, DAY), "ESR1", "p.D538G")
+    assert queries() == few
