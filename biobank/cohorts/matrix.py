@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import json
 import math
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -390,6 +392,7 @@ def _resolve_signatures(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
     return tuple((signatures[name], name) for name in spec.signatures)
 
 
+@functools.lru_cache(maxsize=4096)
 def gene_key(gene: str, gene_hgnc: str = "") -> str:
     """Return the column symbol of a gene: its current HGNC symbol, upper case."""
     return current_symbol(gene_hgnc or gene).upper()
@@ -421,7 +424,7 @@ def iter_matrix_frames(
     `pairs` are dicts with the keys of CohortRow.FIELDS (pair_queryset gives them);
     a QuerySet is read in chunks, any other iterable is read once unless `spec`
     leaves `genes` empty, when a list is made of it to find the genes. Each chunk
-    costs at most eight queries, whatever its size. Every frame has the columns and
+    costs at most nine queries, whatever its size. Every frame has the columns and
     dtypes of `matrix_columns(layout)`; at least one frame is yielded, an empty one
     when there are no pairs.
 
@@ -458,94 +461,70 @@ def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
         yield chunk
 
 
-@dataclass
-class _Chunk:
-    """What one chunk of pairs needs from the database, keyed by study or sample id."""
-
-    patients: dict[int, dict]
-    extractions: dict[int, dict]
-    values: dict[tuple[int, int], float]
-    scores: dict[tuple[int, int], tuple[float, str]]
-    samples: dict[int, dict]
-    ctc: dict[int, dict]
-    cfdna: dict[int, dict]
-    genes: dict[tuple[int, str], dict]
-
-
 def _frame_of(pairs: list[dict], layout: MatrixLayout) -> pd.DataFrame:
+    """Return the matrix rows of one chunk of pairs, built column by column.
+
+    One query per kind of record (nine at most), whatever the chunk's size.
+    """
     study_ids = {pair["study_id"] for pair in pairs}
     sample_ids = {pair["sample_id"] for pair in pairs}
-
+    patients = _clinical(study_ids)
     extractions = _choose_extractions(study_ids, layout)
-    chosen = {extraction["extraction_id"] for extraction in extractions.values()}
-    found = _Chunk(
-        patients=_clinical(study_ids),
-        extractions=extractions,
-        values=_feature_values(chosen, layout),
-        scores=_signature_scores(chosen, layout),
-        samples=_samples(sample_ids),
-        ctc=_ctc_counts(sample_ids, layout.spec.ctc_platform),
-        cfdna=_cfdna(sample_ids),
-        genes=_gene_results(sample_ids, layout.genes),
-    )
+    draws = _blood(sample_ids, layout.spec.ctc_platform)
 
-    data: dict[str, list] = {name: [] for name, _, _ in layout.columns}
-    for pair in pairs:
-        for name, value in _row(pair, found, layout):
-            data[name].append(value)
+    columns: dict[str, Sequence] = {}
+    for name, _, _ in IDENTIFIER_COLUMNS:
+        columns[name] = [pair[name] for pair in pairs]
+    studies = [pair["study_id"] for pair in pairs]
+    samples = [pair["sample_id"] for pair in pairs]
+    _copy_columns(columns, CLINICAL_COLUMNS, [patients.get(pk) for pk in studies])
+    _copy_columns(columns, IMAGING_COLUMNS, [extractions.get(pk) for pk in studies])
+    _copy_columns(columns, BLOOD_COLUMNS, [draws.get(pk) for pk in samples])
+
+    # Features and signature scores are those of the row's extraction:
+    chosen = [
+        extractions[pk]["extraction_id"] if pk in extractions else None
+        for pk in studies
+    ]
+    used = {pk for pk in chosen if pk is not None}
+    columns |= _feature_block(chosen, _feature_values(used, layout), layout)
+    scores = _signature_scores(used, layout)
+    for signature, name in layout.signatures:
+        score_column, label_column = signature_columns(name)
+        found = [scores.get((pk, signature), (None, None)) for pk in chosen]
+        columns[score_column] = [score for score, _ in found]
+        columns[label_column] = [label or None for _, label in found]
+
+    results = _gene_results(sample_ids, layout.genes)
+    for gene in layout.genes:
+        vaf_column, call_column, variants_column = gene_columns(gene)
+        found = [results.get((pk, gene), UNTESTED) for pk in samples]
+        columns[vaf_column] = [result["vaf"] for result in found]
+        columns[call_column] = [result["call"] for result in found]
+        columns[variants_column] = [result["variants"] for result in found]
+
     return pd.DataFrame(
         {
-            name: pd.array(data[name], dtype=DTYPES[dtype])
+            name: pd.array(columns[name], dtype=DTYPES[dtype])
             for name, dtype, _ in layout.columns
         }
     )
 
 
-def _row(
-    pair: dict, found: _Chunk, layout: MatrixLayout
-) -> Iterator[tuple[str, object]]:
-    for name, _, _ in IDENTIFIER_COLUMNS:
-        yield name, pair[name]
+UNTESTED = {"vaf": None, "call": NOT_TESTED, "variants": None}
 
-    patient = found.patients.get(pair["study_id"], {})
-    for name, _, _ in CLINICAL_COLUMNS:
-        yield name, _blank_to_none(patient.get(name))
 
-    extraction = found.extractions.get(pair["study_id"], {})
-    for name, _, _ in IMAGING_COLUMNS:
-        yield name, _blank_to_none(extraction.get(name))
-
-    sample = found.samples.get(pair["sample_id"], {})
-    ctc = found.ctc.get(pair["sample_id"], {})
-    cfdna = found.cfdna.get(pair["sample_id"], {})
-    yield "timepoint", _blank_to_none(sample.get("timepoint"))
-    yield "tube_type", _blank_to_none(sample.get("tube_type"))
-    yield "ctc_platform", ctc.get("platform")
-    yield "ctc_count", ctc.get("count")
-    yield "ctc_per_7_5ml", ctc.get("count_per_7_5ml")
-    yield "cfdna_ng_per_ml", cfdna.get("cfdna_ng_per_ml")
-    yield "cfdna_assay_id", cfdna.get("cfdna_assay_id")
-    yield "tumour_fraction", cfdna.get("tumour_fraction")
-
-    extraction_id = extraction.get("extraction_id")
-    for pk, name in layout.features:
-        yield feature_column(name), found.values.get((extraction_id, pk))
-    for pk, name in layout.signatures:
-        score, label = found.scores.get((extraction_id, pk), (None, None))
-        score_column, label_column = signature_columns(name)
-        yield score_column, score
-        yield label_column, _blank_to_none(label)
-    for gene in layout.genes:
-        result = found.genes.get((pair["sample_id"], gene))
-        vaf_column, call_column, variants_column = gene_columns(gene)
-        if result is None:
-            yield vaf_column, None
-            yield call_column, NOT_TESTED
-            yield variants_column, None
-        else:
-            yield vaf_column, result["vaf"]
-            yield call_column, result["call"]
-            yield variants_column, result["variants"]
+def _copy_columns(
+    columns: dict[str, Sequence],
+    names: Iterable[tuple[str, str, str]],
+    records: list[dict | None],
+) -> None:
+    """Add a column per name, from the record of each row (None for no record)."""
+    for name, _, _ in names:
+        columns[name] = [
+            None if record is None else _blank_to_none(record.get(name))
+            for record in records
+        ]
 
 
 def _blank_to_none(value: object) -> object:
@@ -571,7 +550,8 @@ def _choose_extractions(study_ids: set[int], layout: MatrixLayout) -> dict[int, 
 
     The one with the most values of the chosen features wins; ties go to the lowest
     series number (then series id), the lowest ROI number (then segmentation id),
-    and last to the most recent extraction (highest id).
+    and last to the most recent extraction (highest id). Values are counted only
+    for studies with several candidates, in one more query.
     """
     extractions = FeatureExtraction.objects.filter(
         status=FeatureExtraction.Status.DONE,
@@ -582,15 +562,9 @@ def _choose_extractions(study_ids: set[int], layout: MatrixLayout) -> dict[int, 
     if layout.spec.preset:
         extractions = extractions.filter(preset=layout.spec.preset)
 
-    feature_ids = [pk for pk, _ in layout.features]
-    if feature_ids:
-        extractions = extractions.annotate(
-            matching=Count("values", filter=Q(values__feature__in=feature_ids))
-        )
     series = {name: F(f"segmentation__series__{name}") for name, _, _ in SERIES_FIELDS}
     rows = extractions.values(
         "segmentation_id",
-        *(["matching"] if feature_ids else []),
         extraction_id=F("id"),
         extraction_software=F("software"),
         extraction_software_version=F("software_version"),
@@ -604,23 +578,43 @@ def _choose_extractions(study_ids: set[int], layout: MatrixLayout) -> dict[int, 
         reader=F("segmentation__reader"),
         **series,
     ).order_by()
-
     by_study: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         by_study[row["study_id"]].append(row)
 
+    contested = [
+        row["extraction_id"]
+        for candidates in by_study.values()
+        if len(candidates) > 1
+        for row in candidates
+    ]
+    matching = _count_values(contested, layout) if layout.features else {}
+
     chosen = {}
     for study_id, candidates in by_study.items():
-        best = min(candidates, key=_extraction_rank)
+        best = min(
+            candidates,
+            key=lambda row: _extraction_rank(
+                row, matching.get(row["extraction_id"], 0)
+            ),
+        )
         best["extractions_eligible"] = len(candidates)
         chosen[study_id] = best
     return chosen
 
 
-def _extraction_rank(row: dict) -> tuple:
+def _count_values(extraction_ids: list[int], layout: MatrixLayout) -> dict[int, int]:
+    if not extraction_ids:
+        return {}
+    values = _values_of_layout(extraction_ids, layout)
+    counts = values.values("extraction_id").annotate(number=Count("id")).order_by()
+    return {row["extraction_id"]: row["number"] for row in counts}
+
+
+def _extraction_rank(row: dict, matching: int) -> tuple:
     number = row["series_number"]
     return (
-        -row.get("matching", 0),
+        -matching,
         number is None,
         number or 0,
         row["series_id"],
@@ -630,19 +624,58 @@ def _extraction_rank(row: dict) -> tuple:
     )
 
 
-def _feature_values(
-    extraction_ids: set[int], layout: MatrixLayout
-) -> dict[tuple[int, int], float]:
-    if not extraction_ids or not layout.features:
-        return {}
+def _values_of_layout(extraction_ids: Iterable[int], layout: MatrixLayout) -> QuerySet:
     values = FeatureValue.objects.filter(extraction__in=extraction_ids)
     if layout.spec.features != (ALL_FEATURES,) or layout.spec.robust:
         values = values.filter(feature__in=[pk for pk, _ in layout.features])
-    return {
-        (extraction, feature): value
-        for extraction, feature, value in values.values_list(
-            "extraction_id", "feature_id", "value"
+    return values
+
+
+def _feature_values(
+    extraction_ids: set[int], layout: MatrixLayout
+) -> list[tuple[int, int, float]]:
+    if not extraction_ids or not layout.features:
+        return []
+    values = _values_of_layout(extraction_ids, layout)
+    return list(values.values_list("extraction_id", "feature_id", "value"))
+
+
+def _feature_block(
+    extraction_ids: list[int | None],
+    values: list[tuple[int, int, float]],
+    layout: MatrixLayout,
+) -> dict[str, pd.api.extensions.ExtensionArray]:
+    """Return the feature columns: the values of each row's extraction, wide.
+
+    Built in numpy, since it is most of the matrix: a table of extraction by feature,
+    then one of its rows per pair (several draws may pair with one study).
+    """
+    feature_index = {pk: column for column, (pk, _) in enumerate(layout.features)}
+    known = sorted({pk for pk in extraction_ids if pk is not None})
+    extraction_index = {pk: row for row, pk in enumerate(known)}
+    # The last row stays empty, for pairs without an extraction:
+    table = np.zeros((len(known) + 1, len(feature_index)))
+    present = np.zeros(table.shape, dtype=bool)
+    if values:
+        rows = np.fromiter(
+            (extraction_index[e] for e, _, _ in values), np.intp, len(values)
         )
+        cols = np.fromiter(
+            (feature_index[f] for _, f, _ in values), np.intp, len(values)
+        )
+        table[rows, cols] = np.fromiter((v for _, _, v in values), float, len(values))
+        present[rows, cols] = True
+
+    taken = [
+        extraction_index.get(pk, len(known)) if pk is not None else len(known)
+        for pk in extraction_ids
+    ]
+    wide, found = table[taken], present[taken]
+    return {
+        feature_column(name): pd.arrays.FloatingArray(
+            np.ascontiguousarray(wide[:, column]), ~found[:, column]
+        )
+        for column, (_, name) in enumerate(layout.features)
     }
 
 
@@ -661,11 +694,23 @@ def _signature_scores(
     }
 
 
-def _samples(sample_ids: set[int]) -> dict[int, dict]:
-    samples = BloodSample.objects.filter(pk__in=sample_ids).values(
-        "id", "timepoint", "tube_type"
-    )
-    return {sample.pop("id"): sample for sample in samples}
+def _blood(sample_ids: set[int], ctc_platform: str) -> dict[int, dict]:
+    """Return per draw the values of BLOOD_COLUMNS, from three queries."""
+    draws = {
+        sample.pop("id"): sample
+        for sample in BloodSample.objects.filter(pk__in=sample_ids).values(
+            "id", "timepoint", "tube_type"
+        )
+    }
+    for sample_id, count in _ctc_counts(sample_ids, ctc_platform).items():
+        draws[sample_id] |= {
+            "ctc_platform": count["platform"],
+            "ctc_count": count["count"],
+            "ctc_per_7_5ml": count["count_per_7_5ml"],
+        }
+    for sample_id, found in _cfdna(sample_ids).items():
+        draws[sample_id] |= found
+    return draws
 
 
 def _ctc_counts(sample_ids: set[int], platform: str) -> dict[int, dict]:
@@ -690,16 +735,16 @@ def _cfdna(sample_ids: set[int]) -> dict[int, dict]:
     assays = (
         CfDNAAssay.objects.filter(sample__in=sample_ids)
         .order_by("sample_id", "id")
-        .values("id", "sample_id", "cfdna_ng_per_ml", "tumour_fraction")
+        .values_list("id", "sample_id", "cfdna_ng_per_ml", "tumour_fraction")
     )
     found: dict[int, dict] = defaultdict(dict)
-    for assay in assays:
-        draw = found[assay["sample_id"]]
-        if assay["cfdna_ng_per_ml"] is not None and "cfdna_ng_per_ml" not in draw:
-            draw["cfdna_ng_per_ml"] = assay["cfdna_ng_per_ml"]
-            draw["cfdna_assay_id"] = assay["id"]
-        if assay["tumour_fraction"] is not None and "tumour_fraction" not in draw:
-            draw["tumour_fraction"] = assay["tumour_fraction"]
+    for assay_id, sample_id, concentration, fraction in assays:
+        draw = found[sample_id]
+        if concentration is not None and "cfdna_ng_per_ml" not in draw:
+            draw["cfdna_ng_per_ml"] = concentration
+            draw["cfdna_assay_id"] = assay_id
+        if fraction is not None and "tumour_fraction" not in draw:
+            draw["tumour_fraction"] = fraction
     return found
 
 
@@ -720,7 +765,8 @@ def _gene_results(
     wanted = set(genes)
     calls: dict[tuple[int, str], set[str]] = defaultdict(set)
     detected: dict[tuple[int, str], list[tuple[float | None, str]]] = defaultdict(list)
-    for variant in variants.values(
+    for sample_id, gene, gene_hgnc, call, vaf, *change in variants.values_list(
+        "assay__sample_id",
         "gene",
         "gene_hgnc",
         "call",
@@ -730,15 +776,14 @@ def _gene_results(
         "fusion_3prime",
         "cdna_change",
         "genomic_change",
-        sample_id=F("assay__sample_id"),
     ):
-        gene = gene_key(variant["gene"], variant["gene_hgnc"])
-        if gene not in wanted:
+        symbol = gene_key(gene, gene_hgnc)
+        if symbol not in wanted:
             continue
-        key = (variant["sample_id"], gene)
-        calls[key].add(variant["call"])
-        if variant["call"] == VariantResult.Call.DETECTED:
-            detected[key].append((variant["vaf"], _variant_text(variant)))
+        key = (sample_id, symbol)
+        calls[key].add(call)
+        if call == VariantResult.Call.DETECTED:
+            detected[key].append((vaf, _variant_text(*change)))
 
     results = {}
     for key, found in calls.items():
@@ -753,12 +798,16 @@ def _gene_results(
     return results
 
 
-def _variant_text(variant: dict) -> str:
-    if variant["fusion_5prime"] or variant["fusion_3prime"]:
-        return f"{variant['fusion_5prime']}::{variant['fusion_3prime']}"
-    return (
-        variant["protein_change"] or variant["cdna_change"] or variant["genomic_change"]
-    )
+def _variant_text(
+    protein_change: str,
+    fusion_5prime: str,
+    fusion_3prime: str,
+    cdna_change: str,
+    genomic_change: str,
+) -> str:
+    if fusion_5prime or fusion_3prime:
+        return f"{fusion_5prime}::{fusion_3prime}"
+    return protein_change or cdna_change or genomic_change
 
 
 # Writers. Each takes the frames of iter_matrix_frames, which share one column layout.
@@ -805,25 +854,37 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 def _stream_csv(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
     header = True
     for frame in frames:
-        yield _as_text(frame).to_csv(index=False, header=header).encode()
+        yield _plain_floats(_as_text(frame)).to_csv(index=False, header=header).encode()
         header = False
+
+
+def _plain_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return `frame` with its Float64 columns as numpy floats, NaN for missing.
+
+    pandas writes one nullable column at a time but numpy floats as one block,
+    several times faster; both print missing as an empty field.
+    """
+    floats = {
+        name: frame[name].to_numpy(dtype=float, na_value=np.nan)
+        for name, dtype in frame.dtypes.items()
+        if dtype == "Float64"
+    }
+    return frame.assign(**floats) if floats else frame
+
+
+JSON_LINES_PER_BLOCK = 250
 
 
 def _stream_json(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
     # Python's float repr round-trips every value; DataFrame.to_json keeps 15 digits.
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for frame in frames:
         text = _as_text(frame)
         names = list(text.columns)
-        columns = [_json_values(text[name]) for name in names]
-        lines = [
-            json.dumps(
-                dict(zip(names, row, strict=True)),
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            for row in zip(*columns, strict=True)
-        ]
-        if lines:
+        rows = zip(*(_json_values(text[name]) for name in names), strict=True)
+        # Blocks of a few hundred lines keep the text of a wide chunk small:
+        while block := list(itertools.islice(rows, JSON_LINES_PER_BLOCK)):
+            lines = [encode(dict(zip(names, row, strict=True))) for row in block]
             yield ("\n".join(lines) + "\n").encode()
 
 

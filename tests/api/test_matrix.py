@@ -1,0 +1,462 @@
+"""The cohort matrix: exports read back with pandas and checked against the database.
+
+Patient A: CT study 2020-01-20, draw 2020-01-22 with EGFR p.T790M (VAF 0.12) detected,
+EML4::ALK detected without VAF, 12 CellSearch CTCs, 15 ng/mL cfDNA; extraction done
+with original_firstorder_Mean = 42. Patient B: MR study 2021-06-10, draw 2021-06-12 with
+KRAS p.G12D below the limit of detection (VAF 0.002 as reported), 1 Parsortix CTC; its
+only extraction failed (wavelet Mean = 50).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from biobank.cohorts.matrix import (
+    FIXED_COLUMNS,
+    MatrixSpec,
+    MatrixSpecError,
+    build_matrix,
+    iter_matrix_frames,
+    matrix_columns,
+    write_matrix,
+)
+from biobank.cohorts.query import CohortCriteria, pair_queryset
+from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
+from patients.models import Patient
+from radiomics.models import (
+    FeatureExtraction,
+    FeatureValue,
+    ImageSeries,
+    Segmentation,
+    SignatureScore,
+)
+from tests.api.conftest import Biobank, _snv
+from tests.api.test_queries import add_patients
+
+FEATURES = "original_firstorder_Mean,wavelet-LLH_firstorder_Mean"
+GENES = "EGFR,KRAS,TP53"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "matrix.md"
+
+
+def download(api, query: str) -> StreamingHttpResponse:
+    response = api.get(f"/api/cohort-matrix/?{query}")
+    assert response.status_code == 200, response.content[:500]
+    return response
+
+
+def content(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def read(api, query: str, fmt: str) -> pd.DataFrame:
+    body = io.BytesIO(content(download(api, f"{query}&format={fmt}")))
+    if fmt == "parquet":
+        return pd.read_parquet(body)
+    if fmt == "json":
+        return pd.read_json(body, lines=True, dtype=False, precise_float=True)
+    return pd.read_csv(body)
+
+
+@pytest.fixture
+def richer(biobank: Biobank) -> Biobank:
+    """The contrasting pair, with B's extraction done and more variants per draw."""
+    FeatureExtraction.objects.filter(pk=biobank.b.extraction.pk).update(status="done")
+    VariantResult.objects.create(
+        assay=biobank.a.assay, **_snv("EGFR", "p.L858R", "detected", 0.3)
+    )
+    VariantResult.objects.create(
+        assay=biobank.a.assay, **_snv("KRAS", "p.G12C", "not-detected", None)
+    )
+    return biobank
+
+
+def missing(value) -> bool:
+    return value is None or pd.isna(value)
+
+
+def as_date(value) -> dt.date:
+    return pd.Timestamp(value).date()
+
+
+def check_row_against_database(row: dict) -> None:
+    """Compare one exported row with the records it names, read from the ORM."""
+    patient = Patient.objects.get(
+        project__code=row["project_code"], pseudonym=row["patient_pseudonym"]
+    )
+    assert row["sex"] == patient.sex
+    assert row["birth_year"] == patient.birth_year
+    assert row["cancer_type"] == patient.cancer_type
+    assert row["stage"] == patient.stage
+    assert as_date(row["diagnosis_on"]) == patient.diagnosis_on
+    assert bool(row["is_deceased"]) is patient.is_deceased
+    assert missing(row["histology"]) and patient.histology == ""
+
+    study = patient.imaging_studies.get(pk=row["study_id"])
+    sample = patient.blood_samples.get(pk=row["sample_id"])
+    assert row["study_instance_uid"] == study.study_instance_uid
+    assert as_date(row["study_date"]) == study.study_date
+    assert pd.Timestamp(row["drawn_at"]) == pd.Timestamp(sample.drawn_at)
+    assert row["days_apart"] == (sample.drawn_on - study.study_date).days
+
+    extraction = FeatureExtraction.objects.get(pk=row["extraction_id"])
+    series = extraction.segmentation.series
+    assert series.study_id == study.pk
+    assert row["series_instance_uid"] == series.series_instance_uid
+    assert row["modality"] == series.modality
+    assert row["manufacturer"] == series.manufacturer
+    assert row["slice_thickness_mm"] == series.slice_thickness_mm
+    for name in ("kvp", "magnetic_field_strength_t"):
+        stored = getattr(series, name)
+        assert missing(row[name]) if stored is None else row[name] == stored
+    assert row["extraction_software"] == extraction.software
+
+    for name in FEATURES.split(","):
+        stored = FeatureValue.objects.filter(extraction=extraction, feature__name=name)
+        value = row[f"feature.{name}"]
+        assert missing(value) if not stored else value == stored.get().value
+    score = SignatureScore.objects.get(extraction=extraction)
+    assert row["signature.mean score"] == score.score
+    assert row["signature_label.mean score"] == score.label
+
+    ctc = CTCCount.objects.get(sample=sample)
+    assert row["ctc_per_7_5ml"] == ctc.count_per_7_5ml
+    assert row["ctc_count"] == ctc.count
+    assert (
+        row["cfdna_ng_per_ml"] == CfDNAAssay.objects.get(sample=sample).cfdna_ng_per_ml
+    )
+
+    for gene in GENES.split(","):
+        results = VariantResult.objects.filter(assay__sample=sample, gene=gene)
+        calls = {result.call for result in results}
+        detected = [r.vaf for r in results if r.call == "detected"]
+        if not results:
+            assert row[f"call.{gene}"] == "not-tested"
+        elif detected:
+            assert row[f"call.{gene}"] == "detected"
+        else:
+            assert calls == {row[f"call.{gene}"]}
+        # A not-detected or below-LOD result has no VAF, whatever the assay reported:
+        if detected:
+            assert row[f"vaf.{gene}"] == max(detected)
+        else:
+            assert missing(row[f"vaf.{gene}"])
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
+def test_export_read_with_pandas_matches_the_database(fmt, api, richer):
+    frame = read(api, f"features={FEATURES}&genes={GENES}", fmt)
+
+    assert list(frame["patient_pseudonym"]) == ["PT-A", "PT-B"]
+    for row in frame.to_dict("records"):
+        check_row_against_database(row)
+    a, b = frame.to_dict("records")
+    assert a["call.EGFR"] == "detected" and a["vaf.EGFR"] == 0.3
+    assert a["variants.EGFR"] == "p.L858R;p.T790M"
+    assert a["call.KRAS"] == "not-detected" and missing(a["vaf.KRAS"])
+    assert b["call.KRAS"] == "below-lod" and missing(b["vaf.KRAS"])
+    assert b["call.TP53"] == "not-tested"
+    assert b["feature.wavelet-LLH_firstorder_Mean"] == 50.0
+    assert missing(b["feature.original_firstorder_Mean"])
+
+
+def test_parquet_keeps_the_documented_dtypes(api, richer):
+    frame = read(api, f"features={FEATURES}&genes={GENES}", "parquet")
+
+    assert str(frame["study_date"].dtype) == "date32[day][pyarrow]"
+    assert str(frame["drawn_at"].dtype) == "datetime64[us, UTC]"
+    assert str(frame["study_id"].dtype) == "Int64"
+    assert str(frame["vaf.KRAS"].dtype) == "Float64"
+    assert str(frame["call.KRAS"].dtype) == "string"
+    assert str(frame["is_deceased"].dtype) == "boolean"
+
+
+def test_empty_and_full_exports_have_the_same_dtypes(api, richer):
+    query = f"features={FEATURES}&genes={GENES}"
+
+    full = read(api, query, "parquet")
+    empty = read(api, f"{query}&cancer_type=SCLC", "parquet")
+
+    assert len(full) == 2 and len(empty) == 0
+    assert dict(empty.dtypes) == dict(full.dtypes)
+
+
+def test_a_chunk_of_nulls_has_the_dtypes_of_a_full_chunk(biobank):
+    # B's extraction failed, so its chunk has no imaging, feature or score value:
+    spec = MatrixSpec(features=("Q4LE",), genes=("EGFR",))
+
+    first, second = iter_matrix_frames(pair_queryset(CohortCriteria()), spec, 1)
+
+    assert second["extraction_id"].isna().all()
+    assert dict(first.dtypes) == dict(second.dtypes)
+    assert [name for name, _, _ in matrix_columns()][: len(FIXED_COLUMNS)] == list(
+        first.columns[: len(FIXED_COLUMNS)]
+    )
+
+
+def test_robust_only_leaves_out_a_feature_not_marked_robust(api, richer):
+    readers = read(api, f"features={FEATURES}&robust=readers", "parquet")
+    retest = read(api, f"features={FEATURES}&robust=test-retest", "parquet")
+
+    assert "feature.original_firstorder_Mean" in readers
+    assert "feature.wavelet-LLH_firstorder_Mean" not in readers
+    assert not any(name.startswith("feature.") for name in retest)
+
+
+def test_ibsi_code_means_the_feature_of_the_original_image(api, richer):
+    frame = read(api, "features=q4le", "parquet")
+
+    features = [name for name in frame if name.startswith("feature.")]
+    assert features == ["feature.original_firstorder_Mean"]
+    assert list(frame["feature.original_firstorder_Mean"].isna()) == [False, True]
+
+
+def test_no_features_asked_gives_no_feature_columns_and_star_gives_all(api, richer):
+    none = read(api, "genes=EGFR", "parquet")
+    every = read(api, "features=*&genes=EGFR", "parquet")
+
+    assert not any(name.startswith("feature.") for name in none)
+    assert {name for name in every if name.startswith("feature.")} == {
+        "feature.original_firstorder_Mean",
+        "feature.wavelet-LLH_firstorder_Mean",
+    }
+
+
+def test_genes_default_to_every_gene_tested_in_the_cohort(api, richer):
+    every = read(api, "", "parquet")
+    only = read(api, "genes=egfr", "parquet")
+    nearest = read(api, "mode=nearest&gene=EGFR", "parquet")
+
+    assert {name for name in every if name.startswith("call.")} == {
+        "call.ALK",
+        "call.EGFR",
+        "call.KRAS",
+    }
+    assert [name for name in only if name.startswith("call.")] == ["call.EGFR"]
+    # Only A's draw is in: B's KRAS is not tested in this cohort:
+    assert {name for name in nearest if name.startswith("call.")} == {
+        "call.ALK",
+        "call.EGFR",
+        "call.KRAS",
+    }
+    assert list(nearest["patient_pseudonym"]) == ["PT-A"]
+
+
+def add_second_series(biobank: Biobank, value: float) -> FeatureExtraction:
+    """A second CT series of A's study, segmented and extracted by another engine."""
+    series = ImageSeries.objects.create(
+        study=biobank.a.study,
+        series_instance_uid="2.25.999",
+        source_uid_hash="series-second",
+        series_number=2,
+        modality="CT",
+        manufacturer="GE MEDICAL SYSTEMS",
+        slice_thickness_mm=3.0,
+    )
+    segmentation = Segmentation.objects.create(
+        series=series, roi_name="GTV-1", source_kind="RTSTRUCT"
+    )
+    extraction = FeatureExtraction.objects.create(
+        patient=biobank.a.patient,
+        segmentation=segmentation,
+        fingerprint="extraction-second",
+        software="mirp",
+        status="done",
+    )
+    FeatureValue.objects.create(
+        extraction=extraction, feature=biobank.mean, value=value
+    )
+    return extraction
+
+
+def test_several_extractions_the_lowest_series_wins_and_the_choice_is_named(
+    api, biobank
+):
+    second = add_second_series(biobank, 99.0)
+
+    default = read(api, "features=Q4LE&genes=EGFR", "parquet").iloc[0]
+    mirp = read(api, "features=Q4LE&genes=EGFR&software=mirp", "parquet").iloc[0]
+
+    assert default["extraction_id"] == biobank.a.extraction.pk
+    assert default["extractions_eligible"] == 2
+    assert default["feature.original_firstorder_Mean"] == 42.0
+    assert default["slice_thickness_mm"] == 1.0
+    assert mirp["extraction_id"] == second.pk
+    assert mirp["feature.original_firstorder_Mean"] == 99.0
+    assert mirp["manufacturer"] == "GE MEDICAL SYSTEMS"
+
+
+def test_an_extraction_with_the_features_beats_a_lower_series_without(api, biobank):
+    FeatureValue.objects.filter(pk=biobank.a.value.pk).delete()
+    second = add_second_series(biobank, 7.0)
+
+    row = read(api, "features=Q4LE&genes=EGFR", "parquet").iloc[0]
+
+    assert row["extraction_id"] == second.pk
+    assert row["feature.original_firstorder_Mean"] == 7.0
+
+
+def test_ctc_platform_picks_the_count(api, biobank):
+    CTCCount.objects.create(sample=biobank.a.sample, platform="Parsortix", count=3)
+
+    first = read(api, "genes=EGFR", "parquet").iloc[0]
+    parsortix = read(api, "genes=EGFR&ctc_platform=parsortix", "parquet").iloc[0]
+
+    assert (first["ctc_platform"], first["ctc_per_7_5ml"]) == ("CellSearch", 12.0)
+    assert (parsortix["ctc_platform"], parsortix["ctc_count"]) == ("Parsortix", 3)
+
+
+def test_signatures_can_be_chosen(api, richer):
+    every = read(api, "genes=EGFR", "parquet")
+    unknown = api.get("/api/cohort-matrix/?signatures=nope")
+
+    assert list(every["signature.mean score"]) == [42.0, -10.0]
+    assert unknown.status_code == 400
+    assert "signatures" in unknown.json()
+
+
+def export_queries(api, query: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        content(download(api, query))
+    return [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_queries_do_not_grow_with_the_number_of_pairs(fmt, api, richer):
+    add_second_series(richer, 99.0)  # so that values are counted to choose
+    query = f"features={FEATURES}&format={fmt}"
+    with_two = export_queries(api, query)
+
+    add_patients(richer, 18)
+    with_twenty = export_queries(api, query)
+
+    # Token, pairs, genes, features, signatures, and at most nine per chunk:
+    assert len(with_twenty) == len(with_two) <= 14, with_twenty
+
+
+def test_queries_grow_with_chunks_not_rows(richer):
+    add_patients(richer, 18)
+    pairs = pair_queryset(CohortCriteria())
+    spec = MatrixSpec(features=("Q4LE",), genes=("EGFR",))
+
+    with CaptureQueriesContext(connection) as queries:
+        frames = list(iter_matrix_frames(pairs, spec, chunk_size=5))
+
+    assert [len(frame) for frame in frames] == [5, 5, 5, 5]
+    # Features and signatures once, the pairs once, nine per chunk of five:
+    assert len(queries.captured_queries) <= 3 + 9 * 4
+
+
+def test_csv_has_one_header_and_parquet_a_row_group_per_chunk(biobank, tmp_path):
+    spec = MatrixSpec(genes=("EGFR",))
+    pairs = list(pair_queryset(CohortCriteria()))
+
+    csv, parquet = io.BytesIO(), tmp_path / "matrix.parquet"
+    write_matrix(iter_matrix_frames(pairs, spec, chunk_size=1), "csv", csv)
+    with parquet.open("wb") as out:
+        write_matrix(iter_matrix_frames(pairs, spec, chunk_size=1), "parquet", out)
+
+    lines = csv.getvalue().decode().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("project_code,")
+    assert pq.ParquetFile(parquet).metadata.num_row_groups == 2
+
+
+def test_json_lines_write_iso_dates_and_null(api, biobank):
+    body = content(download(api, "genes=TP53&format=json")).decode()
+
+    first = body.splitlines()[0]
+    assert '"study_date":"2020-01-20"' in first
+    assert '"drawn_at":"2020-01-22T09:00:00+00:00"' in first
+    assert '"vaf.TP53":null' in first
+
+
+def test_response_streams_as_a_named_file(api, biobank):
+    csv = download(api, "genes=EGFR")
+    parquet = download(api, "genes=EGFR&format=parquet")
+
+    assert isinstance(csv, StreamingHttpResponse) and csv.streaming
+    assert csv["Content-Type"].startswith("text/csv")
+    assert 'filename="cohort-matrix-' in csv["Content-Disposition"]
+    assert csv["Content-Disposition"].endswith('.csv"')
+    assert parquet["Content-Type"] == "application/vnd.apache.parquet"
+    assert content(parquet)[:4] == b"PAR1"
+
+
+def test_an_accept_header_for_the_file_type_is_no_error(api, biobank):
+    response = api.get("/api/cohort-matrix/?genes=EGFR", HTTP_ACCEPT="text/csv")
+
+    assert response.status_code == 200
+    assert content(response).startswith(b"project_code,")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("features=no_such_feature", "features"),
+        ("features=*,Q4LE", "features"),
+        ("robust=sometimes", "robust"),
+        ("format=xlsx", "format"),
+        ("colour=red", "colour"),
+        ("page=2", "page"),
+        ("window_days=-1", "window_days"),
+        ("feature=Q4LE", "feature_min"),
+        ("signatures=nope", "signatures"),
+    ],
+)
+def test_bad_parameter_is_a_400_naming_it(query, field, api, biobank):
+    response = api.get(f"/api/cohort-matrix/?{query}")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert field in response.json()
+
+
+def test_anonymous_caller_is_refused(biobank):
+    response = APIClient().get("/api/cohort-matrix/")
+
+    assert response.status_code == 401
+
+
+def test_cohort_filters_apply_to_the_matrix(api, richer):
+    frame = read(api, "gene=KRAS&variant=p.G12D&genes=KRAS", "parquet")
+
+    # B's G12D is below the limit of detection, so no draw qualifies:
+    assert frame.empty
+    assert list(read(api, "cancer_type=PRAD", "parquet")["patient_pseudonym"]) == [
+        "PT-B"
+    ]
+
+
+def test_spec_round_trips_through_json_data():
+    spec = MatrixSpec(features=("Q4LE",), robust="readers", genes=("EGFR", "KRAS"))
+
+    assert MatrixSpec.from_params(spec.as_dict()) == spec
+    assert MatrixSpec.from_params({"genes": "EGFR, KRAS,"}).genes == ("EGFR", "KRAS")
+    with pytest.raises(MatrixSpecError) as error:
+        MatrixSpec.from_params({"genez": "EGFR"})
+    assert error.value.field == "genez"
+
+
+def test_build_matrix_takes_a_list_of_pair_dicts(richer):
+    pairs = list(pair_queryset(CohortCriteria()))
+
+    frame = build_matrix(pairs, MatrixSpec(features=("Q4LE",)))
+
+    assert list(frame["sample_id"]) == [richer.a.sample.pk, richer.b.sample.pk]
+    assert {"call.ALK", "call.EGFR", "call.KRAS"} <= set(frame.columns)
+
+
+def test_documentation_lists_every_fixed_column_with_its_dtype():
+    text = DOCS.read_text()
+
+    for name, dtype, _ in matrix_columns():
+        assert f"| `{name}` | {dtype} |" in text, name
