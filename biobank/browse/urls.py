@@ -10,6 +10,11 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("patients/", views.patient_list, name="patients"),
     path("patients/<int:pk>/", views.patient_timeline, name="patient"),
+    path(
+        "patients/<int:pk>/report/<int:study_pk>/",
+        views.structured_report,
+        name="report",
+    ),
     path("studies/<int:pk>/", views.study_page, name="study"),
     path("follow-up/", views.follow_up, name="follow-up"),
 ]

@@ -208,6 +208,44 @@ def follow_up(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
+@login_required
+def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpResponse:
+    """A printable report of one patient at one imaging time point, every number referenced."""
+    patients = visible_to(
+        request.user, Patient.objects.select_related("project"), "project"
+    )
+    patient = get_object_or_404(patients, pk=pk)
+    study = get_object_or_404(
+        patient.imaging_studies.select_related("patient__project"), pk=study_pk
+    )
+    form = TimelineForm(
+        {"window": request.GET.get("window", TimelineForm.DEFAULT_WINDOW)}
+    )
+    window = (
+        form.cleaned_data["window"] if form.is_valid() else TimelineForm.DEFAULT_WINDOW
+    )
+
+    timeline = load_timeline(patient, window)
+    pairs = [pair for pair in timeline.pairs if pair["study_id"] == study.pk]
+    paired = {pair["sample_id"]: pair for pair in pairs}
+    draws = [
+        {"sample": sample, "pair": paired[sample.pk]}
+        for sample in timeline.samples
+        if sample.pk in paired
+    ]
+    context = {
+        "patient": patient,
+        "study": study,
+        "view": load_study(study, None),
+        "timeline": timeline,
+        "draws": draws,
+        "form": form,
+    }
+    status = 200 if form.is_valid() else 400
+    return render(request, "browse/report.html", context, status=status)
+
+
 def _count_of(queryset: QuerySet) -> Coalesce:
     counted = queryset.order_by().values("patient").annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
