@@ -18,7 +18,7 @@ from django.utils import timezone
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
 from patients.services import get_project
-from radiomics.models import ImagingStudy
+from radiomics.models import FeatureExtraction, ImagingStudy
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,26 @@ FIRST_LINE: dict[str, tuple[str, str]] = {
 }
 
 
+# PyRadiomics' own settings for the demo's features, so that they carry the names the
+# documentation's examples use (original_glcm_Contrast, wavelet-HLH_...). The pydicom
+# images are single slices or a few slices of 16 x 16 pixels, hence 2D texture.
+DEMO_PYRADIOMICS_PARAMETERS = {
+    "imageType": {"Original": {}, "Wavelet": {}},
+    "featureClass": {
+        name: []
+        for name in ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+    },
+    "setting": {"force2D": True, "binWidth": 25, "label": 1},
+}
+DEMO_ROI = "Demo ROI (generated ellipse)"
+DEMO_SIGNATURE = "Demo texture score (illustrative, not a published model)"
+DEMO_SIGNATURE_TERMS = {
+    "original_firstorder_Entropy": 1.0,
+    "original_glcm_JointEntropy": 0.5,
+    "original_shape_Sphericity": -1.0,
+}
+
+
 @dataclass
 class DemoSummary:
     patients: int
@@ -82,6 +102,7 @@ class DemoSummary:
     samples: int
     ctc_counts: int
     variants: int
+    extractions: int = 0
 
 
 def pydicom_test_files() -> Path:
@@ -93,11 +114,13 @@ def demo_dicom_paths() -> list[Path]:
     return [root / name for name in PYDICOM_FOLDERS + PYDICOM_FILES]
 
 
-def build_demo(seed: int = 7) -> DemoSummary:
+def build_demo(seed: int = 7, radiomics: bool = True) -> DemoSummary:
     """Ingest pydicom's real DICOM files and generate lab records for their patients.
 
+    With `radiomics`, each CT and MR series that can form a volume also gets a
+    generated ROI, PyRadiomics features and a score of an illustrative signature.
     Re-running changes nothing: imports are idempotent and generation only runs for
-    patients that have no blood sample yet.
+    patients that have no blood sample yet, or series without a segmentation.
     """
     from radiomics.importers.dicom import ingest_dicom
 
@@ -115,8 +138,115 @@ def build_demo(seed: int = 7) -> DemoSummary:
         if not patient.blood_samples.exists():
             generate_patient_records(patient, rng)
 
+    if radiomics:
+        add_demo_radiomics(project)
     ensure_demo_user()
     return summarise(project)
+
+
+def add_demo_radiomics(project: Project) -> None:
+    """Segment each usable CT and MR series with an ellipse and extract its features.
+
+    The ellipse (half the image wide and high, centred, on every slice) stands in
+    for a delineation; real ones come from RTSTRUCT, SEG or mask files.
+    """
+    from radiomics.extraction import plan_extraction, run_extraction
+    from radiomics.models import FeatureExtraction, ImageSeries
+    from radiomics.series import SeriesUnusable, read_grid
+
+    series_list = ImageSeries.objects.filter(
+        study__patient__project=project, modality__in=["CT", "MR"]
+    ).order_by("pk")
+    for series in series_list:
+        if series.segmentations.exists():
+            continue
+        try:
+            grid = read_grid(series)
+            grid.empty_volume(str(series))
+        except SeriesUnusable as refused:
+            logger.debug("Demo: no ROI on series %s: %s", series.pk, refused)
+            continue
+        segmentation = _register_ellipse(series, grid)
+        extraction = plan_extraction(
+            segmentation,
+            engine="pyradiomics",
+            engine_parameters=DEMO_PYRADIOMICS_PARAMETERS,
+        )
+        if extraction.status != FeatureExtraction.Status.DONE:
+            run_extraction(extraction.pk)
+    _save_demo_signature()
+
+
+def _register_ellipse(series, grid):
+    import tempfile
+    import warnings
+
+    import numpy as np
+
+    from radiomics.masks import register_mask
+
+    slices, rows, columns = len(grid.positions), grid.rows, grid.columns
+    y, x = np.mgrid[0:rows, 0:columns]
+    ellipse = ((y - rows / 2) / (rows / 4)) ** 2 + (
+        (x - columns / 2) / (columns / 4)
+    ) ** 2 <= 1
+    mask = np.repeat(ellipse[None], slices, axis=0).astype(np.uint8)
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "builtin type", DeprecationWarning)
+        import itk
+
+        image = itk.image_from_array(np.ascontiguousarray(mask))
+        image.SetSpacing([float(v) for v in grid.spacing])
+        image.SetOrigin([float(v) for v in grid.origin])
+        image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(grid.direction)))
+        path = Path(folder) / "demo-roi.nrrd"
+        itk.imwrite(image, str(path))
+        segmentation, _ = register_mask(
+            path, series, DEMO_ROI, label=1, method="automatic"
+        )
+    return segmentation
+
+
+def _save_demo_signature() -> None:
+    """Store the illustrative signature; its cut-off is the median of the demo's scores."""
+    from statistics import median
+
+    from radiomics.models import FeatureDefinition, SignatureScore
+    from radiomics.signatures import (
+        SignatureDefinition,
+        TermDefinition,
+        save_definition,
+        score_signatures,
+    )
+
+    features = FeatureDefinition.objects.in_bulk(
+        DEMO_SIGNATURE_TERMS, field_name="name"
+    )
+    if len(features) < len(DEMO_SIGNATURE_TERMS):
+        return
+    definition = SignatureDefinition(
+        name=DEMO_SIGNATURE,
+        description="Generated by the demo to show signature scores and follow-up flags; "
+        "its weights mean nothing clinically.",
+        reference="",
+        intercept=0.0,
+        cutoff=None,
+        label_below="low risk",
+        label_above="high risk",
+        terms=[TermDefinition(features[n], w) for n, w in DEMO_SIGNATURE_TERMS.items()],
+    )
+    signature, _ = save_definition(definition)
+    score_signatures(DEMO_SIGNATURE)
+    scores = list(
+        SignatureScore.objects.filter(signature=signature).values_list(
+            "score", flat=True
+        )
+    )
+    if scores and signature.cutoff is None:
+        definition.cutoff = median(scores)
+        save_definition(definition)
+        score_signatures(DEMO_SIGNATURE)
 
 
 def generate_patient_records(patient: Patient, rng: random.Random) -> None:
@@ -295,5 +425,8 @@ def summarise(project: Project) -> DemoSummary:
         ctc_counts=CTCCount.objects.filter(sample__patient__project=project).count(),
         variants=VariantResult.objects.filter(
             assay__sample__patient__project=project
+        ).count(),
+        extractions=FeatureExtraction.objects.filter(
+            patient__project=project, status=FeatureExtraction.Status.DONE
         ).count(),
     )

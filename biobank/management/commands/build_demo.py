@@ -34,7 +34,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo biobank: {summary.patients} patients, {summary.studies} imaging studies, "
             f"{summary.samples} blood draws, {summary.ctc_counts} CTC counts, "
-            f"{summary.variants} cfDNA variant results."
+            f"{summary.variants} cfDNA variant results, "
+            f"{summary.extractions} radiomic feature extractions."
         )
         self.stdout.write(
             self.style.SUCCESS(
