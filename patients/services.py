@@ -75,7 +75,12 @@ def get_project(code: str, create: bool = True) -> Project:
         ) from None
     if len(code) > Project._meta.get_field("code").max_length:
         raise BadProjectCode(f"Project code {code!r} is longer than 40 characters.")
+    # Codes differ by more than case: "--project lung1" is the LUNG1 project, since
+    # pseudonyms are upper-cased and two such projects would hold look-alike patients.
+    existing = Project.objects.filter(code__iexact=code).order_by("pk").first()
+    if existing is not None:
+        return existing
     if create:
         project, _ = Project.objects.get_or_create(code=code, defaults={"name": code})
         return project
-    return Project.objects.get(code=code)
+    raise Project.DoesNotExist(f"No project has the code {code!r}.")

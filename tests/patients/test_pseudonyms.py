@@ -47,3 +47,15 @@ def test_import_commands_refuse_a_bad_project_code(command, tmp_path, db):
         call_command(command, str(path), project="../../tmp/escape")
 
     assert not Project.objects.exists()
+
+
+@pytest.mark.django_db
+def test_project_codes_that_differ_only_in_case_are_one_project():
+    upper = get_project("UPPER")
+    lower = get_project("upper")
+
+    assert lower == upper
+    assert Project.objects.filter(code__iexact="upper").count() == 1
+    assert get_project("Upper", create=False) == upper
+    with pytest.raises(Project.DoesNotExist, match="'absent'"):
+        get_project("absent", create=False)
