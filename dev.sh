@@ -35,7 +35,10 @@ case "$cmd" in
         ensure_venv
         mkdir -p var
         "$VENV/bin/python" manage.py migrate --noinput
-        "$VENV/bin/python" manage.py build_demo
+        # BIOBANK_DEMO=0 serves a database without adding the demo project and user:
+        if [ "${BIOBANK_DEMO:-1}" != "0" ]; then
+            "$VENV/bin/python" manage.py build_demo
+        fi
         exec "$VENV/bin/python" manage.py runserver "${BIOBANK_ADDR:-127.0.0.1:8000}"
         ;;
     test)
