@@ -21,7 +21,9 @@ def biobank(transactional_db) -> Records:
     for number in range(3):
         patient = records.patient(f"LUNG-{number:03}", CancerType.LUAD)
         study = records.study(patient, DAY)
-        records.feature(study, "original_firstorder_Mean", 10.0 + number)
+        records.feature(
+            study, "original_firstorder_Mean", 10.0 + number, ibsi_code="Q4LE"
+        )
         draw = records.draw(patient, DAY + dt.timedelta(days=number * 10))
         records.ctc(draw, 2 + number * 3)
         records.variant(draw, "EGFR", "p.T790M")
@@ -96,3 +98,31 @@ def test_timeline_opens_from_the_browser_and_points_open_their_record(
     page.wait_for_url("**#sample-*")
     anchor = page.url.rsplit("#", 1)[1]
     assert page.locator(f"tr#{anchor}").inner_text().count("CTC: 5 in 7.5 mL") == 1
+
+
+def test_study_page_and_structured_report_open_from_the_timeline(
+    page, researcher, biobank
+):
+    sign_in(page)
+    patient = biobank.project.patients.get(pseudonym="LUNG-000")
+    page.goto(f"/patients/{patient.pk}/")
+
+    page.get_by_role("link", name="CT").first.click()
+    assert page.get_by_role(
+        "heading", name="Texture report: GTV-1 (pyradiomics)"
+    ).is_visible()
+    mean = page.get_by_role("rowheader", name="Mean", exact=True)
+    assert page.locator("tr", has=mean).locator("td").last.inner_text().startswith("10")
+    screenshot(page, "study-page")
+
+    page.go_back()
+    page.get_by_role("link", name="structured report").first.click()
+    assert (
+        page.get_by_role("heading", level=1)
+        .inner_text()
+        .startswith("Structured report: LUNG-000")
+    )
+    assert page.get_by_text("CTC count", exact=False).first.is_visible()
+    page.emulate_media(media="print")
+    assert not page.get_by_role("navigation", name="Main").is_visible()
+    screenshot(page, "structured-report-print")
