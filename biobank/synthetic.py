@@ -202,6 +202,7 @@ def generate_biobank(
                     progress(f"{first + size:,} of {patients:,} patients")
             if progress is not None:
                 progress("checking constraints and building indexes")
+        analyse_tables()
 
     summary.seconds = time.perf_counter() - started
     logger.info("Generated synthetic biobank: %s", summary.describe())
@@ -311,6 +312,21 @@ def lock_tables() -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def analyse_tables() -> None:
+    """Refresh the planner's statistics of the tables written, on PostgreSQL.
+
+    NB: without it, queries right after a large run are planned for empty tables
+    (autovacuum catches up only minutes later): a cohort query took 47 s, not 0.2 s.
+    """
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table) for model in WRITTEN_MODELS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
 
 
 # Rows expected per patient in the two biggest tables (5 x 100 values, 8 x 20 genes):
