@@ -1,0 +1,728 @@
+"""API benchmark: list and filter latency, cohort query against SQL, matrix export.
+
+Run from the repository root on a database that holds the synthetic biobank
+(BENCHMARKS.md holds the last results and the commands):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/biobank_scale \\
+    .venv/bin/python manage.py generate_biobank --patients 10000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/biobank_scale \\
+    .venv/bin/python bench/api.py --repeat 5 --write BENCHMARKS.md
+
+Requests go through Django's test Client, signed with a token, so they pass every
+middleware, authentication, filter, paginator and serializer, but no network. The
+cohort query (all pairs, ORM) is timed against a hand-written SQL query for the same
+pairs, alternately in the same process; the endpoint's first page against the same
+SQL's count and first page. The matrix export (iter_matrix_frames written as CSV)
+is timed, with its peak of Python memory (tracemalloc), against pandas.read_sql of
+the same rows pivoted wide and written as CSV. The script reads the database and
+adds only a user "bench-api" with a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+MARK_START = "<!-- bench/api.py: start -->"
+MARK_END = "<!-- bench/api.py: end -->"
+BENCH_USER = "bench-api"
+DEFAULT_PROJECT = "synthetic"
+
+# The cohort questions timed, as /api/cohort-pairs/ query parameters:
+COHORT_CASES: dict[str, dict[str, str]] = {
+    "LUAD, EGFR detected, 14 days": {
+        "cancer_type": "LUAD", "gene": "EGFR", "window_days": "14",
+    },
+    "CT, at least 5 CTC, 7 days": {
+        "modality": "CT", "min_ctc": "5", "window_days": "7",
+    },
+    "sphericity >= 0.5, nearest, 30 days": {
+        "feature": "original_shape_Sphericity", "feature_min": "0.5",
+        "window_days": "30", "mode": "nearest",
+    },
+    "KRAS p.G12C before treatment, 30 days": {
+        "gene": "KRAS", "variant": "p.Gly12Cys", "before_treatment": "true",
+        "window_days": "30",
+    },
+}  # fmt: skip
+MATRIX_CASE = {"window_days": "30", "mode": "nearest"}
+
+
+@dataclass
+class EndpointTiming:
+    name: str
+    url: str
+    rows: int
+    seconds: list[float]
+    queries: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+@dataclass
+class CohortTiming:
+    name: str
+    pairs: int
+    orm_s: list[float]
+    sql_s: list[float]
+    api_s: list[float]
+    page_sql_s: list[float]
+    same_pairs: bool
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.orm_s) / statistics.median(self.sql_s)
+
+    @property
+    def api_ratio(self) -> float:
+        return statistics.median(self.api_s) / statistics.median(self.page_sql_s)
+
+
+@dataclass
+class MatrixTiming:
+    pairs: int
+    columns: int
+    matrix_s: list[float]
+    pandas_s: list[float]
+    matrix_peak_mib: float
+    pandas_peak_mib: float
+    matrix_bytes: int
+    pandas_columns: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.matrix_s) / statistics.median(self.pandas_s)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.pairs / statistics.median(self.matrix_s)
+
+
+# Timing helpers:
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def alternate(calls: list[Callable[[], Any]], repeat: int) -> list[list[float]]:
+    """Time each call `repeat` times, in turns, after one untimed warm-up round."""
+    for call in calls:
+        call()
+    seconds: list[list[float]] = [[] for _call in calls]
+    for _round in range(repeat):
+        for times, call in zip(seconds, calls, strict=True):
+            times.append(timed(call)[0])
+    return seconds
+
+
+def bench_client():
+    """Return a test Client signed with the token of the bench user."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER)
+    token, _ = Token.objects.get_or_create(user=user)
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+
+def get_json(client, url: str) -> dict:
+    response = client.get(url)
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"GET {url} answered {response.status_code}: {response.content[:300]!r}"
+        )
+    return response.json()
+
+
+# Lists and filters:
+
+
+def list_urls(project: str) -> dict[str, str]:
+    """Return representative list requests: first pages, filters, a nested view."""
+    from patients.models import Patient
+    from radiomics.models import ImagingStudy
+
+    patient = Patient.objects.filter(project__code=project).order_by("pk").first()
+    study = ImagingStudy.objects.filter(patient=patient).order_by("pk").first()
+    if patient is None or study is None:
+        raise RuntimeError(
+            f"Project {project!r} has no patient with a study; run generate_biobank."
+        )
+
+    def url(path: str, **params: str) -> str:
+        return f"/api/{path}/?{urlencode({'project': project, **params})}"
+
+    return {
+        "patients, first page": url("patients"),
+        "patients, LUAD stage by diagnosis range": url(
+            "patients", cancer_type="LUAD", diagnosis_on_after="2018-01-01",
+            diagnosis_on_before="2019-12-31",
+        ),
+        "imaging studies, date range": url(
+            "imaging-studies", study_date_after="2020-01-01", study_date_before="2020-03-31"
+        ),
+        "image series, SIEMENS 1-2 mm": url(
+            "image-series", manufacturer="SIEMENS", slice_thickness_mm_min="1",
+            slice_thickness_mm_max="2",
+        ),
+        "variants, KRAS detected VAF >= 0.5 %": url(
+            "variants", gene="KRAS", call="detected", vaf_min="0.005"
+        ),
+        "CTC counts, at least 20": url("ctc-counts", count_min="20"),
+        "feature values, sphericity > 0.8": url(
+            "feature-values", feature="original_shape_Sphericity", value_min="0.8"
+        ),
+        "blood samples, one month": url(
+            "blood-samples", drawn_on_after="2021-05-01", drawn_on_before="2021-05-31"
+        ),
+        "patient timeline": f"/api/patients/{patient.pk}/timeline/",
+        "study in full": f"/api/imaging-studies/{study.pk}/",
+    }  # fmt: skip
+
+
+class QueryCounter:
+    """A database execute wrapper that counts the queries it lets through."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def time_lists(client, project: str, repeat: int) -> list[EndpointTiming]:
+    from django.db import connection
+
+    timings = []
+    for name, url in list_urls(project).items():
+        counter = QueryCounter()
+        with connection.execute_wrapper(counter):
+            body = get_json(client, url)
+        rows = len(body["results"]) if "results" in body else 1
+        (seconds,) = alternate([lambda url=url: get_json(client, url)], repeat)
+        timings.append(EndpointTiming(name, url, rows, seconds, counter.count))
+    return timings
+
+
+# The cohort query against hand-written SQL:
+
+
+def criteria_of(params: dict[str, str], project: str):
+    """Return the CohortCriteria that /api/cohort-pairs/ reads from these parameters."""
+    from biobank.cohorts.forms import CohortForm
+
+    form = CohortForm(params | {"project": project})
+    if not form.is_valid():
+        raise ValueError(f"Bad cohort parameters {params}: {form.errors.as_json()}")
+    return form.criteria()
+
+
+def cohort_sql(params: dict[str, str], project: str) -> tuple[str, list]:
+    """Return hand-written SQL for the pairs of a cohort, ordered as the API orders.
+
+    What a developer would write for the question: the draws of the study's patient
+    found by the (patient, drawn_on) index within the window, each filter an EXISTS
+    on exact stored values (the gene as stored, the change in its canonical form).
+    """
+    from django.db import connection
+
+    criteria = criteria_of(params, project)
+    window = criteria.window_days
+
+    if connection.vendor == "postgresql":
+        days = "(b.drawn_on - s.study_date)"
+        within = "b.drawn_on BETWEEN s.study_date - %s AND s.study_date + %s"
+        window_params: list = [window, window]
+    else:
+        days = "CAST(julianday(b.drawn_on) - julianday(s.study_date) AS INTEGER)"
+        within = "b.drawn_on BETWEEN date(s.study_date, %s) AND date(s.study_date, %s)"
+        window_params = [f"-{window} days", f"+{window} days"]
+
+    conditions = ["pr.code = %s", "s.study_date IS NOT NULL", within]
+    values: list = [criteria.project, *window_params]
+    if criteria.cancer_type:
+        conditions.append("pt.cancer_type = %s")
+        values.append(criteria.cancer_type)
+    if criteria.modality:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM radiomics_imageseries se "
+            "WHERE se.study_id = s.id AND se.modality = %s)"
+        )
+        values.append(criteria.modality)
+    if criteria.gene or criteria.variant:
+        change = ""
+        if criteria.variant:
+            from liquidbiopsy.hgvs import parse_protein_change
+
+            change = parse_protein_change(criteria.variant).canonical
+        conditions.append(
+            "EXISTS (SELECT 1 FROM liquidbiopsy_cfdnaassay a "  # noqa: S608 - our own SQL; values are parameters
+            "JOIN liquidbiopsy_variantresult v ON v.assay_id = a.id "
+            "WHERE a.sample_id = b.id AND v.call = 'detected' AND v.gene = %s"
+            + (" AND v.protein_change = %s)" if change else ")")
+        )
+        values += [criteria.gene.upper()] + ([change] if change else [])
+    if criteria.min_ctc_per_7_5ml is not None:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM liquidbiopsy_ctccount c "
+            "WHERE c.sample_id = b.id AND c.count_per_7_5ml >= %s)"
+        )
+        values.append(criteria.min_ctc_per_7_5ml)
+    if criteria.feature:
+        bounds = ""
+        if criteria.feature_min is not None:
+            bounds += " AND fv.value >= %s"
+        if criteria.feature_max is not None:
+            bounds += " AND fv.value <= %s"
+        conditions.append(
+            "EXISTS (SELECT 1 FROM radiomics_imageseries se "  # noqa: S608 - our own SQL; values are parameters
+            "JOIN radiomics_segmentation sg ON sg.series_id = se.id "
+            "JOIN radiomics_featureextraction e ON e.segmentation_id = sg.id "
+            "JOIN radiomics_featurevalue fv ON fv.extraction_id = e.id "
+            "WHERE se.study_id = s.id AND fv.feature_id = "
+            "(SELECT id FROM radiomics_featuredefinition WHERE name = %s)"
+            + bounds
+            + ")"
+        )
+        values.append(criteria.feature)
+        values += [
+            bound
+            for bound in (criteria.feature_min, criteria.feature_max)
+            if bound is not None
+        ]
+    if criteria.before_first_treatment:
+        conditions.append(
+            "NOT EXISTS (SELECT 1 FROM patients_treatment t "
+            "WHERE t.patient_id = s.patient_id AND t.started_on <= b.drawn_on)"
+        )
+
+    pairs = (
+        f"SELECT pr.code AS project_code, pt.pseudonym AS patient_pseudonym, "  # noqa: S608 - our own SQL; values are parameters
+        f"s.id AS study_id, s.study_instance_uid, s.study_date, s.modalities, "
+        f"b.id AS sample_id, b.drawn_at, b.drawn_on, {days} AS days_apart, "
+        f"ABS({days}) AS abs_days_apart "
+        "FROM radiomics_imagingstudy s "
+        "JOIN patients_patient pt ON pt.id = s.patient_id "
+        "JOIN patients_project pr ON pr.id = pt.project_id "
+        "JOIN liquidbiopsy_bloodsample b ON b.patient_id = s.patient_id "
+        f"WHERE {' AND '.join(conditions)}"
+    )
+    if criteria.mode == "nearest":
+        pairs = (
+            "SELECT * FROM (SELECT q.*, ROW_NUMBER() OVER (PARTITION BY q.study_id "  # noqa: S608 - our own SQL; values are parameters
+            "ORDER BY q.abs_days_apart, q.drawn_at, q.sample_id) AS nearness "
+            f"FROM ({pairs}) q) n WHERE n.nearness = 1"
+        )
+    ordered = (
+        f"SELECT * FROM ({pairs}) p ORDER BY p.project_code, p.patient_pseudonym, "  # noqa: S608 - our own SQL; values are parameters
+        "p.study_date, p.study_id, p.drawn_at, p.sample_id"
+    )
+    return ordered, values
+
+
+def fetch_sql(sql: str, values: list) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchall()
+
+
+def time_cohort(
+    client, name: str, params: dict[str, str], project: str, repeat: int
+) -> CohortTiming:
+    from biobank.cohorts.query import pair_queryset
+
+    query = params | {"project": project}
+    criteria = criteria_of(params, project)
+    sql, values = cohort_sql(params, project)
+    page_sql = f"SELECT * FROM ({sql}) page LIMIT 100"  # noqa: S608 - our own SQL
+    count_sql = f"SELECT COUNT(*) FROM ({sql}) counted"  # noqa: S608 - our own SQL
+    url = f"/api/cohort-pairs/?{urlencode(query)}"
+
+    orm_rows = list(pair_queryset(criteria))
+    sql_rows = fetch_sql(sql, values)
+    same = {(row["study_id"], row["sample_id"]) for row in orm_rows} == {
+        (row[2], row[6]) for row in sql_rows
+    } and len(orm_rows) == len(sql_rows)
+    body = get_json(client, url)
+    if body["count"] != len(orm_rows):
+        raise RuntimeError(f"{url} counted {body['count']} pairs, not {len(orm_rows)}.")
+
+    orm_s, sql_s, api_s, page_sql_s = alternate(
+        [
+            lambda: list(pair_queryset(criteria)),
+            lambda: fetch_sql(sql, values),
+            lambda: get_json(client, url),
+            lambda: (fetch_sql(count_sql, values), fetch_sql(page_sql, values)),
+        ],
+        repeat,
+    )
+    return CohortTiming(name, len(orm_rows), orm_s, sql_s, api_s, page_sql_s, same)
+
+
+# The matrix export against pandas.read_sql:
+
+
+def export_matrix(criteria, limit: int) -> tuple[int, int, int]:
+    """Write the matrix of the cohort's first `limit` pairs as CSV; return its shape and size."""
+    from biobank.cohorts.matrix import MatrixSpec, iter_matrix_frames, stream_matrix
+    from biobank.cohorts.query import pair_queryset
+
+    pairs = pair_queryset(criteria)[:limit]
+    shape = [0, 0]
+
+    def counted(frames):
+        for frame in frames:
+            shape[0] += len(frame)
+            shape[1] = frame.shape[1]
+            yield frame
+
+    frames = iter_matrix_frames(pairs, MatrixSpec(features=("*",)))
+    size = sum(len(block) for block in stream_matrix(counted(frames), "csv"))
+    return shape[0], shape[1], size
+
+
+def read_sql_matrix(sql: str, values: list, limit: int) -> tuple[int, int, int]:
+    """Read the same rows with pandas.read_sql, pivot them wide, write them as CSV."""
+    import pandas as pd
+    from django.db import connection
+
+    pairs_sql = f"{sql} LIMIT {int(limit)}"
+    queries = {
+        "pairs": (
+            f"SELECT p.*, pt.sex, pt.birth_year, pt.cancer_type, pt.stage, "  # noqa: S608 - our own SQL
+            f"pt.diagnosis_on FROM ({pairs_sql}) p "
+            "JOIN radiomics_imagingstudy s ON s.id = p.study_id "
+            "JOIN patients_patient pt ON pt.id = s.patient_id"
+        ),
+        "series": (
+            "SELECT e.id AS extraction_id, se.study_id, se.manufacturer, "  # noqa: S608 - our own SQL
+            "se.convolution_kernel, se.slice_thickness_mm, se.kvp "
+            f"FROM (SELECT DISTINCT study_id FROM ({pairs_sql}) p) ps "
+            "JOIN radiomics_imageseries se ON se.study_id = ps.study_id "
+            "JOIN radiomics_segmentation sg ON sg.series_id = se.id "
+            "JOIN radiomics_featureextraction e ON e.segmentation_id = sg.id "
+            "WHERE e.status = 'done'"
+        ),
+        "values": (
+            "SELECT se.study_id, f.name, v.value "  # noqa: S608 - our own SQL
+            f"FROM (SELECT DISTINCT study_id FROM ({pairs_sql}) p) ps "
+            "JOIN radiomics_imageseries se ON se.study_id = ps.study_id "
+            "JOIN radiomics_segmentation sg ON sg.series_id = se.id "
+            "JOIN radiomics_featureextraction e ON e.segmentation_id = sg.id "
+            "JOIN radiomics_featurevalue v ON v.extraction_id = e.id "
+            "JOIN radiomics_featuredefinition f ON f.id = v.feature_id "
+            "WHERE e.status = 'done'"
+        ),
+        "variants": (
+            "SELECT a.sample_id, v.gene, v.vaf, v.call "  # noqa: S608 - our own SQL
+            f"FROM (SELECT DISTINCT sample_id FROM ({pairs_sql}) p) ps "
+            "JOIN liquidbiopsy_cfdnaassay a ON a.sample_id = ps.sample_id "
+            "JOIN liquidbiopsy_variantresult v ON v.assay_id = a.id"
+        ),
+        "blood": (
+            "SELECT ps.sample_id, c.count_per_7_5ml, a.cfdna_ng_per_ml "  # noqa: S608 - our own SQL
+            f"FROM (SELECT DISTINCT sample_id FROM ({pairs_sql}) p) ps "
+            "LEFT JOIN liquidbiopsy_ctccount c ON c.sample_id = ps.sample_id "
+            "LEFT JOIN liquidbiopsy_cfdnaassay a ON a.sample_id = ps.sample_id"
+        ),
+    }
+    raw = connection.connection
+    placeholder = "%s" if connection.vendor == "postgresql" else "?"
+    frames = {}
+    with warnings.catch_warnings():
+        # pandas asks for SQLAlchemy but reads a DB-API connection as well:
+        warnings.simplefilter("ignore", UserWarning)
+        for name, query in queries.items():
+            query = query.replace("%s", placeholder)
+            frames[name] = pd.read_sql(query, raw, params=values)
+
+    values_wide = frames["values"].pivot_table(
+        index="study_id", columns="name", values="value", aggfunc="first"
+    )
+    variants = frames["variants"].drop_duplicates(["sample_id", "gene"])
+    vaf = variants.pivot(index="sample_id", columns="gene", values="vaf")
+    call = variants.pivot(index="sample_id", columns="gene", values="call")
+    series = frames["series"].drop_duplicates("study_id").set_index("study_id")
+    blood = frames["blood"].drop_duplicates("sample_id").set_index("sample_id")
+    matrix = (
+        frames["pairs"]
+        .join(series, on="study_id")
+        .join(values_wide.add_prefix("feature."), on="study_id")
+        .join(blood, on="sample_id")
+        .join(vaf.add_prefix("vaf."), on="sample_id")
+        .join(call.add_prefix("call."), on="sample_id")
+    )
+    text = io.StringIO()
+    matrix.to_csv(text, index=False)
+    return len(matrix), matrix.shape[1], len(text.getvalue())
+
+
+def peak_mib(call: Callable[[], Any]) -> tuple[float, Any]:
+    """Return the peak of Python memory (tracemalloc, numpy included) during `call`."""
+    tracemalloc.start()
+    try:
+        result = call()
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20, result
+
+
+def time_matrix(project: str, limit: int, repeat: int) -> MatrixTiming:
+    criteria = criteria_of(MATRIX_CASE, project)
+    sql, values = cohort_sql(MATRIX_CASE, project)
+
+    matrix_peak, (rows, columns, size) = peak_mib(
+        lambda: export_matrix(criteria, limit)
+    )
+    pandas_peak, (pandas_rows, pandas_columns, _size) = peak_mib(
+        lambda: read_sql_matrix(sql, values, limit)
+    )
+    if rows != pandas_rows:
+        raise RuntimeError(
+            f"The matrix has {rows} rows, pandas.read_sql {pandas_rows}."
+        )
+    matrix_s, pandas_s = alternate(
+        [
+            lambda: export_matrix(criteria, limit),
+            lambda: read_sql_matrix(sql, values, limit),
+        ],
+        repeat,
+    )
+    return MatrixTiming(
+        rows,
+        columns,
+        matrix_s,
+        pandas_s,
+        matrix_peak,
+        pandas_peak,
+        size,
+        pandas_columns,
+    )
+
+
+# Report:
+
+
+def describe_data(project: str) -> str:
+    from liquidbiopsy.models import BloodSample, VariantResult
+    from patients.models import Patient
+    from radiomics.models import FeatureValue, ImagingStudy
+
+    patients = Patient.objects.filter(project__code=project)
+    counts = {
+        "patients": patients.count(),
+        "imaging studies": ImagingStudy.objects.filter(patient__in=patients).count(),
+        "blood draws": BloodSample.objects.filter(patient__in=patients).count(),
+        "variant results": VariantResult.objects.filter(
+            assay__sample__patient__in=patients
+        ).count(),
+        "feature values": FeatureValue.objects.filter(
+            extraction__patient__in=patients
+        ).count(),
+    }
+    return ", ".join(f"{count:,} {name}" for name, count in counts.items())
+
+
+def ms(seconds: list[float]) -> str:
+    return f"{1000 * statistics.median(seconds):.1f}"
+
+
+def render(
+    lists: list[EndpointTiming],
+    cohorts: list[CohortTiming],
+    matrix: MatrixTiming | None,
+    context: dict[str, str],
+) -> str:
+    lines = [
+        "## REST API, cohort query and matrix export (issues 4 and 7)",
+        "",
+        f"Command: `{context['command']}`",
+        "",
+        f"Run {context['when']} on {platform.node()} ({os.cpu_count()} cores, load "
+        f"average {context['load']}), Python {platform.python_version()}, "
+        f"{context['database']}; data: project `{context['project']}` made by "
+        f"`{context['generate']}` ({context['data']}).",
+        "",
+        "Latency: median of the runs after one warm-up, through Django's test Client "
+        "with token authentication (all middleware, filters, pagination and "
+        "serialisers; no network). *Queries* is the number of SQL queries of one "
+        "request.",
+        "",
+        "| request | rows | median ms | queries |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {t.name} | {t.rows} | {ms(t.seconds)} | {t.queries} |" for t in lists]
+    lines += [
+        "",
+        "Cohort query: *ORM* is `pair_queryset` read in full (every pair), *SQL* a "
+        "hand-written query for the same pairs (exact values, the window as a range "
+        "on the (patient, drawn_on) index), timed alternately; *same pairs* checks "
+        "that both found the same (study, draw) pairs. *API* is "
+        "`/api/cohort-pairs/` (count and first page of 100 with the evidence of each "
+        "pair) against the SQL's count and first 100 rows.",
+        "",
+        "| cohort | pairs | ORM ms | SQL ms | ORM / SQL | API page ms | SQL page ms | API / SQL | same pairs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {t.name} | {t.pairs:,} | {ms(t.orm_s)} | {ms(t.sql_s)} | {t.ratio:.2f}x | "
+        f"{ms(t.api_s)} | {ms(t.page_sql_s)} | {t.api_ratio:.2f}x | "
+        f"{'yes' if t.same_pairs else 'NO'} |"
+        for t in cohorts
+    ]
+    if matrix is not None:
+        lines += [
+            "",
+            f"Matrix export: the first {matrix.pairs:,} pairs of the cohort "
+            f"{urlencode(MATRIX_CASE)} with every feature; *matrix* is "
+            "`iter_matrix_frames` streamed as CSV (what `/api/cohort-matrix/` "
+            "sends), *pandas* is `pandas.read_sql` of the same pairs, their patients, "
+            "series, feature values, variants and CTC counts, pivoted wide, joined "
+            "and written as CSV. *Peak* is the most Python memory held at once "
+            "(tracemalloc, numpy and pandas included).",
+            "",
+            "| pairs | matrix columns | pandas columns | matrix s | pandas s | matrix / pandas | pairs per s | CSV MiB | matrix peak MiB | pandas peak MiB |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {matrix.pairs:,} | {matrix.columns} | {matrix.pandas_columns} | "
+            f"{statistics.median(matrix.matrix_s):.2f} | "
+            f"{statistics.median(matrix.pandas_s):.2f} | {matrix.ratio:.2f}x | "
+            f"{matrix.rows_per_second:,.0f} | {matrix.matrix_bytes / 2**20:.1f} | "
+            f"{matrix.matrix_peak_mib:.0f} | {matrix.pandas_peak_mib:.0f} |",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this script's part of `path` (between its marks), or append it."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{MARK_START}\n{section}{MARK_END}\n"
+    before, marked, after = text.partition(MARK_START)
+    if marked and MARK_END in after:
+        text = before + block + after.split(MARK_END, 1)[1].lstrip("\n")
+    else:
+        text = f"{text.rstrip()}\n\n{block}"
+    path.write_text(text)
+
+
+def database_label() -> str:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return f"{connection.vendor} {connection.Database.sqlite_version}"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return f"PostgreSQL {cursor.fetchone()[0]}"
+
+
+def run(options: argparse.Namespace, command: str) -> str:
+    from django.conf import settings
+
+    if settings.DEBUG:
+        # Django keeps every query of a DEBUG process; that is not what is measured.
+        settings.DEBUG = False
+    client = bench_client()
+    project = options.project
+
+    print("timing lists ...", flush=True)  # noqa: T201
+    lists = time_lists(client, project, options.repeat)
+    cohorts = []
+    for name, params in COHORT_CASES.items():
+        print(f"timing cohort {name} ...", flush=True)  # noqa: T201
+        cohorts.append(time_cohort(client, name, params, project, options.repeat))
+    matrix = None
+    if options.matrix_pairs:
+        print("timing the matrix export ...", flush=True)  # noqa: T201
+        matrix = time_matrix(project, options.matrix_pairs, options.repeat)
+
+    context = {
+        "command": command,
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load": load_average(),
+        "database": database_label(),
+        "project": project,
+        "generate": options.generated_by,
+        "data": describe_data(project),
+    }
+    return render(lists, cohorts, matrix, context)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", default=DEFAULT_PROJECT)
+    parser.add_argument("--repeat", type=int, default=5, help="Timed runs per request.")
+    parser.add_argument(
+        "--matrix-pairs",
+        type=int,
+        default=10_000,
+        help="Pairs in the matrix export; 0 skips it.",
+    )
+    parser.add_argument(
+        "--generated-by",
+        default="manage.py generate_biobank",
+        help="The command that made the data, for the report.",
+    )
+    parser.add_argument("--write", type=Path, help="Markdown file to update.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> None:
+    options = parse(argv)
+    command = ".venv/bin/python bench/api.py " + shlex.join(argv)
+    if os.environ.get("DATABASE_URL"):
+        command = (
+            f"DATABASE_URL={without_password(os.environ['DATABASE_URL'])} {command}"
+        )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "biobank.settings")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+    report = run(options, command)
+    print(report)  # noqa: T201
+    if options.write:
+        write_section(options.write, report)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,88 @@
+"""A tiny run of bench/api.py on a tiny synthetic biobank, so that it cannot silently break."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.api import (
+    COHORT_CASES,
+    CohortTiming,
+    EndpointTiming,
+    MatrixTiming,
+    bench_client,
+    render,
+    time_cohort,
+    time_lists,
+    time_matrix,
+    write_section,
+)
+from biobank.synthetic import generate_biobank
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def biobank():
+    return generate_biobank(patients=40, seed=2, project_code="synthetic")
+
+
+def test_every_list_request_answers_with_rows_and_counted_queries(biobank):
+    timings = time_lists(bench_client(), "synthetic", repeat=1)
+
+    assert len(timings) == 10
+    assert all(len(timing.seconds) == 1 for timing in timings)
+    assert all(timing.queries > 0 for timing in timings)
+    assert {timing.name for timing in timings if timing.rows > 0} >= {
+        "patients, first page",
+        "patient timeline",
+        "study in full",
+    }
+
+
+def test_orm_and_hand_written_sql_find_the_same_pairs_for_every_cohort(biobank):
+    client = bench_client()
+
+    timings = [
+        time_cohort(client, name, params, "synthetic", repeat=1)
+        for name, params in COHORT_CASES.items()
+    ]
+
+    assert all(timing.same_pairs for timing in timings)
+    assert sum(timing.pairs for timing in timings) > 0
+    assert all(len(timing.api_s) == len(timing.sql_s) == 1 for timing in timings)
+
+
+def test_matrix_export_and_read_sql_give_the_same_rows(biobank):
+    timing = time_matrix("synthetic", limit=25, repeat=1)
+
+    assert timing.pairs == 25
+    assert timing.columns > 100  # identifiers, clinical, acquisition, 100 features
+    assert timing.matrix_bytes > 0
+    assert timing.matrix_peak_mib > 0 and timing.pandas_peak_mib > 0
+
+
+def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path):
+    lists = [EndpointTiming("patients, first page", "/api/patients/", 100, [0.05], 3)]
+    cohorts = [
+        CohortTiming("tiny", 12, [0.2], [0.1], [0.3], [0.1], same_pairs=True),
+    ]
+    matrix = MatrixTiming(10, 200, [2.0], [1.0], 40.0, 80.0, 2**20, 150)
+    context = {
+        "command": "bench", "when": "now", "load": "1.0", "database": "db",
+        "project": "synthetic", "generate": "generate", "data": "10 patients",
+    }  # fmt: skip
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# Benchmarks\n\n## Feature extraction\n\nkept\n")
+
+    report = render(lists, cohorts, matrix, context)
+    write_section(benchmarks, report)
+    write_section(benchmarks, report)
+
+    text = benchmarks.read_text()
+    assert "| patients, first page | 100 | 50.0 | 3 |\n" in text
+    assert (
+        "| tiny | 12 | 200.0 | 100.0 | 2.00x | 300.0 | 100.0 | 3.00x | yes |\n" in text
+    )
+    assert "| 10 | 200 | 150 | 2.00 | 1.00 | 2.00x | 5 | 1.0 | 40 | 80 |\n" in text
+    assert text.count("## REST API, cohort query and matrix export") == 1
+    assert "## Feature extraction\n\nkept" in text
