@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 MARK_START = "<!-- bench/api.py: start -->"
@@ -643,6 +643,8 @@ def database_label() -> str:
 def run(options: argparse.Namespace, command: str) -> str:
     from django.conf import settings
 
+    from bench.extraction import load_average
+
     if settings.DEBUG:
         # Django keeps every query of a DEBUG process; that is not what is measured.
         settings.DEBUG = False
@@ -672,20 +674,6 @@ def run(options: argparse.Namespace, command: str) -> str:
     return render(lists, cohorts, matrix, context)
 
 
-def load_average() -> str:
-    try:
-        return " ".join(f"{value:.1f}" for value in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@")
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=DEFAULT_PROJECT)
@@ -707,13 +695,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> None:
     options = parse(argv)
+    sys.path.insert(0, str(REPO))
+    from bench.extraction import without_password
+
     command = ".venv/bin/python bench/api.py " + shlex.join(argv)
     if os.environ.get("DATABASE_URL"):
         command = (
             f"DATABASE_URL={without_password(os.environ['DATABASE_URL'])} {command}"
         )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "biobank.settings")
-    sys.path.insert(0, str(REPO))
     import django
 
     django.setup()
