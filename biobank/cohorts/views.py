@@ -1,23 +1,52 @@
-"""The cohort page with its CSV download, and the JSON endpoint of the same query."""
+"""The cohort builder (filters, live count, pairs, downloads, saved cohorts) and its analysis."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
 from dataclasses import asdict
+from urllib.parse import urlencode
 
+import pandas as pd
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.db.models import Count, Prefetch
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
+from biobank.api.access import visible_to
+from biobank.cohorts import analysis, charts, saved
 from biobank.cohorts.forms import CohortForm
+from biobank.cohorts.matrix import (
+    ALL_FEATURES,
+    MatrixSpec,
+    MatrixSpecError,
+    iter_matrix_frames,
+    resolve_layout,
+)
+from biobank.cohorts.models import CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortRow, pair_queryset, rows_of
 
 PAGE_ROWS = 500
 CSV_CHUNK_ROWS = 2000
+# The analysis holds the whole matrix in memory, read in one chunk (a fixed number
+# of queries); a larger cohort is better analysed from its downloaded matrix.
+MAX_ANALYSIS_PAIRS = 20_000
+MAX_ANALYSIS_FEATURES = 30
+SAVED_COHORTS_SHOWN = 50
 
 
 class PageForm(forms.Form):
@@ -34,17 +63,63 @@ class PageForm(forms.Form):
         return self.cleaned_data["offset"] or 0
 
 
+class MatrixColumnsForm(forms.Form):
+    """Which features and genes the matrix downloads and saved cohorts hold."""
+
+    features = forms.CharField(
+        label="Matrix features",
+        max_length=4000,
+        required=False,
+        help_text="Comma-separated feature names or IBSI codes; * for every feature.",
+    )
+    # NB: no "gene" in the label, which would make the Gene filter's label ambiguous.
+    genes = forms.CharField(
+        label="Matrix variant columns",
+        max_length=4000,
+        required=False,
+        help_text="Comma-separated gene symbols (VAF and call of each); empty for every gene tested.",
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        try:
+            self.spec = MatrixSpec.from_params(
+                {name: cleaned.get(name, "") for name in ("features", "genes")}
+            )
+            # Unknown features are named now, not as a 400 of the download:
+            resolve_layout(self.spec, [])
+        except MatrixSpecError as error:
+            self.add_error(
+                error.field if error.field in self.fields else None, error.message
+            )
+        return cleaned
+
+    def params(self) -> dict[str, str]:
+        """Return the non-empty matrix parameters, as /api/cohort-matrix/ reads them."""
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+def _filter_params(form: CohortForm) -> dict[str, str]:
+    """Return the filters given to a bound form, as query parameters."""
+    return {
+        name: form.data[name]
+        for name in CohortForm.base_fields
+        if form.data.get(name, "") not in ("", None)
+    }
+
+
 @require_GET
 @login_required
 def cohort_page(request: HttpRequest) -> HttpResponse:
     """Show the filters and, once asked, the first pairs; ?format=csv downloads them all."""
     wants_csv = request.GET.get("format") == "csv"
     form = CohortForm(request.GET if request.GET else None)
+    columns = MatrixColumnsForm(request.GET if request.GET else None)
+    context = {"form": form, "columns": columns}
     if not form.is_bound or not form.is_valid():
         status = 400 if wants_csv else 200
-        return render(
-            request, "cohorts/cohort_page.html", {"form": form}, status=status
-        )
+        context["saved_cohorts"] = _saved_cohorts_of(request.user)
+        return render(request, "cohorts/cohort_page.html", context, status=status)
 
     pairs = pair_queryset(form.criteria())
     if wants_csv:
@@ -54,26 +129,325 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
-    context = {
-        "form": form,
+    context |= {
         "searched": True,
         "rows": rows[:PAGE_ROWS],
         "is_truncated": len(rows) > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
         "csv_url": f"?{csv_query.urlencode()}",
         "notes": form.notes,
+        "filters": _filter_params(form),
+        "saved_cohorts": _saved_cohorts_of(request.user),
     }
+    if columns.is_valid():
+        query = _filter_params(form) | columns.params()
+        matrix_url = reverse("api-cohort-matrix")
+        context |= {
+            "matrix_csv_url": f"{matrix_url}?{urlencode(query | {'format': 'csv'})}",
+            "matrix_parquet_url": f"{matrix_url}?{urlencode(query | {'format': 'parquet'})}",
+            "analysis_url": f"{reverse('cohorts:analysis')}?{urlencode(query)}",
+        }
     return render(request, "cohorts/cohort_page.html", context)
+
+
+def _saved_cohorts_of(user) -> list[SavedCohort]:
+    """The user's saved cohorts, newest first, with their versions: two queries."""
+    versions = CohortVersion.objects.order_by("number")
+    cohorts = list(
+        SavedCohort.objects.filter(author=user).prefetch_related(
+            Prefetch("versions", queryset=versions)
+        )[:SAVED_COHORTS_SHOWN]
+    )
+    for cohort in cohorts:
+        # The stored definition as the builder's query string, to open it again:
+        cohort.page_query = urlencode(_definition_params(cohort.definition))
+    return cohorts
+
+
+def _definition_params(definition: dict) -> dict[str, str]:
+    params = {
+        name: str(value).lower() if isinstance(value, bool) else str(value)
+        for name, value in definition.get("query", {}).items()
+    }
+    for name in ("features", "genes"):
+        items = definition.get("matrix", {}).get(name) or []
+        if items:
+            params[name] = ",".join(items)
+    return params
+
+
+@require_GET
+def cohort_count(request: HttpRequest) -> JsonResponse:
+    """Return how many pairs and patients the filters match, for the live count."""
+    if not request.user.is_authenticated:
+        return _refuse_anonymous()
+
+    # The builder sends its whole form; the matrix fields do not change the count.
+    form = CohortForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse({"errors": _error_messages(form)}, status=400)
+
+    pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
+    counts = pairs.aggregate(
+        pairs=Count("pk"), patients=Count("patient", distinct=True)
+    )
+    text = (
+        f"{counts['pairs']} pair{pluralize(counts['pairs'])} of "
+        f"{counts['patients']} patient{pluralize(counts['patients'])} match these filters."
+    )
+    return JsonResponse(counts | {"text": text})
+
+
+class SaveCohortForm(forms.Form):
+    name = forms.CharField(label="Name of the saved cohort", max_length=200)
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+@require_POST
+@login_required
+def save_cohort(request: HttpRequest) -> HttpResponseRedirect:
+    """Save the filters and matrix columns posted with a name; version 1 is frozen at once."""
+    filters = {
+        name: value
+        for name in CohortForm.base_fields
+        if (value := request.POST.get(name, ""))
+    }
+    matrix = {
+        name: value
+        for name in ("features", "genes")
+        if (value := request.POST.get(name, ""))
+    }
+    back = f"{reverse('cohorts:page')}?{urlencode(filters | matrix)}"
+
+    form = SaveCohortForm(request.POST)
+    errors = _flat_errors(form.errors.get_json_data()) if not form.is_valid() else []
+    name = form.cleaned_data.get("name", "")
+    if name and SavedCohort.objects.filter(author=request.user, name=name).exists():
+        errors.append(
+            f"You have a saved cohort named {name} already; choose another name."
+        )
+    try:
+        definition = saved.validate_definition({"query": filters, "matrix": matrix})
+    except saved.DefinitionInvalid as invalid:
+        errors += _flat_errors(invalid.errors)
+    if errors:
+        for error in errors:
+            messages.error(request, f"Not saved: {error}")
+        return HttpResponseRedirect(f"{back}#save-heading")
+
+    cohort = saved.save_cohort(
+        name=name,
+        definition=definition,
+        author=request.user,
+        description=form.cleaned_data["description"],
+    )
+    version = cohort.versions.get()
+    messages.success(
+        request,
+        f"Saved {cohort.name}: version 1 holds {version.pair_count} "
+        f"pair{pluralize(version.pair_count)}.",
+    )
+    return HttpResponseRedirect(f"{back}#saved-heading")
+
+
+def _flat_errors(errors: dict, prefix: str = "") -> list[str]:
+    """Return nested form or definition errors as sentences naming their field."""
+    flat = []
+    for field, value in errors.items():
+        label = field if field != "__all__" else ""
+        if isinstance(value, dict):
+            flat += _flat_errors(value, f"{prefix}{label}: " if label else prefix)
+            continue
+        for message in value:
+            text = message["message"] if isinstance(message, dict) else message
+            flat.append(f"{prefix}{label}: {text}" if label else f"{prefix}{text}")
+    return flat
+
+
+@require_POST
+@login_required
+def rerun_cohort(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    """Run a saved definition again; a new version is made only when something changed."""
+    cohort = get_object_or_404(
+        visible_to(request.user, SavedCohort.objects.all(), "project"), pk=pk
+    )
+    if not (request.user == cohort.author or request.user.is_staff):
+        raise PermissionDenied("Only the author or a curator re-runs a saved cohort.")
+
+    back = f"{reverse('cohorts:page')}#saved-heading"
+    try:
+        result = saved.rerun_cohort(cohort, request.user)
+    except (saved.DefinitionInvalid, saved.FrozenMatrixDamaged) as error:
+        detail = (
+            "; ".join(_flat_errors(error.errors))
+            if isinstance(error, saved.DefinitionInvalid)
+            else str(error)
+        )
+        messages.error(request, f"{cohort.name} was not re-run: {detail}")
+        return HttpResponseRedirect(back)
+
+    counts = result.diff.get("counts", {})
+    if result.is_new:
+        messages.success(
+            request,
+            f"{cohort.name}: version {result.version.number} made; "
+            f"{counts.get('pairs_added', 0)} pairs added, {counts.get('pairs_removed', 0)} removed, "
+            f"{counts.get('values_changed', 0)} values changed.",
+        )
+    else:
+        messages.info(
+            request,
+            f"{cohort.name}: nothing changed since version {result.version.number}; no version made.",
+        )
+    return HttpResponseRedirect(back)
+
+
+class AnalysisForm(forms.Form):
+    """The features to correlate, the genes to use, and the box plot's feature and gene."""
+
+    features = forms.CharField(
+        label="Radiomic features to correlate",
+        max_length=4000,
+        help_text=f"Comma-separated feature names or IBSI codes, at most {MAX_ANALYSIS_FEATURES}.",
+    )
+    genes = forms.CharField(
+        label="Genes",
+        max_length=4000,
+        required=False,
+        help_text="Comma-separated gene symbols for VAF and calls; empty for every gene tested.",
+    )
+    box_feature = forms.CharField(
+        label="Feature of the box plot", max_length=200, required=False
+    )
+    box_gene = forms.CharField(
+        label="Grouped by the call of gene", max_length=40, required=False
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "features" not in cleaned:
+            return cleaned
+        try:
+            spec = MatrixSpec.from_params(
+                {"features": cleaned["features"], "genes": cleaned.get("genes", "")}
+            )
+        except MatrixSpecError as error:
+            self.add_error(error.field, error.message)
+            return cleaned
+        if ALL_FEATURES in spec.features:
+            self.add_error(
+                "features", "Name the features to correlate; * is for downloads."
+            )
+        self.spec = spec
+        return cleaned
+
+
+@require_GET
+@login_required
+def analysis_page(request: HttpRequest) -> HttpResponse:
+    """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
+    form = CohortForm(request.GET if request.GET else None)
+    choice = AnalysisForm(request.GET if request.GET else None)
+    context: dict = {"form": form, "choice": choice}
+    if not (form.is_bound and form.is_valid() and choice.is_valid()):
+        return render(request, "cohorts/analysis.html", context)
+
+    pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
+    pair_count = pairs.count()
+    context |= {"searched": True, "pair_count": pair_count, "notes": form.notes}
+    columns = {name: choice.cleaned_data[name] for name in ("features", "genes")}
+    builder_query = urlencode(_filter_params(form) | columns)
+    context["builder_url"] = f"{reverse('cohorts:page')}?{builder_query}"
+    if pair_count > MAX_ANALYSIS_PAIRS:
+        context["too_many"] = MAX_ANALYSIS_PAIRS
+        return render(request, "cohorts/analysis.html", context)
+
+    try:
+        layout = resolve_layout(choice.spec, pairs)
+    except MatrixSpecError as error:
+        choice.add_error(error.field, error.message)
+        return render(request, "cohorts/analysis.html", context | {"searched": False})
+    if len(layout.features) > MAX_ANALYSIS_FEATURES:
+        choice.add_error(
+            "features",
+            f"These name {len(layout.features)} features; correlate at most {MAX_ANALYSIS_FEATURES} at once.",
+        )
+        return render(request, "cohorts/analysis.html", context | {"searched": False})
+
+    # One chunk for the whole cohort, so the queries do not grow with its size:
+    frames = iter_matrix_frames(
+        pairs, choice.spec, chunk_size=MAX_ANALYSIS_PAIRS, layout=layout
+    )
+    frame = pd.concat(list(frames), ignore_index=True)
+    context |= _analysis_context(frame, choice, request.GET)
+    return render(request, "cohorts/analysis.html", context)
+
+
+def _analysis_context(
+    frame: pd.DataFrame, choice: AnalysisForm, query: QueryDict
+) -> dict:
+    features = analysis.feature_columns(frame)
+    markers = analysis.markers_of(frame)
+    genes = [
+        marker.column.removeprefix(analysis.VAF_PREFIX)
+        for marker in markers
+        if marker.column.startswith(analysis.VAF_PREFIX)
+    ]
+    cells = analysis.correlate(frame, features, markers)
+    context: dict = {
+        "features": [charts.feature_label(f) for f in features],
+        "genes": genes,
+        "cells": [
+            (charts.cell_anchor(index), cell) for index, cell in enumerate(cells)
+        ],
+        "tested_count": sum(cell.p is not None for cell in cells),
+        "box_query": {
+            name: value
+            for name, value in query.items()
+            if name not in ("box_feature", "box_gene")
+        },
+    }
+    if frame.empty:
+        return context
+    if any(cell.rho is not None for cell in cells):
+        context["heatmap"] = charts.heatmap_svg(cells, features, markers)
+
+    box_feature = choice.cleaned_data["box_feature"] or context["features"][0]
+    box_gene = (choice.cleaned_data["box_gene"] or (genes[0] if genes else "")).upper()
+    context |= {"box_feature": box_feature, "box_gene": box_gene}
+    if f"{analysis.FEATURE_PREFIX}{box_feature}" not in features:
+        context["box_message"] = (
+            f"{box_feature} is not among the features correlated above."
+        )
+    elif box_gene not in genes:
+        context["box_message"] = (
+            f"No draw of this cohort was tested for {box_gene}."
+            if box_gene
+            else "No draw of this cohort has a cfDNA variant result: there are no groups to compare."
+        )
+    else:
+        groups = analysis.group_by_call(
+            frame, f"{analysis.FEATURE_PREFIX}{box_feature}", box_gene
+        )
+        context["groups"] = groups
+        if max(len(groups.detected), len(groups.not_detected)) >= 2:
+            context["boxplot"] = charts.boxplot_svg(groups)
+        else:
+            total = len(groups.detected) + len(groups.not_detected)
+            context["box_message"] = (
+                f"Only {total} value{pluralize(total)} of {box_feature} with a tested {box_gene} "
+                "call: too few for a box plot."
+            )
+    return context
 
 
 @require_GET
 def cohort_json(request: HttpRequest) -> JsonResponse:
     """Return the pairs for the filters in the query string, `limit` rows from `offset`."""
     if not request.user.is_authenticated:
-        return JsonResponse(
-            {"detail": "Log in first; cohort queries need an authenticated session."},
-            status=403,
-        )
+        return _refuse_anonymous()
 
     form = CohortForm(request.GET)
     page = PageForm(request.GET)
@@ -84,10 +458,7 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
     form_valid, page_valid = form.is_valid(), page.is_valid()
     if errors or not form_valid or not page_valid:
         for bound in (form, page):
-            errors |= {
-                field: [error["message"] for error in messages]
-                for field, messages in bound.errors.get_json_data().items()
-            }
+            errors |= _error_messages(bound)
         return JsonResponse({"errors": errors}, status=400)
 
     limit, offset = page.cleaned_data["limit"], page.cleaned_data["offset"]
@@ -106,6 +477,20 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
             "rows": rows[:limit],
         }
     )
+
+
+def _refuse_anonymous() -> JsonResponse:
+    return JsonResponse(
+        {"detail": "Log in first; cohort queries need an authenticated session."},
+        status=403,
+    )
+
+
+def _error_messages(form: forms.Form) -> dict[str, list[str]]:
+    return {
+        field: [error["message"] for error in messages]
+        for field, messages in form.errors.get_json_data().items()
+    }
 
 
 class _Echo:
