@@ -2,6 +2,8 @@
 # The project's two commands:
 #   bash dev.sh run    set everything up, build the demo biobank, serve on 127.0.0.1:8000
 #   bash dev.sh test   set everything up, run the whole test suite (pytest arguments pass on)
+# and the production stack on one machine (docs/deployment.md):
+#   bash dev.sh prod   PostgreSQL, RabbitMQ, a Celery worker and gunicorn, DEBUG off
 # Needs only Python 3.11 on the PATH (python3.11 or python3).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,8 +47,34 @@ case "$cmd" in
         ensure_venv
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    prod)
+        ensure_venv
+        if [ -z "${SECRET_KEY:-}${SECRET_KEY_FILE:-}" ] || [ -z "${BIOBANK_PSEUDONYM_KEY:-}${BIOBANK_PSEUDONYM_KEY_FILE:-}" ]; then
+            echo "Set SECRET_KEY and BIOBANK_PSEUDONYM_KEY (or their _FILE forms) first; see docs/deployment.md." >&2
+            exit 2
+        fi
+        export DEBUG=false
+        export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/biobank}
+        export CELERY_BROKER_URL=${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}
+        export LOG_FORMAT=${LOG_FORMAT:-json} ACCESS_LOG_LEVEL=${ACCESS_LOG_LEVEL:-INFO}
+        # shellcheck source=deploy/services.sh
+        source deploy/services.sh
+        # Services named on this machine are started here; remote ones are left alone:
+        case "$DATABASE_URL" in *@127.0.0.1:*|*@localhost:*) start_postgres; ensure_database ;; esac
+        case "$CELERY_BROKER_URL" in *@127.0.0.1:*|*@localhost:*) start_rabbitmq ;; esac
+        "$VENV/bin/python" manage.py check --deploy --fail-level ERROR
+        "$VENV/bin/python" manage.py migrate --noinput
+        "$VENV/bin/python" manage.py collectstatic --noinput --verbosity 0
+        "$VENV/bin/celery" -A biobank worker --concurrency "${WORKER_CONCURRENCY:-2}" --loglevel INFO &
+        worker=$!
+        trap 'kill "$worker" 2>/dev/null' EXIT
+        "$VENV/bin/gunicorn" biobank.wsgi \
+            --bind "${BIOBANK_ADDR:-127.0.0.1:8000}" \
+            --workers "${WEB_WORKERS:-$((2 * $(nproc) + 1))}" \
+            --timeout 120 --access-logfile - --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+        ;;
     *)
-        echo "usage: bash dev.sh run | bash dev.sh test [pytest args]" >&2
+        echo "usage: bash dev.sh run | bash dev.sh test [pytest args] | bash dev.sh prod" >&2
         exit 2
         ;;
 esac

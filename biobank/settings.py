@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import dj_database_url
@@ -47,7 +48,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "biobank.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the web process, in production too (no CDN, no
+    # separate file server needed on one machine):
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "biobank.core.middleware.DatabaseUnavailableMiddleware",
+    "biobank.core.routers.ReadOnlyRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "biobank.core.middleware.RejectNulCharactersMiddleware",
@@ -84,6 +91,14 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+# A read replica (PostgreSQL streaming replication) takes the analysts' read-only
+# requests (biobank/core/routers.py); the primary takes every write.
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL", ""), conn_max_age=0
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["biobank.core.routers.ReplicaRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 
@@ -105,6 +120,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Files are served from the apps' static folders when collectstatic has not run (a
+# first run with DEBUG off); the production command collects them once at start.
+WHITENOISE_USE_FINDERS = True
+# WhiteNoise warns at every start while the folder is missing, as on a first run:
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -119,8 +140,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "biobank.api.filters.StrictFilterBackend",
+        "biobank.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "biobank.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
@@ -176,12 +197,27 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# LOG_FORMAT=json writes one JSON object per line (production); every record carries
+# the ID of the request it belongs to (X-Request-ID). ACCESS_LOG_LEVEL=INFO logs each
+# request with its status and duration.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "biobank.core.logs.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "biobank.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": env_str("LOG_FORMAT", "text"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
     "loggers": {
+        "biobank.requests": {"level": env_str("ACCESS_LOG_LEVEL", "WARNING")},
         "biobank": {"level": env_str("LOG_LEVEL", "INFO")},
         "patients": {"level": env_str("LOG_LEVEL", "INFO")},
         "radiomics": {"level": env_str("LOG_LEVEL", "INFO")},

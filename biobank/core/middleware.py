@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+from biobank.core.logs import new_request_id, request_id
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("biobank.requests")
 
 
 class RejectNulCharactersMiddleware:
@@ -29,3 +37,99 @@ class RejectNulCharactersMiddleware:
                 content_type="text/plain; charset=utf-8",
             )
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Tag the request, its log records and its response with one request ID.
+
+    The ID comes from the X-Request-ID header when a proxy set a sane one, so that
+    a request can be followed from the load balancer through every web node.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        current = new_request_id(request.headers.get("X-Request-ID"))
+        token = request_id.set(current)
+        request.request_id = current
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response["X-Request-ID"] = current
+        access_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "request_id": current,
+                "method": request.method,
+                "path": request.path,
+                "status_code": response.status_code,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 while the database cannot be reached, instead of a 500.
+
+    Connections are opened per request (CONN_MAX_AGE 0), so the first request after
+    the database is back succeeds without restarting the server.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if not is_connection_failure(exception):
+            return None
+        logger.error("Database unavailable: %s", exception)
+        return unavailable_response(request)
+
+
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    message = "The database is unavailable; try again in a moment."
+    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+        response: HttpResponse = JsonResponse({"detail": message}, status=503)
+    else:
+        response = HttpResponse(
+            message, status=503, content_type="text/plain; charset=utf-8"
+        )
+    response["Retry-After"] = "5"
+    return response
+
+
+def is_connection_failure(exception: BaseException | None) -> bool:
+    """Whether the error says the server is gone, not that a query was wrong."""
+    if isinstance(exception, InterfaceError):
+        return True
+    if not isinstance(exception, OperationalError):
+        return False
+    # SQLite raises OperationalError for a locked file or a missing table too; only a
+    # lost or refused connection is the database being away.
+    text = str(exception).lower()
+    return any(
+        phrase in text
+        for phrase in (
+            "connection refused",
+            "could not connect",
+            "server closed the connection",
+            "terminating connection",
+            "connection is closed",
+            "the database system is starting up",
+            "the database system is shutting down",
+            "connection failed",
+            "consuming input failed",
+            "unable to open database file",
+        )
+    )

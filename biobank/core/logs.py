@@ -1,0 +1,51 @@
+"""Request IDs on every log record, and one JSON object per line when asked for."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import uuid
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "request_id", default="-"
+)
+
+# A caller's ID is kept when it looks like one (a load balancer's, a UUID); anything
+# else is replaced, so that log lines cannot be forged through the header.
+ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def new_request_id(given: str | None) -> str:
+    if given and ACCEPTED_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    """Give each record the ID of the request being served ("-" outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, request ID, message, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        for name in ("status_code", "method", "path", "duration_ms"):
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)

@@ -1,0 +1,112 @@
+"""Request IDs, structured logs, readiness, and 503 while the database is away."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.db import OperationalError
+from django.test import Client, RequestFactory
+
+from biobank.core.logs import JsonFormatter, RequestIdFilter
+from biobank.health import server_error
+
+
+@pytest.fixture
+def access_log(caplog):
+    caplog.set_level(logging.INFO, logger="biobank.requests")
+    return caplog
+
+
+def test_every_response_carries_a_request_id_that_its_log_records_share(
+    client, access_log, db
+):
+    response = client.get("/health/")
+
+    record = next(r for r in access_log.records if r.name == "biobank.requests")
+    assert len(response["X-Request-ID"]) == 32
+    assert record.request_id == response["X-Request-ID"]
+    assert (record.status_code, record.path) == (200, "/health/")
+
+
+def test_a_proxys_request_id_is_kept_and_a_forged_one_replaced(client, db):
+    kept = client.get("/health/", HTTP_X_REQUEST_ID="lb-4f2a9c71-0001")
+    forged = client.get("/health/", HTTP_X_REQUEST_ID="x\nFAKE LOG LINE")
+
+    assert kept["X-Request-ID"] == "lb-4f2a9c71-0001"
+    assert forged["X-Request-ID"] != "x\nFAKE LOG LINE"
+    assert forged["X-Request-ID"].isalnum()
+
+
+def test_json_log_lines_hold_the_request_id():
+    record = logging.LogRecord(
+        "biobank", logging.ERROR, __file__, 1, "import %s failed", ("x.csv",), None
+    )
+    RequestIdFilter().filter(record)
+
+    entry = json.loads(JsonFormatter().format(record))
+
+    assert entry["message"] == "import x.csv failed"
+    assert entry["request_id"] == "-"
+    assert entry["level"] == "ERROR"
+
+
+def test_ready_checks_the_database_and_the_storage(client, db, settings, tmp_path):
+    ok = client.get("/ready/")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the storage folder should be")
+    settings.BIOBANK_STORAGE_ROOT = blocker
+    storage_down = client.get("/ready/")
+
+    assert (ok.status_code, ok.json()["checks"]) == (
+        200,
+        {"database": "ok", "storage": "ok"},
+    )
+    assert storage_down.status_code == 503
+    assert storage_down.json()["checks"]["storage"].startswith("failed")
+
+
+def test_ready_is_503_when_the_database_does_not_answer(client, db, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection failed: Connection refused")
+
+    monkeypatch.setattr(
+        "biobank.health.connections",
+        {"default": type("Down", (), {"cursor": refuse})()},
+    )
+    response = client.get("/ready/")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "failed: OperationalError"
+
+
+@pytest.mark.urls("tests.biobank.failing_urls")
+def test_a_lost_database_is_a_503_and_a_bad_query_stays_a_500(db):
+    client = Client(raise_request_exception=False)
+
+    page = client.get("/lost/")
+    api = client.get("/api/lost/")
+    bug = client.get("/bad/")
+
+    assert (page.status_code, page["Retry-After"]) == (503, "5")
+    assert "database is unavailable" in page.content.decode()
+    assert api.json() == {
+        "detail": "The database is unavailable; try again in a moment."
+    }
+    assert bug.status_code == 500
+
+
+def test_the_error_handler_answers_503_for_failures_outside_views(db):
+    request = RequestFactory().get("/patients/")
+    try:
+        raise OperationalError("server closed the connection unexpectedly")
+    except OperationalError:
+        lost = server_error(request)
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        bug = server_error(request)
+
+    assert lost.status_code == 503
+    assert bug.status_code == 500
