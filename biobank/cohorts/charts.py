@@ -21,6 +21,8 @@ RHO_COLOURS = matplotlib.colormaps["RdBu_r"]
 RHO_SCALE = Normalize(vmin=-1, vmax=1)
 NO_RHO_COLOUR = "#d9d9d9"
 GROUP_COLOURS = ("#d55e00", "#0072b2")
+# Beyond this many markers the cells are too narrow to write in; the table has the values.
+MOST_ANNOTATED_MARKERS = 12
 
 
 def feature_label(column: str) -> str:
@@ -45,9 +47,11 @@ def heatmap_svg(
     figure = Figure(figsize=(width, height), layout="constrained")
     ax = figure.subplots()
 
+    annotated = len(markers) <= MOST_ANNOTATED_MARKERS
     for index, cell in enumerate(cells):
         row, column = features.index(cell.feature), markers.index(cell.marker)
-        _draw_cell(ax, row, column, cell, tips.gid(_describe(cell)), cell_anchor(index))
+        gid = tips.gid(_describe(cell))
+        _draw_cell(ax, row, column, cell, gid, cell_anchor(index), annotated)
 
     ax.set_xlim(-0.5, len(markers) - 0.5)
     ax.set_ylim(len(features) - 0.5, -0.5)
@@ -75,7 +79,13 @@ def heatmap_svg(
 
 
 def _draw_cell(
-    ax, row: int, column: int, cell: Correlation, gid: str, anchor: str
+    ax,
+    row: int,
+    column: int,
+    cell: Correlation,
+    gid: str,
+    anchor: str,
+    annotated: bool,
 ) -> None:
     colour = NO_RHO_COLOUR if cell.rho is None else RHO_COLOURS(RHO_SCALE(cell.rho))
     ax.add_patch(
@@ -84,6 +94,8 @@ def _draw_cell(
             gid=gid, url=f"#{anchor}",
         )
     )  # fmt: skip
+    if not annotated:
+        return
 
     if cell.rho is None:
         text = f"no ρ\nn = {cell.n}"

@@ -14,6 +14,7 @@ from biobank.cohorts.analysis import (
     CFDNA_MARKER,
     CTC_MARKER,
     Correlation,
+    Marker,
     benjamini_hochberg,
     correlate,
     group_by_call,
@@ -215,3 +216,14 @@ def test_box_plot_of_one_value_in_a_group_says_there_is_no_box():
     assert ">one value, no box</text>" in svg
     assert "units of the extraction engine" in svg
     assert re.findall(r"<title>([A-F]): ", svg) == ["A", "B", "D", "E"]
+
+
+def test_heatmap_of_many_markers_leaves_the_numbers_to_the_table():
+    feature = "feature.original_firstorder_Mean"
+    markers = [Marker(f"vaf.G{i}", f"G{i} VAF", "fraction 0–1") for i in range(13)]
+    cells = [Correlation(feature, marker, 9, 0.5, 0.2, 0.3) for marker in markers]
+
+    svg = heatmap_svg(cells, [feature], markers)
+
+    assert "n = 9</text>" not in svg
+    assert len(re.findall(r"<title>original_firstorder_Mean and G\d+ VAF", svg)) == 13

@@ -317,6 +317,13 @@ def test_box_plot_groups_by_call_and_leaves_untested_draws_out(logged_in, cohort
     assert re.search(r">EGFR detected</text>\s*<text[^>]*>\(n = 3\)</text>", html)
 
 
+def test_box_plot_of_an_untested_gene_says_so(logged_in, cohort):
+    html = logged_in.get(analysis_url(box_gene="KRAS")).content.decode()
+
+    assert "No draw of this cohort was tested for KRAS." in html
+    assert html.count("<svg") == 1  # the heatmap only
+
+
 def test_box_plot_of_one_value_is_a_message_not_a_chart(logged_in, records):
     add_patient(records, 0, *PATIENTS[0])
 
