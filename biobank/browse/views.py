@@ -37,8 +37,8 @@ from radiomics.models import FeatureExtraction, ImagingStudy, Segmentation
 PATIENTS_PER_PAGE = 50
 
 
-@require_GET
 @login_required
+@require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Count what the biobank holds, per project or in all, and what is missing."""
     projects = visible_to(request.user, Project.objects.all(), "")
@@ -104,8 +104,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "browse/dashboard.html", context)
 
 
-@require_GET
 @login_required
+@require_GET
 def patient_list(request: HttpRequest) -> HttpResponse:
     """List patients by the filters of the form, sorted and one page at a time."""
     form = PatientBrowserForm(request.GET)
@@ -141,8 +141,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     return render(request, "browse/patient_list.html", context)
 
 
-@require_GET
 @login_required
+@require_GET
 def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """Show one patient's imaging, blood draws, treatments and events on one time axis."""
     patients = visible_to(
@@ -174,8 +174,8 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "browse/patient_timeline.html", context, status=status)
 
 
-@require_GET
 @login_required
+@require_GET
 def study_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a study's acquisition, segmentations, features and texture report."""
     studies = visible_to(
@@ -191,8 +191,8 @@ def study_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "browse/study.html", {"view": view, "study": study})
 
 
-@require_GET
 @login_required
+@require_GET
 def follow_up(request: HttpRequest) -> HttpResponse:
     """List the patients flagged for closer follow-up by the rule the form sets."""
     form = FollowUpForm(request.GET)
@@ -208,8 +208,8 @@ def follow_up(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
 @login_required
+@require_GET
 def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpResponse:
     """A printable report of one patient at one imaging time point, every number referenced."""
     patients = visible_to(
