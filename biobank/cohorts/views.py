@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from urllib.parse import urlencode
 
@@ -99,6 +100,25 @@ class MatrixColumnsForm(forms.Form):
         return {name: value for name, value in self.cleaned_data.items() if value}
 
 
+def json_login_required(
+    view: Callable[..., JsonResponse],
+) -> Callable[..., JsonResponse]:
+    """Answer anonymous callers of a JSON view with a 403 naming the fix, whatever the method."""
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse(
+                {
+                    "detail": "Log in first; cohort queries need an authenticated session."
+                },
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 def _filter_params(form: CohortForm) -> dict[str, str]:
     """Return the filters given to a bound form, as query parameters."""
     return {
@@ -108,8 +128,8 @@ def _filter_params(form: CohortForm) -> dict[str, str]:
     }
 
 
-@require_GET
 @login_required
+@require_GET
 def cohort_page(request: HttpRequest) -> HttpResponse:
     """Show the filters and, once asked, the first pairs; ?format=csv downloads them all."""
     wants_csv = request.GET.get("format") == "csv"
@@ -121,7 +141,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         context["saved_cohorts"] = _saved_cohorts_of(request.user)
         return render(request, "cohorts/cohort_page.html", context, status=status)
 
-    pairs = pair_queryset(form.criteria())
+    pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     if wants_csv:
         return _csv_response(pairs)
 
@@ -176,12 +196,10 @@ def _definition_params(definition: dict) -> dict[str, str]:
     return params
 
 
+@json_login_required
 @require_GET
 def cohort_count(request: HttpRequest) -> JsonResponse:
     """Return how many pairs and patients the filters match, for the live count."""
-    if not request.user.is_authenticated:
-        return _refuse_anonymous()
-
     # The builder sends its whole form; the matrix fields do not change the count.
     form = CohortForm(request.GET)
     if not form.is_valid():
@@ -205,8 +223,8 @@ class SaveCohortForm(forms.Form):
     )
 
 
-@require_POST
 @login_required
+@require_POST
 def save_cohort(request: HttpRequest) -> HttpResponseRedirect:
     """Save the filters and matrix columns posted with a name; version 1 is frozen at once."""
     filters = {
@@ -266,8 +284,8 @@ def _flat_errors(errors: dict, prefix: str = "") -> list[str]:
     return flat
 
 
-@require_POST
 @login_required
+@require_POST
 def rerun_cohort(request: HttpRequest, pk: int) -> HttpResponseRedirect:
     """Run a saved definition again; a new version is made only when something changed."""
     cohort = get_object_or_404(
@@ -344,8 +362,8 @@ class AnalysisForm(forms.Form):
         return cleaned
 
 
-@require_GET
 @login_required
+@require_GET
 def analysis_page(request: HttpRequest) -> HttpResponse:
     """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
     form = CohortForm(request.GET if request.GET else None)
@@ -443,12 +461,10 @@ def _analysis_context(
     return context
 
 
+@json_login_required
 @require_GET
 def cohort_json(request: HttpRequest) -> JsonResponse:
     """Return the pairs for the filters in the query string, `limit` rows from `offset`."""
-    if not request.user.is_authenticated:
-        return _refuse_anonymous()
-
     form = CohortForm(request.GET)
     page = PageForm(request.GET)
     errors = {
@@ -463,10 +479,8 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
 
     limit, offset = page.cleaned_data["limit"], page.cleaned_data["offset"]
     criteria = form.criteria()
-    rows = [
-        row.as_dict()
-        for row in rows_of(pair_queryset(criteria)[offset : offset + limit + 1])
-    ]
+    pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+    rows = [row.as_dict() for row in rows_of(pairs[offset : offset + limit + 1])]
     return JsonResponse(
         {
             "criteria": asdict(criteria),
@@ -476,13 +490,6 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
             "notes": form.notes,
             "rows": rows[:limit],
         }
-    )
-
-
-def _refuse_anonymous() -> JsonResponse:
-    return JsonResponse(
-        {"detail": "Log in first; cohort queries need an authenticated session."},
-        status=403,
     )
 
 
