@@ -67,16 +67,7 @@ def find_or_create_sample(
     external sample ID, when given, must match too. A stored draw is never changed:
     `details` (timepoint, tube type, ...) only fill a new draw.
     """
-    candidates = BloodSample.objects.filter(
-        patient=patient, external_sample_id=external_sample_id
-    )
-    if is_time_known:
-        found = (
-            candidates.filter(drawn_at=drawn_at).first()
-            or candidates.filter(drawn_on=drawn_at.date(), is_time_known=False).first()
-        )
-    else:
-        found = candidates.filter(drawn_on=drawn_at.date()).order_by("drawn_at").first()
+    found = find_sample(patient, drawn_at, is_time_known, external_sample_id)
     if found is not None:
         return found, False
 
@@ -90,6 +81,28 @@ def find_or_create_sample(
     sample.save()
     logger.info("Blood sample %s created for %s", sample.pk, patient.pseudonym)
     return sample, True
+
+
+def find_sample(
+    patient: Patient,
+    drawn_at: dt.datetime,
+    is_time_known: bool,
+    external_sample_id: str = "",
+    exclude_pk: int | None = None,
+) -> BloodSample | None:
+    """Return the stored draw that a draw at this moment (or on this day) is the same as.
+
+    The rules are find_or_create_sample's; `exclude_pk` leaves out the draw being edited.
+    """
+    candidates = BloodSample.objects.filter(
+        patient=patient, external_sample_id=external_sample_id
+    ).exclude(pk=exclude_pk)
+    if is_time_known:
+        return (
+            candidates.filter(drawn_at=drawn_at).first()
+            or candidates.filter(drawn_on=drawn_at.date(), is_time_known=False).first()
+        )
+    return candidates.filter(drawn_on=drawn_at.date()).order_by("drawn_at").first()
 
 
 def store_ctc_count(sample: BloodSample, **values: object) -> tuple[CTCCount, bool]:

@@ -47,6 +47,8 @@ METHODS = {value.lower(): value for value in CfDNAAssay.Method.values} | {
     "dpcr": CfDNAAssay.Method.DDPCR,
 }
 
+DRAW_REQUIRED = "is required; give the date of the blood draw."
+COUNT_REQUIRED = "is required; give the number of CTCs counted."
 WHOLE_CELLS = "is not a whole number of cells (0 or more)."
 WHOLE_READS = "is not a whole number of reads (0 or more)."
 NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
@@ -82,7 +84,7 @@ def _out_of_range(unit: str | None, number: float) -> str:
         )
     if unit == PERCENT:
         return "is not a percentage between 0 and 100 %; no variant exceeds 100 %."
-    return "is not a fraction between 0 and 1."
+    return "is not a fraction between 0 and 1 (write 12.5 % as 0.125)."
 
 
 def check_blood_volume(ml: float) -> float:

@@ -29,6 +29,7 @@ TREATMENT_KINDS = {kind.lower(): kind for kind in Treatment.Kind.values}
 EVENT_KINDS = {kind.lower(): kind for kind in ClinicalEvent.Kind.values}
 RECIST = {code.lower(): code for code in ClinicalEvent.Recist.values}
 
+DATE_REQUIRED = "is required; give a date."
 EMPTY_SOURCE_ID = "is empty; every row needs the source patient identifier."
 
 

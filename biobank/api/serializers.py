@@ -1,12 +1,39 @@
-"""How each record reads in the API: its own fields, its patient's pseudonym and project.
+"""How each record reads in the API, and how curators write the records kept by hand.
 
 Identifier hashes (source_key, source_uid_hash) and storage paths never leave the server.
+Writes apply the importers' own rules (patients.validation, liquidbiopsy.validation), so
+a value refused in a file is refused here with the same message, under its field.
 """
 
 from __future__ import annotations
 
-from rest_framework import serializers
+import copy
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from biobank.api.access import visible_to
+from biobank.core.validation import (
+    InvalidValue,
+    check_choice,
+    check_not_future,
+    longer_than_message,
+)
+from liquidbiopsy.hgvs import GeneSymbolError, check_gene_symbol, normalise_cdna_change
+from liquidbiopsy.importers.common import Draw, RowProblems
+from liquidbiopsy.importers.variants import (
+    allele_type,
+    gene_values,
+    read_alteration,
+    variant_key,
+)
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -14,7 +41,51 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
-from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
+from liquidbiopsy.services import find_sample
+from liquidbiopsy.validation import (
+    COUNT_REQUIRED,
+    DRAW_REQUIRED,
+    NOT_A_CONCENTRATION,
+    WHOLE_CELLS,
+    WHOLE_READS,
+    check_blood_volume,
+    check_call,
+    check_cells,
+    check_concentration,
+    check_enrichment,
+    check_fraction,
+    check_method,
+    check_reads,
+    check_reads_within_depth,
+    read_genomic_change,
+    resolve_call,
+)
+from patients.models import (
+    CancerType,
+    ClinicalEvent,
+    Consent,
+    Patient,
+    Project,
+    Sex,
+    Treatment,
+)
+from patients.services import BadProjectCode, find_patient, get_project, pseudonymise
+from patients.validation import (
+    CANCER_TYPES,
+    DATE_REQUIRED,
+    EMPTY_SOURCE_ID,
+    EVENT_KINDS,
+    RECIST,
+    SEXES,
+    TREATMENT_KINDS,
+    check_age_at_diagnosis,
+    check_birth_year,
+    check_diagnosis_after_birth,
+    check_end_after_start,
+    check_overall_survival_days,
+    check_source_id,
+    check_treatment_line,
+)
 from radiomics.models import (
     FeatureDefinition,
     FeatureExtraction,
@@ -37,20 +108,329 @@ def _project(source: str) -> serializers.CharField:
     return serializers.CharField(source=f"{source}.project.code", read_only=True)
 
 
+# Writing: what curators create and change by hand (docs/api.md, "Writing").
+
+T = TypeVar("T")
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+MAX_INTEGER = 2**31 - 1  # PostgreSQL's integer; a larger number is no 500
+
+# Where each related record leads to its project, for visible_to:
+PROJECT_PATHS = {
+    "patient": "project",
+    "bloodsample": "patient__project",
+    "cfdnaassay": "sample__patient__project",
+}
+
+# The field under which a broken model constraint is reported:
+CONSTRAINT_FIELDS = {
+    "patient_birth_year_plausible": "birth_year",
+    "consent_withdrawn_after_given": "withdrawn_on",
+    "treatment_end_after_start": "ended_on",
+    "treatment_natural_key": "started_on",
+    "event_natural_key": "occurred_on",
+    "blood_sample_natural_key": "drawn_at",
+    "blood_sample_plasma_volume_positive": "plasma_volume_ml",
+    "blood_sample_processing_time_not_negative": "hours_to_processing",
+    "ctc_count_per_platform": "platform",
+    "ctc_volume_positive": "blood_volume_ml",
+    "ctc_count_not_negative": "count",
+    "cfdna_assay_natural_key": "panel",
+    "cfdna_tumour_fraction_fraction": "tumour_fraction",
+    "cfdna_lod_fraction": "limit_of_detection_vaf",
+    "cfdna_concentration_not_negative": "cfdna_ng_per_ml",
+    "variant_natural_key": "protein_change",
+    "variant_vaf_fraction": "vaf",
+    "variant_alt_reads_within_depth": "alt_reads",
+    "rna_natural_key": "transcript",
+}
+
+
+def apply_rule(check: Callable[[T], T], value: T) -> T:
+    """Return check(value); an InvalidValue becomes this field's error, message unchanged."""
+    try:
+        return check(value)
+    except InvalidValue as exc:
+        raise serializers.ValidationError(str(exc)) from None
+
+
+def duplicate_message(other: models.Model, fields: tuple[str, ...] | list[str]) -> str:
+    what = other._meta.verbose_name
+    return (
+        f"is already stored: {what} {other.pk} has the same {', '.join(fields)}; "
+        "change that record instead."
+    )
+
+
+def constraint_errors(
+    record: models.Model,
+    skip: frozenset[str] = frozenset(),
+    field_of: Callable[[str, models.Model], str] | None = None,
+) -> dict[str, list[str]]:
+    """Return the model constraints `record` breaks, as messages by field.
+
+    A unique constraint names the stored record it would repeat; a check constraint
+    gives its curator-readable message (liquidbiopsy.models, patients.models).
+    `field_of` names the field of a constraint; CONSTRAINT_FIELDS does by default.
+    """
+    model = type(record)
+    errors: dict[str, list[str]] = {}
+    for constraint in model._meta.constraints:
+        if constraint.name in skip:
+            continue
+        if field_of is None:
+            field = CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD)
+        else:
+            field = field_of(constraint.name, record)
+        if isinstance(constraint, models.UniqueConstraint):
+            values = {
+                name: getattr(record, model._meta.get_field(name).attname)
+                for name in constraint.fields
+            }
+            other = model._default_manager.filter(**values).exclude(pk=record.pk)
+            found = other.first()
+            if found is not None:
+                message = duplicate_message(found, constraint.fields)
+                errors.setdefault(field, []).append(message)
+            continue
+        try:
+            constraint.validate(model, record)
+        except DjangoValidationError as exc:
+            errors.setdefault(field, []).extend(exc.messages)
+    return errors
+
+
+def integrity_errors(exc: IntegrityError, model: type[models.Model]) -> dict:
+    """Return the field errors a database refusal means; the constraint is named in it.
+
+    Validation catches every constraint first; this covers a write that raced another.
+    """
+    text = str(exc)
+    for constraint in model._meta.constraints:
+        columns = [
+            f"{model._meta.db_table}.{model._meta.get_field(name).column}"
+            for name in getattr(constraint, "fields", ())
+        ]
+        # PostgreSQL names the constraint; SQLite names a unique one's columns:
+        if constraint.name in text or (columns and ", ".join(columns) in text):
+            field = CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD)
+            message = (
+                constraint.get_violation_error_message()
+                if isinstance(constraint, models.CheckConstraint)
+                else "is already stored (another request stored the same record "
+                "meanwhile); change that record instead."
+            )
+            return {field: [message]}
+    return {NON_FIELD: [f"The database refused the record: {text}"]}
+
+
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related record by id, only among those the requesting user may read."""
+
+    def to_internal_value(self, data: Any) -> models.Model:
+        # An id beyond any key column is no record (PostgreSQL would refuse the query):
+        if isinstance(data, int | str) and str(data).lstrip("-").isdigit():
+            if not 0 < int(data) <= 2**63 - 1:
+                self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset = super().get_queryset()
+        request = self.context.get("request")
+        if request is None:
+            return queryset
+        path = PROJECT_PATHS.get(queryset.model._meta.model_name)
+        return visible_to(request.user, queryset, path)
+
+
+class RuleChoiceField(serializers.ChoiceField):
+    """A choice given by its value or any word the importers take for it, any case."""
+
+    def __init__(self, check: Callable[[str], str], **kwargs: Any) -> None:
+        self.check = check
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if data == "" and self.allow_blank:
+            return ""
+        return apply_rule(self.check, str(data))
+
+
+def words(choices: dict[str, str]) -> Callable[[str], str]:
+    return lambda text: check_choice(text, choices)
+
+
+class ProjectCodeField(serializers.CharField):
+    """A project by its code, checked as patients.services.get_project checks it."""
+
+    def to_internal_value(self, data: Any) -> Project:
+        code = super().to_internal_value(data)
+        try:
+            project = get_project(code, create=False)
+        except BadProjectCode as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        except Project.DoesNotExist:
+            project = None
+        user = self.context["request"].user
+        if project is None or not visible_to(
+            user, Project.objects.filter(pk=project.pk), ""
+        ):
+            raise serializers.ValidationError(
+                f"names no project {code!r}; an administrator creates projects."
+            )
+        return project
+
+    def to_representation(self, value: Project) -> str:
+        return value.code
+
+
+class CuratedSerializer(serializers.ModelSerializer):
+    """A record curators write; every value passes the importers' rule for its field.
+
+    Model constraints are checked before saving and reported under a field, so a
+    duplicate or an impossible combination is a 400, never a 500.
+    """
+
+    serializer_related_field = VisibleRelatedField
+    # Constraints the serializer checks in its own words, or that cannot apply:
+    unchecked_constraints: ClassVar[frozenset[str]] = frozenset()
+
+    def get_validators(self) -> list:
+        # NB: DRF's unique-together validators answer under non_field_errors;
+        # constraint_errors names the field instead.
+        return []
+
+    def build_standard_field(self, field_name: str, model_field: models.Field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if "max_length" in kwargs:
+            messages = kwargs.setdefault("error_messages", {})
+            messages["max_length"] = longer_than_message(kwargs["max_length"])
+        return field_class, kwargs
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        record = self.record_with(attrs)
+        self.check_record(record)
+        errors = constraint_errors(
+            record, self.unchecked_constraints, self.field_of_constraint
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def field_of_constraint(self, name: str, record: models.Model) -> str:
+        return CONSTRAINT_FIELDS.get(name, NON_FIELD)
+
+    def record_with(self, attrs: dict) -> models.Model:
+        """Return the record as it would be saved: a copy of the stored one, changed."""
+        model = self.Meta.model
+        record = copy.copy(self.instance) if self.instance else model()
+        names = {field.name for field in model._meta.concrete_fields}
+        for name, value in attrs.items():
+            if name in names:
+                setattr(record, name, value)
+        return record
+
+    def check_record(self, record: models.Model) -> None:
+        """Raise ValidationError for rules that join several fields; none by default."""
+
+    def create(self, validated_data: dict) -> models.Model:
+        record = self.Meta.model(**validated_data)
+        record._change_reason = "API"
+        record.save()
+        return record
+
+    def update(self, instance: models.Model, validated_data: dict) -> models.Model:
+        instance._change_reason = "API"
+        return super().update(instance, validated_data)
+
+
+def field_rule(field: str, check: Callable[[], object]) -> None:
+    """Run a rule that joins several fields; its InvalidValue becomes `field`'s error."""
+    try:
+        check()
+    except InvalidValue as exc:
+        raise serializers.ValidationError({field: [str(exc)]}) from None
+
+
+def whole_number(
+    message: str, required_message: str = "", **kwargs: Any
+) -> serializers.IntegerField:
+    """An integer field whose malformed input gets the importers' message.
+
+    With `required_message` the field is required and that message says so.
+    """
+    messages = {"invalid": message}
+    if required_message:
+        messages |= {"required": required_message, "null": required_message}
+    return serializers.IntegerField(
+        max_value=MAX_INTEGER,
+        required=bool(required_message),
+        allow_null=not required_message,
+        error_messages=messages,
+        **kwargs,
+    )
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "code", "name", "description", "created_at"]
 
 
-class PatientSerializer(serializers.ModelSerializer):
-    project = serializers.CharField(source="project.code", read_only=True)
+def required_date(**kwargs: Any) -> serializers.DateField:
+    message = DATE_REQUIRED
+    return serializers.DateField(
+        error_messages={"required": message, "null": message}, **kwargs
+    )
+
+
+def optional_date() -> serializers.DateField:
+    return serializers.DateField(required=False, allow_null=True)
+
+
+class PatientSerializer(CuratedSerializer):
+    """A patient; created from a source identifier that is kept only as a keyed hash.
+
+    The pseudonym is given by the project's next number, as the importers give it;
+    project and source identifier cannot change afterwards.
+    """
+
+    project = ProjectCodeField()
+    source_id = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=200,
+        error_messages={"blank": EMPTY_SOURCE_ID},
+        help_text="Source patient identifier (create only); only its keyed hash is kept.",
+    )
+    sex = RuleChoiceField(words(SEXES), choices=Sex.choices, required=False)
+    birth_year = whole_number("is not a whole number.")
+    cancer_type = RuleChoiceField(
+        words(CANCER_TYPES),
+        choices=CancerType.choices,
+        required=False,
+        allow_blank=True,
+    )
+    diagnosis_on = optional_date()
+    age_at_diagnosis_years = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        required=False,
+        allow_null=True,
+        error_messages={"invalid": "is not a number of years."},
+    )
+    overall_survival_days = whole_number("is not a whole number.")
+
+    unchecked_constraints = frozenset(
+        {"patient_pseudonym_unique", "patient_source_key_unique"}
+    )
 
     class Meta:
         model = Patient
         fields = [
             "id",
             "project",
+            "source_id",
             "pseudonym",
             "sex",
             "birth_year",
@@ -66,9 +446,84 @@ class PatientSerializer(serializers.ModelSerializer):
             "is_deceased",
             "created_at",
         ]
+        read_only_fields = ["pseudonym"]
+
+    def to_representation(self, instance: Patient) -> dict:
+        data = super().to_representation(instance)
+        # Stored ages keep their three decimals, as before writes existed:
+        age = instance.age_at_diagnosis_years
+        data["age_at_diagnosis_years"] = None if age is None else f"{age:.3f}"
+        return data
+
+    def validate_birth_year(self, year: int | None) -> int | None:
+        return None if year is None else apply_rule(check_birth_year, year)
+
+    def validate_diagnosis_on(self, day: dt.date | None) -> dt.date | None:
+        return apply_rule(check_not_future, day)
+
+    def validate_age_at_diagnosis_years(self, years: Decimal | None) -> Decimal | None:
+        return None if years is None else apply_rule(check_age_at_diagnosis, years)
+
+    def validate_overall_survival_days(self, days: int | None) -> int | None:
+        return None if days is None else apply_rule(check_overall_survival_days, days)
+
+    def validate_source_id(self, text: str) -> str:
+        return apply_rule(check_source_id, text)
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is None:
+            self.check_new_patient(attrs)
+        else:
+            self.check_fixed(attrs)
+        return super().validate(attrs)
+
+    def check_new_patient(self, attrs: dict) -> None:
+        errors = {
+            name: [serializers.Field.default_error_messages["required"]]
+            for name in ("project", "source_id")
+            if name not in attrs
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        stored = find_patient(attrs["project"], attrs["source_id"])
+        if stored is not None:
+            raise serializers.ValidationError(
+                {
+                    "source_id": [
+                        f"is already stored as patient {stored.pseudonym} of project "
+                        f"{stored.project.code}; change that patient instead."
+                    ]
+                }
+            )
+
+    def check_fixed(self, attrs: dict) -> None:
+        if "source_id" in attrs:
+            raise serializers.ValidationError(
+                {"source_id": ["cannot change; a source identifier names one patient."]}
+            )
+        if "project" in attrs and attrs["project"] != self.instance.project:
+            raise serializers.ValidationError(
+                {"project": ["cannot change; a patient stays in its project."]}
+            )
+
+    def check_record(self, record: Patient) -> None:
+        field_rule(
+            "diagnosis_on",
+            lambda: check_diagnosis_after_birth(record.birth_year, record.diagnosis_on),
+        )
+
+    def create(self, validated_data: dict) -> Patient:
+        project = validated_data.pop("project")
+        source_id = validated_data.pop("source_id")
+        patient, created = pseudonymise(project, source_id, **validated_data)
+        if not created:  # stored by another request since validation
+            raise serializers.ValidationError(
+                {"source_id": ["is already stored; change that patient instead."]}
+            )
+        return patient
 
 
-class _PatientRecordSerializer(serializers.ModelSerializer):
+class _PatientRecordSerializer(CuratedSerializer):
     """A record of one patient, with the patient's pseudonym and project."""
 
     project = _project("patient")
@@ -78,6 +533,10 @@ class _PatientRecordSerializer(serializers.ModelSerializer):
 
 
 class ConsentSerializer(_PatientRecordSerializer):
+    # NB: no importer reads consents; dates follow the clinical importer's rule.
+    given_on = required_date()
+    withdrawn_on = optional_date()
+
     class Meta:
         model = Consent
         fields = _PatientRecordSerializer.PATIENT_PREFIX + [
@@ -88,8 +547,19 @@ class ConsentSerializer(_PatientRecordSerializer):
             "withdrawn_on",
         ]
 
+    def validate_given_on(self, day: dt.date) -> dt.date:
+        return apply_rule(check_not_future, day)
+
+    def validate_withdrawn_on(self, day: dt.date | None) -> dt.date | None:
+        return apply_rule(check_not_future, day)
+
 
 class TreatmentSerializer(_PatientRecordSerializer):
+    kind = RuleChoiceField(words(TREATMENT_KINDS), choices=Treatment.Kind.choices)
+    line = whole_number("is not a whole number.")
+    started_on = required_date()
+    ended_on = optional_date()
+
     class Meta:
         model = Treatment
         fields = _PatientRecordSerializer.PATIENT_PREFIX + [
@@ -100,8 +570,32 @@ class TreatmentSerializer(_PatientRecordSerializer):
             "ended_on",
         ]
 
+    def validate_line(self, line: int | None) -> int | None:
+        return None if line is None else apply_rule(check_treatment_line, line)
+
+    def validate_started_on(self, day: dt.date) -> dt.date:
+        return apply_rule(check_not_future, day)
+
+    def validate_ended_on(self, day: dt.date | None) -> dt.date | None:
+        return apply_rule(check_not_future, day)
+
+    def check_record(self, record: Treatment) -> None:
+        field_rule(
+            "ended_on",
+            lambda: check_end_after_start(record.started_on, record.ended_on),
+        )
+
 
 class ClinicalEventSerializer(_PatientRecordSerializer):
+    kind = RuleChoiceField(words(EVENT_KINDS), choices=ClinicalEvent.Kind.choices)
+    recist = RuleChoiceField(
+        words(RECIST),
+        choices=ClinicalEvent.Recist.choices,
+        required=False,
+        allow_blank=True,
+    )
+    occurred_on = required_date()
+
     class Meta:
         model = ClinicalEvent
         fields = _PatientRecordSerializer.PATIENT_PREFIX + [
@@ -110,6 +604,9 @@ class ClinicalEventSerializer(_PatientRecordSerializer):
             "occurred_on",
             "note",
         ]
+
+    def validate_occurred_on(self, day: dt.date) -> dt.date:
+        return apply_rule(check_not_future, day)
 
 
 class ImagingStudySerializer(_PatientRecordSerializer):
@@ -345,12 +842,52 @@ SAMPLE_FIELDS = [
 
 
 class BloodSampleSerializer(_PatientRecordSerializer):
+    """A blood draw; a draw whose time is not known is stored at 00:00 of its day."""
+
+    drawn_at = serializers.DateTimeField(
+        error_messages={"required": DRAW_REQUIRED, "null": DRAW_REQUIRED}
+    )
+
+    # find_sample says what repeats a stored draw, as the lab importers decide it:
+    unchecked_constraints = frozenset({"blood_sample_natural_key"})
+
     class Meta:
         model = BloodSample
         fields = _PatientRecordSerializer.PATIENT_PREFIX + SAMPLE_FIELDS
 
+    def validate_drawn_at(self, moment: dt.datetime) -> dt.datetime:
+        try:
+            day = timezone.localdate(moment)
+        except OverflowError:
+            raise serializers.ValidationError(
+                "lies beyond the dates the biobank can store."
+            ) from None
+        apply_rule(check_not_future, day)
+        return moment
 
-class _SampleRecordSerializer(serializers.ModelSerializer):
+    def validate(self, attrs: dict) -> dict:
+        stored = self.instance
+        if not attrs.get("is_time_known", getattr(stored, "is_time_known", True)):
+            drawn_at = attrs.get("drawn_at") or stored.drawn_at
+            attrs["drawn_at"] = Draw.on(timezone.localdate(drawn_at)).drawn_at
+        return super().validate(attrs)
+
+    def check_record(self, record: BloodSample) -> None:
+        stored = find_sample(
+            record.patient,
+            record.drawn_at,
+            record.is_time_known,
+            record.external_sample_id,
+            exclude_pk=record.pk,
+        )
+        if stored is not None:
+            message = duplicate_message(
+                stored, ["patient", "draw", "external_sample_id"]
+            )
+            raise serializers.ValidationError({"drawn_at": [message]})
+
+
+class _SampleRecordSerializer(CuratedSerializer):
     """A measurement in a blood draw, with the draw's patient and day."""
 
     project = _project("sample.patient")
@@ -362,6 +899,15 @@ class _SampleRecordSerializer(serializers.ModelSerializer):
 
 
 class CTCCountSerializer(_SampleRecordSerializer):
+    enrichment = RuleChoiceField(
+        check_enrichment, choices=CTCCount.Enrichment.choices, required=False
+    )
+    blood_volume_ml = serializers.FloatField(required=False)
+    count = whole_number(
+        WHOLE_CELLS, COUNT_REQUIRED, help_text="Cells counted in the blood volume."
+    )
+    clusters = whole_number(WHOLE_CELLS)
+
     class Meta:
         model = CTCCount
         fields = _SampleRecordSerializer.SAMPLE_PREFIX + [
@@ -374,8 +920,24 @@ class CTCCountSerializer(_SampleRecordSerializer):
             "clusters",
         ]
 
+    def validate_blood_volume_ml(self, ml: float) -> float:
+        return apply_rule(check_blood_volume, ml)
+
+    def validate_count(self, count: int) -> int:
+        return apply_rule(check_cells, count)
+
+    def validate_clusters(self, clusters: int | None) -> int | None:
+        return None if clusters is None else apply_rule(check_cells, clusters)
+
 
 class CfDNAAssaySerializer(_SampleRecordSerializer):
+    method = RuleChoiceField(check_method, choices=CfDNAAssay.Method.choices)
+    cfdna_ng_per_ml = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        error_messages={"invalid": NOT_A_CONCENTRATION},
+    )
+
     class Meta:
         model = CfDNAAssay
         fields = _SampleRecordSerializer.SAMPLE_PREFIX + [
@@ -387,8 +949,20 @@ class CfDNAAssaySerializer(_SampleRecordSerializer):
             "limit_of_detection_vaf",
         ]
 
+    def validate_cfdna_ng_per_ml(self, ng: float | None) -> float | None:
+        return None if ng is None else apply_rule(check_concentration, ng)
+
+    def validate_tumour_fraction(self, value: float | None) -> float | None:
+        return None if value is None else apply_rule(check_fraction, value)
+
+    def validate_limit_of_detection_vaf(self, value: float | None) -> float | None:
+        return None if value is None else apply_rule(check_fraction, value)
+
 
 class CirculatingRNAResultSerializer(_SampleRecordSerializer):
+    # NB: no importer reads RNA results; the call takes the variant importers' words.
+    call = RuleChoiceField(check_call, choices=VariantResult.Call.choices)
+
     class Meta:
         model = CirculatingRNAResult
         fields = _SampleRecordSerializer.SAMPLE_PREFIX + [
@@ -427,25 +1001,175 @@ VARIANT_FIELDS = [
     "note",
 ]
 
+# What the cfDNA importer derives from the gene and alteration; never written directly:
+DERIVED_VARIANT_FIELDS = [
+    "gene_hgnc",
+    "protein_change_raw",
+    "is_protein_change_predicted",
+    "protein_accession",
+    "fusion_5prime",
+    "fusion_3prime",
+    "fusion_note",
+]
+IDENTITY_FIELDS = {
+    "gene",
+    "protein_change",
+    "variant_type",
+    "cdna_change",
+    "genomic_change",
+}
+CALL_FIELDS = {"call", "vaf", "alt_reads", "depth"}
+# The importers' column names where the API's differ:
+_ALTERATION_FIELDS = {"alteration_type": "variant_type"}
 
-class VariantResultSerializer(serializers.ModelSerializer):
+
+class VariantResultSerializer(CuratedSerializer):
+    """A variant tested in a cfDNA assay, read as the cfDNA importer reads a row.
+
+    The protein change is taken in any HGVS spelling (T790M, p.Thr790Met, a fusion
+    such as EML4::ALK, a CNV word) and stored in its canonical form; without a call,
+    the VAF and depth give it; without a VAF, alt_reads / depth.
+    """
+
     project = _project("assay.sample.patient")
     patient = serializers.IntegerField(source="assay.sample.patient_id", read_only=True)
     patient_pseudonym = _pseudonym("assay.sample.patient")
     sample = serializers.IntegerField(source="assay.sample_id", read_only=True)
     drawn_on = serializers.DateField(source="assay.sample.drawn_on", read_only=True)
+    protein_change = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Protein change in any HGVS spelling, a fusion or a CNV; "
+        "stored in its canonical one-letter form.",
+    )
+    # read_alteration checks the type, as the importers' alteration_type column:
+    variant_type = RuleChoiceField(
+        str.strip,
+        choices=VariantResult.Type.choices,
+        required=False,
+        allow_blank=True,
+        help_text="SNV, MNV, indel, fusion, CNV or other (or a word the importers take "
+        "for one); left out, the alteration gives it.",
+    )
+    vaf = serializers.FloatField(required=False, allow_null=True)
+    alt_reads = whole_number(WHOLE_READS)
+    depth = whole_number(WHOLE_READS)
+    supporting_reads = whole_number(WHOLE_READS)
+    call = RuleChoiceField(
+        check_call,
+        choices=VariantResult.Call.choices,
+        required=False,
+        help_text="Left out, the VAF and depth give it.",
+    )
 
     class Meta:
         model = VariantResult
         fields = (
             _PatientRecordSerializer.PATIENT_PREFIX
-            + [
-                "sample",
-                "drawn_on",
-                "assay",
-            ]
+            + ["sample", "drawn_on", "assay"]
             + VARIANT_FIELDS
         )
+        read_only_fields = DERIVED_VARIANT_FIELDS
+
+    def validate_gene(self, text: str) -> str:
+        try:
+            return check_gene_symbol(text)
+        except GeneSymbolError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_vaf(self, vaf: float | None) -> float | None:
+        return None if vaf is None else apply_rule(check_fraction, vaf)
+
+    def validate_alt_reads(self, reads: int | None) -> int | None:
+        return None if reads is None else apply_rule(check_reads, reads)
+
+    def validate_depth(self, reads: int | None) -> int | None:
+        return None if reads is None else apply_rule(check_reads, reads)
+
+    def validate_supporting_reads(self, reads: int | None) -> int | None:
+        return None if reads is None else apply_rule(check_reads, reads)
+
+    def validate_cdna_change(self, text: str) -> str:
+        return normalise_cdna_change(text)
+
+    def validate_genomic_change(self, text: str) -> str:
+        return apply_rule(read_genomic_change, text) if text.strip() else ""
+
+    def validate(self, attrs: dict) -> dict:
+        stored = self.instance
+        if stored is None and "gene" not in attrs:
+            raise serializers.ValidationError(
+                {"gene": [serializers.Field.default_error_messages["required"]]}
+            )
+        if stored is None or CALL_FIELDS & attrs.keys():
+            attrs |= self.read_call(attrs)
+        if stored is None or IDENTITY_FIELDS & attrs.keys():
+            attrs |= self.read_identity(attrs)
+            values = {
+                field.name: attrs.get(field.name, getattr(stored, field.name, None))
+                for field in VariantResult._meta.concrete_fields
+            }
+            attrs["variant_key"] = variant_key(values)
+        return super().validate(attrs)
+
+    def read_identity(self, attrs: dict) -> dict:
+        """Return the variant fields the gene and alteration give, as the importer reads them."""
+        stored = self.instance
+        gene = attrs.get("gene") or stored.gene
+        text = attrs.get("protein_change")
+        if text is None:
+            text = stored.protein_change_raw or stored.protein_change if stored else ""
+        declared = attrs.get("variant_type", "")
+
+        problems = RowProblems("API")
+        warnings: list = []
+        values = read_alteration(problems, warnings, 0, gene, text, declared)
+        if values is None:
+            raise serializers.ValidationError(
+                {
+                    _ALTERATION_FIELDS.get(problem.field, problem.field): [
+                        problem.message
+                    ]
+                    for problem in problems.problems
+                }
+            )
+        values = dict.fromkeys(DERIVED_VARIANT_FIELDS, "") | values
+        values["is_protein_change_predicted"] = bool(
+            values["is_protein_change_predicted"]
+        )
+        values.setdefault("protein_change", "")
+        values |= gene_values(gene)
+
+        genomic = attrs.get("genomic_change", getattr(stored, "genomic_change", ""))
+        if values["variant_type"] == VariantResult.Type.OTHER and genomic:
+            values["variant_type"] = allele_type(genomic)
+        if attrs.get("cdna_change"):
+            values["cdna_change"] = attrs["cdna_change"]
+        return values
+
+    def read_call(self, attrs: dict) -> dict:
+        stored = self.instance
+
+        def current(name: str) -> Any:
+            return attrs[name] if name in attrs else getattr(stored, name, None)
+
+        alt_reads, depth = current("alt_reads"), current("depth")
+        field_rule("alt_reads", lambda: check_reads_within_depth(alt_reads, depth))
+        # A call changed alone keeps the stored VAF; a VAF changed alone is re-called:
+        call = attrs.get("call") or (
+            stored.call if stored and "vaf" not in attrs else None
+        )
+        try:
+            call, vaf = resolve_call(call, current("vaf"), alt_reads, depth)
+        except InvalidValue as exc:
+            raise serializers.ValidationError({"vaf": [str(exc)]}) from None
+        return {"call": call, "vaf": vaf}
+
+    def field_of_constraint(self, name: str, record: VariantResult) -> str:
+        if name == "variant_natural_key" and record.genomic_change:
+            return "genomic_change"
+        return super().field_of_constraint(name, record)
 
 
 # A study with everything measured on it:

@@ -1,15 +1,21 @@
-"""Read-only viewsets of every record type, a patient's timeline and a study in full."""
+"""Viewsets of every record type, a patient's timeline and a study in full.
+
+Curators create and change the records kept by hand (patients, their clinical facts,
+blood draws and what was measured in them); imaging and radiomics records come from
+DICOM ingest and feature extraction only, so their viewsets stay read-only.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Model, Prefetch, QuerySet
 from django.http import Http404
 from django.template import engines
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularRedocView
+from rest_framework import mixins, viewsets
 from rest_framework import serializers as drf_serializers
-from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import TemplateHTMLRenderer
@@ -19,6 +25,7 @@ from rest_framework.response import Response
 from biobank.api import filters, serializers
 from biobank.api.access import visible_to
 from biobank.api.pagination import CursorPagination
+from biobank.api.permissions import CuratorWrites
 from biobank.api.timeline import patient_timeline
 from liquidbiopsy.models import (
     BloodSample,
@@ -54,6 +61,44 @@ class RecordViewSet(viewsets.ReadOnlyModelViewSet):
         return visible_to(self.request.user, super().get_queryset(), self.project_path)
 
 
+class CuratedRecordViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet
+):
+    """Records curators also create (POST) and change (PUT, PATCH) by hand.
+
+    Writing needs the model's add or change permission (CuratorWrites); a database
+    refusal becomes a 400 naming the field, and simple-history records who wrote.
+    """
+
+    permission_classes = [CuratorWrites]
+
+    def perform_create(self, serializer: drf_serializers.BaseSerializer) -> None:
+        self.save_or_explain(serializer)
+
+    def perform_update(self, serializer: drf_serializers.BaseSerializer) -> None:
+        self.save_or_explain(serializer)
+
+    def save_or_explain(self, serializer: drf_serializers.BaseSerializer) -> None:
+        model = serializer.Meta.model
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError as exc:
+            raise ValidationError(serializers.integrity_errors(exc, model)) from None
+
+
+class DeletableRecordViewSet(mixins.DestroyModelMixin, CuratedRecordViewSet):
+    """Records that hold no others, so that a curator may delete one entered by mistake.
+
+    Deleting needs the model's delete permission; the history keeps the record and
+    who deleted it.
+    """
+
+    def perform_destroy(self, instance: Model) -> None:
+        instance._change_reason = "API"
+        instance.delete()
+
+
 class ProjectViewSet(RecordViewSet):
     queryset = Project.objects.all()
     serializer_class = serializers.ProjectSerializer
@@ -79,7 +124,7 @@ class ProjectViewSet(RecordViewSet):
         ]
     )
 )
-class PatientViewSet(RecordViewSet):
+class PatientViewSet(CuratedRecordViewSet):
     """Patients, found by id or by pseudonym (with ?project=code if it is ambiguous)."""
 
     queryset = Patient.objects.select_related("project")
@@ -139,7 +184,7 @@ class PatientViewSet(RecordViewSet):
         return Response(serializers.TimelineSerializer(timeline).data)
 
 
-class ConsentViewSet(RecordViewSet):
+class ConsentViewSet(DeletableRecordViewSet):
     queryset = Consent.objects.select_related("patient__project")
     serializer_class = serializers.ConsentSerializer
     filterset_class = filters.ConsentFilter
@@ -147,7 +192,7 @@ class ConsentViewSet(RecordViewSet):
     project_path = "patient__project"
 
 
-class TreatmentViewSet(RecordViewSet):
+class TreatmentViewSet(DeletableRecordViewSet):
     queryset = Treatment.objects.select_related("patient__project")
     serializer_class = serializers.TreatmentSerializer
     filterset_class = filters.TreatmentFilter
@@ -155,7 +200,7 @@ class TreatmentViewSet(RecordViewSet):
     project_path = "patient__project"
 
 
-class ClinicalEventViewSet(RecordViewSet):
+class ClinicalEventViewSet(DeletableRecordViewSet):
     queryset = ClinicalEvent.objects.select_related("patient__project")
     serializer_class = serializers.ClinicalEventSerializer
     filterset_class = filters.ClinicalEventFilter
@@ -261,7 +306,7 @@ class SignatureScoreViewSet(RecordViewSet):
     project_path = "extraction__patient__project"
 
 
-class BloodSampleViewSet(RecordViewSet):
+class BloodSampleViewSet(CuratedRecordViewSet):
     queryset = BloodSample.objects.select_related("patient__project")
     serializer_class = serializers.BloodSampleSerializer
     filterset_class = filters.BloodSampleFilter
@@ -269,7 +314,7 @@ class BloodSampleViewSet(RecordViewSet):
     project_path = "patient__project"
 
 
-class CTCCountViewSet(RecordViewSet):
+class CTCCountViewSet(DeletableRecordViewSet):
     queryset = CTCCount.objects.select_related("sample__patient__project").order_by(
         "id"
     )
@@ -279,7 +324,7 @@ class CTCCountViewSet(RecordViewSet):
     project_path = "sample__patient__project"
 
 
-class CfDNAAssayViewSet(RecordViewSet):
+class CfDNAAssayViewSet(CuratedRecordViewSet):
     queryset = CfDNAAssay.objects.select_related("sample__patient__project").order_by(
         "id"
     )
@@ -289,7 +334,7 @@ class CfDNAAssayViewSet(RecordViewSet):
     project_path = "sample__patient__project"
 
 
-class CirculatingRNAResultViewSet(RecordViewSet):
+class CirculatingRNAResultViewSet(DeletableRecordViewSet):
     queryset = CirculatingRNAResult.objects.select_related(
         "sample__patient__project"
     ).order_by("id")
@@ -299,7 +344,7 @@ class CirculatingRNAResultViewSet(RecordViewSet):
     project_path = "sample__patient__project"
 
 
-class VariantResultViewSet(RecordViewSet):
+class VariantResultViewSet(DeletableRecordViewSet):
     """Variant results in cursor pages (see docs/api.md)."""
 
     queryset = VariantResult.objects.select_related("assay__sample__patient__project")

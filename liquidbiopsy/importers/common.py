@@ -14,7 +14,13 @@ from biobank.core.dates import check_not_future, parse_date_column, parse_dateti
 from biobank.core.importing import ImportRejected, ImportReport, Problem
 from biobank.core.importing import require_columns as base_require_columns
 from biobank.core.validation import InvalidValue
-from liquidbiopsy.validation import CALL_WORDS, FRACTION, PERCENT, check_fraction
+from liquidbiopsy.validation import (
+    CALL_WORDS,
+    DRAW_REQUIRED,
+    FRACTION,
+    PERCENT,
+    check_fraction,
+)
 from patients.importers.runs import RunLinks, _record_issues, recorded_import
 from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import find_patient, pseudonymise
@@ -200,9 +206,7 @@ def read_draws(
         if problems.has(line):
             continue
         if day is None:
-            problems.add(
-                line, name, "is required; give the date of the blood draw.", text
-            )
+            problems.add(line, name, DRAW_REQUIRED, text)
             continue
         if not check_not_future(day):
             problems.add(

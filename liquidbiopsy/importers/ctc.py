@@ -27,6 +27,7 @@ from liquidbiopsy.services import (
     store_ctc_count,
 )
 from liquidbiopsy.validation import (
+    COUNT_REQUIRED,
     WHOLE_CELLS,
     check_blood_volume,
     check_cells,
@@ -225,13 +226,13 @@ def _count(
     """Return the cells counted in the tube; a count per 7.5 mL is scaled to the volume."""
     if "count" in cells:
         if cells["count"].upper() in MISSING:
-            problems.add(line, "count", "is required; give the number of CTCs counted.")
+            problems.add(line, "count", COUNT_REQUIRED)
             return None
         return _whole(problems, line, cells, "count")
 
     per_7_5 = _whole(problems, line, cells, PER_7_5_ML)
     if cells[PER_7_5_ML].upper() in MISSING:
-        problems.add(line, PER_7_5_ML, "is required; give the number of CTCs counted.")
+        problems.add(line, PER_7_5_ML, COUNT_REQUIRED)
     if per_7_5 is None or volume is None or volume <= 0:
         return None
     counted = per_7_5 * volume / 7.5

@@ -30,6 +30,7 @@ from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Tr
 from patients.services import find_patient, pseudonymise
 from patients.validation import (
     CANCER_TYPES,
+    DATE_REQUIRED,
     EVENT_KINDS,
     RECIST,
     SEXES,
@@ -392,7 +393,7 @@ class _Cleaner:
     ) -> dt.date | None:
         day = dates[name].values.get(line)
         if day is None and required and line in dates[name].values:
-            self.error(line, name, "is required; give a date.")
+            self.error(line, name, DATE_REQUIRED)
         try:
             return check_not_future(day)
         except InvalidValue as exc:
