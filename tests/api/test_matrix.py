@@ -460,3 +460,23 @@ def test_documentation_lists_every_fixed_column_with_its_dtype():
 
     for name, dtype, _ in matrix_columns():
         assert f"| `{name}` | {dtype} |" in text, name
+
+
+def test_schema_documents_the_endpoint_and_its_parameters(api):
+    schema = api.get("/api/schema/?format=json").json()
+
+    operation = schema["paths"]["/api/cohort-matrix/"]["get"]
+    parameters = {parameter["name"] for parameter in operation["parameters"]}
+    assert {
+        "window_days",
+        "gene",
+        "features",
+        "robust",
+        "genes",
+        "format",
+    } <= parameters
+    assert set(operation["responses"]["200"]["content"]) == {
+        "text/csv",
+        "application/x-ndjson",
+        "application/vnd.apache.parquet",
+    }
