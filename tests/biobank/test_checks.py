@@ -27,3 +27,32 @@ def test_deployment_refuses_the_secret_key_as_pseudonym_key(settings):
     settings.SECRET_KEY = settings.BIOBANK_PSEUDONYM_KEY = "x" * 50
 
     assert [e.id for e in pseudonym_key_deploy_check(None)] == ["biobank.E001"]
+
+
+def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_path):
+    """`manage.py check --deploy` with DEBUG off and the keys set: no issue at all."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "deploy-check-" + "s" * 50,
+        "BIOBANK_PSEUDONYM_KEY": "deploy-check-" + "p" * 50,
+        "BIOBANK_VAR_DIR": str(tmp_path),
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(  # noqa: S603 -- our own manage.py, fixed arguments
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout

@@ -148,6 +148,7 @@ def server(relay, transactional_db, tmp_path: Path):
         **os.environ,
         "DATABASE_URL": f"postgres://{user}@127.0.0.1:{relay.port}/{settings_dict['NAME']}",
         "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
         "SECRET_KEY": "fault-test-" + "k" * 40,
         "BIOBANK_PSEUDONYM_KEY": "fault-test-pseudonyms-" + "p" * 30,
         "ALLOWED_HOSTS": "127.0.0.1",
