@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
@@ -229,8 +230,26 @@ class RerunSerializer(serializers.Serializer):
 
 
 VERSION_NUMBER = r"(?P<number>[0-9]{1,9})"
+VERSION_PARAMETER = OpenApiParameter(
+    "number",
+    OpenApiTypes.INT,
+    OpenApiParameter.PATH,
+    description="Version number, from 1.",
+)
+ID_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Saved cohort id."
+)
 
 
+@extend_schema_view(
+    retrieve=extend_schema(parameters=[ID_PARAMETER]),
+    rerun=extend_schema(parameters=[ID_PARAMETER]),
+    versions=extend_schema(parameters=[ID_PARAMETER]),
+    version=extend_schema(parameters=[ID_PARAMETER, VERSION_PARAMETER]),
+    members=extend_schema(parameters=[ID_PARAMETER, VERSION_PARAMETER]),
+    matrix=extend_schema(parameters=[ID_PARAMETER, VERSION_PARAMETER]),
+    diff=extend_schema(parameters=[ID_PARAMETER]),
+)
 @extend_schema(tags=["saved-cohorts"])
 class SavedCohortViewSet(
     mixins.ListModelMixin,
@@ -296,7 +315,7 @@ class SavedCohortViewSet(
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk: str) -> Response:
         cohort = self.get_object()
-        if not (request.user == cohort.author or request.user.is_staff):
+        if not saved.may_rerun(request.user, cohort):
             raise PermissionDenied(
                 "Only the author or a curator re-runs a saved cohort."
             )

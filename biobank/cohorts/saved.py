@@ -255,6 +255,11 @@ def save_cohort(
     return cohort
 
 
+def may_rerun(user: AbstractBaseUser, cohort: SavedCohort) -> bool:
+    """Return whether `user` may add versions: the author, or a curator (staff)."""
+    return user == cohort.author or bool(getattr(user, "is_staff", False))
+
+
 @dataclass
 class RerunResult:
     version: CohortVersion

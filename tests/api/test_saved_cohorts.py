@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from biobank.cohorts.models import CohortVersion
 from liquidbiopsy.models import BloodSample, CTCCount
 from tests.api.conftest import results
-from tests.api.test_queries import count_queries
+from tests.api.test_queries import add_patients, count_queries
 
 URL = "/api/saved-cohorts/"
 MEAN = {"features": ["original_firstorder_Mean"], "genes": ["EGFR"]}
@@ -349,3 +349,15 @@ def test_list_queries_do_not_grow_with_cohorts_or_versions(api, biobank):
 
     assert len(with_four) == len(with_one) <= 4, with_four
     assert len(results(api.get(URL))) == 4
+
+
+def test_member_pages_cost_the_same_for_more_pairs(api, biobank):
+    few = save(api, {"window_days": 5}, name="few")
+    add_patients(biobank, 4)
+    many = save(api, {"window_days": 5}, name="many")
+
+    with_two = count_queries(api, f"{URL}{few['id']}/versions/1/members/")
+    with_six = count_queries(api, f"{URL}{many['id']}/versions/1/members/")
+
+    assert len(members(api, many, 1)) == 6
+    assert len(with_six) == len(with_two) <= 5, with_six
