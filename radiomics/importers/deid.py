@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from pydicom.datadict import (
     dictionary_VR,
     keyword_for_tag,
     repeater_has_tag,
+    tag_for_keyword,
 )
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -89,8 +91,30 @@ PATIENT_KEYWORDS = (
     "OtherPatientIDs",
     "PatientBirthDate",
 )
+# The patient's names and IDs that IdentifierScreen.add_patient() reads:
+PATIENT_NAME_KEYWORDS = (
+    "PatientName",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+)
+PATIENT_ID_KEYWORDS = (
+    "PatientID",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "PatientBirthDate",
+    "MedicalRecordLocator",
+    "ClinicalTrialSubjectID",
+)
+REDACTED = "[redacted]"
 _SHORTEST_IDENTIFIER = 3
 _SUBSTRING_NAME = 4
+_SHORTEST_DIGITS = 5
+# A word of three letters or more right beside "[redacted]" (at most two separators):
+_BESIDE_REDACTED = re.compile(
+    r"(?<=\[redacted\])[^A-Za-z0-9\[]{0,2}(?P<after>[^\W\d_]{3,})"
+    r"|(?P<before>[^\W\d_]{3,})(?=[^A-Za-z0-9\]]{0,2}\[redacted\])"
+)
 
 
 def _keyed_digest(label: str, project_code: str, text: str) -> bytes:
@@ -136,14 +160,21 @@ class IdentifierScreen:
     SYNTHETIC away); shorter names only as whole words, so that a name like LI does
     not blank every SLICE. Case is ignored. The patient's own names, IDs and birth
     date are also kept apart (`patient_names`, `patient_identifiers`): acquisition
-    parameters are screened for those only.
+    parameters are screened for those only. `redact()` applies the same rule to file
+    names, messages and logs.
     """
 
     names: set[str] = field(default_factory=set)
     identifiers: set[str] = field(default_factory=set)
-    full_names: set[tuple[str, ...]] = field(default_factory=set)
     patient_names: set[str] = field(default_factory=set)
     patient_identifiers: set[str] = field(default_factory=set)
+    # IDs of one or two characters: too short to screen header text for, but a
+    # folder named 7/ or P1/ still gives patient 7 or P1 away.
+    short_identifiers: set[str] = field(default_factory=set)
+    # The compiled screens, with and without numbers of one to three digits:
+    _patterns: dict[bool, re.Pattern[str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
@@ -160,48 +191,116 @@ class IdentifierScreen:
 
     def add_patient(self, ds: Dataset) -> None:
         """Add the patient's own identifiers from the top level of a data set (cheap)."""
-        for text in _texts(values.element(ds, "PatientName")):
-            self.add_name(text, of_patient=True)
-            parts = [p.strip().upper() for p in text.split("=")[0].split("^")[:2]]
-            parts = [p for p in parts if len(p) > 1]
-            if len(parts) == 2 or (
-                len(parts) == 1 and len(parts[0]) >= _SUBSTRING_NAME
-            ):
-                self.full_names.add(tuple(parts))
-        for keyword in (
-            "PatientID",
-            "OtherPatientIDs",
-            "AccessionNumber",
-            "PatientBirthDate",
-        ):
+        for keyword in PATIENT_NAME_KEYWORDS:
+            for text in _texts(values.element(ds, keyword)):
+                self.add_name(text, of_patient=True)
+        for keyword in PATIENT_ID_KEYWORDS:
             for text in _texts(values.element(ds, keyword)):
                 self.add_identifier(
                     text, is_date=keyword == "PatientBirthDate", of_patient=True
                 )
+        for item in getattr(ds, "OtherPatientIDsSequence", None) or []:
+            for text in _texts(values.element(item, "PatientID")):
+                self.add_identifier(text, of_patient=True)
 
-    def redact(self, text: str) -> str:
-        """Return the text with the patients' IDs and full names replaced by "[redacted]".
+    def redact(self, text: str, short_numbers: bool = True) -> str:
+        """Return the text with every identifier of the screen replaced by "[redacted]".
 
-        Meant for file and folder names (SMITH_JOHN/, 12345678/): a name counts in
-        full, family and given name in either order, since a lone name part such as
-        DATES cannot be told from a word of a file name like b_no_dates_at_all.dcm.
+        Meant for file and folder names (SMITH_JOHN/, 12345678/), messages and log
+        lines. Case is ignored. IDs, birth dates and name parts of four characters
+        or more are replaced wherever they occur, even inside a word (SMITHJOHN);
+        name parts of two or three letters and IDs of one to three characters only
+        as a whole word, bounded by anything but a letter (a digit, _, -, /, the
+        start or end, or a change from lower to upper case as in LiWei), so that a
+        patient named LI leaves SLICE and CLINICAL alone. The names of DICOM
+        attributes that messages quote (PatientAge) are left whole. A word of three
+        letters or more beside a redaction that begins a known name goes too (JOHN
+        of SMITH_JOHN for SMITH^JOHNATHAN). The digits of an ID (778899
+        of PID-778899) count too when five or more. Names are also looked for
+        without their accents (MULLER for MÜLLER). One pass over the text: what was
+        replaced is never looked at again.
+
+        Without `short_numbers`, IDs of one to three digits (patient 7) are left
+        alone: in a message such a number is a count far more often than an ID.
         """
-        patterns = [re.escape(identifier) for identifier in self.identifiers]
-        for parts in self.full_names:
-            escaped = [re.escape(part) for part in parts]
-            patterns.append("[^A-Z0-9]*".join(escaped))
-            patterns.append("[^A-Z0-9]*".join(reversed(escaped)))
-        for pattern in sorted(patterns, key=len, reverse=True):
-            text = re.sub(pattern, "[redacted]", text, flags=re.IGNORECASE)
-        return text
+        if not text:
+            return text
+        if short_numbers not in self._patterns:
+            self._patterns[short_numbers] = self._build_pattern(short_numbers)
+        pattern = self._patterns[short_numbers]
+        if pattern.pattern == "":
+            return text
+
+        def name_or_id(match: re.Match[str]) -> str:
+            # The names of attributes in messages (PatientAge for a patient AGE) stay:
+            start, end = match.span()
+            while start > 0 and text[start - 1].isalnum():
+                start -= 1
+            while end < len(text) and text[end].isalnum():
+                end += 1
+            if tag_for_keyword(text[start:end]) is not None:
+                return match.group(0)
+            return REDACTED
+
+        text = pattern.sub(name_or_id, text)
+
+        # A name cut short beside a name found (SMITH_JOHN for SMITH^JOHNATHAN):
+        def cut_name(match: re.Match[str]) -> str:
+            word = match.group("after") or match.group("before")
+            cut = word.upper()
+            if cut != "REDACTED" and any(name.startswith(cut) for name in self.names):
+                return match.group(0).replace(word, REDACTED)
+            return match.group(0)
+
+        return _BESIDE_REDACTED.sub(cut_name, text)
+
+    def redact_problem(self, problem: Problem) -> Problem:
+        """Return the problem with its file name, message and value screened.
+
+        The field is the importer's own word (an attribute or column name): kept.
+        Counts in the message stay whole (see redact()).
+        """
+        return Problem(
+            self.redact(problem.source),
+            self.redact(problem.message, short_numbers=False),
+            problem.row,
+            problem.field,
+            self.redact(problem.value, short_numbers=False),
+            problem.code,
+        )
+
+    def _build_pattern(self, short_numbers: bool) -> re.Pattern[str]:
+        tokens = {
+            text
+            for text in self.short_identifiers | self.identifiers
+            if short_numbers or not (text.isdigit() and len(text) < _SUBSTRING_NAME)
+        }
+        for identifier in self.identifiers:
+            for digits in re.findall(r"\d+", identifier):
+                if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
+                    tokens |= {digits, digits.lstrip("0")}
+        for name in self.names:
+            tokens |= {name, _unaccented(name), _transliterated(name)}
+
+        # Longest first, so that SMITHSON wins over SMITH where both are names:
+        patterns = [
+            _anywhere(token) if len(token) >= _SUBSTRING_NAME else _whole_word(token)
+            for token in sorted(filter(None, tokens), key=lambda t: (-len(t), t))
+        ]
+        return re.compile("|".join(patterns), re.IGNORECASE)
 
     def add_name(self, text: str, of_patient: bool = False) -> None:
         # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
         found = set()
         for group in text.split("="):
             for part in group.split("^")[:3]:
-                found.update(w.upper() for w in re.split(r"[\s,]+", part) if len(w) > 1)
+                for word in re.split(r"[\s,]+", part):
+                    # SMITH-JONES is also filed under SMITH and JONES:
+                    found.update(
+                        w.upper() for w in [word, *word.split("-")] if len(w) > 1
+                    )
         self.names |= found
+        self._patterns.clear()
         if of_patient:
             self.patient_names |= found
 
@@ -209,7 +308,12 @@ class IdentifierScreen:
         self, text: str, is_date: bool = False, of_patient: bool = False
     ) -> None:
         text = text.strip().upper()
+        self._patterns.clear()
+        if is_date and not text.strip("0./- "):
+            return  # a placeholder date (00000000) identifies nobody
         if len(text) < _SHORTEST_IDENTIFIER:
+            if text:
+                self.short_identifiers.add(text)
             return
         found = {text}
         day = values.parse_da(text) if is_date else None
@@ -224,6 +328,9 @@ class IdentifierScreen:
                     "%d/%m/%Y",
                     "%m/%d/%Y",
                     "%d-%m-%Y",
+                    "%Y_%m_%d",
+                    "%d%m%Y",
+                    "%d_%m_%Y",
                 )
             )
         self.identifiers |= found
@@ -243,6 +350,37 @@ class IdentifierScreen:
             token in text if len(token) >= _SUBSTRING_NAME else token in words
             for token in tokens
         )
+
+
+def _whole_word(token: str) -> str:
+    """Return a pattern finding the token only where no letter (or digit) adjoins it.
+
+    A lower-case letter followed by an upper-case one is a word boundary too (LiWei).
+    Digits adjoin a token of digits, letters one of letters: P1 is a word in P1_mask.
+    """
+    escaped = re.escape(token)
+    first = "[^\\W\\d_]" if not token[0].isdigit() else "\\d"
+    last = "[^\\W\\d_]" if not token[-1].isdigit() else "\\d"
+    before = f"(?:(?<!{first})|(?-i:(?<=[a-z])(?=[A-Z])))"
+    after = f"(?:(?!{last})|(?-i:(?<=[a-z])(?=[A-Z])))"
+    return f"{before}{escaped}{after}"
+
+
+def _anywhere(token: str) -> str:
+    # Zeros padding a number are part of it: 00778899 goes as a whole.
+    return ("0*" if token.isdigit() else "") + re.escape(token)
+
+
+def _transliterated(text: str) -> str:
+    # How German names are spelt in ASCII file names: MUELLER for MÜLLER.
+    for letter, spelling in (("Ä", "AE"), ("Ö", "OE"), ("Ü", "UE"), ("ß", "SS")):
+        text = text.replace(letter, spelling)
+    return _unaccented(text)
+
+
+def _unaccented(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def vr_of(ds: Dataset, tag: BaseTag) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import struct
+import traceback
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -42,6 +44,7 @@ from radiomics.importers.sources import (
     UnreadableFile,
     has_part10_header,
     lenient_pydicom,
+    library_messages,
     open_sources,
     read_dataset,
     read_object,
@@ -128,14 +131,15 @@ def ingest_dicom(
         raise ImportRejected([Problem(path.name, "does not exist.")])
 
     report = DicomReport(source=path.name)
+    # The name is stored at the end, screened for the identifiers the batch holds:
     run = ImportRun.objects.create(
         project=project,
         importer=IMPORTER,
-        source_name=path.name[:500],
+        source_name="",
         source_sha256=file_sha256(path) if path.is_file() else "",
         user=user,
     )
-    ingest = _Ingest(project, run, report, progress)
+    ingest = _Ingest(project, run, report, progress, path)
     rejected: list[Problem] = []
     try:
         with lenient_pydicom(), open_sources(path, rejected) as sources:
@@ -209,14 +213,18 @@ class _Ingest:
         run: ImportRun,
         report: DicomReport,
         progress: Progress | None,
+        root: Path,
     ) -> None:
         self.project = project
         self.import_run = run
         self.report = report
         self.progress = progress
+        self.root = root
         # The identifiers of every patient of the batch, to keep them out of the run:
         self.screen = IdentifierScreen()
         self.issues: list[_Issue] = []
+        # What pydicom said about each file: (file, message) -> times, at most per read.
+        self.library: dict[tuple[str, str], int] = {}
         self.done = 0
         self.total = 0
 
@@ -238,6 +246,32 @@ class _Ingest:
 
     def hash(self, uid: str) -> str:
         return source_uid_hash(self.project.code, uid)
+
+    @contextmanager
+    def library_warnings(self, source: str) -> Iterator[None]:
+        """Hold back pydicom's warnings about one file, to report them in finish()."""
+        messages: Counter[str] = Counter()
+        try:
+            with library_messages() as messages:
+                yield
+        finally:
+            for message, n in messages.items():
+                key = (source, self.relative(message))
+                # A file is read twice (header, then whole); a warning of both is one.
+                self.library[key] = max(self.library.get(key, 0), n)
+
+    def relative(self, message: str) -> str:
+        """Return the message with the input's own path cut to its name within it."""
+        # The absolute path first, so that its parent folders go with it:
+        for root in sorted({str(self.root), str(self.root.absolute())}, key=len)[::-1]:
+            if self.root.is_dir():
+                # x/PID-1/a.dcm becomes PID-1/a.dcm, as the file is named in the report:
+                message = re.sub(rf"(?<![\w.]){re.escape(root + os.sep)}", "", message)
+            else:
+                message = re.sub(
+                    rf"(?<![\w.]){re.escape(root)}", self.root.name, message
+                )
+        return message
 
     def run(self, sources: list[SourceFile]) -> None:
         self.total = len(sources)
@@ -264,7 +298,8 @@ class _Ingest:
 
     def read_header(self, source: SourceFile) -> _Header | None:
         try:
-            ds = read_dataset(source, header_only=True)
+            with self.library_warnings(source.name):
+                ds = read_dataset(source, header_only=True)
         except UnreadableFile as exc:
             problem = Problem(source.name, str(exc), code=exc.code)
             if exc.code == "dicomdir":
@@ -325,8 +360,12 @@ class _Ingest:
             if isinstance(exc, _Rejected):
                 problem = exc.problem
             else:
-                logger.exception(
-                    "Import run %s: %s rolled back", self.import_run.pk, what
+                # Screened like every other line: a message may quote a value.
+                logger.error(
+                    "Import run %s: %s rolled back\n%s",
+                    self.import_run.pk,
+                    what,
+                    self.screen.redact(traceback.format_exc()),
                 )
                 problem = Problem(
                     source_name,
@@ -454,7 +493,8 @@ class _Ingest:
         """
         name = header.source.name
         try:
-            ds, digest = read_object(header.source)
+            with self.library_warnings(name):
+                ds, digest = read_object(header.source)
         except UnreadableFile as exc:
             self.reject(Problem(name, str(exc), code=exc.code))
             return None
@@ -498,6 +538,10 @@ class _Ingest:
 
     def clean(self, ds: Dataset, source: str, patient: Patient) -> str:
         """De-identify the data set for storing; return its transfer syntax."""
+        with self.library_warnings(source):
+            return self._clean(ds, source, patient)
+
+    def _clean(self, ds: Dataset, source: str, patient: Patient) -> str:
         transfer_syntax = transfer_syntax_of(ds)
         problems = normalise_temporal_values(ds, source)
         if not has_part10_header(ds):
@@ -652,7 +696,8 @@ class _Ingest:
         # Written aside and renamed, so no reader ever sees half a file:
         partial = target.with_name(target.name + ".part")
         try:
-            pydicom.dcmwrite(partial, ds, enforce_file_format=True)
+            with self.library_warnings(source):
+                pydicom.dcmwrite(partial, ds, enforce_file_format=True)
             os.replace(partial, target)
         except (ValueError, TypeError, OverflowError, struct.error) as exc:
             self.reject(
@@ -822,17 +867,26 @@ class _Ingest:
         """Record every issue as a DataIssue and close the run with its summary.
 
         File and folder names are often patient IDs or names (one folder per patient
-        is the usual export), so what is stored has the batch's identifiers redacted,
-        and so has the source name of the report returned to the caller, which heads
-        its printed summary (and the demo's log).
+        is the usual export), and pydicom's messages may quote a path. So everything
+        that leaves the import goes through the batch's IdentifierScreen first: the
+        stored run and issues, and the report returned to the caller, which the
+        command prints line by line. A file is still found by the rest of its path
+        (PID-778899/ct_001.dcm is reported as [redacted]/ct_001.dcm).
         """
-        run, redact = self.import_run, self.screen.redact
+        self.report_library_warnings()
+        run, screen = self.import_run, self.screen
+        for issue in self.issues:
+            issue.problem = screen.redact_problem(issue.problem)
         self.report.warnings = [
             i.problem for i in self.issues if i.severity == DataIssue.Severity.WARNING
         ]
         self.report.rejected = [
             i.problem for i in self.issues if i.severity == DataIssue.Severity.ERROR
         ]
+        self.report.identical_files = [
+            screen.redact(name) for name in self.report.identical_files
+        ]
+        self.report.source = screen.redact(self.root.name)
         DataIssue.objects.bulk_create(
             DataIssue(
                 import_run=run,
@@ -845,10 +899,10 @@ class _Ingest:
                     if issue.severity == DataIssue.Severity.ERROR
                     else "assumed"
                 ),
-                source_name=redact(issue.problem.source)[:500],
+                source_name=issue.problem.source[:500],
                 field=issue.problem.field[:100],
-                value=redact(issue.problem.value)[:200],
-                message=redact(issue.problem.message),
+                value=issue.problem.value[:200],
+                message=issue.problem.message,
                 record_type=type(issue.record).__name__
                 if issue.record is not None
                 else "",
@@ -856,17 +910,32 @@ class _Ingest:
             )
             for issue in self.issues
         )
-        summary = self.report.as_dict()
-        for key in ("rejected", "warnings"):
-            summary[key] = [redact(text) for text in summary[key]]
         run.status = status
         run.finished_at = timezone.now()
-        run.summary = summary
-        run.source_name = redact(run.source_name)
-        self.report.source = redact(self.report.source)
-        # NB: the report's per-file lines keep the file names as given, so that whoever
-        # runs the import can find a rejected file; only the stored run redacts them.
+        run.summary = self.report.as_dict()
+        run.source_name = self.report.source[:500]
         run.save(update_fields=["status", "finished_at", "summary", "source_name"])
+
+    def report_library_warnings(self) -> None:
+        """Turn what pydicom said into warnings: one per message, with its count.
+
+        A message repeated by many files (a whole series written by one scanner)
+        is one warning naming the first file and how many more said it.
+        """
+        files: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for (source, message), n in self.library.items():
+            files[message].append((source, n))
+        for message, said in files.items():
+            source, n = said[0]
+            times = f" ({n} times)" if n > 1 else ""
+            more = f" (said of {len(said) - 1} more files too)" if len(said) > 1 else ""
+            self.warn(
+                Problem(
+                    source,
+                    f"pydicom warned{times}: {message}{more}",
+                    code="pydicom-warning",
+                )
+            )
 
 
 def choose_study_date(

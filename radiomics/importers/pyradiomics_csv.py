@@ -28,7 +28,7 @@ from patients.importers.runs import RunLinks, recorded_import
 from patients.models import Patient, Project
 from patients.services import pseudonymise, source_key
 from radiomics.features import ParsedFeature, parse_feature_name
-from radiomics.importers.deid import source_uid_hash
+from radiomics.importers.deid import IdentifierScreen, source_uid_hash
 from radiomics.models import (
     FeatureDefinition,
     FeatureExtraction,
@@ -86,6 +86,8 @@ class ExtractionRow:
 class FeatureTable:
     features: list[ParsedFeature]
     rows: list[ExtractionRow] = field(default_factory=list)
+    # The file's patient identifiers, to keep out of what is stored and printed:
+    screen: IdentifierScreen = field(default_factory=IdentifierScreen)
 
     def row_values(self, row: ExtractionRow) -> dict[str, float]:
         return {
@@ -123,10 +125,18 @@ def import_pyradiomics(
 
     with recorded_import(project, "pyradiomics-csv", path, report, user) as links:
         table = read_feature_table(path, project, id_column, report, create_patients)
-        _Storer(project, path.name, table, report, links).store()
+        report.source = table.screen.redact(path.name)
+        try:
+            _Storer(project, report.source, table, report, links).store()
+        except ImportRejected as exc:
+            raise ImportRejected(
+                [table.screen.redact_problem(p) for p in exc.problems]
+            ) from None
+        finally:
+            report.warnings = [table.screen.redact_problem(p) for p in report.warnings]
 
     logger.info(
-        "PyRadiomics table %s imported into project %s", path.name, project.code
+        "PyRadiomics table %s imported into project %s", report.source, project.code
     )
     return report
 
@@ -186,6 +196,8 @@ def read_feature_table(
     errors: list[Problem] = []
     seen: dict[str, int] = {}
     for line, cells in lines:
+        if cells.get(id_column):
+            table.screen.add_identifier(cells[id_column], of_patient=True)
         row = _read_row(
             source, line, cells, id_column, features, diagnostics, errors, report
         )
@@ -208,7 +220,8 @@ def read_feature_table(
     if SERIES_COLUMN in header:
         _link_series(source, project, table.rows, errors)
     if errors:
-        raise ImportRejected(errors)
+        # Every row is read by now, so every identifier of the file is known:
+        raise ImportRejected([table.screen.redact_problem(p) for p in errors])
     return table
 
 
@@ -394,7 +407,11 @@ def _read_row(
 
 
 def fingerprint(project: Project, row: ExtractionRow) -> str:
-    """Return the hash that finds this extraction again: who, what and how, not results."""
+    """Return the hash that finds this extraction again: who, what and how, not results.
+
+    The image and mask paths count as the file gives them, unscreened, so that an
+    extraction imported before the paths were screened is still found again.
+    """
     parts = [
         project.code,
         source_key(project, row.source_id),
@@ -553,6 +570,9 @@ class _Storer:
         return self.patients[source_id]
 
     def create_extractions(self, rows: list[ExtractionRow]) -> list[FeatureExtraction]:
+        # The lab's paths often name the patient (/data/STS_001/ct.nrrd): they are
+        # stored screened, as /data/[redacted]/ct.nrrd.
+        redact = self.table.screen.redact
         extractions = []
         for row in rows:
             failed = row.is_empty
@@ -564,11 +584,13 @@ class _Storer:
                     software=SOFTWARE,
                     software_version=row.diagnostics.get(VERSION_COLUMN, "")[:40],
                     parameters=parameters(row.diagnostics),
-                    diagnostics=row.diagnostics,
+                    diagnostics={
+                        name: redact(text) for name, text in row.diagnostics.items()
+                    },
                     fingerprint=row.fingerprint,
                     source_name=self.source[:500],
-                    image_reference=row.image[:500],
-                    mask_reference=row.mask[:500],
+                    image_reference=redact(row.image)[:500],
+                    mask_reference=redact(row.mask)[:500],
                     status=FeatureExtraction.Status.FAILED
                     if failed
                     else FeatureExtraction.Status.DONE,

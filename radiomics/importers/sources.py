@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import stat
 import struct
+import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +150,46 @@ def lenient_pydicom() -> Iterator[None]:
         yield
     finally:
         settings.reading_validation_mode, settings.writing_validation_mode = before
+
+
+class _Collector(logging.Handler):
+    def __init__(self, messages: Counter[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages[record.getMessage()] += 1
+
+
+@contextmanager
+def library_messages() -> Iterator[Counter[str]]:
+    """Collect what pydicom warns or logs in the body instead of letting it print.
+
+    Yields a Counter of messages, filled when the body ends. pydicom names neither the
+    file nor, at times, more than its own path, so the importer reports each message
+    itself, under the file's screened name. pydicom's warn_and_log() both warns and
+    logs a message; it counts once. NB: warnings filters and the pydicom logger are
+    process-wide, as with lenient_pydicom().
+    """
+    messages: Counter[str] = Counter()
+    logged: Counter[str] = Counter()
+    handler = _Collector(logged)
+    pydicom_logger = logging.getLogger("pydicom")
+    propagate = pydicom_logger.propagate
+    pydicom_logger.addHandler(handler)
+    pydicom_logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield messages
+            finally:
+                messages.update(str(warning.message) for warning in caught)
+    finally:
+        pydicom_logger.removeHandler(handler)
+        pydicom_logger.propagate = propagate
+        for message, n in logged.items():
+            messages[message] = max(messages[message], n)
 
 
 def read_dataset(source: SourceFile, header_only: bool) -> Dataset:

@@ -113,9 +113,10 @@ def test_provenance_of_syn_0131_is_kept_as_text(project, case13):
         extraction.diagnostics["diagnostics_Mask-original_BoundingBox"]
         == "(3, 3, 1, 2, 2, 2)"
     )
+    # The paths are kept without the patient's source ID, which names its folder:
     assert (extraction.image_reference, extraction.mask_reference) == (
-        "/data/SYN-0131/ct.nrrd",
-        "/data/SYN-0131/gtv.nrrd",
+        "/data/[redacted]/ct.nrrd",
+        "/data/[redacted]/gtv.nrrd",
     )
     assert extraction.parameters["settings"]["binWidth"] == 25
 
@@ -164,7 +165,7 @@ def test_values_of_syn_0134_are_read_by_column_name_whatever_the_order(project, 
     assert values["wavelet-LLH_firstorder_Mean"] == 30.125
     assert values["original_glcm_Contrast"] == 4.75
     assert (
-        extraction_of(project, "SYN-0134").image_reference == "/data/SYN-0134/ct.nrrd"
+        extraction_of(project, "SYN-0134").image_reference == "/data/[redacted]/ct.nrrd"
     )
 
 

@@ -357,7 +357,8 @@ def test_pyradiomics_import_scores_the_new_extractions(signature, project, tmp_p
             "extraction__mask_reference", "score"
         )
     )
-    assert scores == {"p1_mask.nrrd": 7.75}
+    # The mask path is stored without the patient ID P1 (docs/pyradiomics_imports.md):
+    assert scores == {"[redacted]_mask.nrrd": 7.75}
 
 
 def test_scoring_queries_do_not_grow_with_extractions(signature, make_extraction):
