@@ -51,6 +51,9 @@ CALL_PRECEDENCE = (
     VariantResult.Call.FAILED,
 )
 NOT_TESTED = "not-tested"
+CALL_RANKS = {str(call): rank for rank, call in enumerate(CALL_PRECEDENCE)}
+# NB: every VariantResult.Call is ranked; an unranked one would count as not tested.
+CALL_NAMES = [*CALL_RANKS, NOT_TESTED]
 
 # dtype names used in the column list; DTYPES turns them into pandas dtypes:
 DATE = "date32[day][pyarrow]"
@@ -763,9 +766,10 @@ def _gene_results(
         Q(gene_hgnc__in=genes) | Q(gene__in=genes) | Q(gene_hgnc="")
     )
     wanted = set(genes)
-    calls: dict[tuple[int, str], set[str]] = defaultdict(set)
+    # The best call so far per (draw, gene), as its place in CALL_PRECEDENCE:
+    ranks: dict[tuple[int, str], int] = {}
     detected: dict[tuple[int, str], list[tuple[float | None, str]]] = defaultdict(list)
-    for sample_id, gene, gene_hgnc, call, vaf, *change in variants.values_list(
+    for row in variants.values_list(
         "assay__sample_id",
         "gene",
         "gene_hgnc",
@@ -777,21 +781,23 @@ def _gene_results(
         "cdna_change",
         "genomic_change",
     ):
-        symbol = gene_key(gene, gene_hgnc)
+        symbol = gene_key(row[1], row[2])
         if symbol not in wanted:
             continue
-        key = (sample_id, symbol)
-        calls[key].add(call)
-        if call == VariantResult.Call.DETECTED:
-            detected[key].append((vaf, _variant_text(*change)))
+        key = (row[0], symbol)
+        rank = CALL_RANKS.get(row[3], len(CALL_PRECEDENCE))
+        if rank < ranks.get(key, len(CALL_PRECEDENCE) + 1):
+            ranks[key] = rank
+        if rank == 0:
+            detected[key].append((row[4], _variant_text(*row[5:])))
 
     results = {}
-    for key, found in calls.items():
-        call = next((call for call in CALL_PRECEDENCE if call in found), NOT_TESTED)
-        vafs = [vaf for vaf, _ in detected[key] if vaf is not None]
-        texts = sorted({text for _, text in detected[key] if text})
+    for key, rank in ranks.items():
+        found = detected.get(key, [])
+        vafs = [vaf for vaf, _ in found if vaf is not None]
+        texts = sorted({text for _, text in found if text})
         results[key] = {
-            "call": str(call),
+            "call": CALL_NAMES[rank],
             "vaf": max(vafs) if vafs else None,
             "variants": ";".join(texts) or None,
         }
