@@ -183,6 +183,11 @@ SPECTACULAR_SETTINGS = {
 # Where de-identified DICOM copies and other stored files live.
 BIOBANK_STORAGE_ROOT = Path(env_str("BIOBANK_STORAGE_ROOT", str(VAR_DIR / "storage")))
 
+# With consent required, a patient without a consent record covering a use (imaging
+# and genomics for cohorts) is left out of it; otherwise only recorded consents that
+# were withdrawn or lack the scope leave patients out (patients/consent.py).
+BIOBANK_CONSENT_REQUIRED = env_bool("BIOBANK_CONSENT_REQUIRED", False)
+
 # Key for the keyed hash that links a source patient identifier to its pseudonym.
 # NB: changing it breaks the link between already stored patients and new imports.
 BIOBANK_PSEUDONYM_KEY = env_secret("BIOBANK_PSEUDONYM_KEY") or SECRET_KEY

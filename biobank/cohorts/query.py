@@ -22,6 +22,7 @@ from django.db.models.functions import Abs, RowNumber
 from django.utils import timezone
 
 from liquidbiopsy.models import CTCCount, VariantResult
+from patients.consent import COHORT_SCOPES, consent_allows
 from patients.models import Treatment
 from radiomics.models import FeatureValue, ImageSeries, ImagingStudy
 
@@ -229,7 +230,9 @@ def rows_of(values: Iterable[dict]) -> Iterator[CohortRow]:
 
 
 def _patient_filter(criteria: CohortCriteria) -> Q:
-    condition = Q()
+    # Withdrawn consent, or consent without imaging and genomics, leaves a patient out
+    # of every cohort, matrix and analysis from the withdrawal date on:
+    condition = consent_allows(COHORT_SCOPES, patient_ref="patient_id")
     if criteria.project:
         condition &= Q(patient__project__code=criteria.project)
     if criteria.cancer_type:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from liquidbiopsy.cutoffs import CELLSEARCH_CUTOFFS
 from liquidbiopsy.markers import RESISTANCE_TRANSCRIPTS, resistance_meaning
 from liquidbiopsy.models import CirculatingRNAResult, CTCCount, VariantResult
+from patients.consent import COHORT_SCOPES, consent_allows
 from patients.models import Patient
 from radiomics.models import SignatureScore
 
@@ -80,6 +81,8 @@ def flag_patients(patients: QuerySet[Patient], rule: FollowUpRule) -> list[Flag]
     Five queries whatever the number of patients. A high-risk score is dated by its
     study; a draw by its local calendar day, as in the cohort query.
     """
+    # As in cohorts: no flag for a patient whose consent was withdrawn or lacks scope.
+    patients = patients.filter(consent_allows(COHORT_SCOPES))
     scores = _high_risk_scores(patients, rule)
     variants = [_variant_finding(row) for row in _detected_variants(patients)]
     positives = _positive_results(patients, rule, variants)

@@ -387,3 +387,15 @@ def biobank(project) -> Biobank:
         call="detected",
     )
     return Biobank(a, b, mean, wavelet_mean, signature, fusion)
+
+
+@pytest.fixture
+def renewed_consent(biobank: Biobank) -> Consent:
+    """B withdrew consent in 2021 and consented again in 2022, so B is in cohorts again.
+
+    Cohort, matrix and saved-cohort tests use it (docs/consent.md): without it, B's
+    withdrawal would leave B out of every cohort.
+    """
+    return Consent.objects.create(
+        patient=biobank.b.patient, given_on=dt.date(2022, 1, 10), allows_sharing=False
+    )

@@ -17,6 +17,9 @@ from tests.api.conftest import results
 from tests.api.test_queries import add_patients, count_queries
 from tests.biobank.conftest import Records
 
+# B withdrew and consented again: both patients are in cohorts (docs/consent.md).
+pytestmark = pytest.mark.usefixtures("renewed_consent")
+
 
 def pairs(api, query: str) -> list[dict]:
     return results(api.get(f"/api/cohort-pairs/?{query}"))

@@ -43,6 +43,9 @@ from radiomics.models import (
 from tests.api.conftest import Biobank, _snv
 from tests.api.test_queries import add_patients
 
+# B withdrew and consented again: both patients are in cohorts (docs/consent.md).
+pytestmark = pytest.mark.usefixtures("renewed_consent")
+
 FEATURES = "original_firstorder_Mean,wavelet-LLH_firstorder_Mean"
 GENES = "EGFR,KRAS,TP53"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "matrix.md"

@@ -21,6 +21,9 @@ from liquidbiopsy.models import BloodSample, CTCCount
 from tests.api.conftest import results
 from tests.api.test_queries import add_patients, count_queries
 
+# B withdrew and consented again: both patients are in cohorts (docs/consent.md).
+pytestmark = pytest.mark.usefixtures("renewed_consent")
+
 URL = "/api/saved-cohorts/"
 MEAN = {"features": ["original_firstorder_Mean"], "genes": ["EGFR"]}
 
