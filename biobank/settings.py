@@ -146,7 +146,7 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# Analyst REST API (/api/, docs/api.md): token or session sign-in, read-only for now;
+# Analyst REST API (/api/, docs/api.md): token or session sign-in, writes for curators;
 # page-number pages of 100 by default, cursor pages on the big tables.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
 # OpenAPI schema; Swagger UI and Redoc are served from drf-spectacular-sidecar, no CDN.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imaging biobank API",
-    "DESCRIPTION": "Read access to patients, imaging, radiomics and liquid-biopsy records.",
+    "DESCRIPTION": "Patients, imaging, radiomics and liquid-biopsy records: read access for signed-in users, create and update for curators, cohorts and their multi-omic matrices.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
