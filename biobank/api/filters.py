@@ -1,21 +1,31 @@
 """Filters of the API lists: the questions analysts ask, as query parameters.
 
 Ranges take `<name>_after` / `<name>_before` for dates and moments and `<name>_min` /
-`<name>_max` for numbers; both bounds count.
+`<name>_max` for numbers; both bounds count. Parameters are read strictly: an unknown
+name, an ambiguous date, a moment without a zone or a word that is no boolean gets a
+400 naming the parameter as typed, rather than a list that silently ignores it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django import forms
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.forms.utils import ErrorDict, ErrorList
+from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
-from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.fields import DateRangeField, IsoDateTimeField, RangeField
+from django_filters.filterset import FilterSet
+from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.utils import get_model_field
-from django_filters.widgets import DateRangeWidget
+from django_filters.widgets import BooleanWidget, DateRangeWidget
+from rest_framework import filters as drf_filters
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.settings import api_settings
 
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
 from liquidbiopsy.hgvs import (
@@ -52,25 +62,93 @@ from radiomics.models import (
     SignatureScore,
 )
 
+# A date parameter in ISO 8601 only: 01/02/2000 means 1 February to some users and
+# 2 January to others, so it is refused rather than guessed:
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+MOMENT_TIME = re.compile(r"\d[T ]\d")
+
+
+class IsoDateField(forms.DateField):
+    """A day written YYYY-MM-DD, nothing else."""
+
+    default_error_messages = {
+        "invalid": "Enter a date as YYYY-MM-DD (ISO 8601), e.g. 2024-03-10.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values or isinstance(value, dt.date):
+            return super().to_python(value)
+        text = str(value).strip()
+        if not ISO_DATE.fullmatch(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise forms.ValidationError(
+                self.error_messages["invalid"], code="invalid"
+            ) from None
+
+
+class IsoDateRangeField(DateRangeField):
+    """django-filter's range of days (the upper day counts whole), in ISO days only."""
+
+    def __init__(self, *args, **kwargs):
+        RangeField.__init__(self, (IsoDateField(), IsoDateField()), *args, **kwargs)
+
+
+class DateRangeFilter(filters.DateFromToRangeFilter):
+    """`<name>_after` / `<name>_before` days, written YYYY-MM-DD."""
+
+    field_class = IsoDateRangeField
+
+
+class IsoDateFilter(filters.DateFilter):
+    field_class = IsoDateField
+
 
 class MomentField(IsoDateTimeField):
-    """An ISO 8601 moment, turned into UTC before it reaches the database.
+    """An ISO 8601 moment with its zone, turned into UTC before it reaches the database.
 
+    A moment without a zone is refused: the server's zone is not the analyst's.
     PostgreSQL refuses offsets beyond about +-16 hours ("-17:51" is valid ISO 8601 but
     no real zone), so the moment is compared as UTC; one that UTC cannot hold (before
     year 1) is a 400, not a server error.
     """
 
+    default_error_messages = {
+        "invalid": "Enter a moment in ISO 8601 with its zone, "
+        "e.g. 2024-03-10T09:00:00Z or 2024-03-10T10:00:00+01:00.",
+    }
+
     def to_python(self, value):
-        moment = super().to_python(value)
-        if moment is None or moment.tzinfo is None:
-            return moment
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.datetime):
+            moment = value
+        else:
+            moment = self._parse(str(value).strip())
         try:
             return moment.astimezone(dt.UTC)
         except OverflowError:
             raise forms.ValidationError(
                 "This moment is out of range once converted to UTC.", code="invalid"
             ) from None
+
+    def _parse(self, text: str) -> dt.datetime:
+        try:
+            moment = parse_datetime(text)
+        except ValueError:
+            moment = None  # well formed, but no real day or time
+        # A bare day parses too, as its midnight; it is no moment:
+        if moment is None or not MOMENT_TIME.search(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if moment.tzinfo is None:
+            raise forms.ValidationError(
+                f"This moment has no zone; add one, e.g. {text}Z for UTC or "
+                f"{text}+01:00.",
+                code="naive",
+            )
+        return moment
 
 
 class MomentRangeField(RangeField):
@@ -84,6 +162,69 @@ class MomentRangeFilter(filters.IsoDateTimeFromToRangeFilter):
     """`<name>_after` / `<name>_before` moments, compared in UTC."""
 
     field_class = MomentRangeField
+
+
+class MomentFilter(filters.IsoDateTimeFilter):
+    field_class = MomentField
+
+
+class StrictBooleanWidget(BooleanWidget):
+    """django-filter's true/false widget, passing on a word it does not know."""
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        if value is None:
+            return data.get(name)
+        return value
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true or false (1 or 0); anything else, such as maybe, is a 400."""
+
+    widget = StrictBooleanWidget
+
+    def to_python(self, value):
+        if value in (True, False):
+            return value
+        if value in self.empty_values:
+            return None
+        raise forms.ValidationError("Enter true or false.", code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", StrictBooleanWidget)
+        super().__init__(*args, **kwargs)
+
+
+class FractionField(forms.DecimalField):
+    """A fraction between 0 and 1; a percent typed by mistake (5 for 5 %) is a 400."""
+
+    def __init__(self, *args, quantity: str = "This value", **kwargs):
+        self.quantity = quantity
+        super().__init__(*args, **kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not 0 <= value <= 1:
+            raise forms.ValidationError(
+                f"{self.quantity} is a fraction between 0 and 1: write 5 % as 0.05.",
+                code="not_a_fraction",
+            )
+
+
+class FractionRangeField(RangeField):
+    def __init__(self, *args, quantity: str = "This value", **kwargs):
+        bounds = (FractionField(quantity=quantity), FractionField(quantity=quantity))
+        super().__init__(bounds, *args, **kwargs)
+
+
+class FractionRangeFilter(filters.RangeFilter):
+    """`<name>_min` / `<name>_max` fractions; `quantity` names them in the error."""
+
+    field_class = FractionRangeField
 
 
 def feature_condition(feature: str, path: str = "") -> Q:
@@ -124,32 +265,221 @@ MAX_ID = 2**63 - 1
 LARGEST_INTEGER = 2**63 - 1
 
 
-class BoundedFilterSet(filters.FilterSet):
-    """A FilterSet that refuses integers no database column can hold, with a 400.
+UNKNOWN_PARAMETER = "Unknown parameter; check its spelling."
 
-    A bound such as birth_year_min=4634484785228805046272 is a valid number, but
-    SQLite and PostgreSQL fail on it (an OverflowError or DataError, a 500).
+# Filters made from Meta.fields take the strict fields above: ISO days, moments with a
+# zone, true or false.
+STRICT_FILTER_DEFAULTS = {
+    **FILTER_FOR_DBFIELD_DEFAULTS,
+    models.DateField: {"filter_class": IsoDateFilter},
+    models.DateTimeField: {"filter_class": MomentFilter},
+    models.BooleanField: {"filter_class": StrictBooleanFilter},
+}
+
+
+class BoundedFilterSet(filters.FilterSet):
+    """The base of every API FilterSet: each error names the parameter that caused it.
+
+    A range is one form field read from two parameters, so its errors are moved to
+    the parameter at fault (diagnosis_on_after, not diagnosis_on). Integers no
+    database column can hold are refused too: birth_year_min=4634484785228805046272
+    is a valid number, but SQLite and PostgreSQL fail on it (a 500).
     """
 
+    FILTER_DEFAULTS = STRICT_FILTER_DEFAULTS
+
     def is_valid(self) -> bool:
+        self.out_of_range: dict[str, list[forms.ValidationError]] = {}
         if not super().is_valid():
             return False
+
         for name, value in list(self.form.cleaned_data.items()):
             target = self.filters.get(name)
             if target is None or not _is_integer_field(self._meta.model, target):
                 continue
-            bounds = [value.start, value.stop] if isinstance(value, slice) else [value]
-            if any(
-                isinstance(bound, int | Decimal) and abs(bound) > LARGEST_INTEGER
-                for bound in bounds
-            ):
-                self.form.add_error(name, "This number is out of range.")
-        return not self.form.errors
+            for parameter, bound in _bounds_by_parameter(self.form, name, value):
+                if isinstance(bound, int | Decimal) and abs(bound) > LARGEST_INTEGER:
+                    self.out_of_range[parameter] = [
+                        forms.ValidationError("This number is out of range.")
+                    ]
+        return not self.out_of_range
+
+    @property
+    def errors(self) -> ErrorDict:
+        errors = ErrorDict()
+        for name, messages in self.form.errors.as_data().items():
+            for parameter, found in self._errors_by_parameter(name, messages).items():
+                errors.setdefault(parameter, ErrorList()).extend(found)
+        for parameter, found in getattr(self, "out_of_range", {}).items():
+            errors.setdefault(parameter, ErrorList()).extend(found)
+        return errors
+
+    def _errors_by_parameter(
+        self, name: str, messages: list[forms.ValidationError]
+    ) -> dict[str, list[forms.ValidationError]]:
+        field = self.form.fields.get(name)
+        parameters = parameters_of_field(name, field) if field else [name]
+        if len(parameters) == 1:
+            return {parameters[0]: messages}
+
+        # Clean each part alone to find the parameter at fault:
+        given = {}
+        for parameter, part, subwidget in zip(
+            parameters, field.fields, field.widget.widgets, strict=True
+        ):
+            text = subwidget.value_from_datadict(self.form.data, {}, parameter)
+            if text in part.empty_values:
+                continue
+            try:
+                part.clean(text)
+                given[parameter] = []
+            except forms.ValidationError as error:
+                given[parameter] = error.error_list
+        at_fault = {parameter: found for parameter, found in given.items() if found}
+        return at_fault or dict.fromkeys(given or [name], messages)
+
+
+def parameters_of_field(name: str, field: forms.Field) -> list[str]:
+    """Return the query parameters a filter's form field reads: x, or x_min and x_max."""
+    widget = field.widget
+    if isinstance(field, forms.MultiValueField) and hasattr(widget, "suffixes"):
+        return [widget.suffixed(name, suffix) for suffix in widget.suffixes]
+    return [name]
+
+
+def _bounds_by_parameter(
+    form: forms.Form, name: str, value: object
+) -> list[tuple[str, object]]:
+    if not isinstance(value, slice):
+        return [(name, value)]
+    parameters = parameters_of_field(name, form.fields[name])
+    return list(zip(parameters, [value.start, value.stop], strict=False))
 
 
 def _is_integer_field(model, target) -> bool:
     field = get_model_field(model, target.field_name) if target.field_name else None
     return isinstance(field, models.IntegerField)
+
+
+class StrictFilterBackend(filters.DjangoFilterBackend):
+    """django-filter's backend, refusing what it would ignore, with a 400 naming it.
+
+    A misspelt parameter (gen=EGFR) would otherwise return every row, as if no
+    filter had been asked for. Page, format, ordering and search parameters are
+    taken from the view's paginator and backends, so every list accepts its own.
+    """
+
+    def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
+        filterset = self.get_filterset(request, queryset, view)
+        accepted = view_parameters(view)
+        if filterset is not None:
+            accepted |= filterset_parameters(filterset)
+        errors = {
+            name: [UNKNOWN_PARAMETER]
+            for name in sorted(set(request.query_params) - accepted)
+        }
+
+        if filterset is not None and not filterset.is_valid():
+            errors |= {
+                parameter: [_message(error) for error in found]
+                for parameter, found in filterset.errors.as_data().items()
+            }
+        if errors:
+            raise ValidationError(errors)
+        return queryset if filterset is None else filterset.qs
+
+
+def _message(error: forms.ValidationError) -> ErrorDetail:
+    # As Django renders it: a message is formatted only when it has parameters, so
+    # "5 %" stays as written (django-filter's translate_validation always formats).
+    message = error.message % error.params if error.params else error.message
+    return ErrorDetail(str(message), code=error.code)
+
+
+def filterset_parameters(filterset: FilterSet) -> set[str]:
+    """Return every query parameter the filters of `filterset` read."""
+    return {
+        parameter
+        for name, field in filterset.form.fields.items()
+        for parameter in parameters_of_field(name, field)
+    }
+
+
+def view_parameters(view) -> set[str]:
+    """Return the parameters a view reads besides its filters: pages, format, order."""
+    names = {api_settings.URL_FORMAT_OVERRIDE}
+    paginator = getattr(view, "paginator", None)
+    for attribute in (
+        "page_query_param",
+        "page_size_query_param",
+        "cursor_query_param",
+        "limit_query_param",
+        "offset_query_param",
+    ):
+        names.add(getattr(paginator, attribute, None))
+    for backend in getattr(view, "filter_backends", []):
+        names.add(getattr(backend, "ordering_param", None))
+        names.add(getattr(backend, "search_param", None))
+    return names - {None}
+
+
+class StrictOrderingFilter(drf_filters.OrderingFilter):
+    """DRF's ?ordering=, refusing a field the list does not offer instead of ignoring it.
+
+    The schema lists the accepted fields (with -field for descending).
+    """
+
+    def get_ordering(self, request, queryset: QuerySet, view) -> list[str] | None:
+        text = request.query_params.get(self.ordering_param)
+        if text:
+            terms = [term.strip() for term in text.split(",")]
+            valid = self.remove_invalid_fields(queryset, terms, view, request)
+            if len(valid) < len(terms):
+                fields = self._field_names(queryset, view, request)
+                wrong = ", ".join(
+                    term or "(empty)" for term in terms if term not in valid
+                )
+                raise ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Cannot order by {wrong}; order by one of "
+                            f"{', '.join(fields)} (-field for descending, commas "
+                            "between fields)."
+                        ]
+                    }
+                )
+        return super().get_ordering(request, queryset, view)
+
+    def _field_names(self, queryset: QuerySet, view, request) -> list[str]:
+        return [
+            name
+            for name, _ in self.get_valid_fields(queryset, view, {"request": request})
+        ]
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        fields = getattr(view, "ordering_fields", None)
+        if not isinstance(fields, list | tuple):
+            return super().get_schema_operation_parameters(view)
+
+        names = [field if isinstance(field, str) else field[0] for field in fields]
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": f"Order by {', '.join(names)}; -field for descending, "
+                "several fields separated by commas.",
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "enum": [term for name in names for term in (name, f"-{name}")],
+                    },
+                },
+                "style": "form",
+                "explode": False,
+            }
+        ]
 
 
 class IdFilter(filters.NumberFilter):
@@ -192,7 +522,7 @@ class PatientFilter(BoundedFilterSet):
     project = filters.CharFilter(field_name="project__code", help_text="Project code.")
     pseudonym = filters.CharFilter()
     cancer_type = filters.MultipleChoiceFilter(choices=CancerType.choices)
-    diagnosis_on = filters.DateFromToRangeFilter()
+    diagnosis_on = DateRangeFilter()
     birth_year = filters.RangeFilter()
 
     class Meta:
@@ -201,8 +531,8 @@ class PatientFilter(BoundedFilterSet):
 
 
 class ConsentFilter(patient_filters("patient")):
-    given_on = filters.DateFromToRangeFilter()
-    is_withdrawn = filters.BooleanFilter(
+    given_on = DateRangeFilter()
+    is_withdrawn = StrictBooleanFilter(
         field_name="withdrawn_on", lookup_expr="isnull", exclude=True
     )
 
@@ -212,7 +542,7 @@ class ConsentFilter(patient_filters("patient")):
 
 
 class TreatmentFilter(patient_filters("patient")):
-    started_on = filters.DateFromToRangeFilter()
+    started_on = DateRangeFilter()
     agent = filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -221,7 +551,7 @@ class TreatmentFilter(patient_filters("patient")):
 
 
 class ClinicalEventFilter(patient_filters("patient")):
-    occurred_on = filters.DateFromToRangeFilter()
+    occurred_on = DateRangeFilter()
 
     class Meta:
         model = ClinicalEvent
@@ -257,8 +587,8 @@ def acquisition_filters(path: str) -> type[filters.FilterSet]:
 
 
 class ImageSeriesFilter(acquisition_filters(""), patient_filters("study__patient")):
-    series_date = filters.DateFromToRangeFilter()
-    study_date = filters.DateFromToRangeFilter(field_name="study__study_date")
+    series_date = DateRangeFilter()
+    study_date = DateRangeFilter(field_name="study__study_date")
 
     class Meta:
         model = ImageSeries
@@ -271,7 +601,7 @@ SERIES_FILTERS = list(acquisition_filters("").base_filters)
 class ImagingStudyFilter(acquisition_filters("series__"), patient_filters("patient")):
     """Study filters; the acquisition filters ask for one series that meets them all."""
 
-    study_date = filters.DateFromToRangeFilter()
+    study_date = DateRangeFilter()
     feature = filters.CharFilter(
         method="filter_feature",
         help_text="A feature name or IBSI code with a value on one of the study's "
@@ -432,7 +762,7 @@ class SignatureScoreFilter(patient_filters("extraction__patient")):
 
 class BloodSampleFilter(patient_filters("patient")):
     drawn_at = MomentRangeFilter()
-    drawn_on = filters.DateFromToRangeFilter()
+    drawn_on = DateRangeFilter()
 
     class Meta:
         model = BloodSample
@@ -440,7 +770,7 @@ class BloodSampleFilter(patient_filters("patient")):
 
 
 class _SampleRecordFilters(patient_filters("sample__patient")):
-    drawn_on = filters.DateFromToRangeFilter(field_name="sample__drawn_on")
+    drawn_on = DateRangeFilter(field_name="sample__drawn_on")
     drawn_at = MomentRangeFilter(field_name="sample__drawn_at")
 
 
@@ -455,7 +785,7 @@ class CTCCountFilter(_SampleRecordFilters):
 
 class CfDNAAssayFilter(_SampleRecordFilters):
     cfdna_ng_per_ml = filters.RangeFilter()
-    tumour_fraction = filters.RangeFilter()
+    tumour_fraction = FractionRangeFilter(quantity="Tumour fraction")
 
     class Meta:
         model = CfDNAAssay
@@ -485,8 +815,11 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
     call = filters.MultipleChoiceFilter(
         choices=VariantResult.Call.choices, help_text="Repeat for any of several."
     )
-    vaf = filters.RangeFilter(help_text="Variant allele fraction, 0..1.")
-    drawn_on = filters.DateFromToRangeFilter(field_name="assay__sample__drawn_on")
+    vaf = FractionRangeFilter(
+        quantity="VAF",
+        help_text="Variant allele fraction, 0..1 (write 5 % as 0.05).",
+    )
+    drawn_on = DateRangeFilter(field_name="assay__sample__drawn_on")
     drawn_at = MomentRangeFilter(field_name="assay__sample__drawn_at")
     sample = IdFilter(field_name="assay__sample")
 

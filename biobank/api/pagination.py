@@ -7,12 +7,32 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
 
+def describe_links(schema: dict) -> dict:
+    """Replace DRF's sample links (http://api.example.org/accounts/...) in a page schema.
+
+    They point at no server of ours and would be copied from the documentation pages.
+    """
+    for name, word in (("next", "next"), ("previous", "previous")):
+        link = schema["properties"][name]
+        link.pop("example", None)
+        link["description"] = (
+            f"URL of the {word} page with the same parameters; null if none."
+        )
+    return schema
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
     """Numbered pages of 100 (page_size up to 1000); each page also counts the rows."""
 
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        page = describe_links(super().get_paginated_response_schema(schema))
+        page["properties"]["count"].pop("example", None)
+        page["properties"]["count"]["description"] = "Rows in the whole list."
+        return page
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -26,6 +46,9 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 5000
     ordering = "id"
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return describe_links(super().get_paginated_response_schema(schema))
 
     def decode_cursor(self, request) -> pagination.Cursor | None:
         # The position is an id; anything else would reach the database as text:

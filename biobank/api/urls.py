@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
@@ -11,6 +16,23 @@ from biobank.api import views
 from biobank.api.cohorts import CohortPairViewSet
 from biobank.api.matrix import CohortMatrixView
 from biobank.api.saved_cohorts import SavedCohortViewSet
+
+
+def sign_in_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Send an anonymous browser to the sign-in page, and back to the docs after it.
+
+    Without this the documentation pages answer a bare 401 (Redoc then fails to load
+    the schema); a caller that sends a token still gets the API's own answer.
+    """
+
+    @functools.wraps(view)
+    def view_or_sign_in(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated or "HTTP_AUTHORIZATION" in request.META:
+            return view(request, *args, **kwargs)
+        return redirect_to_login(request.get_full_path())
+
+    return view_or_sign_in
+
 
 # NB: no app namespace, so that the browsable API finds its sign-in page under the
 # "rest_framework" namespace; route names start with "api-" instead.
@@ -53,11 +75,13 @@ saved_cohort_router.register(
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
-        "docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
+        "docs/",
+        sign_in_first(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
     ),
     path(
         "redoc/",
-        views.OfflineRedocView.as_view(url_name="api-schema"),
+        sign_in_first(views.OfflineRedocView.as_view(url_name="api-schema")),
         name="api-redoc",
     ),
     path("auth/token/", obtain_auth_token, name="api-token"),
