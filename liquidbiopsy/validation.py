@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
+from decimal import Decimal, InvalidOperation
 
-from biobank.core.validation import InvalidValue, choice_message
+from biobank.core.validation import InvalidValue, check_fits, choice_message
 from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
 
 PERCENT, FRACTION = "percent", "fraction"
@@ -55,6 +57,8 @@ NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
 NOT_A_GENOMIC_CHANGE = "is not a genomic change such as chr17:7578263 G>A."
 
 _MAX_GENOMIC = VariantResult._meta.get_field("genomic_change").max_length
+_COUNT = CTCCount._meta.get_field("count")
+_READS = VariantResult._meta.get_field("depth")
 
 # chr17_7578263-7578263_G_A, chr10.fa:123274635-123274635_A_T, 17:7578263 G>A:
 _POSITION = re.compile(
@@ -64,16 +68,27 @@ _POSITION = re.compile(
 )
 
 
-def check_fraction(number: float, unit: str | None = FRACTION) -> float:
+def check_fraction(number: float | Decimal, unit: str | None = FRACTION) -> float:
     """Return a VAF-like value (VAF, tumour fraction, limit of detection) as a fraction.
 
     `unit` is the unit its column declares: PERCENT, FRACTION, or None when it
-    declares none (then values above 1 ask for the unit to be declared).
+    declares none (then values above 1 ask for the unit to be declared). A percent
+    is divided in decimal, so 5.2 % is exactly the float 0.052 (float division
+    would give 0.052000000000000005, which a filter vaf_max=0.052 misses).
     """
-    limit = 100.0 if unit == PERCENT else 1.0
-    if math.isnan(number) or not 0 <= number <= limit:
-        raise InvalidValue(_out_of_range(unit, number), "fraction-out-of-range")
-    return number / 100 if unit == PERCENT else number
+    exact = number if isinstance(number, Decimal) else Decimal(repr(float(number)))
+    limit = 100 if unit == PERCENT else 1
+    if not exact.is_finite() or not 0 <= exact <= limit:
+        raise InvalidValue(_out_of_range(unit, float(exact)), "fraction-out-of-range")
+    return float(exact / 100 if unit == PERCENT else exact)
+
+
+def read_decimal(text: str) -> Decimal:
+    """Return the number a cell writes, exactly; raise ValueError for other text."""
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
 
 
 def _out_of_range(unit: str | None, number: float) -> str:
@@ -88,32 +103,50 @@ def _out_of_range(unit: str | None, number: float) -> str:
 
 
 def check_blood_volume(ml: float) -> float:
-    if not ml > 0:
+    if not (ml > 0 and math.isfinite(ml)):
         raise InvalidValue("must be above 0 mL.")
     return ml
 
 
 def check_cells(number: float) -> int:
-    """Return a number of cells (a CTC count, clusters): whole and 0 or more."""
+    """Return a number of cells (a CTC count, clusters): whole, 0 or more, and storable."""
     if not _is_whole(number):
         raise InvalidValue(WHOLE_CELLS)
-    return int(number)
+    return check_fits(int(number), _COUNT)
 
 
 def check_reads(number: float) -> int:
+    """Return a number of reads (alt_reads, depth): whole, 0 or more, and storable."""
     if not _is_whole(number):
         raise InvalidValue(WHOLE_READS)
-    return int(number)
+    return check_fits(int(number), _READS)
+
+
+def read_whole(text: str) -> int | float:
+    """Return the number a cell writes: an int for digits (exact however long), else a float.
+
+    Raises ValueError for text that is no number.
+    """
+    text = text.strip()
+    return int(text) if text.isdigit() else float(text)
 
 
 def _is_whole(number: float) -> bool:
+    if isinstance(number, int):
+        return number >= 0
     return math.isfinite(number) and number >= 0 and float(number).is_integer()
 
 
 def check_concentration(ng_per_ml: float) -> float:
-    if not ng_per_ml >= 0:
+    if not (ng_per_ml >= 0 and math.isfinite(ng_per_ml)):
         raise InvalidValue(NOT_A_CONCENTRATION)
     return ng_per_ml
+
+
+def check_draw_after_birth(birth_year: int | None, day: dt.date | None) -> None:
+    """Raise, for the draw date, when blood was drawn in a year before the patient's birth."""
+    if birth_year is not None and day is not None and day.year < birth_year:
+        raise InvalidValue("lies before the patient's birth year.", "draw-before-birth")
 
 
 def check_enrichment(text: str) -> str:

@@ -7,10 +7,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.utils import timezone
 
-from biobank.core.validation import InvalidValue, check_between
+from biobank.core.validation import EARLIEST_YEAR, InvalidValue, check_between
 from patients.models import CancerType, ClinicalEvent, Sex, Treatment
 
-MIN_BIRTH_YEAR = 1880
+MIN_BIRTH_YEAR = EARLIEST_YEAR
 MAX_SURVIVAL_DAYS = 100 * 366
 MAX_LINE = 99
 

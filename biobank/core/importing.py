@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from biobank.core.validation import InvalidValue, check_text
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,17 @@ class Problem:
 
 
 class ImportRejected(Exception):
-    """The file was not imported at all; `problems` says why, row by row."""
+    """The file was not imported at all; `problems` says why, row by row.
 
-    def __init__(self, problems: list[Problem]) -> None:
+    `warnings` are what the importer assumed before it gave up (a spreadsheet serial
+    left empty, say): they often explain a problem, so commands print them too.
+    """
+
+    def __init__(
+        self, problems: list[Problem], warnings: list[Problem] | None = None
+    ) -> None:
         self.problems = problems
+        self.warnings = warnings or []
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -51,6 +61,11 @@ class ImportReport:
 
     def count(self, kind: str, n: int = 1) -> None:
         self.created[kind] = self.created.get(kind, 0) + n
+
+    def forget_stored(self) -> None:
+        """Forget what was counted as stored: the transaction that stored it rolled back."""
+        self.created = {}
+        self.duplicates = 0
 
     def summary(self) -> str:
         made = (
@@ -140,11 +155,21 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str
             ]
         )
 
+    problems = control_characters(
+        path.name, [(1, dict(zip(header, header, strict=False)))]
+    )
+    if problems:
+        raise ImportRejected(problems)
+
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        # Control characters are listed once every row is read, all at once:
+        problems: list[Problem] = []
         while True:
             try:
                 cells = next(reader)
             except StopIteration:
+                if problems:
+                    raise ImportRejected(problems) from None
                 return
             except csv.Error as error:
                 raise broken(error) from None
@@ -162,15 +187,44 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str
                         )
                     ]
                 )
-            yield (
-                line,
-                {
-                    name: (cells[i].strip() if i < len(cells) else "")
-                    for i, name in enumerate(header)
-                },
-            )
+            row = {
+                name: (cells[i].strip() if i < len(cells) else "")
+                for i, name in enumerate(header)
+            }
+            problems += control_characters(path.name, [(line, row)])
+            yield line, row
 
     return header, rows()
+
+
+def control_characters(
+    source: str, table: list[tuple[int, dict[str, str]]]
+) -> list[Problem]:
+    """Return a problem for each cell holding a NUL or another control character but tab."""
+    problems = []
+    for line, cells in table:
+        for name, text in cells.items():
+            try:
+                check_text(text)
+            except InvalidValue as exc:
+                problems.append(
+                    Problem(
+                        source,
+                        str(exc),
+                        row=line,
+                        field=printable(name),
+                        code=exc.code,
+                    )
+                )
+    return problems
+
+
+def printable(text: str) -> str:
+    """Return `text` with each control character but tab written as "?" (a column name)."""
+    return "".join(
+        "?" if character != "\t" and not character.isprintable() else character
+        for character in text
+    )
 
 
 def require_columns(source: str, header: list[str], needed: list[str]) -> None:
@@ -180,10 +234,34 @@ def require_columns(source: str, header: list[str], needed: list[str]) -> None:
             [
                 Problem(
                     source,
-                    f"the required column {name!r} is missing.",
+                    f"the required column {name!r} is missing{missing_hint(name, header)}.",
                     row=1,
                     field=name,
                 )
                 for name in missing
             ]
         )
+
+
+def missing_hint(name: str, header: list[str]) -> str:
+    """Return what a header has instead of a missing column: a near name, or a separator."""
+    wanted = normalised(name)
+    near = [given for given in header if normalised(given) == wanted]
+    if near:
+        return (
+            f"; the header has {near[0]!r}, which differs only in case or spacing: "
+            f"rename it {name!r}"
+        )
+    if len(header) == 1:
+        for separator in (";", "|"):
+            if separator in header[0]:
+                return (
+                    f"; the file seems to be separated by {separator!r}: save it "
+                    "with commas or tabs"
+                )
+    return ""
+
+
+def normalised(name: str) -> str:
+    """Return a column name in lower case, with spaces and hyphens as one underscore."""
+    return re.sub(r"[\s\-_]+", "_", name.strip().lower())

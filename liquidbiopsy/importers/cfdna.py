@@ -16,6 +16,8 @@ from liquidbiopsy.importers.common import (
     LabReport,
     PatientLookup,
     RowProblems,
+    check_draw_of_patient,
+    check_lengths,
     declared_unit,
     read_draws,
     read_fraction_column,
@@ -32,7 +34,7 @@ from liquidbiopsy.importers.variants import (
     read_alteration,
     store_variant_rows,
 )
-from liquidbiopsy.models import CfDNAAssay, VariantResult
+from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
 from liquidbiopsy.validation import (
     NOT_A_CONCENTRATION,
     WHOLE_READS,
@@ -42,6 +44,7 @@ from liquidbiopsy.validation import (
     check_reads,
     check_reads_within_depth,
     read_genomic_change,
+    read_whole,
     resolve_call,
 )
 from patients.models import Project
@@ -86,6 +89,14 @@ KNOWN = {
     "is_germline",
     "is_seen_in_ctc",
     "note",
+}
+# The column of a variant field whose column has another name:
+VARIANT_COLUMNS = {
+    "protein_change_raw": "protein_change",
+    "fusion_5prime": "protein_change",
+    "fusion_3prime": "protein_change",
+    "fusion_note": "protein_change",
+    "gene_hgnc": "gene",
 }
 FRACTION_COLUMNS = ("vaf", "tumour_fraction", "limit_of_detection")
 
@@ -329,7 +340,23 @@ class _Cleaner:
         method = self.assay_method(line, cells)
         assay_values = self.assay_values(line, cells)
         call, vaf = self.call(line, cells, reads, alteration)
+        sample_details = {
+            "timepoint": cells.get("timepoint", ""),
+            "tube_type": cells.get("tube_type", ""),
+        }
+        check_lengths(
+            self.problems,
+            line,
+            BloodSample,
+            sample_details | {"external_sample_id": cells.get("sample_id", "")},
+            {"external_sample_id": "sample_id"},
+        )
+        panel = _cell(cells, "panel") or self.panel
+        check_lengths(self.problems, line, CfDNAAssay, {"panel": panel})
         patient = self.patients.check(self.problems, line, cells.get("patient_id", ""))
+        if patient is not None and draw is not None:
+            date_name = "draw_date" if "draw_date" in cells else "drawn_at"
+            check_draw_of_patient(self.problems, line, date_name, patient, draw)
 
         if (
             patient is None
@@ -352,17 +379,17 @@ class _Cleaner:
             and values.get("variant_type") != VariantResult.Type.FUSION
         ):
             values["note"] = cells["note"][:300]
+        check_lengths(self.problems, line, VariantResult, values, VARIANT_COLUMNS)
+        if self.problems.has(line):
+            return None
         return VariantRow(
             line,
             patient,
             draw,
             method,
-            _cell(cells, "panel") or self.panel,
+            panel,
             cells.get("sample_id", ""),
-            {
-                "timepoint": cells.get("timepoint", ""),
-                "tube_type": cells.get("tube_type", ""),
-            },
+            sample_details,
             assay_values,
             values,
         )
@@ -372,9 +399,14 @@ class _Cleaner:
         if not text:
             return None
         try:
-            return check_reads(float(text))
-        except ValueError:  # not a number, or InvalidValue: the message is the same
+            number = read_whole(text)
+        except ValueError:
             self.problems.add(line, name, WHOLE_READS, text)
+            return None
+        try:
+            return check_reads(number)
+        except InvalidValue as exc:
+            self.problems.add(line, name, str(exc), text, code=exc.code)
             return None
 
     def flag(self, line: int, cells: dict[str, str], name: str) -> bool:

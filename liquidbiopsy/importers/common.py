@@ -6,20 +6,35 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
+from django.db import models
 from django.utils import timezone
 
-from biobank.core.dates import check_not_future, parse_date_column, parse_datetime_cell
-from biobank.core.importing import ImportRejected, ImportReport, Problem
+from biobank.core.dates import parse_date_column, parse_datetime_cell
+from biobank.core.importing import (
+    ImportRejected,
+    ImportReport,
+    Problem,
+    control_characters,
+    printable,
+)
 from biobank.core.importing import require_columns as base_require_columns
-from biobank.core.validation import InvalidValue
+from biobank.core.validation import (
+    InvalidValue,
+    check_date_text,
+    check_not_future,
+    longer_than_message,
+)
 from liquidbiopsy.validation import (
     CALL_WORDS,
     DRAW_REQUIRED,
     FRACTION,
     PERCENT,
+    check_draw_after_birth,
     check_fraction,
+    read_decimal,
 )
 from patients.importers.runs import RunLinks, _record_issues, recorded_import
 from patients.models import DataIssue, ImportRun, Patient, Project
@@ -47,6 +62,10 @@ class LabReport(ImportReport):
     @property
     def rows_rejected(self) -> int:
         return len({p.row for p in self.rejected if p.row is not None and p.row > 1})
+
+    def forget_stored(self) -> None:
+        super().forget_stored()
+        self.rows_imported = 0
 
     def summary(self) -> str:
         made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items()))
@@ -186,7 +205,9 @@ def read_draws(
     """Read a draw date (or date and time) column; return the draws of the good rows.
 
     One day/month order holds for the whole column (biobank.core.dates); a column
-    that proves none rejects the file. A missing or future draw is the row's problem.
+    that proves none rejects the file. A missing, future or implausibly early draw
+    (biobank.core.validation.check_not_future), or a time that is no time
+    (2024-08-06T25:00:00Z), is the row's problem.
     NB: a time of exactly 00:00:00 (2015-04-08T00:00:00Z) is how exports write a bare
     date, so it is read as a date without a time.
     """
@@ -199,23 +220,31 @@ def read_draws(
         )
     warnings.extend(column.warnings)
 
-    today = timezone.localdate()
+    # A date left empty as a spreadsheet serial is missing; the row says why:
+    serials = {p.row for p in column.warnings if p.code == "excel-serial-date"}
     draws = {}
     for line, text in cells.items():
         day = column.values.get(line)
         if problems.has(line):
             continue
-        if day is None:
-            problems.add(line, name, DRAW_REQUIRED, text)
-            continue
-        if not check_not_future(day):
+        if day is None and line in serials:
             problems.add(
                 line,
                 name,
-                f"is in the future (today is {today}).",
+                "is required; this value looks like a spreadsheet serial number, not "
+                "a date (see the warning): give the draw date as YYYY-MM-DD.",
                 text,
-                code="future-date",
+                code="excel-serial-date",
             )
+            continue
+        if day is None:
+            problems.add(line, name, DRAW_REQUIRED, text)
+            continue
+        try:
+            check_not_future(day)
+            check_date_text(text)
+        except InvalidValue as exc:
+            problems.add(line, name, str(exc), text, code=exc.code)
             continue
         parsed = parse_datetime_cell(text, column.order)
         if parsed is None or parsed[0].time() == dt.time() or not parsed[1]:
@@ -223,6 +252,34 @@ def read_draws(
         else:
             draws[line] = Draw(*parsed)
     return draws
+
+
+def check_lengths(
+    problems: RowProblems,
+    line: int,
+    model: type[models.Model],
+    values: dict[str, object],
+    column_of: dict[str, str] | None = None,
+) -> None:
+    """Record the row's problem for each text longer than its model field holds.
+
+    `column_of` names the file's column of a model field that it calls otherwise.
+    """
+    for name, value in values.items():
+        max_length = getattr(model._meta.get_field(name), "max_length", None)
+        if isinstance(value, str) and max_length and len(value) > max_length:
+            column = (column_of or {}).get(name, name)
+            problems.add(line, column, longer_than_message(max_length), value[:40])
+
+
+def check_draw_of_patient(
+    problems: RowProblems, line: int, name: str, patient: Patient, draw: Draw
+) -> None:
+    """Record the row's problem when its blood was drawn before the patient was born."""
+    try:
+        check_draw_after_birth(patient.birth_year, timezone.localdate(draw.drawn_at))
+    except InvalidValue as exc:
+        problems.add(line, name, str(exc), code=exc.code)
 
 
 def declared_unit(
@@ -316,7 +373,7 @@ def read_fraction_column(
     row's problem.
     """
     column = FractionColumn()
-    numbers: dict[int, float] = {}
+    numbers: dict[int, Decimal] = {}
     for line, raw in cells.items():
         text = raw.strip()
         word = CALL_WORDS.get(text.lower())
@@ -326,7 +383,7 @@ def read_fraction_column(
                 column.calls[line] = word
             continue
         try:
-            numbers[line] = float(text.rstrip("%").strip())
+            numbers[line] = read_decimal(text.rstrip("%"))
         except ValueError:
             problems.add(
                 line, name, "is not a number (or a call such as 'not detected').", text
@@ -375,6 +432,30 @@ def warn_unknown_columns(
                     code="unknown-column",
                 )
             )
+
+
+def control_characters_of_lines(
+    source: str, lines: list[tuple[int, str]]
+) -> list[Problem]:
+    """Return a problem for each tab-separated cell (MAF, VCF) holding a control character.
+
+    A cell is named by the column of the header line (#CHROM, or the first line not
+    a comment), else by its number.
+    """
+    header: list[str] = []
+    table = []
+    for number, line in lines:
+        cells = line.split("\t")
+        if line.startswith("#CHROM") or (
+            not header and line.strip() and not line.startswith("#")
+        ):
+            header = [printable(name.lstrip("#")) for name in cells]
+        names = [
+            header[i] if i < len(header) else f"column {i + 1}"
+            for i in range(len(cells))
+        ]
+        table.append((number, dict(zip(names, cells, strict=True))))
+    return control_characters(source, table)
 
 
 def reject_if_any(problems: list[Problem]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +15,15 @@ from liquidbiopsy.importers.common import (
     LabReport,
     PatientLookup,
     RowProblems,
+    check_draw_of_patient,
+    check_lengths,
     read_draws,
     recorded_lab_import,
     reject_if_any,
     require_columns,
     warn_unknown_columns,
 )
-from liquidbiopsy.models import CTCCount
+from liquidbiopsy.models import BloodSample, CTCCount
 from liquidbiopsy.services import (
     StoredRecordDiffers,
     find_or_create_sample,
@@ -32,6 +35,7 @@ from liquidbiopsy.validation import (
     check_blood_volume,
     check_cells,
     check_enrichment,
+    read_whole,
 )
 from patients.models import Patient, Project
 
@@ -135,7 +139,7 @@ def read_ctc_rows(
 
     rows: list[CTCRow] = []
     for line, cells in table:
-        row = _clean(line, cells, patients, draws.get(line), problems)
+        row = _clean(line, cells, patients, draws.get(line), problems, date_name)
         if row is not None:
             rows.append(row)
     reject_if_any(problems.problems)
@@ -157,6 +161,7 @@ def _clean(
     patients: PatientLookup,
     draw: Draw | None,
     problems: RowProblems,
+    date_name: str,
 ) -> CTCRow | None:
     volume = _number(problems, line, cells, "blood_volume_ml", 7.5)
     if volume is not None:
@@ -171,7 +176,22 @@ def _clean(
         enrichment = check_enrichment(enrichment)
     except InvalidValue as exc:
         problems.add(line, "enrichment", str(exc), enrichment)
+    sample_details = {
+        "timepoint": cells.get("timepoint", ""),
+        "tube_type": cells.get("tube_type", ""),
+    }
+    platform = cells.get("platform") or "CellSearch"
+    check_lengths(
+        problems,
+        line,
+        BloodSample,
+        sample_details | {"external_sample_id": cells.get("sample_id", "")},
+        {"external_sample_id": "sample_id"},
+    )
+    check_lengths(problems, line, CTCCount, {"platform": platform})
     patient = patients.check(problems, line, cells.get("patient_id", ""))
+    if patient is not None and draw is not None:
+        check_draw_of_patient(problems, line, date_name, patient, draw)
 
     if patient is None or draw is None or problems.has(line):
         return None
@@ -180,12 +200,9 @@ def _clean(
         patient,
         draw,
         cells.get("sample_id", ""),
+        sample_details,
         {
-            "timepoint": cells.get("timepoint", ""),
-            "tube_type": cells.get("tube_type", ""),
-        },
-        {
-            "platform": cells.get("platform") or "CellSearch",
+            "platform": platform,
             "enrichment": enrichment,
             "blood_volume_ml": volume,
             "count": count,
@@ -214,9 +231,14 @@ def _whole(
     if text.upper() in MISSING:
         return None
     try:
-        return check_cells(float(text))
-    except ValueError:  # not a number, or InvalidValue: the message is the same
+        number = read_whole(text)
+    except ValueError:
         problems.add(line, name, WHOLE_CELLS, text)
+        return None
+    try:
+        return check_cells(number)
+    except InvalidValue as exc:
+        problems.add(line, name, str(exc), text, code=exc.code)
         return None
 
 
@@ -236,7 +258,7 @@ def _count(
     if per_7_5 is None or volume is None or volume <= 0:
         return None
     counted = per_7_5 * volume / 7.5
-    if abs(counted - round(counted)) > 1e-6:
+    if not math.isfinite(counted) or abs(counted - round(counted)) > 1e-6:
         problems.add(
             line,
             PER_7_5_ML,
@@ -244,7 +266,11 @@ def _count(
             cells[PER_7_5_ML],
         )
         return None
-    return round(counted)
+    try:
+        return check_cells(round(counted))
+    except InvalidValue as exc:
+        problems.add(line, PER_7_5_ML, str(exc), cells[PER_7_5_ML], code=exc.code)
+        return None
 
 
 def _store(row: CTCRow, report: LabReport, errors: list[Problem]) -> None:

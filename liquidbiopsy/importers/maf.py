@@ -10,6 +10,7 @@ from pathlib import Path
 
 from biobank.core.dates import parse_one
 from biobank.core.importing import ImportRejected, Problem, read_table
+from biobank.core.validation import InvalidValue, check_date_text, check_not_future
 from liquidbiopsy.importers.common import (
     MISSING,
     PERCENT,
@@ -17,6 +18,9 @@ from liquidbiopsy.importers.common import (
     LabReport,
     PatientLookup,
     RowProblems,
+    check_draw_of_patient,
+    check_lengths,
+    control_characters_of_lines,
     declared_unit,
     read_fraction_column,
     recorded_lab_import,
@@ -33,7 +37,12 @@ from liquidbiopsy.importers.variants import (
     store_variant_rows,
 )
 from liquidbiopsy.models import CfDNAAssay, VariantResult
-from liquidbiopsy.validation import genomic_change
+from liquidbiopsy.validation import (
+    WHOLE_READS,
+    check_reads,
+    genomic_change,
+    read_whole,
+)
 from patients.models import Project
 
 logger = logging.getLogger(__name__)
@@ -56,6 +65,17 @@ VAF_COLUMNS = {
     "VAF": None,
 }
 _MAX_CDNA = VariantResult._meta.get_field("cdna_change").max_length
+# The column of a variant field whose column has another name:
+VARIANT_COLUMNS = {
+    "gene": "Hugo_Symbol",
+    "gene_hgnc": "Hugo_Symbol",
+    "genomic_change": "Start_Position",
+    "genome_build": "NCBI_Build",
+    "protein_change_raw": "protein_change",
+    "fusion_5prime": "protein_change",
+    "fusion_3prime": "protein_change",
+    "fusion_note": "protein_change",
+}
 
 
 @dataclass
@@ -129,7 +149,11 @@ def read_maf_text(path: Path) -> list[tuple[int, str]]:
         raise ImportRejected(
             [Problem(path.name, "is not valid UTF-8 text; save it as UTF-8.", row=line)]
         ) from None
-    return list(enumerate(re.split(r"\r\n|\r|\n", text), start=1))
+    lines = list(enumerate(re.split(r"\r\n|\r|\n", text), start=1))
+    problems = control_characters_of_lines(path.name, lines)
+    if problems:
+        raise ImportRejected(problems)
+    return lines
 
 
 def read_maf_rows(
@@ -216,6 +240,21 @@ def read_sample_map(path: Path, default_draw: Draw | None) -> dict[str, SampleOr
                         row=line,
                         field="draw_date",
                         value=text,
+                    )
+                )
+                continue
+            try:
+                check_not_future(day)
+                check_date_text(text)
+            except InvalidValue as exc:
+                errors.append(
+                    Problem(
+                        path.name,
+                        str(exc),
+                        row=line,
+                        field="draw_date",
+                        value=text,
+                        code=exc.code,
                     )
                 )
                 continue
@@ -337,6 +376,8 @@ class _Cleaner:
         patient = None
         if origin is not None:
             patient = self.patients.check(self.problems, line, origin.patient_id)
+        if patient is not None and origin is not None and origin.draw is not None:
+            check_draw_of_patient(self.problems, line, "drawn_on", patient, origin.draw)
 
         if (
             patient is None
@@ -362,6 +403,9 @@ class _Cleaner:
             "vaf": called_vaf(self.warnings, self.problems.source, line, vaf_name, vaf),
             "call": VariantResult.Call.DETECTED,
         }
+        check_lengths(self.problems, line, VariantResult, values, VARIANT_COLUMNS)
+        if self.problems.has(line):
+            return None
         return VariantRow(
             line,
             patient,
@@ -388,7 +432,14 @@ class _Cleaner:
         if not text.isdigit():
             self.problems.add(line, name, "is not a whole number (0 or more).", text)
             return None
-        return int(text)
+        if name == "Start_Position":
+            return int(text)  # NB: kept in the genomic change, a text of any length.
+        try:
+            return check_reads(read_whole(text))
+        except ValueError as exc:  # InvalidValue, or int() of over 4300 digits
+            message = str(exc) if isinstance(exc, InvalidValue) else WHOLE_READS
+            self.problems.add(line, name, message, text, code="number-out-of-range")
+            return None
 
 
 def _cell(cells: dict[str, str], name: str) -> str:

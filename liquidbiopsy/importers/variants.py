@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from biobank.core.dates import check_not_future, parse_datetime_cell
+from biobank.core.dates import parse_datetime_cell
 from biobank.core.importing import ImportRejected, Problem
+from biobank.core.validation import InvalidValue, check_date_text, check_not_future
 from liquidbiopsy.hgvs import (
     FusionError,
     GeneSymbolError,
@@ -180,18 +181,13 @@ def draw_of_option(
                 )
             ]
         )
-    if not check_not_future(timezone.localdate(parsed[0])):
+    try:
+        check_not_future(timezone.localdate(parsed[0]))
+        check_date_text(text)
+    except InvalidValue as exc:
         raise ImportRejected(
-            [
-                Problem(
-                    source,
-                    f"is in the future (today is {timezone.localdate()}).",
-                    field="drawn_on",
-                    value=text,
-                    code="future-date",
-                )
-            ]
-        )
+            [Problem(source, str(exc), field="drawn_on", value=text, code=exc.code)]
+        ) from None
     if parsed[1] and parsed[0].time() != dt.time():
         return Draw(*parsed)
     return Draw.on(timezone.localdate(parsed[0]))

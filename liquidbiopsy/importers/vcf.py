@@ -8,11 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biobank.core.importing import ImportRejected, Problem
+from biobank.core.validation import InvalidValue
 from liquidbiopsy.importers.common import (
+    FRACTION,
+    PERCENT,
     Draw,
     LabReport,
     PatientLookup,
     RowProblems,
+    check_draw_of_patient,
+    check_lengths,
     recorded_lab_import,
 )
 from liquidbiopsy.importers.maf import read_maf_text
@@ -27,7 +32,7 @@ from liquidbiopsy.importers.variants import (
     store_variant_rows,
 )
 from liquidbiopsy.models import CfDNAAssay, VariantResult
-from liquidbiopsy.validation import genomic_change
+from liquidbiopsy.validation import check_reads, genomic_change, read_decimal
 from patients.models import Patient, Project
 
 logger = logging.getLogger(__name__)
@@ -101,6 +106,7 @@ def import_vcf(
         patient = _patient(
             path.name, PatientLookup(project, create_patients), patient_id
         )
+        _check_draw_of(path.name, patient, draw)
         reader = _Reader(
             path.name, report.warnings, patient, draw, method, panel, keep_filtered
         )
@@ -123,6 +129,19 @@ def _patient(source: str, patients: PatientLookup, patient_id: str) -> Patient:
             ]
         )
     return patient
+
+
+def _check_draw_of(source: str, patient: Patient, draw: Draw) -> None:
+    """Reject the file when its draw lies before the birth year of its patient."""
+    problems = RowProblems(source)
+    check_draw_of_patient(problems, 0, "drawn_on", patient, draw)
+    if problems.problems:
+        raise ImportRejected(
+            [
+                Problem(source, p.message, field="drawn_on", code=p.code)
+                for p in problems.problems
+            ]
+        )
 
 
 def choose_sample(source: str, samples: list[str], wanted: str | None) -> int:
@@ -256,6 +275,12 @@ class _Reader:
         header: VCFHeader,
     ) -> VariantRow | None:
         alt_reads, depth = allele_counts(values, header.numbers, ref, alt, index)
+        for count in (alt_reads, depth):
+            try:
+                check_reads(count or 0)
+            except InvalidValue as exc:
+                self.problems.add(line, "FORMAT", str(exc), str(count), exc.code)
+                return None
         vaf = allele_fraction(values, index)
         if vaf is None and alt_reads is not None and depth:
             vaf = alt_reads / depth
@@ -288,6 +313,12 @@ class _Reader:
                 "vaf": None,
                 "note": f"FILTER {filters}"[:300],
             }
+        # Only the annotation in INFO gives text of any length:
+        check_lengths(
+            self.problems, line, VariantResult, result, dict.fromkeys(result, "INFO")
+        )
+        if self.problems.has(line):
+            return None
         return VariantRow(
             line, self.patient, self.draw, self.method, self.panel, values=result
         )
@@ -432,14 +463,16 @@ def allele_fraction(values: dict[str, str], index: int) -> float | None:
 
     VarScan writes FREQ as a percent string ("38.46%"), with or without the sign.
     """
-    for name, scale in (("FA", 1.0), ("AF", 1.0), ("FREQ", 100.0)):
+    for name, unit in (("FA", FRACTION), ("AF", FRACTION), ("FREQ", PERCENT)):
         text = values.get(name)
         if not text or text == ".":
             continue
         parts = text.split(",")
         part = parts[index] if index < len(parts) else ""
         try:
-            return float(part.rstrip("%")) / scale
+            number = read_decimal(part.rstrip("%"))
         except ValueError:
             continue
+        # In decimal, so 38.46 % is exactly 0.3846 (see check_fraction):
+        return float(number / 100 if unit == PERCENT else number)
     return None

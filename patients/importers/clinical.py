@@ -21,6 +21,7 @@ from biobank.core.importing import (
 )
 from biobank.core.validation import (
     InvalidValue,
+    check_date_text,
     check_not_future,
     choice_message,
     longer_than_message,
@@ -182,7 +183,9 @@ def import_clinical(
     report = ClinicalReport(source=path.name)
 
     with recorded_import(project, f"clinical-{kind}", path, report, user) as links:
-        table = read_clinical_rows(path, kind, date_order, table_format, report)
+        table = read_clinical_rows(
+            path, kind, date_order, table_format, report, project
+        )
         storer = _Storer(project, path.name, report, links, update, table.column_of)
         storer.store(kind, table.rows)
 
@@ -198,8 +201,13 @@ def read_clinical_rows(
     date_order: str | None,
     table_format: str | None,
     report: ImportReport,
+    project: Project | None = None,
 ) -> ClinicalTable:
-    """Read and check every row; raise ImportRejected listing every problem found."""
+    """Read and check every row; raise ImportRejected listing every problem found.
+
+    With `project`, a treatment or event of a patient the project does not hold is
+    one of those problems (else the import finds it while storing).
+    """
     source = path.name
     header, lines = read_table(path)
     table_format = table_format or detect_format(header)
@@ -257,10 +265,26 @@ def read_clinical_rows(
             )
         seen.setdefault(key, row.line)
 
+    if project is not None and kind != PATIENTS:
+        for row in rows:
+            if find_patient(project, row.patient_id) is None:
+                cleaner.error(
+                    row.line,
+                    "patient_id",
+                    unknown_patient_message(project),
+                    code="unknown-patient",
+                )
+
     report.warnings.extend(cleaner.warnings)
     if cleaner.errors:
         raise ImportRejected(sorted(cleaner.errors, key=lambda p: p.row or 0))
     return ClinicalTable(rows, column_of)
+
+
+def unknown_patient_message(project: Project) -> str:
+    return (
+        f"names no patient of project {project.code}; import the patients file first."
+    )
 
 
 def natural_key(kind: str, row: CleanRow) -> tuple:
@@ -339,6 +363,12 @@ class _Cleaner:
             column = parse_date_column(self.source, name, cells, declared_order=order)
             self.errors += column.errors
             self.warnings += column.warnings
+            for line, text in cells.items():
+                try:
+                    check_date_text(text)
+                except InvalidValue as exc:
+                    self.error(line, name, str(exc), text, code=exc.code)
+                    column.values.pop(line, None)
             dates[name] = column
         return dates
 
@@ -541,7 +571,7 @@ class _Storer:
             self.errors.append(
                 Problem(
                     self.source,
-                    f"names no patient of project {self.project.code}; import the patients file first.",
+                    unknown_patient_message(self.project),
                     row=row.line,
                     field="patient_id",
                     code="unknown-patient",

@@ -60,14 +60,17 @@ def recorded_import(
                 run, project, report.warnings, DataIssue.Severity.WARNING, links
             )
     except ImportRejected as exc:
+        # The rows stored before the problem was found rolled back with the transaction:
+        report.forget_stored()
         report.rejected = listed(exc.problems, path.name)
         _finish(run, report, ImportRun.Status.FAILED)
         _record_issues(run, project, report.warnings, DataIssue.Severity.WARNING)
         _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR)
         logger.info("Import run %s of %s rejected the file", run.pk, importer)
-        raise ImportRejected(report.rejected) from None
+        raise ImportRejected(report.rejected, report.warnings) from None
     except Exception:
         # A fault of the importer, not of the file; the run must not stay "running":
+        report.forget_stored()
         _finish(run, report, ImportRun.Status.FAILED)
         raise
 
@@ -159,6 +162,10 @@ class ImportCommand(BaseCommand):
         try:
             report = self.run_import(path, target, **options)
         except ImportRejected as exc:
-            raise CommandError(f"File rejected; nothing was stored.\n{exc}") from None
+            # The warnings often explain a problem (a serial number left empty is then missing):
+            warnings = "".join(f"\n  warning: {p}" for p in exc.warnings)
+            raise CommandError(
+                f"File rejected; nothing was stored.\n{exc}{warnings}"
+            ) from None
 
         self.stdout.write(report.summary())
