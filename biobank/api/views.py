@@ -373,5 +373,19 @@ class OfflineRedocRenderer(TemplateHTMLRenderer):
         return OFFLINE_REDOC_PAGE
 
 
+# NB: Redoc's standalone script loads its logo from cdn.redoc.ly and has no option to
+# stop it (Redocly/redoc#2108); this policy keeps the browser on our own host.
+OFFLINE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; "
+    "connect-src 'self'; font-src 'self' data:"
+)
+
+
 class OfflineRedocView(SpectacularRedocView):
     renderer_classes = [OfflineRedocRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Content-Security-Policy"] = OFFLINE_POLICY
+        return response
