@@ -161,6 +161,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "biobank.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token requests per client address (biobank.api.views.SignInThrottle):
+    "DEFAULT_THROTTLE_RATES": {"sign-in": env_str("SIGN_IN_RATE", "10/minute")},
 }
 
 # OpenAPI schema; Swagger UI and Redoc are served from drf-spectacular-sidecar, no CDN.

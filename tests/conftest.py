@@ -45,3 +45,12 @@ def curator(db, django_user_model):
     return django_user_model.objects.create_user(
         "curator", password="curator-pass-123", is_staff=True, is_superuser=True
     )
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache, so that throttle counts do not carry over."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -9,7 +9,6 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter, SimpleRouter
 
 from biobank.api import views
@@ -84,7 +83,7 @@ urlpatterns = [
         sign_in_first(views.OfflineRedocView.as_view(url_name="api-schema")),
         name="api-redoc",
     ),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", views.ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("auth/", include("rest_framework.urls")),
     path("cohort-matrix/", CohortMatrixView.as_view(), name="api-cohort-matrix"),
     path("", include(router.urls)),

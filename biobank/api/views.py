@@ -16,11 +16,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from drf_spectacular.views import SpectacularRedocView
 from rest_framework import mixins, viewsets
 from rest_framework import serializers as drf_serializers
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 
 from biobank.api import filters, serializers
 from biobank.api.access import visible_to
@@ -389,3 +391,17 @@ class OfflineRedocView(SpectacularRedocView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Content-Security-Policy"] = OFFLINE_POLICY
         return response
+
+
+class SignInThrottle(AnonRateThrottle):
+    """Few token requests per client address: guessing passwords takes forever.
+
+    NB: the counts live in the process's cache (Django's local-memory default), so
+    each web process counts alone; with several nodes, give CACHES a shared Redis.
+    """
+
+    scope = "sign-in"
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    throttle_classes = [SignInThrottle]

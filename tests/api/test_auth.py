@@ -106,3 +106,29 @@ def test_browsable_api_renders_for_a_signed_in_user(client, analyst, biobank):
     assert response.status_code == 200
     assert b"PT-A" in response.content
     assert reverse("rest_framework:logout").encode() in response.content
+
+
+def test_token_requests_are_throttled_per_address(django_user_model, db):
+    from rest_framework.test import APIClient
+
+    from biobank.api.views import SignInThrottle
+
+    django_user_model.objects.create_user("guesser", password="right-password-42")
+    monkey_rates = {**SignInThrottle.THROTTLE_RATES, "sign-in": "3/minute"}
+    SignInThrottle.THROTTLE_RATES = monkey_rates
+    try:
+        client = APIClient()
+        answers = [
+            client.post(
+                "/api/auth/token/", {"username": "guesser", "password": f"guess-{n}"}
+            ).status_code
+            for n in range(4)
+        ]
+        right = client.post(
+            "/api/auth/token/", {"username": "guesser", "password": "right-password-42"}
+        )
+    finally:
+        del SignInThrottle.THROTTLE_RATES
+    assert answers == [400, 400, 400, 429]
+    assert right.status_code == 429
+    assert "Retry-After" in right
