@@ -263,6 +263,24 @@ def cohort_sql(params: dict[str, str], project: str) -> tuple[str, list]:
 
     conditions = ["pr.code = %s", "s.study_date IS NOT NULL", within]
     values: list = [criteria.project, *window_params]
+
+    # Consent in force today with imaging and genomics scope (patients/consent.py):
+    from django.conf import settings
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    consent = (
+        "EXISTS (SELECT 1 FROM patients_consent c WHERE c.patient_id = s.patient_id "
+        "AND c.given_on <= %s AND (c.withdrawn_on IS NULL OR c.withdrawn_on > %s) "
+        "AND c.allows_imaging AND c.allows_genomics)"
+    )
+    if not settings.BIOBANK_CONSENT_REQUIRED:
+        consent = (
+            f"({consent} OR NOT EXISTS (SELECT 1 FROM patients_consent c2 "  # noqa: S608 - our own SQL
+            "WHERE c2.patient_id = s.patient_id))"
+        )
+    conditions.append(consent)
+    values += [today, today]
     if criteria.cancer_type:
         conditions.append("pt.cancer_type = %s")
         values.append(criteria.cancer_type)
