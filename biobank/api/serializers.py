@@ -24,6 +24,7 @@ from biobank.core.validation import (
     InvalidValue,
     check_choice,
     check_not_future,
+    check_text,
     longer_than_message,
 )
 from liquidbiopsy.hgvs import GeneSymbolError, check_gene_symbol, normalise_cdna_change
@@ -52,6 +53,7 @@ from liquidbiopsy.validation import (
     check_call,
     check_cells,
     check_concentration,
+    check_draw_after_birth,
     check_enrichment,
     check_fraction,
     check_method,
@@ -308,6 +310,10 @@ class CuratedSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
+        # Control characters are refused in text as the importers refuse them in cells:
+        for name, value in attrs.items():
+            if isinstance(value, str):
+                field_rule(name, lambda value=value: check_text(value))
         record = self.record_with(attrs)
         self.check_record(record)
         errors = constraint_errors(
@@ -873,6 +879,13 @@ class BloodSampleSerializer(_PatientRecordSerializer):
         return super().validate(attrs)
 
     def check_record(self, record: BloodSample) -> None:
+        # As the lab importers: no draw in a year before the patient's birth.
+        field_rule(
+            "drawn_at",
+            lambda: check_draw_after_birth(
+                record.patient.birth_year, timezone.localdate(record.drawn_at)
+            ),
+        )
         stored = find_sample(
             record.patient,
             record.drawn_at,

@@ -978,3 +978,31 @@ def test_a_session_curator_is_in_the_history_too(client, curator, biobank):
     assert response.status_code == 200
     entry = ClinicalEvent.history.filter(id=biobank.a.event.pk).latest("history_date")
     assert (entry.note, entry.history_user) == ("checked", curator)
+
+
+def test_a_draw_before_the_patients_birth_year_is_refused_as_the_importers_do(
+    curator_api, biobank
+):
+    patient = biobank.a.patient
+    patient.birth_year = 1960
+    patient.save()
+
+    response = curator_api.post(
+        "/api/blood-samples/",
+        {"patient": patient.pk, "drawn_at": "1959-06-01T09:00:00Z"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["drawn_at"] == ["lies before the patient's birth year."]
+
+
+def test_control_characters_in_text_are_refused_naming_the_field(curator_api, biobank):
+    response = curator_api.patch(
+        f"/api/blood-samples/{biobank.a.sample.pk}/",
+        {"timepoint": "C2\x07D1"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["timepoint"]
