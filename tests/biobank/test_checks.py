@@ -44,7 +44,9 @@ def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_pat
         "BIOBANK_PSEUDONYM_KEY": "deploy-check-" + "p" * 50,
         "BIOBANK_VAR_DIR": str(tmp_path),
     }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    # Browser tests allow sync ORM calls beside Playwright's loop; a deployment never:
+    for name in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        env.pop(name, None)
     result = subprocess.run(  # noqa: S603 -- our own manage.py, fixed arguments
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,

@@ -17,10 +17,6 @@ from tests.conftest import REPO
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 PASSWORD = "browser-pass-123"  # noqa: S105 -- a throwaway test account
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls
-# (fixtures creating records) are still plain synchronous code, so Django may allow them:
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def chromium_path() -> str:
     """Return Debian's Chromium, or skip (fail on CI, whose .ci/run installs it)."""
@@ -34,10 +30,25 @@ def chromium_path() -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     playwright_api = pytest.importorskip("playwright.sync_api")
     executable = chromium_path()
+    # Playwright's sync API keeps an event loop running in this thread; the tests' own
+    # ORM calls (fixtures creating records) are still plain synchronous code, so Django
+    # may allow them while the browser runs, and only then:
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _launch(playwright_api, executable)
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+def _launch(playwright_api, executable: str) -> Iterator:
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
