@@ -20,6 +20,7 @@ from radiomics.engines.base import FeatureValue as EngineValue
 from radiomics.engines.base import VolumeUnreadable
 from radiomics.engines.presets import Discretisation, Interpolation
 from radiomics.engines.pyradiomics_engine import native_preset
+from radiomics.features import parse_feature_name
 from radiomics.masks import MaskUnusable, load_mask
 from radiomics.models import (
     FeatureDefinition,
@@ -329,6 +330,27 @@ def _fail(extraction: FeatureExtraction, message: str) -> FeatureExtraction:
     return extraction
 
 
+def definition_parts(value: EngineValue) -> dict[str, str]:
+    """Return family, feature name and image filter of an engine's feature.
+
+    A PyRadiomics name ("wavelet-HH_firstorder_Mean", as native mode gives them) says
+    all three; otherwise the IBSI tag says the family. The image filter matters: an
+    IBSI code asked for in a cohort means the feature of the original image.
+    """
+    parsed = parse_feature_name(value.name)
+    if parsed is not None:
+        return {
+            "family": parsed.family,
+            "feature_name": parsed.feature_name[:100],
+            "image_filter": parsed.image_filter[:60],
+        }
+    return {
+        "family": FAMILIES.get(value.tag.split("_")[0], FeatureDefinition.Family.OTHER),
+        "feature_name": (value.tag or value.name)[:100],
+        "image_filter": "original",
+    }
+
+
 def feature_definitions(
     values: list[EngineValue],
     conformance: Callable[[str, str], tuple[bool | None, str]] | None = None,
@@ -349,10 +371,7 @@ def feature_definitions(
     missing = [
         FeatureDefinition(
             name=value.name[:200],
-            family=FAMILIES.get(
-                value.tag.split("_")[0], FeatureDefinition.Family.OTHER
-            ),
-            feature_name=(value.tag or value.name)[:100],
+            **definition_parts(value),
             ibsi_code=value.ibsi_code,
             description=f"IBSI tag {value.tag}"[:300] if value.tag else "",
             ibsi_conformant=marks[value.name][0],

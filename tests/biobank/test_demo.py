@@ -254,3 +254,21 @@ def test_demo_radiomics_give_the_documented_feature_names_and_scores():
         FeatureExtraction.objects.exclude(status=FeatureExtraction.Status.DONE).count()
         == 0
     )
+
+
+@pytest.mark.django_db
+def test_demo_features_carry_their_family_and_image_filter():
+    """An IBSI code in a cohort means the original image: filters must be told apart."""
+    from radiomics.models import FeatureDefinition
+
+    demo.build_demo()
+
+    mean = FeatureDefinition.objects.get(name="original_firstorder_Mean")
+    wavelet = FeatureDefinition.objects.get(name="wavelet-HH_firstorder_Mean")
+    assert (mean.family, mean.feature_name, mean.image_filter) == (
+        "firstorder",
+        "Mean",
+        "original",
+    )
+    assert (wavelet.image_filter, wavelet.ibsi_code) == ("wavelet-HH", mean.ibsi_code)
+    assert not FeatureDefinition.objects.filter(family="other").exists()
