@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -847,10 +848,40 @@ SAMPLE_FIELDS = [
 ]
 
 
+class ZonedMomentField(serializers.DateTimeField):
+    """A moment with its zone, as the API filters ask: the server's zone is not the curator's.
+
+    A zone-less moment passes only when the record says `is_time_known: false`,
+    since then only its day is kept.
+    """
+
+    def to_internal_value(self, value: Any) -> dt.datetime:
+        text = value.strip() if isinstance(value, str) else None
+        if text and self.time_is_known():
+            try:
+                moment = parse_datetime(text)
+            except ValueError:
+                moment = None  # well formed but no real day: the parent says so
+            if moment is not None and moment.tzinfo is None:
+                raise serializers.ValidationError(
+                    f"This moment has no zone; add one, e.g. {text}Z for UTC or "
+                    f"{text}+01:00 (or give is_time_known: false for a day alone).",
+                    code="naive",
+                )
+        return super().to_internal_value(value)
+
+    def time_is_known(self) -> bool:
+        data = getattr(self.parent, "initial_data", None)
+        given = data.get("is_time_known") if hasattr(data, "get") else None
+        if given is None:
+            return getattr(self.parent.instance, "is_time_known", True)
+        return given not in serializers.BooleanField.FALSE_VALUES
+
+
 class BloodSampleSerializer(_PatientRecordSerializer):
     """A blood draw; a draw whose time is not known is stored at 00:00 of its day."""
 
-    drawn_at = serializers.DateTimeField(
+    drawn_at = ZonedMomentField(
         error_messages={"required": DRAW_REQUIRED, "null": DRAW_REQUIRED}
     )
 

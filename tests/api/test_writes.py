@@ -251,6 +251,24 @@ def test_a_draw_without_its_time_is_stored_at_midnight(curator_api, biobank):
     assert sample.drawn_on == dt.date(2020, 6, 2)
 
 
+def test_a_draw_without_a_zone_is_refused_as_the_filters_refuse_it(
+    curator_api, biobank
+):
+    response = curator_api.post(
+        "/api/blood-samples/",
+        {"patient": biobank.a.patient.pk, "drawn_at": "2004-02-02T09:00:00"},
+        format="json",
+    )
+
+    assert errors_of(response) == {
+        "drawn_at": [
+            "This moment has no zone; add one, e.g. 2004-02-02T09:00:00Z for UTC or "
+            "2004-02-02T09:00:00+01:00 (or give is_time_known: false for a day alone)."
+        ]
+    }
+    assert not BloodSample.objects.filter(drawn_at__year=2004).exists()
+
+
 def test_curator_creates_and_changes_a_ctc_count(curator_api, biobank):
     data = created(
         curator_api.post(
@@ -591,7 +609,7 @@ def test_a_future_draw_gets_the_lab_importers_message(curator_api, project, tmp_
         "/api/blood-samples/",
         {
             "patient": find_patient(project, "P1").pk,
-            "drawn_at": f"{TOMORROW}T09:00:00",
+            "drawn_at": f"{TOMORROW}T09:00:00Z",
         },
         format="json",
     )
