@@ -12,7 +12,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from biobank.browse.timeline import GeneResult, Timeline
 from liquidbiopsy.models import VariantResult
@@ -240,6 +240,10 @@ def _draw_vaf(ax: Axes, timeline: Timeline, tips: Tooltips, scale: str) -> None:
 
     if scale == "log":
         ax.set_yscale("log")
+        # Labels at 1, 2 and 5 of each decade, in per cent like the linear axis; the
+        # other minor ticks stay unlabelled (matplotlib would write them as 4x10^-2):
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     else:
         ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value * 100:g}"))

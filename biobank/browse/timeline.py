@@ -16,10 +16,12 @@ from patients.models import Patient
 
 @dataclass(frozen=True)
 class GeneResult:
-    """What one draw says about one gene: the best detected VAF, or why there is none.
+    """What one draw says about one variant: its VAF, or why there is none.
 
-    Several variants of a gene in a draw (KRAS p.G12D and p.G12V) keep the highest
-    VAF on the line and all their names in `label`.
+    `gene` names the line the result belongs to: the variant ("EGFR p.T790M"), so
+    that a resistance mutation is never hidden behind another variant of its gene;
+    a gene tested as a whole keeps the gene's name. Several results of the same
+    variant in one draw (two assays) keep the highest VAF.
     """
 
     gene: str
@@ -111,12 +113,14 @@ _CALL_RANK = {
 def _gene_results(samples: list[BloodSample]) -> list[GeneResult]:
     results = []
     for sample in samples:
-        by_gene: dict[str, list[tuple[CfDNAAssay, VariantResult]]] = {}
+        by_variant: dict[str, list[tuple[CfDNAAssay, VariantResult]]] = {}
         for assay in sample.cfdna_assays.all():
             for variant in assay.variants.all():
-                by_gene.setdefault(variant.gene, []).append((assay, variant))
+                by_variant.setdefault(_variant_name(variant), []).append(
+                    (assay, variant)
+                )
 
-        for gene, tested in sorted(by_gene.items()):
+        for gene, tested in sorted(by_variant.items()):
             call = max((variant.call for _, variant in tested), key=_CALL_RANK.get)
             chosen = [(a, v) for a, v in tested if v.call == call]
             vafs = [v.vaf for _, v in chosen if v.vaf is not None]

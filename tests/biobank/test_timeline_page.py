@@ -76,9 +76,10 @@ def test_timeline_draws_every_record_with_a_hover_title(logged_in, patient):
     assert any(t.startswith("CT study on 2024-03-01") for t in titles)
     assert "7 CTCs in 7.5 mL (CellSearch), 7 per 7.5 mL, drawn 2024-03-04" in titles
     assert "ESR1 p.D538G: VAF 0.4 % (drawn 2024-03-04)" in titles
-    assert "ESR1: not detected (drawn 2024-04-30)" in titles
+    assert "ESR1 p.D538G: not detected (drawn 2024-04-30)" in titles
     assert (
-        "PIK3CA: below the limit of detection, VAF < 0.1 % (drawn 2024-05-30)" in titles
+        "PIK3CA p.H1047R: below the limit of detection, VAF < 0.1 % (drawn 2024-05-30)"
+        in titles
     )
     assert any(
         t.startswith("fulvestrant: Hormonal therapy from 2024-03-11 to 2024-04-20")
@@ -136,6 +137,12 @@ def test_vaf_axis_can_be_logarithmic(logged_in, patient):
     # The limit of detection (0.1 %) and the detected 0.4 % both lie inside the log axis:
     bottom, top = log.axes[2].get_ylim()
     assert bottom < 0.001 < 0.004 < top
+    # Every label of the log axis is a per-cent number, none in powers of ten:
+    log.canvas.draw()
+    labels = [
+        t.get_text() for t in log.axes[2].get_yticklabels(which="both") if t.get_text()
+    ]
+    assert labels and all(label.replace(".", "").isdigit() for label in labels), labels
     assert page.status_code == 200
 
 
@@ -148,7 +155,7 @@ def test_not_detected_is_not_drawn_as_a_zero_vaf(logged_in, records):
     html = response.content.decode()
 
     assert "No detected cfDNA variant for this patient" in html
-    assert "KRAS: not detected (drawn 2024-03-01)" in _titles(_svg(response))
+    assert "KRAS p.G12D: not detected (drawn 2024-03-01)" in _titles(_svg(response))
 
 
 def test_a_patient_without_records_gets_a_message_not_a_chart(logged_in, records):
@@ -218,3 +225,18 @@ def test_timeline_query_count_does_not_grow_with_records(logged_in, records):
         records.variant(draw, "KRAS", "p.G12C", call=VariantResult.Call.NOT_DETECTED)
         records.study(patient, DAY + dt.timedelta(days=day * 7))
     assert queries() == few
+
+
+def test_two_variants_of_one_gene_keep_lines_of_their_own(logged_in, records):
+    """A resistance mutation (EGFR p.T790M) must not hide behind p.L858R."""
+    patient = records.patient("EG-1")
+    draw = records.draw(patient, DAY)
+    records.variant(draw, "EGFR", "p.L858R")
+    records.variant(draw, "EGFR", "p.T790M")
+    VariantResult.objects.filter(protein_change="p.L858R").update(vaf=0.0045)
+    VariantResult.objects.filter(protein_change="p.T790M").update(vaf=0.0149)
+
+    titles = _titles(_svg(logged_in.get(f"/patients/{patient.pk}/")))
+
+    assert "EGFR p.L858R: VAF 0.45 % (drawn 2024-03-01)" in titles
+    assert "EGFR p.T790M: VAF 1.49 % (drawn 2024-03-01)" in titles
