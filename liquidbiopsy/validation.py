@@ -49,6 +49,13 @@ METHODS = {value.lower(): value for value in CfDNAAssay.Method.values} | {
     "dpcr": CfDNAAssay.Method.DDPCR,
 }
 
+# Known CTC platforms in one spelling, so "cellsearch" is the CellSearch count of a draw:
+PLATFORMS = {
+    name.lower(): name
+    for name in ("CellSearch", "Parsortix", "RareCyte", "IsoFlux", "CellCollector")
+}
+DEFAULT_PLATFORM = "CellSearch"
+
 DRAW_REQUIRED = "is required; give the date of the blood draw."
 COUNT_REQUIRED = "is required; give the number of CTCs counted."
 WHOLE_CELLS = "is not a whole number of cells (0 or more)."
@@ -154,6 +161,28 @@ def check_enrichment(text: str) -> str:
     if choice is None:
         raise InvalidValue(choice_message(ENRICHMENTS))
     return choice
+
+
+def check_platform(text: str) -> str:
+    """Return a CTC platform: a known one in its own spelling, another as written.
+
+    Empty is the default platform, CellSearch; inner runs of spaces become one.
+    """
+    text = " ".join(text.split())
+    if not text:
+        return DEFAULT_PLATFORM
+    return PLATFORMS.get(text.lower(), text)
+
+
+def find_same_platform(
+    sample_id: int, platform: str, exclude_pk: int | None = None
+) -> CTCCount | None:
+    """Return the stored CTC count of a draw on this platform in any case, if any.
+
+    A platform is one whatever its case, so "ACME chip" and "acme chip" repeat each other.
+    """
+    stored = CTCCount.objects.filter(sample_id=sample_id, platform__iexact=platform)
+    return stored.exclude(pk=exclude_pk).order_by("pk").first()
 
 
 def check_method(text: str) -> str:

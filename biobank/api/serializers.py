@@ -58,8 +58,10 @@ from liquidbiopsy.validation import (
     check_enrichment,
     check_fraction,
     check_method,
+    check_platform,
     check_reads,
     check_reads_within_depth,
+    find_same_platform,
     read_genomic_change,
     resolve_call,
 )
@@ -964,8 +966,20 @@ class CTCCountSerializer(_SampleRecordSerializer):
             "clusters",
         ]
 
+    # find_same_platform says what repeats a stored count, as import_ctc decides it:
+    unchecked_constraints = frozenset({"ctc_count_per_platform"})
+
+    def validate_platform(self, platform: str) -> str:
+        return apply_rule(check_platform, platform)
+
     def validate_blood_volume_ml(self, ml: float) -> float:
         return apply_rule(check_blood_volume, ml)
+
+    def check_record(self, record: CTCCount) -> None:
+        stored = find_same_platform(record.sample_id, record.platform, record.pk)
+        if stored is not None:
+            message = duplicate_message(stored, ["sample", "platform"])
+            raise serializers.ValidationError({"platform": [message]})
 
     def validate_count(self, count: int) -> int:
         return apply_rule(check_cells, count)

@@ -35,6 +35,8 @@ from liquidbiopsy.validation import (
     check_blood_volume,
     check_cells,
     check_enrichment,
+    check_platform,
+    find_same_platform,
     read_whole,
 )
 from patients.models import Patient, Project
@@ -180,7 +182,7 @@ def _clean(
         "timepoint": cells.get("timepoint", ""),
         "tube_type": cells.get("tube_type", ""),
     }
-    platform = cells.get("platform") or "CellSearch"
+    platform = check_platform(cells.get("platform", ""))
     check_lengths(
         problems,
         line,
@@ -283,8 +285,13 @@ def _store(row: CTCRow, report: LabReport, errors: list[Problem]) -> None:
     )
     if created:
         report.count("blood samples")
+    values = dict(row.values)
+    # A platform stored in another case is the same platform (its stored spelling):
+    stored = None if created else find_same_platform(sample.pk, values["platform"])
+    if stored is not None:
+        values["platform"] = stored.platform
     try:
-        _count_record, created = store_ctc_count(sample, **dict(row.values))
+        _count_record, created = store_ctc_count(sample, **values)
     except StoredRecordDiffers as exc:
         for difference in exc.differences:
             errors.append(

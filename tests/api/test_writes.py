@@ -292,6 +292,34 @@ def test_curator_creates_and_changes_a_ctc_count(curator_api, biobank):
     assert count.count_per_7_5ml == pytest.approx(6.0)
 
 
+@pytest.mark.parametrize("second", ["cellsearch", "CELLSEARCH "])
+def test_a_count_on_the_same_platform_in_another_case_is_a_duplicate(
+    curator_api, project, second
+):
+    sample = BloodSample.objects.create(
+        patient=pseudonymise(project, "P-CTC")[0],
+        drawn_at=dt.datetime(2021, 3, 1, 9, tzinfo=dt.UTC),
+    )
+    first = created(
+        curator_api.post(
+            "/api/ctc-counts/",
+            {"sample": sample.pk, "platform": "cellSearch", "count": 7},
+            format="json",
+        )
+    )
+
+    response = curator_api.post(
+        "/api/ctc-counts/",
+        {"sample": sample.pk, "platform": second, "count": 3},
+        format="json",
+    )
+
+    assert first["platform"] == "CellSearch"
+    assert list(errors_of(response)) == ["platform"]
+    assert f"CTC count {first['id']}" in errors_of(response)["platform"][0]
+    assert CTCCount.objects.filter(sample=sample).count() == 1
+
+
 def test_curator_creates_and_changes_a_cfdna_assay(curator_api, biobank):
     data = created(
         curator_api.post(

@@ -98,6 +98,41 @@ def test_a_different_count_for_a_stored_draw_is_a_conflict_never_an_overwrite(
     assert CTCCount.objects.get().count == 3
 
 
+def test_a_known_platform_is_stored_in_one_spelling_whatever_its_case(
+    project, tmp_path
+):
+    register(project, "P1")
+    text = "patient_id,draw_date,count,platform\n"
+    import_ctc(write(tmp_path, "a.csv", text + "P1,2023-05-22,3,cellsearch\n"), project)
+
+    again = import_ctc(
+        write(tmp_path, "b.csv", text + "P1,2023-05-22,3, CELLSEARCH \n"), project
+    )
+
+    assert CTCCount.objects.get().platform == "CellSearch"
+    assert again.duplicates == 1
+
+
+@pytest.mark.parametrize("platform", ["cellsearch", "acme CHIP"])
+def test_a_count_on_a_stored_platform_in_another_case_is_a_conflict(
+    project, tmp_path, platform
+):
+    register(project, "P1")
+    text = "patient_id,draw_date,count,platform\n"
+    first = platform.upper() if platform == "acme CHIP" else "CellSearch"
+    import_ctc(write(tmp_path, "a.csv", text + f"P1,2023-05-22,7,{first}\n"), project)
+
+    problems = rejection(
+        lambda: import_ctc(
+            write(tmp_path, "b.csv", text + f"P1,2023-05-22,3,{platform}\n"), project
+        )
+    )
+
+    assert [(p.row, p.field) for p in problems] == [(2, "count")]
+    assert "never overwritten" in problems[0].message
+    assert CTCCount.objects.get().count == 7
+
+
 def test_a_ctc_file_is_imported_whole_or_not_at_all(project, tmp_path):
     register(project, "P1", "P2")
     path = write(tmp_path, "ctc.csv", HEADER + "P1,2023-05-22,3\nP2,2023-05-23,many\n")
