@@ -179,6 +179,11 @@ class FollowUpForm(forms.Form):
     use_cfdna = forms.BooleanField(
         label="A detected cfDNA variant counts as positive", required=False
     )
+    metastatic_only = forms.BooleanField(
+        label="CTC cut-offs apply to metastatic patients only (stage IV or M1)",
+        required=False,
+        help_text="The CellSearch cut-offs were established in metastatic disease.",
+    )
 
     CUTOFF_FIELDS = {
         "ctc_brca": (CancerType.BRCA,),
@@ -191,6 +196,7 @@ class FollowUpForm(forms.Form):
         "ctc_prad": "5",
         "ctc_colorectal": "3",
         "use_cfdna": "on",
+        "metastatic_only": "on",
     }
 
     def __init__(self, data, *args, **kwargs) -> None:
@@ -221,4 +227,5 @@ class FollowUpForm(forms.Form):
             signature=data["signature"],
             ctc_cutoffs=cutoffs,
             use_cfdna=data["use_cfdna"],
+            metastatic_only=data["metastatic_only"],
         )

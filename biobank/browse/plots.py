@@ -207,7 +207,7 @@ def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
         )  # fmt: skip
     if timeline.ctc_cutoff is not None:
         ax.axhline(timeline.ctc_cutoff, color="#d55e00", linestyle="--", linewidth=1,
-                   label=f"Prognostic cut-off ({timeline.ctc_cutoff:g} per 7.5 mL)")  # fmt: skip
+                   label=f"Prognostic cut-off, metastatic disease ({timeline.ctc_cutoff:g} per 7.5 mL)")  # fmt: skip
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_ylim(bottom=0)
 

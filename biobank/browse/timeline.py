@@ -9,7 +9,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from biobank.cohorts.query import CohortCriteria, pair_queryset
-from liquidbiopsy.cutoffs import ctc_cutoff
+from liquidbiopsy.cutoffs import ctc_cutoff, is_metastatic
 from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
 from patients.models import Patient
 
@@ -96,7 +96,9 @@ def load_timeline(patient: Patient, window_days: int) -> Timeline:
         events=list(patient.events.all()),
         pairs=pairs,
         gene_results=_gene_results(samples),
-        ctc_cutoff=ctc_cutoff(patient.cancer_type),
+        ctc_cutoff=ctc_cutoff(
+            patient.cancer_type, is_metastatic(patient.stage, patient.m_stage)
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from liquidbiopsy.cutoffs import CELLSEARCH_CUTOFFS
+from liquidbiopsy.cutoffs import CELLSEARCH_CUTOFFS, METASTATIC
 from liquidbiopsy.markers import RESISTANCE_TRANSCRIPTS, resistance_meaning
 from liquidbiopsy.models import CirculatingRNAResult, CTCCount, VariantResult
 from patients.consent import COHORT_SCOPES, consent_allows
@@ -32,6 +32,8 @@ class FollowUpRule:
         default_factory=lambda: dict(CELLSEARCH_CUTOFFS)
     )
     use_cfdna: bool = True
+    # The CellSearch cut-offs were established in metastatic disease:
+    metastatic_only: bool = True
 
     def describe(self, cancer_type: str) -> str:
         """Say the rule as it applies to a patient of `cancer_type`."""
@@ -39,7 +41,10 @@ class FollowUpRule:
         blood = []
         cutoff = self.ctc_cutoffs.get(cancer_type)
         if cutoff is not None:
-            blood.append(f"CTCs ≥ {cutoff:g} per 7.5 mL ({cancer_type})")
+            where = (
+                f"{cancer_type}, metastatic" if self.metastatic_only else cancer_type
+            )
+            blood.append(f"CTCs ≥ {cutoff:g} per 7.5 mL ({where})")
         if self.use_cfdna:
             blood.append("a cfDNA variant detected")
         either = " or ".join(blood) or "no blood criterion"
@@ -161,6 +166,9 @@ def _positive_results(
             sample__patient__cancer_type=cancer_type, count_per_7_5ml__gte=cutoff
         )
     counts = CTCCount.objects.filter(positive_ctc, sample__patient__in=patients)
+    if rule.metastatic_only:
+        metastatic = patients.filter(METASTATIC).values("pk")
+        counts = counts.filter(sample__patient__in=metastatic)
     for row in counts.values(
         "pk", "count", "count_per_7_5ml", "sample_id",
         patient_id=F("sample__patient_id"), drawn_at=F("sample__drawn_at"),

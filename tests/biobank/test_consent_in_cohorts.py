@@ -113,6 +113,8 @@ def test_follow_up_flags_skip_withdrawn_patients(records):
     signature = RadiomicSignature.objects.create(name="Risk", cutoff=0.5)
     for name in ("BR-IN", "BR-OUT"):
         patient = records.patient(name, CancerType.BRCA)
+        patient.stage = "IV"
+        patient.save()
         study = records.study(patient, DAY)
         value = records.feature(study, "original_firstorder_Mean", 1.0)
         extraction = FeatureExtraction.objects.get(pk=value.extraction_id)

@@ -29,7 +29,9 @@ def signature(db) -> RadiomicSignature:
 
 
 def scored(records: Records, patient: Patient, signature, score: float, on=DAY):
-    """Give `patient` a study on `on` whose extraction scores `score`."""
+    """Give `patient` (made metastatic, stage IV) a study on `on` scoring `score`."""
+    patient.stage = "IV"
+    patient.save()
     study = records.study(patient, on)
     value = records.feature(study, "original_firstorder_Mean", 1.0)
     extraction = FeatureExtraction.objects.get(pk=value.extraction_id)
@@ -112,7 +114,7 @@ def test_rule_text_says_what_applied_to_the_patient(records, signature):
     flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
 
     assert flag.rule_text == (
-        "a signature at or above its cut-off, and CTCs ≥ 5 per 7.5 mL (BRCA) or "
+        "a signature at or above its cut-off, and CTCs ≥ 5 per 7.5 mL (BRCA, metastatic) or "
         "a cfDNA variant detected, within 30 days"
     )
     assert flag.nearest_days == 10
@@ -126,12 +128,13 @@ def test_page_applies_the_defaults_and_edited_cutoffs(logged_in, records, signat
     default = logged_in.get("/follow-up/").content.decode()
     edited = logged_in.get(
         "/follow-up/?window_days=30&ctc_brca=4&ctc_prad=5&ctc_colorectal=3&use_cfdna=on"
+        "&metastatic_only=on"
     ).content.decode()
 
     assert "0 patients flagged" in default
     assert 'value="5"' in default
     assert "1 patient flagged" in edited
-    assert "CTCs ≥ 4 per 7.5 mL (BRCA)" in edited
+    assert "CTCs ≥ 4 per 7.5 mL (BRCA, metastatic)" in edited
 
 
 def test_page_refuses_a_negative_cutoff(logged_in, db):
@@ -159,3 +162,15 @@ def test_page_query_count_does_not_grow_with_flags(logged_in, records, signature
         with_ctc(records, patient, 8)
         records.variant(records.draw(patient, DAY), "ESR1", "p.D538G")
     assert queries() == few
+
+
+def test_ctc_cutoffs_apply_to_metastatic_patients_unless_the_rule_says_otherwise(
+    records, signature
+):
+    patient = records.patient("BR-EARLY", CancerType.BRCA)
+    scored(records, patient, signature, 0.9)
+    Patient.objects.filter(pk=patient.pk).update(stage="IIa", m_stage="M0")
+    with_ctc(records, patient, 9)
+
+    assert flagged() == []
+    assert flagged(FollowUpRule(metastatic_only=False)) == ["BR-EARLY"]

@@ -27,6 +27,8 @@ def logged_in(client, django_user_model):
 @pytest.fixture
 def case(records: Records):
     patient = records.patient("PR-7", CancerType.PRAD)
+    patient.stage = "IV"
+    patient.save()
     study = records.study(patient, DAY)
     extraction = extraction_of(study)
     store(extraction, {"original_firstorder_Mean": 42.0, "original_glcm_Contrast": 3.5})

@@ -31,6 +31,8 @@ def logged_in(client, django_user_model):
 def patient(records: Records) -> Patient:
     """A breast cancer patient: a CT, then three draws, a treatment and a progression."""
     patient = records.patient("BR-001", CancerType.BRCA)
+    patient.stage = "IV"
+    patient.save()
     records.study(patient, DAY)
     near = records.draw(patient, DAY + dt.timedelta(days=3))
     records.ctc(near, 7)
@@ -122,7 +124,10 @@ def test_pairs_within_the_window_are_linked_and_listed(logged_in, patient):
 def test_ctc_panel_shows_the_cellsearch_cutoff_of_the_cancer_type(logged_in, patient):
     html = logged_in.get(f"/patients/{patient.pk}/").content.decode()
 
-    assert "Prognostic cut-off (5 per 7.5 mL)" in html
+    assert "Prognostic cut-off, metastatic disease (5 per 7.5 mL)" in html
+    Patient.objects.filter(pk=patient.pk).update(stage="IIa")
+    early = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+    assert "Prognostic cut-off" not in early
 
 
 def test_vaf_axis_can_be_logarithmic(logged_in, patient):
