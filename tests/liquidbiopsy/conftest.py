@@ -37,11 +37,13 @@ def rejection(call) -> list[Problem]:
 
 def stored_state() -> list:
     """Every stored lab record, to show that a rejected file changed nothing."""
+    # Ordered by key: PostgreSQL returns unordered rows in storage order, which an
+    # UPDATE of identical values may change.
     return [
-        list(BloodSample.objects.values_list()),
-        list(CTCCount.objects.values_list()),
-        list(CfDNAAssay.objects.values_list()),
-        list(VariantResult.objects.values_list()),
+        list(BloodSample.objects.order_by("pk").values_list()),
+        list(CTCCount.objects.order_by("pk").values_list()),
+        list(CfDNAAssay.objects.order_by("pk").values_list()),
+        list(VariantResult.objects.order_by("pk").values_list()),
         Patient.objects.count(),
     ]
 
