@@ -205,31 +205,50 @@ def check_reads_within_depth(alt_reads: int | None, depth: int | None) -> None:
         raise InvalidValue(f"exceeds the depth of {depth} reads.")
 
 
-def call_of(vaf: float | None, depth: int | None) -> str:
+def call_of(vaf: float | None, depth: int | None, lod: float | None = None) -> str:
     """Return the call that reads give when the input states none.
 
     No depth is a failed test; a VAF of 0 is "not detected" (stored without a VAF,
-    never as 0); anything else, including no VAF at all (a fusion), is detected.
+    never as 0); a VAF under the assay's limit of detection `lod` is "below LOD";
+    anything else, including no VAF at all (a fusion), is detected.
     """
     if depth == 0:
         return Call.FAILED
     if vaf == 0:
         return Call.NOT_DETECTED
+    if _below(vaf, lod):
+        return Call.BELOW_LOD
     return Call.DETECTED
 
 
 def resolve_call(
-    call: str | None, vaf: float | None, alt_reads: int | None, depth: int | None
+    call: str | None,
+    vaf: float | None,
+    alt_reads: int | None,
+    depth: int | None,
+    lod: float | None = None,
 ) -> tuple[str, float | None]:
     """Return the call and VAF of a variant; "not detected" and "below LOD" carry no VAF.
 
-    Without a VAF it is alt_reads / depth; without a call, the VAF and depth give it.
-    Raises InvalidValue for the vaf when a variant not detected is given one.
+    Without a VAF it is alt_reads / depth; without a call, the VAF, depth and the
+    assay's limit of detection `lod` give it, so a VAF under the limit is below LOD.
+    Raises InvalidValue for the vaf when a variant not detected is given one, and
+    when a lab calls "detected" a VAF under its own limit: the two contradict each
+    other, and storing either would guess which one is wrong.
     """
     if vaf is None and alt_reads is not None and depth:
         vaf = alt_reads / depth
 
-    call = call or call_of(vaf, depth)
+    if call is None:
+        call = call_of(vaf, depth, lod)
+        if call == Call.BELOW_LOD:
+            return call, None  # under the limit a VAF is no measurement
+    elif call == Call.DETECTED and _below(vaf, lod):
+        raise InvalidValue(
+            f"is below the assay's limit of detection ({lod:g}) for a call of "
+            "detected; give the call below-lod, or correct the VAF or the limit.",
+            "detected-below-lod",
+        )
     if call in (Call.NOT_DETECTED, Call.BELOW_LOD, Call.FAILED):
         if vaf:
             raise InvalidValue(
@@ -237,6 +256,10 @@ def resolve_call(
             )
         return call, None
     return call, vaf
+
+
+def _below(vaf: float | None, lod: float | None) -> bool:
+    return vaf is not None and lod is not None and 0 < vaf < lod
 
 
 def read_genomic_change(text: str) -> str:

@@ -1218,8 +1218,10 @@ class VariantResultSerializer(CuratedSerializer):
         call = attrs.get("call") or (
             stored.call if stored and "vaf" not in attrs else None
         )
+        assay = current("assay")
+        lod = assay.limit_of_detection_vaf if assay is not None else None
         try:
-            call, vaf = resolve_call(call, current("vaf"), alt_reads, depth)
+            call, vaf = resolve_call(call, current("vaf"), alt_reads, depth, lod)
         except InvalidValue as exc:
             raise serializers.ValidationError({"vaf": [str(exc)]}) from None
         return {"call": call, "vaf": vaf}

@@ -488,7 +488,9 @@ class _Cleaner:
             self.problems.add(line, "alt_reads", str(exc), str(alt))
             return None, None
         try:
-            return resolve_call(stated.pop() if stated else None, vaf, alt, depth)
+            lod = self.fractions["limit_of_detection"].values.get(line)
+            call = stated.pop() if stated else None
+            return resolve_call(call, vaf, alt, depth, lod)
         except InvalidValue as exc:
             self.problems.add(line, "vaf", str(exc), _cell(cells, "vaf"))
             return None, None

@@ -389,6 +389,59 @@ def test_curator_changes_a_variant_call_and_vaf(curator_api, biobank):
     assert variant.protein_change == "p.T790M"
 
 
+@pytest.fixture
+def assay_with_lod(biobank) -> CfDNAAssay:
+    return CfDNAAssay.objects.create(
+        sample=biobank.a.sample,
+        method="ddPCR",
+        panel="lod-panel",
+        limit_of_detection_vaf=0.001,
+    )
+
+
+def test_a_vaf_under_the_assays_limit_without_a_call_is_below_lod(
+    curator_api, assay_with_lod
+):
+    data = created(
+        curator_api.post(
+            "/api/variants/",
+            {
+                "assay": assay_with_lod.pk,
+                "gene": "PIK3CA",
+                "protein_change": "H1047R",
+                "vaf": 0.0005,
+            },
+            format="json",
+        )
+    )
+
+    assert (data["call"], data["vaf"]) == ("below-lod", None)
+    variant = VariantResult.objects.get(pk=data["id"])
+    assert (variant.call, variant.vaf) == ("below-lod", None)
+
+
+def test_a_detected_call_under_the_assays_limit_is_refused(curator_api, assay_with_lod):
+    response = curator_api.post(
+        "/api/variants/",
+        {
+            "assay": assay_with_lod.pk,
+            "gene": "PIK3CA",
+            "protein_change": "H1047R",
+            "vaf": 0.0005,
+            "call": "detected",
+        },
+        format="json",
+    )
+
+    assert errors_of(response) == {
+        "vaf": [
+            "is below the assay's limit of detection (0.001) for a call of detected; "
+            "give the call below-lod, or correct the VAF or the limit."
+        ]
+    }
+    assert not VariantResult.objects.filter(assay=assay_with_lod).exists()
+
+
 def test_a_fusion_is_stored_with_its_partners(curator_api, biobank):
     data = created(
         curator_api.post(

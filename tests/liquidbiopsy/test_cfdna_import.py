@@ -526,6 +526,41 @@ def test_a_call_column_of_not_detected_with_a_vaf_rejects_the_row(project, tmp_p
     assert VariantResult.objects.get().call == "below-lod"
 
 
+def test_a_vaf_under_the_limit_of_detection_is_below_lod_without_vaf(project, tmp_path):
+    register(project, "P1")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER.replace("vaf", "vaf,limit_of_detection")
+        + "P1,2022-01-03,PIK3CA,H1047R,0.0005,0.001\n"
+        + "P1,2022-01-03,EGFR,L858R,0.001,0.001\n",
+    )
+
+    import_cfdna(path, project)
+
+    calls = {v.gene: (v.call, v.vaf) for v in VariantResult.objects.all()}
+    assert calls == {"PIK3CA": ("below-lod", None), "EGFR": ("detected", 0.001)}
+
+
+def test_a_detected_call_under_the_limit_of_detection_rejects_the_row(
+    project, tmp_path
+):
+    register(project, "P1")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER.replace("vaf", "vaf,limit_of_detection,call")
+        + "P1,2022-01-03,PIK3CA,H1047R,0.0005,0.001,detected\n"
+        + "P1,2022-01-03,EGFR,L858R,0.002,0.001,detected\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    assert [(p.row, p.field) for p in report.rejected] == [(2, "vaf")]
+    assert "below the assay's limit of detection" in report.rejected[0].message
+    assert VariantResult.objects.get().gene == "EGFR"
+
+
 def test_all_optional_cfdna_columns_are_stored(project, tmp_path):
     register(project, "P1")
     path = write(
