@@ -56,6 +56,7 @@ INTENSITY = [
 ]
 VARIANCE_CODE = "ECT3"
 EXCESS_KURTOSIS_CODE = "IPH6"
+NOT_COMPUTED = "not computed by this extraction"
 
 
 @dataclass(frozen=True)
@@ -176,19 +177,9 @@ def texture_lines(
     for label, code in wanted:
         row = _find(rows, code)
         if row is None:
-            lines.append(
-                ReportLine(label, code, None, note="not computed by this extraction")
-            )
+            lines.append(ReportLine(label, code, None, note=NOT_COMPUTED))
         else:
-            lines.append(
-                ReportLine(
-                    label,
-                    code,
-                    row.value.value,
-                    row.value.pk,
-                    feature=row.definition.name,
-                )
-            )
+            lines.append(_line(label, code, row))
     return lines
 
 
@@ -198,46 +189,39 @@ def intensity_lines(rows: list[FeatureRow]) -> list[ReportLine]:
         if label == "Standard deviation":
             variance = _find(rows, VARIANCE_CODE)
             if variance is not None and variance.value.value >= 0:
-                lines.append(
-                    ReportLine(
-                        label,
-                        "",
-                        math.sqrt(variance.value.value),
-                        variance.value.pk,
-                        note=f"square root of the variance ({VARIANCE_CODE})",
-                        feature=variance.definition.name,
-                    )
-                )
+                deviation = math.sqrt(variance.value.value)
+                note = f"square root of the variance ({VARIANCE_CODE})"
+                lines.append(_line(label, "", variance, deviation, note))
                 continue
         if code == EXCESS_KURTOSIS_CODE and _find(rows, code) is None:
             # PyRadiomics stores m4/m2² (3 for a normal distribution); IBSI's is 3 lower:
             pearson = _find(rows, "", ("Kurtosis",))
             if pearson is not None:
+                excess = pearson.value.value - 3
                 lines.append(
-                    ReportLine(
-                        label,
-                        code,
-                        pearson.value.value - 3,
-                        pearson.value.pk,
-                        note="the engine's kurtosis minus 3",
-                        feature=pearson.definition.name,
-                    )
+                    _line(label, code, pearson, excess, "the engine's kurtosis minus 3")
                 )
                 continue
         row = _find(rows, code, names)
         if row is None:
-            note = "not computed by this extraction"
+            note = NOT_COMPUTED
             if not code and label != "Standard deviation":
                 note = "not an IBSI feature; this engine did not store it"
             lines.append(ReportLine(label, code, None, note=note))
         else:
-            lines.append(
-                ReportLine(
-                    label,
-                    code,
-                    row.value.value,
-                    row.value.pk,
-                    feature=row.definition.name,
-                )
-            )
+            lines.append(_line(label, code, row))
     return lines
+
+
+def _line(
+    label: str, code: str, row: FeatureRow, value: float | None = None, note: str = ""
+) -> ReportLine:
+    """A report line read from (or derived from) one stored value, which it names."""
+    return ReportLine(
+        label,
+        code,
+        row.value.value if value is None else value,
+        row.value.pk,
+        note=note,
+        feature=row.definition.name,
+    )
