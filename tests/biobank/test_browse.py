@@ -32,7 +32,9 @@ def _table_value(html: str, label: str) -> int:
 
 
 def _pseudonyms(response) -> list[str]:
-    rows = re.findall(r"<tr>\s*<td><a [^>]+>([^<]+)</a></td>", response.content.decode())
+    rows = re.findall(
+        r"<tr>\s*<td><a [^>]+>([^<]+)</a></td>", response.content.decode()
+    )
     return [row.strip() for row in rows]
 
 

@@ -47,7 +47,10 @@ def csv_rows(response) -> list[dict]:
 def test_home_is_the_dashboard_and_asks_anonymous_visitors_to_log_in(client):
     response = client.get("/")
 
-    assert (response.status_code, response["Location"]) == (302, "/accounts/login/?next=/")
+    assert (response.status_code, response["Location"]) == (
+        302,
+        "/accounts/login/?next=/",
+    )
 
 
 def test_cohort_page_sends_anonymous_visitors_to_the_login_page(client):
