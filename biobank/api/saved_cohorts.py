@@ -30,6 +30,7 @@ from biobank.api.cohorts import COHORT_PARAMETERS
 from biobank.cohorts import saved
 from biobank.cohorts.matrix import CONTENT_TYPES, stream_matrix
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
+from biobank.core.validation import InvalidValue
 
 MATRIX_FORMATS = ("parquet", "csv", "json")
 # Rows read from the frozen Parquet file at a time when it is served as CSV or JSON:
@@ -81,12 +82,22 @@ class SavedCohortCreateSerializer(serializers.Serializer):
     matrix = MatrixSpecField(required=False, default=dict)
 
     def validate_name(self, name: str) -> str:
+        try:
+            saved.check_cohort_name(name)
+        except InvalidValue as exc:
+            raise serializers.ValidationError(str(exc)) from None
         author = self.context["request"].user
         if SavedCohort.objects.filter(author=author, name=name).exists():
             raise serializers.ValidationError(
                 "You have a saved cohort of this name already; choose another name."
             )
         return name
+
+    def validate_description(self, text: str) -> str:
+        try:
+            return saved.check_cohort_description(text)
+        except InvalidValue as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate(self, data: dict) -> dict:
         try:

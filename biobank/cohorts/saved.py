@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from biobank.cohorts.matrix import (
 )
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortCriteria, pair_queryset
+from biobank.core.validation import InvalidValue, check_text
 from patients.models import Project
 from radiomics.models import ImagingStudy
 
@@ -226,6 +228,36 @@ def _has_nul(value: object) -> bool:
     if isinstance(value, dict):
         return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
     return False
+
+
+# Bidirectional controls reorder what follows them, so a name could read as another:
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") | {
+    chr(code) for code in range(0x2066, 0x206A)
+}
+
+
+def check_cohort_name(name: str) -> str:
+    """Return a saved cohort's name; raise InvalidValue for characters that disguise it.
+
+    No control character (check_text), nor a bidirectional control (U+202E turns
+    "cohort-fdp.csv" around on screen): a name is what a reader trusts to tell cohorts apart.
+    """
+    check_text(name)
+    for character in name:
+        if character in BIDI_CONTROLS:
+            raise InvalidValue(
+                f"holds the bidirectional control U+{ord(character):04X}, which "
+                "reorders the text shown; remove it.",
+                "bidi-control",
+            )
+    return name
+
+
+def check_cohort_description(text: str) -> str:
+    """Return a description; its lines are free text, without control characters."""
+    for line in re.split(r"\r?\n", text):
+        check_text(line)
+    return text
 
 
 @transaction.atomic

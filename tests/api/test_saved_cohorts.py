@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from biobank.cohorts.models import CohortVersion
+from biobank.cohorts.models import CohortVersion, SavedCohort
 from liquidbiopsy.models import BloodSample, CTCCount
 from tests.api.conftest import results
 from tests.api.test_queries import add_patients, count_queries
@@ -269,6 +269,31 @@ def test_bad_definition_is_a_400_naming_the_field(api, biobank, body, path):
     for key in path:
         errors = errors[key]
     assert errors and all(isinstance(message, str) for message in errors)
+
+
+@pytest.mark.parametrize(
+    "body, field, code_point",
+    [
+        ({"name": "ring\u0007"}, "name", "U+0007"),
+        ({"name": "cohort-\u202evsc.exe"}, "name", "U+202E"),
+        ({"name": "ok", "description": "line\nbell\u0007"}, "description", "U+0007"),
+    ],
+)
+def test_control_characters_in_name_or_description_are_a_400(
+    api, biobank, body, field, code_point
+):
+    response = api.post(URL, body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert code_point in response.json()[field][0]
+    assert not SavedCohort.objects.exists()
+
+
+def test_a_description_keeps_its_lines_and_tabs(api, biobank):
+    cohort = save(api, {}, name="lines", description="first\r\nsecond\tcolumn")
+
+    assert cohort["description"] == "first\r\nsecond\tcolumn"
 
 
 def test_same_name_twice_is_a_400_naming_the_name(api, biobank):
