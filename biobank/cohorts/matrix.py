@@ -857,10 +857,40 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (docs/matrix.md):
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_formula(value: object) -> object:
+    """Return a text cell with a leading ' when a spreadsheet would run it as a formula.
+
+    Only text is guarded: a number stays a number, so -0.5 is never written '-0.5.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _guard_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return `frame` with its text cells guarded by guard_formula; numbers untouched."""
+    guarded = {}
+    for name, dtype in frame.dtypes.items():
+        if not (dtype.kind == "O" or isinstance(dtype, pd.StringDtype)):
+            continue
+        column = frame[name]
+        risky = column.map(
+            lambda value: isinstance(value, str) and value.startswith(FORMULA_STARTS)
+        ).astype(bool)
+        if risky.any():
+            guarded[name] = column.mask(risky, column[risky].map(guard_formula))
+    return frame.assign(**guarded) if guarded else frame
+
+
 def _stream_csv(frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
     header = True
     for frame in frames:
-        yield _plain_floats(_as_text(frame)).to_csv(index=False, header=header).encode()
+        text = _guard_formulas(_plain_floats(_as_text(frame)))
+        yield text.to_csv(index=False, header=header).encode()
         header = False
 
 

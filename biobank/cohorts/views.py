@@ -35,6 +35,7 @@ from biobank.cohorts.matrix import (
     ALL_FEATURES,
     MatrixSpec,
     MatrixSpecError,
+    guard_formula,
     iter_matrix_frames,
     resolve_layout,
 )
@@ -514,7 +515,8 @@ def _csv_lines(pairs) -> Iterator[str]:
         values = row.as_dict()
         # The same ISO 8601 text as the JSON endpoint (Django's encoder writes UTC as Z):
         values["drawn_at"] = DjangoJSONEncoder().default(row.drawn_at)
-        yield writer.writerow(values[name] for name in CohortRow.FIELDS)
+        # A text cell such as =HYPERLINK(...) must not run in a spreadsheet:
+        yield writer.writerow(guard_formula(values[name]) for name in CohortRow.FIELDS)
 
 
 def _csv_response(pairs) -> StreamingHttpResponse:

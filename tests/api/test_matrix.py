@@ -31,12 +31,13 @@ from biobank.cohorts.matrix import (
     write_matrix,
 )
 from biobank.cohorts.query import CohortCriteria, pair_queryset
-from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
+from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import Patient
 from radiomics.models import (
     FeatureExtraction,
     FeatureValue,
     ImageSeries,
+    ImagingStudy,
     Segmentation,
     SignatureScore,
 )
@@ -170,6 +171,51 @@ def test_export_read_with_pandas_matches_the_database(fmt, api, richer):
     assert b["call.TP53"] == "not-tested"
     assert b["feature.wavelet-LLH_firstorder_Mean"] == 50.0
     assert missing(b["feature.original_firstorder_Mean"])
+
+
+FORMULA = '=HYPERLINK("http://example.invalid","x")'
+
+
+def test_csv_guards_text_cells_a_spreadsheet_would_run_as_formulas(api, biobank):
+    BloodSample.objects.filter(pk=biobank.a.sample.pk).update(timepoint=FORMULA)
+    BloodSample.objects.filter(pk=biobank.b.sample.pk).update(timepoint="-C1")
+
+    frame = read(api, f"features={FEATURES}", "csv")
+    lines = read(api, f"features={FEATURES}", "json")
+
+    assert list(frame["timepoint"]) == ["'" + FORMULA, "'-C1"]
+    assert list(lines["timepoint"]) == [FORMULA, "-C1"]  # JSON keeps the text as is
+    # Numbers are never guarded, negative ones included:
+    assert frame["days_apart"].dtype.kind in "if"
+    assert list(frame["days_apart"]) == list(lines["days_apart"])
+
+
+def test_the_frozen_csv_of_a_saved_cohort_is_guarded_too(api, biobank):
+    BloodSample.objects.filter(pk=biobank.a.sample.pk).update(timepoint=FORMULA)
+    saved = api.post(
+        "/api/saved-cohorts/", {"name": "guarded", "matrix": {}}, format="json"
+    )
+    assert saved.status_code == 201, saved.content[:500]
+
+    response = api.get(
+        f"/api/saved-cohorts/{saved.json()['id']}/versions/1/matrix/?format=csv"
+    )
+    frame = pd.read_csv(io.BytesIO(content(response)))
+
+    assert "'" + FORMULA in list(frame["timepoint"])
+
+
+def test_the_cohort_pairs_csv_guards_its_text_cells(client, analyst, biobank):
+    ImagingStudy.objects.filter(pk=biobank.a.study.pk).update(
+        study_instance_uid=FORMULA
+    )
+    client.force_login(analyst)
+
+    response = client.get("/cohorts/", {"format": "csv"})
+    frame = pd.read_csv(io.BytesIO(b"".join(response.streaming_content)))
+
+    assert "'" + FORMULA in list(frame["study_instance_uid"])
+    assert not frame["days_apart"].astype(str).str.startswith("'").any()
 
 
 def test_parquet_keeps_the_documented_dtypes(api, richer):
