@@ -41,6 +41,7 @@ from biobank.cohorts.matrix import (
 )
 from biobank.cohorts.models import CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortRow, pair_queryset, rows_of
+from biobank.core.validation import InvalidValue
 
 PAGE_ROWS = 500
 CSV_CHUNK_ROWS = 2000
@@ -222,6 +223,22 @@ class SaveCohortForm(forms.Form):
     description = forms.CharField(
         label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+    # The API's rules: no control or bidirectional characters that disguise a name.
+    def clean_name(self) -> str:
+        return _by_rule(saved.check_cohort_name, self.cleaned_data["name"])
+
+    def clean_description(self) -> str:
+        return _by_rule(
+            saved.check_cohort_description, self.cleaned_data["description"]
+        )
+
+
+def _by_rule(rule, value: str) -> str:
+    try:
+        return rule(value)
+    except InvalidValue as exc:
+        raise forms.ValidationError(str(exc)) from None
 
 
 @login_required

@@ -368,3 +368,14 @@ def test_analysis_queries_do_not_grow_with_pairs(logged_in, records):
         add_patient(records, number, *PATIENTS[number % len(PATIENTS)])
 
     assert count_queries() == few
+
+
+def test_the_page_refuses_a_name_disguised_by_direction_controls(logged_in, cohort):
+    response = logged_in.post(
+        "/cohorts/save/",
+        {"name": "safe\u202egnp.exe", "window_days": "7"},
+        follow=True,
+    )
+
+    assert not SavedCohort.objects.exists()
+    assert "Not saved: name:" in response.content.decode()
