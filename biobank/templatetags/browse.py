@@ -13,3 +13,11 @@ def significant(value: float | None, digits: int = 6) -> str:
     if value is None:
         return "–"
     return f"{float(value):.{int(digits)}g}"
+
+
+@register.filter
+def percent(fraction: float | None) -> str:
+    """Show a fraction (VAF 0.0207) as the per cent the charts use (2.07 %)."""
+    if fraction is None:
+        return "–"
+    return f"{float(fraction) * 100:.3g} %"

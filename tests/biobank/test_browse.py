@@ -227,3 +227,12 @@ def test_patient_list_puts_unknown_diagnosis_dates_last_both_ways(logged_in, rec
 
     assert ascending == ["P-EARLY", "P-LATE", "P-NONE"]
     assert descending == ["P-LATE", "P-EARLY", "P-NONE"]
+
+
+def test_patient_list_names_a_bad_sort(logged_in, biobank):
+    html = logged_in.get("/patients/?sort=bogus").content.decode()
+
+    assert (
+        "Sort: Select a valid choice. bogus is not one of the available choices."
+        in html
+    )

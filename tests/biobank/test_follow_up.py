@@ -174,3 +174,10 @@ def test_ctc_cutoffs_apply_to_metastatic_patients_unless_the_rule_says_otherwise
 
     assert flagged() == []
     assert flagged(FollowUpRule(metastatic_only=False)) == ["BR-EARLY"]
+
+
+def test_a_bad_rule_shows_its_error_and_no_result(logged_in, db):
+    html = logged_in.get("/follow-up/?window_days=abc").content.decode()
+
+    assert "Enter a whole number." in html
+    assert 'id="flags-heading"' not in html

@@ -65,6 +65,11 @@ def test_report_holds_every_part_with_record_references(logged_in, case):
         in html
     )
     assert f"AR p.T878A: detected [V {variant.pk}]" in html
+    variant.vaf = 0.0207
+    variant.save()
+    again = logged_in.get(f"/patients/{patient.pk}/report/{study.pk}/").content.decode()
+    # Per cent, as the timeline's chart writes it:
+    assert f"AR p.T878A: detected, VAF 2.07 % [V {variant.pk}]" in again
 
 
 def test_report_lists_only_draws_within_the_window(logged_in, case):
