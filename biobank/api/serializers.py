@@ -877,6 +877,9 @@ class ZonedMomentField(serializers.DateTimeField):
         given = data.get("is_time_known") if hasattr(data, "get") else None
         if given is None:
             return getattr(self.parent.instance, "is_time_known", True)
+        if not isinstance(given, str | bool | int):
+            # A list or an object: is_time_known's own field refuses it by name.
+            return True
         return given not in serializers.BooleanField.FALSE_VALUES
 
 

@@ -1105,3 +1105,18 @@ def test_control_characters_in_text_are_refused_naming_the_field(curator_api, bi
 
     assert response.status_code == 400
     assert list(response.json()) == ["timepoint"]
+
+
+def test_an_object_for_is_time_known_is_a_400_naming_it(curator_api, biobank):
+    response = curator_api.post(
+        "/api/blood-samples/",
+        {
+            "patient": biobank.a.patient.pk,
+            "drawn_at": "2024-01-02T09:00:00",
+            "is_time_known": {},
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "is_time_known" in response.json()
