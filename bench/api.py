@@ -637,15 +637,10 @@ def render(
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace this script's part of `path` (between its marks), or append it."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{MARK_START}\n{section}{MARK_END}\n"
-    before, marked, after = text.partition(MARK_START)
-    if marked and MARK_END in after:
-        text = before + block + after.split(MARK_END, 1)[1].lstrip("\n")
-    else:
-        text = f"{text.rstrip()}\n\n{block}"
-    path.write_text(text)
+    """Put the section between this script's marks in `path`, keeping the rest."""
+    from bench.report import write_marked
+
+    write_marked(path, section, "bench/api.py")
 
 
 def database_label() -> str:

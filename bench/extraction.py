@@ -489,15 +489,9 @@ def load_average(count: int = 3) -> str:
 
 def write_section(path: Path, section: str) -> None:
     """Put the section between this script's marks in `path`, keeping the rest."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{MARK_START}\n{section}{MARK_END}\n"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        tail = rest.split(MARK_END, 1)[1].lstrip("\n")
-        text = f"{head}{block}{tail}"
-    else:
-        text = f"{text.rstrip()}\n\n{block}"
-    path.write_text(text)
+    from bench.report import write_marked
+
+    write_marked(path, section, "bench/extraction.py")
 
 
 def run(options: argparse.Namespace, command: str) -> str:
