@@ -95,18 +95,8 @@ class CohortPairViewSet(viewsets.GenericViewSet):
     filter_backends: list = []
 
     def criteria(self) -> CohortCriteria:
-        form = CohortForm(self.request.query_params)
-        errors = {
-            name: ["Unknown parameter; check its spelling."]
-            for name in CohortForm.unknown_parameters(
-                self.request.query_params, PAGE_PARAMETERS
-            )
-        }
-        if not form.is_valid() or errors:
-            errors |= {
-                field: [error["message"] for error in messages]
-                for field, messages in form.errors.get_json_data().items()
-            }
+        form, errors = CohortForm.read_query(self.request.query_params, PAGE_PARAMETERS)
+        if errors:
             raise ValidationError(errors)
         return form.criteria()
 

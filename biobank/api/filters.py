@@ -27,6 +27,7 @@ from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.settings import api_settings
 
+from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
 from liquidbiopsy.hgvs import (
     FusionError,
@@ -258,14 +259,10 @@ class VariantChangeFilter(filters.CharFilter):
     field_class = VariantChangeField
 
 
-# The largest id a 64-bit primary key holds:
-MAX_ID = 2**63 - 1
+# The largest id a 64-bit primary key holds, and the largest whole number any integer
+# column holds:
+LARGEST_INTEGER = MAX_ID = 2**63 - 1
 
-
-LARGEST_INTEGER = 2**63 - 1
-
-
-UNKNOWN_PARAMETER = "Unknown parameter; check its spelling."
 
 # Filters made from Meta.fields take the strict fields above: ISO days, moments with a
 # zone, true or false.

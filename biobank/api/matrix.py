@@ -75,17 +75,7 @@ def read_request(query: QueryDict) -> tuple[CohortCriteria, MatrixSpec, str]:
     ValidationError
         Naming every bad or unknown parameter.
     """
-    errors: dict[str, list[str]] = {
-        name: ["Unknown parameter; check its spelling."]
-        for name in CohortForm.unknown_parameters(
-            query, SPEC_PARAMETERS | {FORMAT_PARAMETER}
-        )
-    }
-
-    form = CohortForm(query)
-    if not form.is_valid():
-        for name, messages in form.errors.get_json_data().items():
-            errors[name] = [message["message"] for message in messages]
+    form, errors = CohortForm.read_query(query, SPEC_PARAMETERS | {FORMAT_PARAMETER})
 
     fmt = query.get(FORMAT_PARAMETER, "csv") or "csv"
     if fmt not in FORMATS:

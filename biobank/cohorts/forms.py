@@ -19,6 +19,8 @@ from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
 from patients.models import CancerType, Project
 from radiomics.models import FeatureDefinition, FeatureExtraction
 
+UNKNOWN_PARAMETER = "Unknown parameter; check its spelling."
+
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3650
 
@@ -215,3 +217,28 @@ class CohortForm(forms.Form):
     def unknown_parameters(cls, query: QueryDict, allowed: set[str]) -> list[str]:
         """Return the names in `query` that are neither a filter nor in `allowed`."""
         return sorted(set(query) - set(cls.base_fields) - allowed)
+
+    @classmethod
+    def read_query(
+        cls, query: QueryDict, allowed: set[str]
+    ) -> tuple[CohortForm, dict[str, list[str]]]:
+        """Bind the form to `query`; return it with every problem, by parameter.
+
+        A name that is neither a filter nor in `allowed` is a problem too, so that a
+        misspelt filter is never silently ignored.
+        """
+        form = cls(query)
+        errors = {
+            name: [UNKNOWN_PARAMETER] for name in cls.unknown_parameters(query, allowed)
+        }
+        if not form.is_valid():
+            errors |= form_messages(form)
+        return form, errors
+
+
+def form_messages(form: forms.Form) -> dict[str, list[str]]:
+    """Return a bound form's error messages by field, as the JSON answers give them."""
+    return {
+        field: [error["message"] for error in messages]
+        for field, messages in form.errors.get_json_data().items()
+    }

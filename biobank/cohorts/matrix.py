@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db.models import Count, F, Q, QuerySet
 
+from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
 from liquidbiopsy.hgvs import current_symbol
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
@@ -117,7 +118,7 @@ class MatrixSpec:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(params) - known)
         if unknown:
-            raise MatrixSpecError(unknown[0], "Unknown parameter; check its spelling.")
+            raise MatrixSpecError(unknown[0], UNKNOWN_PARAMETER)
 
         values: dict = {}
         for name in known & set(params):

@@ -26,7 +26,7 @@ from django.utils import timezone
 from biobank.api.access import visible_to
 from biobank.api.cohorts import collect_evidence
 from biobank.api.matrix import MOST_LIST_ITEMS
-from biobank.cohorts.forms import CohortForm
+from biobank.cohorts.forms import UNKNOWN_PARAMETER, CohortForm, form_messages
 from biobank.cohorts.matrix import (
     MatrixSpec,
     MatrixSpecError,
@@ -148,7 +148,7 @@ def _validate_query(query: object) -> tuple[dict, CohortCriteria]:
     data: dict[str, str | bool] = {}
     for name, value in query.items():
         if name not in CohortForm.base_fields:
-            errors[name] = ["Unknown parameter; check its spelling."]
+            errors[name] = [UNKNOWN_PARAMETER]
         elif value is not None and not isinstance(value, str | int | float | bool):
             errors[name] = ["Give one value: text, a number, true or false."]
         elif isinstance(value, bool) and name not in FLAG_PARAMETERS:
@@ -161,10 +161,7 @@ def _validate_query(query: object) -> tuple[dict, CohortCriteria]:
             data[name] = value if isinstance(value, bool | str) else repr(value)
     form = CohortForm(data)
     if not form.is_valid():
-        errors |= {
-            name: [error["message"] for error in messages]
-            for name, messages in form.errors.get_json_data().items()
-        }
+        errors |= form_messages(form)
     if errors:
         raise DefinitionInvalid({"query": errors})
 

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from biobank.api.access import visible_to
 from biobank.cohorts import analysis, charts, saved
-from biobank.cohorts.forms import CohortForm
+from biobank.cohorts.forms import CohortForm, form_messages
 from biobank.cohorts.matrix import (
     ALL_FEATURES,
     MatrixSpec,
@@ -205,7 +205,7 @@ def cohort_count(request: HttpRequest) -> JsonResponse:
     # The builder sends its whole form; the matrix fields do not change the count.
     form = CohortForm(request.GET)
     if not form.is_valid():
-        return JsonResponse({"errors": _error_messages(form)}, status=400)
+        return JsonResponse({"errors": form_messages(form)}, status=400)
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     counts = pairs.aggregate(
@@ -483,16 +483,11 @@ def _analysis_context(
 @require_GET
 def cohort_json(request: HttpRequest) -> JsonResponse:
     """Return the pairs for the filters in the query string, `limit` rows from `offset`."""
-    form = CohortForm(request.GET)
     page = PageForm(request.GET)
-    errors = {
-        name: ["Unknown parameter; check its spelling."]
-        for name in CohortForm.unknown_parameters(request.GET, set(page.fields))
-    }
-    form_valid, page_valid = form.is_valid(), page.is_valid()
-    if errors or not form_valid or not page_valid:
-        for bound in (form, page):
-            errors |= _error_messages(bound)
+    form, errors = CohortForm.read_query(request.GET, set(page.fields))
+    if not page.is_valid():
+        errors |= form_messages(page)
+    if errors:
         return JsonResponse({"errors": errors}, status=400)
 
     limit, offset = page.cleaned_data["limit"], page.cleaned_data["offset"]
@@ -509,13 +504,6 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
             "rows": rows[:limit],
         }
     )
-
-
-def _error_messages(form: forms.Form) -> dict[str, list[str]]:
-    return {
-        field: [error["message"] for error in messages]
-        for field, messages in form.errors.get_json_data().items()
-    }
 
 
 class _Echo:
