@@ -7,19 +7,15 @@ an import.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from tests.conftest import REPO
+from bench.load import free_port, start_server
 
 pytestmark = pytest.mark.postgres_only
 
@@ -91,12 +87,6 @@ class Relay:
                     pass
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get(url: str, token: str = "") -> tuple[int, str, dict]:
     import urllib.error
     import urllib.request
@@ -109,22 +99,6 @@ def _get(url: str, token: str = "") -> tuple[int, str, dict]:
             return response.status, response.read().decode(), dict(response.headers)
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(), dict(error.headers)
-
-
-def _wait_until_serving(
-    url: str, process: subprocess.Popen, limit_s: float = 60
-) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}")
-        try:
-            if _get(url)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not answer {url} within {limit_s} s")
 
 
 @pytest.fixture
@@ -140,31 +114,15 @@ def relay() -> Relay:
 
 @pytest.fixture
 def server(relay, transactional_db, tmp_path: Path):
-    """gunicorn with DEBUG off, reaching the test database through the relay."""
+    """gunicorn with DEBUG off, as bench/load.py runs it, reaching the test database
+    through the relay."""
     settings_dict = connection.settings_dict
-    port = _free_port()
     user = settings_dict["USER"] or "postgres"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{user}@127.0.0.1:{relay.port}/{settings_dict['NAME']}",
-        "DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
-        "SECRET_KEY": "fault-test-" + "k" * 40,
-        "BIOBANK_PSEUDONYM_KEY": "fault-test-pseudonyms-" + "p" * 30,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "BIOBANK_STORAGE_ROOT": str(tmp_path / "storage"),
-        "BIOBANK_VAR_DIR": str(tmp_path / "var"),
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    process = subprocess.Popen(  # noqa: S603 -- our own server, fixed arguments
-        [sys.executable, "-m", "gunicorn", "biobank.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--timeout", "30"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    url = f"postgres://{user}@127.0.0.1:{relay.port}/{settings_dict['NAME']}"
+    port = free_port()
+    process = start_server(url, workers=1, port=port, var_dir=tmp_path / "var")
     try:
-        _wait_until_serving(f"{base}/health/", process)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=20)
