@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from biobank.browse.timeline import GeneResult, Timeline
+from biobank.templatetags.browse import percent
 from liquidbiopsy.models import VariantResult
 
 # Text stays text in the SVG, so that the page's font and find-in-page work; the
@@ -320,11 +321,11 @@ def _treatment_text(treatment) -> str:
 def _describe(result: GeneResult) -> str:
     drawn = timezone.localdate(result.drawn_at)
     if result.vaf is not None:
-        return f"{result.label}: VAF {result.vaf * 100:.3g} % (drawn {drawn})"
+        return f"{result.label}: VAF {percent(result.vaf)} (drawn {drawn})"
     if result.call == VariantResult.Call.BELOW_LOD and result.limit_of_detection:
         return (
             f"{result.gene}: below the limit of detection, VAF < "
-            f"{result.limit_of_detection * 100:.3g} % (drawn {drawn})"
+            f"{percent(result.limit_of_detection)} (drawn {drawn})"
         )
     call = VariantResult.Call(result.call).label.lower()
     return f"{result.gene}: {call} (drawn {drawn})"
