@@ -38,8 +38,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
-MARK_START = "<!-- bench/api.py: start -->"
-MARK_END = "<!-- bench/api.py: end -->"
 BENCH_USER = "bench-api"
 DEFAULT_PROJECT = "synthetic"
 

@@ -54,8 +54,6 @@ CASES = {
 THROUGHPUT_CASE = "STS_001 CT GTV, config C"
 ENGINES = ("mirp", "pyradiomics")
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-MARK_START = "<!-- bench/extraction.py: start -->"
-MARK_END = "<!-- bench/extraction.py: end -->"
 
 
 @dataclass

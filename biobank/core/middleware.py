@@ -52,7 +52,6 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         current = new_request_id(request.headers.get("X-Request-ID"))
         token = request_id.set(current)
-        request.request_id = current
         started = time.monotonic()
         try:
             response = self.get_response(request)
