@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -98,8 +99,9 @@ class CTCCount(models.Model):
     class Meta:
         verbose_name = "CTC count"
         constraints = [
+            # One count per platform of a draw, however the platform is spelled:
             models.UniqueConstraint(
-                fields=["sample", "platform"], name="ctc_count_per_platform"
+                "sample", Lower("platform"), name="ctc_count_per_platform"
             ),
             models.CheckConstraint(
                 condition=Q(blood_volume_ml__gt=0),
