@@ -1,0 +1,304 @@
+"""DICOM ingest benchmark: files per second against pydicom's own header-only read.
+
+Run from the repository root (BENCHMARKS.md holds the last results and this command):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/biobank_bench \\
+    .venv/bin/python bench/dicom_ingest.py --files 1000 --repeat 3 --write BENCHMARKS.md
+
+Two sets of files: copies of real CT slices (pydicom's CT_small.dcm and the slices of
+STS_001's CT series in the shared data) written by the script with new study, series
+and SOP instance UIDs and patient IDs (50 slices a series, two series a patient), and
+STS_001's CT series itself, read in place. For each set the script times
+`ingest_dicom` (read, check, de-identify, write the de-identified copy, index study,
+series and instances) against `pydicom.dcmread(path, stop_before_pixels=True)` of the
+same files, alternately in the same process after one untimed round of both (which
+also brings the files into the page cache). Each ingest goes into a new project of
+its own, so nothing is found stored already; the storage root is a temporary folder.
+The studies ingested are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ on the path, not the repository:
+sys.path.insert(0, str(REPO))
+
+from bench.report import RatePair  # noqa: E402
+
+SCRIPT = "bench/dicom_ingest.py"
+DATA = Path(os.environ.get("BIOBANK_SHARED_DIR", REPO.parent / "shared")) / "data"
+REAL_SERIES = DATA / "dicom_sts_rtstruct_ct_pet_mr" / "STS_001" / "CT" / "image"
+PROJECT_PREFIX = "bench-dicom"
+SLICES_PER_SERIES = 50
+SERIES_PER_PATIENT = 2
+
+
+@dataclass
+class IngestTiming(RatePair):
+    """Files ingested (the product) and read by pydicom (the baseline) per second."""
+
+    name: str = ""
+    instances: int = 0  # stored by the last ingest
+    rejected: int = 0
+
+
+# The input files:
+
+
+def source_slices() -> list[Path]:
+    """Return the real CT slices copied: pydicom's CT_small, then STS_001's CT."""
+    from pydicom.data import get_testdata_file
+
+    slices = [Path(get_testdata_file("CT_small.dcm"))]
+    if REAL_SERIES.is_dir():
+        slices += sorted(REAL_SERIES.glob("*.dcm"))
+    return slices
+
+
+def write_copies(folder: Path, count: int, sources: list[Path]) -> list[Path]:
+    """Write `count` copies of the source slices with new UIDs and patients.
+
+    Each series copies one source series (CT_small alone, or STS_001's slices in
+    order), slice by slice, with its own instance numbers and positions along z.
+    """
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    originals = [pydicom.dcmread(path) for path in sources]
+    series_sources = [originals[:1], originals[1:] or originals[:1]]
+    paths = []
+    for index in range(count):
+        series_number, slice_number = divmod(index, SLICES_PER_SERIES)
+        patient_number = series_number // SERIES_PER_PATIENT
+        if slice_number == 0:
+            if series_number % SERIES_PER_PATIENT == 0:
+                study_uid = generate_uid()
+            series_uid = generate_uid()
+            pool = series_sources[series_number % len(series_sources)]
+        ds = pool[slice_number % len(pool)].copy()
+        ds.PatientID = f"BENCH-{patient_number:04d}"
+        ds.PatientName = f"Bench^Patient{patient_number:04d}"
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = series_number % SERIES_PER_PATIENT + 1
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = slice_number + 1
+        if "ImagePositionPatient" in ds:
+            x, y, _z = ds.ImagePositionPatient
+            ds.ImagePositionPatient = [x, y, -2.5 * slice_number]
+        path = (
+            folder
+            / f"{patient_number:04d}"
+            / f"{series_number:05d}-{slice_number:03d}.dcm"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+# The runs:
+
+
+def read_headers(paths: list[Path]) -> None:
+    import pydicom
+
+    for path in paths:
+        pydicom.dcmread(path, stop_before_pixels=True)
+
+
+def ingest(folder: Path):
+    from patients.services import get_project
+    from radiomics.importers.dicom import ingest_dicom
+
+    project = get_project(f"{PROJECT_PREFIX}-{uuid.uuid4().hex[:8]}")
+    return ingest_dicom(folder, project), project
+
+
+def clear_storage() -> None:
+    from django.conf import settings
+
+    root = Path(settings.BIOBANK_STORAGE_ROOT)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def delete_ingested() -> None:
+    """Delete the studies the benchmark ingested (their series and instances go with them)."""
+    from radiomics.models import ImagingStudy
+
+    ImagingStudy.objects.filter(
+        patient__project__code__startswith=PROJECT_PREFIX
+    ).delete()
+
+
+def time_ingest(
+    name: str, folder: Path, paths: list[Path], repeat: int
+) -> IngestTiming:
+    """Time ingest_dicom of the folder and the header reads of its files, alternately."""
+    from bench.report import alternate_runs
+    from radiomics.models import ImageInstance
+
+    last: dict[str, object] = {}
+
+    def read() -> float:
+        started = time.perf_counter()
+        read_headers(paths)
+        return time.perf_counter() - started
+
+    def ingested() -> float:
+        clear_storage()
+        started = time.perf_counter()
+        report, project = ingest(folder)
+        seconds = time.perf_counter() - started
+        last.update(report=report, project=project)
+        return seconds
+
+    seconds = alternate_runs([read, ingested], repeat)
+    instances = ImageInstance.objects.filter(
+        series__study__patient__project=last["project"]
+    ).count()
+    clear_storage()
+    return IngestTiming(
+        count=len(paths),
+        product_s=seconds[1],
+        baseline_s=seconds[0],
+        name=name,
+        instances=instances,
+        rejected=len(last["report"].rejected),
+    )
+
+
+# Report:
+
+
+def render(timings: list[IngestTiming], context: dict[str, str]) -> str:
+    """Return the results as a Markdown section, with the command and the machine."""
+    lines = [
+        "## DICOM ingest (issue 7)",
+        "",
+        f"Command: `{context['command']}`",
+        "",
+        f"Run {context['when']} on {os.cpu_count()} cores (load average "
+        f"{context['load_before']} before, {context['load_after']} after), Python "
+        f"{context['python']}, pydicom {context['pydicom']}, {context['database']}; "
+        "storage on the local disk.",
+        "",
+        "*Ingest* is `ingest_dicom` of the folder into a new project (read each file's "
+        "header, group by series, read the whole file, de-identify, write the "
+        "de-identified Part-10 copy, index study, series and instance, one "
+        "transaction per series); *pydicom* is `pydicom.dcmread(path, "
+        "stop_before_pixels=True)` of the same files. They ran alternately after one "
+        "untimed round of both; the seconds of each run are in brackets. *Stored* "
+        "counts the instances of the last ingest.",
+        "",
+        "| files | count | ingest s | pydicom s | ingest files/s | pydicom files/s | ingest / pydicom | stored | rejected |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in timings:
+        ingests = ", ".join(f"{s:.2f}" for s in t.product_s)
+        reads = ", ".join(f"{s:.2f}" for s in t.baseline_s)
+        lines.append(
+            f"| {t.name} | {t.count:,} | {statistics.median(t.product_s):.2f} ({ingests}) | "
+            f"{statistics.median(t.baseline_s):.2f} ({reads}) | {t.product_rate:,.0f} | "
+            f"{t.baseline_rate:,.0f} | {t.ratio:.3f}x | {t.instances:,} | {t.rejected} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put the section between this script's marks in `path`, keeping the rest."""
+    from bench.report import write_marked
+
+    write_marked(path, section, SCRIPT)
+
+
+def run(options: argparse.Namespace, command: str) -> str:
+    import platform
+
+    import pydicom
+    from django.conf import settings
+
+    from bench.api import database_label
+    from bench.extraction import load_average
+
+    # Django keeps every query of a DEBUG process; that is not what is measured.
+    settings.DEBUG = False
+    folder = Path(tempfile.mkdtemp(prefix="bench-dicom-"))
+    sources = source_slices()
+    print(f"writing {options.files} copies of {len(sources)} slices ...", flush=True)  # noqa: T201
+    copies = write_copies(folder / "copies", options.files, sources)
+    sets = [
+        (
+            f"copies of {len(sources)} real CT slices, new UIDs",
+            folder / "copies",
+            copies,
+        )
+    ]
+    if REAL_SERIES.is_dir():
+        real = sorted(REAL_SERIES.glob("*.dcm"))
+        sets.append(("STS_001 CT series, read in place", REAL_SERIES, real))
+
+    load_before = load_average()
+    timings = []
+    try:
+        for name, path, paths in sets:
+            print(f"timing {name} ...", flush=True)  # noqa: T201
+            timings.append(time_ingest(name, path, paths, options.repeat))
+    finally:
+        delete_ingested()
+        shutil.rmtree(folder, ignore_errors=True)
+    context = {
+        "command": command,
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": load_before,
+        "load_after": load_average(),
+        "python": platform.python_version(),
+        "pydicom": pydicom.__version__,
+        "database": database_label(),
+    }
+    return render(timings, context)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000, help="Copies to write.")
+    parser.add_argument("--repeat", type=int, default=3, help="Timed runs per side.")
+    parser.add_argument("--write", type=Path, help="Markdown file to update.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> None:
+    options = parse(argv)
+    from bench.report import command_line, publish
+
+    command = command_line(SCRIPT, argv)
+    # Before Django reads its settings: a storage root of the benchmark's own.
+    storage = tempfile.mkdtemp(prefix="bench-storage-")
+    os.environ["BIOBANK_STORAGE_ROOT"] = storage
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "biobank.settings")
+    import django
+
+    django.setup()
+
+    try:
+        publish(run(options, command), options.write, SCRIPT)
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
