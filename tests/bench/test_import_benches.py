@@ -69,6 +69,7 @@ def test_a_tiny_ingest_stores_every_copy_with_its_own_uids(tmp_path):
     assert len(paths) == timing.count == 6
     assert (timing.instances, timing.rejected) == (6, 0)
     assert len(timing.product_s) == len(timing.baseline_s) == 1
+    assert len(timing.product_cpu_s) == len(timing.baseline_cpu_s) == 1
     # The untimed round and the timed one each stored the six files, in projects of their own:
     assert ImageInstance.objects.count() == 2 * 6
     assert ImageInstance.objects.values("sop_instance_uid").distinct().count() == 12
@@ -76,7 +77,9 @@ def test_a_tiny_ingest_stores_every_copy_with_its_own_uids(tmp_path):
 
 def test_reports_have_their_rows_and_replace_their_own_sections(tmp_path):
     imports = ImportTiming(1000, [2.0], [1.0], 10, 100, 1000, True, "COPY")
-    ingests = IngestTiming(100, [4.0, 5.0, 6.0], [1.0, 1.0, 1.0], "copies", 100, 0)
+    ingests = IngestTiming(
+        100, [4.0, 5.0, 6.0], [1.0, 1.0, 1.0], "copies", 100, 0, [3.0, 4.0], [1.0, 1.0]
+    )
     context = {
         "command": "bench", "when": "now", "load_before": "1.0", "load_after": "1.5",
         "python": "3.11", "pydicom": "3.0", "database": "db", "csv_mib": "1",
@@ -97,7 +100,7 @@ def test_reports_have_their_rows_and_replace_their_own_sections(tmp_path):
     )
     assert (
         "| copies | 100 | 5.00 (4.00, 5.00, 6.00) | 1.00 (1.00, 1.00, 1.00) | 20 | "
-        "100 | 0.200x | 100 | 0 |\n" in text
+        "100 | 0.200x | 0.286x | 100 | 0 |\n" in text
     )
     assert text.count("## PyRadiomics feature-value import") == 1
     assert text.count("## DICOM ingest") == 1
