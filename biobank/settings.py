@@ -197,6 +197,26 @@ BIOBANK_PSEUDONYM_KEY = env_secret("BIOBANK_PSEUDONYM_KEY") or SECRET_KEY
 # UID root for de-identified DICOM UIDs (2.25 is the UUID-derived arc, PS3.5 B.2).
 BIOBANK_UID_ROOT = env_str("BIOBANK_UID_ROOT", "2.25.")
 
+# Limits on what an import reads (biobank/core/safefiles.py). An upload or a file given
+# to an import command larger than BIOBANK_MAX_UPLOAD_BYTES is refused, an upload while
+# it streams in; an archive (a DICOM .zip, a gzipped MAF) is refused whole when it
+# would unpack to more bytes or members than these, or when a member packs more than
+# BIOBANK_MAX_COMPRESSION_RATIO bytes into one (a zip bomb).
+BIOBANK_MAX_UPLOAD_BYTES = env_int("BIOBANK_MAX_UPLOAD_BYTES", 2 << 30)
+BIOBANK_MAX_UNPACKED_BYTES = env_int("BIOBANK_MAX_UNPACKED_BYTES", 20 << 30)
+BIOBANK_MAX_ARCHIVE_MEMBERS = env_int("BIOBANK_MAX_ARCHIVE_MEMBERS", 100_000)
+BIOBANK_MAX_COMPRESSION_RATIO = env_int("BIOBANK_MAX_COMPRESSION_RATIO", 200)
+# Where the upload page keeps a DICOM archive until its background job has read it;
+# with workers on other machines, a folder they all mount.
+BIOBANK_UPLOAD_ROOT = Path(env_str("BIOBANK_UPLOAD_ROOT", str(VAR_DIR / "uploads")))
+# Uploads count their bytes as they stream in (biobank/core/uploads.py); above Django's
+# FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) a file goes to a temporary file, not memory.
+FILE_UPLOAD_HANDLERS = [
+    "biobank.core.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
 # Background jobs (Celery). With no broker, a queued job runs at once in the process
 # that queues it, so development needs nothing but Python. RabbitMQ is the
 # recommended broker: it hands an unacknowledged job to another worker as soon as the

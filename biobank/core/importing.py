@@ -98,15 +98,11 @@ def file_sha256(path: Path) -> str:
 
 
 def read_text(path: Path) -> str:
-    """Return the file's text; malformed UTF-8 is rejected with the line it sits on."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ImportRejected(
-            [Problem(path.name, "is not valid UTF-8 text; save it as UTF-8.", row=line)]
-        ) from None
+    """Return the file's text; refuse an empty, oversized, binary or non-UTF-8 file."""
+    # NB: imported here because safefiles builds on this module's Problem.
+    from biobank.core.safefiles import decode_utf8, read_text_bytes
+
+    return decode_utf8(path.name, read_text_bytes(path))
 
 
 def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from biobank.core.dates import parse_one
 from biobank.core.importing import ImportRejected, Problem, read_table
+from biobank.core.safefiles import decode_utf8, read_text_bytes
 from biobank.core.validation import InvalidValue, check_date_text, check_not_future
 from liquidbiopsy.importers.common import (
     MISSING,
@@ -137,18 +137,10 @@ def import_maf(
 def read_maf_text(path: Path) -> list[tuple[int, str]]:
     """Return the lines of a MAF with their numbers; gzip and CR-only endings are read.
 
-    Malformed UTF-8 rejects the file with the line it sits on.
+    Malformed UTF-8 rejects the file with the line and byte offset it sits at; an
+    oversized file or gzip bomb is refused unread (biobank/core/safefiles.py).
     """
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = len(re.split(rb"\r\n|\r|\n", data[: exc.start]))
-        raise ImportRejected(
-            [Problem(path.name, "is not valid UTF-8 text; save it as UTF-8.", row=line)]
-        ) from None
+    text = decode_utf8(path.name, read_text_bytes(path, gzip_allowed=True))
     lines = list(enumerate(re.split(r"\r\n|\r|\n", text), start=1))
     problems = control_characters_of_lines(path.name, lines)
     if problems:

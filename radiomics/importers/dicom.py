@@ -116,7 +116,8 @@ def ingest_dicom(
     Parameters
     ----------
     path
-        A folder, a .zip archive (members with absolute paths or '..' are rejected)
+        A folder, a .zip archive (refused whole when a member climbs out, is a link
+        or an archive, or when it would unpack to too much: biobank/core/safefiles.py)
         or a single DICOM file.
     progress
         Called with (files done, files in all) after each file.
@@ -124,7 +125,7 @@ def ingest_dicom(
     Raises
     ------
     ImportRejected
-        The path does not exist or is no readable archive; nothing was read.
+        The path does not exist or is no readable or safe archive; nothing was read.
     """
     path = Path(path)
     if not path.exists():
@@ -140,16 +141,19 @@ def ingest_dicom(
         user=user,
     )
     ingest = _Ingest(project, run, report, progress, path)
-    rejected: list[Problem] = []
     try:
-        with lenient_pydicom(), open_sources(path, rejected) as sources:
-            for problem in rejected:
-                ingest.reject(problem)
+        with lenient_pydicom(), open_sources(path) as sources:
             ingest.run(sources)
     except zipfile.BadZipFile:
         ingest.reject(
             Problem(path.name, "is not a readable .zip archive.", code="bad-archive")
         )
+        ingest.finish(ImportRun.Status.FAILED)
+        raise ImportRejected(report.rejected) from None
+    except ImportRejected as exc:
+        # An oversized or unsafe archive, refused before any member was read:
+        for problem in exc.problems:
+            ingest.reject(problem)
         ingest.finish(ImportRun.Status.FAILED)
         raise ImportRejected(report.rejected) from None
     except BaseException:

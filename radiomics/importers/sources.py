@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
-import stat
 import struct
 import warnings
 import zipfile
@@ -26,11 +24,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from biobank.core.importing import Problem
+from biobank.core.safefiles import check_size, safe_members
 from radiomics.importers.values import element
 
-# A member this large (uncompressed) is no DICOM object of ours but a zip bomb:
-LARGEST_MEMBER_BYTES = 4 << 30
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 # With force=True, pydicom reads any bytes as a data set; these show it is DICOM:
 IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")
@@ -60,10 +56,12 @@ class SourceFile:
 
 
 @contextmanager
-def open_sources(path: Path, rejected: list[Problem]) -> Iterator[list[SourceFile]]:
-    """Yield the files under `path`, in name order; unsafe archive members are rejected.
+def open_sources(path: Path) -> Iterator[list[SourceFile]]:
+    """Yield the files under `path`, in name order.
 
-    Hidden files (.DS_Store and the like) and macOS resource forks are skipped.
+    Hidden files (.DS_Store and the like) and macOS resource forks are skipped. An
+    archive with an unsafe member, or one that would unpack to too much, is refused
+    whole with ImportRejected (biobank/core/safefiles.py).
     """
     if path.is_dir():
         files = sorted(
@@ -75,8 +73,9 @@ def open_sources(path: Path, rejected: list[Problem]) -> Iterator[list[SourceFil
             SourceFile(p.relative_to(path).as_posix(), _file_opener(p)) for p in files
         ]
     elif path.suffix.lower() == ".zip":
+        check_size(path)
         with zipfile.ZipFile(path) as archive:
-            yield _archive_members(path.name, archive, rejected)
+            yield _archive_members(path.name, archive)
     else:
         yield [SourceFile(path.name, _file_opener(path))]
 
@@ -89,42 +88,15 @@ def _file_opener(path: Path) -> Callable[[], BinaryIO]:
     return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
-def _archive_members(
-    archive_name: str, archive: zipfile.ZipFile, rejected: list[Problem]
-) -> list[SourceFile]:
+def _archive_members(archive_name: str, archive: zipfile.ZipFile) -> list[SourceFile]:
     members = []
-    for info in sorted(archive.infolist(), key=lambda i: i.filename):
-        if info.is_dir():
-            continue
-        reason = unsafe_member_reason(info)
-        if reason:
-            rejected.append(
-                Problem(
-                    archive_name,
-                    f"archive member '{info.filename}' {reason}; it was not read.",
-                    code="unsafe-archive-member",
-                )
-            )
-            continue
+    # An unsafe member or a zip bomb refuses the whole archive (ImportRejected):
+    for info in sorted(safe_members(archive, archive_name), key=lambda i: i.filename):
         if _is_hidden(info.filename.replace("\\", "/")):
             continue
         # NB: members are read into memory, never extracted under their own names.
         members.append(SourceFile(info.filename, _member_opener(archive, info)))
     return members
-
-
-def unsafe_member_reason(info: zipfile.ZipInfo) -> str:
-    """Return why a member must not be read ('' if it is safe)."""
-    name = info.filename.replace("\\", "/")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "has an absolute path"
-    if ".." in name.split("/"):
-        return "has '..' in its path"
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link"
-    if info.file_size > LARGEST_MEMBER_BYTES:
-        return f"is larger than {LARGEST_MEMBER_BYTES >> 30} GiB uncompressed"
-    return ""
 
 
 def _member_opener(

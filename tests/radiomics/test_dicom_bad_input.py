@@ -23,6 +23,7 @@ from tests.conftest import shared_path
 from tests.radiomics.conftest import build_ct, write_part10
 
 pytestmark = [
+    pytest.mark.attack,
     pytest.mark.django_db,
     pytest.mark.filterwarnings("ignore:Invalid value for VR"),
 ]
@@ -141,7 +142,7 @@ def ct_bytes(**attributes: object) -> bytes:
         ("..\\evil.dcm", "'..'"),
     ],
 )
-def test_rejects_archive_members_that_climb_out_naming_them(
+def test_refuses_an_archive_whose_members_climb_out_naming_them(
     tmp_path, project, member, reason
 ):
     archive = zip_with(
@@ -149,27 +150,32 @@ def test_rejects_archive_members_that_climb_out_naming_them(
         {member: ct_bytes(PatientID="SYN-EVIL"), "series/ok.dcm": ct_bytes()},
     )
 
-    report = ingest_dicom(archive, project)
+    with pytest.raises(ImportRejected) as refused:
+        ingest_dicom(archive, project)
 
-    (problem,) = report.rejected
+    (problem,) = refused.value.problems
+    assert problem.source == "upload.zip"
     assert member in problem.message
     assert reason in problem.message
     assert problem.code == "unsafe-archive-member"
-    assert ImageInstance.objects.count() == 1
+    assert not ImageInstance.objects.exists()
+    assert not Patient.objects.exists()
     assert not (tmp_path / "evil.dcm").exists()
-    assert find_patient(project, "SYN-EVIL") is None
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.FAILED
+    assert run.issues.get().code == "unsafe-archive-member"
 
 
-def test_rejects_symbolic_links_in_an_archive(tmp_path, project):
+def test_refuses_an_archive_with_a_symbolic_link(tmp_path, project, storage_root):
     archive = zip_with(
         tmp_path / "upload.zip", {"ok.dcm": ct_bytes()}, symlinks=("link.dcm",)
     )
 
-    report = ingest_dicom(archive, project)
+    with pytest.raises(ImportRejected, match="'link.dcm' is a symbolic link"):
+        ingest_dicom(archive, project)
 
-    (problem,) = report.rejected
-    assert "'link.dcm' is a symbolic link" in problem.message
-    assert ImageInstance.objects.count() == 1
+    assert not ImageInstance.objects.exists()
+    assert not storage_root.exists() or not any(storage_root.rglob("*.dcm"))
 
 
 def test_imports_a_whole_archive_like_a_folder(tmp_path, project):
