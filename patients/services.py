@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +12,10 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from patients.models import Patient, Project
+
+# Crockford's base 32: no I, L, O or U, so a pseudonym read aloud or typed stays one.
+PSEUDONYM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PSEUDONYM_TOKEN_LENGTH = 6
 
 
 def source_key(project: Project, source_id: str) -> str:
@@ -28,9 +33,12 @@ def find_patient(project: Project, source_id: str) -> Patient | None:
 
 
 def pseudonymise(project: Project, source_id: str, **defaults) -> tuple[Patient, bool]:
-    """Return the patient for `source_id`, creating it under the next free pseudonym.
+    """Return the patient for `source_id`, creating it under a new random pseudonym.
 
-    The source identifier itself is never stored; only its keyed hash is.
+    The source identifier itself is never stored; only its keyed hash is. Pseudonyms
+    are drawn at random (new_pseudonym), not numbered, so that neither their order
+    nor their values tell in which order the source listed its patients; pseudonyms
+    given before (numbered, CODE-00001) are kept as they are.
     """
     key = source_key(project, source_id)
     existing = Patient.objects.filter(project=project, source_key=key).first()
@@ -38,22 +46,58 @@ def pseudonymise(project: Project, source_id: str, **defaults) -> tuple[Patient,
         return existing, False
 
     for _attempt in range(50):
-        number = Patient.objects.filter(project=project).count() + 1 + _attempt
         try:
             with transaction.atomic():
                 patient = Patient.objects.create(
                     project=project,
                     source_key=key,
-                    pseudonym=f"{project.code.upper()}-{number:05d}",
+                    pseudonym=new_pseudonym(project),
                     **defaults,
                 )
             return patient, True
         except IntegrityError:
-            # Another import took that number (or this patient) meanwhile:
+            # The token was taken (one in a billion), or another import created this
+            # patient meanwhile:
             existing = Patient.objects.filter(project=project, source_key=key).first()
             if existing is not None:
                 return existing, False
     raise RuntimeError(f"Could not allocate a pseudonym in project {project.code}.")
+
+
+def new_pseudonym(project: Project) -> str:
+    """Return the project code, a random token and its check character: LUNG1-7KQ3MX6.
+
+    The token is PSEUDONYM_TOKEN_LENGTH characters of Crockford's base 32 (about a
+    billion values) from the operating system's random source, so it carries nothing
+    of the patient or of the source; the check character catches a mistyped character
+    and most swapped pairs. Uniqueness within the project is the database's constraint.
+    """
+    token = "".join(
+        secrets.choice(PSEUDONYM_ALPHABET) for _ in range(PSEUDONYM_TOKEN_LENGTH)
+    )
+    # FIXME: a project code above 32 characters makes a pseudonym longer than the
+    # 40 characters Patient.pseudonym holds; PostgreSQL then refuses the patient.
+    return f"{project.code.upper()}-{token}{check_character(token)}"
+
+
+def check_character(token: str) -> str:
+    """Return the Luhn mod 32 check character of a token of PSEUDONYM_ALPHABET."""
+    base = len(PSEUDONYM_ALPHABET)
+    total = 0
+    for position, character in enumerate(reversed(token)):
+        value = PSEUDONYM_ALPHABET.index(character) * (2 if position % 2 == 0 else 1)
+        total += value // base + value % base
+    return PSEUDONYM_ALPHABET[-total % base]
+
+
+def is_checked_pseudonym(pseudonym: str) -> bool:
+    """Tell whether a random pseudonym's last character checks (False for numbered ones)."""
+    token = pseudonym.rpartition("-")[2]
+    if len(token) != PSEUDONYM_TOKEN_LENGTH + 1 or not set(token) <= set(
+        PSEUDONYM_ALPHABET
+    ):
+        return False
+    return check_character(token[:-1]) == token[-1]
 
 
 class BadProjectCode(ValueError):

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 
-from patients.models import Project
-from patients.services import BadProjectCode, get_project, pseudonymise, source_key
+from patients import services
+from patients.models import Patient, Project
+from patients.services import (
+    PSEUDONYM_ALPHABET,
+    BadProjectCode,
+    get_project,
+    is_checked_pseudonym,
+    pseudonymise,
+    source_key,
+)
 
 
 def test_same_source_identifier_gets_the_same_pseudonym(project):
@@ -23,11 +33,60 @@ def test_source_identifier_is_stored_only_as_a_keyed_hash(project):
     assert "MRN0048213" not in patient.source_key
 
 
-def test_pseudonyms_are_numbered_within_the_project(project):
-    a, _ = pseudonymise(project, "A")
-    b, _ = pseudonymise(project, "B")
+def test_a_new_pseudonym_is_the_project_code_a_random_token_and_a_check_character(
+    project,
+):
+    patient, _ = pseudonymise(project, "A")
 
-    assert (a.pseudonym, b.pseudonym) == ("DEMO-00001", "DEMO-00002")
+    assert re.fullmatch(r"DEMO-[0-9A-HJKMNP-TV-Z]{7}", patient.pseudonym)
+    assert is_checked_pseudonym(patient.pseudonym)
+
+
+def test_pseudonyms_do_not_follow_the_order_of_the_source(project):
+    # Hospital numbers in admission order: numbered pseudonyms would keep that order.
+    source_ids = [f"MRN{n:07d}" for n in range(1, 41)]
+
+    pseudonyms = [pseudonymise(project, s)[0].pseudonym for s in source_ids]
+
+    assert len(set(pseudonyms)) == len(source_ids)
+    assert pseudonyms != sorted(pseudonyms)
+
+
+def test_one_mistyped_or_swapped_character_fails_the_check(project):
+    patient, _ = pseudonymise(project, "A")
+    token = patient.pseudonym.removeprefix("DEMO-")
+
+    for i, character in enumerate(token):
+        for other in PSEUDONYM_ALPHABET.replace(character, ""):
+            assert not is_checked_pseudonym(f"DEMO-{token[:i]}{other}{token[i + 1 :]}")
+    for i in range(len(token) - 1):
+        if token[i] != token[i + 1]:
+            swapped = token[:i] + token[i + 1] + token[i] + token[i + 2 :]
+            assert not is_checked_pseudonym(f"DEMO-{swapped}")
+
+
+def test_a_token_already_taken_is_drawn_again(project, monkeypatch):
+    first, _ = pseudonymise(project, "A")
+    drawn = iter([first.pseudonym, first.pseudonym, "DEMO-FRESH01"])
+    monkeypatch.setattr(services, "new_pseudonym", lambda _project: next(drawn))
+
+    second, created = pseudonymise(project, "B")
+
+    assert created
+    assert second.pseudonym == "DEMO-FRESH01"
+    assert Patient.objects.get(pk=first.pk).pseudonym == first.pseudonym
+
+
+def test_numbered_pseudonyms_given_before_are_kept(project):
+    older = Patient.objects.create(
+        project=project, pseudonym="DEMO-00001", source_key=source_key(project, "OLD")
+    )
+
+    again, created = pseudonymise(project, "OLD")
+    newer, _ = pseudonymise(project, "NEW")
+
+    assert (again.pk, again.pseudonym, created) == (older.pk, "DEMO-00001", False)
+    assert newer.pseudonym != "DEMO-00002" and is_checked_pseudonym(newer.pseudonym)
 
 
 @pytest.mark.parametrize("code", ["../../tmp/escape", "", "a b", "=cmd", "x/y"])
