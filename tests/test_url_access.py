@@ -13,6 +13,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.biobank.conftest import Records
 
+pytestmark = pytest.mark.attack
+
 # What an anonymous visitor may open: signing in and out, and the health checks of the
 # load balancer. Everything else answers 302 to a login page, 401 or 403, whatever the
 # method (so login_required wraps require_GET, not the reverse).

@@ -17,6 +17,7 @@ ANONYMOUS_REFUSED = [f"/api/{endpoint}/" for endpoint, _ in ENDPOINTS] + [
 
 
 @pytest.mark.parametrize("url", ANONYMOUS_REFUSED)
+@pytest.mark.attack
 def test_anonymous_caller_is_refused(url, db):
     response = APIClient().get(url)
 
@@ -24,6 +25,7 @@ def test_anonymous_caller_is_refused(url, db):
     assert response["WWW-Authenticate"] == "Token"
 
 
+@pytest.mark.attack
 def test_anonymous_caller_sees_no_record_even_of_a_known_id(biobank):
     response = APIClient().get(f"/api/patients/{biobank.a.patient.pk}/")
 
@@ -38,6 +40,7 @@ def test_token_signs_in(api, biobank):
     assert response.json()["count"] == 2
 
 
+@pytest.mark.attack
 def test_wrong_token_is_refused(biobank):
     client = APIClient()
     client.credentials(
@@ -78,6 +81,7 @@ def test_token_endpoint_hands_out_the_users_token(django_user_model, db):
     assert response.json()["token"] == user.auth_token.key
 
 
+@pytest.mark.attack
 def test_token_endpoint_refuses_a_wrong_password(django_user_model, db):
     django_user_model.objects.create_user("reader", password="reader-pass-123")
 
@@ -89,6 +93,7 @@ def test_token_endpoint_refuses_a_wrong_password(django_user_model, db):
     assert "token" not in response.json()
 
 
+@pytest.mark.attack
 def test_session_caller_cannot_write(client, analyst, biobank):
     client.force_login(analyst)
 
@@ -108,6 +113,7 @@ def test_browsable_api_renders_for_a_signed_in_user(client, analyst, biobank):
     assert reverse("rest_framework:logout").encode() in response.content
 
 
+@pytest.mark.attack
 def test_token_requests_are_throttled_per_address(django_user_model, db):
     from rest_framework.test import APIClient
 

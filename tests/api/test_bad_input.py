@@ -8,6 +8,8 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
+pytestmark = pytest.mark.attack
+
 HUGE = "9" * 25
 
 

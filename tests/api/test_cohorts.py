@@ -129,6 +129,7 @@ def test_bad_query_is_a_400_naming_the_parameter(query, field, api, biobank):
     assert field in response.json()
 
 
+@pytest.mark.attack
 def test_cohort_needs_sign_in(biobank):
     assert APIClient().get("/api/cohort-pairs/").status_code == 401
 

@@ -176,6 +176,7 @@ def test_export_read_with_pandas_matches_the_database(fmt, api, richer):
 FORMULA = '=HYPERLINK("http://example.invalid","x")'
 
 
+@pytest.mark.attack
 def test_csv_guards_text_cells_a_spreadsheet_would_run_as_formulas(api, biobank):
     BloodSample.objects.filter(pk=biobank.a.sample.pk).update(timepoint=FORMULA)
     BloodSample.objects.filter(pk=biobank.b.sample.pk).update(timepoint="-C1")
@@ -469,6 +470,7 @@ def test_bad_parameter_is_a_400_naming_it(query, field, api, biobank):
     assert field in response.json()
 
 
+@pytest.mark.attack
 def test_anonymous_caller_is_refused(biobank):
     response = APIClient().get("/api/cohort-matrix/")
 

@@ -279,6 +279,7 @@ def test_bad_definition_is_a_400_naming_the_field(api, biobank, body, path):
         ({"name": "ok", "description": "line\nbell\u0007"}, "description", "U+0007"),
     ],
 )
+@pytest.mark.attack
 def test_control_characters_in_name_or_description_are_a_400(
     api, biobank, body, field, code_point
 ):
@@ -317,10 +318,12 @@ def test_same_name_twice_is_a_400_naming_the_name(api, biobank):
         f"{URL}1/diff/",
     ],
 )
+@pytest.mark.attack
 def test_anonymous_caller_is_refused(url, db):
     assert APIClient().get(url).status_code == 401
 
 
+@pytest.mark.attack
 def test_anonymous_caller_cannot_save_or_rerun(biobank):
     client = APIClient()
 

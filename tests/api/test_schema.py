@@ -84,6 +84,7 @@ def test_docs_pages_load_their_scripts_from_the_package(url, asset, client, anal
     assert external == []
 
 
+@pytest.mark.attack
 def test_docs_pages_need_sign_in(client, db):
     # An anonymous browser is sent to sign in (tests/api/test_strict_params.py):
     assert client.get("/api/docs/").status_code == 302

@@ -13,6 +13,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.attack
+
 schemathesis = pytest.importorskip(
     "schemathesis", reason="schemathesis is a development requirement"
 )

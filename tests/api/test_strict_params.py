@@ -345,6 +345,7 @@ def test_schema_has_no_sample_links_of_another_server(api):
 
 
 @pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+@pytest.mark.attack
 def test_anonymous_visitor_of_the_docs_is_sent_to_sign_in_and_back(url, client, db):
     response = client.get(url)
 

@@ -961,6 +961,7 @@ def test_a_reader_without_curator_rights_gets_403(api, biobank, method, url):
 
 
 @pytest.mark.parametrize(("method", "url"), WRITES)
+@pytest.mark.attack
 def test_an_anonymous_write_gets_401(biobank, method, url):
     response = getattr(APIClient(), method)(url, {}, format="json")
 
@@ -1097,6 +1098,7 @@ def test_a_draw_before_the_patients_birth_year_is_refused_as_the_importers_do(
     assert response.json()["drawn_at"] == ["lies before the patient's birth year."]
 
 
+@pytest.mark.attack
 def test_control_characters_in_text_are_refused_naming_the_field(curator_api, biobank):
     response = curator_api.patch(
         f"/api/blood-samples/{biobank.a.sample.pk}/",

@@ -30,6 +30,7 @@ def test_every_response_carries_a_request_id_that_its_log_records_share(
     assert (record.status_code, record.path) == (200, "/health/")
 
 
+@pytest.mark.attack
 def test_a_proxys_request_id_is_kept_and_a_forged_one_replaced(client, db):
     kept = client.get("/health/", HTTP_X_REQUEST_ID="lb-4f2a9c71-0001")
     forged = client.get("/health/", HTTP_X_REQUEST_ID="x\nFAKE LOG LINE")

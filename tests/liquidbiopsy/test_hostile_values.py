@@ -34,6 +34,8 @@ from tests.liquidbiopsy.conftest import (
 )
 from tests.liquidbiopsy.test_maf_import import maf_rows
 
+pytestmark = pytest.mark.attack
+
 HUGE = "99999999999999999999"
 LARGEST = "is beyond the largest count this field stores (2147483647)."
 CFDNA = "patient_id,draw_date,gene,protein_change,alt_reads,depth,timepoint\n"

@@ -252,6 +252,7 @@ def test_a_future_draw_date_rejects_the_maf(project):
     assert (problems[0].field, problems[0].code) == ("drawn_on", "future-date")
 
 
+@pytest.mark.attack
 def test_malformed_utf8_in_a_maf_rejects_the_file_naming_its_line(project):
     path = shared_path(
         "genomics_maf_cbioportal",

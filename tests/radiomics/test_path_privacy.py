@@ -36,6 +36,7 @@ from radiomics.models import (
 from tests.radiomics.conftest import build_ct, write_part10
 
 pytestmark = [
+    pytest.mark.attack,
     pytest.mark.django_db,
     pytest.mark.filterwarnings("ignore:Invalid value for VR"),
 ]
