@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import io
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -431,13 +432,17 @@ def run(options: argparse.Namespace, command: str) -> str:
     settings.DEBUG = False
     project = get_project(PROJECT)
     folder = Path(tempfile.mkdtemp(prefix="bench-pyradiomics-"))
-    print(f"writing {options.rois} x {options.features} ...", flush=True)  # noqa: T201
-    batch = write_batch_csv(folder / "features.csv", options.rois, options.features)
-    create_patients(batch, project)
+    try:
+        print(f"writing {options.rois} x {options.features} ...", flush=True)  # noqa: T201
+        batch = write_batch_csv(folder / "features.csv", options.rois, options.features)
+        csv_mib = batch.path.stat().st_size / 2**20
+        create_patients(batch, project)
 
-    load_before = load_average()
-    print("timing ...", flush=True)  # noqa: T201
-    timing = time_import(batch, project, options.repeat)
+        load_before = load_average()
+        print("timing ...", flush=True)  # noqa: T201
+        timing = time_import(batch, project, options.repeat)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     context = {
         "command": command,
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -445,9 +450,8 @@ def run(options: argparse.Namespace, command: str) -> str:
         "load_after": load_average(),
         "python": platform.python_version(),
         "database": database_label(),
-        "csv_mib": f"{batch.path.stat().st_size / 2**20:.0f}",
+        "csv_mib": f"{csv_mib:.0f}",
     }
-    batch.path.unlink()
     return render(timing, context)
 
 
