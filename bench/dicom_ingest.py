@@ -3,7 +3,7 @@
 Run from the repository root (BENCHMARKS.md holds the last results and this command):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/biobank_bench \\
-    .venv/bin/python bench/dicom_ingest.py --files 1000 --repeat 3 --write BENCHMARKS.md
+    .venv/bin/python bench/dicom_ingest.py --files 1000 --repeat 2 --write BENCHMARKS.md
 
 Two sets of files: copies of real CT slices (pydicom's CT_small.dcm and the slices of
 STS_001's CT series in the shared data) written by the script with new study, series
@@ -296,7 +296,7 @@ def run(options: argparse.Namespace, command: str) -> str:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000, help="Copies to write.")
-    parser.add_argument("--repeat", type=int, default=3, help="Timed runs per side.")
+    parser.add_argument("--repeat", type=int, default=2, help="Timed runs per side.")
     parser.add_argument("--write", type=Path, help="Markdown file to update.")
     return parser.parse_args(argv)
 

@@ -4,7 +4,7 @@ Run from the repository root (BENCHMARKS.md holds the last results and this comm
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/biobank_bench \\
     .venv/bin/python bench/pyradiomics_import.py --rois 1000 --features 1500 \\
-    --repeat 3 --write BENCHMARKS.md
+    --repeat 2 --write BENCHMARKS.md
 
 The script writes a PyRadiomics batch CSV of its own (one row per ROI: the batch
 input's ID, Image and Mask, PyRadiomics' diagnostics columns, then one column per
@@ -459,7 +459,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rois", type=int, default=1000)
     parser.add_argument("--features", type=int, default=1500)
-    parser.add_argument("--repeat", type=int, default=3, help="Timed runs per side.")
+    parser.add_argument("--repeat", type=int, default=2, help="Timed runs per side.")
     parser.add_argument("--write", type=Path, help="Markdown file to update.")
     return parser.parse_args(argv)
 
