@@ -171,6 +171,7 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("project", "user")
     search_fields = ("source_name", "source_sha256", "importer")
     date_hierarchy = "started_at"
+    readonly_fields = ("deidentification_report",)
     inlines = [DataIssueInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportRun]:
@@ -179,6 +180,17 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="issues", ordering="issue_count")
     def issue_count(self, run: ImportRun) -> int:
         return run.issue_count
+
+    @admin.display(description="de-identification report")
+    def deidentification_report(self, run: ImportRun) -> str:
+        """Link a DICOM run to what it removed, replaced and kept (radiomics' admin)."""
+        if run.importer != "dicom":
+            return "-"
+        try:
+            url = reverse("admin:radiomics_deidentifiedattribute_report", args=[run.pk])
+        except NoReverseMatch:
+            return "-"
+        return format_html('<a href="{}">Attribute by attribute</a>', url)
 
 
 @admin.register(DataIssue)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients.admin import add_patient_inline
+from patients.admin import ReadOnlyAdminMixin, add_patient_inline
+from patients.models import ImportRun
 from radiomics.models import (
+    DeidentifiedAttribute,
     FeatureDefinition,
     FeatureExtraction,
     FeatureRobustness,
@@ -299,3 +305,81 @@ class FeatureRobustnessAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(DeidentifiedAttribute)
+class DeidentifiedAttributeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The per-attribute de-identification report of DICOM import runs, read-only."""
+
+    list_display = (
+        "path",
+        "tag",
+        "decision",
+        "profile_action",
+        "rule",
+        "file_count",
+        "element_count",
+        "import_run",
+    )
+    list_filter = ("decision", "rule", "import_run__project")
+    list_select_related = ("import_run",)
+    search_fields = ("path", "tag")
+    raw_id_fields = ("import_run",)
+
+    def get_urls(self) -> list[URLPattern]:
+        report = path(
+            "report/<int:run_id>/",
+            self.admin_site.admin_view(self.report_view),
+            name="radiomics_deidentifiedattribute_report",
+        )
+        return [report, *super().get_urls()]
+
+    def report_view(self, request: HttpRequest, run_id: int) -> TemplateResponse:
+        """List what one run did to each attribute, by decision, then by reason."""
+        runs = self.admin_site.get_model_admin(ImportRun).get_queryset(request)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(runs, pk=run_id)
+        rows = self.get_queryset(request).filter(import_run=run)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"De-identification report of import run {run.pk}",
+            "run": run,
+            "decisions": deidentification_report(rows),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(
+            request, "admin/radiomics/deidentification_report.html", context
+        )
+
+
+def deidentification_report(
+    rows: QuerySet[DeidentifiedAttribute],
+) -> list[dict[str, object]]:
+    """Group a run's rows by decision, then by the rule that explains them."""
+    Decision = DeidentifiedAttribute.Decision
+    rules = dict(DeidentifiedAttribute.Rule.choices)
+    groups = []
+    for decision, label in Decision.choices:
+        chosen = sorted(
+            (row for row in rows if row.decision == decision),
+            key=lambda row: (row.rule, row.path),
+        )
+        if not chosen:
+            continue
+        by_rule: dict[str, list[DeidentifiedAttribute]] = {}
+        for row in chosen:
+            by_rule.setdefault(row.rule, []).append(row)
+        groups.append(
+            {
+                "decision": decision,
+                "label": label,
+                "attributes": len(chosen),
+                "elements": sum(row.element_count for row in chosen),
+                "rules": [
+                    {"reason": rules.get(rule, rule), "rows": group}
+                    for rule, group in by_rule.items()
+                ],
+            }
+        )
+    return groups

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from patients.models import Patient
+from patients.models import ImportRun, Patient
 
 
 class ImagingStudy(models.Model):
@@ -434,3 +434,118 @@ class FeatureRobustness(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feature} {self.form} {self.design}: {self.icc}"
+
+
+class DeidentifiedAttribute(models.Model):
+    """What DICOM de-identification did to one attribute in one import run.
+
+    One row per attribute path and decision, over all the files the run stored, so
+    that a run of thousands of files keeps a few hundred rows. No value is recorded,
+    only what was done to it.
+    """
+
+    class Decision(models.TextChoices):
+        REMOVED = "removed", "Removed"
+        DUMMY = "dummy", "Replaced by a dummy value"
+        UID = "uid", "Replaced by a new UID"
+        PSEUDONYM = "pseudonym", "Replaced by the patient's pseudonym"
+        EMPTIED = "emptied", "Emptied"
+        CLEANED = "cleaned", "Cleaned: held an identifier, emptied"
+        KEPT = "kept", "Kept"
+
+    class Rule(models.TextChoices):
+        PRIVATE = (
+            "private",
+            "Private attribute: removed whatever its VR, since nothing says what a vendor put in it.",
+        )
+        UNKNOWN = (
+            "unknown",
+            "Public attribute the data dictionary does not know: removed, since nothing says it is safe.",
+        )
+        GROUP_LENGTH = (
+            "group-length",
+            "Group length: removed; it is worked out again when the file is written.",
+        )
+        PROFILE = (
+            "profile",
+            "PS3.15 Table E.1-1, Basic Application Confidentiality Profile.",
+        )
+        UID = (
+            "uid",
+            "UID replaced by one derived from a keyed hash of the source UID, the same in every "
+            "file of the project, so references between objects (an RTSTRUCT or SEG to its "
+            "images, a frame of reference) still resolve.",
+        )
+        PSEUDONYM = (
+            "pseudonym",
+            "Replaced by the patient's project pseudonym, which links the stored files to the "
+            "patient record.",
+        )
+        DUMMY_SEQUENCE = (
+            "dummy-sequence",
+            "Inside a sequence that Table E.1-1 replaces by a dummy (an identification code of a "
+            "person, institution or procedure step): each value replaced by a dummy, references "
+            "and UIDs as for any UID.",
+        )
+        FULL_DATES = (
+            "full-dates",
+            "Retain Longitudinal Temporal Information with Full Dates Option: dates and times are "
+            "kept so that scans can be set in time against blood draws and treatments.",
+        )
+        PATIENT_CHARACTERISTICS = (
+            "patient-characteristics",
+            "Retain Patient Characteristics Option: age, sex, size and weight are kept as cohort "
+            "descriptors and for PET SUV; ages above 89 years become 090Y.",
+        )
+        CLEAN_DESCRIPTORS = (
+            "clean-descriptors",
+            "Clean Descriptors Option: a descriptor radiomics needs is kept unless it holds an "
+            "identifier found in the file (a name, ID, birth date, accession number, "
+            "institution); then it is emptied.",
+        )
+        ACQUISITION = (
+            "acquisition",
+            "Acquisition parameter (equipment, kernel, slice thickness, pixel spacing, kVp...): "
+            "kept because radiomic features depend on it; emptied only if it holds the "
+            "patient's own name, ID or birth date.",
+        )
+        NOT_LISTED = (
+            "not-listed",
+            "Not in Table E.1-1: kept; free text is emptied when it holds an identifier found in "
+            "the file.",
+        )
+
+    import_run = models.ForeignKey(
+        ImportRun, on_delete=models.CASCADE, related_name="deidentified_attributes"
+    )
+    path = models.CharField(
+        max_length=500,
+        help_text="Attribute keyword, after the sequences it sits in, e.g. "
+        "ReferencedStudySequence > ReferencedSOPInstanceUID.",
+    )
+    tag = models.CharField(max_length=11, help_text="(gggg,eeee) of the attribute.")
+    profile_action = models.CharField(
+        max_length=8,
+        blank=True,
+        help_text="The action of PS3.15 Table E.1-1 (X, Z, D, U, X/Z/D...); blank if not listed.",
+    )
+    decision = models.CharField(max_length=10, choices=Decision)
+    rule = models.CharField(max_length=24, choices=Rule)
+    file_count = models.PositiveIntegerField(
+        help_text="Files of the run where this was done."
+    )
+    element_count = models.PositiveIntegerField(
+        help_text="Elements this was done to, counting every sequence item."
+    )
+
+    class Meta:
+        ordering = ["import_run", "decision", "path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["import_run", "path", "decision"],
+                name="deidentified_attribute_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.get_decision_display()}"

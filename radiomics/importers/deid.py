@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -25,8 +26,17 @@ from pydicom.sr.coding import Code
 from pydicom.tag import BaseTag
 
 from biobank.core.importing import Problem
+from patients.models import ImportRun
 from radiomics.importers import values
-from radiomics.importers.profile import is_acquisition_parameter, resolve_action
+from radiomics.importers.profile import (
+    ACQUISITION_GROUPS,
+    BASIC_PROFILE,
+    RETAINED_FULL_DATES,
+    RETAINED_PATIENT_CHARACTERISTICS,
+    is_acquisition_parameter,
+    resolve_action,
+)
+from radiomics.models import DeidentifiedAttribute
 
 # Written into DeidentificationMethod (0012,0063); each value fits the 64 characters of LO.
 METHOD = [
@@ -106,6 +116,9 @@ PATIENT_ID_KEYWORDS = (
     "MedicalRecordLocator",
     "ClinicalTrialSubjectID",
 )
+Decision = DeidentifiedAttribute.Decision
+Rule = DeidentifiedAttribute.Rule
+PATIENT_AGE_TAG = 0x00101010
 REDACTED = "[redacted]"
 _SHORTEST_IDENTIFIER = 3
 _SUBSTRING_NAME = 4
@@ -511,7 +524,12 @@ def _temporal_problem(
 
 
 def deidentify(
-    ds: Dataset, *, project_code: str, pseudonym: str, source: str
+    ds: Dataset,
+    *,
+    project_code: str,
+    pseudonym: str,
+    source: str,
+    decisions: Decisions | None = None,
 ) -> list[Problem]:
     """De-identify the data set in place; return what was assumed or emptied.
 
@@ -522,28 +540,40 @@ def deidentify(
     too and whatever its VR (UN included); removes public elements that the data
     dictionary does not know, since nothing says they are safe; replaces UIDs with
     replacement_uid(); and screens all kept free text for the patient's identifiers.
-    PatientName and PatientID become the pseudonym.
+    PatientName and PatientID become the pseudonym. What was done to each attribute
+    (never its value) is added to `decisions`.
     """
-    screen = IdentifierScreen.from_dataset(ds)
+    decisions = decisions if decisions is not None else Decisions()
     problems: list[Problem] = []
-    _apply_profile(ds, project_code, screen, source, "", problems)
+    profile_pass = _ProfilePass(
+        project_code, IdentifierScreen.from_dataset(ds), source, problems, decisions
+    )
+    _apply_profile(ds, profile_pass, "")
 
     age = values.element(ds, "PatientAge")
     if age is not None and not age.is_empty:
         capped = values.cap_age(values.parse_age(str(age.value)))
         if capped.raw != str(age.value):
             age.value = capped.raw
+            decisions.replace(
+                "PatientAge",
+                PATIENT_AGE_TAG,
+                Decision.DUMMY,
+                Rule.PATIENT_CHARACTERISTICS,
+            )
             problems.append(
                 Problem(
                     source,
                     "is above 89 years and was recorded as 90 years (090Y).",
-                    field=tag_name(0x00101010),
+                    field=tag_name(PATIENT_AGE_TAG),
                     code="age-above-89",
                 )
             )
 
     ds.PatientName = pseudonym
     ds.PatientID = pseudonym
+    for keyword, tag in (("PatientName", 0x00100010), ("PatientID", 0x00100020)):
+        decisions.replace(keyword, tag, Decision.PSEUDONYM, Rule.PSEUDONYM)
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = METHOD
     ds.DeidentificationMethodCodeSequence = [_code_item(code) for code in METHOD_CODES]
@@ -551,68 +581,186 @@ def deidentify(
     return problems
 
 
+@dataclass
+class _ProfilePass:
+    """One pass of the profile over a data set and what it found."""
+
+    project_code: str
+    screen: IdentifierScreen
+    source: str
+    problems: list[Problem]
+    decisions: Decisions
+
+
 def _apply_profile(
-    ds: Dataset,
-    project_code: str,
-    screen: IdentifierScreen,
-    source: str,
-    path: str,
-    problems: list[Problem],
+    ds: Dataset, run: _ProfilePass, path: str, in_dummy: bool = False
 ) -> None:
+    """Apply the profile to every element of the data set, items of sequences too.
+
+    `in_dummy`: the data set is an item of a sequence whose action is D (a person's
+    or institution's identification codes), so every value that has no action of
+    its own is replaced by a dummy; UIDs without an action (class UIDs) stay.
+    """
+    note = run.decisions.note
     for tag in list(ds.keys()):
-        if (
-            tag.is_private
-            or tag.element == 0
-            or not (dictionary_has_tag(tag) or repeater_has_tag(tag))
-        ):
-            # Private elements, group lengths and attributes nobody can vouch for:
+        name = f"{path}{keyword_for_tag(tag) or tag_hex(tag)}"
+        if tag.is_private or tag.element == 0:
             del ds[tag]
+            note(name, tag, Decision.REMOVED, _removed_rule(tag))
+            continue
+        if not (dictionary_has_tag(tag) or repeater_has_tag(tag)):
+            # Attributes nobody can vouch for:
+            del ds[tag]
+            note(name, tag, Decision.REMOVED, Rule.UNKNOWN)
             continue
 
         action = resolve_action(int(tag))
+        rule = rule_of(int(tag))
         if action == "X":
             del ds[tag]
+            note(name, tag, Decision.REMOVED, rule)
             continue
         vr = vr_of(ds, tag)
+        if in_dummy and action in (None, "C") and vr not in ("SQ", "UI"):
+            action, rule = "D", Rule.DUMMY_SEQUENCE
         if action not in ("Z", "D", "U") and vr != "SQ" and vr not in TEXT_VRS:
+            note(name, tag, Decision.KEPT, rule)
             continue  # kept as it is, never parsed
 
         elem = ds[tag]
         if vr == "SQ":
             if action == "Z":
                 elem.value = []
+                note(name, tag, Decision.EMPTIED, rule)
                 continue
+            is_dummy = in_dummy or action == "D"
+            note(name, tag, Decision.DUMMY if is_dummy else Decision.KEPT, rule)
             for item in elem.value or []:
-                _apply_profile(
-                    item,
-                    project_code,
-                    screen,
-                    source,
-                    f"{path}{elem.keyword} > ",
-                    problems,
-                )
-        elif action == "Z":
+                _apply_profile(item, run, f"{name} > ", is_dummy)
+        elif action == "Z" or (action in ("D", "U") and elem.is_empty):
             elem.value = None
+            note(name, tag, Decision.EMPTIED, rule)
         elif action == "D":
-            if not elem.is_empty:
-                elem.value = _dummy(vr)
+            elem.value = _dummy(vr)
+            note(name, tag, Decision.DUMMY, rule)
         elif action == "U":
-            uids = [replacement_uid(project_code, text) for text in _texts(elem)]
+            uids = [replacement_uid(run.project_code, text) for text in _texts(elem)]
             elem.value = uids if len(uids) > 1 else (uids[0] if uids else None)
+            note(name, tag, Decision.UID, rule)
         elif action in (None, "C") and any(
-            screen.finds(text, patient_only=is_acquisition_parameter(int(tag)))
+            run.screen.finds(text, patient_only=is_acquisition_parameter(int(tag)))
             for text in _texts(elem)
         ):
             elem.value = None
-            problems.append(
+            note(name, tag, Decision.CLEANED, rule)
+            run.problems.append(
                 Problem(
-                    source,
+                    run.source,
                     "held an identifying value (a name, ID, birth date or institution) "
                     "and was emptied.",
                     field=f"{path}{tag_name(int(tag))}",
                     code="identifier-in-text",
                 )
             )
+        else:
+            note(name, tag, Decision.KEPT, rule)
+
+
+def _removed_rule(tag: BaseTag) -> str:
+    return Rule.PRIVATE if tag.is_private else Rule.GROUP_LENGTH
+
+
+@functools.lru_cache(maxsize=4096)
+def rule_of(tag: int) -> str:
+    """Return why a public attribute is treated as it is: a Rule of the report."""
+    action = resolve_action(tag)
+    if tag in RETAINED_FULL_DATES:
+        return Rule.FULL_DATES
+    if tag in RETAINED_PATIENT_CHARACTERISTICS:
+        return Rule.PATIENT_CHARACTERISTICS
+    if action == "C":
+        return Rule.CLEAN_DESCRIPTORS
+    if action == "U":
+        return Rule.UID
+    if action is not None:
+        return Rule.PROFILE
+    # Numbers of the acquisition groups (slice thickness, kVp, pixel spacing) too:
+    if is_acquisition_parameter(tag) or (
+        tag >> 16 in ACQUISITION_GROUPS and dictionary_VR(tag) not in TEXT_VRS
+    ):
+        return Rule.ACQUISITION
+    return Rule.NOT_LISTED
+
+
+def tag_hex(tag: int) -> str:
+    """Return e.g. "(0029,1001)"."""
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+@dataclass
+class Decisions:
+    """What de-identification did to each attribute path of one file, never a value.
+
+    Keyed by (path, decision): the tag, the rule and how many elements.
+    """
+
+    counts: dict[tuple[str, str], list] = field(default_factory=dict)
+
+    def note(self, path: str, tag: int, decision: str, rule: str) -> None:
+        entry = self.counts.get((path, decision))
+        if entry is None:
+            self.counts[path, decision] = [int(tag), rule, 1]
+        else:
+            entry[2] += 1
+
+    def replace(self, path: str, tag: int, decision: str, rule: str) -> None:
+        """Record what was done last to an attribute, instead of what was noted before."""
+        for key in [key for key in self.counts if key[0] == path]:
+            del self.counts[key]
+        self.note(path, tag, decision, rule)
+
+
+@dataclass
+class DeidentificationReport:
+    """The decisions about the files an import run stored, added up by attribute path."""
+
+    # (path, decision) -> [tag, rule, files, elements]
+    rows: dict[tuple[str, str], list] = field(default_factory=dict)
+
+    def add(self, decisions: Decisions) -> None:
+        for key, (tag, rule, elements) in decisions.counts.items():
+            row = self.rows.setdefault(key, [tag, rule, 0, 0])
+            row[2] += 1
+            row[3] += elements
+
+    def save(self, run: ImportRun) -> None:
+        DeidentifiedAttribute.objects.bulk_create(
+            DeidentifiedAttribute(
+                import_run=run,
+                path=path[:500],
+                tag=tag_hex(tag),
+                # Curves and overlays are one line of the table each, not tags:
+                profile_action=BASIC_PROFILE.get(tag)
+                or ("X" if rule == Rule.PROFILE else ""),
+                decision=decision,
+                rule=rule,
+                file_count=files,
+                element_count=elements,
+            )
+            for (path, decision), (tag, rule, files, elements) in self.rows.items()
+        )
+
+
+def reader_pseudonym(project_code: str, reader: str) -> str:
+    """Return the label that stands for who drew a ROI: the same for the same name.
+
+    ROIInterpreter (3006,00A6) names a person, so the database keeps a keyed hash of
+    it, enough to tell readers apart in a reader study; case and spaces are ignored.
+    """
+    if not reader.strip():
+        return ""
+    name = " ".join(reader.upper().split())
+    return "reader-" + _keyed_digest("reader", project_code, name).hex()[:10]
 
 
 def _code_item(code: Code) -> Dataset:

@@ -27,9 +27,12 @@ from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, pseudonymise
 from radiomics.importers import values
 from radiomics.importers.deid import (
+    Decisions,
+    DeidentificationReport,
     IdentifierScreen,
     deidentify,
     normalise_temporal_values,
+    reader_pseudonym,
     source_uid_hash,
     tag_name,
 )
@@ -76,6 +79,7 @@ class DicomReport(ImportReport):
     """An ImportReport that also names the files found stored already, identical."""
 
     identical_files: list[str] = field(default_factory=list)
+    import_run_id: int | None = None
 
     def summary(self) -> str:
         text = super().summary()
@@ -96,7 +100,7 @@ def ingest_dicom(
     *,
     user=None,
     progress: Progress | None = None,
-) -> ImportReport:
+) -> DicomReport:
     """Import the DICOM objects of a folder (recursively), a .zip archive or one file.
 
     Images are grouped into ImagingStudy and ImageSeries rows with their acquisition
@@ -140,6 +144,7 @@ def ingest_dicom(
         source_sha256=file_sha256(path) if path.is_file() else "",
         user=user,
     )
+    report.import_run_id = run.pk
     ingest = _Ingest(project, run, report, progress, path)
     try:
         with lenient_pydicom(), open_sources(path) as sources:
@@ -191,6 +196,7 @@ class _Scope:
 
     written: list[Path] = field(default_factory=list)
     created: Counter[str] = field(default_factory=Counter)
+    deidentified: list[Decisions] = field(default_factory=list)
 
 
 @dataclass
@@ -231,6 +237,9 @@ class _Ingest:
         self.library: dict[tuple[str, str], int] = {}
         self.done = 0
         self.total = 0
+        # What de-identification did, by file until the file is stored, then by run:
+        self.decisions: dict[str, Decisions] = {}
+        self.deidentified = DeidentificationReport()
 
     def warn(
         self,
@@ -385,6 +394,8 @@ class _Ingest:
         else:
             for kind, n in scope.created.items():
                 self.report.count(kind, n)
+            for decisions in scope.deidentified:
+                self.deidentified.add(decisions)
         self.merge_repeated(mark)
 
     def merge_repeated(self, mark: int) -> None:
@@ -557,11 +568,13 @@ class _Ingest:
                     code="no-part10-header",
                 )
             )
+        self.decisions[source] = Decisions()
         problems += deidentify(
             ds,
             project_code=self.project.code,
             pseudonym=patient.pseudonym,
             source=source,
+            decisions=self.decisions[source],
         )
         for problem in problems:
             self.warn(problem, patient)
@@ -715,6 +728,8 @@ class _Ingest:
         finally:
             partial.unlink(missing_ok=True)
         scope.written.append(target)
+        if source in self.decisions:
+            scope.deidentified.append(self.decisions.pop(source))
         return True
 
     # Segmentations:
@@ -746,11 +761,9 @@ class _Ingest:
             self.report.duplicates += 1
             self.report.identical_files.append(name)
             return
-        # Who drew each ROI is kept in the database for reader studies, although the
-        # stored copy drops ROIInterpreter as Table E.1-1 says; never a patient's name:
+        # Who drew each ROI is kept in the database for reader studies as a keyed hash
+        # of ROIInterpreter, which the stored copy drops as Table E.1-1 says:
         readers = readers_of(ds)
-        screen = IdentifierScreen()
-        screen.add_patient(ds)
         transfer_syntax = self.clean(ds, name, patient)
 
         links = []
@@ -759,10 +772,10 @@ class _Ingest:
                 continue
             series, linkage = self.link(name, region, patient)
             if series is not None:
-                reader = readers.get(region.number, "")
-                links.append(
-                    (region, series, linkage, "" if screen.finds(reader) else reader)
+                reader = reader_pseudonym(
+                    self.project.code, readers.get(region.number, "")
                 )
+                links.append((region, series, linkage, reader))
         if not links:
             return
 
@@ -919,6 +932,7 @@ class _Ingest:
         run.summary = self.report.as_dict()
         run.source_name = self.report.source[:500]
         run.save(update_fields=["status", "finished_at", "summary", "source_name"])
+        self.deidentified.save(run)
 
     def report_library_warnings(self) -> None:
         """Turn what pydicom said into warnings: one per message, with its count.

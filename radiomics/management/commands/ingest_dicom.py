@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from biobank.core.importing import ImportRejected
 from patients.services import BadProjectCode, get_project
@@ -49,6 +50,15 @@ class Command(BaseCommand):
         except ImportRejected as exc:
             raise CommandError(f"Nothing was imported.\n{exc}") from None
         self.stdout.write(report.summary())
+        if report.import_run_id is not None:
+            url = reverse(
+                "admin:radiomics_deidentifiedattribute_report",
+                args=[report.import_run_id],
+            )
+            self.stdout.write(
+                f"What de-identification removed, replaced and kept, attribute by "
+                f"attribute (import run {report.import_run_id}): {url} on the admin site"
+            )
         # A batch goes on past rejected files, but one where every file was rejected
         # must not look like success to a script:
         if report.rejected and not report.created and not report.duplicates:
