@@ -87,6 +87,7 @@ DEMO_PYRADIOMICS_PARAMETERS = {
     "setting": {"force2D": True, "binWidth": 25, "label": 1},
 }
 DEMO_ROI = "Demo ROI (generated ellipse)"
+DEMO_QUARTILE = "original_firstorder_25Percentile"
 DEMO_SIGNATURE = "Demo texture score (illustrative, not a published model)"
 DEMO_SIGNATURE_TERMS = {
     "original_firstorder_Entropy": 1.0,
@@ -158,21 +159,28 @@ def add_demo_radiomics(project: Project) -> None:
         study__patient__project=project, modality__in=["CT", "MR"]
     ).order_by("pk")
     for series in series_list:
-        if series.segmentations.exists():
-            continue
-        try:
-            grid = read_grid(series)
-            grid.empty_volume(str(series))
-        except SeriesUnusable as refused:
-            logger.debug("Demo: no ROI on series %s: %s", series.pk, refused)
-            continue
-        segmentation = _register_ellipse(series, grid)
+        segmentation = series.segmentations.filter(roi_name=DEMO_ROI).first()
+        if segmentation is None:
+            if series.segmentations.exists():
+                continue
+            try:
+                grid = read_grid(series)
+                grid.empty_volume(str(series))
+            except SeriesUnusable as refused:
+                logger.debug("Demo: no ROI on series %s: %s", series.pk, refused)
+                continue
+            segmentation = _register_ellipse(series, grid)
         extraction = plan_extraction(
             segmentation,
             engine="pyradiomics",
             engine_parameters=DEMO_PYRADIOMICS_PARAMETERS,
         )
-        if extraction.status != FeatureExtraction.Status.DONE:
+        # A demo built before the biobank computed the intensity quartiles is run
+        # again once, so that its texture reports show them:
+        lacks_quartiles = not extraction.values.filter(
+            feature__name=DEMO_QUARTILE
+        ).exists()
+        if extraction.status != FeatureExtraction.Status.DONE or lacks_quartiles:
             run_extraction(extraction.pk)
     _save_demo_signature()
 

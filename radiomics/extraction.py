@@ -373,7 +373,7 @@ def feature_definitions(
             name=value.name[:200],
             **definition_parts(value),
             ibsi_code=value.ibsi_code,
-            description=f"IBSI tag {value.tag}"[:300] if value.tag else "",
+            description=_description(value)[:300],
             ibsi_conformant=marks[value.name][0],
             conformance_note=marks[value.name][1][:300],
         )
@@ -390,6 +390,12 @@ def feature_definitions(
             )
         }
     return known
+
+
+def _description(value: EngineValue) -> str:
+    if value.source:  # computed by the biobank, not by the engine
+        return value.source
+    return f"IBSI tag {value.tag}" if value.tag else ""
 
 
 def preset_from_dict(values: dict[str, Any]) -> Preset:

@@ -44,19 +44,23 @@ HARALICK = [
 
 # Intensity statistics beside them. IBSI defines no 25th/75th percentile and no
 # standard deviation: the deviation is derived from the variance (ECT3), and the
-# percentiles show only when the engine stored them under these names.
+# percentiles are those the biobank computes beside each engine's first order
+# (radiomics/engines/base.py: quartile_values), under the engines' styles of name.
 INTENSITY = [
     ("Mean", "Q4LE", ()),
     ("Standard deviation", "", ()),
     ("Median", "Y12H", ()),
-    ("25th percentile", "", ("25Percentile",)),
-    ("75th percentile", "", ("75Percentile",)),
+    ("25th percentile", "", ("25Percentile", "stat_p25")),
+    ("75th percentile", "", ("75Percentile", "stat_p75")),
     ("Skewness", "KE2A", ()),
     ("Kurtosis (excess)", "IPH6", ()),
 ]
 VARIANCE_CODE = "ECT3"
 EXCESS_KURTOSIS_CODE = "IPH6"
 NOT_COMPUTED = "not computed by this extraction"
+# Extractions run (or imported) before the biobank computed the quartiles lack them:
+QUARTILE_MISSING = "not computed for this extraction"
+QUARTILE_NOTE = "computed by the biobank from the ROI intensities the engine used"
 
 
 @dataclass(frozen=True)
@@ -204,12 +208,10 @@ def intensity_lines(rows: list[FeatureRow]) -> list[ReportLine]:
                 continue
         row = _find(rows, code, names)
         if row is None:
-            note = NOT_COMPUTED
-            if not code and label != "Standard deviation":
-                note = "not an IBSI feature; this engine did not store it"
+            note = QUARTILE_MISSING if names else NOT_COMPUTED
             lines.append(ReportLine(label, code, None, note=note))
         else:
-            lines.append(_line(label, code, row))
+            lines.append(_line(label, code, row, note=QUARTILE_NOTE if names else ""))
     return lines
 
 

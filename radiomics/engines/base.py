@@ -145,6 +145,8 @@ class FeatureValue:
 
     `tag` is the name in the IBSI compliance sheet ("cm_joint_max_3D_avg");
     `aggregation_code` is the IBSI code of the texture aggregation method, if any.
+    `source` is empty for the engine's own output; otherwise it says who computed the
+    value and how, and becomes the description of the stored feature.
     """
 
     name: str
@@ -152,6 +154,52 @@ class FeatureValue:
     value: float
     tag: str = ""
     aggregation_code: str = ""
+    source: str = ""
+
+
+# The 25th and 75th intensity percentiles of a texture report. Neither engine gives
+# them (both give the 10th and 90th, the median and the interquartile range, IBSI SALO
+# = P75 - P25), and IBSI gives them no code, so the biobank computes them.
+QUARTILES = (25, 75)
+QUARTILE_SOURCE = (
+    "{p}th percentile of the ROI intensities that {engine} used for its first-order "
+    "features, computed by the biobank the way {engine} computes its 10th and 90th "
+    "(numpy, linear interpolation); no IBSI code (P75 - P25 is the interquartile "
+    "range, SALO)"
+)
+
+
+def intensity_percentiles(
+    intensities: np.ndarray, percentiles: tuple[float, ...]
+) -> dict[float, float]:
+    """Return percentiles of ROI intensities, interpolated as both engines do theirs.
+
+    PyRadiomics (numpy.nanpercentile) and MIRP (numpy.percentile) take numpy's default:
+    linear interpolation between the two nearest ranks (Hyndman and Fan's type 7), on
+    the intensities as they hold them (float64 and float32); so does this.
+    """
+    return {p: float(np.percentile(intensities, p)) for p in percentiles}
+
+
+def quartile_values(
+    intensities: np.ndarray, engine: str, name: str
+) -> list[FeatureValue]:
+    """Return the 25th and 75th percentiles of the ROI intensities as feature values.
+
+    `intensities` are the voxels the engine's first-order features were computed from;
+    `name` holds "{p}" for the percentile, so that each engine's names stay its own
+    ("stat_p{p}", "original_firstorder_{p}Percentile").
+    """
+    return [
+        FeatureValue(
+            name=name.format(p=p),
+            ibsi_code="",
+            value=value,
+            tag=f"stat_p{p}",
+            source=QUARTILE_SOURCE.format(p=p, engine=engine),
+        )
+        for p, value in intensity_percentiles(intensities, QUARTILES).items()
+    ]
 
 
 @dataclass

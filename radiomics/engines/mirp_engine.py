@@ -17,6 +17,7 @@ from radiomics.engines.base import (
     Volume,
     image_diagnostics,
     mask_diagnostics,
+    quartile_values,
 )
 from radiomics.engines.checks import EmptyMask
 from radiomics.engines.ibsi import aggregation_code, feature_code
@@ -138,6 +139,12 @@ class MirpEngine(Engine):
             values = _with_exact_spatial_autocorrelation(
                 values, processed_image, processed_mask
             )
+        if any(value.tag == "stat_median" for value in values):
+            # MIRP's statistics read the processed image within the intensity mask:
+            intensities = processed_image.get_voxel_grid()[
+                processed_mask.roi_intensity.get_voxel_grid()
+            ]
+            values += quartile_values(intensities, self.name, "stat_p{p}")
 
         diagnostics = initial_diagnostics(image, roi) | _processed_diagnostics(
             processed_image, processed_mask

@@ -46,6 +46,7 @@ from radiomics.engines.base import (
     Volume,
     image_diagnostics,
     mask_diagnostics,
+    quartile_values,
 )
 from radiomics.engines.checks import EmptyMask
 from radiomics.engines.ibsi import FEATURE_CODES, aggregation_code
@@ -633,6 +634,12 @@ class PyRadiomicsEngine(Engine):
                 **settings,
             )
             values += _feature_values(_computed(plain), "ibsi", "firstorder", "")
+            # The intensities its first-order class was handed (plain.targetVoxelArray):
+            values += quartile_values(
+                prepared.array[prepared.intensity],
+                self.name,
+                "ibsi_firstorder_{p}Percentile",
+            )
             histogram = _prebinned(first_order, levels)(
                 prepared.image(prepared.levels),
                 prepared.image(prepared.intensity),
@@ -686,6 +693,7 @@ class PyRadiomicsEngine(Engine):
             result.SetDirection(tuple(float(d) for d in image.direction))
             return result
 
+        quartiles = _computing_quartiles(extractor, self.name)
         array = image.array if image.array.ndim == 3 else image.array[np.newaxis]
         with pyradiomics_importable():
             result = extractor.execute(
@@ -698,7 +706,32 @@ class PyRadiomicsEngine(Engine):
             values.append(
                 FeatureValue(name=name, ibsi_code=ibsi_code(name), value=float(value))
             )
-        return values
+        return values + quartiles
+
+
+def _computing_quartiles(extractor: Any, engine: str) -> list[FeatureValue]:
+    """Have `extractor` add the quartiles to each first-order class it runs; return their list.
+
+    PyRadiomics hands computeFeatures the image and mask of one image type (original,
+    wavelet-LLH, ...) after its own resampling, re-segmentation, filtering and cropping:
+    those its first-order class reads, taking the voxels equal to the label.
+    """
+    import SimpleITK as sitk
+
+    quartiles: list[FeatureValue] = []
+    compute_features = extractor.computeFeatures
+
+    def with_quartiles(image: Any, mask: Any, image_type: str, **settings: Any):
+        features = compute_features(image, mask, image_type, **settings)
+        if "firstorder" in extractor.enabledFeatures:
+            inside = sitk.GetArrayFromImage(mask) == settings.get("label", 1)
+            intensities = sitk.GetArrayFromImage(image)[inside].astype(float)
+            name = f"{image_type}_firstorder_{{p}}Percentile"
+            quartiles.extend(quartile_values(intensities, engine, name))
+        return features
+
+    extractor.computeFeatures = with_quartiles
+    return quartiles
 
 
 AXIS_LENGTHS = ("MajorAxisLength", "MinorAxisLength", "LeastAxisLength")

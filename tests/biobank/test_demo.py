@@ -272,3 +272,25 @@ def test_demo_features_carry_their_family_and_image_filter():
     )
     assert (wavelet.image_filter, wavelet.ibsi_code) == ("wavelet-HH", mean.ibsi_code)
     assert not FeatureDefinition.objects.filter(family="other").exists()
+
+
+@pytest.mark.django_db
+def test_demo_texture_reports_show_the_intensity_quartiles(client):
+    demo.build_demo()
+    # A demo built before the biobank computed quartiles: building it again adds them.
+    quartiles = {f"original_firstorder_{p}Percentile" for p in (25, 75)}
+    FeatureValue.objects.filter(feature__name__in=quartiles).delete()
+
+    demo.build_demo()
+
+    extractions = FeatureExtraction.objects.filter(segmentation__roi_name=demo.DEMO_ROI)
+    assert extractions.exists()
+    for extraction in extractions:
+        names = set(extraction.values.values_list("feature__name", flat=True))
+        assert quartiles <= names, extraction.pk
+    client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
+    study = extractions.first().segmentation.series.study
+    html = client.get(f"/studies/{study.pk}/").content.decode()
+    assert "25th percentile" in html
+    assert "computed by the biobank" in html
+    assert "not computed for this extraction" not in html

@@ -146,7 +146,33 @@ def test_intensity_report_derives_deviation_and_excess_kurtosis(logged_in, study
     assert "square root of the variance (ECT3)" in deviation
     kurtosis = _report_value(html, "Kurtosis (excess)")
     assert kurtosis.startswith("1.5") and "minus 3" in kurtosis
-    assert "not an IBSI feature" in _report_value(html, "25th percentile")
+
+
+def test_intensity_report_shows_the_quartiles_the_biobank_computed(logged_in, study):
+    later = extraction_of(study, roi="GTV-2")
+    store(
+        later,
+        {
+            "original_firstorder_Median": 40.0,
+            "original_firstorder_25Percentile": 31.5,
+            "original_firstorder_75Percentile": 52.25,
+        },
+    )
+
+    html = logged_in.get(f"/studies/{study.pk}/?extraction={later.pk}").content.decode()
+
+    assert _report_value(html, "Median") == "40"
+    for label, value in (("25th percentile", "31.5"), ("75th percentile", "52.25")):
+        line = _report_value(html, label)
+        assert line.startswith(value), line
+        assert "computed by the biobank" in line
+
+
+def test_intensity_report_names_quartiles_an_older_extraction_lacks(logged_in, study):
+    html = logged_in.get(f"/studies/{study.pk}/").content.decode()
+
+    for label in ("25th percentile", "75th percentile"):
+        assert _report_value(html, label) == "not computed for this extraction"
 
 
 def test_features_are_grouped_by_family_with_codes_and_robustness(logged_in, study):
