@@ -23,6 +23,7 @@ from biobank.browse.forms import FollowUpForm, PatientBrowserForm, TimelineForm
 from biobank.browse.plots import timeline_svg
 from biobank.browse.study import load_study
 from biobank.browse.timeline import load_timeline
+from biobank.cohorts.forms import name_unknown_parameters
 from biobank.cohorts.stratification import flag_patients
 from liquidbiopsy.models import (
     BloodSample,
@@ -109,6 +110,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def patient_list(request: HttpRequest) -> HttpResponse:
     """List patients by the filters of the form, sorted and one page at a time."""
     form = PatientBrowserForm(request.GET)
+    name_unknown_parameters(form, request.GET, [*form.fields, "page"])
     # Counted in subqueries, so that the page stays one query whatever it holds:
     patients = (
         visible_to(request.user, Patient.objects.all(), "project")
@@ -138,7 +140,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         or "pseudonym",
         "descending": form.cleaned_data.get("descending") if form.is_valid() else False,
     }
-    return render(request, "browse/patient_list.html", context)
+    status = 200 if form.is_valid() else 400
+    return render(request, "browse/patient_list.html", context, status=status)
 
 
 @login_required
@@ -154,6 +157,7 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     settings.setdefault("window", str(TimelineForm.DEFAULT_WINDOW))
     settings.setdefault("vaf_scale", "linear")
     form = TimelineForm(settings)
+    name_unknown_parameters(form, request.GET, form.fields)
     if form.is_valid():
         window, scale, status = (
             form.cleaned_data["window"],
@@ -196,6 +200,7 @@ def study_page(request: HttpRequest, pk: int) -> HttpResponse:
 def follow_up(request: HttpRequest) -> HttpResponse:
     """List the patients flagged for closer follow-up by the rule the form sets."""
     form = FollowUpForm(request.GET)
+    name_unknown_parameters(form, request.GET, form.fields)
     flags = []
     if form.is_valid():
         patients = visible_to(request.user, Patient.objects.all(), "project")

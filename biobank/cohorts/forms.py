@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import Q
 from django.http import QueryDict
 from django.template.defaultfilters import pluralize
+from django.utils.text import Truncator
 
 from biobank.cohorts.query import (
     IBSI_CODE_IMAGE_FILTER,
@@ -242,3 +245,16 @@ def form_messages(form: forms.Form) -> dict[str, list[str]]:
         field: [error["message"] for error in messages]
         for field, messages in form.errors.get_json_data().items()
     }
+
+
+def name_unknown_parameters(
+    form: forms.Form, query: QueryDict, known: Iterable[str]
+) -> None:
+    """Add to a bound `form` an error naming each parameter of `query` not `known`.
+
+    The researcher pages show it above their form, and like any invalid filter it
+    withholds the result, so a misspelt filter never silently widens what a page
+    lists (the API answers 400 with UNKNOWN_PARAMETER by name).
+    """
+    for name in sorted(set(query) - set(known)):
+        form.add_error(None, f"{Truncator(name).chars(60)}: {UNKNOWN_PARAMETER}")

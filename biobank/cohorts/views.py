@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from biobank.api.access import visible_to
 from biobank.cohorts import analysis, charts, saved
-from biobank.cohorts.forms import CohortForm, form_messages
+from biobank.cohorts.forms import CohortForm, form_messages, name_unknown_parameters
 from biobank.cohorts.matrix import (
     ALL_FEATURES,
     MatrixSpec,
@@ -50,6 +50,8 @@ CSV_CHUNK_ROWS = 2000
 MAX_ANALYSIS_PAIRS = 20_000
 MAX_ANALYSIS_FEATURES = 30
 SAVED_COHORTS_SHOWN = 50
+# What the cohort page reads besides the filters and matrix columns:
+COHORT_PAGE_PARAMETERS = ("format",)
 
 
 class PageForm(forms.Form):
@@ -137,9 +139,12 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     wants_csv = request.GET.get("format") == "csv"
     form = CohortForm(request.GET if request.GET else None)
     columns = MatrixColumnsForm(request.GET if request.GET else None)
+    if form.is_bound:
+        known = [*form.fields, *columns.fields, *COHORT_PAGE_PARAMETERS]
+        name_unknown_parameters(form, request.GET, known)
     context = {"form": form, "columns": columns}
     if not form.is_bound or not form.is_valid():
-        status = 400 if wants_csv else 200
+        status = 400 if form.is_bound else 200
         context["saved_cohorts"] = _saved_cohorts_of(request.user)
         return render(request, "cohorts/cohort_page.html", context, status=status)
 
@@ -386,9 +391,12 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
     form = CohortForm(request.GET if request.GET else None)
     choice = AnalysisForm(request.GET if request.GET else None)
+    if form.is_bound:
+        name_unknown_parameters(form, request.GET, [*form.fields, *choice.fields])
     context: dict = {"form": form, "choice": choice}
     if not (form.is_bound and form.is_valid() and choice.is_valid()):
-        return render(request, "cohorts/analysis.html", context)
+        status = 400 if form.is_bound else 200
+        return render(request, "cohorts/analysis.html", context, status=status)
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     pair_count = pairs.count()
@@ -404,13 +412,17 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         layout = resolve_layout(choice.spec, pairs)
     except MatrixSpecError as error:
         choice.add_error(error.field, error.message)
-        return render(request, "cohorts/analysis.html", context | {"searched": False})
+        return render(
+            request, "cohorts/analysis.html", context | {"searched": False}, status=400
+        )
     if len(layout.features) > MAX_ANALYSIS_FEATURES:
         choice.add_error(
             "features",
             f"These name {len(layout.features)} features; correlate at most {MAX_ANALYSIS_FEATURES} at once.",
         )
-        return render(request, "cohorts/analysis.html", context | {"searched": False})
+        return render(
+            request, "cohorts/analysis.html", context | {"searched": False}, status=400
+        )
 
     # One chunk for the whole cohort, so the queries do not grow with its size:
     frames = iter_matrix_frames(

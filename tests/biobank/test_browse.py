@@ -187,7 +187,7 @@ def test_patient_list_refuses_bad_filters_with_a_message(logged_in, biobank):
     response = logged_in.get("/patients/?cancer_type=NOPE&sort=name")
 
     html = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Correct the filters marked below." in html
     assert _pseudonyms(response) == []
 

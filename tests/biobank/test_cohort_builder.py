@@ -348,8 +348,10 @@ def test_analysis_of_a_cohort_too_large_points_to_the_download(
 
 
 def test_analysis_names_an_unknown_feature(logged_in, cohort):
-    html = logged_in.get(analysis_url(features="NOPE")).content.decode()
+    response = logged_in.get(analysis_url(features="NOPE"))
 
+    html = response.content.decode()
+    assert response.status_code == 400
     assert "No radiomic feature is named or coded NOPE" in html
     assert "Correlations over" not in html
 

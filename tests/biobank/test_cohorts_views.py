@@ -132,7 +132,7 @@ def test_cohort_page_links_curators_to_the_study_and_sample_in_the_admin(
 def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pairs):
     response = logged_in.get("/cohorts/", {"window_days": "-1", "variant": "p.T790M"})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors == {
         "window_days": ["Ensure this value is greater than or equal to 0."],
         "gene": ["Give the gene of the protein change, e.g. EGFR for p.T790M."],

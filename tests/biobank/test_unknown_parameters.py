@@ -1,0 +1,123 @@
+"""Researcher pages name a query parameter they do not read instead of ignoring it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+import pytest
+
+from biobank.cohorts.forms import UNKNOWN_PARAMETER
+from tests.biobank.conftest import Records
+
+DAY = dt.date(2024, 3, 1)
+
+
+@pytest.fixture
+def signed_in(client, django_user_model):
+    """An administrator, who sees every project whatever the access rules."""
+    client.force_login(django_user_model.objects.create_superuser("admin", None))
+    return client
+
+
+@pytest.fixture
+def paired(records: Records):
+    patient = records.patient("P-1")
+    study = records.study(patient, DAY)
+    records.feature(study, "original_glcm_Contrast", 2.5, "ACUI")
+    records.variant(records.draw(patient, DAY), "EGFR", "p.T790M")
+    return patient
+
+
+def _alert(response) -> str:
+    match = re.search(r'role="alert">(.*?)</div>', response.content.decode(), re.S)
+    assert match, "no alert on the page"
+    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1)))
+
+
+def _misspelt(patient_pk: int, page: str) -> tuple[str, str, str]:
+    """A page's address with a misspelt parameter, that parameter, and a field shown."""
+    return {
+        "patients": ("/patients/?cancer_typ=LUAD", "cancer_typ", "cancer_type"),
+        "timeline": (f"/patients/{patient_pk}/?windw=90", "windw", "window"),
+        "follow-up": ("/follow-up/?ctc_brest=3", "ctc_brest", "ctc_brca"),
+        "cohort builder": ("/cohorts/?window_days=5&gen=EGFR", "gen", "gene"),
+        "analysis": ("/cohorts/analysis/?features=ACUI&gen=EGFR", "gen", "gene"),
+    }[page]
+
+
+@pytest.mark.parametrize(
+    "page", ["patients", "timeline", "follow-up", "cohort builder", "analysis"]
+)
+def test_each_page_names_a_misspelt_parameter_above_its_form(signed_in, paired, page):
+    url, misspelt, field = _misspelt(paired.pk, page)
+
+    response = signed_in.get(url)
+
+    assert response.status_code == 400
+    assert f"{misspelt}: {UNKNOWN_PARAMETER}" in _alert(response)
+    assert f'name="{field}"' in response.content.decode()
+
+
+def test_a_misspelt_filter_withholds_the_list_it_would_widen(signed_in, records):
+    records.patient("P-LUNG")
+    records.patient("P-BREAST", "BRCA")
+
+    response = signed_in.get("/patients/?cancer_typ=BRCA")
+
+    assert 'id="results-heading"' not in response.content.decode()
+    assert "P-LUNG" not in response.content.decode()
+
+
+def test_the_timeline_still_draws_beside_the_message(signed_in, paired):
+    response = signed_in.get(f"/patients/{paired.pk}/?vaf_scal=log")
+
+    assert response.status_code == 400
+    assert "vaf_scal" in _alert(response)
+    assert response.context["chart"] is not None
+
+
+def test_every_parameter_a_page_reads_is_accepted(signed_in, paired):
+    urls = [
+        "/patients/?q=P&sort=draws&descending=on&page=1",
+        f"/patients/{paired.pk}/?window=10&vaf_scale=log",
+        "/follow-up/?window_days=30&ctc_brca=5&use_cfdna=on",
+        "/cohorts/?window_days=5&gene=EGFR&features=ACUI&genes=EGFR&format=csv",
+        "/cohorts/analysis/?window_days=5&features=ACUI&genes=EGFR"
+        "&box_feature=ACUI&box_gene=EGFR",
+    ]
+
+    for url in urls:
+        response = signed_in.get(url)
+
+        assert response.status_code == 200, url
+        assert UNKNOWN_PARAMETER.encode() not in b"".join(response), url
+
+
+def test_links_between_the_pages_carry_only_parameters_they_read(
+    signed_in, paired, records, monkeypatch
+):
+    monkeypatch.setattr("biobank.browse.views.PATIENTS_PER_PAGE", 1)
+    records.patient("P-2")  # a second page of patients
+    start = [
+        "/patients/?q=P&sort=draws",
+        "/cohorts/?window_days=5&gene=EGFR&features=ACUI&genes=EGFR",
+    ]
+    followed: set[str] = set()
+    followed_links: list[str] = []
+
+    for url in start:
+        page = signed_in.get(url).content.decode()
+        for link in re.findall(r'href="([^"]*\?[^"]*)"', page):
+            link = html.unescape(link)
+            if link.startswith("/api/"):
+                continue  # the API refuses unknown parameters itself
+            target = link if link.startswith("/") else url.split("?")[0] + link
+            response = signed_in.get(target)
+            assert UNKNOWN_PARAMETER.encode() not in b"".join(response), target
+            followed.add(target.split("?")[0])
+            followed_links.append(target)
+
+    assert {"/patients/", "/cohorts/", "/cohorts/analysis/"} <= followed
+    assert any("page=2" in link for link in followed_links)
