@@ -148,13 +148,31 @@ def load_study(study: ImagingStudy, extraction_id: int | None) -> StudyView:
 
 
 def _by_family(rows: list[FeatureRow]) -> list[tuple[str, list[FeatureRow]]]:
+    """Group the rows by family and image, each family's original image first.
+
+    An extraction with filtered images holds a thousand values or more; one group
+    per family and image keeps each of the page's collapsed groups short.
+    """
     labels = dict(FeatureDefinition.Family.choices)
-    families: dict[str, list[FeatureRow]] = {}
+    groups: dict[tuple[str, str], list[FeatureRow]] = {}
     for row in rows:
-        families.setdefault(row.definition.family, []).append(row)
-    return [
-        (labels.get(family, family), members) for family, members in families.items()
-    ]
+        key = (row.definition.family, row.definition.image_filter)
+        groups.setdefault(key, []).append(row)
+    families = list(dict.fromkeys(family for family, _ in groups))
+
+    def place(key: tuple[str, str]) -> tuple[int, bool, str]:
+        family, image_filter = key
+        return families.index(family), image_filter != "original", image_filter
+
+    grouped = []
+    for family, image_filter in sorted(groups, key=place):
+        label = f"{labels.get(family, family)}, {_image_label(image_filter)}"
+        grouped.append((label, groups[family, image_filter]))
+    return grouped
+
+
+def _image_label(image_filter: str) -> str:
+    return "original image" if image_filter == "original" else image_filter
 
 
 def _original(rows: list[FeatureRow]) -> list[FeatureRow]:

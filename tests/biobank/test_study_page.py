@@ -178,10 +178,36 @@ def test_intensity_report_names_quartiles_an_older_extraction_lacks(logged_in, s
 def test_features_are_grouped_by_family_with_codes_and_robustness(logged_in, study):
     html = logged_in.get(f"/studies/{study.pk}/").content.decode()
 
-    assert "<summary>GLCM (4)</summary>" in html
-    assert "<summary>Shape (3D) (1)</summary>" in html
+    assert "<summary>GLCM, original image (3)</summary>" in html
+    assert "<summary>GLCM, wavelet-LLH (1)</summary>" in html
+    assert "<summary>Shape (3D), original image (1)</summary>" in html
     assert "Several readers, same series ICC(2,1) 0.930 robust" in html
     assert re.search(r"original_glcm_Contrast</td><td>original</td><td>ACUI</td>", html)
+
+
+def test_features_of_each_image_are_a_group_of_their_own_closed_but_the_first(
+    logged_in, study
+):
+    extraction = FeatureExtraction.objects.get(segmentation__roi_name="GTV-1")
+    store(
+        extraction,
+        {
+            f"{image}_firstorder_Maximum": 1.0
+            for image in ("wavelet-HHH", "original", "log-sigma-1-0-mm-3D")
+        },
+    )
+
+    html = logged_in.get(f"/studies/{study.pk}/").content.decode()
+
+    summaries = re.findall(r"<details( open)?>\s*<summary>([^<]*)</summary>", html)
+    assert summaries == [
+        (" open", "First order, original image (4)"),
+        ("", "First order, log-sigma-1-0-mm-3D (1)"),
+        ("", "First order, wavelet-HHH (1)"),
+        ("", "GLCM, original image (3)"),
+        ("", "GLCM, wavelet-LLH (1)"),
+        ("", "Shape (3D), original image (1)"),
+    ]
 
 
 def test_signature_scores_are_shown_with_their_label(logged_in, study):
