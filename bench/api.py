@@ -136,11 +136,12 @@ def alternate(calls: list[Callable[[], Any]], repeat: int) -> list[list[float]]:
 
 def bench_client():
     """Return a test Client signed with the token of the bench user."""
-    from django.contrib.auth import get_user_model
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
-    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER)
+    from bench.report import bench_user
+
+    user = bench_user(BENCH_USER)
     token, _ = Token.objects.get_or_create(user=user)
     return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
 
@@ -232,7 +233,7 @@ def criteria_of(params: dict[str, str], project: str):
     """Return the CohortCriteria that /api/cohort-pairs/ reads from these parameters."""
     from biobank.cohorts.forms import CohortForm
 
-    form = CohortForm(params | {"project": project})
+    form = CohortForm(params | {"project": project}, user=None)
     if not form.is_valid():
         raise ValueError(f"Bad cohort parameters {params}: {form.errors.as_json()}")
     return form.criteria()

@@ -89,10 +89,11 @@ def parse_wrk(name: str, path: str, output: str) -> LoadResult:
 
 
 def bench_token() -> str:
-    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER)
+    from bench.report import bench_user
+
+    user = bench_user(BENCH_USER)
     return Token.objects.get_or_create(user=user)[0].key
 
 

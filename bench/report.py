@@ -80,3 +80,22 @@ class RatePair:
     def ratio(self) -> float:
         """The product's rate over the baseline's: 1.0 is as fast as the baseline."""
         return self.product_rate / self.baseline_rate
+
+
+def bench_user(username: str):
+    """Return the account a benchmark signs in as: a viewer of every project.
+
+    Every query then carries the project scoping that real researchers' queries carry.
+    """
+    from django.contrib.auth import get_user_model
+
+    from patients.models import Project, ProjectMembership, Role
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    ProjectMembership.objects.bulk_create(
+        [
+            ProjectMembership(user=user, project=project, role=Role.VIEWER)
+            for project in Project.objects.exclude(memberships__user=user)
+        ]
+    )
+    return user

@@ -43,7 +43,7 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "biobank.admin_site.BiobankAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "radiomics",
     "liquidbiopsy",
     "biobank.cohorts",
+    "biobank.exports",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +194,16 @@ BIOBANK_CONSENT_REQUIRED = env_bool("BIOBANK_CONSENT_REQUIRED", False)
 # Key for the keyed hash that links a source patient identifier to its pseudonym.
 # NB: changing it breaks the link between already stored patients and new imports.
 BIOBANK_PSEUDONYM_KEY = env_secret("BIOBANK_PSEUDONYM_KEY") or SECRET_KEY
+
+# Key of the keyed hash that gives each patient its date shift in exports with
+# dates=shifted, and the most days a shift moves, either way (docs/matrix.md). The
+# pseudonym key by default; a changed key changes every shift.
+BIOBANK_DATE_SHIFT_KEY = env_secret("BIOBANK_DATE_SHIFT_KEY") or BIOBANK_PSEUDONYM_KEY
+BIOBANK_DATE_SHIFT_MAX_DAYS = env_int("BIOBANK_DATE_SHIFT_MAX_DAYS", 365)
+if BIOBANK_DATE_SHIFT_MAX_DAYS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("BIOBANK_DATE_SHIFT_MAX_DAYS must be at least 1.")
 
 # UID root for de-identified DICOM UIDs (2.25 is the UUID-derived arc, PS3.5 B.2).
 BIOBANK_UID_ROOT = env_str("BIOBANK_UID_ROOT", "2.25.")

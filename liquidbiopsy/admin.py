@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from biobank.core.scoped_admin import ProjectScopedAdmin
 from liquidbiopsy.hgvs import HGVSError, parse_protein_change
 from liquidbiopsy.models import (
     BloodSample,
@@ -24,7 +25,7 @@ class ImportedVariantsMixin:
         return False
 
 
-class BloodSampleInline(admin.TabularInline):
+class BloodSampleInline(ProjectScopedAdmin, admin.TabularInline):
     model = BloodSample
     extra = 0
     fields = ("drawn_at", "drawn_on", "timepoint", "tube_type", "external_sample_id")
@@ -35,7 +36,7 @@ class BloodSampleInline(admin.TabularInline):
 add_patient_inline(BloodSampleInline)
 
 
-class CTCCountInline(admin.TabularInline):
+class CTCCountInline(ProjectScopedAdmin, admin.TabularInline):
     model = CTCCount
     extra = 0
     fields = (
@@ -49,7 +50,7 @@ class CTCCountInline(admin.TabularInline):
     readonly_fields = ("count_per_7_5ml",)
 
 
-class CfDNAAssayInline(admin.TabularInline):
+class CfDNAAssayInline(ProjectScopedAdmin, admin.TabularInline):
     model = CfDNAAssay
     extra = 0
     fields = (
@@ -62,13 +63,15 @@ class CfDNAAssayInline(admin.TabularInline):
     show_change_link = True
 
 
-class CirculatingRNAResultInline(admin.TabularInline):
+class CirculatingRNAResultInline(ProjectScopedAdmin, admin.TabularInline):
     model = CirculatingRNAResult
     extra = 0
     fields = ("transcript", "source", "method", "call", "value", "unit")
 
 
-class VariantResultInline(ImportedVariantsMixin, admin.TabularInline):
+class VariantResultInline(
+    ImportedVariantsMixin, ProjectScopedAdmin, admin.TabularInline
+):
     model = VariantResult
     extra = 0
     fields = ("gene", "protein_change", "variant_type", "call", "vaf", "variant_key")
@@ -77,7 +80,7 @@ class VariantResultInline(ImportedVariantsMixin, admin.TabularInline):
 
 
 @admin.register(BloodSample)
-class BloodSampleAdmin(SimpleHistoryAdmin):
+class BloodSampleAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -96,7 +99,7 @@ class BloodSampleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CTCCount)
-class CTCCountAdmin(SimpleHistoryAdmin):
+class CTCCountAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "sample",
         "platform",
@@ -114,7 +117,7 @@ class CTCCountAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CfDNAAssay)
-class CfDNAAssayAdmin(SimpleHistoryAdmin):
+class CfDNAAssayAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "sample",
@@ -136,7 +139,7 @@ class CfDNAAssayAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(VariantResult)
-class VariantResultAdmin(ImportedVariantsMixin, SimpleHistoryAdmin):
+class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("gene", "protein_change", "variant_type", "call", "vaf", "sample")
     list_filter = ("call", "variant_type", "is_clonal_haematopoiesis", "is_germline")
     list_select_related = ("assay__sample__patient",)
@@ -176,7 +179,7 @@ class VariantResultAdmin(ImportedVariantsMixin, SimpleHistoryAdmin):
 
 
 @admin.register(CirculatingRNAResult)
-class CirculatingRNAResultAdmin(SimpleHistoryAdmin):
+class CirculatingRNAResultAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("transcript", "source", "method", "call", "value", "unit", "sample")
     list_filter = ("source", "call", "transcript")
     list_select_related = ("sample__patient",)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from biobank.api.access import MANAGE, is_site_admin
+from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.models import (
     ClinicalEvent,
     Consent,
@@ -17,6 +21,7 @@ from patients.models import (
     ImportRun,
     Patient,
     Project,
+    ProjectMembership,
     Treatment,
 )
 
@@ -37,9 +42,10 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ConsentInline(admin.TabularInline):
+class ConsentInline(ProjectScopedAdmin, admin.TabularInline):
     model = Consent
     extra = 0
+    write_action = MANAGE
     fields = (
         "given_on",
         "withdrawn_on",
@@ -49,13 +55,13 @@ class ConsentInline(admin.TabularInline):
     )
 
 
-class TreatmentInline(admin.TabularInline):
+class TreatmentInline(ProjectScopedAdmin, admin.TabularInline):
     model = Treatment
     extra = 0
     fields = ("kind", "agent", "line", "started_on", "ended_on")
 
 
-class ClinicalEventInline(admin.TabularInline):
+class ClinicalEventInline(ProjectScopedAdmin, admin.TabularInline):
     model = ClinicalEvent
     extra = 0
     fields = ("kind", "recist", "occurred_on", "note")
@@ -73,15 +79,57 @@ def add_patient_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
 
 
 @admin.register(Project)
-class ProjectAdmin(SimpleHistoryAdmin):
+class ProjectAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("code", "name", "created_at")
     search_fields = ("code", "name")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
+    write_action = MANAGE
+
+    # Only site administrators open and close projects:
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_site_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return is_site_admin(request.user)
+
+
+class MembershipForm(forms.ModelForm):
+    # The user by exact username: a select would list every account of the site,
+    # members of other projects included, to any project manager.
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True),
+        to_field_name="username",
+        widget=forms.TextInput,
+        help_text="The exact username of an active account.",
+        error_messages={"invalid_choice": "No active account has this username."},
+    )
+
+    class Meta:
+        model = ProjectMembership
+        fields = ("user", "project", "role")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["user"] = self.instance.user.username
+
+
+@admin.register(ProjectMembership)
+class ProjectMembershipAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+    """Project managers give and take their project's roles; site admins everyone's."""
+
+    form = MembershipForm
+    list_display = ("user", "project", "role", "created_at")
+    list_filter = ("project", "role")
+    list_select_related = ("user", "project")
+    search_fields = ("user__username", "project__code")
+    readonly_fields = ("created_at",)
+    write_action = MANAGE
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "pseudonym",
         "project",
@@ -108,7 +156,7 @@ class PatientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(SimpleHistoryAdmin):
+class ConsentAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "patient",
         "given_on",
@@ -127,10 +175,11 @@ class ConsentAdmin(SimpleHistoryAdmin):
     search_fields = ("patient__pseudonym",)
     date_hierarchy = "given_on"
     raw_id_fields = ("patient",)
+    write_action = MANAGE  # consent is the project manager's
 
 
 @admin.register(Treatment)
-class TreatmentAdmin(SimpleHistoryAdmin):
+class TreatmentAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("patient", "kind", "agent", "line", "started_on", "ended_on")
     list_filter = ("kind", "line", "patient__project")
     list_select_related = ("patient",)
@@ -140,7 +189,7 @@ class TreatmentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ClinicalEvent)
-class ClinicalEventAdmin(SimpleHistoryAdmin):
+class ClinicalEventAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("patient", "kind", "recist", "occurred_on")
     list_filter = ("kind", "recist", "patient__project")
     list_select_related = ("patient",)
@@ -149,7 +198,7 @@ class ClinicalEventAdmin(SimpleHistoryAdmin):
     raw_id_fields = ("patient",)
 
 
-class DataIssueInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DataIssueInline(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.TabularInline):
     model = DataIssue
     fields = ("severity", "code", "row", "field", "value", "message")
     readonly_fields = fields
@@ -157,7 +206,7 @@ class DataIssueInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = (
         "started_at",
         "importer",
@@ -194,7 +243,7 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DataIssue)
-class DataIssueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DataIssueAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "severity",

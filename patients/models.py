@@ -56,6 +56,44 @@ class Project(models.Model):
         return self.code
 
 
+class Role(models.TextChoices):
+    """A user's role in one project; each role holds the rights of those before it."""
+
+    VIEWER = "viewer", "Viewer (browse, export pseudonymised data)"
+    CURATOR = "curator", "Curator (edit, import)"
+    MANAGER = "manager", "Project manager (members, consent)"
+
+
+class ProjectMembership(models.Model):
+    """What one user may do in one project; site administrators are superusers."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="project_memberships",
+    )
+    role = models.CharField(max_length=10, choices=Role)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["project__code", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "user"],
+                name="one_role_per_user_and_project",
+                violation_error_message="This user already has a role in this project.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
+
+
 class Patient(models.Model):
     """A pseudonymised patient; the source identifier is kept only as a keyed hash."""
 

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from simple_history.admin import SimpleHistoryAdmin
 
+from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.admin import ReadOnlyAdminMixin, add_patient_inline
 from patients.models import ImportRun
 from radiomics.models import (
@@ -52,7 +53,7 @@ class IngestedOnlyMixin:
         return False
 
 
-class ImagingStudyInline(IngestedOnlyMixin, admin.TabularInline):
+class ImagingStudyInline(IngestedOnlyMixin, ProjectScopedAdmin, admin.TabularInline):
     model = ImagingStudy
     extra = 0
     fields = ("study_date", "modalities", "description", "study_instance_uid")
@@ -64,7 +65,7 @@ class ImagingStudyInline(IngestedOnlyMixin, admin.TabularInline):
 add_patient_inline(ImagingStudyInline)
 
 
-class ImageSeriesInline(IngestedOnlyMixin, admin.TabularInline):
+class ImageSeriesInline(IngestedOnlyMixin, ProjectScopedAdmin, admin.TabularInline):
     model = ImageSeries
     extra = 0
     fields = (
@@ -79,7 +80,7 @@ class ImageSeriesInline(IngestedOnlyMixin, admin.TabularInline):
     show_change_link = True
 
 
-class SegmentationInline(admin.TabularInline):
+class SegmentationInline(ProjectScopedAdmin, admin.TabularInline):
     model = Segmentation
     extra = 0
     fields = ("roi_number", "roi_name", "roi_type", "method", "reader", "source_kind")
@@ -87,7 +88,7 @@ class SegmentationInline(admin.TabularInline):
 
 
 @admin.register(ImagingStudy)
-class ImagingStudyAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
+class ImagingStudyAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -106,7 +107,7 @@ class ImagingStudyAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
 
 
 @admin.register(ImageSeries)
-class ImageSeriesAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
+class ImageSeriesAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "study",
@@ -133,7 +134,7 @@ class ImageSeriesAdmin(IngestedOnlyMixin, SimpleHistoryAdmin):
 
 
 @admin.register(ImageInstance)
-class ImageInstanceAdmin(IngestedOnlyMixin, admin.ModelAdmin):
+class ImageInstanceAdmin(IngestedOnlyMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = ("sop_instance_uid", "instance_number", "series")
     list_select_related = ("series",)
     search_fields = ("sop_instance_uid", "series__series_instance_uid")
@@ -143,7 +144,7 @@ class ImageInstanceAdmin(IngestedOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Segmentation)
-class SegmentationAdmin(SimpleHistoryAdmin):
+class SegmentationAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "roi_name",
         "roi_number",
@@ -166,7 +167,7 @@ class SegmentationAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(FeatureDefinition)
-class FeatureDefinitionAdmin(admin.ModelAdmin):
+class FeatureDefinitionAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     list_display = (
         "name",
         "family",
@@ -180,7 +181,7 @@ class FeatureDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeatureExtraction)
-class FeatureExtractionAdmin(SimpleHistoryAdmin):
+class FeatureExtractionAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -216,7 +217,7 @@ class FeatureExtractionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(FeatureValue)
-class FeatureValueAdmin(admin.ModelAdmin):
+class FeatureValueAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     list_display = ("feature", "value", "extraction")
     list_filter = ("feature__family", "feature__image_filter")
     list_select_related = ("feature", "extraction__patient")
@@ -241,21 +242,21 @@ class FeatureValueAdmin(admin.ModelAdmin):
         rescore_extractions(extraction_ids)
 
 
-class SignatureTermInline(admin.TabularInline):
+class SignatureTermInline(ProjectScopedAdmin, admin.TabularInline):
     model = SignatureTerm
     extra = 0
     raw_id_fields = ("feature",)
 
 
 @admin.register(RadiomicSignature)
-class RadiomicSignatureAdmin(SimpleHistoryAdmin):
+class RadiomicSignatureAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("name", "intercept", "cutoff", "label_below", "label_above")
     search_fields = ("name", "description", "reference")
     inlines = [SignatureTermInline]
 
 
 @admin.register(SignatureTerm)
-class SignatureTermAdmin(admin.ModelAdmin):
+class SignatureTermAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     list_display = ("signature", "feature", "weight")
     list_filter = ("signature",)
     list_select_related = ("signature", "feature")
@@ -264,7 +265,7 @@ class SignatureTermAdmin(admin.ModelAdmin):
 
 
 @admin.register(SignatureScore)
-class SignatureScoreAdmin(admin.ModelAdmin):
+class SignatureScoreAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     """Computed from the signature and the feature values; read-only here."""
 
     list_display = ("signature", "extraction", "score", "label", "computed_at")
@@ -282,7 +283,7 @@ class SignatureScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeatureRobustness)
-class FeatureRobustnessAdmin(admin.ModelAdmin):
+class FeatureRobustnessAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     """Computed by the feature_robustness command; read-only here."""
 
     list_display = (
@@ -308,7 +309,9 @@ class FeatureRobustnessAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeidentifiedAttribute)
-class DeidentifiedAttributeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeidentifiedAttributeAdmin(
+    ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin
+):
     """The per-attribute de-identification report of DICOM import runs, read-only."""
 
     list_display = (

@@ -40,6 +40,30 @@ def project(db):
     return Project.objects.create(code="demo", name="Demo collection")
 
 
+def grant(user, project, role: str = "viewer"):
+    """Give `user` `role` in `project` (a Role value); return the user."""
+    from patients.models import ProjectMembership
+
+    ProjectMembership.objects.update_or_create(
+        user=user, project=project, defaults={"role": role}
+    )
+    return user
+
+
+@pytest.fixture
+def reader(db, django_user_model, project):
+    """A viewer of the `project` fixture: what a researcher signed in to it sees."""
+    # No password: hashing one is slow, and force_login and tokens need none.
+    return grant(django_user_model.objects.create_user("researcher"), project)
+
+
+@pytest.fixture
+def logged_in(client, reader):
+    """The test client, signed in as `reader`."""
+    client.force_login(reader)
+    return client
+
+
 @pytest.fixture
 def curator(db, django_user_model):
     return django_user_model.objects.create_user(

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
@@ -23,6 +24,7 @@ from radiomics.models import (
     SignatureTerm,
 )
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 
 CURATED_APPS = ["patients", "radiomics", "liquidbiopsy"]
 
@@ -83,6 +85,10 @@ def add_patient_with_everything(records: Records, pseudonym: str) -> Patient:
     records.variant(sample, "EGFR", "p.T790M")
     records.rna(sample)
 
+    grant(
+        get_user_model().objects.get_or_create(username=f"{pseudonym}-viewer")[0],
+        records.project,
+    )
     run = ImportRun.objects.create(
         project=records.project, importer="clinical-csv", source_name=f"{pseudonym}.csv"
     )

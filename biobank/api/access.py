@@ -1,28 +1,181 @@
-"""The one place where every API queryset is narrowed to what the requesting user may read."""
+"""Who may do what with which project's records: the one place that decides.
+
+Every path to the data (web pages, REST API, admin, cohort results, matrix exports and
+management commands run on behalf of a user) narrows its querysets with `visible_to` and
+asks `may` before a change, so project roles are enforced here only.
+
+Roles are per project and ordered: a viewer browses and exports pseudonymised data, a
+curator also edits and imports, a project manager also manages members and consent. A site
+administrator (an active superuser) may do everything in every project. Anonymous users and
+inactive accounts may do nothing.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Model, QuerySet
+from django.forms import ModelChoiceField
+
+from patients.models import Project, ProjectMembership, Role
+
+VIEW = "view"
+CURATE = "curate"
+MANAGE = "manage"
+
+# How each model's records lead to their project: "" for projects themselves, None
+# for records every project shares (feature definitions, signatures), which every
+# signed-in user reads and only site administrators change. A model missing here is
+# an error, so a new model cannot go unscoped (tests/test_authorization.py).
+PROJECT_PATHS: dict[str, str | None] = {
+    "patients.project": "",
+    "patients.projectmembership": "project",
+    "patients.patient": "project",
+    "patients.consent": "patient__project",
+    "patients.treatment": "patient__project",
+    "patients.clinicalevent": "patient__project",
+    "patients.importrun": "project",
+    "patients.dataissue": "project",
+    "radiomics.imagingstudy": "patient__project",
+    "radiomics.imageseries": "study__patient__project",
+    "radiomics.imageinstance": "series__study__patient__project",
+    "radiomics.segmentation": "series__study__patient__project",
+    "radiomics.featureextraction": "patient__project",
+    "radiomics.featurevalue": "extraction__patient__project",
+    "radiomics.signaturescore": "extraction__patient__project",
+    "radiomics.deidentifiedattribute": "import_run__project",
+    "radiomics.featuredefinition": None,
+    "radiomics.radiomicsignature": None,
+    "radiomics.signatureterm": None,
+    "radiomics.featurerobustness": None,
+    "liquidbiopsy.bloodsample": "patient__project",
+    "liquidbiopsy.ctccount": "sample__patient__project",
+    "liquidbiopsy.cfdnaassay": "sample__patient__project",
+    "liquidbiopsy.variantresult": "assay__sample__patient__project",
+    "liquidbiopsy.circulatingrnaresult": "sample__patient__project",
+    "cohorts.savedcohort": "project",
+    "cohorts.cohortversion": "cohort__project",
+    "cohorts.cohortmember": "version__cohort__project",
+}
+
+
+def project_path(model: type[Model]) -> str | None:
+    """The path from `model` to its Project (see PROJECT_PATHS)."""
+    return PROJECT_PATHS[model._meta.label_lower]
+
+
+def project_id_of(record: Model, path: str | None) -> int | None:
+    """The id of the project `record` belongs to, following `path` attribute by attribute.
+
+    Works for records no longer stored (a deleted record's history), as long as the
+    records on the way still are; None when the way is broken or there is no project.
+    """
+    if path is None:
+        return None
+    if path == "":
+        return record.pk
+    *steps, last = path.split("__")
+    for step in steps:
+        try:
+            record = getattr(record, step)
+        except ObjectDoesNotExist:
+            return None
+        if record is None:
+            return None
+    return getattr(record, f"{last}_id", None)
+
+
+# The roles that allow each action:
+ROLES_FOR = {
+    VIEW: (Role.VIEWER, Role.CURATOR, Role.MANAGER),
+    CURATE: (Role.CURATOR, Role.MANAGER),
+    MANAGE: (Role.MANAGER,),
+}
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def is_site_admin(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def _signed_in(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active)
+
+
+def projects_for(user: User, action: str = VIEW) -> QuerySet[Project]:
+    """The projects in which `user` may do `action`."""
+    if is_site_admin(user):
+        return Project.objects.all()
+    if not _signed_in(user):
+        return Project.objects.none()
+    return Project.objects.filter(
+        memberships__user=user, memberships__role__in=ROLES_FOR[action]
+    )
+
+
+def may(user: User, action: str, project: Project | int | None) -> bool:
+    """Whether `user` may do `action` in `project` (None: in at least one project)."""
+    if is_site_admin(user):
+        return True
+    if not _signed_in(user):
+        return False
+    projects = projects_for(user, action)
+    if project is not None:
+        projects = projects.filter(pk=getattr(project, "pk", project))
+    return projects.exists()
+
+
+def role_in(user: User, project: Project | int) -> str | None:
+    """The role of `user` in `project`: a Role value, "admin" for site administrators."""
+    if is_site_admin(user):
+        return "admin"
+    if not _signed_in(user):
+        return None
+    membership = ProjectMembership.objects.filter(
+        user=user, project=getattr(project, "pk", project)
+    ).first()
+    return membership.role if membership else None
 
 
 def visible_to(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User,
     queryset: QuerySet,
     project_path: str | None,
+    action: str = VIEW,
 ) -> QuerySet:
-    """Return the records of `queryset` that `user` may read.
+    """Return the records of `queryset` that `user` may `action` (read by default).
 
     `project_path` leads from the queryset's model to its Project (for example
     "sample__patient__project"), "" when the records are projects; None marks records
-    shared by every project, such as feature definitions and signatures. Views, nested views and filters all call
-    this, so project roles need adding here only.
+    shared by every project, such as feature definitions and signatures, which every
+    signed-in user may read and only site administrators may change.
     """
-    if not user.is_authenticated:
+    if not _signed_in(user):
         return queryset.none()
+    if project_path is None:
+        if action == VIEW or is_site_admin(user):
+            return queryset
+        return queryset.none()
+    if is_site_admin(user):
+        return queryset
+    lookup = f"{project_path}__in" if project_path else "pk__in"
+    return queryset.filter(**{lookup: projects_for(user, action).values("pk")})
 
-    # TODO: every signed-in user reads every project's records; project roles
-    # (viewer, curator, manager) do not exist yet, so `project_path` is unused until
-    # they do and the API must not serve outsiders before then.
-    return queryset
+
+class ProjectChoicesOfUser:
+    """A form mixin: every choice of project is one the `user` keyword may read.
+
+    `user` must be given, so that no form forgets it; None (for code that validates a
+    stored definition on nobody's behalf) leaves every project a choice. A project
+    the user may not read is then refused as if it did not exist.
+    """
+
+    def __init__(self, *args, user: User | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user is None:
+            return
+        for field in self.fields.values():
+            if isinstance(field, ModelChoiceField) and field.queryset.model is Project:
+                field.queryset = projects_for(user)

@@ -21,12 +21,20 @@ from biobank.cohorts.query import (
     detected_variants,
     pair_queryset,
 )
+from biobank.exports.audit import export_projects, record_export
+from biobank.exports.dates import (
+    DATES_PARAMETER,
+    DateMode,
+    Dater,
+)
+from biobank.exports.models import ExportRecord
+from biobank.exports.records import read_dates
 from liquidbiopsy.models import CTCCount
 from patients.models import CancerType, Treatment
 from radiomics.models import FeatureValue, ImageSeries
 
 # Query parameters that are not filters of the cohort:
-PAGE_PARAMETERS = {"page", "page_size", "format"}
+PAGE_PARAMETERS = {"page", "page_size", "format", DATES_PARAMETER}
 
 
 class CohortEvidenceSerializer(serializers.Serializer):
@@ -81,9 +89,23 @@ COHORT_PARAMETERS = [
     _parameter("feature_max", OpenApiTypes.FLOAT, "Highest value of the feature."),
     _parameter("before_treatment", OpenApiTypes.BOOL, "Only draws before the patient's first treatment."),
 ]  # fmt: skip
+DATES_PARAMETERS = [
+    _parameter(DATES_PARAMETER, OpenApiTypes.STR, "calendar dates, days from each patient's reference date, or dates shifted per patient; viewers get shifted by default and never calendar (docs/matrix.md).", enum=DateMode.values),
+]  # fmt: skip
 
 
-@extend_schema(parameters=COHORT_PARAMETERS)
+def read_date_mode(
+    request: Request, pairs: QuerySet, project_code: str
+) -> tuple[DateMode, set[int]]:
+    """Return the date mode of an export of `pairs`, and the projects of its rows.
+
+    Raises ValidationError or PermissionDenied naming `dates` (read_dates).
+    """
+    projects = export_projects(request.user, pairs, project_code)
+    return read_dates(request, projects), projects
+
+
+@extend_schema(parameters=COHORT_PARAMETERS + DATES_PARAMETERS)
 class CohortPairViewSet(viewsets.GenericViewSet):
     """Imaging studies paired with blood draws of the same patient within a window.
 
@@ -94,26 +116,50 @@ class CohortPairViewSet(viewsets.GenericViewSet):
     serializer_class = CohortPairSerializer
     filter_backends: list = []
 
-    def criteria(self) -> CohortCriteria:
-        form, errors = CohortForm.read_query(self.request.query_params, PAGE_PARAMETERS)
+    def cohort_form(self) -> CohortForm:
+        form, errors = CohortForm.read_query(
+            self.request.query_params, PAGE_PARAMETERS, self.request.user
+        )
         if errors:
             raise ValidationError(errors)
-        return form.criteria()
+        return form
+
+    def criteria(self) -> CohortCriteria:
+        return self.cohort_form().criteria()
 
     def get_queryset(self) -> QuerySet:
         return visible_to(
             self.request.user, pair_queryset(self.criteria()), "patient__project"
         )
 
-    def list(self, request: Request) -> Response:
-        criteria = self.criteria()
+    def list(self, request: Request, format: str | None = None) -> Response:
+        form = self.cohort_form()
+        criteria = form.criteria()
         pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+        mode, projects = read_date_mode(request, pairs, criteria.project)
 
         page = self.paginate_queryset(pairs)
         evidence = collect_evidence(criteria, page)
         for row in page:
             row["evidence"] = evidence(row)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        data = dated_rows(Dater(mode), self.get_serializer(page, many=True).data)
+        record_export(
+            request,
+            ExportRecord.Kind.PAIRS_API,
+            rows=len(page),
+            definition={"query": form.stored_query()},
+            fmt="json",
+            date_mode=mode,
+            projects=projects,
+        )
+        return self.get_paginated_response(data)
+
+
+def dated_rows(dater: Dater, rows: list[dict]) -> list[dict]:
+    """Return serialized rows, each naming its patient, with their dates in `dater`'s mode."""
+    return [
+        dater.row((row["project_code"], row["patient_pseudonym"]), row) for row in rows
+    ]
 
 
 def collect_evidence(criteria: CohortCriteria, rows: list[dict]):

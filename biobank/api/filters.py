@@ -417,6 +417,7 @@ def view_parameters(view) -> set[str]:
     for backend in getattr(view, "filter_backends", []):
         names.add(getattr(backend, "ordering_param", None))
         names.add(getattr(backend, "search_param", None))
+    names |= set(getattr(view, "extra_query_parameters", ()))
     return names - {None}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import QueryDict, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,7 +14,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 
 from biobank.api.access import visible_to
-from biobank.api.cohorts import COHORT_PARAMETERS
+from biobank.api.cohorts import COHORT_PARAMETERS, DATES_PARAMETERS, read_date_mode
 from biobank.cohorts.forms import CohortForm
 from biobank.cohorts.matrix import (
     CONTENT_TYPES,
@@ -27,7 +28,10 @@ from biobank.cohorts.matrix import (
     resolve_layout,
     stream_matrix,
 )
-from biobank.cohorts.query import CohortCriteria, pair_queryset
+from biobank.cohorts.query import pair_queryset
+from biobank.exports.audit import AuditedStream, RowCounter, start_export
+from biobank.exports.dates import DATES_PARAMETER, Dater
+from biobank.exports.models import ExportRecord
 
 # Query parameters of the matrix itself, beside the cohort filters:
 SPEC_PARAMETERS = set(MatrixSpec.__dataclass_fields__)
@@ -67,15 +71,19 @@ MATRIX_PARAMETERS = [
 ]  # fmt: skip
 
 
-def read_request(query: QueryDict) -> tuple[CohortCriteria, MatrixSpec, str]:
-    """Return the cohort criteria, matrix spec and file format of a query string.
+def read_request(
+    query: QueryDict, user: AbstractBaseUser | None
+) -> tuple[CohortForm, MatrixSpec, str]:
+    """Return the valid cohort form, matrix spec and file format of a query string.
 
     Raises
     ------
     ValidationError
         Naming every bad or unknown parameter.
     """
-    form, errors = CohortForm.read_query(query, SPEC_PARAMETERS | {FORMAT_PARAMETER})
+    form, errors = CohortForm.read_query(
+        query, SPEC_PARAMETERS | {FORMAT_PARAMETER, DATES_PARAMETER}, user
+    )
 
     fmt = query.get(FORMAT_PARAMETER, "csv") or "csv"
     if fmt not in FORMATS:
@@ -89,7 +97,7 @@ def read_request(query: QueryDict) -> tuple[CohortCriteria, MatrixSpec, str]:
 
     if errors or spec is None:
         raise ValidationError(errors)
-    return form.criteria(), spec, fmt
+    return form, spec, fmt
 
 
 def _spec_parameters(query: QueryDict) -> dict[str, str]:
@@ -110,7 +118,7 @@ def _spec_parameters(query: QueryDict) -> dict[str, str]:
 
 
 @extend_schema(
-    parameters=COHORT_PARAMETERS + MATRIX_PARAMETERS,
+    parameters=COHORT_PARAMETERS + MATRIX_PARAMETERS + DATES_PARAMETERS,
     responses={
         (200, "text/csv"): OpenApiResponse(
             OpenApiTypes.STR, description="One header line, then a line per pair."
@@ -125,6 +133,10 @@ def _spec_parameters(query: QueryDict) -> dict[str, str]:
             OpenApiTypes.OBJECT,
             description="Bad parameters: each name with its messages.",
         ),
+        403: OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="Calendar dates asked for by a viewer, under `dates`.",
+        ),
     },
 )
 class CohortMatrixView(generics.GenericAPIView):
@@ -133,7 +145,8 @@ class CohortMatrixView(generics.GenericAPIView):
     The cohort filters are those of /api/cohort-pairs/; the columns are fixed
     identifiers, clinical attributes, acquisition parameters, the chosen features,
     signature scores, CTCs, cfDNA concentration and per-gene VAF and call. The file
-    is streamed, so its size does not matter to the server.
+    is streamed, so its size does not matter to the server. Dates follow `dates`;
+    every download is logged with its row count when its stream ends.
     """
 
     content_negotiation_class = MatrixNegotiation
@@ -141,8 +154,10 @@ class CohortMatrixView(generics.GenericAPIView):
     pagination_class = None
 
     def get(self, request: Request) -> StreamingHttpResponse:
-        criteria, spec, fmt = read_request(request.query_params)
+        form, spec, fmt = read_request(request.query_params, request.user)
+        criteria = form.criteria()
         pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+        mode, projects = read_date_mode(request, pairs, criteria.project)
 
         # Resolved before the first byte, so that an unknown feature is still a 400.
         # NB: visible_to scopes the pairs; every other record read belongs to a pair's
@@ -152,9 +167,22 @@ class CohortMatrixView(generics.GenericAPIView):
         except MatrixSpecError as error:
             raise ValidationError({error.field: [error.message]}) from error
 
-        frames = iter_matrix_frames(pairs, spec, layout=layout)
+        dater, counter = Dater(mode), RowCounter()
+        frames = counter.frames(
+            dater.frame(frame)
+            for frame in iter_matrix_frames(pairs, spec, layout=layout)
+        )
+        record = start_export(
+            request,
+            ExportRecord.Kind.MATRIX,
+            definition={"query": form.stored_query(), "matrix": spec.as_dict()},
+            fmt=fmt,
+            date_mode=mode,
+            projects=projects,
+        )
         response = StreamingHttpResponse(
-            stream_matrix(frames, fmt), content_type=CONTENT_TYPES[fmt]
+            AuditedStream(stream_matrix(frames, fmt), record, counter),
+            content_type=CONTENT_TYPES[fmt],
         )
         response["Content-Disposition"] = (
             f'attachment; filename="{matrix_filename(fmt)}"'

@@ -25,12 +25,29 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from biobank.api.access import visible_to
-from biobank.api.cohorts import COHORT_PARAMETERS
+from biobank.api.cohorts import (
+    COHORT_PARAMETERS,
+    DATES_PARAMETERS,
+    dated_rows,
+    read_date_mode,
+)
 from biobank.cohorts import saved
 from biobank.cohorts.matrix import CONTENT_TYPES, stream_matrix
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
 from biobank.core.validation import InvalidValue
+from biobank.exports.audit import (
+    AuditedStream,
+    RowCounter,
+    record_export,
+    start_export,
+)
+from biobank.exports.dates import (
+    DATED_FIELDS,
+    DateMode,
+    Dater,
+    dated_value,
+)
+from biobank.exports.models import ExportRecord
 
 MATRIX_FORMATS = ("parquet", "csv", "json")
 # Rows read from the frozen Parquet file at a time when it is served as CSV or JSON:
@@ -102,7 +119,8 @@ class SavedCohortCreateSerializer(serializers.Serializer):
     def validate(self, data: dict) -> dict:
         try:
             data["definition"] = saved.validate_definition(
-                {"query": data["query"], "matrix": data["matrix"]}
+                {"query": data["query"], "matrix": data["matrix"]},
+                user=self.context["request"].user,
             )
         except saved.DefinitionInvalid as invalid:
             raise ValidationError(invalid.errors) from invalid
@@ -283,7 +301,7 @@ class SavedCohortViewSet(
         cohorts = SavedCohort.objects.select_related(
             "author", "project"
         ).prefetch_related(Prefetch("versions", queryset=versions))
-        return visible_to(self.request.user, cohorts, "project")
+        return saved.visible_cohorts(self.request.user, cohorts)
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         if self.action == "create":
@@ -331,6 +349,8 @@ class SavedCohortViewSet(
                 "Only the author or a curator re-runs a saved cohort."
             )
 
+        # The dates of the diff, decided before anything is stored:
+        mode, _ = self.date_mode(cohort.versions.latest("number"))
         try:
             result = saved.rerun_cohort(cohort, request.user)
         except saved.DefinitionInvalid as invalid:
@@ -343,11 +363,15 @@ class SavedCohortViewSet(
         except saved.FrozenMatrixDamaged as damaged:
             raise MatrixDamaged(str(damaged)) from damaged
 
+        diff = result.diff
+        if mode != DateMode.CALENDAR:
+            older = cohort.versions.get(number=diff["from_version"])
+            diff = _dated_diff(Dater(mode), diff, older, result.version)
         return Response(
             {
                 "is_new": result.is_new,
                 "version": VersionDetailSerializer(result.version).data,
-                "diff": result.diff,
+                "diff": diff,
             },
             status=status.HTTP_201_CREATED if result.is_new else status.HTTP_200_OK,
         )
@@ -363,12 +387,39 @@ class SavedCohortViewSet(
     def version(self, request: Request, pk: str, number: str) -> Response:
         return Response(VersionDetailSerializer(self.get_version(number)).data)
 
-    @extend_schema(responses=MemberSerializer(many=True))
+    @extend_schema(parameters=DATES_PARAMETERS, responses=MemberSerializer(many=True))
     @action(detail=True, methods=["get"], url_path=f"versions/{VERSION_NUMBER}/members")
     def members(self, request: Request, pk: str, number: str) -> Response:
         version = self.get_version(number)
+        mode, projects = self.date_mode(version)
+
         page = self.paginate_queryset(version.members.order_by("position"))
-        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+        data = dated_rows(Dater(mode), MemberSerializer(page, many=True).data)
+        record_export(
+            request,
+            ExportRecord.Kind.SAVED_MEMBERS,
+            rows=len(page),
+            definition=self.version_definition(version),
+            fmt="json",
+            date_mode=mode,
+            projects=projects,
+        )
+        return self.get_paginated_response(data)
+
+    def date_mode(self, version: CohortVersion) -> tuple[DateMode, set[int]]:
+        return read_date_mode(
+            self.request,
+            version.members.all(),
+            version.definition.get("query", {}).get("project", ""),
+        )
+
+    @staticmethod
+    def version_definition(version: CohortVersion) -> dict:
+        return {
+            "saved_cohort": version.cohort_id,
+            "version": version.number,
+            **version.definition,
+        }
 
     @extend_schema(
         parameters=[
@@ -377,7 +428,8 @@ class SavedCohortViewSet(
                 OpenApiTypes.STR,
                 enum=MATRIX_FORMATS,
                 description="parquet (default; the frozen file itself), csv or json (JSON Lines).",
-            )
+            ),
+            *DATES_PARAMETERS,
         ],
         responses={
             (200, "application/vnd.apache.parquet"): OpenApiResponse(
@@ -400,16 +452,34 @@ class SavedCohortViewSet(
         except saved.FrozenMatrixDamaged as damaged:
             raise MatrixDamaged(str(damaged)) from damaged
 
+        mode, projects = self.date_mode(version)
+        record = start_export(
+            request,
+            ExportRecord.Kind.SAVED_MATRIX,
+            definition=self.version_definition(version),
+            fmt=chosen,
+            date_mode=mode,
+            projects=projects,
+        )
+        counter = RowCounter()
+
         name = f"cohort-{version.cohort_id}-v{version.number}"
-        if chosen == "parquet":
-            return FileResponse(
+        if chosen == "parquet" and mode == DateMode.CALENDAR:
+            response = FileResponse(
                 path.open("rb"),
                 as_attachment=True,
                 filename=f"{name}.parquet",
                 content_type=CONTENT_TYPES["parquet"],
             )
+            # The file's rows count once its last byte is handed out:
+            blocks = counter.whole(response.streaming_content, version.pair_count)
+            response.streaming_content = AuditedStream(blocks, record, counter)
+            return response
+        dater = Dater(mode)
+        frames = counter.frames(dater.frame(frame) for frame in _frames(path))
         response = StreamingHttpResponse(
-            stream_matrix(_frames(path), chosen), content_type=CONTENT_TYPES[chosen]
+            AuditedStream(stream_matrix(frames, chosen), record, counter),
+            content_type=CONTENT_TYPES[chosen],
         )
         response["Content-Disposition"] = f'attachment; filename="{name}.{chosen}"'
         return response
@@ -439,10 +509,13 @@ class SavedCohortViewSet(
         )
 
         versions = {v.number: v for v in cohort.versions.all()}
+        mode, _ = self.date_mode(versions[newer])
         try:
             diff = saved.diff_versions(versions[older], versions[newer])
         except saved.FrozenMatrixDamaged as damaged:
             raise MatrixDamaged(str(damaged)) from damaged
+        if mode != DateMode.CALENDAR:
+            diff = _dated_diff(Dater(mode), diff, versions[older], versions[newer])
         return Response(diff)
 
     def get_version(self, number: str) -> CohortVersion:
@@ -464,6 +537,25 @@ class SavedCohortViewSet(
                 {name: [f"Give a version number of this cohort, 1 to {numbers[-1]}."]}
             )
         return int(text)
+
+
+def _dated_diff(
+    dater: Dater, diff: dict, older: CohortVersion, newer: CohortVersion
+) -> dict:
+    """Return a diff with the dates of its pairs and changed values in `dater`'s mode."""
+    members = CohortMember.objects.filter(version__in=[older, newer])
+    projects = dict(members.values_list("study_pk", "project_code"))
+
+    def dated(entry: dict) -> dict:
+        key = (projects[entry["study_id"]], entry["patient_pseudonym"])
+        if entry.get("column") in DATED_FIELDS:
+            entry = entry | {
+                side: dated_value(dater, key, entry[side]) for side in ("old", "new")
+            }
+        return dater.row(key, entry)
+
+    groups = ("pairs_added", "pairs_removed", "values_changed")
+    return diff | {group: [dated(entry) for entry in diff[group]] for group in groups}
 
 
 def _frames(path: Path) -> Iterator[pd.DataFrame]:

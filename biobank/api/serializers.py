@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from biobank.api.access import visible_to
+from biobank.api.access import CURATE, VIEW, may, visible_to
 from biobank.core.validation import (
     InvalidValue,
     check_choice,
@@ -228,6 +228,11 @@ def integrity_errors(exc: IntegrityError, model: type[models.Model]) -> dict:
     return {NON_FIELD: [f"The database refused the record: {text}"]}
 
 
+def write_action(context: dict[str, Any]) -> str:
+    """The role action a write through this serializer needs (the view's write_action)."""
+    return getattr(context.get("view"), "write_action", CURATE)
+
+
 class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
     """A related record by id, only among those the requesting user may read."""
 
@@ -244,7 +249,7 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         if request is None:
             return queryset
         path = PROJECT_PATHS.get(queryset.model._meta.model_name)
-        return visible_to(request.user, queryset, path)
+        return visible_to(request.user, queryset, path, write_action(self.context))
 
 
 class RuleChoiceField(serializers.ChoiceField):
@@ -276,11 +281,14 @@ class ProjectCodeField(serializers.CharField):
         except Project.DoesNotExist:
             project = None
         user = self.context["request"].user
-        if project is None or not visible_to(
-            user, Project.objects.filter(pk=project.pk), ""
-        ):
+        if project is None or not may(user, VIEW, project):
             raise serializers.ValidationError(
                 f"names no project {code!r}; an administrator creates projects."
+            )
+        if not may(user, write_action(self.context), project):
+            raise serializers.ValidationError(
+                f"is a project in which you may only read; a curator of {code!r} "
+                "writes its records."
             )
         return project
 

@@ -25,10 +25,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
 from biobank.api import filters, serializers
-from biobank.api.access import visible_to
+from biobank.api.access import CURATE, MANAGE, visible_to
 from biobank.api.pagination import CursorPagination
-from biobank.api.permissions import CuratorWrites
+from biobank.api.permissions import ProjectRoleWrites
 from biobank.api.timeline import patient_timeline
+from biobank.exports.records import DatedRecordsMixin
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -51,7 +52,7 @@ from radiomics.models import (
 )
 
 
-class RecordViewSet(viewsets.ReadOnlyModelViewSet):
+class RecordViewSet(DatedRecordsMixin, viewsets.ReadOnlyModelViewSet):
     """List and read one kind of record; every queryset passes through `visible_to`.
 
     `project_path` leads from the model to its Project, None for shared records.
@@ -68,11 +69,13 @@ class CuratedRecordViewSet(
 ):
     """Records curators also create (POST) and change (PUT, PATCH) by hand.
 
-    Writing needs the model's add or change permission (CuratorWrites); a database
-    refusal becomes a 400 naming the field, and simple-history records who wrote.
+    Writing needs `write_action` in the record's project (ProjectRoleWrites); a
+    database refusal becomes a 400 naming the field, and simple-history records who
+    wrote.
     """
 
-    permission_classes = [CuratorWrites]
+    permission_classes = [ProjectRoleWrites]
+    write_action = CURATE
 
     def perform_create(self, serializer: drf_serializers.BaseSerializer) -> None:
         self.save_or_explain(serializer)
@@ -92,8 +95,8 @@ class CuratedRecordViewSet(
 class DeletableRecordViewSet(mixins.DestroyModelMixin, CuratedRecordViewSet):
     """Records that hold no others, so that a curator may delete one entered by mistake.
 
-    Deleting needs the model's delete permission; the history keeps the record and
-    who deleted it.
+    Deleting needs the same role as changing; the history keeps the record and who
+    deleted it.
     """
 
     def perform_destroy(self, instance: Model) -> None:
@@ -180,10 +183,13 @@ class PatientViewSet(CuratedRecordViewSet):
         filters=False,
     )
     @action(detail=True, filterset_class=None, pagination_class=None)
-    def timeline(self, request: Request, pk: str | None = None) -> Response:
+    def timeline(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
         """Every dated record of the patient in date order, each with its kind."""
-        timeline = patient_timeline(self.get_object())
-        return Response(serializers.TimelineSerializer(timeline).data)
+        patient = self.get_object()
+        data = serializers.TimelineSerializer(patient_timeline(patient)).data
+        return Response(self.dated_patient_data(request, patient, data))
 
 
 class ConsentViewSet(DeletableRecordViewSet):
@@ -192,6 +198,7 @@ class ConsentViewSet(DeletableRecordViewSet):
     filterset_class = filters.ConsentFilter
     ordering_fields = ["given_on", "withdrawn_on", "id"]
     project_path = "patient__project"
+    write_action = MANAGE  # consent is the project manager's
 
 
 class TreatmentViewSet(DeletableRecordViewSet):

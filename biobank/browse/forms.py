@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.db.models import Exists, F, OuterRef, Q
 
+from biobank.api.access import ProjectChoicesOfUser
 from biobank.cohorts.stratification import FollowUpRule
 from liquidbiopsy.models import VariantResult
 from patients.models import CancerType, Project
@@ -20,7 +21,7 @@ SORTS = {
 }
 
 
-class PatientBrowserForm(forms.Form):
+class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
     """What the researcher narrows the patient list by; every field is optional."""
 
     q = forms.CharField(
@@ -139,7 +140,7 @@ class TimelineForm(forms.Form):
         return self.cleaned_data["vaf_scale"] or "linear"
 
 
-class FollowUpForm(forms.Form):
+class FollowUpForm(ProjectChoicesOfUser, forms.Form):
     """The follow-up rule, editable; the defaults are the CellSearch prognostic cut-offs."""
 
     project = forms.ModelChoiceField(

@@ -109,7 +109,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 def patient_list(request: HttpRequest) -> HttpResponse:
     """List patients by the filters of the form, sorted and one page at a time."""
-    form = PatientBrowserForm(request.GET)
+    form = PatientBrowserForm(request.GET, user=request.user)
     name_unknown_parameters(form, request.GET, [*form.fields, "page"])
     # Counted in subqueries, so that the page stays one query whatever it holds:
     patients = (
@@ -199,7 +199,7 @@ def study_page(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def follow_up(request: HttpRequest) -> HttpResponse:
     """List the patients flagged for closer follow-up by the rule the form sets."""
-    form = FollowUpForm(request.GET)
+    form = FollowUpForm(request.GET, user=request.user)
     name_unknown_parameters(form, request.GET, form.fields)
     flags = []
     if form.is_valid():

@@ -7,10 +7,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
+from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.admin import ReadOnlyAdminMixin
 
 
-class CohortVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
+class CohortVersionInline(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.TabularInline):
     model = CohortVersion
     extra = 0
     fields = ("number", "created_at", "created_by", "pair_count", "changes")
@@ -20,7 +21,7 @@ class CohortVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 # Versions are evidence for papers: the API makes them, nobody edits them here.
 @admin.register(SavedCohort)
-class SavedCohortAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SavedCohortAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "author", "project", "created_at", "checked_at")
     list_select_related = ("author", "project")
     list_filter = ("project",)
@@ -39,7 +40,7 @@ class SavedCohortAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CohortVersion)
-class CohortVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CohortVersionAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = ("__str__", "created_at", "created_by", "pair_count")
     list_select_related = ("cohort", "created_by")
     search_fields = ("cohort__name", "matrix_sha256")
@@ -76,7 +77,7 @@ class CohortVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CohortMember)
-class CohortMemberAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CohortMemberAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = (
         "version",
         "position",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django import forms
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import Q
@@ -12,6 +13,7 @@ from django.http import QueryDict
 from django.template.defaultfilters import pluralize
 from django.utils.text import Truncator
 
+from biobank.api.access import ProjectChoicesOfUser
 from biobank.cohorts.query import (
     IBSI_CODE_IMAGE_FILTER,
     CohortCriteria,
@@ -59,7 +61,7 @@ class FlagField(forms.BooleanField):
         raise ValidationError("Use true or false.", code="invalid")
 
 
-class CohortForm(forms.Form):
+class CohortForm(ProjectChoicesOfUser, forms.Form):
     """Filters of a cohort; every one is optional but the window, which defaults to 30."""
 
     window_days = forms.IntegerField(
@@ -216,6 +218,23 @@ class CohortForm(forms.Form):
             before_first_treatment=data["before_treatment"],
         )
 
+    def stored_query(self) -> dict:
+        """Return the filters of a valid form as query parameters of /api/cohort-pairs/.
+
+        Window and mode are always written, so that a default changed later cannot
+        change what a saved definition or an export log entry means; empty filters
+        are left out.
+        """
+        stored: dict = {}
+        for name, value in self.cleaned_data.items():
+            if name == "project":
+                value = value.code if value else ""
+            # NB: 0 is a filter (min_ctc=0 asks for a CTC count), so compare by identity:
+            is_empty = value is None or value is False or value == ""
+            if name in ("window_days", "mode") or not is_empty:
+                stored[name] = value
+        return stored
+
     @classmethod
     def unknown_parameters(cls, query: QueryDict, allowed: set[str]) -> list[str]:
         """Return the names in `query` that are neither a filter nor in `allowed`."""
@@ -223,14 +242,14 @@ class CohortForm(forms.Form):
 
     @classmethod
     def read_query(
-        cls, query: QueryDict, allowed: set[str]
+        cls, query: QueryDict, allowed: set[str], user: AbstractBaseUser | None
     ) -> tuple[CohortForm, dict[str, list[str]]]:
         """Bind the form to `query`; return it with every problem, by parameter.
 
         A name that is neither a filter nor in `allowed` is a problem too, so that a
         misspelt filter is never silently ignored.
         """
-        form = cls(query)
+        form = cls(query, user=user)
         errors = {
             name: [UNKNOWN_PARAMETER] for name in cls.unknown_parameters(query, allowed)
         }

@@ -20,10 +20,18 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.forms import BooleanField
 from django.utils import timezone
 
-from biobank.api.access import visible_to
+from biobank.api.access import (
+    CURATE,
+    VIEW,
+    is_site_admin,
+    may,
+    projects_for,
+    visible_to,
+)
 from biobank.api.cohorts import collect_evidence
 from biobank.api.matrix import MOST_LIST_ITEMS
 from biobank.cohorts.forms import UNKNOWN_PARAMETER, CohortForm, form_messages
@@ -102,7 +110,9 @@ class Snapshot:
     matrix_columns: list[list[str]] = field(default_factory=list)
 
 
-def validate_definition(data: object) -> Definition:
+def validate_definition(
+    data: object, user: AbstractBaseUser | None = None
+) -> Definition:
     """Return the definition in `data`, validated as /api/cohort-pairs/ validates a query.
 
     Raises
@@ -125,7 +135,7 @@ def validate_definition(data: object) -> Definition:
 
     errors: dict = {}
     try:
-        query, criteria = _validate_query(data.get("query", {}))
+        query, criteria = _validate_query(data.get("query", {}), user)
     except DefinitionInvalid as invalid:
         errors |= invalid.errors
     try:
@@ -138,7 +148,9 @@ def validate_definition(data: object) -> Definition:
     return Definition(query, matrix, criteria, criteria.project)
 
 
-def _validate_query(query: object) -> tuple[dict, CohortCriteria]:
+def _validate_query(
+    query: object, user: AbstractBaseUser | None
+) -> tuple[dict, CohortCriteria]:
     if not isinstance(query, dict):
         raise DefinitionInvalid(
             {"query": ['Give the filters as an object, e.g. {"gene": "EGFR"}.']}
@@ -159,30 +171,13 @@ def _validate_query(query: object) -> tuple[dict, CohortCriteria]:
             # As text, as in a query string: a whole number too large for a float
             # then reads as infinite and is refused, not an OverflowError.
             data[name] = value if isinstance(value, bool | str) else repr(value)
-    form = CohortForm(data)
+    form = CohortForm(data, user=user)
     if not form.is_valid():
         errors |= form_messages(form)
     if errors:
         raise DefinitionInvalid({"query": errors})
 
-    return _stored_query(form.cleaned_data), form.criteria()
-
-
-def _stored_query(cleaned: dict) -> dict:
-    """Return the cleaned filters as query parameters of /api/cohort-pairs/.
-
-    Window and mode are always written, so a default changed later cannot change
-    what an old definition means; empty filters are left out.
-    """
-    stored: dict = {}
-    for name, value in cleaned.items():
-        if name == "project":
-            value = value.code if value else ""
-        # NB: 0 is a filter (min_ctc=0 asks for a CTC count), so compare by identity:
-        is_empty = value is None or value is False or value == ""
-        if name in ("window_days", "mode") or not is_empty:
-            stored[name] = value
-    return stored
+    return form.stored_query(), form.criteria()
 
 
 def _validate_matrix(matrix: object) -> dict:
@@ -284,9 +279,34 @@ def save_cohort(
     return cohort
 
 
+def visible_cohorts(
+    user: AbstractBaseUser, cohorts: QuerySet | None = None
+) -> QuerySet:
+    """The saved cohorts `user` may open: those of projects they view, and their own.
+
+    A cohort without a project spans every project its author could read when saving
+    it, so only its author (and site administrators) open it.
+    """
+    cohorts = SavedCohort.objects.all() if cohorts is None else cohorts
+    if is_site_admin(user):
+        return cohorts
+    if not user.is_authenticated:
+        return cohorts.none()
+    # NB: an author who has since lost a project role still opens the versions frozen
+    # while they held it; roles are checked when the cohort is re-run.
+    return cohorts.filter(
+        Q(project__in=projects_for(user, VIEW).values("pk"))
+        | Q(project__isnull=True, author=user)
+    )
+
+
 def may_rerun(user: AbstractBaseUser, cohort: SavedCohort) -> bool:
-    """Return whether `user` may add versions: the author, or a curator (staff)."""
-    return user == cohort.author or bool(getattr(user, "is_staff", False))
+    """Return whether `user` may add versions: the author, or a curator of its project."""
+    if user == cohort.author:
+        return True
+    if cohort.project_id is None:
+        return is_site_admin(user)
+    return may(user, CURATE, cohort.project_id)
 
 
 @dataclass
@@ -304,7 +324,7 @@ def rerun_cohort(cohort: SavedCohort, user: AbstractBaseUser) -> RerunResult:
     DefinitionInvalid
         When the stored definition no longer validates (a project or feature gone).
     """
-    definition = validate_definition(cohort.definition)
+    definition = validate_definition(cohort.definition, user=user)
     snapshot = take_snapshot(definition, user)
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -42,6 +43,22 @@ from biobank.cohorts.matrix import (
 from biobank.cohorts.models import CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortRow, pair_queryset, rows_of
 from biobank.core.validation import InvalidValue
+from biobank.exports.audit import (
+    AuditedStream,
+    RowCounter,
+    export_projects,
+    record_export,
+    start_export,
+)
+from biobank.exports.dates import (
+    DATED_FIELDS,
+    DATES_PARAMETER,
+    Dater,
+    DatesInvalid,
+    DatesRefused,
+    choose_date_mode,
+)
+from biobank.exports.models import ExportRecord
 
 PAGE_ROWS = 500
 CSV_CHUNK_ROWS = 2000
@@ -51,7 +68,7 @@ MAX_ANALYSIS_PAIRS = 20_000
 MAX_ANALYSIS_FEATURES = 30
 SAVED_COHORTS_SHOWN = 50
 # What the cohort page reads besides the filters and matrix columns:
-COHORT_PAGE_PARAMETERS = ("format",)
+COHORT_PAGE_PARAMETERS = ("format", DATES_PARAMETER)
 
 
 class PageForm(forms.Form):
@@ -137,7 +154,7 @@ def _filter_params(form: CohortForm) -> dict[str, str]:
 def cohort_page(request: HttpRequest) -> HttpResponse:
     """Show the filters and, once asked, the first pairs; ?format=csv downloads them all."""
     wants_csv = request.GET.get("format") == "csv"
-    form = CohortForm(request.GET if request.GET else None)
+    form = CohortForm(request.GET if request.GET else None, user=request.user)
     columns = MatrixColumnsForm(request.GET if request.GET else None)
     if form.is_bound:
         known = [*form.fields, *columns.fields, *COHORT_PAGE_PARAMETERS]
@@ -150,7 +167,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     if wants_csv:
-        return _csv_response(pairs)
+        return _csv_response(request, form, pairs)
 
     # One query: one row more than shown tells whether the table is cut short.
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
@@ -208,7 +225,7 @@ def _definition_params(definition: dict) -> dict[str, str]:
 def cohort_count(request: HttpRequest) -> JsonResponse:
     """Return how many pairs and patients the filters match, for the live count."""
     # The builder sends its whole form; the matrix fields do not change the count.
-    form = CohortForm(request.GET)
+    form = CohortForm(request.GET, user=request.user)
     if not form.is_valid():
         return JsonResponse({"errors": form_messages(form)}, status=400)
 
@@ -270,7 +287,9 @@ def save_cohort(request: HttpRequest) -> HttpResponseRedirect:
             f"You have a saved cohort named {name} already; choose another name."
         )
     try:
-        definition = saved.validate_definition({"query": filters, "matrix": matrix})
+        definition = saved.validate_definition(
+            {"query": filters, "matrix": matrix}, user=request.user
+        )
     except saved.DefinitionInvalid as invalid:
         errors += _flat_errors(invalid.errors)
     if errors:
@@ -311,10 +330,8 @@ def _flat_errors(errors: dict, prefix: str = "") -> list[str]:
 @require_POST
 def rerun_cohort(request: HttpRequest, pk: int) -> HttpResponseRedirect:
     """Run a saved definition again; a new version is made only when something changed."""
-    cohort = get_object_or_404(
-        visible_to(request.user, SavedCohort.objects.all(), "project"), pk=pk
-    )
-    if not (request.user == cohort.author or request.user.is_staff):
+    cohort = get_object_or_404(saved.visible_cohorts(request.user), pk=pk)
+    if not saved.may_rerun(request.user, cohort):
         raise PermissionDenied("Only the author or a curator re-runs a saved cohort.")
 
     back = f"{reverse('cohorts:page')}#saved-heading"
@@ -389,7 +406,7 @@ class AnalysisForm(forms.Form):
 @require_GET
 def analysis_page(request: HttpRequest) -> HttpResponse:
     """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
-    form = CohortForm(request.GET if request.GET else None)
+    form = CohortForm(request.GET if request.GET else None, user=request.user)
     choice = AnalysisForm(request.GET if request.GET else None)
     if form.is_bound:
         name_unknown_parameters(form, request.GET, [*form.fields, *choice.fields])
@@ -429,6 +446,16 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         pairs, choice.spec, chunk_size=MAX_ANALYSIS_PAIRS, layout=layout
     )
     frame = pd.concat(list(frames), ignore_index=True)
+    # No date is shown: the page gives correlations and box plots only.
+    record_export(
+        request,
+        ExportRecord.Kind.ANALYSIS,
+        rows=len(frame),
+        definition={"query": form.stored_query(), "matrix": choice.spec.as_dict()},
+        fmt="html",
+        date_mode="",
+        projects=export_projects(request.user, pairs, form.criteria().project),
+    )
     context |= _analysis_context(frame, choice, request.GET)
     return render(request, "cohorts/analysis.html", context)
 
@@ -496,7 +523,9 @@ def _analysis_context(
 def cohort_json(request: HttpRequest) -> JsonResponse:
     """Return the pairs for the filters in the query string, `limit` rows from `offset`."""
     page = PageForm(request.GET)
-    form, errors = CohortForm.read_query(request.GET, set(page.fields))
+    form, errors = CohortForm.read_query(
+        request.GET, set(page.fields) | {DATES_PARAMETER}, request.user
+    )
     if not page.is_valid():
         errors |= form_messages(page)
     if errors:
@@ -505,7 +534,24 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
     limit, offset = page.cleaned_data["limit"], page.cleaned_data["offset"]
     criteria = form.criteria()
     pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
-    rows = [row.as_dict() for row in rows_of(pairs[offset : offset + limit + 1])]
+    chosen = _date_mode(request, form, pairs)
+    if isinstance(chosen, JsonResponse):
+        return chosen
+    dater, projects = chosen
+
+    rows = [
+        dater.row((row.project_code, row.patient_pseudonym), row.as_dict())
+        for row in rows_of(pairs[offset : offset + limit + 1])
+    ]
+    record_export(
+        request,
+        ExportRecord.Kind.PAIRS_JSON,
+        rows=len(rows[:limit]),
+        definition={"query": form.stored_query(), "offset": offset, "limit": limit},
+        fmt="json",
+        date_mode=dater.mode,
+        projects=projects,
+    )
     return JsonResponse(
         {
             "criteria": asdict(criteria),
@@ -525,20 +571,54 @@ class _Echo:
         return value
 
 
-def _csv_lines(pairs) -> Iterator[str]:
+def _csv_lines(pairs, dater: Dater, counter: RowCounter) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(CohortRow.FIELDS)
-    for row in rows_of(pairs.iterator(chunk_size=CSV_CHUNK_ROWS)):
-        values = row.as_dict()
-        # The same ISO 8601 text as the JSON endpoint (Django's encoder writes UTC as Z):
-        values["drawn_at"] = DjangoJSONEncoder().default(row.drawn_at)
+    yield writer.writerow(dater.field_names(CohortRow.FIELDS, DATED_FIELDS))
+    rows = rows_of(pairs.iterator(chunk_size=CSV_CHUNK_ROWS))
+    for row in counter.rows(rows):
+        values = dater.row((row.project_code, row.patient_pseudonym), row.as_dict())
+        if isinstance(values.get("drawn_at"), dt.datetime):
+            # The same ISO 8601 text as the JSON endpoint (Django's encoder writes UTC as Z):
+            values["drawn_at"] = DjangoJSONEncoder().default(values["drawn_at"])
         # A text cell such as =HYPERLINK(...) must not run in a spreadsheet:
-        yield writer.writerow(guard_formula(values[name]) for name in CohortRow.FIELDS)
+        yield writer.writerow(guard_formula(value) for value in values.values())
 
 
-def _csv_response(pairs) -> StreamingHttpResponse:
+def _csv_response(
+    request: HttpRequest, form: CohortForm, pairs
+) -> StreamingHttpResponse | JsonResponse:
+    chosen = _date_mode(request, form, pairs)
+    if isinstance(chosen, JsonResponse):
+        return chosen
+    dater, projects = chosen
+
+    counter = RowCounter()
+    record = start_export(
+        request,
+        ExportRecord.Kind.PAIRS_CSV,
+        definition={"query": form.stored_query()},
+        fmt="csv",
+        date_mode=dater.mode,
+        projects=projects,
+    )
     response = StreamingHttpResponse(
-        _csv_lines(pairs), content_type="text/csv; charset=utf-8"
+        AuditedStream(_csv_lines(pairs, dater, counter), record, counter),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = 'attachment; filename="cohort.csv"'
     return response
+
+
+def _date_mode(
+    request: HttpRequest, form: CohortForm, pairs
+) -> tuple[Dater, set[int]] | JsonResponse:
+    """Return the dater of an export of `pairs` and its projects, or the error answer."""
+    projects = export_projects(request.user, pairs, form.criteria().project)
+    try:
+        mode = choose_date_mode(
+            request.user, request.GET.get(DATES_PARAMETER), projects
+        )
+    except (DatesInvalid, DatesRefused) as error:
+        status = 403 if isinstance(error, DatesRefused) else 400
+        return JsonResponse({"errors": {DATES_PARAMETER: [str(error)]}}, status=status)
+    return Dater(mode), projects

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -130,6 +131,71 @@ def _record_issues(
     DataIssue.objects.bulk_create(issues)
 
 
+def add_acting_user_argument(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--as-user",
+        metavar="USERNAME",
+        help="Import on behalf of this account: it must be a curator (or manager) of "
+        "the project, only a site administrator creates one, and the run and history "
+        "record it. Without it the command acts as the operator of the server.",
+    )
+
+
+def target_project(code: str, username: str | None):
+    """Return the project and the acting user of an import command, or stop it.
+
+    Raises CommandError when the code is not valid, when the user is unknown or
+    inactive, or when they may not curate the project (or create it).
+    """
+    from django.contrib.auth import get_user_model
+
+    from biobank.api.access import CURATE, is_site_admin, may
+
+    user = None
+    if username is not None:
+        user = (
+            get_user_model().objects.filter(username=username, is_active=True).first()
+        )
+        if user is None:
+            raise CommandError(f"--as-user: no active account is named {username!r}.")
+    try:
+        existing = get_project(code, create=False)
+    except BadProjectCode as exc:
+        raise CommandError(str(exc)) from None
+    except Project.DoesNotExist:
+        existing = None
+    if user is not None and existing is None and not is_site_admin(user):
+        raise CommandError(
+            f"--as-user: {username} may not create project {code!r}; a site "
+            "administrator creates projects."
+        )
+    if user is not None and existing is not None and not may(user, CURATE, existing):
+        raise CommandError(
+            f"--as-user: {username} is not a curator of project {existing.code}; "
+            "nothing was imported."
+        )
+    return existing or get_project(code), user
+
+
+@contextmanager
+def acting_as(user) -> Iterator[None]:
+    """Make the history of every record written in the block name `user`."""
+    from simple_history.models import HistoricalRecords
+
+    if user is None:
+        yield
+        return
+    previous = getattr(HistoricalRecords.context, "request", None)
+    HistoricalRecords.context.request = SimpleNamespace(user=user)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del HistoricalRecords.context.request
+        else:
+            HistoricalRecords.context.request = previous
+
+
 class ImportCommand(BaseCommand):
     """A management command that imports one file into a project and prints its report.
 
@@ -143,6 +209,7 @@ class ImportCommand(BaseCommand):
         parser.add_argument(
             "--project", required=True, help="Project code; created if new."
         )
+        add_acting_user_argument(parser)
         self.add_import_arguments(parser)
 
     def add_import_arguments(self, parser: CommandParser) -> None:
@@ -151,16 +218,16 @@ class ImportCommand(BaseCommand):
     def run_import(self, path: Path, project: Project, **options) -> ImportReport:
         raise NotImplementedError
 
-    def handle(self, *args, path: Path, project: str, **options) -> None:
+    def handle(
+        self, *args, path: Path, project: str, as_user: str | None, **options
+    ) -> None:
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
-        try:
-            target = get_project(project)
-        except BadProjectCode as exc:
-            raise CommandError(str(exc)) from None
+        target, user = target_project(project, as_user)
 
         try:
-            report = self.run_import(path, target, **options)
+            with acting_as(user):
+                report = self.run_import(path, target, user=user, **options)
         except ImportRejected as exc:
             # The warnings often explain a problem (a serial number left empty is then missing):
             warnings = "".join(f"\n  warning: {p}" for p in exc.warnings)

@@ -30,12 +30,14 @@ from radiomics.models import (
     SignatureScore,
     SignatureTerm,
 )
+from tests.conftest import grant
 
 
 @pytest.fixture
-def analyst(db, django_user_model):
+def analyst(db, django_user_model, project):
+    """A viewer of the `project` fixture."""
     # No password: hashing one is slow, and force_login and tokens need none.
-    return django_user_model.objects.create_user("analyst")
+    return grant(django_user_model.objects.create_user("analyst"), project)
 
 
 @pytest.fixture

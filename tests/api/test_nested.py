@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from patients.models import Patient, Project
 from radiomics.models import ImagingStudy
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 
 
 def test_patient_is_found_by_pseudonym_or_id(api, biobank):
@@ -17,9 +20,10 @@ def test_patient_is_found_by_pseudonym_or_id(api, biobank):
     assert by_pseudonym.json()["pseudonym"] == "PT-A"
 
 
-def test_pseudonym_of_two_projects_needs_the_project(api, biobank):
+def test_pseudonym_of_two_projects_needs_the_project(api, analyst, biobank):
     other = Project.objects.create(code="other", name="Other collection")
     Patient.objects.create(project=other, pseudonym="PT-A", source_key="other-a")
+    grant(analyst, other)
 
     ambiguous = api.get("/api/patients/PT-A/")
     chosen = api.get("/api/patients/PT-A/?project=other")
@@ -29,11 +33,25 @@ def test_pseudonym_of_two_projects_needs_the_project(api, biobank):
     assert chosen.json()["project"] == "other"
 
 
+def test_a_pseudonym_in_a_project_not_joined_is_not_there(api, biobank):
+    other = Project.objects.create(code="other", name="Other collection")
+    Patient.objects.create(project=other, pseudonym="PT-A", source_key="other-a")
+
+    assert api.get("/api/patients/PT-A/").json()["project"] == "demo"
+    assert api.get("/api/patients/PT-A/?project=other").status_code == 404
+
+
 def test_unknown_pseudonym_is_404(api, biobank):
     assert api.get("/api/patients/PT-Z/timeline/").status_code == 404
 
 
-def test_timeline_lists_every_dated_record_in_date_order(api, biobank):
+@pytest.fixture
+def calendar(analyst, project):
+    """The analyst as a curator, who reads calendar dates (a viewer's are shifted)."""
+    return grant(analyst, project, "curator")
+
+
+def test_timeline_lists_every_dated_record_in_date_order(api, calendar, biobank):
     response = api.get("/api/patients/PT-A/timeline/")
 
     assert response.status_code == 200
@@ -48,7 +66,7 @@ def test_timeline_lists_every_dated_record_in_date_order(api, biobank):
     ]
 
 
-def test_timeline_shows_a_withdrawal_on_its_own_day(api, biobank):
+def test_timeline_shows_a_withdrawal_on_its_own_day(api, calendar, biobank):
     entries = api.get("/api/patients/PT-B/timeline/").json()["entries"]
 
     kinds_on = {(entry["on"], entry["kind"]) for entry in entries}
@@ -56,7 +74,7 @@ def test_timeline_shows_a_withdrawal_on_its_own_day(api, biobank):
     assert ("2021-12-01", "consent-withdrawal") in kinds_on
 
 
-def test_timeline_blood_sample_holds_what_was_measured(api, biobank):
+def test_timeline_blood_sample_holds_what_was_measured(api, calendar, biobank):
     entries = api.get("/api/patients/PT-A/timeline/").json()["entries"]
 
     sample = next(entry for entry in entries if entry["kind"] == "blood-sample")

@@ -9,9 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from tests.api.conftest import A_VALUES, Biobank, add_side
 from tests.api.test_endpoints import ENDPOINTS
 
-# Token look-up (1), count (1, not on cursor pages), the page (1), and one prefetch
-# for the signature terms:
-MOST_QUERIES = 4
+# Token look-up (1), count (1, not on cursor pages), the page (1), one prefetch for
+# the signature terms, and the date mode's two (the records' patients, the reader's
+# role):
+MOST_QUERIES = 6
 
 
 def add_patients(biobank: Biobank, number: int) -> None:

@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import IntegrityError
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -25,8 +24,9 @@ from liquidbiopsy.models import (
     VariantResult,
 )
 from patients.importers.clinical import EVENTS, TREATMENTS, import_clinical
-from patients.models import ClinicalEvent, Consent, Patient, Treatment
+from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
 from patients.services import find_patient, is_checked_pseudonym, pseudonymise
+from tests.conftest import grant
 
 TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 
@@ -974,19 +974,64 @@ def test_a_reader_cannot_change_or_delete(api, biobank):
     assert Consent.objects.filter(pk=biobank.a.consent.pk).exists()
 
 
-def test_the_add_permission_lets_a_user_create_but_not_change(analyst, api, biobank):
-    analyst.user_permissions.add(Permission.objects.get(codename="add_treatment"))
-    payload = {
-        "patient": biobank.a.patient.pk,
-        "kind": "surgery",
-        "started_on": "2020-03-01",
-    }
+def test_a_curator_writes_in_their_project_only(analyst, api, biobank, project):
+    other = Project.objects.create(code="other", name="Other collection")
+    foreign = Patient.objects.create(project=other, pseudonym="X-1", source_key="x1")
+    grant(analyst, project, "curator")
+    grant(analyst, other, "viewer")
 
-    made = api.post("/api/treatments/", payload, format="json")
-    change = api.patch(f"/api/treatments/{made.json()['id']}/", {"line": 1})
+    made = api.post(
+        "/api/treatments/",
+        {
+            "patient": biobank.a.patient.pk,
+            "kind": "surgery",
+            "started_on": "2020-03-01",
+        },
+        format="json",
+    )
+    abroad = api.post(
+        "/api/treatments/",
+        {"patient": foreign.pk, "kind": "surgery", "started_on": "2020-03-01"},
+        format="json",
+    )
+    new_patient = api.post(
+        "/api/patients/", {"project": "other", "source_id": "H-9"}, format="json"
+    )
 
     assert made.status_code == 201
-    assert change.status_code == 403
+    assert abroad.status_code == 400
+    assert "patient" in abroad.json()
+    assert new_patient.status_code == 400
+    assert "may only read" in new_patient.json()["project"][0]
+    assert not Treatment.objects.filter(patient=foreign).exists()
+
+
+@pytest.mark.attack
+def test_a_foreign_record_cannot_be_changed_by_a_curator_of_another_project(
+    analyst, api, biobank, project
+):
+    other = Project.objects.create(code="other", name="Other collection")
+    foreign = Patient.objects.create(project=other, pseudonym="X-1", source_key="x1")
+    treatment = Treatment.objects.create(
+        patient=foreign, kind="surgery", started_on="2020-03-01"
+    )
+    grant(analyst, project, "curator")
+
+    assert api.patch(f"/api/treatments/{treatment.pk}/", {"line": 2}).status_code == 404
+    grant(analyst, other, "viewer")
+    assert api.patch(f"/api/treatments/{treatment.pk}/", {"line": 2}).status_code == 403
+    assert api.delete(f"/api/treatments/{treatment.pk}/").status_code == 403
+    treatment.refresh_from_db()
+    assert treatment.line is None
+
+
+def test_consent_is_written_by_the_project_manager(analyst, api, biobank, project):
+    url = f"/api/consents/{biobank.a.consent.pk}/"
+    grant(analyst, project, "curator")
+    assert api.patch(url, {"allows_sharing": True}, format="json").status_code == 403
+
+    grant(analyst, project, "manager")
+    assert api.patch(url, {"allows_sharing": True}, format="json").status_code == 200
 
 
 def test_imaging_and_radiomics_records_stay_read_only(curator_api, biobank):

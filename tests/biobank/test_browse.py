@@ -13,14 +13,9 @@ from liquidbiopsy.models import VariantResult
 from patients.models import CancerType, Project
 from radiomics.models import Segmentation
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 
 DAY = dt.date(2024, 3, 1)
-
-
-@pytest.fixture
-def logged_in(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher"))
-    return client
 
 
 def _table_value(html: str, label: str) -> int:
@@ -80,9 +75,10 @@ def test_dashboard_counts_records_and_what_is_missing(logged_in, biobank):
     assert _table_value(html, "Blood draws without any result") == 1
 
 
-def test_dashboard_narrows_to_one_project(logged_in, biobank):
+def test_dashboard_narrows_to_one_project(logged_in, reader, biobank):
     other = Project.objects.create(code="other", name="Other collection")
     Records(other).patient("X-1")
+    grant(reader, other)
 
     everything = logged_in.get("/").content.decode()
     one = logged_in.get("/?project=other").content.decode()

@@ -17,6 +17,7 @@ from django.urls import reverse
 from biobank.cohorts.models import SavedCohort
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 
 STUDY_ON = dt.date(2024, 3, 10)
 MEAN = "original_firstorder_Mean"
@@ -28,17 +29,6 @@ PATIENTS = [
     (40.0, 8, "detected", 0.10),
     (50.0, 9, None, None),
 ]
-
-
-@pytest.fixture
-def researcher(db, django_user_model):
-    return django_user_model.objects.create_user("researcher")
-
-
-@pytest.fixture
-def logged_in(client, researcher):
-    client.force_login(researcher)
-    return client
 
 
 def add_patient(records: Records, number: int, value, ctc, call, vaf) -> None:
@@ -169,9 +159,7 @@ def test_live_count_script_is_a_static_file_of_the_project():
     assert 'credentials: "same-origin"' in script
 
 
-def test_saving_a_cohort_freezes_version_one_for_the_author(
-    logged_in, researcher, cohort
-):
+def test_saving_a_cohort_freezes_version_one_for_the_author(logged_in, reader, cohort):
     response = logged_in.post(
         "/cohorts/save/",
         {"name": "EGFR pairs", "window_days": "7", "gene": "EGFR", "features": MEAN},
@@ -179,7 +167,7 @@ def test_saving_a_cohort_freezes_version_one_for_the_author(
     )
 
     cohort_saved = SavedCohort.objects.get()
-    assert cohort_saved.author == researcher
+    assert cohort_saved.author == reader
     assert cohort_saved.definition["query"]["gene"] == "EGFR"
     assert cohort_saved.definition["matrix"]["features"] == [MEAN]
     assert cohort_saved.versions.get().pair_count == 3
@@ -191,9 +179,9 @@ def test_saving_a_cohort_freezes_version_one_for_the_author(
     )
 
 
-def test_saving_needs_the_csrf_token(client, researcher, cohort):
+def test_saving_needs_the_csrf_token(client, reader, cohort):
     checked = type(client)(enforce_csrf_checks=True)
-    checked.force_login(researcher)
+    checked.force_login(reader)
 
     response = checked.post("/cohorts/save/", {"name": "x", "window_days": "7"})
 
@@ -237,12 +225,19 @@ def test_rerun_makes_a_version_only_when_data_changed(logged_in, cohort):
     assert saved.versions.count() == 2
 
 
-def test_only_the_author_reruns(client, django_user_model, logged_in, cohort):
-    logged_in.post("/cohorts/save/", {"name": "All", "window_days": "7"})
+def test_only_the_author_or_a_curator_of_the_project_reruns(
+    client, django_user_model, logged_in, project, cohort
+):
+    logged_in.post(
+        "/cohorts/save/", {"name": "All", "window_days": "7", "project": project.code}
+    )
     saved = SavedCohort.objects.get()
-    client.force_login(django_user_model.objects.create_user("other"))
+    other = grant(django_user_model.objects.create_user("other"), project)
+    client.force_login(other)
 
     assert client.post(f"/cohorts/saved/{saved.pk}/rerun/").status_code == 403
+    grant(other, project, "curator")
+    assert client.post(f"/cohorts/saved/{saved.pk}/rerun/").status_code == 302
 
 
 def test_builder_queries_do_not_grow_with_pairs_or_saved_cohorts(logged_in, records):

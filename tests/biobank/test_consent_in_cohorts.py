@@ -92,14 +92,11 @@ def test_the_matrix_follows_the_cohort(records):
 @pytest.mark.parametrize(
     "url", ["/cohorts/query.json?window_days=7", "/api/cohort-pairs/?window_days=7"]
 )
-def test_pages_and_api_leave_out_withdrawn_patients(
-    client, django_user_model, records, url
-):
+def test_pages_and_api_leave_out_withdrawn_patients(logged_in, records, url):
     consent(paired(records, "P-KEEP"))
     consent(paired(records, "P-GONE"), withdrawn_on=TODAY)
-    client.force_login(django_user_model.objects.create_user("researcher"))
 
-    body = client.get(url).content.decode()
+    body = logged_in.get(url).content.decode()
 
     assert "P-KEEP" in body
     assert "P-GONE" not in body

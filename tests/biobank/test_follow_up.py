@@ -18,12 +18,6 @@ DAY = dt.date(2024, 3, 1)
 
 
 @pytest.fixture
-def logged_in(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher"))
-    return client
-
-
-@pytest.fixture
 def signature(db) -> RadiomicSignature:
     return RadiomicSignature.objects.create(name="Risk", cutoff=0.5)
 

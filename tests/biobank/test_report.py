@@ -19,12 +19,6 @@ DAY = dt.date(2024, 3, 1)
 
 
 @pytest.fixture
-def logged_in(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher"))
-    return client
-
-
-@pytest.fixture
 def case(records: Records):
     patient = records.patient("PR-7", CancerType.PRAD)
     patient.stage = "IV"

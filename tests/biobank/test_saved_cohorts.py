@@ -23,11 +23,12 @@ from biobank.cohorts.saved import (
 )
 from radiomics.models import FeatureDefinition, FeatureValue
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 
 
 @pytest.fixture
-def author(db, django_user_model):
-    return django_user_model.objects.create_user("author")
+def author(db, django_user_model, project):
+    return grant(django_user_model.objects.create_user("author"), project)
 
 
 @pytest.fixture

@@ -26,12 +26,6 @@ from tests.biobank.conftest import Records
 DAY = dt.date(2024, 3, 1)
 
 
-@pytest.fixture
-def logged_in(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher"))
-    return client
-
-
 def extraction_of(study: ImagingStudy, roi: str = "GTV-1") -> FeatureExtraction:
     series = study.series.order_by("pk").first()
     segmentation = Segmentation.objects.create(

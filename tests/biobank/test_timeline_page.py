@@ -22,12 +22,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-def logged_in(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher"))
-    return client
-
-
-@pytest.fixture
 def patient(records: Records) -> Patient:
     """A breast cancer patient: a CT, then three draws, a treatment and a progression."""
     patient = records.patient("BR-001", CancerType.BRCA)

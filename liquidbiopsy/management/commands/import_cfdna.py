@@ -31,6 +31,7 @@ class Command(LabImportCommand):
         return import_cfdna(
             path,
             project,
+            user=options["user"],
             create_patients=options["create_patients"],
             vaf_unit=options["vaf_unit"],
             date_order=options["date_order"],

@@ -20,6 +20,7 @@ class Command(LabImportCommand):
         return import_ctc(
             path,
             project,
+            user=options["user"],
             create_patients=options["create_patients"],
             date_order=options["date_order"],
         )

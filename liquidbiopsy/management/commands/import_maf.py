@@ -34,6 +34,7 @@ class Command(LabImportCommand):
         return import_maf(
             path,
             project,
+            user=options["user"],
             drawn_on=options["drawn_on"],
             sample_map=options["sample_map"],
             create_patients=options["create_patients"],

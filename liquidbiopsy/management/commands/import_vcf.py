@@ -46,6 +46,7 @@ class Command(LabImportCommand):
         return import_vcf(
             path,
             project,
+            user=options["user"],
             patient_id=options["patient"],
             drawn_on=options["drawn_on"],
             sample=options["sample"],

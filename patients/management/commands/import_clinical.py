@@ -42,6 +42,7 @@ class Command(ImportCommand):
         return import_clinical(
             path,
             project,
+            user=options["user"],
             kind=options["kind"],
             date_order=options["date_order"],
             table_format=options["table_format"],

@@ -33,6 +33,7 @@ class Command(ImportCommand):
         return import_pyradiomics(
             path,
             project,
+            user=options["user"],
             id_column=options["id_column"],
             create_patients=options["create_patients"],
         )

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from biobank.core.importing import ImportRejected
-from patients.services import BadProjectCode, get_project
+from patients.importers.runs import acting_as, add_acting_user_argument, target_project
 from radiomics.importers.dicom import ingest_dicom
 
 
@@ -27,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--project", required=True, help="Project code; created if new."
         )
+        add_acting_user_argument(parser)
         parser.add_argument(
             "--progress-every",
             type=int,
@@ -35,18 +36,22 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, path: Path, project: str, progress_every: int, **options
+        self,
+        *args,
+        path: Path,
+        project: str,
+        progress_every: int,
+        as_user: str | None,
+        **options,
     ) -> None:
         def progress(done: int, total: int) -> None:
             if progress_every > 0 and (done % progress_every == 0 or done == total):
                 self.stderr.write(f"{done}/{total} files")
 
+        target, user = target_project(project, as_user)
         try:
-            target = get_project(project)
-        except BadProjectCode as exc:
-            raise CommandError(str(exc)) from None
-        try:
-            report = ingest_dicom(path, target, progress=progress)
+            with acting_as(user):
+                report = ingest_dicom(path, target, progress=progress, user=user)
         except ImportRejected as exc:
             raise CommandError(f"Nothing was imported.\n{exc}") from None
         self.stdout.write(report.summary())

@@ -1,0 +1,130 @@
+"""The Django admin, narrowed to the projects of the signed-in curator.
+
+Every ModelAdmin and inline of the project's apps takes ProjectScopedAdmin right before
+its Django base class (tests/test_authorization.py checks that none is missing). It
+replaces Django's model permissions by project roles (biobank.api.access):
+
+- lists, search, autocomplete, history and change pages show only records of projects
+  the user views (a foreign record is a 404, as if absent);
+- adding, changing and deleting need `write_action` (curate; manage for consent and
+  members) in the record's project; records shared by all projects only site admins;
+- related-record pickers (selects, raw-id and autocomplete fields) accept only records
+  of projects where the user has `write_action`;
+- list filters on a related record offer only the values present in visible rows,
+  so the names of other projects never appear.
+
+Mixins that forbid more (ReadOnlyAdminMixin, IngestedOnlyMixin) come before it in the
+bases and still win, since it does not defer to Django's model permissions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import ForeignKey, Model, QuerySet
+from django.forms import ModelChoiceField
+from django.http import HttpRequest
+
+from biobank.api.access import (
+    CURATE,
+    PROJECT_PATHS,
+    VIEW,
+    is_site_admin,
+    may,
+    project_id_of,
+    project_path,
+    visible_to,
+)
+
+
+class ProjectScopedAdmin:
+    """Roles instead of model permissions, for a ModelAdmin or an inline."""
+
+    write_action = CURATE
+
+    @property
+    def project_path(self) -> str | None:
+        return project_path(self.model)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return visible_to(
+            request.user, super().get_queryset(request), self.project_path
+        )
+
+    def _may(self, request: HttpRequest, action: str, obj: Model | None) -> bool:
+        if self.project_path is None:
+            # Records of every project: all may read, site administrators change.
+            return request.user.is_active and (
+                action == VIEW or is_site_admin(request.user)
+            )
+        if obj is None or not isinstance(obj, self.model):
+            # The list, an add page, or an inline asked about its parent record:
+            project = None if obj is None else project_id_of(obj, _parent_path(obj))
+            return may(request.user, action, project)
+        project = project_id_of(obj, self.project_path)
+        if project is None:
+            return is_site_admin(request.user)
+        return may(request.user, action, project)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, VIEW, None)
+
+    def has_view_permission(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> bool:
+        return self._may(request, VIEW, obj) or self._may(
+            request, self.write_action, obj
+        )
+
+    def has_add_permission(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> bool:
+        return self._may(request, self.write_action, obj)
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> bool:
+        return self._may(request, self.write_action, obj)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> bool:
+        return self._may(request, self.write_action, obj)
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        path = PROJECT_PATHS.get(db_field.related_model._meta.label_lower)
+        if field is not None and path is not None:
+            field.queryset = visible_to(
+                request.user, field.queryset, path, self.write_action
+            )
+        return field
+
+    def get_list_filter(self, request: HttpRequest) -> list:
+        # A plain filter on a related record lists every record of that model (every
+        # project's name); RelatedOnlyFieldListFilter lists those of visible rows.
+        filters = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and _is_relation(self.model, entry):
+                entry = (entry, admin.RelatedOnlyFieldListFilter)
+            filters.append(entry)
+        return filters
+
+
+def _is_relation(model: type[Model], name: str) -> bool:
+    try:
+        return get_fields_from_path(model, name)[-1].is_relation
+    except (FieldDoesNotExist, NotRelationField):
+        return False
+
+
+def _parent_path(obj: Model) -> str | None:
+    try:
+        return project_path(type(obj))
+    except KeyError:
+        return None

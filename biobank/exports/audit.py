@@ -1,0 +1,164 @@
+"""Log every export and cohort download; streamed ones when their stream ends."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sized
+from typing import TypeVar
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from biobank.api.access import projects_for
+from biobank.core.logs import request_id
+from biobank.exports.models import ExportRecord
+from patients.models import Project
+
+logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Frame = TypeVar("Frame", bound=Sized)
+PATH_LENGTH = ExportRecord._meta.get_field("path").max_length
+
+
+def export_projects(user, pairs: QuerySet, project_code: str = "") -> set[int]:
+    """Return the ids of the projects whose rows `pairs` holds.
+
+    An export without rows stands for the projects it could have held: those the
+    user may read, narrowed to `project_code` when the cohort names one, so that
+    an empty export asks the same role as a full one.
+    """
+    readable = projects_for(user)
+    codes = pairs.order_by().values("project_code")
+    found = set(readable.filter(code__in=codes).values_list("pk", flat=True))
+    if found:
+        return found
+    if project_code:
+        readable = readable.filter(code=project_code)
+    return set(readable.values_list("pk", flat=True))
+
+
+def start_export(
+    request: HttpRequest,
+    kind: str,
+    *,
+    definition: dict,
+    fmt: str,
+    date_mode: str,
+    projects: Iterable[int | Project],
+    **finished,
+) -> ExportRecord:
+    """Record an export as started, before its first row goes out.
+
+    Two queries: the record and its projects.
+    """
+    user = request.user
+    record = ExportRecord.objects.create(
+        user=user if user.is_authenticated else None,
+        username=user.get_username(),
+        kind=kind,
+        path=request.get_full_path()[:PATH_LENGTH],
+        request_id=request_id.get(),
+        definition=definition,
+        format=fmt,
+        date_mode=date_mode,
+        **finished,
+    )
+    # One insert, where projects.set() would read the (empty) links first:
+    Link = ExportRecord.projects.through
+    Link.objects.bulk_create(
+        Link(exportrecord=record, project_id=getattr(project, "pk", project))
+        for project in projects
+    )
+    return record
+
+
+def record_export(
+    request: HttpRequest, kind: str, *, rows: int, **details
+) -> ExportRecord:
+    """Record an export answered in one piece (a page, a JSON answer) as complete."""
+    record = start_export(
+        request,
+        kind,
+        status=ExportRecord.Status.COMPLETE,
+        row_count=rows,
+        finished_at=timezone.now(),
+        **details,
+    )
+    logger.info("Export %s complete with %s rows", record.pk, rows)
+    return record
+
+
+def finish_export(record: ExportRecord, status: str, rows: int) -> None:
+    record.status = status
+    record.row_count = rows
+    record.finished_at = timezone.now()
+    record.save(update_fields=["status", "row_count", "finished_at"])
+    logger.info("Export %s %s with %s rows", record.pk, status, rows)
+
+
+class RowCounter:
+    """Count the rows of a stream as the writer finishes with them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def frames(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        """Yield `frames` (any sized chunks), counting each once the next is asked for."""
+        for frame in frames:
+            yield frame
+            self.count += len(frame)
+
+    def whole(self, blocks: Iterable[Item], rows: int) -> Iterator[Item]:
+        """Yield the blocks of a file of `rows` rows, counted once all are handed out."""
+        yield from blocks
+        self.count = rows
+
+    def rows(self, rows: Iterable[Item]) -> Iterator[Item]:
+        for row in rows:
+            yield row
+            self.count += 1
+
+
+class AuditedStream:
+    """The blocks of a streamed response, completing its export record at the end.
+
+    Django closes a streaming response's content when the response is done with,
+    also when the client disconnects before the end or before the first block: the
+    record then says interrupted, with the rows counted so far. An error in the
+    stream marks it failed.
+    """
+
+    def __init__(
+        self, blocks: Iterable[bytes], record: ExportRecord, counter: RowCounter
+    ) -> None:
+        self._blocks = iter(blocks)
+        self._record = record
+        self._counter = counter
+        self._is_finished = False
+
+    def __iter__(self) -> AuditedStream:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._blocks)
+        except StopIteration:
+            self._finish(ExportRecord.Status.COMPLETE)
+            raise
+        except BaseException:
+            self._finish(ExportRecord.Status.FAILED)
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
+        self._finish(ExportRecord.Status.INTERRUPTED)
+
+    def _finish(self, status: str) -> None:
+        if self._is_finished:
+            return
+        self._is_finished = True
+        finish_export(self._record, status, self._counter.count)

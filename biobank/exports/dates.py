@@ -1,0 +1,397 @@
+"""Dates in exports: calendar, days from a per-patient reference, or shifted per patient.
+
+A patient is known in every export by its project code and pseudonym; both modes
+other than calendar are computed from that pair alone (the shift) or from it and the
+patient's records (the reference), so that every export path gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+from django.conf import settings
+from django.db.models import Min, TextChoices
+from django.utils import timezone
+
+from biobank.api.access import role_in
+from liquidbiopsy.models import BloodSample
+from patients.models import ClinicalEvent, Patient, Role, Treatment
+from radiomics.models import ImagingStudy
+
+DATES_PARAMETER = "dates"
+REFERENCE_COLUMN = "date_reference"
+# A relative column is named after the calendar one: study_date -> study_date_days.
+RELATIVE_SUFFIX = "_days"
+# Blanked in shifted and relative modes: with an age it would tell the offset's year.
+BIRTH_YEAR = "birth_year"
+SECONDS_PER_DAY = 86_400
+ARROW_DATES = (pa.date32(), pa.date64())
+
+PatientKey = tuple[str, str]  # (project code, pseudonym)
+DATED_SUFFIXES = ("_at", "_on", "_date")
+PSEUDONYM_FIELDS = ("patient_pseudonym", "pseudonym")
+# Fields of exported rows that hold a date or moment even when empty:
+DATED_FIELDS = frozenset(
+    (
+        "study_date",
+        "series_date",
+        "drawn_at",
+        "drawn_on",
+        "diagnosis_on",
+        "first_treatment_on",
+        "given_on",
+        "withdrawn_on",
+        "started_on",
+        "ended_on",
+        "occurred_on",
+        # A timeline entry's day and moment:
+        "on",
+        "at",
+    )
+)
+# Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...":
+TEXT_FIELDS = frozenset(("summary",))
+ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+class DateMode(TextChoices):
+    CALENDAR = "calendar", "Calendar dates"
+    RELATIVE = "relative", "Days from the patient's reference date"
+    SHIFTED = "shifted", "Dates moved by one offset per patient"
+
+
+class ReferenceKind(TextChoices):
+    DIAGNOSIS = "diagnosis", "Date of diagnosis"
+    FIRST_RECORD = "first-record", "Date of the patient's first dated record"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Day 0 of a patient in relative mode, and what it is."""
+
+    on: dt.date
+    kind: str
+
+
+def shift_days(key: PatientKey) -> int:
+    """Return the days every date of this patient moves in shifted mode.
+
+    A keyed hash (HMAC-SHA256 with BIOBANK_DATE_SHIFT_KEY) of the project code and
+    pseudonym, mapped onto 1..N days either way (N is BIOBANK_DATE_SHIFT_MAX_DAYS):
+    stable across exports, different between patients, never 0, never stored.
+    """
+    most = settings.BIOBANK_DATE_SHIFT_MAX_DAYS
+    message = "\x00".join(("date-shift", *key)).encode()
+    digest = hmac.new(
+        settings.BIOBANK_DATE_SHIFT_KEY.encode(), message, hashlib.sha256
+    ).digest()
+    value = int.from_bytes(digest[:8], "big") % (2 * most)
+    return value - most if value < most else value - most + 1
+
+
+def references_of(keys: Iterable[PatientKey]) -> dict[PatientKey, Reference]:
+    """Return day 0 of each patient: its diagnosis, else its first dated record.
+
+    The dated records are imaging studies, blood draws (their local day), treatments
+    (their start) and clinical events. A patient without any (or no longer stored)
+    has no reference. Five queries, whatever the number of patients.
+    """
+    keys = set(keys)
+    if not keys:
+        return {}
+    patients = Patient.objects.filter(
+        project__code__in={code for code, _ in keys},
+        pseudonym__in={pseudonym for _, pseudonym in keys},
+    ).values_list("pk", "project__code", "pseudonym", "diagnosis_on")
+    key_of = {pk: (code, pseudonym) for pk, code, pseudonym, _ in patients}
+    references = {
+        key_of[pk]: Reference(diagnosis_on, ReferenceKind.DIAGNOSIS)
+        for pk, _, _, diagnosis_on in patients
+        if diagnosis_on is not None
+    }
+
+    undated = [pk for pk, key in key_of.items() if key not in references]
+    first: dict[int, dt.date] = {}
+    for model, field in FIRST_RECORD_FIELDS:
+        found = (
+            model.objects.filter(patient__in=undated)
+            .values("patient")
+            .annotate(first=Min(field))
+            .values_list("patient", "first")
+        )
+        for pk, day in found:
+            if day is not None and (pk not in first or day < first[pk]):
+                first[pk] = day
+    for pk, day in first.items():
+        references[key_of[pk]] = Reference(day, ReferenceKind.FIRST_RECORD)
+    return {key: reference for key, reference in references.items() if key in keys}
+
+
+FIRST_RECORD_FIELDS = (
+    (ImagingStudy, "study_date"),
+    (BloodSample, "drawn_on"),
+    (Treatment, "started_on"),
+    (ClinicalEvent, "occurred_on"),
+)
+
+
+def relative_days(value: dt.date, reference: dt.date) -> int | float:
+    """Return the days from `reference` to `value`: whole for a date, fractional for a moment.
+
+    A moment counts from midnight of the reference day in the project time zone
+    (TIME_ZONE), so that its whole part is the relative day of its local date.
+    """
+    if isinstance(value, dt.datetime):
+        local = timezone.localtime(value)
+        since_midnight = (
+            local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+        ).total_seconds()
+        return (local.date() - reference).days + since_midnight / SECONDS_PER_DAY
+    return (value - reference).days
+
+
+def shifted(value: dt.date, days: int) -> dt.date:
+    # NB: a moment moves by whole 24-hour days, so that every interval between two
+    # moments survives to the second; in a zone with daylight saving its local hour
+    # may then differ by one from the calendar one.
+    return value + dt.timedelta(days=days)
+
+
+class Dater:
+    """Rewrite the dates of one export for its mode, patient by patient.
+
+    Shifts and references are computed once per patient and kept for the export.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = DateMode(mode)
+        self._shifts: dict[PatientKey, int] = {}
+        self._references: dict[PatientKey, Reference | None] = {}
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.mode == DateMode.CALENDAR
+
+    def prepare(self, keys: Iterable[PatientKey]) -> None:
+        """Look up the references of these patients at once (relative mode only)."""
+        if self.mode != DateMode.RELATIVE:
+            return
+        missing = set(keys) - set(self._references)
+        found = references_of(missing)
+        for key in missing:
+            self._references[key] = found.get(key)
+
+    def reference(self, key: PatientKey) -> Reference | None:
+        if key not in self._references:
+            self.prepare([key])
+        return self._references[key]
+
+    def value(self, key: PatientKey, value: object) -> object:
+        """Return one date or moment of patient `key` as this mode gives it."""
+        if not isinstance(value, dt.date) or self.is_calendar:
+            return value
+        if self.mode == DateMode.SHIFTED:
+            if key not in self._shifts:
+                self._shifts[key] = shift_days(key)
+            return shifted(value, self._shifts[key])
+        reference = self.reference(key)
+        return None if reference is None else relative_days(value, reference.on)
+
+    def name(self, name: str) -> str:
+        """Return the name a date column or field takes in this mode."""
+        if self.mode == DateMode.RELATIVE:
+            return f"{name}{RELATIVE_SUFFIX}"
+        return name
+
+    def field_names(self, names: Iterable[str], dated: set[str]) -> list[str]:
+        """Return the header of a table whose `dated` fields hold dates or moments.
+
+        In relative mode the dated fields are renamed and the reference kind follows
+        the pseudonym.
+        """
+        header = []
+        for name in names:
+            header.append(self.name(name) if name in dated else name)
+            if name == "patient_pseudonym" and self.mode == DateMode.RELATIVE:
+                header.append(REFERENCE_COLUMN)
+        return header
+
+    def row(self, key: PatientKey, row: dict) -> dict:
+        """Return a copy of `row` (nested dicts and lists too) with its dates rewritten."""
+        if self.is_calendar:
+            return row
+        rewritten = self._data(key, row)
+        # The reference kind follows the pseudonym (a patient record's own too):
+        anchor = next((name for name in PSEUDONYM_FIELDS if name in row), None)
+        if self.mode == DateMode.RELATIVE and anchor is not None:
+            reference = self.reference(key)
+            rewritten = _insert_after(
+                rewritten,
+                anchor,
+                REFERENCE_COLUMN,
+                None if reference is None else reference.kind,
+            )
+        return rewritten
+
+    def _data(self, key: PatientKey, data: object) -> object:
+        if isinstance(data, dict):
+            rewritten = {}
+            for name, value in data.items():
+                if name == BIRTH_YEAR:
+                    rewritten[name] = None
+                elif isinstance(value, dt.date) or is_dated_name(name):
+                    rewritten[self.name(name)] = self.value(key, _parsed(value))
+                elif name in TEXT_FIELDS and isinstance(value, str):
+                    rewritten[name] = ISO_DAY.sub(
+                        lambda day: self._text(key, day.group()), value
+                    )
+                else:
+                    rewritten[name] = self._data(key, value)
+            return rewritten
+        if isinstance(data, list | tuple):
+            return [self._data(key, item) for item in data]
+        return self.value(key, data)
+
+    def _text(self, key: PatientKey, day: str) -> str:
+        value = self.value(key, _parsed(day))
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return "an unknown day" if value is None else f"day {value}"
+
+    def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return a matrix frame with its date and moment columns in this mode.
+
+        The columns of pandas dates and UTC moments are the dated ones; their dtypes
+        in each mode do not depend on the data: shifted keeps them, relative gives
+        Int64 days for dates and Float64 days for moments, plus the string column
+        date_reference. birth_year is null in both.
+        """
+        if self.is_calendar:
+            return frame
+        keys = list(zip(frame["project_code"], frame["patient_pseudonym"], strict=True))
+        self.prepare(set(keys))
+
+        columns: dict[str, pd.api.extensions.ExtensionArray] = {}
+        for name, dtype in frame.dtypes.items():
+            column = frame[name]
+            if name == BIRTH_YEAR:
+                columns[name] = pd.array([None] * len(frame), dtype=dtype)
+            elif _is_dated(name, dtype):
+                is_moment = isinstance(dtype, pd.DatetimeTZDtype) or name.endswith(
+                    "_at"
+                )
+                values = [
+                    None if pd.isna(value) else self.value(key, _python(value))
+                    for key, value in zip(keys, column, strict=True)
+                ]
+                if self.mode == DateMode.SHIFTED:
+                    columns[name] = pd.array(values, dtype=dtype)
+                else:
+                    columns[self.name(name)] = pd.array(
+                        values, dtype="Float64" if is_moment else "Int64"
+                    )
+            else:
+                columns[name] = column.array
+            if name == "patient_pseudonym" and self.mode == DateMode.RELATIVE:
+                kinds = [self.reference(key) for key in keys]
+                columns[REFERENCE_COLUMN] = pd.array(
+                    [None if kind is None else str(kind.kind) for kind in kinds],
+                    dtype="string",
+                )
+        return pd.DataFrame(columns)
+
+
+def _is_dated(name: str, dtype: object) -> bool:
+    # By name too: a frozen file read back may hold its dates as Python objects.
+    if name in DATED_FIELDS or isinstance(dtype, pd.DatetimeTZDtype):
+        return True
+    return isinstance(dtype, pd.ArrowDtype) and dtype.pyarrow_dtype in ARROW_DATES
+
+
+def is_dated_name(name: str) -> bool:
+    """Whether a field of a patient's record holds a date or moment, by its name.
+
+    Record-keeping moments (created_at, an extraction's started_at) count too: near
+    the clinical dates, they would tell a shift.
+    """
+    return name in DATED_FIELDS or name.endswith(DATED_SUFFIXES)
+
+
+def dated_value(dater: Dater, key: PatientKey, value: object) -> object:
+    """Return one date or moment, as a date or as ISO 8601 text, in `dater`'s mode."""
+    return dater.value(key, _parsed(value))
+
+
+def _parsed(value: object) -> object:
+    """Return an ISO 8601 text of a dated field (as serialized or frozen) as a date."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if len(value) == len("2020-01-31"):
+            return dt.date.fromisoformat(value)
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+
+
+def _python(value: object) -> object:
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+
+def _insert_after(data: dict, after: str, name: str, value: object) -> dict:
+    inserted = {}
+    for key, item in data.items():
+        inserted[key] = item
+        if key == after:
+            inserted[name] = value
+    return inserted
+
+
+class DatesInvalid(ValueError):
+    """`dates` names no mode."""
+
+
+class DatesRefused(PermissionError):
+    """The caller's role in a project of the export does not allow these dates."""
+
+
+# Roles that may have calendar dates; a viewer (or no role) may not:
+CALENDAR_ROLES = frozenset((Role.CURATOR, Role.MANAGER, "admin"))
+VIEWER_DEFAULT = DateMode.SHIFTED
+
+
+def choose_date_mode(user, asked: str | None, projects: Iterable[int]) -> DateMode:
+    """Return the date mode of an export of rows of `projects` for `user`.
+
+    The strictest role among the projects decides: a viewer of any of them gets
+    shifted dates by default and may ask for relative ones, never calendar dates;
+    curators, managers and site administrators get calendar dates by default and
+    may ask for either other mode.
+
+    Raises
+    ------
+    DatesInvalid
+        When `asked` is not a mode.
+    DatesRefused
+        When calendar dates are asked for by a viewer.
+    """
+    if asked and asked not in DateMode.values:
+        raise DatesInvalid(f"Dates must be one of {', '.join(DateMode.values)}.")
+
+    may_see_calendar = all(role_in(user, pk) in CALENDAR_ROLES for pk in set(projects))
+    if not asked:
+        return DateMode.CALENDAR if may_see_calendar else VIEWER_DEFAULT
+    if asked == DateMode.CALENDAR and not may_see_calendar:
+        raise DatesRefused(
+            "Viewers get shifted or relative dates: calendar dates need a curator "
+            "or manager role in every project of the export. Leave dates out, or "
+            "give dates=shifted or dates=relative."
+        )
+    return DateMode(asked)

@@ -1,0 +1,104 @@
+"""Dates of the REST API's patient records in the caller's date mode."""
+
+from __future__ import annotations
+
+from django.db.models import Model
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from biobank.api.access import projects_for
+from biobank.exports.dates import (
+    DATES_PARAMETER,
+    DateMode,
+    Dater,
+    DatesInvalid,
+    DatesRefused,
+    choose_date_mode,
+)
+from patients.models import Patient
+
+
+class DatedRecordsMixin:
+    """Viewset mixin: the dates of the records read (list or one) follow `dates`.
+
+    The records' own projects decide the mode as for every export (a viewer's are
+    shifted by default, never calendar); records of no patient (projects, feature
+    definitions, signatures) keep their dates. Nested records' dates move with their
+    patient's. It costs two queries per page (the records' patients, the caller's
+    role), whatever the number of records.
+    """
+
+    project_path: str | None
+    extra_query_parameters = (DATES_PARAMETER,)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return self.dated(request, super().list(request, *args, **kwargs))  # type: ignore[misc]
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return self.dated(request, super().retrieve(request, *args, **kwargs))  # type: ignore[misc]
+
+    def dated(self, request: Request, response: Response) -> Response:
+        if not self.project_path or not self.project_path.endswith("project"):
+            return response
+        data = response.data
+        paged = isinstance(data, dict) and isinstance(data.get("results"), list)
+        rows = data["results"] if paged else data if isinstance(data, list) else [data]
+
+        ids = [row["id"] for row in rows if "id" in row]
+        patients = self.patients_of(ids, self.project_path)
+        projects = {project for project, _ in patients.values()}
+        if not rows:
+            projects = set(projects_for(request.user).values_list("pk", flat=True))
+        dater = Dater(read_dates(request, projects))
+        if dater.is_calendar:
+            return response
+        dated = [dater.row(patients[row["id"]][1], row) for row in rows]
+        if paged:
+            data["results"] = dated
+        else:
+            response.data = dated if isinstance(data, list) else dated[0]
+        return response
+
+    def dated_patient_data(
+        self, request: Request, patient: Patient, data: dict
+    ) -> dict:
+        """Return data about one patient (a timeline) with its dates in the caller's mode."""
+        dater = Dater(read_dates(request, {patient.project_id}))
+        return dater.row((patient.project.code, patient.pseudonym), data)
+
+    def patients_of(
+        self, ids: list[int], project_path: str
+    ) -> dict[int, tuple[int, tuple[str, str]]]:
+        """Return per record id its project and patient key (project code, pseudonym)."""
+        patient = project_path.removesuffix("project")
+        model: type[Model] = self.get_queryset().model  # type: ignore[attr-defined]
+        found = model._default_manager.filter(pk__in=ids).values_list(
+            "pk",
+            project_path,
+            f"{project_path}__code",
+            f"{patient}pseudonym",
+        )
+        return {
+            pk: (project, (code, pseudonym)) for pk, project, code, pseudonym in found
+        }
+
+
+def read_dates(request: Request, projects: set[int]) -> DateMode:
+    """Return the caller's date mode for records or rows of `projects`.
+
+    Raises
+    ------
+    ValidationError
+        When `dates` names no mode.
+    PermissionDenied
+        When a viewer of one of the projects asks for calendar dates.
+    """
+    try:
+        return choose_date_mode(
+            request.user, request.query_params.get(DATES_PARAMETER), projects
+        )
+    except DatesInvalid as error:
+        raise ValidationError({DATES_PARAMETER: [str(error)]}) from error
+    except DatesRefused as error:
+        raise PermissionDenied({DATES_PARAMETER: [str(error)]}) from error
