@@ -1,4 +1,4 @@
-"""Celery application of the biobank: background feature extraction."""
+"""Celery application of the biobank: background feature extraction and DICOM uploads."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ app = Celery("biobank")
 # Every CELERY_* Django setting configures the app (CELERY_BROKER_URL -> broker_url):
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The upload page's job lives in a package of the project, not in an app's tasks.py:
+app.autodiscover_tasks(["biobank.imports"])
 
 
 @worker_init.connect

@@ -11,6 +11,7 @@ from biobank import health
 handler500 = health.server_error
 
 urlpatterns = [
+    path("admin/imports/", include("biobank.imports.urls")),
     path("admin/", admin.site.urls),
     path("health/", health.health, name="health"),
     path("ready/", health.ready, name="ready"),

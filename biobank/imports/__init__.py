@@ -1,0 +1,1 @@
+"""Curators' upload page: one file into one of their projects, through the importers."""

@@ -1,0 +1,51 @@
+"""The upload form: a project the user may curate, a kind of file, the file, options."""
+
+from __future__ import annotations
+
+from django import forms
+
+from biobank.api.access import CURATE, projects_for
+from biobank.core.dates import ORDERS
+from biobank.imports.kinds import KINDS
+
+
+class UploadForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=None, empty_label=None)
+    kind = forms.ChoiceField(
+        label="Kind of file",
+        choices=[(key, kind.label) for key, kind in KINDS.items()],
+    )
+    file = forms.FileField(allow_empty_file=True)
+    create_patients = forms.BooleanField(
+        required=False,
+        help_text="Create a patient for an unknown patient ID instead of rejecting it.",
+    )
+    date_order = forms.ChoiceField(
+        required=False,
+        choices=[("", "from the file")] + [(order, order) for order in ORDERS],
+        help_text="Order of slashed dates such as 03/04/2021 (clinical and lab tables).",
+    )
+    drawn_on = forms.DateField(
+        required=False,
+        label="Drawn on",
+        help_text="Blood draw date (YYYY-MM-DD); needed for a MAF or a VCF.",
+    )
+    patient_id = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Source patient ID",
+        help_text="Needed for a VCF; it is pseudonymised, never stored.",
+    )
+
+    def __init__(self, user, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects_for(user, CURATE).order_by("code")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = KINDS.get(data.get("kind", ""))
+        for name in kind.needs if kind else ():
+            if not data.get(name):
+                label = self.fields[name].label
+                self.add_error(name, f"{label} is needed for a {kind.label}.")
+        return data

@@ -1,0 +1,164 @@
+"""The curators' upload page and the result of each upload, in the admin's look."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from biobank.api.access import CURATE, may, projects_for
+from biobank.core.importing import ImportRejected, Problem
+from biobank.core.safefiles import check_size, safe_members
+from biobank.imports.forms import UploadForm
+from biobank.imports.kinds import DICOM_ZIP, KINDS
+from biobank.imports.runs import last_run_id, new_run_of
+from biobank.imports.tasks import ingest_dicom_upload
+from patients.models import ImportRun, Project
+
+logger = logging.getLogger(__name__)
+
+
+def upload(request: HttpRequest) -> HttpResponse:
+    """Import one uploaded file into a project the user curates; show what it did.
+
+    Tables are imported in the request (each importer is all-or-nothing where the
+    command is); a ZIP archive of DICOM files is queued as a background job, which
+    runs at once when no broker is configured.
+    """
+    if not may(request.user, CURATE, None):
+        raise PermissionDenied("You curate no project.")
+    if request.method != "POST":
+        return _form_page(request, UploadForm(request.user))
+
+    # A project outside the user's own is a forged request, not a mistake to explain:
+    chosen = request.POST.get("project", "")
+    if (
+        chosen
+        and not projects_for(request.user, CURATE)
+        .filter(pk=int(chosen) if chosen.isdigit() else None)
+        .exists()
+    ):
+        raise PermissionDenied("You may not import into that project.")
+
+    form = UploadForm(request.user, request.POST, request.FILES)
+    refused = getattr(request, "upload_refused", "")
+    if refused:
+        return _form_page(request, form, [refused], status=413)
+    if not form.is_valid():
+        return _form_page(request, form, status=400)
+
+    project = form.cleaned_data["project"]
+    kind = KINDS[form.cleaned_data["kind"]]
+    if form.cleaned_data["kind"] == DICOM_ZIP:
+        return _queue_archive(request, form, project)
+
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        path = _save(form.cleaned_data["file"], Path(folder))
+        before = last_run_id()
+        problems: list[Problem] = []
+        try:
+            kind.run(path, project, request.user, form.cleaned_data)
+        except ImportRejected as exc:
+            # Recorded on its failed run, which the result page shows:
+            problems = exc.problems
+    run_id = new_run_of(before, kind.importer, project, request.user)
+    if run_id is None:
+        return _form_page(request, form, _messages(problems), status=400)
+
+    logger.info(
+        "Upload of %s into project %s: run %s", kind.importer, project.pk, run_id
+    )
+    return redirect("imports-run", run_id)
+
+
+def run_result(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show one import run: counts, and every issue with its file, row and field."""
+    run = get_object_or_404(
+        ImportRun.objects.select_related("project", "user"),
+        pk=pk,
+        project__in=projects_for(request.user, CURATE),
+    )
+    context = admin.site.each_context(request) | {
+        "title": f"Import of {run.source_name or 'an upload'}",
+        "run": run,
+        "created": sorted((run.summary.get("created") or {}).items()),
+        "issues": run.issues.order_by("severity", "row", "pk"),  # errors first
+    }
+    return render(request, "admin/imports/result.html", context)
+
+
+def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
+    folder = Path(settings.BIOBANK_UPLOAD_ROOT) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    path = _save(form.cleaned_data["file"], folder, suffix=".zip")
+    try:
+        _check_archive(path)
+    except ImportRejected as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        return _form_page(request, form, _messages(exc.problems), status=400)
+
+    job = ingest_dicom_upload.delay(str(path), project.pk, request.user.pk)
+    if job.ready():
+        run_id = job.get()
+        if run_id is not None:
+            return redirect("imports-run", run_id)
+    context = admin.site.each_context(request) | {
+        "title": "Archive queued",
+        "source": path.name,
+        "project": project,
+    }
+    return render(request, "admin/imports/queued.html", context, status=202)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse an archive before queueing it, so the curator hears at once."""
+    check_size(path)
+    if not zipfile.is_zipfile(path):
+        raise ImportRejected(
+            [Problem(path.name, "is not a ZIP archive.", code="wrong-kind")]
+        )
+    with zipfile.ZipFile(path) as archive:
+        safe_members(archive, path.name)
+
+
+def _save(uploaded: UploadedFile, folder: Path, suffix: str = "") -> Path:
+    """Write the upload under a name of safe characters; the browser's name is untrusted."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(uploaded.name or "").name)
+    name = name.lstrip(".")[:100] or "upload"
+    if suffix and not name.lower().endswith(suffix):
+        name += suffix
+    path = folder / name
+    with open(path, "wb") as handle:
+        for chunk in uploaded.chunks():
+            handle.write(chunk)
+    return path
+
+
+def _messages(problems: list[Problem]) -> list[str]:
+    return [str(problem) for problem in problems]
+
+
+def _form_page(
+    request: HttpRequest,
+    form: UploadForm,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = admin.site.each_context(request) | {
+        "title": "Upload a file to import",
+        "form": form,
+        "errors": errors or [],
+        "max_bytes": settings.BIOBANK_MAX_UPLOAD_BYTES,
+    }
+    return render(request, "admin/imports/upload.html", context, status=status)

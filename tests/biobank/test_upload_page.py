@@ -1,0 +1,336 @@
+"""The curators' upload page under the admin: projects, kinds, results, hostile files."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from liquidbiopsy.models import CTCCount
+from patients.models import DataIssue, ImportRun, Patient, Project
+from patients.services import find_patient
+from radiomics.models import ImageInstance
+from tests.conftest import grant
+from tests.radiomics.conftest import build_ct, write_part10
+
+URL = "/admin/imports/upload/"
+PATIENTS = (
+    "patient_id,sex,birth_year,histology\nH-1,F,1960,adenocarcinoma\nH-2,M,1955,\n"
+)
+CTC = "patient_id,draw_date,count\n"
+
+
+@pytest.fixture(autouse=True)
+def upload_root(settings, tmp_path):
+    root = tmp_path / "uploads"
+    settings.BIOBANK_UPLOAD_ROOT = root
+    return root
+
+
+@pytest.fixture
+def other_project(db):
+    return Project.objects.create(code="other", name="Someone else's")
+
+
+@pytest.fixture
+def staff(db, django_user_model):
+    return django_user_model.objects.create_user("staffer", is_staff=True)
+
+
+@pytest.fixture
+def curating(client, staff, project):
+    """The test client signed in as a staff member who curates `project` only."""
+    grant(staff, project, "curator")
+    client.force_login(staff)
+    return client
+
+
+def upload(client, project, kind, name, content, **options):
+    data = {"project": project.pk, "kind": kind, **options}
+    data["file"] = SimpleUploadedFile(name, content)
+    return client.post(URL, data)
+
+
+def ct_zip(**members_of: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members_of.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def ct_bytes(**attributes) -> bytes:
+    buffer = io.BytesIO()
+    write_part10(build_ct(**attributes), buffer)
+    return buffer.getvalue()
+
+
+def test_the_page_offers_only_the_projects_the_user_curates(
+    curating, staff, other_project, project
+):
+    third = Project.objects.create(code="third", name="Viewed only")
+    grant(staff, third, "viewer")
+
+    response = curating.get(URL)
+
+    assert response.status_code == 200
+    choices = list(response.context["form"].fields["project"].queryset)
+    assert choices == [project]
+    assert b"Upload and import" in response.content
+
+
+def test_a_clinical_table_is_imported_recorded_with_its_uploader_and_shown(
+    curating, staff, project
+):
+    response = upload(
+        curating, project, "clinical-patients", "p.csv", PATIENTS.encode()
+    )
+
+    run = ImportRun.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("imports-run", args=[run.pk])
+    assert (run.user, run.project, run.status) == (staff, project, "done")
+    assert run.source_name == "p.csv"
+    assert find_patient(project, "H-1").birth_year == 1960
+    page = curating.get(response.url)
+    assert page.status_code == 200
+    assert "2 patients" in page.content.decode()
+
+
+def test_uploading_the_same_table_again_stores_nothing_twice(curating, project):
+    upload(curating, project, "clinical-patients", "p.csv", PATIENTS.encode())
+
+    upload(curating, project, "clinical-patients", "p.csv", PATIENTS.encode())
+
+    assert Patient.objects.filter(project=project).count() == 2
+    second = ImportRun.objects.order_by("pk").last()
+    assert not second.summary["created"]
+
+
+def test_a_rejected_row_is_shown_with_its_file_row_and_field(curating, project):
+    content = (CTC + "H-1,2023-05-22,3\nH-2,2023-05-23,many\n").encode()
+
+    response = upload(
+        curating, project, "ctc", "counts.csv", content, create_patients="on"
+    )
+    page = curating.get(response.url)
+
+    assert not CTCCount.objects.exists()
+    issue = DataIssue.objects.get(severity="error")
+    assert (issue.source_name, issue.row, issue.field) == ("counts.csv", 3, "count")
+    assert page.context["run"].status == ImportRun.Status.FAILED
+    assert list(page.context["issues"]) == [issue]
+    assert "was refused; nothing was stored" in page.content.decode()
+
+
+def test_a_maf_needs_its_draw_date(curating, project):
+    response = upload(curating, project, "maf", "calls.maf", b"Hugo_Symbol\n")
+
+    assert response.status_code == 400
+    assert "Drawn on is needed" in response.content.decode()
+    assert not ImportRun.objects.exists()
+
+
+def test_a_dicom_archive_is_ingested_by_its_job_and_its_upload_removed(
+    curating, project, upload_root
+):
+    content = ct_zip(**{"a/1.dcm": ct_bytes(), "a/2.dcm": ct_bytes()})
+
+    response = upload(curating, project, "dicom-zip", "scans.zip", content)
+
+    run = ImportRun.objects.get()
+    assert response.url == reverse("imports-run", args=[run.pk])
+    assert run.importer == "dicom" and run.status == "done"
+    assert ImageInstance.objects.count() == 2
+    assert not any(upload_root.iterdir())
+
+
+@pytest.mark.attack
+def test_anonymous_visitors_are_sent_to_sign_in(client, project):
+    response = client.post(URL, {"project": project.pk, "kind": "ctc"})
+
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
+
+
+@pytest.mark.attack
+def test_a_viewer_may_not_open_the_page(client, staff, project):
+    grant(staff, project, "viewer")
+    client.force_login(staff)
+
+    assert client.get(URL).status_code == 403
+    assert upload(client, project, "ctc", "c.csv", b"x").status_code == 403
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("forged", ["other", "999999", "1 OR 1=1", "-1"])
+def test_a_forged_project_is_refused_with_403_and_nothing_stored(
+    curating, project, other_project, forged
+):
+    value = other_project.pk if forged == "other" else forged
+
+    response = curating.post(
+        URL,
+        {
+            "project": value,
+            "kind": "clinical-patients",
+            "file": SimpleUploadedFile("p.csv", PATIENTS.encode()),
+        },
+    )
+
+    assert response.status_code == 403
+    assert not Patient.objects.exists()
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.attack
+def test_the_result_of_another_projects_run_is_not_found(curating, other_project):
+    run = ImportRun.objects.create(
+        project=other_project, importer="ctc", source_name="secret-name.csv"
+    )
+
+    response = curating.get(reverse("imports-run", args=[run.pk]))
+
+    assert response.status_code == 404
+    assert b"secret-name" not in response.content
+
+
+@pytest.mark.attack
+def test_an_upload_above_the_limit_is_stopped_and_nothing_stored(
+    curating, project, settings
+):
+    settings.BIOBANK_MAX_UPLOAD_BYTES = 64 * 1024
+    content = (PATIENTS + "H-3,F,1950,x\n" * 20_000).encode()
+
+    response = upload(curating, project, "clinical-patients", "big.csv", content)
+
+    assert response.status_code == 413
+    assert "larger than the limit of 65,536 bytes" in response.content.decode()
+    assert not Patient.objects.exists()
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.attack
+def test_an_upload_announced_above_the_limit_is_refused_at_its_first_chunk(
+    curating, project, settings
+):
+    settings.BIOBANK_MAX_UPLOAD_BYTES = 1000
+    content = b"patient_id\n" + b"H-1\n" * (400 << 10)
+
+    response = upload(curating, project, "clinical-patients", "big.csv", content)
+
+    assert response.status_code == 413
+    assert "larger than the limit of 1,000 bytes" in response.context["errors"][0]
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.attack
+def test_malformed_utf8_names_the_file_line_and_byte_offset(curating, project):
+    content = PATIENTS.encode() + b"H-3,F,19\xff0,\n"
+
+    response = upload(curating, project, "clinical-patients", "p.csv", content)
+    page = curating.get(response.url).content.decode()
+
+    assert not Patient.objects.exists()
+    issue = DataIssue.objects.get()
+    offset = content.index(b"\xff")
+    assert (issue.source_name, issue.row) == ("p.csv", 4)
+    assert f"byte offset {offset}" in issue.message
+    assert issue.message in page
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "is empty"),
+        (b"%PDF-1.4\n%binary", "is a PDF document, not a text table"),
+        (ct_zip(**{"x.csv": b"a,b\n"}), "is a ZIP archive"),
+        (CTC.encode() + b"H-1,2023-05-22,3\x00\n", "holds a NUL character"),
+    ],
+)
+def test_an_empty_binary_or_nul_file_is_refused_by_name(
+    curating, project, content, says
+):
+    response = upload(
+        curating, project, "ctc", "counts.csv", content, create_patients="on"
+    )
+
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.FAILED
+    assert says in " ".join(run.issues.values_list("message", flat=True))
+    assert response.url == reverse("imports-run", args=[run.pk])
+    assert not CTCCount.objects.exists() and not Patient.objects.exists()
+
+
+@pytest.mark.attack
+def test_formula_like_cells_are_stored_as_text_never_evaluated(curating, project):
+    formula = '=HYPERLINK("http://127.0.0.1/x","click")'
+    content = f'patient_id,histology\n=1+1,"{formula.replace(chr(34), chr(34) * 2)}"\n'
+
+    upload(curating, project, "clinical-patients", "p.csv", content.encode())
+
+    patient = find_patient(project, "=1+1")
+    assert patient.histology == formula
+    assert "=" not in patient.pseudonym
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        ("../../etc/cron.d/evil", "has '..' in its path"),
+        ("/var/spool/evil.dcm", "has an absolute path"),
+        ("C:/evil.dcm", "has an absolute path"),
+        ("nested.zip", "is an archive inside the archive"),
+    ],
+)
+def test_a_hostile_dicom_archive_is_refused_before_it_is_queued(
+    curating, project, upload_root, member, reason
+):
+    content = ct_zip(**{"ok.dcm": ct_bytes(), member: b"PK\x03\x04"})
+
+    response = upload(curating, project, "dicom-zip", "scans.zip", content)
+
+    assert response.status_code == 400
+    (error,) = response.context["errors"]
+    assert error.startswith(f"scans.zip: archive member '{member}' {reason}")
+    assert not ImageInstance.objects.exists() and not ImportRun.objects.exists()
+    assert not any(upload_root.iterdir())
+
+
+@pytest.mark.attack
+def test_a_zip_bomb_is_refused_before_it_is_queued(curating, project, upload_root):
+    content = ct_zip(**{"zeros.dcm": bytes(16 << 20)})
+
+    response = upload(curating, project, "dicom-zip", "bomb.zip", content)
+
+    assert response.status_code == 400
+    assert "(a zip bomb?)" in response.context["errors"][0]
+    assert not ImportRun.objects.exists()
+    assert not any(upload_root.iterdir())
+
+
+@pytest.mark.attack
+def test_a_table_given_as_a_dicom_archive_is_refused(curating, project):
+    response = upload(curating, project, "dicom-zip", "p.csv", PATIENTS.encode())
+
+    assert response.status_code == 400
+    assert response.context["errors"] == ["p.csv.zip: is not a ZIP archive."]
+
+
+@pytest.mark.attack
+def test_a_climbing_upload_name_is_kept_inside_the_upload_folder(
+    curating, project, upload_root, tmp_path
+):
+    content = ct_zip(**{"1.dcm": ct_bytes()})
+
+    response = upload(curating, project, "dicom-zip", "../../evil.zip", content)
+
+    assert response.status_code == 302
+    assert not (tmp_path / "evil.zip").exists()
+    assert ImportRun.objects.get().source_name == "evil.zip"
