@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 
 from biobank.core.importing import ImportRejected
 from biobank.imports.runs import last_run_id, new_run_of
+from patients.importers.runs import acting_as
 from patients.models import Project
 from radiomics.importers.dicom import IMPORTER, ingest_dicom
 
@@ -30,7 +31,9 @@ def ingest_dicom_upload(path: str, project_id: int, user_id: int | None) -> int 
     user = get_user_model().objects.filter(pk=user_id).first()
     before = last_run_id()
     try:
-        ingest_dicom(archive, project, user=user)
+        # The history of every record it writes names the uploader, as on the page:
+        with acting_as(user):
+            ingest_dicom(archive, project, user=user)
     except ImportRejected:
         logger.info("Uploaded archive for project %s was refused", project.code)
     finally:

@@ -135,7 +135,7 @@ def test_a_maf_needs_its_draw_date(curating, project):
 
 
 def test_a_dicom_archive_is_ingested_by_its_job_and_its_upload_removed(
-    curating, project, upload_root
+    curating, staff, project, upload_root
 ):
     content = ct_zip(**{"a/1.dcm": ct_bytes(), "a/2.dcm": ct_bytes()})
 
@@ -144,7 +144,10 @@ def test_a_dicom_archive_is_ingested_by_its_job_and_its_upload_removed(
     run = ImportRun.objects.get()
     assert response.url == reverse("imports-run", args=[run.pk])
     assert run.importer == "dicom" and run.status == "done"
+    assert run.user == staff
     assert ImageInstance.objects.count() == 2
+    study = ImageInstance.objects.first().series.study
+    assert study.history.earliest().history_user == staff
     assert not any(upload_root.iterdir())
 
 
