@@ -16,6 +16,7 @@ from django.urls import reverse
 from liquidbiopsy.models import BloodSample, VariantResult
 from patients.models import ClinicalEvent, DataIssue, ImportRun, Patient
 from radiomics.models import (
+    DeidentifiedAttribute,
     FeatureExtraction,
     FeatureRobustness,
     ImageInstance,
@@ -91,6 +92,16 @@ def add_patient_with_everything(records: Records, pseudonym: str) -> Patient:
     )
     run = ImportRun.objects.create(
         project=records.project, importer="clinical-csv", source_name=f"{pseudonym}.csv"
+    )
+    DeidentifiedAttribute.objects.create(
+        import_run=run,
+        path="PatientName",
+        tag="(0010,0010)",
+        profile_action="Z",
+        decision=DeidentifiedAttribute.Decision.PSEUDONYM,
+        rule=DeidentifiedAttribute.Rule.PROFILE,
+        file_count=1,
+        element_count=1,
     )
     DataIssue.objects.create(
         import_run=run,

@@ -41,6 +41,7 @@ pytestmark = pytest.mark.attack
 HOME, FOREIGN = "HOME-SEEN-2210", "FOREIGN-LEAK-7731"
 FOREIGN_PROJECT = ("forn", "Foreign Secret Collection")
 ROLES = ["outsider", Role.VIEWER, Role.CURATOR, Role.MANAGER]
+ABSENT_ID = 987654321  # an id no record has
 
 # Parameters that name no record, and what they are filled with:
 PLAIN = {"format": "json", "number": "1", "app_label": "patients"}
@@ -241,7 +242,7 @@ def test_every_admin_of_our_models_is_scoped_by_project():
 def test_foreign_records_never_show_and_never_change(world, role):
     client = client_of(world["users"][role])
     before = snapshot(world["foreign_project"])
-    shown, leaked = [], []
+    shown, leaked, told = [], [], []
 
     for template, pattern in every_pattern():
         if not has_record_parameter(template, pattern):
@@ -249,6 +250,10 @@ def test_foreign_records_never_show_and_never_change(world, role):
         url = fill(template, pattern, world["foreign"])
         if url is None:
             continue
+        # A foreign record answers as one never stored: its existence is not told.
+        absent = fill(template, pattern, dict.fromkeys(world["foreign"], ABSENT_ID))
+        if client.get(url).status_code != client.get(absent).status_code:
+            told.append(url)
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             found = leaks(response)
@@ -259,6 +264,7 @@ def test_foreign_records_never_show_and_never_change(world, role):
 
     assert leaked == []
     assert shown == []
+    assert told == []
     assert snapshot(world["foreign_project"]) == before
 
 

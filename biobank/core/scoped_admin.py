@@ -22,11 +22,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import NotRelationField, get_fields_from_path
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from biobank.api.access import (
     CURATE,
@@ -93,6 +93,41 @@ class ProjectScopedAdmin:
         self, request: HttpRequest, obj: Model | None = None
     ) -> bool:
         return self._may(request, self.write_action, obj)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        self._seen_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
+    ):
+        self._seen_or_404(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def _seen_or_404(self, request: HttpRequest, object_id: str) -> None:
+        """Answer 404 for a record the user may not read, as for one never stored.
+
+        simple-history looks a record up in its history table when the (scoped)
+        queryset lacks it, for deleted records, and then refuses with 403: that told
+        which ids exist in other projects. A deleted record's history stays open to
+        those who may read its project.
+        """
+        try:
+            pk = self.model._meta.pk.to_python(unquote(object_id))
+            if self.get_queryset(request).filter(pk=pk).exists():
+                return
+            history = getattr(self.model, "history", None)
+            latest = (
+                history.filter(**{self.model._meta.pk.attname: pk})
+                .order_by("-history_date")
+                .first()
+                if history is not None
+                else None
+            )
+        except (ValueError, ValidationError):
+            latest = None
+        if latest is None or not self._may(request, VIEW, latest.instance):
+            raise Http404(f"No {self.model._meta.verbose_name} has this id.")
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
