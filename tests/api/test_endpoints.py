@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.conftest import Biobank, results
+from tests.conftest import grant
 
 # Endpoint, and the record of patient A that it lists (attribute of Side or Biobank):
 ENDPOINTS = [
@@ -102,7 +103,10 @@ def test_series_shows_its_acquisition_parameters(api, biobank):
     assert row["study"] == biobank.a.study.pk
 
 
-def test_ctc_count_reads_its_normalised_count_and_draw_day(api, biobank):
+def test_ctc_count_reads_its_normalised_count_and_draw_day(
+    api, analyst, project, biobank
+):
+    grant(analyst, project, "curator")  # calendar dates, as a viewer's are shifted
     # 12 cells in the default 7.5 mL are 12 per 7.5 mL:
     row = api.get(f"/api/ctc-counts/{biobank.a.ctc.pk}/").json()
 

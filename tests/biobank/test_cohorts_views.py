@@ -132,7 +132,9 @@ def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pai
 # CSV download:
 
 
-def test_csv_download_holds_every_pair_of_the_same_filters(logged_in, reader, project, pairs):
+def test_csv_download_holds_every_pair_of_the_same_filters(
+    logged_in, reader, project, pairs
+):
     grant(reader, project, "curator")  # a viewer's dates are shifted
     study, with_variant, plain = pairs
 

@@ -134,10 +134,11 @@ def test_requests_get_503_while_the_database_is_away_and_recover_without_restart
     from rest_framework.authtoken.models import Token
 
     from patients.models import Project
+    from tests.conftest import grant
 
-    Project.objects.create(code="faults", name="Fault test")
+    faults = Project.objects.create(code="faults", name="Fault test")
     token = Token.objects.create(
-        user=django_user_model.objects.create_user("analyst")
+        user=grant(django_user_model.objects.create_user("analyst"), faults)
     ).key
 
     before = _get(f"{server}/api/projects/", token)

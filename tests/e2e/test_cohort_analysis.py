@@ -9,12 +9,14 @@ from patients.models import Project
 from radiomics.models import FeatureValue
 from tests.biobank.conftest import Records
 from tests.biobank.test_cohort_builder import MEAN, PATIENTS, add_patient
+from tests.conftest import grant
 from tests.e2e.conftest import screenshot, sign_in
 
 
 @pytest.fixture
-def biobank(transactional_db) -> Records:
+def biobank(transactional_db, researcher) -> Records:
     records = Records(Project.objects.create(code="lung", name="Lung collection"))
+    grant(researcher, records.project)  # a viewer of the lung collection
     for number, row in enumerate(PATIENTS):
         add_patient(records, number, *row)
     return records

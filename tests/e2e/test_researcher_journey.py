@@ -10,14 +10,16 @@ import pytest
 
 from patients.models import CancerType, Project
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 from tests.e2e.conftest import screenshot, sign_in
 
 DAY = dt.date(2024, 5, 6)
 
 
 @pytest.fixture
-def biobank(transactional_db) -> Records:
+def biobank(transactional_db, researcher) -> Records:
     records = Records(Project.objects.create(code="lung", name="Lung collection"))
+    grant(researcher, records.project)  # a viewer of the lung collection
     for number in range(3):
         patient = records.patient(f"LUNG-{number:03}", CancerType.LUAD)
         study = records.study(patient, DAY)
