@@ -184,17 +184,16 @@ def test_a_series_unknown_or_of_another_patient_rejects_the_file(
 
 @pytest.mark.django_db
 def test_the_cohort_page_says_when_a_filtered_feature_has_values_tied_to_no_series(
-    sts_with_draws, project, tmp_path, client, django_user_model
+    sts_with_draws, project, tmp_path, logged_in
 ):
     import_pyradiomics(
         write_pyradiomics_csv(tmp_path / "a.csv", [("STS_001", "", "GTV", 288.5)]),
         project,
     )
-    client.force_login(django_user_model.objects.create_user("reader"))
     query = {"window_days": 7, "feature": "original_firstorder_Mean", "feature_min": 0}
 
-    page = client.get("/cohorts/", query)
-    body = client.get("/cohorts/query.json", query).json()
+    page = logged_in.get("/cohorts/", query)
+    body = logged_in.get("/cohorts/query.json", query).json()
 
     assert body["rows"] == []
     assert len(body["notes"]) == 1 and "1 extraction " in body["notes"][0]
