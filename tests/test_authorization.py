@@ -369,6 +369,13 @@ def test_roles_take_effect_at_once(world):
 CLINICAL = "patient_id,sex,birth_year,cancer_type,stage,diagnosis_date\nH-1,F,1960,LUAD,IIB,2021-03-04\n"
 
 
+@pytest.fixture
+def clinical_csv(tmp_path):
+    path = tmp_path / "clinical.csv"
+    path.write_text(CLINICAL)
+    return path
+
+
 @pytest.mark.parametrize(
     ("role", "refusal"),
     [
@@ -378,29 +385,35 @@ CLINICAL = "patient_id,sex,birth_year,cancer_type,stage,diagnosis_date\nH-1,F,19
     ],
 )
 def test_an_import_on_behalf_of_a_non_curator_stores_nothing(
-    world, tmp_path, role, refusal
+    world, clinical_csv, role, refusal
 ):
-    path = tmp_path / "clinical.csv"
-    path.write_text(CLINICAL)
     username = world["users"][role].username if role in world["users"] else role
     patients = Patient.objects.count()
 
     with pytest.raises(CommandError, match=re.escape(refusal)):
         call_command(
-            "import_clinical", str(path), "--project", "home", "--as-user", username
+            "import_clinical",
+            str(clinical_csv),
+            "--project",
+            "home",
+            "--as-user",
+            username,
         )
 
     assert Patient.objects.count() == patients
     assert not ImportRun.objects.filter(source_name="clinical.csv").exists()
 
 
-def test_an_import_on_behalf_of_a_curator_records_them(world, tmp_path):
-    path = tmp_path / "clinical.csv"
-    path.write_text(CLINICAL)
+def test_an_import_on_behalf_of_a_curator_records_them(world, clinical_csv):
     curator = world["users"][Role.CURATOR]
 
     call_command(
-        "import_clinical", str(path), "--project", "home", "--as-user", "curator"
+        "import_clinical",
+        str(clinical_csv),
+        "--project",
+        "home",
+        "--as-user",
+        "curator",
     )
 
     run = ImportRun.objects.get(source_name="clinical.csv")
@@ -409,14 +422,11 @@ def test_an_import_on_behalf_of_a_curator_records_them(world, tmp_path):
     assert patient.history.get().history_user == curator
 
 
-def test_only_a_site_admin_creates_a_project_on_import(world, tmp_path):
-    path = tmp_path / "clinical.csv"
-    path.write_text(CLINICAL)
-
+def test_only_a_site_admin_creates_a_project_on_import(world, clinical_csv):
     with pytest.raises(CommandError, match="a site administrator creates projects"):
         call_command(
             "import_clinical",
-            str(path),
+            str(clinical_csv),
             "--project",
             "brand-new",
             "--as-user",
@@ -424,7 +434,7 @@ def test_only_a_site_admin_creates_a_project_on_import(world, tmp_path):
         )
     call_command(
         "import_clinical",
-        str(path),
+        str(clinical_csv),
         "--project",
         "brand-new",
         "--as-user",
