@@ -50,7 +50,7 @@ from radiomics.importers.sources import (
     library_messages,
     open_sources,
     read_dataset,
-    read_object,
+    read_rest,
     transfer_syntax_of,
 )
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy, Segmentation
@@ -170,16 +170,42 @@ def ingest_dicom(
     return report
 
 
+# The attributes of a file's header that grouping, patient and study need, read as
+# texts when the header is read, since the data set is de-identified in place later:
+HEADER_FACTS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "PatientID",
+    "PatientSex",
+    "PatientAge",
+    "InstanceNumber",
+    *(keyword for pair in STUDY_DATE_SOURCES for keyword in pair),
+)
+
+
 @dataclass
 class _Header:
-    """A file read without its pixel data, and what kind of object it holds."""
+    """A file read without its pixel data, and what kind of object it holds.
+
+    `ds` becomes the whole data set when the file is loaded, and is let go (None)
+    once the file is stored or turned away, so that a batch holds the pixels of
+    one file at a time; `facts` stay, as the source file had them.
+    """
 
     source: SourceFile
-    ds: Dataset
+    ds: Dataset | None
     kind: str
+    facts: dict[str, str] = field(default_factory=dict)
+    study_date_state: str = ""
+
+    @classmethod
+    def of(cls, source: SourceFile, ds: Dataset, kind: str) -> _Header:
+        facts = {keyword: _text(ds, keyword) for keyword in HEADER_FACTS}
+        return cls(source, ds, kind, facts, _state_of(ds, "StudyDate"))
 
     def text(self, keyword: str) -> str:
-        return _text(self.ds, keyword)
+        return self.facts[keyword]
 
 
 @dataclass
@@ -354,7 +380,7 @@ class _Ingest:
                 )
             )
             return None
-        return _Header(source, ds, kind)
+        return _Header.of(source, ds, kind)
 
     @contextmanager
     def all_or_nothing(self, what: str, source_name: str) -> Iterator[_Scope]:
@@ -431,9 +457,7 @@ class _Ingest:
     def store_series(
         self, headers: list[_Header], study_headers: list[_Header]
     ) -> None:
-        headers.sort(
-            key=lambda h: (_int(h.ds.get("InstanceNumber")) or 0, h.source.name)
-        )
+        headers.sort(key=lambda h: (_int(h.text("InstanceNumber")) or 0, h.source.name))
         with self.all_or_nothing("its series", headers[0].source.name) as scope:
             first = headers[0]
             series = (
@@ -447,7 +471,8 @@ class _Ingest:
             if patient is not None and patient != find_patient(
                 self.project, first.text("PatientID")
             ):
-                for _header in headers:
+                for header in headers:
+                    header.ds = None
                     self.step()
                 self.reject(
                     Problem(
@@ -459,9 +484,11 @@ class _Ingest:
                     )
                 )
                 return
+            stored = self.stored_instances(headers)
             for header in headers:
                 self.step()
                 if header.text("PatientID") != first.text("PatientID"):
+                    header.ds = None
                     self.reject(
                         Problem(
                             header.source.name,
@@ -471,7 +498,7 @@ class _Ingest:
                         )
                     )
                     continue
-                loaded = self.load(header, ImageInstance)
+                loaded = self.load(header, stored)
                 if loaded is None:
                     continue
                 if patient is None:
@@ -481,7 +508,12 @@ class _Ingest:
                     series = self.create_series(
                         first, loaded.ds, patient, study_headers, scope
                     )
-                self.store_instance(header, loaded, transfer_syntax, series, scope)
+                if self.store_instance(header, loaded, transfer_syntax, series, scope):
+                    # A later file of the batch with the same SOP Instance UID:
+                    stored[loaded.source_uid_hash] = (
+                        loaded.content_sha256,
+                        _text(loaded.ds, "SOPInstanceUID"),
+                    )
 
             if series is not None and scope.created["instances"]:
                 series.instance_count = series.instances.count()
@@ -493,43 +525,57 @@ class _Ingest:
                     scope.created["instances"],
                 )
 
+    def stored_instances(self, headers: list[_Header]) -> dict[str, tuple[str, str]]:
+        """Return (content hash, SOP Instance UID) of the series' files stored already.
+
+        Keyed by source UID hash; one query for the whole series.
+        """
+        keys = {self.hash(header.text("SOPInstanceUID")) for header in headers}
+        return {
+            key: (content, uid)
+            for key, content, uid in ImageInstance.objects.filter(
+                source_uid_hash__in=keys
+            ).values_list("source_uid_hash", "content_sha256", "sop_instance_uid")
+        }
+
     def load(
         self,
         header: _Header,
-        model: type[ImageInstance] | type[Segmentation],
+        stored: dict[str, tuple[str, str]] | None = None,
         *,
         pass_identical: bool = False,
     ) -> _Loaded | None:
-        """Read the whole file; None when it is unreadable or stored already.
+        """Read the rest of the file; None when it is unreadable or stored already.
 
-        With `pass_identical`, a file stored already with the same content is returned
+        `stored` holds what stored_instances() found for an image series; without it
+        the file is looked up among the stored segmentation objects. With
+        `pass_identical`, a file stored already with the same content is returned
         too, for the caller to add what is missing (the ROIs of a structure set whose
-        other images arrived later).
+        other images arrived later). The header's data set is finished in place and
+        let go of, so the caller holds the only reference to the pixels.
         """
         name = header.source.name
+        ds, header.ds = header.ds, None
         try:
             with self.library_warnings(name):
-                ds, digest = read_object(header.source)
+                ds, digest = read_rest(header.source, ds)
         except UnreadableFile as exc:
             self.reject(Problem(name, str(exc), code=exc.code))
             return None
 
         loaded = _Loaded(ds, digest, self.hash(header.text("SOPInstanceUID")))
-        stored = model.objects.filter(source_uid_hash=loaded.source_uid_hash).first()
         if stored is None:
+            stored = self.stored_segmentation(loaded.source_uid_hash)
+        if loaded.source_uid_hash not in stored:
             return loaded
-        stored_uid = (
-            stored.sop_instance_uid
-            if isinstance(stored, ImageInstance)
-            else stored.source_sop_instance_uid
-        )
-        if stored.content_sha256 == loaded.content_sha256:
+        stored_sha256, stored_uid = stored[loaded.source_uid_hash]
+        if stored_sha256 == loaded.content_sha256:
             if pass_identical:
                 return loaded
             self.report.duplicates += 1
             self.report.identical_files.append(name)
             logger.debug(
-                "Import run %s: %s already present", self.import_run.pk, stored
+                "Import run %s: %s already present", self.import_run.pk, stored_uid
             )
             return None
         self.reject(
@@ -543,6 +589,15 @@ class _Ingest:
             )
         )
         return None
+
+    @staticmethod
+    def stored_segmentation(key: str) -> dict[str, tuple[str, str]]:
+        found = (
+            Segmentation.objects.filter(source_uid_hash=key)
+            .values_list("content_sha256", "source_sop_instance_uid")
+            .first()
+        )
+        return {key: found} if found is not None else {}
 
     def patient_for(self, header: _Header) -> Patient:
         sex = SEXES.get(header.text("PatientSex").upper(), Sex.UNKNOWN)
@@ -674,13 +729,13 @@ class _Ingest:
         transfer_syntax: str,
         series: ImageSeries,
         scope: _Scope,
-    ) -> None:
+    ) -> bool:
         ds = loaded.ds
         relative = PurePosixPath(
             series.storage_path, f"{_text(ds, 'SOPInstanceUID')}.dcm"
         )
         if not self.write(header.source.name, ds, transfer_syntax, relative, scope):
-            return
+            return False
         ImageInstance.objects.create(
             series=series,
             sop_instance_uid=_text(ds, "SOPInstanceUID"),
@@ -691,6 +746,7 @@ class _Ingest:
             storage_path=str(relative),
         )
         scope.created["instances"] += 1
+        return True
 
     def write(
         self,
@@ -748,7 +804,7 @@ class _Ingest:
                 )
             )
             return
-        loaded = self.load(header, Segmentation, pass_identical=True)
+        loaded = self.load(header, pass_identical=True)
         if loaded is None:
             return
         ds = loaded.ds
@@ -993,7 +1049,7 @@ def choose_study_date(
             problems.append(
                 Problem(
                     header.source.name,
-                    f"{_state_of(header, 'StudyDate')}; the study date {day.isoformat()} was taken "
+                    f"{header.study_date_state}; the study date {day.isoformat()} was taken "
                     f"from {tag_name(pydicom.datadict.tag_for_keyword(date_keyword) or 0)}.",
                     field=tag_name(STUDY_DATE_TAG),
                     value=header.text("StudyDate"),
@@ -1023,8 +1079,8 @@ def choose_study_date(
     return None, None, ImagingStudy.DateSource.NONE, problems
 
 
-def _state_of(header: _Header, keyword: str) -> str:
-    elem = values.element(header.ds, keyword)
+def _state_of(ds: Dataset, keyword: str) -> str:
+    elem = values.element(ds, keyword)
     if elem is None:
         return "is absent"
     if not str(elem.value or "").strip():

@@ -18,7 +18,9 @@ from typing import BinaryIO
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset as read_elements
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -31,6 +33,8 @@ DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 # With force=True, pydicom reads any bytes as a data set; these show it is DICOM:
 IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")
 ITEM_END = b"\xfe\xff\x0d\xe0"  # Item Delimitation tag (FFFE,E00D), between items
+# Where a header-only read stops: Pixel Data, Float and Double Float Pixel Data:
+PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 REQUIRED_UIDS = (
     "SOPClassUID",
     "SOPInstanceUID",
@@ -164,33 +168,106 @@ def library_messages() -> Iterator[Counter[str]]:
             messages[message] = max(messages[message], n)
 
 
+@dataclass
+class Unread:
+    """What a header-only read left for read_rest(): where it stopped, and the hash so far.
+
+    The hash covers the elements read, as read (before anything converted them), so
+    that read_rest() needs to parse and hash only the pixel data and what follows.
+    """
+
+    # Where the pixel data element begins; None when the read went to the end:
+    offset: int | None
+    digest: hashlib._Hash
+    # The header-only read stopped inside a deflated data set; read it whole again:
+    reread: bool = False
+
+
 def read_dataset(source: SourceFile, header_only: bool) -> Dataset:
     """Read one file as DICOM, with or without a Part-10 header.
 
     Raises UnreadableFile for text or other bytes that are no DICOM object, and for
-    files cut short. `header_only` stops before the pixel data.
+    files cut short. `header_only` stops before the pixel data; the data set then
+    carries an `Unread` as `ds.unread`, for read_rest() to finish it without reading
+    the header a second time.
     """
-    ds = _parse(source, header_only)
+    ds, offset = _parse(source, header_only)
+    if header_only:
+        digest = hashlib.sha256()
+        _feed(ds, digest)
+        ds.unread = Unread(offset, digest, reread=_is_deflated(ds))
     _check(ds, header_only)
     return ds
 
 
 def read_object(source: SourceFile) -> tuple[Dataset, str]:
     """Read a whole file for storing; return it with content_sha256() of it as read."""
-    ds = _parse(source, header_only=False)
+    ds, _offset = _parse(source, header_only=False)
     digest = content_sha256(ds)
     _check(ds, header_only=False)
     return ds, digest
 
 
-def _parse(source: SourceFile, header_only: bool) -> Dataset:
+def read_rest(source: SourceFile, ds: Dataset) -> tuple[Dataset, str]:
+    """Finish a data set read by read_dataset(header_only=True); return it and its hash.
+
+    The pixel data and the elements after it are read from where the header read
+    stopped and added to `ds` itself, so the header is parsed once; the hash equals
+    content_sha256() of the whole file read at once. A data set without `ds.unread`,
+    a deflated one, or a file whose elements after the pixel data are out of tag
+    order (the split hash would then differ) is read whole again instead, as a new
+    data set. Raises UnreadableFile as read_object() does.
+    """
+    unread: Unread | None = getattr(ds, "unread", None)
+    if unread is None or unread.reread:
+        return read_object(source)
+
+    if unread.offset is not None:
+        rest = _parse_rest(source, ds, unread.offset)
+        if rest is None or min(rest.keys()) <= max(ds.keys()):
+            return read_object(source)
+        _feed(rest, unread.digest)
+        for tag in rest.keys():
+            ds[tag] = rest.get_item(tag)
+    del ds.unread
+    _check(ds, header_only=False)
+    return ds, unread.digest.hexdigest()
+
+
+def _parse(source: SourceFile, header_only: bool) -> tuple[Dataset, int | None]:
+    """Return the data set and, if it stopped before pixel data, where they begin."""
     try:
         with source.open() as handle:
-            return pydicom.dcmread(handle, force=True, stop_before_pixels=header_only)
+            ds = pydicom.dcmread(handle, force=True, stop_before_pixels=header_only)
+            stopped_at = handle.tell()
+            ended = handle.seek(0, io.SEEK_END) == stopped_at
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bytes it cannot parse
         raise UnreadableFile(
             f"is not a DICOM file ({type(exc).__name__}).", "not-dicom"
         ) from None
+    return ds, None if ended or not header_only else stopped_at
+
+
+def _parse_rest(source: SourceFile, ds: Dataset, offset: int) -> Dataset | None:
+    """Read the elements from `offset` on; None unless they begin with pixel data."""
+    is_implicit, is_little = ds.original_encoding
+    try:
+        with source.open() as handle:
+            handle.seek(offset)
+            rest = read_elements(handle, is_implicit, is_little)
+    except Exception as exc:  # noqa: BLE001 - as in _parse()
+        raise UnreadableFile(
+            f"is not a DICOM file ({type(exc).__name__}).", "not-dicom"
+        ) from None
+    keys = list(rest.keys())
+    if not keys or keys[0] not in PIXEL_DATA_TAGS:
+        return None
+    return rest
+
+
+def _is_deflated(ds: Dataset) -> bool:
+    meta = ds.file_meta.get("TransferSyntaxUID") if ds.file_meta else None
+    return meta == DeflatedExplicitVRLittleEndian
 
 
 def _check(ds: Dataset, header_only: bool) -> None:
