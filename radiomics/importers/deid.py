@@ -18,7 +18,7 @@ from pydicom.datadict import (
     repeater_has_tag,
     tag_for_keyword,
 )
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
@@ -54,6 +54,7 @@ METHOD_CODES = [
     codes.DCM.CleanDescriptorsOption,
 ]
 
+RawElement = DataElement | RawDataElement
 # Kept values of these VRs are screened; CS too, since vendors put free text in it:
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS"}
 _DUMMIES = {
@@ -116,6 +117,10 @@ PATIENT_ID_KEYWORDS = (
     "MedicalRecordLocator",
     "ClinicalTrialSubjectID",
 )
+_IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in IDENTIFYING_KEYWORDS)
+_IDENTIFYING_VRS = frozenset({"LO", "SH", "DA", "ST", "LT", "UT"})
+_PATIENT_TAGS = frozenset(tag_for_keyword(k) for k in PATIENT_KEYWORDS)
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 Decision = DeidentifiedAttribute.Decision
 Rule = DeidentifiedAttribute.Rule
 PATIENT_AGE_TAG = 0x00101010
@@ -188,16 +193,20 @@ class IdentifierScreen:
     _patterns: dict[bool, re.Pattern[str]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # finds()' tokens of four characters or more and shorter ones, by patient_only:
+    _tokens: dict[bool, tuple[list[str], set[str]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
         screen = cls()
-        for elem, _path in elements(ds, {"PN", "LO", "SH", "DA", "ST", "LT", "UT"}):
-            of_patient = elem.keyword in PATIENT_KEYWORDS
+        for elem in _identifying_elements(ds):
+            of_patient = elem.tag in _PATIENT_TAGS
             if elem.VR == "PN":
                 for text in _texts(elem):
                     screen.add_name(text, of_patient)
-            elif elem.keyword in IDENTIFYING_KEYWORDS:
+            else:
                 for text in _texts(elem):
                     screen.add_identifier(text, elem.VR == "DA", of_patient)
         return screen
@@ -313,7 +322,7 @@ class IdentifierScreen:
                         w.upper() for w in [word, *word.split("-")] if len(w) > 1
                     )
         self.names |= found
-        self._patterns.clear()
+        self._forget_screens()
         if of_patient:
             self.patient_names |= found
 
@@ -321,7 +330,7 @@ class IdentifierScreen:
         self, text: str, is_date: bool = False, of_patient: bool = False
     ) -> None:
         text = text.strip().upper()
-        self._patterns.clear()
+        self._forget_screens()
         if is_date and not text.strip("0./- "):
             return  # a placeholder date (00000000) identifies nobody
         if len(text) < _SHORTEST_IDENTIFIER:
@@ -350,18 +359,29 @@ class IdentifierScreen:
         if of_patient:
             self.patient_identifiers |= found
 
+    def _forget_screens(self) -> None:
+        """Drop the compiled patterns and token sets once an identifier is added."""
+        self._patterns.clear()
+        self._tokens.clear()
+
     def finds(self, text: str, patient_only: bool = False) -> bool:
         """Return whether the text holds an identifier (the patient's own if asked)."""
-        tokens = (
-            self.patient_identifiers | self.patient_names
-            if patient_only
-            else self.identifiers | self.names
-        )
+        if patient_only not in self._tokens:
+            tokens = (
+                self.patient_identifiers | self.patient_names
+                if patient_only
+                else self.identifiers | self.names
+            )
+            self._tokens[patient_only] = (
+                [token for token in tokens if len(token) >= _SUBSTRING_NAME],
+                {token for token in tokens if len(token) < _SUBSTRING_NAME},
+            )
+        long_tokens, short_tokens = self._tokens[patient_only]
         text = text.upper()
-        words = set(re.split(r"[^A-Z0-9]+", text))
-        return any(
-            token in text if len(token) >= _SUBSTRING_NAME else token in words
-            for token in tokens
+        if any(token in text for token in long_tokens):
+            return True
+        return bool(short_tokens) and not short_tokens.isdisjoint(
+            _NOT_ALNUM.split(text)
         )
 
 
@@ -396,36 +416,41 @@ def _unaccented(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def vr_of(ds: Dataset, tag: BaseTag) -> str:
+def vr_of(ds: Dataset, tag: BaseTag, elem: RawElement | None = None) -> str:
     """Return an element's VR, converting its value only when the VR is ambiguous.
 
     Converting every element would parse large values nobody reads here, such as
-    the thousands of coordinates of an RTSTRUCT's Contour Data.
+    the thousands of coordinates of an RTSTRUCT's Contour Data. `elem` is the
+    element as ds.items() gives it, raw or not, when the caller has it.
     """
-    vr = getattr(ds.get_item(tag), "VR", None)
-    if not vr and dictionary_has_tag(tag):
-        vr = dictionary_VR(tag)
+    vr = getattr(ds.get_item(tag) if elem is None else elem, "VR", None)
+    if not vr:
+        vr = _dictionary_vr(int(tag))
     if not vr or " or " in vr:
         vr = ds[tag].VR
     return str(vr)
 
 
-def elements(
-    ds: Dataset, vrs: set[str], path: str = ""
-) -> Iterator[tuple[DataElement, str]]:
-    """Yield (element, path) for every public element of these VRs, in sequences too."""
-    for tag in list(ds.keys()):
-        if tag.is_private:
-            continue
-        vr = vr_of(ds, tag)
+@functools.lru_cache(maxsize=8192)
+def _dictionary_vr(tag: int) -> str:
+    """Return the data dictionary's VR of a tag ('' for one it does not know)."""
+    return dictionary_VR(tag) if dictionary_has_tag(tag) else ""
+
+
+def _identifying_elements(ds: Dataset) -> Iterator[DataElement]:
+    """Yield every public person name (VR PN) and IDENTIFYING_KEYWORDS element.
+
+    Items of sequences too. Only these are converted from the bytes read.
+    """
+    for tag, raw in list(ds.items()):
+        if tag.group % 2:
+            continue  # private
+        vr = vr_of(ds, tag, raw)
         if vr == "SQ":
-            elem = ds[tag]
-            for item in elem.value or []:
-                yield from elements(
-                    item, vrs, f"{path}{elem.keyword or tag_name(tag)} > "
-                )
-        elif vr in vrs:
-            yield ds[tag], f"{path}{tag_name(tag)}"
+            for item in ds[tag].value or []:
+                yield from _identifying_elements(item)
+        elif vr == "PN" or (tag in _IDENTIFYING_TAGS and vr in _IDENTIFYING_VRS):
+            yield ds[tag]
 
 
 def _texts(elem: DataElement | None) -> list[str]:
@@ -460,10 +485,10 @@ def _normalise(
     actions: tuple[str | None, ...],
     problems: list[Problem],
 ) -> None:
-    for tag in list(ds.keys()):
-        if tag.is_private:
-            continue
-        vr = vr_of(ds, tag)
+    for tag, raw in list(ds.items()):
+        if tag.group % 2:
+            continue  # private
+        vr = vr_of(ds, tag, raw)
         if vr != "SQ" and vr not in values.CHECKS:
             continue
         elem = ds[tag]
@@ -602,25 +627,16 @@ def _apply_profile(
     its own is replaced by a dummy; UIDs without an action (class UIDs) stay.
     """
     note = run.decisions.note
-    for tag in list(ds.keys()):
-        name = f"{path}{keyword_for_tag(tag) or tag_hex(tag)}"
-        if tag.is_private or tag.element == 0:
+    for tag, raw in list(ds.items()):
+        plan = _plan(tag)
+        name = path + plan.name
+        if plan.removed_by is not None:
             del ds[tag]
-            note(name, tag, Decision.REMOVED, _removed_rule(tag))
-            continue
-        if not (dictionary_has_tag(tag) or repeater_has_tag(tag)):
-            # Attributes nobody can vouch for:
-            del ds[tag]
-            note(name, tag, Decision.REMOVED, Rule.UNKNOWN)
+            note(name, tag, Decision.REMOVED, plan.removed_by)
             continue
 
-        action = resolve_action(int(tag))
-        rule = rule_of(int(tag))
-        if action == "X":
-            del ds[tag]
-            note(name, tag, Decision.REMOVED, rule)
-            continue
-        vr = vr_of(ds, tag)
+        action, rule = plan.action, plan.rule
+        vr = vr_of(ds, tag, raw)
         if in_dummy and action in (None, "C") and vr not in ("SQ", "UI"):
             action, rule = "D", Rule.DUMMY_SEQUENCE
         if action not in ("Z", "D", "U") and vr != "SQ" and vr not in TEXT_VRS:
@@ -648,7 +664,7 @@ def _apply_profile(
             elem.value = uids if len(uids) > 1 else (uids[0] if uids else None)
             note(name, tag, Decision.UID, rule)
         elif action in (None, "C") and any(
-            run.screen.finds(text, patient_only=is_acquisition_parameter(int(tag)))
+            run.screen.finds(text, patient_only=plan.is_acquisition_parameter)
             for text in _texts(elem)
         ):
             elem.value = None
@@ -664,6 +680,35 @@ def _apply_profile(
             )
         else:
             note(name, tag, Decision.KEPT, rule)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the profile does with one tag, whatever its value: worked out once a tag."""
+
+    name: str  # its keyword, or (gggg,eeee) for private and unknown tags
+    removed_by: str | None  # the rule that removes it, if one does
+    action: str | None = None
+    rule: str = ""
+    is_acquisition_parameter: bool = False
+
+
+@functools.lru_cache(maxsize=16384)
+def _plan(tag: int) -> _Plan:
+    """Return the plan of a tag: private elements and group lengths go, then elements
+    the dictionary does not know (nobody can vouch for them), then those whose
+    action is X; the rest keep their action and rule for _apply_profile() to apply.
+    """
+    tag = BaseTag(tag)
+    name = keyword_for_tag(tag) or tag_hex(tag)
+    if tag.is_private or tag.element == 0:
+        return _Plan(name, _removed_rule(tag))
+    if not (dictionary_has_tag(tag) or repeater_has_tag(tag)):
+        return _Plan(name, Rule.UNKNOWN)
+    action, rule = resolve_action(int(tag)), rule_of(int(tag))
+    if action == "X":
+        return _Plan(name, rule)
+    return _Plan(name, None, action, rule, is_acquisition_parameter(int(tag)))
 
 
 def _removed_rule(tag: BaseTag) -> str:
