@@ -504,6 +504,7 @@ def _normalise(
         texts = _texts(elem)
         results = [check(text) for text in texts]
         if all(result.status == values.OK for result in results):
+            _keep_as_read(ds, tag, raw)
             continue
 
         kept = [r.value for r in results if r.status in (values.OK, values.LEGACY)]
@@ -679,7 +680,18 @@ def _apply_profile(
                 )
             )
         else:
+            _keep_as_read(ds, tag, raw)
             note(name, tag, Decision.KEPT, rule)
+
+
+def _keep_as_read(ds: Dataset, tag: BaseTag, raw: RawElement) -> None:
+    """Put back the element as read when it was only converted to be looked at.
+
+    dcmwrite() then copies its bytes instead of encoding the value again, which is
+    both faster and true to the source to the byte.
+    """
+    if isinstance(raw, RawDataElement):
+        ds[tag] = raw
 
 
 @dataclass(frozen=True)
