@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from scipy.stats import f as f_distribution
 
+from patients.models import Project
 from radiomics.models import (
     FeatureDefinition,
     FeatureExtraction,
@@ -66,6 +67,20 @@ GROUPINGS = {
             "segmentation__series__study_id",
         ),
         by_order=True,
+    ),
+}
+
+
+# What an extraction needs to enter each design, for the message when none does:
+PAIRING_NEEDS = {
+    FeatureRobustness.Design.READERS: (
+        "it needs extractions on segmentations that name their reader (several "
+        "readers' delineations of one lesion on one series)."
+    ),
+    FeatureRobustness.Design.TEST_RETEST: (
+        "it needs extractions on segmentations (the same ROI name on each of a "
+        "patient's studies); imported feature tables without a segmentation "
+        "cannot be paired."
     ),
 }
 
@@ -210,9 +225,47 @@ def select_extractions(
         extractions = extractions.filter(preset=preset)
         parts.append(f"preset={preset}")
     if project:
-        extractions = extractions.filter(patient__project__code=project)
+        extractions = extractions.filter(patient__project__code__iexact=project)
         parts.append(f"project={project}")
     return extractions, " ".join(parts)[:200]
+
+
+def _why_none_fit(
+    design: str, engine: str | None, preset: str | None, project: str | None
+) -> str:
+    """Return why the selection holds no extraction: the first filter that empties it.
+
+    The filters are tried in the order a user widens a selection: the project, the
+    finished extractions, the engine and preset, then the design's pairing.
+    """
+    where = f" of project {project}" if project else ""
+    if project and not Project.objects.filter(code__iexact=project).exists():
+        return f"No project has the code {project!r}; check --project."
+
+    extractions = FeatureExtraction.objects.filter(status=FeatureExtraction.Status.DONE)
+    if project:
+        extractions = extractions.filter(patient__project__code__iexact=project)
+    if not extractions.exists():
+        return f"No feature extraction{where} has finished; run extract_features first."
+
+    for option, lookup, wanted in (
+        ("--engine", "software__iexact", engine),
+        ("--preset", "preset", preset),
+    ):
+        if wanted and not extractions.filter(**{lookup: wanted}).exists():
+            field = lookup.split("__")[0]
+            known = sorted(set(extractions.values_list(field, flat=True)))
+            return (
+                f"No finished extraction{where} has {option} {wanted!r}; "
+                f"they have {', '.join(map(repr, known))}."
+            )
+        if wanted:
+            extractions = extractions.filter(**{lookup: wanted})
+
+    return (
+        f"None of the {extractions.count()} finished extractions{where} fits the "
+        f"{design} design: {PAIRING_NEEDS[FeatureRobustness.Design(design)]}"
+    )
 
 
 def repeated_values(
@@ -350,6 +403,8 @@ def store_robustness(
     replaced as a whole, so a feature no longer measured leaves no stale row.
     """
     extractions, selection = select_extractions(design, engine, preset, project)
+    if not extractions.exists():
+        raise RobustnessError(_why_none_fit(design, engine, preset, project))
     results = feature_robustness(extractions, _grouping(design), form, threshold)
 
     rows = [

@@ -349,3 +349,53 @@ def test_segmentations_naming_no_reader_are_no_readers_repeat(four_readers, feat
 
     poor = stored(features["Poor"], design="readers")
     assert (poor.n_subjects, poor.n_raters, round(poor.icc, 2)) == (6, 4, 0.29)
+
+
+def one_reader_each(project, features, reader: str = "") -> None:
+    """Two patients' lesions, each delineated once (by `reader`, if named)."""
+    for number in range(2):
+        patient = Patient.objects.create(
+            project=project, pseudonym=f"ONE-{number}", source_key=f"one-{number}"
+        )
+        store_extraction(
+            new_segmentation(new_series(patient), reader), {features["Poor"]: 1.0}
+        )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        (["--project", "nosuch"], "No project has the code 'nosuch'"),
+        (["--engine", "MIRP"], "has --engine 'MIRP'; they have 'PyRadiomics'"),
+        (["--preset", "ibsi-b"], "has --preset 'ibsi-b'"),
+        ([], "None of the 2 finished extractions fits the readers design"),
+    ],
+)
+def test_a_selection_without_extractions_says_why_nothing_fits(
+    project, features, arguments, reason
+):
+    one_reader_each(project, features)
+
+    with pytest.raises(CommandError, match=reason):
+        call_command("feature_robustness", "--design", "readers", *arguments)
+
+    assert not FeatureRobustness.objects.exists()
+
+
+def test_a_project_without_finished_extractions_is_told_to_extract_first(project):
+    with pytest.raises(CommandError, match="No feature extraction of project demo"):
+        call_command(
+            "feature_robustness", "--design", "test-retest", "--project", "demo"
+        )
+
+
+def test_test_retest_refuses_imported_extractions_without_a_segmentation(
+    project, features
+):
+    patient = Patient.objects.create(project=project, pseudonym="IMP-1", source_key="i")
+    FeatureExtraction.objects.create(
+        patient=patient, fingerprint="imported", status=FeatureExtraction.Status.DONE
+    )
+
+    with pytest.raises(CommandError, match="fits the test-retest design"):
+        call_command("feature_robustness", "--design", "test-retest")
