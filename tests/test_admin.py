@@ -367,3 +367,18 @@ def test_admin_search_by_another_gene_and_the_same_change_finds_nothing(
     )
 
     assert list(response.context["cl"].result_list) == []
+
+
+def test_the_admin_refuses_a_slashed_date_as_the_import_commands_do(
+    biobank, curator_client
+):
+    patient, sample = Patient.objects.get(), BloodSample.objects.get()
+
+    patient_page = edit_in_admin(curator_client, patient, diagnosis_on="12/03/2020")
+    sample_page = edit_in_admin(curator_client, sample, drawn_at_0="12/03/2020")
+
+    for page, name in ((patient_page, "diagnosis_on"), (sample_page, "drawn_at")):
+        errors = page.context["adminform"].form.errors
+        assert "is not a date (YYYY-MM-DD)" in errors[name][0]
+    patient.refresh_from_db()
+    assert patient.diagnosis_on != dt.date(2020, 12, 3)

@@ -24,7 +24,15 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import ForeignKey, Model, QuerySet
+from django.db.models import (
+    DateField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    Model,
+    QuerySet,
+)
+from django.forms import Field as FormField
 from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest
 
@@ -38,6 +46,7 @@ from biobank.api.access import (
     project_path,
     visible_to,
 )
+from biobank.core.forms import IsoDateField, IsoSplitDateTimeField
 
 
 class ProjectScopedAdmin:
@@ -128,6 +137,17 @@ class ProjectScopedAdmin:
             latest = None
         if latest is None or not self._may(request, VIEW, latest.instance):
             raise Http404(f"No {self.model._meta.verbose_name} has this id.")
+
+    def formfield_for_dbfield(
+        self, db_field: Field, request: HttpRequest, **kwargs: Any
+    ) -> FormField | None:
+        # Dates as the import commands read them (Django's en-us formats would take
+        # 12/03/2020 as 3 December):
+        if isinstance(db_field, DateTimeField):
+            kwargs.setdefault("form_class", IsoSplitDateTimeField)
+        elif isinstance(db_field, DateField):
+            kwargs.setdefault("form_class", IsoDateField)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any

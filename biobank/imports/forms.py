@@ -6,7 +6,9 @@ from django import forms
 
 from biobank.api.access import CURATE, projects_for
 from biobank.core.dates import ORDERS
+from biobank.core.importing import ImportRejected
 from biobank.imports.kinds import KINDS
+from liquidbiopsy.importers.variants import draw_of_option
 
 
 class UploadForm(forms.Form):
@@ -25,8 +27,11 @@ class UploadForm(forms.Form):
         choices=[("", "from the file")] + [(order, order) for order in ORDERS],
         help_text="Order of slashed dates such as 03/04/2021 (clinical and lab tables).",
     )
-    drawn_on = forms.DateField(
+    # Text checked by the import commands' own rule (draw_of_option), so the page
+    # takes what --drawn-on takes (a date or a date and time) and nothing more:
+    drawn_on = forms.CharField(
         required=False,
+        max_length=40,
         label="Drawn on",
         help_text="Blood draw date (YYYY-MM-DD); needed for a MAF or a VCF.",
     )
@@ -40,6 +45,17 @@ class UploadForm(forms.Form):
     def __init__(self, user, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["project"].queryset = projects_for(user, CURATE).order_by("code")
+
+    def clean_drawn_on(self) -> str:
+        text = self.cleaned_data["drawn_on"].strip()
+        if text:
+            try:
+                draw_of_option(self.fields["drawn_on"].label, text)
+            except ImportRejected as exc:
+                raise forms.ValidationError(
+                    [f"{text}: {problem.message}" for problem in exc.problems]
+                ) from None
+        return text
 
     def clean(self) -> dict:
         data = super().clean()

@@ -58,7 +58,7 @@ def _maf(path: Path, project: Project, user, options: dict) -> ImportReport:
     return import_maf(
         path,
         project,
-        drawn_on=options["drawn_on"].isoformat(),
+        drawn_on=options["drawn_on"],
         create_patients=options["create_patients"],
         user=user,
     )
@@ -69,7 +69,7 @@ def _vcf(path: Path, project: Project, user, options: dict) -> ImportReport:
         path,
         project,
         patient_id=options["patient_id"],
-        drawn_on=options["drawn_on"].isoformat(),
+        drawn_on=options["drawn_on"],
         create_patients=options["create_patients"],
         user=user,
     )

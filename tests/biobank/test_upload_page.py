@@ -9,6 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from biobank.core.importing import ImportRejected
+from biobank.imports.forms import UploadForm
+from liquidbiopsy.importers.variants import draw_of_option
 from liquidbiopsy.models import CTCCount
 from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import find_patient
@@ -337,3 +340,42 @@ def test_a_climbing_upload_name_is_kept_inside_the_upload_folder(
     assert response.status_code == 302
     assert not (tmp_path / "evil.zip").exists()
     assert ImportRun.objects.get().source_name == "evil.zip"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2020-03-12", "2020-03-12T09:30:00Z", "12/03/2020", "03.12.2020", "2020-13-01"],
+)
+def test_the_draw_date_follows_the_import_commands_rule(curating, staff, project, text):
+    try:
+        draw_of_option("calls.vcf", text)
+        command_takes_it = True
+    except ImportRejected:
+        command_takes_it = False
+    form = UploadForm(
+        staff,
+        {"project": project.pk, "kind": "maf", "drawn_on": text},
+        {"file": SimpleUploadedFile("calls.maf", b"Hugo_Symbol\n")},
+    )
+
+    assert form.is_valid() is command_takes_it
+    if not command_takes_it:
+        assert "is not a date (YYYY-MM-DD)" in form.errors["drawn_on"][0]
+
+
+def test_a_vcf_drawn_on_a_slashed_date_is_refused_not_read_month_first(
+    curating, project
+):
+    response = upload(
+        curating,
+        project,
+        "vcf",
+        "calls.vcf",
+        b"##fileformat=VCFv4.2\n",
+        drawn_on="12/03/2020",
+        patient_id="H-1",
+    )
+
+    assert response.status_code == 400
+    assert "12/03/2020: is not a date (YYYY-MM-DD)" in response.content.decode()
+    assert not ImportRun.objects.exists()
