@@ -193,6 +193,7 @@ class IdentifierScreen:
     _patterns: dict[bool, re.Pattern[str]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _added: set[tuple] = field(default_factory=set, repr=False, compare=False)
     # finds()' tokens of four characters or more and shorter ones, by patient_only:
     _tokens: dict[bool, tuple[list[str], set[str]]] = field(
         default_factory=dict, repr=False, compare=False
@@ -312,6 +313,8 @@ class IdentifierScreen:
         return re.compile("|".join(patterns), re.IGNORECASE)
 
     def add_name(self, text: str, of_patient: bool = False) -> None:
+        if self._seen(("name", text, of_patient)):
+            return
         # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
         found = set()
         for group in text.split("="):
@@ -329,6 +332,8 @@ class IdentifierScreen:
     def add_identifier(
         self, text: str, is_date: bool = False, of_patient: bool = False
     ) -> None:
+        if self._seen(("identifier", text, is_date, of_patient)):
+            return
         text = text.strip().upper()
         self._forget_screens()
         if is_date and not text.strip("0./- "):
@@ -358,6 +363,17 @@ class IdentifierScreen:
         self.identifiers |= found
         if of_patient:
             self.patient_identifiers |= found
+
+    def _seen(self, addition: tuple) -> bool:
+        """Tell whether this very addition was made before, noting it if not.
+
+        Every file of a series names the same patient, and adding twice changes
+        nothing, so the second time is skipped.
+        """
+        if addition in self._added:
+            return True
+        self._added.add(addition)
+        return False
 
     def _forget_screens(self) -> None:
         """Drop the compiled patterns and token sets once an identifier is added."""
@@ -707,9 +723,11 @@ class _Plan:
 
 @functools.lru_cache(maxsize=16384)
 def _plan(tag: int) -> _Plan:
-    """Return the plan of a tag: private elements and group lengths go, then elements
-    the dictionary does not know (nobody can vouch for them), then those whose
-    action is X; the rest keep their action and rule for _apply_profile() to apply.
+    """Return what the profile does with a tag, in the order _apply_profile() checks.
+
+    Private elements and group lengths go, then elements the dictionary does not
+    know (nobody can vouch for them), then those whose action is X; the rest keep
+    their action and rule for _apply_profile() to apply to the value.
     """
     tag = BaseTag(tag)
     name = keyword_for_tag(tag) or tag_hex(tag)
