@@ -8,6 +8,7 @@ from pathlib import Path
 import dj_database_url
 
 from biobank.core.env import env_bool, env_int, env_list, env_secret, env_str
+from biobank.core.logs import console_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("BIOBANK_VAR_DIR", str(BASE_DIR / "var")))
@@ -250,26 +251,19 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
-# LOG_FORMAT=json writes one JSON object per line (production); every record carries
-# the ID of the request it belongs to (X-Request-ID). ACCESS_LOG_LEVEL=INFO logs each
-# request with its status and duration.
+# LOG_FORMAT=json writes one JSON object per line to standard error (production); every
+# record logged while serving a request carries its ID (X-Request-ID).
+# ACCESS_LOG_LEVEL=INFO logs each request with its status and duration.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "biobank.core.logs.RequestIdFilter"}},
-    "formatters": {
-        "text": {"format": "%(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "biobank.core.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "filters": ["request_id"],
-            "formatter": env_str("LOG_FORMAT", "text"),
-        }
-    },
+    **console_logging(env_str("LOG_FORMAT", "text")),
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
     "loggers": {
+        # Django's own handlers (a plain-text console while DEBUG is on, mail to
+        # ADMINS, of whom there are none) give way to the root's, so that each of its
+        # lines is written once, in LOG_FORMAT:
+        "django": {"handlers": []},
         "biobank.requests": {"level": env_str("ACCESS_LOG_LEVEL", "WARNING")},
         "biobank": {"level": env_str("LOG_LEVEL", "INFO")},
         "patients": {"level": env_str("LOG_LEVEL", "INFO")},

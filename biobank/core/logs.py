@@ -8,6 +8,8 @@ import logging
 import re
 import uuid
 
+from django.core.exceptions import ImproperlyConfigured
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "request_id", default="-"
 )
@@ -24,11 +26,17 @@ def new_request_id(given: str | None) -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Give each record the ID of the request being served ("-" outside requests)."""
+    """Give each record the ID of the request being served ("-" outside requests).
+
+    Django logs a 4xx or 5xx response (django.request) after the middleware has
+    returned it, when the ID is no longer current; such a record carries its request,
+    which holds the ID (RequestIdMiddleware).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = request_id.get()
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", None) or request_id.get()
         return True
 
 
@@ -49,3 +57,32 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def console_logging(log_format: str) -> dict:
+    """Return the dictConfig filters, formatters and handler that write to stderr.
+
+    The settings and gunicorn's configuration (deploy/gunicorn.conf.py) both use it, so
+    that the server's own lines take the application's format.
+    """
+    if log_format not in LOG_FORMATS:
+        raise ImproperlyConfigured(
+            f"LOG_FORMAT must be text or json, not {log_format!r}."
+        )
+    return {
+        "filters": {"request_id": {"()": "biobank.core.logs.RequestIdFilter"}},
+        "formatters": {
+            "text": {"format": "%(levelname)s %(name)s [%(request_id)s] %(message)s"},
+            "json": {"()": "biobank.core.logs.JsonFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "filters": ["request_id"],
+                "formatter": log_format,
+            }
+        },
+    }

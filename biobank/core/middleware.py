@@ -51,6 +51,9 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         current = new_request_id(request.headers.get("X-Request-ID"))
+        # Kept on the request too, for records logged after the response has left
+        # this middleware (biobank.core.logs.RequestIdFilter):
+        request.request_id = current
         token = request_id.set(current)
         started = time.monotonic()
         try:

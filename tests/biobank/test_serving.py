@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 from django.test import Client, RequestFactory
 
-from biobank.core.logs import JsonFormatter, RequestIdFilter
+from biobank.core.logs import JsonFormatter, RequestIdFilter, console_logging
 from biobank.health import server_error
 
 
@@ -38,6 +40,26 @@ def test_a_proxys_request_id_is_kept_and_a_forged_one_replaced(client, db):
     assert kept["X-Request-ID"] == "lb-4f2a9c71-0001"
     assert forged["X-Request-ID"] != "x\nFAKE LOG LINE"
     assert forged["X-Request-ID"].isalnum()
+
+
+def test_djangos_log_line_of_a_failed_request_carries_its_request_id(client, db):
+    # django.request logs a 404 after the middleware has returned it; the line is
+    # written through the handler the settings configure:
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    django_request = logging.getLogger("django.request")
+    django_request.addHandler(handler)
+    try:
+        response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="lb-4f2a9c71-0002")
+    finally:
+        django_request.removeHandler(handler)
+
+    entries = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert response.status_code == 404
+    assert [entry["message"] for entry in entries] == ["Not Found: /no-such-page/"]
+    assert entries[0]["request_id"] == response["X-Request-ID"] == "lb-4f2a9c71-0002"
 
 
 def test_json_log_lines_hold_the_request_id():
@@ -111,3 +133,8 @@ def test_the_error_handler_answers_503_for_failures_outside_views(db):
 
     assert lost.status_code == 503
     assert bug.status_code == 500
+
+
+def test_a_log_format_other_than_text_or_json_stops_start_up():
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be text or json"):
+        console_logging("JSON")

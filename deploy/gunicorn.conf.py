@@ -1,0 +1,27 @@
+"""gunicorn's settings in `dev.sh prod`: its own log lines in the biobank's format."""
+
+import os
+
+from biobank.core.logs import console_logging
+
+# No access lines from gunicorn: the biobank logs every request itself
+# (ACCESS_LOG_LEVEL=INFO, biobank.requests) with its request ID, which gunicorn's
+# line would lack.
+accesslog = None
+
+# Start-up, worker and error lines (gunicorn.error) as JSON with LOG_FORMAT=json; gunicorn
+# applies this after its own handlers, so it replaces them.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    **console_logging(os.environ.get("LOG_FORMAT", "text")),
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "gunicorn.error": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+        },
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
