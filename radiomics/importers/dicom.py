@@ -643,6 +643,9 @@ class _Ingest:
         study_headers: list[_Header],
         scope: _Scope,
     ) -> ImageSeries:
+        # Read from a copy of the element table: converting a value to read it
+        # would make dcmwrite() encode it again instead of copying its bytes.
+        ds = Dataset(dict(ds.items()))
         study = self.study_for(header, ds, patient, study_headers, scope)
         folder = PurePosixPath(
             self.project.code,
