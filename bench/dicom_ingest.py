@@ -216,9 +216,9 @@ def render(timings: list[IngestTiming], context: dict[str, str]) -> str:
         "storage on the local disk.",
         "",
         "*Ingest* is `ingest_dicom` of the folder into a new project (read each file's "
-        "header, group by series, read the whole file, de-identify, write the "
-        "de-identified Part-10 copy, index study, series and instance, one "
-        "transaction per series); *pydicom* is `pydicom.dcmread(path, "
+        "header, group by series, read the rest of each file from where its header "
+        "ended, de-identify, write the de-identified Part-10 copy, index study, series "
+        "and instance, one transaction per series); *pydicom* is `pydicom.dcmread(path, "
         "stop_before_pixels=True)` of the same files. They ran alternately after one "
         "untimed round of both; the seconds of each run are in brackets. *Stored* "
         "counts the instances of the last ingest. *CPU* compares files per CPU second "
