@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db.models import Min, TextChoices
 from django.utils import timezone
 
-from biobank.api.access import role_in
+from biobank.api.access import CURATE, is_site_admin, projects_for
 from liquidbiopsy.models import BloodSample
-from patients.models import ClinicalEvent, Patient, Role, Treatment
+from patients.models import ClinicalEvent, Patient, Treatment
 from radiomics.models import ImagingStudy
 
 DATES_PARAMETER = "dates"
@@ -362,33 +362,52 @@ class DatesRefused(PermissionError):
     """The caller's role in a project of the export does not allow these dates."""
 
 
-# Roles that may have calendar dates; a viewer (or no role) may not:
-CALENDAR_ROLES = frozenset((Role.CURATOR, Role.MANAGER, "admin"))
 VIEWER_DEFAULT = DateMode.SHIFTED
+
+
+def may_see_calendar(user, projects: Iterable[int]) -> bool:
+    """Whether `user` may have the calendar dates of rows of every one of `projects`.
+
+    Curators, managers (the roles that may curate) and site administrators may; a
+    viewer of any of the projects, or a user without a role there, may not. One
+    query whatever the number of projects (none for a site administrator).
+    """
+    projects = set(projects)
+    if not projects or is_site_admin(user):
+        return True
+    curated = projects_for(user, CURATE).filter(pk__in=projects)
+    return curated.count() == len(projects)
 
 
 def choose_date_mode(user, asked: str | None, projects: Iterable[int]) -> DateMode:
     """Return the date mode of an export of rows of `projects` for `user`.
 
-    The strictest role among the projects decides: a viewer of any of them gets
-    shifted dates by default and may ask for relative ones, never calendar dates;
-    curators, managers and site administrators get calendar dates by default and
-    may ask for either other mode.
+    The strictest role among the projects decides (see `may_see_calendar` and
+    `decide_date_mode`).
+    """
+    return decide_date_mode(asked, may_see_calendar(user, projects))
+
+
+def decide_date_mode(asked: str | None, calendar_allowed: bool) -> DateMode:
+    """Return the date mode `asked` for, or the default, by whether calendar dates are allowed.
+
+    Without calendar dates (a viewer) the default is shifted dates and relative ones
+    may be asked for; with them (curators, managers and site administrators) the
+    default is calendar dates and either other mode may be asked for.
 
     Raises
     ------
     DatesInvalid
         When `asked` is not a mode.
     DatesRefused
-        When calendar dates are asked for by a viewer.
+        When calendar dates are asked for but not allowed.
     """
     if asked and asked not in DateMode.values:
         raise DatesInvalid(f"Dates must be one of {', '.join(DateMode.values)}.")
 
-    may_see_calendar = all(role_in(user, pk) in CALENDAR_ROLES for pk in set(projects))
     if not asked:
-        return DateMode.CALENDAR if may_see_calendar else VIEWER_DEFAULT
-    if asked == DateMode.CALENDAR and not may_see_calendar:
+        return DateMode.CALENDAR if calendar_allowed else VIEWER_DEFAULT
+    if asked == DateMode.CALENDAR and not calendar_allowed:
         raise DatesRefused(
             "Viewers get shifted or relative dates: calendar dates need a curator "
             "or manager role in every project of the export. Leave dates out, or "
