@@ -1,4 +1,4 @@
-"""Forms of the researcher pages: patient filters, timeline settings, follow-up rule."""
+"""Forms of the researcher pages: dashboard, patient filters, timeline, study, follow-up rule."""
 
 from __future__ import annotations
 
@@ -21,6 +21,28 @@ SORTS = {
 }
 
 
+def project_field(empty_label: str) -> forms.ModelChoiceField:
+    """An optional project, chosen by code (ProjectChoicesOfUser narrows the choices)."""
+    return forms.ModelChoiceField(
+        queryset=Project.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label=empty_label,
+    )
+
+
+class DashboardForm(ProjectChoicesOfUser, forms.Form):
+    """The project the dashboard counts; every readable project when empty."""
+
+    project = project_field("All projects")
+
+
+class StudyPageForm(forms.Form):
+    """The feature extraction whose features the study page lists; its latest when empty."""
+
+    extraction = forms.IntegerField(min_value=1, required=False)
+
+
 class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
     """What the researcher narrows the patient list by; every field is optional."""
 
@@ -30,12 +52,7 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
         max_length=40,
         help_text="Part of it is enough.",
     )
-    project = forms.ModelChoiceField(
-        queryset=Project.objects.all(),
-        to_field_name="code",
-        required=False,
-        empty_label="Any project",
-    )
+    project = project_field("Any project")
     cancer_type = forms.ChoiceField(
         choices=[("", "Any cancer type"), *CancerType.choices], required=False
     )
@@ -72,6 +89,19 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
         if cleaned.get("call") and not cleaned.get("gene"):
             self.add_error("call", "Name the gene whose call you filter on.")
         return cleaned
+
+    def refuse_date_sort(self) -> None:
+        """Refuse sorting by diagnosis date, for a page without calendar dates.
+
+        Shifted dates move each patient by an offset of its own, and relative ones
+        start at the diagnosis: a list in calendar order would show neither, and
+        would tell the real order of the diagnoses.
+        """
+        if self.is_valid() and self.cleaned_data["sort"] == "diagnosis_on":
+            self.add_error(
+                "sort",
+                "Sorting by diagnosis date needs calendar dates; choose another column.",
+            )
 
     def condition(self) -> Q:
         """Return the patients' filter; call only on a valid form."""
@@ -143,12 +173,7 @@ class TimelineForm(forms.Form):
 class FollowUpForm(ProjectChoicesOfUser, forms.Form):
     """The follow-up rule, editable; the defaults are the CellSearch prognostic cut-offs."""
 
-    project = forms.ModelChoiceField(
-        queryset=Project.objects.all(),
-        to_field_name="code",
-        required=False,
-        empty_label="Any project",
-    )
+    project = project_field("Any project")
     window_days = forms.IntegerField(
         label="Window (days)", min_value=0, max_value=3650, required=False
     )

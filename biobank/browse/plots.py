@@ -12,10 +12,12 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from biobank.browse.dating import PatientDates
 from biobank.browse.timeline import GeneResult, Timeline
-from biobank.templatetags.browse import percent
+from biobank.exports.dates import DateMode
+from biobank.templatetags.browse import day_text, percent
 from liquidbiopsy.models import VariantResult
 
 # Text stays text in the SVG, so that the page's font and find-in-page work; the
@@ -33,7 +35,52 @@ GENE_COLOURS = [
     "#000000",
 ]
 TREATMENT_COLOUR = "#f0e442"
-MARGIN = dt.timedelta(days=20)
+MARGIN_DAYS = 20
+
+
+class TimeAxis:
+    """Where a patient's dates and moments sit on the x axis, and their hover text.
+
+    Both follow the page's date mode (the table's): calendar or shifted dates on a
+    date axis, or days from the patient's day 0 on a numeric one. A date sits at noon
+    of its day, a moment at its local time, in every mode.
+    """
+
+    def __init__(self, dates: PatientDates) -> None:
+        self.dates = dates
+        self.is_relative = dates.dater.mode == DateMode.RELATIVE
+
+    def x(self, value: dt.date) -> dt.datetime | float:
+        shown = self.dates.value(value)
+        if isinstance(shown, dt.datetime):
+            return _local(shown)
+        if isinstance(shown, dt.date):
+            return dt.datetime.combine(shown, dt.time(12, 0))
+        if shown is None:
+            # NB: not reached from the page, which draws only dated records, and any
+            # dated record gives its patient a day 0.
+            raise ValueError(f"Patient {self.dates.key[1]} has no day 0 to count from.")
+        return shown + 0.5 if isinstance(shown, int) else float(shown)
+
+    def days(self, days: float) -> dt.timedelta | float:
+        """Return a length of `days` in the axis' units."""
+        return days if self.is_relative else dt.timedelta(days=days)
+
+    def text(self, value: dt.date) -> str:
+        """Return a date as the table beside the chart shows it."""
+        return day_text(self.dates.value(value))
+
+    def label(self, ax: Axes) -> None:
+        if self.is_relative:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel(f"Days from day 0 ({self.dates.reference_label})")
+            return
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.set_xlabel(
+            "Shifted date" if self.dates.dater.mode == DateMode.SHIFTED else "Date"
+        )
 
 
 class Tooltips:
@@ -60,9 +107,11 @@ class Tooltips:
         return svg.replace(' target="_blank"', "")
 
 
-def timeline_svg(timeline: Timeline, vaf_scale: str = "linear") -> str:
+def timeline_svg(
+    timeline: Timeline, dates: PatientDates, vaf_scale: str = "linear"
+) -> str:
     """Return the timeline chart as inline SVG, each point titled and linked."""
-    figure, tips = timeline_figure(timeline, vaf_scale)
+    figure, tips = timeline_figure(timeline, dates, vaf_scale)
     buffer = io.StringIO()
     with rc_context(SVG_SETTINGS):
         figure.savefig(buffer, format="svg")
@@ -72,34 +121,33 @@ def timeline_svg(timeline: Timeline, vaf_scale: str = "linear") -> str:
 
 
 def timeline_figure(
-    timeline: Timeline, vaf_scale: str = "linear"
+    timeline: Timeline, dates: PatientDates, vaf_scale: str = "linear"
 ) -> tuple[Figure, Tooltips]:
     """Draw imaging, CTC counts and cfDNA of one patient on one time axis.
 
+    Dates are placed and named in the mode of `dates`, as the page's tables show them.
     `vaf_scale` is "linear" or "log": fractions below 1 % vanish on a linear axis.
     Draws where a gene was tested but not detected (or below the assay's limit with
     no value) go in their own strip, never on the VAF axis as zero.
     """
-    tips = Tooltips()
+    tips, time = Tooltips(), TimeAxis(dates)
     figure = Figure(figsize=(11, 7.5), layout="constrained")
     axes = figure.subplots(
         4, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1.4, 1.6, 0.8]}
     )
     imaging, ctc, vaf, untested = axes
 
-    _draw_imaging(imaging, timeline, tips)
-    _draw_ctc(ctc, timeline, tips)
-    _draw_vaf(vaf, timeline, tips, vaf_scale)
-    _draw_calls(untested, timeline, tips)
+    _draw_imaging(imaging, timeline, tips, time)
+    _draw_ctc(ctc, timeline, tips, time)
+    _draw_vaf(vaf, timeline, tips, time, vaf_scale)
+    _draw_calls(untested, timeline, tips, time)
     for ax in axes:
-        _draw_treatments(ax, timeline, tips, labelled=ax is imaging)
+        _draw_treatments(ax, timeline, tips, time, labelled=ax is imaging)
 
-    start, end = _time_span(timeline)
-    locator = AutoDateLocator()
-    untested.xaxis.set_major_locator(locator)
-    untested.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    untested.set_xlim(start - MARGIN, end + MARGIN)
-    untested.set_xlabel("Date")
+    start, end = _time_span(timeline, time)
+    time.label(untested)
+    margin = time.days(MARGIN_DAYS)
+    untested.set_xlim(start - margin, end + margin)
     return figure, tips
 
 
@@ -107,17 +155,14 @@ def _local(moment: dt.datetime) -> dt.datetime:
     return timezone.localtime(moment).replace(tzinfo=None)
 
 
-def _day(on: dt.date) -> dt.datetime:
-    return dt.datetime.combine(on, dt.time(12, 0))
-
-
-def _time_span(timeline: Timeline) -> tuple[dt.datetime, dt.datetime]:
-    moments = [_day(study.study_date) for study in timeline.studies]
-    moments += [_local(sample.drawn_at) for sample in timeline.samples]
-    moments += [_day(t.started_on) for t in timeline.treatments]
-    moments += [_day(t.ended_on) for t in timeline.treatments if t.ended_on]
-    moments += [_day(event.occurred_on) for event in timeline.events]
-    return min(moments), max(moments)
+def _time_span(timeline: Timeline, time: TimeAxis) -> tuple:
+    moments = [study.study_date for study in timeline.studies]
+    moments += [sample.drawn_at for sample in timeline.samples]
+    moments += [t.started_on for t in timeline.treatments]
+    moments += [t.ended_on for t in timeline.treatments if t.ended_on]
+    moments += [event.occurred_on for event in timeline.events]
+    xs = [time.x(moment) for moment in moments]
+    return min(xs), max(xs)
 
 
 def _point(ax: Axes, x, y, tips: Tooltips, title: str, anchor: str, **style) -> None:
@@ -137,7 +182,7 @@ def _empty(ax: Axes, message: str) -> None:
     ax.set_yticks([])
 
 
-def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
+def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) -> None:
     modalities = sorted(
         {s.modality for st in timeline.studies for s in st.series.all()}
     )
@@ -145,28 +190,27 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
     for study in timeline.studies:
         for modality in sorted({series.modality for series in study.series.all()}):
             _point(
-                ax, _day(study.study_date), rows[modality], tips,
-                f"{modality} study on {study.study_date}: {study.description or 'no description'}",
+                ax, time.x(study.study_date), rows[modality], tips,
+                f"{modality} study on {time.text(study.study_date)}: {study.description or 'no description'}",
                 f"study-{study.pk}",
                 marker="s", markersize=9, color=MODALITY_COLOURS.get(modality, "#555"),
             )  # fmt: skip
     for event in timeline.events:
-        label = f"{event.get_kind_display()} on {event.occurred_on}"
+        label = f"{event.get_kind_display()} on {time.text(event.occurred_on)}"
         if event.recist:
             label += f" (RECIST {event.recist})"
         _point(
-            ax, _day(event.occurred_on), rows["Events"], tips, label, f"event-{event.pk}",
+            ax, time.x(event.occurred_on), rows["Events"], tips, label, f"event-{event.pk}",
             marker="D", markersize=8, color="#7f3c8d",
         )  # fmt: skip
     for pair in timeline.pairs:
         # The link between a study and a draw close enough to be analysed together:
-        drawn = _local(pair["drawn_at"])
         ax.plot(
-            [_day(pair["study_date"]), drawn], [rows["Pairs"]] * 2,
+            [time.x(pair["study_date"]), time.x(pair["drawn_at"])], [rows["Pairs"]] * 2,
             color="#333", linewidth=2, marker="|", markersize=12,
             gid=tips.gid(
-                f"Synchronous pair: study of {pair['study_date']} and draw of "
-                f"{pair['drawn_on']}, {pair['abs_days_apart']} days apart"
+                f"Synchronous pair: study of {time.text(pair['study_date'])} and draw of "
+                f"{time.text(pair['drawn_on'])}, {pair['abs_days_apart']} days apart"
             ),
             url=f"#sample-{pair['sample_id']}",
         )  # fmt: skip
@@ -180,9 +224,9 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
         ax.text(0.5, 0.9, "No dated imaging study or event", transform=ax.transAxes, ha="center", color="#444")  # fmt: skip
 
 
-def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
+def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) -> None:
     points = [
-        (_local(sample.drawn_at), count, sample)
+        (time.x(sample.drawn_at), count, sample)
         for sample in timeline.samples
         for count in sample.ctc_counts.all()
     ]
@@ -202,7 +246,7 @@ def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
         _point(
             ax, drawn, count.count_per_7_5ml, tips,
             f"{count.count} CTCs in {count.blood_volume_ml:g} mL ({count.platform}), "
-            f"{count.count_per_7_5ml:g} per 7.5 mL, drawn {timezone.localdate(sample.drawn_at)}",
+            f"{count.count_per_7_5ml:g} per 7.5 mL, drawn {time.text(timezone.localdate(sample.drawn_at))}",
             f"sample-{sample.pk}",
             marker="o", markersize=7, color="#0072b2",
         )  # fmt: skip
@@ -213,7 +257,9 @@ def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
     ax.set_ylim(bottom=0)
 
 
-def _draw_vaf(ax: Axes, timeline: Timeline, tips: Tooltips, scale: str) -> None:
+def _draw_vaf(
+    ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis, scale: str
+) -> None:
     ax.set_ylabel("VAF (%)")
     detected = [r for r in timeline.gene_results if r.vaf is not None]
     bounded = [
@@ -228,14 +274,14 @@ def _draw_vaf(ax: Axes, timeline: Timeline, tips: Tooltips, scale: str) -> None:
     for gene in timeline.genes():
         mine = sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
         if mine:
-            ax.plot([_local(r.drawn_at) for r in mine], [r.vaf for r in mine],
+            ax.plot([time.x(r.drawn_at) for r in mine], [r.vaf for r in mine],
                     color=colours[gene], linewidth=1.5, label=gene)  # fmt: skip
         for result in mine:
-            _point(ax, _local(result.drawn_at), result.vaf, tips, _describe(result),
+            _point(ax, time.x(result.drawn_at), result.vaf, tips, _describe(result, time),
                    f"sample-{result.sample_id}", marker="o", markersize=7, color=colours[gene])  # fmt: skip
     for result in bounded:
         # The limit is an upper bound, not a value: an open triangle pointing down.
-        _point(ax, _local(result.drawn_at), result.limit_of_detection, tips, _describe(result),
+        _point(ax, time.x(result.drawn_at), result.limit_of_detection, tips, _describe(result, time),
                f"sample-{result.sample_id}", marker="v", markersize=8,
                markerfacecolor="white", color=colours[result.gene])  # fmt: skip
 
@@ -257,7 +303,7 @@ def _draw_vaf(ax: Axes, timeline: Timeline, tips: Tooltips, scale: str) -> None:
     )
 
 
-def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
+def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) -> None:
     """One row per gene for draws without a VAF: not detected, below limit, failed."""
     genes = timeline.genes()
     without = [
@@ -283,7 +329,7 @@ def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
     rows = {gene: index for index, gene in enumerate(genes)}
     for result in without:
         marker, _ = markers[result.call]
-        _point(ax, _local(result.drawn_at), rows[result.gene], tips, _describe(result),
+        _point(ax, time.x(result.drawn_at), rows[result.gene], tips, _describe(result, time),
                f"sample-{result.sample_id}", marker=marker, markersize=8,
                markerfacecolor="white", color=colours[result.gene])  # fmt: skip
     ax.set_yticks(list(rows.values()), list(rows.keys()), fontsize=8)
@@ -292,34 +338,37 @@ def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips) -> None:
 
 
 def _draw_treatments(
-    ax: Axes, timeline: Timeline, tips: Tooltips, labelled: bool
+    ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis, labelled: bool
 ) -> None:
     for treatment in timeline.treatments:
         end = treatment.ended_on or treatment.started_on
         ax.axvspan(
-            _day(treatment.started_on) - dt.timedelta(hours=12),
-            _day(end) + dt.timedelta(hours=12),
+            time.x(treatment.started_on) - time.days(0.5),
+            time.x(end) + time.days(0.5),
             color=TREATMENT_COLOUR, alpha=0.35, linewidth=0, zorder=0,
-            gid=tips.gid(_treatment_text(treatment)), url=f"#treatment-{treatment.pk}",
+            gid=tips.gid(_treatment_text(treatment, time)), url=f"#treatment-{treatment.pk}",
         )  # fmt: skip
         if labelled:
             ax.annotate(
                 treatment.agent or treatment.get_kind_display(),
-                (_day(treatment.started_on), 1), xycoords=("data", "axes fraction"),
+                (time.x(treatment.started_on), 1), xycoords=("data", "axes fraction"),
                 xytext=(3, -3), textcoords="offset points", fontsize=8, va="top",
             )  # fmt: skip
 
 
-def _treatment_text(treatment) -> str:
+def _treatment_text(treatment, time: TimeAxis) -> str:
     until = (
-        f" to {treatment.ended_on}" if treatment.ended_on else " (one day or ongoing)"
+        f" to {time.text(treatment.ended_on)}"
+        if treatment.ended_on
+        else " (one day or ongoing)"
     )
     what = treatment.agent or treatment.get_kind_display()
-    return f"{what}: {treatment.get_kind_display()} from {treatment.started_on}{until}"
+    started = time.text(treatment.started_on)
+    return f"{what}: {treatment.get_kind_display()} from {started}{until}"
 
 
-def _describe(result: GeneResult) -> str:
-    drawn = timezone.localdate(result.drawn_at)
+def _describe(result: GeneResult, time: TimeAxis) -> str:
+    drawn = time.text(timezone.localdate(result.drawn_at))
     if result.vaf is not None:
         return f"{result.label}: VAF {percent(result.vaf)} (drawn {drawn})"
     if result.call == VariantResult.Call.BELOW_LOD and result.limit_of_detection:

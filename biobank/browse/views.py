@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import (
@@ -18,13 +19,21 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from biobank.api.access import visible_to
-from biobank.browse.forms import FollowUpForm, PatientBrowserForm, TimelineForm
+from biobank.api.access import projects_for, visible_to
+from biobank.browse.dating import answers_bad_dates, page_dates
+from biobank.browse.forms import (
+    DashboardForm,
+    FollowUpForm,
+    PatientBrowserForm,
+    StudyPageForm,
+    TimelineForm,
+)
 from biobank.browse.plots import timeline_svg
 from biobank.browse.study import load_study
 from biobank.browse.timeline import load_timeline
 from biobank.cohorts.forms import name_unknown_parameters
 from biobank.cohorts.stratification import flag_patients
+from biobank.exports.dates import DATES_PARAMETER
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -32,7 +41,7 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
-from patients.models import Patient, Project
+from patients.models import Patient
 from radiomics.models import FeatureExtraction, ImagingStudy, Segmentation
 
 PATIENTS_PER_PAGE = 50
@@ -42,8 +51,13 @@ PATIENTS_PER_PAGE = 50
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Count what the biobank holds, per project or in all, and what is missing."""
-    projects = visible_to(request.user, Project.objects.all(), "")
-    chosen = projects.filter(code=request.GET.get("project", "")).first()
+    form = DashboardForm(request.GET, user=request.user)
+    name_unknown_parameters(form, request.GET, form.fields)
+    if not form.is_valid():
+        # Counts of a project misnamed would be those of every project: none shown.
+        context = {"form": form, "projects": form.fields["project"].queryset}
+        return render(request, "browse/dashboard.html", context, status=400)
+    chosen = form.cleaned_data["project"]
 
     def scoped(queryset: QuerySet, project_path: str) -> QuerySet:
         queryset = visible_to(request.user, queryset, project_path)
@@ -97,7 +111,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ("Blood draws without any result", draw_counts["without_result"]),
     ]
     context = {
-        "projects": projects,
+        "form": form,
+        "projects": form.fields["project"].queryset,
         "chosen": chosen,
         "counts": counts,
         "gaps": gaps,
@@ -107,10 +122,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@answers_bad_dates
 def patient_list(request: HttpRequest) -> HttpResponse:
     """List patients by the filters of the form, sorted and one page at a time."""
     form = PatientBrowserForm(request.GET, user=request.user)
-    name_unknown_parameters(form, request.GET, [*form.fields, "page"])
+    name_unknown_parameters(form, request.GET, [*form.fields, "page", DATES_PARAMETER])
+    dates = page_dates(request, _projects_listed(request, form))
+    if not dates.is_calendar:
+        form.refuse_date_sort()
     # Counted in subqueries, so that the page stays one query whatever it holds:
     patients = (
         visible_to(request.user, Patient.objects.all(), "project")
@@ -125,6 +144,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     else:
         patients = patients.none()
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    listed = list(page)
+    keys = [(patient.project.code, patient.pseudonym) for patient in listed]
 
     query = request.GET.copy()
     query.pop("page", None)
@@ -134,6 +155,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
+        "patients": list(zip(listed, dates.of_each(keys), strict=True)),
+        "dates": dates,
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
         "sort": (form.cleaned_data.get("sort") if form.is_valid() else "")
@@ -146,18 +169,21 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@answers_bad_dates
 def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """Show one patient's imaging, blood draws, treatments and events on one time axis."""
     patients = visible_to(
         request.user, Patient.objects.select_related("project"), "project"
     )
     patient = get_object_or_404(patients, pk=pk)
+    dates = page_dates(request, {patient.project_id})
+    patient_dates = dates.of(patient)
     # The form shows the settings in use, the defaults included:
     settings = request.GET.copy()
     settings.setdefault("window", str(TimelineForm.DEFAULT_WINDOW))
     settings.setdefault("vaf_scale", "linear")
     form = TimelineForm(settings)
-    name_unknown_parameters(form, request.GET, form.fields)
+    name_unknown_parameters(form, request.GET, [*form.fields, DATES_PARAMETER])
     if form.is_valid():
         window, scale, status = (
             form.cleaned_data["window"],
@@ -169,17 +195,21 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
         window, scale, status = TimelineForm.DEFAULT_WINDOW, "linear", 400
 
     timeline = load_timeline(patient, window)
+    chart = None if timeline.is_empty else timeline_svg(timeline, patient_dates, scale)
     context = {
         "patient": patient,
         "form": form,
         "timeline": timeline,
-        "chart": None if timeline.is_empty else timeline_svg(timeline, scale),
+        "chart": chart,
+        "dates": dates,
+        "patient_dates": patient_dates,
     }
     return render(request, "browse/patient_timeline.html", context, status=status)
 
 
 @login_required
 @require_GET
+@answers_bad_dates
 def study_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a study's acquisition, segmentations, features and texture report."""
     studies = visible_to(
@@ -188,33 +218,57 @@ def study_page(request: HttpRequest, pk: int) -> HttpResponse:
         "patient__project",
     )
     study = get_object_or_404(studies, pk=pk)
-    chosen = request.GET.get("extraction", "")
-    view = load_study(study, int(chosen) if chosen.isdigit() else None)
-    if chosen and (view.chosen is None or str(view.chosen.pk) != chosen):
+    dates = page_dates(request, {study.patient.project_id})
+    form = StudyPageForm(request.GET)
+    name_unknown_parameters(form, request.GET, [*form.fields, DATES_PARAMETER])
+    # A valid extraction is shown beside a message about another parameter:
+    status = 200 if form.is_valid() else 400
+    chosen = form.cleaned_data.get("extraction")
+    view = load_study(study, chosen)
+    if chosen is not None and (view.chosen is None or view.chosen.pk != chosen):
         raise Http404("This study has no such feature extraction.")
-    return render(request, "browse/study.html", {"view": view, "study": study})
+
+    context = {
+        "view": view,
+        "study": study,
+        "form": form,
+        "dates": dates,
+        "patient_dates": dates.of(study.patient),
+    }
+    return render(request, "browse/study.html", context, status=status)
 
 
 @login_required
 @require_GET
+@answers_bad_dates
 def follow_up(request: HttpRequest) -> HttpResponse:
     """List the patients flagged for closer follow-up by the rule the form sets."""
     form = FollowUpForm(request.GET, user=request.user)
-    name_unknown_parameters(form, request.GET, form.fields)
+    name_unknown_parameters(form, request.GET, [*form.fields, DATES_PARAMETER])
+    dates = page_dates(request, _projects_listed(request, form))
     flags = []
     if form.is_valid():
-        patients = visible_to(request.user, Patient.objects.all(), "project")
+        patients = visible_to(
+            request.user, Patient.objects.select_related("project"), "project"
+        )
         if form.cleaned_data["project"]:
             patients = patients.filter(project=form.cleaned_data["project"])
         flags = flag_patients(patients, form.rule())
+    keys = [(flag.patient.project.code, flag.patient.pseudonym) for flag in flags]
+
+    context = {
+        "form": form,
+        "flags": flags,
+        "dated_flags": list(zip(flags, dates.of_each(keys), strict=True)),
+        "dates": dates,
+    }
     status = 200 if form.is_valid() else 400
-    return render(
-        request, "browse/follow_up.html", {"form": form, "flags": flags}, status=status
-    )
+    return render(request, "browse/follow_up.html", context, status=status)
 
 
 @login_required
 @require_GET
+@answers_bad_dates
 def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpResponse:
     """A printable report of one patient at one imaging time point, every number referenced."""
     patients = visible_to(
@@ -224,9 +278,12 @@ def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpRespo
     study = get_object_or_404(
         patient.imaging_studies.select_related("patient__project"), pk=study_pk
     )
+    dates = page_dates(request, {patient.project_id})
     form = TimelineForm(
         {"window": request.GET.get("window", TimelineForm.DEFAULT_WINDOW)}
     )
+    # Only the window is read here, so vaf_scale, a timeline setting, is unknown too:
+    name_unknown_parameters(form, request.GET, ["window", DATES_PARAMETER])
     window = (
         form.cleaned_data["window"] if form.is_valid() else TimelineForm.DEFAULT_WINDOW
     )
@@ -246,9 +303,23 @@ def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpRespo
         "timeline": timeline,
         "draws": draws,
         "form": form,
+        "dates": dates,
+        "patient_dates": dates.of(patient),
     }
     status = 200 if form.is_valid() else 400
     return render(request, "browse/report.html", context, status=status)
+
+
+def _projects_listed(request: HttpRequest, form: forms.Form) -> set[int]:
+    """Return the projects a list page may show: the form's project, else every readable one.
+
+    Their strictest role sets the page's date mode, as for an export of them, and
+    does not change with the other filters.
+    """
+    chosen = form.cleaned_data.get("project") if form.is_valid() else None
+    if chosen is not None:
+        return {chosen.pk}
+    return set(projects_for(request.user).values_list("pk", flat=True))
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from biobank.templatetags.browse import day_text
+
 # Fewer paired values than this give no correlation at all:
 MIN_PAIRED = 3
 # Below this many pairs the t approximation of p is poor (n = 3 and rho = 1 gives 0):
@@ -198,13 +200,29 @@ def group_by_call(frame: pd.DataFrame, feature: str, gene: str) -> Groups:
     )
 
 
+# The columns naming a pair, in order; relative dates are days in columns of their
+# own (a date's whole, a moment's with its time of day), written as the pages do:
+PAIR_NAME_COLUMNS = {
+    "patient_pseudonym": None,
+    "study_date": None,
+    "study_date_days": int,
+    "drawn_at": None,
+    "drawn_at_days": float,
+}
+
+
 def _pair_names(frame: pd.DataFrame) -> pd.Series:
     """Name each row by its patient, study day and draw moment, where the matrix has them."""
-    parts = [
-        frame[column].astype("string").fillna("?")
-        for column in ("patient_pseudonym", "study_date", "drawn_at")
-        if column in frame.columns
-    ]
+    parts = []
+    for column, days in PAIR_NAME_COLUMNS.items():
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if days is not None:
+            values = values.astype(object).map(
+                lambda day, days=days: None if pd.isna(day) else day_text(days(day))
+            )
+        parts.append(values.astype("string").fillna("?"))
     if not parts:
         return pd.Series([f"row {i + 1}" for i in range(len(frame))], index=frame.index)
     names = parts[0]

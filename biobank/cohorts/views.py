@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from biobank.api.access import visible_to
+from biobank.browse.dating import PageDates, answers_bad_dates, page_dates
 from biobank.cohorts import analysis, charts, saved
 from biobank.cohorts.forms import CohortForm, form_messages, name_unknown_parameters
 from biobank.cohorts.matrix import (
@@ -151,6 +152,7 @@ def _filter_params(form: CohortForm) -> dict[str, str]:
 
 @login_required
 @require_GET
+@answers_bad_dates
 def cohort_page(request: HttpRequest) -> HttpResponse:
     """Show the filters and, once asked, the first pairs; ?format=csv downloads them all."""
     wants_csv = request.GET.get("format") == "csv"
@@ -169,13 +171,21 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     if wants_csv:
         return _csv_response(request, form, pairs)
 
+    # The rows' projects decide the dates shown, as for the download of them:
+    dates = page_dates(
+        request, export_projects(request.user, pairs, form.criteria().project)
+    )
     # One query: one row more than shown tells whether the table is cut short.
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
+    shown = rows[:PAGE_ROWS]
+    keys = [(row.project_code, row.patient_pseudonym) for row in shown]
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
     context |= {
         "searched": True,
-        "rows": rows[:PAGE_ROWS],
+        "rows": shown,
+        "dated_rows": list(zip(shown, dates.of_each(keys), strict=True)),
+        "dates": dates,
         "is_truncated": len(rows) > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
         "csv_url": f"?{csv_query.urlencode()}",
@@ -184,7 +194,8 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         "saved_cohorts": _saved_cohorts_of(request.user),
     }
     if columns.is_valid():
-        query = _filter_params(form) | columns.params()
+        # The downloads and the analysis keep the dates asked for here:
+        query = _filter_params(form) | columns.params() | _dates_param(dates)
         matrix_url = reverse("api-cohort-matrix")
         context |= {
             "matrix_csv_url": f"{matrix_url}?{urlencode(query | {'format': 'csv'})}",
@@ -192,6 +203,11 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
             "analysis_url": f"{reverse('cohorts:analysis')}?{urlencode(query)}",
         }
     return render(request, "cohorts/cohort_page.html", context)
+
+
+def _dates_param(dates: PageDates) -> dict[str, str]:
+    """The date mode asked for, as a parameter of the links to the pages and downloads."""
+    return {DATES_PARAMETER: dates.asked} if dates.asked else {}
 
 
 def _saved_cohorts_of(user) -> list[SavedCohort]:
@@ -404,12 +420,14 @@ class AnalysisForm(forms.Form):
 
 @login_required
 @require_GET
+@answers_bad_dates
 def analysis_page(request: HttpRequest) -> HttpResponse:
     """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
     form = CohortForm(request.GET if request.GET else None, user=request.user)
     choice = AnalysisForm(request.GET if request.GET else None)
     if form.is_bound:
-        name_unknown_parameters(form, request.GET, [*form.fields, *choice.fields])
+        known = [*form.fields, *choice.fields, DATES_PARAMETER]
+        name_unknown_parameters(form, request.GET, known)
     context: dict = {"form": form, "choice": choice}
     if not (form.is_bound and form.is_valid() and choice.is_valid()):
         status = 400 if form.is_bound else 200
@@ -417,9 +435,17 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     pair_count = pairs.count()
-    context |= {"searched": True, "pair_count": pair_count, "notes": form.notes}
+    projects = export_projects(request.user, pairs, form.criteria().project)
+    # The box plot names each pair by its patient, study and draw dates:
+    dates = page_dates(request, projects)
+    context |= {
+        "searched": True,
+        "pair_count": pair_count,
+        "notes": form.notes,
+        "dates": dates,
+    }
     columns = {name: choice.cleaned_data[name] for name in ("features", "genes")}
-    builder_query = urlencode(_filter_params(form) | columns)
+    builder_query = urlencode(_filter_params(form) | columns | _dates_param(dates))
     context["builder_url"] = f"{reverse('cohorts:page')}?{builder_query}"
     if pair_count > MAX_ANALYSIS_PAIRS:
         context["too_many"] = MAX_ANALYSIS_PAIRS
@@ -445,16 +471,15 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     frames = iter_matrix_frames(
         pairs, choice.spec, chunk_size=MAX_ANALYSIS_PAIRS, layout=layout
     )
-    frame = pd.concat(list(frames), ignore_index=True)
-    # No date is shown: the page gives correlations and box plots only.
+    frame = dates.dater.frame(pd.concat(list(frames), ignore_index=True))
     record_export(
         request,
         ExportRecord.Kind.ANALYSIS,
         rows=len(frame),
         definition={"query": form.stored_query(), "matrix": choice.spec.as_dict()},
         fmt="html",
-        date_mode="",
-        projects=export_projects(request.user, pairs, form.criteria().project),
+        date_mode=dates.mode,
+        projects=projects,
     )
     context |= _analysis_context(frame, choice, request.GET)
     return render(request, "cohorts/analysis.html", context)

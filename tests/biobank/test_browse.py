@@ -206,7 +206,10 @@ def test_segmentation_import_marks_a_study_segmented(logged_in, biobank):
     assert (before, after) == (1, 0)
 
 
-def test_patient_list_puts_unknown_diagnosis_dates_last_both_ways(logged_in, records):
+def test_patient_list_puts_unknown_diagnosis_dates_last_both_ways(
+    logged_in, reader, project, records
+):
+    grant(reader, project, "curator")  # viewers do not sort by diagnosis date
     for name, on in (
         ("P-LATE", DAY),
         ("P-NONE", None),

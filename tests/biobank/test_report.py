@@ -14,6 +14,7 @@ from patients.models import CancerType, Treatment
 from radiomics.models import FeatureValue, RadiomicSignature, SignatureScore
 from tests.biobank.conftest import Records
 from tests.biobank.test_study_page import extraction_of, store
+from tests.conftest import grant
 
 DAY = dt.date(2024, 3, 1)
 
@@ -42,7 +43,10 @@ def case(records: Records):
     return patient, study, near
 
 
-def test_report_holds_every_part_with_record_references(logged_in, case):
+def test_report_holds_every_part_with_record_references(
+    logged_in, reader, project, case
+):
+    grant(reader, project, "curator")  # a viewer's dates are shifted
     patient, study, near = case
     html = logged_in.get(f"/patients/{patient.pk}/report/{study.pk}/").content.decode()
 

@@ -11,14 +11,24 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from biobank.browse.dating import PatientDates
 from biobank.browse.plots import timeline_figure
 from biobank.browse.timeline import load_timeline
+from biobank.exports.dates import DateMode, Dater
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from patients.models import CancerType, ClinicalEvent, Patient, Treatment
 from tests.biobank.conftest import Records
+from tests.conftest import grant
 
 DAY = dt.date(2024, 3, 1)
 SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture
+def logged_in(logged_in, reader, project):
+    """The researcher as a curator of the project: these tests read calendar dates."""
+    grant(reader, project, "curator")
+    return logged_in
 
 
 @pytest.fixture
@@ -126,9 +136,10 @@ def test_ctc_panel_shows_the_cellsearch_cutoff_of_the_cancer_type(logged_in, pat
 
 def test_vaf_axis_can_be_logarithmic(logged_in, patient):
     timeline = load_timeline(patient, window_days=30)
+    dates = PatientDates(Dater(DateMode.CALENDAR), ("demo", patient.pseudonym))
 
-    linear, _ = timeline_figure(timeline, "linear")
-    log, _ = timeline_figure(timeline, "log")
+    linear, _ = timeline_figure(timeline, dates, "linear")
+    log, _ = timeline_figure(timeline, dates, "log")
     page = logged_in.get(f"/patients/{patient.pk}/?vaf_scale=log")
 
     assert linear.axes[2].get_ylabel() == log.axes[2].get_ylabel() == "VAF (%)"

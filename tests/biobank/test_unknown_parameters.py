@@ -36,11 +36,21 @@ def _alert(response) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1)))
 
 
-def _misspelt(patient_pk: int, page: str) -> tuple[str, str, str]:
+def _misspelt(patient, page: str) -> tuple[str, str, str | None]:
     """A page's address with a misspelt parameter, that parameter, and a field shown."""
+    study = patient.imaging_studies.get().pk
     return {
+        "dashboard": ("/?projct=demo", "projct", "project"),
         "patients": ("/patients/?cancer_typ=LUAD", "cancer_typ", "cancer_type"),
-        "timeline": (f"/patients/{patient_pk}/?windw=90", "windw", "window"),
+        "timeline": (f"/patients/{patient.pk}/?windw=90", "windw", "window"),
+        # The study page has no form, only links choosing an extraction:
+        "study": (f"/studies/{study}/?extraction=&gen=EGFR", "gen", None),
+        # The report reads the window only, not the timeline's VAF axis:
+        "report": (
+            f"/patients/{patient.pk}/report/{study}/?vaf_scale=log",
+            "vaf_scale",
+            "window",
+        ),
         "follow-up": ("/follow-up/?ctc_brest=3", "ctc_brest", "ctc_brca"),
         "cohort builder": ("/cohorts/?window_days=5&gen=EGFR", "gen", "gene"),
         "analysis": ("/cohorts/analysis/?features=ACUI&gen=EGFR", "gen", "gene"),
@@ -48,16 +58,35 @@ def _misspelt(patient_pk: int, page: str) -> tuple[str, str, str]:
 
 
 @pytest.mark.parametrize(
-    "page", ["patients", "timeline", "follow-up", "cohort builder", "analysis"]
+    "page",
+    [
+        "dashboard",
+        "patients",
+        "timeline",
+        "study",
+        "report",
+        "follow-up",
+        "cohort builder",
+        "analysis",
+    ],
 )
 def test_each_page_names_a_misspelt_parameter_above_its_form(signed_in, paired, page):
-    url, misspelt, field = _misspelt(paired.pk, page)
+    url, misspelt, field = _misspelt(paired, page)
 
     response = signed_in.get(url)
 
     assert response.status_code == 400
     assert f"{misspelt}: {UNKNOWN_PARAMETER}" in _alert(response)
-    assert f'name="{field}"' in response.content.decode()
+    if field is not None:
+        assert f'name="{field}"' in response.content.decode()
+
+
+def test_a_misnamed_project_withholds_the_dashboards_counts(signed_in, paired):
+    response = signed_in.get("/?project=nowhere")
+
+    assert response.status_code == 400
+    assert "Select a valid choice" in _alert(response)
+    assert 'id="counts-heading"' not in response.content.decode()
 
 
 def test_a_misspelt_filter_withholds_the_list_it_would_widen(signed_in, records):
@@ -79,13 +108,19 @@ def test_the_timeline_still_draws_beside_the_message(signed_in, paired):
 
 
 def test_every_parameter_a_page_reads_is_accepted(signed_in, paired):
+    study = paired.imaging_studies.get()
+    extraction = study.series.get().segmentations.get().extractions.get()
     urls = [
-        "/patients/?q=P&sort=draws&descending=on&page=1",
-        f"/patients/{paired.pk}/?window=10&vaf_scale=log",
-        "/follow-up/?window_days=30&ctc_brca=5&use_cfdna=on",
-        "/cohorts/?window_days=5&gene=EGFR&features=ACUI&genes=EGFR&format=csv",
+        "/?project=demo",
+        "/patients/?q=P&sort=draws&descending=on&page=1&dates=relative",
+        f"/patients/{paired.pk}/?window=10&vaf_scale=log&dates=relative",
+        f"/studies/{study.pk}/?extraction={extraction.pk}&dates=relative",
+        f"/patients/{paired.pk}/report/{study.pk}/?window=10&dates=relative",
+        "/follow-up/?window_days=30&ctc_brca=5&use_cfdna=on&dates=relative",
+        "/cohorts/?window_days=5&gene=EGFR&features=ACUI&genes=EGFR&format=csv"
+        "&dates=relative",
         "/cohorts/analysis/?window_days=5&features=ACUI&genes=EGFR"
-        "&box_feature=ACUI&box_gene=EGFR",
+        "&box_feature=ACUI&box_gene=EGFR&dates=relative",
     ]
 
     for url in urls:
