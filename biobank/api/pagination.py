@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from functools import cached_property
+
+from django.conf import settings
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
 
 
 def describe_links(schema: dict) -> dict:
@@ -21,17 +27,139 @@ def describe_links(schema: dict) -> dict:
     return schema
 
 
+# No page starts past this row: an OFFSET beyond it would overflow the database's integers.
+MAX_OFFSET = 2**62
+
+
+class CappedPaginator(Paginator):
+    """Numbered pages that count at most `limit` rows and read one row past the page.
+
+    Counting every matching row is what made big lists slow (49,130 studies took longer
+    to count than to read a page of), so the count stops at `limit`; the row after the
+    page tells whether another page follows, and a page that is the last one gives the
+    exact count without any count query.
+    """
+
+    def __init__(self, object_list, per_page, limit: int) -> None:
+        super().__init__(object_list, per_page)
+        self.limit = limit
+        self.count_exact = True
+        self._known_count: int | None = None
+
+    @cached_property
+    def count(self) -> int:
+        """Rows in the list, exact when `count_exact`; otherwise there are more."""
+        if self._known_count is not None:
+            return self._known_count
+        counted = self.object_list.order_by()[: self.limit + 1].count()
+        if counted > self.limit:
+            self.count_exact = False
+            return self.limit
+        return counted
+
+    @property
+    def num_pages(self) -> int:
+        pages = math.ceil(self.count / self.per_page) if self.count else 1
+        return pages if self.count_exact else pages + 1
+
+    def validate_number(self, number) -> int:
+        # No upper bound: a page past the counted rows may still hold rows.
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer.") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1.")
+        if number * self.per_page >= MAX_OFFSET:
+            raise EmptyPage("That page contains no results.")
+        return number
+
+    def page(self, number) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        more = len(rows) > self.per_page
+        rows = rows[: self.per_page]
+        if not rows and number > 1:
+            raise EmptyPage("That page contains no results.")
+        if more:
+            self.known_more_than(bottom + self.per_page)
+        else:
+            self._known_count = bottom + len(rows)
+        return CappedPage(rows, number, self, more)
+
+    def known_more_than(self, rows: int) -> None:
+        """Note that the list holds more than `rows` rows (a page past the limit)."""
+        if rows >= self.limit:
+            self.count_exact = False
+            self._known_count = rows
+
+
+class CappedPage(Page):
+    """A page that knows from the row after it whether another follows."""
+
+    def __init__(self, object_list, number, paginator, more: bool) -> None:
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
-    """Numbered pages of 100 (page_size up to 1000); each page also counts the rows."""
+    """Numbered pages of 100 (page_size up to 1000) with a count capped for speed.
+
+    `count` is exact up to BIOBANK_API_COUNT_LIMIT rows; beyond, `count_exact` is false
+    and `count` is a number the list exceeds. `next` is null on the last page either way.
+    """
 
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+    last_page_strings = ()  # "last" is not known without counting every row
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page_size = self.get_page_size(request)
+        paginator = CappedPaginator(
+            queryset, page_size, settings.BIOBANK_API_COUNT_LIMIT
+        )
+        number = request.query_params.get(self.page_query_param) or 1
+        try:
+            self.page = paginator.page(number)
+        except (EmptyPage, PageNotAnInteger) as exc:
+            raise NotFound(
+                self.invalid_page_message.format(page_number=number, message=exc)
+            ) from None
+        self.display_page_controls = self.template is not None and (
+            paginator.num_pages > 1
+        )
+        return list(self.page)
+
+    def get_paginated_response(self, data) -> Response:
+        paginator = self.page.paginator
+        return Response(
+            {
+                "count": paginator.count,
+                "count_exact": paginator.count_exact,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         page = describe_links(super().get_paginated_response_schema(schema))
         page["properties"]["count"].pop("example", None)
-        page["properties"]["count"]["description"] = "Rows in the whole list."
+        page["properties"]["count"]["description"] = (
+            "Rows in the whole list when count_exact is true; otherwise the list "
+            "holds more rows than this (counting stops at BIOBANK_API_COUNT_LIMIT)."
+        )
+        page["properties"]["count_exact"] = {
+            "type": "boolean",
+            "description": "Whether count is the exact number of rows.",
+        }
+        page["required"] = [*page["required"], "count_exact"]
         return page
 
 

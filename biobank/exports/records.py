@@ -72,7 +72,8 @@ class DatedRecordsMixin:
     ) -> dict[int, tuple[int, tuple[str, str]]]:
         """Return per record id its project and patient key (project code, pseudonym)."""
         patient = project_path.removesuffix("project")
-        model: type[Model] = self.get_queryset().model  # type: ignore[attr-defined]
+        # The class's queryset: get_queryset would read the reader's projects again.
+        model: type[Model] = self.queryset.model  # type: ignore[attr-defined]
         found = model._default_manager.filter(pk__in=ids).values_list(
             "pk",
             project_path,

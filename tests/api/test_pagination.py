@@ -24,6 +24,32 @@ def test_numbered_pages_count_the_rows_and_link_the_next(api, biobank):
     assert second["next"] is None
 
 
+def test_numbered_pages_say_when_the_count_stopped_at_the_limit(api, biobank, settings):
+    settings.BIOBANK_API_COUNT_LIMIT = 1
+
+    first = api.get("/api/patients/?page_size=1&ordering=pseudonym").json()
+    second = api.get(first["next"]).json()
+
+    # Two patients, counted up to one: more than one, and a next page all the same:
+    assert (first["count"], first["count_exact"]) == (1, False)
+    assert [row["pseudonym"] for row in second["results"]] == ["PT-B"]
+    assert second["next"] is None
+
+
+def test_a_list_that_fits_on_its_page_is_counted_without_a_count_query(api, biobank):
+    with CaptureQueriesContext(connection) as queries:
+        page = api.get("/api/patients/?page_size=5").json()
+
+    assert (page["count"], page["count_exact"]) == (2, True)
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert not [sql for sql in counts if '"patients_patient"' in sql]
+
+
+def test_a_page_past_the_last_is_not_found(api, biobank):
+    assert api.get("/api/patients/?page_size=1&page=3").status_code == 404
+    assert api.get("/api/patients/?page=last").status_code == 404
+
+
 def test_page_size_is_capped_at_a_thousand():
     request = Request(APIRequestFactory().get("/api/patients/", {"page_size": 100000}))
 
