@@ -21,7 +21,7 @@ from biobank.cohorts.query import (
     detected_variants,
     pair_queryset,
 )
-from biobank.exports.audit import export_projects, record_export
+from biobank.exports.audit import export_projects, projects_named, record_export
 from biobank.exports.dates import (
     DATES_PARAMETER,
     DateMode,
@@ -95,13 +95,21 @@ DATES_PARAMETERS = [
 
 
 def read_date_mode(
-    request: Request, pairs: QuerySet, project_code: str
+    request: Request, pairs: QuerySet | list[dict], project_code: str
 ) -> tuple[DateMode, set[int]]:
     """Return the date mode of an export of `pairs`, and the projects of its rows.
 
+    `pairs` is a query or the rows of one page, which then decide alone: a page
+    exports only its rows, and asking the projects of every pair of the cohort
+    would read them all.
+
     Raises ValidationError or PermissionDenied naming `dates` (read_dates).
     """
-    projects = export_projects(request.user, pairs, project_code)
+    if isinstance(pairs, list):
+        codes = {row["project_code"] for row in pairs}
+        projects = projects_named(request.user, codes, project_code)
+    else:
+        projects = export_projects(request.user, pairs, project_code)
     return read_dates(request, projects), projects
 
 
@@ -136,9 +144,9 @@ class CohortPairViewSet(viewsets.GenericViewSet):
         form = self.cohort_form()
         criteria = form.criteria()
         pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
-        mode, projects = read_date_mode(request, pairs, criteria.project)
-
         page = self.paginate_queryset(pairs)
+        mode, projects = read_date_mode(request, page, criteria.project)
+
         evidence = collect_evidence(criteria, page)
         for row in page:
             row["evidence"] = evidence(row)

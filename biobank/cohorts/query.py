@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import NotSupportedError
 from django.db.models import (
+    DateField,
     Exists,
     F,
     Func,
@@ -23,8 +24,13 @@ from django.utils import timezone
 
 from liquidbiopsy.models import CTCCount, VariantResult
 from patients.consent import COHORT_SCOPES, consent_allows
-from patients.models import Treatment
-from radiomics.models import FeatureValue, ImageSeries, ImagingStudy
+from patients.models import Project, Treatment
+from radiomics.models import (
+    FeatureDefinition,
+    FeatureValue,
+    ImageSeries,
+    ImagingStudy,
+)
 
 # NB: a filtered image (wavelet, LoG) gives another value for the same IBSI code, so a
 # feature asked for by its code means the one computed on the original image.
@@ -70,6 +76,31 @@ class DaysBetween(Func):
     def __init__(self, start, end, **extra):
         # Stored as (end, start) so that the SQL reads "end - start":
         super().__init__(end, start, **extra)
+
+
+class DaysAfter(Func):
+    """The date `days` whole days after a date expression (before it if negative)."""
+
+    arity = 1
+    output_field = DateField()
+
+    def __init__(self, date, days: int, **extra):
+        super().__init__(date, **extra)
+        self.days = int(days)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotSupportedError(
+            f"DaysAfter has no SQL for the {connection.vendor} database."
+        )
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date({sql}, %s)", [*params, f"{self.days:+d} days"]
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # date + integer is a date in PostgreSQL, comparable with a date column's index:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} + %s)", [*params, self.days]
 
 
 @dataclass(frozen=True)
@@ -164,7 +195,8 @@ def pair_queryset(criteria: CohortCriteria) -> QuerySet:
     """Return the study-draw pairs matching `criteria`, as a lazy queryset of dicts.
 
     Each dict holds the fields of CohortRow. One SQL query runs when it is evaluated,
-    whatever the number of patients. A study without date never pairs; a draw pairs
+    whatever the number of patients; building it reads the ids of the project and
+    feature asked for (one small query each, so that PostgreSQL can plan with them). A study without date never pairs; a draw pairs
     by its local calendar day (BloodSample.drawn_on). In nearest mode, filters pick
     the candidate draws first and the nearest of those is kept; ties go to the
     earlier draw, then the lower sample id.
@@ -181,7 +213,13 @@ def pair_queryset(criteria: CohortCriteria) -> QuerySet:
         )
         .annotate(days_apart=DaysBetween(F("study_date"), F("drawn_on")))
         .annotate(abs_days_apart=Abs(F("days_apart")))
-        .filter(abs_days_apart__lte=criteria.window_days)
+        .filter(
+            # The same window as a date range too, so that the draws come from the
+            # (patient, drawn_on) index instead of every draw of the patient:
+            drawn_on__gte=DaysAfter(F("study_date"), -criteria.window_days),
+            drawn_on__lte=DaysAfter(F("study_date"), criteria.window_days),
+            abs_days_apart__lte=criteria.window_days,
+        )
         .filter(_sample_filter(criteria))
     )
 
@@ -234,7 +272,13 @@ def _patient_filter(criteria: CohortCriteria) -> Q:
     # of every cohort, matrix and analysis from the withdrawal date on:
     condition = consent_allows(COHORT_SCOPES, patient_ref="patient_id")
     if criteria.project:
-        condition &= Q(patient__project__code=criteria.project)
+        # The project's id as a number too (one small query): PostgreSQL then knows
+        # how many patients pass and reads them in pseudonym order from the
+        # (project, pseudonym) index, so that a first page stops early.
+        ids = Project.objects.filter(code=criteria.project).values_list("pk", flat=True)
+        condition &= Q(patient__project__code=criteria.project) & Q(
+            patient__project_id__in=list(ids)
+        )
     if criteria.cancer_type:
         condition &= Q(patient__cancer_type=criteria.cancer_type)
     return condition
@@ -252,11 +296,7 @@ def _study_filter(criteria: CohortCriteria) -> Q:
         )
     if criteria.feature:
         values = FeatureValue.objects.filter(
-            Q(feature__name=criteria.feature)
-            | Q(
-                feature__ibsi_code=criteria.feature.upper(),
-                feature__image_filter=IBSI_CODE_IMAGE_FILTER,
-            ),
+            feature_id__in=feature_ids(criteria.feature),
             extraction__segmentation__series__study=OuterRef("pk"),
         )
         if criteria.feature_min is not None:
@@ -265,6 +305,19 @@ def _study_filter(criteria: CohortCriteria) -> Q:
             values = values.filter(value__lte=criteria.feature_max)
         condition &= Q(Exists(values))
     return condition
+
+
+def feature_ids(feature: str) -> list[int]:
+    """Return the ids of the definitions `feature` names (by name or IBSI code).
+
+    Read first (one small query) so that the values are found by the (feature, value)
+    index with a number PostgreSQL can estimate, not through a join it cannot.
+    """
+    definitions = FeatureDefinition.objects.filter(
+        Q(name=feature)
+        | Q(ibsi_code=feature.upper(), image_filter=IBSI_CODE_IMAGE_FILTER)
+    )
+    return list(definitions.values_list("pk", flat=True))
 
 
 def _sample_filter(criteria: CohortCriteria) -> Q:

@@ -29,8 +29,15 @@ def export_projects(user, pairs: QuerySet, project_code: str = "") -> set[int]:
     user may read, narrowed to `project_code` when the cohort names one, so that
     an empty export asks the same role as a full one.
     """
+    return projects_named(user, pairs.order_by().values("project_code"), project_code)
+
+
+def projects_named(user, codes, project_code: str = "") -> set[int]:
+    """Return the ids of the readable projects among `codes` (a query or a collection).
+
+    Without any, the projects the export could have held (see export_projects).
+    """
     readable = projects_for(user)
-    codes = pairs.order_by().values("project_code")
     found = set(readable.filter(code__in=codes).values_list("pk", flat=True))
     if found:
         return found
