@@ -40,6 +40,10 @@ Status = FeatureExtraction.Status
 # fixed intensity range, for every other modality.
 DEFAULT_PRESETS = {"CT": "ibsi1_config_c"}
 DEFAULT_PRESET = "ibsi1_config_d"
+# A series of one image cannot take a 3D preset: the 2D CT configuration A, and for
+# other modalities slice_2d_relative, which has no HU range.
+DEFAULT_2D_PRESETS = {"CT": "ibsi1_config_a"}
+DEFAULT_2D_PRESET = "slice_2d_relative"
 # Failures that say what is wrong with the data; anything else is a fault of ours:
 DATA_ERRORS = (ExtractionRefused, MaskUnusable, SeriesUnusable, VolumeUnreadable)
 # IBSI tag prefix -> FeatureDefinition family. NB: GLDZM and the intensity-volume
@@ -62,7 +66,14 @@ BATCH_SIZE = 2000
 
 
 def default_preset(segmentation: Segmentation) -> str:
-    return DEFAULT_PRESETS.get(segmentation.series.modality, DEFAULT_PRESET)
+    """Return the preset for the series' modality, a 2D one for a single-image series.
+
+    NB: the image loader refuses multi-frame files, so one stored image is one slice.
+    """
+    modality = segmentation.series.modality
+    if segmentation.series.instances.count() == 1:
+        return DEFAULT_2D_PRESETS.get(modality, DEFAULT_2D_PRESET)
+    return DEFAULT_PRESETS.get(modality, DEFAULT_PRESET)
 
 
 def plan_extraction(

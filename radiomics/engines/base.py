@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -12,10 +13,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from radiomics.engines.checks import RoiSelection, bounding_box_size, check_inputs
+from radiomics.engines.checks import (
+    EngineFailed,
+    ExtractionRefused,
+    RoiSelection,
+    bounding_box_size,
+    check_inputs,
+)
 from radiomics.engines.presets import Preset, get_preset
 
 logger = logging.getLogger(__name__)
+# A Python class an engine names in its messages, e.g. " (<class 'mirp.x.MRImage'>)":
+_CLASS_NAME = re.compile(r"\s*\(?<class '[^']*'>\)?")
 
 
 class VolumeUnreadable(ValueError):
@@ -259,6 +268,17 @@ class Engine(ABC):
     ) -> tuple[list[FeatureValue], dict[str, float]]:
         """Return feature values and IBSI diagnostics for a checked, boolean 3D ROI."""
 
+    def explain(self, message: str, image: Volume, preset: Preset) -> str:
+        """Return an engine's warning or error in the biobank's words.
+
+        It names the image and preset, and drops the engine's internals (Python class
+        names) that say nothing to the user; engines translate what they know better.
+        """
+        text = _CLASS_NAME.sub("", message).strip()
+        return (
+            f"{self.name} on image {image.source} with preset '{preset.name}': {text}"
+        )
+
     def extract(
         self,
         image: Volume | str | Path,
@@ -278,7 +298,15 @@ class Engine(ABC):
         preset = get_preset(preset)
 
         roi: RoiSelection = check_inputs(image, mask, preset, label=label)
-        values, diagnostics = self.compute(image.as_3d(), roi.mask_3d, preset)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                values, diagnostics = self.compute(image.as_3d(), roi.mask_3d, preset)
+            except ExtractionRefused:
+                raise
+            except Exception as error:
+                raise EngineFailed(self.explain(str(error), image, preset)) from error
+        advice = [self.explain(str(w.message), image, preset) for w in caught]
 
         seconds = time.perf_counter() - started
         logger.debug(
@@ -293,7 +321,7 @@ class Engine(ABC):
             voxel_count=roi.voxel_count,
             values=values,
             diagnostics=diagnostics,
-            warnings=list(roi.warnings),
+            warnings=list(dict.fromkeys([*roi.warnings, *advice])),
             seconds=seconds,
         )
 

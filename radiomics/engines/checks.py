@@ -31,6 +31,10 @@ class DimensionMismatch(ExtractionRefused):
     pass
 
 
+class EngineFailed(RuntimeError):
+    """The engine itself failed on checked inputs; the message names image and preset."""
+
+
 class EmptyMask(ExtractionRefused):
     pass
 
@@ -149,11 +153,24 @@ def check_grids(
         )
 
 
+def presets_of(dimensions: str, discretisation: str | None = None) -> list[str]:
+    """Return the names of the presets of these dimensions ("2D"), and binning method."""
+    from radiomics.engines.presets import PRESETS
+
+    return [
+        name
+        for name, preset in PRESETS.items()
+        if preset.dimensions == dimensions
+        and discretisation in (None, preset.discretisation.method)
+    ]
+
+
 def check_dimensions(image: Volume, preset: Preset) -> None:
     if image.is_2d and preset.is_3d:
         raise DimensionMismatch(
             f"Image {image.source} is 2D ({_voxels(image.size)}) but preset "
-            f"'{preset.name}' computes 3D features; choose a 2D preset."
+            f"'{preset.name}' computes 3D features; choose a 2D preset "
+            f"({', '.join(presets_of('2D'))})."
         )
 
 

@@ -19,7 +19,7 @@ from radiomics.engines.base import (
     mask_diagnostics,
     quartile_values,
 )
-from radiomics.engines.checks import EmptyMask
+from radiomics.engines.checks import EmptyMask, presets_of
 from radiomics.engines.ibsi import aggregation_code, feature_code
 from radiomics.engines.presets import FAMILIES, Preset
 from radiomics.engines.spatial import spatial_autocorrelation
@@ -108,6 +108,20 @@ class MirpEngine(Engine):
                 else "MIRP's estimate from sampled voxels (ROIs of 1,000 voxels or more)"
             ),
         }
+
+    def explain(self, message: str, image: Volume, preset: Preset) -> str:
+        # MIRP's advice here names the method the preset already uses; what it means
+        # is that a fixed bin size suits calibrated units (HU, SUV) only:
+        if "do not represent calibrated values" in message:
+            suited = presets_of(preset.dimensions, "fixed_bin_number")
+            return (
+                f"Image {image.source} ({image.modality or 'no modality'}) holds "
+                f"intensities in arbitrary units, but preset '{preset.name}' bins them "
+                "by a fixed bin size, which suits calibrated units such as HU only; "
+                "its texture features cannot be compared between scans. Choose a "
+                f"preset with a fixed bin number ({', '.join(suited)})."
+            )
+        return super().explain(message, image, preset)
 
     def compute(
         self, image: Volume, roi: np.ndarray, preset: Preset

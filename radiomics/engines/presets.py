@@ -176,6 +176,22 @@ IBSI1_CONFIG_E = Preset(
     outlier_sigma=3.0,
 )
 
+# Not an IBSI-1 configuration: D computed slice by slice, for single-slice images in
+# arbitrary units (MR), where A and B's HU range would leave no voxel:
+SLICE_RELATIVE = Preset(
+    name="slice_2d_relative",
+    description=(
+        "2D, 2 mm in-plane bilinear interpolation, 3-sigma outlier filtering, fixed bin "
+        "number 32: configuration D slice by slice, for single-slice images whose "
+        "intensities are in arbitrary units (MR). Not an IBSI-1 reference configuration."
+    ),
+    dimensions="2D",
+    discretisation=Discretisation("fixed_bin_number", bin_count=32),
+    interpolation=Interpolation(spacing_mm=2.0),
+    outlier_sigma=3.0,
+    aggregations=ALL_2D,
+)
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
@@ -185,8 +201,16 @@ PRESETS: dict[str, Preset] = {
         IBSI1_CONFIG_C,
         IBSI1_CONFIG_D,
         IBSI1_CONFIG_E,
+        SLICE_RELATIVE,
     )
 }
+
+
+def describe_presets() -> str:
+    """Return "name (2D), name (3D), ..." for help texts."""
+    return ", ".join(
+        f"{name} ({preset.dimensions})" for name, preset in PRESETS.items()
+    )
 
 
 def get_preset(name_or_preset: str | Preset) -> Preset:

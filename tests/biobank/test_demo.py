@@ -4,6 +4,7 @@ import datetime as dt
 import io
 import random
 import re
+import shlex
 from pathlib import Path
 
 import pydicom
@@ -23,6 +24,7 @@ from radiomics.models import (
     ImagingStudy,
     SignatureScore,
 )
+from tests.conftest import REPO
 
 
 def source_headers() -> dict[str, list[Dataset]]:
@@ -294,3 +296,38 @@ def test_demo_texture_reports_show_the_intensity_quartiles(client):
     assert "25th percentile" in html
     assert "computed by the biobank" in html
     assert "not computed for this extraction" not in html
+
+
+def documented_command(
+    name: str, doc: str = "README.md", naming: str = ""
+) -> list[str]:
+    """Return the arguments of the doc's first `manage.py <name> ...` line, as typed.
+
+    With `naming`, the first such line that holds that text (an example, not the
+    synopsis).
+    """
+    text = (REPO / doc).read_text()
+    for line in text.splitlines():
+        if f"manage.py {name} " in line and naming in line:
+            words = shlex.split(line, comments=True)
+            return words[words.index(name) + 1 :]
+    raise AssertionError(f"{doc} shows no manage.py {name} line.")
+
+
+@pytest.mark.django_db
+def test_the_readmes_extract_command_computes_every_demo_roi():
+    demo.build_demo()
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command(
+        "extract_features",
+        *documented_command("extract_features"),
+        stdout=out,
+        stderr=err,
+    )
+
+    mirp = FeatureExtraction.objects.filter(software="mirp")
+    assert mirp.exists()
+    assert set(mirp.values_list("status", flat=True)) == {"done"}, out.getvalue()
+    assert "<class" not in out.getvalue() + err.getvalue()
+

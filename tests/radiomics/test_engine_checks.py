@@ -10,6 +10,7 @@ from radiomics.engines.checks import (
     AmbiguousLabels,
     DimensionMismatch,
     EmptyMask,
+    EngineFailed,
     GreyLevelsUndefined,
     GridMismatch,
     LabelNotFound,
@@ -184,7 +185,8 @@ def test_refuses_a_2d_image_with_a_3d_preset():
 
     assert str(caught.value) == (
         "Image slice.png is 2D (8 x 8 voxels) but preset 'ibsi1_digital_phantom' computes "
-        "3D features; choose a 2D preset."
+        "3D features; choose a 2D preset (ibsi1_config_a, ibsi1_config_b, "
+        "slice_2d_relative)."
     )
 
 
@@ -253,3 +255,40 @@ def test_a_preset_without_discretisation_refuses_intensities_that_are_no_grey_le
 
     assert "whole numbers of at least 1" in str(caught.value)
     assert "ibsi1_config_c" in str(caught.value)
+
+
+def mr_slice() -> tuple[Volume, Volume]:
+    """A 16 x 16 MR slice in arbitrary units with an 8 x 8 ROI in the middle."""
+    rng = np.random.default_rng(3)
+    image = Volume.from_array(
+        rng.uniform(100, 900, (16, 16)), spacing=(1.0, 1.0), source="mr", modality="MR"
+    )
+    roi = np.pad(np.ones((8, 8)), 4)
+    return image, Volume.from_array(roi, spacing=(1.0, 1.0), source="roi")
+
+
+def test_an_engine_warning_is_told_in_the_biobanks_words_naming_image_and_preset():
+    image, mask = mr_slice()
+
+    result = get_engine("mirp").extract(image, mask, IBSI1_CONFIG_A)
+
+    (warning,) = result.warnings
+    assert warning.startswith("Image mr (MR) holds intensities in arbitrary units")
+    assert "preset 'ibsi1_config_a'" in warning
+    assert "slice_2d_relative" in warning and "<class" not in warning
+
+
+def test_an_engine_error_names_image_and_preset_without_engine_internals(monkeypatch):
+    image, mask = mr_slice()
+    engine = get_engine("mirp")
+
+    def broken(*args):
+        raise ValueError("cannot read <class 'mirp._images.mr_image.MRImage'> here")
+
+    monkeypatch.setattr(engine, "compute", broken)
+    with pytest.raises(EngineFailed) as failure:
+        engine.extract(image, mask, IBSI1_CONFIG_A)
+
+    assert str(failure.value) == (
+        "mirp on image mr with preset 'ibsi1_config_a': cannot read here"
+    )

@@ -241,7 +241,8 @@ def one_slice_roi(project, inbox: Path):
         (
             "ibsi1_config_c",
             "Image series {uid} is 2D (8 x 8 x 1 voxels) but preset 'ibsi1_config_c' "
-            "computes 3D features; choose a 2D preset.",
+            "computes 3D features; choose a 2D preset (ibsi1_config_a, "
+            "ibsi1_config_b, slice_2d_relative).",
         ),
     ],
 )

@@ -9,8 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
 from patients.models import Project
-from radiomics.engines import PRESETS
-from radiomics.engines.presets import UnknownPreset
+from radiomics.engines.presets import UnknownPreset, describe_presets
 from radiomics.extraction import plan_extraction, run_extraction
 from radiomics.models import FeatureExtraction, Segmentation
 
@@ -34,8 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--engine", default="mirp")
         parser.add_argument(
             "--preset",
-            help=f"One of {', '.join(PRESETS)}; by default ibsi1_config_c for CT, "
-            "ibsi1_config_d for other modalities.",
+            help=f"One of {describe_presets()}. By default ibsi1_config_c for CT and "
+            "ibsi1_config_d for other modalities, or for a single-image (2D) series "
+            "ibsi1_config_a for CT and slice_2d_relative for other modalities.",
         )
         parser.add_argument(
             "--label",
@@ -174,6 +174,8 @@ class Command(BaseCommand):
         )
         if extraction.status == Status.FAILED:
             line += f" -- {extraction.error}"
+        for warning in (extraction.diagnostics or {}).get("warnings", []):
+            line += f"\n  warning: {warning}"
         self.stdout.write(line)
 
 
