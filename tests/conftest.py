@@ -71,6 +71,19 @@ def curator(db, django_user_model):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Hash test passwords with a cheap hasher: PBKDF2's 1,000,000 rounds cost about
+    0.3 s per account here, paid by every test that creates one. Production settings
+    keep Django's default hashers; nothing in the suite tests the hash's strength."""
+    from django.test import override_settings
+
+    with override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def empty_cache():
     """Each test starts with an empty cache, so that throttle counts do not carry over."""

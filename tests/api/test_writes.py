@@ -28,7 +28,11 @@ from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
 from patients.services import find_patient, is_checked_pseudonym, pseudonymise
 from tests.conftest import grant
 
-TOMORROW = timezone.localdate() + dt.timedelta(days=1)
+
+
+def tomorrow() -> dt.date:
+    # Read at each use, not at import, so a run that crosses midnight stays right:
+    return timezone.localdate() + dt.timedelta(days=1)
 
 
 @pytest.fixture
@@ -490,7 +494,7 @@ def test_curator_creates_and_changes_an_rna_result(curator_api, biobank):
 def test_a_future_birth_year_gets_the_clinical_importers_message(
     curator_api, project, tmp_path
 ):
-    year = TOMORROW.year + 1
+    year = tomorrow().year + 1
     path = write(tmp_path, f"patient_id,birth_year\nP1,{year}\n")
     expected = importer_message(lambda: import_clinical(path, project), "birth_year")
 
@@ -519,9 +523,9 @@ def test_a_future_birth_year_gets_the_clinical_importers_message(
 def test_patient_rules_give_the_clinical_importers_messages(
     curator_api, project, tmp_path, column, cell, field, value
 ):
-    cell = cell.replace("TOMORROW", TOMORROW.isoformat())
+    cell = cell.replace("TOMORROW", tomorrow().isoformat())
     value = (
-        value.replace("TOMORROW", TOMORROW.isoformat())
+        value.replace("TOMORROW", tomorrow().isoformat())
         if isinstance(value, str)
         else value
     )
@@ -644,7 +648,7 @@ def test_event_rules_give_the_clinical_importers_messages(
     curator_api, project, tmp_path
 ):
     pseudonymise(project, "P1")
-    path = write(tmp_path, f"patient_id,kind,recist,date\nP1,response,XX,{TOMORROW}\n")
+    path = write(tmp_path, f"patient_id,kind,recist,date\nP1,response,XX,{tomorrow()}\n")
     call = lambda: import_clinical(path, project, kind=EVENTS)  # noqa: E731
 
     response = curator_api.post(
@@ -653,7 +657,7 @@ def test_event_rules_give_the_clinical_importers_messages(
             "patient": find_patient(project, "P1").pk,
             "kind": "response",
             "recist": "XX",
-            "occurred_on": TOMORROW.isoformat(),
+            "occurred_on": tomorrow().isoformat(),
         },
         format="json",
     )
@@ -684,14 +688,14 @@ def test_a_consent_withdrawn_before_it_was_given_gets_the_models_message(
 
 def test_a_future_draw_gets_the_lab_importers_message(curator_api, project, tmp_path):
     pseudonymise(project, "P1")
-    path = write(tmp_path, f"patient_id,draw_date,count\nP1,{TOMORROW},3\n")
+    path = write(tmp_path, f"patient_id,draw_date,count\nP1,{tomorrow()},3\n")
     expected = importer_message(lambda: import_ctc(path, project), "draw_date")
 
     response = curator_api.post(
         "/api/blood-samples/",
         {
             "patient": find_patient(project, "P1").pk,
-            "drawn_at": f"{TOMORROW}T09:00:00Z",
+            "drawn_at": f"{tomorrow()}T09:00:00Z",
         },
         format="json",
     )

@@ -71,14 +71,15 @@ class Command(BaseCommand):
                 f"Unknown configuration {', '.join(unknown) or '(none given)'}; "
                 f"choose among {', '.join(CONFIGURATIONS)}."
             )
-        data = data or default_data_folder()
-        if not data.is_dir():
-            raise CommandError(f"IBSI data folder {data} does not exist; pass --data.")
-
+        # Every argument is checked before the data folder, so a typo is named as such
+        # also on a machine without the IBSI data:
         try:
             extractor = get_engine(engine)
         except ValueError as error:
             raise CommandError(str(error)) from error
+        data = data or default_data_folder()
+        if not data.is_dir():
+            raise CommandError(f"IBSI data folder {data} does not exist; pass --data.")
         results = []
         for name in names:
             result = run_configuration(extractor, CONFIGURATIONS[name], data)
