@@ -178,7 +178,8 @@ IBSI1_CONFIG_E = Preset(
 
 # Not an IBSI-1 configuration: D computed slice by slice, for single-slice images in
 # arbitrary units (MR), where A and B's HU range would leave no voxel:
-SLICE_RELATIVE = Preset(
+SLICE_RELATIVE = dataclasses.replace(
+    IBSI1_CONFIG_D,
     name="slice_2d_relative",
     description=(
         "2D, 2 mm in-plane bilinear interpolation, 3-sigma outlier filtering, fixed bin "
@@ -186,9 +187,6 @@ SLICE_RELATIVE = Preset(
         "intensities are in arbitrary units (MR). Not an IBSI-1 reference configuration."
     ),
     dimensions="2D",
-    discretisation=Discretisation("fixed_bin_number", bin_count=32),
-    interpolation=Interpolation(spacing_mm=2.0),
-    outlier_sigma=3.0,
     aggregations=ALL_2D,
 )
 
