@@ -47,6 +47,11 @@ case "$cmd" in
         ensure_venv
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    setup)
+        # Only the install step of the other commands (CI runs it once before running
+        # two test suites side by side, which must not both install into .venv):
+        ensure_venv
+        ;;
     prod)
         ensure_venv
         if [ -z "${SECRET_KEY:-}${SECRET_KEY_FILE:-}" ] || [ -z "${BIOBANK_PSEUDONYM_KEY:-}${BIOBANK_PSEUDONYM_KEY_FILE:-}" ]; then
@@ -74,7 +79,7 @@ case "$cmd" in
             --timeout 120 --config deploy/gunicorn.conf.py --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
         ;;
     *)
-        echo "usage: bash dev.sh run | bash dev.sh test [pytest args] | bash dev.sh prod" >&2
+        echo "usage: bash dev.sh run | bash dev.sh test [pytest args] | bash dev.sh prod | bash dev.sh setup" >&2
         exit 2
         ;;
 esac
