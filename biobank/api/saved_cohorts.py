@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -31,6 +32,7 @@ from biobank.api.cohorts import (
     dated_rows,
     read_date_mode,
 )
+from biobank.api.serializers import RefusesUnknownFields
 from biobank.cohorts import saved
 from biobank.cohorts.matrix import CONTENT_TYPES, stream_matrix
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
@@ -86,7 +88,12 @@ class MatrixSpecField(serializers.JSONField):
     """Which columns the frozen matrix holds (see docs/saved_cohorts.md)."""
 
 
-class SavedCohortCreateSerializer(serializers.Serializer):
+class SavedCohortCreateSerializer(RefusesUnknownFields, serializers.Serializer):
+    field_hints: ClassVar[dict[str, str]] = {
+        "project": 'The project is a filter: give it in the query, e.g. {"query": '
+        '{"project": "demo"}}.',
+    }
+
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(
         max_length=10_000, allow_blank=True, required=False, default=""

@@ -296,7 +296,34 @@ class ProjectCodeField(serializers.CharField):
         return value.code
 
 
-class CuratedSerializer(serializers.ModelSerializer):
+UNKNOWN_FIELD = "Unknown field; check its spelling."
+
+
+class RefusesUnknownFields:
+    """A write serializer answering 400 for a field it does not have.
+
+    DRF drops unknown keys silently, so a misspelt field ("birth_yaer") would store
+    the record without the value the caller meant to give. Read-only fields a client
+    sends back from a read (id, pseudonym) stay ignored. `field_hints` gives a field's
+    own message where a better one than "unknown" exists.
+    """
+
+    field_hints: ClassVar[dict[str, str]] = {}
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [self.field_hints.get(name, UNKNOWN_FIELD)]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class CuratedSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     """A record curators write; every value passes the importers' rule for its field.
 
     Model constraints are checked before saving and reported under a field, so a

@@ -418,3 +418,15 @@ def test_member_pages_cost_the_same_for_more_pairs(api, biobank):
     # And the export log: the projects of the members, the role in each, the record
     # and its projects:
     assert len(with_six) == len(with_two) <= 9, with_six
+
+
+def test_a_project_outside_the_query_is_refused_with_where_it_goes(api, biobank):
+    response = api.post(
+        URL,
+        {"name": "lung", "project": "demo", "query": {"window_days": 5}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "give it in the query" in response.json()["project"][0]
+    assert not api.get(URL).json()["results"]

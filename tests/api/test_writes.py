@@ -29,7 +29,6 @@ from patients.services import find_patient, is_checked_pseudonym, pseudonymise
 from tests.conftest import grant
 
 
-
 def tomorrow() -> dt.date:
     # Read at each use, not at import, so a run that crosses midnight stays right:
     return timezone.localdate() + dt.timedelta(days=1)
@@ -118,6 +117,28 @@ def test_curator_changes_a_patient_found_by_pseudonym(curator_api, biobank):
     biobank.a.patient.refresh_from_db()
     assert (biobank.a.patient.stage, biobank.a.patient.is_deceased) == ("IV", True)
     assert biobank.a.patient.birth_year == 1950
+
+
+def test_a_misspelt_field_is_refused_instead_of_dropped(curator_api, biobank):
+    # DRF would store the change without the value the caller meant to give:
+    before = (biobank.a.patient.stage, biobank.a.patient.birth_year)
+    response = curator_api.patch(
+        "/api/patients/PT-A/", {"stage": "IV", "birth_yaer": 1960}, format="json"
+    )
+
+    assert errors_of(response) == {"birth_yaer": ["Unknown field; check its spelling."]}
+    biobank.a.patient.refresh_from_db()
+    assert (biobank.a.patient.stage, biobank.a.patient.birth_year) == before
+
+
+def test_read_only_fields_sent_back_from_a_read_are_ignored(curator_api, biobank):
+    record = curator_api.get("/api/patients/PT-A/").json()
+
+    response = curator_api.put(
+        "/api/patients/PT-A/", {**record, "stage": "IV"}, format="json"
+    )
+
+    assert changed(response)["stage"] == "IV"
 
 
 def test_a_patient_keeps_its_project_and_source_identifier(curator_api, biobank):
@@ -648,7 +669,9 @@ def test_event_rules_give_the_clinical_importers_messages(
     curator_api, project, tmp_path
 ):
     pseudonymise(project, "P1")
-    path = write(tmp_path, f"patient_id,kind,recist,date\nP1,response,XX,{tomorrow()}\n")
+    path = write(
+        tmp_path, f"patient_id,kind,recist,date\nP1,response,XX,{tomorrow()}\n"
+    )
     call = lambda: import_clinical(path, project, kind=EVENTS)  # noqa: E731
 
     response = curator_api.post(
