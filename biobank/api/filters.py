@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from typing import ClassVar
 
 from django import forms
 from django.db import models
@@ -27,6 +28,8 @@ from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.settings import api_settings
 
+from biobank.api import vocabulary
+from biobank.api.vocabulary import SCHEMA_NOTE, Vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
 from liquidbiopsy.hgvs import (
@@ -280,14 +283,39 @@ class BoundedFilterSet(filters.FilterSet):
     A range is one form field read from two parameters, so its errors are moved to
     the parameter at fault (diagnosis_on_after, not diagnosis_on). Integers no
     database column can hold are refused too: birth_year_min=4634484785228805046272
-    is a valid number, but SQLite and PostgreSQL fail on it (a 500).
+    is a valid number, but SQLite and PostgreSQL fail on it (a 500). A parameter
+    listed in `vocabularies` must name something stored that the user may read
+    (biobank/api/vocabulary.py), else it is a 400 with the closest names.
     """
 
     FILTER_DEFAULTS = STRICT_FILTER_DEFAULTS
+    # Parameter name -> what its value must name; merged along the class's bases:
+    vocabularies: ClassVar[dict[str, Vocabulary]] = {}
+
+    @classmethod
+    def all_vocabularies(cls) -> dict[str, Vocabulary]:
+        merged: dict[str, Vocabulary] = {}
+        for klass in reversed(cls.__mro__):
+            merged |= vars(klass).get("vocabularies", {})
+        return merged
+
+    @classmethod
+    def get_filters(cls) -> dict[str, filters.Filter]:
+        # The schema's description of each checked parameter says so:
+        found = super().get_filters()
+        for name in cls.all_vocabularies():
+            extra = found[name].extra
+            described = extra.get("help_text") or ""
+            if SCHEMA_NOTE not in described:
+                extra["help_text"] = f"{described} {SCHEMA_NOTE}".strip()
+        return found
 
     def is_valid(self) -> bool:
         self.out_of_range: dict[str, list[forms.ValidationError]] = {}
-        if not super().is_valid():
+        valid = super().is_valid()
+        # Checked also when another parameter is wrong, to report every problem:
+        self.unknown_names = self._unknown_names()
+        if not valid:
             return False
 
         for name, value in list(self.form.cleaned_data.items()):
@@ -299,7 +327,20 @@ class BoundedFilterSet(filters.FilterSet):
                     self.out_of_range[parameter] = [
                         forms.ValidationError("This number is out of range.")
                     ]
-        return not self.out_of_range
+        return not self.out_of_range and not self.unknown_names
+
+    def _unknown_names(self) -> dict[str, list[forms.ValidationError]]:
+        user = getattr(self.request, "user", None)
+        if user is None:
+            return {}
+
+        unknown = {}
+        for name, words in self.all_vocabularies().items():
+            value = self.form.cleaned_data.get(name)
+            if value and not words.knows(value, user):
+                message = words.refusal(value, user)
+                unknown[name] = [forms.ValidationError(message, code="unknown")]
+        return unknown
 
     @property
     def errors(self) -> ErrorDict:
@@ -308,6 +349,8 @@ class BoundedFilterSet(filters.FilterSet):
             for parameter, found in self._errors_by_parameter(name, messages).items():
                 errors.setdefault(parameter, ErrorList()).extend(found)
         for parameter, found in getattr(self, "out_of_range", {}).items():
+            errors.setdefault(parameter, ErrorList()).extend(found)
+        for parameter, found in getattr(self, "unknown_names", {}).items():
             errors.setdefault(parameter, ErrorList()).extend(found)
         return errors
 
@@ -507,10 +550,14 @@ def patient_filters(path: str) -> type[filters.FilterSet]:
             help_text="OncoTree code; repeat the parameter for any of several.",
         )
 
+        vocabularies = {"project": vocabulary.PROJECTS}
+
     return PatientFilters
 
 
 class ProjectFilter(BoundedFilterSet):
+    vocabularies = {"code": vocabulary.PROJECTS}
+
     class Meta:
         model = Project
         fields = ["code"]
@@ -522,6 +569,8 @@ class PatientFilter(BoundedFilterSet):
     cancer_type = filters.MultipleChoiceFilter(choices=CancerType.choices)
     diagnosis_on = DateRangeFilter()
     birth_year = filters.RangeFilter()
+
+    vocabularies = {"project": vocabulary.PROJECTS}
 
     class Meta:
         model = Patient
@@ -581,6 +630,8 @@ def acquisition_filters(path: str) -> type[filters.FilterSet]:
             field_name=f"{path}magnetic_field_strength_t"
         )
 
+        vocabularies = {"modality": vocabulary.MODALITIES}
+
     return AcquisitionFilters
 
 
@@ -607,6 +658,8 @@ class ImagingStudyFilter(acquisition_filters("series__"), patient_filters("patie
     )
     feature_min = filters.NumberFilter(method="filter_nothing")
     feature_max = filters.NumberFilter(method="filter_nothing")
+
+    vocabularies = {"feature": vocabulary.FEATURES}
 
     class Meta:
         model = ImagingStudy
@@ -679,12 +732,22 @@ class FeatureExtractionFilter(patient_filters("patient")):
     created_at = MomentRangeFilter()
     finished_at = MomentRangeFilter()
 
+    vocabularies = {"software": vocabulary.SOFTWARE, "preset": vocabulary.PRESETS}
+
     class Meta:
         model = FeatureExtraction
         fields = ["segmentation", "software", "software_version", "preset", "status"]
 
 
 class FeatureDefinitionFilter(BoundedFilterSet):
+    vocabularies = {
+        "name": vocabulary.FEATURES,
+        "family": vocabulary.FEATURE_FAMILIES,
+        "feature_name": vocabulary.FEATURE_NAMES,
+        "image_filter": vocabulary.IMAGE_FILTERS,
+        "ibsi_code": vocabulary.IBSI_CODES,
+    }
+
     class Meta:
         model = FeatureDefinition
         fields = [
@@ -698,7 +761,11 @@ class FeatureDefinitionFilter(BoundedFilterSet):
 
 
 class FeatureRobustnessFilter(BoundedFilterSet):
-    feature = filters.CharFilter(method="filter_feature")
+    feature = filters.CharFilter(
+        method="filter_feature", help_text="Feature name or IBSI code."
+    )
+
+    vocabularies = {"feature": vocabulary.FEATURES}
 
     class Meta:
         model = FeatureRobustness
@@ -724,6 +791,12 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
         "(feature_robustness; any ICC form and extraction selection).",
     )
 
+    vocabularies = {
+        "feature": vocabulary.FEATURES,
+        "family": vocabulary.FEATURE_FAMILIES,
+        "software": vocabulary.SOFTWARE,
+    }
+
     class Meta:
         model = FeatureValue
         fields = ["extraction"]
@@ -739,6 +812,8 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
 
 
 class RadiomicSignatureFilter(BoundedFilterSet):
+    vocabularies = {"name": vocabulary.SIGNATURES}
+
     class Meta:
         model = RadiomicSignature
         fields = ["name"]
@@ -752,6 +827,8 @@ class SignatureScoreFilter(patient_filters("extraction__patient")):
     score = filters.RangeFilter()
     study = IdFilter(field_name="extraction__segmentation__series__study")
     computed_at = MomentRangeFilter()
+
+    vocabularies = {"signature": vocabulary.SIGNATURES}
 
     class Meta:
         model = SignatureScore
@@ -820,6 +897,8 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
     drawn_on = DateRangeFilter(field_name="assay__sample__drawn_on")
     drawn_at = MomentRangeFilter(field_name="assay__sample__drawn_at")
     sample = IdFilter(field_name="assay__sample")
+
+    vocabularies = {"gene": vocabulary.GENES}
 
     class Meta:
         model = VariantResult

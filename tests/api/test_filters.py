@@ -51,17 +51,20 @@ for _endpoint, _attribute in SIDE_ATTRIBUTE.items():
     }
 
 A, B, NONE, BOTH = {"a"}, {"b"}, set(), {"a", "b"}
+# A value that names nothing the user may read (a gene, a feature, a project...) is a
+# 400 naming the parameter, not an empty list:
+UNKNOWN = None
 
 # (endpoint, query string, names of the records returned); "{a.study}" and the like
 # are replaced by the id of that record of patient A or B.
 CASES = [
     ("projects", "code=demo", {"demo"}),
-    ("projects", "code=other", NONE),
+    ("projects", "code=other", UNKNOWN),
     # Patients:
     ("patients", "pseudonym=PT-A", A),
     ("patients", "pseudonym=PT-C", NONE),
     ("patients", "project=demo", BOTH),
-    ("patients", "project=other", NONE),
+    ("patients", "project=other", UNKNOWN),
     ("patients", "cancer_type=LUAD", A),
     ("patients", "cancer_type=LUAD&cancer_type=PRAD", BOTH),
     ("patients", "cancer_type=COAD", NONE),
@@ -100,7 +103,7 @@ CASES = [
     ("imaging-studies", "patient=PT-B", B),
     ("imaging-studies", "cancer_type=LUAD", A),
     ("imaging-studies", "modality=ct", A),
-    ("imaging-studies", "modality=PT", NONE),
+    ("imaging-studies", "modality=PT", UNKNOWN),
     ("imaging-studies", "manufacturer=siemens", A),
     ("imaging-studies", "modality=MR&manufacturer=SIEMENS", NONE),
     ("imaging-studies", "manufacturer_model_name=discovery mr750", B),
@@ -116,7 +119,7 @@ CASES = [
     # An IBSI code means the feature computed on the original image:
     ("imaging-studies", "feature=q4le&feature_min=40", A),
     ("imaging-studies", "feature=Q4LE&feature_max=40", NONE),
-    ("imaging-studies", "feature=ACUI", NONE),
+    ("imaging-studies", "feature=ACUI", UNKNOWN),
     # Series:
     ("image-series", "modality=CT", A),
     ("image-series", "manufacturer=ge medical systems", B),
@@ -141,7 +144,7 @@ CASES = [
     ("segmentations", "series={b.series}", B),
     ("segmentations", "patient=PT-B", B),
     ("feature-extractions", "software=pyradiomics", A),
-    ("feature-extractions", "software=other", NONE),
+    ("feature-extractions", "software=other", UNKNOWN),
     ("feature-extractions", "status=failed", B),
     ("feature-extractions", "preset=ct-default", A),
     ("feature-extractions", "study={a.study}", A),
@@ -154,9 +157,9 @@ CASES = [
     # Feature definitions, robustness and values:
     ("feature-definitions", "name=original_firstorder_Mean", {"mean"}),
     ("feature-definitions", "ibsi_code=Q4LE", {"mean", "wavelet"}),
-    ("feature-definitions", "ibsi_code=ACUI", NONE),
+    ("feature-definitions", "ibsi_code=ACUI", UNKNOWN),
     ("feature-definitions", "image_filter=wavelet-LLH", {"wavelet"}),
-    ("feature-definitions", "family=glcm", NONE),
+    ("feature-definitions", "family=glcm", UNKNOWN),
     ("feature-definitions", "ibsi_conformant=true", {"mean"}),
     ("feature-definitions", "feature_name=Mean", {"mean", "wavelet"}),
     ("feature-robustness", "is_robust=true", {"mean"}),
@@ -165,12 +168,12 @@ CASES = [
     ("feature-robustness", "design=readers&form=ICC(3,1)", NONE),
     ("feature-values", "feature=original_firstorder_Mean", A),
     ("feature-values", "feature=Q4LE", A),
-    ("feature-values", "feature=ACUI", NONE),
+    ("feature-values", "feature=ACUI", UNKNOWN),
     ("feature-values", "feature=Q4LE&value_min=43", NONE),
     ("feature-values", "value_min=0&value_max=45", A),
     ("feature-values", "value_min=45", B),
     ("feature-values", "family=firstorder", BOTH),
-    ("feature-values", "family=glcm", NONE),
+    ("feature-values", "family=glcm", UNKNOWN),
     ("feature-values", "robust=readers", A),
     ("feature-values", "robust=test-retest", NONE),
     ("feature-values", "software=mirp", B),
@@ -181,9 +184,9 @@ CASES = [
     ("feature-values", "cancer_type=COAD", NONE),
     # Signatures and their scores:
     ("signatures", "name=mean score", {"signature"}),
-    ("signatures", "name=other", NONE),
+    ("signatures", "name=other", UNKNOWN),
     ("signature-scores", "signature=mean score", BOTH),
-    ("signature-scores", "signature=other", NONE),
+    ("signature-scores", "signature=other", UNKNOWN),
     ("signature-scores", "label=high risk", A),
     ("signature-scores", "label=low risk", B),
     ("signature-scores", "score_min=0", A),
@@ -240,7 +243,7 @@ CASES = [
     ("variants", "variant=p.T790M", {"a"}),
     ("variants", "gene=KRAS&variant=T790M", NONE),
     ("variants", "gene=KRAS&variant=Gly12Asp", {"b"}),
-    ("variants", "gene=BRAF", NONE),
+    ("variants", "gene=BRAF", UNKNOWN),
     ("variants", "variant=EML4::ALK", {"fusion"}),
     ("variants", "variant=EML4-ALK fusion", {"fusion"}),
     ("variants", "variant=ALK::EML4", NONE),
@@ -278,7 +281,7 @@ CASES += [
     ("feature-extractions", "patient=PT-B", B),
     ("feature-extractions", "cancer_type=LUAD", A),
     ("feature-definitions", "family=firstorder", {"mean", "wavelet"}),
-    ("feature-definitions", "feature_name=Contrast", NONE),
+    ("feature-definitions", "feature_name=Contrast", UNKNOWN),
     ("feature-robustness", "design=readers", {"mean"}),
     ("feature-robustness", "form=ICC(3,1)", {"wavelet"}),
     ("feature-robustness", "selection=pyradiomics ct-default", {"mean"}),
@@ -301,7 +304,11 @@ CASES += [
 ]
 # Every patient record is in project "demo"; none is in "other":
 CASES += [
-    (endpoint, f"project={code}", set(UNIVERSE[endpoint]) if code == "demo" else NONE)
+    (
+        endpoint,
+        f"project={code}",
+        set(UNIVERSE[endpoint]) if code == "demo" else UNKNOWN,
+    )
     for endpoint in UNIVERSE
     if endpoint not in ("projects", "patients")
     and endpoint in SIDE_ATTRIBUTE | {"variants": ""}
@@ -318,10 +325,14 @@ def expand(query: str, biobank: Biobank) -> str:
     return query
 
 
+FOUND = [case for case in CASES if case[2] is not UNKNOWN]
+REFUSED = [(endpoint, query) for endpoint, query, found in CASES if found is UNKNOWN]
+
+
 @pytest.mark.parametrize(
     ("endpoint", "query", "expected"),
-    CASES,
-    ids=[f"{endpoint}?{query}" for endpoint, query, _ in CASES],
+    FOUND,
+    ids=[f"{endpoint}?{query}" for endpoint, query, _ in FOUND],
 )
 def test_filter_returns_exactly_the_matching_records(
     endpoint, query, expected, api, biobank
@@ -334,6 +345,21 @@ def test_filter_returns_exactly_the_matching_records(
     assert {row["id"] for row in rows} == ids
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "query"), REFUSED, ids=[f"{e}?{query}" for e, query in REFUSED]
+)
+def test_a_name_nothing_stored_has_is_a_400_naming_parameter_and_value(
+    endpoint, query, api, biobank
+):
+    parameter, value = query.split("=")
+
+    response = api.get(f"/api/{endpoint}/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [parameter]
+    assert f" {value}." in response.json()[parameter][0]
+
+
 def test_every_declared_filter_has_an_including_and_an_excluding_case():
     from biobank.api.urls import router
 
@@ -341,7 +367,8 @@ def test_every_declared_filter_has_an_including_and_an_excluding_case():
     for prefix, viewset, _ in router.registry:
         if prefix == "cohort-pairs":
             continue  # its filters are the cohort form's (tests/api/test_cohorts.py)
-        cases = [(query, expected) for e, query, expected in CASES if e == prefix]
+        # A refused unknown name returns nothing, as an excluding case does:
+        cases = [(query, found or NONE) for e, query, found in CASES if e == prefix]
         everything = set(UNIVERSE[prefix])
         for name in viewset.filterset_class.base_filters:
             used = [

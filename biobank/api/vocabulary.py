@@ -1,0 +1,141 @@
+"""Filter values that must name something stored: a feature, a gene, a modality, a preset.
+
+An unknown name in such a filter would return an empty list, which reads as "no such
+records" when the name was misspelt (gene=EGRF). The API filters check each one against
+what the user may read and answer 400 naming the parameter, the value and close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Model, Q, QuerySet
+
+from biobank.api.access import project_path, visible_to
+from liquidbiopsy.hgvs import current_symbol
+from liquidbiopsy.models import VariantResult
+from patients.models import Project
+from radiomics.models import (
+    FeatureDefinition,
+    FeatureExtraction,
+    ImageSeries,
+    RadiomicSignature,
+)
+
+# Up to this many known values are listed when none is close to the one given:
+MAX_LISTED = 12
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The stored values one kind of filter parameter may take.
+
+    `fields` hold the values; a value given is known when a record the user may read
+    matches `condition` (by default: one of `fields` equals it, ignoring case).
+    `sentence` completes "No ..." with the value, e.g. "stored variant is of gene".
+    """
+
+    model: type[Model]
+    fields: tuple[str, ...]
+    sentence: str
+    condition: Callable[[str], Q] | None = None
+
+    def records(self, user: AbstractBaseUser) -> QuerySet:
+        queryset = self.model._default_manager.all()
+        path = project_path(self.model)
+        if path is None:
+            return queryset  # shared by every project (features, signatures)
+        return visible_to(user, queryset, path)
+
+    def knows(self, value: str, user: AbstractBaseUser) -> bool:
+        return self.records(user).filter(self._matching(value)).exists()
+
+    def _matching(self, value: str) -> Q:
+        if self.condition is not None:
+            return self.condition(value)
+        found = Q()
+        for field in self.fields:
+            found |= Q(**{f"{field}__iexact": value})
+        return found
+
+    def refusal(self, value: str, user: AbstractBaseUser) -> str:
+        """Return the message for an unknown `value`, with the known values nearest it."""
+        known = self._known_values(user)
+        by_case = {word.casefold(): word for word in known}
+        close = [
+            by_case[word]
+            for word in difflib.get_close_matches(value.casefold(), by_case, n=3)
+        ]
+        message = f"No {self.sentence} {value}."
+        if close:
+            return f"{message} Did you mean {_either(close)}?"
+        if not known:
+            return f"{message} None is stored that you may read."
+        if len(known) <= MAX_LISTED:
+            return f"{message} Known: {', '.join(sorted(known))}."
+        return message
+
+    def _known_values(self, user: AbstractBaseUser) -> set[str]:
+        records = self.records(user)
+        known: set[str] = set()
+        for field in self.fields:
+            known |= set(records.values_list(field, flat=True).distinct())
+        return {value for value in known if value}
+
+
+def _either(words: list[str]) -> str:
+    if len(words) == 1:
+        return words[0]
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _feature(value: str) -> Q:
+    # Looser than the filters' match (the IBSI code of any image filter), so that a
+    # known feature is never refused; a code computed on filtered images only then
+    # finds no value, as before.
+    return Q(name=value) | Q(ibsi_code__iexact=value)
+
+
+def _gene(value: str) -> Q:
+    # As VariantResult.objects.of_gene matches: as stored, or its current symbol.
+    symbol = current_symbol(value)
+    return (
+        Q(gene__iexact=value.strip())
+        | Q(gene_hgnc__iexact=symbol)
+        | Q(gene__iexact=symbol)
+    )
+
+
+FEATURES = Vocabulary(
+    FeatureDefinition,
+    ("name", "ibsi_code"),
+    "radiomic feature is named or coded",
+    condition=_feature,
+)
+FEATURE_FAMILIES = Vocabulary(FeatureDefinition, ("family",), "feature family is")
+FEATURE_NAMES = Vocabulary(
+    FeatureDefinition, ("feature_name",), "radiomic feature has the short name"
+)
+IMAGE_FILTERS = Vocabulary(FeatureDefinition, ("image_filter",), "image filter is")
+IBSI_CODES = Vocabulary(FeatureDefinition, ("ibsi_code",), "radiomic feature has code")
+SIGNATURES = Vocabulary(RadiomicSignature, ("name",), "signature is named")
+GENES = Vocabulary(
+    VariantResult,
+    ("gene", "gene_hgnc"),
+    "variant you may read is of gene",
+    condition=_gene,
+)
+MODALITIES = Vocabulary(ImageSeries, ("modality",), "series you may read has modality")
+PRESETS = Vocabulary(
+    FeatureExtraction, ("preset",), "extraction you may read used the preset"
+)
+SOFTWARE = Vocabulary(
+    FeatureExtraction, ("software",), "extraction you may read was made by"
+)
+PROJECTS = Vocabulary(Project, ("code",), "project you may read has the code")
+
+# How the schema describes a parameter checked against a vocabulary:
+SCHEMA_NOTE = "A value that names nothing stored is a 400 with the closest names."

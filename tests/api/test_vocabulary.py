@@ -1,0 +1,98 @@
+"""Filters that name a feature, gene, modality, project...: an unknown name is a 400.
+
+tests/api/test_filters.py refuses one unknown value of every such filter; these tests
+check the hints the refusal gives and that it tells nothing of other projects.
+"""
+
+from __future__ import annotations
+
+from liquidbiopsy.models import VariantResult
+from patients.models import Patient, Project
+from tests.api.conftest import B_VALUES, add_side
+
+
+def refusal(response, parameter: str) -> str:
+    assert response.status_code == 400, response.content[:300]
+    return response.json()[parameter][0]
+
+
+def test_a_misspelt_gene_is_refused_with_the_stored_gene_it_resembles(api, biobank):
+    response = api.get("/api/variants/?gene=EGRF")
+
+    message = refusal(response, "gene")
+
+    assert message.startswith("No variant you may read is of gene EGRF.")
+    assert "Did you mean EGFR?" in message
+
+
+def test_a_former_gene_symbol_of_a_stored_gene_is_not_refused(api, biobank):
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(
+        gene="SEPTIN9", gene_hgnc="SEPTIN9"
+    )
+
+    response = api.get("/api/variants/?gene=SEPT9")
+
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [biobank.a.variant.pk]
+
+
+def test_an_unknown_feature_is_refused_as_the_matrix_refuses_it(api, biobank):
+    values = api.get("/api/feature-values/?feature=nonexistent_feature")
+    wrong_case = api.get("/api/feature-values/?feature=original_firstorder_mean")
+
+    assert "No radiomic feature is named or coded nonexistent_feature." in refusal(
+        values, "feature"
+    )
+    assert "Did you mean original_firstorder_Mean" in refusal(wrong_case, "feature")
+
+
+def test_an_ibsi_code_is_known_in_any_case(api, biobank):
+    response = api.get("/api/feature-values/?feature=q4le")
+
+    assert response.status_code == 200
+
+
+def test_a_small_vocabulary_is_listed_when_nothing_is_close(api, biobank):
+    message = refusal(api.get("/api/image-series/?modality=PT"), "modality")
+
+    assert message == "No series you may read has modality PT. Known: CT, MR."
+
+
+def test_another_projects_code_gets_the_answer_of_a_code_never_stored(
+    api, biobank, django_user_model
+):
+    hidden = Project.objects.create(code="lung-b", name="Hidden collection")
+    add_side(hidden, "PT-H", biobank.mean, biobank.signature, **B_VALUES)
+    hidden_gene = VariantResult.objects.filter(assay__sample__patient__project=hidden)
+    hidden_gene.update(gene="NTRK1", gene_hgnc="NTRK1")
+
+    foreign = refusal(api.get("/api/patients/?project=lung-b"), "project")
+    near_foreign = refusal(api.get("/api/patients/?project=lung-c"), "project")
+    gene = refusal(api.get("/api/variants/?gene=NTRK1"), "gene")
+
+    assert foreign == "No project you may read has the code lung-b. Known: demo."
+    assert "lung-b" not in near_foreign
+    assert "NTRK1" in gene and "Did you mean" not in gene
+    assert Patient.objects.filter(project=hidden).exists()
+
+
+def test_an_unknown_name_is_reported_with_the_other_problems_of_the_request(
+    api, biobank
+):
+    response = api.get("/api/variants/?gene=EGRF&vaf_min=5&call=maybe")
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"gene", "vaf_min", "call"}
+
+
+def test_the_schema_says_which_parameters_must_name_something_stored(api, biobank):
+    schema = api.get("/api/schema/?format=json").json()
+
+    parameters = {
+        parameter["name"]: parameter.get("description", "")
+        for parameter in schema["paths"]["/api/variants/"]["get"]["parameters"]
+    }
+
+    assert "closest names" in parameters["gene"]
+    assert "closest names" in parameters["project"]
+    assert "closest names" not in parameters["variant"]
