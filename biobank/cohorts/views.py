@@ -32,7 +32,12 @@ from django.views.decorators.http import require_GET, require_POST
 from biobank.api.access import visible_to
 from biobank.browse.dating import PageDates, answers_bad_dates, page_dates
 from biobank.cohorts import analysis, charts, saved
-from biobank.cohorts.forms import CohortForm, form_messages, name_unknown_parameters
+from biobank.cohorts.forms import (
+    UNKNOWN_PARAMETER,
+    CohortForm,
+    form_messages,
+    name_unknown_parameters,
+)
 from biobank.cohorts.matrix import (
     ALL_FEATURES,
     MatrixSpec,
@@ -240,10 +245,13 @@ def _definition_params(definition: dict) -> dict[str, str]:
 @require_GET
 def cohort_count(request: HttpRequest) -> JsonResponse:
     """Return how many pairs and patients the filters match, for the live count."""
-    # The builder sends its whole form; the matrix fields do not change the count.
-    form = CohortForm(request.GET, user=request.user)
-    if not form.is_valid():
-        return JsonResponse({"errors": form_messages(form)}, status=400)
+    # The builder sends its whole form; the matrix fields do not change the count,
+    # but a misspelt filter must not count the unfiltered pairs:
+    form, errors = CohortForm.read_query(
+        request.GET, {*MatrixColumnsForm.base_fields, DATES_PARAMETER}, request.user
+    )
+    if errors:
+        return JsonResponse({"errors": errors}, status=400)
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     counts = pairs.aggregate(
@@ -288,15 +296,20 @@ def save_cohort(request: HttpRequest) -> HttpResponseRedirect:
         for name in CohortForm.base_fields
         if (value := request.POST.get(name, ""))
     }
+    matrix_names = MatrixColumnsForm.base_fields
     matrix = {
-        name: value
-        for name in ("features", "genes")
-        if (value := request.POST.get(name, ""))
+        name: value for name in matrix_names if (value := request.POST.get(name, ""))
     }
     back = f"{reverse('cohorts:page')}?{urlencode(filters | matrix)}"
 
     form = SaveCohortForm(request.POST)
     errors = _flat_errors(form.errors.get_json_data()) if not form.is_valid() else []
+    # A misspelt filter would save a wider cohort than the one asked for:
+    known = {*SaveCohortForm.base_fields, *matrix_names, "csrfmiddlewaretoken"}
+    errors += [
+        f"{name}: {UNKNOWN_PARAMETER}"
+        for name in CohortForm.unknown_parameters(request.POST, known)
+    ]
     name = form.cleaned_data.get("name", "")
     if name and SavedCohort.objects.filter(author=request.user, name=name).exists():
         errors.append(

@@ -156,3 +156,83 @@ def test_links_between_the_pages_carry_only_parameters_they_read(
 
     assert {"/patients/", "/cohorts/", "/cohorts/analysis/"} <= followed
     assert any("page=2" in link for link in followed_links)
+
+
+# Views that answer only POST refuse a GET (405) before reading any parameter; the
+# save form's own fields are checked by test_saving_refuses_a_misspelt_filter.
+POST_ONLY = {"cohorts:save", "cohorts:rerun"}
+
+
+def _named_patterns() -> list[str]:
+    """Every URL name of the browse and cohorts apps, as reverse() takes it."""
+    from biobank.browse import urls as browse_urls
+    from biobank.cohorts import urls as cohorts_urls
+
+    return [
+        f"{module.app_name}:{pattern.name}"
+        for module in (browse_urls, cohorts_urls)
+        for pattern in module.urlpatterns
+    ]
+
+
+def _address(name: str, patient) -> str:
+    """The address of a named pattern, its path parameters taken from `patient`."""
+    from django.urls import reverse
+
+    study = patient.imaging_studies.get().pk
+    # A pattern added without an entry here fails, so that it is walked too:
+    kwargs = {
+        "browse:patient": {"pk": patient.pk},
+        "browse:report": {"pk": patient.pk, "study_pk": study},
+        "browse:study": {"pk": study},
+        "cohorts:rerun": {"pk": 1},
+    }.get(name, {})
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("name", _named_patterns())
+def test_every_page_and_download_refuses_an_unknown_parameter(
+    signed_in, paired, name
+):
+    response = signed_in.get(f"{_address(name, paired)}?gen=EGFR")
+
+    if name in POST_ONLY:
+        assert response.status_code == 405
+        return
+    assert response.status_code == 400, name
+    assert b"gen" in b"".join(response), name
+
+
+@pytest.mark.parametrize("extra", ["format=csv", "format=csv&features=ACUI"])
+def test_the_csv_download_refuses_an_unknown_parameter(signed_in, paired, extra):
+    response = signed_in.get(f"/cohorts/?{extra}&gen=EGFR")
+
+    assert response.status_code == 400
+    assert "text/csv" not in response["Content-Type"]
+
+
+def test_the_live_count_refuses_a_misspelt_filter(signed_in, paired):
+    response = signed_in.get("/cohorts/count.json?gen=EGFR&features=ACUI&dates=")
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"gen": [UNKNOWN_PARAMETER]}}
+
+
+def test_the_live_count_reads_the_whole_builder_form(signed_in, paired):
+    response = signed_in.get(
+        "/cohorts/count.json?gene=EGFR&features=ACUI&genes=EGFR&dates=relative"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["pairs"] == 1
+
+
+def test_saving_refuses_a_misspelt_filter(signed_in, paired):
+    from biobank.cohorts.models import SavedCohort
+
+    response = signed_in.post(
+        "/cohorts/save/", {"name": "wide", "gen": "EGFR"}, follow=True
+    )
+
+    assert not SavedCohort.objects.exists()
+    assert f"gen: {UNKNOWN_PARAMETER}" in response.content.decode()
