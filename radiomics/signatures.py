@@ -393,6 +393,25 @@ def _read_terms(
     return found
 
 
+def _stored_alternatives(feature: str) -> str:
+    """Return "; stored on other image filters: ..." for the same feature, or "".
+
+    A wavelet band is the usual miss: 2D extractions give four bands (wavelet-HH),
+    3D ones eight (wavelet-HLH), so a signature made on one does not fit the other.
+    """
+    _, _, feature_of_filter = feature.partition("_")
+    if not feature_of_filter:
+        return ""
+    others = list(
+        FeatureDefinition.objects.filter(name__endswith=f"_{feature_of_filter}")
+        .order_by("name")
+        .values_list("name", flat=True)[:8]
+    )
+    if not others:
+        return ""
+    return f" (stored on other image filters: {', '.join(others)})"
+
+
 def find_feature(
     feature: str | None = None,
     ibsi_code: str | None = None,
@@ -412,7 +431,12 @@ def find_feature(
     if feature:
         found = FeatureDefinition.objects.filter(name=feature).first()
         if found is None:
-            raise SignatureError(f"field 'feature': no feature is named {feature!r}.")
+            raise SignatureError(
+                f"field 'feature': no feature is named {feature!r}"
+                f"{_stored_alternatives(feature)}; a signature can use only features "
+                "that extractions have stored (extract_features or "
+                "import_pyradiomics first)."
+            )
         return found
 
     matches = list(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import random
 import re
 import shlex
@@ -331,3 +332,22 @@ def test_the_readmes_extract_command_computes_every_demo_roi():
     assert set(mirp.values_list("status", flat=True)) == {"done"}, out.getvalue()
     assert "<class" not in out.getvalue() + err.getvalue()
 
+
+@pytest.mark.django_db
+def test_the_example_signature_imports_into_the_demo_as_its_doc_says(monkeypatch):
+    demo.build_demo()
+    doc = "docs/signatures_and_robustness.md"
+    monkeypatch.chdir(REPO)
+
+    arguments = documented_command("import_signature", doc, "example_signature.json")
+    call_command("import_signature", *arguments)
+    call_command("score_signatures", stdout=io.StringIO())
+
+    example = json.loads((REPO / "docs" / "example_signature.json").read_text())
+    scores = SignatureScore.objects.filter(signature__name=example["name"])
+    assert (
+        scores.count()
+        == FeatureExtraction.objects.filter(
+            segmentation__roi_name=demo.DEMO_ROI
+        ).count()
+    )

@@ -25,6 +25,7 @@ from radiomics.models import (
 )
 from radiomics.signatures import (
     SignatureError,
+    find_feature,
     read_definition,
     rescore_extractions,
     score_signature,
@@ -595,3 +596,12 @@ def test_a_score_the_database_cannot_sum_finitely_is_listed_not_stored(
 
     assert extraction.pk in result.incomplete
     assert not SignatureScore.objects.filter(extraction=extraction).exists()
+
+
+def test_a_term_on_a_wavelet_band_never_stored_lists_the_bands_that_were(features):
+    with pytest.raises(SignatureError) as refused:
+        find_feature("wavelet-HH_glrlm_GrayLevelNonUniformity")
+
+    message = str(refused.value)
+    assert "no feature is named 'wavelet-HH_glrlm_GrayLevelNonUniformity'" in message
+    assert f"stored on other image filters: {GLNU}, {WAVELET_GLNU}" in message
