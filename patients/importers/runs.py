@@ -141,11 +141,15 @@ def add_acting_user_argument(parser: CommandParser) -> None:
     )
 
 
-def target_project(code: str, username: str | None):
-    """Return the project and the acting user of an import command, or stop it.
+def target_project(code: str, username: str | None, create: bool = False):
+    """Return the project, the acting user and whether the project is new, or stop.
 
-    Raises CommandError when the code is not valid, when the user is unknown or
-    inactive, or when they may not curate the project (or create it).
+    Only an import that creates patients may `create` a project; any other refuses
+    an unknown code in one line, since a misspelt code (dmeo for demo) would
+    otherwise start an empty project or reject every row as an unknown patient.
+    Raises CommandError when the code is not valid or unknown and not to be
+    created, when the user is unknown or inactive, or when they may not curate the
+    project (or create it).
     """
     from django.contrib.auth import get_user_model
 
@@ -164,6 +168,11 @@ def target_project(code: str, username: str | None):
         raise CommandError(str(exc)) from None
     except Project.DoesNotExist:
         existing = None
+    if existing is None and not create:
+        raise CommandError(
+            f"No project has the code {code!r}; nothing was imported. Check the code: "
+            "only an import that creates patients makes a new project."
+        )
     if user is not None and existing is None and not is_site_admin(user):
         raise CommandError(
             f"--as-user: {username} may not create project {code!r}; a site "
@@ -174,7 +183,7 @@ def target_project(code: str, username: str | None):
             f"--as-user: {username} is not a curator of project {existing.code}; "
             "nothing was imported."
         )
-    return existing or get_project(code), user
+    return existing or get_project(code), user, existing is None
 
 
 @contextmanager
@@ -207,10 +216,21 @@ class ImportCommand(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument(
-            "--project", required=True, help="Project code; created if new."
+            "--project",
+            required=True,
+            help="Code of an existing project; only an import that creates patients "
+            "creates a new one, and says so.",
         )
         add_acting_user_argument(parser)
         self.add_import_arguments(parser)
+
+    def may_create_project(self, options: dict) -> bool:
+        """Whether this run may create its project: only a table of patients may.
+
+        NB: a lab table with --create-patients also creates patients, but a lab
+        result is never the first record of a cohort; a new code there is a typo.
+        """
+        return False
 
     def add_import_arguments(self, parser: CommandParser) -> None:
         pass
@@ -223,7 +243,11 @@ class ImportCommand(BaseCommand):
     ) -> None:
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
-        target, user = target_project(project, as_user)
+        target, user, created = target_project(
+            project, as_user, create=self.may_create_project(options)
+        )
+        if created:
+            self.stdout.write(f"Created new project {target.code!r}.")
 
         try:
             with acting_as(user):

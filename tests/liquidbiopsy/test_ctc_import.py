@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from liquidbiopsy.importers.ctc import import_ctc
 from liquidbiopsy.models import BloodSample, CTCCount
-from patients.models import DataIssue, ImportRun, Patient
+from patients.models import DataIssue, ImportRun, Patient, Project
 from tests.conftest import case_path
 from tests.liquidbiopsy.conftest import (
     patient,
@@ -232,3 +232,20 @@ def test_the_ctc_command_reports_a_rejected_file_as_an_error(project, tmp_path):
 
     with pytest.raises(CommandError, match="row 2, field patient_id"):
         call_command("import_ctc", str(path), project=project.code)
+
+
+@pytest.mark.parametrize("options", [[], ["--create-patients"]])
+def test_a_lab_import_into_an_unknown_project_names_the_project_once(
+    project, tmp_path, options
+):
+    path = write(tmp_path, "ctc.csv", HEADER + "P-1,2023-05-22,3\nP-2,2023-05-23,4\n")
+
+    with pytest.raises(CommandError) as refused:
+        call_command("import_ctc", str(path), "--project", "nosuchproj", *options)
+
+    assert str(refused.value).startswith(
+        "No project has the code 'nosuchproj'; nothing was imported."
+    )
+    assert "names no patient" not in str(refused.value)
+    assert not ImportRun.objects.exists()
+    assert not Project.objects.filter(code="nosuchproj").exists()

@@ -13,7 +13,14 @@ from django.utils import timezone
 from biobank.core.dates import DAY_FIRST, MONTH_FIRST
 from biobank.core.importing import ImportRejected
 from patients.importers.clinical import EVENTS, TREATMENTS, import_clinical
-from patients.models import ClinicalEvent, DataIssue, ImportRun, Patient, Treatment
+from patients.models import (
+    ClinicalEvent,
+    DataIssue,
+    ImportRun,
+    Patient,
+    Project,
+    Treatment,
+)
 from patients.services import find_patient
 from tests.conftest import case_path, shared_path
 
@@ -592,3 +599,28 @@ def test_the_command_refuses_a_path_that_is_no_file(project, tmp_path):
         )
 
     assert not ImportRun.objects.exists()
+
+
+def test_a_patients_table_for_a_new_project_code_says_it_created_the_project(
+    project, tmp_path, capsys
+):
+    path = tmp_path / "pat_good.csv"
+    path.write_text("patient_id,sex,birth_year\nP-1,F,1960\nP-2,M,1955\n")
+
+    call_command("import_clinical", str(path), "--project", "dmeo")
+
+    out = capsys.readouterr().out
+    assert out.startswith("Created new project 'dmeo'.\n")
+    assert Patient.objects.filter(project__code="dmeo").count() == 2
+
+
+def test_a_treatments_table_refuses_an_unknown_project_code(project, tmp_path):
+    path = tmp_path / "treatments.csv"
+    path.write_text("patient_id,regimen,start_date\nP-1,FOLFOX,2020-01-02\n")
+
+    with pytest.raises(CommandError, match="No project has the code 'dmeo'"):
+        call_command(
+            "import_clinical", str(path), "--project", "dmeo", "--kind", TREATMENTS
+        )
+
+    assert not Project.objects.filter(code="dmeo").exists()

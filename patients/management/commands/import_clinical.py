@@ -38,6 +38,10 @@ class Command(ImportCommand):
             help="Replace stored values the file contradicts (history keeps the old ones).",
         )
 
+    def may_create_project(self, options: dict) -> bool:
+        # A patients table creates its patients; treatments and events need them:
+        return options["kind"] == PATIENTS
+
     def run_import(self, path: Path, project: Project, **options) -> ImportReport:
         return import_clinical(
             path,

@@ -25,7 +25,9 @@ class Command(BaseCommand):
             "path", type=Path, help="A folder, a .zip archive or a file."
         )
         parser.add_argument(
-            "--project", required=True, help="Project code; created if new."
+            "--project",
+            required=True,
+            help="Project code; a new code creates the project, and says so.",
         )
         add_acting_user_argument(parser)
         parser.add_argument(
@@ -48,7 +50,10 @@ class Command(BaseCommand):
             if progress_every > 0 and (done % progress_every == 0 or done == total):
                 self.stderr.write(f"{done}/{total} files")
 
-        target, user = target_project(project, as_user)
+        # DICOM headers create their patients, so a new code makes a new project:
+        target, user, created = target_project(project, as_user, create=True)
+        if created:
+            self.stdout.write(f"Created new project {target.code!r}.")
         try:
             with acting_as(user):
                 report = ingest_dicom(path, target, progress=progress, user=user)
