@@ -205,7 +205,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         context |= {
             "matrix_csv_url": f"{matrix_url}?{urlencode(query | {'format': 'csv'})}",
             "matrix_parquet_url": f"{matrix_url}?{urlencode(query | {'format': 'parquet'})}",
-            "analysis_url": f"{reverse('cohorts:analysis')}?{urlencode(query)}",
+            "analysis_url": _analysis_url(query),
         }
     return render(request, "cohorts/cohort_page.html", context)
 
@@ -225,7 +225,9 @@ def _saved_cohorts_of(user) -> list[SavedCohort]:
     )
     for cohort in cohorts:
         # The stored definition as the builder's query string, to open it again:
-        cohort.page_query = urlencode(_definition_params(cohort.definition))
+        params = _definition_params(cohort.definition)
+        cohort.page_query = urlencode(params)
+        cohort.analysis_url = _analysis_url(params)
     return cohorts
 
 
@@ -431,20 +433,44 @@ class AnalysisForm(forms.Form):
         return cleaned
 
 
+def _analysis_choice(query: QueryDict) -> AnalysisForm:
+    """The analysis's own choices: bound once the form was submitted, else prefilled.
+
+    The features to correlate are required, so a query without them (a link from the
+    cohort page or a saved cohort, carrying the filters only) is a form to fill in,
+    not an error.
+    """
+    if "features" in query:
+        return AnalysisForm(query)
+    given = {name: query[name] for name in AnalysisForm.base_fields if name in query}
+    return AnalysisForm(initial=given)
+
+
+def _analysis_url(params: dict[str, str]) -> str:
+    """Return the analysis page's address for cohort parameters; * is for downloads only."""
+    if ALL_FEATURES in params.get("features", "").split(","):
+        params = {name: value for name, value in params.items() if name != "features"}
+    return f"{reverse('cohorts:analysis')}?{urlencode(params)}"
+
+
 @login_required
 @require_GET
 @answers_bad_dates
 def analysis_page(request: HttpRequest) -> HttpResponse:
     """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
     form = CohortForm(request.GET if request.GET else None, user=request.user)
-    choice = AnalysisForm(request.GET if request.GET else None)
+    choice = _analysis_choice(request.GET)
     if form.is_bound:
         known = [*form.fields, *choice.fields, DATES_PARAMETER]
         name_unknown_parameters(form, request.GET, known)
     context: dict = {"form": form, "choice": choice}
-    if not (form.is_bound and form.is_valid() and choice.is_valid()):
-        status = 400 if form.is_bound else 200
+    if not (form.is_bound and form.is_valid() and choice.is_bound):
+        # A link from the cohort page opens the form with its filters, or names
+        # what is wrong with them:
+        status = 400 if form.is_bound and form.errors else 200
         return render(request, "cohorts/analysis.html", context, status=status)
+    if not choice.is_valid():
+        return render(request, "cohorts/analysis.html", context, status=400)
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     pair_count = pairs.count()

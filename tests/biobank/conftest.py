@@ -163,3 +163,14 @@ class Records:
 @pytest.fixture
 def records(project) -> Records:
     return Records(project)
+
+
+@pytest.fixture
+def paired(records: Records) -> Patient:
+    """Patient P-1: a study with the ACUI feature and an EGFR T790M draw the same day."""
+    day = dt.date(2024, 3, 1)
+    patient = records.patient("P-1")
+    study = records.study(patient, day)
+    records.feature(study, "original_glcm_Contrast", 2.5, "ACUI")
+    records.variant(records.draw(patient, day), "EGFR", "p.T790M")
+    return patient

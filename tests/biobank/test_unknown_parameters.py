@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import re
 
 import pytest
 
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
-from tests.biobank.conftest import Records
-
-DAY = dt.date(2024, 3, 1)
 
 
 @pytest.fixture
@@ -19,15 +15,6 @@ def signed_in(client, django_user_model):
     """An administrator, who sees every project whatever the access rules."""
     client.force_login(django_user_model.objects.create_superuser("admin", None))
     return client
-
-
-@pytest.fixture
-def paired(records: Records):
-    patient = records.patient("P-1")
-    study = records.study(patient, DAY)
-    records.feature(study, "original_glcm_Contrast", 2.5, "ACUI")
-    records.variant(records.draw(patient, DAY), "EGFR", "p.T790M")
-    return patient
 
 
 def _alert(response) -> str:
@@ -191,9 +178,7 @@ def _address(name: str, patient) -> str:
 
 
 @pytest.mark.parametrize("name", _named_patterns())
-def test_every_page_and_download_refuses_an_unknown_parameter(
-    signed_in, paired, name
-):
+def test_every_page_and_download_refuses_an_unknown_parameter(signed_in, paired, name):
     response = signed_in.get(f"{_address(name, paired)}?gen=EGFR")
 
     if name in POST_ONLY:
