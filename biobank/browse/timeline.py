@@ -53,6 +53,11 @@ class Timeline:
     def genes(self) -> list[str]:
         return sorted({result.gene for result in self.gene_results})
 
+    def pair_rows(self) -> list[dict]:
+        """The pairs, each with its study, which tells apart studies of the same day."""
+        studies = {study.pk: study for study in self.studies}
+        return [pair | {"study": studies[pair["study_id"]]} for pair in self.pairs]
+
     def rows(self) -> list[dict]:
         """Every dated record, oldest first, as the table beside the chart lists them."""
         rows = [

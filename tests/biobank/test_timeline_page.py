@@ -250,3 +250,23 @@ def test_two_variants_of_one_gene_keep_lines_of_their_own(logged_in, records):
 
     assert "EGFR p.L858R: VAF 0.45 % (drawn 2024-03-01)" in titles
     assert "EGFR p.T790M: VAF 1.49 % (drawn 2024-03-01)" in titles
+
+
+def test_pairs_of_studies_of_the_same_day_name_their_study(logged_in, records):
+    patient = records.patient("SAME-DAY")
+    described = ["Brain MRI", "Spine MRI", ""]
+    studies = [records.study(patient, DAY, "MR") for _ in described]
+    for study, description in zip(studies, described, strict=True):
+        study.description = description
+        study.save()
+    records.draw(patient, DAY - dt.timedelta(days=5))
+
+    page = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+    table = re.search(r'id="pairs-heading".*?</table>', page, re.S).group(0)
+    rows = re.findall(r"<tr>.*?</tr>", table, re.S)[1:]
+
+    assert len(rows) == 3
+    assert len(set(rows)) == 3
+    for study in studies:
+        assert f'href="/studies/{study.pk}/"' in table
+    assert "Brain MRI" in table and "Spine MRI" in table
