@@ -57,6 +57,8 @@ INTENSITY = [
 ]
 VARIANCE_CODE = "ECT3"
 EXCESS_KURTOSIS_CODE = "IPH6"
+# Shown beside the derived value on the study page and in the report:
+EXCESS_KURTOSIS_NOTE = "the engine's kurtosis minus 3"
 NOT_COMPUTED = "not computed by this extraction"
 # Extractions run (or imported) before the biobank computed the quartiles lack them:
 QUARTILE_MISSING = "not computed for this extraction"
@@ -220,9 +222,7 @@ def intensity_lines(rows: list[FeatureRow]) -> list[ReportLine]:
             pearson = _find(rows, "", ("Kurtosis",))
             if pearson is not None:
                 excess = pearson.value.value - 3
-                lines.append(
-                    _line(label, code, pearson, excess, "the engine's kurtosis minus 3")
-                )
+                lines.append(_line(label, code, pearson, excess, EXCESS_KURTOSIS_NOTE))
                 continue
         row = _find(rows, code, names)
         if row is None:

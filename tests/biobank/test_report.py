@@ -8,7 +8,9 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
+from biobank.browse.study import EXCESS_KURTOSIS_NOTE
 from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
 from patients.models import CancerType, Treatment
 from radiomics.models import FeatureValue, RadiomicSignature, SignatureScore
@@ -135,3 +137,18 @@ def test_report_query_count_does_not_grow_with_results(logged_in, case, records)
         records.variant(draw, "AR", "p.H875Y")
     CfDNAAssay.objects.update(cfdna_ng_per_ml=12.0)
     assert queries() == few
+
+
+def test_report_says_how_a_derived_value_comes_from_the_stored_one(logged_in, case):
+    patient, study, _ = case
+    extraction = study.series.get().segmentations.get().extractions.get()
+    store(extraction, {"original_firstorder_Kurtosis": 8.25})
+    stored = FeatureValue.objects.get(feature__name="original_firstorder_Kurtosis")
+
+    html = logged_in.get(f"/patients/{patient.pk}/report/{study.pk}/").content.decode()
+    line = re.search(r"Kurtosis \(excess\)</th>(.*?)</tr>", html, re.S).group(1)
+
+    assert f"[FV {stored.pk}]" in line
+    assert "5.25" in line and "8.25" not in line
+    # The study page's explanation, word for word:
+    assert escape(EXCESS_KURTOSIS_NOTE) in line
