@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models import Exists, F, OuterRef, Q
+from django.http import QueryDict
 
 from biobank.api.access import ProjectChoicesOfUser
 from biobank.cohorts.stratification import FollowUpRule
@@ -145,8 +146,11 @@ class TimelineForm(forms.Form):
     """How the timeline is drawn: the pairing window and the VAF axis."""
 
     DEFAULT_WINDOW = 30
+    # The name the timeline and report used before they took the cohorts' window_days;
+    # links shared with it still open the window they meant.
+    OLD_WINDOW_NAME = "window"
 
-    window = forms.IntegerField(
+    window_days = forms.IntegerField(
         label="Pairing window (days)",
         min_value=0,
         max_value=3650,
@@ -162,8 +166,21 @@ class TimelineForm(forms.Form):
         required=False,
     )
 
-    def clean_window(self) -> int:
-        window = self.cleaned_data["window"]
+    @classmethod
+    def renamed(cls, query: QueryDict) -> QueryDict:
+        """Return `query` with the old `window` read as `window_days`.
+
+        Given both, `window` is left in place, so the page names it as a parameter it
+        does not read rather than choosing one of two windows silently.
+        """
+        if cls.OLD_WINDOW_NAME not in query or "window_days" in query:
+            return query
+        query = query.copy()
+        query.setlist("window_days", query.pop(cls.OLD_WINDOW_NAME))
+        return query
+
+    def clean_window_days(self) -> int:
+        window = self.cleaned_data["window_days"]
         return self.DEFAULT_WINDOW if window is None else window
 
     def clean_vaf_scale(self) -> str:

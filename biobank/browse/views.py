@@ -179,14 +179,15 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     dates = page_dates(request, {patient.project_id})
     patient_dates = dates.of(patient)
     # The form shows the settings in use, the defaults included:
-    settings = request.GET.copy()
-    settings.setdefault("window", str(TimelineForm.DEFAULT_WINDOW))
+    query = TimelineForm.renamed(request.GET)
+    settings = query.copy()
+    settings.setdefault("window_days", str(TimelineForm.DEFAULT_WINDOW))
     settings.setdefault("vaf_scale", "linear")
     form = TimelineForm(settings)
-    name_unknown_parameters(form, request.GET, [*form.fields, DATES_PARAMETER])
+    name_unknown_parameters(form, query, [*form.fields, DATES_PARAMETER])
     if form.is_valid():
         window, scale, status = (
-            form.cleaned_data["window"],
+            form.cleaned_data["window_days"],
             form.cleaned_data["vaf_scale"],
             200,
         )
@@ -279,13 +280,16 @@ def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpRespo
         patient.imaging_studies.select_related("patient__project"), pk=study_pk
     )
     dates = page_dates(request, {patient.project_id})
+    query = TimelineForm.renamed(request.GET)
     form = TimelineForm(
-        {"window": request.GET.get("window", TimelineForm.DEFAULT_WINDOW)}
+        {"window_days": query.get("window_days", TimelineForm.DEFAULT_WINDOW)}
     )
     # Only the window is read here, so vaf_scale, a timeline setting, is unknown too:
-    name_unknown_parameters(form, request.GET, ["window", DATES_PARAMETER])
+    name_unknown_parameters(form, query, ["window_days", DATES_PARAMETER])
     window = (
-        form.cleaned_data["window"] if form.is_valid() else TimelineForm.DEFAULT_WINDOW
+        form.cleaned_data["window_days"]
+        if form.is_valid()
+        else TimelineForm.DEFAULT_WINDOW
     )
 
     timeline = load_timeline(patient, window)

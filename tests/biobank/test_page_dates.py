@@ -73,9 +73,9 @@ class Case:
     def urls(self) -> dict[str, str]:
         """Every page that shows a patient's dates, with a query string."""
         return {
-            "timeline": f"/patients/{self.patient.pk}/?window=30",
+            "timeline": f"/patients/{self.patient.pk}/?window_days=30",
             "study": f"/studies/{self.study.pk}/?extraction=",
-            "report": f"/patients/{self.patient.pk}/report/{self.study.pk}/?window=30",
+            "report": f"/patients/{self.patient.pk}/report/{self.study.pk}/?window_days=30",
             "follow-up": "/follow-up/?window_days=30&ctc_brca=5&metastatic_only=on",
             "patients": "/patients/?q=PD",
             "cohort builder": "/cohorts/?window_days=30",
@@ -209,7 +209,8 @@ def test_the_forms_keep_the_mode_asked_for(logged_in, case):
 def pairs_of(content: str) -> list[tuple[str, str, int]]:
     """The study date, draw date and days apart of each row of the timeline's pairs."""
     rows = re.findall(
-        r'<a href="#study-\d+">([^<]+)</a></td><td>[^<]*</td>\s*'
+        r'<a href="#study-\d+">([^<]+)</a></td>\s*'
+        r'<td><a href="/studies/[^"]*">[^<]*</a>[^<]*</td>\s*<td>[^<]*</td>\s*'
         r'<td><a href="#sample-\d+">([^<]+)</a></td><td class="number">(-?\d+)</td>',
         content,
     )

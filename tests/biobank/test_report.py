@@ -75,10 +75,10 @@ def test_report_holds_every_part_with_record_references(
 def test_report_lists_only_draws_within_the_window(logged_in, case):
     patient, study, near = case
     narrow = logged_in.get(
-        f"/patients/{patient.pk}/report/{study.pk}/?window=2"
+        f"/patients/{patient.pk}/report/{study.pk}/?window_days=2"
     ).content.decode()
     wide = logged_in.get(
-        f"/patients/{patient.pk}/report/{study.pk}/?window=90"
+        f"/patients/{patient.pk}/report/{study.pk}/?window_days=90"
     ).content.decode()
 
     assert "No blood draw within 2 days of this study." in narrow
@@ -114,7 +114,10 @@ def test_report_is_printable_and_linked_from_the_timeline(logged_in, case):
         f"/patients/{patient.pk}/report/{study.pk}/"
     ).content.decode()
 
-    assert f'href="/patients/{patient.pk}/report/{study.pk}/"' in timeline
+    # With the timeline's window, the default one here:
+    assert (
+        f'href="/patients/{patient.pk}/report/{study.pk}/?window_days=30"' in timeline
+    )
     assert "@media print" in report
     assert 'class="no-print"' in report
 

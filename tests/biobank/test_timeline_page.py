@@ -109,8 +109,8 @@ def test_points_link_to_their_record_in_the_table(logged_in, patient):
 
 
 def test_pairs_within_the_window_are_linked_and_listed(logged_in, patient):
-    narrow = logged_in.get(f"/patients/{patient.pk}/?window=2")
-    wide = logged_in.get(f"/patients/{patient.pk}/?window=7")
+    narrow = logged_in.get(f"/patients/{patient.pk}/?window_days=2")
+    wide = logged_in.get(f"/patients/{patient.pk}/?window_days=7")
 
     def pair_titles(response) -> list[str]:
         return [t for t in _titles(_svg(response)) if t.startswith("Synchronous pair")]
@@ -191,7 +191,7 @@ def test_a_single_draw_draws_with_messages_for_the_empty_panels(logged_in, recor
 
 
 def test_bad_settings_are_refused_with_the_defaults_drawn(logged_in, patient):
-    response = logged_in.get(f"/patients/{patient.pk}/?window=-4&vaf_scale=cubic")
+    response = logged_in.get(f"/patients/{patient.pk}/?window_days=-4&vaf_scale=cubic")
 
     html = response.content.decode()
     assert response.status_code == 400
@@ -270,3 +270,34 @@ def test_pairs_of_studies_of_the_same_day_name_their_study(logged_in, records):
     for study in studies:
         assert f'href="/studies/{study.pk}/"' in table
     assert "Brain MRI" in table and "Spine MRI" in table
+
+
+@pytest.mark.parametrize("page", ["timeline", "report"])
+def test_a_link_shared_with_the_old_window_name_opens_that_window(
+    logged_in, patient, page
+):
+    study = patient.imaging_studies.get()
+    path = {
+        "timeline": f"/patients/{patient.pk}/",
+        "report": f"/patients/{patient.pk}/report/{study.pk}/",
+    }[page]
+
+    old = logged_in.get(f"{path}?window=2")
+    new = logged_in.get(f"{path}?window_days=2")
+
+    assert old.status_code == new.status_code == 200
+    assert old.context["timeline"].window_days == 2
+    assert 'name="window_days" value="2"' in old.content.decode()
+
+
+def test_both_window_names_at_once_are_refused(logged_in, patient):
+    response = logged_in.get(f"/patients/{patient.pk}/?window=2&window_days=7")
+
+    assert response.status_code == 400
+    assert "window: Unknown parameter" in response.content.decode()
+
+
+def test_the_report_opens_with_the_timelines_window(logged_in, patient):
+    page = logged_in.get(f"/patients/{patient.pk}/?window_days=7").content.decode()
+
+    assert re.search(r'href="/patients/\d+/report/\d+/\?window_days=7"', page)

@@ -29,14 +29,14 @@ def _misspelt(patient, page: str) -> tuple[str, str, str | None]:
     return {
         "dashboard": ("/?projct=demo", "projct", "project"),
         "patients": ("/patients/?cancer_typ=LUAD", "cancer_typ", "cancer_type"),
-        "timeline": (f"/patients/{patient.pk}/?windw=90", "windw", "window"),
+        "timeline": (f"/patients/{patient.pk}/?windw=90", "windw", "window_days"),
         # The study page has no form, only links choosing an extraction:
         "study": (f"/studies/{study}/?extraction=&gen=EGFR", "gen", None),
         # The report reads the window only, not the timeline's VAF axis:
         "report": (
             f"/patients/{patient.pk}/report/{study}/?vaf_scale=log",
             "vaf_scale",
-            "window",
+            "window_days",
         ),
         "follow-up": ("/follow-up/?ctc_brest=3", "ctc_brest", "ctc_brca"),
         "cohort builder": ("/cohorts/?window_days=5&gen=EGFR", "gen", "gene"),
@@ -100,9 +100,9 @@ def test_every_parameter_a_page_reads_is_accepted(signed_in, paired):
     urls = [
         "/?project=demo",
         "/patients/?q=P&sort=draws&descending=on&page=1&dates=relative",
-        f"/patients/{paired.pk}/?window=10&vaf_scale=log&dates=relative",
+        f"/patients/{paired.pk}/?window_days=10&vaf_scale=log&dates=relative",
         f"/studies/{study.pk}/?extraction={extraction.pk}&dates=relative",
-        f"/patients/{paired.pk}/report/{study.pk}/?window=10&dates=relative",
+        f"/patients/{paired.pk}/report/{study.pk}/?window_days=10&dates=relative",
         "/follow-up/?window_days=30&ctc_brca=5&use_cfdna=on&dates=relative",
         "/cohorts/?window_days=5&gene=EGFR&features=ACUI&genes=EGFR&format=csv"
         "&dates=relative",
