@@ -274,21 +274,23 @@ class _Reader:
         values: dict[str, str],
         header: VCFHeader,
     ) -> VariantRow | None:
-        alt_reads, depth = allele_counts(values, header.numbers, ref, alt, index)
+        alt_reads, depth, counted_by = allele_counts(
+            values, header.numbers, ref, alt, index
+        )
         for count in (alt_reads, depth):
             try:
                 check_reads(count or 0)
             except InvalidValue as exc:
-                self.problems.add(line, "FORMAT", str(exc), str(count), exc.code)
+                self.problems.add(line, counted_by, str(exc), str(count), exc.code)
                 return None
-        vaf = allele_fraction(values, index)
+        vaf, vaf_field = allele_fraction(values, index)
         if vaf is None and alt_reads is not None and depth:
-            vaf = alt_reads / depth
+            vaf, vaf_field = alt_reads / depth, counted_by
         if alt_reads is not None and depth is not None and alt_reads > depth:
             depth = None  # NB: DP may count only reads that pass filters the AD count did not.
         if vaf is not None and not 0 <= vaf <= 1:
             self.problems.add(
-                line, "FORMAT", "gives an allele fraction outside 0..1.", str(vaf)
+                line, vaf_field, "gives an allele fraction outside 0..1.", str(vaf)
             )
             return None
 
@@ -305,7 +307,7 @@ class _Reader:
         if result["variant_type"] == VariantResult.Type.OTHER:
             result["variant_type"] = allele_type(change)
         if filters in PASSED:
-            vaf = called_vaf(self.warnings, self.source, line, "FORMAT", vaf)
+            vaf = called_vaf(self.warnings, self.source, line, vaf_field, vaf)
             result |= {"call": VariantResult.Call.DETECTED, "vaf": vaf}
         else:
             result |= {
@@ -416,8 +418,10 @@ def _numbers(text: str | None) -> list[int | None]:
 
 def allele_counts(
     values: dict[str, str], numbers: dict[str, str], ref: str, alt: str, index: int
-) -> tuple[int | None, int | None]:
-    """Return (alt reads, depth) of one ALT allele from the caller's FORMAT fields.
+) -> tuple[int | None, int | None, str]:
+    """Return (alt reads, depth, fields read) of one ALT allele from FORMAT fields.
+
+    The fields read ("FORMAT/AD", "FORMAT/DP4") name the source in messages.
 
     AD (ref, alt...; VarScan's AD of Number=1 is the alt count, with RD the ref
     count), Strelka's tier-1 counts (AU/CU/GU/TU for SNVs, TAR/TIR for indels), DP4
@@ -431,22 +435,24 @@ def allele_counts(
         rd = _numbers(values.get("RD"))
         alt_reads = ad[0]
         if rd and rd[0] is not None and alt_reads is not None:
-            return alt_reads, rd[0] + alt_reads
-        return alt_reads, depth
+            return alt_reads, rd[0] + alt_reads, "FORMAT/AD+RD"
+        return alt_reads, depth, "FORMAT/AD+DP"
     if len(ad) > index + 1 and ad[index + 1] is not None:
         total = None if None in ad else sum(ad)  # type: ignore[arg-type]
-        return ad[index + 1], total if total is not None else depth
+        if total is None:
+            return ad[index + 1], depth, "FORMAT/AD+DP"
+        return ad[index + 1], total, "FORMAT/AD"
 
     tiers = {base: _numbers(values.get(f"{base}U")) for base in "ACGT"}
     if all(tiers.values()) and len(alt) == 1 and alt.upper() in tiers:
         first = {base: counts[0] or 0 for base, counts in tiers.items()}
-        return first[alt.upper()], sum(first.values())
+        return first[alt.upper()], sum(first.values()), "FORMAT/AU,CU,GU,TU"
     tar, tir = _numbers(values.get("TAR")), _numbers(values.get("TIR"))
     if tar and tir and tar[0] is not None and tir[0] is not None:
-        return tir[0], tar[0] + tir[0]
+        return tir[0], tar[0] + tir[0], "FORMAT/TAR+TIR"
     dp4 = _numbers(values.get("DP4"))
     if len(dp4) == 4 and None not in dp4 and index == 0:
-        return dp4[2] + dp4[3], sum(dp4)  # type: ignore[operator,arg-type]
+        return dp4[2] + dp4[3], sum(dp4), "FORMAT/DP4"  # type: ignore[operator,arg-type]
     bcount = _numbers(values.get("BCOUNT"))
     if (
         len(bcount) == 4
@@ -454,14 +460,15 @@ def allele_counts(
         and len(alt) == 1
         and alt.upper() in "ACGT"
     ):
-        return bcount["ACGT".index(alt.upper())], sum(bcount)  # type: ignore[arg-type]
-    return None, depth
+        return bcount["ACGT".index(alt.upper())], sum(bcount), "FORMAT/BCOUNT"  # type: ignore[arg-type]
+    return None, depth, "FORMAT/DP"
 
 
-def allele_fraction(values: dict[str, str], index: int) -> float | None:
-    """Return the allele fraction the caller states: FA or AF (fractions), FREQ (percent).
+def allele_fraction(values: dict[str, str], index: int) -> tuple[float | None, str]:
+    """Return the allele fraction the caller states, and its field ("FORMAT/AF").
 
-    VarScan writes FREQ as a percent string ("38.46%"), with or without the sign.
+    FA and AF are fractions, FREQ a percent: VarScan writes it as a percent string
+    ("38.46%"), with or without the sign.
     """
     for name, unit in (("FA", FRACTION), ("AF", FRACTION), ("FREQ", PERCENT)):
         text = values.get(name)
@@ -474,5 +481,5 @@ def allele_fraction(values: dict[str, str], index: int) -> float | None:
         except ValueError:
             continue
         # In decimal, so 38.46 % is exactly 0.3846 (see check_fraction):
-        return float(number / 100 if unit == PERCENT else number)
-    return None
+        return float(number / 100 if unit == PERCENT else number), f"FORMAT/{name}"
+    return None, ""

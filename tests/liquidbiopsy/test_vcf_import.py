@@ -309,3 +309,30 @@ def test_the_vcf_command_rejects_a_future_draw_date(project):
             patient="SYN-V9",
             drawn_on="2999-01-01",
         )
+
+
+@pytest.mark.parametrize(
+    ("keys", "values", "field"),
+    [
+        ("GT:AF:AD", "0/1:0:95,5", "FORMAT/AF"),
+        ("GT:FREQ", "0/1:0%", "FORMAT/FREQ"),
+        ("GT:AD", "0/1:95,0", "FORMAT/AD"),
+        ("GT:DP4", "0/1:50,45,0,0", "FORMAT/DP4"),
+    ],
+)
+def test_a_zero_vaf_warning_names_the_format_field_it_was_read_from(
+    project, tmp_path, keys, values, field
+):
+    path = write(
+        tmp_path,
+        "zero.vcf",
+        "##fileformat=VCFv4.2\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+        f"12\t25398284\t.\tC\tT\t.\tPASS\t.\t{keys}\t{values}\n",
+    )
+
+    report = run(path, project)
+
+    (warning,) = [w for w in report.warnings if w.code == "zero-vaf-of-called-variant"]
+    assert (warning.row, warning.field) == (3, field)
+    assert f"field {field}: is 0 for a variant the caller called" in str(warning)
