@@ -34,17 +34,21 @@ RATIO_FLOOR_BYTES = 1 << 20
 SNIFF_BYTES = 512
 
 
-def check_size(path: Path) -> None:
-    """Refuse an empty file, or one above BIOBANK_MAX_UPLOAD_BYTES, before reading it."""
+def check_size(path: Path, name: str = "") -> None:
+    """Refuse an empty file, or one above BIOBANK_MAX_UPLOAD_BYTES, before reading it.
+
+    Messages name the file `name` (as the user gave it), else by its own name.
+    """
+    name = name or path.name
     size = path.stat().st_size
     if size == 0:
-        raise ImportRejected([Problem(path.name, "is empty.", code="empty-file")])
+        raise ImportRejected([Problem(name, "is empty.", code="empty-file")])
     limit = settings.BIOBANK_MAX_UPLOAD_BYTES
     if size > limit:
         raise ImportRejected(
             [
                 Problem(
-                    path.name,
+                    name,
                     f"is {size:,} bytes, above the limit of {limit:,} "
                     "(BIOBANK_MAX_UPLOAD_BYTES); split it.",
                     code="too-large",

@@ -101,9 +101,10 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
 def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
     folder = Path(settings.BIOBANK_UPLOAD_ROOT) / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    path = _save(form.cleaned_data["file"], folder, suffix=".zip")
+    uploaded = form.cleaned_data["file"]
+    path = _save(uploaded, folder, suffix=".zip")
     try:
-        _check_archive(path)
+        _check_archive(path, Path(uploaded.name or path.name).name)
     except ImportRejected as exc:
         shutil.rmtree(folder, ignore_errors=True)
         return _form_page(request, form, _messages(exc.problems), status=400)
@@ -121,15 +122,19 @@ def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
     return render(request, "admin/imports/queued.html", context, status=202)
 
 
-def _check_archive(path: Path) -> None:
-    """Refuse an archive before queueing it, so the curator hears at once."""
-    check_size(path)
+def _check_archive(path: Path, name: str) -> None:
+    """Refuse an archive before queueing it, so the curator hears at once.
+
+    Messages name the file as uploaded (`name`), not the copy saved under a safe
+    name with ".zip" added.
+    """
+    check_size(path, name)
     if not zipfile.is_zipfile(path):
         raise ImportRejected(
-            [Problem(path.name, "is not a ZIP archive.", code="wrong-kind")]
+            [Problem(name, "is not a ZIP archive.", code="wrong-kind")]
         )
     with zipfile.ZipFile(path) as archive:
-        safe_members(archive, path.name)
+        safe_members(archive, name)
 
 
 def _save(uploaded: UploadedFile, folder: Path, suffix: str = "") -> Path:

@@ -322,11 +322,20 @@ def test_a_zip_bomb_is_refused_before_it_is_queued(curating, project, upload_roo
 
 
 @pytest.mark.attack
-def test_a_table_given_as_a_dicom_archive_is_refused(curating, project):
-    response = upload(curating, project, "dicom-zip", "p.csv", PATIENTS.encode())
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (PATIENTS.encode(), "pat_good.csv: is not a ZIP archive."),
+        (b"", "pat_good.csv: is empty."),
+    ],
+)
+def test_a_table_given_as_a_dicom_archive_is_refused_under_its_uploaded_name(
+    curating, project, content, error
+):
+    response = upload(curating, project, "dicom-zip", "pat_good.csv", content)
 
     assert response.status_code == 400
-    assert response.context["errors"] == ["p.csv.zip: is not a ZIP archive."]
+    assert response.context["errors"] == [error]
 
 
 @pytest.mark.attack
