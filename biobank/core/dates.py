@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from biobank.core.importing import Problem
+from biobank.core.wording import give
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _SLASHED = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
@@ -95,8 +96,8 @@ def parse_date_column(
                 Problem(
                     source,
                     "the day/month order of this column is ambiguous (no day above 12); "
-                    "declare the date format (the import commands' --date-order option, "
-                    f"day-first or month-first). Values: {ambiguous}.",
+                    f"declare the date format ({give('date_order')}). Values: "
+                    f"{ambiguous}.",
                     field=field_name,
                     code="ambiguous-date-order",
                 )

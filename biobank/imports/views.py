@@ -23,6 +23,7 @@ from biobank.core.safefiles import check_size, safe_members
 from biobank.imports.forms import UploadForm
 from biobank.imports.kinds import DICOM_ZIP, KINDS
 from biobank.imports.runs import last_run_id, new_run_of
+from biobank.core.wording import PAGE, speaking_to
 from biobank.imports.tasks import ingest_dicom_upload
 from patients.models import ImportRun, Project
 
@@ -68,7 +69,9 @@ def upload(request: HttpRequest) -> HttpResponse:
         before = last_run_id()
         problems: list[Problem] = []
         try:
-            kind.run(path, project, request.user, form.cleaned_data)
+            # Messages name the page's controls, not the commands' options:
+            with speaking_to(PAGE):
+                kind.run(path, project, request.user, form.cleaned_data)
         except ImportRejected as exc:
             # Recorded on its failed run, which the result page shows:
             problems = exc.problems

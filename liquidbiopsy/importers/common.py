@@ -27,6 +27,7 @@ from biobank.core.validation import (
     check_not_future,
     longer_than_message,
 )
+from biobank.core.wording import give
 from liquidbiopsy.validation import (
     CALL_WORDS,
     DRAW_REQUIRED,
@@ -176,7 +177,7 @@ class PatientLookup:
                 line,
                 name,
                 f"names no patient of project {self.project.code}; import the clinical "
-                "table first, or re-run with --create-patients.",
+                f"table first, or {give('create_patients')}.",
                 code="unknown-patient",
             )
         return patient

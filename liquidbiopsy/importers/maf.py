@@ -11,6 +11,7 @@ from biobank.core.dates import parse_one
 from biobank.core.importing import ImportRejected, Problem, read_table
 from biobank.core.safefiles import decode_utf8, read_text_bytes
 from biobank.core.validation import InvalidValue, check_date_text, check_not_future
+from biobank.core.wording import give
 from liquidbiopsy.importers.common import (
     MISSING,
     PERCENT,
@@ -276,8 +277,8 @@ def _check_draws(
             [
                 Problem(
                     source,
-                    f"has no blood draw date for {len(undated)} samples; give --drawn-on "
-                    "YYYY-MM-DD or a draw_date column in the sample map.",
+                    f"has no blood draw date for {len(undated)} samples; "
+                    f"{give('drawn_on')} or a draw_date column in the sample map.",
                     field="drawn_on",
                     code="no-draw-date",
                 )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from biobank.core.dates import parse_datetime_cell
 from biobank.core.importing import ImportRejected, Problem
 from biobank.core.validation import InvalidValue, check_date_text, check_not_future
+from biobank.core.wording import give
 from liquidbiopsy.hgvs import (
     FusionError,
     GeneSymbolError,
@@ -165,8 +166,8 @@ def draw_of_option(
             [
                 Problem(
                     source,
-                    "has no blood draw date; give it with --drawn-on YYYY-MM-DD "
-                    "(a variant without its draw cannot be placed in time).",
+                    f"has no blood draw date; {give('drawn_on')} (a variant "
+                    "without its draw cannot be placed in time).",
                     field="drawn_on",
                     code="no-draw-date",
                 )

@@ -26,6 +26,7 @@ from biobank.core.validation import (
     choice_message,
     longer_than_message,
 )
+from biobank.core.wording import give
 from patients.importers.runs import RunLinks, recorded_import
 from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
 from patients.services import find_patient, pseudonymise
@@ -220,7 +221,7 @@ def read_clinical_rows(
                 [
                     Problem(
                         source,
-                        "a Lung1 table holds patients only; use --kind patients.",
+                        f"a Lung1 table holds patients only; {give('kind_patients')}.",
                     )
                 ]
             )

@@ -24,6 +24,7 @@ from biobank.core.importing import (
     read_table,
     require_columns,
 )
+from biobank.core.wording import give
 from patients.importers.runs import RunLinks, recorded_import
 from patients.models import Patient, Project
 from patients.services import pseudonymise, source_key
@@ -246,7 +247,7 @@ def _check_patients_known(
                 Problem(
                     source,
                     f"names no patient of project {project.code}; import the clinical "
-                    "table or the images first, or re-run with --create-patients.",
+                    f"table or the images first, or {give('create_patients')}.",
                     row=row.line,
                     field=id_column,
                     code="unknown-patient",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import io
 import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from biobank.core.importing import ImportRejected
@@ -388,3 +390,36 @@ def test_a_vcf_drawn_on_a_slashed_date_is_refused_not_read_month_first(
     assert response.status_code == 400
     assert "12/03/2020: is not a date (YYYY-MM-DD)" in response.content.decode()
     assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "page_says", "command_says"),
+    [
+        (
+            "ctc",
+            CTC + "H-9,2023-05-22,3\n",
+            "tick 'Create patients'",
+            "re-run with --create-patients",
+        ),
+        (
+            "clinical-patients",
+            "patient_id,sex,diagnosis_date\nH-1,F,03/04/2021\n",
+            "choose a 'Date order'",
+            "--date-order",
+        ),
+    ],
+)
+def test_upload_messages_name_the_pages_controls_and_commands_their_options(
+    curating, project, tmp_path, kind, content, page_says, command_says
+):
+    response = upload(curating, project, kind, "table.csv", content.encode())
+    page = html.unescape(curating.get(response.url).content.decode())
+    path = tmp_path / "table.csv"
+    path.write_text(content)
+    command = {"ctc": "import_ctc", "clinical-patients": "import_clinical"}[kind]
+    with pytest.raises(CommandError) as refused:
+        call_command(command, str(path), "--project", project.code)
+
+    assert page_says in page
+    assert "--create-patients" not in page and "--date-order" not in page
+    assert command_says in str(refused.value)
