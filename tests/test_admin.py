@@ -382,3 +382,19 @@ def test_the_admin_refuses_a_slashed_date_as_the_import_commands_do(
         assert "is not a date (YYYY-MM-DD)" in errors[name][0]
     patient.refresh_from_db()
     assert patient.diagnosis_on != dt.date(2020, 12, 3)
+
+
+def test_an_import_run_shows_its_user_as_text_a_curator_can_read(
+    biobank, client, django_user_model
+):
+    run = ImportRun.objects.get()
+    staff = django_user_model.objects.create_user("staffer", is_staff=True)
+    grant(staff, run.project, "curator")
+    run.user = staff
+    run.save(update_fields=["user"])
+    client.force_login(staff)
+
+    page = client.get(admin_url(ImportRun, "change", run.pk)).content.decode()
+
+    assert f"/admin/auth/user/{staff.pk}/" not in page
+    assert '<div class="readonly">staffer</div>' in page

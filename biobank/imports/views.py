@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 import shutil
@@ -14,20 +15,24 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from biobank.api.access import CURATE, may, projects_for
+from biobank.cohorts.matrix import guard_formula
 from biobank.core.importing import ImportRejected, Problem
 from biobank.core.safefiles import check_size, safe_members
+from biobank.core.wording import PAGE, speaking_to
 from biobank.imports.forms import UploadForm
 from biobank.imports.kinds import DICOM_ZIP, KINDS
 from biobank.imports.runs import last_run_id, new_run_of
-from biobank.core.wording import PAGE, speaking_to
 from biobank.imports.tasks import ingest_dicom_upload
-from patients.models import ImportRun, Project
+from patients.admin import SHOWN_ISSUES
+from patients.models import DataIssue, ImportRun, Project
 
 logger = logging.getLogger(__name__)
+ISSUE_COLUMNS = ("severity", "code", "source_name", "row", "field", "value", "message")
 
 
 def upload(request: HttpRequest) -> HttpResponse:
@@ -86,23 +91,53 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 def run_result(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show one import run: counts, and every issue with its file, row and field."""
-    run = get_object_or_404(
-        ImportRun.objects.select_related("project", "user"),
-        pk=pk,
-        project__in=projects_for(request.user, CURATE),
-    )
+    """Show one import run: counts, and its first issues with file, row and field.
+
+    A file with thousands of issues would make a page of megabytes; the rest are
+    counted, and all of them are in the CSV download.
+    """
+    run = _curated_run(request, pk)
+    issues = ordered_issues(run)
+    count = issues.count()
     context = admin.site.each_context(request) | {
         "title": f"Import of {run.source_name or 'an upload'}",
         "run": run,
         "created": sorted((run.summary.get("created") or {}).items()),
-        "issues": run.issues.order_by("severity", "row", "pk"),  # errors first
+        "issues": issues[:SHOWN_ISSUES],
+        "issue_count": count,
+        "hidden_issues": max(count - SHOWN_ISSUES, 0),
     }
     return render(request, "admin/imports/result.html", context)
 
 
 def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
     folder = Path(settings.BIOBANK_UPLOAD_ROOT) / uuid.uuid4().hex
+def run_issues_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """Return every issue of one import run as CSV, in the order the page lists them."""
+    run = _curated_run(request, pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="import-run-{run.pk}-issues.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(ISSUE_COLUMNS)
+    for values in ordered_issues(run).values_list(*ISSUE_COLUMNS).iterator():
+        writer.writerow([guard_formula(value) for value in values])
+    return response
+
+
+def ordered_issues(run: ImportRun) -> QuerySet[DataIssue]:
+    return run.issues.order_by("severity", "row", "pk")  # errors first
+
+
+def _curated_run(request: HttpRequest, pk: int) -> ImportRun:
+    return get_object_or_404(
+        ImportRun.objects.select_related("project", "user"),
+        pk=pk,
+        project__in=projects_for(request.user, CURATE),
+    )
+
+
     folder.mkdir(parents=True)
     uploaded = form.cleaned_data["file"]
     path = _save(uploaded, folder, suffix=".zip")

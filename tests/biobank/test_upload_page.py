@@ -392,6 +392,45 @@ def test_a_vcf_drawn_on_a_slashed_date_is_refused_not_read_month_first(
     assert not ImportRun.objects.exists()
 
 
+def test_a_run_with_many_issues_lists_the_first_ones_and_offers_all_as_csv(
+    curating, project
+):
+    rows = "".join(f"H-{n},2023-05-22,many\n" for n in range(250))
+    response = upload(
+        curating,
+        project,
+        "ctc",
+        "counts.csv",
+        (CTC + rows).encode(),
+        create_patients="on",
+    )
+    run = ImportRun.objects.get()
+    total = run.issues.count()
+    assert total > 200
+
+    page = curating.get(response.url)
+    admin_page = curating.get(reverse("admin:patients_importrun_change", args=[run.pk]))
+    download = curating.get(reverse("imports-run-issues", args=[run.pk]))
+
+    assert len(page.context["issues"]) == 200
+    assert f"{total - 200} more are not" in page.content.decode()
+    assert admin_page.content.decode().count('<td class="field-message">') == 200
+    assert f"{total} issues:" in admin_page.content.decode()
+    lines = download.content.decode().splitlines()
+    assert lines[0] == "severity,code,source_name,row,field,value,message"
+    assert len(lines) == total + 1
+
+
+def test_the_issues_csv_of_another_projects_run_is_not_found(
+    curating, project, other_project
+):
+    run = ImportRun.objects.create(project=other_project, importer="ctc")
+
+    response = curating.get(reverse("imports-run-issues", args=[run.pk]))
+
+    assert response.status_code == 404
+
+
 @pytest.mark.parametrize(
     ("kind", "content", "page_says", "command_says"),
     [
