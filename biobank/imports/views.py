@@ -25,7 +25,7 @@ from biobank.core.importing import ImportRejected, Problem
 from biobank.core.safefiles import check_size, safe_members
 from biobank.core.wording import PAGE, speaking_to
 from biobank.imports.forms import UploadForm
-from biobank.imports.kinds import DICOM_ZIP, KINDS
+from biobank.imports.kinds import DICOM_ZIP, KINDS, kind_the_header_suggests
 from biobank.imports.runs import last_run_id, new_run_of
 from biobank.imports.tasks import ingest_dicom_upload
 from patients.admin import SHOWN_ISSUES
@@ -71,6 +71,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
     with tempfile.TemporaryDirectory(prefix="upload-") as folder:
         path = _save(form.cleaned_data["file"], Path(folder))
+        header = _header_of(path)
         before = last_run_id()
         problems: list[Problem] = []
         try:
@@ -83,6 +84,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     run_id = new_run_of(before, kind.importer, project, request.user)
     if run_id is None:
         return _form_page(request, form, _messages(problems), status=400)
+    _say_which_kind_it_looks_like(run_id, header, form.cleaned_data["kind"])
 
     logger.info(
         "Upload of %s into project %s: run %s", kind.importer, project.pk, run_id
@@ -110,8 +112,6 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "admin/imports/result.html", context)
 
 
-def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
-    folder = Path(settings.BIOBANK_UPLOAD_ROOT) / uuid.uuid4().hex
 def run_issues_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """Return every issue of one import run as CSV, in the order the page lists them."""
     run = _curated_run(request, pk)
@@ -138,6 +138,8 @@ def _curated_run(request: HttpRequest, pk: int) -> ImportRun:
     )
 
 
+def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
+    folder = Path(settings.BIOBANK_UPLOAD_ROOT) / uuid.uuid4().hex
     folder.mkdir(parents=True)
     uploaded = form.cleaned_data["file"]
     path = _save(uploaded, folder, suffix=".zip")
@@ -186,6 +188,39 @@ def _save(uploaded: UploadedFile, folder: Path, suffix: str = "") -> Path:
         for chunk in uploaded.chunks():
             handle.write(chunk)
     return path
+
+
+def _header_of(path: Path) -> list[str]:
+    """Return the column names of a table's first line (tab- or comma-separated)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        line = handle.readline(65_536).strip()
+    delimiter = "\t" if "\t" in line and "," not in line else ","
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def _say_which_kind_it_looks_like(run_id: int, header: list[str], chosen: str) -> None:
+    """Add a warning to the run when the file's columns are another kind's.
+
+    A CTC table uploaded as patients otherwise reads as repeated patients and
+    ignored columns, which do not say that the wrong kind was chosen.
+    """
+    suggested = kind_the_header_suggests(header, chosen)
+    if suggested is None:
+        return
+    run = ImportRun.objects.get(pk=run_id)
+    DataIssue.objects.create(
+        import_run=run,
+        project=run.project,
+        severity=DataIssue.Severity.WARNING,
+        code="wrong-kind",
+        source_name=run.source_name,
+        row=1,
+        message=(
+            f"most columns are not those of a {KINDS[chosen].label} but of a "
+            f"{suggested.label}; if that is what the file holds, upload it again as "
+            "that kind."
+        ),
+    )
 
 
 def _messages(problems: list[Problem]) -> list[str]:

@@ -462,3 +462,27 @@ def test_upload_messages_name_the_pages_controls_and_commands_their_options(
     assert page_says in page
     assert "--create-patients" not in page and "--date-order" not in page
     assert command_says in str(refused.value)
+
+
+def test_a_ctc_table_uploaded_as_patients_is_said_to_look_like_ctc_counts(
+    curating, project
+):
+    content = CTC + "H-1,2023-05-22,3\nH-1,2023-06-22,5\n"
+
+    response = upload(
+        curating, project, "clinical-patients", "ctc.csv", content.encode()
+    )
+
+    page = html.unescape(curating.get(response.url).content.decode())
+    assert "not those of a Clinical CSV: patients but of a CTC counts (CSV)" in page
+
+
+def test_a_patients_table_with_a_few_extra_columns_suggests_no_other_kind(
+    curating, project
+):
+    content = "patient_id,sex,birth_year,histology,count\nH-1,F,1960,adenocarcinoma,3\n"
+
+    response = upload(curating, project, "clinical-patients", "p.csv", content.encode())
+
+    assert not DataIssue.objects.filter(code="wrong-kind").exists()
+    assert response.status_code == 302
