@@ -20,6 +20,9 @@ from django.forms import ModelChoiceField
 
 from patients.models import Project, ProjectMembership, Role
 
+# What a project choice says of a code it refuses, whether or not the project exists:
+UNKNOWN_PROJECT = "No project has this code."
+
 VIEW = "view"
 CURATE = "curate"
 MANAGE = "manage"
@@ -178,8 +181,15 @@ class ProjectChoicesOfUser:
 
     def __init__(self, *args, user: User | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if user is None:
-            return
-        for field in self.fields.values():
-            if isinstance(field, ModelChoiceField) and field.queryset.model is Project:
+        for field in self._project_fields():
+            # One message for a code nobody has and one this user may not read:
+            field.error_messages["invalid_choice"] = UNKNOWN_PROJECT
+            if user is not None:
                 field.queryset = projects_for(user)
+
+    def _project_fields(self) -> list[ModelChoiceField]:
+        return [
+            field
+            for field in self.fields.values()
+            if isinstance(field, ModelChoiceField) and field.queryset.model is Project
+        ]

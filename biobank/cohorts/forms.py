@@ -83,7 +83,6 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         to_field_name="code",
         required=False,
         empty_label="Any project",
-        error_messages={"invalid_choice": "No project has this code."},
     )
     cancer_type = forms.ChoiceField(
         choices=[("", "Any cancer type"), *CancerType.choices], required=False

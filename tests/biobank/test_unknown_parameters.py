@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from biobank.api.access import UNKNOWN_PROJECT
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 
 
@@ -72,7 +73,7 @@ def test_a_misnamed_project_withholds_the_dashboards_counts(signed_in, paired):
     response = signed_in.get("/?project=nowhere")
 
     assert response.status_code == 400
-    assert "Select a valid choice" in _alert(response)
+    assert UNKNOWN_PROJECT in _alert(response)
     assert 'id="counts-heading"' not in response.content.decode()
 
 
