@@ -216,14 +216,24 @@ def _dates_param(dates: PageDates) -> dict[str, str]:
 
 
 def _saved_cohorts_of(user) -> list[SavedCohort]:
-    """The user's saved cohorts, newest first, with their versions: two queries."""
+    """The saved cohorts `user` may open, as the API lists them, newest first.
+
+    Two queries, and one more per project whose cohorts by others the user may
+    re-run or not.
+    """
     versions = CohortVersion.objects.order_by("number")
     cohorts = list(
-        SavedCohort.objects.filter(author=user).prefetch_related(
-            Prefetch("versions", queryset=versions)
-        )[:SAVED_COHORTS_SHOWN]
+        saved.visible_cohorts(user)
+        .select_related("author", "project")
+        .prefetch_related(Prefetch("versions", queryset=versions))[:SAVED_COHORTS_SHOWN]
     )
+    # may_rerun reads only the authorship and the project, so it is asked once each:
+    rerun: dict[tuple[bool, int | None], bool] = {}
     for cohort in cohorts:
+        key = (cohort.author_id == user.pk, cohort.project_id)
+        if key not in rerun:
+            rerun[key] = saved.may_rerun(user, cohort)
+        cohort.may_rerun = rerun[key]
         # The stored definition as the builder's query string, to open it again:
         params = _definition_params(cohort.definition)
         cohort.page_query = urlencode(params)
