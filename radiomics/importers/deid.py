@@ -245,6 +245,12 @@ class IdentifierScreen:
 
         Without `short_numbers`, IDs of one to three digits (patient 7) are left
         alone: in a message such a number is a count far more often than an ID.
+
+        NB: callers pass whole messages, so the biobank's own words go too when they
+        are a name part: pydicom's test patient IMPLICIT^VR^TEST turns "read as
+        implicit VR" into "read as [redacted] VR". Screening only the parts a message
+        takes from the data (file names, values) would end that; not done yet, and
+        erring this way leaks nothing.
         """
         if not text:
             return text
