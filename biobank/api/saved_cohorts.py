@@ -90,8 +90,8 @@ class MatrixSpecField(serializers.JSONField):
 
 class SavedCohortCreateSerializer(RefusesUnknownFields, serializers.Serializer):
     field_hints: ClassVar[dict[str, str]] = {
-        "project": 'The project is a filter: give it in the query, e.g. {"query": '
-        '{"project": "demo"}}.',
+        "project": "Leave project out here: a cohort's project is one of its "
+        'filters, given in its query, e.g. {"query": {"project": "demo"}}.',
     }
 
     name = serializers.CharField(max_length=200)

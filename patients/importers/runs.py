@@ -171,7 +171,8 @@ def target_project(code: str, username: str | None, create: bool = False):
     if existing is None and not create:
         raise CommandError(
             f"No project has the code {code!r}; nothing was imported. Check the code: "
-            "only an import that creates patients makes a new project."
+            "only a clinical patients table (import_clinical) or a DICOM ingest "
+            "(ingest_dicom) makes a new project."
         )
     if user is not None and existing is None and not is_site_admin(user):
         raise CommandError(

@@ -428,5 +428,16 @@ def test_a_project_outside_the_query_is_refused_with_where_it_goes(api, biobank)
     )
 
     assert response.status_code == 400
-    assert "give it in the query" in response.json()["project"][0]
+    assert "Leave project out here" in response.json()["project"][0]
     assert not api.get(URL).json()["results"]
+
+
+def test_a_definition_with_a_gene_nothing_stored_has_is_refused(api, biobank):
+    response = api.post(
+        URL, {"name": "typo", "query": {"gene": "EGRF"}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["query"] == {
+        "gene": ["No variant you may read is of gene EGRF. Did you mean EGFR?"]
+    }

@@ -247,5 +247,7 @@ def test_a_lab_import_into_an_unknown_project_names_the_project_once(
         "No project has the code 'nosuchproj'; nothing was imported."
     )
     assert "names no patient" not in str(refused.value)
+    # Also with --create-patients, which creates patients but no project:
+    assert "(import_clinical) or a DICOM ingest" in str(refused.value)
     assert not ImportRun.objects.exists()
     assert not Project.objects.filter(code="nosuchproj").exists()
