@@ -164,8 +164,10 @@ def test_an_import_cut_off_by_the_database_is_rolled_back_and_can_run_again(
     import psycopg
 
     from liquidbiopsy.models import BloodSample, CTCCount
-    from patients.models import Patient
+    from patients.models import Patient, Project
 
+    # A lab import creates patients but no project (only a clinical table does):
+    Project.objects.create(code="faults", name="Fault test")
     rows = ["patient_id,drawn_at,count,blood_volume_ml"]
     rows += [
         f"P{n:03},2024-05-{n % 28 + 1:02}T09:00:00Z,{n % 7},7.5" for n in range(40)
