@@ -13,6 +13,7 @@ from django.http import QueryDict
 from django.template.defaultfilters import pluralize
 from django.utils.text import Truncator
 
+from biobank.api import vocabulary
 from biobank.api.access import ProjectChoicesOfUser
 from biobank.cohorts.query import (
     IBSI_CODE_IMAGE_FILTER,
@@ -127,6 +128,11 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         help_text="Patients without any treatment qualify.",
     )
 
+    def __init__(self, *args, user: AbstractBaseUser | None, **kwargs) -> None:
+        super().__init__(*args, user=user, **kwargs)
+        # Whose records the names of genes and modalities are checked against:
+        self.user = user
+
     def clean_window_days(self) -> int:
         window = self.cleaned_data["window_days"]
         return DEFAULT_WINDOW_DAYS if window is None else window
@@ -135,7 +141,21 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         return self.cleaned_data["mode"] or PairMode.ALL
 
     def clean_modality(self) -> str:
-        return self.cleaned_data["modality"].upper()
+        return self._known(vocabulary.MODALITIES, self.cleaned_data["modality"].upper())
+
+    def clean_gene(self) -> str:
+        return self._known(vocabulary.GENES, self.cleaned_data["gene"])
+
+    def _known(self, words: vocabulary.Vocabulary, value: str) -> str:
+        """Return `value` if a record the user may read has it, as the API filters ask.
+
+        An unknown name would select no pair, which reads as "no such cohort" when
+        the name was misspelt. A form validated on nobody's behalf (user None) has
+        no records to compare with, and takes the name as given.
+        """
+        if value and self.user is not None and not words.knows(value, self.user):
+            raise ValidationError(words.refusal(value, self.user), code="unknown")
+        return value
 
     def clean(self) -> dict:
         # Things the researcher should know about a valid query (not errors):
@@ -184,9 +204,9 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             | Q(ibsi_code=feature.upper(), image_filter=IBSI_CODE_IMAGE_FILTER)
         )
         if not known.exists():
-            self.add_error(
-                "feature", f"No radiomic feature is named or coded {feature}."
-            )
+            # Stricter than FEATURES.knows (an IBSI code on the original image only),
+            # but the same message, with the closest names:
+            self.add_error("feature", vocabulary.FEATURES.refusal(feature, self.user))
             return
         unlinked = FeatureExtraction.objects.filter(
             segmentation__isnull=True, values__feature__in=known

@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
-from patients.models import Treatment
+from patients.models import Project, Treatment
 from tests.api.conftest import results
 from tests.api.test_queries import add_patients, count_queries
 from tests.biobank.conftest import Records
@@ -147,8 +147,52 @@ def test_cohort_queries_do_not_grow_with_pairs(api, biobank):
     with_six = count_queries(api, url)
 
     assert len(results(api.get(url))) == 5
-    # Token, the form's two checks of the feature, the feature's ids, the reader's
-    # projects, the page (no count: every pair fits on it), one query per filter with
+    # Token, the form's checks that a series of the modality and a variant of the
+    # gene are stored (each the reader's projects, then one EXISTS), the form's two
+    # checks of the feature, the feature's ids, the reader's projects, the page (no count: every pair fits on it), one query per filter with
     # evidence (series, variants, CTCs, feature values, treatments), and the export
     # log (projects of the pairs, the role in each, the record, its projects):
-    assert len(with_six) == len(with_two) == 15, "\n".join(q[:90] for q in with_six)
+    assert len(with_six) == len(with_two) == 19, "\n".join(q[:90] for q in with_six)
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        (
+            "gene=EGRF&window_days=30",
+            "gene",
+            "No variant you may read is of gene EGRF. Did you mean EGFR?",
+        ),
+        ("modality=XX", "modality", "No series you may read has modality XX."),
+        (
+            "feature=original_firstorder_Maen&feature_min=0",
+            "feature",
+            "No radiomic feature is named or coded original_firstorder_Maen. "
+            "Did you mean original_firstorder_Mean",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/cohort-pairs/", "/api/cohort-matrix/"])
+def test_a_name_nothing_stored_has_is_a_400_with_the_closest_names(
+    path, query, field, message, api, biobank
+):
+    response = api.get(f"{path}?{query}")
+
+    assert response.status_code == 400
+    assert response.json()[field][0].startswith(message)
+
+
+def test_a_gene_only_another_project_has_is_refused_as_unknown(api, biobank):
+    # The analyst reads only the demo project; the other one holds the only BRAF call.
+    records = Records(Project.objects.create(code="other", name="Other trial"))
+    patient = records.patient("P-OTHER")
+    records.variant(records.draw(patient, dt.date(2020, 1, 1)), "BRAF", "p.V600E")
+
+    response = api.get("/api/cohort-pairs/?gene=BRAF")
+
+    assert response.status_code == 400
+    assert response.json()["gene"][0].startswith(
+        "No variant you may read is of gene BRAF."
+    )
+    assert "other" not in response.content.decode()
+

@@ -433,9 +433,7 @@ def test_a_project_outside_the_query_is_refused_with_where_it_goes(api, biobank)
 
 
 def test_a_definition_with_a_gene_nothing_stored_has_is_refused(api, biobank):
-    response = api.post(
-        URL, {"name": "typo", "query": {"gene": "EGRF"}}, format="json"
-    )
+    response = api.post(URL, {"name": "typo", "query": {"gene": "EGRF"}}, format="json")
 
     assert response.status_code == 400
     assert response.json()["query"] == {

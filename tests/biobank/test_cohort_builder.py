@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
@@ -291,13 +292,24 @@ def test_analysis_says_why_a_cell_has_no_rho(logged_in, records):
 
 
 def test_analysis_of_an_empty_cohort_says_so(logged_in, cohort):
-    html = logged_in.get(analysis_url(gene="KRAS")).content.decode()
+    # No patient has 100 CTCs (a gene nothing stored has is refused, not empty):
+    html = logged_in.get(analysis_url(min_ctc="100")).content.decode()
 
     assert (
         "No study and draw pair matches these filters: there is nothing to correlate."
         in html
     )
     assert "<svg" not in html
+
+
+def test_analysis_names_a_gene_nothing_stored_has(logged_in, cohort):
+    response = logged_in.get(analysis_url(gene="EGRF"))
+
+    assert response.status_code == 400
+    assert "No variant you may read is of gene EGRF. Did you mean EGFR?" in unescape(
+        response.content.decode()
+    )
+    assert "<svg" not in response.content.decode()
 
 
 def test_box_plot_groups_by_call_and_leaves_untested_draws_out(logged_in, cohort):

@@ -292,7 +292,8 @@ def test_json_endpoint_pages_with_limit_and_offset(logged_in, pairs):
             {"feature": "original_glcm_Nothing", "feature_min": "1"},
             {
                 "feature": [
-                    "No radiomic feature is named or coded original_glcm_Nothing."
+                    "No radiomic feature is named or coded original_glcm_Nothing. "
+                    "None is stored that you may read."
                 ]
             },
         ),
@@ -359,3 +360,34 @@ def test_an_offset_beyond_any_table_is_a_form_error_not_a_server_error(
 
     assert response.status_code == 400
     assert "offset" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (
+            {"gene": "EGRF"},
+            "gene",
+            "No variant you may read is of gene EGRF. Did you mean EGFR?",
+        ),
+        (
+            {"modality": "XX"},
+            "modality",
+            "No series you may read has modality XX. Known: CT.",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "page", ["/cohorts/", "/cohorts/count.json", "/cohorts/query.json"]
+)
+def test_a_name_nothing_stored_has_is_named_with_the_closest_one(
+    logged_in, pairs, page, params, field, message
+):
+    response = logged_in.get(page, params)
+
+    assert response.status_code == 400
+    if page.endswith(".json"):
+        assert response.json()["errors"][field] == [message]
+    else:
+        assert response.context["form"].errors[field] == [message]
+        assert b"<table" not in response.content
