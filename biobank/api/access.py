@@ -14,14 +14,11 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import ModelChoiceField
 
 from patients.models import Project, ProjectMembership, Role
-
-# What a project choice says of a code it refuses, whether or not the project exists:
-UNKNOWN_PROJECT = "No project has this code."
 
 VIEW = "view"
 CURATE = "curate"
@@ -182,8 +179,7 @@ class ProjectChoicesOfUser:
     def __init__(self, *args, user: User | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for field in self._project_fields():
-            # One message for a code nobody has and one this user may not read:
-            field.error_messages["invalid_choice"] = UNKNOWN_PROJECT
+            _refuse_codes_by_name(field, user)
             if user is not None:
                 field.queryset = projects_for(user)
 
@@ -193,3 +189,37 @@ class ProjectChoicesOfUser:
             for field in self.fields.values()
             if isinstance(field, ModelChoiceField) and field.queryset.model is Project
         ]
+
+
+def unknown_project(code: str, user: User | None) -> str:
+    """Return what a project choice says of a `code` it refuses.
+
+    The same words for a code nobody has and one this user may not read, with the
+    closest codes among the user's own projects only (as the API's project filters).
+    """
+    if user is None:
+        return f"No project has the code {code}."
+    # Imported here: the vocabularies scope their records with this module.
+    from biobank.api.vocabulary import PROJECTS
+
+    return PROJECTS.refusal(code, user)
+
+
+def _refuse_codes_by_name(field: ModelChoiceField, user: User | None) -> None:
+    """Make `field` name the code it refuses, and the user's projects closest to it.
+
+    Django's message for an invalid choice is fixed text, so the field's reading of
+    the code is wrapped instead; each form has its own copy of the field.
+    """
+    read_choice = field.to_python
+
+    def read_code(value: object) -> Project | None:
+        try:
+            return read_choice(value)
+        except ValidationError as error:
+            if error.code != "invalid_choice":
+                raise
+            message = unknown_project(str(value), user)
+            raise ValidationError(message, code="invalid_choice") from None
+
+    field.to_python = read_code

@@ -196,3 +196,15 @@ def test_a_gene_only_another_project_has_is_refused_as_unknown(api, biobank):
     )
     assert "other" not in response.content.decode()
 
+
+@pytest.mark.parametrize("path", ["/api/cohort-pairs/", "/api/cohort-matrix/"])
+def test_a_misspelt_project_is_named_with_the_closest_code(path, api, biobank):
+    hidden = Project.objects.create(code="demo2", name="Someone else's trial")
+
+    response = api.get(f"{path}?project=dmeo")
+
+    assert response.status_code == 400
+    assert response.json()["project"] == [
+        "No project you may read has the code dmeo. Did you mean demo?"
+    ]
+    assert hidden.code not in response.content.decode()

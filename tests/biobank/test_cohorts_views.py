@@ -266,7 +266,10 @@ def test_json_endpoint_pages_with_limit_and_offset(logged_in, pairs):
                 ]
             },
         ),
-        ({"project": "nowhere"}, {"project": ["No project has this code."]}),
+        (
+            {"project": "nowhere"},
+            {"project": ["No project you may read has the code nowhere. Known: demo."]},
+        ),
         (
             {"modality": "C T"},
             {"modality": ["Give a DICOM modality code such as CT, MR or PT."]},

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from biobank.api.access import UNKNOWN_PROJECT
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 
 
@@ -73,7 +72,7 @@ def test_a_misnamed_project_withholds_the_dashboards_counts(signed_in, paired):
     response = signed_in.get("/?project=nowhere")
 
     assert response.status_code == 400
-    assert UNKNOWN_PROJECT in _alert(response)
+    assert "No project you may read has the code nowhere." in _alert(response)
     assert 'id="counts-heading"' not in response.content.decode()
 
 
