@@ -257,13 +257,18 @@ def cohort_sql(
     window = criteria.window_days
 
     if connection.vendor == "postgresql":
-        days = "(b.drawn_on - s.study_date)"
-        within = "b.drawn_on BETWEEN s.study_date - %s AND s.study_date + %s"
+        days_of = "({draw}.drawn_on - s.study_date)"
+        within_of = "{draw}.drawn_on BETWEEN s.study_date - %s AND s.study_date + %s"
         window_params: list = [window, window]
     else:
-        days = "CAST(julianday(b.drawn_on) - julianday(s.study_date) AS INTEGER)"
-        within = "b.drawn_on BETWEEN date(s.study_date, %s) AND date(s.study_date, %s)"
+        days_of = (
+            "CAST(julianday({draw}.drawn_on) - julianday(s.study_date) AS INTEGER)"
+        )
+        within_of = (
+            "{draw}.drawn_on BETWEEN date(s.study_date, %s) AND date(s.study_date, %s)"
+        )
         window_params = [f"-{window} days", f"+{window} days"]
+    days = days_of.format(draw="b")
 
     # The project's id looked up first, as a developer who knows the planner would:
     # with it PostgreSQL estimates the patients of the project and reads them in order.
@@ -274,7 +279,7 @@ def cohort_sql(
         "pr.code = %s",
         "pt.project_id = %s",
         "s.study_date IS NOT NULL",
-        within,
+        within_of.format(draw="b"),
     ]
     values: list = [criteria.project, project_id, *window_params]
 
@@ -304,25 +309,9 @@ def cohort_sql(
             "WHERE se.study_id = s.id AND se.modality = %s)"
         )
         values.append(criteria.modality)
-    if criteria.gene or criteria.variant:
-        change = ""
-        if criteria.variant:
-            from liquidbiopsy.hgvs import parse_protein_change
-
-            change = parse_protein_change(criteria.variant).canonical
-        conditions.append(
-            "EXISTS (SELECT 1 FROM liquidbiopsy_cfdnaassay a "  # noqa: S608 - our own SQL; values are parameters
-            "JOIN liquidbiopsy_variantresult v ON v.assay_id = a.id "
-            "WHERE a.sample_id = b.id AND v.call = 'detected' AND v.gene = %s"
-            + (" AND v.protein_change = %s)" if change else ")")
-        )
-        values += [criteria.gene.upper()] + ([change] if change else [])
-    if criteria.min_ctc_per_7_5ml is not None:
-        conditions.append(
-            "EXISTS (SELECT 1 FROM liquidbiopsy_ctccount c "
-            "WHERE c.sample_id = b.id AND c.count_per_7_5ml >= %s)"
-        )
-        values.append(criteria.min_ctc_per_7_5ml)
+    draw_conditions, draw_values = draw_sql(criteria, "b")
+    conditions += draw_conditions
+    values += draw_values
     if criteria.feature:
         bounds = ""
         if criteria.feature_min is not None:
@@ -346,12 +335,6 @@ def cohort_sql(
             for bound in (criteria.feature_min, criteria.feature_max)
             if bound is not None
         ]
-    if criteria.before_first_treatment:
-        conditions.append(
-            "NOT EXISTS (SELECT 1 FROM patients_treatment t "
-            "WHERE t.patient_id = s.patient_id AND t.started_on <= b.drawn_on)"
-        )
-
     pairs = (
         f"SELECT pr.code AS project_code, pt.pseudonym AS patient_pseudonym, "  # noqa: S608 - our own SQL; values are parameters
         f"s.id AS study_id, s.study_instance_uid, s.study_date, s.modalities, "
@@ -364,17 +347,57 @@ def cohort_sql(
         f"WHERE {' AND '.join(conditions)}"
     )
     if criteria.mode == "nearest":
-        pairs = (
-            "SELECT * FROM (SELECT q.*, ROW_NUMBER() OVER (PARTITION BY q.study_id "  # noqa: S608 - our own SQL; values are parameters
-            "ORDER BY q.abs_days_apart, q.drawn_at, q.sample_id) AS nearness "
-            f"FROM ({pairs}) q) n WHERE n.nearness = 1"
+        # Best form found for PostgreSQL: a pair stays unless a nearer passing draw
+        # exists (as near and earlier, or at the same moment with a lower id), asked on
+        # the (patient, drawn_on) index; ranking every pair with ROW_NUMBER() must pair
+        # the whole cohort before a first page.
+        nearer_conditions, nearer_values = draw_sql(criteria, "n")
+        nearer_days = days_of.format(draw="n")
+        pairs += (
+            " AND NOT EXISTS (SELECT 1 FROM liquidbiopsy_bloodsample n "  # noqa: S608 - our own SQL; values are parameters
+            f"WHERE n.patient_id = s.patient_id AND {within_of.format(draw='n')} "
+            + "".join(f"AND {condition} " for condition in nearer_conditions)
+            + f"AND (ABS({nearer_days}) < ABS({days}) OR (ABS({nearer_days}) = ABS({days}) "
+            "AND (n.drawn_at < b.drawn_at OR (n.drawn_at = b.drawn_at AND n.id < b.id)))))"
         )
+        values += [*window_params, *nearer_values]
     if not ordered:
         return pairs, values
     return (
         f"SELECT * FROM ({pairs}) p ORDER BY p.project_code, p.patient_pseudonym, "  # noqa: S608 - our own SQL; values are parameters
         "p.study_date, p.study_id, p.drawn_at, p.sample_id"
     ), values
+
+
+def draw_sql(criteria, draw: str) -> tuple[list[str], list]:
+    """The draw filters of `criteria` as SQL conditions on the draw aliased `draw`."""
+    conditions: list[str] = []
+    values: list = []
+    if criteria.gene or criteria.variant:
+        change = ""
+        if criteria.variant:
+            from liquidbiopsy.hgvs import parse_protein_change
+
+            change = parse_protein_change(criteria.variant).canonical
+        conditions.append(
+            "EXISTS (SELECT 1 FROM liquidbiopsy_cfdnaassay a "  # noqa: S608 - our own SQL; values are parameters
+            "JOIN liquidbiopsy_variantresult v ON v.assay_id = a.id "
+            f"WHERE a.sample_id = {draw}.id AND v.call = 'detected' AND v.gene = %s"
+            + (" AND v.protein_change = %s)" if change else ")")
+        )
+        values += [criteria.gene.upper()] + ([change] if change else [])
+    if criteria.min_ctc_per_7_5ml is not None:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM liquidbiopsy_ctccount c "  # noqa: S608 - our own SQL; values are parameters
+            f"WHERE c.sample_id = {draw}.id AND c.count_per_7_5ml >= %s)"
+        )
+        values.append(criteria.min_ctc_per_7_5ml)
+    if criteria.before_first_treatment:
+        conditions.append(
+            "NOT EXISTS (SELECT 1 FROM patients_treatment t "  # noqa: S608 - our own SQL
+            f"WHERE t.patient_id = {draw}.patient_id AND t.started_on <= {draw}.drawn_on)"
+        )
+    return conditions, values
 
 
 def fetch_sql(sql: str, values: list) -> list[tuple]:

@@ -17,12 +17,11 @@ from django.db.models import (
     Q,
     QuerySet,
     TextChoices,
-    Window,
 )
-from django.db.models.functions import Abs, RowNumber
+from django.db.models.functions import Abs
 from django.utils import timezone
 
-from liquidbiopsy.models import CTCCount, VariantResult
+from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from patients.consent import COHORT_SCOPES, consent_allows
 from patients.models import Project, Treatment
 from radiomics.models import (
@@ -220,21 +219,11 @@ def pair_queryset(criteria: CohortCriteria) -> QuerySet:
             drawn_on__lte=DaysAfter(F("study_date"), criteria.window_days),
             abs_days_apart__lte=criteria.window_days,
         )
-        .filter(_sample_filter(criteria))
+        .filter(_sample_filter(criteria, sample="sample_id"))
     )
 
     if criteria.mode == PairMode.NEAREST:
-        pairs = pairs.annotate(
-            nearness=Window(
-                RowNumber(),
-                partition_by=[F("pk")],
-                order_by=[
-                    F("abs_days_apart").asc(),
-                    F("drawn_at").asc(),
-                    F("sample_id").asc(),
-                ],
-            )
-        ).filter(nearness=1)
+        pairs = _keep_nearest(pairs, criteria)
 
     return pairs.values(
         "sample_id",
@@ -320,14 +309,48 @@ def feature_ids(feature: str) -> list[int]:
     return list(definitions.values_list("pk", flat=True))
 
 
-def _sample_filter(criteria: CohortCriteria) -> Q:
+def _keep_nearest(pairs: QuerySet, criteria: CohortCriteria) -> QuerySet:
+    """Keep of `pairs` the nearest draw of each study: a pair stays unless another
+    draw that passes the filters is nearer the study, or as near and earlier, or
+    at the same moment with a lower sample id.
+
+    Asked per pair on the (patient, drawn_on) index rather than by ranking every
+    pair with a window function, so that a first page in patient order stops early
+    (the ranking paired the whole cohort before its first row).
+    """
+    study_date = OuterRef("study_date")
+    distance = OuterRef("abs_days_apart")
+    nearer = (
+        BloodSample.objects.filter(
+            _sample_filter(criteria, sample="pk"),
+            patient_id=OuterRef("patient_id"),
+            drawn_on__gte=DaysAfter(study_date, -criteria.window_days),
+            drawn_on__lte=DaysAfter(study_date, criteria.window_days),
+        )
+        .annotate(distance=Abs(DaysBetween(study_date, F("drawn_on"))))
+        .filter(
+            Q(distance__lt=distance)
+            | Q(distance=distance, drawn_at__lt=OuterRef("drawn_at"))
+            | Q(
+                distance=distance,
+                drawn_at=OuterRef("drawn_at"),
+                pk__lt=OuterRef("sample_id"),
+            )
+        )
+    )
+    return pairs.filter(~Exists(nearer))
+
+
+def _sample_filter(criteria: CohortCriteria, *, sample: str) -> Q:
+    """The draw filters, on the draw whose id is the field `sample` (with its own
+    `patient_id` and `drawn_on`)."""
     condition = Q()
     if criteria.gene or criteria.variant:
         variants = detected_variants(criteria.gene, criteria.variant)
-        condition &= Q(Exists(variants.filter(assay__sample=OuterRef("sample_id"))))
+        condition &= Q(Exists(variants.filter(assay__sample=OuterRef(sample))))
     if criteria.min_ctc_per_7_5ml is not None:
         counts = CTCCount.objects.filter(
-            sample=OuterRef("sample_id"),
+            sample=OuterRef(sample),
             count_per_7_5ml__gte=criteria.min_ctc_per_7_5ml,
         )
         condition &= Q(Exists(counts))

@@ -331,6 +331,40 @@ def test_nearest_mode_picks_among_the_draws_that_pass_the_filters(
     assert paired_samples(mode=PairMode.NEAREST, min_ctc_per_7_5ml=1) == [with_ctc.pk]
 
 
+def test_nearest_mode_passes_over_nearer_draws_that_fail_the_draw_filters(
+    records, patient, study
+):
+    # The nearest draw of the study, for each filter on draws, fails that filter;
+    # the next nearest passes, and the other study of the patient keeps its own.
+    far_egfr = records.draw(patient, days(-6))
+    records.variant(far_egfr, "EGFR", "p.T790M")
+    near_wild_type = records.draw(patient, days(1))
+    records.variant(near_wild_type, "KRAS", "p.G12C")
+    records.ctc(far_egfr, 8)
+    records.ctc(near_wild_type, 0)
+    records.draw(patient, days(-2))  # nearer than far_egfr, after treatment began
+    records.treatment(patient, days(-3))
+    records.study(patient, days(20))
+    later_egfr = records.draw(patient, days(18))
+    records.variant(later_egfr, "EGFR", "p.T790M")
+    records.ctc(later_egfr, 5)
+
+    assert paired_samples(mode=PairMode.NEAREST, window_days=7) == [
+        near_wild_type.pk,
+        later_egfr.pk,
+    ]
+    assert paired_samples(mode=PairMode.NEAREST, window_days=7, gene="EGFR") == [
+        far_egfr.pk,
+        later_egfr.pk,
+    ]
+    assert paired_samples(
+        mode=PairMode.NEAREST, window_days=7, min_ctc_per_7_5ml=5
+    ) == [far_egfr.pk, later_egfr.pk]
+    assert paired_samples(
+        mode=PairMode.NEAREST, window_days=7, before_first_treatment=True
+    ) == [far_egfr.pk]
+
+
 # One query:
 
 
