@@ -6,16 +6,77 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+import string
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 from biobank.core.validation import InvalidValue, check_text
 
+_FORMATTER = string.Formatter()
+
+
+class Message(str):
+    """A message in the importer's own words whose fields were taken from the input.
+
+    Message("has another PatientID than {file}; not imported.", file=name) reads as
+    str.format() does, and remembers which parts are fields: values, file names and
+    what a library said, which may quote a patient's name. Screens that keep
+    identifiers out of messages (radiomics.importers.deid.IdentifierScreen) look at
+    the fields only, so the wording survives a patient named like one of its words.
+    Every field counts as input, numbers too; a field that is a Message keeps its own
+    split, and Message.own() marks text the importer made itself (a keyword list, a
+    UID's dictionary name). A plain str counts as input all through.
+    """
+
+    # The text in order, each part with whether it was taken from the input:
+    parts: tuple[tuple[str, bool], ...]
+
+    def __new__(cls, template: str, /, **fields: object) -> Message:
+        parts: list[tuple[str, bool]] = []
+        for literal, name, spec, conversion in _FORMATTER.parse(template):
+            parts.append((literal, False))
+            if name is None:
+                continue
+            value = fields[name]
+            if isinstance(value, Message) and not spec and not conversion:
+                parts += value.parts
+            else:
+                value = _FORMATTER.convert_field(value, conversion)
+                parts.append((format(value, spec or ""), True))
+        return cls.from_parts(parts)
+
+    @classmethod
+    def own(cls, text: object) -> Message:
+        """Return the text as the importer's own words, braces and all."""
+        return cls.from_parts([(str(text), False)])
+
+    @classmethod
+    def from_parts(cls, parts: Iterable[tuple[str, bool]]) -> Message:
+        """Return the message of these (text, taken from the input) parts, in order."""
+        joined = tuple(
+            ("".join(text for text, _ in run), is_input)
+            for is_input, run in groupby(
+                (part for part in parts if part[0]), key=lambda part: part[1]
+            )
+        )
+        message = super().__new__(cls, "".join(text for text, _ in joined))
+        message.parts = joined
+        return message
+
+    def __reduce__(self) -> tuple:
+        # Copies and pickles are rebuilt from the parts, not parsed as a template:
+        return type(self).from_parts, (self.parts,)
+
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong (or assumed) in an input, located as precisely as the input allows."""
+    """One thing wrong (or assumed) in an input, located as precisely as the input allows.
+
+    `source` and `value` come from the input; so does `message` unless it is a Message,
+    which keeps the importer's wording apart from what it quotes of the input.
+    """
 
     source: str
     message: str

@@ -25,7 +25,7 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.tag import BaseTag
 
-from biobank.core.importing import Problem
+from biobank.core.importing import Message, Problem
 from patients.models import ImportRun
 from radiomics.importers import values
 from radiomics.importers.profile import (
@@ -243,14 +243,14 @@ class IdentifierScreen:
         without their accents (MULLER for MÜLLER). One pass over the text: what was
         replaced is never looked at again.
 
+        A Message keeps its wording: only what touches one of its fields is
+        replaced, so pydicom's test patient IMPLICIT^VR^TEST leaves "read as
+        Implicit VR Little Endian" alone, while a name that runs from the wording
+        into a field still goes whole. The result is then a Message too. Any other
+        text is screened all through.
+
         Without `short_numbers`, IDs of one to three digits (patient 7) are left
         alone: in a message such a number is a count far more often than an ID.
-
-        NB: callers pass whole messages, so the biobank's own words go too when they
-        are a name part: pydicom's test patient IMPLICIT^VR^TEST turns "read as
-        implicit VR" into "read as [redacted] VR". Screening only the parts a message
-        takes from the data (file names, values) would end that; not done yet, and
-        erring this way leaks nothing.
         """
         if not text:
             return text
@@ -259,35 +259,52 @@ class IdentifierScreen:
         pattern = self._patterns[short_numbers]
         if pattern.pattern == "":
             return text
+        # Which characters came from the input; None when all of them did:
+        from_input = _input_mask(text)
+        found: list[tuple[int, int]] = []
 
         def name_or_id(match: re.Match[str]) -> str:
-            # The names of attributes in messages (PatientAge for a patient AGE) stay:
             start, end = match.span()
+            if from_input is not None and not any(from_input[start:end]):
+                return match.group(0)  # the importer's own words
+            # The names of attributes in messages (PatientAge for a patient AGE) stay:
             while start > 0 and text[start - 1].isalnum():
                 start -= 1
             while end < len(text) and text[end].isalnum():
                 end += 1
             if tag_for_keyword(text[start:end]) is not None:
                 return match.group(0)
+            found.append(match.span())
             return REDACTED
 
-        text = pattern.sub(name_or_id, text)
+        screened = pattern.sub(name_or_id, text)
+        from_input = _mask_after(from_input, found)
+        beside: list[tuple[int, int]] = []
 
         # A name cut short beside a name found (SMITH_JOHN for SMITH^JOHNATHAN):
         def cut_name(match: re.Match[str]) -> str:
-            word = match.group("after") or match.group("before")
+            group = "after" if match.group("after") else "before"
+            word, (start, end) = match.group(group), match.span(group)
+            if from_input is not None and not any(from_input[start:end]):
+                return match.group(0)
             cut = word.upper()
             if cut != "REDACTED" and any(name.startswith(cut) for name in self.names):
+                beside.append((start, end))
                 return match.group(0).replace(word, REDACTED)
             return match.group(0)
 
-        return _BESIDE_REDACTED.sub(cut_name, text)
+        screened = _BESIDE_REDACTED.sub(cut_name, screened)
+        from_input = _mask_after(from_input, beside)
+        if from_input is None:
+            return screened
+        return Message.from_parts(zip(screened, from_input, strict=True))
 
     def redact_problem(self, problem: Problem) -> Problem:
         """Return the problem with its file name, message and value screened.
 
         The field is the importer's own word (an attribute or column name): kept.
-        Counts in the message stay whole (see redact()).
+        So is the wording of a Message; counts in the message stay whole (see
+        redact()).
         """
         return Problem(
             self.redact(problem.source),
@@ -405,6 +422,34 @@ class IdentifierScreen:
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(text)
         )
+
+
+def _input_mask(text: str) -> list[bool] | None:
+    """Return, character by character, whether a Message took it from the input.
+
+    None for any other text: all of it counts as input.
+    """
+    if not isinstance(text, Message):
+        return None
+    return [is_input for part, is_input in text.parts for _ in part]
+
+
+def _mask_after(
+    mask: list[bool] | None, replaced: list[tuple[int, int]]
+) -> list[bool] | None:
+    """Return the mask of a text once each (start, end) span became "[redacted]".
+
+    A redaction counts as input, so that a later look at the text sees it as such.
+    """
+    if mask is None or not replaced:
+        return mask
+    after: list[bool] = []
+    done = 0
+    for start, end in replaced:
+        after += mask[done:start]
+        after += [True] * len(REDACTED)
+        done = end
+    return after + mask[done:]
 
 
 def _whole_word(token: str) -> str:
@@ -554,18 +599,32 @@ def _temporal_problem(
     actions: tuple[str | None, ...],
 ) -> Problem:
     withheld = not _survives(actions) and result.status != values.PLACEHOLDER
+    # The VR is one of values.CHECKS (DA, TM, DT), the importer's word:
+    own_vr = Message.own(vr)
     if result.status == values.LEGACY:
-        read_as = "" if withheld else f"; read as {result.value}"
-        message = f"has a non-standard {vr} format{read_as}."
+        read_as = (
+            Message("")
+            if withheld
+            else Message("; read as {value}", value=result.value)
+        )
+        message = Message(
+            "has a non-standard {vr} format{read_as}.", vr=own_vr, read_as=read_as
+        )
         code = "non-standard-date-format"
     elif result.status == values.PLACEHOLDER:
-        message = f"is a placeholder, not a {vr} value; treated as absent."
+        message = Message(
+            "is a placeholder, not a {vr} value; treated as absent.", vr=own_vr
+        )
         code = "placeholder-date"
     else:
-        message, code = f"is not a valid {vr} value; treated as absent.", "invalid-date"
+        message = Message("is not a valid {vr} value; treated as absent.", vr=own_vr)
+        code = "invalid-date"
 
     if withheld:
-        message += " The value is withheld: de-identification removes this attribute."
+        message = Message(
+            "{message} The value is withheld: de-identification removes this attribute.",
+            message=message,
+        )
     return Problem(
         source, message, field=name, value="" if withheld else text, code=code
     )
@@ -612,7 +671,7 @@ def deidentify(
             problems.append(
                 Problem(
                     source,
-                    "is above 89 years and was recorded as 90 years (090Y).",
+                    Message("is above 89 years and was recorded as 90 years (090Y)."),
                     field=tag_name(PATIENT_AGE_TAG),
                     code="age-above-89",
                 )
@@ -695,8 +754,10 @@ def _apply_profile(
             run.problems.append(
                 Problem(
                     run.source,
-                    "held an identifying value (a name, ID, birth date or institution) "
-                    "and was emptied.",
+                    Message(
+                        "held an identifying value (a name, ID, birth date or institution) "
+                        "and was emptied."
+                    ),
                     field=f"{path}{tag_name(int(tag))}",
                     code="identifier-in-text",
                 )

@@ -22,7 +22,13 @@ from django.utils import timezone
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID
 
-from biobank.core.importing import ImportRejected, ImportReport, Problem, file_sha256
+from biobank.core.importing import (
+    ImportRejected,
+    ImportReport,
+    Message,
+    Problem,
+    file_sha256,
+)
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, pseudonymise
 from radiomics.importers import values
@@ -133,7 +139,7 @@ def ingest_dicom(
     """
     path = Path(path)
     if not path.exists():
-        raise ImportRejected([Problem(path.name, "does not exist.")])
+        raise ImportRejected([Problem(path.name, Message("does not exist."))])
 
     report = DicomReport(source=path.name)
     # The name is stored at the end, screened for the identifiers the batch holds:
@@ -151,7 +157,11 @@ def ingest_dicom(
             ingest.run(sources)
     except zipfile.BadZipFile:
         ingest.reject(
-            Problem(path.name, "is not a readable .zip archive.", code="bad-archive")
+            Problem(
+                path.name,
+                Message("is not a readable .zip archive."),
+                code="bad-archive",
+            )
         )
         ingest.finish(ImportRun.Status.FAILED)
         raise ImportRejected(report.rejected) from None
@@ -340,7 +350,7 @@ class _Ingest:
             with self.library_warnings(source.name):
                 ds = read_dataset(source, header_only=True)
         except UnreadableFile as exc:
-            problem = Problem(source.name, str(exc), code=exc.code)
+            problem = Problem(source.name, exc.message, code=exc.code)
             if exc.code == "dicomdir":
                 self.warn(problem)
             else:
@@ -354,7 +364,10 @@ class _Ingest:
             self.reject(
                 Problem(
                     source.name,
-                    f"is a {sop_class.name or sop_class} object, not an image, RTSTRUCT or SEG; not imported.",
+                    Message(
+                        "is a {sop_class} object, not an image, RTSTRUCT or SEG; not imported.",
+                        sop_class=_uid_name(sop_class),
+                    ),
                     code="unsupported-object",
                 )
             )
@@ -363,7 +376,9 @@ class _Ingest:
             self.reject(
                 Problem(
                     source.name,
-                    "has no PatientID; it cannot be linked to a patient. Not imported.",
+                    Message(
+                        "has no PatientID; it cannot be linked to a patient. Not imported."
+                    ),
                     field=tag_name(0x00100020),
                     code="no-patient-id",
                 )
@@ -374,7 +389,9 @@ class _Ingest:
             self.reject(
                 Problem(
                     source.name,
-                    "says its pixels show identifying text (BurnedInAnnotation YES); not imported.",
+                    Message(
+                        "says its pixels show identifying text (BurnedInAnnotation YES); not imported."
+                    ),
                     field=tag_name(0x00280301),
                     code="burned-in-annotation",
                 )
@@ -383,7 +400,7 @@ class _Ingest:
         return _Header.of(source, ds, kind)
 
     @contextmanager
-    def all_or_nothing(self, what: str, source_name: str) -> Iterator[_Scope]:
+    def all_or_nothing(self, what: Message, source_name: str) -> Iterator[_Scope]:
         """Run the body in one transaction; on failure undo its files and report it.
 
         NB: files are written before the transaction commits, and removed again when
@@ -408,8 +425,12 @@ class _Ingest:
                 )
                 problem = Problem(
                     source_name,
-                    f"{what} was not imported: storing it failed ({type(exc).__name__}); "
-                    "nothing of it was kept.",
+                    Message(
+                        "{what} was not imported: storing it failed ({error}); "
+                        "nothing of it was kept.",
+                        what=what,
+                        error=Message.own(type(exc).__name__),
+                    ),
                     code="storage-failed",
                 )
             for path in scope.written:
@@ -444,7 +465,11 @@ class _Ingest:
                 p = first.problem
                 first.problem = Problem(
                     p.source,
-                    f"{p.message} The same holds for {n - 1} more files of this series.",
+                    Message(
+                        "{message} The same holds for {more} more files of this series.",
+                        message=p.message,
+                        more=n - 1,
+                    ),
                     p.row,
                     p.field,
                     p.value,
@@ -458,7 +483,9 @@ class _Ingest:
         self, headers: list[_Header], study_headers: list[_Header]
     ) -> None:
         headers.sort(key=lambda h: (_int(h.text("InstanceNumber")) or 0, h.source.name))
-        with self.all_or_nothing("its series", headers[0].source.name) as scope:
+        with self.all_or_nothing(
+            Message("its series"), headers[0].source.name
+        ) as scope:
             first = headers[0]
             series = (
                 ImageSeries.objects.filter(
@@ -477,8 +504,11 @@ class _Ingest:
                 self.reject(
                     Problem(
                         first.source.name,
-                        f"belongs to a series stored for another patient; its {len(headers)} "
-                        "files were not imported.",
+                        Message(
+                            "belongs to a series stored for another patient; its {n} "
+                            "files were not imported.",
+                            n=len(headers),
+                        ),
                         field=tag_name(0x00100020),
                         code="patient-mismatch",
                     )
@@ -492,7 +522,10 @@ class _Ingest:
                     self.reject(
                         Problem(
                             header.source.name,
-                            f"has another PatientID than {first.source.name} of the same series; not imported.",
+                            Message(
+                                "has another PatientID than {first} of the same series; not imported.",
+                                first=first.source.name,
+                            ),
                             field=tag_name(0x00100020),
                             code="patient-mismatch",
                         )
@@ -560,7 +593,7 @@ class _Ingest:
             with self.library_warnings(name):
                 ds, digest = read_rest(header.source, ds)
         except UnreadableFile as exc:
-            self.reject(Problem(name, str(exc), code=exc.code))
+            self.reject(Problem(name, exc.message, code=exc.code))
             return None
 
         loaded = _Loaded(ds, digest, self.hash(header.text("SOPInstanceUID")))
@@ -581,8 +614,11 @@ class _Ingest:
         self.reject(
             Problem(
                 name,
-                f"has the SOP Instance UID of an object already stored (de-identified {stored_uid}), "
-                "but its content differs; the stored object was kept and this file was not imported.",
+                Message(
+                    "has the SOP Instance UID of an object already stored (de-identified {uid}), "
+                    "but its content differs; the stored object was kept and this file was not imported.",
+                    uid=stored_uid,
+                ),
                 field=tag_name(0x00080018),
                 value=stored_uid,
                 code="content-conflict",
@@ -618,8 +654,11 @@ class _Ingest:
             problems.append(
                 Problem(
                     source,
-                    f"has no Part-10 header (preamble, DICM, file meta); it was read as "
-                    f"{UID(transfer_syntax).name} and is stored with one.",
+                    Message(
+                        "has no Part-10 header (preamble, DICM, file meta); it was read as "
+                        "{transfer_syntax} and is stored with one.",
+                        transfer_syntax=_uid_name(UID(transfer_syntax)),
+                    ),
                     code="no-part10-header",
                 )
             )
@@ -683,7 +722,9 @@ class _Ingest:
                 raise _Rejected(
                     Problem(
                         header.source.name,
-                        "belongs to a study stored for another patient; its series was not imported.",
+                        Message(
+                            "belongs to a study stored for another patient; its series was not imported."
+                        ),
                         field=tag_name(0x0020000D),
                         code="patient-mismatch",
                     )
@@ -779,7 +820,10 @@ class _Ingest:
             self.reject(
                 Problem(
                     source,
-                    f"could not be written as DICOM after de-identification ({exc}).",
+                    Message(
+                        "could not be written as DICOM after de-identification ({error}).",
+                        error=exc,
+                    ),
                     code="unwritable",
                 )
             )
@@ -801,8 +845,10 @@ class _Ingest:
             self.reject(
                 Problem(
                     name,
-                    "delineates images of a patient who has none in this project; "
-                    "import the images first, then this file again.",
+                    Message(
+                        "delineates images of a patient who has none in this project; "
+                        "import the images first, then this file again."
+                    ),
                     code="segmentation-unresolved",
                 )
             )
@@ -839,7 +885,9 @@ class _Ingest:
             return
 
         kind = SEGMENTATION_CLASSES[_text(ds, "SOPClassUID")]
-        with self.all_or_nothing(f"the {kind} object", name) as scope:
+        with self.all_or_nothing(
+            Message("the {kind} object", kind=Message.own(kind)), name
+        ) as scope:
             relative = PurePosixPath(
                 self.project.code,
                 patient.pseudonym,
@@ -874,7 +922,7 @@ class _Ingest:
 
         Both ways compare de-identified UIDs, which map one to one to the source ones.
         """
-        label = f"ROI {region.number} ({region.name})"
+        label = Message("ROI {number} ({name})", number=region.number, name=region.name)
         found = 0
         if region.instance_uids:
             images = ImageInstance.objects.filter(
@@ -902,9 +950,14 @@ class _Ingest:
             self.reject(
                 Problem(
                     source,
-                    f"{label} refers to {len(region.series_uids)} image series, of which "
-                    f"{len(candidates)} with its frame of reference are in the biobank; one is "
-                    "needed. The ROI was not stored; import its images, then this file again.",
+                    Message(
+                        "{label} refers to {series} image series, of which {candidates} with "
+                        "its frame of reference are in the biobank; one is needed. The ROI was "
+                        "not stored; import its images, then this file again.",
+                        label=label,
+                        series=len(region.series_uids),
+                        candidates=len(candidates),
+                    ),
                     code="segmentation-unresolved",
                 ),
                 patient,
@@ -914,8 +967,13 @@ class _Ingest:
             self.warn(
                 Problem(
                     source,
-                    f"{label}: {found} of its {len(region.instance_uids)} referenced images are in "
-                    "the biobank, so it was linked by SeriesInstanceUID and FrameOfReferenceUID.",
+                    Message(
+                        "{label}: {found} of its {referenced} referenced images are in the "
+                        "biobank, so it was linked by SeriesInstanceUID and FrameOfReferenceUID.",
+                        label=label,
+                        found=found,
+                        referenced=len(region.instance_uids),
+                    ),
                     code="segmentation-linked-by-series",
                 ),
                 patient,
@@ -925,14 +983,17 @@ class _Ingest:
         ), Segmentation.Linkage.SERIES
 
     def checked(
-        self, source: str, label: str, series: ImageSeries, patient: Patient
+        self, source: str, label: Message, series: ImageSeries, patient: Patient
     ) -> ImageSeries | None:
         if series.study.patient_id == patient.pk:
             return series
         self.reject(
             Problem(
                 source,
-                f"{label} is drawn on images of another patient; not stored.",
+                Message(
+                    "{label} is drawn on images of another patient; not stored.",
+                    label=label,
+                ),
                 code="patient-mismatch",
             ),
             patient,
@@ -1004,12 +1065,22 @@ class _Ingest:
             files[message].append((source, n))
         for message, said in files.items():
             source, n = said[0]
-            times = f" ({n} times)" if n > 1 else ""
-            more = f" (said of {len(said) - 1} more files too)" if len(said) > 1 else ""
+            times = Message(" ({n} times)", n=n) if n > 1 else Message("")
+            more = (
+                Message(" (said of {n} more files too)", n=len(said) - 1)
+                if len(said) > 1
+                else Message("")
+            )
             self.warn(
                 Problem(
                     source,
-                    f"pydicom warned{times}: {message}{more}",
+                    # What pydicom says may quote a value or a path: it is a field.
+                    Message(
+                        "pydicom warned{times}: {message}{more}",
+                        times=times,
+                        message=message,
+                        more=more,
+                    ),
                     code="pydicom-warning",
                 )
             )
@@ -1033,7 +1104,10 @@ def choose_study_date(
                 problems.append(
                     Problem(
                         header.source.name,
-                        f"is before {EARLIEST_IMAGING_YEAR}, when medical imaging began; not used as the study date.",
+                        Message(
+                            "is before {year}, when medical imaging began; not used as the study date.",
+                            year=Message.own(EARLIEST_IMAGING_YEAR),
+                        ),
                         field=tag_name(
                             pydicom.datadict.tag_for_keyword(date_keyword) or 0
                         ),
@@ -1052,8 +1126,16 @@ def choose_study_date(
             problems.append(
                 Problem(
                     header.source.name,
-                    f"{header.study_date_state}; the study date {day.isoformat()} was taken "
-                    f"from {tag_name(pydicom.datadict.tag_for_keyword(date_keyword) or 0)}.",
+                    Message(
+                        "{state}; the study date {day} was taken from {attribute}.",
+                        state=Message.own(header.study_date_state),
+                        day=day.isoformat(),
+                        attribute=Message.own(
+                            tag_name(
+                                pydicom.datadict.tag_for_keyword(date_keyword) or 0
+                            )
+                        ),
+                    ),
                     field=tag_name(STUDY_DATE_TAG),
                     value=header.text("StudyDate"),
                     code="study-date-fallback",
@@ -1063,7 +1145,10 @@ def choose_study_date(
             problems.append(
                 Problem(
                     header.source.name,
-                    f"gives the study date {day.isoformat()}, which is in the future; kept as it is.",
+                    Message(
+                        "gives the study date {day}, which is in the future; kept as it is.",
+                        day=day.isoformat(),
+                    ),
                     field=tag_name(pydicom.datadict.tag_for_keyword(date_keyword) or 0),
                     code="date-in-future",
                 )
@@ -1073,13 +1158,24 @@ def choose_study_date(
     problems.append(
         Problem(
             headers[0].source.name,
-            "has no usable StudyDate, SeriesDate, AcquisitionDate or ContentDate; the study is "
-            "kept without a date and is left out of time-window cohorts.",
+            Message(
+                "has no usable StudyDate, SeriesDate, AcquisitionDate or ContentDate; the study "
+                "is kept without a date and is left out of time-window cohorts."
+            ),
             field=tag_name(STUDY_DATE_TAG),
             code="no-usable-date",
         )
     )
     return None, None, ImagingStudy.DateSource.NONE, problems
+
+
+def _uid_name(uid: UID) -> Message | str:
+    """Return the name pydicom's dictionary gives a UID, or the UID itself if it has none.
+
+    A name is pydicom's word (Implicit VR Little Endian); a UID it does not know is a
+    value of the file, and so a field of the message.
+    """
+    return Message.own(uid.name) if uid.name != uid else str(uid)
 
 
 def _state_of(ds: Dataset, keyword: str) -> str:

@@ -27,6 +27,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from biobank.core.importing import Message
 from biobank.core.safefiles import check_size, safe_members
 from radiomics.importers.values import element
 
@@ -45,10 +46,11 @@ REQUIRED_UIDS = (
 
 
 class UnreadableFile(Exception):
-    """The file holds no DICOM object that can be imported; the message says why."""
+    """The file holds no DICOM object that can be imported; `message` says why."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: Message, code: str) -> None:
         super().__init__(message)
+        self.message = message
         self.code = code
 
 
@@ -243,9 +245,7 @@ def _parse(source: SourceFile, header_only: bool) -> tuple[Dataset, int | None]:
             stopped_at = handle.tell()
             ended = handle.seek(0, io.SEEK_END) == stopped_at
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on bytes it cannot parse
-        raise UnreadableFile(
-            f"is not a DICOM file ({type(exc).__name__}).", "not-dicom"
-        ) from None
+        raise UnreadableFile(_not_dicom(exc), "not-dicom") from None
     return ds, None if ended or not header_only else stopped_at
 
 
@@ -257,13 +257,18 @@ def _parse_rest(source: SourceFile, ds: Dataset, offset: int) -> Dataset | None:
             handle.seek(offset)
             rest = read_elements(handle, is_implicit, is_little)
     except Exception as exc:  # noqa: BLE001 - as in _parse()
-        raise UnreadableFile(
-            f"is not a DICOM file ({type(exc).__name__}).", "not-dicom"
-        ) from None
+        raise UnreadableFile(_not_dicom(exc), "not-dicom") from None
     keys = list(rest.keys())
     if not keys or keys[0] not in PIXEL_DATA_TAGS:
         return None
     return rest
+
+
+def _not_dicom(error: Exception) -> Message:
+    # The name of the exception is pydicom's word; what it says may quote the file.
+    return Message(
+        "is not a DICOM file ({error}).", error=Message.own(type(error).__name__)
+    )
 
 
 def _is_deflated(ds: Dataset) -> bool:
@@ -275,21 +280,27 @@ def _check(ds: Dataset, header_only: bool) -> None:
     meta_class = ds.file_meta.get("MediaStorageSOPClassUID", "") if ds.file_meta else ""
     if meta_class == DICOMDIR_CLASS:
         raise UnreadableFile(
-            "is a DICOMDIR index, not an object to import; skipped.", "dicomdir"
+            Message("is a DICOMDIR index, not an object to import; skipped."),
+            "dicomdir",
         )
     if not any(_has_value(ds, keyword) for keyword in IDENTIFYING_UIDS):
         raise UnreadableFile(
-            "is not a DICOM file: no SOPClassUID, SOPInstanceUID or StudyInstanceUID was found.",
+            Message(
+                "is not a DICOM file: no SOPClassUID, SOPInstanceUID or StudyInstanceUID was found."
+            ),
             "not-dicom",
         )
     if _is_cut_short(ds):
         raise UnreadableFile(
-            "is truncated: the file ends inside a data element.", "truncated"
+            Message("is truncated: the file ends inside a data element."), "truncated"
         )
     missing = [keyword for keyword in REQUIRED_UIDS if not _has_value(ds, keyword)]
     if missing:
         raise UnreadableFile(
-            f"lacks {', '.join(missing)}; the file may be truncated. Not imported.",
+            Message(
+                "lacks {missing}; the file may be truncated. Not imported.",
+                missing=Message.own(", ".join(missing)),
+            ),
             "truncated",
         )
     if not header_only:
@@ -369,7 +380,8 @@ def check_pixel_data(ds: Dataset) -> None:
         k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     ):
         raise UnreadableFile(
-            "is truncated: it has image attributes but no Pixel Data.", "truncated"
+            Message("is truncated: it has image attributes but no Pixel Data."),
+            "truncated",
         )
 
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if ds.file_meta else None
@@ -381,7 +393,11 @@ def check_pixel_data(ds: Dataset) -> None:
     actual = len(ds.get_item("PixelData").value or b"")
     if expected is not None and actual < expected:
         raise UnreadableFile(
-            f"is truncated: Pixel Data holds {actual} bytes where {expected} are needed.",
+            Message(
+                "is truncated: Pixel Data holds {actual} bytes where {expected} are needed.",
+                actual=actual,
+                expected=expected,
+            ),
             "truncated",
         )
 

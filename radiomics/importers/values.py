@@ -11,6 +11,8 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from biobank.core.importing import Message
+
 OK, EMPTY, LEGACY, PLACEHOLDER, INVALID = (
     "ok",
     "empty",
@@ -178,7 +180,7 @@ class Age:
     unit: str = ""
     years: Decimal | None = None
     is_unit_assumed: bool = False
-    problem: str = ""
+    problem: Message = Message("")
 
 
 def parse_age(raw: str) -> Age:
@@ -200,19 +202,22 @@ def parse_age(raw: str) -> Age:
     loose = _AS_LOOSE.match(text)
     if loose is not None:
         age = _age(raw, int(loose.group(1)), loose.group(2))
-        return Age(
-            **{**age.__dict__, "problem": f"{problem}; read as {age.value}{age.unit}."}
+        read_as = Message(
+            problem + "; read as {value}{unit}.", value=age.value, unit=age.unit
         )
+        return Age(**{**age.__dict__, "problem": read_as})
     if _DIGITS.match(text):
         age = _age(raw, int(text), "Y")
         return Age(
             **{
                 **age.__dict__,
                 "is_unit_assumed": True,
-                "problem": f"{problem}; it has no unit, so years were assumed.",
+                "problem": Message(
+                    problem + "; it has no unit, so years were assumed."
+                ),
             }
         )
-    return Age(raw, problem=f"{problem}; the age was left empty.")
+    return Age(raw, problem=Message(problem + "; the age was left empty."))
 
 
 def _age(raw: str, value: int, unit: str) -> Age:
