@@ -173,11 +173,13 @@ class ProjectChoicesOfUser:
 
     `user` must be given, so that no form forgets it; None (for code that validates a
     stored definition on nobody's behalf) leaves every project a choice. A project
-    the user may not read is then refused as if it did not exist.
+    the user may not read is then refused as if it did not exist. The form keeps
+    `user`, to check other names against what it may read (Vocabulary.check).
     """
 
     def __init__(self, *args, user: User | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         for field in self._project_fields():
             _refuse_codes_by_name(field, user)
             if user is not None:

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 
 from biobank.api.access import visible_to
 from biobank.api.cohorts import COHORT_PARAMETERS, DATES_PARAMETERS, read_date_mode
+from biobank.api.vocabulary import SCHEMA_NOTE
 from biobank.cohorts.forms import CohortForm
 from biobank.cohorts.matrix import (
     CONTENT_TYPES,
@@ -23,6 +24,7 @@ from biobank.cohorts.matrix import (
     ROBUST_DESIGNS,
     MatrixSpec,
     MatrixSpecError,
+    check_genes,
     iter_matrix_frames,
     matrix_filename,
     resolve_layout,
@@ -62,7 +64,7 @@ def _parameter(name: str, kind: OpenApiTypes, description: str, **extra):
 MATRIX_PARAMETERS = [
     _parameter("features", OpenApiTypes.STR, "Comma-separated feature names or IBSI codes, or * for every feature; none by default."),
     _parameter("robust", OpenApiTypes.STR, "Keep only the features marked robust by a stored result of this design.", enum=[design for design in ROBUST_DESIGNS if design]),
-    _parameter("genes", OpenApiTypes.STR, "Comma-separated gene symbols; by default every gene with a result in the cohort's draws."),
+    _parameter("genes", OpenApiTypes.STR, f"Comma-separated gene symbols; by default every gene with a result in the cohort's draws. {SCHEMA_NOTE}"),
     _parameter("signatures", OpenApiTypes.STR, "Comma-separated signature names; by default every signature."),
     _parameter("software", OpenApiTypes.STR, "Use only extractions of this engine, e.g. pyradiomics."),
     _parameter("preset", OpenApiTypes.STR, "Use only extractions of this parameter preset."),
@@ -92,6 +94,7 @@ def read_request(
     spec = None
     try:
         spec = MatrixSpec.from_params(_spec_parameters(query))
+        check_genes(spec, user)
     except MatrixSpecError as error:
         errors[error.field] = [error.message]
 

@@ -8,10 +8,11 @@ what the user may read and answer 400 naming the parameter, the value and close 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
 from biobank.api.access import project_path, visible_to
@@ -36,12 +37,15 @@ class Vocabulary:
     `fields` hold the values; a value given is known when a record the user may read
     matches `condition` (by default: one of `fields` equals it, ignoring case).
     `sentence` completes "No ..." with the value, e.g. "stored variant is of gene".
+    `spellings` gives the stored values a value given stands for (by default itself),
+    for checking a whole list at once (`unknown`); they must agree with `condition`.
     """
 
     model: type[Model]
     fields: tuple[str, ...]
     sentence: str
     condition: Callable[[str], Q] | None = None
+    spellings: Callable[[str], set[str]] | None = None
 
     def records(self, user: AbstractBaseUser) -> QuerySet:
         queryset = self.model._default_manager.all()
@@ -52,6 +56,31 @@ class Vocabulary:
 
     def knows(self, value: str, user: AbstractBaseUser) -> bool:
         return self.records(user).filter(self._matching(value)).exists()
+
+    def check(self, value: str, user: AbstractBaseUser | None) -> str:
+        """Return `value` if a record the user may read has it, for a form field.
+
+        Raises ValidationError with the refusal otherwise. A form validated on
+        nobody's behalf (user None) has no records to compare with, and takes the
+        value as given.
+        """
+        if value and user is not None and not self.knows(value, user):
+            raise ValidationError(self.refusal(value, user), code="unknown")
+        return value
+
+    def unknown(self, values: Iterable[str], user: AbstractBaseUser) -> list[str]:
+        """Return those of `values` no record the user may read has, in their order.
+
+        For a list of names (the matrix's genes): the stored values are read once
+        and compared here, where `knows` would ask the database for each name.
+        """
+        stored = {word.casefold() for word in self._known_values(user)}
+        spell = self.spellings or (lambda value: {value})
+        return [
+            value
+            for value in values
+            if not {word.casefold() for word in spell(value)} & stored
+        ]
 
     def _matching(self, value: str) -> Q:
         if self.condition is not None:
@@ -127,6 +156,7 @@ GENES = Vocabulary(
     ("gene", "gene_hgnc"),
     "variant you may read is of gene",
     condition=_gene,
+    spellings=lambda value: {value.strip(), current_symbol(value)},
 )
 MODALITIES = Vocabulary(ImageSeries, ("modality",), "series you may read has modality")
 PRESETS = Vocabulary(

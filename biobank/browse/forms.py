@@ -6,6 +6,7 @@ from django import forms
 from django.db.models import Exists, F, OuterRef, Q
 from django.http import QueryDict
 
+from biobank.api import vocabulary
 from biobank.api.access import ProjectChoicesOfUser
 from biobank.cohorts.stratification import FollowUpRule
 from liquidbiopsy.models import VariantResult
@@ -83,7 +84,9 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
         return self.cleaned_data["modality"].strip().upper()
 
     def clean_gene(self) -> str:
-        return self.cleaned_data["gene"].strip().upper()
+        # As the cohort filters: a misspelt gene would list no patient, as if none had it.
+        gene = self.cleaned_data["gene"].strip().upper()
+        return vocabulary.GENES.check(gene, self.user)
 
     def clean(self) -> dict:
         cleaned = super().clean()

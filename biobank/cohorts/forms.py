@@ -128,11 +128,6 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         help_text="Patients without any treatment qualify.",
     )
 
-    def __init__(self, *args, user: AbstractBaseUser | None, **kwargs) -> None:
-        super().__init__(*args, user=user, **kwargs)
-        # Whose records the names of genes and modalities are checked against:
-        self.user = user
-
     def clean_window_days(self) -> int:
         window = self.cleaned_data["window_days"]
         return DEFAULT_WINDOW_DAYS if window is None else window
@@ -140,22 +135,14 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
     def clean_mode(self) -> str:
         return self.cleaned_data["mode"] or PairMode.ALL
 
+    # An unknown name would select no pair, which reads as "no such cohort" when the
+    # name was misspelt, so each is checked against the records the user may read:
     def clean_modality(self) -> str:
-        return self._known(vocabulary.MODALITIES, self.cleaned_data["modality"].upper())
+        modality = self.cleaned_data["modality"].upper()
+        return vocabulary.MODALITIES.check(modality, self.user)
 
     def clean_gene(self) -> str:
-        return self._known(vocabulary.GENES, self.cleaned_data["gene"])
-
-    def _known(self, words: vocabulary.Vocabulary, value: str) -> str:
-        """Return `value` if a record the user may read has it, as the API filters ask.
-
-        An unknown name would select no pair, which reads as "no such cohort" when
-        the name was misspelt. A form validated on nobody's behalf (user None) has
-        no records to compare with, and takes the name as given.
-        """
-        if value and self.user is not None and not words.knows(value, self.user):
-            raise ValidationError(words.refusal(value, self.user), code="unknown")
-        return value
+        return vocabulary.GENES.check(self.cleaned_data["gene"], self.user)
 
     def clean(self) -> dict:
         # Things the researcher should know about a valid query (not errors):

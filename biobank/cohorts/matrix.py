@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, F, Q, QuerySet
 
+from biobank.api import vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
 from liquidbiopsy.hgvs import current_symbol
@@ -52,6 +54,8 @@ CALL_PRECEDENCE = (
     VariantResult.Call.FAILED,
 )
 NOT_TESTED = "not-tested"
+# An unknown gene of the matrix's list is named with its closest names up to this many:
+MOST_GENES_NAMED = 3
 CALL_RANKS = {str(call): rank for rank, call in enumerate(CALL_PRECEDENCE)}
 # NB: every VariantResult.Call is ranked; an unranked one would count as not tested.
 CALL_NAMES = [*CALL_RANKS, NOT_TESTED]
@@ -400,6 +404,31 @@ def _resolve_signatures(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
 def gene_key(gene: str, gene_hgnc: str = "") -> str:
     """Return the column symbol of a gene: its current HGNC symbol, upper case."""
     return current_symbol(gene_hgnc or gene).upper()
+
+
+def check_genes(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:
+    """Refuse the genes of `spec` that no variant the user may read is of.
+
+    An unknown symbol would give columns of "not-tested" only, which read as a gene
+    never tested when it was misspelt (EGRF). A spec checked on nobody's behalf
+    (user None) takes the genes as given.
+
+    Raises
+    ------
+    MatrixSpecError
+        Naming the first unknown genes and the closest stored names.
+    """
+    if user is None or not spec.genes:
+        return
+    unknown = vocabulary.GENES.unknown(spec.genes, user)
+    if not unknown:
+        return
+
+    named = unknown[:MOST_GENES_NAMED]
+    message = " ".join(vocabulary.GENES.refusal(gene, user) for gene in named)
+    if len(unknown) > len(named):
+        message += f" {len(unknown) - len(named)} more genes are unknown too."
+    raise MatrixSpecError("genes", message)
 
 
 def _resolve_genes(spec: MatrixSpec, pairs: Iterable[dict]) -> tuple[str, ...]:

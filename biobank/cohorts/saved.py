@@ -38,6 +38,7 @@ from biobank.cohorts.forms import UNKNOWN_PARAMETER, CohortForm, form_messages
 from biobank.cohorts.matrix import (
     MatrixSpec,
     MatrixSpecError,
+    check_genes,
     iter_matrix_frames,
     resolve_layout,
     write_matrix,
@@ -139,7 +140,7 @@ def validate_definition(
     except DefinitionInvalid as invalid:
         errors |= invalid.errors
     try:
-        matrix = _validate_matrix(data.get("matrix", {}))
+        matrix = _validate_matrix(data.get("matrix", {}), user)
     except DefinitionInvalid as invalid:
         errors |= invalid.errors
     if errors:
@@ -180,7 +181,7 @@ def _validate_query(
     return form.stored_query(), form.criteria()
 
 
-def _validate_matrix(matrix: object) -> dict:
+def _validate_matrix(matrix: object, user: AbstractBaseUser | None) -> dict:
     """Return the matrix spec as stored: every field, as MatrixSpec.as_dict gives it."""
     if not isinstance(matrix, dict):
         raise DefinitionInvalid(
@@ -199,8 +200,10 @@ def _validate_matrix(matrix: object) -> dict:
 
     try:
         spec = MatrixSpec.from_params(matrix)
-        # Unknown features and signatures are refused now, not when the matrix is built:
+        # Unknown features, signatures and genes are refused now, not when the matrix
+        # is built:
         resolve_layout(spec, [])
+        check_genes(spec, user)
     except MatrixSpecError as error:
         raise DefinitionInvalid({"matrix": {error.field: [error.message]}}) from error
     return spec.as_dict()

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pandas as pd
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
@@ -42,6 +43,7 @@ from biobank.cohorts.matrix import (
     ALL_FEATURES,
     MatrixSpec,
     MatrixSpecError,
+    check_genes,
     guard_formula,
     iter_matrix_frames,
     resolve_layout,
@@ -108,14 +110,20 @@ class MatrixColumnsForm(forms.Form):
         help_text="Comma-separated gene symbols (VAF and call of each); empty for every gene tested.",
     )
 
+    def __init__(self, *args, user: AbstractBaseUser, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Whose variants the genes are checked against:
+        self.user = user
+
     def clean(self) -> dict:
         cleaned = super().clean()
         try:
             self.spec = MatrixSpec.from_params(
                 {name: cleaned.get(name, "") for name in ("features", "genes")}
             )
-            # Unknown features are named now, not as a 400 of the download:
+            # Unknown features and genes are named now, not as a 400 of the download:
             resolve_layout(self.spec, [])
+            check_genes(self.spec, self.user)
         except MatrixSpecError as error:
             self.add_error(
                 error.field if error.field in self.fields else None, error.message
@@ -162,7 +170,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     """Show the filters and, once asked, the first pairs; ?format=csv downloads them all."""
     wants_csv = request.GET.get("format") == "csv"
     form = CohortForm(request.GET if request.GET else None, user=request.user)
-    columns = MatrixColumnsForm(request.GET if request.GET else None)
+    columns = MatrixColumnsForm(request.GET if request.GET else None, user=request.user)
     if form.is_bound:
         known = [*form.fields, *columns.fields, *COHORT_PAGE_PARAMETERS]
         name_unknown_parameters(form, request.GET, known)
@@ -424,6 +432,10 @@ class AnalysisForm(forms.Form):
         label="Grouped by the call of gene", max_length=40, required=False
     )
 
+    def __init__(self, *args, user: AbstractBaseUser, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
     def clean(self) -> dict:
         cleaned = super().clean()
         if "features" not in cleaned:
@@ -432,6 +444,7 @@ class AnalysisForm(forms.Form):
             spec = MatrixSpec.from_params(
                 {"features": cleaned["features"], "genes": cleaned.get("genes", "")}
             )
+            check_genes(spec, self.user)
         except MatrixSpecError as error:
             self.add_error(error.field, error.message)
             return cleaned
@@ -443,7 +456,7 @@ class AnalysisForm(forms.Form):
         return cleaned
 
 
-def _analysis_choice(query: QueryDict) -> AnalysisForm:
+def _analysis_choice(query: QueryDict, user: AbstractBaseUser) -> AnalysisForm:
     """The analysis's own choices: bound once the form was submitted, else prefilled.
 
     The features to correlate are required, so a query without them (a link from the
@@ -451,9 +464,9 @@ def _analysis_choice(query: QueryDict) -> AnalysisForm:
     not an error.
     """
     if "features" in query:
-        return AnalysisForm(query)
+        return AnalysisForm(query, user=user)
     given = {name: query[name] for name in AnalysisForm.base_fields if name in query}
-    return AnalysisForm(initial=given)
+    return AnalysisForm(initial=given, user=user)
 
 
 def _analysis_url(params: dict[str, str]) -> str:
@@ -469,7 +482,7 @@ def _analysis_url(params: dict[str, str]) -> str:
 def analysis_page(request: HttpRequest) -> HttpResponse:
     """Correlate chosen features with the markers of a cohort, and box-plot one feature by call."""
     form = CohortForm(request.GET if request.GET else None, user=request.user)
-    choice = _analysis_choice(request.GET)
+    choice = _analysis_choice(request.GET, request.user)
     if form.is_bound:
         known = [*form.fields, *choice.fields, DATES_PARAMETER]
         name_unknown_parameters(form, request.GET, known)

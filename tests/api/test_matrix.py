@@ -89,6 +89,22 @@ def read(api, query: str, fmt: str) -> pd.DataFrame:
     return pd.read_csv(body)
 
 
+def add_tp53_outside_the_cohort(biobank: Biobank) -> None:
+    """Add a TP53 result to a draw of B years after its study, which no pair has.
+
+    A gene no variant is of is refused (tests/api/test_vocabulary.py); TP53 is the
+    column of a gene tested in the project but in none of the cohort's draws.
+    """
+    sample = BloodSample.objects.create(
+        patient=biobank.b.patient,
+        drawn_at=dt.datetime(2024, 1, 5, 9, tzinfo=dt.UTC),
+    )
+    assay = CfDNAAssay.objects.create(sample=sample, method="targeted-NGS")
+    VariantResult.objects.create(
+        assay=assay, **_snv("TP53", "p.R273H", "not-detected", None)
+    )
+
+
 @pytest.fixture
 def richer(biobank: Biobank) -> Biobank:
     """The contrasting pair, with B's extraction done and more variants per draw."""
@@ -99,6 +115,7 @@ def richer(biobank: Biobank) -> Biobank:
     VariantResult.objects.create(
         assay=biobank.a.assay, **_snv("KRAS", "p.G12C", "not-detected", None)
     )
+    add_tp53_outside_the_cohort(biobank)
     return biobank
 
 
@@ -441,6 +458,8 @@ def test_csv_has_one_header_and_parquet_a_row_group_per_chunk(biobank, tmp_path)
 
 
 def test_json_lines_write_iso_dates_and_null(api, biobank):
+    add_tp53_outside_the_cohort(biobank)
+
     body = content(download(api, "genes=TP53&format=json")).decode()
 
     first = body.splitlines()[0]

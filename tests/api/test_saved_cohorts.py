@@ -264,6 +264,7 @@ def test_damaged_frozen_file_is_refused_not_served(api, biobank, storage_root):
         ),
         ({"matrix": {"features": ["original\x00"]}}, ("matrix", "features")),
         ({"matrix": {"genes": ",".join(["EGFR"] * 2001)}}, ("matrix", "genes")),
+        ({"matrix": {"genes": ["EGFR", "EGRF"]}}, ("matrix", "genes")),
     ],
 )
 def test_bad_definition_is_a_400_naming_the_field(api, biobank, body, path):

@@ -76,6 +76,34 @@ def test_another_projects_code_gets_the_answer_of_a_code_never_stored(
     assert Patient.objects.filter(project=hidden).exists()
 
 
+def test_the_matrix_refuses_genes_no_variant_the_user_may_read_is_of(api, biobank):
+    hidden = Project.objects.create(code="lung-b", name="Hidden collection")
+    add_side(hidden, "PT-H", biobank.mean, biobank.signature, **B_VALUES)
+    hidden_gene = VariantResult.objects.filter(assay__sample__patient__project=hidden)
+    hidden_gene.update(gene="NTRK1", gene_hgnc="NTRK1")
+
+    known = api.get("/api/cohort-matrix/?genes=egfr,KRAS")
+    message = refusal(api.get("/api/cohort-matrix/?genes=EGFR,EGRF,NTRK1"), "genes")
+
+    assert known.status_code == 200
+    assert message.startswith(
+        "No variant you may read is of gene EGRF. Did you mean EGFR? "
+        "No variant you may read is of gene NTRK1."
+    )
+    assert "lung-b" not in message
+
+
+def test_a_matrix_with_many_unknown_genes_names_the_first_and_counts_the_others(
+    api, biobank
+):
+    genes = ",".join(f"NOGENE{number}" for number in range(10))
+
+    message = refusal(api.get(f"/api/cohort-matrix/?genes={genes}"), "genes")
+
+    assert message.count("No variant you may read is of gene NOGENE") == 3
+    assert message.endswith(" 7 more genes are unknown too.")
+
+
 def test_an_unknown_name_is_reported_with_the_other_problems_of_the_request(
     api, biobank
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -185,6 +186,20 @@ def test_patient_list_refuses_bad_filters_with_a_message(logged_in, biobank):
     html = response.content.decode()
     assert response.status_code == 400
     assert "Correct the filters marked below." in html
+    assert _pseudonyms(response) == []
+
+
+def test_patient_list_refuses_a_gene_no_readable_variant_has(logged_in, biobank):
+    hidden = Records(Project.objects.create(code="hidden", name="Hidden"))
+    draw = hidden.draw(hidden.patient("P-HIDDEN"), DAY)
+    hidden.variant(draw, "EGFRX", "p.T790M")
+
+    response = logged_in.get("/patients/?gene=EGRF")
+
+    html = unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "No variant you may read is of gene EGRF. Did you mean EGFR?" in html
+    assert "EGFRX" not in html
     assert _pseudonyms(response) == []
 
 

@@ -113,6 +113,14 @@ def test_an_unknown_matrix_feature_is_named_and_no_matrix_link_is_given(
     assert "Download all pairs as CSV" in html
 
 
+def test_an_unknown_matrix_gene_is_named_and_no_matrix_link_is_given(logged_in, cohort):
+    response = logged_in.get("/cohorts/", {"window_days": "7", "genes": "EGFR,EGRF"})
+
+    html = unescape(response.content.decode())
+    assert "No variant you may read is of gene EGRF. Did you mean EGFR?" in html
+    assert "/api/cohort-matrix/" not in html
+
+
 def test_live_count_gives_pairs_and_patients(logged_in, cohort):
     response = logged_in.get(
         "/cohorts/count.json", {"window_days": "7", "gene": "EGFR", "features": MEAN}
@@ -310,6 +318,26 @@ def test_analysis_names_a_gene_nothing_stored_has(logged_in, cohort):
         response.content.decode()
     )
     assert "<svg" not in response.content.decode()
+
+
+def test_analysis_names_a_matrix_gene_nothing_stored_has(logged_in, cohort):
+    response = logged_in.get(analysis_url(genes="EGRF"))
+
+    html = unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "No variant you may read is of gene EGRF. Did you mean EGFR?" in html
+    assert "Correlations over" not in html
+
+
+def test_saving_a_cohort_with_an_unknown_matrix_gene_names_it(logged_in, cohort):
+    response = logged_in.post(
+        "/cohorts/save/", {"name": "Typo", "genes": "EGRF"}, follow=True
+    )
+
+    assert not SavedCohort.objects.exists()
+    assert "Not saved: matrix: genes: No variant you may read is of gene EGRF." in (
+        unescape(response.content.decode())
+    )
 
 
 def test_box_plot_groups_by_call_and_leaves_untested_draws_out(logged_in, cohort):
