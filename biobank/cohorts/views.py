@@ -55,6 +55,7 @@ from biobank.exports.audit import (
     AuditedStream,
     RowCounter,
     export_projects,
+    projects_named,
     record_export,
     start_export,
 )
@@ -487,13 +488,17 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         known = [*form.fields, *choice.fields, DATES_PARAMETER]
         name_unknown_parameters(form, request.GET, known)
     context: dict = {"form": form, "choice": choice}
-    if not (form.is_bound and form.is_valid() and choice.is_bound):
+    if not (
+        form.is_bound and form.is_valid() and choice.is_bound and choice.is_valid()
+    ):
         # A link from the cohort page opens the form with its filters, or names
-        # what is wrong with them:
-        status = 400 if form.is_bound and form.errors else 200
+        # what is wrong with them. Its dates are checked as on any page, for the
+        # projects the analysis could show (the chosen one, else every readable one):
+        project = form.criteria().project if form.is_bound and form.is_valid() else ""
+        projects = projects_named(request.user, (), project)
+        context["dates"] = page_dates(request, projects)
+        status = 400 if form.errors or choice.errors else 200
         return render(request, "cohorts/analysis.html", context, status=status)
-    if not choice.is_valid():
-        return render(request, "cohorts/analysis.html", context, status=400)
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
     pair_count = pairs.count()

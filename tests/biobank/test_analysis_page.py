@@ -7,6 +7,10 @@ import re
 
 import pytest
 
+from tests.conftest import grant
+
+HINT = "Choose the radiomic features to correlate first"
+
 
 def _analysis_link(page: str) -> str:
     match = re.search(r'href="(/cohorts/analysis/\?[^"]*)"', page)
@@ -25,6 +29,51 @@ def test_a_link_with_the_filters_only_opens_a_prefilled_form(logged_in, paired):
     assert re.search(r'value="nearest"[^>]*checked', page)
     assert 'name="gene" value="EGFR"' in page
     assert 'id="results-heading"' not in page
+    assert HINT in page
+
+
+def test_the_page_without_features_says_to_choose_them_first(logged_in, paired):
+    blank = logged_in.get("/cohorts/analysis/").content.decode()
+    analysed = logged_in.get(
+        "/cohorts/analysis/?window_days=30&features=original_firstorder_Mean"
+    ).content.decode()
+
+    assert HINT in blank
+    assert HINT not in analysed
+
+
+@pytest.mark.parametrize("query", ["dates=calendar", "window_days=12&dates=calendar"])
+def test_a_viewer_asking_for_calendar_dates_is_refused_before_submitting(
+    logged_in, paired, query
+):
+    response = logged_in.get(f"/cohorts/analysis/?{query}")
+
+    assert response.status_code == 403
+    page = html.unescape(response.content.decode())
+    assert "dates: Viewers get shifted or relative dates" in page
+    assert HINT not in page
+
+
+def test_a_curator_may_open_the_form_with_calendar_dates(
+    logged_in, reader, project, paired
+):
+    grant(reader, project, "curator")
+
+    response = logged_in.get("/cohorts/analysis/?dates=calendar")
+
+    assert response.status_code == 200
+    assert '<input type="hidden" name="dates" value="calendar">' in (
+        response.content.decode()
+    )
+
+
+def test_the_form_before_submitting_keeps_the_dates_asked_for(logged_in, paired):
+    page = logged_in.get("/cohorts/analysis/?window_days=12&dates=relative")
+
+    assert page.status_code == 200
+    assert '<input type="hidden" name="dates" value="relative">' in (
+        page.content.decode()
+    )
 
 
 def test_submitting_without_features_names_the_field(logged_in, paired):
