@@ -103,7 +103,7 @@ def page_dates(request: HttpRequest, projects: Iterable[int]) -> PageDates:
     """
     asked = request.GET.get(DATES_PARAMETER, "")
     calendar_allowed = may_see_calendar(request.user, projects)
-    mode = decide_date_mode(asked, calendar_allowed)
+    mode = decide_date_mode(asked, calendar_allowed, shown_by="page")
 
     links = []
     for choice in MODES_OFFERED:

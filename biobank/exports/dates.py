@@ -388,12 +388,15 @@ def choose_date_mode(user, asked: str | None, projects: Iterable[int]) -> DateMo
     return decide_date_mode(asked, may_see_calendar(user, projects))
 
 
-def decide_date_mode(asked: str | None, calendar_allowed: bool) -> DateMode:
+def decide_date_mode(
+    asked: str | None, calendar_allowed: bool, shown_by: str = "export"
+) -> DateMode:
     """Return the date mode `asked` for, or the default, by whether calendar dates are allowed.
 
     Without calendar dates (a viewer) the default is shifted dates and relative ones
     may be asked for; with them (curators, managers and site administrators) the
-    default is calendar dates and either other mode may be asked for.
+    default is calendar dates and either other mode may be asked for. `shown_by`
+    names what shows the dates in a refusal: the export, or the page.
 
     Raises
     ------
@@ -410,7 +413,7 @@ def decide_date_mode(asked: str | None, calendar_allowed: bool) -> DateMode:
     if asked == DateMode.CALENDAR and not calendar_allowed:
         raise DatesRefused(
             "Viewers get shifted or relative dates: calendar dates need a curator "
-            "or manager role in every project of the export. Leave dates out, or "
+            f"or manager role in every project of the {shown_by}. Leave dates out, or "
             "give dates=shifted or dates=relative."
         )
     return DateMode(asked)

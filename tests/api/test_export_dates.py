@@ -236,7 +236,7 @@ def test_a_viewer_is_refused_calendar_dates_naming_the_parameter(url, api, bioba
     response = api.get(url)
 
     assert response.status_code == 403
-    assert "dates" in response.json()
+    assert "every project of the export" in response.json()["dates"][0]
 
 
 @pytest.mark.parametrize(

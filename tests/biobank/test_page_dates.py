@@ -174,6 +174,8 @@ def test_a_viewer_asking_for_calendar_dates_is_refused_naming_dates(
     assert response.status_code == 403
     content = response.content.decode()
     assert "dates: Viewers get shifted or relative dates" in text_of(content)
+    assert "in every project of the page." in text_of(content)
+    assert "export" not in text_of(content)
     assert not iso_dates(response.content) & real_dates()
 
 
