@@ -31,7 +31,7 @@ from rest_framework.settings import api_settings
 from biobank.api import vocabulary
 from biobank.api.vocabulary import SCHEMA_NOTE, Vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
-from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
+from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, feature_ids
 from liquidbiopsy.hgvs import (
     FusionError,
     HGVSError,
@@ -797,9 +797,53 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
         "software": vocabulary.SOFTWARE,
     }
 
+    # The most values a feature and value bound may match for a page to be picked
+    # from their ids (see filter_queryset). Measured on 54 million values: 6,900 ids
+    # took 0.15 s against 0.4 to 2.7 s for the walk, 16,000 as long as the walk,
+    # 34,000 twice as long (the ids are joined to their projects one by one).
+    narrow_limit = 10_000
+
     class Meta:
         model = FeatureValue
         fields = ["extraction"]
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # Issue 7: PostgreSQL keeps one histogram for the values of all features, so it
+        # guesses that value >= 0.8 of one feature matches hundreds of thousands of
+        # rows, and walks the table in id order to fill a page (up to 29 s on 54
+        # million values, 2,304 of them matching). No index serves both the range and
+        # the id order, and an index with the id would not mend the guess. So a few
+        # matching ids, read first from the (feature, value) index, let it fetch just
+        # those rows; many, and the walk in id order soon fills the page, so the list
+        # is left as it is.
+        queryset = super().filter_queryset(queryset)
+        ids = self.few_matching_ids()
+        if ids is None:
+            return queryset
+        return queryset.filter(id__in=ids)
+
+    def few_matching_ids(self) -> list[int] | None:
+        """Return the ids of the feature's values within the bounds, None if too many.
+
+        Values of every project count: the list is only narrowed by these ids.
+        """
+        feature = self.form.cleaned_data.get("feature")
+        bounds = self.form.cleaned_data.get("value")
+        if not feature or not bounds:
+            return None
+        if bounds.start is None and bounds.stop is None:
+            return None
+
+        values = FeatureValue.objects.filter(feature_id__in=feature_ids(feature))
+        if bounds.start is not None:
+            values = values.filter(value__gte=bounds.start)
+        if bounds.stop is not None:
+            values = values.filter(value__lte=bounds.stop)
+        # In the index's order, so that PostgreSQL reads the index range rather than
+        # the table, whatever it guesses the bounds match:
+        values = values.order_by("feature_id", "value")
+        ids = list(values.values_list("id", flat=True)[: self.narrow_limit + 1])
+        return ids if len(ids) <= self.narrow_limit else None
 
     def filter_feature(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # Resolved to ids first, so the database ranges over the (feature, value) index:

@@ -199,5 +199,14 @@ class CursorPagination(pagination.CursorPagination):
         )
         if not keys:
             return []
-        rows = queryset.order_by().in_bulk([key.pk for key in keys])
+
+        # The rows by id alone, from the view's class queryset (its related records;
+        # get_queryset would read the reader's projects again): the filters and the
+        # reader's projects chose the ids already. Beside the page's ids, the ids a
+        # filter narrows to made PostgreSQL guess that no row matches and read every
+        # value of the project instead (0.46 s for 197 rows, issue 7).
+        source = getattr(view, "queryset", None)
+        if source is None:
+            source = queryset
+        rows = source.order_by().in_bulk([key.pk for key in keys])
         return [rows[key.pk] for key in keys]

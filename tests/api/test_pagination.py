@@ -10,8 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from biobank.api.filters import FeatureValueFilter
 from biobank.api.pagination import PageNumberPagination
-from radiomics.models import FeatureDefinition, FeatureValue
+from patients.models import Project
+from radiomics.models import FeatureDefinition, FeatureExtraction, FeatureValue
+from tests.api.conftest import A_VALUES, add_side
 
 
 def test_numbered_pages_count_the_rows_and_link_the_next(api, biobank):
@@ -147,3 +150,83 @@ def test_cursor_pages_keep_filters(api, many_values, biobank):
 
     assert "family=glcm" in page["next"]
     assert following["results"][0]["feature_name"].startswith("original_glcm_")
+
+
+@pytest.fixture
+def mean_values(biobank, project) -> list[int]:
+    """Ids of the mean's values in the analyst's project between 3 and 9, in order.
+
+    Twelve extractions of A's segmentation hold the mean 0..11; a project the
+    analyst may not read holds it too, with the same values.
+    """
+    other = Project.objects.create(code="other", name="Other collection")
+    hidden = add_side(other, "PT-X", biobank.mean, biobank.signature, **A_VALUES)
+    for side in (biobank.a, hidden):
+        extractions = FeatureExtraction.objects.bulk_create(
+            FeatureExtraction(
+                patient=side.patient,
+                segmentation=side.segmentation,
+                software="pyradiomics",
+                fingerprint=f"{side.patient.pseudonym}-{number}",
+            )
+            for number in range(12)
+        )
+        FeatureValue.objects.bulk_create(
+            FeatureValue(extraction=extraction, feature=biobank.mean, value=number)
+            for number, extraction in enumerate(extractions)
+        )
+    inside = FeatureValue.objects.filter(
+        feature=biobank.mean, value__range=(3, 9), extraction__patient__project=project
+    )
+    return list(inside.order_by("id").values_list("id", flat=True))
+
+
+def _walk(api, url: str) -> list[int]:
+    seen = []
+    while url:
+        page = api.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    return seen
+
+
+# A limit of 100 reads the page from the ids of the 14 matching values (both
+# projects); a limit of 13 is too small for them, so the page is found as without it:
+@pytest.mark.parametrize("narrow_limit", [100, 13])
+@pytest.mark.parametrize("ordering", ["id", "-id"])
+def test_feature_value_range_pages_hold_the_same_rows_however_they_are_found(
+    api, mean_values, monkeypatch, narrow_limit, ordering
+):
+    monkeypatch.setattr(FeatureValueFilter, "narrow_limit", narrow_limit)
+    url = (
+        "/api/feature-values/?feature=original_firstorder_Mean&value_min=3"
+        f"&value_max=9&page_size=2&ordering={ordering}"
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        seen = _walk(api, url)
+
+    assert seen == sorted(mean_values, reverse=ordering == "-id")
+    # Each page's seek (ids in order) looks among the matching ids, or walks:
+    seeks = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "radiomics_featurevalue"."id" FROM')
+    ]
+    among_ids = ['"radiomics_featurevalue"."id" IN (' in sql for sql in seeks]
+    assert among_ids == [narrow_limit == 100] * 4
+    # and the page's rows are read by the page's ids alone:
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "radiomics_featurevalue"."id", ')
+    ]
+    assert [sql.count('"radiomics_featurevalue"."id" IN (') for sql in reads] == [1] * 4
+
+
+def test_a_feature_value_range_without_matches_is_an_empty_page(api, mean_values):
+    url = "/api/feature-values/?feature=original_firstorder_Mean&value_min=100"
+
+    page = api.get(url).json()
+
+    assert (page["results"], page["next"]) == ([], None)
