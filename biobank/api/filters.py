@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.forms.utils import ErrorDict, ErrorList
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
+from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import DateRangeField, IsoDateTimeField, RangeField
 from django_filters.filterset import FilterSet
 from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
@@ -534,12 +535,28 @@ class IdFilter(filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class ProjectCodeFilter(filters.CharFilter):
+    """A project code, matched through the project's id read first (one small query).
+
+    Joined on the code, PostgreSQL cannot tell how many patients a project has (it
+    guessed 498 of 100,000) and joined every record of the project before cutting a
+    page (0.62 s for 100 CTC counts, 0.095 s with the id; issue 7).
+    `field_name` is the path to the project.
+    """
+
+    def filter(self, queryset: QuerySet, value: str) -> QuerySet:
+        if value in EMPTY_VALUES:
+            return queryset
+        ids = Project.objects.filter(code=value).values_list("pk", flat=True)
+        return queryset.filter(**{f"{self.field_name}__in": list(ids)})
+
+
 def patient_filters(path: str) -> type[filters.FilterSet]:
     """Return a FilterSet base with the patient filters of records reached by `path`."""
 
     class PatientFilters(BoundedFilterSet):
-        project = filters.CharFilter(
-            field_name=f"{path}__project__code", help_text="Project code."
+        project = ProjectCodeFilter(
+            field_name=f"{path}__project", help_text="Project code."
         )
         patient = filters.CharFilter(
             field_name=f"{path}__pseudonym", help_text="Patient pseudonym."
@@ -564,7 +581,7 @@ class ProjectFilter(BoundedFilterSet):
 
 
 class PatientFilter(BoundedFilterSet):
-    project = filters.CharFilter(field_name="project__code", help_text="Project code.")
+    project = ProjectCodeFilter(field_name="project", help_text="Project code.")
     pseudonym = filters.CharFilter()
     cancer_type = filters.MultipleChoiceFilter(choices=CancerType.choices)
     diagnosis_on = DateRangeFilter()
