@@ -327,8 +327,12 @@ class FeatureValue(models.Model):
                 fields=["extraction", "feature"], name="feature_value_unique"
             ),
         ]
-        # "feature X between a and b" is an index range scan:
-        indexes = [models.Index(fields=["feature", "value"])]
+        # "feature X between a and b" is an index range scan; with the id in the
+        # index, the ids of those values come from the index alone (an index-only
+        # scan once VACUUM has marked the table's pages), which is how the API list
+        # checks that a value range matches few values (3 ms instead of 0.1 to 0.7 s
+        # for 10,001 ids among 54 million values, issue 7):
+        indexes = [models.Index(fields=["feature", "value", "id"])]
 
     def __str__(self) -> str:
         return f"{self.feature_id}={self.value}"

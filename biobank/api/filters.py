@@ -829,10 +829,10 @@ class FeatureValueFilter(patient_filters("extraction__patient")):
         # guesses that value >= 0.8 of one feature matches hundreds of thousands of
         # rows, and walks the table in id order to fill a page (up to 29 s on 54
         # million values, 2,304 of them matching). No index serves both the range and
-        # the id order, and an index with the id would not mend the guess. So a few
-        # matching ids, read first from the (feature, value) index, let it fetch just
-        # those rows; many, and the walk in id order soon fills the page, so the list
-        # is left as it is.
+        # the id order, and no index mends the guess. So a few matching ids, read
+        # first from the (feature, value, id) index, let it fetch just those rows;
+        # many, and the walk in id order soon fills the page, so the list is left as
+        # it is.
         queryset = super().filter_queryset(queryset)
         ids = self.few_matching_ids()
         if ids is None:
