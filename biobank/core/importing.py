@@ -110,6 +110,22 @@ class ImportRejected(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+# The importers count records by plural nouns; the singular of most drops an "s"
+# ("patients") or turns "ies" into "y" ("studies"), but not of these:
+SINGULARS = {"series": "series", "links to a series": "link to a series"}
+
+
+def counted(n: int, kind: str) -> str:
+    """Return `n` records of `kind`, a plural noun, in words: "1 study", "2 studies"."""
+    if n != 1:
+        return f"{n} {kind}"
+    if kind in SINGULARS:
+        return f"1 {SINGULARS[kind]}"
+    if kind.endswith("ies"):
+        return f"1 {kind.removesuffix('ies')}y"
+    return f"1 {kind.removesuffix('s')}"
+
+
 @dataclass
 class ImportReport:
     """What one importer run did; printed by the management commands."""
@@ -128,14 +144,17 @@ class ImportReport:
         self.created = {}
         self.duplicates = 0
 
-    def summary(self) -> str:
-        made = (
-            ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items()))
+    def made(self) -> str:
+        """Return what was created, in words: "1 patient, 2 studies", or "nothing"."""
+        return (
+            ", ".join(counted(n, kind) for kind, n in sorted(self.created.items()))
             or "nothing"
         )
+
+    def summary(self) -> str:
         lines = [
-            f"{self.source}: created {made}; {self.duplicates} already present; "
-            f"{len(self.rejected)} rejected; {len(self.warnings)} warnings."
+            f"{self.source}: created {self.made()}; {self.duplicates} already present; "
+            f"{len(self.rejected)} rejected; {counted(len(self.warnings), 'warnings')}."
         ]
         lines += [f"  rejected: {p}" for p in self.rejected]
         lines += [f"  warning: {p}" for p in self.warnings]

@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from biobank.api.access import CURATE, may, projects_for
 from biobank.cohorts.matrix import guard_formula
-from biobank.core.importing import ImportRejected, Problem
+from biobank.core.importing import ImportRejected, Problem, counted
 from biobank.core.safefiles import check_size, safe_members
 from biobank.core.wording import PAGE, speaking_to
 from biobank.imports.forms import UploadForm
@@ -104,7 +104,10 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
     context = admin.site.each_context(request) | {
         "title": f"Import of {run.source_name or 'an upload'}",
         "run": run,
-        "created": sorted((run.summary.get("created") or {}).items()),
+        "created": [
+            counted(n, kind)
+            for kind, n in sorted((run.summary.get("created") or {}).items())
+        ],
         "issues": issues[:SHOWN_ISSUES],
         "issue_count": count,
         "hidden_issues": max(count - SHOWN_ISSUES, 0),

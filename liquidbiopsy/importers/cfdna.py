@@ -164,7 +164,7 @@ def import_cfdna(
         only rejects that row, listed in the report and as a DataIssue.
     """
     report = LabReport(source=path.name)
-    patients = PatientLookup(project, create_patients)
+    patients = PatientLookup(project, report, create_patients)
     with recorded_lab_import(project, "cfdna", path, report, user) as links:
         rows, problems = read_cfdna_rows(
             path, patients, report, vaf_unit, date_order, method, panel, table_format

@@ -18,6 +18,7 @@ from biobank.core.importing import (
     ImportReport,
     Problem,
     control_characters,
+    counted,
     printable,
 )
 from biobank.core.importing import require_columns as base_require_columns
@@ -69,11 +70,10 @@ class LabReport(ImportReport):
         self.rows_imported = 0
 
     def summary(self) -> str:
-        made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.created.items()))
         head = (
-            f"{self.source}: {self.rows_imported} rows imported and "
-            f"{self.rows_rejected} rejected; {self.duplicates} duplicates skipped; "
-            f"created {made or 'nothing'}; {len(self.warnings)} warnings."
+            f"{self.source}: {counted(self.rows_imported, 'rows')} imported and "
+            f"{self.rows_rejected} rejected; {counted(self.duplicates, 'duplicates')} "
+            f"skipped; created {self.made()}; {counted(len(self.warnings), 'warnings')}."
         )
         # The base summary's first line counts problems, not rows; the rest lists them:
         return "\n".join([head, *super().summary().splitlines()[1:]])
@@ -142,17 +142,26 @@ class RowProblems:
 
 
 class PatientLookup:
-    """Find the patient of a source identifier; create it only when asked to."""
+    """Find the patient of a source identifier; create it only when asked to.
 
-    def __init__(self, project: Project, create: bool = False) -> None:
+    A patient it creates is counted in `report`, as the import's other records are.
+    """
+
+    def __init__(
+        self, project: Project, report: ImportReport, create: bool = False
+    ) -> None:
         self.project = project
+        self.report = report
         self.create = create
         self._found: dict[str, Patient | None] = {}
 
     def __call__(self, source_id: str) -> Patient | None:
         if source_id not in self._found:
             if self.create:
-                self._found[source_id] = pseudonymise(self.project, source_id)[0]
+                patient, created = pseudonymise(self.project, source_id)
+                if created:
+                    self.report.count("patients")
+                self._found[source_id] = patient
             else:
                 self._found[source_id] = find_patient(self.project, source_id)
         return self._found[source_id]

@@ -103,7 +103,7 @@ def import_ctc(
     report = LabReport(source=path.name)
     with recorded_lab_import(project, "ctc", path, report, user) as links:
         rows = read_ctc_rows(
-            path, PatientLookup(project, create_patients), report, date_order
+            path, PatientLookup(project, report, create_patients), report, date_order
         )
         errors: list[Problem] = []
         for row in rows:

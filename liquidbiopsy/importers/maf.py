@@ -119,7 +119,7 @@ def import_maf(
         date, a VAF above 100 %.
     """
     report = LabReport(source=path.name)
-    patients = PatientLookup(project, create_patients)
+    patients = PatientLookup(project, report, create_patients)
     with recorded_lab_import(project, "maf", path, report, user) as links:
         default_draw = (
             draw_of_option(path.name, drawn_on) if drawn_on or not sample_map else None

@@ -104,7 +104,7 @@ def import_vcf(
     with recorded_lab_import(project, "vcf", path, report, user) as links:
         draw = draw_of_option(path.name, drawn_on)
         patient = _patient(
-            path.name, PatientLookup(project, create_patients), patient_id
+            path.name, PatientLookup(project, report, create_patients), patient_id
         )
         _check_draw_of(path.name, patient, draw)
         reader = _Reader(

@@ -27,6 +27,7 @@ from biobank.core.importing import (
     ImportReport,
     Message,
     Problem,
+    counted,
     file_sha256,
 )
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
@@ -535,7 +536,7 @@ class _Ingest:
                 if loaded is None:
                     continue
                 if patient is None:
-                    patient = self.patient_for(first)
+                    patient = self.patient_for(first, scope)
                 transfer_syntax = self.clean(loaded.ds, header.source.name, patient)
                 if series is None:
                     series = self.create_series(
@@ -552,10 +553,10 @@ class _Ingest:
                 series.instance_count = series.instances.count()
                 series.save(update_fields=["instance_count"])
                 logger.info(
-                    "Series %s of %s: %s instances stored",
+                    "Series %s of %s: %s stored",
                     series.pk,
                     series.study.patient.pseudonym,
-                    scope.created["instances"],
+                    counted(scope.created["instances"], "instances"),
                 )
 
     def stored_instances(self, headers: list[_Header]) -> dict[str, tuple[str, str]]:
@@ -635,11 +636,11 @@ class _Ingest:
         )
         return {key: found} if found is not None else {}
 
-    def patient_for(self, header: _Header) -> Patient:
+    def patient_for(self, header: _Header, scope: _Scope) -> Patient:
         sex = SEXES.get(header.text("PatientSex").upper(), Sex.UNKNOWN)
-        patient, _created = pseudonymise(
-            self.project, header.text("PatientID"), sex=sex
-        )
+        patient, created = pseudonymise(self.project, header.text("PatientID"), sex=sex)
+        if created:
+            scope.created["patients"] += 1
         return patient
 
     def clean(self, ds: Dataset, source: str, patient: Patient) -> str:

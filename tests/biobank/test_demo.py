@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import random
 import re
 import shlex
@@ -204,6 +205,31 @@ def test_demo_keeps_clinical_data_a_patient_already_has():
     )
     assert (patient.birth_year, patient.diagnosis_on) == (1960, dt.date(2004, 8, 1))
     assert [t.agent for t in patient.treatments.all()] == ["FOLFOX"]
+
+
+@pytest.mark.django_db
+def test_the_demo_log_counts_one_record_in_the_singular(caplog):
+    with caplog.at_level(logging.INFO, logger="biobank.demo"):
+        demo.build_demo(radiomics=False)
+
+    log = "\n".join(record.getMessage() for record in caplog.records)
+    # A file of one image of a new patient:
+    assert re.search(r"created 1 instance, 1 patient, 1 series, 1 study;", log)
+    assert not re.search(r"\b1 (instances|patients|studies|warnings)\b", log)
+
+
+def test_build_demo_counts_one_record_in_the_singular(monkeypatch):
+    monkeypatch.setattr(
+        demo, "build_demo", lambda seed: demo.DemoSummary(1, 1, 1, 1, 1, 2)
+    )
+    out = io.StringIO()
+
+    call_command("build_demo", stdout=out)
+
+    assert out.getvalue().startswith(
+        "Demo biobank: 1 patient, 1 imaging study, 1 blood draw, 1 CTC count, "
+        "1 cfDNA variant result, 2 radiomic feature extractions.\n"
+    )
 
 
 @pytest.mark.parametrize(

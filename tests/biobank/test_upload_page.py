@@ -131,6 +131,18 @@ def test_a_rejected_row_is_shown_with_its_file_row_and_field(curating, project):
     assert "was refused; nothing was stored" in page.content.decode()
 
 
+def test_the_result_counts_the_patients_a_lab_table_created(curating, project):
+    content = (CTC + "H-1,2023-05-22,3\nH-2,2023-05-23,4\n").encode()
+
+    response = upload(
+        curating, project, "ctc", "counts.csv", content, create_patients="on"
+    )
+    page = html.unescape(curating.get(response.url).content.decode())
+
+    assert ImportRun.objects.get().summary["created"]["patients"] == 2
+    assert "2 CTC counts, 2 blood samples, 2 patients</td>" in page
+
+
 def test_a_maf_needs_its_draw_date(curating, project):
     response = upload(curating, project, "maf", "calls.maf", b"Hugo_Symbol\n")
 
@@ -154,6 +166,8 @@ def test_a_dicom_archive_is_ingested_by_its_job_and_its_upload_removed(
     study = ImageInstance.objects.first().series.study
     assert study.history.earliest().history_user == staff
     assert not any(upload_root.iterdir())
+    page = curating.get(response.url).content.decode()
+    assert "2 instances, 1 patient, 2 series, 2 studies</td>" in page
 
 
 @pytest.mark.attack

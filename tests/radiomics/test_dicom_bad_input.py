@@ -243,7 +243,7 @@ def test_rolls_a_series_back_whole_and_removes_its_files_when_the_database_fails
         == 1
     )
     assert ImageInstance.objects.get().series.study.patient.pseudonym != ""
-    assert report.created == {"studies": 1, "series": 1, "instances": 1}
+    assert report.created == {"patients": 1, "studies": 1, "series": 1, "instances": 1}
     assert len(list(storage_root.rglob("*.dcm"))) == 1
     assert not list(storage_root.rglob("*.part"))
 
@@ -287,7 +287,7 @@ def test_command_prints_the_summary_and_progress(make_ct, inbox, capsys):
     )
 
     out, err = capsys.readouterr()
-    assert "created 1 instances, 1 series, 1 studies" in out
+    assert "created 1 instance, 1 patient, 1 series, 1 study; " in out
     assert "1/1 files" in err
     assert ImagingStudy.objects.get().patient.project.code == "cmd"
 
@@ -302,7 +302,7 @@ def test_imports_a_single_file_given_directly(make_ct, project):
 
     report = ingest_dicom(path, project)
 
-    assert report.created == {"studies": 1, "series": 1, "instances": 1}
+    assert report.created == {"patients": 1, "studies": 1, "series": 1, "instances": 1}
 
 
 def test_skips_a_dicomdir_index_with_a_note(inbox, project):

@@ -477,7 +477,7 @@ def stored_files(storage_root: Path) -> list[Path]:
 def test_stores_the_original_once(duplicate_case, project, storage_root):
     report = ingest_dicom(duplicate_case / "a_original.dcm", project)
 
-    assert report.created == {"studies": 1, "series": 1, "instances": 1}
+    assert report.created == {"patients": 1, "studies": 1, "series": 1, "instances": 1}
     assert len(stored_files(storage_root)) == 1
 
 

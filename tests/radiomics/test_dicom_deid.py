@@ -90,7 +90,12 @@ def phi_case(project):
 
 
 def test_imports_the_image_with_identifiers_in_private_tags(phi_case):
-    assert phi_case.created == {"studies": 1, "series": 1, "instances": 1}
+    assert phi_case.created == {
+        "patients": 1,
+        "studies": 1,
+        "series": 1,
+        "instances": 1,
+    }
 
 
 @pytest.mark.parametrize("needle", CASE_05_FORBIDDEN)
@@ -466,5 +471,5 @@ def test_prints_the_summary_under_the_redacted_source_name_the_run_stores(
     call_command("ingest_dicom", str(folder), project=project.code, stdout=out)
 
     assert ImportRun.objects.get().source_name == "[redacted]"
-    assert out.getvalue().startswith("[redacted]: created 1 instances")
+    assert out.getvalue().startswith("[redacted]: created 1 instance, 1 patient,")
     assert "PID-314159" not in out.getvalue()

@@ -45,6 +45,7 @@ def test_imports_sts_001_as_one_study_of_three_series_of_59_images(sts_import):
     study = ImagingStudy.objects.get()
 
     assert sts_import.created == {
+        "patients": 1,
         "studies": 1,
         "series": 3,
         "instances": 177,
@@ -269,6 +270,7 @@ def test_processes_a_seg_after_the_images_of_the_same_batch(project, tmp_path):
     report = ingest_dicom(archive, project)
 
     assert report.created == {
+        "patients": 1,
         "studies": 1,
         "series": 1,
         "instances": 4,

@@ -7,6 +7,7 @@ import os
 from django.core.management.base import BaseCommand
 
 from biobank import demo
+from biobank.core.importing import counted
 
 # dev.sh serves on BIOBANK_ADDR (runserver's addrport: "host:port" or a port alone).
 DEFAULT_ADDR = "127.0.0.1:8000"
@@ -31,12 +32,15 @@ class Command(BaseCommand):
     def handle(self, *args, seed: int, **options) -> None:
         summary = demo.build_demo(seed=seed)
 
-        self.stdout.write(
-            f"Demo biobank: {summary.patients} patients, {summary.studies} imaging studies, "
-            f"{summary.samples} blood draws, {summary.ctc_counts} CTC counts, "
-            f"{summary.variants} cfDNA variant results, "
-            f"{summary.extractions} radiomic feature extractions."
-        )
+        counts = [
+            counted(summary.patients, "patients"),
+            counted(summary.studies, "imaging studies"),
+            counted(summary.samples, "blood draws"),
+            counted(summary.ctc_counts, "CTC counts"),
+            counted(summary.variants, "cfDNA variant results"),
+            counted(summary.extractions, "radiomic feature extractions"),
+        ]
+        self.stdout.write(f"Demo biobank: {', '.join(counts)}.")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Sign in at {served_url()} as {demo.DEMO_USERNAME!r} "
