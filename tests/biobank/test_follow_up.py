@@ -175,3 +175,24 @@ def test_a_bad_rule_shows_its_error_and_no_result(logged_in, db):
 
     assert "Enter a whole number." in html
     assert 'id="flags-heading"' not in html
+
+
+def test_blood_results_are_read_only_for_patients_with_a_high_risk_score(
+    records, signature
+):
+    low = records.patient("LOW", CancerType.BRCA)
+    scored(records, low, signature, 0.1)
+    records.variant(records.draw(low, DAY), "KRAS", "p.G12C")
+    with_ctc(records, low, 9)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert flagged() == []
+    read = " ".join(query["sql"] for query in captured.captured_queries)
+    assert "liquidbiopsy" not in read
+
+    high = records.patient("HIGH", CancerType.BRCA)
+    scored(records, high, signature, 0.9)
+    records.variant(records.draw(high, DAY), "KRAS", "p.G12C")
+    flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
+    assert flag.patient.pseudonym == "HIGH"
+    assert [p.text for p in flag.positives] == ["cfDNA KRAS p.G12C detected"]
