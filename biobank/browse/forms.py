@@ -135,6 +135,11 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
             condition &= Q(Exists(variants))
         return condition
 
+    def reads_records(self) -> bool:
+        """Whether a filter looks into the patients' series or variants, which are
+        slow to count every match of; call only on a valid form."""
+        return bool(self.cleaned_data["modality"] or self.cleaned_data["gene"])
+
     def ordering(self) -> list:
         field = F(SORTS[self.cleaned_data.get("sort") or "pseudonym"][0])
         # Missing values last both ways and on both databases (they disagree by default):

@@ -250,3 +250,52 @@ def test_patient_list_names_a_bad_sort(logged_in, biobank):
         "Sort: Select a valid choice. bogus is not one of the available choices."
         in html
     )
+
+
+def _heading(response) -> str:
+    match = re.search(
+        r'<h2 id="results-heading">([^<]+)</h2>', response.content.decode()
+    )
+    assert match, "no results heading in the page"
+    return match.group(1)
+
+
+def test_patient_list_counts_gene_matches_up_to_the_limit(
+    logged_in, records, settings, monkeypatch
+):
+    settings.BIOBANK_API_COUNT_LIMIT = 2
+    monkeypatch.setattr("biobank.browse.views.PATIENTS_PER_PAGE", 1)
+    for n in range(4):
+        records.variant(records.draw(records.patient(f"P-{n}"), DAY), "KRAS", "p.G12D")
+    records.variant(records.draw(records.patient("P-NRAS"), DAY), "NRAS", "p.Q61K")
+
+    capped = logged_in.get("/patients/?gene=KRAS")
+    last = logged_in.get("/patients/?gene=KRAS&page=4")
+    unfiltered = logged_in.get("/patients/")
+
+    assert _heading(capped) == "More than 2 patients"
+    assert "counting stops at 2 patients" in capped.content.decode()
+    assert "Page 1;" in capped.content.decode()
+    assert 'rel="next"' in capped.content.decode()
+    # The last page knows how many there are, and the list without such filter counts all:
+    assert _heading(last) == "4 patients"
+    assert _pseudonyms(last) == ["P-3"]
+    assert _heading(unfiltered) == "5 patients"
+    assert "Page 1 of 5;" in unfiltered.content.decode()
+    # A page past the end shows a page that holds patients, as without the limit:
+    past = logged_in.get("/patients/?gene=KRAS&page=99")
+    assert past.status_code == 200
+    assert _pseudonyms(past)
+
+
+def test_patient_list_counts_exactly_below_the_limit(logged_in, records, settings):
+    settings.BIOBANK_API_COUNT_LIMIT = 2
+    for name in ("P-A", "P-B"):
+        records.study(records.patient(name), DAY, modalities="MR")
+    records.study(records.patient("P-CT"), DAY)
+
+    response = logged_in.get("/patients/?modality=MR")
+
+    assert _heading(response) == "2 patients"
+    assert "counting stops" not in response.content.decode()
+    assert _pseudonyms(response) == ["P-A", "P-B"]
