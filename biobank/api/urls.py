@@ -33,9 +33,31 @@ def sign_in_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     return view_or_sign_in
 
 
+class RecordRouter(DefaultRouter):
+    """The router of the records, whose API root lists the routes beside it too."""
+
+    def __init__(self, also_listed: dict[str, str]) -> None:
+        super().__init__()
+        # Prefix -> URL name of a route registered elsewhere:
+        self.also_listed = also_listed
+
+    def get_api_root_view(self, api_urls=None):
+        list_name = self.routes[0].name
+        listed = {
+            prefix: list_name.format(basename=basename)
+            for prefix, _, basename in self.registry
+        }
+        return self.APIRootView.as_view(api_root_dict=listed | self.also_listed)
+
+
 # NB: no app namespace, so that the browsable API finds its sign-in page under the
 # "rest_framework" namespace; route names start with "api-" instead.
-router = DefaultRouter()
+router = RecordRouter(
+    also_listed={
+        "cohort-matrix": "api-cohort-matrix",
+        "saved-cohorts": "api-saved-cohort-list",
+    }
+)
 router.register("projects", views.ProjectViewSet, basename="api-project")
 router.register("patients", views.PatientViewSet, basename="api-patient")
 router.register("consents", views.ConsentViewSet, basename="api-consent")

@@ -49,8 +49,10 @@ def test_api_root_lists_every_endpoint(api):
     response = api.get("/api/")
 
     assert response.status_code == 200
-    listed = {endpoint for endpoint, _ in ENDPOINTS} | {"cohort-pairs"}
-    assert set(response.json()) == listed
+    cohorts = {"cohort-pairs", "cohort-matrix", "saved-cohorts"}
+    assert set(response.json()) == {endpoint for endpoint, _ in ENDPOINTS} | cohorts
+    for endpoint in cohorts:
+        assert response.json()[endpoint].endswith(f"/api/{endpoint}/")
 
 
 @pytest.mark.parametrize("endpoint", [endpoint for endpoint, _ in ENDPOINTS])
