@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_cohort_page_lists_the_matching_pairs(logged_in, reader, project, pairs)
     assert "2024-03-08 09:00" in content
 
 
-def test_cohort_page_links_curators_to_the_study_and_sample_in_the_admin(
+def test_cohort_page_links_curators_to_the_study_page_then_the_admin(
     client, curator, pairs
 ):
     study, with_variant, _plain = pairs
@@ -113,10 +114,26 @@ def test_cohort_page_links_curators_to_the_study_and_sample_in_the_admin(
     response = client.get("/cohorts/", {"gene": "EGFR"})
 
     content = response.content.decode()
-    assert f'href="/admin/radiomics/imagingstudy/{study.pk}/change/"' in content
+    cell = re.search(r"<td><a [^>]*>2024-03-10</a>.*?</td>", content).group(0)
+    study_page, admin_page = re.findall(r'href="([^"]+)"', cell)
+    assert study_page == f"/studies/{study.pk}/"
+    assert admin_page == f"/admin/radiomics/imagingstudy/{study.pk}/change/"
     assert (
         f'href="/admin/liquidbiopsy/bloodsample/{with_variant.pk}/change/"' in content
     )
+
+
+def test_cohort_page_links_viewers_to_the_study_page_in_their_date_mode(
+    logged_in, pairs
+):
+    study, _with_variant, _plain = pairs
+
+    response = logged_in.get("/cohorts/", {"gene": "EGFR", "dates": "relative"})
+
+    content = response.content.decode()
+    assert f'href="/studies/{study.pk}/?dates=relative"' in content
+    assert "/admin/" not in content
+    assert logged_in.get(f"/studies/{study.pk}/?dates=relative").status_code == 200
 
 
 def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pairs):

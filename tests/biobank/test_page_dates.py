@@ -239,7 +239,8 @@ def test_shifting_keeps_the_study_to_draw_days_of_the_cohort_page(logged_in, cas
     content = page(logged_in, case.urls()["cohort builder"])
 
     rows = re.findall(
-        r"<td>(PD-\d)</td>\s*<td>([\d-]+)</td>.*?<td>([\d-]+) \d\d:\d\d</td>\s*"
+        r"<td>(PD-\d)</td>\s*<td><a [^>]+>([\d-]+)</a></td>.*?"
+        r"<td>([\d-]+) \d\d:\d\d</td>\s*"
         r'<td class="number">(-?\d+)</td>',
         content,
         re.S,
@@ -313,3 +314,28 @@ def test_links_to_the_other_pages_keep_the_mode_asked_for(logged_in, case):
     assert f'href="{study_url}"' in timeline
     assert f'href="/studies/{case.study.pk}/"' in default
     assert "CT study of day 30" in text_of(page(logged_in, study_url))
+
+
+def nav_links(content: str) -> dict[str, str]:
+    nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', content, re.S).group(1)
+    return {
+        text: href for href, text in re.findall(r'<a href="([^"]*)">([^<]+)</a>', nav)
+    }
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_the_navigation_bar_keeps_the_mode_asked_for(name, logged_in, case):
+    relative = nav_links(page(logged_in, with_dates(case.urls()[name], "relative")))
+    default = nav_links(page(logged_in, case.urls()[name]))
+
+    assert relative == {
+        # It shows no dates, and refuses dates as a parameter it does not read:
+        "Dashboard": "/",
+        "Patients": "/patients/?dates=relative",
+        "Cohorts": "/cohorts/?dates=relative",
+        "Analysis": "/cohorts/analysis/?dates=relative",
+        "Follow-up": "/follow-up/?dates=relative",
+    }
+    assert "dates=" not in "".join(default.values())
+    for url in relative.values():
+        assert logged_in.get(url).status_code == 200, url
