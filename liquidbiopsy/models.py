@@ -306,8 +306,18 @@ class VariantResult(models.Model):
             # of_gene matches a symbol in any case, as stored or current: without
             # these, a cohort filtered by gene read all 13 million variants of a
             # 100,000-patient biobank (BENCHMARKS.md).
-            models.Index(Upper("gene"), "call", name="variant_gene_upper_call"),
-            models.Index(Upper("gene_hgnc"), "call", name="variant_hgnc_upper_call"),
+            # The protein change last, for a variant asked for with its gene (KRAS
+            # p.G12C): without it, the change's own index was intersected with
+            # these, reading every p.G12C of any gene (1.84x the hand-written SQL).
+            models.Index(
+                Upper("gene"), "call", "protein_change", name="variant_gene_call_change"
+            ),
+            models.Index(
+                Upper("gene_hgnc"),
+                "call",
+                "protein_change",
+                name="variant_hgnc_call_change",
+            ),
         ]
 
     def __str__(self) -> str:
