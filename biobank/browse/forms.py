@@ -81,7 +81,9 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
     descending = forms.BooleanField(required=False, label="Descending")
 
     def clean_modality(self) -> str:
-        return self.cleaned_data["modality"].strip().upper()
+        # As the cohort filters: an unknown modality would list no patient, as if none had it.
+        modality = self.cleaned_data["modality"].strip().upper()
+        return vocabulary.MODALITIES.check(modality, self.user)
 
     def clean_gene(self) -> str:
         # As the cohort filters: a misspelt gene would list no patient, as if none had it.

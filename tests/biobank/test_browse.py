@@ -203,6 +203,17 @@ def test_patient_list_refuses_a_gene_no_readable_variant_has(logged_in, biobank)
     assert _pseudonyms(response) == []
 
 
+def test_patient_list_refuses_a_modality_no_readable_series_has(logged_in, records):
+    records.study(records.patient("P-CT"), DAY)
+
+    response = logged_in.get("/patients/?modality=XX")
+
+    html = unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "No series you may read has modality XX. Known: CT." in html
+    assert _pseudonyms(response) == []
+
+
 def test_segmentation_import_marks_a_study_segmented(logged_in, biobank):
     before = _table_value(
         logged_in.get("/").content.decode(), "Imaging studies without a segmentation"
