@@ -252,10 +252,23 @@ class FollowUpForm(ProjectChoicesOfUser, forms.Form):
         "metastatic_only": "on",
     }
 
+    # Sent by the page's own form only. An unticked checkbox is not sent at all, so
+    # only a submitted form reads a missing box as off; a link naming part of the
+    # rule (?window_days=7) keeps the defaults of the rest.
+    SUBMITTED = "applied"
+
     def __init__(self, data, *args, **kwargs) -> None:
-        # An untouched page applies the defaults; a submitted one says every value:
-        if "window_days" not in data:
-            data = {**self.DEFAULTS, **data.dict()}
+        submitted = self.SUBMITTED in data
+        missing = {
+            name: value
+            for name, value in self.DEFAULTS.items()
+            if name not in data
+            and not (
+                submitted and isinstance(self.base_fields[name], forms.BooleanField)
+            )
+        }
+        if missing:
+            data = {**missing, **data.dict()}
         super().__init__(data, *args, **kwargs)
         names = RadiomicSignature.objects.filter(cutoff__isnull=False).values_list(
             "name", flat=True

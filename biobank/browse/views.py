@@ -262,7 +262,8 @@ def study_page(request: HttpRequest, pk: int) -> HttpResponse:
 def follow_up(request: HttpRequest) -> HttpResponse:
     """List the patients flagged for closer follow-up by the rule the form sets."""
     form = FollowUpForm(request.GET, user=request.user)
-    name_unknown_parameters(form, request.GET, [*form.fields, DATES_PARAMETER])
+    known = [*form.fields, FollowUpForm.SUBMITTED, DATES_PARAMETER]
+    name_unknown_parameters(form, request.GET, known)
     dates = page_dates(request, _projects_listed(request, form))
     flags = []
     if form.is_valid():

@@ -196,3 +196,40 @@ def test_blood_results_are_read_only_for_patients_with_a_high_risk_score(
     flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
     assert flag.patient.pseudonym == "HIGH"
     assert [p.text for p in flag.positives] == ["cfDNA KRAS p.G12C detected"]
+
+
+def flagged_by_default_boxes(records: Records, signature) -> None:
+    """LUNG-1 is flagged by its cfDNA only; BR-EARLY by its CTCs only if not metastatic-only."""
+    cfdna = records.patient("LUNG-1", CancerType.LUAD)
+    scored(records, cfdna, signature, 0.9)
+    records.variant(records.draw(cfdna, DAY), "KRAS", "p.G12C")
+    early = records.patient("BR-EARLY", CancerType.BRCA)
+    scored(records, early, signature, 0.9)
+    Patient.objects.filter(pk=early.pk).update(stage="IIa", m_stage="M0")
+    with_ctc(records, early, 9)
+
+
+def test_a_link_naming_part_of_the_rule_keeps_the_defaults_of_the_rest(
+    logged_in, records, signature
+):
+    flagged_by_default_boxes(records, signature)
+
+    for url in ("/follow-up/", "/follow-up/?window_days=30", "/follow-up/?ctc_brca=5"):
+        html = logged_in.get(url).content.decode()
+        assert "1 patient flagged" in html, url
+        assert "LUNG-1" in html and "BR-EARLY" not in html, url
+
+
+def test_the_submitted_form_reads_an_unticked_box_as_off(logged_in, records, signature):
+    flagged_by_default_boxes(records, signature)
+    form = logged_in.get("/follow-up/").content.decode()
+    assert '<input type="hidden" name="applied" value="1">' in form
+
+    # As the browser sends the form with both boxes unticked:
+    html = logged_in.get(
+        "/follow-up/?window_days=30&signature=&ctc_brca=5&ctc_prad=5"
+        "&ctc_colorectal=3&ctc_other=&applied=1"
+    ).content.decode()
+
+    assert "1 patient flagged" in html
+    assert "BR-EARLY" in html and "LUNG-1" not in html
