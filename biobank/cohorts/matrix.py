@@ -371,8 +371,10 @@ def _resolve_features(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
             key=_by_name,
         )
         if not matches and not _exists(feature):
+            # As the feature filter refuses it, with the closest names; features are
+            # shared by every project, so no user is needed to list them:
             raise MatrixSpecError(
-                "features", f"No radiomic feature is named or coded {feature}."
+                "features", vocabulary.FEATURES.refusal(feature, user=None)
             )
         resolved.update(matches)
     return tuple(resolved.items())

@@ -391,6 +391,22 @@ def test_analysis_names_an_unknown_feature(logged_in, cohort):
     assert "Correlations over" not in html
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/cohorts/?window_days=7&features=original_firstorder_Maen",
+        analysis_url(features="original_firstorder_Maen"),
+    ],
+)
+def test_a_misspelt_matrix_feature_is_given_the_closest_names(logged_in, cohort, url):
+    html = unescape(logged_in.get(url).content.decode())
+
+    assert (
+        "No radiomic feature is named or coded original_firstorder_Maen. "
+        f"Did you mean {MEAN}?"
+    ) in html
+
+
 def test_analysis_queries_do_not_grow_with_pairs(logged_in, records):
     def count_queries() -> int:
         with CaptureQueriesContext(connection) as queries:
