@@ -93,13 +93,18 @@ class PageDates:
         return [PatientDates(self.dater, key) for key in keys]
 
 
-def page_dates(request: HttpRequest, projects: Iterable[int]) -> PageDates:
+def page_dates(
+    request: HttpRequest, projects: Iterable[int], calendar_sort: str = ""
+) -> PageDates:
     """Return the date mode of a page showing records of patients of `projects`.
 
     The rule of exports and the API (`decide_date_mode`): viewers get shifted dates
     by default and may ask for relative ones; curators, managers and site
     administrators get calendar dates by default and may ask for any mode. A bad
     `dates` raises DatesInvalid or DatesRefused, which `answers_bad_dates` answers.
+
+    `calendar_sort` is a `sort` the page allows with calendar dates only: the links
+    to the other modes leave it out, with its direction, rather than lead to a 400.
     """
     asked = request.GET.get(DATES_PARAMETER, "")
     calendar_allowed = may_see_calendar(request.user, projects)
@@ -111,6 +116,13 @@ def page_dates(request: HttpRequest, projects: Iterable[int]) -> PageDates:
             continue
         query = request.GET.copy()
         query[DATES_PARAMETER] = choice.value
+        if (
+            calendar_sort
+            and choice != DateMode.CALENDAR
+            and query.get("sort") == calendar_sort
+        ):
+            query.pop("sort")
+            query.pop("descending", None)
         links.append(ModeLink(choice, f"?{query.urlencode()}", choice == mode))
     return PageDates(Dater(mode), asked, links, calendar_allowed)
 

@@ -129,7 +129,9 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     """List patients by the filters of the form, sorted and one page at a time."""
     form = PatientBrowserForm(request.GET, user=request.user)
     name_unknown_parameters(form, request.GET, [*form.fields, "page", DATES_PARAMETER])
-    dates = page_dates(request, _projects_listed(request, form))
+    dates = page_dates(
+        request, _projects_listed(request, form), calendar_sort="diagnosis_on"
+    )
     if not dates.is_calendar:
         form.refuse_date_sort()
     # Counted in subqueries, so that the page stays one query whatever it holds:

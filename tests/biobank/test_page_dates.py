@@ -287,6 +287,17 @@ def test_a_viewer_may_not_sort_by_diagnosis_date(logged_in, case):
     assert "sort=diagnosis_on" not in listed
 
 
+def test_the_date_mode_links_leave_out_a_sort_by_diagnosis_date(curator_in, case):
+    content = page(curator_in, "/patients/?q=PD&sort=diagnosis_on&descending=on")
+    links = dict(re.findall(r'<a href="([^"]*)" title="[^"]*">(\w+)</a>', content))
+    links = {mode: html.unescape(url) for url, mode in links.items()}
+
+    assert set(links) == {"shifted", "relative"}
+    for mode, url in links.items():
+        assert url == f"?q=PD&dates={mode}"
+        assert curator_in.get(f"/patients/{url}").status_code == 200
+
+
 @pytest.mark.parametrize(
     "url", ["/patients/?dates=relative", "/follow-up/?dates=relative",
             "/cohorts/?window_days=30&dates=relative"]
