@@ -380,6 +380,15 @@ def _resolve_features(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
     return tuple(resolved.items())
 
 
+def features_named(feature: str, names: Iterable[str]) -> list[str]:
+    """Return those of `names` that `feature`, a name or an IBSI code, stands for.
+
+    As the matrix's features resolve it: a code names its features on the original image.
+    """
+    found = FeatureDefinition.objects.filter(_feature_query(feature), name__in=names)
+    return sorted(found.values_list("name", flat=True))
+
+
 def _by_name(item: tuple[int, str]) -> str:
     return item[1]
 

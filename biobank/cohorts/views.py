@@ -44,6 +44,7 @@ from biobank.cohorts.matrix import (
     MatrixSpec,
     MatrixSpecError,
     check_genes,
+    features_named,
     guard_formula,
     iter_matrix_frames,
     resolve_layout,
@@ -533,6 +534,24 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "cohorts/analysis.html", context | {"searched": False}, status=400
         )
+    # The box plot's feature is named as the features are, by name or IBSI code:
+    correlated = [name for _, name in layout.features]
+    box_feature = choice.cleaned_data["box_feature"]
+    if box_feature:
+        named = features_named(box_feature, correlated)
+        if not named:
+            choice.add_error(
+                None,
+                f"box_feature: {box_feature} is not among the features correlated "
+                f"({', '.join(correlated)}).",
+            )
+            return render(
+                request,
+                "cohorts/analysis.html",
+                context | {"searched": False},
+                status=400,
+            )
+        choice.cleaned_data["box_feature"] = named[0]
 
     # One chunk for the whole cohort, so the queries do not grow with its size:
     frames = iter_matrix_frames(
@@ -584,11 +603,7 @@ def _analysis_context(
     box_feature = choice.cleaned_data["box_feature"] or context["features"][0]
     box_gene = (choice.cleaned_data["box_gene"] or (genes[0] if genes else "")).upper()
     context |= {"box_feature": box_feature, "box_gene": box_gene}
-    if f"{analysis.FEATURE_PREFIX}{box_feature}" not in features:
-        context["box_message"] = (
-            f"{box_feature} is not among the features correlated above."
-        )
-    elif box_gene not in genes:
+    if box_gene not in genes:
         context["box_message"] = (
             f"No draw of this cohort was tested for {box_gene}."
             if box_gene

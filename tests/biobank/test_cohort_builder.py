@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from biobank.cohorts.models import SavedCohort
 from liquidbiopsy.models import CfDNAAssay, VariantResult
+from radiomics.models import FeatureDefinition
 from tests.biobank.conftest import Records
 from tests.conftest import grant
 
@@ -350,6 +351,32 @@ def test_box_plot_groups_by_call_and_leaves_untested_draws_out(logged_in, cohort
     assert "Left out: 1 draw not tested" in html
     assert html.count("<svg") == 2
     assert re.search(r">EGFR detected</text>\s*<text[^>]*>\(n = 3\)</text>", html)
+
+
+@pytest.mark.parametrize("features", [MEAN, "Q4LE"])
+def test_box_plot_takes_the_ibsi_code_of_a_correlated_feature(
+    logged_in, cohort, features
+):
+    FeatureDefinition.objects.filter(name=MEAN).update(ibsi_code="Q4LE")
+
+    response = logged_in.get(analysis_url(features=features, box_feature="q4le"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"{MEAN} by the EGFR call of the paired draw" in html
+    assert html.count("<svg") == 2
+
+
+def test_box_plot_of_a_feature_not_correlated_is_refused(logged_in, cohort):
+    response = logged_in.get(analysis_url(box_feature="original_glcm_Contrast"))
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert (
+        "box_feature: original_glcm_Contrast is not among the features correlated "
+        f"({MEAN})."
+    ) in html
+    assert "<svg" not in html
 
 
 def test_box_plot_of_an_untested_gene_says_so(logged_in, cohort):
