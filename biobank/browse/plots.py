@@ -16,6 +16,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from biobank.browse.dating import PatientDates
 from biobank.browse.timeline import GeneResult, Timeline
+from biobank.core.importing import counted
 from biobank.exports.dates import DateMode
 from biobank.templatetags.browse import day_text, percent
 from liquidbiopsy.models import VariantResult
@@ -210,14 +211,14 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) 
             color="#333", linewidth=2, marker="|", markersize=12,
             gid=tips.gid(
                 f"Synchronous pair: study of {time.text(pair['study_date'])} and draw of "
-                f"{time.text(pair['drawn_on'])}, {pair['abs_days_apart']} days apart"
+                f"{time.text(pair['drawn_on'])}, {counted(pair['abs_days_apart'], 'days')} apart"
             ),
             url=f"#sample-{pair['sample_id']}",
         )  # fmt: skip
     ax.set_yticks(list(rows.values()), list(rows.keys()))
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_title(
-        f"Imaging, clinical events and study–draw pairs within {timeline.window_days} days",
+        f"Imaging, clinical events and study–draw pairs within {counted(timeline.window_days, 'days')}",
         loc="left", fontsize=10,
     )  # fmt: skip
     if not timeline.studies and not timeline.events:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from biobank.core.importing import counted
 from liquidbiopsy.cutoffs import CELLSEARCH_CUTOFFS, METASTATIC
 from liquidbiopsy.markers import RESISTANCE_TRANSCRIPTS, resistance_meaning
 from liquidbiopsy.models import CirculatingRNAResult, CTCCount, VariantResult
@@ -50,7 +51,7 @@ class FollowUpRule:
         either = " or ".join(blood) or "no blood criterion"
         return (
             f"{signature} at or above its cut-off, and {either}, "
-            f"within {self.window_days} days"
+            f"within {counted(self.window_days, 'days')}"
         )
 
 

@@ -112,6 +112,7 @@ def test_rule_text_says_what_applied_to_the_patient(records, signature):
         "a cfDNA variant detected, within 30 days"
     )
     assert flag.nearest_days == 10
+    assert FollowUpRule(window_days=1).describe("LUAD").endswith("within 1 day")
 
 
 def test_page_applies_the_defaults_and_edited_cutoffs(logged_in, records, signature):

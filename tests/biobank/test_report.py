@@ -82,6 +82,12 @@ def test_report_lists_only_draws_within_the_window(logged_in, case):
     ).content.decode()
 
     assert "No blood draw within 2 days of this study." in narrow
+    one = logged_in.get(
+        f"/patients/{patient.pk}/report/{study.pk}/?window_days=1"
+    ).content.decode()
+    assert "Blood draws are those within 1 day of the study." in one
+    assert "Liquid biopsy within 1 day (synchronous pairs)" in one
+    assert "No blood draw within 1 day of this study." in one
     assert wide.count("[B ") == 2
     assert "1 per 7.5 mL" in wide
 

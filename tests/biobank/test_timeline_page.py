@@ -301,3 +301,25 @@ def test_the_report_opens_with_the_timelines_window(logged_in, patient):
     page = logged_in.get(f"/patients/{patient.pk}/?window_days=7").content.decode()
 
     assert re.search(r'href="/patients/\d+/report/\d+/\?window_days=7"', page)
+
+
+def test_one_of_each_is_said_in_the_singular(logged_in, records):
+    patient = records.patient("ONE-2")
+    records.study(patient, DAY)
+    records.ctc(records.draw(patient, DAY + dt.timedelta(days=1)), 4)
+    Treatment.objects.create(
+        patient=patient, kind=Treatment.Kind.HORMONAL, agent="letrozole",
+        started_on=DAY + dt.timedelta(days=5),
+    )  # fmt: skip
+
+    one = logged_in.get(f"/patients/{patient.pk}/?window_days=1")
+    none = logged_in.get(f"/patients/{patient.pk}/?window_days=0").content.decode()
+
+    assert (
+        "1 dated imaging study, 1 blood draw, 1 treatment, 1 synchronous pair "
+        "within 1 day." in one.content.decode()
+    )
+    assert "Synchronous pairs within 1 day</h2>" in one.content.decode()
+    assert any(t.endswith(", 1 day apart") for t in _titles(_svg(one)))
+    assert "0 synchronous pairs within 0 days." in none
+    assert "lie within 0 days of each other" in none
