@@ -79,6 +79,7 @@ MAX_ANALYSIS_FEATURES = 30
 SAVED_COHORTS_SHOWN = 50
 # What the cohort page reads besides the filters and matrix columns:
 COHORT_PAGE_PARAMETERS = ("format", DATES_PARAMETER)
+FORMAT_REFUSAL = "Format must be csv, or left out for this page."
 
 
 class PageForm(forms.Form):
@@ -176,6 +177,8 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     if form.is_bound:
         known = [*form.fields, *columns.fields, *COHORT_PAGE_PARAMETERS]
         name_unknown_parameters(form, request.GET, known)
+        if request.GET.get("format", "") not in ("", "csv"):
+            form.add_error(None, f"format: {FORMAT_REFUSAL}")
     context = {"form": form, "columns": columns}
     if not form.is_bound or not form.is_valid():
         status = 400 if form.is_bound else 200

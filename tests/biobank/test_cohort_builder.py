@@ -330,6 +330,15 @@ def test_analysis_names_a_matrix_gene_nothing_stored_has(logged_in, cohort):
     assert "Correlations over" not in html
 
 
+def test_the_cohort_page_refuses_an_unknown_format(logged_in, cohort):
+    response = logged_in.get("/cohorts/?mode=nearest&gene=EGFR&format=xlsx")
+
+    assert response.status_code == 400
+    assert "format: Format must be csv, or left out for this page." in (
+        unescape(response.content.decode())
+    )
+
+
 def test_saving_a_cohort_with_an_unknown_matrix_gene_names_it(logged_in, cohort):
     response = logged_in.post(
         "/cohorts/save/", {"name": "Typo", "genes": "EGRF"}, follow=True
