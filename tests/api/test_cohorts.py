@@ -8,6 +8,7 @@ Patient A: CT study on 2020-01-20, draw on 2020-01-22 (EGFR p.T790M detected, EM
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -180,6 +181,15 @@ def test_a_name_nothing_stored_has_is_a_400_with_the_closest_names(
 
     assert response.status_code == 400
     assert response.json()[field][0].startswith(message)
+
+
+def test_the_api_guide_says_the_cohort_endpoints_refuse_an_unknown_name():
+    # What the test above checks; the guide once said genes and modalities were not.
+    guide = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+    text = " ".join(guide.read_text(encoding="utf-8").split())
+
+    assert "refuses an unknown project, feature, gene or modality" in text
+    assert "not yet an unknown gene" not in text
 
 
 def test_a_gene_only_another_project_has_is_refused_as_unknown(api, biobank):
