@@ -77,7 +77,7 @@ def _parameter(name: str, kind: OpenApiTypes, description: str, **extra):
 
 COHORT_PARAMETERS = [
     _parameter("window_days", OpenApiTypes.INT, "Most days between study and draw, either way (default 30)."),
-    _parameter("mode", OpenApiTypes.STR, "all: every draw in the window; nearest: the nearest per study.", enum=PairMode.values),
+    _parameter("mode", OpenApiTypes.STR, "all: every draw in the window; nearest: the nearest per study among the draws that pass the filters.", enum=PairMode.values),
     _parameter("project", OpenApiTypes.STR, "Project code."),
     _parameter("cancer_type", OpenApiTypes.STR, "OncoTree code.", enum=CancerType.values),
     _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),

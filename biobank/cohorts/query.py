@@ -38,7 +38,10 @@ IBSI_CODE_IMAGE_FILTER = "original"
 
 class PairMode(TextChoices):
     ALL = "all", "Every draw within the window"
-    NEAREST = "nearest", "Only the nearest draw per study"
+    NEAREST = (
+        "nearest",
+        "Only the nearest draw per study among those that pass the filters",
+    )
 
 
 class DaysBetween(Func):

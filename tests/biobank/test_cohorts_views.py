@@ -91,6 +91,18 @@ def test_cohort_page_shows_the_filters_and_no_table_before_a_search(logged_in, p
     assert b"<table" not in response.content
 
 
+def test_cohort_page_says_the_nearest_draw_is_of_those_that_pass_the_filters(
+    logged_in, pairs
+):
+    html = logged_in.get("/cohorts/").content.decode()
+
+    assert re.search(
+        r'value="nearest"[^>]*>\s*Only the nearest draw per study among those that '
+        r"pass the filters</label>",
+        html,
+    )
+
+
 def test_cohort_page_lists_the_matching_pairs(logged_in, reader, project, pairs):
     grant(reader, project, "curator")  # a viewer's dates are shifted
     study, with_variant, _plain = pairs
