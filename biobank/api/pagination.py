@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
 from rest_framework import pagination
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 
@@ -25,6 +25,40 @@ def describe_links(schema: dict) -> dict:
             f"URL of the {word} page with the same parameters; null if none."
         )
     return schema
+
+
+class CheckedPageSize:
+    """A `page_size` that is not a whole number from 1 to `max_page_size` is a 400.
+
+    DRF takes the default size instead (and the maximum for a larger one), which
+    hides a mistake: page_size=0 answered the default 100 rows.
+    """
+
+    page_size_query_param: str
+    max_page_size: int
+
+    def get_page_size(self, request) -> int:
+        given = request.query_params.get(self.page_size_query_param, "")
+        if not given:  # left out or empty: the default
+            return self.page_size
+        # Ten digits at most, so that int() never reads a huge number:
+        is_number = given.isascii() and given.isdecimal() and len(given) <= 10
+        if not (is_number and 1 <= int(given) <= self.max_page_size):
+            raise ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"Give a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        return int(given)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] |= {"minimum": 1, "maximum": self.max_page_size}
+        return parameters
 
 
 # No page starts past this row: an OFFSET beyond it would overflow the database's integers.
@@ -106,7 +140,7 @@ class CappedPage(Page):
         return self.more
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
+class PageNumberPagination(CheckedPageSize, pagination.PageNumberPagination):
     """Numbered pages of 100 (page_size up to 1000) with a count capped for speed.
 
     `count` is exact up to BIOBANK_API_COUNT_LIMIT rows; beyond, `count_exact` is false
@@ -163,7 +197,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return page
 
 
-class CursorPagination(pagination.CursorPagination):
+class CursorPagination(CheckedPageSize, pagination.CursorPagination):
     """Opaque next/previous links ordered by id: as fast on page 10,000 as on page 1.
 
     NB: no count and no jumping to a page number; a count and an OFFSET both scan

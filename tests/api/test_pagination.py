@@ -53,10 +53,25 @@ def test_a_page_past_the_last_is_not_found(api, biobank):
     assert api.get("/api/patients/?page=last").status_code == 404
 
 
-def test_page_size_is_capped_at_a_thousand():
-    request = Request(APIRequestFactory().get("/api/patients/", {"page_size": 100000}))
+def test_page_size_may_be_a_thousand():
+    request = Request(APIRequestFactory().get("/api/patients/", {"page_size": 1000}))
 
     assert PageNumberPagination().get_page_size(request) == 1000
+
+
+@pytest.mark.parametrize(
+    ("url", "most"), [("/api/patients/", 1000), ("/api/feature-values/", 5000)]
+)
+@pytest.mark.parametrize("size", ["0", "-5", "abc", "2.5", "5001", "99999999999"])
+def test_a_page_size_out_of_bounds_is_refused(api, biobank, url, most, size):
+    response = api.get(url, {"page_size": size})
+
+    assert response.status_code == 400
+    assert response.json() == {"page_size": [f"Give a whole number from 1 to {most}."]}
+
+
+def test_numbered_pages_refuse_a_page_size_above_a_thousand(api, biobank):
+    assert api.get("/api/patients/", {"page_size": "1001"}).status_code == 400
 
 
 @pytest.fixture
