@@ -32,6 +32,22 @@ class CancerType(models.TextChoices):
     OTHER = "OTHER", "Other"
 
 
+# OncoTree's parent types among these codes and their subtypes: a filter on a parent
+# type (NSCLC) includes its subtypes (LUAD), as a researcher reading OncoTree expects.
+CANCER_SUBTYPES: dict[str, tuple[str, ...]] = {
+    CancerType.NSCLC: (CancerType.LUAD, CancerType.LUSC, CancerType.LCLC),
+    CancerType.COADREAD: (CancerType.COAD, CancerType.READ),
+}
+
+
+CANCER_SUBTYPES_HELP = "A parent type includes its subtypes (NSCLC: LUAD, LUSC, LCLC; COADREAD: COAD, READ)."
+
+
+def cancer_types_within(code: str) -> list[str]:
+    """Return `code` and the OncoTree subtypes it includes (NSCLC: LUAD, LUSC, LCLC)."""
+    return [code, *CANCER_SUBTYPES.get(code, ())]
+
+
 class Sex(models.TextChoices):
     FEMALE = "F", "Female"
     MALE = "M", "Male"

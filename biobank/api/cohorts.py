@@ -30,7 +30,7 @@ from biobank.exports.dates import (
 from biobank.exports.models import ExportRecord
 from biobank.exports.records import read_dates
 from liquidbiopsy.models import CTCCount
-from patients.models import CancerType, Treatment
+from patients.models import CANCER_SUBTYPES_HELP, CancerType, Treatment
 from radiomics.models import FeatureValue, ImageSeries
 
 # Query parameters that are not filters of the cohort:
@@ -79,7 +79,7 @@ COHORT_PARAMETERS = [
     _parameter("window_days", OpenApiTypes.INT, "Most days between study and draw, either way (default 30)."),
     _parameter("mode", OpenApiTypes.STR, "all: every draw in the window; nearest: the nearest per study among the draws that pass the filters.", enum=PairMode.values),
     _parameter("project", OpenApiTypes.STR, "Project code."),
-    _parameter("cancer_type", OpenApiTypes.STR, "OncoTree code.", enum=CancerType.values),
+    _parameter("cancer_type", OpenApiTypes.STR, f"OncoTree code. {CANCER_SUBTYPES_HELP}", enum=CancerType.values),
     _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),
     _parameter("gene", OpenApiTypes.STR, "A detected cfDNA variant of this gene in the draw."),
     _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, or a fusion."),

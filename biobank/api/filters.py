@@ -48,12 +48,14 @@ from liquidbiopsy.models import (
     VariantResult,
 )
 from patients.models import (
+    CANCER_SUBTYPES_HELP,
     CancerType,
     ClinicalEvent,
     Consent,
     Patient,
     Project,
     Treatment,
+    cancer_types_within,
 )
 from radiomics.models import (
     FeatureDefinition,
@@ -551,6 +553,24 @@ class ProjectCodeFilter(filters.CharFilter):
         return queryset.filter(**{f"{self.field_name}__in": list(ids)})
 
 
+class CancerTypeFilter(filters.MultipleChoiceFilter):
+    """OncoTree codes, any of several; a parent type includes its subtypes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("choices", CancerType.choices)
+        kwargs.setdefault(
+            "help_text",
+            f"OncoTree code; repeat the parameter for any of several. {CANCER_SUBTYPES_HELP}",
+        )
+        super().__init__(*args, **kwargs)
+
+    def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
+        within = sorted(
+            {code for given in value for code in cancer_types_within(given)}
+        )
+        return super().filter(queryset, within)
+
+
 def patient_filters(path: str) -> type[filters.FilterSet]:
     """Return a FilterSet base with the patient filters of records reached by `path`."""
 
@@ -561,11 +581,7 @@ def patient_filters(path: str) -> type[filters.FilterSet]:
         patient = filters.CharFilter(
             field_name=f"{path}__pseudonym", help_text="Patient pseudonym."
         )
-        cancer_type = filters.MultipleChoiceFilter(
-            field_name=f"{path}__cancer_type",
-            choices=CancerType.choices,
-            help_text="OncoTree code; repeat the parameter for any of several.",
-        )
+        cancer_type = CancerTypeFilter(field_name=f"{path}__cancer_type")
 
         vocabularies = {"project": vocabulary.PROJECTS}
 
@@ -583,7 +599,7 @@ class ProjectFilter(BoundedFilterSet):
 class PatientFilter(BoundedFilterSet):
     project = ProjectCodeFilter(field_name="project", help_text="Project code.")
     pseudonym = filters.CharFilter()
-    cancer_type = filters.MultipleChoiceFilter(choices=CancerType.choices)
+    cancer_type = CancerTypeFilter()
     diagnosis_on = DateRangeFilter()
     birth_year = filters.RangeFilter()
 

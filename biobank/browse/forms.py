@@ -10,7 +10,12 @@ from biobank.api import vocabulary
 from biobank.api.access import ProjectChoicesOfUser
 from biobank.cohorts.stratification import FollowUpRule
 from liquidbiopsy.models import VariantResult
-from patients.models import CancerType, Project
+from patients.models import (
+    CANCER_SUBTYPES_HELP,
+    CancerType,
+    Project,
+    cancer_types_within,
+)
 from radiomics.models import ImageSeries, RadiomicSignature
 
 SORTS = {
@@ -56,7 +61,9 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
     )
     project = project_field("Any project")
     cancer_type = forms.ChoiceField(
-        choices=[("", "Any cancer type"), *CancerType.choices], required=False
+        choices=[("", "Any cancer type"), *CancerType.choices],
+        required=False,
+        help_text=CANCER_SUBTYPES_HELP,
     )
     stage = forms.CharField(
         required=False, max_length=20, help_text="Overall stage, e.g. IV or IIIb."
@@ -118,7 +125,7 @@ class PatientBrowserForm(ProjectChoicesOfUser, forms.Form):
         if data["project"]:
             condition &= Q(project=data["project"])
         if data["cancer_type"]:
-            condition &= Q(cancer_type=data["cancer_type"])
+            condition &= Q(cancer_type__in=cancer_types_within(data["cancer_type"]))
         if data["stage"]:
             condition &= Q(stage__iexact=data["stage"].strip())
 

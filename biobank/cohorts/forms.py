@@ -22,7 +22,7 @@ from biobank.cohorts.query import (
     detected_variants,
 )
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
-from patients.models import CancerType, Project
+from patients.models import CANCER_SUBTYPES_HELP, CancerType, Project
 from radiomics.models import FeatureDefinition, FeatureExtraction
 
 UNKNOWN_PARAMETER = "Unknown parameter; check its spelling."
@@ -86,7 +86,9 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         empty_label="Any project",
     )
     cancer_type = forms.ChoiceField(
-        choices=[("", "Any cancer type"), *CancerType.choices], required=False
+        choices=[("", "Any cancer type"), *CancerType.choices],
+        required=False,
+        help_text=CANCER_SUBTYPES_HELP,
     )
     modality = forms.CharField(
         max_length=16,

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from patients.consent import COHORT_SCOPES, consent_allows
-from patients.models import Project, Treatment
+from patients.models import Project, Treatment, cancer_types_within
 from radiomics.models import (
     FeatureDefinition,
     FeatureValue,
@@ -275,7 +275,9 @@ def _patient_filter(criteria: CohortCriteria) -> Q:
             patient__project_id__in=list(ids)
         )
     if criteria.cancer_type:
-        condition &= Q(patient__cancer_type=criteria.cancer_type)
+        condition &= Q(
+            patient__cancer_type__in=cancer_types_within(criteria.cancer_type)
+        )
     return condition
 
 

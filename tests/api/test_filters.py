@@ -68,6 +68,10 @@ CASES = [
     ("patients", "cancer_type=LUAD", A),
     ("patients", "cancer_type=LUAD&cancer_type=PRAD", BOTH),
     ("patients", "cancer_type=COAD", NONE),
+    # A parent OncoTree type includes its subtypes (NSCLC holds LUAD), not siblings:
+    ("patients", "cancer_type=NSCLC", A),
+    ("patients", "cancer_type=LUSC", NONE),
+    ("patients", "cancer_type=NSCLC&cancer_type=PRAD", BOTH),
     ("patients", "sex=M", B),
     ("patients", "stage=IIIA", A),
     ("patients", "is_deceased=true", B),
@@ -102,6 +106,7 @@ CASES = [
     ("imaging-studies", "study_date_before=2019-12-31", NONE),
     ("imaging-studies", "patient=PT-B", B),
     ("imaging-studies", "cancer_type=LUAD", A),
+    ("imaging-studies", "cancer_type=NSCLC", A),
     ("imaging-studies", "modality=ct", A),
     ("imaging-studies", "modality=PT", UNKNOWN),
     ("imaging-studies", "manufacturer=siemens", A),

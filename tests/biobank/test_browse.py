@@ -180,6 +180,19 @@ def test_patient_list_pages_and_keeps_the_filters(logged_in, records, monkeypatc
     assert _pseudonyms(last) == ["P-4"]
 
 
+def test_patient_list_cancer_type_includes_the_oncotree_subtypes(logged_in, records):
+    records.patient("P-LUAD", CancerType.LUAD)
+    records.patient("P-LUSC", CancerType.LUSC)
+    records.patient("P-NSCLC", CancerType.NSCLC)
+    records.patient("P-COAD", CancerType.COAD)
+
+    response = logged_in.get("/patients/?cancer_type=NSCLC")
+
+    assert _pseudonyms(response) == ["P-LUAD", "P-LUSC", "P-NSCLC"]
+    assert "A parent type includes its subtypes" in response.content.decode()
+    assert _pseudonyms(logged_in.get("/patients/?cancer_type=LUSC")) == ["P-LUSC"]
+
+
 def test_patient_list_refuses_bad_filters_with_a_message(logged_in, biobank):
     response = logged_in.get("/patients/?cancer_type=NOPE&sort=name")
 

@@ -154,6 +154,22 @@ def test_project_filter_keeps_only_that_projects_patients(records, patient, stud
     assert paired_samples(project="other") == [other_sample.pk]
 
 
+def test_a_parent_cancer_type_includes_its_oncotree_subtypes(records, patient, study):
+    lung = records.draw(patient, days(1))  # LUAD, a subtype of NSCLC
+    colon = records.patient("DEMO-00002", cancer_type=CancerType.COAD)
+    records.study(colon, STUDY_ON)
+    in_colon = records.draw(colon, days(1))
+    unspecified = records.patient("DEMO-00003", cancer_type=CancerType.NSCLC)
+    records.study(unspecified, STUDY_ON)
+    in_unspecified = records.draw(unspecified, days(1))
+
+    assert paired_samples(cancer_type=CancerType.NSCLC) == [lung.pk, in_unspecified.pk]
+    assert paired_samples(cancer_type=CancerType.COADREAD) == [in_colon.pk]
+    # A subtype does not include its parent, nor its siblings:
+    assert paired_samples(cancer_type=CancerType.LUAD) == [lung.pk]
+    assert paired_samples(cancer_type=CancerType.LUSC) == []
+
+
 def test_cancer_type_filter_keeps_only_that_cancer_type(records, patient, study):
     sample = records.draw(patient, STUDY_ON)
     colon = records.patient("DEMO-00002", cancer_type=CancerType.COAD)
