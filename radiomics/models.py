@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
@@ -336,6 +336,19 @@ class FeatureValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feature_id}={self.value}"
+
+    @classmethod
+    def bulk_target(cls) -> tuple[str, str]:
+        """Return the quoted table and its (extraction, feature, value) columns.
+
+        For the writers that bypass the ORM (COPY, many rows per INSERT).
+        """
+        quote = connection.ops.quote_name
+        columns = ", ".join(
+            quote(cls._meta.get_field(name).column)
+            for name in ("extraction", "feature", "value")
+        )
+        return quote(cls._meta.db_table), columns
 
 
 class RadiomicSignature(models.Model):

@@ -291,13 +291,7 @@ class TableWriter:
         )
         features = np.tile(np.array(chunk.feature_ids, dtype=np.int64), matrix.shape[0])
         values = matrix.ravel()
-        meta = FeatureValue._meta
-        quote = connection.ops.quote_name
-        table = quote(meta.db_table)
-        names = ", ".join(
-            quote(meta.get_field(name).column)
-            for name in ("extraction", "feature", "value")
-        )
+        table, names = FeatureValue.bulk_target()
         with connection.cursor() as cursor:
             if self.is_postgresql:
                 with cursor.cursor.copy(

@@ -640,13 +640,7 @@ class _Storer:
         to skip. On PostgreSQL, COPY also avoids psycopg's client-side parsing of
         long INSERT statements.
         """
-        meta = FeatureValue._meta
-        quote = connection.ops.quote_name
-        table = quote(meta.db_table)
-        columns = ", ".join(
-            quote(meta.get_field(name).column)
-            for name in ("extraction", "feature", "value")
-        )
+        table, columns = FeatureValue.bulk_target()
 
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
