@@ -82,7 +82,22 @@ def sign_in(page, username: str = "researcher", password: str = PASSWORD) -> Non
     page.goto("/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
+    # Wait for the answer to the form (the dashboard, or the form again with an error)
+    # so that a test's next goto() cannot cut the sign-in short:
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+
+
+def expect(target):
+    """Playwright's assertions, which retry until the page shows what they ask for.
+
+    A click that follows a link returns once the navigation has started, not once the
+    next page has loaded, so a one-shot check such as ``is_visible()`` right after it
+    can read the old page (or none) and fail at random. Every check that follows a
+    navigation goes through here instead.
+    """
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    return playwright_api.expect(target)
 
 
 def screenshot(page, name: str) -> Path:

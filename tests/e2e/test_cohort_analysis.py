@@ -10,7 +10,7 @@ from radiomics.models import FeatureValue
 from tests.biobank.conftest import Records
 from tests.biobank.test_cohort_builder import MEAN, PATIENTS, add_patient
 from tests.conftest import grant
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import expect, screenshot, sign_in
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ def test_cohort_builder_counts_downloads_saves_and_analyses(page, researcher, bi
     page.wait_for_function(
         "document.getElementById('live-count').textContent.startsWith('3 pairs')"
     )
-    assert live_count.inner_text() == "3 pairs of 3 patients match these filters."
+    expect(live_count).to_have_text("3 pairs of 3 patients match these filters.")
 
     page.get_by_label("Matrix features").fill(MEAN)
     page.get_by_role("button", name="Find pairs").click()
-    assert page.get_by_role("heading", name="3 pairs").is_visible()
+    expect(page.get_by_role("heading", name="3 pairs")).to_be_visible()
 
     with page.expect_download() as parquet_info:
         page.get_by_role("link", name="Download the matrix as Parquet").click()
@@ -59,18 +59,18 @@ def test_cohort_builder_counts_downloads_saves_and_analyses(page, researcher, bi
 
     page.get_by_label("Name of the saved cohort").fill("EGFR carriers")
     page.get_by_role("button", name="Save cohort").click()
-    assert (
-        page.get_by_role("status")
-        .filter(has_text="Saved EGFR carriers: version 1 holds 3 pairs.")
-        .is_visible()
-    )
-    assert page.get_by_role("rowheader", name="EGFR carriers").is_visible()
+    expect(
+        page.get_by_role("status").filter(
+            has_text="Saved EGFR carriers: version 1 holds 3 pairs."
+        )
+    ).to_be_visible()
+    expect(page.get_by_role("rowheader", name="EGFR carriers")).to_be_visible()
     screenshot(page, "cohort-builder-saved")
 
     page.get_by_role("link", name="Analyse EGFR carriers").click()
-    assert page.get_by_role("heading", name="Correlations over 3 pairs").is_visible()
+    expect(page.get_by_role("heading", name="Correlations over 3 pairs")).to_be_visible()
     heatmap = page.locator("figure.chart svg").first
-    assert heatmap.is_visible()
+    expect(heatmap).to_be_visible()
     assert heatmap.bounding_box()["width"] > 300
     ctc_cell = page.locator("svg title", has_text="original_firstorder_Mean and CTCs")
     assert "n = 3" in ctc_cell.text_content()
