@@ -68,7 +68,9 @@ def test_cohort_builder_counts_downloads_saves_and_analyses(page, researcher, bi
     screenshot(page, "cohort-builder-saved")
 
     page.get_by_role("link", name="Analyse EGFR carriers").click()
-    expect(page.get_by_role("heading", name="Correlations over 3 pairs")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Correlations over 3 pairs")
+    ).to_be_visible()
     heatmap = page.locator("figure.chart svg").first
     expect(heatmap).to_be_visible()
     assert heatmap.bounding_box()["width"] > 300
