@@ -178,8 +178,10 @@ class IdentifierScreen:
     SYNTHETIC away); shorter names only as whole words, so that a name like LI does
     not blank every SLICE. Case is ignored. The patient's own names, IDs and birth
     date are also kept apart (`patient_names`, `patient_identifiers`): acquisition
-    parameters are screened for those only. `redact()` applies the same rule to file
-    names, messages and logs.
+    parameters are screened for those only. `finds()` decides whether a kept header
+    value is blanked, by that rule. `redact()`, which rewrites file names, messages
+    and log lines that people read, replaces identifiers only as whole tokens (the ID
+    2 of a patient must not turn the series folder CR2/ into CR[redacted]/).
     """
 
     names: set[str] = field(default_factory=set)
@@ -230,12 +232,15 @@ class IdentifierScreen:
         """Return the text with every identifier of the screen replaced by "[redacted]".
 
         Meant for file and folder names (SMITH_JOHN/, 12345678/), messages and log
-        lines. Case is ignored. IDs, birth dates and name parts of four characters
-        or more are replaced wherever they occur, even inside a word (SMITHJOHN);
-        name parts of two or three letters and IDs of one to three characters only
-        as a whole word, bounded by anything but a letter (a digit, _, -, /, the
-        start or end, or a change from lower to upper case as in LiWei), so that a
-        patient named LI leaves SLICE and CLINICAL alone. The names of DICOM
+        lines. Case is ignored. Only whole tokens go: an identifier is replaced where
+        it stands between token boundaries (the start or end, anything but a letter or
+        digit, or a change from lower to upper case as in LiWei), or glued to other
+        identifiers that reach such boundaries (SMITHJOHN, DOEJOHN). IDs, birth dates
+        and name parts of four characters or more also end a token where letters turn
+        to digits or back (SMITH01, IMG98890234); one of one to three characters does
+        not, so that the ID 2 leaves the series folders CR2/ and CT2N/ alone and a
+        patient named LI leaves SLICE and CLINICAL alone. A number is never found
+        inside a longer number (7 in ct_17, 98890234 in 198890234). The names of DICOM
         attributes that messages quote (PatientAge) are left whole. A word of three
         letters or more beside a redaction that begins a known name goes too (JOHN
         of SMITH_JOHN for SMITH^JOHNATHAN). The digits of an ID (778899
@@ -261,23 +266,24 @@ class IdentifierScreen:
             return text
         # Which characters came from the input; None when all of them did:
         from_input = _input_mask(text)
-        found: list[tuple[int, int]] = []
 
-        def name_or_id(match: re.Match[str]) -> str:
-            start, end = match.span()
+        def is_name_or_id(span: tuple[int, int]) -> bool:
+            start, end = span
             if from_input is not None and not any(from_input[start:end]):
-                return match.group(0)  # the importer's own words
+                return False  # the importer's own words
             # The names of attributes in messages (PatientAge for a patient AGE) stay:
             while start > 0 and text[start - 1].isalnum():
                 start -= 1
             while end < len(text) and text[end].isalnum():
                 end += 1
-            if tag_for_keyword(text[start:end]) is not None:
-                return match.group(0)
-            found.append(match.span())
-            return REDACTED
+            return tag_for_keyword(text[start:end]) is None
 
-        screened = pattern.sub(name_or_id, text)
+        found = [span for span in _whole_tokens(text, pattern) if is_name_or_id(span)]
+        pieces, done = [], 0
+        for start, end in found:
+            pieces += [text[done:start], REDACTED]
+            done = end
+        screened = "".join([*pieces, text[done:]])
         from_input = _mask_after(from_input, found)
         beside: list[tuple[int, int]] = []
 
@@ -328,9 +334,11 @@ class IdentifierScreen:
         for name in self.names:
             tokens |= {name, _unaccented(name), _transliterated(name)}
 
-        # Longest first, so that SMITHSON wins over SMITH where both are names:
+        # Longest first, so that SMITHSON wins over SMITH where both are names. Found
+        # anywhere here; _whole_tokens() keeps those that make whole tokens.
         patterns = [
-            _anywhere(token) if len(token) >= _SUBSTRING_NAME else _whole_word(token)
+            ("0*" if token.isdigit() and len(token) >= _SUBSTRING_NAME else "")
+            + re.escape(token)
             for token in sorted(filter(None, tokens), key=lambda t: (-len(t), t))
         ]
         return re.compile("|".join(patterns), re.IGNORECASE)
@@ -452,23 +460,50 @@ def _mask_after(
     return after + mask[done:]
 
 
-def _whole_word(token: str) -> str:
-    """Return a pattern finding the token only where no letter (or digit) adjoins it.
+def _whole_tokens(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    """Return the spans of the pattern's finds that are whole tokens of the text.
 
-    A lower-case letter followed by an upper-case one is a word boundary too (LiWei).
-    Digits adjoin a token of digits, letters one of letters: P1 is a word in P1_mask.
+    Finds glued to one another (SMITHJOHN) are judged together, as one run: the run
+    must start and end at a token boundary (_token_edge), so that an identifier
+    inside an ordinary word or code (the ID 2 in CR2, the name PETER in PETERSON,
+    98890234 in 198890234) is no identifier there.
     """
-    escaped = re.escape(token)
-    first = "[^\\W\\d_]" if not token[0].isdigit() else "\\d"
-    last = "[^\\W\\d_]" if not token[-1].isdigit() else "\\d"
-    before = f"(?:(?<!{first})|(?-i:(?<=[a-z])(?=[A-Z])))"
-    after = f"(?:(?!{last})|(?-i:(?<=[a-z])(?=[A-Z])))"
-    return f"{before}{escaped}{after}"
+    kept: list[tuple[int, int]] = []
+    run: list[tuple[int, int]] = []
+
+    def close_run() -> None:
+        if run:
+            long = run[-1][1] - run[0][0] >= _SUBSTRING_NAME
+            if _token_edge(text, run[0][0], long) and _token_edge(
+                text, run[-1][1], long
+            ):
+                kept.extend(run)
+            run.clear()
+
+    for match in pattern.finditer(text):
+        if run and run[-1][1] != match.start():
+            close_run()
+        run.append(match.span())
+    close_run()
+    return kept
 
 
-def _anywhere(token: str) -> str:
-    # Zeros padding a number are part of it: 00778899 goes as a whole.
-    return ("0*" if token.isdigit() else "") + re.escape(token)
+def _token_edge(text: str, at: int, long: bool) -> bool:
+    """Tell whether a token may begin or end at this index of the text.
+
+    At the start or end, beside anything but a letter or digit, and where lower
+    case turns to upper (LiWei). For a `long` run (four characters or more), also
+    where letters turn to digits or back (SMITH01); not for a shorter one, whose
+    letters and digits are far more often a code (CR2, MR700) than an identifier.
+    """
+    if at <= 0 or at >= len(text):
+        return True
+    before, after = text[at - 1], text[at]
+    if not (before.isalnum() and after.isalnum()):
+        return True
+    if before.islower() and after.isupper():
+        return True
+    return long and before.isdigit() != after.isdigit()
 
 
 def _transliterated(text: str) -> str:

@@ -16,6 +16,7 @@ import re
 import warnings
 from pathlib import Path
 
+import pydicom
 import pytest
 from django.core.management import call_command
 from django.db import models
@@ -356,3 +357,43 @@ def test_the_api_shows_no_path_of_an_imported_extraction(
     assert response.status_code == 200
     assert len(response.json()["results"]) == 3
     assert "nrrd" not in response.content.decode()
+
+
+def test_identifiers_go_as_whole_tokens_not_inside_codes_and_words():
+    # The demo's patient DOE^PETER, ID 98890234, whose AccessionNumber is 2;
+    # the series folders of pydicom's DICOMDIR are named CR2/, CT2N/ and MR700/.
+    screen = IdentifierScreen()
+    screen.add_name("Doe^Peter")
+    screen.add_identifier("98890234")
+    screen.add_identifier("2")
+    screen.add_identifier("700")
+
+    # Modality and series codes and ordinary words survive:
+    assert screen.redact("CR2/6247 CT2N/6293 MR700/4558 T2 flair") == (
+        "CR2/6247 CT2N/6293 MR700/4558 T2 flair"
+    )
+    assert screen.redact("PETERSON does a DOES; 198890234") == (
+        "PETERSON does a DOES; 198890234"
+    )
+    # The identifiers themselves still go, alone, glued together or to a code:
+    assert screen.redact("2/ct.dcm 700_mask DOE_PETER/ct.dcm") == (
+        "[redacted]/ct.dcm [redacted]_mask [redacted]_[redacted]/ct.dcm"
+    )
+    assert screen.redact("DoePeter/PETER01/IMG98890234_ct") == (
+        "[redacted][redacted]/[redacted]01/IMG[redacted]_ct"
+    )
+
+
+def test_a_rerun_of_a_dicomdir_folder_names_its_series_folders_whole(project, caplog):
+    folder = Path(pydicom.__file__).parent / "data/test_files/dicomdirtests/77654033"
+    if not folder.is_dir():
+        pytest.skip(f"pydicom ships no {folder}")
+    run_ingest(folder, project, caplog)
+
+    out, _err = run_ingest(folder, project, caplog)
+
+    # The folder is the patient ID; the series folders CR1/ to CT2/ are no identifier
+    # (the AccessionNumber of its images is 2):
+    assert out.startswith("[redacted]: created nothing; 7 already present")
+    assert "CR2/6247, CR3/6278, CT2/17106" in out
+    assert "77654033" not in out + caplog.text
