@@ -129,6 +129,45 @@ class CappedPaginator(Paginator):
             self._known_count = rows
 
 
+PAGE_NUMBER_MESSAGE = "Give a whole number from 1 (the first page)."
+
+
+def read_page_number(given: str) -> int | None:
+    """Return the page that the `page` parameter `given` names; None if it names none.
+
+    Left out or empty is the first page. Digits only: int() would also take " 2",
+    "+2" and "2_0". A number of more than 30 digits is read as MAX_OFFSET, which
+    lies past the end of any list, so that int() never reads a huge text.
+    """
+    if not given:
+        return 1
+    if given.isascii() and given.isdecimal() and int(given[:30]) >= 1:
+        return int(given) if len(given) <= 30 else MAX_OFFSET
+    return None
+
+
+def past_the_end_message(paginator: Paginator, number: int) -> str:
+    """Say that page `number` lies past the last page, and how many pages there are.
+
+    A CappedPaginator whose count stopped at its limit knows only a lower bound.
+    """
+    pages = paginator.num_pages  # a CappedPaginator counts up to its limit only
+    rows = _counted(paginator.per_page, "row")
+    if getattr(paginator, "count_exact", True):
+        extent = f"{_counted(pages, 'page')} of {rows}"
+    else:
+        extent = (
+            f"more than {_counted(pages - 1, 'page')} of {rows} (the count stops "
+            f"at {_counted(paginator.limit, 'row')})"
+        )
+    shown = number if number < MAX_OFFSET else f"{MAX_OFFSET} or more"
+    return f"Page {shown} is past the last page; the list has {extent}."
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 class CappedPage(Page):
     """A page that knows from the row after it whether another follows."""
 
@@ -158,17 +197,35 @@ class PageNumberPagination(CheckedPageSize, pagination.PageNumberPagination):
         paginator = CappedPaginator(
             queryset, page_size, settings.BIOBANK_API_COUNT_LIMIT
         )
-        number = request.query_params.get(self.page_query_param) or 1
+        number = self.get_page_number(request)
         try:
             self.page = paginator.page(number)
-        except (EmptyPage, PageNotAnInteger) as exc:
-            raise NotFound(
-                self.invalid_page_message.format(page_number=number, message=exc)
-            ) from None
+        except EmptyPage:
+            raise NotFound(self.past_the_end(paginator, number)) from None
         self.display_page_controls = self.template is not None and (
             paginator.num_pages > 1
         )
         return list(self.page)
+
+    def get_page_number(self, request) -> int:
+        """Return the page asked for; one that is not a whole number from 1 is a 400.
+
+        DRF answers it 404 "Invalid page.", which reads as a missing list rather
+        than a mistyped parameter; the 400 has the shape of CheckedPageSize's.
+        """
+        given = request.query_params.get(self.page_query_param, "")
+        number = read_page_number(given)
+        if number is None:
+            hint = " (page=last is not offered: it needs every row counted)"
+            message = PAGE_NUMBER_MESSAGE
+            if given.strip().lower() == "last":
+                message = message.removesuffix(".") + hint + "."
+            raise ValidationError({self.page_query_param: [message]})
+        return number
+
+    def past_the_end(self, paginator: CappedPaginator, number: int) -> dict:
+        """The 404 of a page past the last, naming `page` and the number of pages."""
+        return {self.page_query_param: [past_the_end_message(paginator, number)]}
 
     def get_paginated_response(self, data) -> Response:
         paginator = self.page.paginator
@@ -213,12 +270,30 @@ class CursorPagination(CheckedPageSize, pagination.CursorPagination):
         return describe_links(super().get_paginated_response_schema(schema))
 
     def decode_cursor(self, request) -> pagination.Cursor | None:
-        # The position is an id; anything else would reach the database as text:
-        cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            position = cursor.position
-            if not (position.isdigit() and int(position) <= 2**63 - 1):
-                raise NotFound(self.invalid_cursor_message)
+        """Read `cursor`; one the server did not make is a 400 naming `cursor`.
+
+        DRF answers it 404 "Invalid cursor", as if the list were missing.
+        """
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+            valid = False
+        else:
+            # The position is an id; anything else would reach the database as text:
+            position = None if cursor is None else cursor.position
+            valid = position is None or (
+                position.isascii() and position.isdigit() and int(position) <= 2**63 - 1
+            )
+        if not valid:
+            raise ValidationError(
+                {
+                    self.cursor_query_param: [
+                        "Not a cursor of this list; follow the next or previous link "
+                        "of a page, or leave cursor out for the first page."
+                    ]
+                }
+            )
         return cursor
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:

@@ -30,12 +30,13 @@ CASES = [
     ("/api/segmentations/?study=-1", 400),
     (f"/api/image-series/?study={HUGE}", 400),
     # Cursors that were not made by the server:
-    ("/api/feature-values/?cursor=garbage", 404),
-    (f"/api/feature-values/?cursor={cursor('p=abc')}", 404),
-    (f"/api/variants/?cursor={cursor('p=' + HUGE)}", 404),
-    (f"/api/variants/?cursor={cursor('o=-1')}", 404),
+    ("/api/feature-values/?cursor=garbage", 400),
+    (f"/api/feature-values/?cursor={cursor('p=abc')}", 400),
+    (f"/api/variants/?cursor={cursor('p=' + HUGE)}", 400),
+    (f"/api/variants/?cursor={cursor('o=-1')}", 400),
     # Pages past the end, numbers that are not numbers:
     (f"/api/patients/?page={HUGE}", 404),
+    ("/api/patients/?page=abc", 400),
     ("/api/ctc-counts/?count_min=nan", 400),
     # Whole numbers beyond any integer column (found by schemathesis on SQLite):
     ("/api/patients/?birth_year_min=4634484785228805046272", 400),

@@ -48,9 +48,53 @@ def test_a_list_that_fits_on_its_page_is_counted_without_a_count_query(api, biob
     assert not [sql for sql in counts if '"patients_patient"' in sql]
 
 
-def test_a_page_past_the_last_is_not_found(api, biobank):
-    assert api.get("/api/patients/?page_size=1&page=3").status_code == 404
-    assert api.get("/api/patients/?page=last").status_code == 404
+def test_a_page_past_the_last_is_not_found_and_says_how_many_there_are(api, biobank):
+    response = api.get("/api/patients/?page_size=1&page=3")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "page": ["Page 3 is past the last page; the list has 2 pages of 1 row."]
+    }
+
+
+def test_a_page_past_an_uncounted_end_says_the_pages_counted(api, biobank, settings):
+    settings.BIOBANK_API_COUNT_LIMIT = 1
+
+    response = api.get("/api/patients/?page_size=1&page=99999")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "page": [
+            "Page 99999 is past the last page; the list has more than 1 page of 1 "
+            "row (the count stops at 1 row)."
+        ]
+    }
+
+
+@pytest.mark.parametrize("url", ["/api/patients/", "/api/cohort-pairs/"])
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "2.5", " 2", "+2", "٢", "last"])
+def test_a_page_that_is_no_whole_number_from_one_is_refused(api, biobank, url, page):
+    response = api.get(url, {"page": page})
+
+    assert response.status_code == 400
+    (message,) = response.json()["page"]
+    assert message.startswith("Give a whole number from 1 (the first page)")
+    assert ("page=last is not offered" in message) == (page == "last")
+
+
+@pytest.mark.parametrize("url", ["/api/feature-values/", "/api/variants/"])
+@pytest.mark.parametrize("cursor", ["abc", "cD1hYmM=", "cD0xLjU="])
+def test_a_cursor_not_made_by_the_server_is_refused(api, biobank, url, cursor):
+    # Not base64, then the positions abc and 1.5, where an id belongs:
+    response = api.get(url, {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "cursor": [
+            "Not a cursor of this list; follow the next or previous link of a page, "
+            "or leave cursor out for the first page."
+        ]
+    }
 
 
 def test_page_size_may_be_a_thousand():
