@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 import pydicom
@@ -15,10 +15,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from biobank.core.importing import counted
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
 from patients.services import get_project
-from radiomics.models import FeatureExtraction, ImagingStudy
+from radiomics.importers.deid import source_uid_hash
+from radiomics.models import FeatureExtraction, ImageInstance, ImagingStudy
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,52 @@ class DemoSummary:
     variants: int
     extractions: int = 0
 
+    # What each count is of, for the printed summary:
+    NOUNS = {
+        "patients": "patients",
+        "studies": "imaging studies",
+        "samples": "blood draws",
+        "ctc_counts": "CTC counts",
+        "variants": "cfDNA variant results",
+        "extractions": "radiomic feature extractions",
+    }
+
+    def __sub__(self, other: DemoSummary) -> DemoSummary:
+        return DemoSummary(
+            *(
+                mine - theirs
+                for mine, theirs in zip(astuple(self), astuple(other), strict=True)
+            )
+        )
+
+    def counts(self) -> str:
+        """Return e.g. "4 patients, 1 imaging study", leaving out what counts 0."""
+        shown = [
+            counted(getattr(self, f.name), self.NOUNS[f.name])
+            for f in fields(self)
+            if getattr(self, f.name) > 0
+        ]
+        return ", ".join(shown) or "nothing"
+
+
+@dataclass
+class DemoBuild:
+    """The demo project's counts before build_demo() ran and after."""
+
+    before: DemoSummary
+    after: DemoSummary
+
+    @property
+    def added(self) -> DemoSummary:
+        return self.after - self.before
+
+    def summary(self) -> str:
+        """Return what this build added and what the demo held already."""
+        text = f"added {self.added.counts()}"
+        if any(astuple(self.before)):
+            text += f"; already there: {self.before.counts()}"
+        return text
+
 
 def pydicom_test_files() -> Path:
     return Path(pydicom.__file__).parent / "data" / "test_files"
@@ -115,22 +163,41 @@ def demo_dicom_paths() -> list[Path]:
     return [root / name for name in PYDICOM_FOLDERS + PYDICOM_FILES]
 
 
-def build_demo(seed: int = 7, radiomics: bool = True) -> DemoSummary:
+def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
     """Ingest pydicom's real DICOM files and generate lab records for their patients.
 
     With `radiomics`, each CT and MR series that can form a volume also gets a
     generated ROI, PyRadiomics features and a score of an illustrative signature.
-    Re-running changes nothing: imports are idempotent and generation only runs for
+    Re-running changes nothing: a DICOM source whose files are all stored is not
+    ingested again (so no import run is recorded), and generation only runs for
     patients that have no blood sample yet, or series without a segmentation.
+    Returns the demo project's counts before and after, to tell what was added.
     """
     from radiomics.importers.dicom import ingest_dicom
 
     project = get_project(DEMO_PROJECT)
+    before = summarise(project)
     if not project.name or project.name == DEMO_PROJECT:
         project.name = "Demo collection (pydicom test files, generated lab data)"
         project.save(update_fields=["name"])
 
-    for path in demo_dicom_paths():
+    paths = demo_dicom_paths()
+    for number, path in enumerate(paths, start=1):
+        # `dev.sh run` builds the demo at every start. Ingesting a source whose files
+        # are all stored would record an import run that stored nothing each time,
+        # and the import runs curators read in the admin would fill up with the
+        # demo's restarts. A curator's own re-import of a folder is still recorded
+        # with what it found already present (the upload page shows that run):
+        # someone tried, and the record says so. Only the demo skips it.
+        stored = stored_instances(path, project)
+        if stored:
+            logger.info(
+                "Demo DICOM source %s of %s: stored already (%s); not ingested again.",
+                number,
+                len(paths),
+                counted(stored, "files"),
+            )
+            continue
         report = ingest_dicom(path, project)
         logger.info("%s", report.summary())
 
@@ -142,7 +209,33 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoSummary:
     if radiomics:
         add_demo_radiomics(project)
     ensure_demo_user()
-    return summarise(project)
+    return DemoBuild(before, summarise(project))
+
+
+def stored_instances(path: Path, project: Project) -> int:
+    """Return how many files a demo source holds when every one is stored, else 0.
+
+    A file is found stored as the importer finds it: by the keyed hash of its SOP
+    Instance UID in the project. The demo's sources are images only; were one a
+    segmentation (stored as no ImageInstance), its source would be ingested again,
+    which stores nothing twice either.
+    """
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    keys = {
+        source_uid_hash(
+            project.code,
+            str(
+                pydicom.dcmread(
+                    file, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]
+                ).SOPInstanceUID
+            ),
+        )
+        for file in files
+    }
+    stored = ImageInstance.objects.filter(
+        source_uid_hash__in=keys, series__study__patient__project=project
+    ).count()
+    return len(files) if files and stored == len(files) else 0
 
 
 def add_demo_radiomics(project: Project) -> None:

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from biobank import demo
 from liquidbiopsy.models import BloodSample
-from patients.models import CancerType, Patient, Project, Sex
+from patients.models import CancerType, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, get_project
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import (
@@ -65,7 +65,7 @@ INDICATED_FOR = {
 
 @pytest.mark.django_db
 def test_demo_holds_one_patient_per_source_patient_of_the_pydicom_files():
-    summary = demo.build_demo(radiomics=False)
+    summary = demo.build_demo(radiomics=False).after
 
     assert summary.patients == len(distinct_source_patients())
     assert summary.studies == ImagingStudy.objects.count() > 0
@@ -88,11 +88,34 @@ def test_every_demo_patient_has_a_blood_draw_near_each_dated_scan():
 def test_building_the_demo_twice_changes_nothing():
     first = demo.build_demo(radiomics=False)
     instances = ImageInstance.objects.count()
+    runs = list(ImportRun.objects.values_list("pk", flat=True))
 
     second = demo.build_demo(radiomics=False)
 
-    assert second == first
+    assert second.after == second.before == first.after
     assert ImageInstance.objects.count() == instances
+    # One run per DICOM source of the first build; a restart records no empty ones:
+    assert len(runs) == len(demo.demo_dicom_paths())
+    assert list(ImportRun.objects.values_list("pk", flat=True)) == runs
+
+
+@pytest.mark.django_db
+def test_build_demo_prints_what_it_added_and_what_was_there_already():
+    first, second = io.StringIO(), io.StringIO()
+
+    call_command("build_demo", stdout=first)
+    built = demo.summarise(Project.objects.get(code=demo.DEMO_PROJECT))
+    BloodSample.objects.filter(patient=Patient.objects.order_by("pk").first()).delete()
+    call_command("build_demo", stdout=second)
+
+    assert first.getvalue().startswith(f"Demo biobank: added {built.counts()}.\n")
+    assert built.counts().startswith("4 patients, 8 imaging studies, ")
+    # One patient's generated draws were deleted: the second build adds them again.
+    assert re.match(
+        r"Demo biobank: added (\d+) blood draws?, \1 CTC counts?, \d+ cfDNA variant "
+        r"results?; already there: 4 patients, 8 imaging studies, \d+ blood draws, ",
+        second.getvalue(),
+    ), second.getvalue()
 
 
 @pytest.mark.django_db
@@ -219,15 +242,24 @@ def test_the_demo_log_counts_one_record_in_the_singular(caplog):
 
 
 def test_build_demo_counts_one_record_in_the_singular(monkeypatch):
-    monkeypatch.setattr(
-        demo, "build_demo", lambda seed: demo.DemoSummary(1, 1, 1, 1, 1, 2)
+    nothing = demo.DemoSummary(0, 0, 0, 0, 0, 0)
+    one = demo.DemoSummary(1, 1, 1, 1, 1, 2)
+    two = demo.DemoSummary(2, 2, 2, 2, 2, 4)
+    builds = iter([demo.DemoBuild(nothing, one), demo.DemoBuild(one, two)])
+    monkeypatch.setattr(demo, "build_demo", lambda seed: next(builds))
+    first, second = io.StringIO(), io.StringIO()
+
+    call_command("build_demo", stdout=first)
+    call_command("build_demo", stdout=second)
+
+    assert first.getvalue().startswith(
+        "Demo biobank: added 1 patient, 1 imaging study, 1 blood draw, 1 CTC count, "
+        "1 cfDNA variant result, 2 radiomic feature extractions.\n"
     )
-    out = io.StringIO()
-
-    call_command("build_demo", stdout=out)
-
-    assert out.getvalue().startswith(
-        "Demo biobank: 1 patient, 1 imaging study, 1 blood draw, 1 CTC count, "
+    assert second.getvalue().startswith(
+        "Demo biobank: added 1 patient, 1 imaging study, 1 blood draw, 1 CTC count, "
+        "1 cfDNA variant result, 2 radiomic feature extractions; already there: "
+        "1 patient, 1 imaging study, 1 blood draw, 1 CTC count, "
         "1 cfDNA variant result, 2 radiomic feature extractions.\n"
     )
 
@@ -247,8 +279,9 @@ def test_build_demo_prints_the_address_dev_sh_serves_on(monkeypatch, addr, url):
         monkeypatch.delenv("BIOBANK_ADDR", raising=False)
     else:
         monkeypatch.setenv("BIOBANK_ADDR", addr)
+    summary = demo.DemoSummary(1, 1, 1, 1, 1)
     monkeypatch.setattr(
-        demo, "build_demo", lambda seed: demo.DemoSummary(1, 1, 1, 1, 1)
+        demo, "build_demo", lambda seed: demo.DemoBuild(summary, summary)
     )
     out = io.StringIO()
 
@@ -271,8 +304,8 @@ def test_readme_counts_the_demo_patients_and_studies_of_the_pydicom_files():
 @pytest.mark.django_db
 def test_demo_radiomics_give_the_documented_feature_names_and_scores():
     """The README and docs/api.md examples name original_glcm_Contrast; the demo has it."""
-    first = demo.build_demo()
-    second = demo.build_demo()
+    first = demo.build_demo().after
+    second = demo.build_demo().after
 
     contrast = FeatureValue.objects.filter(feature__name="original_glcm_Contrast")
     scores = SignatureScore.objects.filter(signature__name=demo.DEMO_SIGNATURE)

@@ -7,7 +7,6 @@ import os
 from django.core.management.base import BaseCommand
 
 from biobank import demo
-from biobank.core.importing import counted
 
 # dev.sh serves on BIOBANK_ADDR (runserver's addrport: "host:port" or a port alone).
 DEFAULT_ADDR = "127.0.0.1:8000"
@@ -30,17 +29,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, seed: int, **options) -> None:
-        summary = demo.build_demo(seed=seed)
+        build = demo.build_demo(seed=seed)
 
-        counts = [
-            counted(summary.patients, "patients"),
-            counted(summary.studies, "imaging studies"),
-            counted(summary.samples, "blood draws"),
-            counted(summary.ctc_counts, "CTC counts"),
-            counted(summary.variants, "cfDNA variant results"),
-            counted(summary.extractions, "radiomic feature extractions"),
-        ]
-        self.stdout.write(f"Demo biobank: {', '.join(counts)}.")
+        self.stdout.write(f"Demo biobank: {build.summary()}.")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Sign in at {served_url()} as {demo.DEMO_USERNAME!r} "
