@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
@@ -67,11 +69,27 @@ class BloodSample(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Draw of {self.patient} at {self.drawn_at:%Y-%m-%d %H:%M}"
+        drawn = self.drawn
+        if isinstance(drawn, dt.datetime):
+            return (
+                f"Draw of {self.patient} at {timezone.localtime(drawn):%Y-%m-%d %H:%M}"
+            )
+        return f"Draw of {self.patient} on {drawn.isoformat()}"
 
     def save(self, *args, **kwargs) -> None:
         self.drawn_on = timezone.localdate(self.drawn_at)
         super().save(*args, **kwargs)
+
+    @property
+    def drawn(self) -> dt.datetime | dt.date:
+        """When blood was drawn, as pages show it: the moment, or its day alone.
+
+        A draw given with a date only is stored at local midnight of that day with
+        `is_time_known` False; that 00:00 is no time of day, so only the day is given.
+        """
+        if self.is_time_known:
+            return self.drawn_at
+        return timezone.localdate(self.drawn_at)
 
 
 class CTCCount(models.Model):

@@ -44,7 +44,8 @@ class TimeAxis:
 
     Both follow the page's date mode (the table's): calendar or shifted dates on a
     date axis, or days from the patient's day 0 on a numeric one. A date sits at noon
-    of its day, a moment at its local time, in every mode.
+    of its day, a moment at its local time, in every mode; a draw given with a date
+    only (BloodSample.drawn) is a date, not a moment at midnight.
     """
 
     def __init__(self, dates: PatientDates) -> None:
@@ -158,7 +159,7 @@ def _local(moment: dt.datetime) -> dt.datetime:
 
 def _time_span(timeline: Timeline, time: TimeAxis) -> tuple:
     moments = [study.study_date for study in timeline.studies]
-    moments += [sample.drawn_at for sample in timeline.samples]
+    moments += [sample.drawn for sample in timeline.samples]
     moments += [t.started_on for t in timeline.treatments]
     moments += [t.ended_on for t in timeline.treatments if t.ended_on]
     moments += [event.occurred_on for event in timeline.events]
@@ -204,10 +205,11 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) 
             ax, time.x(event.occurred_on), rows["Events"], tips, label, f"event-{event.pk}",
             marker="D", markersize=8, color="#7f3c8d",
         )  # fmt: skip
+    drawn = {sample.pk: sample.drawn for sample in timeline.samples}
     for pair in timeline.pairs:
         # The link between a study and a draw close enough to be analysed together:
         ax.plot(
-            [time.x(pair["study_date"]), time.x(pair["drawn_at"])], [rows["Pairs"]] * 2,
+            [time.x(pair["study_date"]), time.x(drawn[pair["sample_id"]])], [rows["Pairs"]] * 2,
             color="#333", linewidth=2, marker="|", markersize=12,
             gid=tips.gid(
                 f"Synchronous pair: study of {time.text(pair['study_date'])} and draw of "
@@ -227,7 +229,7 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) 
 
 def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) -> None:
     points = [
-        (time.x(sample.drawn_at), count, sample)
+        (time.x(sample.drawn), count, sample)
         for sample in timeline.samples
         for count in sample.ctc_counts.all()
     ]
@@ -275,14 +277,14 @@ def _draw_vaf(
     for gene in timeline.genes():
         mine = sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
         if mine:
-            ax.plot([time.x(r.drawn_at) for r in mine], [r.vaf for r in mine],
+            ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
                     color=colours[gene], linewidth=1.5, label=gene)  # fmt: skip
         for result in mine:
-            _point(ax, time.x(result.drawn_at), result.vaf, tips, _describe(result, time),
+            _point(ax, time.x(result.drawn), result.vaf, tips, _describe(result, time),
                    f"sample-{result.sample_id}", marker="o", markersize=7, color=colours[gene])  # fmt: skip
     for result in bounded:
         # The limit is an upper bound, not a value: an open triangle pointing down.
-        _point(ax, time.x(result.drawn_at), result.limit_of_detection, tips, _describe(result, time),
+        _point(ax, time.x(result.drawn), result.limit_of_detection, tips, _describe(result, time),
                f"sample-{result.sample_id}", marker="v", markersize=8,
                markerfacecolor="white", color=colours[result.gene])  # fmt: skip
 
@@ -330,7 +332,7 @@ def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) ->
     rows = {gene: index for index, gene in enumerate(genes)}
     for result in without:
         marker, _ = markers[result.call]
-        _point(ax, time.x(result.drawn_at), rows[result.gene], tips, _describe(result, time),
+        _point(ax, time.x(result.drawn), rows[result.gene], tips, _describe(result, time),
                f"sample-{result.sample_id}", marker=marker, markersize=8,
                markerfacecolor="white", color=colours[result.gene])  # fmt: skip
     ax.set_yticks(list(rows.values()), list(rows.keys()), fontsize=8)

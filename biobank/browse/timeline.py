@@ -27,6 +27,8 @@ class GeneResult:
     gene: str
     sample_id: int
     drawn_at: dt.datetime
+    # The moment of the draw, or its day alone when no time was given (BloodSample.drawn):
+    drawn: dt.datetime | dt.date
     call: str
     vaf: float | None
     limit_of_detection: float | None
@@ -138,6 +140,7 @@ def _gene_results(samples: list[BloodSample]) -> list[GeneResult]:
                     gene=gene,
                     sample_id=sample.pk,
                     drawn_at=sample.drawn_at,
+                    drawn=sample.drawn,
                     call=call,
                     vaf=max(vafs)
                     if call == VariantResult.Call.DETECTED and vafs

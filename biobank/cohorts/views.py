@@ -69,6 +69,7 @@ from biobank.exports.dates import (
     choose_date_mode,
 )
 from biobank.exports.models import ExportRecord
+from liquidbiopsy.models import BloodSample
 
 PAGE_ROWS = 500
 CSV_CHUNK_ROWS = 2000
@@ -197,12 +198,22 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
     shown = rows[:PAGE_ROWS]
     keys = [(row.project_code, row.patient_pseudonym) for row in shown]
+    # A draw given with a date only shows its day, not the midnight it is stored at
+    # (BloodSample.drawn); the pairs and their downloads keep the stored moment.
+    dates_only = set(
+        BloodSample.objects.filter(
+            pk__in={row.sample_id for row in shown}, is_time_known=False
+        ).values_list("pk", flat=True)
+    )
+    drawn = [
+        row.drawn_on if row.sample_id in dates_only else row.drawn_at for row in shown
+    ]
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
     context |= {
         "searched": True,
         "rows": shown,
-        "dated_rows": list(zip(shown, dates.of_each(keys), strict=True)),
+        "dated_rows": list(zip(shown, dates.of_each(keys), drawn, strict=True)),
         "dates": dates,
         "is_truncated": len(rows) > PAGE_ROWS,
         "page_rows": PAGE_ROWS,

@@ -68,13 +68,18 @@ class Records:
         self,
         patient: Patient,
         on: dt.date,
-        at: dt.time = dt.time(9, 0),
+        at: dt.time | None = dt.time(9, 0),
         external_sample_id: str = "",
     ) -> BloodSample:
-        """Create a draw at local time `at` of day `on` (the current time zone)."""
+        """Create a draw at local time `at` of day `on` (the current time zone).
+
+        `at` None: a draw given with its date only, stored as the importers store it
+        (local midnight, `is_time_known` False).
+        """
         return BloodSample.objects.create(
             patient=patient,
-            drawn_at=timezone.make_aware(dt.datetime.combine(on, at)),
+            drawn_at=timezone.make_aware(dt.datetime.combine(on, at or dt.time())),
+            is_time_known=at is not None,
             external_sample_id=external_sample_id,
         )
 

@@ -423,3 +423,17 @@ def test_a_name_nothing_stored_has_is_named_with_the_closest_one(
     else:
         assert response.context["form"].errors[field] == [message]
         assert b"<table" not in response.content
+
+
+def test_cohort_page_gives_a_draw_without_a_time_as_its_day(
+    logged_in, reader, project, pairs, records
+):
+    grant(reader, project, "curator")  # a viewer's dates are shifted
+    study, _with_variant, _plain = pairs
+    records.draw(study.patient, STUDY_ON + dt.timedelta(days=1), at=None)
+
+    content = logged_in.get("/cohorts/", {"window_days": 5}).content.decode()
+
+    assert "<td>2024-03-11</td>" in content
+    assert "<td>2024-03-13 09:00</td>" in content
+    assert "00:00" not in content

@@ -161,3 +161,20 @@ def test_report_says_how_a_derived_value_comes_from_the_stored_one(logged_in, ca
     assert "5.25" in line and "8.25" not in line
     # The study page's explanation, word for word:
     assert escape(EXCESS_KURTOSIS_NOTE) in line
+
+
+def test_report_gives_a_draw_without_a_time_as_its_day(
+    logged_in, reader, project, case, records
+):
+    grant(reader, project, "curator")  # a viewer's dates are shifted
+    patient, study, _near = case
+    day_only = records.draw(patient, DAY + dt.timedelta(days=2), at=None)
+
+    html = logged_in.get(f"/patients/{patient.pk}/report/{study.pk}/").content.decode()
+
+    assert (
+        f'<td>2024-03-03 <a href="/patients/{patient.pk}/#sample-{day_only.pk}">'
+        in html
+    )
+    assert "2024-03-05 09:00" in html
+    assert "00:00" not in html

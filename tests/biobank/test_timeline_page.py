@@ -323,3 +323,34 @@ def test_one_of_each_is_said_in_the_singular(logged_in, records):
     assert any(t.endswith(", 1 day apart") for t in _titles(_svg(one)))
     assert "0 synchronous pairs within 0 days." in none
     assert "lie within 0 days of each other" in none
+
+
+def test_a_draw_given_without_a_time_shows_its_day_alone(logged_in, records):
+    """A date-only draw is stored at local midnight with is_time_known False."""
+    patient = records.patient("DO-1", CancerType.BRCA)
+    patient.stage = "IV"
+    patient.save()
+    records.study(patient, DAY)
+    day_only = records.draw(patient, DAY + dt.timedelta(days=3), at=None)
+    records.ctc(day_only, 7)
+    # A draw really taken at midnight keeps its time:
+    midnight = records.draw(patient, DAY + dt.timedelta(days=5), at=dt.time(0, 0))
+    records.ctc(midnight, 2)
+
+    html = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+    relative = logged_in.get(f"/patients/{patient.pk}/?dates=relative")
+
+    assert re.search(r"Drawn 2024-03-04\s", html)
+    assert "2024-03-04 00:00" not in html
+    assert "Drawn 2024-03-06 00:00" in html
+    assert re.search(r"Drawn day 3\s", relative.content.decode())
+    assert "Drawn day 5 00:00" in relative.content.decode()
+    assert str(day_only) == "Draw of DO-1 on 2024-03-04"
+    # On the chart the day sits at noon, as every date does; the moment at its time:
+    timeline = load_timeline(patient, window_days=30)
+    dates = PatientDates(Dater(DateMode.CALENDAR), ("demo", patient.pseudonym))
+    figure, _ = timeline_figure(timeline, dates)
+    assert list(figure.axes[1].lines[0].get_xdata()) == [
+        dt.datetime(2024, 3, 4, 12, 0),
+        dt.datetime(2024, 3, 6, 0, 0),
+    ]
