@@ -169,6 +169,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "biobank.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # An unknown ?format= is a 400 listing the endpoint's formats, not a 404:
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "biobank.api.negotiation.FormatNamingNegotiation",
     # Token requests per client address (biobank.api.views.SignInThrottle):
     "DEFAULT_THROTTLE_RATES": {"sign-in": env_str("SIGN_IN_RATE", "10/minute")},
 }

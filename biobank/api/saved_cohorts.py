@@ -451,7 +451,7 @@ class SavedCohortViewSet(
         chosen = request.query_params.get("format", "parquet")
         if chosen not in MATRIX_FORMATS:
             raise ValidationError(
-                {"format": [f"Choose one of {', '.join(MATRIX_FORMATS)}."]}
+                {"format": [f"Format must be one of {', '.join(MATRIX_FORMATS)}."]}
             )
         version = self.get_version(number)
         try:

@@ -367,3 +367,40 @@ def test_signed_in_visitor_reads_the_docs(url, client, analyst):
     client.force_login(analyst)
 
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "offered"),
+    [
+        ("/api/", "json, api"),
+        ("/api/patients/", "json, api"),
+        ("/api/patients/PT-A/", "json, api"),
+        ("/api/patients/PT-A/timeline/", "json, api"),
+        ("/api/feature-values/", "json, api"),
+        ("/api/cohort-pairs/", "json, api"),
+        # The schema's first renderer is YAML; the refusal is JSON all the same:
+        ("/api/schema/", "yaml, json"),
+        # The matrix reads format itself, as the file format:
+        ("/api/cohort-matrix/", "csv, json, parquet"),
+    ],
+)
+def test_an_unknown_format_is_refused_with_the_formats_offered(
+    api, biobank, url, offered
+):
+    response = api.get(url, {"format": "xyz"})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"format": [f"Format must be one of {offered}."]}
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/patients/?format=json", "/api/schema/?format=json"]
+)
+def test_a_format_offered_is_served(api, biobank, url):
+    response = api.get(url)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(
+        ("application/json", "application/vnd.oai")
+    )
