@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -66,6 +66,8 @@ class Finding:
     sample_id: int | None = None
     study_id: int | None = None
     resistance: str = ""
+    # A resistance marker drawn more than the window from every flagged score:
+    outside_window: bool = False
 
 
 @dataclass
@@ -74,7 +76,12 @@ class Flag:
     rule_text: str
     scores: list[Finding] = field(default_factory=list)
     positives: list[Finding] = field(default_factory=list)
+    # Every resistance marker of the patient, whatever its date: one found months
+    # before still tells which treatment will not work. Those drawn outside the window
+    # of every flagged score say so (`outside_window`), so that none is read as part
+    # of the flag.
     resistance: list[Finding] = field(default_factory=list)
+    window_days: int = 0
 
     @property
     def nearest_days(self) -> int:
@@ -117,13 +124,23 @@ def flag_patients(patients: QuerySet[Patient], rule: FollowUpRule) -> list[Flag]
             if any(abs(p.on - s.on) <= window for s in close_scores)
         ]  # fmt: skip
         patient = by_id[patient_id]
+        markers = [
+            replace(
+                marker,
+                outside_window=not any(
+                    abs(marker.on - s.on) <= window for s in close_scores
+                ),
+            )
+            for marker in resistance.get(patient_id, [])
+        ]
         flags.append(
             Flag(
                 patient=patient,
                 rule_text=rule.describe(patient.cancer_type),
                 scores=close_scores,
                 positives=close_positives,
-                resistance=resistance.get(patient_id, []),
+                resistance=markers,
+                window_days=rule.window_days,
             )
         )
     flags.sort(key=lambda flag: (flag.nearest_days, flag.patient.pseudonym))

@@ -234,3 +234,26 @@ def test_the_submitted_form_reads_an_unticked_box_as_off(logged_in, records, sig
 
     assert "1 patient flagged" in html
     assert "BR-EARLY" in html and "LUNG-1" not in html
+
+
+def test_resistance_markers_outside_the_window_say_so(logged_in, records, signature):
+    patient = records.patient("LUNG-3", CancerType.LUAD)
+    scored(records, patient, signature, 0.7)
+    records.variant(
+        records.draw(patient, DAY + dt.timedelta(days=5)), "EGFR", "p.T790M"
+    )
+    # The same marker half a year later, far outside the 30-day window of the score:
+    late = records.draw(patient, DAY + dt.timedelta(days=180))
+    records.variant(late, "EGFR", "p.T790M")
+
+    flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
+    html = logged_in.get("/follow-up/").content.decode()
+    wide = logged_in.get("/follow-up/?window_days=200").content.decode()
+
+    assert [(m.on, m.outside_window) for m in flag.resistance] == [
+        (DAY + dt.timedelta(days=5), False),
+        (DAY + dt.timedelta(days=180), True),
+    ]
+    assert html.count('<strong class="badge">Resistance</strong>') == 2
+    assert html.count(", outside the 30-day window)") == 1
+    assert "outside the" not in wide.split("<table>", 1)[1]
