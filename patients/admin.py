@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from biobank.api.access import MANAGE, is_site_admin
+from biobank.core.importing import counted
 from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.models import (
     ClinicalEvent,
@@ -263,8 +264,8 @@ class ImportRunAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
             else ""
         )
         return format_html(
-            '{} issues: {}<a href="{}">download all as CSV</a>',
-            count,
+            '{}: {}<a href="{}">download all as CSV</a>',
+            counted(count, "issues"),
             shown,
             reverse("imports-run-issues", args=[run.pk]),
         )

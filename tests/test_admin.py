@@ -398,3 +398,18 @@ def test_an_import_run_shows_its_user_as_text_a_curator_can_read(
 
     assert f"/admin/auth/user/{staff.pk}/" not in page
     assert '<div class="readonly">staffer</div>' in page
+
+
+def test_counts_of_one_are_said_in_the_singular(biobank, curator_client):
+    """The run of the fixture holds one data issue and one de-identified attribute."""
+    run = ImportRun.objects.get()
+
+    page = curator_client.get(admin_url(ImportRun, "change", run.pk)).content.decode()
+    report = curator_client.get(
+        reverse("admin:radiomics_deidentifiedattribute_report", args=[run.pk])
+    ).content.decode()
+
+    assert "1 issue: <a href=" in page
+    assert "1 issues" not in page
+    assert "Replaced by the patient&#x27;s pseudonym (1 attribute)</h2>" in report
+    assert "1 attributes" not in report

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
+from biobank.core.importing import counted
 from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.admin import ReadOnlyAdminMixin
 
@@ -69,10 +70,10 @@ class CohortVersionAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmi
         # A link, not an inline: a version may hold many thousands of pairs.
         url = reverse("admin:cohorts_cohortmember_changelist")
         return format_html(
-            '<a href="{}?version__id__exact={}">{} pairs</a>',
+            '<a href="{}?version__id__exact={}">{}</a>',
             url,
             version.pk,
-            version.pair_count,
+            counted(version.pair_count, "pairs"),
         )
 
 

@@ -10,6 +10,7 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 
+from biobank.core.importing import counted as counted_text
 from biobank.exports.dates import DATES_PARAMETER
 
 register = template.Library()
@@ -23,6 +24,12 @@ def significant(value: float | None, digits: int = 6) -> str:
     if value is None:
         return "–"
     return f"{float(value):.{int(digits)}g}"
+
+
+@register.filter
+def counted(n: int, kind: str) -> str:
+    """Write a count with its plural noun in the right number: 1 attribute, 2 attributes."""
+    return counted_text(n, kind)
 
 
 @register.filter

@@ -271,3 +271,14 @@ def test_admin_shows_saved_cohorts_read_only(client, curator, author, cohort_rec
     )
     assert SavedCohort.objects.count() == 1
     assert "3 pairs" in client.get(pages[3]).content.decode()
+
+
+def test_admin_says_one_pair_in_the_singular(client, curator, author, cohort_records):
+    cohort = save(author, {"window_days": 30, "modality": "MR"})
+    version = cohort.versions.get()
+    client.force_login(curator)
+
+    page = client.get(reverse("admin:cohorts_cohortversion_change", args=[version.pk]))
+
+    assert version.pair_count == 1
+    assert f'?version__id__exact={version.pk}">1 pair</a>' in page.content.decode()
