@@ -21,7 +21,12 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from biobank.api.access import projects_for, visible_to
-from biobank.api.pagination import CappedPaginator
+from biobank.api.pagination import (
+    PAGE_NUMBER_MESSAGE,
+    CappedPaginator,
+    past_the_end_message,
+    read_page_number,
+)
 from biobank.browse.dating import answers_bad_dates, page_dates
 from biobank.browse.forms import (
     DashboardForm,
@@ -129,6 +134,11 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     """List patients by the filters of the form, sorted and one page at a time."""
     form = PatientBrowserForm(request.GET, user=request.user)
     name_unknown_parameters(form, request.GET, [*form.fields, "page", DATES_PARAMETER])
+    # A page that is no whole number from 1 is named like a bad filter (the API's
+    # 400 says the same), not shown as the first page:
+    number = read_page_number(request.GET.get("page", ""))
+    if number is None:
+        form.add_error(None, f"page: {PAGE_NUMBER_MESSAGE}")
     dates = page_dates(
         request, _projects_listed(request, form), calendar_sort="diagnosis_on"
     )
@@ -155,11 +165,12 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             patients, PATIENTS_PER_PAGE, settings.BIOBANK_API_COUNT_LIMIT
         )
     try:
-        page = paginator.get_page(request.GET.get("page"))
+        page = paginator.page(number if form.is_valid() else 1)
     except EmptyPage:
-        # A capped paginator checks no page number against a count it may not have;
-        # past the end, the last page by its count is shown, as by get_page:
-        page = paginator.page(paginator.num_pages)
+        # Past the last page, which get_page would show instead: the page says so
+        # with the number of pages, and lists no patient.
+        form.add_error(None, f"page: {past_the_end_message(paginator, number)}")
+        page = Paginator(patients.none(), PATIENTS_PER_PAGE).page(1)
     listed = list(page)
     keys = [(patient.project.code, patient.pseudonym) for patient in listed]
 

@@ -180,6 +180,33 @@ def test_patient_list_pages_and_keeps_the_filters(logged_in, records, monkeypatc
     assert _pseudonyms(last) == ["P-4"]
 
 
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "2.5", "+2", "last"])
+def test_patient_list_names_a_page_that_is_no_whole_number(logged_in, records, page):
+    records.patient("P-0")
+
+    response = logged_in.get("/patients/", {"page": page})
+
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "page: Give a whole number from 1 (the first page)." in html
+    assert 'id="results-heading"' not in html  # not the first page instead
+
+
+def test_patient_list_names_a_page_past_the_last(logged_in, records, monkeypatch):
+    monkeypatch.setattr("biobank.browse.views.PATIENTS_PER_PAGE", 2)
+    for n in range(5):
+        records.patient(f"P-{n}")
+
+    response = logged_in.get("/patients/?page=4")
+
+    assert response.status_code == 400
+    assert (
+        "page: Page 4 is past the last page; the list has 3 pages of 2 rows."
+        in unescape(response.content.decode())
+    )
+    assert not _pseudonyms(response)  # not the last page instead
+
+
 def test_patient_list_cancer_type_includes_the_oncotree_subtypes(logged_in, records):
     records.patient("P-LUAD", CancerType.LUAD)
     records.patient("P-LUSC", CancerType.LUSC)
@@ -306,10 +333,14 @@ def test_patient_list_counts_gene_matches_up_to_the_limit(
     assert _pseudonyms(last) == ["P-3"]
     assert _heading(unfiltered) == "5 patients"
     assert "Page 1 of 5;" in unfiltered.content.decode()
-    # A page past the end shows a page that holds patients, as without the limit:
+    # A page past the end is named, with the pages counted up to the limit:
     past = logged_in.get("/patients/?gene=KRAS&page=99")
-    assert past.status_code == 200
-    assert _pseudonyms(past)
+    assert past.status_code == 400
+    assert (
+        "page: Page 99 is past the last page; the list has more than 2 pages of 1 "
+        "row (the count stops at 2 rows)." in unescape(past.content.decode())
+    )
+    assert not _pseudonyms(past)
 
 
 def test_patient_list_counts_exactly_below_the_limit(logged_in, records, settings):
