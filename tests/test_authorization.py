@@ -52,6 +52,7 @@ PAGE_MODELS = {
     ("report", "study_pk"): ImagingStudy,
     ("study", "pk"): ImagingStudy,
     ("rerun", "pk"): SavedCohort,
+    ("version", "pk"): SavedCohort,
     ("imports-run", "pk"): ImportRun,
     ("imports-run-issues", "pk"): ImportRun,
     ("radiomics_deidentifiedattribute_report", "run_id"): ImportRun,

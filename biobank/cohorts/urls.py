@@ -12,5 +12,10 @@ urlpatterns = [
     path("cohorts/count.json", views.cohort_count, name="count-json"),
     path("cohorts/save/", views.save_cohort, name="save"),
     path("cohorts/saved/<int:pk>/rerun/", views.rerun_cohort, name="rerun"),
+    path(
+        "cohorts/saved/<int:pk>/versions/<int:number>/",
+        views.saved_version_page,
+        name="version",
+    ),
     path("cohorts/analysis/", views.analysis_page, name="analysis"),
 ]

@@ -198,16 +198,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
     shown = rows[:PAGE_ROWS]
     keys = [(row.project_code, row.patient_pseudonym) for row in shown]
-    # A draw given with a date only shows its day, not the midnight it is stored at
-    # (BloodSample.drawn); the pairs and their downloads keep the stored moment.
-    dates_only = set(
-        BloodSample.objects.filter(
-            pk__in={row.sample_id for row in shown}, is_time_known=False
-        ).values_list("pk", flat=True)
-    )
-    drawn = [
-        row.drawn_on if row.sample_id in dates_only else row.drawn_at for row in shown
-    ]
+    drawn = _drawn_as_shown([(r.sample_id, r.drawn_at, r.drawn_on) for r in shown])
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
     context |= {
@@ -234,6 +225,23 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     return render(request, "cohorts/cohort_page.html", context)
 
 
+def _drawn_as_shown(
+    draws: list[tuple[int, dt.datetime, dt.date]],
+) -> list[dt.datetime | dt.date]:
+    """Return each (sample id, drawn_at, drawn_on) as a page shows the draw.
+
+    A draw given with a date only shows its day, not the midnight it is stored at
+    (BloodSample.drawn); the pairs and their downloads keep the stored moment. One
+    query. A draw deleted since it was frozen in a saved version shows its moment.
+    """
+    dates_only = set(
+        BloodSample.objects.filter(
+            pk__in={sample for sample, _, _ in draws}, is_time_known=False
+        ).values_list("pk", flat=True)
+    )
+    return [on if sample in dates_only else at for sample, at, on in draws]
+
+
 def _dates_param(dates: PageDates) -> dict[str, str]:
     """The date mode asked for, as a parameter of the links to the pages and downloads."""
     return {DATES_PARAMETER: dates.asked} if dates.asked else {}
@@ -258,11 +266,58 @@ def _saved_cohorts_of(user) -> list[SavedCohort]:
         if key not in rerun:
             rerun[key] = saved.may_rerun(user, cohort)
         cohort.may_rerun = rerun[key]
+        cohort.latest_number = max(v.number for v in cohort.versions.all())
         # The stored definition as the builder's query string, to open it again:
         params = _definition_params(cohort.definition)
         cohort.page_query = urlencode(params)
         cohort.analysis_url = _analysis_url(params)
     return cohorts
+
+
+@login_required
+@require_GET
+@answers_bad_dates
+def saved_version_page(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """Show one frozen version of a saved cohort: its pairs as they were saved.
+
+    docs/saved_cohorts.md: a version freezes the pairs with their evidence and the
+    matrix, so that the cohort behind a paper is shown again as it was after draws
+    are added or values corrected. The pairs come from the version's members, never
+    from the query run again; the page links the query with today's data apart.
+    """
+    cohort = get_object_or_404(
+        saved.visible_cohorts(request.user).select_related("author", "project"), pk=pk
+    )
+    version = get_object_or_404(
+        cohort.versions.select_related("created_by"), number=number
+    )
+    # The page reads only the date mode; anything else is named, as on every page:
+    form = forms.Form(request.GET)
+    form.is_valid()
+    name_unknown_parameters(form, request.GET, [DATES_PARAMETER])
+    members = version.members.order_by("position")
+    projects = export_projects(
+        request.user, members, version.definition.get("query", {}).get("project", "")
+    )
+    dates = page_dates(request, projects)
+    shown = list(members[:PAGE_ROWS])
+    keys = [(member.project_code, member.patient_pseudonym) for member in shown]
+    drawn = _drawn_as_shown([(m.sample_pk, m.drawn_at, m.drawn_on) for m in shown])
+    params = _definition_params(version.definition)
+    context = {
+        "cohort": cohort,
+        "version": version,
+        "dates": dates,
+        "dated_members": list(zip(shown, dates.of_each(keys), drawn, strict=True)),
+        "is_truncated": version.pair_count > PAGE_ROWS,
+        "page_rows": PAGE_ROWS,
+        "today_url": f"{reverse('cohorts:page')}?{urlencode(params)}",
+        "today_analysis_url": _analysis_url(params),
+        "latest_number": cohort.versions.order_by("-number")[0].number,
+        "form": form,
+    }
+    status = 400 if form.errors else 200
+    return render(request, "cohorts/saved_version.html", context, status=status)
 
 
 def _definition_params(definition: dict) -> dict[str, str]:

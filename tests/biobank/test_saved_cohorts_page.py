@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 
+from biobank.cohorts.models import SavedCohort
 from biobank.cohorts.saved import save_cohort, validate_definition
 from patients.models import Project
 from tests.conftest import grant
@@ -63,3 +65,48 @@ def test_only_the_author_or_a_curator_is_offered_a_rerun(
     grant(reader, project, "curator")
 
     assert "Re-run" in _saved_rows(logged_in)["shared"]
+
+
+def test_open_shows_the_frozen_version_and_today_s_data_is_offered_apart(
+    logged_in, reader, project, records
+):
+    """docs/saved_cohorts.md: a version freezes its pairs; new draws do not change it."""
+    grant(reader, project, "curator")  # calendar dates
+    patient = records.patient("PT-1")
+    records.study(patient, dt.date(2024, 3, 1))
+    records.draw(patient, dt.date(2024, 3, 3))
+    cohort = _save(reader, "frozen", "demo")
+    # A draw added after saving: today's query finds it, version 1 does not hold it.
+    late = records.draw(patient, dt.date(2024, 3, 5))
+
+    row = _saved_rows(logged_in)["frozen"]
+    opened = re.search(r'<a href="([^"]+)"[^>]*>Open version 1</a>', row)
+    today = re.search(r'<a href="([^"]+)"[^>]*>Query today\'s data</a>', row)
+    assert opened and today, row
+    assert "Analyse today's data</a>" in row
+    version = logged_in.get(opened.group(1))
+    live = logged_in.get(today.group(1).replace("&amp;", "&"))
+
+    assert opened.group(1) == f"/cohorts/saved/{cohort.pk}/versions/1/"
+    assert version.status_code == 200
+    frozen = version.content.decode()
+    assert "frozen: version 1 as saved</h1>" in frozen
+    assert "1 pair</h2>" in frozen
+    assert "2024-03-03 09:00" in frozen
+    assert "2024-03-05" not in frozen
+    assert [row.sample_id for row in live.context["rows"]][-1] == late.pk
+    assert len(live.context["rows"]) == 2
+
+
+def test_a_version_page_is_only_for_those_who_see_the_cohort(
+    logged_in, cohorts, reader
+):
+    foreign = SavedCohort.objects.get(name="foreign")
+    mine = SavedCohort.objects.get(name="mine")
+
+    assert logged_in.get(f"/cohorts/saved/{foreign.pk}/versions/1/").status_code == 404
+    assert logged_in.get(f"/cohorts/saved/{mine.pk}/versions/2/").status_code == 404
+    assert logged_in.get(f"/cohorts/saved/{mine.pk}/versions/1/").status_code == 200
+    unknown = logged_in.get(f"/cohorts/saved/{mine.pk}/versions/1/?windows=3")
+    assert unknown.status_code == 400
+    assert "windows: " in unknown.content.decode()
