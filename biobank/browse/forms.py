@@ -187,8 +187,9 @@ class TimelineForm(forms.Form):
     def renamed(cls, query: QueryDict) -> QueryDict:
         """Return `query` with the old `window` read as `window_days`.
 
-        Given both, `window` is left in place, so the page names it as a parameter it
-        does not read rather than choosing one of two windows silently.
+        Given both, `window` is left in place, so the page names it as a second value
+        of the same setting (name_unknown_parameters with reads_old_names) rather
+        than choosing one of two windows silently.
         """
         if cls.OLD_WINDOW_NAME not in query or "window_days" in query:
             return query

@@ -214,7 +214,9 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     settings.setdefault("window_days", str(TimelineForm.DEFAULT_WINDOW))
     settings.setdefault("vaf_scale", "linear")
     form = TimelineForm(settings)
-    name_unknown_parameters(form, query, [*form.fields, DATES_PARAMETER])
+    name_unknown_parameters(
+        form, query, [*form.fields, DATES_PARAMETER], reads_old_names=True
+    )
     if form.is_valid():
         window, scale, status = (
             form.cleaned_data["window_days"],
@@ -316,7 +318,9 @@ def structured_report(request: HttpRequest, pk: int, study_pk: int) -> HttpRespo
         {"window_days": query.get("window_days", TimelineForm.DEFAULT_WINDOW)}
     )
     # Only the window is read here, so vaf_scale, a timeline setting, is unknown too:
-    name_unknown_parameters(form, query, ["window_days", DATES_PARAMETER])
+    name_unknown_parameters(
+        form, query, ["window_days", DATES_PARAMETER], reads_old_names=True
+    )
     window = (
         form.cleaned_data["window_days"]
         if form.is_valid()

@@ -27,6 +27,12 @@ from radiomics.models import FeatureDefinition, FeatureExtraction
 
 UNKNOWN_PARAMETER = "Unknown parameter; check its spelling."
 
+# Parameters that the patient timeline and report still read under an old name
+# (biobank.browse.forms.TimelineForm.renamed), so that links shared before keep
+# working; elsewhere the old name is told apart from a misspelling:
+OLD_NAMES = {"window": "window_days"}
+OLD_NAME_READERS = "the patient timeline and report"
+
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3650
 
@@ -259,7 +265,8 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         """
         form = cls(query, user=user)
         errors = {
-            name: [UNKNOWN_PARAMETER] for name in cls.unknown_parameters(query, allowed)
+            name: [unknown_parameter_message(name)]
+            for name in cls.unknown_parameters(query, allowed)
         }
         if not form.is_valid():
             errors |= form_messages(form)
@@ -274,14 +281,39 @@ def form_messages(form: forms.Form) -> dict[str, list[str]]:
     }
 
 
+def unknown_parameter_message(name: str, reads_old_names: bool = False) -> str:
+    """Return why the parameter `name` is refused: unknown, or an old name (OLD_NAMES).
+
+    `reads_old_names`: the page reads an old name alone as its new one, so it is
+    refused only beside the new one, as a second value of the same setting.
+    """
+    new = OLD_NAMES.get(name)
+    if new is None:
+        return UNKNOWN_PARAMETER
+    if reads_old_names:
+        return (
+            f"{name} is the old name of {new}, which is given too; they are one "
+            "setting, so give only one of them."
+        )
+    return (
+        f"Unknown parameter here; give {new} ({name}, its old name, is read by "
+        f"{OLD_NAME_READERS} only)."
+    )
+
+
 def name_unknown_parameters(
-    form: forms.Form, query: QueryDict, known: Iterable[str]
+    form: forms.Form,
+    query: QueryDict,
+    known: Iterable[str],
+    reads_old_names: bool = False,
 ) -> None:
     """Add to a bound `form` an error naming each parameter of `query` not `known`.
 
     The researcher pages show it above their form, and like any invalid filter it
     withholds the result, so a misspelt filter never silently widens what a page
-    lists (the API answers 400 with UNKNOWN_PARAMETER by name).
+    lists (the API answers 400 with UNKNOWN_PARAMETER by name). An old name of a
+    parameter (OLD_NAMES) gets unknown_parameter_message's own words.
     """
     for name in sorted(set(query) - set(known)):
-        form.add_error(None, f"{Truncator(name).chars(60)}: {UNKNOWN_PARAMETER}")
+        message = unknown_parameter_message(name, reads_old_names)
+        form.add_error(None, f"{Truncator(name).chars(60)}: {message}")

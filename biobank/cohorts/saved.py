@@ -34,7 +34,11 @@ from biobank.api.access import (
 )
 from biobank.api.cohorts import collect_evidence
 from biobank.api.matrix import MOST_LIST_ITEMS
-from biobank.cohorts.forms import UNKNOWN_PARAMETER, CohortForm, form_messages
+from biobank.cohorts.forms import (
+    CohortForm,
+    form_messages,
+    unknown_parameter_message,
+)
 from biobank.cohorts.matrix import (
     MatrixSpec,
     MatrixSpecError,
@@ -161,7 +165,7 @@ def _validate_query(
     data: dict[str, str | bool] = {}
     for name, value in query.items():
         if name not in CohortForm.base_fields:
-            errors[name] = [UNKNOWN_PARAMETER]
+            errors[name] = [unknown_parameter_message(name)]
         elif value is not None and not isinstance(value, str | int | float | bool):
             errors[name] = ["Give one value: text, a number, true or false."]
         elif isinstance(value, bool) and name not in FLAG_PARAMETERS:

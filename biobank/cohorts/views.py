@@ -34,10 +34,10 @@ from biobank.api.access import visible_to
 from biobank.browse.dating import PageDates, answers_bad_dates, page_dates
 from biobank.cohorts import analysis, charts, saved
 from biobank.cohorts.forms import (
-    UNKNOWN_PARAMETER,
     CohortForm,
     form_messages,
     name_unknown_parameters,
+    unknown_parameter_message,
 )
 from biobank.cohorts.matrix import (
     ALL_FEATURES,
@@ -398,7 +398,7 @@ def save_cohort(request: HttpRequest) -> HttpResponseRedirect:
     # A misspelt filter would save a wider cohort than the one asked for:
     known = {*SaveCohortForm.base_fields, *matrix_names, "csrfmiddlewaretoken"}
     errors += [
-        f"{name}: {UNKNOWN_PARAMETER}"
+        f"{name}: {unknown_parameter_message(name)}"
         for name in CohortForm.unknown_parameters(request.POST, known)
     ]
     name = form.cleaned_data.get("name", "")

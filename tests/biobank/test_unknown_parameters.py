@@ -221,3 +221,66 @@ def test_saving_refuses_a_misspelt_filter(signed_in, paired):
 
     assert not SavedCohort.objects.exists()
     assert f"gen: {UNKNOWN_PARAMETER}" in response.content.decode()
+
+
+BOTH_WINDOWS = (
+    "window: window is the old name of window_days, which is given too; they are "
+    "one setting, so give only one of them."
+)
+NOT_READ_HERE = (
+    "Unknown parameter here; give window_days (window, its old name, is read by the "
+    "patient timeline and report only)."
+)
+
+
+@pytest.mark.parametrize("page", ["timeline", "report"])
+def test_the_old_window_beside_window_days_is_named_as_the_same_setting(
+    signed_in, paired, page
+):
+    study = paired.imaging_studies.get().pk
+    url = {
+        "timeline": f"/patients/{paired.pk}/",
+        "report": f"/patients/{paired.pk}/report/{study}/",
+    }[page]
+
+    alone = signed_in.get(f"{url}?window=10")
+    both = signed_in.get(f"{url}?window=10&window_days=10")
+
+    assert alone.status_code == 200
+    assert both.status_code == 400
+    assert BOTH_WINDOWS in _alert(both)
+    assert UNKNOWN_PARAMETER not in _alert(both)
+
+
+@pytest.mark.parametrize("query", ["window=10", "window=10&window_days=10"])
+def test_the_cohort_pages_point_the_old_window_to_window_days(signed_in, paired, query):
+    page = signed_in.get(f"/cohorts/?{query}")
+    count = signed_in.get(f"/cohorts/count.json?{query}")
+    pairs = signed_in.get(f"/api/cohort-pairs/?{query}")
+    matrix = signed_in.get(f"/api/cohort-matrix/?{query}")
+
+    assert page.status_code == 400
+    assert f"window: {NOT_READ_HERE}" in _alert(page)
+    for response in (count, pairs, matrix):
+        assert response.status_code == 400
+    assert count.json() == {"errors": {"window": [NOT_READ_HERE]}}
+    assert pairs.json() == {"window": [NOT_READ_HERE]}
+    assert matrix.json() == {"window": [NOT_READ_HERE]}
+
+
+def test_a_saved_cohort_points_the_old_window_to_window_days(signed_in, paired):
+    from biobank.cohorts.models import SavedCohort
+
+    api = signed_in.post(
+        "/api/saved-cohorts/",
+        {"name": "old window", "query": {"window": 10}},
+        content_type="application/json",
+    )
+    page = signed_in.post(
+        "/cohorts/save/", {"name": "old window", "window": "10"}, follow=True
+    )
+
+    assert api.status_code == 400
+    assert api.json() == {"query": {"window": [NOT_READ_HERE]}}
+    assert f"window: {NOT_READ_HERE}" in page.content.decode()
+    assert not SavedCohort.objects.exists()
