@@ -8,10 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import (
     Count,
-    Exists,
     IntegerField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
 )
@@ -27,6 +25,7 @@ from biobank.api.pagination import (
     past_the_end_message,
     read_page_number,
 )
+from biobank.browse.counts import GAPS, TOTALS, counts_of
 from biobank.browse.dating import answers_bad_dates, page_dates
 from biobank.browse.forms import (
     DashboardForm,
@@ -43,13 +42,9 @@ from biobank.cohorts.stratification import flag_patients
 from biobank.exports.dates import DATES_PARAMETER
 from liquidbiopsy.models import (
     BloodSample,
-    CfDNAAssay,
-    CirculatingRNAResult,
-    CTCCount,
-    VariantResult,
 )
-from patients.models import Patient
-from radiomics.models import FeatureExtraction, ImagingStudy, Segmentation
+from patients.models import Patient, Project
+from radiomics.models import ImagingStudy
 
 PATIENTS_PER_PAGE = 50
 
@@ -65,58 +60,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         context = {"form": form, "projects": form.fields["project"].queryset}
         return render(request, "browse/dashboard.html", context, status=400)
     chosen = form.cleaned_data["project"]
-
-    def scoped(queryset: QuerySet, project_path: str) -> QuerySet:
-        queryset = visible_to(request.user, queryset, project_path)
-        if chosen is not None:
-            queryset = queryset.filter(**{project_path: chosen})
-        return queryset
-
-    patients = scoped(Patient.objects.all(), "project")
-    has_study = Exists(ImagingStudy.objects.filter(patient=OuterRef("pk")))
-    has_draw = Exists(BloodSample.objects.filter(patient=OuterRef("pk")))
-    patient_counts = patients.aggregate(
-        total=Count("pk"),
-        imaging_only=Count("pk", filter=Q(has_study) & ~Q(has_draw)),
-        blood_only=Count("pk", filter=~Q(has_study) & Q(has_draw)),
-        both=Count("pk", filter=Q(has_study) & Q(has_draw)),
-    )
-
-    # What is missing is counted in a query of its own, with NOT EXISTS in the WHERE
-    # clause: PostgreSQL then reads the other table once (an anti-join) instead of
-    # looking into it once per study or draw, as in an aggregate's FILTER (issue 7).
-    studies = scoped(ImagingStudy.objects.all(), "patient__project")
-    study_counts = studies.aggregate(
-        total=Count("pk"), undated=Count("pk", filter=Q(study_date__isnull=True))
-    )
-    segmented = Segmentation.objects.filter(series__study=OuterRef("pk"))
-    study_counts["unsegmented"] = studies.filter(~Exists(segmented)).count()
-
-    draws = scoped(BloodSample.objects.all(), "patient__project")
-    without_result = draws.filter(
-        ~Exists(CTCCount.objects.filter(sample=OuterRef("pk"))),
-        ~Exists(CfDNAAssay.objects.filter(sample=OuterRef("pk"))),
-        ~Exists(CirculatingRNAResult.objects.filter(sample=OuterRef("pk"))),
-    )
-    draw_counts = {"total": draws.count(), "without_result": without_result.count()}
-
-    counts = [
-        ("Patients", patient_counts["total"]),
-        ("Imaging studies", study_counts["total"]),
-        ("Segmentations", scoped(Segmentation.objects.all(), "series__study__patient__project").count()),
-        ("Feature extractions", scoped(FeatureExtraction.objects.all(), "patient__project").count()),
-        ("Blood draws", draw_counts["total"]),
-        ("CTC counts", scoped(CTCCount.objects.all(), "sample__patient__project").count()),
-        ("Variant results", scoped(VariantResult.objects.all(), "assay__sample__patient__project").count()),
-    ]  # fmt: skip
-    gaps = [
-        ("Patients with imaging and blood draws", patient_counts["both"]),
-        ("Patients with imaging but no blood draw", patient_counts["imaging_only"]),
-        ("Patients with blood draws but no imaging", patient_counts["blood_only"]),
-        ("Imaging studies without a segmentation", study_counts["unsegmented"]),
-        ("Imaging studies without a date (they never pair)", study_counts["undated"]),
-        ("Blood draws without any result", draw_counts["without_result"]),
-    ]
+    projects = visible_to(request.user, Project.objects.all(), "")
+    if chosen is not None:
+        projects = projects.filter(pk=chosen.pk)
+    counted = counts_of(list(projects))
+    counts = [(label, counted[key]) for key, label in TOTALS]
+    gaps = [(label, counted[key]) for key, label in GAPS]
     context = {
         "form": form,
         "projects": form.fields["project"].queryset,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db import connection, models
 
+from biobank.core.changes import data_changed
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
 from radiomics.models import (
@@ -263,6 +264,8 @@ class TableWriter:
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in values:
                     copy.write_row(row)
+        # COPY goes around Django's statement wrappers, which notice other writes:
+        data_changed()
 
     def insert_rows(self, model, fields, values: Iterable[tuple]) -> None:
         quote = connection.ops.quote_name
