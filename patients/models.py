@@ -143,7 +143,11 @@ class Patient(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["project", "pseudonym"]
+        # By project id, not code: with one project asked for, PostgreSQL then walks
+        # the (project, pseudonym) index and the records' patient index in order and
+        # stops after a page, where a sort by the joined code read every record of
+        # the project first (0.6 s for 491,475 studies; issue 7).
+        ordering = ["project_id", "pseudonym"]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "pseudonym"], name="patient_pseudonym_unique"
