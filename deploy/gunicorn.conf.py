@@ -4,6 +4,11 @@ import os
 
 from biobank.core.logs import console_logging
 
+# The application (and with it every view module, see biobank/wsgi.py) is loaded once
+# in the master and shared by the workers it forks: a new or restarted worker answers
+# at once. Django opens no database connection while loading, so none is shared.
+preload_app = True
+
 # No access lines from gunicorn: the biobank logs every request itself
 # (ACCESS_LOG_LEVEL=INFO, biobank.requests) with its request ID, which gunicorn's
 # line would lack.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -13,6 +15,7 @@ from django.test import Client, RequestFactory
 
 from biobank.core.logs import JsonFormatter, RequestIdFilter, console_logging
 from biobank.health import server_error
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -138,3 +141,21 @@ def test_the_error_handler_answers_503_for_failures_outside_views(db):
 def test_a_log_format_other_than_text_or_json_stops_start_up():
     with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be text or json"):
         console_logging("JSON")
+
+
+def test_the_wsgi_application_loads_every_view_when_the_server_starts():
+    """Not in a worker's first request, which would wait seconds for pandas and SciPy."""
+    loaded = subprocess.run(  # noqa: S603 -- our own interpreter, fixed arguments
+        [
+            sys.executable,
+            "-c",
+            "import sys, biobank.wsgi; "
+            "print('biobank.browse.views' in sys.modules, "
+            "'biobank.cohorts.views' in sys.modules)",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.split() == ["True", "True"]
