@@ -149,13 +149,16 @@ def test_the_wsgi_application_loads_every_view_when_the_server_starts():
         [
             sys.executable,
             "-c",
-            "import sys, biobank.wsgi; "
+            "import sys, biobank.wsgi; from django.db import connections; "
             "print('biobank.browse.views' in sys.modules, "
-            "'biobank.cohorts.views' in sys.modules)",
+            "'biobank.cohorts.views' in sys.modules, "
+            # gunicorn forks its workers after loading (preload_app): no connection
+            # may be open by then, or the workers would share it.
+            "all(c.connection is None for c in connections.all()))",
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert loaded.stdout.split() == ["True", "True"]
+    assert loaded.stdout.split() == ["True", "True", "True"]
