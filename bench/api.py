@@ -117,6 +117,19 @@ class MatrixTiming:
 # Timing helpers:
 
 
+@dataclass
+class DashboardTiming:
+    """The dashboard's counts of one project: counted afresh, and read where stored."""
+
+    counted_s: list[float]
+    stored_s: list[float]
+    counts: dict[str, int]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.counted_s) / statistics.median(self.stored_s)
+
+
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = call()
@@ -175,6 +188,7 @@ def list_urls(project: str) -> dict[str, str]:
 
     return {
         "patients, first page": url("patients"),
+        "imaging studies, first page": url("imaging-studies"),
         "patients, LUAD stage by diagnosis range": url(
             "patients", cancer_type="LUAD", diagnosis_on_after="2018-01-01",
             diagnosis_on_before="2019-12-31",
@@ -224,6 +238,21 @@ def time_lists(client, project: str, repeat: int) -> list[EndpointTiming]:
         (seconds,) = alternate([lambda url=url: get_json(client, url)], repeat)
         timings.append(EndpointTiming(name, url, rows, seconds, counter.count))
     return timings
+
+
+def time_dashboard(project: str, repeat: int) -> DashboardTiming:
+    """Time counting a project's dashboard counts against reading them where stored."""
+    from biobank.browse.counts import count_project, counts_of
+    from patients.models import Project
+
+    chosen = Project.objects.get(code=project)
+    stored = counts_of([chosen])  # stores them, unless they are stored already
+    counted, read = alternate(
+        [lambda: count_project(chosen), lambda: counts_of([chosen])], repeat
+    )
+    if count_project(chosen) != stored:
+        raise RuntimeError(f"The stored counts of {project} are not its counts now.")
+    return DashboardTiming(counted, read, stored)
 
 
 # The cohort query against hand-written SQL:
@@ -632,6 +661,7 @@ def render(
     cohorts: list[CohortTiming],
     matrix: MatrixTiming | None,
     context: dict[str, str],
+    dashboard: DashboardTiming | None = None,
 ) -> str:
     lines = [
         "## REST API, cohort query and matrix export (issues 4 and 7)",
@@ -652,6 +682,21 @@ def render(
         "|---|---:|---:|---:|",
     ]
     lines += [f"| {t.name} | {t.rows} | {ms(t.seconds)} | {t.queries} |" for t in lists]
+    if dashboard is not None:
+        lines += [
+            "",
+            "Dashboard counts of the project (`/?project=`): *counted* is "
+            "`count_project` (every count and gap, now), *stored* is `counts_of` "
+            "reading the counts stored at the current data generation, timed "
+            f"alternately. {dashboard.counts['variants']:,} variant results, "
+            f"{dashboard.counts['studies']:,} studies, "
+            f"{dashboard.counts['draws']:,} draws counted.",
+            "",
+            "| counted ms | stored ms | counted / stored |",
+            "|---:|---:|---:|",
+            f"| {ms(dashboard.counted_s)} | {ms(dashboard.stored_s)} | "
+            f"{dashboard.ratio:,.0f}x |",
+        ]
     lines += [
         "",
         "Cohort query: *ORM* is `pair_queryset` read in full (every pair), *SQL* a "
@@ -723,6 +768,8 @@ def run(options: argparse.Namespace, command: str) -> str:
 
     print("timing lists ...", flush=True)  # noqa: T201
     lists = time_lists(client, project, options.repeat)
+    print("timing the dashboard counts ...", flush=True)  # noqa: T201
+    dashboard = time_dashboard(project, options.repeat)
     cohorts = []
     for name, params in COHORT_CASES.items():
         print(f"timing cohort {name} ...", flush=True)  # noqa: T201
@@ -741,7 +788,7 @@ def run(options: argparse.Namespace, command: str) -> str:
         "generate": options.generated_by,
         "data": describe_data(project),
     }
-    return render(lists, cohorts, matrix, context)
+    return render(lists, cohorts, matrix, context, dashboard)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

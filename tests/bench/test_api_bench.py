@@ -7,11 +7,13 @@ import pytest
 from bench.api import (
     COHORT_CASES,
     CohortTiming,
+    DashboardTiming,
     EndpointTiming,
     MatrixTiming,
     bench_client,
     render,
     time_cohort,
+    time_dashboard,
     time_lists,
     time_matrix,
     write_section,
@@ -29,11 +31,12 @@ def biobank():
 def test_every_list_request_answers_with_rows_and_counted_queries(biobank):
     timings = time_lists(bench_client(), "synthetic", repeat=1)
 
-    assert len(timings) == 10
+    assert len(timings) == 11
     assert all(len(timing.seconds) == 1 for timing in timings)
     assert all(timing.queries > 0 for timing in timings)
     assert {timing.name for timing in timings if timing.rows > 0} >= {
         "patients, first page",
+        "imaging studies, first page",
         "patient timeline",
         "study in full",
     }
@@ -50,6 +53,14 @@ def test_orm_and_hand_written_sql_find_the_same_pairs_for_every_cohort(biobank):
     assert all(timing.same_pairs for timing in timings)
     assert sum(timing.pairs for timing in timings) > 0
     assert all(len(timing.api_s) == len(timing.sql_s) == 1 for timing in timings)
+
+
+def test_dashboard_counts_are_timed_counted_and_stored(biobank):
+    timing = time_dashboard("synthetic", repeat=1)
+
+    assert timing.counts["patients"] == 40
+    assert timing.counts["variants"] > 0
+    assert len(timing.counted_s) == len(timing.stored_s) == 1
 
 
 def test_matrix_export_and_read_sql_give_the_same_rows(biobank):
@@ -74,7 +85,10 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
     benchmarks = tmp_path / "BENCHMARKS.md"
     benchmarks.write_text("# Benchmarks\n\n## Feature extraction\n\nkept\n")
 
-    report = render(lists, cohorts, matrix, context)
+    dashboard = DashboardTiming(
+        [2.0], [0.01], {"variants": 9, "studies": 3, "draws": 4}
+    )
+    report = render(lists, cohorts, matrix, context, dashboard)
     write_section(benchmarks, report)
     write_section(benchmarks, report)
 
@@ -84,5 +98,6 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
         "| tiny | 12 | 200.0 | 100.0 | 2.00x | 300.0 | 100.0 | 3.00x | yes |\n" in text
     )
     assert "| 10 | 200 | 150 | 2.00 | 1.00 | 2.00x | 5 | 1.0 | 40 | 80 |\n" in text
+    assert "| 2000.0 | 10.0 | 200x |\n" in text
     assert text.count("## REST API, cohort query and matrix export") == 1
     assert "## Feature extraction\n\nkept" in text
