@@ -24,6 +24,7 @@ from radiomics.models import (
     FeatureValue,
     ImageInstance,
     ImagingStudy,
+    RadiomicSignature,
     SignatureScore,
 )
 from tests.conftest import REPO
@@ -309,6 +310,10 @@ def test_demo_radiomics_give_the_documented_feature_names_and_scores():
 
     contrast = FeatureValue.objects.filter(feature__name="original_glcm_Contrast")
     scores = SignatureScore.objects.filter(signature__name=demo.DEMO_SIGNATURE)
+    signature = RadiomicSignature.objects.get(name=demo.DEMO_SIGNATURE)
+    # The second build left the signature as the first made it (no history rows):
+    assert signature.history.count() == 2  # created, then its cut-off set
+    assert signature.cutoff is not None
     assert first.extractions == second.extractions == contrast.count() > 0
     assert scores.count() == first.extractions
     assert {score.label for score in scores} == {"low risk", "high risk"}
