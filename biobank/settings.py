@@ -80,6 +80,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Innermost, so that the page it renders for an empty 405 has the user and the
+    # CSRF cookie of its log-out form:
+    "biobank.core.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "biobank.urls"

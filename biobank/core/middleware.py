@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
 
 from biobank.core.logs import new_request_id, request_id
 
@@ -135,3 +136,48 @@ def is_connection_failure(exception: BaseException | None) -> bool:
             "unable to open database file",
         )
     )
+
+
+class MethodNotAllowedPageMiddleware:
+    """Give a 405 without a body a page that says which methods the address takes.
+
+    Django's require_GET, require_POST and class-based views answer a wrong method
+    with an empty 405, which a browser shows as a blank page. The API's 405s are
+    DRF's JSON and stay as they are; a JSON endpoint of the pages (/cohorts/count.json)
+    or a client asking for JSON gets JSON in the same shape.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code != 405
+            or response.streaming
+            or response.content
+            or request.path.startswith("/api/")
+        ):
+            return response
+        allowed = [
+            method.strip()
+            for method in response.get("Allow", "").split(",")
+            if method.strip()
+        ]
+        takes = " or ".join(
+            [", ".join(allowed[:-1]), *allowed[-1:]] if allowed[1:] else allowed
+        )
+        article = "an" if request.method[:1] in "AEIOU" else "a"
+        message = (
+            f"This address does not take {article} {request.method} request; it "
+            f"takes {takes or 'no request'}."
+        )
+        if request.path.endswith(".json") or "json" in request.headers.get(
+            "Accept", ""
+        ):
+            page: HttpResponse = JsonResponse({"detail": message}, status=405)
+        else:
+            context = {"method": request.method, "allowed": allowed, "message": message}
+            page = render(request, "405.html", context, status=405)
+        page["Allow"] = response.get("Allow", "")
+        return page
