@@ -23,6 +23,7 @@ from django.db.models import Count, F, Q, QuerySet
 from biobank.api import vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
+from biobank.core.dates import moment_text
 from liquidbiopsy.hgvs import current_symbol
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from radiomics.models import (
@@ -885,14 +886,20 @@ def write_matrix(frames: Iterable[pd.DataFrame], fmt: str, out: IO[bytes]) -> No
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return `frame` with its moments as ISO 8601 text (dates print as such already)."""
+    """Return `frame` with its moments as ISO 8601 text (dates print as such already).
+
+    UTC is written Z (moment_text), as in the API's JSON and the cohort pairs CSV.
+    """
     moments = [name for name, dtype in frame.dtypes.items() if str(dtype) == MOMENT]
     if not moments:
         return frame
     frame = frame.copy()
     for name in moments:
         frame[name] = pd.array(
-            [None if pd.isna(moment) else moment.isoformat() for moment in frame[name]],
+            [
+                None if pd.isna(moment) else moment_text(moment)
+                for moment in frame[name]
+            ],
             dtype="string",
         )
     return frame

@@ -15,7 +15,6 @@ from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Prefetch
 from django.http import (
     HttpRequest,
@@ -51,6 +50,7 @@ from biobank.cohorts.matrix import (
 )
 from biobank.cohorts.models import CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortRow, pair_queryset, rows_of
+from biobank.core.dates import moment_text
 from biobank.core.validation import InvalidValue
 from biobank.exports.audit import (
     AuditedStream,
@@ -754,8 +754,8 @@ def _csv_lines(pairs, dater: Dater, counter: RowCounter) -> Iterator[str]:
     for row in counter.rows(rows):
         values = dater.row((row.project_code, row.patient_pseudonym), row.as_dict())
         if isinstance(values.get("drawn_at"), dt.datetime):
-            # The same ISO 8601 text as the JSON endpoint (Django's encoder writes UTC as Z):
-            values["drawn_at"] = DjangoJSONEncoder().default(values["drawn_at"])
+            # The same ISO 8601 text as the JSON endpoint and the matrix:
+            values["drawn_at"] = moment_text(values["drawn_at"])
         # A text cell such as =HYPERLINK(...) must not run in a spreadsheet:
         yield writer.writerow(guard_formula(value) for value in values.values())
 

@@ -15,6 +15,20 @@ _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _SLASHED = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
 _EXCEL_SERIAL = re.compile(r"^\d{4,6}(\.\d+)?$")
 
+
+def moment_text(moment: dt.datetime) -> str:
+    """Return an aware moment as ISO 8601 text with UTC written Z: 2024-03-10T09:00:00Z.
+
+    The form of the API's JSON (DRF writes UTC as Z), which every export shares: the
+    cohort pairs CSV and the matrix's CSV and JSON Lines (a pandas Timestamp is a
+    datetime too). Another offset stays as it is; microseconds are kept.
+    """
+    text = moment.isoformat()
+    if text.endswith("+00:00"):
+        return text.removesuffix("+00:00") + "Z"
+    return text
+
+
 DAY_FIRST = "day-first"
 MONTH_FIRST = "month-first"
 ORDERS = (DAY_FIRST, MONTH_FIRST)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,7 @@ from biobank.cohorts.matrix import (
     write_matrix,
 )
 from biobank.cohorts.query import CohortCriteria, pair_queryset
+from biobank.core.dates import moment_text
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import Patient
 from radiomics.models import (
@@ -464,7 +466,7 @@ def test_json_lines_write_iso_dates_and_null(api, biobank):
 
     first = body.splitlines()[0]
     assert '"study_date":"2020-01-20"' in first
-    assert '"drawn_at":"2020-01-22T09:00:00+00:00"' in first
+    assert '"drawn_at":"2020-01-22T09:00:00Z"' in first
     assert '"vaf.TP53":null' in first
 
 
@@ -570,3 +572,37 @@ def test_schema_documents_the_endpoint_and_its_parameters(api):
         "application/x-ndjson",
         "application/vnd.apache.parquet",
     }
+
+
+def test_the_pairs_csv_and_the_matrix_write_moments_in_one_form(
+    api, biobank, client, analyst, project
+):
+    grant(analyst, project, "curator")  # calendar dates, as stored
+    client.force_login(analyst)
+    page = client.get("/cohorts/", {"format": "csv", "dates": "calendar"})
+    assert page.status_code == 200
+    pairs = pd.read_csv(io.BytesIO(b"".join(page.streaming_content)), dtype=str)
+    matrix = pd.read_csv(
+        io.BytesIO(content(download(api, "dates=calendar"))), dtype=str
+    )
+    lines = content(download(api, "dates=calendar&format=json")).splitlines()
+    parquet = pd.read_parquet(
+        io.BytesIO(content(download(api, "dates=calendar&format=parquet")))
+    )
+
+    moments = sorted(pairs["drawn_at"])
+    assert moments and all(moment.endswith("Z") for moment in moments)  # as the API
+    assert sorted(matrix["drawn_at"]) == moments
+    assert sorted(json.loads(line)["drawn_at"] for line in lines) == moments
+    # Parquet keeps its timestamp type, the same moments:
+    assert str(parquet["drawn_at"].dtype) == "datetime64[us, UTC]"
+    assert sorted(parquet["drawn_at"]) == [pd.Timestamp(moment) for moment in moments]
+
+
+def test_moment_text_writes_utc_as_z_and_keeps_microseconds_and_offsets():
+    utc = dt.datetime(2024, 3, 10, 9, 0, 0, 123456, tzinfo=dt.UTC)
+    paris = dt.datetime(2024, 3, 10, 10, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+
+    assert moment_text(utc) == "2024-03-10T09:00:00.123456Z"
+    assert moment_text(pd.Timestamp(utc)) == "2024-03-10T09:00:00.123456Z"
+    assert moment_text(paris) == "2024-03-10T10:00:00+01:00"
