@@ -224,6 +224,19 @@ if BIOBANK_DATE_SHIFT_MAX_DAYS < 1:
 # UID root for de-identified DICOM UIDs (2.25 is the UUID-derived arc, PS3.5 B.2).
 BIOBANK_UID_ROOT = env_str("BIOBANK_UID_ROOT", "2.25.")
 
+# Processes that read, de-identify and write the files of a DICOM import of at least
+# BIOBANK_DICOM_POOL_MIN_FILES images (docs/dicom_ingest.md); the importing process
+# keeps every database step. 1 (the default) stores in process; so does a smaller
+# import. More pays off only on a machine whose cores are otherwise idle (BENCHMARKS.md).
+BIOBANK_DICOM_WORKERS = env_int("BIOBANK_DICOM_WORKERS", 1)
+BIOBANK_DICOM_POOL_MIN_FILES = env_int("BIOBANK_DICOM_POOL_MIN_FILES", 100)
+if BIOBANK_DICOM_WORKERS < 1 or BIOBANK_DICOM_POOL_MIN_FILES < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "BIOBANK_DICOM_WORKERS and BIOBANK_DICOM_POOL_MIN_FILES must be at least 1."
+    )
+
 # Limits on what an import reads (biobank/core/safefiles.py). An upload or a file given
 # to an import command larger than BIOBANK_MAX_UPLOAD_BYTES is refused, an upload while
 # it streams in; an archive (a DICOM .zip, a gzipped MAF) is refused whole when it

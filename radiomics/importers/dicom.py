@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
+import multiprocessing
 import os
 import re
 import struct
+import threading
 import traceback
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -209,6 +213,8 @@ class _Header:
     kind: str
     facts: dict[str, str] = field(default_factory=dict)
     study_date_state: str = ""
+    # Its place among the batch's images, by which a worker process finds it (_BATCH):
+    index: int = -1
 
     @classmethod
     def of(cls, source: SourceFile, ds: Dataset, kind: str) -> _Header:
@@ -245,6 +251,81 @@ class _Loaded:
     source_uid_hash: str
 
 
+@dataclass
+class _Series:
+    """One image series while its files are stored: what the files of it share."""
+
+    first: _Header
+    study_headers: list[_Header]
+    series: ImageSeries | None
+    patient: Patient | None
+    # (content hash, de-identified SOP Instance UID) of the stored files, by source UID hash:
+    stored: dict[str, tuple[str, str]]
+    # The rows of the files written, inserted together once all are written:
+    rows: list[ImageInstance] = field(default_factory=list)
+    is_new: bool = False  # the series was made by this import
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """What the row of one stored file holds."""
+
+    source_uid_hash: str
+    content_sha256: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+    relative: str  # its path under BIOBANK_STORAGE_ROOT
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What the worker processes need to store the files of one series."""
+
+    project_code: str
+    pseudonym: str
+    storage_root: str
+    # The series' folder under the storage root; "" for a new series, whose folder
+    # is made from the de-identified UIDs as create_series() makes it:
+    folder: str
+    # Return series_facts() of the first file of each part that is de-identified:
+    describe: bool
+
+
+@dataclass(frozen=True)
+class _Task:
+    index: int  # the header's place in _BATCH
+    store: bool  # False: only read and hash it (see store_files_in_pool())
+
+
+@dataclass
+class _Stored:
+    """What a worker process made of one file: no data set, no identifier.
+
+    Only what the main process records: the keys and row of the file, the
+    de-identification decisions, and the problems and pydicom's messages, which
+    name the file as the main process does and are screened there like any other.
+    """
+
+    index: int
+    said: list[Counter[str]] = field(default_factory=list)
+    unreadable: Problem | None = None
+    content_sha256: str = ""
+    # Set once the file is de-identified (a task to store it, and readable):
+    decisions: Decisions | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    facts: dict[str, object] | None = None
+    unwritable: Problem | None = None
+    sop_instance_uid: str = ""
+    sop_class_uid: str = ""
+    instance_number: int | None = None
+    relative: str = ""
+
+    @property
+    def is_written(self) -> bool:
+        return bool(self.relative) and self.unwritable is None
+
+
 class _Rejected(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
@@ -277,6 +358,7 @@ class _Ingest:
         # What de-identification did, by file until the file is stored, then by run:
         self.decisions: dict[str, Decisions] = {}
         self.deidentified = DeidentificationReport()
+        self.workers = 1  # processes that store the images (start_pool())
 
     def warn(
         self,
@@ -305,10 +387,13 @@ class _Ingest:
             with library_messages() as messages:
                 yield
         finally:
-            for message, n in messages.items():
-                key = (source, self.relative(message))
-                # A file is read twice (header, then whole); a warning of both is one.
-                self.library[key] = max(self.library.get(key, 0), n)
+            self.note_library(source, messages)
+
+    def note_library(self, source: str, messages: Counter[str]) -> None:
+        for message, n in messages.items():
+            key = (source, self.relative(message))
+            # A file is read twice (header, then whole); a warning of both is one.
+            self.library[key] = max(self.library.get(key, 0), n)
 
     def relative(self, message: str) -> str:
         """Return the message with the input's own path cut to its name within it."""
@@ -340,11 +425,59 @@ class _Ingest:
             else:
                 segmentations.append(header)
 
-        for key in sorted(series):
-            self.store_series(series[key], studies[key[0]])
+        pool = self.start_pool([h for files in series.values() for h in files])
+        try:
+            for key in sorted(series):
+                self.store_series(series[key], studies[key[0]], pool)
+        finally:
+            _BATCH.clear()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         # Segmentations last, so that the images they reference are stored:
         for header in segmentations:
             self.store_segmentation(header)
+
+    def start_pool(self, images: list[_Header]) -> ProcessPoolExecutor | None:
+        """Return the worker processes that store the batch's images; None: in process.
+
+        BIOBANK_DICOM_WORKERS processes, for a batch of BIOBANK_DICOM_POOL_MIN_FILES
+        images or more. They are forked, and so inherit the headers read (_BATCH),
+        pydicom's settings and BIOBANK_STORAGE_ROOT. Forking a process that runs
+        other threads could leave a worker waiting for a lock that no thread of it
+        will release, so such a process (a threaded web server running the import)
+        stores in process, as it does where there is no fork.
+        """
+        workers = min(settings.BIOBANK_DICOM_WORKERS, len(images))
+        if workers < 2 or len(images) < settings.BIOBANK_DICOM_POOL_MIN_FILES:
+            return None
+        if (
+            "fork" not in multiprocessing.get_all_start_methods()
+            # multiprocessing lets a daemonic process have no children:
+            or multiprocessing.current_process().daemon
+        ):
+            return None
+        if threading.active_count() > 1:
+            logger.info(
+                "Import run %s: storing in process, since this process runs %s threads",
+                self.import_run.pk,
+                threading.active_count(),
+            )
+            return None
+        _BATCH[:] = [(header.source, header.ds) for header in images]
+        for index, header in enumerate(images):
+            header.index = index
+        self.workers = workers
+        logger.info(
+            "Import run %s: %s images stored by %s processes",
+            self.import_run.pk,
+            len(images),
+            workers,
+        )
+        # gc.freeze(): the workers' collections leave the objects they inherit alone,
+        # instead of touching (and so copying) every page of them.
+        return ProcessPoolExecutor(
+            workers, multiprocessing.get_context("fork"), initializer=gc.freeze
+        )
 
     def read_header(self, source: SourceFile) -> _Header | None:
         try:
@@ -439,6 +572,12 @@ class _Ingest:
             for issue in self.issues[mark:]:
                 issue.patient = issue.record = None
             self.reject(problem)
+        except BaseException:
+            # The import stops (a bug, a worker process killed, ^C): no file of the
+            # rolled back series stays behind either.
+            for path in scope.written:
+                path.unlink(missing_ok=True)
+            raise
         else:
             for kind, n in scope.created.items():
                 self.report.count(kind, n)
@@ -481,7 +620,10 @@ class _Ingest:
     # Images:
 
     def store_series(
-        self, headers: list[_Header], study_headers: list[_Header]
+        self,
+        headers: list[_Header],
+        study_headers: list[_Header],
+        pool: ProcessPoolExecutor | None = None,
     ) -> None:
         headers.sort(key=lambda h: (_int(h.text("InstanceNumber")) or 0, h.source.name))
         with self.all_or_nothing(
@@ -515,49 +657,232 @@ class _Ingest:
                     )
                 )
                 return
-            stored = self.stored_instances(headers)
-            for header in headers:
-                self.step()
-                if header.text("PatientID") != first.text("PatientID"):
-                    header.ds = None
-                    self.reject(
-                        Problem(
-                            header.source.name,
-                            Message(
-                                "has another PatientID than {first} of the same series; not imported.",
-                                first=first.source.name,
-                            ),
-                            field=tag_name(0x00100020),
-                            code="patient-mismatch",
-                        )
-                    )
-                    continue
-                loaded = self.load(header, stored)
-                if loaded is None:
-                    continue
-                if patient is None:
-                    patient = self.patient_for(first, scope)
-                transfer_syntax = self.clean(loaded.ds, header.source.name, patient)
-                if series is None:
-                    series = self.create_series(
-                        first, loaded.ds, patient, study_headers, scope
-                    )
-                if self.store_instance(header, loaded, transfer_syntax, series, scope):
-                    # A later file of the batch with the same SOP Instance UID:
-                    stored[loaded.source_uid_hash] = (
-                        loaded.content_sha256,
-                        _text(loaded.ds, "SOPInstanceUID"),
-                    )
+            state = _Series(
+                first, study_headers, series, patient, self.stored_instances(headers)
+            )
+            if pool is None:
+                for header in headers:
+                    self.step()
+                    if not self.of_other_patient(header, first):
+                        self.store_file(header, state, scope)
+            else:
+                self.store_files_in_pool(pool, headers, state, scope)
+            self.insert_instances(state, scope)
 
-            if series is not None and scope.created["instances"]:
-                series.instance_count = series.instances.count()
-                series.save(update_fields=["instance_count"])
-                logger.info(
-                    "Series %s of %s: %s stored",
-                    series.pk,
-                    series.study.patient.pseudonym,
-                    counted(scope.created["instances"], "instances"),
-                )
+    def of_other_patient(self, header: _Header, first: _Header) -> bool:
+        """Reject a file whose PatientID is not that of its series' first file."""
+        if header.text("PatientID") == first.text("PatientID"):
+            return False
+        header.ds = None
+        self.reject(
+            Problem(
+                header.source.name,
+                Message(
+                    "has another PatientID than {first} of the same series; not imported.",
+                    first=first.source.name,
+                ),
+                field=tag_name(0x00100020),
+                code="patient-mismatch",
+            )
+        )
+        return True
+
+    def store_file(self, header: _Header, state: _Series, scope: _Scope) -> None:
+        """Read, de-identify and write one file of the series in this process."""
+        loaded = self.load(header, state.stored)
+        if loaded is None:
+            return
+        patient = self.patient_of(state, scope)
+        transfer_syntax = self.clean(loaded.ds, header.source.name, patient)
+        if state.series is None:
+            # Read from a copy of the element table: converting a value to read it
+            # would make dcmwrite() encode it again instead of copying its bytes.
+            facts = series_facts(Dataset(dict(loaded.ds.items())))
+            state.series = self.create_series(state, facts, scope)
+        ds = loaded.ds
+        relative = PurePosixPath(
+            state.series.storage_path, f"{_text(ds, 'SOPInstanceUID')}.dcm"
+        )
+        if self.write(header.source.name, ds, transfer_syntax, relative, scope):
+            self.add_instance(
+                state,
+                scope,
+                _Instance(
+                    loaded.source_uid_hash,
+                    loaded.content_sha256,
+                    _text(ds, "SOPInstanceUID"),
+                    _text(ds, "SOPClassUID"),
+                    _int(ds.get("InstanceNumber")),
+                    str(relative),
+                ),
+            )
+
+    def store_files_in_pool(
+        self,
+        pool: ProcessPoolExecutor,
+        headers: list[_Header],
+        state: _Series,
+        scope: _Scope,
+    ) -> None:
+        """Read, de-identify and write the series' files in the worker processes.
+
+        The workers return what each file gave (_Stored); this process then takes
+        the files in the order store_file() would, and does what it would with
+        them: reports, study and series rows, the rows of the instances. A file
+        whose SOP Instance UID an earlier file of the series has too is only read
+        and hashed there: whether it is a duplicate depends on how the earlier one
+        fares, so, when that one was not stored, it is stored here, in process.
+
+        The workers need the patient's pseudonym, so the patient is found or made
+        first, and dropped again (to a savepoint) when no file of the series gets
+        as far as store_file() would have made it.
+        """
+        first = state.first
+        savepoint = transaction.savepoint() if state.patient is None else None
+        patients_before = scope.created["patients"]
+        patient = self.patient_of(state, scope)
+        tasks, keys = [], set()
+        for header in headers:
+            if header.text("PatientID") != first.text("PatientID"):
+                continue
+            key = self.hash(header.text("SOPInstanceUID"))
+            tasks.append(
+                _Task(header.index, store=key not in state.stored and key not in keys)
+            )
+            keys.add(key)
+        job = _Job(
+            project_code=self.project.code,
+            pseudonym=patient.pseudonym,
+            storage_root=str(settings.BIOBANK_STORAGE_ROOT),
+            folder=state.series.storage_path if state.series is not None else "",
+            describe=state.series is None,
+        )
+        results = self.run_in_pool(pool, job, tasks, scope)
+
+        loaded = False
+        for header in headers:
+            self.step()
+            if self.of_other_patient(header, first):
+                continue
+            name, result = header.source.name, results[header.index]
+            for said in result.said:
+                self.note_library(name, said)
+            if result.unreadable is not None:
+                header.ds = None
+                self.reject(result.unreadable)
+                continue
+            key = self.hash(header.text("SOPInstanceUID"))
+            if not self.is_new(name, key, result.content_sha256, state.stored):
+                header.ds = None
+                continue
+            loaded = True
+            if result.decisions is None:
+                # Only read: the earlier file with its SOP Instance UID was not stored.
+                self.store_file(header, state, scope)
+                continue
+            header.ds = None
+            for problem in result.warnings:
+                self.warn(problem, patient)
+            if state.series is None:
+                state.series = self.create_series(state, result.facts, scope)
+            if result.unwritable is not None:
+                self.reject(result.unwritable)
+                continue
+            # (run_in_pool() has put the file among those the scope wrote.)
+            scope.deidentified.append(result.decisions)
+            self.add_instance(
+                state,
+                scope,
+                _Instance(
+                    key,
+                    result.content_sha256,
+                    result.sop_instance_uid,
+                    result.sop_class_uid,
+                    result.instance_number,
+                    result.relative,
+                ),
+            )
+        if savepoint is not None and not loaded:
+            transaction.savepoint_rollback(savepoint)
+            state.patient = None
+            if scope.created["patients"] > patients_before:
+                scope.created["patients"] -= 1
+                if not scope.created["patients"]:
+                    del scope.created["patients"]
+        elif savepoint is not None:
+            transaction.savepoint_commit(savepoint)
+
+    def run_in_pool(
+        self,
+        pool: ProcessPoolExecutor,
+        job: _Job,
+        tasks: list[_Task],
+        scope: _Scope,
+    ) -> dict[int, _Stored]:
+        """Return what the workers made of the files, by their index in the batch.
+
+        When one part fails, the others are still waited for, and the files they
+        wrote are added to the scope's, for all_or_nothing() to remove.
+        """
+        # About four parts a worker, so that one slow part does not keep the rest waiting:
+        size = max(1, -(-len(tasks) // (self.workers * 4)))
+        futures = [
+            pool.submit(_store_files, job, tasks[start : start + size])
+            for start in range(0, len(tasks), size)
+        ]
+        # The workers have their copies of the batch's headers once they are forked:
+        _BATCH.clear()
+        results: dict[int, _Stored] = {}
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                part = future.result()
+            except BaseException as exc:  # noqa: BLE001 - raised again below
+                failure = failure or exc
+                continue
+            for result in part:
+                results[result.index] = result
+                if result.is_written:
+                    scope.written.append(Path(job.storage_root) / result.relative)
+        if failure is not None:
+            raise failure
+        return results
+
+    def insert_instances(self, state: _Series, scope: _Scope) -> None:
+        """Insert the rows of the series' files written, in one statement, and count them."""
+        series = state.series
+        if series is None or not state.rows:
+            return
+        ImageInstance.objects.bulk_create(state.rows)
+        series.instance_count = (
+            len(state.rows) if state.is_new else series.instances.count()
+        )
+        series.save(update_fields=["instance_count"])
+        logger.info(
+            "Series %s of %s: %s stored",
+            series.pk,
+            state.patient.pseudonym,
+            counted(len(state.rows), "instances"),
+        )
+
+    def add_instance(self, state: _Series, scope: _Scope, instance: _Instance) -> None:
+        state.rows.append(
+            ImageInstance(
+                series=state.series,
+                sop_instance_uid=instance.sop_instance_uid,
+                source_uid_hash=instance.source_uid_hash,
+                content_sha256=instance.content_sha256,
+                sop_class_uid=instance.sop_class_uid,
+                instance_number=instance.instance_number,
+                storage_path=instance.relative,
+            )
+        )
+        scope.created["instances"] += 1
+        # A later file of the batch with the same SOP Instance UID:
+        state.stored[instance.source_uid_hash] = (
+            instance.content_sha256,
+            instance.sop_instance_uid,
+        )
 
     def stored_instances(self, headers: list[_Header]) -> dict[str, tuple[str, str]]:
         """Return (content hash, SOP Instance UID) of the series' files stored already.
@@ -600,18 +925,38 @@ class _Ingest:
         loaded = _Loaded(ds, digest, self.hash(header.text("SOPInstanceUID")))
         if stored is None:
             stored = self.stored_segmentation(loaded.source_uid_hash)
-        if loaded.source_uid_hash not in stored:
+        if self.is_new(
+            name, loaded.source_uid_hash, digest, stored, pass_identical=pass_identical
+        ):
             return loaded
-        stored_sha256, stored_uid = stored[loaded.source_uid_hash]
-        if stored_sha256 == loaded.content_sha256:
+        return None
+
+    def is_new(
+        self,
+        name: str,
+        key: str,
+        digest: str,
+        stored: dict[str, tuple[str, str]],
+        *,
+        pass_identical: bool = False,
+    ) -> bool:
+        """Tell whether a file read is to be stored; report it if it is stored already.
+
+        Identical content counts as a duplicate (with `pass_identical`, it is to be
+        stored too); other content under the same SOP Instance UID is rejected.
+        """
+        if key not in stored:
+            return True
+        stored_sha256, stored_uid = stored[key]
+        if stored_sha256 == digest:
             if pass_identical:
-                return loaded
+                return True
             self.report.duplicates += 1
             self.report.identical_files.append(name)
             logger.debug(
                 "Import run %s: %s already present", self.import_run.pk, stored_uid
             )
-            return None
+            return False
         self.reject(
             Problem(
                 name,
@@ -625,7 +970,7 @@ class _Ingest:
                 code="content-conflict",
             )
         )
-        return None
+        return False
 
     @staticmethod
     def stored_segmentation(key: str) -> dict[str, tuple[str, str]]:
@@ -636,6 +981,12 @@ class _Ingest:
         )
         return {key: found} if found is not None else {}
 
+    def patient_of(self, state: _Series, scope: _Scope) -> Patient:
+        """Return the series' patient, found or made from its first file when first asked."""
+        if state.patient is None:
+            state.patient = self.patient_for(state.first, scope)
+        return state.patient
+
     def patient_for(self, header: _Header, scope: _Scope) -> Patient:
         sex = SEXES.get(header.text("PatientSex").upper(), Sex.UNKNOWN)
         patient, created = pseudonymise(self.project, header.text("PatientID"), sex=sex)
@@ -645,62 +996,36 @@ class _Ingest:
 
     def clean(self, ds: Dataset, source: str, patient: Patient) -> str:
         """De-identify the data set for storing; return its transfer syntax."""
-        with self.library_warnings(source):
-            return self._clean(ds, source, patient)
-
-    def _clean(self, ds: Dataset, source: str, patient: Patient) -> str:
-        transfer_syntax = transfer_syntax_of(ds)
-        problems = normalise_temporal_values(ds, source)
-        if not has_part10_header(ds):
-            problems.append(
-                Problem(
-                    source,
-                    Message(
-                        "has no Part-10 header (preamble, DICM, file meta); it was read as "
-                        "{transfer_syntax} and is stored with one.",
-                        transfer_syntax=_uid_name(UID(transfer_syntax)),
-                    ),
-                    code="no-part10-header",
-                )
-            )
         self.decisions[source] = Decisions()
-        problems += deidentify(
-            ds,
-            project_code=self.project.code,
-            pseudonym=patient.pseudonym,
-            source=source,
-            decisions=self.decisions[source],
-        )
+        with self.library_warnings(source):
+            transfer_syntax, problems = prepare(
+                ds, source, self.project.code, patient.pseudonym, self.decisions[source]
+            )
         for problem in problems:
             self.warn(problem, patient)
         return transfer_syntax
 
     def create_series(
-        self,
-        header: _Header,
-        ds: Dataset,
-        patient: Patient,
-        study_headers: list[_Header],
-        scope: _Scope,
+        self, state: _Series, facts: dict[str, object], scope: _Scope
     ) -> ImageSeries:
-        # Read from a copy of the element table: converting a value to read it
-        # would make dcmwrite() encode it again instead of copying its bytes.
-        ds = Dataset(dict(ds.items()))
-        study = self.study_for(header, ds, patient, study_headers, scope)
+        """Make the series (and its study, if new) from the facts of its first file stored."""
+        header, patient = state.first, state.patient
+        study = self.study_for(header, facts, patient, state.study_headers, scope)
         folder = PurePosixPath(
             self.project.code,
             patient.pseudonym,
-            _text(ds, "StudyInstanceUID"),
-            _text(ds, "SeriesInstanceUID"),
+            facts["study_instance_uid"],
+            facts["series_instance_uid"],
         )
         series = ImageSeries.objects.create(
             study=study,
-            series_instance_uid=_text(ds, "SeriesInstanceUID"),
+            series_instance_uid=facts["series_instance_uid"],
             source_uid_hash=self.hash(header.text("SeriesInstanceUID")),
             storage_path=str(folder),
-            **acquisition_parameters(ds),
+            **facts["parameters"],
         )
         scope.created["series"] += 1
+        state.is_new = True
 
         modalities = set(filter(None, study.modalities.split(","))) | {series.modality}
         if ",".join(sorted(modalities)) != study.modalities:
@@ -711,7 +1036,7 @@ class _Ingest:
     def study_for(
         self,
         header: _Header,
-        ds: Dataset,
+        facts: dict[str, object],
         patient: Patient,
         study_headers: list[_Header],
         scope: _Scope,
@@ -736,13 +1061,13 @@ class _Ingest:
         age, age_header = study_age(study_headers)
         study = ImagingStudy.objects.create(
             patient=patient,
-            study_instance_uid=_text(ds, "StudyInstanceUID"),
+            study_instance_uid=facts["study_instance_uid"],
             source_uid_hash=key,
             study_date=day,
             study_time=time,
             date_source=date_source,
-            body_part=_text(ds, "BodyPartExamined")[:64],
-            description=_text(ds, "StudyDescription")[:200],
+            body_part=facts["body_part"][:64],
+            description=facts["study_description"][:200],
             patient_age_raw=age.raw[:16],
             patient_age_value=age.value,
             patient_age_unit=age.unit,
@@ -767,32 +1092,6 @@ class _Ingest:
             )
         return study
 
-    def store_instance(
-        self,
-        header: _Header,
-        loaded: _Loaded,
-        transfer_syntax: str,
-        series: ImageSeries,
-        scope: _Scope,
-    ) -> bool:
-        ds = loaded.ds
-        relative = PurePosixPath(
-            series.storage_path, f"{_text(ds, 'SOPInstanceUID')}.dcm"
-        )
-        if not self.write(header.source.name, ds, transfer_syntax, relative, scope):
-            return False
-        ImageInstance.objects.create(
-            series=series,
-            sop_instance_uid=_text(ds, "SOPInstanceUID"),
-            source_uid_hash=loaded.source_uid_hash,
-            content_sha256=loaded.content_sha256,
-            sop_class_uid=_text(ds, "SOPClassUID"),
-            instance_number=_int(ds.get("InstanceNumber")),
-            storage_path=str(relative),
-        )
-        scope.created["instances"] += 1
-        return True
-
     def write(
         self,
         source: str,
@@ -803,34 +1102,11 @@ class _Ingest:
     ) -> bool:
         """Write the de-identified data set as a Part-10 file; False if it cannot be encoded."""
         target = Path(settings.BIOBANK_STORAGE_ROOT) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = transfer_syntax
-        ds.file_meta = meta
-        ds.preamble = b"\x00" * 128
-
-        # Written aside and renamed, so no reader ever sees half a file:
-        partial = target.with_name(target.name + ".part")
-        try:
-            with self.library_warnings(source):
-                pydicom.dcmwrite(partial, ds, enforce_file_format=True)
-            os.replace(partial, target)
-        except (ValueError, TypeError, OverflowError, struct.error) as exc:
-            self.reject(
-                Problem(
-                    source,
-                    Message(
-                        "could not be written as DICOM after de-identification ({error}).",
-                        error=exc,
-                    ),
-                    code="unwritable",
-                )
-            )
+        with self.library_warnings(source):
+            problem = write_copy(source, ds, transfer_syntax, target)
+        if problem is not None:
+            self.reject(problem)
             return False
-        finally:
-            partial.unlink(missing_ok=True)
         scope.written.append(target)
         if source in self.decisions:
             scope.deidentified.append(self.decisions.pop(source))
@@ -1085,6 +1361,156 @@ class _Ingest:
                     code="pydicom-warning",
                 )
             )
+
+
+# The worker processes' side of store_files_in_pool():
+
+# The batch's images as read, (source, header data set), by _Header.index: set before
+# the workers are forked, who inherit it; the main process lets go of it then.
+_BATCH: list[tuple[SourceFile, Dataset | None]] = []
+
+
+def _store_files(job: _Job, tasks: list[_Task]) -> list[_Stored]:
+    """Store some files of one series, in a worker process; return what each gave.
+
+    Runs no query: the main process does every database step. When a file fails in
+    a way that rolls the series back (OSError), the files this part wrote are
+    removed before the error goes back to the main process.
+    """
+    results: list[_Stored] = []
+    describe = job.describe
+    try:
+        for task in tasks:
+            result = _store_file(job, task, describe)
+            if result.facts is not None:
+                describe = False
+            results.append(result)
+    except BaseException:
+        for result in results:
+            if result.is_written:
+                (Path(job.storage_root) / result.relative).unlink(missing_ok=True)
+        raise
+    return results
+
+
+def _store_file(job: _Job, task: _Task, describe: bool) -> _Stored:
+    source, ds = _BATCH[task.index]
+    result = _Stored(task.index)
+    name = source.name
+    try:
+        with library_messages() as said:
+            result.said.append(said)
+            ds, result.content_sha256 = read_rest(source, ds)
+    except UnreadableFile as exc:
+        result.unreadable = Problem(name, exc.message, code=exc.code)
+        return result
+    if not task.store:
+        return result
+
+    result.decisions = Decisions()
+    with library_messages() as said:
+        result.said.append(said)
+        transfer_syntax, result.warnings = prepare(
+            ds, name, job.project_code, job.pseudonym, result.decisions
+        )
+    if describe:
+        # From a copy of the element table, as store_file() reads them:
+        result.facts = series_facts(Dataset(dict(ds.items())))
+    result.sop_instance_uid = _text(ds, "SOPInstanceUID")
+    result.sop_class_uid = _text(ds, "SOPClassUID")
+    result.instance_number = _int(ds.get("InstanceNumber"))
+    folder = job.folder or str(
+        PurePosixPath(
+            job.project_code,
+            job.pseudonym,
+            _text(ds, "StudyInstanceUID"),
+            _text(ds, "SeriesInstanceUID"),
+        )
+    )
+    relative = PurePosixPath(folder, f"{result.sop_instance_uid}.dcm")
+    with library_messages() as said:
+        result.said.append(said)
+        result.unwritable = write_copy(
+            name, ds, transfer_syntax, Path(job.storage_root) / relative
+        )
+    result.relative = str(relative)
+    return result
+
+
+# Both sides:
+
+
+def prepare(
+    ds: Dataset, source: str, project_code: str, pseudonym: str, decisions: Decisions
+) -> tuple[str, list[Problem]]:
+    """De-identify the data set in place for storing; return its transfer syntax and warnings."""
+    transfer_syntax = transfer_syntax_of(ds)
+    problems = normalise_temporal_values(ds, source)
+    if not has_part10_header(ds):
+        problems.append(
+            Problem(
+                source,
+                Message(
+                    "has no Part-10 header (preamble, DICM, file meta); it was read as "
+                    "{transfer_syntax} and is stored with one.",
+                    transfer_syntax=_uid_name(UID(transfer_syntax)),
+                ),
+                code="no-part10-header",
+            )
+        )
+    problems += deidentify(
+        ds,
+        project_code=project_code,
+        pseudonym=pseudonym,
+        source=source,
+        decisions=decisions,
+    )
+    return transfer_syntax, problems
+
+
+def write_copy(
+    source: str, ds: Dataset, transfer_syntax: str, target: Path
+) -> Problem | None:
+    """Write the de-identified data set as a Part-10 file; a Problem if it cannot be encoded.
+
+    An OSError (a full disk) is raised, for the caller to roll the series back.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = transfer_syntax
+    ds.file_meta = meta
+    ds.preamble = b"\x00" * 128
+
+    # Written aside and renamed, so no reader ever sees half a file:
+    partial = target.with_name(target.name + ".part")
+    try:
+        pydicom.dcmwrite(partial, ds, enforce_file_format=True)
+        os.replace(partial, target)
+    except (ValueError, TypeError, OverflowError, struct.error) as exc:
+        return Problem(
+            source,
+            Message(
+                "could not be written as DICOM after de-identification ({error}).",
+                error=exc,
+            ),
+            code="unwritable",
+        )
+    finally:
+        partial.unlink(missing_ok=True)
+    return None
+
+
+def series_facts(ds: Dataset) -> dict[str, object]:
+    """Return what create_series() and study_for() read of a series' first de-identified file."""
+    return {
+        "study_instance_uid": _text(ds, "StudyInstanceUID"),
+        "series_instance_uid": _text(ds, "SeriesInstanceUID"),
+        "body_part": _text(ds, "BodyPartExamined"),
+        "study_description": _text(ds, "StudyDescription"),
+        "parameters": acquisition_parameters(ds),
+    }
 
 
 def choose_study_date(

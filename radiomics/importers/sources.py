@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
+import os
 import struct
 import warnings
 import zipfile
@@ -109,7 +111,22 @@ def _archive_members(archive_name: str, archive: zipfile.ZipFile) -> list[Source
 def _member_opener(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo
 ) -> Callable[[], BinaryIO]:
-    return lambda: io.BytesIO(archive.read(info))
+    owner = os.getpid()
+
+    def open_member() -> BinaryIO:
+        # A process forked to store files (dicom.py's worker pool) shares the file
+        # offset of the archive's open file with its parent and siblings, so it reads
+        # through an archive opened by itself:
+        own = archive if os.getpid() == owner else _reopened(archive.filename)
+        return io.BytesIO(own.read(info))
+
+    return open_member
+
+
+@functools.cache
+def _reopened(path: str) -> zipfile.ZipFile:
+    """Return this process's own handle on an archive (opened once a process)."""
+    return zipfile.ZipFile(path)
 
 
 @contextmanager

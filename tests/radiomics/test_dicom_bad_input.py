@@ -220,16 +220,18 @@ def test_rolls_a_series_back_whole_and_removes_its_files_when_the_database_fails
             inbox / f"a{number}.dcm",
         )
     write_part10(build_ct(PatientID="SYN-OTHER"), inbox / "b.dcm")
-    create = ImageInstance.objects.create
-    calls = []
+    # A series' rows go in together once its files are written: the database refuses
+    # series a's three (the series are stored in UID order, so a may come first or last).
+    bulk_create = ImageInstance.objects.bulk_create
+    inserted = []
 
-    def failing_create(**fields):
-        calls.append(fields)
-        if len(calls) == 3:
+    def failing_bulk_create(rows, *args, **options):
+        inserted.append(len(rows))
+        if len(rows) == 3:
             raise IntegrityError("disk says no")
-        return create(**fields)
+        return bulk_create(rows, *args, **options)
 
-    monkeypatch.setattr(ImageInstance.objects, "create", failing_create)
+    monkeypatch.setattr(ImageInstance.objects, "bulk_create", failing_bulk_create)
 
     report = ingest_dicom(inbox, project)
 
@@ -244,6 +246,7 @@ def test_rolls_a_series_back_whole_and_removes_its_files_when_the_database_fails
     )
     assert ImageInstance.objects.get().series.study.patient.pseudonym != ""
     assert report.created == {"patients": 1, "studies": 1, "series": 1, "instances": 1}
+    assert sorted(inserted) == [1, 3]
     assert len(list(storage_root.rglob("*.dcm"))) == 1
     assert not list(storage_root.rglob("*.part"))
 
