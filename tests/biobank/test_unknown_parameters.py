@@ -162,10 +162,21 @@ def _named_patterns() -> list[str]:
     ]
 
 
-def _address(name: str, patient) -> str:
+def _version_of_a_saved_cohort(author) -> dict[str, int]:
+    """Save a cohort of the 7-day window; return its first version's path parameters."""
+    from biobank.cohorts.saved import save_cohort, validate_definition
+
+    definition = validate_definition({"query": {"window_days": 7}, "matrix": {}})
+    cohort = save_cohort(name="saved", definition=definition, author=author)
+    return {"pk": cohort.pk, "number": cohort.versions.get().number}
+
+
+def _address(name: str, patient, user=None) -> str:
     """The address of a named pattern, its path parameters taken from `patient`."""
     from django.urls import reverse
 
+    if name == "cohorts:version":
+        return reverse(name, kwargs=_version_of_a_saved_cohort(user))
     study = patient.imaging_studies.get().pk
     # A pattern added without an entry here fails, so that it is walked too:
     kwargs = {
@@ -178,8 +189,11 @@ def _address(name: str, patient) -> str:
 
 
 @pytest.mark.parametrize("name", _named_patterns())
-def test_every_page_and_download_refuses_an_unknown_parameter(signed_in, paired, name):
-    response = signed_in.get(f"{_address(name, paired)}?gen=EGFR")
+def test_every_page_and_download_refuses_an_unknown_parameter(
+    signed_in, paired, name, django_user_model
+):
+    admin = django_user_model.objects.get(username="admin")
+    response = signed_in.get(f"{_address(name, paired, admin)}?gen=EGFR")
 
     if name in POST_ONLY:
         assert response.status_code == 405
