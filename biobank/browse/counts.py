@@ -76,18 +76,17 @@ def count_project(project: Project) -> dict[str, int]:
         ~Exists(CirculatingRNAResult.objects.filter(sample=OuterRef("pk"))),
     ).count()
 
-    counts["segmentations"] = Segmentation.objects.filter(
-        series__study__patient__project=project
-    ).count()
-    counts["extractions"] = FeatureExtraction.objects.filter(
-        patient__project=project
-    ).count()
-    counts["ctc_counts"] = CTCCount.objects.filter(
-        sample__patient__project=project
-    ).count()
-    counts["variants"] = VariantResult.objects.filter(
-        assay__sample__patient__project=project
-    ).count()
+    records = {
+        "segmentations": Segmentation.objects.filter(
+            series__study__patient__project=project
+        ),
+        "extractions": FeatureExtraction.objects.filter(patient__project=project),
+        "ctc_counts": CTCCount.objects.filter(sample__patient__project=project),
+        "variants": VariantResult.objects.filter(
+            assay__sample__patient__project=project
+        ),
+    }
+    counts.update({key: queryset.count() for key, queryset in records.items()})
     return counts
 
 
