@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from biobank.core.scoped_admin import ProjectScopedAdmin
 from liquidbiopsy.hgvs import HGVSError, parse_protein_change
 from liquidbiopsy.models import (
+    CTC_PLATFORM_TAKEN,
     BloodSample,
     CfDNAAssay,
     CirculatingRNAResult,
@@ -36,8 +38,30 @@ class BloodSampleInline(ProjectScopedAdmin, admin.TabularInline):
 add_patient_inline(BloodSampleInline)
 
 
+class CTCCountFormSet(BaseInlineFormSet):
+    """A draw's CTC counts: one per platform, however it is spelled.
+
+    The database's rule (ctc_count_per_platform) is on the draw and the lower-cased
+    platform; an inline form leaves its draw out of the model's own check of it, so a
+    second count of a platform reached the database and failed there (a 500).
+    """
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            platform = (data.get("platform") or "").casefold()
+            if platform in seen:
+                form.add_error("platform", CTC_PLATFORM_TAKEN)
+            seen.add(platform)
+
+
 class CTCCountInline(ProjectScopedAdmin, admin.TabularInline):
     model = CTCCount
+    formset = CTCCountFormSet
     extra = 0
     fields = (
         "platform",

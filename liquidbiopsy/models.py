@@ -92,6 +92,12 @@ class BloodSample(models.Model):
         return timezone.localdate(self.drawn_at)
 
 
+CTC_PLATFORM_TAKEN = (
+    "This draw has a CTC count from this platform already (however it is spelled); "
+    "change that count instead."
+)
+
+
 class CTCCount(models.Model):
     class Enrichment(models.TextChoices):
         EPCAM = "epcam-immunomagnetic", "EpCAM immunomagnetic"
@@ -119,7 +125,10 @@ class CTCCount(models.Model):
         constraints = [
             # One count per platform of a draw, however the platform is spelled:
             models.UniqueConstraint(
-                "sample", Lower("platform"), name="ctc_count_per_platform"
+                "sample",
+                Lower("platform"),
+                name="ctc_count_per_platform",
+                violation_error_message=CTC_PLATFORM_TAKEN,
             ),
             models.CheckConstraint(
                 condition=Q(blood_volume_ml__gt=0),
