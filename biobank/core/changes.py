@@ -49,16 +49,25 @@ def counted_tables() -> frozenset[str]:
     return frozenset(model._meta.db_table for model in models)
 
 
+# A running extraction updates its progress and status every few seconds, which
+# changes no count; only these columns of it decide where it is counted:
+EXTRACTION_LINKS = re.compile(r'"(?:patient_id|segmentation_id)"\s*=')
+
+
 def _writes_counted_rows(sql: str) -> bool:
     found = WRITE.match(sql)
     if found is None:
         return False
     table = found.group(1)
-    if sql.lstrip()[:6].upper() == "UPDATE" and table.endswith("_featureextraction"):
-        # A running extraction updates its progress every few seconds; that changes
-        # no count, and an extraction never moves to another patient.
+    verb = sql.lstrip()[:8].upper()
+    if verb.startswith("TRUNCATE"):
+        return True
+    if table not in counted_tables():
         return False
-    return table in counted_tables() or sql.lstrip()[:8].upper() == "TRUNCATE"
+    if verb.startswith("UPDATE") and table.endswith("_featureextraction"):
+        set_clause = re.split(r"\sWHERE\s", sql, maxsplit=1, flags=re.IGNORECASE)[0]
+        return EXTRACTION_LINKS.search(set_clause) is not None
+    return True
 
 
 def track_writes(execute, sql, params, many, context):

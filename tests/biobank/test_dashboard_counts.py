@@ -144,6 +144,20 @@ def test_writes_to_other_tables_keep_the_counts(committed, django_user_model):
     assert current_generation() == before
 
 
+def test_an_extraction_moved_to_another_patient_is_counted_there(logged_in, committed):
+    """A curator may correct an extraction's patient in the admin, which saves it whole."""
+    other = Project.objects.create(code="other", name="Other")
+    moved_to = Records(other).patient("O-1")
+    study = committed.project.patients.get().imaging_studies.get()
+    extraction = committed.feature(study, "f", 1.0).extraction
+    assert _shown(logged_in, "Feature extractions") == 1
+
+    extraction.patient = moved_to
+    extraction.save()
+
+    assert _shown(logged_in, "Feature extractions") == 0
+
+
 def test_a_viewer_sees_the_sum_of_the_projects_it_may_read(
     client, committed, django_user_model
 ):
@@ -173,6 +187,16 @@ def test_a_viewer_sees_the_sum_of_the_projects_it_may_read(
         ('TRUNCATE "auth_user", "patients_patient" CASCADE', True),
         ('INSERT INTO "radiomics_featureextraction" ("status") VALUES (%s)', True),
         ('UPDATE "radiomics_featureextraction" SET "progress" = 50', False),
+        (
+            'UPDATE "radiomics_featureextraction" SET "status" = %s, "progress" = %s '
+            'WHERE "radiomics_featureextraction"."patient_id" = %s',
+            False,
+        ),
+        (
+            'UPDATE "radiomics_featureextraction" SET "status" = %s, "patient_id" = %s '
+            'WHERE "radiomics_featureextraction"."id" = %s',
+            True,
+        ),
         ('UPDATE "auth_user" SET "last_login" = %s', False),
         ('SELECT COUNT(*) FROM "patients_patient"', False),
         ('INSERT INTO "patients_historicalpatient" ("id") VALUES (1)', False),
