@@ -83,6 +83,7 @@ def test_reports_have_their_rows_and_replace_their_own_sections(tmp_path):
     context = {
         "command": "bench", "when": "now", "load_before": "1.0", "load_after": "1.5",
         "python": "3.11", "pydicom": "3.0", "database": "db", "csv_mib": "1",
+        "min_files": 100,
     }  # fmt: skip
     benchmarks = tmp_path / "BENCHMARKS.md"
     benchmarks.write_text("# Benchmarks\n\n## Feature extraction\n\nkept\n")
