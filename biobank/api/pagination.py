@@ -152,13 +152,15 @@ def past_the_end_message(paginator: Paginator, number: int) -> str:
     A CappedPaginator whose count stopped at its limit knows only a lower bound.
     """
     pages = paginator.num_pages  # a CappedPaginator counts up to its limit only
-    rows = _counted(paginator.per_page, "row")
+    size = paginator.per_page
     if getattr(paginator, "count_exact", True):
-        extent = f"{_counted(pages, 'page')} of {rows}"
+        extent = (
+            f"{_counted(paginator.count, 'row')}, {_counted(pages, 'page')} of {size}"
+        )
     else:
         extent = (
-            f"more than {_counted(pages - 1, 'page')} of {rows} (the count stops "
-            f"at {_counted(paginator.limit, 'row')})"
+            f"more than {_counted(paginator.limit, 'row')} (the count stops there), "
+            f"more than {_counted(pages - 1, 'page')} of {size}"
         )
     shown = number if number < MAX_OFFSET else f"{MAX_OFFSET} or more"
     return f"Page {shown} is past the last page; the list has {extent}."

@@ -53,7 +53,7 @@ def test_a_page_past_the_last_is_not_found_and_says_how_many_there_are(api, biob
 
     assert response.status_code == 404
     assert response.json() == {
-        "page": ["Page 3 is past the last page; the list has 2 pages of 1 row."]
+        "page": ["Page 3 is past the last page; the list has 2 rows, 2 pages of 1."]
     }
 
 
@@ -65,8 +65,8 @@ def test_a_page_past_an_uncounted_end_says_the_pages_counted(api, biobank, setti
     assert response.status_code == 404
     assert response.json() == {
         "page": [
-            "Page 99999 is past the last page; the list has more than 1 page of 1 "
-            "row (the count stops at 1 row)."
+            "Page 99999 is past the last page; the list has more than 1 row (the "
+            "count stops there), more than 1 page of 1."
         ]
     }
 

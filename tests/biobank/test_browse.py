@@ -201,7 +201,7 @@ def test_patient_list_names_a_page_past_the_last(logged_in, records, monkeypatch
 
     assert response.status_code == 400
     assert (
-        "page: Page 4 is past the last page; the list has 3 pages of 2 rows."
+        "page: Page 4 is past the last page; the list has 5 rows, 3 pages of 2."
         in unescape(response.content.decode())
     )
     assert not _pseudonyms(response)  # not the last page instead
@@ -337,8 +337,8 @@ def test_patient_list_counts_gene_matches_up_to_the_limit(
     past = logged_in.get("/patients/?gene=KRAS&page=99")
     assert past.status_code == 400
     assert (
-        "page: Page 99 is past the last page; the list has more than 2 pages of 1 "
-        "row (the count stops at 2 rows)." in unescape(past.content.decode())
+        "page: Page 99 is past the last page; the list has more than 2 rows (the "
+        "count stops there), more than 2 pages of 1." in unescape(past.content.decode())
     )
     assert not _pseudonyms(past)
 
