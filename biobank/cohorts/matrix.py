@@ -352,6 +352,14 @@ def _resolve_features(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
             wanted |= _feature_query(feature)
         definitions = definitions.filter(wanted)
     if spec.robust:
+        if not FeatureRobustness.objects.filter(design=spec.robust).exists():
+            # Else every feature column would go without a word, as if none were robust:
+            raise MatrixSpecError(
+                "robust",
+                f"No {spec.robust} robustness results are stored, so no feature can "
+                f"be kept as robust; run manage.py feature_robustness --design "
+                f"{spec.robust} first, or leave robust out.",
+            )
         robust = FeatureRobustness.objects.filter(design=spec.robust, is_robust=True)
         definitions = definitions.filter(pk__in=robust.values("feature"))
     found = list(definitions.values_list("id", "name", "ibsi_code", "image_filter"))

@@ -37,6 +37,7 @@ from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import Patient
 from radiomics.models import (
     FeatureExtraction,
+    FeatureRobustness,
     FeatureValue,
     ImageSeries,
     ImagingStudy,
@@ -297,6 +298,18 @@ def test_robust_only_leaves_out_a_feature_not_marked_robust(api, richer):
     assert "feature.original_firstorder_Mean" in readers
     assert "feature.wavelet-LLH_firstorder_Mean" not in readers
     assert not any(name.startswith("feature.") for name in retest)
+
+
+def test_robust_with_no_result_of_its_design_is_refused_not_emptied(api, biobank):
+    """With nothing stored to say what is robust, every feature column would go."""
+    FeatureRobustness.objects.filter(design="readers").delete()
+
+    response = api.get(f"/api/cohort-matrix/?features={FEATURES}&robust=readers")
+
+    assert response.status_code == 400
+    (message,) = response.json()["robust"]
+    assert "No readers robustness results are stored" in message
+    assert "feature_robustness --design readers" in message
 
 
 def test_ibsi_code_means_the_feature_of_the_original_image(api, richer):
