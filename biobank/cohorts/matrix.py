@@ -199,7 +199,14 @@ IDENTIFIER_COLUMNS = (
     ("study_instance_uid", "string", "De-identified StudyInstanceUID."),
     ("study_date", DATE, "Study date (calendar day)."),
     ("sample_id", "Int64", "BloodSample id (/api/blood-samples/<id>/)."),
-    ("drawn_at", MOMENT, "Moment of the blood draw, UTC."),
+    # NB: a draw recorded with a date only is stored at local midnight of its day,
+    # and the matrix has no column saying so yet (BloodSample.is_time_known); east
+    # of UTC that midnight falls on the day before in UTC. days_apart is right.
+    (
+        "drawn_at",
+        MOMENT,
+        "Moment of the blood draw, UTC (a draw recorded with a date only: local midnight of its day).",
+    ),
     ("days_apart", "Int64", "Draw day minus study day, in days."),
 )
 CLINICAL_COLUMNS = (
