@@ -270,6 +270,8 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         }
         if not form.is_valid():
             errors |= form_messages(form)
+        for name, message in repeated_fields(form, query).items():
+            errors.setdefault(name, []).insert(0, message)
         return form, errors
 
 
@@ -317,3 +319,19 @@ def name_unknown_parameters(
     for name in sorted(set(query) - set(known)):
         message = unknown_parameter_message(name, reads_old_names)
         form.add_error(None, f"{Truncator(name).chars(60)}: {message}")
+    for name, message in repeated_fields(form, query).items():
+        form.add_error(None, f"{name}: {message}")
+
+
+def repeated_fields(form: forms.Form, query: QueryDict) -> dict[str, str]:
+    """Name each field of `form` that `query` gives more than once, with why it is refused.
+
+    Django reads such a field as its last value without a word (?project=a&project=b
+    is project b); no field of these forms takes several values in one query.
+    """
+    return {
+        name: f"given {len(query.getlist(name))} times; give it once."
+        for name in sorted(set(query) & set(form.fields))
+        if len(query.getlist(name)) > 1
+        and not isinstance(form.fields[name], forms.MultipleChoiceField)
+    }

@@ -94,6 +94,27 @@ def test_the_timeline_still_draws_beside_the_message(signed_in, paired):
     assert response.context["chart"] is not None
 
 
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/?project=demo&project=other", "project"),
+        ("/patients/?descending=on&sort=draws&sort=pseudonym", "sort"),
+        ("/cohorts/?window_days=5&window_days=30", "window_days"),
+        ("/cohorts/count.json?gene=EGFR&gene=KRAS", "gene"),
+    ],
+)
+def test_a_field_given_twice_is_named_not_read_as_its_last_value(
+    signed_in, paired, url, field
+):
+    response = signed_in.get(url)
+
+    assert response.status_code == 400
+    if url.startswith("/cohorts/count.json"):
+        assert response.json()["errors"][field][0] == "given 2 times; give it once."
+    else:
+        assert f"{field}: given 2 times; give it once." in _alert(response)
+
+
 def test_every_parameter_a_page_reads_is_accepted(signed_in, paired):
     study = paired.imaging_studies.get()
     extraction = study.series.get().segmentations.get().extractions.get()
