@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("liquidbiopsy", "0006_variant_assay_statistics"),
+        ("liquidbiopsy", "0005_gene_indexes_with_change"),
     ]
 
     operations = [
