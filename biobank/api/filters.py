@@ -349,6 +349,8 @@ class BoundedFilterSet(filters.FilterSet):
     def errors(self) -> ErrorDict:
         errors = ErrorDict()
         for name, messages in self.form.errors.as_data().items():
+            field = self.form.fields.get(name)
+            messages = [_naming_the_choices(field, message) for message in messages]
             for parameter, found in self._errors_by_parameter(name, messages).items():
                 errors.setdefault(parameter, ErrorList()).extend(found)
         for parameter, found in getattr(self, "out_of_range", {}).items():
@@ -380,6 +382,37 @@ class BoundedFilterSet(filters.FilterSet):
                 given[parameter] = error.error_list
         at_fault = {parameter: found for parameter, found in given.items() if found}
         return at_fault or dict.fromkeys(given or [name], messages)
+
+
+MOST_CHOICES_LISTED = 40
+
+
+def _naming_the_choices(
+    field: forms.Field | None, error: forms.ValidationError
+) -> forms.ValidationError:
+    """Say which values a fixed choice takes ("sex=female": F, M, O or U).
+
+    Django's "Select a valid choice" lists none. Choices read from the database
+    (a project) are left out: listing them would show what the user may not read.
+    """
+    if (
+        error.code != "invalid_choice"
+        or not isinstance(field, forms.ChoiceField)
+        or isinstance(field, forms.ModelChoiceField | forms.ModelMultipleChoiceField)
+    ):
+        return error
+    choices = [
+        str(value) if str(value) == str(label) else f"{value} ({label})"
+        for value, label in field.choices
+        if value not in ("", None)
+    ]
+    if not choices or len(choices) > MOST_CHOICES_LISTED:
+        return error
+    given = (error.params or {}).get("value", "")
+    return forms.ValidationError(
+        f"{given} is not one of the choices: {', '.join(choices)}.",
+        code="invalid_choice",
+    )
 
 
 def parameters_of_field(name: str, field: forms.Field) -> list[str]:

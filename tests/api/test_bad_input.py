@@ -81,6 +81,17 @@ def test_refusal_names_the_parameter(api, biobank):
     assert list(response.json()) == ["study"]
 
 
+def test_a_fixed_choice_refused_lists_the_choices(api, biobank):
+    response = api.get("/api/patients/?sex=female&cancer_type=NSLC")
+
+    assert response.status_code == 400
+    assert response.json()["sex"] == [
+        "female is not one of the choices: F (Female), M (Male), O (Other), U (Unknown)."
+    ]
+    (cancer_type,) = response.json()["cancer_type"]
+    assert cancer_type.startswith("NSLC is not one of the choices: NSCLC (Non-small")
+
+
 def test_ordering_by_a_field_not_offered_is_refused(api, biobank):
     # source_key is kept from the API; ordering by it would leak its order:
     rising = api.get("/api/patients/?ordering=source_key")
