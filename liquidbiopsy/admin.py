@@ -19,6 +19,11 @@ from liquidbiopsy.models import (
 )
 from patients.admin import add_patient_inline
 
+CTC_PLATFORM_HELD = (
+    "Another count of this draw has this platform until it is saved, and the counts "
+    "are saved one after the other: rename one of them first, then save again."
+)
+
 
 class ImportedVariantsMixin:
     """Variants come from the importers, which derive `variant_key` from the change."""
@@ -39,24 +44,56 @@ add_patient_inline(BloodSampleInline)
 
 
 class CTCCountFormSet(BaseInlineFormSet):
-    """A draw's CTC counts: one per platform, however it is spelled.
+    """A draw's CTC counts: one per platform, in capitals or not.
 
     The database's rule (ctc_count_per_platform) is on the draw and the lower-cased
     platform; an inline form leaves its draw out of the model's own check of it, so a
-    second count of a platform reached the database and failed there (a 500).
+    second count of a platform reached the database and failed there (a 500). The
+    check follows the order in which the formset saves: the changed and deleted
+    counts one after the other, then the new ones, each against the platforms the
+    draw holds at that moment, so that swapping two counts' platforms in one save is
+    refused too (its first UPDATE would meet the other count's old platform).
     """
 
     def clean(self) -> None:
         super().clean()
-        seen: set[str] = set()
-        for form in self.forms:
+        # As stored: the forms' instances already carry the platforms posted.
+        stored = CTCCount.objects.filter(sample=self.instance.pk)
+        holding = {
+            pk: platform.casefold()
+            for pk, platform in stored.values_list("pk", "platform")
+        }
+        # The platform each count will have once the whole form is saved:
+        planned = {
+            form.instance.pk: (form.cleaned_data.get("platform") or "").casefold()
+            for form in self.initial_forms
+            if getattr(form, "cleaned_data", None)
+            and not (self.can_delete and self._should_delete_form(form))
+        }
+        for form in [*self.initial_forms, *self.extra_forms]:
             data = getattr(form, "cleaned_data", None)
-            if not data or (self.can_delete and self._should_delete_form(form)):
+            if not data:
+                continue
+            pk = form.instance.pk
+            if self.can_delete and self._should_delete_form(form):
+                holding.pop(pk, None)
+                continue
+            if pk is not None and not form.has_changed():
                 continue
             platform = (data.get("platform") or "").casefold()
-            if platform in seen:
-                form.add_error("platform", CTC_PLATFORM_TAKEN)
-            seen.add(platform)
+            holders = [
+                other
+                for other, held in holding.items()
+                if other != pk and held == platform
+            ]
+            if holders:
+                moving = all(
+                    planned.get(other, platform) != platform for other in holders
+                )
+                form.add_error(
+                    "platform", CTC_PLATFORM_HELD if moving else CTC_PLATFORM_TAKEN
+                )
+            holding[pk if pk is not None else object()] = platform
 
 
 class CTCCountInline(ProjectScopedAdmin, admin.TabularInline):

@@ -93,7 +93,7 @@ class BloodSample(models.Model):
 
 
 CTC_PLATFORM_TAKEN = (
-    "This draw has a CTC count from this platform already (however it is spelled); "
+    "This draw has a CTC count from this platform already (in capitals or not); "
     "change that count instead."
 )
 

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
                 models.F("sample"),
                 django.db.models.functions.text.Lower("platform"),
                 name="ctc_count_per_platform",
-                violation_error_message="This draw has a CTC count from this platform already (however it is spelled); change that count instead.",
+                violation_error_message="This draw has a CTC count from this platform already (in capitals or not); change that count instead.",
             ),
         ),
     ]

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms.models import inlineformset_factory
 
-from liquidbiopsy.admin import CTCCountFormSet, CTCCountInline
+from liquidbiopsy.admin import CTC_PLATFORM_HELD, CTCCountFormSet, CTCCountInline
 from liquidbiopsy.models import CTC_PLATFORM_TAKEN, BloodSample, CTCCount
 from tests.biobank.conftest import Records
 
@@ -27,16 +27,17 @@ def draw(project) -> BloodSample:
 
 def _formset(draw: BloodSample, *rows: dict):
     """The draw's CTC counts as the admin's inline posts them, plus new `rows`."""
+    return _formset_of(draw, [*_rows(draw, {}), *rows])
+
+
+def _formset_of(draw: BloodSample, rows: list[dict]):
+    """The inline formset of the draw bound to `rows` (stored ones carry their id)."""
     prefix = "ctc_counts"
-    stored = list(draw.ctc_counts.order_by("pk"))
     data = {
-        f"{prefix}-TOTAL_FORMS": str(len(stored) + len(rows)),
-        f"{prefix}-INITIAL_FORMS": str(len(stored)),
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": str(sum("id" in row for row in rows)),
     }
-    forms = [
-        {"id": count.pk, **{f: getattr(count, f) for f in FIELDS}} for count in stored
-    ]
-    for number, row in enumerate([*forms, *rows]):
+    for number, row in enumerate(rows):
         defaults = {"enrichment": "epcam-immunomagnetic", "blood_volume_ml": "7.5"}
         for name, value in (defaults | row).items():
             data[f"{prefix}-{number}-{name}"] = str(value)
@@ -67,6 +68,43 @@ def test_another_platform_and_a_renamed_one_are_kept(draw):
         "Parsortix",
     ]
     assert draw.ctc_counts.get(platform="CellSearch").pk == stored.pk
+
+
+def _rows(draw: BloodSample, platforms: dict[int, str]) -> list[dict]:
+    """The draw's stored counts as posted, with the platforms of `platforms` by pk."""
+    return [
+        {"id": count.pk, **{f: getattr(count, f) for f in FIELDS}}
+        | {"platform": platforms.get(count.pk, count.platform)}
+        for count in draw.ctc_counts.order_by("pk")
+    ]
+
+
+def test_swapping_two_counts_platforms_is_refused_before_the_database(draw):
+    """The formset saves one count after the other; the first would meet the second."""
+    cellsearch = draw.ctc_counts.get()
+    parsortix = CTCCount.objects.create(sample=draw, platform="Parsortix", count=2)
+    formset = _formset_of(
+        draw, _rows(draw, {cellsearch.pk: "Parsortix", parsortix.pk: "CellSearch"})
+    )
+
+    assert not formset.is_valid()
+    assert formset.errors[0] == {"platform": [CTC_PLATFORM_HELD]}
+
+
+def test_a_platform_freed_earlier_in_the_same_save_may_be_taken(draw):
+    cellsearch = draw.ctc_counts.get()
+    formset = _formset_of(
+        draw,
+        _rows(draw, {cellsearch.pk: "Parsortix"})
+        + [{"platform": "CellSearch", "count": 4}],
+    )
+
+    assert formset.is_valid(), formset.errors
+    formset.save()
+    assert sorted(draw.ctc_counts.values_list("platform", flat=True)) == [
+        "CellSearch",
+        "Parsortix",
+    ]
 
 
 def test_the_models_own_check_words_the_rule(draw):
