@@ -227,7 +227,7 @@ BIOBANK_UID_ROOT = env_str("BIOBANK_UID_ROOT", "2.25.")
 # Processes that read, de-identify and write the files of a DICOM import of at least
 # BIOBANK_DICOM_POOL_MIN_FILES images (docs/dicom_ingest.md); the importing process
 # keeps every database step. 1 (the default) stores in process; so does a smaller
-# import. More pays off only on a machine whose cores are otherwise idle (BENCHMARKS.md).
+# import. Two were slower than one on the benchmark's two shared cores (BENCHMARKS.md).
 BIOBANK_DICOM_WORKERS = env_int("BIOBANK_DICOM_WORKERS", 1)
 BIOBANK_DICOM_POOL_MIN_FILES = env_int("BIOBANK_DICOM_POOL_MIN_FILES", 100)
 if BIOBANK_DICOM_WORKERS < 1 or BIOBANK_DICOM_POOL_MIN_FILES < 1:
