@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
@@ -79,6 +80,14 @@ class BloodSample(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.drawn_on = timezone.localdate(self.drawn_at)
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Refuse in forms what the importers and the API refuse: a draw in the future."""
+        super().clean()
+        if self.drawn_at is not None and (
+            timezone.localdate(self.drawn_at) > timezone.localdate()
+        ):
+            raise ValidationError({"drawn_at": "Draw date is in the future."})
 
     @property
     def drawn(self) -> dt.datetime | dt.date:

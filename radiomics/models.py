@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -299,6 +300,28 @@ class FeatureExtraction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.software} {self.software_version} on {self.patient}"
+
+    def clean(self) -> None:
+        """Refuse in forms an extraction whose segmentation is another patient's.
+
+        The patient is stored beside the segmentation for the queries; a curator
+        editing one of them in the admin must not part them.
+        """
+        super().clean()
+        if self.segmentation_id is None or self.patient_id is None:
+            return
+        owner = (
+            Segmentation.objects.filter(pk=self.segmentation_id)
+            .values_list("series__study__patient_id", flat=True)
+            .first()
+        )
+        if owner is not None and owner != self.patient_id:
+            raise ValidationError(
+                {
+                    "patient": "The segmentation of this extraction belongs to another "
+                    "patient; choose that patient or another segmentation."
+                }
+            )
 
 
 class FeatureValue(models.Model):
