@@ -11,6 +11,7 @@ from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from biobank.core.validation import InvalidValue, check_not_future
 from liquidbiopsy.hgvs import (
     current_symbol,
     looks_like_fusion,
@@ -82,12 +83,18 @@ class BloodSample(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        """Refuse in forms what the importers and the API refuse: a draw in the future."""
+        """Refuse in forms the dates the importers and the API refuse.
+
+        A day in the future, or before EARLIEST_DATE (0001-01-01 is a filler, and
+        shifting it for a viewer fell off the calendar: a 500).
+        """
         super().clean()
-        if self.drawn_at is not None and (
-            timezone.localdate(self.drawn_at) > timezone.localdate()
-        ):
-            raise ValidationError({"drawn_at": "Draw date is in the future."})
+        if self.drawn_at is None:
+            return
+        try:
+            check_not_future(timezone.localdate(self.drawn_at))
+        except InvalidValue as error:
+            raise ValidationError({"drawn_at": f"Draw date {error}"}) from None
 
     @property
     def drawn(self) -> dt.datetime | dt.date:

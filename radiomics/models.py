@@ -7,6 +7,7 @@ from django.db import connection, models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from biobank.core.validation import InvalidValue, check_not_future
 from patients.models import ImportRun, Patient
 
 
@@ -55,6 +56,14 @@ class ImagingStudy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.modalities or 'Study'} {self.study_date or 'undated'} of {self.patient}"
+
+    def clean(self) -> None:
+        """Refuse in forms a study date the importers refuse (future, before 1880)."""
+        super().clean()
+        try:
+            check_not_future(self.study_date)
+        except InvalidValue as error:
+            raise ValidationError({"study_date": f"Study date {error}"}) from None
 
 
 class ImageSeries(models.Model):
