@@ -14,7 +14,8 @@ fetch every row of a cascade to send it.
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
@@ -94,7 +95,7 @@ def data_changed(using: str = DEFAULT_DB_ALIAS) -> None:
     if not connection.in_atomic_block:
         _raise_generation(using)
     elif not writes_pending(using):
-        transaction.on_commit(_RAISERS[using], using=using)
+        transaction.on_commit(_raiser(using), using=using)
 
 
 def writes_pending(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -104,7 +105,7 @@ def writes_pending(using: str = DEFAULT_DB_ALIAS) -> bool:
     its own), since Django offers no hook on a rollback.
     """
     connection = connections[using]
-    raiser = _RAISERS[using]
+    raiser = _raiser(using)
     return connection.in_atomic_block and any(
         raiser in entry for entry in connection.run_on_commit
     )
@@ -138,20 +139,7 @@ def _raise_generation(using: str) -> None:
             )
 
 
-class _Raiser:
+@cache
+def _raiser(using: str) -> Callable[[], None]:
     """One callable per database alias, so that a pending raise can be found again."""
-
-    def __init__(self, using: str) -> None:
-        self.using = using
-
-    def __call__(self) -> None:
-        _raise_generation(self.using)
-
-
-class _Raisers(dict):
-    def __missing__(self, using: str) -> _Raiser:
-        self[using] = raiser = _Raiser(using)
-        return raiser
-
-
-_RAISERS = _Raisers()
+    return partial(_raise_generation, using)
