@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from biobank.core.validation import InvalidValue, check_not_future
+from biobank.core.validation import clean_dates
 from liquidbiopsy.hgvs import (
     current_symbol,
     looks_like_fusion,
@@ -89,12 +88,7 @@ class BloodSample(models.Model):
         shifting it for a viewer fell off the calendar: a 500).
         """
         super().clean()
-        if self.drawn_at is None:
-            return
-        try:
-            check_not_future(timezone.localdate(self.drawn_at))
-        except InvalidValue as error:
-            raise ValidationError({"drawn_at": f"Draw date {error}"}) from None
+        clean_dates(self, {"drawn_at": "Draw date"})
 
     @property
     def drawn(self) -> dt.datetime | dt.date:

@@ -9,6 +9,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from biobank.core.validation import clean_dates
+
 
 class CancerType(models.TextChoices):
     """OncoTree codes used by the biobank's collections."""
@@ -166,14 +168,19 @@ class Patient(models.Model):
         return self.pseudonym
 
     def clean(self) -> None:
-        """Refuse in forms what the clinical importer refuses: dates in the future."""
+        """Refuse in forms what the clinical importer refuses: implausible dates.
+
+        A birth year or diagnosis in the future, a diagnosis before EARLIEST_DATE
+        (0001-01-01 made the patient's timeline a 500 for viewers).
+        """
         super().clean()
-        today = timezone.localdate()
         errors = {}
-        if self.birth_year is not None and self.birth_year > today.year:
+        if self.birth_year is not None and self.birth_year > timezone.localdate().year:
             errors["birth_year"] = "Birth year is in the future."
-        if self.diagnosis_on is not None and self.diagnosis_on > today:
-            errors["diagnosis_on"] = "Diagnosis date is in the future."
+        try:
+            clean_dates(self, {"diagnosis_on": "Diagnosis date"})
+        except ValidationError as error:
+            errors |= error.message_dict
         if errors:
             raise ValidationError(errors)
 
@@ -204,6 +211,13 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"Consent of {self.patient} on {self.given_on}"
+
+    def clean(self) -> None:
+        """Refuse in forms the dates the API refuses (future, before 1880)."""
+        super().clean()
+        clean_dates(
+            self, {"given_on": "Consent date", "withdrawn_on": "Withdrawal date"}
+        )
 
 
 class Treatment(models.Model):
@@ -248,6 +262,11 @@ class Treatment(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.agent} from {self.started_on}".strip()
 
+    def clean(self) -> None:
+        """Refuse in forms the dates the importer and the API refuse (future, before 1880)."""
+        super().clean()
+        clean_dates(self, {"started_on": "Start date", "ended_on": "End date"})
+
 
 class ClinicalEvent(models.Model):
     class Kind(models.TextChoices):
@@ -286,6 +305,11 @@ class ClinicalEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.occurred_on}"
 
+    def clean(self) -> None:
+        """Refuse in forms the dates the importer and the API refuse (future, before 1880)."""
+        super().clean()
+        clean_dates(self, {"occurred_on": "Event date"})
+
 
 class ImportRun(models.Model):
     """One run of an importer over one file or folder, with its summary."""
@@ -293,6 +317,8 @@ class ImportRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
+        # Rows or files rejected one by one while the others were stored:
+        PARTIAL = "partial", "Partly stored (some rejected)"
         FAILED = "failed", "Failed (nothing stored)"
 
     project = models.ForeignKey(

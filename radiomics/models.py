@@ -7,7 +7,7 @@ from django.db import connection, models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from biobank.core.validation import InvalidValue, check_not_future
+from biobank.core.validation import clean_dates
 from patients.models import ImportRun, Patient
 
 
@@ -60,10 +60,7 @@ class ImagingStudy(models.Model):
     def clean(self) -> None:
         """Refuse in forms a study date the importers refuse (future, before 1880)."""
         super().clean()
-        try:
-            check_not_future(self.study_date)
-        except InvalidValue as error:
-            raise ValidationError({"study_date": f"Study date {error}"}) from None
+        clean_dates(self, {"study_date": "Study date"})
 
 
 class ImageSeries(models.Model):
@@ -125,6 +122,11 @@ class ImageSeries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.modality} {self.description}".strip()
+
+    def clean(self) -> None:
+        """Refuse in forms a series date the biobank refuses elsewhere (future, before 1880)."""
+        super().clean()
+        clean_dates(self, {"series_date": "Series date"})
 
 
 class ImageInstance(models.Model):

@@ -14,12 +14,21 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from liquidbiopsy.models import BloodSample, VariantResult
-from patients.models import ClinicalEvent, DataIssue, ImportRun, Patient
+from patients.models import (
+    ClinicalEvent,
+    Consent,
+    DataIssue,
+    ImportRun,
+    Patient,
+    Treatment,
+)
 from radiomics.models import (
     DeidentifiedAttribute,
     FeatureExtraction,
     FeatureRobustness,
     ImageInstance,
+    ImageSeries,
+    ImagingStudy,
     RadiomicSignature,
     SignatureScore,
     SignatureTerm,
@@ -331,9 +340,41 @@ def test_the_admin_refuses_a_future_birth_year_and_diagnosis_as_the_importer_doe
 
     errors = response.context["adminform"].form.errors
     assert errors["birth_year"] == ["Birth year is in the future."]
-    assert errors["diagnosis_on"] == ["Diagnosis date is in the future."]
+    assert errors["diagnosis_on"][0].startswith("Diagnosis date is in the future")
     patient.refresh_from_db()
     assert patient.birth_year != 2090
+
+
+# Every date a curator edits on a patient's records, with the form field it posts:
+EDITED_DATES = [
+    (Patient, "diagnosis_on", "diagnosis_on"),
+    (Consent, "given_on", "given_on"),
+    (Consent, "withdrawn_on", "withdrawn_on"),
+    (Treatment, "started_on", "started_on"),
+    (Treatment, "ended_on", "ended_on"),
+    (ClinicalEvent, "occurred_on", "occurred_on"),
+    (ImagingStudy, "study_date", "study_date"),
+    (ImageSeries, "series_date", "series_date"),
+    (BloodSample, "drawn_at", "drawn_at_0"),
+]
+
+
+@pytest.mark.parametrize(("model", "field", "posted"), EDITED_DATES)
+@pytest.mark.parametrize("day", ["0001-01-01", "1879-12-31", "2999-01-01"])
+def test_the_admin_refuses_every_patient_record_date_the_importers_refuse(
+    biobank, curator_client, model, field, posted, day
+):
+    """0001-01-01 saved on a treatment made the patient's timeline a 500."""
+    record = model.objects.order_by("pk").first()
+
+    response = edit_in_admin(curator_client, record, **{posted: day})
+
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors[field]
+    assert "in the future" in message or "the earliest date the biobank" in message
+    record.refresh_from_db()
+    stored = getattr(record, field)
+    assert stored is None or stored.isoformat()[:10] != day
 
 
 def test_a_vaf_given_in_percent_gets_a_message_saying_vaf_is_a_fraction(

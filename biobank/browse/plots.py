@@ -149,7 +149,12 @@ def timeline_figure(
     start, end = _time_span(timeline, time)
     time.label(untested)
     margin = time.days(MARGIN_DAYS)
-    untested.set_xlim(start - margin, end + margin)
+    try:
+        untested.set_xlim(start - margin, end + margin)
+    except OverflowError:
+        # NB: a filler such as 0001-01-01, refused by every write now but perhaps
+        # stored before, leaves no room for a margin before the calendar's start:
+        untested.set_xlim(start, end)
     return figure, tips
 
 

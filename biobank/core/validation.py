@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
@@ -54,6 +55,29 @@ def check_not_future(day: dt.date | None) -> dt.date | None:
             "implausible-date",
         )
     return day
+
+
+def clean_dates(record: models.Model, labels: dict[str, str]) -> None:
+    """Raise ValidationError for each date field of `record` that check_not_future refuses.
+
+    `labels` maps a field to the words its message starts with ("Draw date"); a
+    moment is checked by its local day. Models' clean() calls this, so the admin
+    refuses the dates the importers and the API refuse, with their message.
+    """
+    errors = {}
+    for name, label in labels.items():
+        day = getattr(record, name)
+        if isinstance(day, dt.datetime):
+            try:
+                day = timezone.localdate(day)
+            except OverflowError:  # 0001-01-01 00:00 UTC west of Greenwich
+                day = day.date()
+        try:
+            check_not_future(day)
+        except InvalidValue as error:
+            errors[name] = f"{label} {error}"
+    if errors:
+        raise ValidationError(errors)
 
 
 def check_date_text(text: str) -> str:

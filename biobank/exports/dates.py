@@ -161,7 +161,16 @@ def shifted(value: dt.date, days: int) -> dt.date:
     # NB: a moment moves by whole 24-hour days, so that every interval between two
     # moments survives to the second; in a zone with daylight saving its local hour
     # may then differ by one from the calendar one.
-    return value + dt.timedelta(days=days)
+    try:
+        return value + dt.timedelta(days=days)
+    except OverflowError:
+        # Only a filler near 0001-01-01 or 9999-12-31 falls off the calendar. Every
+        # write refuses it now (biobank.core.validation.check_not_future), but one
+        # stored before stays at the calendar's end it fell off, not a 500:
+        end = type(value).min if days < 0 else type(value).max
+        if isinstance(end, dt.datetime):
+            return end.replace(tzinfo=value.tzinfo)
+        return end
 
 
 class Dater:

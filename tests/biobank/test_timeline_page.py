@@ -357,3 +357,23 @@ def test_a_draw_given_without_a_time_shows_its_day_alone(logged_in, records):
         dt.datetime(2024, 3, 4, 12, 0),
         dt.datetime(2024, 3, 6, 0, 0),
     ]
+
+
+@pytest.mark.parametrize("mode", ["calendar", "shifted", "relative"])
+def test_a_filler_date_stored_before_writes_refused_it_does_not_break_the_timeline(
+    logged_in, patient, mode
+):
+    """0001-01-01 on a treatment and a diagnosis fell off the calendar when shifted.
+
+    Writes refuse such a date now (tests/test_admin.py); one stored before stays.
+    """
+    filler = dt.date(1, 1, 1)
+    Treatment.objects.filter(patient=patient).update(started_on=filler)
+    Patient.objects.filter(pk=patient.pk).update(diagnosis_on=filler)
+
+    page = logged_in.get(f"/patients/{patient.pk}/?dates={mode}")
+    api = logged_in.get(f"/api/patients/{patient.pseudonym}/timeline/?dates={mode}")
+
+    assert page.status_code == 200
+    assert "<svg" in page.content.decode()
+    assert api.status_code == 200
