@@ -111,6 +111,8 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
         "issues": issues[:SHOWN_ISSUES],
         "issue_count": count,
         "hidden_issues": max(count - SHOWN_ISSUES, 0),
+        "rejected": _rejected(run),
+        "stored_nothing": not any((run.summary.get("created") or {}).values()),
     }
     return render(request, "admin/imports/result.html", context)
 
@@ -131,6 +133,18 @@ def run_issues_csv(request: HttpRequest, pk: int) -> HttpResponse:
 
 def ordered_issues(run: ImportRun) -> QuerySet[DataIssue]:
     return run.issues.order_by("severity", "row", "pk")  # errors first
+
+
+def _rejected(run: ImportRun) -> str:
+    """Count the rows (files of a DICOM archive) a run rejected, in words, or "".
+
+    A problem of the whole file (a missing column) names no row and is not counted.
+    """
+    errors = run.issues.filter(severity=DataIssue.Severity.ERROR)
+    if run.importer == KINDS[DICOM_ZIP].importer:
+        return counted(errors.values("source_name").distinct().count(), "files")
+    rows = errors.filter(row__isnull=False).values("source_name", "row").distinct()
+    return counted(rows.count(), "rows") if rows.exists() else ""
 
 
 def _curated_run(request: HttpRequest, pk: int) -> ImportRun:

@@ -75,8 +75,21 @@ def recorded_import(
         _finish(run, report, ImportRun.Status.FAILED)
         raise
 
-    _finish(run, report, ImportRun.Status.DONE)
+    _finish(run, report, status_of(report))
     logger.info("Import run %s of %s stored %s", run.pk, importer, report.created)
+
+
+def status_of(report: ImportReport) -> str:
+    """Return the status of a run that went to its end, by what it stored and rejected.
+
+    A run whose rows (or files) were all rejected stored nothing, as a refused file
+    does; one that rejected some of them stored the others, or found them stored.
+    """
+    if not report.rejected:
+        return ImportRun.Status.DONE
+    if any(report.created.values()) or report.duplicates:
+        return ImportRun.Status.PARTIAL
+    return ImportRun.Status.FAILED
 
 
 def listed(problems: list[Problem], source: str) -> list[Problem]:
@@ -261,3 +274,7 @@ class ImportCommand(BaseCommand):
             ) from None
 
         self.stdout.write(report.summary())
+        # Rows are rejected one by one, but a file whose every row was rejected must
+        # not look like success to a script (ingest_dicom does the same for files):
+        if status_of(report) == ImportRun.Status.FAILED:
+            raise CommandError("Every row was rejected; nothing was stored.")

@@ -34,6 +34,7 @@ from biobank.core.importing import (
     counted,
     file_sha256,
 )
+from patients.importers.runs import status_of
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, pseudonymise
 from radiomics.importers import values
@@ -1324,7 +1325,10 @@ class _Ingest:
             )
             for issue in self.issues
         )
-        run.status = status
+        # A batch that went to its end may still have rejected some or all files:
+        run.status = (
+            status_of(self.report) if status == ImportRun.Status.DONE else status
+        )
         run.finished_at = timezone.now()
         run.summary = self.report.as_dict()
         run.source_name = self.report.source[:500]

@@ -500,3 +500,101 @@ def test_a_patients_table_with_a_few_extra_columns_suggests_no_other_kind(
 
     assert not DataIssue.objects.filter(code="wrong-kind").exists()
     assert response.status_code == 302
+
+
+CFDNA = "patient_id,draw_date,gene,protein_change,vaf\n"
+
+
+def test_a_cfdna_table_whose_every_row_was_refused_says_nothing_was_stored(
+    curating, project
+):
+    content = (
+        CFDNA + "H-1,2023-05-22,KRAS,p.G12D,0.1\nH-2,2023-05-22,EGFR,p.L858R,0.2\n"
+    ).encode()
+
+    response = upload(curating, project, "cfdna", "cfdna.csv", content)
+    page = curating.get(response.url)
+    text = html.unescape(page.content.decode())
+
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.FAILED
+    assert not run.summary["created"]
+    assert "Done" not in text
+    assert "cfdna.csv was refused; nothing was stored" in text
+    assert "2 rows rejected" in text
+    issues = list(page.context["issues"])
+    assert [(i.source_name, i.row, i.field) for i in issues] == [
+        ("cfdna.csv", 2, "patient_id"),
+        ("cfdna.csv", 3, "patient_id"),
+    ]
+
+
+def test_a_cfdna_table_with_some_rows_refused_is_shown_as_stored_in_part(
+    curating, project
+):
+    content = (
+        CFDNA + "H-1,2023-05-22,KRAS,p.G12D,0.1\nH-2,2023-05-22,KRAS,p.Q61X9,0.2\n"
+    ).encode()
+
+    response = upload(
+        curating, project, "cfdna", "cfdna.csv", content, create_patients="on"
+    )
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.PARTIAL
+    assert "Partly stored" in text and "Done" not in text
+    assert "cfdna.csv was imported only in part" in text
+    assert "1 row rejected" in text
+    assert "the others were stored" in text
+
+
+def test_a_table_that_stores_nothing_new_says_so(curating, project):
+    upload(curating, project, "clinical-patients", "p.csv", PATIENTS.encode())
+
+    response = upload(
+        curating, project, "clinical-patients", "p.csv", PATIENTS.encode()
+    )
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    assert "Nothing new was stored: 2 records were already present" in text
+
+
+def test_a_dicom_archive_whose_every_file_was_rejected_says_nothing_was_stored(
+    curating, project
+):
+    content = ct_zip(**{"a/1.dcm": b"not DICOM at all", "a/2.dcm": b"nor this"})
+
+    response = upload(curating, project, "dicom-zip", "scans.zip", content)
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.FAILED
+    assert not ImageInstance.objects.exists()
+    assert "was refused; nothing was stored" in text
+    assert "2 files rejected" in text
+
+
+def test_a_rejected_row_beside_rows_already_present_says_nothing_new_was_stored(
+    curating, project
+):
+    good = "H-1,2023-05-22,KRAS,p.G12D,0.1\n"
+    upload(
+        curating,
+        project,
+        "cfdna",
+        "a.csv",
+        (CFDNA + good).encode(),
+        create_patients="on",
+    )
+    content = (CFDNA + good + "H-1,2023-05-22,KRAS,p.Q61X9,0.2\n").encode()
+
+    response = upload(
+        curating, project, "cfdna", "b.csv", content, create_patients="on"
+    )
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    run = ImportRun.objects.order_by("pk").last()
+    assert run.status == ImportRun.Status.PARTIAL
+    assert "1 row rejected" in text
+    assert "the others were already present, so nothing new was stored" in text

@@ -4,7 +4,7 @@ import csv
 import datetime as dt
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from liquidbiopsy.importers.cfdna import import_cfdna
@@ -92,7 +92,7 @@ def test_case_17_rejects_the_typo_naming_line_field_and_value(project, case_17):
         "protein_change",
         "p.Thr79OMet",
     )
-    assert ImportRun.objects.get().status == "done"
+    assert ImportRun.objects.get().status == ImportRun.Status.PARTIAL
 
 
 def find_none(project, source_id: str) -> bool:
@@ -706,3 +706,15 @@ def test_the_same_variant_in_another_spelling_is_a_duplicate(project, tmp_path):
 
     assert (report.rows_imported, report.duplicates) == (0, 1)
     assert VariantResult.objects.count() == 1
+
+
+def test_the_command_fails_when_every_row_was_rejected(project, tmp_path, capsys):
+    path = write(tmp_path, "t.csv", HEADER + "NOBODY,2023-05-22,KRAS,p.G12D,0.1\n")
+
+    with pytest.raises(
+        CommandError, match="Every row was rejected; nothing was stored"
+    ):
+        call_command("import_cfdna", str(path), project=project.code)
+
+    assert "row 2, field patient_id" in capsys.readouterr().out
+    assert ImportRun.objects.get().status == ImportRun.Status.FAILED

@@ -273,7 +273,7 @@ def test_records_the_run_and_its_issues(make_ct, inbox, project, curator):
     run = ImportRun.objects.get()
     assert (run.importer, run.status, run.user, run.source_name) == (
         "dicom",
-        "done",
+        "partial",
         curator,
         "inbox",
     )
