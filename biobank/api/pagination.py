@@ -6,11 +6,13 @@ import math
 from functools import cached_property
 
 from django.conf import settings
+from django.core import signing
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 
 def describe_links(schema: dict) -> dict:
@@ -271,23 +273,27 @@ class CursorPagination(CheckedPageSize, pagination.CursorPagination):
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return describe_links(super().get_paginated_response_schema(schema))
 
-    def decode_cursor(self, request) -> pagination.Cursor | None:
-        """Read `cursor`; one the server did not make is a 400 naming `cursor`.
+    def encode_cursor(self, cursor: pagination.Cursor) -> str:
+        """Return the link to `cursor`, signed for this list and order.
 
-        DRF answers it 404 "Invalid cursor", as if the list were missing.
+        DRF writes the position in plain base64, so a made-up one (p=999999) read
+        as a real cursor and gave an empty page; a signed one is ours or a 400.
         """
+        tokens = [cursor.offset, int(cursor.reverse), cursor.position]
+        signed = signing.dumps(tokens, salt=self.cursor_salt())
+        return replace_query_param(self.base_url, self.cursor_query_param, signed)
+
+    def decode_cursor(self, request) -> pagination.Cursor | None:
+        """Read `cursor`; one the server did not make for this list is a 400 naming it.
+
+        DRF answers a malformed one 404 "Invalid cursor", as if the list were missing.
+        """
+        signed = request.query_params.get(self.cursor_query_param)
+        if signed is None:
+            return None
         try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            cursor = None
-            valid = False
-        else:
-            # The position is an id; anything else would reach the database as text:
-            position = None if cursor is None else cursor.position
-            valid = position is None or (
-                position.isascii() and position.isdigit() and int(position) <= 2**63 - 1
-            )
-        if not valid:
+            offset, reverse, position = signing.loads(signed, salt=self.cursor_salt())
+        except (signing.BadSignature, TypeError, ValueError):
             raise ValidationError(
                 {
                     self.cursor_query_param: [
@@ -295,8 +301,16 @@ class CursorPagination(CheckedPageSize, pagination.CursorPagination):
                         "of a page, or leave cursor out for the first page."
                     ]
                 }
-            )
-        return cursor
+            ) from None
+        return pagination.Cursor(
+            offset=offset, reverse=bool(reverse), position=position
+        )
+
+    def cursor_salt(self) -> str:
+        # A position is a row of one list in one order: signed for both, a cursor
+        # of the variants or of ?ordering=-id is refused on another.
+        ordering = ",".join(self.ordering)
+        return f"biobank.api.cursor:{self.request.path}:{ordering}"
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
         """Find the page's ids first, then read those rows with their related records.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from django.db import connection
@@ -95,6 +97,59 @@ def test_a_cursor_not_made_by_the_server_is_refused(api, biobank, url, cursor):
             "or leave cursor out for the first page."
         ]
     }
+
+
+def _cursor(link: str) -> str:
+    (cursor,) = parse_qs(urlparse(link).query)["cursor"]
+    return cursor
+
+
+def _made_up(**tokens: str) -> str:
+    """A cursor as DRF writes one, base64 of o/r/p tokens, but not made by the server."""
+    return base64.b64encode(urlencode(tokens).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        {"p": "999999"},  # after the last row: an empty page
+        {"p": "1"},  # a position of the list
+        {"o": "1", "r": "1", "p": "3"},
+        {},
+    ],
+)
+def test_a_well_formed_cursor_the_server_did_not_issue_is_refused(
+    api, many_values, tokens
+):
+    """A made-up cursor of plausible tokens gave an empty page instead of a 400."""
+    response = api.get("/api/feature-values/", {"cursor": _made_up(**tokens)})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["cursor"]
+
+
+def test_a_genuine_cursor_tampered_with_or_moved_to_another_list_is_refused(
+    api, many_values
+):
+    first = api.get("/api/feature-values/?page_size=3").json()
+    genuine = _cursor(first["next"])
+    payload, _, signature = genuine.rpartition(":")
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+
+    tampered = api.get(
+        "/api/feature-values/", {"page_size": 3, "cursor": f"{payload}:{flipped}"}
+    )
+    other_list = api.get("/api/variants/", {"cursor": genuine})
+    other_order = api.get(
+        "/api/feature-values/", {"page_size": 3, "ordering": "-id", "cursor": genuine}
+    )
+    followed = api.get(first["next"])
+
+    for refused in (tampered, other_list, other_order):
+        assert refused.status_code == 400
+        assert list(refused.json()) == ["cursor"]
+    assert followed.status_code == 200
+    assert [row["id"] for row in followed.json()["results"]] == many_values[3:6]
 
 
 def test_page_size_may_be_a_thousand():
