@@ -944,10 +944,42 @@ class BloodSampleSerializer(_PatientRecordSerializer):
 
     def validate(self, attrs: dict) -> dict:
         stored = self.instance
+        if stored is not None and "drawn_at" not in attrs:
+            self.check_time_kept(stored, attrs.get("is_time_known"))
         if not attrs.get("is_time_known", getattr(stored, "is_time_known", True)):
             drawn_at = attrs.get("drawn_at") or stored.drawn_at
             attrs["drawn_at"] = Draw.on(timezone.localdate(drawn_at)).drawn_at
         return super().validate(attrs)
+
+    @staticmethod
+    def check_time_kept(stored: BloodSample, is_time_known: bool | None) -> None:
+        """Refuse to flip `is_time_known` of a stored draw without its `drawn_at`.
+
+        A draw whose time is not known is stored at 00:00 of its day: marked so
+        alone, a timed draw would lose its time silently; marked timed alone, a
+        day-only draw would get 00:00 as its time. Given with drawn_at, it is meant.
+        """
+        if is_time_known is None or is_time_known == stored.is_time_known:
+            return
+        local = timezone.localtime(stored.drawn_at)
+        if not is_time_known and local.time() == dt.time(0, 0):
+            return  # stored at 00:00 already: nothing is dropped
+        if not is_time_known:
+            message = (
+                f"would drop the time of day stored for this draw ({local:%H:%M} on "
+                f"{local:%Y-%m-%d}, {local:%Z}): a draw whose time is not known is "
+                "stored at 00:00 of its day. To keep the day alone on purpose, send "
+                f'the day with it: {{"drawn_at": "{local:%Y-%m-%d}", '
+                '"is_time_known": false}; to keep the time, leave is_time_known true.'
+            )
+        else:
+            message = (
+                f"would make 00:00 the time of a draw stored with its day alone "
+                f"({local:%Y-%m-%d}); give drawn_at with the time of day the blood "
+                f'was drawn: {{"drawn_at": "{local:%Y-%m-%d}T09:30:00Z", '
+                '"is_time_known": true}.'
+            )
+        raise serializers.ValidationError({"is_time_known": [message]})
 
     def check_record(self, record: BloodSample) -> None:
         # As the lab importers: no draw in a year before the patient's birth.

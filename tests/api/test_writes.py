@@ -277,6 +277,70 @@ def test_a_draw_without_its_time_is_stored_at_midnight(curator_api, biobank):
     assert sample.drawn_on == dt.date(2020, 6, 2)
 
 
+def test_marking_a_timed_draws_time_unknown_alone_is_refused_naming_the_time(
+    curator_api, biobank
+):
+    """PATCH is_time_known: false dropped the stored 09:00 of the draw silently."""
+    sample = biobank.a.sample
+    stored = sample.drawn_at
+
+    response = curator_api.patch(
+        f"/api/blood-samples/{sample.pk}/", {"is_time_known": False}, format="json"
+    )
+
+    (message,) = errors_of(response)["is_time_known"]
+    local = timezone.localtime(stored)
+    assert f"would drop the time of day stored for this draw ({local:%H:%M}" in message
+    assert f'"drawn_at": "{local:%Y-%m-%d}", "is_time_known": false' in message
+    sample.refresh_from_db()
+    assert (sample.drawn_at, sample.is_time_known) == (stored, True)
+
+
+def test_a_draws_time_is_dropped_when_the_day_is_given_with_it(curator_api, biobank):
+    sample = biobank.a.sample
+    stored, day = sample.drawn_at, timezone.localdate(sample.drawn_at)
+
+    changed(
+        curator_api.patch(
+            f"/api/blood-samples/{sample.pk}/",
+            {"drawn_at": day.isoformat(), "is_time_known": False},
+            format="json",
+        )
+    )
+
+    sample.refresh_from_db()
+    assert not sample.is_time_known
+    assert timezone.localtime(sample.drawn_at).time() == dt.time(0, 0)
+    assert sample.drawn_on == day
+    # The time dropped on purpose stays in the draw's history:
+    previous = sample.history.order_by("-history_date")[1]
+    assert previous.drawn_at == stored
+
+
+def test_marking_a_day_only_draws_time_known_alone_is_refused(curator_api, biobank):
+    """Its stored 00:00 is no time of day: it would be read as the draw's time."""
+    sample = biobank.a.sample
+    day = timezone.localdate(sample.drawn_at)
+    curator_api.patch(
+        f"/api/blood-samples/{sample.pk}/",
+        {"drawn_at": day.isoformat(), "is_time_known": False},
+        format="json",
+    )
+
+    refused = curator_api.patch(
+        f"/api/blood-samples/{sample.pk}/", {"is_time_known": True}, format="json"
+    )
+    timed = curator_api.patch(
+        f"/api/blood-samples/{sample.pk}/",
+        {"is_time_known": True, "drawn_at": f"{day}T10:15:00Z"},
+        format="json",
+    )
+
+    (message,) = errors_of(refused)["is_time_known"]
+    assert "give drawn_at with the time of day" in message
+    assert changed(timed)["drawn_at"] == f"{day}T10:15:00Z"
+
+
 def test_a_draw_without_a_zone_is_refused_as_the_filters_refuse_it(
     curator_api, biobank
 ):
