@@ -275,7 +275,7 @@ def add_demo_radiomics(project: Project) -> None:
         ).exists()
         if extraction.status != FeatureExtraction.Status.DONE or lacks_quartiles:
             run_extraction(extraction.pk)
-    _save_demo_signature()
+    _save_demo_signature(project)
 
 
 def _register_ellipse(series, grid):
@@ -309,16 +309,21 @@ def _register_ellipse(series, grid):
     return segmentation
 
 
-def _save_demo_signature() -> None:
-    """Store the illustrative signature; its cut-off is the median of the demo's scores."""
+def _save_demo_signature(project: Project) -> None:
+    """Store the illustrative signature; its cut-off is the median of the demo's scores.
+
+    NB: a signature belongs to no project, so saving it scores the extractions of
+    every project that hold its features (the receivers of save_definition); the
+    demo scores, counts and takes its median over its own project's only.
+    """
     from statistics import median
 
     from radiomics.models import FeatureDefinition, RadiomicSignature, SignatureScore
     from radiomics.signatures import (
         SignatureDefinition,
         TermDefinition,
+        rescore_extractions,
         save_definition,
-        score_signatures,
     )
 
     features = FeatureDefinition.objects.in_bulk(
@@ -346,16 +351,26 @@ def _save_demo_signature() -> None:
         terms=[TermDefinition(features[n], w) for n, w in DEMO_SIGNATURE_TERMS.items()],
     )
     signature, _ = save_definition(definition)
-    score_signatures(DEMO_SIGNATURE)
-    scores = list(
-        SignatureScore.objects.filter(signature=signature).values_list(
-            "score", flat=True
+    extractions = list(
+        FeatureExtraction.objects.filter(patient__project=project).values_list(
+            "pk", flat=True
         )
+    )
+    rescore_extractions(extractions)
+    scores = list(
+        SignatureScore.objects.filter(
+            signature=signature, extraction__patient__project=project
+        ).values_list("score", flat=True)
     )
     if scores and signature.cutoff is None:
         definition.cutoff = median(scores)
         save_definition(definition)
-        score_signatures(DEMO_SIGNATURE)
+        rescore_extractions(extractions)
+    logger.info(
+        "Demo signature: %s of project %s scored",
+        counted(len(scores), "extractions"),
+        project.code,
+    )
 
 
 def generate_patient_records(patient: Patient, rng: random.Random) -> None:

@@ -8,6 +8,7 @@ import random
 import re
 import shlex
 from pathlib import Path
+from statistics import median
 
 import pydicom
 import pytest
@@ -415,3 +416,37 @@ def test_the_example_signature_imports_into_the_demo_as_its_doc_says(monkeypatch
             segmentation__roi_name=demo.DEMO_ROI
         ).count()
     )
+
+
+@pytest.mark.django_db
+def test_build_demo_counts_and_scores_the_demo_project_only(
+    caplog, django_capture_on_commit_callbacks
+):
+    from biobank.synthetic import generate_biobank
+
+    generate_biobank(patients=6, seed=11, project_code="synth")
+    # As on a server, saving the signature scores every project's extractions:
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("build_demo", stdout=io.StringIO())
+    demo_project = Project.objects.get(code=demo.DEMO_PROJECT)
+    signature = RadiomicSignature.objects.get(name=demo.DEMO_SIGNATURE)
+    demo_scores = SignatureScore.objects.filter(
+        signature=signature, extraction__patient__project=demo_project
+    )
+    out = io.StringIO()
+
+    with caplog.at_level(logging.INFO, logger="biobank.demo"):
+        call_command("build_demo", stdout=out)
+
+    built = demo.summarise(demo_project)
+    assert Patient.objects.count() > built.patients == 4
+    assert FeatureExtraction.objects.filter(status="done").count() > built.extractions
+    assert out.getvalue().startswith(
+        f"Demo biobank: added nothing; already there: {built.counts()}.\n"
+    )
+    # The other project's extractions hold the signature's features too; the demo's
+    # cut-off is the median of its own scores, and a restart scores its own only:
+    assert SignatureScore.objects.filter(signature=signature).count() > len(demo_scores)
+    signature.refresh_from_db()
+    assert signature.cutoff == median(demo_scores.values_list("score", flat=True))
+    assert f"{built.extractions} extractions of project demo scored" in caplog.text
