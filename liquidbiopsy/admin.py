@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from biobank.core.scoped_admin import ProjectScopedAdmin
+from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import HGVSError, parse_protein_change
 from liquidbiopsy.models import (
     CTC_PLATFORM_TAKEN,
@@ -17,6 +19,7 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
+from liquidbiopsy.validation import check_platform
 from patients.admin import add_patient_inline
 
 CTC_PLATFORM_HELD = (
@@ -41,6 +44,26 @@ class BloodSampleInline(ProjectScopedAdmin, admin.TabularInline):
 
 
 add_patient_inline(BloodSampleInline)
+
+
+class CTCCountForm(forms.ModelForm):
+    """A CTC count whose platform is read as the importers and the API read it.
+
+    "Cell Search" or "CELLSEARCH" is stored as CellSearch, so the formset's and the
+    database's one-count-per-platform rules see one platform.
+    """
+
+    class Meta:
+        model = CTCCount
+        fields = ("sample", "platform", "enrichment", "blood_volume_ml", "count")
+        fields += ("clusters",)
+
+    def clean_platform(self) -> str:
+        platform = self.cleaned_data["platform"]
+        try:
+            return check_platform(platform)
+        except InvalidValue as exc:
+            raise forms.ValidationError(f'"{platform}" {exc}') from None
 
 
 class CTCCountFormSet(BaseInlineFormSet):
@@ -98,6 +121,7 @@ class CTCCountFormSet(BaseInlineFormSet):
 
 class CTCCountInline(ProjectScopedAdmin, admin.TabularInline):
     model = CTCCount
+    form = CTCCountForm
     formset = CTCCountFormSet
     extra = 0
     fields = (
@@ -161,6 +185,7 @@ class BloodSampleAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 @admin.register(CTCCount)
 class CTCCountAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+    form = CTCCountForm
     list_display = (
         "sample",
         "platform",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import math
 import re
@@ -49,12 +50,24 @@ METHODS = {value.lower(): value for value in CfDNAAssay.Method.values} | {
     "dpcr": CfDNAAssay.Method.DDPCR,
 }
 
-# Known CTC platforms in one spelling, so "cellsearch" is the CellSearch count of a draw:
-PLATFORMS = {
-    name.lower(): name
-    for name in ("CellSearch", "Parsortix", "RareCyte", "IsoFlux", "CellCollector")
-}
+KNOWN_PLATFORMS = ("CellSearch", "Parsortix", "RareCyte", "IsoFlux", "CellCollector")
 DEFAULT_PLATFORM = "CellSearch"
+# How close (difflib's ratio of the platform keys) an unknown platform may come to a
+# known one before it is taken for a misspelling of it: CelSearch (0.95) and
+# Parsortics (0.84) are, RareCell (0.71) is not.
+PLATFORM_CLOSENESS = 0.8
+
+
+def platform_key(text: str) -> str:
+    """Return what identifies a platform name: its letters and digits in any case.
+
+    "Cell Search", "cell-search" and "CELLSEARCH" are all cellsearch.
+    """
+    return "".join(character for character in text if character.isalnum()).casefold()
+
+
+# Known CTC platforms in one spelling, so "Cell Search" is the CellSearch count of a draw:
+PLATFORMS = {platform_key(name): name for name in KNOWN_PLATFORMS}
 
 DRAW_REQUIRED = "is required; give the date of the blood draw."
 COUNT_REQUIRED = "is required; give the number of CTCs counted."
@@ -166,12 +179,27 @@ def check_enrichment(text: str) -> str:
 def check_platform(text: str) -> str:
     """Return a CTC platform: a known one in its own spelling, another as written.
 
-    Empty is the default platform, CellSearch; inner runs of spaces become one.
+    A known platform is recognised whatever its capitals, spaces and punctuation
+    (platform_key); an unknown one close to a known one is refused as a likely
+    misspelling of it, unless it holds the known name whole (CellSearch XT, a model
+    of its own). Empty is the default platform, CellSearch; inner runs of spaces
+    become one.
     """
     text = " ".join(text.split())
     if not text:
         return DEFAULT_PLATFORM
-    return PLATFORMS.get(text.lower(), text)
+    key = platform_key(text)
+    known = PLATFORMS.get(key)
+    if known is not None:
+        return known
+    close = difflib.get_close_matches(key, PLATFORMS, n=1, cutoff=PLATFORM_CLOSENESS)
+    if close and close[0] not in key:
+        raise InvalidValue(
+            f"is no platform the biobank knows; did you mean {PLATFORMS[close[0]]}? "
+            "Capitals, spaces and hyphens do not matter (cell search is CellSearch).",
+            "unknown-platform",
+        )
+    return text
 
 
 def find_same_platform(

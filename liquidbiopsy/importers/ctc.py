@@ -182,7 +182,11 @@ def _clean(
         "timepoint": cells.get("timepoint", ""),
         "tube_type": cells.get("tube_type", ""),
     }
-    platform = check_platform(cells.get("platform", ""))
+    platform = cells.get("platform", "")
+    try:
+        platform = check_platform(platform)
+    except InvalidValue as exc:
+        problems.add(line, "platform", str(exc), platform, exc.code)
     check_lengths(
         problems,
         line,

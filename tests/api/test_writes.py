@@ -382,7 +382,7 @@ def test_curator_creates_and_changes_a_ctc_count(curator_api, biobank):
     assert count.count_per_7_5ml == pytest.approx(6.0)
 
 
-@pytest.mark.parametrize("second", ["cellsearch", "CELLSEARCH "])
+@pytest.mark.parametrize("second", ["cellsearch", "CELLSEARCH ", "Cell Search"])
 def test_a_count_on_the_same_platform_in_another_case_is_a_duplicate(
     curator_api, project, second
 ):
@@ -408,6 +408,17 @@ def test_a_count_on_the_same_platform_in_another_case_is_a_duplicate(
     assert list(errors_of(response)) == ["platform"]
     assert f"CTC count {first['id']}" in errors_of(response)["platform"][0]
     assert CTCCount.objects.filter(sample=sample).count() == 1
+
+
+def test_a_platform_close_to_a_known_one_is_refused_naming_it(curator_api, biobank):
+    response = curator_api.post(
+        "/api/ctc-counts/",
+        {"sample": biobank.a.sample.pk, "platform": "Parsortics", "count": 3},
+        format="json",
+    )
+
+    (message,) = errors_of(response)["platform"]
+    assert "did you mean Parsortix?" in message
 
 
 def test_curator_creates_and_changes_a_cfdna_assay(curator_api, biobank):

@@ -8,7 +8,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms.models import inlineformset_factory
 
-from liquidbiopsy.admin import CTC_PLATFORM_HELD, CTCCountFormSet, CTCCountInline
+from liquidbiopsy.admin import (
+    CTC_PLATFORM_HELD,
+    CTCCountAdmin,
+    CTCCountForm,
+    CTCCountFormSet,
+    CTCCountInline,
+)
 from liquidbiopsy.models import CTC_PLATFORM_TAKEN, BloodSample, CTCCount
 from tests.biobank.conftest import Records
 
@@ -43,18 +49,46 @@ def _formset_of(draw: BloodSample, rows: list[dict]):
             data[f"{prefix}-{number}-{name}"] = str(value)
         data[f"{prefix}-{number}-sample"] = str(draw.pk)
     formset_class = inlineformset_factory(
-        BloodSample, CTCCount, formset=CTCCountFormSet, fields=FIELDS, extra=0
+        BloodSample,
+        CTCCount,
+        form=CTCCountForm,
+        formset=CTCCountFormSet,
+        fields=FIELDS,
+        extra=0,
     )
     return formset_class(data, instance=draw)
 
 
-@pytest.mark.parametrize("platform", ["CellSearch", "cellsearch", "CELLSEARCH"])
+@pytest.mark.parametrize(
+    "platform", ["CellSearch", "cellsearch", "CELLSEARCH", "Cell Search", "cell-search"]
+)
 def test_a_second_count_of_a_platform_is_refused_by_the_inline(draw, platform):
     formset = _formset(draw, {"platform": platform, "count": 5})
 
     assert not formset.is_valid()
     assert formset.errors[1] == {"platform": [CTC_PLATFORM_TAKEN]}
-    assert CTCCountInline.formset is CTCCountFormSet  # the draw's admin page uses it
+    # The draw's admin page uses them:
+    assert (CTCCountInline.form, CTCCountInline.formset) == (
+        CTCCountForm,
+        CTCCountFormSet,
+    )
+
+
+def test_the_admin_stores_a_known_platform_in_its_spelling_and_names_a_close_one(
+    draw,
+):
+    """Typing "Cell Search" in the admin stored a platform of its own."""
+    other = Records(draw.patient.project).draw(draw.patient, dt.date(2024, 3, 2))
+    values = {"sample": other.pk, "count": 4, "blood_volume_ml": "7.5"}
+    values["enrichment"] = "epcam-immunomagnetic"
+
+    spaced = CTCCountAdmin.form(values | {"platform": "Cell Search"})
+    close = CTCCountAdmin.form(values | {"platform": "CelSearch"})
+
+    assert spaced.is_valid(), spaced.errors
+    assert spaced.save().platform == "CellSearch"
+    assert "did you mean CellSearch?" in close.errors["platform"][0]
+    assert CTCCountAdmin.form is CTCCountForm
 
 
 def test_another_platform_and_a_renamed_one_are_kept(draw):

@@ -98,19 +98,34 @@ def test_a_different_count_for_a_stored_draw_is_a_conflict_never_an_overwrite(
     assert CTCCount.objects.get().count == 3
 
 
+@pytest.mark.parametrize("second", [" CELLSEARCH ", "Cell Search", "cell-search"])
 def test_a_known_platform_is_stored_in_one_spelling_whatever_its_case(
-    project, tmp_path
+    project, tmp_path, second
 ):
     register(project, "P1")
     text = "patient_id,draw_date,count,platform\n"
     import_ctc(write(tmp_path, "a.csv", text + "P1,2023-05-22,3,cellsearch\n"), project)
 
     again = import_ctc(
-        write(tmp_path, "b.csv", text + "P1,2023-05-22,3, CELLSEARCH \n"), project
+        write(tmp_path, "b.csv", text + f"P1,2023-05-22,3,{second}\n"), project
     )
 
     assert CTCCount.objects.get().platform == "CellSearch"
     assert again.duplicates == 1
+
+
+def test_a_platform_close_to_a_known_one_rejects_the_file_naming_it(project, tmp_path):
+    register(project, "P1")
+    text = "patient_id,draw_date,count,platform\n"
+    path = write(tmp_path, "ctc.csv", text + "P1,2023-05-22,3,CelSearch\n")
+
+    problems = rejection(lambda: import_ctc(path, project))
+
+    assert [(p.row, p.field, p.value) for p in problems] == [
+        (2, "platform", "CelSearch")
+    ]
+    assert "did you mean CellSearch?" in problems[0].message
+    assert CTCCount.objects.count() == 0
 
 
 @pytest.mark.parametrize("platform", ["cellsearch", "acme CHIP"])
