@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
 from biobank.api import vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
@@ -199,13 +200,11 @@ IDENTIFIER_COLUMNS = (
     ("study_instance_uid", "string", "De-identified StudyInstanceUID."),
     ("study_date", DATE, "Study date (calendar day)."),
     ("sample_id", "Int64", "BloodSample id (/api/blood-samples/<id>/)."),
-    # NB: a draw recorded with a date only is stored at local midnight of its day,
-    # and the matrix has no column saying so yet (BloodSample.is_time_known); east
-    # of UTC that midnight falls on the day before in UTC. days_apart is right.
     (
         "drawn_at",
         MOMENT,
-        "Moment of the blood draw, UTC (a draw recorded with a date only: local midnight of its day).",
+        "Moment of the blood draw, UTC; for a draw recorded with a date only "
+        "(draw_time_known false), local midnight of its day.",
     ),
     ("days_apart", "Int64", "Draw day minus study day, in days."),
 )
@@ -258,6 +257,10 @@ IMAGING_COLUMNS = (
     *SERIES_FIELDS,
 )  # fmt: skip
 BLOOD_COLUMNS = (
+    # A date-only draw is stored at local midnight, which east of UTC falls on the
+    # day before in UTC: the day is given apart, and whether drawn_at has a time.
+    ("drawn_on", DATE, "Day of the blood draw in the project time zone (TIME_ZONE)."),
+    ("draw_time_known", "boolean", "False for a draw recorded with a date only."),
     ("timepoint", "string", "Timepoint of the draw, e.g. Baseline."),
     ("tube_type", "string", "Blood collection tube."),
     ("ctc_platform", "string", "Platform of the CTC count used."),
@@ -757,9 +760,14 @@ def _signature_scores(
 def _blood(sample_ids: set[int], ctc_platform: str) -> dict[int, dict]:
     """Return per draw the values of BLOOD_COLUMNS, from three queries."""
     draws = {
-        sample.pop("id"): sample
+        sample["id"]: {
+            "drawn_on": timezone.localdate(sample["drawn_at"]),
+            "draw_time_known": sample["is_time_known"],
+            "timepoint": sample["timepoint"],
+            "tube_type": sample["tube_type"],
+        }
         for sample in BloodSample.objects.filter(pk__in=sample_ids).values(
-            "id", "timepoint", "tube_type"
+            "id", "drawn_at", "is_time_known", "timepoint", "tube_type"
         )
     }
     for sample_id, count in _ctc_counts(sample_ids, ctc_platform).items():

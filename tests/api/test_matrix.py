@@ -551,6 +551,47 @@ def test_spec_round_trips_through_json_data():
     assert error.value.field == "genez"
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
+def test_a_date_only_draw_east_of_utc_keeps_its_day(fmt, api, biobank, settings):
+    # Local midnight of 2020-01-22 in Tokyo is 2020-01-21 15:00 UTC:
+    settings.TIME_ZONE = "Asia/Tokyo"
+    BloodSample.objects.filter(pk=biobank.a.sample.pk).update(
+        drawn_at=dt.datetime(2020, 1, 21, 15, tzinfo=dt.UTC), is_time_known=False
+    )
+
+    frame = read(api, "genes=EGFR", fmt)
+
+    a, b = frame.to_dict("records")
+    assert (
+        str(pd.Timestamp(a["drawn_at"]).tz_convert("UTC"))
+        == "2020-01-21 15:00:00+00:00"
+    )
+    assert str(a["drawn_on"])[:10] == "2020-01-22"
+    assert a["draw_time_known"] in (False, "false", "False")
+    assert a["days_apart"] == 2
+    assert str(b["drawn_on"])[:10] == "2021-06-12"
+    assert b["draw_time_known"] in (True, "true", "True")
+
+
+def test_drawn_on_follows_the_date_modes(api, biobank):
+    calendar = read(api, "genes=EGFR&dates=calendar", "parquet")
+    shifted = read(api, "genes=EGFR&dates=shifted", "parquet")
+    relative = read(api, "genes=EGFR&dates=relative", "parquet")
+
+    assert shifted["drawn_on"].dtype == calendar["drawn_on"].dtype
+    moved = pd.to_datetime(shifted["drawn_on"].astype(str)) - pd.to_datetime(
+        calendar["drawn_on"].astype(str)
+    )
+    study_moved = pd.to_datetime(shifted["study_date"].astype(str)) - pd.to_datetime(
+        calendar["study_date"].astype(str)
+    )
+    assert list(moved) == list(study_moved) and all(moved.dt.days != 0)
+    assert "drawn_on" not in relative.columns
+    assert list(relative["drawn_on_days"] - relative["study_date_days"]) == list(
+        calendar["days_apart"]
+    )
+
+
 def test_build_matrix_takes_a_list_of_pair_dicts(richer):
     pairs = list(pair_queryset(CohortCriteria()))
 
