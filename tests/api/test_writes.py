@@ -341,6 +341,33 @@ def test_marking_a_day_only_draws_time_known_alone_is_refused(curator_api, bioba
     assert changed(timed)["drawn_at"] == f"{day}T10:15:00Z"
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "side", "field", "day"),
+    [
+        ("patients", "patient", "diagnosis_on", "0001-01-01"),
+        ("consents", "consent", "given_on", "1879-12-31"),
+        ("consents", "consent", "withdrawn_on", "0001-01-01"),
+        ("treatments", "treatment", "started_on", "0001-01-01"),
+        ("treatments", "treatment", "ended_on", "0001-01-01"),
+        ("clinical-events", "event", "occurred_on", "0001-01-01"),
+        ("blood-samples", "sample", "drawn_at", "0001-01-02T12:00:00Z"),
+    ],
+)
+def test_every_date_a_curator_writes_is_refused_before_1880_as_in_the_admin(
+    curator_api, biobank, endpoint, side, field, day
+):
+    """The admin's rule (tests/test_admin.py), with the same message."""
+    record = getattr(biobank.a, side)
+
+    response = curator_api.patch(
+        f"/api/{endpoint}/{record.pk}/", {field: day}, format="json"
+    )
+
+    assert errors_of(response)[field] == [
+        "lies before 1880-01-01, the earliest date the biobank accepts."
+    ]
+
+
 def test_a_draw_without_a_zone_is_refused_as_the_filters_refuse_it(
     curator_api, biobank
 ):
