@@ -53,6 +53,7 @@ PAGE_MODELS = {
     ("study", "pk"): ImagingStudy,
     ("rerun", "pk"): SavedCohort,
     ("version", "pk"): SavedCohort,
+    ("version-analysis", "pk"): SavedCohort,
     ("imports-run", "pk"): ImportRun,
     ("imports-run-issues", "pk"): ImportRun,
     ("radiomics_deidentifiedattribute_report", "run_id"): ImportRun,

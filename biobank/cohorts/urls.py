@@ -17,5 +17,10 @@ urlpatterns = [
         views.saved_version_page,
         name="version",
     ),
+    path(
+        "cohorts/saved/<int:pk>/versions/<int:number>/analysis/",
+        views.version_analysis_page,
+        name="version-analysis",
+    ),
     path("cohorts/analysis/", views.analysis_page, name="analysis"),
 ]

@@ -44,6 +44,7 @@ from biobank.cohorts.matrix import (
     MatrixSpecError,
     check_genes,
     features_named,
+    gene_columns,
     guard_formula,
     iter_matrix_frames,
     resolve_layout,
@@ -271,6 +272,8 @@ def _saved_cohorts_of(user) -> list[SavedCohort]:
         params = _definition_params(cohort.definition)
         cohort.page_query = urlencode(params)
         cohort.analysis_url = _analysis_url(params)
+        for version in cohort.versions.all():
+            version.analysis_url = _version_analysis_url(version, {})
     return cohorts
 
 
@@ -285,12 +288,7 @@ def saved_version_page(request: HttpRequest, pk: int, number: int) -> HttpRespon
     are added or values corrected. The pairs come from the version's members, never
     from the query run again; the page links the query with today's data apart.
     """
-    cohort = get_object_or_404(
-        saved.visible_cohorts(request.user).select_related("author", "project"), pk=pk
-    )
-    version = get_object_or_404(
-        cohort.versions.select_related("created_by"), number=number
-    )
+    cohort, version = _visible_version(request, pk, number)
     # The page reads only the date mode; anything else is named, as on every page:
     form = forms.Form(request.GET)
     form.is_valid()
@@ -313,11 +311,25 @@ def saved_version_page(request: HttpRequest, pk: int, number: int) -> HttpRespon
         "page_rows": PAGE_ROWS,
         "today_url": f"{reverse('cohorts:page')}?{urlencode(params)}",
         "today_analysis_url": _analysis_url(params),
+        "version_analysis_url": _version_analysis_url(version, _dates_param(dates)),
         "latest_number": cohort.versions.order_by("-number")[0].number,
         "form": form,
     }
     status = 400 if form.errors else 200
     return render(request, "cohorts/saved_version.html", context, status=status)
+
+
+def _visible_version(
+    request: HttpRequest, pk: int, number: int
+) -> tuple[SavedCohort, CohortVersion]:
+    """Return a saved cohort the user may open and its version `number`, or 404."""
+    cohort = get_object_or_404(
+        saved.visible_cohorts(request.user).select_related("author", "project"), pk=pk
+    )
+    version = get_object_or_404(
+        cohort.versions.select_related("created_by"), number=number
+    )
+    return cohort, version
 
 
 def _definition_params(definition: dict) -> dict[str, str]:
@@ -540,11 +552,27 @@ def _analysis_choice(query: QueryDict, user: AbstractBaseUser) -> AnalysisForm:
     return AnalysisForm(initial=given, user=user)
 
 
-def _analysis_url(params: dict[str, str]) -> str:
-    """Return the analysis page's address for cohort parameters; * is for downloads only."""
+def _analysis_url(params: dict[str, str], path: str = "") -> str:
+    """Return the analysis page's address for cohort parameters; * is for downloads only.
+
+    `path` is another analysis page's, such as a saved version's.
+    """
     if ALL_FEATURES in params.get("features", "").split(","):
         params = {name: value for name, value in params.items() if name != "features"}
-    return f"{reverse('cohorts:analysis')}?{urlencode(params)}"
+    path = path or reverse("cohorts:analysis")
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def _version_analysis_url(version: CohortVersion, dates: dict[str, str]) -> str:
+    """Return the address of the analysis of a version's frozen matrix.
+
+    It carries the features and genes of the version's definition, as the analysis
+    of today's data does, but none of its filters: the frozen matrix is their result.
+    """
+    params = _definition_params(version.definition)
+    columns = {name: params[name] for name in ("features", "genes") if name in params}
+    path = reverse("cohorts:version-analysis", args=[version.cohort_id, version.number])
+    return _analysis_url(columns | dates, path)
 
 
 @login_required
@@ -603,24 +631,10 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "cohorts/analysis.html", context | {"searched": False}, status=400
         )
-    # The box plot's feature is named as the features are, by name or IBSI code:
-    correlated = [name for _, name in layout.features]
-    box_feature = choice.cleaned_data["box_feature"]
-    if box_feature:
-        named = features_named(box_feature, correlated)
-        if not named:
-            choice.add_error(
-                None,
-                f"box_feature: {box_feature} is not among the features correlated "
-                f"({', '.join(correlated)}).",
-            )
-            return render(
-                request,
-                "cohorts/analysis.html",
-                context | {"searched": False},
-                status=400,
-            )
-        choice.cleaned_data["box_feature"] = named[0]
+    if not _box_feature_correlated(choice, [name for _, name in layout.features]):
+        return render(
+            request, "cohorts/analysis.html", context | {"searched": False}, status=400
+        )
 
     # One chunk for the whole cohort, so the queries do not grow with its size:
     frames = iter_matrix_frames(
@@ -638,6 +652,151 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
     )
     context |= _analysis_context(frame, choice, request.GET)
     return render(request, "cohorts/analysis.html", context)
+
+
+def _box_feature_correlated(choice: AnalysisForm, correlated: list[str]) -> bool:
+    """Resolve the box plot's feature among those correlated, or name it as an error.
+
+    The box plot's feature is named as the features are, by name or IBSI code.
+    """
+    box_feature = choice.cleaned_data["box_feature"]
+    if not box_feature:
+        return True
+    named = features_named(box_feature, correlated)
+    if not named:
+        choice.add_error(
+            None,
+            f"box_feature: {box_feature} is not among the features correlated "
+            f"({', '.join(correlated)}).",
+        )
+        return False
+    choice.cleaned_data["box_feature"] = named[0]
+    return True
+
+
+@login_required
+@require_GET
+@answers_bad_dates
+def version_analysis_page(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """Correlate chosen features with the markers of a saved version's frozen matrix.
+
+    docs/saved_cohorts.md: the analysis of a version reads the Parquet file the
+    version froze, checked by its SHA-256, never the data stored today, so that it
+    gives the same numbers after draws are added or values corrected. Its filters are
+    the version's; only the analysis's own choices are asked.
+    """
+    cohort, version = _visible_version(request, pk, number)
+    choice = _analysis_choice(request.GET, request.user)
+    # The page reads only the analysis's choices and the date mode:
+    form = forms.Form(request.GET)
+    form.is_valid()
+    name_unknown_parameters(form, request.GET, [*choice.fields, DATES_PARAMETER])
+    project = version.definition.get("query", {}).get("project", "")
+    projects = export_projects(request.user, version.members.all(), project)
+    dates = page_dates(request, projects)
+    context: dict = {
+        "form": form,
+        "choice": choice,
+        "dates": dates,
+        "cohort": cohort,
+        "version": version,
+        "today_analysis_url": _analysis_url(
+            _definition_params(version.definition) | _dates_param(dates)
+        ),
+    }
+    if form.errors or not (choice.is_bound and choice.is_valid()):
+        status = 400 if form.errors or choice.errors else 200
+        return render(request, "cohorts/analysis.html", context, status=status)
+
+    context |= {"searched": True, "pair_count": version.pair_count}
+    if version.pair_count > MAX_ANALYSIS_PAIRS:
+        context["too_many"] = MAX_ANALYSIS_PAIRS
+        return render(request, "cohorts/analysis.html", context)
+    try:
+        frozen = saved.read_frozen_matrix(version)
+    except saved.FrozenMatrixDamaged as damaged:
+        context |= {"searched": False, "damaged": str(damaged)}
+        return render(request, "cohorts/analysis.html", context, status=500)
+    frame = _frozen_columns(frozen, choice, version)
+    if frame is None or not _box_feature_correlated(
+        choice,
+        [
+            c.removeprefix(analysis.FEATURE_PREFIX)
+            for c in analysis.feature_columns(frame)
+        ],
+    ):
+        return render(
+            request, "cohorts/analysis.html", context | {"searched": False}, status=400
+        )
+
+    frame = dates.dater.frame(frame)
+    record_export(
+        request,
+        ExportRecord.Kind.ANALYSIS,
+        rows=len(frame),
+        definition={
+            "saved_cohort": cohort.pk,
+            "version": version.number,
+            **version.definition,
+        },
+        fmt="html",
+        date_mode=dates.mode,
+        projects=projects,
+    )
+    context |= _analysis_context(frame, choice, request.GET)
+    return render(request, "cohorts/analysis.html", context)
+
+
+def _frozen_columns(
+    frozen: pd.DataFrame, choice: AnalysisForm, version: CohortVersion
+) -> pd.DataFrame | None:
+    """Keep of a frozen matrix the chosen features and genes, or name what it lacks.
+
+    Features are named as on the analysis of today's data (names or IBSI codes), but
+    only the columns the version froze can be analysed.
+    """
+    frozen_features = [
+        c.removeprefix(analysis.FEATURE_PREFIX)
+        for c in analysis.feature_columns(frozen)
+    ]
+    chosen: list[str] = []
+    for feature in choice.spec.features:
+        named = features_named(feature, frozen_features)
+        if not named:
+            choice.add_error(
+                "features",
+                f"{feature} is not in the frozen matrix of version {version.number} "
+                f"(its features: {', '.join(frozen_features) or 'none'}).",
+            )
+        chosen += [name for name in named if name not in chosen]
+    if len(chosen) > MAX_ANALYSIS_FEATURES:
+        choice.add_error(
+            "features",
+            f"These name {len(chosen)} features; correlate at most {MAX_ANALYSIS_FEATURES} at once.",
+        )
+    frozen_genes = [
+        c.removeprefix(analysis.VAF_PREFIX)
+        for c in frozen.columns
+        if c.startswith(analysis.VAF_PREFIX)
+    ]
+    genes = [gene.upper() for gene in choice.spec.genes] or frozen_genes
+    missing = [gene for gene in genes if gene not in frozen_genes]
+    if missing:
+        choice.add_error(
+            "genes",
+            f"{', '.join(missing)}: not in the frozen matrix of version "
+            f"{version.number} (its genes: {', '.join(frozen_genes) or 'none'}).",
+        )
+    if choice.errors:
+        return None
+
+    # Every column but the other features and genes: identity, dates, CTCs, cfDNA:
+    left_out = {f"{analysis.FEATURE_PREFIX}{name}" for name in frozen_features} - {
+        f"{analysis.FEATURE_PREFIX}{name}" for name in chosen
+    }
+    for gene in set(frozen_genes) - set(genes):
+        left_out |= set(gene_columns(gene))
+    return frozen[[column for column in frozen.columns if column not in left_out]]
 
 
 def _analysis_context(

@@ -196,7 +196,7 @@ def _address(name: str, patient, user=None) -> str:
     """The address of a named pattern, its path parameters taken from `patient`."""
     from django.urls import reverse
 
-    if name == "cohorts:version":
+    if name in ("cohorts:version", "cohorts:version-analysis"):
         return reverse(name, kwargs=_version_of_a_saved_cohort(user))
     study = patient.imaging_studies.get().pk
     # A pattern added without an entry here fails, so that it is walked too:
