@@ -313,12 +313,17 @@ class FeatureExtraction(models.Model):
         return f"{self.software} {self.software_version} on {self.patient}"
 
     def clean(self) -> None:
-        """Refuse in forms an extraction whose segmentation is another patient's.
+        """Refuse in forms an extraction parted from its ROI or from the ROI's patient.
 
-        The patient is stored beside the segmentation for the queries; a curator
-        editing one of them in the admin must not part them.
+        Its values (or its job) were computed on its segmentation, so once set it is
+        neither removed nor replaced: that would leave values of no ROI, or of another
+        one. An extraction stored without one (a PyRadiomics CSV row naming no
+        series) may be given one, as import_pyradiomics links it later. The patient
+        is stored beside the segmentation for the queries; a curator editing one of
+        them in the admin (or reverting its history) must not part them.
         """
         super().clean()
+        self._keep_segmentation()
         if self.segmentation_id is None or self.patient_id is None:
             return
         owner = (
@@ -333,6 +338,30 @@ class FeatureExtraction(models.Model):
                     "patient; choose that patient or another segmentation."
                 }
             )
+
+    def _keep_segmentation(self) -> None:
+        stored = (
+            FeatureExtraction.objects.filter(pk=self.pk)
+            .values_list("segmentation_id", flat=True)
+            .first()
+            if self.pk is not None
+            else None
+        )
+        if stored is None or self.segmentation_id == stored:
+            return
+        if self.segmentation_id is None:
+            message = (
+                "The segmentation of an extraction cannot be removed: its feature "
+                "values were computed on that ROI. Delete the extraction instead if "
+                "they are wrong."
+            )
+        else:
+            message = (
+                f"The segmentation of an extraction cannot be changed: its feature "
+                f"values were computed on segmentation {stored}. Extract features "
+                "from the other segmentation as a new extraction."
+            )
+        raise ValidationError({"segmentation": message})
 
 
 class FeatureValue(models.Model):
