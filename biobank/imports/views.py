@@ -30,6 +30,7 @@ from biobank.imports.runs import last_run_id, new_run_of
 from biobank.imports.tasks import ingest_dicom_upload
 from patients.admin import SHOWN_ISSUES
 from patients.models import DataIssue, ImportRun, Project
+from radiomics.importers.pyradiomics_csv import EXTRACTION_FAILED
 
 logger = logging.getLogger(__name__)
 ISSUE_COLUMNS = ("severity", "code", "source_name", "row", "field", "value", "message")
@@ -113,6 +114,9 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
         "hidden_issues": max(count - SHOWN_ISSUES, 0),
         "rejected": _rejected(run),
         "stored_nothing": not any((run.summary.get("created") or {}).values()),
+        # A PyRadiomics row that held no number is stored as a failed extraction:
+        "failed_extractions": issues.filter(code=EXTRACTION_FAILED).count(),
+        "values_stored": bool((run.summary.get("created") or {}).get("feature values")),
     }
     return render(request, "admin/imports/result.html", context)
 

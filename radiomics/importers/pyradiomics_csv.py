@@ -40,6 +40,8 @@ from radiomics.models import (
 from radiomics.signatures import rescore_extractions
 
 logger = logging.getLogger(__name__)
+# The code of the warning on a row that held no number, stored as a failed extraction:
+EXTRACTION_FAILED = "extraction-failed"
 
 SOFTWARE = "PyRadiomics"
 ID_COLUMNS = ("ID", "PatientID", "patient_id", "Patient")
@@ -614,7 +616,7 @@ class _Storer:
                         f"{EMPTY_ROW}: no feature cell holds a number, so no value is "
                         "stored and the extraction is marked failed.",
                         row=row.line,
-                        code="extraction-failed",
+                        code=EXTRACTION_FAILED,
                     )
                 )
         self.report.count("extractions", len(created))

@@ -598,3 +598,36 @@ def test_a_rejected_row_beside_rows_already_present_says_nothing_new_was_stored(
     assert run.status == ImportRun.Status.PARTIAL
     assert "1 row rejected" in text
     assert "the others were already present, so nothing new was stored" in text
+
+
+PYRADIOMICS = "Image,Mask,original_firstorder_Mean,PatientID\n"
+
+
+def test_a_pyradiomics_table_whose_every_row_held_no_number_says_no_value_was_stored(
+    curating, project
+):
+    content = (PYRADIOMICS + "/a.nrrd,/b.nrrd,,P-9\n/c.nrrd,/d.nrrd,nan,P-8\n").encode()
+
+    response = upload(
+        curating, project, "pyradiomics", "f.csv", content, create_patients="on"
+    )
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    assert (
+        "No feature value was stored: each of the 2 rows of f.csv held no number"
+        in (text)
+    )
+
+
+def test_a_pyradiomics_table_with_one_empty_row_says_which_values_were_stored(
+    curating, project
+):
+    content = (PYRADIOMICS + "/a.nrrd,/b.nrrd,2.5,P-9\n/c.nrrd,/d.nrrd,,P-8\n").encode()
+
+    response = upload(
+        curating, project, "pyradiomics", "f.csv", content, create_patients="on"
+    )
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    assert "1 row held no feature value: its extraction is stored as failed" in text
+    assert "the other rows' values were stored" in text
