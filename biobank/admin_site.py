@@ -7,20 +7,30 @@ from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
 
 
+def admits(user) -> bool:
+    """Return whether `user` may enter the admin: staff, and curators and project
+    managers without a staff flag of their own.
+
+    What each sees inside is narrowed by biobank.core.scoped_admin; viewers browse
+    the web pages and the API instead.
+    """
+    from biobank.api.access import CURATE, may  # models load after this module
+
+    return user.is_active and (user.is_staff or may(user, CURATE, None))
+
+
 class BiobankAdminSite(admin.AdminSite):
     site_header = "Imaging biobank curation"
     site_title = "Imaging biobank"
 
+    @property
+    def login_form(self):
+        from biobank.admin_login import AdminLoginForm  # auth's forms need the models
+
+        return AdminLoginForm
+
     def has_permission(self, request: HttpRequest) -> bool:
-        """Curators and project managers enter without a staff flag of their own.
-
-        What each sees inside is narrowed by biobank.core.scoped_admin; viewers browse
-        the web pages and the API instead.
-        """
-        from biobank.api.access import CURATE, may  # models load after this module
-
-        user = request.user
-        return user.is_active and (user.is_staff or may(user, CURATE, None))
+        return admits(request.user)
 
     def get_urls(self):
         from django.urls import path
