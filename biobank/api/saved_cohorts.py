@@ -40,15 +40,11 @@ from biobank.core.validation import InvalidValue
 from biobank.exports.audit import (
     AuditedStream,
     RowCounter,
+    export_projects,
     record_export,
     start_export,
 )
-from biobank.exports.dates import (
-    DATED_FIELDS,
-    DateMode,
-    Dater,
-    dated_value,
-)
+from biobank.exports.dates import VIEWER_DEFAULT, DateMode, Dater, may_see_calendar
 from biobank.exports.models import ExportRecord
 
 MATRIX_FORMATS = ("parquet", "csv", "json")
@@ -371,9 +367,19 @@ class SavedCohortViewSet(
             raise MatrixDamaged(str(damaged)) from damaged
 
         diff = result.diff
-        if mode != DateMode.CALENDAR:
-            older = cohort.versions.get(number=diff["from_version"])
-            diff = _dated_diff(Dater(mode), diff, older, result.version)
+        older = cohort.versions.get(number=diff["from_version"])
+        if result.is_new and not may_see_calendar(
+            request.user,
+            export_projects(request.user, self.members_of(older, result.version)),
+        ):
+            # The new pairs may be of a project the caller only views:
+            mode = VIEWER_DEFAULT if mode == DateMode.CALENDAR else mode
+        if result.is_new and mode != DateMode.CALENDAR:
+            # Compared again in the caller's dates, as the diff endpoint answers:
+            try:
+                diff = saved.diff_versions(older, result.version, Dater(mode))
+            except saved.FrozenMatrixDamaged as damaged:
+                raise MatrixDamaged(str(damaged)) from damaged
         return Response(
             {
                 "is_new": result.is_new,
@@ -419,6 +425,10 @@ class SavedCohortViewSet(
             version.members.all(),
             version.definition.get("query", {}).get("project", ""),
         )
+
+    @staticmethod
+    def members_of(*versions: CohortVersion) -> QuerySet:
+        return CohortMember.objects.filter(version__in=versions)
 
     @staticmethod
     def version_definition(version: CohortVersion) -> dict:
@@ -516,13 +526,16 @@ class SavedCohortViewSet(
         )
 
         versions = {v.number: v for v in cohort.versions.all()}
-        mode, _ = self.date_mode(versions[newer])
+        # The rows of both versions decide: a removed pair shows its dates too.
+        mode, _ = read_date_mode(
+            request,
+            self.members_of(versions[older], versions[newer]),
+            cohort.definition.get("query", {}).get("project", ""),
+        )
         try:
-            diff = saved.diff_versions(versions[older], versions[newer])
+            diff = saved.diff_versions(versions[older], versions[newer], Dater(mode))
         except saved.FrozenMatrixDamaged as damaged:
             raise MatrixDamaged(str(damaged)) from damaged
-        if mode != DateMode.CALENDAR:
-            diff = _dated_diff(Dater(mode), diff, versions[older], versions[newer])
         return Response(diff)
 
     def get_version(self, number: str) -> CohortVersion:
@@ -544,25 +557,6 @@ class SavedCohortViewSet(
                 {name: [f"Give a version number of this cohort, 1 to {numbers[-1]}."]}
             )
         return int(text)
-
-
-def _dated_diff(
-    dater: Dater, diff: dict, older: CohortVersion, newer: CohortVersion
-) -> dict:
-    """Return a diff with the dates of its pairs and changed values in `dater`'s mode."""
-    members = CohortMember.objects.filter(version__in=[older, newer])
-    projects = dict(members.values_list("study_pk", "project_code"))
-
-    def dated(entry: dict) -> dict:
-        key = (projects[entry["study_id"]], entry["patient_pseudonym"])
-        if entry.get("column") in DATED_FIELDS:
-            entry = entry | {
-                side: dated_value(dater, key, entry[side]) for side in ("old", "new")
-            }
-        return dater.row(key, entry)
-
-    groups = ("pairs_added", "pairs_removed", "values_changed")
-    return diff | {group: [dated(entry) for entry in diff[group]] for group in groups}
 
 
 def _frames(path: Path) -> Iterator[pd.DataFrame]:

@@ -50,6 +50,7 @@ from biobank.cohorts.matrix import (
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortCriteria, pair_queryset
 from biobank.core.validation import InvalidValue, check_text
+from biobank.exports.dates import DATED_FIELDS, DateMode, Dater
 from patients.models import Project
 from radiomics.models import ImagingStudy
 
@@ -536,13 +537,19 @@ def read_members(version: CohortVersion) -> list[dict]:
     ]
 
 
-def diff_versions(old: CohortVersion, new: CohortVersion) -> dict:
-    """Return what changed from version `old` to version `new` of a cohort."""
+def diff_versions(
+    old: CohortVersion, new: CohortVersion, dater: Dater | None = None
+) -> dict:
+    """Return what changed from version `old` to version `new` of a cohort.
+
+    With a `dater`, in its date mode (see diff_snapshots).
+    """
     diff = diff_snapshots(
         read_members(old),
         read_frozen_matrix(old),
         read_members(new),
         read_frozen_matrix(new),
+        dater,
     )
     return diff | {"from_version": old.number, "to_version": new.number}
 
@@ -556,18 +563,26 @@ def diff_snapshots(
     old_matrix: pd.DataFrame,
     new_members: list[dict],
     new_matrix: pd.DataFrame,
+    dater: Dater | None = None,
 ) -> dict:
     """Return pairs added and removed, and values changed in pairs present in both.
 
     A pair is its study and draw (their ids when frozen). Values are those of the
     members (copied fields and evidence) and of the matrix columns in both versions;
     a missing value on both sides is no change.
-    """
-    old = _keyed_frame(old_members, old_matrix)
-    new = _keyed_frame(new_members, new_matrix)
 
-    added = _identities(new[~new.index.isin(old.index)])
-    removed = _identities(old[~old.index.isin(new.index)])
+    With a `dater`, both versions are first put in its date mode as their members
+    and matrix are served (Dater.row, Dater.frame), then compared: every date is
+    moved once or turned into days under its relative name, and birth_year, blank
+    in both, is no change.
+    """
+    dater = dater or Dater(DateMode.CALENDAR)
+    old = _keyed_frame(old_members, old_matrix, dater)
+    new = _keyed_frame(new_members, new_matrix, dater)
+
+    identity = dater.field_names(IDENTITY, DATED_FIELDS)
+    added = _identities(new[~new.index.isin(old.index)], identity)
+    removed = _identities(old[~old.index.isin(new.index)], identity)
 
     shared = new.index[new.index.isin(old.index)]
     columns = [c for c in new.columns if c in old.columns and c not in PAIR_KEY]
@@ -578,7 +593,7 @@ def diff_snapshots(
         for key in shared[differs]:
             changed.append(
                 {
-                    **_identity(after.loc[key]),
+                    **_identity(after.loc[key], identity),
                     "column": column,
                     "old": _plain(before.at[key, column]),
                     "new": _plain(after.at[key, column]),
@@ -615,17 +630,28 @@ IDENTITY = (
 )
 
 
-def _identity(row: pd.Series) -> dict:
-    return {name: _plain(row[name]) for name in IDENTITY}
+def _identity(row: pd.Series, names: list[str]) -> dict:
+    return {name: _plain(row[name]) for name in names}
 
 
-def _identities(frame: pd.DataFrame) -> list[dict]:
-    return [_identity(row) for _, row in frame.iterrows()]
+def _identities(frame: pd.DataFrame, names: list[str]) -> list[dict]:
+    return [_identity(row, names) for _, row in frame.iterrows()]
 
 
-def _keyed_frame(members: list[dict], matrix: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per pair: the member's values, then the matrix columns."""
-    frame = pd.DataFrame(members, columns=[*PAIR_KEY, *MEMBER_FIELDS, "evidence"])
+def _keyed_frame(
+    members: list[dict], matrix: pd.DataFrame, dater: Dater
+) -> pd.DataFrame:
+    """Return one row per pair: the member's values, then the matrix columns.
+
+    Both in `dater`'s mode, as the members and the matrix of a version are served.
+    """
+    members = [
+        dater.row((member["project_code"], member["patient_pseudonym"]), member)
+        for member in members
+    ]
+    names = dater.field_names([*PAIR_KEY, *MEMBER_FIELDS, "evidence"], DATED_FIELDS)
+    frame = pd.DataFrame(members, columns=names)
+    matrix = dater.frame(matrix)
     extra = [c for c in matrix.columns if c not in frame.columns]
     # The matrix has a row per member, in the same order:
     if [list(matrix[key]) for key in PAIR_KEY] != [

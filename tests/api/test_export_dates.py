@@ -340,3 +340,71 @@ def test_no_calendar_date_in_a_viewers_record_lists(api, biobank):
     ):
         content = body(api.get(url))
         assert not iso_dates(content) & real_dates(), url
+
+
+def jsonl(api, url: str) -> list[dict]:
+    return [json.loads(line) for line in body(api.get(url)).splitlines() if line]
+
+
+@pytest.mark.parametrize("mode", ["shifted", "relative"])
+def test_a_viewers_diff_gives_the_values_of_the_patient_and_the_frozen_matrix(
+    mode, curator_api, analyst, project, biobank
+):
+    # The trial's case: a birth year and a diagnosis set between two versions, and
+    # evidence (the first treatment) that changed too.
+    patient = biobank.a.patient
+    Patient.objects.filter(pk=patient.pk).update(birth_year=None, diagnosis_on=None)
+    created = curator_api.post(
+        "/api/saved-cohorts/",
+        {"name": "dated", "query": {"window_days": 30, "before_treatment": True}},
+        format="json",
+    )
+    cohort = f"/api/saved-cohorts/{created.json()['id']}"
+    Patient.objects.filter(pk=patient.pk).update(
+        birth_year=1960, diagnosis_on=dt.date(2000, 8, 15)
+    )
+    Treatment.objects.filter(pk=biobank.a.treatment.pk).update(
+        started_on=dt.date(2020, 2, 3)
+    )
+    assert curator_api.post(f"{cohort}/rerun/").status_code == 201
+    grant(analyst, project, "viewer")
+
+    diff = json.loads(body(curator_api.get(f"{cohort}/diff/?dates={mode}")))
+    record = json.loads(
+        body(curator_api.get(f"/api/patients/{patient.pk}/?dates={mode}"))
+    )
+    [row] = [
+        row
+        for row in jsonl(
+            curator_api, f"{cohort}/versions/2/matrix/?format=json&dates={mode}"
+        )
+        if row["patient_pseudonym"] == "PT-A"
+    ]
+    [member] = [
+        member
+        for member in json.loads(
+            body(curator_api.get(f"{cohort}/versions/2/members/?dates={mode}"))
+        )["results"]
+        if member["patient_pseudonym"] == "PT-A"
+    ]
+
+    changed = {
+        entry["column"]: entry
+        for entry in diff["values_changed"]
+        if entry["patient_pseudonym"] == "PT-A"
+    }
+    diagnosis = "diagnosis_on" if mode == "shifted" else "diagnosis_on_days"
+    study_date = "study_date" if mode == "shifted" else "study_date_days"
+    assert "birth_year" not in changed and "1960" not in json.dumps(diff)
+    assert changed[diagnosis]["old"] is None
+    assert changed[diagnosis]["new"] == record[diagnosis] == row[diagnosis]
+    assert changed[diagnosis][study_date] == member[study_date] == row[study_date]
+    assert changed["evidence"]["new"] == member["evidence"]
+    assert diff["counts"]["values_changed"] == len(diff["values_changed"])
+    if mode == "shifted":
+        # Moved once: the real day plus the patient's one offset.
+        days = shift_days((project.code, "PT-A"))
+        assert record[diagnosis] == str(dt.date(2000, 8, 15) + dt.timedelta(days))
+        assert member["evidence"]["first_treatment_on"] == str(
+            dt.date(2020, 2, 3) + dt.timedelta(days)
+        )
