@@ -136,6 +136,14 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         help_text="Patients without any treatment qualify.",
     )
 
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        # A link without a mode (?project=sts&window_days=30) pairs in the default
+        # mode; the radio shows it chosen, as on the unbound page, not neither one:
+        if data is not None and not data.get("mode"):
+            data = data.copy()
+            data["mode"] = self.base_fields["mode"].initial
+        super().__init__(data, *args, **kwargs)
+
     def clean_window_days(self) -> int:
         window = self.cleaned_data["window_days"]
         return DEFAULT_WINDOW_DAYS if window is None else window
