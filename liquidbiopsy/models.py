@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
@@ -89,6 +90,19 @@ class BloodSample(models.Model):
         """
         super().clean()
         clean_dates(self, {"drawn_at": "Draw date"})
+        if self.is_time_known or self.drawn_at is None:
+            return
+        # As in the API, a time is dropped on purpose only (docs/api.md, "Writing"):
+        local = timezone.localtime(self.drawn_at)
+        if local.time() != dt.time(0, 0):
+            raise ValidationError(
+                {
+                    "drawn_at": f"The time {local:%H:%M} is given for a draw whose "
+                    "time is not known, which is stored at 00:00 of its day: set the "
+                    "time to 00:00 to drop it, or mark the time as known (on the "
+                    "draw's own page) to keep it."
+                }
+            )
 
     @property
     def drawn(self) -> dt.datetime | dt.date:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from liquidbiopsy.models import BloodSample, VariantResult
 from patients.models import (
@@ -375,6 +376,26 @@ def test_the_admin_refuses_every_patient_record_date_the_importers_refuse(
     record.refresh_from_db()
     stored = getattr(record, field)
     assert stored is None or stored.isoformat()[:10] != day
+
+
+def test_the_admin_drops_a_draws_time_only_when_the_curator_sets_it_to_midnight(
+    biobank, curator_client
+):
+    """Unticking "is time known" alone kept 09:00 on a draw said to have no time."""
+    sample = BloodSample.objects.get()
+    url = admin_url(BloodSample, "change", sample.pk)
+    data = post_data(curator_client.get(url))
+    del data["is_time_known"]  # unticked
+
+    kept = curator_client.post(url, data)
+    dropped = curator_client.post(url, data | {"drawn_at_1": "00:00:00"})
+
+    (message,) = kept.context["adminform"].form.errors["drawn_at"]
+    assert message.startswith("The time 09:00 is given for a draw whose time is not")
+    assert dropped.status_code == 302
+    sample.refresh_from_db()
+    assert not sample.is_time_known
+    assert timezone.localtime(sample.drawn_at).time() == dt.time(0, 0)
 
 
 def test_a_vaf_given_in_percent_gets_a_message_saying_vaf_is_a_fraction(

@@ -90,6 +90,8 @@ from patients.validation import (
     check_overall_survival_days,
     check_source_id,
     check_treatment_line,
+    find_same_treatment,
+    same_agent_message,
 )
 from radiomics.models import (
     FeatureDefinition,
@@ -628,6 +630,10 @@ class TreatmentSerializer(_PatientRecordSerializer):
             "ended_on",
             lambda: check_end_after_start(record.started_on, record.ended_on),
         )
+        # The same agent spelled alike is treatment_natural_key's, under started_on:
+        stored = find_same_treatment(record)
+        if stored is not None and stored.agent != record.agent:
+            raise serializers.ValidationError({"agent": [same_agent_message(stored)]})
 
 
 class ClinicalEventSerializer(_PatientRecordSerializer):
@@ -946,9 +952,13 @@ class BloodSampleSerializer(_PatientRecordSerializer):
         stored = self.instance
         if stored is not None and "drawn_at" not in attrs:
             self.check_time_kept(stored, attrs.get("is_time_known"))
-        if not attrs.get("is_time_known", getattr(stored, "is_time_known", True)):
-            drawn_at = attrs.get("drawn_at") or stored.drawn_at
-            attrs["drawn_at"] = Draw.on(timezone.localdate(drawn_at)).drawn_at
+        # Only a drawn_at given now moves to 00:00: a stored one is left as it is.
+        is_time_known = attrs.get(
+            "is_time_known", getattr(stored, "is_time_known", True)
+        )
+        if "drawn_at" in attrs and not is_time_known:
+            day = timezone.localdate(attrs["drawn_at"])
+            attrs["drawn_at"] = Draw.on(day).drawn_at
         return super().validate(attrs)
 
     @staticmethod

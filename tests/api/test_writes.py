@@ -317,6 +317,24 @@ def test_a_draws_time_is_dropped_when_the_day_is_given_with_it(curator_api, biob
     assert previous.drawn_at == stored
 
 
+def test_another_change_keeps_a_time_stored_on_a_draw_of_unknown_time(
+    curator_api, biobank
+):
+    """A PATCH of the timepoint moved such a draw (made in the admin before) to 00:00."""
+    sample = biobank.a.sample
+    BloodSample.objects.filter(pk=sample.pk).update(is_time_known=False)
+
+    changed(
+        curator_api.patch(
+            f"/api/blood-samples/{sample.pk}/", {"timepoint": "C2D1"}, format="json"
+        )
+    )
+
+    stored = sample.drawn_at
+    sample.refresh_from_db()
+    assert (sample.drawn_at, sample.timepoint) == (stored, "C2D1")
+
+
 def test_marking_a_day_only_draws_time_known_alone_is_refused(curator_api, biobank):
     """Its stored 00:00 is no time of day: it would be read as the draw's time."""
     sample = biobank.a.sample
