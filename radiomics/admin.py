@@ -202,9 +202,20 @@ class FeatureExtractionAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     )
     date_hierarchy = "created_at"
     raw_id_fields = ("patient", "segmentation")
-    # The job fields are the worker's record of what happened; curators read them:
+    # What the engine or the import computed, and the worker's record of the job,
+    # are provenance: curators read them. The patient and the segmentation stay
+    # editable, within the rules of the model's clean:
     readonly_fields = (
+        "software",
+        "software_version",
+        "preset",
+        "parameters",
+        "diagnostics",
         "fingerprint",
+        "source_name",
+        "image_reference",
+        "mask_reference",
+        "label",
         "created_at",
         "status",
         "progress",
@@ -214,6 +225,10 @@ class FeatureExtractionAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
         "started_at",
         "finished_at",
     )
+
+    # Extractions are made by extract_features and import_pyradiomics, with values:
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(FeatureValue)
@@ -229,6 +244,15 @@ class FeatureValueAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     raw_id_fields = ("extraction", "feature")
     # NB: tens of millions of rows; counting them all on every page is too slow.
     show_full_result_count = False
+
+    # Computed by an engine or imported with its extraction: a value changed by hand
+    # would no longer be what the extraction's software and parameters gave. A wrong
+    # value is deleted (docs/signatures_and_robustness.md) or its extraction re-run.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     # A saved value rescores its extraction through a post_save receiver; deletes
     # have none (it would slow every cascade delete), so the admin rescores here:

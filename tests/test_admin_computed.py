@@ -1,0 +1,143 @@
+"""The admin shows computed values (features, scores, robustness) but does not edit them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db.models import Model
+
+from radiomics.models import (
+    FeatureExtraction,
+    FeatureRobustness,
+    FeatureValue,
+    RadiomicSignature,
+    SignatureScore,
+)
+from tests.biobank.conftest import Records
+from tests.conftest import grant
+from tests.test_admin import admin_url
+
+
+@pytest.fixture
+def value(project) -> FeatureValue:
+    records = Records(project)
+    study = records.study(records.patient("P-1"), dt.date(2024, 3, 1))
+    return records.feature(study, "original_firstorder_Mean", 1.5)
+
+
+@pytest.fixture
+def computed(value) -> dict[type[Model], Model]:
+    """One record of each computed model: a MIRP value, its score and a robustness row."""
+    FeatureExtraction.objects.filter(pk=value.extraction_id).update(
+        software="mirp", software_version="2.3.1"
+    )
+    signature = RadiomicSignature.objects.create(name="Illustrative")
+    score = SignatureScore.objects.create(
+        signature=signature, extraction=value.extraction, score=0.4
+    )
+    robustness = FeatureRobustness.objects.create(
+        feature=value.feature,
+        design="readers",
+        form="ICC(2,1)",
+        icc=0.9,
+        ci_low=0.8,
+        ci_high=0.95,
+        threshold=0.75,
+        is_robust=True,
+    )
+    return {FeatureValue: value, SignatureScore: score, FeatureRobustness: robustness}
+
+
+@pytest.fixture(params=["superuser", "project curator"])
+def curator_client(request, client, curator, django_user_model, project):
+    if request.param == "superuser":
+        client.force_login(curator)
+    else:
+        user = django_user_model.objects.create_user("project-curator")
+        client.force_login(grant(user, project, "curator"))
+    return client
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "new"),
+    [
+        (FeatureValue, "value", "99.0"),
+        (SignatureScore, "score", "99.0"),
+        (FeatureRobustness, "icc", "0.1"),
+    ],
+    ids=lambda item: getattr(item, "__name__", None),
+)
+def test_computed_values_are_shown_but_not_added_or_changed(
+    model, field, new, computed, curator_client
+):
+    record = computed[model]
+    was = getattr(record, field)
+    url = admin_url(model, "change", record.pk)
+
+    page = curator_client.get(url)
+    posted = curator_client.post(url, {field: new})
+
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert str(was) in page.content.decode()
+    assert posted.status_code == 403
+    record.refresh_from_db()
+    assert getattr(record, field) == was
+    assert curator_client.get(admin_url(model, "add")).status_code == 403
+
+
+def test_a_wrong_feature_value_is_deleted_and_its_extraction_rescored(
+    computed, curator_client
+):
+    """docs/signatures_and_robustness.md: deleting a value in the admin is allowed."""
+    value = computed[FeatureValue]
+
+    response = curator_client.post(
+        admin_url(FeatureValue, "delete", value.pk), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not FeatureValue.objects.filter(pk=value.pk).exists()
+
+
+COMPUTED_EXTRACTION_FIELDS = [
+    "software",
+    "software_version",
+    "preset",
+    "parameters",
+    "diagnostics",
+    "fingerprint",
+    "image_reference",
+    "mask_reference",
+    "label",
+    "status",
+]
+
+
+def test_an_extractions_provenance_is_read_only_and_none_is_added_by_hand(
+    computed, curator_client
+):
+    extraction = computed[FeatureValue].extraction
+    url = admin_url(FeatureExtraction, "change", extraction.pk)
+
+    page = curator_client.get(url)
+    form = page.context["adminform"].form
+    data = {
+        "patient": extraction.patient_id,
+        "segmentation": extraction.segmentation_id,
+        "software": "pyradiomics",
+        "software_version": "0.0",
+        "fingerprint": "forged",
+        "parameters": '{"binWidth": 1}',
+    }
+    posted = curator_client.post(url, data)
+
+    assert [name for name in COMPUTED_EXTRACTION_FIELDS if name in form.fields] == []
+    assert "mirp" in page.content.decode()
+    assert posted.status_code == 302
+    extraction.refresh_from_db()
+    assert (extraction.software, extraction.software_version) == ("mirp", "2.3.1")
+    assert extraction.fingerprint.startswith("extraction-")
+    assert extraction.parameters == {}
+    assert curator_client.get(admin_url(FeatureExtraction, "add")).status_code == 403
