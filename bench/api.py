@@ -347,12 +347,17 @@ def cohort_sql(
             bounds += " AND fv.value >= %s"
         if criteria.feature_max is not None:
             bounds += " AND fv.value <= %s"
+        # With a modality, the value must be of a series of that modality (query.py):
+        same_modality = " AND se.modality = %s" if criteria.modality else ""
         conditions.append(
             "EXISTS (SELECT 1 FROM radiomics_imageseries se "  # noqa: S608 - our own SQL; values are parameters
             "JOIN radiomics_segmentation sg ON sg.series_id = se.id "
             "JOIN radiomics_featureextraction e ON e.segmentation_id = sg.id "
             "JOIN radiomics_featurevalue fv ON fv.extraction_id = e.id "
-            "WHERE se.study_id = s.id AND fv.feature_id = %s" + bounds + ")"
+            "WHERE se.study_id = s.id AND fv.feature_id = %s"
+            + bounds
+            + same_modality
+            + ")"
         )
         (feature_id,) = fetch_sql(
             "SELECT id FROM radiomics_featuredefinition WHERE name = %s",
@@ -364,6 +369,8 @@ def cohort_sql(
             for bound in (criteria.feature_min, criteria.feature_max)
             if bound is not None
         ]
+        if criteria.modality:
+            values.append(criteria.modality)
     pairs = (
         f"SELECT pr.code AS project_code, pt.pseudonym AS patient_pseudonym, "  # noqa: S608 - our own SQL; values are parameters
         f"s.id AS study_id, s.study_instance_uid, s.study_date, s.modalities, "

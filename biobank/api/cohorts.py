@@ -210,6 +210,11 @@ def collect_evidence(criteria: CohortCriteria, rows: list[dict]):
             feature_condition(criteria.feature, "feature__"),
             extraction__segmentation__series__study__in=study_ids,
         )
+        if criteria.modality:
+            # As the filter: only values of series of the modality asked for.
+            values = values.filter(
+                extraction__segmentation__series__modality=criteria.modality
+            )
         if criteria.feature_min is not None:
             values = values.filter(value__gte=criteria.feature_min)
         if criteria.feature_max is not None:

@@ -24,7 +24,7 @@ from biobank.cohorts.matrix import (
     ROBUST_DESIGNS,
     MatrixSpec,
     MatrixSpecError,
-    check_genes,
+    check_spec,
     iter_matrix_frames,
     matrix_filename,
     resolve_layout,
@@ -68,6 +68,7 @@ MATRIX_PARAMETERS = [
     _parameter("signatures", OpenApiTypes.STR, "Comma-separated signature names; by default every signature."),
     _parameter("software", OpenApiTypes.STR, "Use only extractions of this engine, e.g. pyradiomics."),
     _parameter("preset", OpenApiTypes.STR, "Use only extractions of this parameter preset."),
+    _parameter("extraction_modality", OpenApiTypes.STR, "Use only extractions of series of this modality, e.g. CT; by default the modality filter's, else any."),
     _parameter("ctc_platform", OpenApiTypes.STR, "Use the CTC count of this platform; by default the first recorded."),
     _parameter(FORMAT_PARAMETER, OpenApiTypes.STR, "File format (default csv); json is JSON Lines.", enum=list(FORMATS)),
 ]  # fmt: skip
@@ -94,7 +95,7 @@ def read_request(
     spec = None
     try:
         spec = MatrixSpec.from_params(_spec_parameters(query))
-        check_genes(spec, user)
+        check_spec(spec, user)
     except MatrixSpecError as error:
         errors[error.field] = [error.message]
 
@@ -159,6 +160,7 @@ class CohortMatrixView(generics.GenericAPIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         form, spec, fmt = read_request(request.query_params, request.user)
         criteria = form.criteria()
+        spec = spec.for_cohort(criteria)
         pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
         mode, projects = read_date_mode(request, pairs, criteria.project)
 

@@ -10,7 +10,7 @@ import math
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 import numpy as np
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from biobank.api import vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
-from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER
+from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, CohortCriteria
 from biobank.core.dates import moment_text
 from liquidbiopsy.hgvs import current_symbol
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
@@ -95,6 +95,8 @@ class MatrixSpec:
     `genes`: HGNC symbols; empty means every gene with a result in the cohort's draws.
     `signatures`: signature names; empty means every signature.
     `software`, `preset`: only extractions of this engine or preset are used.
+    `extraction_modality`: only extractions of series of this modality are used
+    (`for_cohort` sets it to the cohort's modality filter when empty).
     `ctc_platform`: the CTC count of this platform is used; empty takes the first
     recorded count of the draw.
     """
@@ -106,6 +108,7 @@ class MatrixSpec:
     software: str = ""
     preset: str = ""
     ctc_platform: str = ""
+    extraction_modality: str = ""
 
     def __post_init__(self) -> None:
         if self.robust not in ROBUST_DESIGNS:
@@ -135,7 +138,18 @@ class MatrixSpec:
                 raise MatrixSpecError(name, f"Give {name} as text.")
             else:
                 values[name] = value.strip()
+        if "extraction_modality" in values:
+            # DICOM codes are upper case, as the cohort's modality filter reads them:
+            values["extraction_modality"] = values["extraction_modality"].upper()
         return cls(**values)
+
+    def for_cohort(self, criteria: CohortCriteria) -> MatrixSpec:
+        """Return the spec a matrix of this cohort uses: without `extraction_modality`
+        of its own, the cohort's modality filter chooses the series (docs/matrix.md).
+        """
+        if self.extraction_modality or not criteria.modality:
+            return self
+        return replace(self, extraction_modality=criteria.modality)
 
     def as_dict(self) -> dict:
         """Return the spec as JSON-ready data that `from_params` reads back."""
@@ -184,6 +198,7 @@ class MatrixLayout:
             software=self.spec.software,
             preset=self.spec.preset,
             ctc_platform=self.spec.ctc_platform,
+            extraction_modality=self.spec.extraction_modality,
         )
 
     def empty_frame(self) -> pd.DataFrame:
@@ -461,6 +476,29 @@ def check_genes(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:
     raise MatrixSpecError("genes", message)
 
 
+def check_spec(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:
+    """Refuse the genes and the extraction modality of `spec` the user has no record of.
+
+    A misspelt modality would give rows without any feature, which read as studies
+    never extracted. Checked on nobody's behalf (user None), both are taken as given.
+
+    Raises
+    ------
+    MatrixSpecError
+        Naming the first unknown value and the closest stored ones.
+    """
+    check_genes(spec, user)
+    modality = spec.extraction_modality
+    if (
+        user is not None
+        and modality
+        and not vocabulary.MODALITIES.knows(modality, user)
+    ):
+        raise MatrixSpecError(
+            "extraction_modality", vocabulary.MODALITIES.refusal(modality, user)
+        )
+
+
 def _resolve_genes(spec: MatrixSpec, pairs: Iterable[dict]) -> tuple[str, ...]:
     if spec.genes:
         return tuple(dict.fromkeys(gene_key(gene) for gene in spec.genes))
@@ -611,15 +649,20 @@ def _clinical(study_ids: set[int]) -> dict[int, dict]:
 def _choose_extractions(study_ids: set[int], layout: MatrixLayout) -> dict[int, dict]:
     """Return, per study, the done extraction whose values fill the row.
 
-    The one with the most values of the chosen features wins; ties go to the lowest
-    series number (then series id), the lowest ROI number (then segmentation id),
-    and last to the most recent extraction (highest id). Values are counted only
-    for studies with several candidates, in one more query.
+    Only extractions of series of the spec's `extraction_modality` (when given)
+    compete. The one with the most values of the chosen features wins; ties go to
+    the lowest series number (then series id), the lowest ROI number (then
+    segmentation id), and last to the most recent extraction (highest id). Values
+    are counted only for studies with several candidates, in one more query.
     """
     extractions = FeatureExtraction.objects.filter(
         status=FeatureExtraction.Status.DONE,
         segmentation__series__study__in=study_ids,
     )
+    if layout.spec.extraction_modality:
+        extractions = extractions.filter(
+            segmentation__series__modality=layout.spec.extraction_modality
+        )
     if layout.spec.software:
         extractions = extractions.filter(software=layout.spec.software)
     if layout.spec.preset:

@@ -327,6 +327,11 @@ def _keep_nearest(pairs: QuerySet, criteria: CohortCriteria) -> QuerySet:
     (the ranking paired the whole cohort before its first row).
     """
     study_date = OuterRef("study_date")
+        if criteria.modality:
+            # A PET value must not admit a study asked for by its CT (docs/api.md):
+            values = values.filter(
+                extraction__segmentation__series__modality=criteria.modality
+            )
     distance = OuterRef("abs_days_apart")
     nearer = (
         BloodSample.objects.filter(

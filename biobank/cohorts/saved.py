@@ -42,7 +42,7 @@ from biobank.cohorts.forms import (
 from biobank.cohorts.matrix import (
     MatrixSpec,
     MatrixSpecError,
-    check_genes,
+    check_spec,
     iter_matrix_frames,
     resolve_layout,
     write_matrix,
@@ -151,6 +151,9 @@ def validate_definition(
     if errors:
         raise DefinitionInvalid(errors)
 
+    # The extraction's modality is written out too (the modality filter's when not
+    # given), so that a changed default cannot change this definition's matrix:
+    matrix = MatrixSpec.from_params(matrix).for_cohort(criteria).as_dict()
     return Definition(query, matrix, criteria, criteria.project)
 
 
@@ -208,7 +211,7 @@ def _validate_matrix(matrix: object, user: AbstractBaseUser | None) -> dict:
         # Unknown features, signatures and genes are refused now, not when the matrix
         # is built:
         resolve_layout(spec, [])
-        check_genes(spec, user)
+        check_spec(spec, user)
     except MatrixSpecError as error:
         raise DefinitionInvalid({"matrix": {error.field: [error.message]}}) from error
     return spec.as_dict()

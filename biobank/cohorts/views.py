@@ -617,7 +617,7 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         return render(request, "cohorts/analysis.html", context)
 
     try:
-        layout = resolve_layout(choice.spec, pairs)
+        layout = resolve_layout(spec, pairs)
     except MatrixSpecError as error:
         choice.add_error(error.field, error.message)
         return render(
@@ -631,6 +631,8 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "cohorts/analysis.html", context | {"searched": False}, status=400
         )
+    # The features of the series of the modality filtered on (docs/matrix.md):
+    spec = choice.spec.for_cohort(form.criteria())
     if not _box_feature_correlated(choice, [name for _, name in layout.features]):
         return render(
             request, "cohorts/analysis.html", context | {"searched": False}, status=400
@@ -638,14 +640,14 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
 
     # One chunk for the whole cohort, so the queries do not grow with its size:
     frames = iter_matrix_frames(
-        pairs, choice.spec, chunk_size=MAX_ANALYSIS_PAIRS, layout=layout
+        pairs, spec, chunk_size=MAX_ANALYSIS_PAIRS, layout=layout
     )
     frame = dates.dater.frame(pd.concat(list(frames), ignore_index=True))
     record_export(
         request,
         ExportRecord.Kind.ANALYSIS,
         rows=len(frame),
-        definition={"query": form.stored_query(), "matrix": choice.spec.as_dict()},
+        definition={"query": form.stored_query(), "matrix": spec.as_dict()},
         fmt="html",
         date_mode=dates.mode,
         projects=projects,

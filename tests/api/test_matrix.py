@@ -44,7 +44,7 @@ from radiomics.models import (
     Segmentation,
     SignatureScore,
 )
-from tests.api.conftest import Biobank, _snv
+from tests.api.conftest import Biobank, _snv, results
 from tests.api.test_queries import add_patients
 from tests.conftest import grant
 
@@ -351,31 +351,46 @@ def test_genes_default_to_every_gene_tested_in_the_cohort(api, richer):
     assert list(nearest["patient_pseudonym"]) == ["PT-A"]
 
 
-def add_second_series(biobank: Biobank, value: float) -> FeatureExtraction:
-    """A second CT series of A's study, segmented and extracted by another engine."""
-    series = ImageSeries.objects.create(
+def add_series(
+    biobank: Biobank,
+    value: float,
+    name: str,
+    series: dict,
+    segmentation: dict,
+    software: str,
+) -> FeatureExtraction:
+    """Another series of A's study, segmented, with an extraction holding the Mean."""
+    added = ImageSeries.objects.create(
         study=biobank.a.study,
-        series_instance_uid="2.25.999",
-        source_uid_hash="series-second",
-        series_number=2,
-        modality="CT",
-        manufacturer="GE MEDICAL SYSTEMS",
-        slice_thickness_mm=3.0,
+        source_uid_hash=f"series-{name}",
+        **series,
     )
-    segmentation = Segmentation.objects.create(
-        series=series, roi_name="GTV-1", source_kind="RTSTRUCT"
+    roi = Segmentation.objects.create(
+        series=added, source_kind="RTSTRUCT", **segmentation
     )
     extraction = FeatureExtraction.objects.create(
         patient=biobank.a.patient,
-        segmentation=segmentation,
-        fingerprint="extraction-second",
-        software="mirp",
+        segmentation=roi,
+        fingerprint=f"extraction-{name}",
+        software=software,
         status="done",
     )
     FeatureValue.objects.create(
         extraction=extraction, feature=biobank.mean, value=value
     )
     return extraction
+
+
+def add_second_series(biobank: Biobank, value: float) -> FeatureExtraction:
+    """A second CT series of A's study, segmented and extracted by another engine."""
+    series = {
+        "series_instance_uid": "2.25.999",
+        "series_number": 2,
+        "modality": "CT",
+        "manufacturer": "GE MEDICAL SYSTEMS",
+        "slice_thickness_mm": 3.0,
+    }
+    return add_series(biobank, value, "second", series, {"roi_name": "GTV-1"}, "mirp")
 
 
 def test_several_extractions_the_lowest_series_wins_and_the_choice_is_named(
@@ -403,6 +418,105 @@ def test_an_extraction_with_the_features_beats_a_lower_series_without(api, bioba
 
     assert row["extraction_id"] == second.pk
     assert row["feature.original_firstorder_Mean"] == 7.0
+
+
+def add_pet_series(biobank: Biobank, value: float) -> FeatureExtraction:
+    """A PET series of A's CT study, numbered before the CT, with its own extraction.
+
+    As the STS studies: CT, PET and MR series each segmented and extracted.
+    """
+    series = {
+        "series_instance_uid": "2.25.888",
+        "series_number": 0,
+        "modality": "PT",
+        "pet_units": "BQML",
+    }
+    segmentation = {"roi_name": "GTV_Mass_PET"}
+    return add_series(biobank, value, "pet", series, segmentation, "pyradiomics")
+
+
+def test_the_modality_filter_chooses_the_extraction_among_its_series(api, biobank):
+    pet = add_pet_series(biobank, 2.53)
+
+    anything = read(api, "features=Q4LE&genes=EGFR", "parquet").iloc[0]
+    ct = read(api, "modality=CT&features=Q4LE&genes=EGFR", "csv").iloc[0]
+    pt = read(api, "modality=pt&features=Q4LE&genes=EGFR", "parquet").iloc[0]
+
+    # Without a modality the lowest series wins, and the row says whose it is:
+    assert (anything["extraction_id"], anything["modality"]) == (pet.pk, "PT")
+    assert ct["extraction_id"] == biobank.a.extraction.pk
+    assert (ct["modality"], ct["extractions_eligible"]) == ("CT", 1)
+    assert ct["feature.original_firstorder_Mean"] == 42.0
+    assert ct["roi_name"] != "GTV_Mass_PET"
+    assert (pt["extraction_id"], pt["feature.original_firstorder_Mean"]) == (
+        pet.pk,
+        2.53,
+    )
+
+
+def test_extraction_modality_chooses_the_series_without_filtering_the_cohort(
+    api, biobank
+):
+    add_pet_series(biobank, 2.53)
+
+    ct = read(api, "extraction_modality=ct&features=Q4LE&genes=EGFR", "parquet")
+    # The filter on CT studies, the features of their PET series:
+    pt = read(api, "modality=CT&extraction_modality=PT&features=Q4LE", "parquet")
+
+    assert list(ct["patient_pseudonym"]) == ["PT-A", "PT-B"]
+    assert ct["modality"].tolist() == ["CT", pd.NA]
+    assert ct.iloc[0]["feature.original_firstorder_Mean"] == 42.0
+    assert list(pt["modality"]) == ["PT"]
+    assert list(pt["feature.original_firstorder_Mean"]) == [2.53]
+
+
+def test_an_unknown_extraction_modality_is_a_400_naming_it(api, biobank):
+    response = api.get("/api/cohort-matrix/?extraction_modality=CTT&features=Q4LE")
+
+    assert response.status_code == 400
+    assert "Did you mean CT?" in response.json()["extraction_modality"][0]
+
+
+def test_the_feature_filter_with_a_modality_reads_that_modality_only(api, biobank):
+    add_pet_series(biobank, 2.53)
+    query = "pairs/?modality=CT&feature=Q4LE"
+
+    # Only the PET value lies in 0..10; the CT series of the study does not:
+    low = results(api.get(f"/api/cohort-{query}&feature_min=0&feature_max=10"))
+    high = results(api.get(f"/api/cohort-{query}&feature_min=40"))
+    low_matrix = read(api, "modality=CT&feature=Q4LE&feature_max=10", "parquet")
+    pet = results(api.get("/api/cohort-pairs/?modality=PT&feature=Q4LE&feature_max=10"))
+
+    assert low == []
+    assert low_matrix.empty
+    assert [value["value"] for value in high[0]["evidence"]["feature_values"]] == [42.0]
+    assert [value["value"] for value in pet[0]["evidence"]["feature_values"]] == [2.53]
+
+
+def test_a_saved_definition_writes_out_the_extraction_modality(api, biobank):
+    add_pet_series(biobank, 2.53)
+    definition = {"query": {"modality": "CT"}, "matrix": {"features": ["Q4LE"]}}
+
+    response = api.post(
+        "/api/saved-cohorts/",
+        {"name": "CT features", **definition},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    cohort = response.json()
+    frozen = read_frozen(api, cohort)
+
+    assert cohort["definition"]["matrix"]["extraction_modality"] == "CT"
+    assert list(frozen["modality"]) == ["CT"]
+    assert list(frozen["feature.original_firstorder_Mean"]) == [42.0]
+
+
+def read_frozen(api, cohort: dict) -> pd.DataFrame:
+    response = api.get(
+        f"/api/saved-cohorts/{cohort['id']}/versions/1/matrix/?format=parquet"
+    )
+    assert response.status_code == 200, response
+    return pd.read_parquet(io.BytesIO(content(response)))
 
 
 def test_ctc_platform_picks_the_count(api, biobank):

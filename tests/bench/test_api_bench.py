@@ -101,3 +101,22 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
     assert "| 2000.0 | 10.0 | 200x |\n" in text
     assert text.count("## REST API, cohort query and matrix export") == 1
     assert "## Feature extraction\n\nkept" in text
+
+
+# The synthetic PET/CT studies have values on their CT series only, so that PET
+# asks for none of them, and CT for them all:
+@pytest.mark.parametrize(("modality", "has_pairs"), [("CT", True), ("PT", False)])
+def test_the_hand_written_sql_reads_the_feature_of_the_modality_filtered_on(
+    biobank, modality, has_pairs
+):
+    params = {
+        "modality": modality,
+        "feature": "original_firstorder_Mean",
+        "feature_max": "100",
+        "window_days": "30",
+    }
+
+    timing = time_cohort(bench_client(), modality, params, "synthetic", repeat=1)
+
+    assert (timing.pairs > 0) == has_pairs
+    assert timing.same_pairs
