@@ -296,6 +296,11 @@ def _study_filter(criteria: CohortCriteria) -> Q:
             feature_id__in=feature_ids(criteria.feature),
             extraction__segmentation__series__study=OuterRef("pk"),
         )
+        if criteria.modality:
+            # A PET value must not admit a study asked for by its CT (docs/api.md):
+            values = values.filter(
+                extraction__segmentation__series__modality=criteria.modality
+            )
         if criteria.feature_min is not None:
             values = values.filter(value__gte=criteria.feature_min)
         if criteria.feature_max is not None:
@@ -327,11 +332,6 @@ def _keep_nearest(pairs: QuerySet, criteria: CohortCriteria) -> QuerySet:
     (the ranking paired the whole cohort before its first row).
     """
     study_date = OuterRef("study_date")
-        if criteria.modality:
-            # A PET value must not admit a study asked for by its CT (docs/api.md):
-            values = values.filter(
-                extraction__segmentation__series__modality=criteria.modality
-            )
     distance = OuterRef("abs_days_apart")
     nearer = (
         BloodSample.objects.filter(

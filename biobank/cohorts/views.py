@@ -616,6 +616,8 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         context["too_many"] = MAX_ANALYSIS_PAIRS
         return render(request, "cohorts/analysis.html", context)
 
+    # The features of the series of the modality filtered on (docs/matrix.md):
+    spec = choice.spec.for_cohort(form.criteria())
     try:
         layout = resolve_layout(spec, pairs)
     except MatrixSpecError as error:
@@ -631,8 +633,6 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "cohorts/analysis.html", context | {"searched": False}, status=400
         )
-    # The features of the series of the modality filtered on (docs/matrix.md):
-    spec = choice.spec.for_cohort(form.criteria())
     if not _box_feature_correlated(choice, [name for _, name in layout.features]):
         return render(
             request, "cohorts/analysis.html", context | {"searched": False}, status=400
