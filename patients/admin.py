@@ -57,8 +57,35 @@ class ConsentInline(ProjectScopedAdmin, admin.TabularInline):
     )
 
 
+class TreatmentFormSet(BaseInlineFormSet):
+    """A patient's treatments; two whose agents differ only in capitals are one.
+
+    Each form is checked against the stored treatments (find_same_treatment, through
+    the API's rules); this checks the forms of one page against each other.
+    """
+
+    def clean(self) -> None:
+        super().clean()
+        agents: dict[tuple, str] = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            agent = data.get("agent") or ""
+            key = (data.get("kind"), agent.casefold(), data.get("started_on"))
+            other = agents.setdefault(key, agent)
+            if other != agent:
+                form.add_error(
+                    "agent",
+                    f'Agent "{agent}" repeats "{other}" of this page for a treatment '
+                    "of the same kind and start; agents differing only in capitals "
+                    "are one drug.",
+                )
+
+
 class TreatmentInline(ProjectScopedAdmin, admin.TabularInline):
     model = Treatment
+    formset = TreatmentFormSet
     extra = 0
     fields = ("kind", "agent", "line", "started_on", "ended_on")
 

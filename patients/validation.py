@@ -74,3 +74,26 @@ def check_end_after_start(started: dt.date | None, ended: dt.date | None) -> Non
     """Raise for the end date of a treatment (or consent) that lies before its start."""
     if started is not None and ended is not None and ended < started:
         raise InvalidValue(f"lies before start_date {started}.")
+
+
+def find_same_treatment(record: Treatment) -> Treatment | None:
+    """Return the stored treatment `record` repeats, its agent in any case, if any.
+
+    A treatment is its patient, kind, agent and start day (treatment_natural_key);
+    agents differing only in capitals (doxorubicin, Doxorubicin) name one drug.
+    """
+    stored = Treatment.objects.filter(
+        patient_id=record.patient_id,
+        kind=record.kind,
+        agent__iexact=record.agent,
+        started_on=record.started_on,
+    )
+    return stored.exclude(pk=record.pk).order_by("pk").first()
+
+
+def same_agent_message(stored: Treatment) -> str:
+    return (
+        f'is already stored as "{stored.agent}" for this {stored.kind} started on '
+        f"{stored.started_on} (treatment {stored.pk}); agents differing only in "
+        "capitals are one drug: change that treatment instead."
+    )

@@ -44,6 +44,7 @@ from patients.validation import (
     check_overall_survival_days,
     check_source_id,
     check_treatment_line,
+    find_same_treatment,
 )
 
 logger = logging.getLogger(__name__)
@@ -589,7 +590,10 @@ class _Storer:
         values = dict(row.values)
         key = {name: values.pop(name) for name in key_fields}
 
-        stored = model.objects.filter(patient=patient, **key).first()
+        if model is Treatment:  # its agent in any case (find_same_treatment)
+            stored = find_same_treatment(Treatment(patient=patient, **key))
+        else:
+            stored = model.objects.filter(patient=patient, **key).first()
         if stored is None:
             stored = model.objects.create(patient=patient, **key, **values)
             self.report.count(kind)

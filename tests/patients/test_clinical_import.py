@@ -504,6 +504,20 @@ def test_treatments_are_imported_for_known_patients(project, tmp_path, two_patie
     )
 
 
+def test_an_agent_differing_only_in_capitals_is_the_stored_treatment(
+    project, tmp_path, two_patients
+):
+    first = TREATMENT_HEADER + "P1,chemotherapy,doxorubicin,1,2020-02-01,\n"
+    again = TREATMENT_HEADER + "P1,chemotherapy,Doxorubicin,1,2020-02-01,\n"
+    import_clinical(write(tmp_path, "t1.csv", first), project, kind=TREATMENTS)
+
+    report = import_clinical(write(tmp_path, "t2.csv", again), project, kind=TREATMENTS)
+
+    assert (report.created, report.duplicates) == ({}, 1)
+    stored = Treatment.objects.get(patient=patient(project, "P1"))
+    assert stored.agent == "doxorubicin"
+
+
 def test_a_treatment_ending_before_it_starts_rejects_the_file(
     project, tmp_path, two_patients
 ):
