@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import NotSupportedError
 from django.db.models import (
+    Count,
     DateField,
     Exists,
     F,
@@ -251,6 +252,36 @@ def pair_queryset(criteria: CohortCriteria) -> QuerySet:
         "drawn_at",
         "sample_id",
     )
+
+
+@dataclass(frozen=True)
+class CohortCount:
+    """How many pairs a cohort holds, exact up to a limit, and of how many patients.
+
+    Past the limit (`exact` false) `pairs` is the limit, the cohort holds more, and
+    its patients are not counted (None).
+    """
+
+    pairs: int
+    patients: int | None
+    exact: bool
+
+
+def count_pairs(pairs: QuerySet, limit: int) -> CohortCount:
+    """Count `pairs` (a pair_queryset) up to `limit`, with their patients, in one query.
+
+    Counting a whole cohort took seconds over 100,000 patients (all 495,101 pairs of
+    a 30-day window: 2.3 s), so counting stops past `limit`, as the API's pages do
+    (0.34 s). Past it the patients are not counted: those of the pairs counted are not
+    the cohort's, and counting them to a limit of their own took a second query as
+    long as the first or longer (1.8 s for the KRAS p.G12C cohort).
+    """
+    counted = pairs.order_by()[: limit + 1].aggregate(
+        pairs=Count("pk"), patients=Count("patient", distinct=True)
+    )
+    if counted["pairs"] > limit:
+        return CohortCount(limit, None, exact=False)
+    return CohortCount(counted["pairs"], counted["patients"], exact=True)
 
 
 def find_pairs(criteria: CohortCriteria) -> list[CohortRow]:

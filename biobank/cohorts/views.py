@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 
 import pandas as pd
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -50,8 +51,15 @@ from biobank.cohorts.matrix import (
     resolve_layout,
 )
 from biobank.cohorts.models import CohortVersion, SavedCohort
-from biobank.cohorts.query import CohortRow, pair_queryset, rows_of
+from biobank.cohorts.query import (
+    CohortCount,
+    CohortRow,
+    count_pairs,
+    pair_queryset,
+    rows_of,
+)
 from biobank.core.dates import moment_text
+from biobank.core.importing import counted as counted_text
 from biobank.core.validation import InvalidValue
 from biobank.exports.audit import (
     AuditedStream,
@@ -357,14 +365,21 @@ def cohort_count(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"errors": errors}, status=400)
 
     pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
-    counts = pairs.aggregate(
-        pairs=Count("pk"), patients=Count("patient", distinct=True)
-    )
-    text = (
-        f"{counts['pairs']} pair{pluralize(counts['pairs'])} of "
-        f"{counts['patients']} patient{pluralize(counts['patients'])} match these filters."
-    )
-    return JsonResponse(counts | {"text": text})
+    counted = count_pairs(pairs, settings.BIOBANK_API_COUNT_LIMIT)
+    return JsonResponse(asdict(counted) | {"text": _count_text(counted)})
+
+
+def _count_text(counted: CohortCount) -> str:
+    """Say the live count as the builder shows it ("3 pairs of 2 patients match ...")."""
+    if not counted.exact:
+        return (
+            f"More than {counted.pairs} pairs match these filters "
+            "(the count stops there)."
+        )
+    pairs = counted_text(counted.pairs, "pairs")
+    patients = counted_text(counted.patients, "patients")
+    verb = "matches" if counted.pairs == 1 else "match"
+    return f"{pairs} of {patients} {verb} these filters."
 
 
 class SaveCohortForm(forms.Form):

@@ -130,8 +130,48 @@ def test_live_count_gives_pairs_and_patients(logged_in, cohort):
     assert response.json() == {
         "pairs": 3,
         "patients": 3,
+        "exact": True,
         "text": "3 pairs of 3 patients match these filters.",
     }
+
+
+def test_live_count_is_exact_up_to_the_count_limit(logged_in, cohort, settings):
+    settings.BIOBANK_API_COUNT_LIMIT = 3
+
+    body = logged_in.get(
+        "/cohorts/count.json", {"window_days": "7", "gene": "EGFR"}
+    ).json()
+
+    assert (body["pairs"], body["patients"], body["exact"]) == (3, 3, True)
+    assert body["text"] == "3 pairs of 3 patients match these filters."
+
+
+def test_live_count_stops_past_the_count_limit_and_says_more_than(
+    logged_in, cohort, settings
+):
+    settings.BIOBANK_API_COUNT_LIMIT = 2
+
+    response = logged_in.get("/cohorts/count.json", {"window_days": "7"})
+
+    # The patients of the pairs counted are not the cohort's: they are not given.
+    assert response.json() == {
+        "pairs": 2,
+        "patients": None,
+        "exact": False,
+        "text": "More than 2 pairs match these filters (the count stops there).",
+    }
+
+
+def test_live_count_of_one_pair_of_one_patient_says_so_in_the_singular(
+    logged_in, records
+):
+    patient = records.patient("PT-ONE")
+    records.study(patient, STUDY_ON)
+    records.draw(patient, STUDY_ON + dt.timedelta(days=1))
+
+    body = logged_in.get("/cohorts/count.json", {"window_days": "7"}).json()
+
+    assert body["text"] == "1 pair of 1 patient matches these filters."
 
 
 def test_live_count_in_nearest_mode_counts_one_draw_per_study(logged_in, cohort):
