@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import logging
@@ -15,7 +16,7 @@ import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -37,7 +38,7 @@ from biobank.core.importing import (
 from patients.importers.runs import status_of
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, pseudonymise
-from radiomics.importers import values
+from radiomics.importers import fastlane, values
 from radiomics.importers.deid import (
     Decisions,
     DeidentificationReport,
@@ -45,6 +46,7 @@ from radiomics.importers.deid import (
     deidentify,
     normalise_temporal_values,
     reader_pseudonym,
+    replacement_uid,
     source_uid_hash,
     tag_name,
 )
@@ -198,6 +200,10 @@ HEADER_FACTS = (
     "InstanceNumber",
     *(keyword for pair in STUDY_DATE_SOURCES for keyword in pair),
 )
+FACT_TAGS = {pydicom.datadict.tag_for_keyword(k): k for k in HEADER_FACTS}
+# Files of a series that differ from its first file only in per-slice values are
+# read and de-identified as bytes (fastlane.py); False reads every file with pydicom.
+FAST_LANE = True
 
 
 @dataclass
@@ -216,6 +222,9 @@ class _Header:
     study_date_state: str = ""
     # Its place among the batch's images, by which a worker process finds it (_BATCH):
     index: int = -1
+    # Read as bytes by the fast lane, with the facts of an earlier file of its series:
+    # no data set until read_slowly().
+    fast: bool = False
 
     @classmethod
     def of(cls, source: SourceFile, ds: Dataset, kind: str) -> _Header:
@@ -265,6 +274,9 @@ class _Series:
     # The rows of the files written, inserted together once all are written:
     rows: list[ImageInstance] = field(default_factory=list)
     is_new: bool = False  # the series was made by this import
+    # The series' first file stored, which the fast lane copies others after:
+    template: fastlane.SeriesTemplate | None = None
+    template_tried: bool = False
 
 
 @dataclass(frozen=True)
@@ -354,12 +366,21 @@ class _Ingest:
         self.issues: list[_Issue] = []
         # What pydicom said about each file: (file, message) -> times, at most per read.
         self.library: dict[tuple[str, str], int] = {}
+        self.said: set[str] = set()  # the files pydicom said anything about
+        # What de-identifying the file last cleaned gave as warnings (clean()):
+        self.cleaned: list[Problem] = []
         self.done = 0
         self.total = 0
         # What de-identification did, by file until the file is stored, then by run:
         self.decisions: dict[str, Decisions] = {}
         self.deidentified = DeidentificationReport()
         self.workers = 1  # processes that store the images (start_pool())
+        # The worker processes read every file with pydicom:
+        self.fast = FAST_LANE and settings.BIOBANK_DICOM_WORKERS < 2
+        # The first image of each series read by pydicom, as bytes and as a header,
+        # by fastlane.Parsed.series_key():
+        self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
+        self.last_header_template: tuple[fastlane.Parsed, _Header] | None = None
 
     def warn(
         self,
@@ -391,6 +412,8 @@ class _Ingest:
             self.note_library(source, messages)
 
     def note_library(self, source: str, messages: Counter[str]) -> None:
+        if messages:
+            self.said.add(source)
         for message, n in messages.items():
             key = (source, self.relative(message))
             # A file is read twice (header, then whole); a warning of both is one.
@@ -481,6 +504,99 @@ class _Ingest:
         )
 
     def read_header(self, source: SourceFile) -> _Header | None:
+        data = self.read_bytes(source) if self.fast else None
+        if data is not None:
+            header = self.fast_header(source, data)
+            if header is not None:
+                return header
+        said = len(self.library)
+        header = self.read_header_slowly(source)
+        if (
+            data is not None
+            and header is not None
+            and header.kind == IMAGE
+            and len(self.library) == said
+        ):
+            # The first image of its series read: later ones are compared with it.
+            try:
+                parsed = fastlane.parse(data, header_only=True)
+            except (fastlane.Unusual, struct.error):
+                return header
+            key = parsed.series_key()
+            if key is not None and key not in self.header_templates:
+                self.header_templates[key] = (parsed.header_part(), header)
+                self.last_header_template = self.header_templates[key]
+        return header
+
+    @staticmethod
+    def read_bytes(source: SourceFile) -> bytes | None:
+        try:
+            with source.open() as handle:
+                return handle.read()
+        except OSError:
+            return None  # read_header_slowly() says why
+
+    def fast_header(self, source: SourceFile, data: bytes) -> _Header | None:
+        """Return the header of a file like an earlier one of its series, read as bytes.
+
+        None unless its elements differ from that file's only in per-slice values
+        (fastlane.header_may_differ), so that every check read_header_slowly() makes
+        and every fact it reads would come out the same; the SOP Instance UID,
+        instance number and per-slice dates and times are its own.
+        """
+        found = self.compared_header(data)
+        if found is None:
+            return None
+        parsed, (template, first) = found
+        tags = list(parsed.elements)
+        if not all(
+            fastlane.header_may_differ(parsed, tag, template, FACT_TAGS) for tag in tags
+        ):
+            return None
+        facts = first.facts | fastlane.header_facts(parsed, tags, FACT_TAGS)
+        return _Header(source, None, IMAGE, facts, first.study_date_state, fast=True)
+
+    def compared_header(
+        self, data: bytes
+    ) -> tuple[fastlane.Parsed, tuple[fastlane.Parsed, _Header]] | None:
+        """Return the file's header compared with the first of its series read, and that one.
+
+        The series of the file before is tried first: files of a series mostly come
+        one after another.
+        """
+        last = self.last_header_template
+        try:
+            if last is not None:
+                try:
+                    parsed = fastlane.compare(data, last[0], header_only=True)
+                except fastlane.Unusual:
+                    pass
+                else:
+                    if not any(tag in parsed.elements for tag in fastlane.SERIES_KEY):
+                        return parsed, last
+            key = fastlane.series_key(data)
+            found = self.header_templates.get(key) if key is not None else None
+            if found is None:
+                return None
+            self.last_header_template = found
+            return fastlane.compare(data, found[0], header_only=True), found
+        except (fastlane.Unusual, struct.error):
+            return None
+
+    def read_slowly(self, header: _Header) -> None:
+        """Give a header read by the fast lane its data set, read by pydicom.
+
+        Left without one when pydicom cannot read it: load() reads the file again
+        and reports why.
+        """
+        header.fast = False
+        try:
+            with self.library_warnings(header.source.name):
+                header.ds = read_dataset(header.source, header_only=True)
+        except UnreadableFile:
+            header.ds = None
+
+    def read_header_slowly(self, source: SourceFile) -> _Header | None:
         try:
             with self.library_warnings(source.name):
                 ds = read_dataset(source, header_only=True)
@@ -627,6 +743,9 @@ class _Ingest:
         pool: ProcessPoolExecutor | None = None,
     ) -> None:
         headers.sort(key=lambda h: (_int(h.text("InstanceNumber")) or 0, h.source.name))
+        if headers[0].fast:
+            # The first file is stored by pydicom, and the others after it:
+            self.read_slowly(headers[0])
         with self.all_or_nothing(
             Message("its series"), headers[0].source.name
         ) as scope:
@@ -690,11 +809,22 @@ class _Ingest:
 
     def store_file(self, header: _Header, state: _Series, scope: _Scope) -> None:
         """Read, de-identify and write one file of the series in this process."""
+        name = header.source.name
+        if (
+            state.template is not None
+            and name not in self.said
+            and self.store_fast(header, state, scope)
+        ):
+            header.ds = None
+            return
+        if header.fast:
+            self.read_slowly(header)
         loaded = self.load(header, state.stored)
         if loaded is None:
             return
         patient = self.patient_of(state, scope)
         transfer_syntax = self.clean(loaded.ds, header.source.name, patient)
+        cleaned = self.cleaned
         if state.series is None:
             # Read from a copy of the element table: converting a value to read it
             # would make dcmwrite() encode it again instead of copying its bytes.
@@ -705,18 +835,104 @@ class _Ingest:
             state.series.storage_path, f"{_text(ds, 'SOPInstanceUID')}.dcm"
         )
         if self.write(header.source.name, ds, transfer_syntax, relative, scope):
-            self.add_instance(
-                state,
-                scope,
-                _Instance(
-                    loaded.source_uid_hash,
-                    loaded.content_sha256,
-                    _text(ds, "SOPInstanceUID"),
-                    _text(ds, "SOPClassUID"),
-                    _int(ds.get("InstanceNumber")),
-                    str(relative),
-                ),
+            instance = _Instance(
+                loaded.source_uid_hash,
+                loaded.content_sha256,
+                _text(ds, "SOPInstanceUID"),
+                _text(ds, "SOPClassUID"),
+                _int(ds.get("InstanceNumber")),
+                str(relative),
             )
+            self.add_instance(state, scope, instance)
+            if self.fast and not state.template_tried:
+                state.template_tried = True
+                state.template = self.series_template(header, instance, scope, cleaned)
+
+    def series_template(
+        self,
+        header: _Header,
+        instance: _Instance,
+        scope: _Scope,
+        cleaned: list[Problem],
+    ) -> fastlane.SeriesTemplate | None:
+        """Return the fast lane's template of the series from its first file stored.
+
+        None when pydicom said anything about the file, or the fast lane cannot
+        follow it (fastlane.SeriesTemplate.of): the series is then stored by pydicom.
+        What de-identifying it gave as warnings (`cleaned`) came from elements the
+        files stored fast share with it, and is given for each of them too.
+        """
+        name = header.source.name
+        if name in self.said:
+            return None
+        try:
+            with header.source.open() as handle:
+                source = handle.read()
+            copy = (
+                Path(settings.BIOBANK_STORAGE_ROOT) / instance.relative
+            ).read_bytes()
+            with library_messages() as said:
+                template = fastlane.SeriesTemplate.of(
+                    self.project.code,
+                    source,
+                    copy,
+                    instance.content_sha256,
+                    scope.deidentified[-1],
+                    instance.sop_class_uid,
+                    instance.instance_number,
+                    cleaned,
+                )
+        except (fastlane.Unusual, OSError, struct.error, IndexError) as exc:
+            logger.debug("Import run %s: no fast lane (%s)", self.import_run.pk, exc)
+            return None
+        return None if said else template
+
+    def store_fast(self, header: _Header, state: _Series, scope: _Scope) -> bool:
+        """Store a file as the copy of the series' template with its own per-slice values.
+
+        False, having done nothing, when the file differs from the template in any
+        way that de-identification might treat otherwise (fastlane.SeriesTemplate):
+        the caller stores it by pydicom.
+        """
+        template = state.template
+        try:
+            with header.source.open() as handle:
+                data = handle.read()
+            parsed = fastlane.compare(data, template.source, header_only=False)
+        except (fastlane.Unusual, OSError, struct.error):
+            return False
+        plan = template.store_plan(parsed)
+        uid = header.text("SOPInstanceUID")
+        if plan is None or template.sop_instance_uid(parsed) != uid:
+            return False
+
+        digest = template.content_sha256(parsed, plan)
+        key = self.hash(uid)
+        if not self.is_new(header.source.name, key, digest, state.stored):
+            return True
+        new_uid = replacement_uid(self.project.code, uid)
+        relative = f"{state.series.storage_path}/{new_uid}.dcm"
+        target = Path(settings.BIOBANK_STORAGE_ROOT, relative)
+        for problem in template.problems:
+            self.warn(
+                dataclasses.replace(problem, source=header.source.name), state.patient
+            )
+        scope.written.append(target)  # removed again if the series fails
+        write_pieces(target, template.copy_of(parsed, plan))
+        scope.deidentified.append(template.decisions)
+        self.add_instance(
+            state,
+            scope,
+            _Instance(
+                key,
+                digest,
+                new_uid,
+                template.sop_class_uid,
+                template.instance_number_of(parsed, plan),
+                relative,
+            ),
+        )
+        return True
 
     def store_files_in_pool(
         self,
@@ -1004,6 +1220,7 @@ class _Ingest:
             )
         for problem in problems:
             self.warn(problem, patient)
+        self.cleaned = problems
         return transfer_syntax
 
     def create_series(
@@ -1504,6 +1721,23 @@ def write_copy(
     finally:
         partial.unlink(missing_ok=True)
     return None
+
+
+def write_pieces(target: Path, pieces: list[bytes | memoryview]) -> None:
+    """Write a file from its pieces, aside and renamed as write_copy() does.
+
+    An OSError (a full disk) is raised, for the caller to roll the series back.
+    """
+    path = os.fspath(target)
+    partial = path + ".part"
+    try:
+        with open(partial, "wb") as handle:
+            handle.writelines(pieces)
+        os.replace(partial, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def series_facts(ds: Dataset) -> dict[str, object]:

@@ -69,6 +69,14 @@ def write_part10(ds: Dataset, path: Path) -> Path:
     return path
 
 
+def write_bare(ds: Dataset, path: Path) -> Path:
+    """Write a data set without Part-10 header (no preamble, DICM or file meta), implicit VR."""
+    pydicom.dcmwrite(
+        path, ds, implicit_vr=True, little_endian=True, enforce_file_format=False
+    )
+    return path
+
+
 @pytest.fixture
 def make_ct(inbox: Path) -> Callable[..., Path]:
     """Write build_ct(**attributes) as a Part-10 file into the inbox; return its path."""

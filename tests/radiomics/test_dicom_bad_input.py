@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError
 
+import radiomics.importers.dicom as dicom
 from biobank.core.importing import ImportRejected
 from patients.models import DataIssue, ImportRun, Patient
 from patients.services import find_patient
@@ -366,6 +367,8 @@ def test_rolls_a_series_back_and_leaves_no_partial_file_when_the_disk_fails(
             raise OSError("No space left on device")
 
     monkeypatch.setattr(pydicom, "dcmwrite", failing_write)
+    # Both files through pydicom's writer (the fast lane's: test_dicom_fast_lane.py):
+    monkeypatch.setattr(dicom, "FAST_LANE", False)
 
     report = ingest_dicom(inbox, project)
 

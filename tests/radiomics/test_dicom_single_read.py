@@ -20,6 +20,7 @@ from tests.radiomics.conftest import (
     build_ct,
     build_rtstruct,
     stored_dataset,
+    write_bare,
     write_part10,
 )
 
@@ -65,14 +66,7 @@ def test_header_then_rest_hashes_and_reads_like_one_whole_read(tmp_path, build):
 
 
 def test_a_file_without_part10_header_reads_alike_in_two_steps(tmp_path):
-    path = tmp_path / "bare.dcm"
-    pydicom.dcmwrite(
-        path,
-        build_ct(),
-        implicit_vr=True,
-        little_endian=True,
-        enforce_file_format=False,
-    )
+    path = write_bare(build_ct(), tmp_path / "bare.dcm")
 
     whole, whole_hash = read_object(source(path))
     ds, rest_hash = header_then_rest(path)

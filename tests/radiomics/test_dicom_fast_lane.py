@@ -1,0 +1,353 @@
+"""The DICOM ingest's fast lane (fastlane.py) stores what pydicom's slow path stores.
+
+Each batch is ingested with the fast lane off, then again on into a fresh project,
+and everything the import leaves is compared (test_dicom_workers.snapshot): report,
+warnings, rejections, rows with their content hashes, issues, de-identification
+report and the stored files byte for byte. Each test also checks which files the fast
+lane took, so that a lane that took none cannot pass.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
+from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+
+import radiomics.importers.dicom as dicom
+from radiomics.importers import fastlane
+from radiomics.importers.dicom import ingest_dicom
+from radiomics.importers.sources import SourceFile, content_sha256, read_object
+from radiomics.models import ImageInstance
+from tests.conftest import case_path, shared_path
+from tests.radiomics.conftest import (
+    build_ct,
+    stored_dataset,
+    write_bare,
+    write_part10,
+)
+from tests.radiomics.test_dicom_workers import build_batch, forget, snapshot
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.filterwarnings("ignore:Invalid value for VR"),
+]
+
+
+@pytest.fixture
+def lanes(monkeypatch, project, storage_root):
+    """Return ingest(path) -> (slow snapshot, fast snapshot, names of files stored fast)."""
+    stored_fast: list[str] = []
+    store_fast = dicom._Ingest.store_fast
+
+    def spied(self, header, state, scope):
+        taken = store_fast(self, header, state, scope)
+        if taken:
+            stored_fast.append(header.source.name)
+        return taken
+
+    monkeypatch.setattr(dicom._Ingest, "store_fast", spied)
+
+    def ingest(path: Path) -> tuple[dict, dict, list[str]]:
+        monkeypatch.setattr(dicom, "FAST_LANE", False)
+        slow = snapshot(ingest_dicom(path, project), storage_root)
+        assert stored_fast == []
+        forget(project, storage_root)
+        monkeypatch.setattr(dicom, "FAST_LANE", True)
+        fast = snapshot(ingest_dicom(path, project), storage_root)
+        return slow, fast, sorted(stored_fast)
+
+    return ingest
+
+
+def write_slices(
+    inbox: Path, count: int, implicit: bool = False, **common
+) -> list[Path]:
+    """Write a series whose files differ as a scanner's slices do, s01.dcm on.
+
+    Per slice: SOP Instance UID, instance number, position, slice location,
+    acquisition and content time, window, a private element and the pixels.
+    """
+    first = build_ct(**common)
+    paths = []
+    for number in range(1, count + 1):
+        ds = build_ct(
+            StudyInstanceUID=first.StudyInstanceUID,
+            SeriesInstanceUID=first.SeriesInstanceUID,
+            FrameOfReferenceUID=first.FrameOfReferenceUID,
+            InstanceNumber=number,
+            ImagePositionPatient=["0", "0", f"{-2.5 * number:.1f}"],
+            SliceLocation=f"{-2.5 * number:.1f}",
+            AcquisitionTime=f"0900{number:02d}",
+            ContentTime=f"0900{number:02d}.5",
+            WindowCenter=str(40 + number),
+            **common,
+        )
+        ds.add_new(0x00090010, "LO", "ACME 1.0")
+        ds.add_new(0x00091001, "DS", str(number))
+        ds.PixelData = bytes([number % 256]) * len(ds.PixelData)
+        path = inbox / f"s{number:02d}.dcm"
+        write_part10(ds, path)
+        if implicit:
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+            pydicom.dcmwrite(path, ds, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit VR", "implicit VR"])
+def test_slices_after_the_first_are_stored_fast_and_alike(lanes, inbox, implicit):
+    write_slices(inbox, 6, implicit=implicit)
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert stored_fast == [f"s{n:02d}.dcm" for n in range(2, 7)]
+    assert slow["created"]["instances"] == 6
+
+
+def test_every_turn_of_an_import_comes_out_alike(lanes, inbox):
+    # Warnings, a copy, a conflict, another patient, a file cut short (as the
+    # worker processes' test): the files drawing them are stored by pydicom.
+    build_batch(inbox)
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert stored_fast, "no file took the fast lane"
+    assert "s1_02.dcm" not in stored_fast  # a legacy date: a warning to give
+    assert "s1_05.dcm" not in stored_fast  # a name in its description
+
+
+def test_files_read_in_another_order_than_stored_come_out_alike(lanes, inbox):
+    # The first file read is the last stored: header and store templates differ.
+    for path in write_slices(inbox, 5):
+        path.rename(inbox / f"z{9 - int(path.stem[1:])}.dcm")
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    # All but the first stored (z8.dcm), the first read (z4.dcm) among them:
+    assert stored_fast == ["z4.dcm", "z5.dcm", "z6.dcm", "z7.dcm"]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param({"ImageComments": "ALEX TESTPERSON moved"}, id="a name in a text"),
+        pytest.param({"PatientName": "TESTPERSON^ALEXANDRA"}, id="another name"),
+        pytest.param({"AcquisitionDate": "2022.03.10"}, id="a legacy date"),
+        pytest.param({"SeriesDescription": "Thorax late"}, id="another description"),
+        pytest.param({"BurnedInAnnotation": "YES"}, id="burned-in text"),
+        pytest.param({"Rows": 4, "Columns": 16}, id="another shape"),
+        pytest.param({"SliceLocation": b"-2.5\\x"}, id="a broken number"),
+        pytest.param({"AccessionNumber": "A77"}, id="an identifier"),
+        pytest.param({"Manufacturer": None}, id="an element missing"),
+    ],
+)
+def test_a_slice_differing_otherwise_is_stored_by_pydicom(lanes, inbox, odd):
+    paths = write_slices(inbox, 4)
+    ds = pydicom.dcmread(paths[2])
+    for keyword, value in odd.items():
+        if value is None:
+            delattr(ds, keyword)
+        elif isinstance(value, bytes):  # written as it is, as pydicom would not
+            tag = pydicom.datadict.tag_for_keyword(keyword)
+            vr = pydicom.datadict.dictionary_VR(tag)
+            ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+        else:
+            setattr(ds, keyword, value)
+    write_part10(ds, paths[2])
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert paths[2].name not in stored_fast
+    assert "s04.dcm" in stored_fast or slow["rejected"]
+
+
+def test_a_slice_with_another_study_date_is_read_by_pydicom_and_stored_alike(
+    lanes, inbox
+):
+    # Grouping reads the study date of each file; its copy keeps the date as read.
+    paths = write_slices(inbox, 4)
+    ds = pydicom.dcmread(paths[2])
+    ds.StudyDate = "20220311"
+    write_part10(ds, paths[2])
+
+    slow, fast, _stored_fast = lanes(inbox)
+
+    assert fast == slow
+
+
+def test_a_name_in_a_later_slice_is_cleaned_as_in_the_first(lanes, inbox):
+    paths = write_slices(inbox, 3)
+    ds = pydicom.dcmread(paths[1])
+    ds.SeriesDescription = "ALEX TESTPERSON"
+    write_part10(ds, paths[1])
+
+    _slow, fast, _stored_fast = lanes(inbox)
+
+    for data in fast["files"].values():
+        assert b"TESTPERSON" not in data
+    assert any(code == "identifier-in-text" for _s, code, *_ in fast["warnings"])
+
+
+def test_an_archive_comes_out_alike(lanes, inbox, tmp_path):
+    write_slices(inbox, 4)
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(inbox.iterdir()):
+            zipped.write(path, f"export/{path.name}")
+
+    slow, fast, stored_fast = lanes(archive)
+
+    assert fast == slow
+    assert len(stored_fast) == 3
+
+
+def test_importing_again_stores_nothing_twice(lanes, inbox, project, storage_root):
+    write_slices(inbox, 4)
+    ingest_dicom(inbox, project)
+    files = sorted(storage_root.rglob("*.dcm"))
+
+    again = ingest_dicom(inbox, project)
+
+    assert again.created == {}
+    assert again.duplicates == 4
+    assert sorted(storage_root.rglob("*.dcm")) == files
+    assert ImageInstance.objects.count() == 4
+
+
+def test_a_changed_slice_under_a_stored_uid_is_a_conflict_in_both_lanes(
+    lanes, inbox, tmp_path
+):
+    paths = write_slices(inbox, 4)
+    changed = pydicom.dcmread(paths[3])
+    changed.WindowCenter = "99"
+    write_part10(changed, tmp_path / "changed.dcm")
+    shutil.copy(tmp_path / "changed.dcm", inbox / "s05.dcm")
+
+    slow, fast, _stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert [code for _s, code, *_ in slow["rejected"]] == ["content-conflict"]
+
+
+def test_real_ct_slices_come_out_alike(lanes, inbox):
+    from bench.dicom_ingest import source_slices, write_copies
+
+    write_copies(inbox, 120, source_slices())
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    # Every series' first file is stored by pydicom, each other one fast:
+    assert len(stored_fast) == 120 - 3
+
+
+def test_a_real_series_read_in_place_comes_out_alike(lanes):
+    series = shared_path("dicom_sts_rtstruct_ct_pet_mr", "STS_001", "CT", "image")
+
+    slow, fast, stored_fast = lanes(series)
+
+    assert fast == slow
+    assert len(stored_fast) == len(list(series.glob("*.dcm"))) - 1
+
+
+def test_a_full_disk_in_the_fast_lane_rolls_the_series_back(
+    inbox, project, storage_root, monkeypatch
+):
+    write_slices(inbox, 5)
+    write = dicom.write_pieces
+    calls = []
+
+    def full_disk(target, pieces):
+        calls.append(target)
+        write(target, pieces)
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(dicom, "write_pieces", full_disk)
+
+    report = ingest_dicom(inbox, project)
+
+    assert len(calls) == 2
+    assert [p.code for p in report.rejected] == ["storage-failed"]
+    assert not ImageInstance.objects.exists()
+    assert [p for p in storage_root.rglob("*") if p.is_file()] == []
+
+
+# The byte reader itself:
+
+
+def parsed_tags(path: Path) -> list[int]:
+    return list(fastlane.parse(path.read_bytes(), header_only=False).elements)
+
+
+def test_the_reader_finds_the_elements_pydicom_finds(tmp_path):
+    ds = build_ct(ImageComments="x")
+    # A sequence of undefined length, with an item of undefined length inside:
+    item = pydicom.Dataset()
+    item.CodeValue = "T-D3000"
+    item.CodingSchemeDesignator = "SRT"
+    ds.AnatomicRegionSequence = [item]
+    path = write_part10(ds, tmp_path / "ct.dcm")
+    data = bytearray(path.read_bytes())
+
+    assert parsed_tags(path) == sorted(pydicom.dcmread(path).keys())
+
+    for cut in (len(data) - 10, 300):
+        (tmp_path / "cut.dcm").write_bytes(data[:cut])
+        with pytest.raises(fastlane.Unusual):
+            parsed_tags(tmp_path / "cut.dcm")
+
+
+def test_the_template_hashes_files_as_the_slow_path_does(tmp_path):
+    paths = write_slices(tmp_path, 3)
+    source = SourceFile(paths[0].name, lambda: open(paths[0], "rb"))  # noqa: SIM115
+    _ds, digest = read_object(source)
+
+    parts = fastlane._hash_parts(paths[0].read_bytes())
+
+    assert digest == content_sha256(pydicom.dcmread(paths[0]))
+    assert fastlane.hashlib.sha256(b"".join(parts.values())).hexdigest() == digest
+
+
+def test_a_file_without_part10_header_is_left_to_pydicom(tmp_path):
+    path = write_bare(build_ct(), tmp_path / "bare.dcm")
+
+    with pytest.raises(fastlane.Unusual):
+        parsed_tags(path)
+
+
+def test_uids_are_replaced_as_the_profile_replaces_them(lanes, inbox):
+    write_slices(inbox, 3, ReferencedSOPInstanceUID=generate_uid())
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    stored = stored_dataset(ImageInstance.objects.order_by("instance_number").last())
+    assert stored.SOPInstanceUID.startswith("2.25.")
+    assert len(stored_fast) == 2
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "01-dicom-patient-age-as",
+        "02-dicom-missing-or-malformed-dates",
+        "03-dicom-no-preamble-implicit-vr",
+        "05-dicom-private-tag-phi",
+        "07-dicom-duplicate-uid-reimport",
+    ],
+)
+def test_the_shared_cases_come_out_alike(lanes, case):
+    slow, fast, _stored_fast = lanes(case_path(case))
+
+    assert fast == slow
