@@ -882,8 +882,18 @@ class _Ingest:
                     instance.instance_number,
                     cleaned,
                 )
-        except (fastlane.Unusual, OSError, struct.error, IndexError) as exc:
-            logger.debug("Import run %s: no fast lane (%s)", self.import_run.pk, exc)
+        except (
+            fastlane.Unusual,
+            OSError,
+            struct.error,
+            IndexError,
+            KeyError,
+            ValueError,
+        ) as exc:
+            # The series is then stored by pydicom, which reports what is wrong. Only
+            # the fast lane's own reasons are logged: others may quote a value.
+            reason = exc if isinstance(exc, fastlane.Unusual) else type(exc).__name__
+            logger.debug("Import run %s: no fast lane (%s)", self.import_run.pk, reason)
             return None
         return None if said else template
 
