@@ -185,7 +185,8 @@ def target_project(code: str, username: str | None, create: bool = False):
         raise CommandError(
             f"No project has the code {code!r}; nothing was imported. Check the code: "
             "only a clinical patients table (import_clinical) or a DICOM ingest "
-            "(ingest_dicom) makes a new project."
+            "(ingest_dicom) makes a new project; create one for lab tables alone with "
+            "create_project."
         )
     if user is not None and existing is None and not is_site_admin(user):
         raise CommandError(
