@@ -61,7 +61,8 @@ class UploadForm(forms.Form):
         data = super().clean()
         kind = KINDS.get(data.get("kind", ""))
         for name in kind.needs if kind else ():
-            if not data.get(name):
+            # A value refused by its own check is not also missing:
+            if not data.get(name) and name not in self.errors:
                 label = self.fields[name].label
                 self.add_error(name, f"{label} is needed for a {kind.label}.")
         return data

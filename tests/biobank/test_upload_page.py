@@ -386,6 +386,20 @@ def test_the_draw_date_follows_the_import_commands_rule(curating, staff, project
     assert form.is_valid() is command_takes_it
     if not command_takes_it:
         assert "is not a date (YYYY-MM-DD)" in form.errors["drawn_on"][0]
+        # ... and only that: the date was given, not left out.
+        assert len(form.errors["drawn_on"]) == 1
+
+
+def test_a_future_draw_date_is_refused_once(staff, project):
+    form = UploadForm(
+        staff,
+        {"project": project.pk, "kind": "maf", "drawn_on": "2999-01-01"},
+        {"file": SimpleUploadedFile("calls.maf", b"Hugo_Symbol\n")},
+    )
+
+    assert not form.is_valid()
+    (message,) = form.errors["drawn_on"]
+    assert message.startswith("2999-01-01: ") and "future" in message
 
 
 def test_a_vcf_drawn_on_a_slashed_date_is_refused_not_read_month_first(
