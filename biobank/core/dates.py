@@ -73,6 +73,12 @@ def infer_order(texts: list[str]) -> str | None:
     return None
 
 
+def _proves(text: str, place: int) -> bool:
+    """Whether a slashed date has a number above 12 in this place (0: first, 1: second)."""
+    parts = _slashed_parts(text)
+    return parts is not None and parts[place] > 12
+
+
 def parse_date_column(
     source: str,
     field_name: str,
@@ -99,9 +105,23 @@ def parse_date_column(
     if order is None and slashed:
         try:
             order = infer_order(slashed)
-        except ValueError as exc:
+        except ValueError:
+            day_first, month_first = (
+                min(row for row, text in present.items() if _proves(text, place))
+                for place in (0, 1)
+            )
+            day, month = present[day_first], present[month_first]
             column.errors.append(
-                Problem(source, f"{exc}; fix the column.", field=field_name)
+                Problem(
+                    source,
+                    f"the column holds both day-first dates (row {day_first}: {day}) "
+                    f"and month-first dates (row {month_first}: {month}); write the "
+                    "column in one order, or as YYYY-MM-DD.",
+                    row=month_first,
+                    field=field_name,
+                    value=present[month_first],
+                    code="mixed-date-order",
+                )
             )
             return column
         if order is None:

@@ -47,7 +47,15 @@ def test_a_spreadsheet_serial_number_becomes_empty_with_a_warning():
     assert column.warnings[0].row == 6 and column.warnings[0].value == "44291"
 
 
-def test_a_column_proving_both_orders_is_rejected():
-    column = parse_date_column("f.csv", "d", {2: "31/12/2019", 3: "12/31/2019"})
+def test_a_column_proving_both_orders_is_rejected_naming_a_row_of_each():
+    column = parse_date_column(
+        "f.csv", "d", {2: "01/02/2019", 3: "31/12/2019", 4: "12/31/2019", 5: "30/1/20"}
+    )
 
-    assert column.errors
+    (error,) = column.errors
+    assert column.values == {}
+    assert error.message == (
+        "the column holds both day-first dates (row 3: 31/12/2019) and month-first "
+        "dates (row 4: 12/31/2019); write the column in one order, or as YYYY-MM-DD."
+    )
+    assert (error.row, error.field, error.value) == (4, "d", "12/31/2019")
