@@ -44,10 +44,22 @@ INSTANCE_UIDS = (
     "sop_class_uid",
 )
 SEGMENTATION_UIDS = ("source_sop_instance_uid", "source_uid_hash", "content_sha256")
+# Which stored file holds the ROI, and where in it: set by the importers that copied
+# the file under BIOBANK_STORAGE_ROOT (ingest_dicom, add_mask), read by extraction.
+SEGMENTATION_SOURCE = ("storage_path", "source_kind", "roi_number", "linkage")
 
 
 class IngestedOnlyMixin:
     """Studies, series and instances come from DICOM ingest, which sets their UIDs."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class StoredOnlyMixin:
+    """Segmentations come from ingest_dicom (RTSTRUCT, SEG), add_mask (mask files) and
+    import_pyradiomics (ROIs named in a table): one made by hand would name no file,
+    or a file nobody copied under the storage root and hashed."""
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -80,10 +92,11 @@ class ImageSeriesInline(IngestedOnlyMixin, ProjectScopedAdmin, admin.TabularInli
     show_change_link = True
 
 
-class SegmentationInline(ProjectScopedAdmin, admin.TabularInline):
+class SegmentationInline(StoredOnlyMixin, ProjectScopedAdmin, admin.TabularInline):
     model = Segmentation
     extra = 0
     fields = ("roi_number", "roi_name", "roi_type", "method", "reader", "source_kind")
+    readonly_fields = ("roi_number", "source_kind")
     show_change_link = True
 
 
@@ -144,7 +157,7 @@ class ImageInstanceAdmin(IngestedOnlyMixin, ProjectScopedAdmin, admin.ModelAdmin
 
 
 @admin.register(Segmentation)
-class SegmentationAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class SegmentationAdmin(StoredOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "roi_name",
         "roi_number",
@@ -163,7 +176,7 @@ class SegmentationAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     )
     date_hierarchy = "created_at"
     raw_id_fields = ("series",)
-    readonly_fields = (*SEGMENTATION_UIDS, "created_at")
+    readonly_fields = (*SEGMENTATION_UIDS, *SEGMENTATION_SOURCE, "created_at")
 
 
 @admin.register(FeatureDefinition)

@@ -16,10 +16,17 @@ import pydicom
 from django.db import transaction
 from pydicom.dataset import Dataset
 
-from radiomics.engines.base import Volume, read_volume
+from biobank.core.storage import (
+    StoragePathRefused,
+    StoredFileMissing,
+    check_storage_path,
+    storage_root,
+    stored_file,
+)
+from radiomics.engines.base import Volume, VolumeUnreadable, read_volume
 from radiomics.engines.checks import EmptyMask, check_grids, count_labels, select_roi
 from radiomics.models import ImageSeries, Segmentation
-from radiomics.series import SeriesGrid, read_grid, storage_root
+from radiomics.series import SeriesGrid, read_grid
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +59,16 @@ def load_mask(segmentation: Segmentation, grid: SeriesGrid | None = None) -> Vol
     """
     name = describe(segmentation)
     if segmentation.source_kind == Segmentation.SourceKind.MASK:
-        volume = read_volume(stored_path(segmentation))
+        try:
+            volume = read_volume(stored_path(segmentation))
+        except VolumeUnreadable as error:
+            # Its message names the file on this server; the extraction's error,
+            # shown to curators, names it under the storage root:
+            logger.warning("Mask of %s unreadable: %s", name, error)
+            raise MaskUnusable(
+                f"The stored file of {name} ({segmentation.storage_path}) could not "
+                "be read as an image."
+            ) from None
         return dataclasses.replace(volume, source=name)
 
     grid = grid or read_grid(segmentation.series)
@@ -79,9 +95,15 @@ def describe(segmentation: Segmentation) -> str:
 
 
 def stored_path(segmentation: Segmentation) -> Path:
-    if not segmentation.storage_path:
-        raise MaskUnusable(f"{describe(segmentation).capitalize()} has no stored file.")
-    return storage_root() / segmentation.storage_path
+    """Return the segmentation's file under the storage root, or raise MaskUnusable.
+
+    A path stored before paths were checked is checked here too: one leading out of
+    the storage root is never read.
+    """
+    try:
+        return stored_file(segmentation.storage_path, describe(segmentation))
+    except (StoragePathRefused, StoredFileMissing) as error:
+        raise MaskUnusable(str(error)) from None
 
 
 # RTSTRUCT
@@ -381,6 +403,12 @@ def register_mask(
         return known, False
 
     relative = PurePosixPath(series.storage_path, "masks", f"{content_sha256}{suffix}")
+    try:
+        check_storage_path(str(relative))
+    except StoragePathRefused as refused:
+        raise MaskUnusable(
+            f"The folder of series {series.pk} is refused: {refused}"
+        ) from None
     target = storage_root() / relative
     written = _copy_once(path, target)
     try:

@@ -7,6 +7,7 @@ from django.db import connection, models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from biobank.core.storage import clean_storage_path
 from biobank.core.validation import clean_dates
 from patients.models import ImportRun, Patient
 
@@ -124,9 +125,11 @@ class ImageSeries(models.Model):
         return f"{self.modality} {self.description}".strip()
 
     def clean(self) -> None:
-        """Refuse in forms a series date the biobank refuses elsewhere (future, before 1880)."""
+        """Refuse in forms a series date the biobank refuses elsewhere (future, before
+        1880), and a storage path outside BIOBANK_STORAGE_ROOT."""
         super().clean()
         clean_dates(self, {"series_date": "Series date"})
+        clean_storage_path(self)
 
 
 class ImageInstance(models.Model):
@@ -150,6 +153,11 @@ class ImageInstance(models.Model):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+    def clean(self) -> None:
+        """Refuse a storage path outside BIOBANK_STORAGE_ROOT: the file is read from it."""
+        super().clean()
+        clean_storage_path(self)
 
 
 class Segmentation(models.Model):
@@ -211,6 +219,11 @@ class Segmentation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.roi_name} ({self.source_kind})"
+
+    def clean(self) -> None:
+        """Refuse a storage path outside BIOBANK_STORAGE_ROOT: extraction reads it."""
+        super().clean()
+        clean_storage_path(self)
 
 
 class FeatureDefinition(models.Model):

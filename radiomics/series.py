@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from django.conf import settings
 from pydicom.pixels import apply_modality_lut
 
+from biobank.core.storage import (
+    StoragePathRefused,
+    StoredFileMissing,
+    stored_file,
+)
 from radiomics.engines.base import Volume
 from radiomics.models import ImageSeries
 
@@ -129,10 +133,6 @@ class SeriesGrid:
         return nearest if distances[nearest] <= tolerance_mm else None
 
 
-def storage_root() -> Path:
-    return Path(settings.BIOBANK_STORAGE_ROOT)
-
-
 def read_grid(series: ImageSeries) -> SeriesGrid:
     """Read the geometry of a stored series from the headers of its instance files.
 
@@ -149,7 +149,10 @@ def read_grid(series: ImageSeries) -> SeriesGrid:
 
     headers = []
     for uid, relative in instances:
-        path = storage_root() / relative
+        try:
+            path = stored_file(relative, f"image {uid} of {name}")
+        except (StoragePathRefused, StoredFileMissing) as error:
+            raise SeriesUnusable(str(error)) from None
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         # TODO: enhanced multi-frame images (one file per series) keep their geometry
         # per frame; they are refused here until a reader for them is written.

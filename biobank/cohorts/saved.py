@@ -49,6 +49,7 @@ from biobank.cohorts.matrix import (
 )
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
 from biobank.cohorts.query import CohortCriteria, pair_queryset
+from biobank.core.storage import StoragePathRefused, StoredFileMissing, stored_file
 from biobank.core.validation import InvalidValue, check_text
 from biobank.exports.dates import DATED_FIELDS, DateMode, Dater
 from patients.models import Project
@@ -509,11 +510,14 @@ def frozen_matrix_path(version: CohortVersion) -> Path:
     FrozenMatrixDamaged
         When the file is missing or its SHA-256 differs from the recorded one.
     """
-    path = Path(settings.BIOBANK_STORAGE_ROOT) / version.matrix_path
-    if not path.is_file():
+    try:
+        path = stored_file(version.matrix_path, f"the frozen matrix of {version}")
+    except StoragePathRefused as refused:
+        raise FrozenMatrixDamaged(str(refused)) from None
+    except StoredFileMissing:
         raise FrozenMatrixDamaged(
             f"The frozen matrix of {version} is missing from storage ({version.matrix_path})."
-        )
+        ) from None
     digest, _ = hash_file(path)
     if digest != version.matrix_sha256:
         logger.error(

@@ -238,6 +238,23 @@ def test_damaged_frozen_file_is_refused_not_served(api, biobank, storage_root):
     assert "SHA-256" in response.json()["detail"]
 
 
+def test_a_frozen_path_out_of_the_storage_root_is_refused_not_served(
+    api, biobank, storage_root, tmp_path
+):
+    cohort = save(api, {"window_days": 5})
+    version = CohortVersion.objects.get(cohort_id=cohort["id"])
+    # The very file, so that its SHA-256 matches: only the path check refuses it.
+    outside = tmp_path / "outside.parquet"
+    outside.write_bytes((Path(storage_root) / version.matrix_path).read_bytes())
+    CohortVersion.objects.filter(pk=version.pk).update(matrix_path=str(outside))
+
+    response = api.get(f"{URL}{cohort['id']}/versions/1/matrix/")
+
+    assert response.status_code == 500
+    assert "The path is absolute" in response.json()["detail"]
+    assert str(tmp_path) not in response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "path"),
     [

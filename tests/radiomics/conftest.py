@@ -11,7 +11,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from radiomics.models import ImageInstance
+from radiomics.models import ImageInstance, ImageSeries, Segmentation
 
 
 @pytest.fixture
@@ -171,3 +171,33 @@ def build_rtstruct(*rois: tuple[int, str, Dataset], **attributes: object) -> Dat
     ds.ROIContourSequence = contours
     ds.RTROIObservationsSequence = observations
     return ds
+
+
+def two_boxes() -> np.ndarray:
+    """Label 1: 3 x 5 x 4 = 60 voxels; label 2: 2 x 3 x 6 = 36 voxels, in the GTV."""
+    array = np.zeros((59, 202, 198), dtype=np.uint8)
+    array[28:31, 95:100, 95:99] = 1
+    array[20:22, 100:103, 100:106] = 2
+    return array
+
+
+@pytest.fixture
+def sts_ct(project) -> ImageSeries:
+    """The CT series of STS_001 (shared test data), ingested."""
+    from radiomics.importers.dicom import ingest_dicom
+    from tests.radiomics.test_masks import sts
+
+    ingest_dicom(sts("CT", "image"), project)
+    return ImageSeries.objects.get()
+
+
+@pytest.fixture
+def two_label_mask(sts_ct, tmp_path) -> Segmentation:
+    """Labels 1 and 2 in a NIfTI file on the STS CT, registered with label 2."""
+    from radiomics.masks import register_mask
+    from radiomics.series import read_grid
+    from tests.radiomics.test_masks import write_mask
+
+    path = write_mask(tmp_path / "mask.nii.gz", two_boxes(), read_grid(sts_ct))
+    segmentation, _ = register_mask(path, sts_ct, "Boxes", label=2)
+    return segmentation

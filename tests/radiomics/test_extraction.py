@@ -21,14 +21,13 @@ from radiomics.models import (
     FeatureDefinition,
     FeatureExtraction,
     FeatureValue,
-    ImageSeries,
     RadiomicSignature,
     Segmentation,
     SignatureScore,
     SignatureTerm,
 )
 from radiomics.series import read_grid
-from tests.radiomics.conftest import build_ct, build_rtstruct, write_part10
+from tests.radiomics.conftest import build_ct, build_rtstruct, two_boxes, write_part10
 from tests.radiomics.test_masks import (
     contour_points,
     shoelace_area,
@@ -49,28 +48,6 @@ RAW = get_preset("ibsi1_config_a").with_changes(
     families=("morph", "stat", "cm"),
 )
 HU_RANGE = (-500, 400)
-
-
-def two_boxes() -> np.ndarray:
-    """Label 1: 3 x 5 x 4 = 60 voxels; label 2: 2 x 3 x 6 = 36 voxels, in the GTV."""
-    array = np.zeros((59, 202, 198), dtype=np.uint8)
-    array[28:31, 95:100, 95:99] = 1
-    array[20:22, 100:103, 100:106] = 2
-    return array
-
-
-@pytest.fixture
-def sts_ct(project) -> ImageSeries:
-    ingest_dicom(sts("CT", "image"), project)
-    return ImageSeries.objects.get()
-
-
-@pytest.fixture
-def two_label_mask(sts_ct, tmp_path) -> Segmentation:
-    """Labels 1 and 2 in a NIfTI file on the STS CT, registered with label 2."""
-    path = write_mask(tmp_path / "mask.nii.gz", two_boxes(), read_grid(sts_ct))
-    segmentation, _ = register_mask(path, sts_ct, "Boxes", label=2)
-    return segmentation
 
 
 def source_hu() -> np.ndarray:
