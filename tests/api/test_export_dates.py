@@ -408,3 +408,22 @@ def test_a_viewers_diff_gives_the_values_of_the_patient_and_the_frozen_matrix(
         assert member["evidence"]["first_treatment_on"] == str(
             dt.date(2020, 2, 3) + dt.timedelta(days)
         )
+
+
+def test_a_rerun_adding_pairs_of_a_viewed_project_answers_without_calendar_dates(
+    curator_api, analyst, biobank
+):
+    """Version 1 held pairs of a project the author curates only; the re-run adds
+    pairs of one they view, so its diff answers in a viewer's dates."""
+    version = saved_version(curator_api)
+    cohort = version.split("/")[3]
+    other = Project.objects.create(code="other", name="Other collection")
+    add_side(other, "PT-C", biobank.mean, biobank.signature, **A_VALUES)
+    grant(analyst, other, "viewer")
+
+    rerun = curator_api.post(f"/api/saved-cohorts/{cohort}/rerun/")
+
+    assert rerun.status_code == 201
+    added = rerun.json()["diff"]["pairs_added"]
+    assert [pair["patient_pseudonym"] for pair in added] == ["PT-C"]
+    assert not iso_dates(rerun.content) & real_dates()
