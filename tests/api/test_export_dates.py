@@ -348,7 +348,7 @@ def jsonl(api, url: str) -> list[dict]:
 
 @pytest.mark.parametrize("mode", ["shifted", "relative"])
 def test_a_viewers_diff_gives_the_values_of_the_patient_and_the_frozen_matrix(
-    mode, curator_api, analyst, project, biobank
+    mode, curator_api, client, analyst, project, biobank
 ):
     # The trial's case: a birth year and a diagnosis set between two versions, and
     # evidence (the first treatment) that changed too.
@@ -401,6 +401,11 @@ def test_a_viewers_diff_gives_the_values_of_the_patient_and_the_frozen_matrix(
     assert changed[diagnosis][study_date] == member[study_date] == row[study_date]
     assert changed["evidence"]["new"] == member["evidence"]
     assert diff["counts"]["values_changed"] == len(diff["values_changed"])
+    # The version's page shows the pair's study day as its members give it:
+    client.force_login(analyst)
+    page = client.get(f"/cohorts/saved/{created.json()['id']}/versions/2/?dates={mode}")
+    shown = member[study_date]
+    assert (shown if mode == "shifted" else f"day {shown}") in page.content.decode()
     if mode == "shifted":
         # Moved once: the real day plus the patient's one offset.
         days = shift_days((project.code, "PT-A"))
@@ -408,6 +413,7 @@ def test_a_viewers_diff_gives_the_values_of_the_patient_and_the_frozen_matrix(
         assert member["evidence"]["first_treatment_on"] == str(
             dt.date(2020, 2, 3) + dt.timedelta(days)
         )
+        assert shown == str(biobank.a.study.study_date + dt.timedelta(days))
 
 
 def test_a_rerun_adding_pairs_of_a_viewed_project_answers_without_calendar_dates(
