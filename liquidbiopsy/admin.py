@@ -19,7 +19,7 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
-from liquidbiopsy.validation import check_platform
+from liquidbiopsy.validation import DERIVED_VARIANT_FIELDS, check_platform
 from patients.admin import add_patient_inline
 
 CTC_PLATFORM_HELD = (
@@ -240,7 +240,8 @@ class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, SimpleHistor
     )
     date_hierarchy = "assay__sample__drawn_at"
     raw_id_fields = ("assay",)
-    readonly_fields = ("variant_key",)
+    # As in the API, what the gene and alteration give is stored with them on a save:
+    readonly_fields = ("variant_key", *DERIVED_VARIANT_FIELDS)
 
     @admin.display(description="blood sample", ordering="assay__sample__drawn_at")
     def sample(self, variant: VariantResult) -> BloodSample:

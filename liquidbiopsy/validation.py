@@ -69,6 +69,18 @@ def platform_key(text: str) -> str:
 # Known CTC platforms in one spelling, so "Cell Search" is the CellSearch count of a draw:
 PLATFORMS = {platform_key(name): name for name in KNOWN_PLATFORMS}
 
+# What the cfDNA importer derives from the gene and alteration; the API and the admin
+# store them with those, never as written:
+DERIVED_VARIANT_FIELDS = [
+    "gene_hgnc",
+    "protein_change_raw",
+    "is_protein_change_predicted",
+    "protein_accession",
+    "fusion_5prime",
+    "fusion_3prime",
+    "fusion_note",
+]
+
 DRAW_REQUIRED = "is required; give the date of the blood draw."
 COUNT_REQUIRED = "is required; give the number of CTCs counted."
 WHOLE_CELLS = "is not a whole number of cells (0 or more)."

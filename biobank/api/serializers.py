@@ -46,6 +46,7 @@ from liquidbiopsy.models import (
 from liquidbiopsy.services import find_sample
 from liquidbiopsy.validation import (
     COUNT_REQUIRED,
+    DERIVED_VARIANT_FIELDS,
     DRAW_REQUIRED,
     NOT_A_CONCENTRATION,
     WHOLE_CELLS,
@@ -1139,16 +1140,6 @@ VARIANT_FIELDS = [
     "note",
 ]
 
-# What the cfDNA importer derives from the gene and alteration; never written directly:
-DERIVED_VARIANT_FIELDS = [
-    "gene_hgnc",
-    "protein_change_raw",
-    "is_protein_change_predicted",
-    "protein_accession",
-    "fusion_5prime",
-    "fusion_3prime",
-    "fusion_note",
-]
 IDENTITY_FIELDS = {
     "gene",
     "protein_change",

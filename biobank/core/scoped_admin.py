@@ -29,6 +29,7 @@ from django.db.models import (
     DateTimeField,
     Field,
     ForeignKey,
+    IntegerField,
     Model,
     QuerySet,
 )
@@ -47,6 +48,7 @@ from biobank.api.access import (
     visible_to,
 )
 from biobank.core.forms import IsoDateField, IsoSplitDateTimeField
+from biobank.core.validation import integer_range
 
 
 class ProjectScopedAdmin:
@@ -138,6 +140,18 @@ class ProjectScopedAdmin:
         if latest is None or not self._may(request, VIEW, latest.instance):
             raise Http404(f"No {self.model._meta.verbose_name} has this id.")
 
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs):
+        from biobank.api.admin_forms import with_api_rules  # needs every app's models
+
+        return with_api_rules(super().get_form(request, obj, **kwargs))
+
+    def get_formset(self, request: HttpRequest, obj: Model | None = None, **kwargs):
+        from biobank.api.admin_forms import with_api_rules
+
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = with_api_rules(formset.form)
+        return formset
+
     def formfield_for_dbfield(
         self, db_field: Field, request: HttpRequest, **kwargs: Any
     ) -> FormField | None:
@@ -147,6 +161,11 @@ class ProjectScopedAdmin:
             kwargs.setdefault("form_class", IsoSplitDateTimeField)
         elif isinstance(db_field, DateField):
             kwargs.setdefault("form_class", IsoDateField)
+        # Numbers PostgreSQL's column stores, on SQLite too (which stores any):
+        elif isinstance(db_field, IntegerField) and not db_field.is_relation:
+            low, high = integer_range(db_field)
+            kwargs.setdefault("min_value", low)
+            kwargs.setdefault("max_value", high)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(

@@ -106,7 +106,7 @@ def check_fits(number: int, field: models.Field) -> int:
     The range is the column's (PositiveIntegerField: 0 to 2147483647), so a huge
     count is a row's error rather than an overflow of the database.
     """
-    low, high = _INTEGER_RANGES.get(field.get_internal_type(), (None, None))
+    low, high = integer_range(field)
     what = field.verbose_name
     if high is not None and number > high:
         raise InvalidValue(
@@ -119,6 +119,11 @@ def check_fits(number: int, field: models.Field) -> int:
             "number-out-of-range",
         )
     return number
+
+
+def integer_range(field: models.Field) -> tuple[int | None, int | None]:
+    """Return the least and greatest number the PostgreSQL column of `field` stores."""
+    return _INTEGER_RANGES.get(field.get_internal_type(), (None, None))
 
 
 def check_text(text: str) -> str:

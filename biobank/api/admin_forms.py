@@ -1,0 +1,191 @@
+"""Admin forms run the API's write rules, so a value the API refuses is refused in both.
+
+The importers, the API serializers and these forms share one set of rule functions
+(patients.validation, liquidbiopsy.validation) through the serializers: an admin form
+of a record with a serializer below validates the changed fields as a PATCH of them
+would, reports each refusal under its field, and stores what the API would store (a
+protein change in its canonical HGVS form with the text as given kept, the current
+HGNC symbol, a call and VAF read together).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist
+from django.db import models
+from django.utils.text import capfirst
+
+from biobank.api.serializers import (
+    CONSTRAINT_FIELDS,
+    NON_FIELD,
+    BloodSampleSerializer,
+    CfDNAAssaySerializer,
+    CirculatingRNAResultSerializer,
+    ClinicalEventSerializer,
+    ConsentSerializer,
+    CTCCountSerializer,
+    CuratedSerializer,
+    PatientSerializer,
+    TreatmentSerializer,
+    VariantResultSerializer,
+)
+from liquidbiopsy.models import (
+    BloodSample,
+    CfDNAAssay,
+    CirculatingRNAResult,
+    CTCCount,
+    VariantResult,
+)
+from patients.models import ClinicalEvent, Consent, Patient, Treatment
+
+SERIALIZERS: dict[type[models.Model], type[CuratedSerializer]] = {
+    Patient: PatientSerializer,
+    Consent: ConsentSerializer,
+    Treatment: TreatmentSerializer,
+    ClinicalEvent: ClinicalEventSerializer,
+    BloodSample: BloodSampleSerializer,
+    CTCCount: CTCCountSerializer,
+    CfDNAAssay: CfDNAAssaySerializer,
+    VariantResult: VariantResultSerializer,
+    CirculatingRNAResult: CirculatingRNAResultSerializer,
+}
+
+# Fields whose rule the admin applies in its own words, for what a form does that a
+# PATCH does not: the platforms of several counts saved at once (CTCCountFormSet),
+# and a draw's time dropped with its "time known" box (BloodSample.clean).
+ADMIN_CHECKED: dict[type[models.Model], frozenset[str]] = {
+    CTCCount: frozenset({"platform"}),
+    BloodSample: frozenset({"is_time_known"}),
+}
+
+
+class ApiRulesForm(forms.ModelForm):
+    """A model form that, once Django's own checks pass, applies the API's rules.
+
+    Django's checks come first (the models' clean and constraints), so a field holds
+    one message; the API's rules then check the fields that passed.
+    """
+
+    serializer_class: ClassVar[type[CuratedSerializer]]
+    admin_checked: ClassVar[frozenset[str]] = frozenset()
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        self.name_constraint_fields()
+        record = self.instance
+        if not record._state.adding and not self.has_changed():
+            return  # an inline left as it was: nothing to check, as for an empty PATCH
+        if not self.has_relations(record):
+            return  # a parent or related record was refused: its field says so
+
+        serializer = self.serializer_class(record, data=self.api_data(), partial=True)
+        if not serializer.is_valid():
+            self.add_api_errors(serializer.errors)
+            return
+        # What the API would store, canonical forms and derived fields included:
+        for name, value in serializer.validated_data.items():
+            if is_own_value(record, name):
+                setattr(record, name, value)
+
+    @staticmethod
+    def has_relations(record: models.Model) -> bool:
+        return all(
+            getattr(record, field.attname) is not None
+            for field in record._meta.concrete_fields
+            if field.is_relation and not field.null
+        )
+
+    def api_data(self) -> dict[str, Any]:
+        """Return the fields to check, as a PATCH would send them: the changed ones,
+        or every one of a new record."""
+        fields = self.serializer_class().fields
+        names = self.changed_data if not self.instance._state.adding else self.fields
+        return {
+            name: self.cleaned_data[name]
+            for name in names
+            if name in self.cleaned_data
+            and name in fields
+            and not fields[name].read_only
+            and name not in self.admin_checked
+            and is_own_value(self.instance, name)
+        }
+
+    def add_api_errors(self, errors: dict[str, list[str]]) -> None:
+        said = {
+            str(message) for messages in self.errors.values() for message in messages
+        }
+        for name, messages in errors.items():
+            if name in self.admin_checked or name in self.errors:
+                continue
+            field = name if name in self.fields else None
+            for message in map(str, messages):
+                if field is not None and self.take_from_the_form(message):
+                    self.add_error(field, message)  # a constraint's, under its field
+                    continue
+                if message in said:
+                    continue
+                # The API's messages follow the field's name ("is not ..."):
+                if message[:1].islower() and name != NON_FIELD:
+                    message = f"{self.label_of(name)} {message}"
+                self.add_error(field, message)
+
+    def name_constraint_fields(self) -> None:
+        """Move a broken check constraint's message under its field, as the API has it.
+
+        Django reports it for the whole form; the API under the field it concerns
+        (CONSTRAINT_FIELDS), whose own rule then need not say it again.
+        """
+        for constraint in self.instance._meta.constraints:
+            field = CONSTRAINT_FIELDS.get(constraint.name)
+            message = constraint.get_violation_error_message()
+            if field in self.fields and self.take_from_the_form(message):
+                self.add_error(field, message)
+
+    def take_from_the_form(self, message: str) -> bool:
+        """Remove `message` from the errors of the whole form; return whether it was one.
+
+        A model constraint broken in a form is an error of the whole form; the API
+        says which field it concerns (CONSTRAINT_FIELDS), and so does the admin then.
+        """
+        errors = self._errors.get(NON_FIELD_ERRORS)
+        if errors is None or message not in errors:
+            return False
+        errors.data = [error for error in errors.as_data() if message not in error]
+        if not errors:
+            del self._errors[NON_FIELD_ERRORS]
+        return True
+
+    def label_of(self, name: str) -> str:
+        if name in self.fields and self.fields[name].label:
+            return str(self.fields[name].label)
+        try:
+            return capfirst(self.instance._meta.get_field(name).verbose_name)
+        except FieldDoesNotExist:
+            return name
+
+
+def is_own_value(record: models.Model, name: str) -> bool:
+    """Return whether `name` is a field of the record's own, not a related record."""
+    try:
+        field = record._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return field.concrete and not field.is_relation
+
+
+def with_api_rules(form_class: type[forms.ModelForm]) -> type[forms.ModelForm]:
+    """Return `form_class` applying the API's rules, if its model is written through one."""
+    model = form_class._meta.model
+    serializer_class = SERIALIZERS.get(model)
+    if serializer_class is None or issubclass(form_class, ApiRulesForm):
+        return form_class
+    return type(form_class)(
+        form_class.__name__,
+        (ApiRulesForm, form_class),
+        {
+            "serializer_class": serializer_class,
+            "admin_checked": ADMIN_CHECKED.get(model, frozenset()),
+        },
+    )
