@@ -75,8 +75,10 @@ class ApiRulesForm(forms.ModelForm):
         super()._post_clean()
         self.name_constraint_fields()
         record = self.instance
-        if not record._state.adding and not self.has_changed():
-            return  # an inline left as it was: nothing to check, as for an empty PATCH
+        # NB: a record left as it was is not checked, as an empty PATCH is not; so
+        # a revert from the history page is checked by the models' rules alone.
+        if record.pk is not None and not self.has_changed():
+            return
         if not self.has_relations(record):
             return  # a parent or related record was refused: its field says so
 
@@ -101,7 +103,7 @@ class ApiRulesForm(forms.ModelForm):
         """Return the fields to check, as a PATCH would send them: the changed ones,
         or every one of a new record."""
         fields = self.serializer_class().fields
-        names = self.changed_data if not self.instance._state.adding else self.fields
+        names = self.fields if self.instance.pk is None else self.changed_data
         return {
             name: self.cleaned_data[name]
             for name in names
