@@ -8,7 +8,7 @@ import io
 import re
 import string
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
 
@@ -110,6 +110,69 @@ class ImportRejected(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+REDACTED = "[redacted]"
+# The digits of an ID (0048213 of MRN0048213) are screened alone from this many on:
+_SHORTEST_DIGITS = 5
+_DIGITS = re.compile(r"\d+")
+
+
+class SourceScreen:
+    """The source patient identifiers one table import met, kept out of what it reports.
+
+    An export names its files after the patient (MRN0048213_tumor.vcf), so the name
+    of a file is screened, with every message that quotes it, before it is stored
+    (ImportRun, DataIssue), printed or logged: `add` the identifiers given on the
+    command line and read from the rows, then `redact`. An identifier goes where it
+    stands as a whole token (between anything but letters and digits, as in
+    ctc_SYN-0071_SYN-0072.csv), case ignored; its digits alone too when five or more
+    (0048213.vcf). A short ID (7) thus leaves ct7.csv alone.
+
+    NB: DICOM ingest screens with radiomics.importers.deid.IdentifierScreen, which
+    also knows the patient's names from the headers; the tables name no one, and
+    this module may not import an app, so this screen knows identifiers only.
+    """
+
+    def __init__(self, identifiers: Iterable[str] = ()) -> None:
+        self._identifiers: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(*identifiers)
+
+    def add(self, *identifiers: str | None) -> None:
+        for identifier in identifiers:
+            text = (identifier or "").strip()
+            if not text or text.casefold() in self._identifiers:
+                continue
+            self._identifiers.add(text.casefold())
+            self._identifiers.update(
+                digits
+                for digits in _DIGITS.findall(text)
+                if len(digits) >= _SHORTEST_DIGITS
+            )
+            self._pattern = None
+
+    def redact(self, text: str) -> str:
+        """Return `text` with every identifier of the screen as "[redacted]"."""
+        if not self._identifiers or not text:
+            return text
+        if self._pattern is None:
+            # Longest first, so that MRN0048213_T goes whole before MRN0048213:
+            words = sorted(self._identifiers, key=len, reverse=True)
+            alternatives = "|".join(re.escape(word) for word in words)
+            self._pattern = re.compile(
+                rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE
+            )
+        return self._pattern.sub(REDACTED, text)
+
+    def redact_problem(self, problem: Problem) -> Problem:
+        """Return the problem with its file name, message and value screened."""
+        return replace(
+            problem,
+            source=self.redact(problem.source),
+            message=self.redact(problem.message),
+            value=self.redact(problem.value),
+        )
+
+
 # The importers count records by plural nouns; the singular of most drops an "s"
 # ("patients") or turns "ies" into "y" ("studies"), but not of these:
 SINGULARS = {"series": "series", "links to a series": "link to a series"}
@@ -135,6 +198,10 @@ class ImportReport:
     duplicates: int = 0
     rejected: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # The patients' identifiers met so far; what the report prints passes through it:
+    screen: SourceScreen = field(
+        default_factory=SourceScreen, repr=False, compare=False
+    )
 
     def count(self, kind: str, n: int = 1) -> None:
         self.created[kind] = self.created.get(kind, 0) + n
@@ -158,15 +225,19 @@ class ImportReport:
         ]
         lines += [f"  rejected: {p}" for p in self.rejected]
         lines += [f"  warning: {p}" for p in self.warnings]
-        return "\n".join(lines)
+        return self.screen.redact("\n".join(lines))
 
     def as_dict(self) -> dict:
         return {
             "created": self.created,
             "duplicates": self.duplicates,
-            "rejected": [str(p) for p in self.rejected],
-            "warnings": [str(p) for p in self.warnings],
+            "rejected": [self.screen.redact(str(p)) for p in self.rejected],
+            "warnings": [self.screen.redact(str(p)) for p in self.warnings],
         }
+
+    def source_name(self, path: Path) -> str:
+        """Return the file's name as runs, issues and logs give it: screened."""
+        return self.screen.redact(path.name)
 
 
 def file_sha256(path: Path) -> str:

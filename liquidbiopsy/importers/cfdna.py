@@ -23,6 +23,7 @@ from liquidbiopsy.importers.common import (
     read_fraction_column,
     recorded_lab_import,
     require_columns,
+    screen_patients,
     unit_of_column,
     warn_unknown_columns,
 )
@@ -173,7 +174,9 @@ def import_cfdna(
         report.rejected = problems.sorted()
 
     logger.info(
-        "cfDNA variants of %s imported into project %s", path.name, project.code
+        "cfDNA variants of %s imported into project %s",
+        report.source_name(path),
+        project.code,
     )
     return report
 
@@ -218,6 +221,7 @@ def read_cfdna_rows(
         )
         warn_unknown_columns(source, header, KNOWN, report)
         column_of = {}
+    screen_patients(report, table)
     problems = RowProblems(source, column_of)
 
     fractions = _read_fractions(source, table, problems, vaf_unit, declared_vaf)

@@ -38,8 +38,8 @@ from liquidbiopsy.validation import (
     check_fraction,
     read_decimal,
 )
-from patients.importers.runs import RunLinks, _record_issues, recorded_import
-from patients.models import DataIssue, ImportRun, Patient, Project
+from patients.importers.runs import RunLinks, _record_issues, recorded_import, screened
+from patients.models import DataIssue, Patient, Project
 from patients.services import find_patient, pseudonymise
 
 MISSING = {"", "NA", "N/A", "NULL", "NONE", "-", "."}
@@ -76,7 +76,8 @@ class LabReport(ImportReport):
             f"skipped; created {self.made()}; {counted(len(self.warnings), 'warnings')}."
         )
         # The base summary's first line counts problems, not rows; the rest lists them:
-        return "\n".join([head, *super().summary().splitlines()[1:]])
+        lines = [self.screen.redact(head), *super().summary().splitlines()[1:]]
+        return "\n".join(lines)
 
     def as_dict(self) -> dict:
         return super().as_dict() | {
@@ -97,18 +98,29 @@ def recorded_lab_import(
     """
     with recorded_import(project, importer, path, report, user) as links:
         yield links
+        # NB: recorded_import writes error issues only for a rejected file:
+        report.rejected = screened(report, report.rejected)
 
     if report.rejected:
-        # NB: recorded_import writes error issues only for a rejected file and keeps its
-        # ImportRun to itself, so the run is found again: the newest of this file.
-        run = (
-            ImportRun.objects.filter(
-                project=project, importer=importer, source_name=path.name
-            )
-            .order_by("-pk")
-            .first()
+        _record_issues(
+            links.run, project, report.rejected, DataIssue.Severity.ERROR, links
         )
-        _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR, links)
+
+
+def screen_patients(
+    report: ImportReport, table: list[tuple[int, dict[str, str]]], *columns: str
+) -> None:
+    """Add the table's patient identifiers to the report's screen, before any check.
+
+    A file rejected whole (a bad column) is named in its issues screened for its
+    rows' patients too, not only for those the import got to look up.
+    """
+    for name in columns or ("patient_id",):
+        identifiers = (cells.get(name, "") for _, cells in table)
+        # NA and the like are no identifier, and would blank every NA of a message:
+        report.screen.add(
+            *(text for text in identifiers if text.upper() not in MISSING)
+        )
 
 
 class RowProblems:
@@ -156,6 +168,8 @@ class PatientLookup:
         self._found: dict[str, Patient | None] = {}
 
     def __call__(self, source_id: str) -> Patient | None:
+        # Whether found or not, the identifier stays out of the file's reported name:
+        self.report.screen.add(source_id)
         if source_id not in self._found:
             if self.create:
                 patient, created = pseudonymise(self.project, source_id)

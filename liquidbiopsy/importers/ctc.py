@@ -21,6 +21,7 @@ from liquidbiopsy.importers.common import (
     recorded_lab_import,
     reject_if_any,
     require_columns,
+    screen_patients,
     warn_unknown_columns,
 )
 from liquidbiopsy.models import BloodSample, CTCCount
@@ -111,7 +112,11 @@ def import_ctc(
             links.link(row.line, row.patient)
         reject_if_any(errors)
 
-    logger.info("CTC counts of %s imported into project %s", path.name, project.code)
+    logger.info(
+        "CTC counts of %s imported into project %s",
+        report.source_name(path),
+        project.code,
+    )
     return report
 
 
@@ -126,6 +131,7 @@ def read_ctc_rows(
         (line, {ALIASES.get(k, k): v for k, v in cells.items()})
         for line, cells in lines
     ]
+    screen_patients(report, table)
     _check_header(source, header, report)
 
     problems = RowProblems(source)

@@ -26,6 +26,7 @@ from liquidbiopsy.importers.common import (
     read_fraction_column,
     recorded_lab_import,
     require_columns,
+    screen_patients,
 )
 from liquidbiopsy.importers.variants import (
     VariantRow,
@@ -125,13 +126,17 @@ def import_maf(
             draw_of_option(path.name, drawn_on) if drawn_on or not sample_map else None
         )
         origins = read_sample_map(sample_map, default_draw) if sample_map else None
+        for barcode, origin in (origins or {}).items():
+            report.screen.add(barcode, origin.patient_id)
         rows, problems = read_maf_rows(
             path, patients, report, default_draw, origins, vaf_unit, method, panel
         )
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
 
-    logger.info("MAF %s imported into project %s", path.name, project.code)
+    logger.info(
+        "MAF %s imported into project %s", report.source_name(path), project.code
+    )
     return report
 
 
@@ -171,6 +176,8 @@ def read_maf_rows(
             header = cells
             continue
         table.append((number, dict(zip(header, cells, strict=False))))
+    # Without a sample map the barcode is the patient's ID:
+    screen_patients(report, table, "Tumor_Sample_Barcode", "sample")
     if header is None:
         raise ImportRejected([Problem(source, "is empty; a MAF header row is needed.")])
     require_columns(source, header, REQUIRED)

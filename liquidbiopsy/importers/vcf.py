@@ -101,6 +101,8 @@ def import_vcf(
         sample or patient, no draw date.
     """
     report = LabReport(source=path.name)
+    # The file is often named after the patient or the sample (MRN0048213_T.vcf):
+    report.screen.add(patient_id, sample)
     with recorded_lab_import(project, "vcf", path, report, user) as links:
         draw = draw_of_option(path.name, drawn_on)
         patient = _patient(
@@ -114,7 +116,9 @@ def import_vcf(
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
 
-    logger.info("VCF %s imported into project %s", path.name, project.code)
+    logger.info(
+        "VCF %s imported into project %s", report.source_name(path), project.code
+    )
     return report
 
 

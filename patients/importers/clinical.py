@@ -188,11 +188,16 @@ def import_clinical(
         table = read_clinical_rows(
             path, kind, date_order, table_format, report, project
         )
-        storer = _Storer(project, path.name, report, links, update, table.column_of)
+        # Every row is read: the name in the records' history is screened for them all.
+        source = report.source_name(path)
+        storer = _Storer(project, source, report, links, update, table.column_of)
         storer.store(kind, table.rows)
 
     logger.info(
-        "Clinical %s of %s imported into project %s", kind, path.name, project.code
+        "Clinical %s of %s imported into project %s",
+        kind,
+        report.source_name(path),
+        project.code,
     )
     return report
 
@@ -211,7 +216,15 @@ def read_clinical_rows(
     one of those problems (else the import finds it while storing).
     """
     source = path.name
-    header, lines = read_table(path)
+    header, cells_of = read_table(path)
+    lines = list(cells_of)
+    # A file may be named after its patients; their IDs stay out of what is reported,
+    # also when a column rejects the whole file:
+    for name in ("patient_id", "PatientID"):
+        identifiers = (cells.get(name, "") for _, cells in lines)
+        report.screen.add(
+            *(text for text in identifiers if text.upper() not in MISSING)
+        )
     table_format = table_format or detect_format(header)
     column_of = {name: name for name in header}
     known = COLUMNS[kind]

@@ -25,7 +25,8 @@ MAX_LISTED_PROBLEMS = 200
 class RunLinks:
     """What the importer learnt while storing: the patient and record behind each row."""
 
-    def __init__(self) -> None:
+    def __init__(self, run: ImportRun | None = None) -> None:
+        self.run = run
         self.patients: dict[int, Patient] = {}
         self.records: dict[int, tuple[str, int]] = {}
 
@@ -44,27 +45,34 @@ def recorded_import(
     The ImportRun is written before the transaction, so a rejected file still leaves
     its run (status failed) and one DataIssue per problem; its data rows roll back.
     Raises the ImportRejected of the body again once it is recorded.
+
+    The file's name, and every problem, is stored and raised screened by
+    `report.screen` (docs/clinical_imports.md): the body adds the identifiers it
+    reads. NB: until the run ends, its name is screened for those the importer
+    gave before the body (from the command line) only; the end names it again.
     """
     run = ImportRun.objects.create(
         project=project,
         importer=importer,
-        source_name=path.name,
+        source_name=report.source_name(path),
         source_sha256=file_sha256(path),
         user=user,
     )
-    links = RunLinks()
+    links = RunLinks(run)
 
     try:
         with transaction.atomic():
             yield links
+            report.warnings = screened(report, report.warnings)
             _record_issues(
                 run, project, report.warnings, DataIssue.Severity.WARNING, links
             )
     except ImportRejected as exc:
         # The rows stored before the problem was found rolled back with the transaction:
         report.forget_stored()
-        report.rejected = listed(exc.problems, path.name)
-        _finish(run, report, ImportRun.Status.FAILED)
+        report.rejected = screened(report, listed(exc.problems, path.name))
+        report.warnings = screened(report, report.warnings)
+        _finish(run, report, ImportRun.Status.FAILED, path)
         _record_issues(run, project, report.warnings, DataIssue.Severity.WARNING)
         _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR)
         logger.info("Import run %s of %s rejected the file", run.pk, importer)
@@ -72,10 +80,10 @@ def recorded_import(
     except Exception:
         # A fault of the importer, not of the file; the run must not stay "running":
         report.forget_stored()
-        _finish(run, report, ImportRun.Status.FAILED)
+        _finish(run, report, ImportRun.Status.FAILED, path)
         raise
 
-    _finish(run, report, status_of(report))
+    _finish(run, report, status_of(report), path)
     logger.info("Import run %s of %s stored %s", run.pk, importer, report.created)
 
 
@@ -102,11 +110,18 @@ def listed(problems: list[Problem], source: str) -> list[Problem]:
     ]
 
 
-def _finish(run: ImportRun, report: ImportReport, status: str) -> None:
+def screened(report: ImportReport, problems: list[Problem]) -> list[Problem]:
+    """Return the problems with the identifiers the import met screened out."""
+    return [report.screen.redact_problem(problem) for problem in problems]
+
+
+def _finish(run: ImportRun, report: ImportReport, status: str, path: Path) -> None:
     run.status = status
     run.finished_at = timezone.now()
     run.summary = report.as_dict()
-    run.save(update_fields=["status", "finished_at", "summary"])
+    # Screened again, now for the identifiers of the rows too:
+    run.source_name = report.source_name(path)
+    run.save(update_fields=["status", "finished_at", "summary", "source_name"])
 
 
 def _record_issues(

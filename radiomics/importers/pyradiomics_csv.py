@@ -201,6 +201,7 @@ def read_feature_table(
     for line, cells in lines:
         if cells.get(id_column):
             table.screen.add_identifier(cells[id_column], of_patient=True)
+            report.screen.add(cells[id_column])
         row = _read_row(
             source, line, cells, id_column, features, diagnostics, errors, report
         )
