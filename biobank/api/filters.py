@@ -30,9 +30,12 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.settings import api_settings
 
 from biobank.api import vocabulary
+from biobank.api.access import PROJECT_PATHS
 from biobank.api.vocabulary import SCHEMA_NOTE, Vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, feature_ids
+from biobank.exports.dates import BIRTH_YEAR
+from biobank.exports.records import stored_dates_refusal
 from liquidbiopsy.hgvs import (
     FusionError,
     HGVSError,
@@ -318,6 +321,9 @@ class BoundedFilterSet(filters.FilterSet):
         valid = super().is_valid()
         # Checked also when another parameter is wrong, to report every problem:
         self.unknown_names = self._unknown_names()
+        self.hidden_dates = self._hidden_dates()
+        if self.hidden_dates:
+            return False
         if not valid:
             return False
 
@@ -345,6 +351,30 @@ class BoundedFilterSet(filters.FilterSet):
                 unknown[name] = [forms.ValidationError(message, code="unknown")]
         return unknown
 
+    def _hidden_dates(self) -> dict[str, list[forms.ValidationError]]:
+        """Refuse each stored date or birth year given, to a caller not shown them."""
+        request = self.request
+        given = [
+            parameter
+            for name in stored_date_filters(self)
+            for parameter in parameters_of_field(name, self.form.fields[name])
+            if self.data.get(parameter) not in EMPTY_VALUES
+        ]
+        if not given or request is None:
+            return {}
+
+        why = stored_dates_refusal(
+            request,
+            self.data.get("project"),
+            "filtering by calendar dates or the birth year",
+        )
+        if why is None:
+            return {}
+        return {
+            parameter: [forms.ValidationError(why, code="hidden_dates")]
+            for parameter in given
+        }
+
     @property
     def errors(self) -> ErrorDict:
         errors = ErrorDict()
@@ -356,6 +386,8 @@ class BoundedFilterSet(filters.FilterSet):
         for parameter, found in getattr(self, "out_of_range", {}).items():
             errors.setdefault(parameter, ErrorList()).extend(found)
         for parameter, found in getattr(self, "unknown_names", {}).items():
+            errors.setdefault(parameter, ErrorList()).extend(found)
+        for parameter, found in getattr(self, "hidden_dates", {}).items():
             errors.setdefault(parameter, ErrorList()).extend(found)
         return errors
 
@@ -382,6 +414,32 @@ class BoundedFilterSet(filters.FilterSet):
                 given[parameter] = error.error_list
         at_fault = {parameter: found for parameter, found in given.items() if found}
         return at_fault or dict.fromkeys(given or [name], messages)
+
+
+def stored_date_filters(filterset: FilterSet) -> list[str]:
+    """Return the filters of `filterset` that compare a patient's stored dates.
+
+    Those of a date or moment (the record's own or a related one's, such as a
+    draw's day on its variants) and of the birth year, on records of a patient
+    only: the API shows them shifted or relative (or hides the birth year), per
+    patient, to viewers. Whether a date is set (is_withdrawn) tells no date.
+    """
+    model = filterset._meta.model
+    if not PROJECT_PATHS.get(model._meta.label_lower):
+        return []
+    return [
+        name
+        for name, found in filterset.filters.items()
+        if found.lookup_expr != "isnull" and is_stored_date(model, found.field_name)
+    ]
+
+
+def is_stored_date(model: type[models.Model], path: str) -> bool:
+    """Whether the field at `path` from `model` is a date, a moment or the birth year."""
+    field = get_model_field(model, path)
+    return isinstance(field, models.DateField) or (
+        field is not None and field.name == BIRTH_YEAR
+    )
 
 
 MOST_CHOICES_LISTED = 40
@@ -525,7 +583,30 @@ class StrictOrderingFilter(drf_filters.OrderingFilter):
                         ]
                     }
                 )
+            self.refuse_stored_dates(request, queryset, valid)
         return super().get_ordering(request, queryset, view)
+
+    def refuse_stored_dates(
+        self, request, queryset: QuerySet, terms: list[str]
+    ) -> None:
+        """Refuse ordering by a stored date to a caller shown other dates.
+
+        Each patient's shift keeps the order of its own dates, not the order between
+        patients, which would tell the real dates apart.
+        """
+        model = queryset.model
+        if not PROJECT_PATHS.get(model._meta.label_lower):
+            return
+        dated = [term for term in terms if is_stored_date(model, term.lstrip("-"))]
+        if not dated:
+            return
+        why = stored_dates_refusal(
+            request,
+            request.query_params.get("project"),
+            f"ordering by {', '.join(dated)}",
+        )
+        if why is not None:
+            raise ValidationError({self.ordering_param: [why]})
 
     def _field_names(self, queryset: QuerySet, view, request) -> list[str]:
         return [

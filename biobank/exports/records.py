@@ -15,6 +15,7 @@ from biobank.exports.dates import (
     DatesInvalid,
     DatesRefused,
     choose_date_mode,
+    may_see_calendar,
 )
 from patients.models import Patient
 
@@ -103,3 +104,37 @@ def read_dates(request: Request, projects: set[int]) -> DateMode:
         raise ValidationError({DATES_PARAMETER: [str(error)]}) from error
     except DatesRefused as error:
         raise PermissionDenied({DATES_PARAMETER: [str(error)]}) from error
+
+
+def stored_dates_refusal(
+    request: Request, project_code: str | None, what: str
+) -> str | None:
+    """Return why the caller may not filter or order a list by stored dates, or None.
+
+    The stored dates are the calendar ones (and the birth year, hidden beside
+    shifted and relative dates); `what` says what was asked, e.g. "ordering by
+    drawn_at". A viewer shown another mode could bisect each patient's real
+    dates, and so its secret shift, with such filters and orders. As on the web
+    pages' lists, the project the list names (`project`), else every project the
+    caller reads, decides, before any row is read.
+
+    Raises ValidationError or PermissionDenied naming `dates` (read_dates).
+    """
+    listed = projects_for(request.user)
+    if project_code:
+        listed = listed.filter(code=project_code)
+    projects = set(listed.values_list("pk", flat=True))
+    mode = read_dates(request, projects)
+    if mode == DateMode.CALENDAR:
+        return None
+
+    if may_see_calendar(request.user, projects):
+        return (
+            f"dates={mode} shows {mode} dates and no birth year, so {what} is "
+            "refused; leave dates out for calendar dates."
+        )
+    return (
+        f"Viewers see {mode} dates (each patient's own) and no birth year, so {what} "
+        "needs a curator or manager role in every project listed; name one you "
+        "curate with project=<code>."
+    )

@@ -53,6 +53,14 @@ def api(token) -> APIClient:
     return client
 
 
+@pytest.fixture
+def calendar_api(analyst, project, api) -> APIClient:
+    """The analyst as a curator of the project: shown calendar dates, so it may
+    filter and order the lists by them (a viewer may not: test_viewer_dates.py)."""
+    grant(analyst, project, "curator")
+    return api
+
+
 def results(response) -> list[dict]:
     assert response.status_code == 200, response.content[:500]
     return response.json()["results"]

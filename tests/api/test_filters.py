@@ -1,7 +1,9 @@
 """Every filter of every list, each with a case that includes and one that excludes.
 
 Patient A and patient B (tests/api/conftest.py) differ in every filtered attribute;
-each case names exactly the records its query must return.
+each case names exactly the records its query must return. The cases run as a curator
+of the project, shown calendar dates: a viewer is refused the filters and orders on
+stored dates (tests/api/test_viewer_dates.py).
 """
 
 from __future__ import annotations
@@ -340,11 +342,11 @@ REFUSED = [(endpoint, query) for endpoint, query, found in CASES if found is UNK
     ids=[f"{endpoint}?{query}" for endpoint, query, _ in FOUND],
 )
 def test_filter_returns_exactly_the_matching_records(
-    endpoint, query, expected, api, biobank
+    endpoint, query, expected, calendar_api, biobank
 ):
     universe = UNIVERSE[endpoint]
 
-    rows = results(api.get(f"/api/{endpoint}/?{expand(query, biobank)}"))
+    rows = results(calendar_api.get(f"/api/{endpoint}/?{expand(query, biobank)}"))
 
     ids = {universe[name](biobank).pk for name in expected}
     assert {row["id"] for row in rows} == ids
@@ -431,8 +433,8 @@ def test_unknown_choice_is_a_400(api, biobank):
     ],
 )
 def test_ordering_puts_the_expected_record_first(
-    endpoint, ordering, first, api, biobank
+    endpoint, ordering, first, calendar_api, biobank
 ):
-    rows = results(api.get(f"/api/{endpoint}/?ordering={ordering}"))
+    rows = results(calendar_api.get(f"/api/{endpoint}/?ordering={ordering}"))
 
     assert rows[0]["id"] == UNIVERSE[endpoint][first](biobank).pk

@@ -203,8 +203,10 @@ def test_a_tumour_fraction_in_percent_is_a_400(api, biobank):
     "day",
     ["01/02/2000", "1/2/2000", "2000-1-2", "20000102", "2000-W01-1", "2000-13-01"],
 )
-def test_a_date_not_written_yyyy_mm_dd_is_a_400_naming_the_parameter(day, api, biobank):
-    response = api.get("/api/patients/", {"diagnosis_on_after": day})
+def test_a_date_not_written_yyyy_mm_dd_is_a_400_naming_the_parameter(
+    day, calendar_api, biobank
+):
+    response = calendar_api.get("/api/patients/", {"diagnosis_on_after": day})
 
     assert response.status_code == 400
     assert response.json() == {
@@ -214,8 +216,8 @@ def test_a_date_not_written_yyyy_mm_dd_is_a_400_naming_the_parameter(day, api, b
     }
 
 
-def test_an_iso_date_still_filters(api, biobank):
-    rows = results(api.get("/api/patients/?diagnosis_on_after=2021-01-01"))
+def test_an_iso_date_still_filters(calendar_api, biobank):
+    rows = results(calendar_api.get("/api/patients/?diagnosis_on_after=2021-01-01"))
 
     assert [row["pseudonym"] for row in rows] == ["PT-B"]
 
@@ -230,9 +232,9 @@ def test_an_iso_date_still_filters(api, biobank):
     ],
 )
 def test_a_moment_without_a_zone_is_a_400_asking_for_one(
-    endpoint, parameter, api, biobank
+    endpoint, parameter, calendar_api, biobank
 ):
-    response = api.get(f"/api/{endpoint}/", {parameter: "2020-01-22T08:00:00"})
+    response = calendar_api.get(f"/api/{endpoint}/", {parameter: "2020-01-22T08:00:00"})
 
     assert response.status_code == 400
     [message] = response.json()[parameter]
@@ -243,16 +245,18 @@ def test_a_moment_without_a_zone_is_a_400_asking_for_one(
 @pytest.mark.parametrize(
     "moment", ["2020-01-22", "01/22/2020 08:00", "2020-01-22T25:00Z"]
 )
-def test_a_moment_that_is_no_iso_moment_is_a_400(moment, api, biobank):
-    response = api.get("/api/blood-samples/", {"drawn_at_after": moment})
+def test_a_moment_that_is_no_iso_moment_is_a_400(moment, calendar_api, biobank):
+    response = calendar_api.get("/api/blood-samples/", {"drawn_at_after": moment})
 
     assert response.status_code == 400
     assert "ISO 8601 with its zone" in response.json()["drawn_at_after"][0]
 
 
-def test_a_moment_with_a_zone_still_filters(api, biobank):
+def test_a_moment_with_a_zone_still_filters(calendar_api, biobank):
     rows = results(
-        api.get("/api/blood-samples/", {"drawn_at_after": "2020-01-22T09:00:00+01:00"})
+        calendar_api.get(
+            "/api/blood-samples/", {"drawn_at_after": "2020-01-22T09:00:00+01:00"}
+        )
     )
 
     assert biobank.a.sample.pk in {row["id"] for row in rows}
@@ -273,8 +277,8 @@ def test_a_moment_with_a_zone_still_filters(api, biobank):
         (f"birth_year_min=1900&birth_year_max={HUGE}", "birth_year_max"),
     ],
 )
-def test_a_range_error_names_the_bound_typed(query, parameter, api, biobank):
-    response = api.get(f"/api/patients/?{query}")
+def test_a_range_error_names_the_bound_typed(query, parameter, calendar_api, biobank):
+    response = calendar_api.get(f"/api/patients/?{query}")
 
     assert response.status_code == 400
     assert list(response.json()) == [parameter]
