@@ -283,6 +283,41 @@ STRICT_FILTER_DEFAULTS = {
 }
 
 
+def stored_date_filters(
+    model: type[models.Model] | None, found: dict[str, filters.Filter]
+) -> list[str]:
+    """Return the names of the filters `found` on `model` that compare a patient's
+    stored dates.
+
+    Those of a date or moment (the record's own or a related one's, such as a
+    draw's day on its variants) and of the birth year, on records of a patient
+    only: the API shows them shifted or relative (or hides the birth year), per
+    patient, to viewers. Whether a date is set (is_withdrawn) tells no date.
+    """
+    if model is None or not PROJECT_PATHS.get(model._meta.label_lower):
+        return []
+    return [
+        name
+        for name, one in found.items()
+        if one.lookup_expr != "isnull" and is_stored_date(model, one.field_name)
+    ]
+
+
+def is_stored_date(model: type[models.Model], path: str) -> bool:
+    """Whether the field at `path` from `model` is a date, a moment or the birth year."""
+    field = get_model_field(model, path)
+    return isinstance(field, models.DateField) or (
+        field is not None and field.name == BIRTH_YEAR
+    )
+
+
+# In the schema's description of each filter on a patient's stored dates:
+CALENDAR_NOTE = (
+    "Compares the stored (calendar) dates or birth year: refused with a 400 to a "
+    "caller shown shifted or relative dates, such as a viewer (docs/api.md#dates)."
+)
+
+
 class BoundedFilterSet(filters.FilterSet):
     """The base of every API FilterSet: each error names the parameter that caused it.
 
@@ -309,11 +344,16 @@ class BoundedFilterSet(filters.FilterSet):
     def get_filters(cls) -> dict[str, filters.Filter]:
         # The schema's description of each checked parameter says so:
         found = super().get_filters()
-        for name in cls.all_vocabularies():
+        noted = [(name, SCHEMA_NOTE) for name in cls.all_vocabularies()]
+        noted += [
+            (name, CALENDAR_NOTE)
+            for name in stored_date_filters(cls._meta.model, found)
+        ]
+        for name, note in noted:
             extra = found[name].extra
             described = extra.get("help_text") or ""
-            if SCHEMA_NOTE not in described:
-                extra["help_text"] = f"{described} {SCHEMA_NOTE}".strip()
+            if note not in described:
+                extra["help_text"] = f"{described} {note}".strip()
         return found
 
     def is_valid(self) -> bool:
@@ -356,7 +396,7 @@ class BoundedFilterSet(filters.FilterSet):
         request = self.request
         given = [
             parameter
-            for name in stored_date_filters(self)
+            for name in stored_date_filters(self._meta.model, self.filters)
             for parameter in parameters_of_field(name, self.form.fields[name])
             if self.data.get(parameter) not in EMPTY_VALUES
         ]
@@ -414,32 +454,6 @@ class BoundedFilterSet(filters.FilterSet):
                 given[parameter] = error.error_list
         at_fault = {parameter: found for parameter, found in given.items() if found}
         return at_fault or dict.fromkeys(given or [name], messages)
-
-
-def stored_date_filters(filterset: FilterSet) -> list[str]:
-    """Return the filters of `filterset` that compare a patient's stored dates.
-
-    Those of a date or moment (the record's own or a related one's, such as a
-    draw's day on its variants) and of the birth year, on records of a patient
-    only: the API shows them shifted or relative (or hides the birth year), per
-    patient, to viewers. Whether a date is set (is_withdrawn) tells no date.
-    """
-    model = filterset._meta.model
-    if not PROJECT_PATHS.get(model._meta.label_lower):
-        return []
-    return [
-        name
-        for name, found in filterset.filters.items()
-        if found.lookup_expr != "isnull" and is_stored_date(model, found.field_name)
-    ]
-
-
-def is_stored_date(model: type[models.Model], path: str) -> bool:
-    """Whether the field at `path` from `model` is a date, a moment or the birth year."""
-    field = get_model_field(model, path)
-    return isinstance(field, models.DateField) or (
-        field is not None and field.name == BIRTH_YEAR
-    )
 
 
 MOST_CHOICES_LISTED = 40

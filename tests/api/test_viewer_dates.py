@@ -100,6 +100,26 @@ def test_the_walk_finds_the_stored_dates_of_every_kind_of_list():
     assert ("ctc-counts", "sample__drawn_at", True) in ORDERINGS
 
 
+def test_the_schema_says_which_filters_a_viewer_is_refused():
+    from biobank.api.filters import CALENDAR_NOTE
+
+    described = {
+        (prefix, name): one.extra.get("help_text") or ""
+        for prefix, viewset in patient_lists()
+        for name, one in viewset.filterset_class.base_filters.items()
+    }
+    walked = {
+        (prefix, parameter.removesuffix("_after").removesuffix("_before"))
+        for prefix, parameter, _ in PARAMETERS
+        if not parameter.startswith(BIRTH_YEAR)
+    }
+
+    assert walked
+    assert {key for key in walked if CALENDAR_NOTE not in described[key]} == set()
+    assert CALENDAR_NOTE in described[("patients", BIRTH_YEAR)]
+    assert CALENDAR_NOTE not in described[("consents", "is_withdrawn")]
+
+
 @pytest.mark.parametrize(
     ("prefix", "parameter", "value"),
     PARAMETERS,
