@@ -82,8 +82,8 @@ class RatePair:
         return self.product_rate / self.baseline_rate
 
 
-def bench_user(username: str):
-    """Return the account a benchmark signs in as: a viewer of every project.
+def bench_user(username: str, role: str | None = None):
+    """Return the account a benchmark signs in as: a viewer (or `role`) of every project.
 
     Every query then carries the project scoping that real researchers' queries carry.
     """
@@ -91,10 +91,12 @@ def bench_user(username: str):
 
     from patients.models import Project, ProjectMembership, Role
 
+    role = role or Role.VIEWER
     user, _ = get_user_model().objects.get_or_create(username=username)
+    ProjectMembership.objects.filter(user=user).exclude(role=role).update(role=role)
     ProjectMembership.objects.bulk_create(
         [
-            ProjectMembership(user=user, project=project, role=Role.VIEWER)
+            ProjectMembership(user=user, project=project, role=role)
             for project in Project.objects.exclude(memberships__user=user)
         ]
     )
