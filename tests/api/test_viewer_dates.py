@@ -164,6 +164,21 @@ def test_a_viewer_is_refused_every_order_by_a_stored_date(
         assert REFUSAL in message and field in message
 
 
+@pytest.mark.parametrize(("prefix", "viewset"), patient_lists())
+def test_no_list_starts_its_default_order_with_a_stored_date(prefix, viewset):
+    # A patient key first (then dates within the patient, which shifting keeps):
+    queryset = viewset.queryset
+    order = (
+        list(getattr(viewset, "ordering", None) or ())
+        or list(queryset.query.order_by)
+        or list(queryset.model._meta.ordering)
+    )
+    first = str(order[0]).lstrip("-") if order else "id"
+
+    field = get_model_field(queryset.model, first)
+    assert not isinstance(field, models.DateField), f"{prefix} starts with {first}"
+
+
 def test_the_real_day_of_a_draw_finds_nothing_for_a_viewer(api, biobank):
     # The leak reported: the real day found the draw the viewer is shown elsewhere.
     sample = biobank.a.sample
