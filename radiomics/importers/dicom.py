@@ -35,6 +35,7 @@ from biobank.core.importing import (
     counted,
     file_sha256,
 )
+from biobank.core.storage import StoragePathRefused, check_storage_path
 from patients.importers.runs import status_of
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, pseudonymise
@@ -777,6 +778,8 @@ class _Ingest:
                     )
                 )
                 return
+            if series is not None and not self.may_write_under(series, headers):
+                return
             state = _Series(
                 first, study_headers, series, patient, self.stored_instances(headers)
             )
@@ -788,6 +791,33 @@ class _Ingest:
             else:
                 self.store_files_in_pool(pool, headers, state, scope)
             self.insert_instances(state, scope)
+
+    def may_write_under(self, series: ImageSeries, headers: list[_Header]) -> bool:
+        """Tell whether new files of a stored series may go into its folder; reject them if not.
+
+        The folder was made by an import, but a database edited by hand could hold a
+        path out of the storage root (biobank.core.storage), which is never written.
+        """
+        try:
+            check_storage_path(series.storage_path)
+        except StoragePathRefused as refused:
+            for header in headers:
+                header.ds = None
+                self.step()
+            self.reject(
+                Problem(
+                    headers[0].source.name,
+                    Message(
+                        "belongs to a stored series whose folder is refused ({reason}); "
+                        "its {n} files were not imported.",
+                        reason=Message.own(str(refused)),
+                        n=len(headers),
+                    ),
+                    code="storage-failed",
+                )
+            )
+            return False
+        return True
 
     def of_other_patient(self, header: _Header, first: _Header) -> bool:
         """Reject a file whose PatientID is not that of its series' first file."""

@@ -161,3 +161,37 @@ def test_an_image_path_stored_outside_the_root_is_never_read(
         read_grid(sts_ct)
 
     assert str(outside) not in str(refused.value)
+
+
+@pytest.mark.parametrize("lane", [True, False], ids=["fast lane", "pydicom"])
+def test_new_files_of_a_series_stored_out_of_the_root_are_never_written(
+    inbox, project, storage_root, outside, linked, monkeypatch, lane
+):
+    import radiomics.importers.dicom as dicom
+    from radiomics.importers.dicom import ingest_dicom
+    from tests.radiomics.conftest import build_ct, write_part10
+
+    monkeypatch.setattr(dicom, "FAST_LANE", lane)
+    study = build_ct()
+    same = {
+        "StudyInstanceUID": study.StudyInstanceUID,
+        "SeriesInstanceUID": study.SeriesInstanceUID,
+    }
+    write_part10(build_ct(InstanceNumber=1, **same), inbox / "1.dcm")
+    ingest_dicom(inbox, project)
+    for path in bad_paths(outside, linked):
+        ImageSeries.objects.update(storage_path=path)
+        for number in (2, 3):
+            write_part10(
+                build_ct(InstanceNumber=number, **same), inbox / f"{number}.dcm"
+            )
+
+        report = ingest_dicom(inbox, project)
+
+        assert [(p.source, p.code) for p in report.rejected] == [
+            ("1.dcm", "storage-failed")
+        ]
+        assert "its 3 files were not imported" in str(report.rejected[0].message)
+        assert str(outside) not in str(report.rejected[0].message)
+        assert ImageInstance.objects.count() == 1
+    assert list(outside.iterdir()) == []
