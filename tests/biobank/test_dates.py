@@ -59,3 +59,18 @@ def test_a_column_proving_both_orders_is_rejected_naming_a_row_of_each():
         "dates (row 4: 12/31/2019); write the column in one order, or as YYYY-MM-DD."
     )
     assert (error.row, error.field, error.value) == (4, "d", "12/31/2019")
+
+
+def test_a_draw_time_without_offset_is_read_on_the_project_clock(settings):
+    from django.utils import timezone
+
+    from biobank.core.dates import parse_datetime_cell
+
+    settings.TIME_ZONE = "Europe/Amsterdam"
+    with timezone.override("Europe/Amsterdam"):
+        local, has_time = parse_datetime_cell("2023-07-01T10:00:00")
+        given, _ = parse_datetime_cell("2023-07-01T10:00:00Z")
+
+    assert has_time
+    assert local == dt.datetime(2023, 7, 1, 8, 0, tzinfo=dt.UTC)
+    assert given == dt.datetime(2023, 7, 1, 10, 0, tzinfo=dt.UTC)
