@@ -321,6 +321,8 @@ def declared_unit(
     )
     if signed is not None:
         found[f"the % sign on line {signed}"] = PERCENT
+        if len(found) == 1:
+            _refuse_unsigned_beside_signed(source, name, cells, signed)
     if len(set(found.values())) > 1:
         said = "; ".join(f"{where} says {unit}" for where, unit in found.items())
         raise ImportRejected(
@@ -335,6 +337,38 @@ def declared_unit(
             ]
         )
     return next(iter(found.values()), None)
+
+
+def _refuse_unsigned_beside_signed(
+    source: str, name: str, cells: dict[int, str], signed: int
+) -> None:
+    """Refuse a value of 0 to 1 without % sign in a column only the sign declares percent.
+
+    Beside 5%, a bare 0.05 may be a fraction or 0.05 %: read as percent it would be a
+    hundred times smaller than meant, so nothing guesses.
+    """
+    for line, text in cells.items():
+        text = text.strip()
+        try:
+            number = read_decimal(text)
+        except ValueError:
+            continue  # a % sign, a call, or no number: read_fraction_column() says
+        if 0 < number <= 1:
+            raise ImportRejected(
+                [
+                    Problem(
+                        source,
+                        f"holds values with a % sign (line {signed}: "
+                        f"{cells[signed].strip()}) and a value of 0 to 1 without one, "
+                        "which may be a fraction or a percentage; write every value "
+                        "of the column the same way.",
+                        row=line,
+                        field=name,
+                        value=text,
+                        code="unit-contradiction",
+                    )
+                ]
+            )
 
 
 def unit_of_column(source: str, name: str, values: dict[int, str]) -> str | None:

@@ -475,6 +475,39 @@ def test_a_percent_sign_in_a_column_declared_fraction_is_a_contradiction(
     assert problems[0].code == "unit-contradiction"
 
 
+def test_a_bare_fraction_beside_percent_signs_rejects_the_file(project, tmp_path):
+    register(project, "P1", "P2", "P3")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER
+        + "P1,2022-01-03,EGFR,p.T790M,5%\nP2,2022-01-03,EGFR,p.L858R,0.05\n"
+        + "P3,2022-01-03,KRAS,p.G12D,12\n",
+    )
+    before = stored_state()
+
+    problems = rejection(lambda: import_cfdna(path, project))
+
+    assert [(p.row, p.field, p.value, p.code) for p in problems] == [
+        (3, "vaf", "0.05", "unit-contradiction")
+    ]
+    assert "line 2: 5%" in str(problems[0].message)
+    assert stored_state() == before
+
+
+def test_percent_signs_with_bare_numbers_above_one_read_as_percent(project, tmp_path):
+    register(project, "P1", "P2")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER + "P1,2022-01-03,EGFR,p.T790M,5%\nP2,2022-01-03,EGFR,p.L858R,12\n",
+    )
+
+    import_cfdna(path, project)
+
+    assert sorted(VariantResult.objects.values_list("vaf", flat=True)) == [0.05, 0.12]
+
+
 def test_a_vaf_unit_column_with_both_units_rejects_the_file(project, tmp_path):
     register(project, "P1", "P2")
     path = write(
