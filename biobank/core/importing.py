@@ -189,6 +189,25 @@ def counted(n: int, kind: str) -> str:
     return f"1 {kind.removesuffix('s')}"
 
 
+# Rejections and warnings a command prints of each, before counting the rest:
+PRINTED_PROBLEMS = 50
+
+
+def printed_lines(problems: list[Problem], prefix: str, kind: str) -> list[str]:
+    """Return a line per problem for a command to print, the first PRINTED_PROBLEMS only.
+
+    A MAF of 2,000 samples missing from its sample map printed 2,000 lines; the rest
+    are counted in one line.
+    """
+    lines = [f"{prefix}{problem}" for problem in problems[:PRINTED_PROBLEMS]]
+    if len(problems) > PRINTED_PROBLEMS:
+        lines.append(
+            f"  ... {len(problems) - PRINTED_PROBLEMS} more {kind}, not printed; "
+            "the import run's issues in the admin list them."
+        )
+    return lines
+
+
 @dataclass
 class ImportReport:
     """What one importer run did; printed by the management commands."""
@@ -223,8 +242,8 @@ class ImportReport:
             f"{self.source}: created {self.made()}; {self.duplicates} already present; "
             f"{len(self.rejected)} rejected; {counted(len(self.warnings), 'warnings')}."
         ]
-        lines += [f"  rejected: {p}" for p in self.rejected]
-        lines += [f"  warning: {p}" for p in self.warnings]
+        lines += printed_lines(self.rejected, "  rejected: ", "rejected")
+        lines += printed_lines(self.warnings, "  warning: ", "warnings")
         return self.screen.redact("\n".join(lines))
 
     def as_dict(self) -> dict:

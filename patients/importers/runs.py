@@ -12,7 +12,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from biobank.core.importing import ImportRejected, ImportReport, Problem, file_sha256
+from biobank.core.importing import (
+    ImportRejected,
+    ImportReport,
+    Problem,
+    file_sha256,
+    printed_lines,
+)
 from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import BadProjectCode, get_project
 
@@ -284,10 +290,10 @@ class ImportCommand(BaseCommand):
                 report = self.run_import(path, target, user=user, **options)
         except ImportRejected as exc:
             # The warnings often explain a problem (a serial number left empty is then missing):
-            warnings = "".join(f"\n  warning: {p}" for p in exc.warnings)
-            raise CommandError(
-                f"File rejected; nothing was stored.\n{exc}{warnings}"
-            ) from None
+            lines = printed_lines(exc.problems, "", "rejected")
+            lines += printed_lines(exc.warnings, "  warning: ", "warnings")
+            said = "\n".join(lines)
+            raise CommandError(f"File rejected; nothing was stored.\n{said}") from None
 
         self.stdout.write(report.summary())
         # Rows are rejected one by one, but a file whose every row was rejected must

@@ -751,3 +751,20 @@ def test_the_command_fails_when_every_row_was_rejected(project, tmp_path, capsys
 
     assert "row 2, field patient_id" in capsys.readouterr().out
     assert ImportRun.objects.get().status == ImportRun.Status.FAILED
+
+
+def test_the_printed_report_counts_the_rejected_rows_it_leaves_out(project, tmp_path):
+    register(project, "P1")
+    # 60 patients the project does not hold, each row rejected on its own:
+    rows = "".join(f"Q{n},2022-01-03,EGFR,p.T790M,0.2\n" for n in range(60))
+    path = write(tmp_path, "v.csv", HEADER + "P1,2022-01-03,KRAS,p.G12D,0.1\n" + rows)
+
+    report = import_cfdna(path, project)
+
+    printed = report.summary().splitlines()
+    assert len(report.rejected) == 60
+    assert len([line for line in printed if line.startswith("  rejected: ")]) == 50
+    assert printed[-1] == (
+        "  ... 10 more rejected, not printed; the import run's issues in the admin "
+        "list them."
+    )

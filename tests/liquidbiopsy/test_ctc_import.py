@@ -266,3 +266,23 @@ def test_a_lab_import_into_an_unknown_project_names_the_project_once(
     assert "(import_clinical) or a DICOM ingest" in str(refused.value)
     assert not ImportRun.objects.exists()
     assert not Project.objects.filter(code="nosuchproj").exists()
+
+
+def test_a_rejected_file_prints_its_first_problems_and_counts_the_rest(
+    project, tmp_path
+):
+    rows = "".join(f"P-{n},2023-05-22,many\n" for n in range(60))
+    path = write(tmp_path, "ctc.csv", HEADER + rows)
+
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "import_ctc", str(path), "--project", project.code, "--create-patients"
+        )
+
+    printed = str(refused.value).splitlines()
+    assert printed[0] == "File rejected; nothing was stored."
+    assert len([line for line in printed if "field count" in line]) == 50
+    assert printed[-1] == (
+        "  ... 10 more rejected, not printed; the import run's issues in the admin "
+        "list them."
+    )
