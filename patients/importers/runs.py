@@ -69,6 +69,7 @@ def recorded_import(
     try:
         with transaction.atomic():
             yield links
+            _note_same_file(run, report, path)
             report.warnings = screened(report, report.warnings)
             _record_issues(
                 run, project, report.warnings, DataIssue.Severity.WARNING, links
@@ -91,6 +92,41 @@ def recorded_import(
 
     _finish(run, report, status_of(report), path)
     logger.info("Import run %s of %s stored %s", run.pk, importer, report.created)
+
+
+def _note_same_file(run: ImportRun, report: ImportReport, path: Path) -> None:
+    """Warn when a file imported whole before stored new records again.
+
+    Importers are idempotent, so the same file again stores nothing, unless what
+    places its rows changed: a MAF given another draw date stored every variant a
+    second time, under new draws, without a word.
+    """
+    if not report.created:
+        return
+    earlier = (
+        ImportRun.objects.filter(
+            project=run.project,
+            importer=run.importer,
+            source_sha256=run.source_sha256,
+            status=ImportRun.Status.DONE,
+        )
+        .exclude(pk=run.pk)
+        .order_by("-pk")
+        .first()
+    )
+    if earlier is None:
+        return
+    report.warnings.append(
+        Problem(
+            path.name,
+            f"is the file import run {earlier.pk} stored whole on "
+            f"{timezone.localdate(earlier.started_at):%Y-%m-%d}; this run stored "
+            f"{report.made()} more from it. If an option changed (a draw date, a "
+            "patient, a sample map), they may be the same results twice: compare the "
+            "two runs' records, and delete the wrong ones.",
+            code="same-file-again",
+        )
+    )
 
 
 def status_of(report: ImportReport) -> str:

@@ -131,6 +131,26 @@ def test_laml_re_import_skips_every_row_and_changes_nothing(project, laml):
     assert stored_state() == before
 
 
+def test_laml_again_with_another_draw_date_says_it_stored_the_file_again(project, laml):
+    path, _report = laml
+    first = ImportRun.objects.get()
+
+    again = import_maf(path, project, drawn_on="2020-02-15", create_patients=True)
+
+    (warning,) = [w for w in again.warnings if w.code == "same-file-again"]
+    assert f"is the file import run {first.pk} stored whole on" in str(warning.message)
+    assert again.rows_imported == len(maf_rows(path))
+    assert DataIssue.objects.filter(code="same-file-again").count() == 1
+
+
+def test_laml_again_with_its_draw_date_warns_of_nothing(project, laml):
+    path, _report = laml
+
+    again = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert not [w for w in again.warnings if w.code == "same-file-again"]
+
+
 # APL_primary.maf.gz: old Mac CR-only line endings, no "p." prefix.
 
 
