@@ -174,6 +174,10 @@ def check_dimensions(image: Volume, preset: Preset) -> None:
         )
 
 
+# Mask values a message lists before counting the rest:
+SHOWN_LABELS = 10
+
+
 def select_roi(mask: Volume, label: float | None = None) -> RoiSelection:
     """Pick the ROI: voxels equal to `label`, or the only non-zero value when none is given.
 
@@ -222,9 +226,20 @@ def count_labels(array: np.ndarray) -> dict[float, int]:
 
 
 def describe_labels(labels: dict[float, int]) -> str:
-    return ", ".join(
+    """Name the mask's values with their voxel counts: the first SHOWN_LABELS of them.
+
+    An image registered as a mask by mistake has thousands of values; listing them
+    all made a message of tens of kilobytes, so it says what it looks like instead.
+    """
+    shown = ", ".join(
         f"{value:g} → {count} voxel{'s' if count != 1 else ''}"
-        for value, count in labels.items()
+        for value, count in list(labels.items())[:SHOWN_LABELS]
+    )
+    if len(labels) <= SHOWN_LABELS:
+        return shown
+    return (
+        f"{shown} and {len(labels) - SHOWN_LABELS} more values (a mask holds a few "
+        "whole labels; this looks like an image)"
     )
 
 

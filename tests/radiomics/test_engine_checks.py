@@ -123,6 +123,23 @@ def test_asks_for_a_label_when_the_mask_holds_two_listing_their_voxel_counts():
     assert "1 → 8 voxels, 2 → 6 voxels" in message
 
 
+def test_an_image_given_as_a_mask_is_named_so_without_listing_every_value():
+    image = read_volume(case_path(LABELS, "image.nrrd"), modality="CT")
+    values = np.unique(image.array)
+    assert len(values) > 10
+
+    with pytest.raises(AmbiguousLabels) as caught:
+        get_engine().extract(image, image, QUICK_3D)
+
+    message = str(caught.value)
+    assert f"holds {len(values[values != 0])} labels" in message
+    assert message.count("→") == 10
+    assert (
+        "more values (a mask holds a few whole labels; this looks like an image)"
+        in message
+    )
+
+
 def test_extracts_each_label_of_a_multilabel_mask_separately():
     first = extract(LABELS, "mask_c_multilabel_1_and_2.nrrd", label=1)
     second = extract(LABELS, "mask_c_multilabel_1_and_2.nrrd", label=2)
