@@ -245,6 +245,27 @@ def check_reads_within_depth(alt_reads: int | None, depth: int | None) -> None:
         raise InvalidValue(f"exceeds the depth of {depth} reads.")
 
 
+def reads_disagree(vaf: float | None, alt_reads: int | None, depth: int | None) -> str:
+    """Return why a reported VAF cannot come from its reads, or "" when it can.
+
+    Labs report a VAF from deduplicated or consensus reads, so it need not equal
+    alt_reads / depth; but alt_reads more than five binomial standard deviations (and
+    two reads) away from depth x VAF is no rounding: one of the three is wrong, or
+    a percent was given as a fraction. The VAF is stored as given; the importer warns.
+    """
+    if vaf is None or alt_reads is None or not depth:
+        return ""
+    expected = depth * vaf
+    spread = math.sqrt(depth * vaf * (1 - vaf)) if 0 < vaf < 1 else 0.0
+    if abs(alt_reads - expected) <= 5 * spread + 2:
+        return ""
+    return (
+        f"is {vaf:g}, but the reads give {alt_reads} of {depth} = "
+        f"{alt_reads / depth:.4g}; check the VAF, the reads and the VAF's unit. The VAF "
+        "is stored as given."
+    )
+
+
 def call_of(vaf: float | None, depth: int | None, lod: float | None = None) -> str:
     """Return the call that reads give when the input states none.
 

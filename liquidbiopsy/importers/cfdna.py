@@ -46,6 +46,7 @@ from liquidbiopsy.validation import (
     check_reads_within_depth,
     read_genomic_change,
     read_whole,
+    reads_disagree,
     resolve_call,
 )
 from patients.models import Project
@@ -494,10 +495,23 @@ class _Cleaner:
         try:
             lod = self.fractions["limit_of_detection"].values.get(line)
             call = stated.pop() if stated else None
-            return resolve_call(call, vaf, alt, depth, lod)
+            resolved = resolve_call(call, vaf, alt, depth, lod)
         except InvalidValue as exc:
             self.problems.add(line, "vaf", str(exc), _cell(cells, "vaf"))
             return None, None
+        disagreement = reads_disagree(vaf, alt, depth)
+        if disagreement:
+            self.warnings.append(
+                Problem(
+                    self.problems.source,
+                    disagreement,
+                    row=line,
+                    field=self.problems.column_of.get("vaf", "vaf"),
+                    value=_cell(cells, "vaf"),
+                    code="vaf-reads-disagree",
+                )
+            )
+        return resolved
 
 
 def _cell(cells: dict[str, str], name: str) -> str:

@@ -768,3 +768,23 @@ def test_the_printed_report_counts_the_rejected_rows_it_leaves_out(project, tmp_
         "  ... 10 more rejected, not printed; the import run's issues in the admin "
         "list them."
     )
+
+
+def test_a_vaf_its_reads_cannot_give_is_stored_with_a_warning(project, tmp_path):
+    register(project, "P1", "P2")
+    path = write(
+        tmp_path,
+        "v.csv",
+        "patient_id,draw_date,gene,protein_change,vaf,alt_reads,depth\n"
+        "P1,2022-01-03,EGFR,p.T790M,0.30,50,1000\n"
+        # A consensus VAF a little off its raw reads is no contradiction:
+        "P2,2022-01-03,EGFR,p.L858R,0.2257,380,1750\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    assert [(w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        (2, "vaf", "0.30", "vaf-reads-disagree")
+    ]
+    assert "the reads give 50 of 1000 = 0.05" in str(report.warnings[0].message)
+    assert sorted(VariantResult.objects.values_list("vaf", flat=True)) == [0.2257, 0.3]
