@@ -175,6 +175,16 @@ class PatientAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     date_hierarchy = "diagnosis_on"
     readonly_fields = ("source_key", "created_at")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None):
+        """A stored patient's pseudonym and project are read-only.
+
+        The pseudonym is assigned (docs/access.md), names the patient's DICOM folder
+        and is written into its de-identified files; typed by hand it could even hold
+        a real identifier that every export then shows. The API ignores both too.
+        """
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else ("pseudonym", "project", *fields)
+
     def get_inlines(self, request: HttpRequest, obj: Patient | None):
         return [
             *_added_patient_inlines,

@@ -56,6 +56,20 @@ class IngestedOnlyMixin:
         return False
 
 
+class FromTheFilesMixin(IngestedOnlyMixin):
+    """Series and instances are what their DICOM files say, shown but never edited.
+
+    A series moved to another study, or an instance to another series, would carry
+    its files and features to another patient (the files staying in the first
+    patient's folder, with the first patient's pseudonym inside); a modality or slice
+    thickness typed by hand would no longer be the acquisition the features come
+    from. A wrong series is deleted and its files ingested again.
+    """
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class StoredOnlyMixin:
     """Segmentations come from ingest_dicom (RTSTRUCT, SEG), add_mask (mask files) and
     import_pyradiomics (ROIs named in a table): one made by hand would name no file,
@@ -77,7 +91,7 @@ class ImagingStudyInline(IngestedOnlyMixin, ProjectScopedAdmin, admin.TabularInl
 add_patient_inline(ImagingStudyInline)
 
 
-class ImageSeriesInline(IngestedOnlyMixin, ProjectScopedAdmin, admin.TabularInline):
+class ImageSeriesInline(FromTheFilesMixin, ProjectScopedAdmin, admin.TabularInline):
     model = ImageSeries
     extra = 0
     fields = (
@@ -88,7 +102,7 @@ class ImageSeriesInline(IngestedOnlyMixin, ProjectScopedAdmin, admin.TabularInli
         "instance_count",
         "series_instance_uid",
     )
-    readonly_fields = ("series_instance_uid", "instance_count")
+    readonly_fields = fields
     show_change_link = True
 
 
@@ -114,13 +128,14 @@ class ImagingStudyAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmi
     list_select_related = ("patient",)
     search_fields = ("study_instance_uid", "patient__pseudonym", "description")
     date_hierarchy = "study_date"
-    raw_id_fields = ("patient",)
-    readonly_fields = (*STUDY_UIDS, "created_at")
+    # The study's files and their PatientID are the patient's: moving it would not
+    # move them (FromTheFilesMixin).
+    readonly_fields = ("patient", *STUDY_UIDS, "created_at")
     inlines = [ImageSeriesInline]
 
 
 @admin.register(ImageSeries)
-class ImageSeriesAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
+class ImageSeriesAdmin(FromTheFilesMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "study",
@@ -147,7 +162,7 @@ class ImageSeriesAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin
 
 
 @admin.register(ImageInstance)
-class ImageInstanceAdmin(IngestedOnlyMixin, ProjectScopedAdmin, admin.ModelAdmin):
+class ImageInstanceAdmin(FromTheFilesMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_display = ("sop_instance_uid", "instance_number", "series")
     list_select_related = ("series",)
     search_fields = ("sop_instance_uid", "series__series_instance_uid")
@@ -175,8 +190,14 @@ class SegmentationAdmin(StoredOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin)
         "series__study__patient__pseudonym",
     )
     date_hierarchy = "created_at"
-    raw_id_fields = ("series",)
-    readonly_fields = (*SEGMENTATION_UIDS, *SEGMENTATION_SOURCE, "created_at")
+    # Its series is the one its file delineates; its extractions' values were
+    # computed on that series' images (FromTheFilesMixin):
+    readonly_fields = (
+        "series",
+        *SEGMENTATION_UIDS,
+        *SEGMENTATION_SOURCE,
+        "created_at",
+    )
 
 
 @admin.register(FeatureDefinition)

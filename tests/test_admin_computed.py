@@ -7,11 +7,16 @@ import datetime as dt
 import pytest
 from django.db.models import Model
 
+from patients.models import Patient
 from radiomics.models import (
     FeatureExtraction,
     FeatureRobustness,
     FeatureValue,
+    ImageInstance,
+    ImageSeries,
+    ImagingStudy,
     RadiomicSignature,
+    Segmentation,
     SignatureScore,
 )
 from tests.biobank.conftest import Records
@@ -141,3 +146,78 @@ def test_an_extractions_provenance_is_read_only_and_none_is_added_by_hand(
     assert extraction.fingerprint.startswith("extraction-")
     assert extraction.parameters == {}
     assert curator_client.get(admin_url(FeatureExtraction, "add")).status_code == 403
+
+
+# Imaging records are what their DICOM files say (radiomics/admin.py FromTheFilesMixin):
+
+
+@pytest.fixture
+def two_patients(value, project):
+    """The value's study, series and segmentation (patient P-1), and patient P-2's study."""
+    records = Records(project)
+    other = records.study(records.patient("P-2"), dt.date(2024, 4, 1))
+    extraction = value.extraction
+    return extraction.segmentation, other
+
+
+@pytest.mark.parametrize("model", [ImageSeries, ImageInstance])
+def test_a_series_or_instance_is_shown_but_never_changed(
+    model, two_patients, curator_client
+):
+    segmentation, other = two_patients
+    series = segmentation.series
+    record = (
+        series
+        if model is ImageSeries
+        else ImageInstance.objects.create(
+            series=series,
+            sop_instance_uid="2.25.9",
+            source_uid_hash="instance-9",
+            content_sha256="0" * 64,
+            sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+            storage_path="demo/x/9.dcm",
+        )
+    )
+    url = admin_url(model, "change", record.pk)
+    moved = {"study": other.pk} if model is ImageSeries else {"series": 0}
+
+    page = curator_client.get(url)
+    posted = curator_client.post(url, {**moved, "modality": "PT"})
+
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert posted.status_code == 403
+    series.refresh_from_db()
+    assert (series.study_id, series.modality) == (segmentation.series.study_id, "CT")
+
+
+def test_a_segmentation_keeps_its_series(two_patients, curator_client):
+    segmentation, other = two_patients
+    target = other.series.first()
+    url = admin_url(Segmentation, "change", segmentation.pk)
+
+    form = curator_client.get(url).context["adminform"].form
+    curator_client.post(url, {"series": target.pk, "roi_name": "GTV-2"})
+
+    assert "series" not in form.fields
+    segmentation.refresh_from_db()
+    assert segmentation.series_id != target.pk
+
+
+def test_a_study_keeps_its_patient_and_a_patient_its_pseudonym(
+    two_patients, curator_client
+):
+    segmentation, other = two_patients
+    study = segmentation.series.study
+    patient = study.patient
+
+    study_form = curator_client.get(admin_url(ImagingStudy, "change", study.pk))
+    patient_form = curator_client.get(admin_url(Patient, "change", patient.pk))
+
+    assert "patient" not in study_form.context["adminform"].form.fields
+    fields = patient_form.context["adminform"].form.fields
+    assert "pseudonym" not in fields and "project" not in fields
+    assert patient.pseudonym in patient_form.content.decode()
+    # Adding a patient by hand still names its pseudonym:
+    added = curator_client.get(admin_url(Patient, "add"))
+    assert "pseudonym" in added.context["adminform"].form.fields
