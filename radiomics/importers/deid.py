@@ -196,8 +196,9 @@ class IdentifierScreen:
         default_factory=dict, repr=False, compare=False
     )
     _added: set[tuple] = field(default_factory=set, repr=False, compare=False)
-    # finds()' tokens of four characters or more and shorter ones, by patient_only:
-    _tokens: dict[bool, tuple[list[str], set[str]]] = field(
+    # finds()' tokens of four characters or more, shorter ones, and IDs without
+    # separators, by patient_only:
+    _tokens: dict[bool, tuple[list[str], set[str], list[str]]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -351,10 +352,12 @@ class IdentifierScreen:
         for group in text.split("="):
             for part in group.split("^")[:3]:
                 for word in re.split(r"[\s,]+", part):
-                    # SMITH-JONES is also filed under SMITH and JONES:
-                    found.update(
-                        w.upper() for w in [word, *word.split("-")] if len(w) > 1
-                    )
+                    # SMITH-JONES is also filed under SMITH and JONES; an ID given as
+                    # a name (CQ500-CT-310) is not, or its CT would blank Modality:
+                    pieces = word.split("-")
+                    if not all(piece.isalpha() for piece in pieces):
+                        pieces = []
+                    found.update(w.upper() for w in [word, *pieces] if len(w) > 1)
         self.names |= found
         self._forget_screens()
         if of_patient:
@@ -412,20 +415,37 @@ class IdentifierScreen:
         self._tokens.clear()
 
     def finds(self, text: str, patient_only: bool = False) -> bool:
-        """Return whether the text holds an identifier (the patient's own if asked)."""
+        """Return whether the text holds an identifier (the patient's own if asked).
+
+        An ID is also found written otherwise: without its separators (MRN-77123987,
+        MRN 77123987 for MRN77123987, and the other way round) and by its digits
+        alone from five on (77123987).
+        """
         if patient_only not in self._tokens:
-            tokens = (
-                self.patient_identifiers | self.patient_names
-                if patient_only
-                else self.identifiers | self.names
-            )
+            identifiers = self.patient_identifiers if patient_only else self.identifiers
+            names = self.patient_names if patient_only else self.names
+            written = set(identifiers)
+            for identifier in identifiers:
+                written.add(_NOT_ALNUM.sub("", identifier))
+                for digits in re.findall(r"\d+", identifier):
+                    if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
+                        written.add(digits.lstrip("0"))
+            tokens = written | names
             self._tokens[patient_only] = (
                 [token for token in tokens if len(token) >= _SUBSTRING_NAME],
-                {token for token in tokens if len(token) < _SUBSTRING_NAME},
+                {token for token in tokens if token and len(token) < _SUBSTRING_NAME},
+                [
+                    token
+                    for token in written
+                    if len(token) >= _SUBSTRING_NAME and token.isalnum()
+                ],
             )
-        long_tokens, short_tokens = self._tokens[patient_only]
+        long_tokens, short_tokens, compact_ids = self._tokens[patient_only]
         text = text.upper()
         if any(token in text for token in long_tokens):
+            return True
+        compact = _NOT_ALNUM.sub("", text)
+        if any(token in compact for token in compact_ids):
             return True
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(text)

@@ -212,6 +212,10 @@ def test_removes_private_elements_at_any_depth_and_of_any_vr(
         ("ContrastBolusAgent", "given 1961-07-04 to PID-314159"),
         ("Manufacturer", "ZqxwpatientScanner"),
         ("BodyPartExamined", "PID-314159"),
+        # The ID written otherwise, or by its digits:
+        ("StudyDescription", "follow-up PID 314159"),
+        ("SeriesDescription", "PID314159 late"),
+        ("ProtocolName", "ref 314159"),
     ],
 )
 def test_empties_kept_free_text_that_names_the_patient(
@@ -234,6 +238,16 @@ def test_empties_kept_free_text_that_names_the_patient(
     assert problem.value == ""
     assert getattr(stored_dataset(ImageInstance.objects.get()), keyword) == ""
     assert found_anywhere(text, storage_root) == []
+
+
+def test_keeps_the_modality_of_a_patient_named_by_an_id(make_ct, inbox, project):
+    # CQ500-CT-310 (pydicom's 693_J2KI.dcm) once blanked Modality CT as a name.
+    make_ct(PatientName="CQ500-CT-310", PatientID="CQ500-CT-310", Modality="CT")
+
+    ingest_dicom(inbox, project)
+
+    assert stored_dataset(ImageInstance.objects.get()).Modality == "CT"
+    assert ImageSeries.objects.get().modality == "CT"
 
 
 def test_keeps_descriptors_that_name_nobody(make_ct, inbox, project):
