@@ -134,7 +134,7 @@ class SourceScreen:
 
     def __init__(self, identifiers: Iterable[str] = ()) -> None:
         self._identifiers: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._patterns: dict[bool, re.Pattern[str]] = {}
         self.add(*identifiers)
 
     def add(self, *identifiers: str | None) -> None:
@@ -148,28 +148,41 @@ class SourceScreen:
                 for digits in _DIGITS.findall(text)
                 if len(digits) >= _SHORTEST_DIGITS
             )
-            self._pattern = None
+            self._patterns.clear()
 
-    def redact(self, text: str) -> str:
-        """Return `text` with every identifier of the screen as "[redacted]"."""
+    def redact(self, text: str, short_numbers: bool = True) -> str:
+        """Return `text` with every identifier of the screen as "[redacted]".
+
+        Without `short_numbers`, an ID of one to three digits alone (patient 12 of a
+        study) is left: in a message it would blank the 12 of 2026-12-05 and of
+        "row 12", while a file name (ctc_12.csv) is screened for it.
+        """
         if not self._identifiers or not text:
             return text
-        if self._pattern is None:
+        if short_numbers not in self._patterns:
+            words = [
+                word
+                for word in self._identifiers
+                if short_numbers or not (word.isdigit() and len(word) < 4)
+            ]
+            if not words:
+                return text
             # Longest first, so that MRN0048213_T goes whole before MRN0048213:
-            words = sorted(self._identifiers, key=len, reverse=True)
-            alternatives = "|".join(re.escape(word) for word in words)
-            self._pattern = re.compile(
+            alternatives = "|".join(
+                re.escape(word) for word in sorted(words, key=len, reverse=True)
+            )
+            self._patterns[short_numbers] = re.compile(
                 rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE
             )
-        return self._pattern.sub(REDACTED, text)
+        return self._patterns[short_numbers].sub(REDACTED, text)
 
     def redact_problem(self, problem: Problem) -> Problem:
         """Return the problem with its file name, message and value screened."""
         return replace(
             problem,
             source=self.redact(problem.source),
-            message=self.redact(problem.message),
-            value=self.redact(problem.value),
+            message=self.redact(problem.message, short_numbers=False),
+            value=self.redact(problem.value, short_numbers=False),
         )
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from biobank.core.importing import ImportRejected, SourceScreen
+from biobank.core.importing import ImportRejected, Problem, SourceScreen
 from liquidbiopsy.importers.cfdna import import_cfdna
 from liquidbiopsy.importers.maf import import_maf
 from patients.importers.clinical import import_clinical
@@ -60,6 +60,22 @@ def test_the_screen_replaces_whole_tokens_and_long_digit_runs():
     # A short ID only where it stands alone:
     assert screen.redact("ct7_7.csv") == "ct7_[redacted].csv"
     assert SourceScreen().redact("MRN0048213.vcf") == "MRN0048213.vcf"
+
+
+def test_a_short_numeric_id_is_screened_in_file_names_not_in_messages():
+    screen = SourceScreen(["12", "SYN-0071"])
+    problem = Problem(
+        "ctc_12.csv", "is in the future (today is 2026-12-05).", row=12, value="12"
+    )
+
+    screened = screen.redact_problem(problem)
+
+    assert screened.source == "ctc_[redacted].csv"
+    assert screened.message == "is in the future (today is 2026-12-05)."
+    assert screened.value == "12"
+    assert screen.redact_problem(Problem("x.csv", "SYN-0071 again")).message == (
+        "[redacted] again"
+    )
 
 
 def test_vcf_named_after_its_patient_and_sample(project, tmp_path, capsys, caplog):
