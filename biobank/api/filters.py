@@ -677,7 +677,8 @@ class ProjectCodeFilter(filters.CharFilter):
     def filter(self, queryset: QuerySet, value: str) -> QuerySet:
         if value in EMPTY_VALUES:
             return queryset
-        ids = Project.objects.filter(code=value).values_list("pk", flat=True)
+        # Codes differ by more than case (patients.services.get_project):
+        ids = Project.objects.filter(code__iexact=value).values_list("pk", flat=True)
         return queryset.filter(**{f"{self.field_name}__in": list(ids)})
 
 

@@ -42,7 +42,7 @@ def projects_named(user, codes, project_code: str = "") -> set[int]:
     if found:
         return found
     if project_code:
-        readable = readable.filter(code=project_code)
+        readable = readable.filter(code__iexact=project_code)
     return set(readable.values_list("pk", flat=True))
 
 

@@ -122,7 +122,7 @@ def stored_dates_refusal(
     """
     listed = projects_for(request.user)
     if project_code:
-        listed = listed.filter(code=project_code)
+        listed = listed.filter(code__iexact=project_code)
     projects = set(listed.values_list("pk", flat=True))
     mode = read_dates(request, projects)
     if mode == DateMode.CALENDAR:

@@ -66,6 +66,8 @@ CASES = [
     ("patients", "pseudonym=PT-A", A),
     ("patients", "pseudonym=PT-C", NONE),
     ("patients", "project=demo", BOTH),
+    # Codes differ by more than case; DEMO found nothing, without a word:
+    ("patients", "project=DEMO", BOTH),
     ("patients", "project=other", UNKNOWN),
     ("patients", "cancer_type=LUAD", A),
     ("patients", "cancer_type=LUAD&cancer_type=PRAD", BOTH),
@@ -314,12 +316,12 @@ CASES += [
     (
         endpoint,
         f"project={code}",
-        set(UNIVERSE[endpoint]) if code == "demo" else UNKNOWN,
+        set(UNIVERSE[endpoint]) if code.lower() == "demo" else UNKNOWN,
     )
     for endpoint in UNIVERSE
     if endpoint not in ("projects", "patients")
     and endpoint in SIDE_ATTRIBUTE | {"variants": ""}
-    for code in ("demo", "other")
+    for code in ("demo", "Demo", "other")
 ]
 
 
