@@ -192,7 +192,10 @@ class CfDNAAssay(models.Model):
     )
     tumour_fraction = models.FloatField(null=True, blank=True)
     limit_of_detection_vaf = models.FloatField(
-        null=True, blank=True, help_text="Lowest VAF (fraction) the assay reports."
+        "limit of detection (VAF)",
+        null=True,
+        blank=True,
+        help_text="Lowest VAF (fraction) the assay reports.",
     )
 
     history = HistoricalRecords()
@@ -317,7 +320,7 @@ class VariantResult(models.Model):
     fusion_3prime = models.CharField(max_length=40, blank=True)
     fusion_note = models.CharField(max_length=200, blank=True)
     vaf = models.FloatField(
-        null=True, blank=True, help_text="Variant allele fraction, 0..1."
+        "VAF", null=True, blank=True, help_text="Variant allele fraction, 0..1."
     )
     alt_reads = models.PositiveIntegerField(null=True, blank=True)
     depth = models.PositiveIntegerField(null=True, blank=True)

@@ -319,3 +319,14 @@ def test_every_admin_form_of_a_record_written_through_the_api_applies_its_rules(
     for owner, form in forms.items():
         assert issubclass(form, ApiRulesForm), type(owner).__name__
         assert form.serializer_class is serializers[form._meta.model]
+
+
+def test_the_vaf_is_named_vaf_in_the_admins_messages(biobank, curator_client):
+    """ "Vaf is given for a call of not-detected" read as a typo of the field's name."""
+    case = CASES["VAF of a variant not detected"]
+    record = biobank.a.variant
+
+    page = admin_post(curator_client, record, None, case)
+
+    (message, *_) = form_of(page, record).errors["vaf"]
+    assert message.startswith("VAF ")
