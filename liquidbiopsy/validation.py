@@ -86,6 +86,7 @@ COUNT_REQUIRED = "is required; give the number of CTCs counted."
 WHOLE_CELLS = "is not a whole number of cells (0 or more)."
 WHOLE_READS = "is not a whole number of reads (0 or more)."
 NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
+MAX_CONCENTRATION = 100_000.0  # ng/mL
 NOT_A_GENOMIC_CHANGE = "is not a genomic change such as chr17:7578263 G>A."
 
 _MAX_GENOMIC = VariantResult._meta.get_field("genomic_change").max_length
@@ -170,8 +171,18 @@ def _is_whole(number: float) -> bool:
 
 
 def check_concentration(ng_per_ml: float) -> float:
+    """Return a cfDNA concentration in ng per mL of plasma, 0 to MAX_CONCENTRATION.
+
+    Plasma holds a few to some thousands of ng of cfDNA per mL; a value beyond the
+    bound is another unit (pg/mL, copies/mL) or a typo, never a measurement.
+    """
     if not (ng_per_ml >= 0 and math.isfinite(ng_per_ml)):
         raise InvalidValue(NOT_A_CONCENTRATION)
+    if ng_per_ml > MAX_CONCENTRATION:
+        raise InvalidValue(
+            f"exceeds {MAX_CONCENTRATION:,.0f} ng/mL, far beyond any plasma; check "
+            "the unit (ng per mL of plasma)."
+        )
     return ng_per_ml
 
 

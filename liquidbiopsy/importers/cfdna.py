@@ -447,7 +447,9 @@ class _Cleaner:
         if text:
             try:
                 concentration = check_concentration(float(text))
-            except ValueError:  # not a number, or InvalidValue: the message is the same
+            except InvalidValue as exc:
+                self.problems.add(line, "cfdna_ng_per_ml", str(exc), text)
+            except ValueError:  # not a number
                 self.problems.add(line, "cfdna_ng_per_ml", NOT_A_CONCENTRATION, text)
         return {
             "cfdna_ng_per_ml": concentration,

@@ -947,6 +947,8 @@ def test_a_vaf_above_1_says_to_write_a_fraction(curator_api, biobank):
     ("column", "field", "cell", "value"),
     [
         ("cfdna_ng_per_ml", "cfdna_ng_per_ml", "-1", -1),
+        # 1e20 was stored: another unit, never a plasma's cfDNA
+        ("cfdna_ng_per_ml", "cfdna_ng_per_ml", "250000", 250_000),
         ("tumour_fraction", "tumour_fraction", "2", 2),
         ("limit_of_detection", "limit_of_detection_vaf", "1.2", 1.2),
         ("method", "method", "sanger", "sanger"),
