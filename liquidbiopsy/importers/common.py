@@ -358,7 +358,7 @@ def _refuse_unsigned_beside_signed(
                 [
                     Problem(
                         source,
-                        f"holds values with a % sign (line {signed}: "
+                        f"holds values with a % sign (row {signed}: "
                         f"{cells[signed].strip()}) and a value of 0 to 1 without one, "
                         "which may be a fraction or a percentage; write every value "
                         "of the column the same way.",

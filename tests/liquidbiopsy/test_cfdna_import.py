@@ -491,7 +491,7 @@ def test_a_bare_fraction_beside_percent_signs_rejects_the_file(project, tmp_path
     assert [(p.row, p.field, p.value, p.code) for p in problems] == [
         (3, "vaf", "0.05", "unit-contradiction")
     ]
-    assert "line 2: 5%" in str(problems[0].message)
+    assert "row 2: 5%" in str(problems[0].message)
     assert stored_state() == before
 
 
