@@ -211,6 +211,26 @@ def add_acting_user_argument(parser: CommandParser) -> None:
     )
 
 
+def active_account(option: str, username: str):
+    """Return the active account of that name, or stop naming the option that gave it."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise CommandError(f"{option}: no active account is named {username!r}.")
+    return user
+
+
+def stored_project(code: str) -> Project | None:
+    """Return the project of a code, whatever its case; None if none; stop if invalid."""
+    try:
+        return get_project(code, create=False)
+    except BadProjectCode as exc:
+        raise CommandError(str(exc)) from None
+    except Project.DoesNotExist:
+        return None
+
+
 def target_project(code: str, username: str | None, create: bool = False):
     """Return the project, the acting user and whether the project is new, or stop.
 
@@ -221,23 +241,10 @@ def target_project(code: str, username: str | None, create: bool = False):
     created, when the user is unknown or inactive, or when they may not curate the
     project (or create it).
     """
-    from django.contrib.auth import get_user_model
-
     from biobank.api.access import CURATE, is_site_admin, may
 
-    user = None
-    if username is not None:
-        user = (
-            get_user_model().objects.filter(username=username, is_active=True).first()
-        )
-        if user is None:
-            raise CommandError(f"--as-user: no active account is named {username!r}.")
-    try:
-        existing = get_project(code, create=False)
-    except BadProjectCode as exc:
-        raise CommandError(str(exc)) from None
-    except Project.DoesNotExist:
-        existing = None
+    user = active_account("--as-user", username) if username is not None else None
+    existing = stored_project(code)
     if existing is None and not create:
         raise CommandError(
             f"No project has the code {code!r}; nothing was imported. Check the code: "

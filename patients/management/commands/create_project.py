@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from patients.importers.runs import active_account, stored_project
 from patients.models import Project, ProjectMembership, Role
-from patients.services import BadProjectCode, get_project
 
 
 class Command(BaseCommand):
@@ -37,19 +36,8 @@ class Command(BaseCommand):
         manager: str | None,
         **options,
     ) -> None:
-        user = None
-        if manager is not None:
-            user = get_user_model().objects.filter(username=manager).first()
-            if user is None or not user.is_active:
-                raise CommandError(
-                    f"--manager: no active account is named {manager!r}."
-                )
-        try:
-            existing = get_project(code, create=False)
-        except BadProjectCode as exc:
-            raise CommandError(str(exc)) from None
-        except Project.DoesNotExist:
-            existing = None
+        user = active_account("--manager", manager) if manager is not None else None
+        existing = stored_project(code)
         if existing is not None:
             # Codes that differ by case only are one project (get_project()):
             raise CommandError(
