@@ -368,8 +368,6 @@ class _Ingest:
         # What pydicom said about each file: (file, message) -> times, at most per read.
         self.library: dict[tuple[str, str], int] = {}
         self.said: set[str] = set()  # the files pydicom said anything about
-        # What de-identifying the file last cleaned gave as warnings (clean()):
-        self.cleaned: list[Problem] = []
         self.done = 0
         self.total = 0
         # What de-identification did, by file until the file is stored, then by run:
@@ -853,8 +851,7 @@ class _Ingest:
         if loaded is None:
             return
         patient = self.patient_of(state, scope)
-        transfer_syntax = self.clean(loaded.ds, header.source.name, patient)
-        cleaned = self.cleaned
+        transfer_syntax, cleaned = self.clean(loaded.ds, header.source.name, patient)
         if state.series is None:
             # Read from a copy of the element table: converting a value to read it
             # would make dcmwrite() encode it again instead of copying its bytes.
@@ -1251,8 +1248,14 @@ class _Ingest:
             scope.created["patients"] += 1
         return patient
 
-    def clean(self, ds: Dataset, source: str, patient: Patient) -> str:
-        """De-identify the data set for storing; return its transfer syntax."""
+    def clean(
+        self, ds: Dataset, source: str, patient: Patient
+    ) -> tuple[str, list[Problem]]:
+        """De-identify the data set for storing; return its transfer syntax and warnings.
+
+        The warnings are recorded here; the fast lane gives them again for each file
+        stored after this one (series_template()).
+        """
         self.decisions[source] = Decisions()
         with self.library_warnings(source):
             transfer_syntax, problems = prepare(
@@ -1260,8 +1263,7 @@ class _Ingest:
             )
         for problem in problems:
             self.warn(problem, patient)
-        self.cleaned = problems
-        return transfer_syntax
+        return transfer_syntax, problems
 
     def create_series(
         self, state: _Series, facts: dict[str, object], scope: _Scope
@@ -1404,7 +1406,7 @@ class _Ingest:
         # Who drew each ROI is kept in the database for reader studies as a keyed hash
         # of ROIInterpreter, which the stored copy drops as Table E.1-1 says:
         readers = readers_of(ds)
-        transfer_syntax = self.clean(ds, name, patient)
+        transfer_syntax, _ = self.clean(ds, name, patient)
 
         links = []
         for region in read_regions(ds):

@@ -40,7 +40,6 @@ from io import BytesIO
 from typing import NamedTuple
 
 import pydicom
-from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataset import Dataset
 
 from biobank.core.importing import Problem
@@ -48,6 +47,7 @@ from radiomics.importers import values
 from radiomics.importers.deid import (
     _IDENTIFYING_TAGS,
     Decisions,
+    _dictionary_vr,
     _plan,
     replacement_uid,
 )
@@ -172,9 +172,7 @@ class Parsed:
     def vr(self, tag: int) -> str:
         """The VR as written, or the dictionary's ('' for a tag it does not know)."""
         written = self.elements[tag].vr
-        if written is not None:
-            return written.decode("ascii")
-        return dictionary_VR(tag) if dictionary_has_tag(tag) else ""
+        return written.decode("ascii") if written is not None else _dictionary_vr(tag)
 
     def series_key(self) -> tuple[bytes, ...] | None:
         """As series_key() reads it from the file."""
