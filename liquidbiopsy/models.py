@@ -301,7 +301,9 @@ class VariantResult(models.Model):
     )
     gene = models.CharField(max_length=40, help_text="HGNC symbol as given.")
     gene_hgnc = models.CharField(
-        max_length=40, blank=True, help_text="Current HGNC symbol."
+        max_length=40,
+        blank=True,
+        help_text="Current HGNC symbol, in HGNC's case (KRAS, C9orf72).",
     )
     variant_key = models.CharField(
         max_length=200, editable=False, help_text="Canonical identity within an assay."

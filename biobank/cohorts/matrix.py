@@ -447,8 +447,12 @@ def _resolve_signatures(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
 
 @functools.lru_cache(maxsize=4096)
 def gene_key(gene: str, gene_hgnc: str = "") -> str:
-    """Return the column symbol of a gene: its current HGNC symbol, upper case."""
-    return current_symbol(gene_hgnc or gene).upper()
+    """Return the column symbol of a gene: its current HGNC symbol, in HGNC's case.
+
+    NB: _gene_results compares it with gene_hgnc exactly; stored symbols are in HGNC's
+    case (liquidbiopsy migration 0009 made those stored before so).
+    """
+    return current_symbol(gene_hgnc or gene)
 
 
 def check_genes(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:

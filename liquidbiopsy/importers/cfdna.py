@@ -322,7 +322,7 @@ class _Cleaner:
     def row(
         self, line: int, cells: dict[str, str], draw: Draw | None
     ) -> VariantRow | None:
-        gene = check_gene(self.problems, line, cells.get("gene", ""))
+        gene = check_gene(self.problems, self.warnings, line, cells.get("gene", ""))
         alteration = None
         if gene is not None:
             alteration = read_alteration(

@@ -343,7 +343,7 @@ class _Cleaner:
         gene = (
             ""
             if gene_text in ("Unknown", "")
-            else check_gene(self.problems, line, gene_text)
+            else check_gene(self.problems, self.warnings, line, gene_text, strict=False)
         )
         position = self.whole(line, cells, "Start_Position", required=True)
         ref = _allele(cells.get("Reference_Allele", ""))

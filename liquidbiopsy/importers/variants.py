@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -16,7 +17,9 @@ from biobank.core.wording import give
 from liquidbiopsy.hgvs import (
     FusionError,
     GeneSymbolError,
+    GeneSymbolShapeError,
     HGVSError,
+    canonical_case,
     check_gene_symbol,
     current_symbol,
     looks_like_cdna,
@@ -194,14 +197,63 @@ def draw_of_option(
     return Draw.on(timezone.localdate(parsed[0]))
 
 
+# What annotators write for a gene HGNC has no symbol for (AC004943.1, RP11-34P13.7,
+# 5S_rRNA), which MAF and VCF files carry over:
+_ANNOTATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
 def check_gene(
-    problems: RowProblems, line: int, text: str, name: str = "gene"
+    problems: RowProblems,
+    warnings: list[Problem],
+    line: int,
+    text: str,
+    name: str = "gene",
+    strict: bool = True,
 ) -> str | None:
+    """Return the gene symbol of a cell as given, or record the row's problem.
+
+    A symbol in another case than HGNC's (kras, C9ORF72) is stored as given with a
+    warning; its gene_hgnc is in HGNC's case. Without `strict` (MAF and VCF, whose
+    genes an annotator named) a name of no HGNC shape is kept with a warning when it
+    is an annotator's name of a gene without HGNC symbol (AC004943.1).
+    """
+    symbol = text.strip()
+    column = problems.column_of.get(name, name)
     try:
-        return check_gene_symbol(text)
+        check_gene_symbol(symbol)
+    except GeneSymbolShapeError as exc:
+        if strict or not _ANNOTATOR_NAME.match(symbol):
+            problems.add(line, name, str(exc), text, code="gene-symbol")
+            return None
+        warnings.append(
+            Problem(
+                problems.source,
+                "is no HGNC symbol by its shape; kept as given, as an annotator's name "
+                "of a gene HGNC has no symbol for.",
+                row=line,
+                field=column,
+                value=symbol,
+                code="gene-not-hgnc",
+            )
+        )
+        return symbol
     except GeneSymbolError as exc:
         problems.add(line, name, str(exc), text, code="gene-symbol")
         return None
+
+    if canonical_case(symbol) != symbol:
+        warnings.append(
+            Problem(
+                problems.source,
+                f"is not written in HGNC's case; kept as given, with the HGNC symbol "
+                f"{current_symbol(symbol)}.",
+                row=line,
+                field=column,
+                value=symbol,
+                code="gene-symbol-case",
+            )
+        )
+    return symbol
 
 
 def read_alteration(

@@ -335,8 +335,13 @@ class _Reader:
         """Return gene and protein change from a VEP CSQ or snpEff ANN entry of this allele."""
         fields = _annotation_of(info, alt, header)
         gene = fields.get("SYMBOL", "")
-        if gene and check_gene(self.problems, line, gene, "INFO") is None:
-            return None
+        if gene:
+            checked = check_gene(
+                self.problems, self.warnings, line, gene, "INFO", strict=False
+            )
+            if checked is None:
+                return None
+            gene = checked
         alteration = read_alteration(
             self.problems,
             self.warnings,

@@ -46,6 +46,9 @@ CASES = {
         "variant", "variants", {"protein_change": "p.Arg273Hiss"}, "protein_change"
     ),
     "Excel-mangled gene": Case("variant", "variants", {"gene": "1-Mar"}, "gene"),
+    "gene of no HGNC shape": Case(
+        "variant", "variants", {"gene": "AC004943.1"}, "gene"
+    ),
     "VAF of a variant not detected": Case(
         "variant", "variants", {"call": "not-detected", "vaf": 0.18}, "vaf"
     ),
@@ -199,6 +202,18 @@ def test_the_admin_stores_a_protein_change_and_gene_as_the_api_does(
     assert variant.protein_change_raw == "p.Arg273His"
     found = curator_client.get(admin_url(VariantResult, "changelist"), {"q": "p.R273H"})
     assert list(found.context["cl"].result_list) == [variant]
+
+
+def test_the_admin_stores_a_gene_in_another_case_with_its_hgnc_case(
+    biobank, curator_client
+):
+    variant = biobank.a.variant
+
+    response = edit_in_admin(curator_client, variant, gene="c9ORF72")
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    variant.refresh_from_db()
+    assert (variant.gene, variant.gene_hgnc) == ("c9ORF72", "C9orf72")
 
 
 def test_a_ctc_count_changed_in_the_admin_is_stored_as_the_api_stores_it(

@@ -10,6 +10,7 @@ only extraction failed (wavelet Mean = 50).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
@@ -349,6 +351,39 @@ def test_genes_default_to_every_gene_tested_in_the_cohort(api, richer):
         "call.KRAS",
     }
     assert list(nearest["patient_pseudonym"]) == ["PT-A"]
+
+
+def test_a_gene_stored_in_lower_case_before_fills_its_column_once_migrated(biobank):
+    # Before migration 0009, a symbol given as egfr kept its case in gene_hgnc:
+    VariantResult.objects.filter(gene="EGFR").update(gene="egfr", gene_hgnc="egfr")
+    spec = MatrixSpec(genes=("EGFR",))
+    before = build_matrix(pair_queryset(CohortCriteria()), spec)
+    migration = importlib.import_module("liquidbiopsy.migrations.0009_gene_hgnc_case")
+
+    migration.store_hgnc_case(apps, connection.schema_editor())
+    after = build_matrix(pair_queryset(CohortCriteria()), spec)
+
+    assert "detected" not in set(before["call.EGFR"])
+    assert dict(zip(after["patient_pseudonym"], after["call.EGFR"], strict=True)) == {
+        "PT-A": "detected",
+        "PT-B": "not-tested",
+    }
+    assert set(VariantResult.objects.values_list("gene", "gene_hgnc")) >= {
+        ("egfr", "EGFR")
+    }
+
+
+def test_an_orf_gene_is_a_column_in_hgnc_case_that_finds_its_variants(biobank):
+    VariantResult.objects.filter(gene="EGFR").update(
+        gene="C9orf72", gene_hgnc="C9orf72"
+    )
+
+    frame = build_matrix(
+        pair_queryset(CohortCriteria()), MatrixSpec(genes=("c9ORF72",))
+    )
+
+    assert [name for name in frame if name.startswith("call.")] == ["call.C9orf72"]
+    assert "detected" in set(frame["call.C9orf72"])
 
 
 def add_series(

@@ -519,6 +519,22 @@ def test_a_variant_in_three_letter_hgvs_is_stored_canonical(curator_api, biobank
     assert data["id"] in [row["id"] for row in found.json()["results"]]
 
 
+def test_a_gene_in_another_case_is_stored_as_given_with_its_hgnc_case(
+    curator_api, biobank
+):
+    data = created(
+        curator_api.post(
+            "/api/variants/",
+            {"assay": biobank.a.assay.pk, "gene": "kras", "protein_change": "G12D"},
+            format="json",
+        )
+    )
+
+    assert (data["gene"], data["gene_hgnc"]) == ("kras", "KRAS")
+    variant = VariantResult.objects.get(pk=data["id"])
+    assert (variant.gene, variant.gene_hgnc) == ("kras", "KRAS")
+
+
 def test_curator_changes_a_variant_call_and_vaf(curator_api, biobank):
     variant = biobank.a.variant
 
@@ -903,6 +919,7 @@ CFDNA_HEADER = "patient_id,draw_date,gene,protein_change,vaf,alt_reads,depth,cal
         ("EGFR,p.T790M,,-3,,", "alt_reads", {"alt_reads": -3}),
         ("EGFR,p.T790Mxyz,,,,", "protein_change", {"protein_change": "p.T790Mxyz"}),
         ("1-Mar,p.T790M,,,,", "gene", {"gene": "1-Mar"}),
+        ("KRAS G12D,p.T790M,,,,", "gene", {"gene": "KRAS G12D"}),
         ("EGFR,p.T790M,,,,maybe", "call", {"call": "maybe"}),
     ],
 )

@@ -170,6 +170,63 @@ def test_case_18_imports_egfr_tp53_and_the_legacy_sept9(project, case_18):
     assert VariantResult.objects.of_gene("SEPTIN9").get() == sept9
 
 
+def test_a_symbol_in_another_case_is_kept_as_given_its_hgnc_symbol_in_hgnc_case(
+    project, tmp_path
+):
+    register(project, "P1", "P2", "P3")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER
+        + "P1,2022-01-03,kras,p.G12D,0.1\n"
+        + "P2,2022-01-03,c9ORF72,p.A4T,0.1\n"
+        + "P3,2022-01-03,EGFR,p.L858R,0.1\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    stored = VariantResult.objects.order_by("gene").values_list("gene", "gene_hgnc")
+    assert list(stored) == [("EGFR", "EGFR"), ("c9ORF72", "C9orf72"), ("kras", "KRAS")]
+    assert [(w.source, w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        ("v.csv", 2, "gene", "kras", "gene-symbol-case"),
+        ("v.csv", 3, "gene", "c9ORF72", "gene-symbol-case"),
+    ]
+    assert "with the HGNC symbol KRAS" in report.warnings[0].message
+    assert VariantResult.objects.of_gene("KRAS").get().gene == "kras"
+
+
+def test_a_symbol_no_hgnc_symbol_is_shaped_like_rejects_its_row(project, tmp_path):
+    register(project, "P1", "P2", "P3")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER
+        + "P1,2022-01-03,KRAS G12D,p.G12D,0.1\n"
+        + "P2,2022-01-03,AC004943.1,p.A4T,0.1\n"
+        + "P3,2022-01-03,EGFR,p.L858R,0.1\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    assert [(p.source, p.row, p.field, p.value) for p in report.rejected] == [
+        ("v.csv", 2, "gene", "KRAS G12D"),
+        ("v.csv", 3, "gene", "AC004943.1"),
+    ]
+    assert all("is not an HGNC gene symbol" in p.message for p in report.rejected)
+    assert list(VariantResult.objects.values_list("gene", flat=True)) == ["EGFR"]
+
+
+def test_a_well_shaped_symbol_hgnc_lacks_is_stored(project, tmp_path):
+    # Known limit: no HGNC list is shipped to check against (see check_gene_symbol).
+    register(project, "P1")
+    path = write(tmp_path, "v.csv", HEADER + "P1,2022-01-03,notagene,p.A4T,0.1\n")
+
+    import_cfdna(path, project)
+
+    variant = VariantResult.objects.get()
+    assert (variant.gene, variant.gene_hgnc) == ("notagene", "NOTAGENE")
+
+
 # Case 19: fusions, unknown partners and reversed partner order.
 
 

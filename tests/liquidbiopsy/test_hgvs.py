@@ -6,7 +6,9 @@ from liquidbiopsy.hgvs import (
     THREE_TO_ONE,
     FusionError,
     GeneSymbolError,
+    GeneSymbolShapeError,
     HGVSError,
+    canonical_case,
     check_gene_symbol,
     current_symbol,
     looks_like_fusion,
@@ -162,12 +164,86 @@ def test_real_symbols_with_month_like_names_are_kept_as_given(symbol):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "KRAS G12D",
+        "AC004943.1",
+        "RP11-34P13.7",
+        "5S_rRNA",
+        "KRAS/NRAS",
+        "KRAS;",
+        "-KRAS",
+        "KRAS-",
+        "NKX2--1",
+        "K@RAS",
+        "IGH@@",
+        "ΑΒCD",
+        "KRAS\u200b",
+        "1B",
+    ],
+)
+def test_a_shape_no_hgnc_symbol_has_is_refused(text):
+    with pytest.raises(GeneSymbolShapeError, match="is not an HGNC gene symbol"):
+        check_gene_symbol(text)
+
+
+# The rarer shapes of approved symbols (HGNC, July 2024): an underscore in three copy
+# symbols, a final @ in cluster symbols, "orf" with a suffix, hyphenated parts.
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "C4B_2",
+        "APOBEC3A_B",
+        "HOXA@",
+        "PCDHG@",
+        "CXorf51A",
+        "C2orf69P1",
+        "C1orf220-AS1",
+        "RNASEK-C17orf49",
+        "IGHV1-69-2",
+        "MT-ND1",
+        "HLA-DRB1",
+        "A1BG-AS1",
+    ],
+)
+def test_every_shape_of_an_approved_symbol_is_taken_in_its_own_case(symbol):
+    assert check_gene_symbol(symbol) == symbol
+    assert canonical_case(symbol) == symbol
+    assert canonical_case(symbol.lower()) == symbol
+
+
+@pytest.mark.parametrize(
+    "given, canonical",
+    [
+        ("kras", "KRAS"),
+        ("Kras", "KRAS"),
+        (" egfr ", "EGFR"),
+        ("c9ORF72", "C9orf72"),
+        ("C9ORF72", "C9orf72"),
+        ("cxorf51a", "CXorf51A"),
+        ("nkx2-1", "NKX2-1"),
+        ("hoxa@", "HOXA@"),
+    ],
+)
+def test_hgnc_case_is_upper_case_but_for_orf(given, canonical):
+    assert canonical_case(given) == canonical
+    assert current_symbol(given) == canonical
+
+
+def test_a_well_shaped_unknown_symbol_is_taken_as_given():
+    # No HGNC list is shipped (see check_gene_symbol), so shape is all that is known:
+    assert check_gene_symbol("notagene") == "notagene"
+    assert current_symbol("notagene") == "NOTAGENE"
+
+
+@pytest.mark.parametrize(
     "former, current",
     [
         ("SEPT9", "SEPTIN9"),
         ("MARCH1", "MARCHF1"),
         ("MARC1", "MTARC1"),
         ("DEC1", "DELEC1"),
+        ("sept9", "SEPTIN9"),
         ("EGFR", "EGFR"),
     ],
 )

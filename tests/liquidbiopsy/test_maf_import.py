@@ -324,6 +324,31 @@ def test_a_maf_missing_a_required_column_is_rejected(project, tmp_path):
     assert [(p.row, p.field) for p in problems] == [(1, "Tumor_Sample_Barcode")]
 
 
+def test_maf_genes_an_annotator_named_are_kept_with_a_warning(project, tmp_path):
+    path = write(
+        tmp_path,
+        "m.maf",
+        "Hugo_Symbol\tTumor_Sample_Barcode\tChromosome\tStart_Position"
+        "\tReference_Allele\tTumor_Seq_Allele2\n"
+        "kras\tS1\t12\t25398284\tC\tT\n"
+        # A clone-based name, as VEP gives a gene HGNC has no symbol for (brca.maf):
+        "AC004943.1\tS1\t16\t1000\tG\tA\n"
+        "TP53 R273H\tS1\t17\t7577120\tC\tT\n",
+    )
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    stored = VariantResult.objects.order_by("gene").values_list("gene", "gene_hgnc")
+    assert list(stored) == [("AC004943.1", "AC004943.1"), ("kras", "KRAS")]
+    assert [(w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        (2, "Hugo_Symbol", "kras", "gene-symbol-case"),
+        (3, "Hugo_Symbol", "AC004943.1", "gene-not-hgnc"),
+    ]
+    assert [(p.source, p.row, p.field, p.value) for p in report.rejected] == [
+        ("m.maf", 4, "Hugo_Symbol", "TP53 R273H")
+    ]
+
+
 def test_the_maf_command_needs_a_draw_date(project):
     path = shared_path("genomics_vcf_somatic", "test.maf")
 

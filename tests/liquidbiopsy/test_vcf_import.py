@@ -336,3 +336,30 @@ def test_a_zero_vaf_warning_names_the_format_field_it_was_read_from(
     (warning,) = [w for w in report.warnings if w.code == "zero-vaf-of-called-variant"]
     assert (warning.row, warning.field) == (3, field)
     assert f"field {field}: is 0 for a variant the caller called" in str(warning)
+
+
+def test_vep_symbols_are_checked_as_maf_genes(project, tmp_path):
+    path = write(
+        tmp_path,
+        "vep.vcf",
+        "##fileformat=VCFv4.2\n"
+        '##INFO=<ID=CSQ,Number=.,Type=String,Description="Format: '
+        'Allele|SYMBOL|HGVSc|HGVSp">\n'
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Depths">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+        "12\t25398284\t.\tC\tT\t.\tPASS\tCSQ=T|kras||\tAD\t90,10\n"
+        "16\t1000\t.\tG\tA\t.\tPASS\tCSQ=A|AC004943.1||\tAD\t90,10\n"
+        "17\t7577120\t.\tC\tT\t.\tPASS\tCSQ=T|TP53 R273H||\tAD\t90,10\n",
+    )
+
+    report = run(path, project)
+
+    stored = VariantResult.objects.order_by("gene").values_list("gene", "gene_hgnc")
+    assert list(stored) == [("AC004943.1", "AC004943.1"), ("kras", "KRAS")]
+    assert [(w.row, w.field, w.code) for w in report.warnings] == [
+        (5, "INFO", "gene-symbol-case"),
+        (6, "INFO", "gene-not-hgnc"),
+    ]
+    assert [(p.row, p.field, p.value) for p in report.rejected] == [
+        (7, "INFO", "TP53 R273H")
+    ]
