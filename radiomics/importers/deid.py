@@ -924,11 +924,12 @@ class DeidentificationReport:
     # (path, decision) -> [tag, rule, files, elements]
     rows: dict[tuple[str, str], list] = field(default_factory=dict)
 
-    def add(self, decisions: Decisions) -> None:
+    def add(self, decisions: Decisions, files: int = 1) -> None:
+        """Add the decisions about one file, or about `files` files treated alike."""
         for key, (tag, rule, elements) in decisions.counts.items():
             row = self.rows.setdefault(key, [tag, rule, 0, 0])
-            row[2] += 1
-            row[3] += elements
+            row[2] += files
+            row[3] += elements * files
 
     def save(self, run: ImportRun) -> None:
         DeidentifiedAttribute.objects.bulk_create(

@@ -380,6 +380,7 @@ class _Ingest:
         # by fastlane.Parsed.series_key():
         self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
         self.last_header_template: tuple[fastlane.Parsed, _Header] | None = None
+        self.uid_hashes: dict[str, str] = {}  # hash()
 
     def warn(
         self,
@@ -398,7 +399,11 @@ class _Ingest:
             self.progress(self.done, self.total)
 
     def hash(self, uid: str) -> str:
-        return source_uid_hash(self.project.code, uid)
+        """source_uid_hash() of a UID, worked out once (a file's is asked for twice)."""
+        found = self.uid_hashes.get(uid)
+        if found is None:
+            found = self.uid_hashes[uid] = source_uid_hash(self.project.code, uid)
+        return found
 
     @contextmanager
     def library_warnings(self, source: str) -> Iterator[None]:
@@ -697,8 +702,12 @@ class _Ingest:
         else:
             for kind, n in scope.created.items():
                 self.report.count(kind, n)
+            # The files stored fast share their template's decisions, added up once:
+            files: dict[int, list] = {}
             for decisions in scope.deidentified:
-                self.deidentified.add(decisions)
+                files.setdefault(id(decisions), [decisions, 0])[1] += 1
+            for decisions, n in files.values():
+                self.deidentified.add(decisions, n)
         self.merge_repeated(mark)
 
     def merge_repeated(self, mark: int) -> None:
@@ -955,7 +964,7 @@ class _Ingest:
                 dataclasses.replace(problem, source=header.source.name), state.patient
             )
         scope.written.append(target)  # removed again if the series fails
-        write_pieces(target, template.copy_of(parsed, plan))
+        write_pieces(target, template.copy_of(parsed, plan, new_uid))
         scope.deidentified.append(template.decisions)
         self.add_instance(
             state,
@@ -1103,15 +1112,22 @@ class _Ingest:
         return results
 
     def insert_instances(self, state: _Series, scope: _Scope) -> None:
-        """Insert the rows of the series' files written, in one statement, and count them."""
+        """Insert the series if new, with its count, then the rows of its files written.
+
+        The rows go in one statement; a series stored already gets its new count.
+        """
         series = state.series
-        if series is None or not state.rows:
+        if series is None:
+            return
+        if state.is_new:
+            series.instance_count = len(state.rows)
+            series.save(force_insert=True)
+        if not state.rows:
             return
         ImageInstance.objects.bulk_create(state.rows)
-        series.instance_count = (
-            len(state.rows) if state.is_new else series.instances.count()
-        )
-        series.save(update_fields=["instance_count"])
+        if not state.is_new:
+            series.instance_count = series.instances.count()
+            series.save(update_fields=["instance_count"])
         logger.info(
             "Series %s of %s: %s stored",
             series.pk,
@@ -1268,7 +1284,11 @@ class _Ingest:
     def create_series(
         self, state: _Series, facts: dict[str, object], scope: _Scope
     ) -> ImageSeries:
-        """Make the series (and its study, if new) from the facts of its first file stored."""
+        """Make the series (and its study, if new) from the facts of its first file stored.
+
+        The study is stored now; the series is stored by insert_instances(), with
+        its count of instances, in one statement instead of two.
+        """
         header, patient = state.first, state.patient
         study = self.study_for(header, facts, patient, state.study_headers, scope)
         folder = PurePosixPath(
@@ -1277,7 +1297,7 @@ class _Ingest:
             facts["study_instance_uid"],
             facts["series_instance_uid"],
         )
-        series = ImageSeries.objects.create(
+        series = ImageSeries(
             study=study,
             series_instance_uid=facts["series_instance_uid"],
             source_uid_hash=self.hash(header.text("SeriesInstanceUID")),
@@ -1321,6 +1341,8 @@ class _Ingest:
         age, age_header = study_age(study_headers)
         study = ImagingStudy.objects.create(
             patient=patient,
+            # Those of its first series; create_series() adds those of the others:
+            modalities=facts["parameters"]["modality"],
             study_instance_uid=facts["study_instance_uid"],
             source_uid_hash=key,
             study_date=day,
@@ -1562,27 +1584,29 @@ class _Ingest:
         ]
         self.report.source = screen.redact(self.root.name)
         DataIssue.objects.bulk_create(
-            DataIssue(
-                import_run=run,
-                project=self.project,
-                patient=issue.patient,
-                severity=issue.severity,
-                code=issue.problem.code
-                or (
-                    "rejected"
-                    if issue.severity == DataIssue.Severity.ERROR
-                    else "assumed"
-                ),
-                source_name=issue.problem.source[:500],
-                field=issue.problem.field[:100],
-                value=issue.problem.value[:200],
-                message=issue.problem.message,
-                record_type=type(issue.record).__name__
-                if issue.record is not None
-                else "",
-                record_id=issue.record.pk if issue.record is not None else None,
-            )
-            for issue in self.issues
+            [
+                DataIssue(
+                    import_run=run,
+                    project=self.project,
+                    patient=issue.patient,
+                    severity=issue.severity,
+                    code=issue.problem.code
+                    or (
+                        "rejected"
+                        if issue.severity == DataIssue.Severity.ERROR
+                        else "assumed"
+                    ),
+                    source_name=issue.problem.source[:500],
+                    field=issue.problem.field[:100],
+                    value=issue.problem.value[:200],
+                    message=issue.problem.message,
+                    record_type=type(issue.record).__name__
+                    if issue.record is not None
+                    else "",
+                    record_id=issue.record.pk if issue.record is not None else None,
+                )
+                for issue in self.issues
+            ]
         )
         # A batch that went to its end may still have rejected some or all files:
         run.status = (

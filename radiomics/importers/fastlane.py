@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import NamedTuple
 
-import pydicom
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset as read_elements
 
 from biobank.core.importing import Problem
 from radiomics.importers import values
@@ -61,6 +61,7 @@ ITEM_END = 0xFFFEE00D  # Item Delimitation
 PIXEL_DATA = 0x7FE00010
 # A header-only read stops at Float Pixel Data (7FE0,0008) at the latest:
 HEADER_END = 0x7FE00008
+CHARACTER_SET = 0x00080005
 SOP_CLASS = 0x00080016
 MEDIA_SOP_CLASS = 0x00020002
 SOP_INSTANCE = 0x00080018
@@ -539,20 +540,21 @@ class SeriesTemplate:
         problems: list[Problem],
     ) -> SeriesTemplate:
         """Read the first file and its copy; Unusual when the fast lane cannot follow it."""
+        parsed = parse(source, header_only=False)
         template = cls(
             project_code,
-            parse(source, header_only=False),
+            parsed,
             parse(copy, header_only=False),
             decisions,
             sop_class_uid,
             instance_number,
             problems,
-            _hash_parts(source),
+            _hash_parts(parsed),
         )
         if template.copy.implicit != template.source.implicit:
             raise Unusual("the copy's encoding")
-        if set(template.hash_parts) != set(template.source.elements):
-            raise Unusual("elements pydicom reads otherwise")
+        # The hash input read from the bytes is pydicom's, element for element, or
+        # the digest differs (an element pydicom reads otherwise, a value it converts):
         digest = hashlib.sha256(b"".join(template.hash_parts.values()))
         if digest.hexdigest() != content_sha256:
             raise Unusual("content hash")
@@ -617,10 +619,14 @@ class SeriesTemplate:
             digest.update(after)
         return digest.hexdigest()
 
-    def copy_of(self, parsed: Parsed, plan: dict[int, str]) -> list[bytes | memoryview]:
-        """The de-identified copy of the file, in pieces to write one after another."""
+    def copy_of(
+        self, parsed: Parsed, plan: dict[int, str], new_uid: str
+    ) -> list[bytes | memoryview]:
+        """The de-identified copy of the file, in pieces to write one after another.
+
+        `new_uid` is replacement_uid() of its SOP Instance UID.
+        """
         joined = self._joined(tuple(plan))
-        new_uid = replacement_uid(self.project_code, self.sop_instance_uid(parsed))
         media_uid = encode_uid(MEDIA_SOP_INSTANCE, new_uid, implicit=False)
         meta_length = len(joined.meta_before) + len(media_uid) + len(joined.meta_after)
         pieces: list[bytes | memoryview] = [
@@ -635,7 +641,11 @@ class SeriesTemplate:
             if plan[tag] == "copied":
                 pieces.append(parsed.raw(tag))
             else:
-                new = replacement_uid(self.project_code, uid_text(parsed.value(tag)))
+                new = (
+                    new_uid
+                    if tag == SOP_INSTANCE
+                    else replacement_uid(self.project_code, uid_text(parsed.value(tag)))
+                )
                 pieces.append(encode_uid(tag, new, self.copy.implicit))
             pieces.append(after)
         return pieces
@@ -709,14 +719,32 @@ def _split(
     return runs
 
 
-def _hash_parts(data: bytes) -> dict[int, bytes]:
-    """The hash input of each element, as sources.content_sha256() feeds it, by tag."""
-    ds = pydicom.dcmread(BytesIO(data), force=True)
+def _hash_parts(parsed: Parsed) -> dict[int, bytes]:
+    """The hash input of each element, as sources.content_sha256() feeds it, by tag.
+
+    pydicom keeps a value of defined length raw, and _gather() hashes its bytes; an
+    empty value, a sequence of undefined length and the Specific Character Set it
+    converts, so those elements are read by pydicom, on their own.
+    """
     parts: dict[int, bytes] = {}
-    for tag in sorted(ds.keys()):
+    converted = []
+    for tag, found in parsed.elements.items():
+        if found.undefined or found.end == found.value_start or tag == CHARACTER_SET:
+            converted.append(tag)
+            parts[tag] = b""  # keeps its place; filled in below
+        else:
+            value = parsed.data[found.value_start : found.end]
+            parts[tag] = _HASH_HEAD.pack(tag, len(value)) + value
+    if not converted:
+        return parts
+
+    raw = b"".join(parsed.raw(tag) for tag in converted)
+    ds = read_elements(BytesIO(raw), parsed.implicit, True)
+    ds.get(CHARACTER_SET)  # converted in place, as dcmread() reads it to decode texts
+    for tag in converted:
         one = Dataset()
         one._dict[tag] = ds._dict[tag]
         gathered: list[bytes] = []
         _gather(one, gathered)
-        parts[int(tag)] = b"".join(gathered)
+        parts[tag] = b"".join(gathered)
     return parts

@@ -313,10 +313,37 @@ def test_the_template_hashes_files_as_the_slow_path_does(tmp_path):
     source = SourceFile(paths[0].name, lambda: open(paths[0], "rb"))  # noqa: SIM115
     _ds, digest = read_object(source)
 
-    parts = fastlane._hash_parts(paths[0].read_bytes())
+    parts = fastlane._hash_parts(fastlane.parse(paths[0].read_bytes(), False))
 
     assert digest == content_sha256(pydicom.dcmread(paths[0]))
     assert fastlane.hashlib.sha256(b"".join(parts.values())).hexdigest() == digest
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit VR", "implicit VR"])
+def test_values_pydicom_converts_to_hash_them_are_hashed_as_it_does(tmp_path, implicit):
+    # Empty values of several VRs and sequences, which pydicom converts, and
+    # private elements, which it keeps raw:
+    ds = build_ct(ReferringPhysicianName="", WindowWidth=None, AccessionNumber="")
+    ds.add_new(0x00280106, "US", None)
+    ds.add_new(0x00180050, "DS", None)
+    ds.add_new(0x00090010, "LO", "ACME 1.0")
+    ds.add_new(0x00091001, "OB", b"")
+    item = pydicom.Dataset()
+    item.CodeValue = "T-D3000"
+    item.CodeMeaning = ""
+    item.add_new(0x00080102, "SH", None)
+    ds.AnatomicRegionSequence = [item]
+    ds.ReferencedImageSequence = []
+    path = write_part10(ds, tmp_path / "ct.dcm")
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        pydicom.dcmwrite(path, ds, enforce_file_format=True)
+
+    parts = fastlane._hash_parts(fastlane.parse(path.read_bytes(), False))
+
+    digest = content_sha256(pydicom.dcmread(path))
+    assert fastlane.hashlib.sha256(b"".join(parts.values())).hexdigest() == digest
+    assert list(parts) == sorted(pydicom.dcmread(path).keys())
 
 
 def test_a_file_without_part10_header_is_left_to_pydicom(tmp_path):
