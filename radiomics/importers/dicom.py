@@ -205,6 +205,16 @@ FACT_TAGS = {pydicom.datadict.tag_for_keyword(k): k for k in HEADER_FACTS}
 # Files of a series that differ from its first file only in per-slice values are
 # read and de-identified as bytes (fastlane.py); False reads every file with pydicom.
 FAST_LANE = True
+# What reading a series' first file and its copy as its template may raise: the
+# series is then stored by pydicom, which reports what is wrong.
+TEMPLATE_ERRORS = (
+    fastlane.Unusual,
+    OSError,
+    struct.error,
+    IndexError,
+    KeyError,
+    ValueError,
+)
 
 
 @dataclass
@@ -310,6 +320,10 @@ class _Job:
 class _Task:
     index: int  # the header's place in _BATCH
     store: bool  # False: only read and hash it (see store_files_in_pool())
+    # Its SOP Instance UID as the header phase read it, and whether the fast lane
+    # may store it (pydicom said nothing about it while its header was read):
+    sop_instance_uid: str = ""
+    fast: bool = False
 
 
 @dataclass
@@ -334,6 +348,8 @@ class _Stored:
     sop_class_uid: str = ""
     instance_number: int | None = None
     relative: str = ""
+
+    fast: bool = False  # stored by the fast lane
 
     @property
     def is_written(self) -> bool:
@@ -374,8 +390,7 @@ class _Ingest:
         self.decisions: dict[str, Decisions] = {}
         self.deidentified = DeidentificationReport()
         self.workers = 1  # processes that store the images (start_pool())
-        # The worker processes read every file with pydicom:
-        self.fast = FAST_LANE and settings.BIOBANK_DICOM_WORKERS < 2
+        self.fast = FAST_LANE
         # The first image of each series read by pydicom, as bytes and as a header,
         # by fastlane.Parsed.series_key():
         self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
@@ -898,40 +913,23 @@ class _Ingest:
         What de-identifying it gave as warnings (`cleaned`) came from elements the
         files stored fast share with it, and is given for each of them too.
         """
-        name = header.source.name
-        if name in self.said:
+        if header.source.name in self.said:
             return None
         try:
-            with header.source.open() as handle:
-                source = handle.read()
-            copy = (
-                Path(settings.BIOBANK_STORAGE_ROOT) / instance.relative
-            ).read_bytes()
-            with library_messages() as said:
-                template = fastlane.SeriesTemplate.of(
-                    self.project.code,
-                    source,
-                    copy,
-                    instance.content_sha256,
-                    scope.deidentified[-1],
-                    instance.sop_class_uid,
-                    instance.instance_number,
-                    cleaned,
-                )
-        except (
-            fastlane.Unusual,
-            OSError,
-            struct.error,
-            IndexError,
-            KeyError,
-            ValueError,
-        ) as exc:
+            return read_template(
+                self.project.code,
+                header.source,
+                settings.BIOBANK_STORAGE_ROOT,
+                instance,
+                scope.deidentified[-1],
+                cleaned,
+            )
+        except TEMPLATE_ERRORS as exc:
             # The series is then stored by pydicom, which reports what is wrong. Only
             # the fast lane's own reasons are logged: others may quote a value.
             reason = exc if isinstance(exc, fastlane.Unusual) else type(exc).__name__
             logger.debug("Import run %s: no fast lane (%s)", self.import_run.pk, reason)
             return None
-        return None if said else template
 
     def store_fast(self, header: _Header, state: _Series, scope: _Scope) -> bool:
         """Store a file as the copy of the series' template with its own per-slice values.
@@ -1010,7 +1008,12 @@ class _Ingest:
                 continue
             key = self.hash(header.text("SOPInstanceUID"))
             tasks.append(
-                _Task(header.index, store=key not in state.stored and key not in keys)
+                _Task(
+                    header.index,
+                    store=key not in state.stored and key not in keys,
+                    sop_instance_uid=header.text("SOPInstanceUID"),
+                    fast=self.fast and header.source.name not in self.said,
+                )
             )
             keys.add(key)
         job = _Job(
@@ -1087,8 +1090,10 @@ class _Ingest:
         When one part fails, the others are still waited for, and the files they
         wrote are added to the scope's, for all_or_nothing() to remove.
         """
-        # About four parts a worker, so that one slow part does not keep the rest waiting:
-        size = max(1, -(-len(tasks) // (self.workers * 4)))
+        # About four parts a worker, so that one slow part does not keep the rest
+        # waiting; one with the fast lane, whose first file of each part is slow:
+        parts = self.workers if self.fast else self.workers * 4
+        size = max(1, -(-len(tasks) // parts))
         futures = [
             pool.submit(_store_files, job, tasks[start : start + size])
             for start in range(0, len(tasks), size)
@@ -1666,9 +1671,13 @@ def _store_files(job: _Job, tasks: list[_Task]) -> list[_Stored]:
     """
     results: list[_Stored] = []
     describe = job.describe
+    lane = _WorkerLane(job)
     try:
         for task in tasks:
-            result = _store_file(job, task, describe)
+            result = lane.store_fast(task) if task.fast else None
+            if result is None:
+                result = _store_file(job, task, describe)
+                lane.learn(task, result)
             if result.facts is not None:
                 describe = False
             results.append(result)
@@ -1684,6 +1693,12 @@ def _store_file(job: _Job, task: _Task, describe: bool) -> _Stored:
     source, ds = _BATCH[task.index]
     result = _Stored(task.index)
     name = source.name
+    if ds is None:
+        # Read as bytes by the fast lane's header phase; by pydicom now, as the
+        # importing process reads it (_Ingest.read_slowly()):
+        with suppress(UnreadableFile), library_messages() as said:
+            result.said.append(said)
+            ds = read_dataset(source, header_only=True)
     try:
         with library_messages() as said:
             result.said.append(said)
@@ -1724,7 +1739,115 @@ def _store_file(job: _Job, task: _Task, describe: bool) -> _Stored:
     return result
 
 
+@dataclass
+class _WorkerLane:
+    """The fast lane in a worker process, for one part of a series.
+
+    As _Ingest.store_file() does in process: the part's first file stored by pydicom
+    about which pydicom said nothing becomes the template (only that one is tried),
+    and the files after it are stored as its copy where they differ from it only in
+    values de-identification treats the same whatever they hold.
+    """
+
+    job: _Job
+    template: fastlane.SeriesTemplate | None = None
+    tried: bool = False
+    folder: str = ""  # the series' folder under the storage root
+
+    def learn(self, task: _Task, result: _Stored) -> None:
+        """Make the template from the first file of the part stored by pydicom."""
+        if self.tried or not result.is_written:
+            return
+        self.tried = True
+        if not task.fast or any(result.said) or result.decisions is None:
+            return
+        source, _ds = _BATCH[task.index]
+        try:
+            self.template = read_template(
+                self.job.project_code,
+                source,
+                self.job.storage_root,
+                result,
+                result.decisions,
+                result.warnings,
+            )
+        except TEMPLATE_ERRORS:
+            return  # stored by pydicom, as in process (_Ingest.series_template())
+        self.folder = str(PurePosixPath(result.relative).parent)
+
+    def store_fast(self, task: _Task) -> _Stored | None:
+        """Store the file as the template's copy; None, having done nothing, if it may not."""
+        template = self.template
+        if template is None or not task.store:
+            return None
+        source, _ds = _BATCH[task.index]
+        try:
+            with source.open() as handle:
+                data = handle.read()
+            parsed = fastlane.compare(data, template.source, header_only=False)
+        except (fastlane.Unusual, OSError, struct.error):
+            return None
+        plan = template.store_plan(parsed)
+        uid = task.sop_instance_uid
+        if plan is None or template.sop_instance_uid(parsed) != uid:
+            return None
+
+        new_uid = replacement_uid(self.job.project_code, uid)
+        relative = f"{self.folder}/{new_uid}.dcm"
+        target = Path(self.job.storage_root, relative)
+        try:
+            write_pieces(target, template.copy_of(parsed, plan, new_uid))
+        except BaseException:
+            # The series is rolled back; in process, all_or_nothing() removes it:
+            target.unlink(missing_ok=True)
+            raise
+        return _Stored(
+            task.index,
+            content_sha256=template.content_sha256(parsed, plan),
+            decisions=template.decisions,
+            warnings=[
+                dataclasses.replace(problem, source=source.name)
+                for problem in template.problems
+            ],
+            sop_instance_uid=new_uid,
+            sop_class_uid=template.sop_class_uid,
+            instance_number=template.instance_number_of(parsed, plan),
+            relative=relative,
+            fast=True,
+        )
+
+
 # Both sides:
+
+
+def read_template(
+    project_code: str,
+    source: SourceFile,
+    storage_root: str | Path,
+    stored: _Instance | _Stored,
+    decisions: Decisions,
+    problems: list[Problem],
+) -> fastlane.SeriesTemplate | None:
+    """Read a series' first file stored and its copy as the fast lane's template.
+
+    None when pydicom said anything reading them; raises one of TEMPLATE_ERRORS when
+    the fast lane cannot follow the file (fastlane.SeriesTemplate.of).
+    """
+    copy = (Path(storage_root) / stored.relative).read_bytes()
+    with source.open() as handle:
+        data = handle.read()
+    with library_messages() as said:
+        template = fastlane.SeriesTemplate.of(
+            project_code,
+            data,
+            copy,
+            stored.content_sha256,
+            decisions,
+            stored.sop_class_uid,
+            stored.instance_number,
+            problems,
+        )
+    return None if said else template
 
 
 def prepare(

@@ -10,6 +10,7 @@ lane took, so that a lane that took none cannot pass.
 from __future__ import annotations
 
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -281,6 +282,81 @@ def test_a_full_disk_in_the_fast_lane_rolls_the_series_back(
     assert [p.code for p in report.rejected] == ["storage-failed"]
     assert not ImageInstance.objects.exists()
     assert [p for p in storage_root.rglob("*") if p.is_file()] == []
+
+
+@pytest.fixture
+def pooled_lanes(monkeypatch, settings, project, storage_root):
+    """Return ingest(path) -> (slow snapshot, fast in two workers, names stored fast).
+
+    The slow lane runs in process, the fast one in two worker processes, which
+    store the files; this process learns from their results which went fast.
+    """
+    names: dict[int, str] = {}
+    taken: list[int] = []
+    start_pool = dicom._Ingest.start_pool
+    run_in_pool = dicom._Ingest.run_in_pool
+
+    def spied_start(self, images):
+        names.update((index, header.source.name) for index, header in enumerate(images))
+        return start_pool(self, images)
+
+    def spied_run(self, pool, job, tasks, scope):
+        results = run_in_pool(self, pool, job, tasks, scope)
+        taken.extend(index for index, result in results.items() if result.fast)
+        return results
+
+    monkeypatch.setattr(dicom._Ingest, "start_pool", spied_start)
+    monkeypatch.setattr(dicom._Ingest, "run_in_pool", spied_run)
+
+    def ingest(path: Path) -> tuple[dict, dict, list[str]]:
+        monkeypatch.setattr(dicom, "FAST_LANE", False)
+        settings.BIOBANK_DICOM_WORKERS = 1
+        slow = snapshot(ingest_dicom(path, project), storage_root)
+        forget(project, storage_root)
+        monkeypatch.setattr(dicom, "FAST_LANE", True)
+        settings.BIOBANK_DICOM_WORKERS = 2
+        settings.BIOBANK_DICOM_POOL_MIN_FILES = 1
+        # The pool is only forked from a process running one thread (start_pool()):
+        assert threading.active_count() == 1
+        fast = snapshot(ingest_dicom(path, project), storage_root)
+        return slow, fast, sorted(names[index] for index in taken)
+
+    return ingest
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit VR", "implicit VR"])
+def test_worker_processes_store_slices_fast_and_alike(pooled_lanes, inbox, implicit):
+    write_slices(inbox, 8, implicit=implicit)
+
+    slow, fast, stored_fast = pooled_lanes(inbox)
+
+    assert fast == slow
+    # Two parts of four files, each part's first stored by pydicom:
+    assert stored_fast == [f"s{n:02d}.dcm" for n in (2, 3, 4, 6, 7, 8)]
+
+
+def test_every_turn_of_an_import_comes_out_alike_in_worker_processes(
+    pooled_lanes, inbox
+):
+    build_batch(inbox)
+
+    slow, fast, stored_fast = pooled_lanes(inbox)
+
+    assert fast == slow
+    assert stored_fast, "no file took the fast lane"
+    assert "s1_05.dcm" not in stored_fast  # a name in its description
+
+
+def test_real_ct_slices_come_out_alike_in_worker_processes(pooled_lanes, inbox):
+    from bench.dicom_ingest import source_slices, write_copies
+
+    write_copies(inbox, 120, source_slices())
+
+    slow, fast, stored_fast = pooled_lanes(inbox)
+
+    assert fast == slow
+    # Series of 50, 50 and 20 files, in two parts each: six stored by pydicom.
+    assert len(stored_fast) == 120 - 6
 
 
 # The byte reader itself:

@@ -315,6 +315,8 @@ def test_a_duplicate_whose_first_file_fails_is_stored_in_process(
         return write_copy(source, ds, transfer_syntax, target)
 
     monkeypatch.setattr(dicom, "write_copy", unwritable_first)
+    # The fast lane would store 2.dcm without write_copy():
+    monkeypatch.setattr(dicom, "FAST_LANE", False)
 
     report = ingest_dicom(inbox, project)
 
@@ -335,8 +337,10 @@ def test_a_disk_failing_in_a_worker_rolls_the_series_back_whole(
         if ds.InstanceNumber == 6:
             raise OSError("No space left on device")
 
-    # Forked after this, the workers write through it:
+    # Forked after this, the workers write through it (the slow lane; the fast one
+    # writes with write_pieces(), below):
     monkeypatch.setattr(pydicom, "dcmwrite", full_disk)
+    monkeypatch.setattr(dicom, "FAST_LANE", False)
 
     report = ingest_dicom(inbox, project)
 
@@ -346,6 +350,29 @@ def test_a_disk_failing_in_a_worker_rolls_the_series_back_whole(
     assert ImageInstance.objects.get().series.study.patient.pseudonym
     # Only b's copy is left, whichever worker wrote a's files:
     assert len([p for p in storage_root.rglob("*") if p.is_file()]) == 1
+
+
+def test_a_disk_failing_in_a_workers_fast_lane_rolls_the_series_back_whole(
+    in_pool, inbox, project, storage_root, monkeypatch
+):
+    write_series(inbox, 8)
+    write = dicom.write_pieces
+
+    def full_disk(target, pieces):
+        write(target, pieces)
+        raise OSError("No space left on device")
+
+    # Forked after this, the workers write through it:
+    monkeypatch.setattr(dicom, "write_pieces", full_disk)
+
+    report = ingest_dicom(inbox, project)
+
+    assert [(p.source, p.code) for p in report.rejected] == [
+        ("a1.dcm", "storage-failed")
+    ]
+    assert not ImageInstance.objects.exists()
+    # The files stored by pydicom before it are gone too:
+    assert [p for p in storage_root.rglob("*") if p.is_file()] == []
 
 
 def test_a_database_failure_rolls_back_the_files_the_workers_wrote(
