@@ -282,7 +282,8 @@ def cohort_sql(
 
     What a developer would write for the question: the draws of the study's patient
     found by the (patient, drawn_on) index within the window, each filter an EXISTS
-    on exact stored values (the gene as stored, the change in its canonical form),
+    on exact stored values (the gene's current symbol by the expression that its
+    index and the planner's statistics cover, the change in its canonical form),
     the project and the feature by the ids looked up beforehand (not timed).
     """
     from django.db import connection
@@ -423,7 +424,8 @@ def draw_sql(criteria, draw: str) -> tuple[list[str], list]:
         conditions.append(
             "EXISTS (SELECT 1 FROM liquidbiopsy_cfdnaassay a "  # noqa: S608 - our own SQL; values are parameters
             "JOIN liquidbiopsy_variantresult v ON v.assay_id = a.id "
-            f"WHERE a.sample_id = {draw}.id AND v.call = 'detected' AND v.gene = %s"
+            f"WHERE a.sample_id = {draw}.id AND v.call = 'detected' "
+            "AND upper(v.gene_hgnc) = %s"
             + (" AND v.protein_change = %s)" if change else ")")
         )
         values += [criteria.gene.upper()] + ([change] if change else [])

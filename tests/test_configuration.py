@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-ENV_READERS = {"env_str", "env_bool", "env_int", "env_list", "env_secret"}
+ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_secret"}
 
 
 def settings_variables() -> set[str]:
