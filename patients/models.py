@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -220,6 +221,12 @@ class Consent(models.Model):
         )
 
 
+TREATMENT_REPEATED = (
+    "This patient has a treatment of this kind with this agent (in capitals or not) "
+    "started on this day already; change that treatment instead."
+)
+
+
 class Treatment(models.Model):
     class Kind(models.TextChoices):
         SURGERY = "surgery", "Surgery"
@@ -252,9 +259,16 @@ class Treatment(models.Model):
                 name="treatment_end_after_start",
                 violation_error_message="A treatment cannot end before it starts.",
             ),
+            # Agents differing only in capitals (doxorubicin, Doxorubicin) are one
+            # drug, as find_same_treatment says. NB: SQLite's LOWER folds ASCII
+            # letters only; PostgreSQL's folds every letter.
             models.UniqueConstraint(
-                fields=["patient", "kind", "agent", "started_on"],
+                "patient",
+                "kind",
+                Lower("agent"),
+                "started_on",
                 name="treatment_natural_key",
+                violation_error_message=TREATMENT_REPEATED,
             ),
         ]
         indexes = [models.Index(fields=["patient", "started_on"])]

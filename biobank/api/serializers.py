@@ -607,6 +607,9 @@ class TreatmentSerializer(_PatientRecordSerializer):
     started_on = required_date()
     ended_on = optional_date()
 
+    # find_same_treatment says what repeats a stored treatment, its agent in any case:
+    unchecked_constraints = frozenset({"treatment_natural_key"})
+
     class Meta:
         model = Treatment
         fields = _PatientRecordSerializer.PATIENT_PREFIX + [
@@ -631,10 +634,16 @@ class TreatmentSerializer(_PatientRecordSerializer):
             "ended_on",
             lambda: check_end_after_start(record.started_on, record.ended_on),
         )
-        # The same agent spelled alike is treatment_natural_key's, under started_on:
+        # The same agent spelled alike is a repeat, under started_on as the
+        # constraint's; in other capitals it is named under agent:
         stored = find_same_treatment(record)
         if stored is not None and stored.agent != record.agent:
             raise serializers.ValidationError({"agent": [same_agent_message(stored)]})
+        if stored is not None:
+            message = duplicate_message(
+                stored, ["patient", "kind", "agent", "started_on"]
+            )
+            raise serializers.ValidationError({"started_on": [message]})
 
 
 class ClinicalEventSerializer(_PatientRecordSerializer):

@@ -209,6 +209,32 @@ def test_curator_creates_and_changes_a_treatment(curator_api, biobank):
     assert treatment.ended_on == dt.date(2022, 8, 1)
 
 
+def test_a_treatment_repeated_is_refused_naming_the_stored_one(curator_api, biobank):
+    """PT-A's chemotherapy of carboplatin from 2020-02-01 is the one stored."""
+    stored = biobank.a.treatment
+    given = {
+        "patient": stored.patient_id,
+        "kind": "chemotherapy",
+        "agent": "carboplatin",
+        "started_on": "2020-02-01",
+    }
+
+    again = curator_api.post("/api/treatments/", given, format="json")
+    capitals = curator_api.post(
+        "/api/treatments/", given | {"agent": "CARBOPLATIN"}, format="json"
+    )
+
+    assert errors_of(again) == {
+        "started_on": [
+            f"is already stored: treatment {stored.pk} has the same patient, kind, "
+            "agent, started_on; change that record instead."
+        ]
+    }
+    (message,) = errors_of(capitals)["agent"]
+    assert message.startswith('is already stored as "carboplatin"')
+    assert Treatment.objects.filter(patient=stored.patient_id).count() == 1
+
+
 def test_curator_creates_and_changes_a_clinical_event(curator_api, biobank):
     data = created(
         curator_api.post(
