@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from django.apps import apps
@@ -474,3 +475,41 @@ def test_counts_of_one_are_said_in_the_singular(biobank, curator_client):
     assert "1 issues" not in page
     assert "Replaced by the patient&#x27;s pseudonym (1 attribute)</h2>" in report
     assert "1 attributes" not in report
+
+
+def refusals(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "django.request"]
+
+
+def test_a_page_refused_to_a_curator_logs_one_line_without_traceback(
+    biobank, curator_client, caplog
+):
+    url = admin_url(DataIssue, "add")
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = curator_client.get(url)
+
+    assert response.status_code == 403
+    (record,) = refusals(caplog)
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == f"Forbidden (Permission denied): {url}"
+    assert record.exc_info is None
+    assert "Traceback" not in caplog.text
+
+
+def test_the_upload_page_refused_to_a_viewer_logs_one_line_without_traceback(
+    client, django_user_model, project, caplog
+):
+    viewer = grant(
+        django_user_model.objects.create_user("staffer", is_staff=True), project
+    )
+    client.force_login(viewer)
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = client.get(reverse("imports-upload"))
+
+    assert response.status_code == 403
+    (record,) = refusals(caplog)
+    assert record.getMessage().startswith("Forbidden (Permission denied): /admin/")
+    assert record.exc_info is None
+    assert "Traceback" not in caplog.text

@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "request_id", default="-"
@@ -37,6 +37,21 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             request = getattr(record, "request", None)
             record.request_id = getattr(request, "request_id", None) or request_id.get()
+        return True
+
+
+class RefusalWithoutTraceback(logging.Filter):
+    """Keep Django's line of a refused permission (403) without its traceback.
+
+    Django hands django.request the PermissionDenied of every 403, so each page a
+    curator or viewer may not open wrote a whole traceback: a refusal is an answer,
+    not a fault. Its line, "Forbidden (Permission denied): /admin/...", stays.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 
@@ -73,7 +88,12 @@ def console_logging(log_format: str) -> dict:
             f"LOG_FORMAT must be text or json, not {log_format!r}."
         )
     return {
-        "filters": {"request_id": {"()": "biobank.core.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "biobank.core.logs.RequestIdFilter"},
+            "refusal_without_traceback": {
+                "()": "biobank.core.logs.RefusalWithoutTraceback"
+            },
+        },
         "formatters": {
             "text": {"format": "%(levelname)s %(name)s [%(request_id)s] %(message)s"},
             "json": {"()": "biobank.core.logs.JsonFormatter"},
