@@ -26,6 +26,7 @@ from pydicom.sr.coding import Code
 from pydicom.tag import BaseTag
 
 from biobank.core.importing import Message, Problem
+from biobank.core.validation import InvalidValue
 from patients.models import ImportRun
 from radiomics.importers import values
 from radiomics.importers.profile import (
@@ -586,14 +587,29 @@ def _survives(path_actions: tuple[str | None, ...]) -> bool:
     return all(action in (None, "K", "C", "U*", "D") for action in path_actions)
 
 
+def _value_kept(path_actions: tuple[str | None, ...]) -> bool:
+    """Whether the stored copy keeps the value at the end of this path of actions.
+
+    Not when a sequence on the way is removed or emptied, nor when the value is
+    replaced by a dummy: its own action is D, or it has none of its own in a
+    sequence whose action is D (_apply_profile()'s `in_dummy`).
+    """
+    *sequences, own = path_actions
+    if not _survives(path_actions) or own == "D":
+        return False
+    return not ("D" in sequences and own in (None, "C"))
+
+
 def normalise_temporal_values(ds: Dataset, source: str) -> list[Problem]:
-    """Check every DA, TM and DT value of the data set, fixing what can be fixed.
+    """Check every DA, TM, DT, IS and DS value of the data set, fixing what can be fixed.
 
     Legacy forms (2021.03.14, 14:10:00) become standard values; placeholders
     (00000000, 00/00/0000) and invalid values become empty, so they are stored as
-    absent and never as a wrong date. Each change is returned as a warning naming
-    the attribute; the value is left out when de-identification removes the
-    attribute anyway, unless it is a placeholder and so tells nothing.
+    absent and never as a wrong date. A valid day before 1880 or after today, and an
+    integer or decimal string that is no number (1A), is kept as read and warned
+    about. Each is returned as a warning naming the attribute; the value is left out
+    when de-identification removes the attribute anyway, unless it is a placeholder
+    and so tells nothing.
     """
     problems: list[Problem] = []
     _normalise(ds, source, "", (), problems)
@@ -611,6 +627,13 @@ def _normalise(
         if tag.group % 2:
             continue  # private
         vr = vr_of(ds, tag, raw)
+        if vr in values.NUMBER_VRS:
+            here = (*actions, resolve_action(int(tag)))
+            name = f"{path}{tag_name(int(tag))}"
+            problem = _number_problem(ds, tag, raw, vr, source, name, here)
+            if problem is not None:
+                problems.append(problem)
+            continue
         if vr != "SQ" and vr not in values.CHECKS:
             continue
         elem = ds[tag]
@@ -627,22 +650,93 @@ def _normalise(
         results = [check(text) for text in texts]
         if all(result.status == values.OK for result in results):
             _keep_as_read(ds, tag, raw)
-            continue
-
-        kept = [r.value for r in results if r.status in (values.OK, values.LEGACY)]
-        elem.value = kept if len(kept) > 1 else (kept[0] if kept else None)
+        else:
+            kept = [r.value for r in results if r.status in (values.OK, values.LEGACY)]
+            elem.value = kept if len(kept) > 1 else (kept[0] if kept else None)
+        name = f"{path}{tag_name(int(tag))}"
         for text, result in zip(texts, results, strict=True):
             if result.status != values.OK:
                 problems.append(
-                    _temporal_problem(
-                        source,
-                        f"{path}{tag_name(int(tag))}",
-                        elem.VR,
-                        text,
-                        result,
-                        here,
-                    )
+                    _temporal_problem(source, name, elem.VR, text, result, here)
                 )
+            if result.status in (values.OK, values.LEGACY):
+                refused = values.refused_date(elem.VR, result.value)
+                if refused is not None:
+                    problems.append(
+                        _refused_date_problem(source, name, text, refused, here)
+                    )
+
+
+def _refused_date_problem(
+    source: str,
+    name: str,
+    text: str,
+    refused: InvalidValue,
+    actions: tuple[str | None, ...],
+) -> Problem:
+    """A valid date the biobank refuses as a record's date (before 1880, in the future).
+
+    The stored copy keeps it unless de-identification removes or replaces it (the
+    Full Dates option keeps most dates as they are), and then so does the message;
+    choose_study_date() and the series' date pass it over.
+    """
+    # check_not_future()'s message is the importer's own wording:
+    reason = Message.own(str(refused))
+    if _value_kept(actions):
+        message = Message(
+            "{reason} The stored copy keeps it as it is; it is not used as the date "
+            "of a study or series.",
+            reason=reason,
+        )
+        return Problem(source, message, field=name, value=text, code=refused.code)
+    message = Message(
+        "{reason} The value is withheld: the stored copy does not keep it.",
+        reason=reason,
+    )
+    return Problem(source, message, field=name, code=refused.code)
+
+
+def _number_problem(
+    ds: Dataset,
+    tag: BaseTag,
+    raw: RawElement,
+    vr: str,
+    source: str,
+    name: str,
+    actions: tuple[str | None, ...],
+) -> Problem | None:
+    """Warn of the values of an IS or DS element that are no number; keep them as read.
+
+    Read from the bytes of a raw element, without converting it: an RTSTRUCT's
+    Contour Data holds thousands of decimals.
+    """
+    if isinstance(raw, RawDataElement):
+        text = (raw.value or b"").decode("latin-1")
+    else:
+        text = "\\".join(_texts(ds[tag]))
+    invalid = values.invalid_numbers(vr, text)
+    if not invalid:
+        return None
+
+    # The VR is IS or DS (values.NUMBER_VRS), the importer's word:
+    what = Message(
+        "is not a valid {vr} value ({kind})",
+        vr=Message.own(vr),
+        kind=Message.own(values.NUMBER_KINDS[vr]),
+    )
+    if _value_kept(actions):
+        message = Message(
+            "{what}; the stored copy keeps it as it is, and no number is read from it.",
+            what=what,
+        )
+        value = "\\".join(invalid)
+        return Problem(source, message, field=name, value=value, code="invalid-number")
+    message = Message(
+        "{what}; no number is read from it. The value is withheld: the stored copy "
+        "does not keep it.",
+        what=what,
+    )
+    return Problem(source, message, field=name, code="invalid-number")
 
 
 def _temporal_problem(
@@ -653,7 +747,7 @@ def _temporal_problem(
     result: values.Checked,
     actions: tuple[str | None, ...],
 ) -> Problem:
-    withheld = not _survives(actions) and result.status != values.PLACEHOLDER
+    withheld = not _value_kept(actions) and result.status != values.PLACEHOLDER
     # The VR is one of values.CHECKS (DA, TM, DT), the importer's word:
     own_vr = Message.own(vr)
     if result.status == values.LEGACY:
@@ -677,7 +771,7 @@ def _temporal_problem(
 
     if withheld:
         message = Message(
-            "{message} The value is withheld: de-identification removes this attribute.",
+            "{message} The value is withheld: the stored copy does not keep it.",
             message=message,
         )
     return Problem(

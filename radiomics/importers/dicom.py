@@ -24,8 +24,11 @@ import pydicom
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
 from django.utils import timezone
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID
+from pydicom.valuerep import IS, DSfloat, ISfloat
 
 from biobank.core.importing import (
     ImportRejected,
@@ -50,6 +53,7 @@ from radiomics.importers.deid import (
     replacement_uid,
     source_uid_hash,
     tag_name,
+    vr_of,
 )
 from radiomics.importers.segmentations import (
     SEGMENTATION_CLASSES,
@@ -85,6 +89,15 @@ EARLIEST_IMAGING_YEAR = 1895
 SEXES = {"M": Sex.MALE, "F": Sex.FEMALE, "O": Sex.OTHER}
 STUDY_DATE_TAG = 0x00080020
 PATIENT_AGE_TAG = 0x00101010
+PATIENT_NAME_TAG = 0x00100010
+# The attributes an image's pixels are read by, each a whole number of at least 1:
+PIXEL_COUNT_KEYWORDS = (
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+)
 
 Progress = Callable[[int, int], None]
 
@@ -198,6 +211,7 @@ HEADER_FACTS = (
     "PatientID",
     "PatientSex",
     "PatientAge",
+    "PatientName",
     "InstanceNumber",
     *(keyword for pair in STUDY_DATE_SOURCES for keyword in pair),
 )
@@ -456,11 +470,14 @@ class _Ingest:
         series: dict[tuple[str, str], list[_Header]] = defaultdict(list)
         studies: dict[str, list[_Header]] = defaultdict(list)
         segmentations: list[_Header] = []
+        headers: list[_Header] = []
         for source in sources:
             header = self.read_header(source)
             if header is None:
                 self.step()
-            elif header.kind == IMAGE:
+                continue
+            headers.append(header)
+            if header.kind == IMAGE:
                 series[
                     header.text("StudyInstanceUID"), header.text("SeriesInstanceUID")
                 ].append(header)
@@ -479,6 +496,50 @@ class _Ingest:
         # Segmentations last, so that the images they reference are stored:
         for header in segmentations:
             self.store_segmentation(header)
+        self.check_patient_names(headers)
+
+    def check_patient_names(self, headers: list[_Header]) -> None:
+        """Warn of files whose PatientName differs from an earlier file's with their PatientID.
+
+        They are imported as one patient all the same, as the PatientID says; the
+        warning names both files and neither name. Names compare as PS3.5 6.2 reads
+        them: case, padding and trailing empty components aside. A file without a
+        name differs from none. One warning per other name, naming the first file
+        that has it and counting the rest.
+        """
+        first_named: dict[str, tuple[str, str]] = {}
+        others: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for header in headers:
+            name = _comparable_name(header.text("PatientName"))
+            if not name:
+                continue
+            patient_id = header.text("PatientID")
+            first = first_named.setdefault(patient_id, (name, header.source.name))
+            if name != first[0]:
+                others[patient_id, name].append(header.source.name)
+
+        for (patient_id, _name), files in others.items():
+            more = len(files) - 1
+            self.warn(
+                Problem(
+                    files[0],
+                    Message(
+                        "has another PatientName than {first}, though the same "
+                        "PatientID, which makes them one patient: check that they are "
+                        "(the names are not shown).{more}",
+                        first=first_named[patient_id][1],
+                        more=Message(
+                            " The same holds for {more} more files with its name.",
+                            more=more,
+                        )
+                        if more
+                        else Message(""),
+                    ),
+                    field=tag_name(PATIENT_NAME_TAG),
+                    code="patient-name-mismatch",
+                ),
+                find_patient(self.project, patient_id),
+            )
 
     def start_pool(self, images: list[_Header]) -> ProcessPoolExecutor | None:
         """Return the worker processes that store the batch's images; None: in process.
@@ -664,6 +725,23 @@ class _Ingest:
                     ),
                     field=tag_name(0x00280301),
                     code="burned-in-annotation",
+                )
+            )
+            return None
+        unreadable = _pixel_count_refused(ds)
+        if unreadable is not None:
+            tag, value = unreadable
+            self.reject(
+                Problem(
+                    source.name,
+                    Message(
+                        "has no whole number of at least 1 in {field}, by which its "
+                        "pixels are read; not imported.",
+                        field=Message.own(tag_name(tag)),
+                    ),
+                    field=tag_name(tag),
+                    value=value,
+                    code="invalid-number",
                 )
             )
             return None
@@ -1947,13 +2025,18 @@ def choose_study_date(
 
     StudyDate first, then SeriesDate, AcquisitionDate and ContentDate (the earliest
     value over the study's images); a date is never invented. Legacy forms such as
-    2021.03.14 count, placeholders such as 00000000 do not.
+    2021.03.14 count; placeholders such as 00000000, days before 1895 and days the
+    biobank refuses in every record (before 1880, in the future) do not.
     """
     problems: list[Problem] = []
     for date_keyword, time_keyword in STUDY_DATE_SOURCES:
         found = []
         for header in headers:
             day = values.parse_da(header.text(date_keyword))
+            if day is not None and values.refused_day(day) is not None:
+                # Before 1880 or in the future: warned about with the file's other
+                # dates (deid.normalise_temporal_values), and passed over here.
+                continue
             if day is not None and day.year < EARLIEST_IMAGING_YEAR:
                 problems.append(
                     Problem(
@@ -1995,18 +2078,6 @@ def choose_study_date(
                     code="study-date-fallback",
                 )
             )
-        if day > timezone.localdate():
-            problems.append(
-                Problem(
-                    header.source.name,
-                    Message(
-                        "gives the study date {day}, which is in the future; kept as it is.",
-                        day=day.isoformat(),
-                    ),
-                    field=tag_name(pydicom.datadict.tag_for_keyword(date_keyword) or 0),
-                    code="date-in-future",
-                )
-            )
         return day, time, date_keyword, problems
 
     problems.append(
@@ -2040,7 +2111,13 @@ def _state_of(ds: Dataset, keyword: str) -> str:
         return "is empty"
     if values.check_da(str(elem.value)).status == values.PLACEHOLDER:
         return "is a placeholder"
-    return "is not a valid date"
+    day = values.parse_da(str(elem.value))
+    if day is None:
+        return "is not a valid date"
+    refused = values.refused_day(day)
+    if refused is not None:
+        return str(refused).rstrip(".")
+    return f"is before {EARLIEST_IMAGING_YEAR}, when medical imaging began"
 
 
 def study_age(headers: list[_Header]) -> tuple[values.Age, _Header | None]:
@@ -2081,7 +2158,7 @@ def acquisition_parameters(ds: Dataset) -> dict[str, object]:
         "sop_class_uid": _text(ds, "SOPClassUID"),
         "series_number": _int(ds.get("SeriesNumber")),
         "description": _text(ds, "SeriesDescription")[:200],
-        "series_date": values.parse_da(_text(ds, "SeriesDate")),
+        "series_date": _record_day(_text(ds, "SeriesDate")),
         "manufacturer": _text(ds, "Manufacturer")[:128],
         "manufacturer_model_name": _text(ds, "ManufacturerModelName")[:128],
         "convolution_kernel": _text(ds, "ConvolutionKernel")[:128],
@@ -2133,7 +2210,16 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _int(value: object) -> int | None:
+    """Return a whole number of an element or text; None when absent or not one.
+
+    A text that is no valid IS value (1A, 2.5) reads as none, as the warning of
+    deid.normalise_temporal_values() says.
+    """
     value = getattr(value, "value", value)
+    if isinstance(value, str | IS | ISfloat) and not values.is_number_string(
+        "IS", str(value)
+    ):
+        return None
     try:
         return int(float(str(value))) if value not in (None, "") else None
     except ValueError:
@@ -2141,13 +2227,69 @@ def _int(value: object) -> int | None:
 
 
 def _float(value: object) -> float | None:
+    """Return the (first) number of an element or text; None when absent or not one."""
     value = getattr(value, "value", value)
     if isinstance(value, list | pydicom.multival.MultiValue):
         value = value[0] if value else None
+    if isinstance(value, str | DSfloat) and not values.is_number_string(
+        "DS", str(value)
+    ):
+        return None
     try:
         return float(str(value)) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def _record_day(text: str) -> dt.date | None:
+    """Return the day of a DA value that a record may carry; None if absent or refused.
+
+    Days before 1880 or in the future are refused by every import and the API; the
+    warning of deid.normalise_temporal_values() names them.
+    """
+    day = values.parse_da(text)
+    return day if day is not None and values.refused_day(day) is None else None
+
+
+def _comparable_name(text: str) -> str:
+    """Return a PatientName as compared: case, padding and empty trailing parts aside.
+
+    SMITH^JOHN, Smith^John^^ and SMITH^JOHN= are one name (PS3.5 6.2, PN).
+    """
+    groups = [
+        "^".join(part.strip() for part in group.split("^")).rstrip("^")
+        for group in text.split("=")
+    ]
+    return "=".join(groups).rstrip("=").casefold()
+
+
+def _pixel_count_refused(ds: Dataset) -> tuple[int, str] | None:
+    """Return the tag and value of the first pixel count that is no whole number of 1 or more.
+
+    Rows, Columns, NumberOfFrames (an IS: 1A is no number), SamplesPerPixel and
+    BitsAllocated tell how the pixels are read; a missing one is left to the checks
+    of Pixel Data. A string is read from its bytes, and a binary element put back as
+    read once converted, so that dcmwrite() copies the bytes of both.
+    """
+    for keyword in PIXEL_COUNT_KEYWORDS:
+        tag = pydicom.datadict.tag_for_keyword(keyword)
+        if tag not in ds:
+            continue
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and vr_of(ds, tag, raw) in values.NUMBER_VRS:
+            value: object = (raw.value or b"").decode("latin-1").rstrip("\x00").strip()
+        else:
+            value = ds[tag].value
+            if isinstance(raw, RawDataElement):
+                ds[tag] = raw
+        if value in (None, "", b""):
+            continue
+        if isinstance(value, str) and values.is_number_string("IS", value):
+            value = int(value)
+        if not isinstance(value, int) or value < 1:
+            texts = value if isinstance(value, list | MultiValue) else [value]
+            return tag, "\\".join(str(v) for v in texts)
+    return None
 
 
 def _positive(value: object) -> float | None:

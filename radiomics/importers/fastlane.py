@@ -417,9 +417,10 @@ def per_slice_kind(parsed: Parsed, tag: int, template: Parsed) -> str | None:
     """What kind of per-slice value an element differing from the template's holds.
 
     "private" for a private element, "number" for numbers (binary ones of the
-    template's length; strings of digits), "pixels" for Pixel Data of the template's
-    length, "uid" for one UID, "temporal" for one date or time that
-    normalise_temporal_values() finds standard and so leaves as read; None for
+    template's length; strings of digits that are valid IS or DS values), "pixels"
+    for Pixel Data of the template's length, "uid" for one UID, "temporal" for one
+    date or time that normalise_temporal_values() finds standard and so leaves as
+    read without a word (a day from 1880 to today); None for
     anything that must not differ within a series: the file meta, the patient's
     module, identifiers, texts, person names, sequences, the image's size and
     layout, empty values.
@@ -442,13 +443,19 @@ def per_slice_kind(parsed: Parsed, tag: int, template: Parsed) -> str | None:
         return (
             "number" if same_size and len(value) % BINARY_NUMBER_VRS[vr] == 0 else None
         )
-    if vr in ("IS", "DS"):
-        return "number" if NUMBER_STRING.fullmatch(value) else None
+    if vr in values.NUMBER_VRS:
+        # Values that are no number (1A) are warned about by the slow path:
+        if NUMBER_STRING.fullmatch(value) is None:
+            return None
+        return None if values.invalid_numbers(vr, value.decode("ascii")) else "number"
     if vr == "UI":
         return "uid" if UID_VALUE.fullmatch(value) else None
     if vr in values.CHECKS and TEMPORAL.fullmatch(value):
-        status = values.CHECKS[vr](temporal_text(value)).status
-        return "temporal" if status == values.OK else None
+        checked = values.CHECKS[vr](temporal_text(value))
+        if checked.status != values.OK:
+            return None
+        # A day before 1880 or in the future is warned about by the slow path:
+        return None if values.refused_date(vr, checked.value) else "temporal"
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -12,6 +13,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from biobank.core.importing import Message
+from biobank.core.validation import InvalidValue, check_not_future
 
 OK, EMPTY, LEGACY, PLACEHOLDER, INVALID = (
     "ok",
@@ -33,6 +35,22 @@ _DT = re.compile(
 _DT_LEGACY = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?)?$"
 )
+# PS3.5 6.2: an Integer String is an optionally signed whole number of -2^31 to
+# 2^31 - 1, a Decimal String a fixed or floating point number; spaces may pad both.
+_NUMBER_STRINGS = {
+    "IS": re.compile(r" *[+-]?[0-9]+ *"),
+    "DS": re.compile(r" *[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *"),
+}
+# The day of a standard DA or DT value, whose month and day a DT may leave out:
+_DAY = re.compile(r"(\d{4})(\d{2})?(\d{2})?")
+# Several values, separated by backslashes; an empty one among them is absent:
+_DECIMAL = _NUMBER_STRINGS["DS"].pattern
+_DS_LIST = re.compile(rf"(?:{_DECIMAL})?(?:\\(?:{_DECIMAL})?)*")
+# What in a decimal string matching _NUMBER_STRINGS may still overflow a float:
+_HUGE_DECIMAL = re.compile(r"[eE]|[0-9.]{300}")
+_IS_RANGE = range(-(2**31), 2**31)
+NUMBER_VRS = frozenset(_NUMBER_STRINGS)
+NUMBER_KINDS = {"IS": "a whole number", "DS": "a decimal number"}
 _AS = re.compile(r"^(\d{3})([DWMY])$")
 _AS_LOOSE = re.compile(r"^(\d{1,3})\s*(D|W|M|Y)[A-Z]*$")
 _DIGITS = re.compile(r"^\d{1,3}$")
@@ -169,6 +187,61 @@ def check_dt(text: str) -> Checked:
 
 
 CHECKS = {"DA": check_da, "TM": check_tm, "DT": check_dt}
+
+
+def refused_date(vr: str, value: str) -> InvalidValue | None:
+    """Return why the biobank refuses the day of a DA or DT value; None if it does not.
+
+    `value` is one checked as standard (Checked.value). A DT without month or day
+    counts from its first day.
+    """
+    found = _DAY.match(value) if vr in ("DA", "DT") else None
+    if found is None:
+        return None
+    year, month, day = found.groups()
+    return refused_day(dt.date(int(year), int(month or 1), int(day or 1)))
+
+
+def refused_day(day: dt.date) -> InvalidValue | None:
+    """Return why no record may carry this day (before 1880, after today); None if it may.
+
+    Every import and the API refuse such a day (biobank.core.validation).
+    """
+    try:
+        check_not_future(day)
+    except InvalidValue as refused:
+        return refused
+    return None
+
+
+def invalid_numbers(vr: str, text: str) -> list[str]:
+    """Return the values of an IS or DS element (backslash-separated) that are no number.
+
+    A value is a number as PS3.5 6.2 writes it: an IS a whole number of 32 bits, a
+    DS a finite decimal. Trailing NULs, which some writers pad with, are ignored.
+    """
+    text = text.rstrip("\x00")
+    # Most decimal strings, such as thousands of contour points, pass in one match:
+    if (
+        vr == "DS"
+        and _DS_LIST.fullmatch(text) is not None
+        and _HUGE_DECIMAL.search(text) is None
+    ):
+        return []
+    return [
+        value.strip(" ")
+        for value in text.split("\\")
+        if value.strip(" ") and not is_number_string(vr, value)
+    ]
+
+
+def is_number_string(vr: str, text: str) -> bool:
+    """Tell whether one IS or DS value is a number as PS3.5 6.2 writes it."""
+    if _NUMBER_STRINGS[vr].fullmatch(text) is None:
+        return False
+    if vr == "IS":
+        return int(text) in _IS_RANGE
+    return math.isfinite(float(text))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from radiomics.models import ImageInstance, ImageSeries, Segmentation
@@ -57,6 +59,14 @@ def build_ct(**attributes: object) -> Dataset:
                 delattr(ds, keyword)
         else:
             setattr(ds, keyword, value)
+    return ds
+
+
+def set_raw(ds: Dataset, keyword: str, value: bytes) -> Dataset:
+    """Give an attribute a value written as it is, which pydicom would refuse (1A as IS)."""
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    vr = pydicom.datadict.dictionary_VR(tag)
+    ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
     return ds
 
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import Tag
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 import radiomics.importers.dicom as dicom
@@ -28,6 +26,7 @@ from radiomics.models import ImageInstance
 from tests.conftest import case_path, shared_path
 from tests.radiomics.conftest import (
     build_ct,
+    set_raw,
     stored_dataset,
     write_bare,
     write_part10,
@@ -123,6 +122,15 @@ def test_every_turn_of_an_import_comes_out_alike(lanes, inbox):
     assert stored_fast, "no file took the fast lane"
     assert "s1_02.dcm" not in stored_fast  # a legacy date: a warning to give
     assert "s1_05.dcm" not in stored_fast  # a name in its description
+    assert "s2_03.dcm" not in stored_fast  # a date in the future
+    assert "s2_04.dcm" not in stored_fast  # a decimal string that is no number
+    assert "s2_06.dcm" not in stored_fast  # another PatientName
+    codes = {(source, code) for source, code, *_ in fast["warnings"]}
+    assert {
+        ("s2_03.dcm", "future-date"),
+        ("s2_04.dcm", "invalid-number"),
+        ("s2_06.dcm", "patient-name-mismatch"),
+    } <= codes
 
 
 def test_files_read_in_another_order_than_stored_come_out_alike(lanes, inbox):
@@ -138,29 +146,54 @@ def test_files_read_in_another_order_than_stored_come_out_alike(lanes, inbox):
 
 
 @pytest.mark.parametrize(
-    "odd",
+    ("odd", "code"),
     [
-        pytest.param({"ImageComments": "ALEX TESTPERSON moved"}, id="a name in a text"),
-        pytest.param({"PatientName": "TESTPERSON^ALEXANDRA"}, id="another name"),
-        pytest.param({"AcquisitionDate": "2022.03.10"}, id="a legacy date"),
-        pytest.param({"SeriesDescription": "Thorax late"}, id="another description"),
-        pytest.param({"BurnedInAnnotation": "YES"}, id="burned-in text"),
-        pytest.param({"Rows": 4, "Columns": 16}, id="another shape"),
-        pytest.param({"SliceLocation": b"-2.5\\x"}, id="a broken number"),
-        pytest.param({"AccessionNumber": "A77"}, id="an identifier"),
-        pytest.param({"Manufacturer": None}, id="an element missing"),
+        # Removed by de-identification, so nothing to say:
+        pytest.param(
+            {"ImageComments": "ALEX TESTPERSON moved"}, None, id="a name in a text"
+        ),
+        pytest.param(
+            {"PatientName": "TESTPERSON^ALEXANDRA"},
+            "patient-name-mismatch",
+            id="another name",
+        ),
+        pytest.param(
+            {"AcquisitionDate": "2022.03.10"},
+            "non-standard-date-format",
+            id="a legacy date",
+        ),
+        pytest.param(
+            {"AcquisitionDate": "18790310"}, "implausible-date", id="a date before 1880"
+        ),
+        pytest.param(
+            {"ContentDate": "20990310"}, "future-date", id="a date in the future"
+        ),
+        pytest.param(
+            {"SeriesDescription": "Thorax late"}, None, id="another description"
+        ),
+        pytest.param(
+            {"BurnedInAnnotation": "YES"}, "burned-in-annotation", id="burned-in text"
+        ),
+        pytest.param({"Rows": 4, "Columns": 16}, None, id="another shape"),
+        pytest.param(
+            {"SliceLocation": b"-2.5\\x"}, "invalid-number", id="a broken number"
+        ),
+        pytest.param({"WindowCenter": b"1A"}, "invalid-number", id="1A as a number"),
+        pytest.param(
+            {"NumberOfFrames": b"1A"}, "invalid-number", id="1A as the frame count"
+        ),
+        pytest.param({"AccessionNumber": "A77"}, None, id="an identifier"),
+        pytest.param({"Manufacturer": None}, None, id="an element missing"),
     ],
 )
-def test_a_slice_differing_otherwise_is_stored_by_pydicom(lanes, inbox, odd):
+def test_a_slice_differing_otherwise_is_stored_by_pydicom(lanes, inbox, odd, code):
     paths = write_slices(inbox, 4)
     ds = pydicom.dcmread(paths[2])
     for keyword, value in odd.items():
         if value is None:
             delattr(ds, keyword)
         elif isinstance(value, bytes):  # written as it is, as pydicom would not
-            tag = pydicom.datadict.tag_for_keyword(keyword)
-            vr = pydicom.datadict.dictionary_VR(tag)
-            ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+            set_raw(ds, keyword, value)
         else:
             setattr(ds, keyword, value)
     write_part10(ds, paths[2])
@@ -170,6 +203,12 @@ def test_a_slice_differing_otherwise_is_stored_by_pydicom(lanes, inbox, odd):
     assert fast == slow
     assert paths[2].name not in stored_fast
     assert "s04.dcm" in stored_fast or slow["rejected"]
+    # ... and the slice drew what it was made for, in both lanes alike:
+    said = [
+        (source, found) for source, found, *_ in slow["warnings"] + slow["rejected"]
+    ]
+    if code is not None:
+        assert (paths[2].name, code) in said
 
 
 def test_a_slice_with_another_study_date_is_read_by_pydicom_and_stored_alike(

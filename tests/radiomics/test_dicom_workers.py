@@ -22,7 +22,7 @@ from radiomics.models import (
     ImageSeries,
     ImagingStudy,
 )
-from tests.radiomics.conftest import build_ct, write_part10
+from tests.radiomics.conftest import build_ct, set_raw, write_part10
 
 pytestmark = [
     pytest.mark.django_db,
@@ -47,7 +47,8 @@ def build_batch(inbox: Path) -> None:
     """Write a batch that takes every turn of storing a series' files.
 
     Two patients, three series; warnings (a legacy date, an age without its unit, a
-    name in a description), a file cut short in its pixel data, another PatientID
+    name in a description, a date in the future, a decimal string that is no number,
+    another PatientName), a file cut short in its pixel data, another PatientID
     within a series, a copy of a file under another name and a file with the SOP
     Instance UID of another but other content.
     """
@@ -73,6 +74,22 @@ def build_batch(inbox: Path) -> None:
                 ),
                 inbox / f"s{series}_{number:02d}.dcm",
             )
+    # Within series 2: a date in the future, a decimal that is no number, another
+    # name under the same PatientID:
+    odd = {
+        3: {"ContentDate": "20990310"},
+        4: {"WindowCenter": b"1A"},
+        6: {"PatientName": "GARCIA^ANNA"},
+    }
+    for number, attributes in odd.items():
+        path = inbox / f"s2_{number:02d}.dcm"
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            if isinstance(value, bytes):
+                set_raw(ds, keyword, value)
+            else:
+                setattr(ds, keyword, value)
+        write_part10(ds, path)
     # Within series 1: a copy, a conflict, another patient, a file cut short.
     shutil.copy(inbox / "s1_02.dcm", inbox / "s1_02_copy.dcm")
     conflicting = build_ct(
@@ -259,7 +276,14 @@ def test_workers_store_what_the_process_alone_stores(
         ("s1_10.dcm", "truncated"),
     ]
     codes = {code for _source, code, *_ in alone["warnings"]}
-    assert {"invalid-age", "non-standard-date-format", "identifier-in-text"} <= codes
+    assert {
+        "invalid-age",
+        "non-standard-date-format",
+        "identifier-in-text",
+        "future-date",
+        "invalid-number",
+        "patient-name-mismatch",
+    } <= codes
     assert len(alone["files"]) == 18
 
 
