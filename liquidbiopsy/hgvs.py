@@ -377,21 +377,30 @@ _ORF_IN_UPPER_CASE = re.compile(r"(?<![A-Z0-9])C(\d{1,2}|X|Y)ORF(?=\d)")
 
 
 class GeneSymbolError(ValueError):
-    """The text is no gene symbol; the message says why."""
+    """The text is no gene symbol; the message says why, `code` names the problem."""
+
+    code = "gene-symbol"
 
 
 class GeneSymbolShapeError(GeneSymbolError):
     """The text has a character or form that no HGNC symbol has."""
 
 
+class GeneSpreadsheetDateError(GeneSymbolError):
+    """The text is what a spreadsheet makes of a symbol it read as a date (1-Mar)."""
+
+    code = "gene-spreadsheet-date"
+
+
 def check_gene_symbol(text: str) -> str:
     """Return the symbol as given; raise GeneSymbolError for what no HGNC symbol can be.
 
-    Refused: nothing; a spreadsheet date ("1-Mar", "9-Sep", "2021-09-02", "Sep-09",
-    "01-Mar-2020" are what a spreadsheet makes of MARCH1, SEPT9 and other symbols; no
-    symbol is guessed back: 1-Mar could be MARCH1, now MARCHF1, or MARC1, now MTARC1);
-    and, as GeneSymbolShapeError, a shape no approved symbol has in any case (a space,
-    a dot, a leading digit). The case is not checked here: canonical_case gives it.
+    Refused: nothing; as GeneSpreadsheetDateError, a spreadsheet date ("1-Mar",
+    "9-Sep", "2021-09-02", "Sep-09", "01-Mar-2020" are what a spreadsheet makes of
+    MARCH1, SEPT9 and other symbols; no symbol is guessed back: 1-Mar could be MARCH1,
+    now MARCHF1, or MARC1, now MTARC1); and, as GeneSymbolShapeError, a shape no
+    approved symbol has in any case (a space, a dot, a leading digit). The case is not
+    checked here: canonical_case gives it.
     """
     # NB: a well-shaped symbol is not looked up in HGNC's list, so NOTAGENE is taken:
     # no package this project installs ships that list, and it is not fetched at run
@@ -400,7 +409,7 @@ def check_gene_symbol(text: str) -> str:
     if not symbol:
         raise GeneSymbolError("is empty; every variant needs its gene.")
     if any(pattern.match(symbol) for pattern in _SPREADSHEET_DATES):
-        raise GeneSymbolError(
+        raise GeneSpreadsheetDateError(
             "looks like a date produced by a spreadsheet, not a gene symbol; "
             "restore the symbol in the source file (no symbol is guessed)."
         )

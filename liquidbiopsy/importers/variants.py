@@ -212,10 +212,11 @@ def check_gene(
 ) -> str | None:
     """Return the gene symbol of a cell as given, or record the row's problem.
 
-    A symbol in another case than HGNC's (kras, C9ORF72) is stored as given with a
-    warning; its gene_hgnc is in HGNC's case. Without `strict` (MAF and VCF, whose
-    genes an annotator named) a name of no HGNC shape is kept with a warning when it
-    is an annotator's name of a gene without HGNC symbol (AC004943.1).
+    A symbol in another case than HGNC's (kras, C9ORF72) or a former symbol (SEPT9)
+    is stored as given with a warning; its gene_hgnc is the current symbol in HGNC's
+    case. Without `strict` (MAF and VCF, whose genes an annotator named) a name of no
+    HGNC shape is kept with a warning when it is an annotator's name of a gene without
+    HGNC symbol (AC004943.1).
     """
     symbol = text.strip()
     column = problems.column_of.get(name, name)
@@ -238,22 +239,46 @@ def check_gene(
         )
         return symbol
     except GeneSymbolError as exc:
-        problems.add(line, name, str(exc), text, code="gene-symbol")
+        problems.add(line, name, str(exc), text, code=exc.code)
         return None
 
-    if canonical_case(symbol) != symbol:
-        warnings.append(
-            Problem(
-                problems.source,
-                f"is not written in HGNC's case; kept as given, with the HGNC symbol "
-                f"{current_symbol(symbol)}.",
-                row=line,
-                field=column,
-                value=symbol,
-                code="gene-symbol-case",
-            )
-        )
+    warning = _stored_otherwise(problems, line, column, symbol)
+    if warning is not None:
+        warnings.append(warning)
     return symbol
+
+
+def _stored_otherwise(
+    problems: RowProblems, line: int, column: str, symbol: str
+) -> Problem | None:
+    """Return the warning of a symbol whose gene_hgnc differs from it, if it does.
+
+    A former symbol (SEPT9, sept9) says so and names its current one; a symbol in
+    another case (kras, notagene) names what is stored, never calling it approved:
+    symbols are not looked up in HGNC's list (see check_gene_symbol).
+    """
+    in_case = canonical_case(symbol)
+    current = current_symbol(symbol)
+    if current != in_case:
+        written = ""
+        if in_case != symbol:
+            written = f" ({in_case}), not written in HGNC's case"
+        message = (
+            f"is a former HGNC symbol{written}, now {current}; kept as given in gene, "
+            f"stored as {current} in gene_hgnc."
+        )
+        code = "gene-former-symbol"
+    elif in_case != symbol:
+        message = (
+            f"is not written in HGNC's case; kept as given in gene, stored as "
+            f"{in_case} (HGNC's case) in gene_hgnc."
+        )
+        code = "gene-symbol-case"
+    else:
+        return None
+    return Problem(
+        problems.source, message, row=line, field=column, value=symbol, code=code
+    )
 
 
 def read_alteration(

@@ -158,7 +158,11 @@ def test_case_18_names_line_field_and_value_of_each_spreadsheet_date(case_18):
         "looks like a date produced by a spreadsheet" in p.message
         for p in case_18.rejected
     )
-    assert DataIssue.objects.filter(severity="error", field="gene").count() == 4
+    # A code of their own, apart from a symbol of no HGNC shape (gene-symbol):
+    assert {p.code for p in case_18.rejected} == {"gene-spreadsheet-date"}
+    issues = DataIssue.objects.filter(severity="error", field="gene")
+    assert set(issues.values_list("code", flat=True)) == {"gene-spreadsheet-date"}
+    assert issues.count() == 4
 
 
 def test_case_18_imports_egfr_tp53_and_the_legacy_sept9(project, case_18):
@@ -191,8 +195,36 @@ def test_a_symbol_in_another_case_is_kept_as_given_its_hgnc_symbol_in_hgnc_case(
         ("v.csv", 2, "gene", "kras", "gene-symbol-case"),
         ("v.csv", 3, "gene", "c9ORF72", "gene-symbol-case"),
     ]
-    assert "with the HGNC symbol KRAS" in report.warnings[0].message
+    assert report.warnings[0].message == (
+        "is not written in HGNC's case; kept as given in gene, stored as KRAS "
+        "(HGNC's case) in gene_hgnc."
+    )
     assert VariantResult.objects.of_gene("KRAS").get().gene == "kras"
+
+
+def test_a_former_symbol_is_named_so_with_its_current_symbol(project, tmp_path):
+    register(project, "P1", "P2")
+    path = write(
+        tmp_path,
+        "v.csv",
+        HEADER + "P1,2022-01-03,SEPT9,p.A4T,0.1\n" + "P2,2022-01-03,sept9,p.A4T,0.1\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    stored = VariantResult.objects.order_by("gene").values_list("gene", "gene_hgnc")
+    assert list(stored) == [("SEPT9", "SEPTIN9"), ("sept9", "SEPTIN9")]
+    assert [(w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        (2, "gene", "SEPT9", "gene-former-symbol"),
+        (3, "gene", "sept9", "gene-former-symbol"),
+    ]
+    # The case is named only where it differs; neither calls SEPT9 HGNC's symbol:
+    assert [w.message for w in report.warnings] == [
+        "is a former HGNC symbol, now SEPTIN9; kept as given in gene, stored as "
+        "SEPTIN9 in gene_hgnc.",
+        "is a former HGNC symbol (SEPT9), not written in HGNC's case, now SEPTIN9; "
+        "kept as given in gene, stored as SEPTIN9 in gene_hgnc.",
+    ]
 
 
 def test_a_symbol_no_hgnc_symbol_is_shaped_like_rejects_its_row(project, tmp_path):
@@ -213,6 +245,7 @@ def test_a_symbol_no_hgnc_symbol_is_shaped_like_rejects_its_row(project, tmp_pat
         ("v.csv", 3, "gene", "AC004943.1"),
     ]
     assert all("is not an HGNC gene symbol" in p.message for p in report.rejected)
+    assert {p.code for p in report.rejected} == {"gene-symbol"}
     assert list(VariantResult.objects.values_list("gene", flat=True)) == ["EGFR"]
 
 
@@ -221,10 +254,15 @@ def test_a_well_shaped_symbol_hgnc_lacks_is_stored(project, tmp_path):
     register(project, "P1")
     path = write(tmp_path, "v.csv", HEADER + "P1,2022-01-03,notagene,p.A4T,0.1\n")
 
-    import_cfdna(path, project)
+    report = import_cfdna(path, project)
 
     variant = VariantResult.objects.get()
     assert (variant.gene, variant.gene_hgnc) == ("notagene", "NOTAGENE")
+    # Its warning names what is stored, never an approved symbol HGNC does not know:
+    [warning] = report.warnings
+    assert warning.code == "gene-symbol-case"
+    assert "stored as NOTAGENE (HGNC's case)" in warning.message
+    assert "HGNC symbol" not in warning.message
 
 
 # Case 19: fusions, unknown partners and reversed partner order.

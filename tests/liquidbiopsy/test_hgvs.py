@@ -5,6 +5,7 @@ import pytest
 from liquidbiopsy.hgvs import (
     THREE_TO_ONE,
     FusionError,
+    GeneSpreadsheetDateError,
     GeneSymbolError,
     GeneSymbolShapeError,
     HGVSError,
@@ -140,9 +141,12 @@ def test_the_letter_o_for_a_zero_is_named_in_the_error():
 )
 def test_spreadsheet_dates_are_no_gene_symbols(value):
     with pytest.raises(
-        GeneSymbolError, match="looks like a date produced by a spreadsheet"
-    ):
+        GeneSpreadsheetDateError, match="looks like a date produced by a spreadsheet"
+    ) as raised:
         check_gene_symbol(value)
+    assert raised.value.code == "gene-spreadsheet-date"
+    # Callers catching every gene symbol error still catch it:
+    assert isinstance(raised.value, GeneSymbolError)
 
 
 @pytest.mark.parametrize(
