@@ -14,7 +14,7 @@ import threading
 import traceback
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -55,6 +55,7 @@ from radiomics.importers.deid import (
     tag_name,
     vr_of,
 )
+from radiomics.importers.pyradiomics_csv import chunks
 from radiomics.importers.segmentations import (
     SEGMENTATION_CLASSES,
     Region,
@@ -410,6 +411,13 @@ class _Ingest:
         self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
         self.last_header_template: tuple[fastlane.Parsed, _Header] | None = None
         self.uid_hashes: dict[str, str] = {}  # hash()
+        # The batch's image series and files stored when the run began, by source UID
+        # hash (look_up_stored()); `ahead` holds the keys looked up, `touched` those
+        # this run may have stored since, which are looked up again when asked for:
+        self.stored_series: dict[str, ImageSeries] = {}
+        self.stored_files: dict[str, tuple[str, str]] = {}
+        self.ahead: set[str] = set()
+        self.touched: set[str] = set()
 
     def warn(
         self,
@@ -485,6 +493,7 @@ class _Ingest:
             else:
                 segmentations.append(header)
 
+        self.look_up_stored(series)
         pool = self.start_pool([h for files in series.values() for h in files])
         try:
             for key in sorted(series):
@@ -851,13 +860,12 @@ class _Ingest:
             Message("its series"), headers[0].source.name
         ) as scope:
             first = headers[0]
-            series = (
-                ImageSeries.objects.filter(
-                    source_uid_hash=self.hash(first.text("SeriesInstanceUID"))
-                )
-                .select_related("study__patient")
-                .first()
-            )
+            key = self.hash(first.text("SeriesInstanceUID"))
+            if key in self.ahead and key not in self.touched:
+                series = self.stored_series.get(key)
+            else:
+                series = find_series([key]).get(key)
+            self.touched.add(key)
             patient = series.study.patient if series is not None else None
             if patient is not None and patient != find_patient(
                 self.project, first.text("PatientID")
@@ -1237,18 +1245,39 @@ class _Ingest:
             instance.sop_instance_uid,
         )
 
+    def look_up_stored(self, series: dict[tuple[str, str], list[_Header]]) -> None:
+        """Look up which of the batch's image series and files are stored, in a few queries.
+
+        Instead of two queries a series. NB: an import running at the same time may
+        store one of them after this; the database's unique source UID hashes then
+        refuse the second, whose series is rolled back (storage-failed), as when both
+        imports look it up at the same moment.
+        """
+        series_keys = {self.hash(series_uid) for _study, series_uid in series}
+        file_keys = {
+            self.hash(header.text("SOPInstanceUID"))
+            for headers in series.values()
+            for header in headers
+        }
+        self.stored_series = find_series(series_keys)
+        self.stored_files = find_files(file_keys)
+        self.ahead = series_keys | file_keys
+
     def stored_instances(self, headers: list[_Header]) -> dict[str, tuple[str, str]]:
         """Return (content hash, SOP Instance UID) of the series' files stored already.
 
-        Keyed by source UID hash; one query for the whole series.
+        Keyed by source UID hash; as look_up_stored() found them, or one query for
+        the whole series when this run may have stored one of them since.
         """
         keys = {self.hash(header.text("SOPInstanceUID")) for header in headers}
-        return {
-            key: (content, uid)
-            for key, content, uid in ImageInstance.objects.filter(
-                source_uid_hash__in=keys
-            ).values_list("source_uid_hash", "content_sha256", "sop_instance_uid")
-        }
+        if keys <= self.ahead and not keys & self.touched:
+            found = {
+                key: self.stored_files[key] for key in keys & self.stored_files.keys()
+            }
+        else:
+            found = find_files(keys)
+        self.touched |= keys
+        return found
 
     def load(
         self,
@@ -1893,6 +1922,30 @@ class _WorkerLane:
             relative=relative,
             fast=True,
         )
+
+
+def find_series(keys: Collection[str]) -> dict[str, ImageSeries]:
+    """Return the stored image series with these source UID hashes, with study and patient."""
+    found: dict[str, ImageSeries] = {}
+    for chunk in chunks(sorted(keys)):
+        for series in ImageSeries.objects.filter(
+            source_uid_hash__in=chunk
+        ).select_related("study__patient"):
+            found[series.source_uid_hash] = series
+    return found
+
+
+def find_files(keys: Collection[str]) -> dict[str, tuple[str, str]]:
+    """Return (content hash, SOP Instance UID) of the stored images with these keys."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunks(sorted(keys)):
+        found.update(
+            (key, (content, uid))
+            for key, content, uid in ImageInstance.objects.filter(
+                source_uid_hash__in=chunk
+            ).values_list("source_uid_hash", "content_sha256", "sop_instance_uid")
+        )
+    return found
 
 
 # Both sides:
