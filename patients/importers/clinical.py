@@ -271,14 +271,16 @@ def read_clinical_rows(
         row for line, cells in table if (row := clean(line, cells, dates)) is not None
     ]
 
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple, CleanRow] = {}
     for row in rows:
-        key = natural_key(kind, row)
-        if key in seen:
+        first = seen.setdefault(natural_key(kind, row), row)
+        if first is not row:
             cleaner.error(
-                row.line, "patient_id", f"repeats the record of row {seen[key]}."
+                row.line,
+                "patient_id",
+                repeated_row_message(kind, first, row, column_of),
+                code="repeated-record",
             )
-        seen.setdefault(key, row.line)
 
     if project is not None and kind != PATIENTS:
         for row in rows:
@@ -303,11 +305,51 @@ def unknown_patient_message(project: Project) -> str:
 
 
 def natural_key(kind: str, row: CleanRow) -> tuple:
-    """Return what identifies the row's record: the unique constraint of its model."""
+    """Return what identifies the row's record: the unique constraint of its model.
+
+    A treatment's agent in any capitals, as treatment_natural_key compares it.
+    """
     if kind == PATIENTS:
         return (row.patient_id,)
     _model, key_fields = RECORDS[kind]
-    return (row.patient_id, *(row.values[name] for name in key_fields))
+    values = {name: row.values[name] for name in key_fields}
+    if kind == TREATMENTS:
+        # NB: str.lower folds non-ASCII capitals too (Ä), which SQLite's lower() keeps:
+        # there two such rows of one file are refused as one treatment, never stored.
+        values["agent"] = str(values["agent"]).lower()
+    return (row.patient_id, *values.values())
+
+
+# What identifies a record of each kind, in the file's columns, and its name:
+_KEY_WORDS = {
+    PATIENTS: ("patient", "patient_id"),
+    TREATMENTS: ("treatment", "patient_id, kind, agent in any capitals and start_date"),
+    EVENTS: ("event", "patient_id, kind and date"),
+}
+
+
+def repeated_row_message(
+    kind: str, first: CleanRow, row: CleanRow, column_of: dict[str, str]
+) -> str:
+    """Return the error of a row naming the same record as an earlier row of its file."""
+    noun, key = _KEY_WORDS[kind]
+    if row.values == first.values:
+        return f"repeats row {first.line} of this file; give each {noun} once."
+
+    differing = []
+    for name, value in row.values.items():
+        earlier = first.values.get(name)
+        if value != earlier:
+            column = column_of.get(_FIELD_COLUMNS.get(name, name), name)
+            differing.append(f"{column} {_shown(value)}, not {_shown(earlier)}")
+    return (
+        f"names the {noun} of row {first.line} of this file (the same {key}) with "
+        f"other values ({'; '.join(differing)}); give each {noun} once."
+    )
+
+
+def _shown(value: object) -> str:
+    return "empty" if value in ("", None) else f'"{value}"'
 
 
 # The model of each kind of dated record, and the fields that identify it with the patient:
@@ -605,6 +647,8 @@ class _Storer:
 
         if model is Treatment:  # its agent in any case (find_same_treatment)
             stored = find_same_treatment(Treatment(patient=patient, **key))
+            if stored is not None and stored.agent != key["agent"]:
+                self.report.warnings.append(self.agent_as_stored(row, stored))
         else:
             stored = model.objects.filter(patient=patient, **key).first()
         if stored is None:
@@ -613,6 +657,19 @@ class _Storer:
         else:
             self.merge(stored, CleanRow(row.line, row.patient_id, values))
         self.links.link(row.line, patient, stored)
+
+    def agent_as_stored(self, row: CleanRow, stored: Treatment) -> Problem:
+        """Return the warning of a row whose agent is the stored one in other capitals."""
+        return Problem(
+            self.source,
+            f'differs only in capitals from the agent "{stored.agent}" of stored '
+            f"treatment {stored.pk} (same patient, kind and start_date), which this "
+            "row is: kept as stored, not added again.",
+            row=row.line,
+            field=self.column_of.get("agent", "agent"),
+            value=str(row.values["agent"]),
+            code="agent-case",
+        )
 
     def merge(self, stored, row: CleanRow) -> None:
         """Compare a row with its stored record; fill blanks, reject or apply changes.

@@ -12,8 +12,10 @@ from django.db.models.functions import Lower
 def refuse_case_duplicates(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Stop, naming them, if treatments differ only in the capitals of their agent.
 
-    The API, the admin and import_clinical refused them before; nothing is merged or
-    deleted here: a curator decides which treatment is right.
+    The API and the admin refused them before; import_clinical merged such a row into
+    the stored treatment (it stored a second one before find_same_treatment, and
+    such pairs are what this finds). Nothing is merged or deleted here: a curator
+    decides which treatment is right.
     """
     Treatment = apps.get_model("patients", "Treatment")
     key = ("patient", "kind", "started_on", "lower_agent")

@@ -516,6 +516,50 @@ def test_an_agent_differing_only_in_capitals_is_the_stored_treatment(
     assert (report.created, report.duplicates) == ({}, 1)
     stored = Treatment.objects.get(patient=patient(project, "P1"))
     assert stored.agent == "doxorubicin"
+    # Not silently: the row's warning names the spelling stored and its treatment.
+    assert [(w.source, w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        ("t2.csv", 2, "agent", "Doxorubicin", "agent-case")
+    ]
+    assert report.warnings[0].message == (
+        f'differs only in capitals from the agent "doxorubicin" of stored treatment '
+        f"{stored.pk} (same patient, kind and start_date), which this row is: kept "
+        "as stored, not added again."
+    )
+    assert "1 already present; 0 rejected; 1 warning." in report.summary()
+    issue = DataIssue.objects.get(code="agent-case")
+    assert (issue.row, issue.field, issue.value) == (2, "agent", "Doxorubicin")
+    assert (issue.record_type, issue.record_id) == ("Treatment", stored.pk)
+
+
+@pytest.mark.parametrize(
+    "again, message",
+    [
+        (
+            "P1,chemotherapy,doxorubicin,1,2020-02-01,",
+            "repeats row 2 of this file; give each treatment once.",
+        ),
+        # Never "already present": the earlier row is of this file, not stored before.
+        (
+            "P1,chemotherapy,Doxorubicin,2,2020-02-01,",
+            "names the treatment of row 2 of this file (the same patient_id, kind, "
+            "agent in any capitals and start_date) with other values (agent "
+            '"Doxorubicin", not "doxorubicin"; line "2", not "1"); give each '
+            "treatment once.",
+        ),
+    ],
+)
+def test_a_row_naming_the_treatment_of_an_earlier_row_of_the_file_says_so(
+    project, tmp_path, two_patients, again, message
+):
+    first = "P1,chemotherapy,doxorubicin,1,2020-02-01,"
+    path = write(tmp_path, "t.csv", f"{TREATMENT_HEADER}{first}\n{again}\n")
+
+    problems = rejection(lambda: import_clinical(path, project, kind=TREATMENTS))
+
+    assert [(p.row, p.field, p.message, p.code) for p in problems] == [
+        (3, "patient_id", message, "repeated-record")
+    ]
+    assert not Treatment.objects.exists()
 
 
 def test_a_treatment_ending_before_it_starts_rejects_the_file(
