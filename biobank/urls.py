@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from biobank import health
+from biobank import errors, health
 
+handler403 = errors.permission_denied
 handler500 = health.server_error
 
 urlpatterns = [
