@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def admits(user) -> bool:
@@ -31,6 +34,27 @@ class BiobankAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return admits(request.user)
+
+    def login(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """Sign in; land on a safe `next`, else on the admin's index.
+
+        Django's page posts next=/admin/ from its form, but a sign-in posted without
+        it (or with an unsafe one, which Django drops) landed on LOGIN_REDIRECT_URL,
+        the researchers' dashboard at /.
+        """
+        response = super().login(request, extra_context)
+        asked = request.POST.get(
+            REDIRECT_FIELD_NAME, request.GET.get(REDIRECT_FIELD_NAME)
+        )
+        safe = url_has_allowed_host_and_scheme(
+            asked, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        # Only a sign-in that succeeded redirects a POST:
+        if request.method == "POST" and response.status_code == 302 and not safe:
+            response["Location"] = reverse("admin:index", current_app=self.name)
+        return response
 
     def get_urls(self):
         from django.urls import path

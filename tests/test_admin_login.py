@@ -63,3 +63,44 @@ def test_a_wrong_password_of_a_curator_gets_the_same_message(client, member):
     )
 
     assert response.context["form"].non_field_errors() == [STAFF_ONLY]
+
+
+@pytest.mark.parametrize(
+    "query, posted, lands_on",
+    [
+        ("", {}, "/admin/"),  # no next at all: the admin, not the dashboard at /
+        ("", {"next": ""}, "/admin/"),
+        ("", {"next": "https://elsewhere.example/"}, "/admin/"),  # unsafe: dropped
+        ("?next=/admin/patients/patient/", {}, "/admin/patients/patient/"),
+        ("", {"next": "/admin/patients/patient/"}, "/admin/patients/patient/"),
+        ("", {"next": "/"}, "/"),  # a safe next is kept, wherever it leads
+    ],
+)
+def test_signing_in_at_the_admins_page_lands_on_a_safe_next_else_the_admin(
+    client, member, query, posted, lands_on
+):
+    curator = member(Role.CURATOR)
+
+    response = client.post(
+        f"/admin/login/{query}",
+        {"username": curator.username, "password": PASSWORD, **posted},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == lands_on
+
+
+def test_the_admins_sign_in_page_itself_posts_the_admin_as_next(client, member):
+    page = client.get("/admin/login/").content.decode()
+
+    assert '<input type="hidden" name="next" value="/admin/">' in page
+
+
+def test_signing_in_at_the_sites_page_still_lands_on_the_dashboard(client, member):
+    viewer = member(Role.VIEWER)
+
+    response = client.post(
+        "/accounts/login/", {"username": viewer.username, "password": PASSWORD}
+    )
+
+    assert response["Location"] == "/"
