@@ -229,8 +229,8 @@ _FUSION_WORDS = re.compile(
     r"\s*\b(fusion|rearrangement|translocation|rearranged)\b\s*", re.IGNORECASE
 )
 _NOTE = re.compile(r"\s*\((?P<note>[^()]*)\)\s*$")
-_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]*(?:-[A-Z0-9]+)?$|^C\d+orf\d+$")
 _GENE_PAIR = re.compile(r"^[A-Z][A-Z0-9]+[-/][A-Z][A-Z0-9]+$")
+_PAIR_IN_ANY_CASE = re.compile(r"^([A-Za-z][A-Za-z0-9]+)[-/]([A-Za-z][A-Za-z0-9]+)$")
 _PARTNER_UNKNOWN = re.compile(
     r"partner\s+(not\s+identified|unknown|not\s+known)|unknown\s+partner", re.IGNORECASE
 )
@@ -249,6 +249,10 @@ class Fusion:
     three_prime: str
     breakpoint: str = ""
     note: str = ""
+    # Partners as the text wrote them, in another case than HGNC's (eml4 of eml4::alk):
+    recased: tuple[str, ...] = ()
+    # Partners kept as an annotator named them, of no HGNC shape (AC004943.1):
+    not_hgnc: tuple[str, ...] = ()
 
     @property
     def canonical(self) -> str:
@@ -263,16 +267,28 @@ def looks_like_fusion(text: str, alteration_type: str = "") -> bool:
         return True
     if "::" in text or _FUSION_WORDS.search(text):
         return True
-    return bool(_GENE_PAIR.match(text.strip()))
+    text = text.strip()
+    if _GENE_PAIR.match(text):
+        return True
+    # A pair in another case only with a partner known for fusions (eml4-alk):
+    # exon19-del is no fusion but an unreadable protein change.
+    pair = _PAIR_IN_ANY_CASE.match(text)
+    return bool(pair) and any(
+        canonical_case(partner) in KNOWN_5PRIME | KNOWN_3PRIME
+        for partner in pair.groups()
+    )
 
 
-def parse_fusion(text: str, gene: str = "") -> Fusion:
+def parse_fusion(text: str, gene: str = "", *, annotator_names: bool = False) -> Fusion:
     """Read a fusion as reports write it (EML4-ALK fusion, EML4::ALK (E13;A20), ...).
 
     The partner order is kept as written; `note` says when it is the reverse of the
     orientation known for the pair (ALK-EML4 stays ALK::EML4, never swapped silently).
     A rearrangement without a partner puts `gene` on the side it is known for (3'
-    unless it is only known as a 5' partner).
+    unless it is only known as a 5' partner). Partners are given in HGNC's case
+    (eml4::alk is EML4::ALK); `recased` lists those the text wrote otherwise. With
+    `annotator_names` (MAF and VCF, queries) a partner of no HGNC shape but an
+    annotator's name of a gene (AC004943.1) is kept, upper case, in `not_hgnc`.
 
     Raises
     ------
@@ -291,19 +307,65 @@ def parse_fusion(text: str, gene: str = "") -> Fusion:
     text = _FUSION_WORDS.sub(" ", text).strip()
 
     partners = _split_partners(text)
-    if len(partners) == 1:
-        return _partner_unknown(raw, partners[0] or gene.strip(), breakpoint)
-    five, three = partners
-    for symbol in partners:
-        if not _SYMBOL.match(symbol):
-            raise FusionError(
-                f"is not a fusion of two gene symbols ({symbol!r} is none)."
-            )
+    # Words alone (a rearrangement) name the gene of the row, whose cell is checked as
+    # its own field; the warning of a partner's case is for partners the text names:
+    named = partners != [""]
+    if not named:
+        if not gene.strip():
+            raise FusionError("names no gene for the rearrangement.")
+        partners = [gene.strip()]
+    written = [part for part in partners if named and canonical_case(part) != part]
+    for part in written:
+        _refuse_a_word(part, gene)
+    symbols = [_partner(partner, annotator_names) for partner in partners]
+    not_hgnc = tuple(
+        symbol for symbol in symbols if named and not _HGNC_SHAPE.match(symbol)
+    )
+    if len(symbols) == 1:
+        return _partner_unknown(raw, symbols[0], breakpoint, tuple(written), not_hgnc)
+    five, three = symbols
 
     note = ""
     if (three, five) in KNOWN_FUSIONS:
         note = f"partner order differs from {three}::{five}"
-    return Fusion(raw, five, three, breakpoint, note)
+    return Fusion(raw, five, three, breakpoint, note, tuple(written), not_hgnc)
+
+
+def _partner(symbol: str, annotator_names: bool) -> str:
+    """Return a partner in HGNC's case; raise FusionError when it is no symbol."""
+    if not symbol:
+        raise FusionError("names no gene on one side; write 5'::3' (e.g. EML4::ALK).")
+    try:
+        check_gene_symbol(symbol)
+    except GeneSymbolShapeError as exc:
+        # Not from a digit: 34P13.7 is the rest of RP11-34P13.7 split at its hyphen.
+        if not (
+            annotator_names and symbol[0].isalpha() and ANNOTATOR_NAME.match(symbol)
+        ):
+            raise FusionError(f"names {symbol!r}, which {exc}") from None
+    except GeneSymbolError as exc:
+        raise FusionError(f"names {symbol!r}, which {exc}") from None
+    return canonical_case(symbol)
+
+
+def _refuse_a_word(partner: str, gene: str) -> None:
+    """Refuse a partner of letters alone, in another case, that could be a word.
+
+    "ALK fusion positive", "ALK-positive", "fusion detected": in HGNC's case these
+    words would be the partners POSITIVE and DETECTED. A known fusion partner (alk,
+    eml4) or the row's own gene is taken in any case.
+    """
+    symbol = canonical_case(partner)
+    if (
+        partner.isalpha()
+        and symbol not in KNOWN_5PRIME | KNOWN_3PRIME
+        and symbol != canonical_case(gene)
+    ):
+        raise FusionError(
+            f"names {partner!r}, a word that is neither in HGNC's case, nor a known "
+            "fusion partner, nor the row's gene: it could be a word of the report "
+            "(positive, detected); write partners in HGNC's case (e.g. EML4::ALK)."
+        )
 
 
 def _split_partners(text: str) -> list[str]:
@@ -320,8 +382,8 @@ def _split_partners(text: str) -> list[str]:
         splits = [
             (left, right)
             for left, right in splits
-            if ("-" not in left or left in HYPHENATED_SYMBOLS)
-            and ("-" not in right or right in HYPHENATED_SYMBOLS)
+            if ("-" not in left or canonical_case(left) in HYPHENATED_SYMBOLS)
+            and ("-" not in right or canonical_case(right) in HYPHENATED_SYMBOLS)
         ]
     if len(splits) != 1:
         raise FusionError(
@@ -331,13 +393,17 @@ def _split_partners(text: str) -> list[str]:
     return list(splits[0])
 
 
-def _partner_unknown(raw: str, gene: str, breakpoint: str) -> Fusion:
-    if not _SYMBOL.match(gene):
-        raise FusionError("names no gene for the rearrangement.")
+def _partner_unknown(
+    raw: str,
+    gene: str,
+    breakpoint: str,
+    recased: tuple[str, ...],
+    not_hgnc: tuple[str, ...],
+) -> Fusion:
     note = "partner not identified"
     if gene in KNOWN_5PRIME and gene not in KNOWN_3PRIME:
-        return Fusion(raw, gene, "", breakpoint, note)
-    return Fusion(raw, "", gene, breakpoint, note)
+        return Fusion(raw, gene, "", breakpoint, note, recased, not_hgnc)
+    return Fusion(raw, "", gene, breakpoint, note, recased, not_hgnc)
 
 
 # Gene symbols:
@@ -374,6 +440,9 @@ _ALIASES = [
 _ORF = r"C(?:\d{1,2}|X|Y)orf\d+[A-Z0-9]*"
 _HGNC_SHAPE = re.compile(rf"^(?:[A-Z][A-Z0-9]*|{_ORF})(?:[-_](?:[A-Z0-9]+|{_ORF}))*@?$")
 _ORF_IN_UPPER_CASE = re.compile(r"(?<![A-Z0-9])C(\d{1,2}|X|Y)ORF(?=\d)")
+# What annotators write for a gene HGNC has no symbol for (AC004943.1, RP11-34P13.7,
+# 5S_rRNA), which MAF and VCF files carry over:
+ANNOTATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class GeneSymbolError(ValueError):

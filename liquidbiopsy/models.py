@@ -247,7 +247,7 @@ class VariantQuerySet(models.QuerySet):
         """Return the variants of `gene` with `change` in any accepted spelling.
 
         `change` is a protein change (T790M, p.Thr790Met, p.(Thr790Met), ...) or a
-        fusion (EML4::ALK, EML4-ALK fusion: exact partner order).
+        fusion (EML4::ALK, EML4-ALK fusion, eml4::alk: exact partner order, any case).
 
         Raises
         ------
@@ -255,7 +255,8 @@ class VariantQuerySet(models.QuerySet):
             When `change` is neither.
         """
         if looks_like_fusion(change):
-            fusion = parse_fusion(change, gene)
+            # Partners as MAF and VCF imports may store them (AC004943.1) are found too:
+            fusion = parse_fusion(change, gene, annotator_names=True)
             if fusion.five_prime and fusion.three_prime:
                 return self.fusion(fusion.five_prime, fusion.three_prime)
             return self.fusions(fusion.five_prime or fusion.three_prime)

@@ -256,7 +256,7 @@ class VariantChangeField(forms.CharField):
             return value
         try:
             if looks_like_fusion(value):
-                parse_fusion(value)
+                parse_fusion(value, annotator_names=True)
             else:
                 parse_protein_change(value)
         except (HGVSError, FusionError) as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -15,6 +14,7 @@ from biobank.core.importing import ImportRejected, Problem
 from biobank.core.validation import InvalidValue, check_date_text, check_not_future
 from biobank.core.wording import give
 from liquidbiopsy.hgvs import (
+    ANNOTATOR_NAME,
     FusionError,
     GeneSymbolError,
     GeneSymbolShapeError,
@@ -197,11 +197,6 @@ def draw_of_option(
     return Draw.on(timezone.localdate(parsed[0]))
 
 
-# What annotators write for a gene HGNC has no symbol for (AC004943.1, RP11-34P13.7,
-# 5S_rRNA), which MAF and VCF files carry over:
-_ANNOTATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
 def check_gene(
     problems: RowProblems,
     warnings: list[Problem],
@@ -223,20 +218,10 @@ def check_gene(
     try:
         check_gene_symbol(symbol)
     except GeneSymbolShapeError as exc:
-        if strict or not _ANNOTATOR_NAME.match(symbol):
+        if strict or not ANNOTATOR_NAME.match(symbol):
             problems.add(line, name, str(exc), text, code="gene-symbol")
             return None
-        warnings.append(
-            Problem(
-                problems.source,
-                "is no HGNC symbol by its shape; kept as given, as an annotator's name "
-                "of a gene HGNC has no symbol for.",
-                row=line,
-                field=column,
-                value=symbol,
-                code="gene-not-hgnc",
-            )
-        )
+        warnings.append(_not_hgnc(problems, line, column, symbol))
         return symbol
     except GeneSymbolError as exc:
         problems.add(line, name, str(exc), text, code=exc.code)
@@ -281,6 +266,19 @@ def _stored_otherwise(
     )
 
 
+def _not_hgnc(problems: RowProblems, line: int, column: str, name: str) -> Problem:
+    """Return the warning of a gene kept as an annotator named it (AC004943.1)."""
+    return Problem(
+        problems.source,
+        "is no HGNC symbol by its shape; kept as given, as an annotator's name "
+        "of a gene HGNC has no symbol for.",
+        row=line,
+        field=column,
+        value=name,
+        code="gene-not-hgnc",
+    )
+
+
 def read_alteration(
     problems: RowProblems,
     warnings: list[Problem],
@@ -304,7 +302,7 @@ def read_alteration(
         return None
 
     if looks_like_fusion(text, alteration_type) or declared == Type.FUSION:
-        return _fusion(problems, line, gene, text, name)
+        return _fusion(problems, warnings, line, gene, text, name, strict)
     if declared == Type.CNV or text.lower() in CNV_WORDS:
         return {"variant_type": Type.CNV, "note": text}
     if looks_like_cdna(text):
@@ -354,13 +352,43 @@ def _declared_type(problems: RowProblems, line: int, text: str) -> str | None | 
 
 
 def _fusion(
-    problems: RowProblems, line: int, gene: str, text: str, name: str
+    problems: RowProblems,
+    warnings: list[Problem],
+    line: int,
+    gene: str,
+    text: str,
+    name: str,
+    strict: bool,
 ) -> dict[str, object] | None:
+    """Return the fields of a fusion, its partners in HGNC's case, the text as given.
+
+    Partners written in another case (eml4::alk) are stored in HGNC's with a warning,
+    as a gene cell is; without `strict` (MAF, VCF) a partner an annotator named
+    (AC004943.1) is kept with a warning. The gene cell, used when the text names no
+    partner, has its own warnings.
+    """
     try:
-        fusion = parse_fusion(text or gene, gene)
+        fusion = parse_fusion(text or gene, gene, annotator_names=not strict)
     except FusionError as exc:
         problems.add(line, name, str(exc), text, code="invalid-fusion")
         return None
+    column = problems.column_of.get(name, name)
+    if text and fusion.recased:
+        warnings.append(
+            Problem(
+                problems.source,
+                f"writes {' and '.join(fusion.recased)} in another case than HGNC's; "
+                f"kept as given, with the fusion stored as {fusion.canonical}.",
+                row=line,
+                field=column,
+                value=text,
+                code="fusion-partner-case",
+            )
+        )
+    if text:
+        warnings.extend(
+            _not_hgnc(problems, line, column, partner) for partner in fusion.not_hgnc
+        )
     notes = [
         note
         for note in (

@@ -55,10 +55,15 @@ def test_undetected_variant_admits_no_pair(api, biobank):
     assert pairs(api, "gene=KRAS&variant=G12D") == []
 
 
-def test_fusion_pair_names_the_fusion(api, biobank):
-    rows = pairs(api, "variant=EML4::ALK")
+@pytest.mark.parametrize("variant", ["EML4::ALK", "eml4::alk", "Eml4-Alk fusion"])
+def test_fusion_pair_names_the_fusion(api, biobank, variant):
+    rows = pairs(api, f"variant={variant}")
 
     assert [v["id"] for v in rows[0]["evidence"]["variants"]] == [biobank.fusion.pk]
+
+
+def test_fusion_partners_in_another_order_find_no_pair(api, biobank):
+    assert pairs(api, "variant=alk::eml4") == []
 
 
 def test_ctc_pair_names_the_count(api, biobank):
@@ -119,6 +124,7 @@ def test_nearest_mode_keeps_the_nearest_draw_per_study(api, biobank):
     [
         ("gene=EGFR&variant=p.Thr79OMet", "variant"),
         ("variant=T790M", "gene"),
+        ("variant=EML4::KRAS G12D", "variant"),
         ("window_days=-1", "window_days"),
         ("mode=furthest", "mode"),
         ("windw=3", "windw"),

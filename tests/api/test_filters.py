@@ -256,6 +256,10 @@ CASES = [
     ("variants", "variant=EML4::ALK", {"fusion"}),
     ("variants", "variant=EML4-ALK fusion", {"fusion"}),
     ("variants", "variant=ALK::EML4", NONE),
+    ("variants", "variant=eml4::alk", {"fusion"}),
+    ("variants", "variant=EML4-alk fusion", {"fusion"}),
+    ("variants", "variant=eml4-alk", {"fusion"}),
+    ("variants", "variant=alk::eml4", NONE),
     ("variants", "call=detected", {"a", "fusion"}),
     ("variants", "call=detected&call=below-lod", {"a", "b", "fusion"}),
     ("variants", "call=failed", NONE),
@@ -406,6 +410,14 @@ def test_misspelt_protein_change_is_a_400_naming_the_field(api, biobank):
 
     assert response.status_code == 400
     assert "p.Thr79OMet" in response.json()["variant"][0]
+
+
+def test_a_fusion_partner_of_no_hgnc_shape_is_a_400_naming_the_field(api, biobank):
+    response = api.get("/api/variants/?variant=KRAS G12D::ALK")
+
+    assert response.status_code == 400
+    [message] = response.json()["variant"]
+    assert "'KRAS G12D', which is not an HGNC gene symbol" in message
 
 
 def test_bad_range_bound_is_a_400(api, biobank):

@@ -630,21 +630,35 @@ def test_a_detected_call_under_the_assays_limit_is_refused(curator_api, assay_wi
     assert not VariantResult.objects.filter(assay=assay_with_lod).exists()
 
 
-def test_a_fusion_is_stored_with_its_partners(curator_api, biobank):
+@pytest.mark.parametrize(
+    "gene, text, stored",
+    [
+        ("ALK", "EML4::ALK", ("EML4", "ALK", "EML4::ALK", "")),
+        # Partners in another case take HGNC's, in the order written:
+        ("alk", "alk-eml4", ("ALK", "EML4", "ALK::EML4", "partner order differs")),
+    ],
+)
+def test_a_fusion_is_stored_with_its_partners_in_hgnc_case(
+    curator_api, biobank, gene, text, stored
+):
     data = created(
         curator_api.post(
             "/api/variants/",
-            {"assay": biobank.b.assay.pk, "gene": "ALK", "protein_change": "EML4::ALK"},
+            {"assay": biobank.b.assay.pk, "gene": gene, "protein_change": text},
             format="json",
         )
     )
 
     variant = VariantResult.objects.get(pk=data["id"])
+    five, three, name, note = stored
     assert (variant.variant_type, variant.fusion_5prime, variant.fusion_3prime) == (
         "fusion",
-        "EML4",
-        "ALK",
+        five,
+        three,
     )
+    assert (variant.note, variant.variant_key) == (name, f"fusion:{name}")
+    assert variant.fusion_note.startswith(note)
+    assert (variant.protein_change_raw, data["fusion_5prime"]) == (text, five)
 
 
 def test_curator_creates_and_changes_an_rna_result(curator_api, biobank):
@@ -946,6 +960,17 @@ CFDNA_HEADER = "patient_id,draw_date,gene,protein_change,vaf,alt_reads,depth,cal
         ("EGFR,p.T790Mxyz,,,,", "protein_change", {"protein_change": "p.T790Mxyz"}),
         ("1-Mar,p.T790M,,,,", "gene", {"gene": "1-Mar"}),
         ("KRAS G12D,p.T790M,,,,", "gene", {"gene": "KRAS G12D"}),
+        # A fusion partner of no HGNC shape, or a word of the report:
+        (
+            "ALK,AC004943.1::ALK,,,,",
+            "protein_change",
+            {"gene": "ALK", "protein_change": "AC004943.1::ALK"},
+        ),
+        (
+            "ALK,ALK fusion positive,,,,",
+            "protein_change",
+            {"gene": "ALK", "protein_change": "ALK fusion positive"},
+        ),
         ("EGFR,p.T790M,,,,maybe", "call", {"call": "maybe"}),
     ],
 )

@@ -260,6 +260,25 @@ def test_variant_filter_reads_any_spelling_of_the_protein_change(
     assert paired_samples(gene="KRAS", variant="p.T790M") == []
 
 
+def test_variant_filter_finds_a_fusion_in_any_case_in_its_partner_order(
+    records, patient, study
+):
+    eml4_alk = records.draw(patient, days(-1))
+    alk_eml4 = records.draw(patient, days(1))
+    for sample, five, three in ((eml4_alk, "EML4", "ALK"), (alk_eml4, "ALK", "EML4")):
+        variant = records.variant(sample, "ALK", f"{five}::{three}")
+        VariantResult.objects.filter(pk=variant.pk).update(
+            variant_type=VariantResult.Type.FUSION,
+            protein_change="",
+            fusion_5prime=five,
+            fusion_3prime=three,
+        )
+
+    assert paired_samples(variant="eml4::alk") == [eml4_alk.pk]
+    assert paired_samples(gene="alk", variant="EML4-alk fusion") == [eml4_alk.pk]
+    assert paired_samples(variant="alk::eml4") == [alk_eml4.pk]
+
+
 def test_ctc_filter_compares_counts_per_7_5_ml(records, patient, study):
     five_in_7_5 = records.draw(patient, days(-1))
     records.ctc(five_in_7_5, 5)

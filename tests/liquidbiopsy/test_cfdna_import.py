@@ -265,6 +265,114 @@ def test_a_well_shaped_symbol_hgnc_lacks_is_stored(project, tmp_path):
     assert "HGNC symbol" not in warning.message
 
 
+# Fusion partners in another case than HGNC's, or of no HGNC shape.
+
+FUSION_HEADER = "patient_id,draw_date,gene,alteration,alteration_type,vaf\n"
+
+
+def test_fusion_partners_in_another_case_are_stored_in_hgnc_case_with_a_warning(
+    project, tmp_path
+):
+    register(project, "P1", "P2", "P3", "P4")
+    path = write(
+        tmp_path,
+        "f.csv",
+        FUSION_HEADER
+        + "P1,2022-01-03,ALK,eml4::alk,,\n"
+        + "P2,2022-01-03,ALK,EML4-alk fusion,fusion,\n"
+        + "P3,2022-01-03,alk,alk-eml4,fusion,\n"
+        + "P4,2022-01-03,ALK,c9ORF72::ALK (C2;A20),fusion,\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    assert report.rejected == []
+    stored = {
+        source_id: variant_of(project, source_id)
+        for source_id in ("P1", "P2", "P3", "P4")
+    }
+    assert {
+        source_id: (v.fusion_5prime, v.fusion_3prime, v.note, v.protein_change_raw)
+        for source_id, v in stored.items()
+    } == {
+        "P1": ("EML4", "ALK", "EML4::ALK", "eml4::alk"),
+        "P2": ("EML4", "ALK", "EML4::ALK", "EML4-alk fusion"),
+        # The order is the report's, never swapped, flagged as in upper case:
+        "P3": ("ALK", "EML4", "ALK::EML4", "alk-eml4"),
+        "P4": ("C9orf72", "ALK", "C9orf72::ALK", "c9ORF72::ALK (C2;A20)"),
+    }
+    assert stored["P3"].fusion_note == "partner order differs from EML4::ALK"
+    assert stored["P4"].variant_key == "fusion:C9orf72::ALK"
+    fusion_warnings = [w for w in report.warnings if w.code == "fusion-partner-case"]
+    assert [(w.source, w.row, w.field, w.value) for w in fusion_warnings] == [
+        ("f.csv", 2, "protein_change", "eml4::alk"),
+        ("f.csv", 3, "protein_change", "EML4-alk fusion"),
+        ("f.csv", 4, "protein_change", "alk-eml4"),
+        ("f.csv", 5, "protein_change", "c9ORF72::ALK (C2;A20)"),
+    ]
+    assert (
+        "writes eml4 and alk in another case than HGNC's" in fusion_warnings[0].message
+    )
+    assert "stored as ALK::EML4" in fusion_warnings[2].message
+    # The gene cell warns for itself, under its own field:
+    assert [(w.row, w.field, w.code) for w in report.warnings if w.field == "gene"] == [
+        (4, "gene", "gene-symbol-case")
+    ]
+    assert pseudonyms(VariantResult.objects.matching("ALK", "eml4::alk")) == (
+        pseudonyms_of(project, "P1", "P2")
+    )
+
+
+def test_a_fusion_written_in_another_case_is_a_duplicate_of_the_stored_one(
+    project, tmp_path
+):
+    register(project, "P1")
+    first = write(tmp_path, "a.csv", FUSION_HEADER + "P1,2022-01-03,ALK,EML4::ALK,,\n")
+    again = write(
+        tmp_path, "b.csv", FUSION_HEADER + "P1,2022-01-03,ALK,eml4-alk fusion,,\n"
+    )
+
+    import_cfdna(first, project)
+    report = import_cfdna(again, project)
+
+    assert (report.rows_imported, report.duplicates) == (0, 1)
+    assert VariantResult.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "alteration, message",
+    [
+        ("KRAS G12D::ALK", "'KRAS G12D', which is not an HGNC gene symbol"),
+        ("AC004943.1::ALK", "'AC004943.1', which is not an HGNC gene symbol"),
+        ("1-Mar::ALK", "'1-Mar', which looks like a date produced by a spreadsheet"),
+        ("EML4::", "names no gene on one side"),
+        ("ALK fusion positive", "'positive', a word that is neither in HGNC's case"),
+        ("fusion detected", "'detected', a word that is neither in HGNC's case"),
+    ],
+)
+def test_a_fusion_partner_no_hgnc_symbol_is_shaped_like_rejects_its_row(
+    project, tmp_path, alteration, message
+):
+    register(project, "P1", "P2")
+    path = write(
+        tmp_path,
+        "f.csv",
+        FUSION_HEADER
+        + f"P1,2022-01-03,ALK,{alteration},fusion,\n"
+        + "P2,2022-01-03,ALK,EML4::ALK,fusion,\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    assert [(p.source, p.row, p.field, p.value) for p in report.rejected] == [
+        ("f.csv", 2, "protein_change", alteration)
+    ]
+    assert message in report.rejected[0].message
+    assert list(VariantResult.objects.values_list("fusion_5prime", flat=True)) == [
+        "EML4"
+    ]
+
+
 # Case 19: fusions, unknown partners and reversed partner order.
 
 

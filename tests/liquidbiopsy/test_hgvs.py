@@ -305,6 +305,88 @@ def test_a_fusion_with_several_hyphens_and_unknown_symbols_is_ambiguous():
         parse_fusion("ABC-1-DEF-2")
 
 
+@pytest.mark.parametrize(
+    "text, canonical, recased",
+    [
+        ("eml4::alk", "EML4::ALK", ("eml4", "alk")),
+        ("EML4-alk fusion", "EML4::ALK", ("alk",)),
+        ("Eml4/Alk", "EML4::ALK", ("Eml4", "Alk")),
+        ("eml4 alk fusion", "EML4::ALK", ("eml4", "alk")),
+        ("alk-eml4", "ALK::EML4", ("alk", "eml4")),
+        ("c9ORF72::alk", "C9orf72::ALK", ("c9ORF72", "alk")),
+        ("C9ORF72-ALK", "C9orf72::ALK", ("C9ORF72",)),
+        ("nkx2-1-alk", "NKX2-1::ALK", ("nkx2-1", "alk")),
+        ("alk rearrangement (partner unknown)", "ALK rearrangement", ("alk",)),
+        ("EML4::ALK", "EML4::ALK", ()),
+    ],
+)
+def test_fusion_partners_are_given_in_hgnc_case_in_their_order(
+    text, canonical, recased
+):
+    fusion = parse_fusion(text, "ALK")
+
+    assert (fusion.canonical, fusion.recased) == (canonical, recased)
+
+
+def test_a_reversed_pair_in_another_case_is_flagged_as_in_upper_case():
+    assert parse_fusion("alk::eml4").note == "partner order differs from EML4::ALK"
+
+
+def test_the_rows_gene_named_alone_is_no_partner_written_in_another_case():
+    fusion = parse_fusion("rearrangement", "alk")
+
+    assert (fusion.three_prime, fusion.recased) == ("ALK", ())
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("KRAS G12D::ALK", "'KRAS G12D', which is not an HGNC gene symbol"),
+        ("AC004943.1::ALK", "'AC004943.1', which is not an HGNC gene symbol"),
+        ("EML4::1ALK", "'1ALK', which is not an HGNC gene symbol"),
+        ("Sep-09::ALK", "looks like a date produced by a spreadsheet"),
+        ("EML4::", "names no gene on one side"),
+        ("ALK fusion positive", "'positive', a word that is neither"),
+        ("ALK-positive", "'positive', a word that is neither"),
+        ("fusion detected", "'detected', a word that is neither"),
+        ("Fusion present", "'present', a word that is neither"),
+    ],
+)
+def test_a_partner_no_hgnc_symbol_is_shaped_like_is_refused(text, message):
+    with pytest.raises(FusionError, match=message):
+        parse_fusion(text, "ALK")
+
+
+def test_a_word_in_another_case_is_taken_when_it_is_the_rows_gene():
+    assert parse_fusion("met fusion", "MET").three_prime == "MET"
+    with pytest.raises(FusionError, match="'met', a word"):
+        parse_fusion("met fusion", "ALK")
+
+
+def test_an_annotators_name_is_a_partner_only_where_annotators_named_genes():
+    fusion = parse_fusion("AC004943.1::alk", annotator_names=True)
+
+    assert (fusion.canonical, fusion.not_hgnc) == ("AC004943.1::ALK", ("AC004943.1",))
+    with pytest.raises(FusionError, match="'34P13.7', which is not an HGNC"):
+        parse_fusion("RP11-34P13.7", annotator_names=True)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("eml4-alk", True),
+        ("Kif5b/ret", True),
+        ("EML4-ALK", True),
+        ("exon19-del", False),
+        ("ex19-del", False),
+    ],
+)
+def test_a_pair_in_another_case_is_a_fusion_when_a_partner_is_known_for_fusions(
+    text, expected
+):
+    assert looks_like_fusion(text) is expected
+
+
 def test_a_protein_change_is_no_fusion():
     assert not looks_like_fusion("p.T790M")
     assert not looks_like_fusion("T790M", "SNV")

@@ -349,6 +349,35 @@ def test_maf_genes_an_annotator_named_are_kept_with_a_warning(project, tmp_path)
     ]
 
 
+def test_maf_fusion_partners_take_hgnc_case_an_annotators_name_kept(project, tmp_path):
+    path = write(
+        tmp_path,
+        "m.maf",
+        "Hugo_Symbol\tTumor_Sample_Barcode\tChromosome\tStart_Position"
+        "\tReference_Allele\tTumor_Seq_Allele2\tHGVSp_Short\n"
+        "ALK\tS1\t2\t29443695\tG\tT\teml4::alk\n"
+        "ALK\tS1\t2\t29443700\tG\tT\tAC004943.1::ALK\n"
+        "ALK\tS1\t2\t29443705\tG\tT\tKRAS G12D::ALK\n",
+    )
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    stored = VariantResult.objects.order_by("pk").values_list(
+        "fusion_5prime", "fusion_3prime", "protein_change_raw"
+    )
+    assert list(stored) == [
+        ("EML4", "ALK", "eml4::alk"),
+        ("AC004943.1", "ALK", "AC004943.1::ALK"),
+    ]
+    assert [(w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        (2, "HGVSp_Short", "eml4::alk", "fusion-partner-case"),
+        (3, "HGVSp_Short", "AC004943.1", "gene-not-hgnc"),
+    ]
+    assert [(p.source, p.row, p.field, p.value) for p in report.rejected] == [
+        ("m.maf", 4, "HGVSp_Short", "KRAS G12D::ALK")
+    ]
+
+
 def test_the_maf_command_needs_a_draw_date(project):
     path = shared_path("genomics_vcf_somatic", "test.maf")
 
