@@ -234,14 +234,18 @@ class VariantQuerySet(models.QuerySet):
         return self.filter(call=VariantResult.Call.DETECTED)
 
     def of_gene(self, gene: str) -> VariantQuerySet:
-        """Return the variants of a gene given by its symbol as stored or its current one."""
-        given, symbol = gene.strip(), current_symbol(gene)
-        condition = Q(gene__iexact=given) | Q(gene_hgnc__iexact=symbol)
-        if symbol.upper() != given.upper():
-            # Said once when it is the same: PostgreSQL adds up repeated conditions
-            # into an estimate several times too high, and picks a slower plan.
-            condition |= Q(gene__iexact=symbol)
-        return self.filter(condition)
+        """Return the variants of a gene given by its current or a former symbol, any case.
+
+        Compared with gene_hgnc alone: every path that stores a variant puts the
+        current symbol there (importers.variants.gene_values, migrations 0009 and
+        0012), and one condition is what the index and the planner's statistics of
+        migration 0010 cover. Or-ed with the symbol as given, PostgreSQL read the
+        whole KRAS p.G12C cohort twice as slowly as the same question asked of
+        gene_hgnc alone (BENCHMARKS.md, "At 100,000 patients").
+        """
+        # NB: a symbol that the alias table (hgvs._ALIASES) comes to rename needs a
+        # migration that renames it in gene_hgnc too, as 0012 fills the empty ones.
+        return self.filter(gene_hgnc__iexact=current_symbol(gene))
 
     def matching(self, gene: str, change: str) -> VariantQuerySet:
         """Return the variants of `gene` with `change` in any accepted spelling.
@@ -360,9 +364,9 @@ class VariantResult(models.Model):
         ]
         indexes = [
             models.Index(fields=["gene", "protein_change", "call"]),
-            # of_gene matches a symbol in any case, as stored or current: without
-            # these, a cohort filtered by gene read all 13 million variants of a
-            # 100,000-patient biobank (BENCHMARKS.md).
+            # of_gene matches the current symbol in any case, and fusions() the
+            # gene as given: without these, a cohort filtered by gene read all 13
+            # million variants of a 100,000-patient biobank (BENCHMARKS.md).
             # The protein change last, for a variant asked for with its gene (KRAS
             # p.G12C): without it, the change's own index was intersected with
             # these, reading every p.G12C of any gene (1.84x the hand-written SQL).

@@ -129,13 +129,8 @@ def _feature(value: str) -> Q:
 
 
 def _gene(value: str) -> Q:
-    # As VariantResult.objects.of_gene matches: as stored, or its current symbol.
-    symbol = current_symbol(value)
-    return (
-        Q(gene__iexact=value.strip())
-        | Q(gene_hgnc__iexact=symbol)
-        | Q(gene__iexact=symbol)
-    )
+    # As VariantResult.objects.of_gene matches: by its current symbol, in any case.
+    return Q(gene_hgnc__iexact=current_symbol(value))
 
 
 FEATURES = Vocabulary(
