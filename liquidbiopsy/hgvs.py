@@ -212,6 +212,7 @@ KNOWN_FUSIONS = {
 }
 KNOWN_3PRIME = {three for _five, three in KNOWN_FUSIONS}
 KNOWN_5PRIME = {five for five, _three in KNOWN_FUSIONS}
+KNOWN_PARTNERS = KNOWN_5PRIME | KNOWN_3PRIME
 
 # Approved symbols that contain a hyphen, so "-" alone cannot split them off:
 HYPHENATED_SYMBOLS = {
@@ -274,8 +275,7 @@ def looks_like_fusion(text: str, alteration_type: str = "") -> bool:
     # exon19-del is no fusion but an unreadable protein change.
     pair = _PAIR_IN_ANY_CASE.match(text)
     return bool(pair) and any(
-        canonical_case(partner) in KNOWN_5PRIME | KNOWN_3PRIME
-        for partner in pair.groups()
+        canonical_case(partner) in KNOWN_PARTNERS for partner in pair.groups()
     )
 
 
@@ -358,7 +358,7 @@ def _refuse_a_word(partner: str, gene: str) -> None:
     symbol = canonical_case(partner)
     if (
         partner.isalpha()
-        and symbol not in KNOWN_5PRIME | KNOWN_3PRIME
+        and symbol not in KNOWN_PARTNERS
         and symbol != canonical_case(gene)
     ):
         raise FusionError(

@@ -238,6 +238,26 @@ class ImportReport:
     def count(self, kind: str, n: int = 1) -> None:
         self.created[kind] = self.created.get(kind, 0) + n
 
+    def screen_patients(
+        self,
+        table: Iterable[tuple[int, dict[str, str]]],
+        columns: Iterable[str],
+        missing: set[str],
+    ) -> None:
+        """Add the table's patient identifiers to the screen, before any check.
+
+        A file rejected whole (a bad column) is named in its issues screened for its
+        rows' patients too, not only for those the import got to look up. `missing`
+        holds the words of no value (NA and the like), which are no identifier and
+        would blank every NA of a message.
+        """
+        rows = list(table)
+        for name in columns:
+            identifiers = (cells.get(name, "") for _, cells in rows)
+            self.screen.add(
+                *(text for text in identifiers if text.upper() not in missing)
+            )
+
     def forget_stored(self) -> None:
         """Forget what was counted as stored: the transaction that stored it rolled back."""
         self.created = {}

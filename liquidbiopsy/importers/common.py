@@ -110,17 +110,8 @@ def recorded_lab_import(
 def screen_patients(
     report: ImportReport, table: list[tuple[int, dict[str, str]]], *columns: str
 ) -> None:
-    """Add the table's patient identifiers to the report's screen, before any check.
-
-    A file rejected whole (a bad column) is named in its issues screened for its
-    rows' patients too, not only for those the import got to look up.
-    """
-    for name in columns or ("patient_id",):
-        identifiers = (cells.get(name, "") for _, cells in table)
-        # NA and the like are no identifier, and would blank every NA of a message:
-        report.screen.add(
-            *(text for text in identifiers if text.upper() not in MISSING)
-        )
+    """Add the table's patient identifiers to the report's screen, before any check."""
+    report.screen_patients(table, columns or ("patient_id",), MISSING)
 
 
 class RowProblems:

@@ -220,11 +220,7 @@ def read_clinical_rows(
     lines = list(cells_of)
     # A file may be named after its patients; their IDs stay out of what is reported,
     # also when a column rejects the whole file:
-    for name in ("patient_id", "PatientID"):
-        identifiers = (cells.get(name, "") for _, cells in lines)
-        report.screen.add(
-            *(text for text in identifiers if text.upper() not in MISSING)
-        )
+    report.screen_patients(lines, ("patient_id", "PatientID"), MISSING)
     table_format = table_format or detect_format(header)
     column_of = {name: name for name in header}
     known = COLUMNS[kind]

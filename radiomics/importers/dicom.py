@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 import pydicom
 from django.conf import settings
@@ -76,6 +77,8 @@ from radiomics.importers.sources import (
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy, Segmentation
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 IMPORTER = "dicom"
 IMAGE = "image"
@@ -364,7 +367,7 @@ class _Stored:
     instance_number: int | None = None
     relative: str = ""
 
-    fast: bool = False  # stored by the fast lane
+    fast: bool = False  # stored by the fast lane (the tests count them)
 
     @property
     def is_written(self) -> bool:
@@ -598,13 +601,12 @@ class _Ingest:
             header = self.fast_header(source, data)
             if header is not None:
                 return header
-        said = len(self.library)
         header = self.read_header_slowly(source)
         if (
             data is not None
             and header is not None
             and header.kind == IMAGE
-            and len(self.library) == said
+            and source.name not in self.said
         ):
             # The first image of its series read: later ones are compared with it.
             try:
@@ -861,11 +863,7 @@ class _Ingest:
         ) as scope:
             first = headers[0]
             key = self.hash(first.text("SeriesInstanceUID"))
-            if key in self.ahead and key not in self.touched:
-                series = self.stored_series.get(key)
-            else:
-                series = find_series([key]).get(key)
-            self.touched.add(key)
+            series = self.looked_up({key}, self.stored_series, find_series).get(key)
             patient = series.study.patient if series is not None else None
             if patient is not None and patient != find_patient(
                 self.project, first.text("PatientID")
@@ -1025,16 +1023,11 @@ class _Ingest:
         the caller stores it by pydicom.
         """
         template = state.template
-        try:
-            with header.source.open() as handle:
-                data = handle.read()
-            parsed = fastlane.compare(data, template.source, header_only=False)
-        except (fastlane.Unusual, OSError, struct.error):
-            return False
-        plan = template.store_plan(parsed)
         uid = header.text("SOPInstanceUID")
-        if plan is None or template.sop_instance_uid(parsed) != uid:
+        matched = fast_match(template, header.source, uid)
+        if matched is None:
             return False
+        parsed, plan = matched
 
         digest = template.content_sha256(parsed, plan)
         key = self.hash(uid)
@@ -1270,12 +1263,21 @@ class _Ingest:
         the whole series when this run may have stored one of them since.
         """
         keys = {self.hash(header.text("SOPInstanceUID")) for header in headers}
+        return self.looked_up(keys, self.stored_files, find_files)
+
+    def looked_up(
+        self,
+        keys: set[str],
+        ahead: dict[str, T],
+        find: Callable[[Collection[str]], dict[str, T]],
+    ) -> dict[str, T]:
+        """Return the stored records of these keys: from `ahead`, what look_up_stored()
+        found, unless this run may have stored one of them since; then from `find`.
+        """
         if keys <= self.ahead and not keys & self.touched:
-            found = {
-                key: self.stored_files[key] for key in keys & self.stored_files.keys()
-            }
+            found = {key: ahead[key] for key in keys & ahead.keys()}
         else:
-            found = find_files(keys)
+            found = find(keys)
         self.touched |= keys
         return found
 
@@ -1888,16 +1890,11 @@ class _WorkerLane:
         if template is None or not task.store:
             return None
         source, _ds = _BATCH[task.index]
-        try:
-            with source.open() as handle:
-                data = handle.read()
-            parsed = fastlane.compare(data, template.source, header_only=False)
-        except (fastlane.Unusual, OSError, struct.error):
-            return None
-        plan = template.store_plan(parsed)
         uid = task.sop_instance_uid
-        if plan is None or template.sop_instance_uid(parsed) != uid:
+        matched = fast_match(template, source, uid)
+        if matched is None:
             return None
+        parsed, plan = matched
 
         new_uid = replacement_uid(self.job.project_code, uid)
         relative = f"{self.folder}/{new_uid}.dcm"
@@ -1922,6 +1919,26 @@ class _WorkerLane:
             relative=relative,
             fast=True,
         )
+
+
+def fast_match(
+    template: fastlane.SeriesTemplate, source: SourceFile, uid: str
+) -> tuple[fastlane.Parsed, dict[int, str]] | None:
+    """Return the file parsed against its series' template and how to store its copy.
+
+    None when the fast lane may not store it (it differs from the template in a way
+    de-identification might treat otherwise, or cannot be read): pydicom stores it.
+    """
+    try:
+        with source.open() as handle:
+            data = handle.read()
+        parsed = fastlane.compare(data, template.source, header_only=False)
+    except (fastlane.Unusual, OSError, struct.error):
+        return None
+    plan = template.store_plan(parsed)
+    if plan is None or template.sop_instance_uid(parsed) != uid:
+        return None
+    return parsed, plan
 
 
 def find_series(keys: Collection[str]) -> dict[str, ImageSeries]:
