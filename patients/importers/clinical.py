@@ -271,12 +271,7 @@ def read_clinical_rows(
     for row in rows:
         first = seen.setdefault(natural_key(kind, row), row)
         if first is not row:
-            cleaner.error(
-                row.line,
-                "patient_id",
-                repeated_row_message(kind, first, row, column_of),
-                code="repeated-record",
-            )
+            report_repeated_row(cleaner, kind, first, row)
 
     if project is not None and kind != PATIENTS:
         for row in rows:
@@ -322,25 +317,48 @@ _KEY_WORDS = {
     TREATMENTS: ("treatment", "patient_id, kind, agent in any capitals and start_date"),
     EVENTS: ("event", "patient_id, kind and date"),
 }
+# The columns an identical row repeats besides the patient's, which a patient lacks:
+_KEY_COLUMNS = {
+    PATIENTS: ("patient_id",),
+    TREATMENTS: ("kind", "agent", "start_date"),
+    EVENTS: ("kind", "date"),
+}
 
 
-def repeated_row_message(
-    kind: str, first: CleanRow, row: CleanRow, column_of: dict[str, str]
-) -> str:
-    """Return the error of a row naming the same record as an earlier row of its file."""
+def report_repeated_row(
+    cleaner: _Cleaner, kind: str, first: CleanRow, row: CleanRow
+) -> None:
+    """Reject a row naming the same record as an earlier row of its file.
+
+    The error's field is the columns that differ from the earlier row, or for an
+    identical row the columns identifying the record: a repeated treatment is not a
+    problem of its patient_id, and the row's patient is never named.
+    """
     noun, key = _KEY_WORDS[kind]
-    if row.values == first.values:
-        return f"repeats row {first.line} of this file; give each {noun} once."
-
-    differing = []
+    fields, differing = [], []
     for name, value in row.values.items():
         earlier = first.values.get(name)
         if value != earlier:
-            column = column_of.get(_FIELD_COLUMNS.get(name, name), name)
+            column = cleaner.column_of.get(_FIELD_COLUMNS.get(name, name), name)
+            fields.append(column)
             differing.append(f"{column} {_shown(value)}, not {_shown(earlier)}")
-    return (
-        f"names the {noun} of row {first.line} of this file (the same {key}) with "
-        f"other values ({'; '.join(differing)}); give each {noun} once."
+
+    if differing:
+        message = (
+            f"names the {noun} of row {first.line} of this file (the same {key}) with "
+            f"other values ({'; '.join(differing)}); give each {noun} once."
+        )
+    else:
+        fields = [cleaner.column_of.get(name, name) for name in _KEY_COLUMNS[kind]]
+        message = f"repeats row {first.line} of this file; give each {noun} once."
+    cleaner.errors.append(
+        Problem(
+            cleaner.source,
+            message,
+            row=row.line,
+            field=", ".join(fields),
+            code="repeated-record",
+        )
     )
 
 

@@ -532,34 +532,100 @@ def test_an_agent_differing_only_in_capitals_is_the_stored_treatment(
 
 
 @pytest.mark.parametrize(
-    "again, message",
+    "again, field, message",
     [
+        # An identical row: the columns identifying the treatment, besides the patient.
         (
             "P1,chemotherapy,doxorubicin,1,2020-02-01,",
+            "kind, agent, start_date",
             "repeats row 2 of this file; give each treatment once.",
+        ),
+        (
+            "P1,chemotherapy,Doxorubicin,1,2020-02-01,",
+            "agent",
+            "names the treatment of row 2 of this file (the same patient_id, kind, "
+            "agent in any capitals and start_date) with other values (agent "
+            '"Doxorubicin", not "doxorubicin"); give each treatment once.',
         ),
         # Never "already present": the earlier row is of this file, not stored before.
         (
             "P1,chemotherapy,Doxorubicin,2,2020-02-01,",
+            "agent, line",
             "names the treatment of row 2 of this file (the same patient_id, kind, "
             "agent in any capitals and start_date) with other values (agent "
             '"Doxorubicin", not "doxorubicin"; line "2", not "1"); give each '
             "treatment once.",
         ),
+        (
+            "P1,chemotherapy,doxorubicin,1,2020-02-01,2020-06-30",
+            "end_date",
+            "names the treatment of row 2 of this file (the same patient_id, kind, "
+            "agent in any capitals and start_date) with other values (end_date "
+            '"2020-06-30", not empty); give each treatment once.',
+        ),
     ],
 )
 def test_a_row_naming_the_treatment_of_an_earlier_row_of_the_file_says_so(
-    project, tmp_path, two_patients, again, message
+    project, tmp_path, two_patients, again, field, message
 ):
     first = "P1,chemotherapy,doxorubicin,1,2020-02-01,"
     path = write(tmp_path, "t.csv", f"{TREATMENT_HEADER}{first}\n{again}\n")
 
     problems = rejection(lambda: import_clinical(path, project, kind=TREATMENTS))
 
-    assert [(p.row, p.field, p.message, p.code) for p in problems] == [
-        (3, "patient_id", message, "repeated-record")
+    assert [(p.source, p.row, p.field, p.message, p.code) for p in problems] == [
+        ("t.csv", 3, field, message, "repeated-record")
     ]
     assert not Treatment.objects.exists()
+
+
+def test_a_repeated_treatment_is_recorded_under_its_agent_without_the_patient(
+    project, tmp_path, two_patients
+):
+    rows = "P1,chemotherapy,doxorubicin,1,2020-02-01,\nP1,chemotherapy,Doxorubicin,1,2020-02-01,\n"
+    path = write(tmp_path, "t.csv", TREATMENT_HEADER + rows)
+
+    with pytest.raises(ImportRejected) as caught:
+        import_clinical(path, project, kind=TREATMENTS)
+
+    issue = DataIssue.objects.get(code="repeated-record")
+    assert (issue.row, issue.field) == (3, "agent")
+    said = [str(caught.value), issue.message, issue.value, issue.field]
+    assert not [text for text in said if "P1" in text]
+
+
+@pytest.mark.parametrize(
+    "again, field",
+    [
+        ("P1,response,PR,2020-05-01", "kind, date"),
+        ("P1,response,SD,2020-05-01", "recist"),
+    ],
+)
+def test_a_row_naming_the_event_of_an_earlier_row_names_what_repeats_or_differs(
+    project, tmp_path, two_patients, again, field
+):
+    header = "patient_id,kind,recist,date\n"
+    path = write(tmp_path, "e.csv", f"{header}P1,response,PR,2020-05-01\n{again}\n")
+
+    problems = rejection(lambda: import_clinical(path, project, kind=EVENTS))
+
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (3, field, "repeated-record")
+    ]
+    assert not ClinicalEvent.objects.exists()
+
+
+def test_a_repeated_patient_row_names_the_patient_id_column_but_not_the_patient(
+    project, tmp_path
+):
+    row = "P1,F,1950,LUAD,,IV,2020-01-02\n"
+    path = write(tmp_path, "p.csv", PATIENT_HEADER + row + row)
+
+    problems = rejection(lambda: import_clinical(path, project))
+
+    assert [(p.row, p.field, p.message, p.value) for p in problems] == [
+        (3, "patient_id", "repeats row 2 of this file; give each patient once.", "")
+    ]
 
 
 def test_a_treatment_ending_before_it_starts_rejects_the_file(
