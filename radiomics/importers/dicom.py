@@ -15,7 +15,7 @@ import traceback
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -281,6 +281,58 @@ class _Scope:
     deidentified: list[Decisions] = field(default_factory=list)
 
 
+class _Writer:
+    """Writes the fast lane's files in a thread of its own, beside the importing one.
+
+    Creating a file costs kernel time, which on a virtual machine varies from run to
+    run by a factor of five and more (BENCHMARKS.md, "Reading the DICOM ingest
+    results"); in a thread of its own it runs on another core while this one reads
+    and compares the next files. The thread holds the interpreter lock only between
+    system calls. At most PENDING files wait to be written, so memory stays bounded.
+    wait() returns once every file handed over is written, or raises the first
+    write's error: a series commits only after wait(), and is undone only after it.
+    """
+
+    PENDING = 64
+
+    def __init__(self) -> None:
+        self.executor: ThreadPoolExecutor | None = None
+        self.pending: list[Future] = []
+        self.checked = 0  # pending[:checked] ended without an error
+        self.room = threading.Semaphore(self.PENDING)
+
+    def write(self, target: Path, pieces: list[bytes | memoryview]) -> None:
+        """Hand a file over; raise at once if one handed over before failed."""
+        # The thread writes in order, so the writes ended are those up to the first
+        # one not ended:
+        while self.checked < len(self.pending) and self.pending[self.checked].done():
+            if self.pending[self.checked].exception() is not None:
+                self.wait()
+            self.checked += 1
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="dicom-writer")
+        self.room.acquire()
+        future = self.executor.submit(write_pieces, target, pieces)
+        future.add_done_callback(lambda _: self.room.release())
+        self.pending.append(future)
+
+    def wait(self) -> None:
+        """Wait for every file handed over; raise the first error of their writes."""
+        pending, self.pending, self.checked = self.pending, [], 0
+        errors = [future.exception() for future in pending]  # each once it ended
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def close(self) -> None:
+        """Wait for the files handed over, whatever became of them, and end the thread."""
+        with suppress(Exception):
+            self.wait()
+        if self.executor is not None:
+            self.executor.shutdown()
+            self.executor = None
+
+
 @dataclass
 class _Loaded:
     """A whole file read for storing, with the keys that tell whether it is stored already."""
@@ -421,6 +473,7 @@ class _Ingest:
         self.stored_files: dict[str, tuple[str, str]] = {}
         self.ahead: set[str] = set()
         self.touched: set[str] = set()
+        self.writer = _Writer()  # the fast lane's files, in process
 
     def warn(
         self,
@@ -503,6 +556,7 @@ class _Ingest:
                 self.store_series(series[key], studies[key[0]], pool)
         finally:
             _BATCH.clear()
+            self.writer.close()
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         # Segmentations last, so that the images they reference are stored:
@@ -770,7 +824,15 @@ class _Ingest:
         mark = len(self.issues)
         try:
             with transaction.atomic():
-                yield scope
+                try:
+                    yield scope
+                except BaseException:
+                    # Undone below only once the files handed over are written:
+                    with suppress(Exception):
+                        self.writer.wait()
+                    raise
+                # Committed only once its files are written:
+                self.writer.wait()
         except (_Rejected, DatabaseError, OSError) as exc:
             if isinstance(exc, _Rejected):
                 problem = exc.problem
@@ -1041,7 +1103,7 @@ class _Ingest:
                 dataclasses.replace(problem, source=header.source.name), state.patient
             )
         scope.written.append(target)  # removed again if the series fails
-        write_pieces(target, template.copy_of(parsed, plan, new_uid))
+        self.writer.write(target, template.copy_of(parsed, plan, new_uid))
         scope.deidentified.append(template.decisions)
         self.add_instance(
             state,
