@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -44,7 +45,24 @@ def pseudonymise(project: Project, source_id: str, **defaults) -> tuple[Patient,
     existing = Patient.objects.filter(project=project, source_key=key).first()
     if existing is not None:
         return existing, False
+    return add_patient(project, source_id, **defaults)
 
+
+def find_patients(project: Project, source_ids: Collection[str]) -> dict[str, Patient]:
+    """Return the stored patients of these source identifiers, by identifier, in one query."""
+    keys = {source_key(project, source_id): source_id for source_id in source_ids}
+    return {
+        keys[patient.source_key]: patient
+        for patient in Patient.objects.filter(project=project, source_key__in=keys)
+    }
+
+
+def add_patient(project: Project, source_id: str, **defaults) -> tuple[Patient, bool]:
+    """Create the patient for `source_id`, found absent, as pseudonymise() does.
+
+    (patient, False) when another import created it since it was found absent.
+    """
+    key = source_key(project, source_id)
     for _attempt in range(50):
         try:
             with transaction.atomic():

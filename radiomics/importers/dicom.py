@@ -42,7 +42,7 @@ from biobank.core.importing import (
 from biobank.core.storage import StoragePathRefused, check_storage_path
 from patients.importers.runs import status_of
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
-from patients.services import find_patient, pseudonymise
+from patients.services import add_patient, find_patient, find_patients
 from radiomics.importers import fastlane, values
 from radiomics.importers.deid import (
     Decisions,
@@ -279,6 +279,9 @@ class _Scope:
     written: list[Path] = field(default_factory=list)
     created: Counter[str] = field(default_factory=Counter)
     deidentified: list[Decisions] = field(default_factory=list)
+    # The patients (by PatientID) and studies (by source UID hash) it found or made:
+    patients: dict[str, Patient] = field(default_factory=dict)
+    studies: dict[str, ImagingStudy] = field(default_factory=dict)
 
 
 class _Writer:
@@ -473,6 +476,11 @@ class _Ingest:
         self.stored_files: dict[str, tuple[str, str]] = {}
         self.ahead: set[str] = set()
         self.touched: set[str] = set()
+        # The batch's patients (by PatientID) and studies (by source UID hash) as
+        # look_up_stored() found them, None for one not stored, and as series this
+        # run committed found or made them; one missing is looked up when asked for:
+        self.patients: dict[str, Patient | None] = {}
+        self.studies: dict[str, ImagingStudy | None] = {}
         self.writer = _Writer()  # the fast lane's files, in process
 
     def warn(
@@ -858,6 +866,9 @@ class _Ingest:
                 path.unlink(missing_ok=True)
             for issue in self.issues[mark:]:
                 issue.patient = issue.record = None
+            # A study it changed may hold what was rolled back: looked up again.
+            for key in scope.studies:
+                self.studies.pop(key, None)
             self.reject(problem)
         except BaseException:
             # The import stops (a bug, a worker process killed, ^C): no file of the
@@ -866,6 +877,8 @@ class _Ingest:
                 path.unlink(missing_ok=True)
             raise
         else:
+            self.patients.update(scope.patients)
+            self.studies.update(scope.studies)
             for kind, n in scope.created.items():
                 self.report.count(kind, n)
             # The files stored fast share their template's decisions, added up once:
@@ -927,8 +940,8 @@ class _Ingest:
             key = self.hash(first.text("SeriesInstanceUID"))
             series = self.looked_up({key}, self.stored_series, find_series).get(key)
             patient = series.study.patient if series is not None else None
-            if patient is not None and patient != find_patient(
-                self.project, first.text("PatientID")
+            if patient is not None and patient != self.stored_patient(
+                first.text("PatientID"), scope
             ):
                 for header in headers:
                     header.ds = None
@@ -1301,12 +1314,13 @@ class _Ingest:
         )
 
     def look_up_stored(self, series: dict[tuple[str, str], list[_Header]]) -> None:
-        """Look up which of the batch's image series and files are stored, in a few queries.
+        """Look up which of the batch's image series, files, studies and patients are
+        stored, in a few queries instead of four a series.
 
-        Instead of two queries a series. NB: an import running at the same time may
-        store one of them after this; the database's unique source UID hashes then
-        refuse the second, whose series is rolled back (storage-failed), as when both
-        imports look it up at the same moment.
+        NB: an import running at the same time may store one of them after this; the
+        database's unique source UID hashes then refuse the second, whose series is
+        rolled back (storage-failed), as when both imports look it up at the same
+        moment. A patient is the exception: add_patient() finds the other's.
         """
         series_keys = {self.hash(series_uid) for _study, series_uid in series}
         file_keys = {
@@ -1317,6 +1331,12 @@ class _Ingest:
         self.stored_series = find_series(series_keys)
         self.stored_files = find_files(file_keys)
         self.ahead = series_keys | file_keys
+        patient_ids = {headers[0].text("PatientID") for headers in series.values()}
+        self.patients = dict.fromkeys(patient_ids)
+        self.patients.update(find_patients(self.project, patient_ids))
+        study_keys = {self.hash(study_uid) for study_uid, _series in series}
+        self.studies = dict.fromkeys(study_keys)
+        self.studies.update(find_studies(study_keys))
 
     def stored_instances(self, headers: list[_Header]) -> dict[str, tuple[str, str]]:
         """Return (content hash, SOP Instance UID) of the series' files stored already.
@@ -1434,11 +1454,23 @@ class _Ingest:
         return state.patient
 
     def patient_for(self, header: _Header, scope: _Scope) -> Patient:
-        sex = SEXES.get(header.text("PatientSex").upper(), Sex.UNKNOWN)
-        patient, created = pseudonymise(self.project, header.text("PatientID"), sex=sex)
-        if created:
-            scope.created["patients"] += 1
+        """Return the file's patient, made now if none is stored (pseudonymise())."""
+        patient_id = header.text("PatientID")
+        patient = self.stored_patient(patient_id, scope)
+        if patient is None:
+            sex = SEXES.get(header.text("PatientSex").upper(), Sex.UNKNOWN)
+            patient, created = add_patient(self.project, patient_id, sex=sex)
+            if created:
+                scope.created["patients"] += 1
+        scope.patients[patient_id] = patient
         return patient
+
+    def stored_patient(self, patient_id: str, scope: _Scope) -> Patient | None:
+        """The stored patient of a PatientID: as found before, or looked up now."""
+        for known in (scope.patients, self.patients):
+            if patient_id in known:
+                return known[patient_id]
+        return find_patient(self.project, patient_id)
 
     def clean(
         self, ds: Dataset, source: str, patient: Patient
@@ -1489,6 +1521,13 @@ class _Ingest:
             study.save(update_fields=["modalities"])
         return series
 
+    def stored_study(self, key: str, scope: _Scope) -> ImagingStudy | None:
+        """The stored study of a source UID hash: as found before, or looked up now."""
+        for known in (scope.studies, self.studies):
+            if key in known:
+                return known[key]
+        return ImagingStudy.objects.filter(source_uid_hash=key).first()
+
     def study_for(
         self,
         header: _Header,
@@ -1498,7 +1537,7 @@ class _Ingest:
         scope: _Scope,
     ) -> ImagingStudy:
         key = self.hash(header.text("StudyInstanceUID"))
-        study = ImagingStudy.objects.filter(source_uid_hash=key).first()
+        study = self.stored_study(key, scope)
         if study is not None:
             if study.patient_id != patient.pk:
                 raise _Rejected(
@@ -1511,6 +1550,7 @@ class _Ingest:
                         code="patient-mismatch",
                     )
                 )
+            scope.studies[key] = study
             return study
 
         day, time, date_source, date_problems = choose_study_date(study_headers)
@@ -1533,6 +1573,7 @@ class _Ingest:
             is_age_unit_assumed=age.is_unit_assumed,
         )
         scope.created["studies"] += 1
+        scope.studies[key] = study
 
         for problem in date_problems:
             self.warn(problem, patient, study)
@@ -2011,6 +2052,15 @@ def find_series(keys: Collection[str]) -> dict[str, ImageSeries]:
             source_uid_hash__in=chunk
         ).select_related("study__patient"):
             found[series.source_uid_hash] = series
+    return found
+
+
+def find_studies(keys: Collection[str]) -> dict[str, ImagingStudy]:
+    """Return the stored imaging studies with these source UID hashes."""
+    found: dict[str, ImagingStudy] = {}
+    for chunk in chunks(sorted(keys)):
+        for study in ImagingStudy.objects.filter(source_uid_hash__in=chunk):
+            found[study.source_uid_hash] = study
     return found
 
 

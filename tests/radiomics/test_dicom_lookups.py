@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pydicom
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
+from patients.models import Patient
+from radiomics.importers import dicom
 from radiomics.importers.dicom import ingest_dicom
-from radiomics.models import ImageInstance, ImageSeries
+from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +40,73 @@ def test_a_batch_looks_up_its_stored_series_and_files_once(make_ct, inbox, proje
     # Once for the batch, not once a series:
     assert selects_from(queries, "radiomics_imageseries") == 1
     assert selects_from(queries, "radiomics_imageinstance") == 1
+    assert selects_from(queries, "radiomics_imagingstudy") == 1
+    assert selects_from(queries, "patients_patient") == 1
+    assert report.created["studies"] == report.created["patients"] == 1
+
+
+def test_a_stored_patient_and_study_are_found_by_the_batch_look_up(
+    make_ct, inbox, project
+):
+    make_ct("a1.dcm", StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.3.1")
+    ingest_dicom(inbox, project)
+    make_ct("b1.dcm", StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.3.2")
+
+    again = ingest_dicom(inbox, project)
+
+    assert again.created["series"] == 1
+    assert "studies" not in again.created and "patients" not in again.created
+    assert ImagingStudy.objects.get().series.count() == 2
+    assert Patient.objects.count() == 1
+
+
+def fail_series(monkeypatch, series_uid: str) -> None:
+    """Make storing the rows of the series with this SeriesInstanceUID fail."""
+    insert = dicom._Ingest.insert_instances
+
+    def failing(self, state, scope):
+        if state.first.text("SeriesInstanceUID") == series_uid:
+            raise DatabaseError("the server went away")
+        insert(self, state, scope)
+
+    monkeypatch.setattr(dicom._Ingest, "insert_instances", failing)
+
+
+def test_a_patient_and_study_made_by_a_series_rolled_back_are_made_again(
+    make_ct, inbox, project, monkeypatch
+):
+    for series in (1, 2):
+        make_ct(
+            f"s{series}.dcm", StudyInstanceUID="1.2.3", SeriesInstanceUID=f"1.2.3.{series}"
+        )
+    fail_series(monkeypatch, "1.2.3.1")
+
+    report = ingest_dicom(inbox, project)
+
+    assert [(p.source, p.code) for p in report.rejected] == [("s1.dcm", "storage-failed")]
+    assert report.created["patients"] == report.created["studies"] == 1
+    study = ImagingStudy.objects.get()
+    assert study.patient == Patient.objects.get()
+    assert list(study.series.values_list("series_number", flat=True)) == [1]
+
+
+def test_a_study_changed_by_a_series_rolled_back_is_read_again(
+    make_ct, inbox, project, monkeypatch
+):
+    # The second series would add PT to the study's modalities, and is rolled back:
+    for series, modality in ((1, "CT"), (2, "PT"), (3, "MR")):
+        make_ct(
+            f"s{series}.dcm",
+            StudyInstanceUID="1.2.3",
+            SeriesInstanceUID=f"1.2.3.{series}",
+            Modality=modality,
+        )
+    fail_series(monkeypatch, "1.2.3.2")
+
+    report = ingest_dicom(inbox, project)
+
+    assert [p.source for p in report.rejected] == ["s2.dcm"]
+    assert ImagingStudy.objects.get().modalities == "CT,MR"
 
 
 def test_a_series_uid_in_two_studies_goes_into_the_series_stored_first(
