@@ -579,8 +579,10 @@ class _Ingest:
         warning names both files and neither name. Names compare as PS3.5 6.2 reads
         them: case, padding and trailing empty components aside. A file without a
         name differs from none. One warning per other name, naming the first file
-        that has it and counting the rest.
+        that has it and counting the rest. None for files all stored already: they
+        were warned about when they were stored, as were their other warnings.
         """
+        present = set(self.report.identical_files)
         first_named: dict[str, tuple[str, str]] = {}
         others: dict[tuple[str, str], list[str]] = defaultdict(list)
         for header in headers:
@@ -593,6 +595,8 @@ class _Ingest:
                 others[patient_id, name].append(header.source.name)
 
         for (patient_id, _name), files in others.items():
+            if present.issuperset([first_named[patient_id][1], *files]):
+                continue
             more = len(files) - 1
             self.warn(
                 Problem(

@@ -313,6 +313,28 @@ def test_a_file_with_another_name_for_the_same_patient_id_is_warned_about(
     assert DataIssue.objects.get(code="patient-name-mismatch").patient == patient
 
 
+def test_a_re_run_warns_of_another_name_only_for_files_it_stores(
+    make_ct, inbox, project
+):
+    make_ct("a.dcm", PatientName="QUIGLEY^MARGARET", PatientID="SYN-5501")
+    make_ct("b.dcm", PatientName="FENWICK^OTTILIE", PatientID="SYN-5501")
+    first = ingest_dicom(inbox, project)
+
+    again = ingest_dicom(inbox, project)
+    make_ct("c.dcm", PatientName="HOLLOWAY^PRUDENCE", PatientID="SYN-5501")
+    third = ingest_dicom(inbox, project)
+
+    def mismatches(report):
+        return [p.source for p in report.warnings if p.code == "patient-name-mismatch"]
+
+    assert mismatches(first) == ["b.dcm"]
+    # Nothing stored, nothing warned again, like the files' other warnings:
+    assert sorted(again.identical_files) == ["a.dcm", "b.dcm"]
+    assert mismatches(again) == []
+    assert mismatches(third) == ["c.dcm"]
+    assert DataIssue.objects.filter(code="patient-name-mismatch").count() == 2
+
+
 def test_files_with_the_other_name_are_counted_in_one_warning(make_ct, inbox, project):
     make_ct("a.dcm", PatientName="QUIGLEY^MARGARET")
     for name in ("b.dcm", "c.dcm", "d.dcm"):
