@@ -179,6 +179,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "biobank.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
+    # Decimal model fields (ages) are JSON numbers, as every other number, not text;
+    # writes still take a number or a numeric string:
+    "COERCE_DECIMAL_TO_STRING": False,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # An unknown ?format= is a 400 listing the endpoint's formats, not a 404:
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "biobank.api.negotiation.FormatNamingNegotiation",

@@ -495,13 +495,6 @@ class PatientSerializer(CuratedSerializer):
         ]
         read_only_fields = ["pseudonym"]
 
-    def to_representation(self, instance: Patient) -> dict:
-        data = super().to_representation(instance)
-        # Stored ages keep their three decimals, as before writes existed:
-        age = instance.age_at_diagnosis_years
-        data["age_at_diagnosis_years"] = None if age is None else f"{age:.3f}"
-        return data
-
     def validate_birth_year(self, year: int | None) -> int | None:
         return None if year is None else apply_rule(check_birth_year, year)
 
