@@ -22,6 +22,16 @@ from patients.models import Patient
 
 _FRACTION = Q(vaf__isnull=True) | (Q(vaf__gte=0) & Q(vaf__lte=1))
 
+# The most blood a count can be made in, in mL. A CellSearch tube holds 7.5 mL and a
+# cfDNA tube 10 mL; a draw of several tubes rarely passes 60 mL. More than 100 mL is
+# no draw but a unit slip (7500 for 7.5 mL in µL) or a typo, which would shrink the
+# count per 7.5 mL that cohorts compare.
+MAX_BLOOD_VOLUME_ML = 100
+ABOVE_MAX_BLOOD_VOLUME = (
+    f"must not exceed {MAX_BLOOD_VOLUME_ML} mL, more than any draw holds; give the "
+    "volume counted in mL."
+)
+
 
 class BloodSample(models.Model):
     """One blood draw; `drawn_on` is the local calendar day of `drawn_at`, for cohorts."""
@@ -137,7 +147,11 @@ class CTCCount(models.Model):
     enrichment = models.CharField(
         max_length=25, choices=Enrichment, default=Enrichment.EPCAM
     )
-    blood_volume_ml = models.FloatField(default=7.5)
+    blood_volume_ml = models.FloatField(
+        default=7.5,
+        help_text=f"Blood counted, in mL: above 0, at most {MAX_BLOOD_VOLUME_ML} "
+        "(a CellSearch tube holds 7.5).",
+    )
     count = models.PositiveIntegerField()
     count_per_7_5ml = models.FloatField(editable=False)
     clusters = models.PositiveIntegerField(null=True, blank=True)
@@ -158,6 +172,11 @@ class CTCCount(models.Model):
                 condition=Q(blood_volume_ml__gt=0),
                 name="ctc_volume_positive",
                 violation_error_message="Blood volume must be above 0 mL.",
+            ),
+            models.CheckConstraint(
+                condition=Q(blood_volume_ml__lte=MAX_BLOOD_VOLUME_ML),
+                name="ctc_volume_plausible",
+                violation_error_message=f"Blood volume {ABOVE_MAX_BLOOD_VOLUME}",
             ),
             models.CheckConstraint(
                 condition=Q(count__gte=0), name="ctc_count_not_negative"

@@ -10,7 +10,13 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from biobank.core.validation import InvalidValue, check_fits, choice_message
-from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
+from liquidbiopsy.models import (
+    ABOVE_MAX_BLOOD_VOLUME,
+    MAX_BLOOD_VOLUME_ML,
+    CfDNAAssay,
+    CTCCount,
+    VariantResult,
+)
 
 PERCENT, FRACTION = "percent", "fraction"
 Call = VariantResult.Call
@@ -136,8 +142,11 @@ def _out_of_range(unit: str | None, number: float) -> str:
 
 
 def check_blood_volume(ml: float) -> float:
-    if not (ml > 0 and math.isfinite(ml)):
+    """Return a CTC count's blood volume in mL: above 0, at most MAX_BLOOD_VOLUME_ML."""
+    if not ml > 0:  # NaN too
         raise InvalidValue("must be above 0 mL.")
+    if not ml <= MAX_BLOOD_VOLUME_ML:  # infinity too
+        raise InvalidValue(ABOVE_MAX_BLOOD_VOLUME)
     return ml
 
 

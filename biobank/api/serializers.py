@@ -141,6 +141,7 @@ CONSTRAINT_FIELDS = {
     "blood_sample_processing_time_not_negative": "hours_to_processing",
     "ctc_count_per_platform": "platform",
     "ctc_volume_positive": "blood_volume_ml",
+    "ctc_volume_plausible": "blood_volume_ml",
     "ctc_count_not_negative": "count",
     "cfdna_assay_natural_key": "panel",
     "cfdna_tumour_fraction_fraction": "tumour_fraction",

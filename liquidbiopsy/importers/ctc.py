@@ -177,6 +177,7 @@ def _clean(
             check_blood_volume(volume)
         except InvalidValue as exc:
             problems.add(line, "blood_volume_ml", str(exc), cells["blood_volume_ml"])
+            volume = None  # a count per 7.5 mL is not scaled to a refused volume
     count = _count(problems, line, cells, volume)
     clusters = _whole(problems, line, cells, "clusters")
     enrichment = cells.get("enrichment", "").strip() or CTCCount.Enrichment.EPCAM

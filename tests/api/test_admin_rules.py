@@ -67,6 +67,9 @@ CASES = {
     "no blood volume": Case(
         "ctc", "ctc-counts", {"blood_volume_ml": 0}, "blood_volume_ml"
     ),
+    "blood volume above 100 mL": Case(
+        "ctc", "ctc-counts", {"blood_volume_ml": 7500}, "blood_volume_ml"
+    ),
     "CTC count inline on the draw's page": Case(
         "ctc", "ctc-counts", {"count": 99999999999}, "count", parent="sample"
     ),

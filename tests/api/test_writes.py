@@ -909,6 +909,7 @@ def test_a_future_draw_gets_the_lab_importers_message(curator_api, project, tmp_
         ({"count": "1.5"}, {"count": 1.5}),
         ({"clusters": "-2"}, {"clusters": -2}),
         ({"blood_volume_ml": "0"}, {"blood_volume_ml": 0}),
+        ({"blood_volume_ml": "7500"}, {"blood_volume_ml": 7500}),
         ({"enrichment": "magnets"}, {"enrichment": "magnets"}),
     ],
 )

@@ -174,6 +174,53 @@ def test_an_unknown_patient_rejects_the_ctc_file_naming_row_and_field(
     assert Patient.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "header, cells",
+    [
+        ("count,blood_volume_ml", "3,7500"),
+        # A count per 7.5 mL is not scaled to the refused volume: one problem only.
+        ("ctc_count_per_7_5ml,blood_volume_ml", "3,7500"),
+        ("count,volume_ml", "3,7500"),
+        ("count,blood_volume_ml", "3,100.5"),
+    ],
+)
+def test_a_blood_volume_above_100_ml_rejects_the_ctc_file_naming_row_and_field(
+    project, tmp_path, header, cells
+):
+    register(project, "P1", "P2")
+    rows = f"P1,2023-05-22,3,7.5\nP2,2023-05-23,{cells}\n"
+    path = write(tmp_path, "ctc.csv", f"patient_id,draw_date,{header}\n{rows}")
+
+    problems = rejection(lambda: import_ctc(path, project))
+
+    volume = cells.split(",")[1]
+    assert [(p.source, p.row, p.field, p.value) for p in problems] == [
+        ("ctc.csv", 3, "blood_volume_ml", volume)
+    ]
+    assert problems[0].message == (
+        "must not exceed 100 mL, more than any draw holds; give the volume counted "
+        "in mL."
+    )
+    assert BloodSample.objects.count() == 0
+    assert DataIssue.objects.get().field == "blood_volume_ml"
+
+
+def test_a_blood_volume_of_100_ml_is_stored(project, tmp_path):
+    register(project, "P1")
+    path = write(
+        tmp_path,
+        "ctc.csv",
+        "patient_id,draw_date,count,blood_volume_ml\nP1,2023-05-22,40,100\n",
+    )
+
+    import_ctc(path, project)
+
+    assert CTCCount.objects.values_list("blood_volume_ml", "count_per_7_5ml").get() == (
+        100,
+        3,
+    )
+
+
 def test_create_patients_imports_rows_of_unknown_patients(project, tmp_path):
     path = write(tmp_path, "ctc.csv", HEADER + "NEW-1,2023-05-22,3\n")
 
