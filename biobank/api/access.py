@@ -12,11 +12,19 @@ inactive accounts may do nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.forms import ModelChoiceField
+from django.http import HttpRequest, HttpResponse
 
 from patients.models import Project, ProjectMembership, Role
 
@@ -115,16 +123,33 @@ def projects_for(user: User, action: str = VIEW) -> QuerySet[Project]:
     )
 
 
+def project_codes_for(user: User, action: str = VIEW) -> dict[int, str]:
+    """The codes of the projects in which `user` may do `action`, by id, in code order.
+
+    Within a request, from the memberships read once (RolesOncePerRequestMiddleware).
+    """
+    roles = _request_roles_of(user)
+    if roles is None:
+        return dict(projects_for(user, action).values_list("pk", "code"))
+    allowed = ROLES_FOR[action]
+    return {pk: code for pk, (code, role) in roles.items() if role in allowed}
+
+
+def project_ids_for(user: User, action: str = VIEW) -> list[int]:
+    """The ids of the projects in which `user` may do `action`, in code order."""
+    return list(project_codes_for(user, action))
+
+
 def may(user: User, action: str, project: Project | int | None) -> bool:
     """Whether `user` may do `action` in `project` (None: in at least one project)."""
     if is_site_admin(user):
         return True
     if not _signed_in(user):
         return False
-    projects = projects_for(user, action)
-    if project is not None:
-        projects = projects.filter(pk=getattr(project, "pk", project))
-    return projects.exists()
+    allowed = project_ids_for(user, action)
+    if project is None:
+        return bool(allowed)
+    return getattr(project, "pk", project) in allowed
 
 
 def role_in(user: User, project: Project | int) -> str | None:
@@ -133,10 +158,79 @@ def role_in(user: User, project: Project | int) -> str | None:
         return "admin"
     if not _signed_in(user):
         return None
-    membership = ProjectMembership.objects.filter(
-        user=user, project=getattr(project, "pk", project)
-    ).first()
+    pk = getattr(project, "pk", project)
+    roles = _request_roles_of(user)
+    if roles is not None:
+        return roles[pk][1] if pk in roles else None
+    membership = ProjectMembership.objects.filter(user=user, project=pk).first()
     return membership.role if membership else None
+
+
+# The memberships of the request's users, read once per request: a cohort page asked
+# for them four times (the rows it may read, a gene checked against the readable
+# variants, the projects and the date mode of its export record), each list twice.
+@dataclass
+class _RequestRoles:
+    # Transactions open when the request began: inside one the request opened, a
+    # membership written and rolled back would leave a role behind, so the database
+    # is asked there, as outside a request.
+    depth: int
+    by_user: dict[int, dict[int, tuple[str, str]]] = field(default_factory=dict)
+
+
+_request_roles: ContextVar[_RequestRoles | None] = ContextVar(
+    "request_roles", default=None
+)
+
+
+def _request_roles_of(user: User) -> dict[int, tuple[str, str]] | None:
+    """Return the code of each project of `user` and its role there, as read in this request.
+
+    None outside a request, inside a transaction the request opened, and for site
+    administrators and users signed out or inactive (who need no membership).
+    """
+    memo = _request_roles.get()
+    if memo is None or not _signed_in(user) or is_site_admin(user):
+        return None
+    if len(connections[DEFAULT_DB_ALIAS].atomic_blocks) != memo.depth:
+        return None
+    if user.pk not in memo.by_user:
+        memberships = ProjectMembership.objects.filter(user=user).order_by(
+            "project__code"
+        )
+        memo.by_user[user.pk] = {
+            project: (code, role)
+            for project, code, role in memberships.values_list(
+                "project_id", "project__code", "role"
+            )
+        }
+    return memo.by_user[user.pk]
+
+
+class RolesOncePerRequestMiddleware:
+    """Read each user's project roles at most once per request (see _RequestRoles)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        depth = len(connections[DEFAULT_DB_ALIAS].atomic_blocks)
+        token = _request_roles.set(_RequestRoles(depth))
+        try:
+            return self.get_response(request)
+        finally:
+            _request_roles.reset(token)
+
+
+@receiver(post_save, sender=ProjectMembership, dispatch_uid="roles-membership-saved")
+@receiver(post_delete, sender=ProjectMembership, dispatch_uid="roles-membership-gone")
+@receiver(post_save, sender=Project, dispatch_uid="roles-project-saved")
+@receiver(post_delete, sender=Project, dispatch_uid="roles-project-gone")
+def forget_request_roles(**kwargs) -> None:
+    """A membership or project written in this request: read the roles again."""
+    memo = _request_roles.get()
+    if memo is not None:
+        memo.by_user.clear()
 
 
 def visible_to(
@@ -164,8 +258,7 @@ def visible_to(
     # place PostgreSQL cannot tell how many rows pass, guessed one, and chose plans
     # that join every row of a big list before sorting out its first page.
     lookup = f"{project_path}_id__in" if project_path else "pk__in"
-    ids = list(projects_for(user, action).values_list("pk", flat=True))
-    return queryset.filter(**{lookup: ids})
+    return queryset.filter(**{lookup: project_ids_for(user, action)})
 
 
 class ProjectChoicesOfUser:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from functools import cached_property
 
 from django.db.models import F, Min, QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -69,6 +71,22 @@ class CohortPairSerializer(serializers.Serializer):
     days_apart = serializers.IntegerField()
     abs_days_apart = serializers.IntegerField()
     evidence = EvidenceField()
+
+    def to_representation(self, instance: dict) -> dict:
+        # What Serializer.to_representation gives for a row of these keys, without its
+        # look-up of each field through get_attribute (half the time of a page of 100):
+        return {
+            name: None if (value := instance[name]) is None else represent(value)
+            for name, represent in self._representers
+        }
+
+    @cached_property
+    def _representers(self) -> list[tuple[str, Callable]]:
+        fields = list(self._readable_fields)
+        for field in fields:
+            if field.source_attrs != [field.field_name]:
+                raise TypeError(f"{field.field_name} must read the key of its name.")
+        return [(field.field_name, field.to_representation) for field in fields]
 
 
 def _parameter(name: str, kind: OpenApiTypes, description: str, **extra):

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from biobank.api.access import projects_for, visible_to
+from biobank.api.access import project_ids_for, visible_to
 from biobank.api.pagination import (
     PAGE_NUMBER_MESSAGE,
     CappedPaginator,
@@ -307,7 +307,7 @@ def _projects_listed(request: HttpRequest, form: forms.Form) -> set[int]:
     chosen = form.cleaned_data.get("project") if form.is_valid() else None
     if chosen is not None:
         return {chosen.pk}
-    return set(projects_for(request.user).values_list("pk", flat=True))
+    return set(project_ids_for(request.user))
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:

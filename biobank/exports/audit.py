@@ -6,11 +6,12 @@ import logging
 from collections.abc import Iterable, Iterator, Sized
 from typing import TypeVar
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from biobank.api.access import projects_for
+from biobank.api.access import project_codes_for, projects_for
 from biobank.core.logs import request_id
 from biobank.exports.models import ExportRecord
 from patients.models import Project
@@ -37,6 +38,17 @@ def projects_named(user, codes, project_code: str = "") -> set[int]:
 
     Without any, the projects the export could have held (see export_projects).
     """
+    if not isinstance(codes, QuerySet):
+        # A page's codes: compared with the reader's projects as read for the page.
+        readable_codes = project_codes_for(user)
+        found = {pk for pk, code in readable_codes.items() if code in codes}
+        if found or not project_code:
+            return found or set(readable_codes)
+        return {
+            pk
+            for pk, code in readable_codes.items()
+            if code.upper() == project_code.upper()
+        }
     readable = projects_for(user)
     found = set(readable.filter(code__in=codes).values_list("pk", flat=True))
     if found:
@@ -58,26 +70,29 @@ def start_export(
 ) -> ExportRecord:
     """Record an export as started, before its first row goes out.
 
-    Two queries: the record and its projects.
+    Two queries: the record and its projects, committed together (each committed on
+    its own, the request waited for the disk twice: some 4 ms each on the benchmark's
+    machine). Inside a caller's transaction, part of it, without a savepoint.
     """
     user = request.user
-    record = ExportRecord.objects.create(
-        user=user if user.is_authenticated else None,
-        username=user.get_username(),
-        kind=kind,
-        path=request.get_full_path()[:PATH_LENGTH],
-        request_id=request_id.get(),
-        definition=definition,
-        format=fmt,
-        date_mode=date_mode,
-        **finished,
-    )
-    # One insert, where projects.set() would read the (empty) links first:
     Link = ExportRecord.projects.through
-    Link.objects.bulk_create(
-        Link(exportrecord=record, project_id=getattr(project, "pk", project))
-        for project in projects
-    )
+    with transaction.atomic(savepoint=False):
+        record = ExportRecord.objects.create(
+            user=user if user.is_authenticated else None,
+            username=user.get_username(),
+            kind=kind,
+            path=request.get_full_path()[:PATH_LENGTH],
+            request_id=request_id.get(),
+            definition=definition,
+            format=fmt,
+            date_mode=date_mode,
+            **finished,
+        )
+        # One insert, where projects.set() would read the (empty) links first:
+        Link.objects.bulk_create(
+            Link(exportrecord=record, project_id=getattr(project, "pk", project))
+            for project in projects
+        )
     return record
 
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Min, TextChoices
 from django.utils import timezone
 
-from biobank.api.access import CURATE, is_site_admin, projects_for
+from biobank.api.access import CURATE, is_site_admin, project_ids_for
 from liquidbiopsy.models import BloodSample
 from patients.models import ClinicalEvent, Patient, Treatment
 from radiomics.models import ImagingStudy
@@ -379,13 +379,13 @@ def may_see_calendar(user, projects: Iterable[int]) -> bool:
 
     Curators, managers (the roles that may curate) and site administrators may; a
     viewer of any of the projects, or a user without a role there, may not. One
-    query whatever the number of projects (none for a site administrator).
+    query whatever the number of projects (none for a site administrator, nor in a
+    request that read the user's roles already).
     """
     projects = set(projects)
     if not projects or is_site_admin(user):
         return True
-    curated = projects_for(user, CURATE).filter(pk__in=projects)
-    return curated.count() == len(projects)
+    return projects <= set(project_ids_for(user, CURATE))
 
 
 def choose_date_mode(user, asked: str | None, projects: Iterable[int]) -> DateMode:

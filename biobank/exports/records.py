@@ -7,7 +7,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from biobank.api.access import projects_for
+from biobank.api.access import project_ids_for, projects_for
 from biobank.exports.dates import (
     DATES_PARAMETER,
     DateMode,
@@ -50,7 +50,7 @@ class DatedRecordsMixin:
         patients = self.patients_of(ids, self.project_path)
         projects = {project for project, _ in patients.values()}
         if not rows:
-            projects = set(projects_for(request.user).values_list("pk", flat=True))
+            projects = set(project_ids_for(request.user))
         dater = Dater(read_dates(request, projects))
         if dater.is_calendar:
             return response

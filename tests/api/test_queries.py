@@ -9,11 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from tests.api.conftest import A_VALUES, Biobank, add_side
 from tests.api.test_endpoints import ENDPOINTS
 
-# Token look-up (1), the reader's projects (1, on records of a project), count (1,
-# only when rows follow the page, never on cursor pages), the page (1), one prefetch
-# for the signature terms, and the date mode's two (the records' patients, the
-# reader's role):
-MOST_QUERIES = 7
+# Token look-up (1), the reader's projects and roles (1, read once per request, on
+# records of a project), count (1, only when rows follow the page, never on cursor
+# pages), the page (1), one prefetch for the signature terms, and the date mode's
+# records' patients (1; the reader's role is among the roles read):
+MOST_QUERIES = 6
 
 
 def add_patients(biobank: Biobank, number: int) -> None:
@@ -44,8 +44,8 @@ def test_list_queries_do_not_grow_with_rows(endpoint, api, biobank):
 
 
 # A parameter that must name something stored (biobank/api/vocabulary.py) adds its
-# check and, for records of projects, the reader's projects once more:
-NAME_CHECK_QUERIES = 2
+# check (the reader's projects are read once per request):
+NAME_CHECK_QUERIES = 1
 NAMED_PARAMETERS = ("modality=", "feature=", "gene=")
 # A feature value range reads the feature's ids and the ids of the matching values
 # (biobank/api/filters.py, FeatureValueFilter.filter_queryset):
