@@ -279,6 +279,11 @@ class FeatureValueAdmin(ProjectScopedAdmin, admin.ModelAdmin):
     # NB: tens of millions of rows; counting them all on every page is too slow.
     show_full_result_count = False
 
+    # A value's name is its feature's (the delete confirmation and its log entries).
+    # NB: the list applies list_select_related only to a queryset without any:
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
     # Computed by an engine or imported with its extraction: a value changed by hand
     # would no longer be what the extraction's software and parameters gave. A wrong
     # value is deleted (docs/signatures_and_robustness.md) or its extraction re-run.

@@ -410,8 +410,12 @@ class FeatureValue(models.Model):
         # for 10,001 ids among 54 million values, issue 7):
         indexes = [models.Index(fields=["feature", "value", "id"])]
 
+    # What __str__ reads; the admin's delete confirmation reads it for all values at
+    # once (biobank.core.scoped_admin.deleted_objects):
+    str_related = ("feature",)
+
     def __str__(self) -> str:
-        return f"{self.feature_id}={self.value}"
+        return f"{self.feature.name} = {self.value}"
 
     @classmethod
     def bulk_target(cls) -> tuple[str, str]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
 
 from patients.models import Patient
 from radiomics.models import (
+    FeatureDefinition,
     FeatureExtraction,
     FeatureRobustness,
     FeatureValue,
@@ -221,3 +225,71 @@ def test_a_study_keeps_its_patient_and_a_patient_its_pseudonym(
     # Adding a patient by hand still names its pseudonym:
     added = curator_client.get(admin_url(Patient, "add"))
     assert "pseudonym" in added.context["adminform"].form.fields
+
+
+# A feature value is named by its feature, in queries that do not grow with the values:
+
+
+def add_values(value: FeatureValue, count: int) -> None:
+    for number in range(count):
+        definition = FeatureDefinition.objects.create(
+            name=f"original_glcm_Extra{number}", family="glcm", feature_name="Extra"
+        )
+        FeatureValue.objects.create(
+            extraction=value.extraction, feature=definition, value=number
+        )
+
+
+def queries_of(client, url: str) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url)
+    assert page.status_code == 200
+    return len(queries), page.content.decode()
+
+
+def test_a_feature_value_is_named_by_its_feature(value):
+    assert str(value) == "original_firstorder_Mean = 1.5"
+
+
+@pytest.mark.parametrize("deleted", ["extraction", "value"])
+def test_a_delete_confirmation_names_the_features_in_as_many_queries_for_more(
+    deleted, value, curator_client
+):
+    record = value.extraction if deleted == "extraction" else value
+    url = admin_url(type(record), "delete", record.pk)
+    few, _ = queries_of(curator_client, url)
+    add_values(value, 5)
+
+    many, page = queries_of(curator_client, url)
+
+    assert "Feature value: <a" in page
+    assert ">original_firstorder_Mean = 1.5</a>" in page
+    assert many == few
+
+
+def test_the_feature_value_list_reads_as_many_queries_for_more_values(
+    value, curator_client
+):
+    url = admin_url(FeatureValue, "changelist")
+    few, _ = queries_of(curator_client, url)
+    add_values(value, 5)
+
+    many, page = queries_of(curator_client, url)
+
+    assert "original_glcm_Extra4" in page
+    assert many == few
+
+
+def test_deleting_selected_values_logs_each_by_its_feature(value, curator_client):
+    add_values(value, 2)
+    selected = list(FeatureValue.objects.values_list("pk", flat=True))
+
+    response = curator_client.post(
+        admin_url(FeatureValue, "changelist"),
+        {"action": "delete_selected", "_selected_action": selected, "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    logged = set(LogEntry.objects.values_list("object_repr", flat=True))
+    assert "original_firstorder_Mean = 1.5" in logged
+    assert not FeatureValue.objects.exists()

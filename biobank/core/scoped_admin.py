@@ -19,11 +19,20 @@ bases and still win, since it does not defer to Django's model permissions.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from itertools import chain
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
+from django.contrib.admin.utils import (
+    NestedObjects,
+    NotRelationField,
+    get_fields_from_path,
+    quote,
+    unquote,
+)
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import router
 from django.db.models import (
     DateField,
     DateTimeField,
@@ -32,10 +41,14 @@ from django.db.models import (
     IntegerField,
     Model,
     QuerySet,
+    prefetch_related_objects,
 )
 from django.forms import Field as FormField
 from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from biobank.api.access import (
     CURATE,
@@ -104,6 +117,9 @@ class ProjectScopedAdmin:
         self, request: HttpRequest, obj: Model | None = None
     ) -> bool:
         return self._may(request, self.write_action, obj)
+
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple:
+        return deleted_objects(objs, request, self.admin_site)
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
         self._seen_or_404(request, object_id)
@@ -202,3 +218,64 @@ def _parent_path(obj: Model) -> str | None:
         return project_path(type(obj))
     except KeyError:
         return None
+
+
+def deleted_objects(objs, request: HttpRequest, admin_site: admin.AdminSite) -> tuple:
+    """Return what Django's admin.utils.get_deleted_objects returns, in fewer queries.
+
+    Django names every record a delete takes along (a feature extraction's thousands
+    of values) and checks its delete permission, one record at a time. The records
+    each name needs (the model's `str_related`) and the way to each project (the
+    project path) are read first, one query per relation and model.
+    """
+    if not objs:
+        return [], {}, set(), []
+
+    collector = NestedObjects(
+        using=router.db_for_write(objs[0]._meta.model), origin=objs
+    )
+    collector.collect(objs)
+    by_model: dict[type[Model], list[Model]] = defaultdict(list)
+    for record in chain(*collector.model_objs.values(), collector.protected):
+        by_model[type(record)].append(record)
+    for model, records in by_model.items():
+        registered = admin_site.is_registered(model)
+        model_admin = admin_site.get_model_admin(model) if registered else None
+        _read_related_at_once(records, getattr(model_admin, "project_path", None))
+    perms_needed: set[str] = set()
+
+    def format_callback(obj: Model) -> str:
+        opts = obj._meta
+        if not admin_site.is_registered(type(obj)):
+            return f"{capfirst(opts.verbose_name)}: {obj}"
+        if not admin_site.get_model_admin(type(obj)).has_delete_permission(
+            request, obj
+        ):
+            perms_needed.add(opts.verbose_name)
+        try:
+            url = reverse(
+                f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                args=(quote(obj.pk),),
+            )
+        except NoReverseMatch:
+            return f"{capfirst(opts.verbose_name)}: {obj}"
+        return format_html(
+            '{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj
+        )
+
+    to_delete = collector.nested(format_callback)
+    protected = [format_callback(obj) for obj in collector.protected]
+    model_count = {
+        model._meta.verbose_name_plural: len(records)
+        for model, records in collector.model_objs.items()
+    }
+    return to_delete, model_count, perms_needed, protected
+
+
+def _read_related_at_once(records: list[Model], path: str | None) -> None:
+    """Read for all `records` of a model what their names and project path need."""
+    lookups = list(getattr(records[0], "str_related", ()))
+    if path and "__" in path:
+        lookups.append(path.rpartition("__")[0])
+    if lookups:
+        prefetch_related_objects(records, *lookups)
