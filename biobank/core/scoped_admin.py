@@ -58,10 +58,13 @@ from biobank.api.access import (
     may,
     project_id_of,
     project_path,
+    projects_for,
     visible_to,
 )
 from biobank.core.forms import IsoDateField, IsoSplitDateTimeField
 from biobank.core.validation import integer_range
+from patients.models import Patient
+from patients.services import source_key
 
 
 class ProjectScopedAdmin:
@@ -195,6 +198,27 @@ class ProjectScopedAdmin:
             )
         return field
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Also find the patient whose source identifier is the whole search term.
+
+        Only a keyed hash of a source identifier is stored (patients.services), so
+        the term is hashed for each project the user sees and matched exactly; the
+        term itself is kept and logged nowhere.
+        """
+        found, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        patient = _patient_path(self.model, self.get_search_fields(request))
+        term = search_term.strip()
+        if patient is None or not term:
+            return found, may_have_duplicates
+
+        keys = [source_key(project, term) for project in projects_for(request.user)]
+        by_source = queryset.filter(**{f"{patient}source_key__in": keys})
+        return found | by_source, may_have_duplicates
+
     def get_list_filter(self, request: HttpRequest) -> list:
         # A plain filter on a related record lists every record of that model (every
         # project's name); RelatedOnlyFieldListFilter lists those of visible rows.
@@ -211,6 +235,20 @@ def _is_relation(model: type[Model], name: str) -> bool:
         return get_fields_from_path(model, name)[-1].is_relation
     except (FieldDoesNotExist, NotRelationField):
         return False
+
+
+def _patient_path(model: type[Model], search_fields) -> str | None:
+    """Return the path to the patient ("" or "...patient__") of a list that searches
+    pseudonyms, else None."""
+    for field in search_fields:
+        prefix, _, name = field.rpartition("__")
+        if name != "pseudonym":
+            continue
+        if not prefix and model is Patient:
+            return ""
+        if prefix and get_fields_from_path(model, prefix)[-1].related_model is Patient:
+            return f"{prefix}__"
+    return None
 
 
 def _parent_path(obj: Model) -> str | None:
