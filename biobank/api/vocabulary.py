@@ -15,7 +15,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
-from biobank.api.access import project_path, visible_to
+from biobank.api.access import project_codes_for, project_path, visible_to
 from liquidbiopsy.hgvs import current_symbol
 from liquidbiopsy.models import VariantResult
 from patients.models import Project
@@ -160,7 +160,21 @@ PRESETS = Vocabulary(
 SOFTWARE = Vocabulary(
     FeatureExtraction, ("software",), "extraction you may read was made by"
 )
-PROJECTS = Vocabulary(Project, ("code",), "project you may read has the code")
+
+
+@dataclass(frozen=True)
+class ProjectCodes(Vocabulary):
+    """The codes of the projects a user may read, compared with those read for the request."""
+
+    def knows(self, value: str, user: AbstractBaseUser) -> bool:
+        # Codes are slugs, in ASCII: there Python's upper() is SQL's UPPER (iexact).
+        if not value.isascii():
+            return super().knows(value, user)
+        codes = project_codes_for(user).values()
+        return value.upper() in {code.upper() for code in codes}
+
+
+PROJECTS = ProjectCodes(Project, ("code",), "project you may read has the code")
 
 # How the schema describes a parameter checked against a vocabulary:
 SCHEMA_NOTE = "A value that names nothing stored is a 400 with the closest names."

@@ -91,3 +91,13 @@ def test_outside_a_request_every_check_reads_the_roles(
     with django_assert_num_queries(2):
         assert may(analyst, VIEW, project)
         assert not may(analyst, CURATE, project)
+
+
+@pytest.mark.parametrize("code", ["demo", "DEMO"])
+def test_a_project_code_is_checked_against_the_roles_read(code, api, biobank):
+    everything = count_queries(api, "/api/patients/")
+    named = count_queries(api, f"/api/patients/?project={code}")
+
+    # Only the filter's look-up of the project's id; its check that the reader may
+    # read a project of that code asks no query of its own:
+    assert len(named) == len(everything) + 1, "\n".join(named)
