@@ -332,6 +332,8 @@ class BoundedFilterSet(filters.FilterSet):
     FILTER_DEFAULTS = STRICT_FILTER_DEFAULTS
     # Parameter name -> what its value must name; merged along the class's bases:
     vocabularies: ClassVar[dict[str, Vocabulary]] = {}
+    # Set on each class by stored_date_parameters:
+    _stored_date_parameters: ClassVar[tuple[str, ...]]
 
     @classmethod
     def all_vocabularies(cls) -> dict[str, Vocabulary]:
@@ -391,13 +393,31 @@ class BoundedFilterSet(filters.FilterSet):
                 unknown[name] = [forms.ValidationError(message, code="unknown")]
         return unknown
 
+    def stored_date_parameters(self) -> tuple[str, ...]:
+        """Return the parameters comparing a patient's stored dates or birth year.
+
+        They follow from the class alone (its model and filters, which no instance
+        changes), so the first instance finds them for its class and every later
+        request of that class reads them back.
+        """
+        cls = type(self)
+        # Read from the class's own __dict__: a subclass has filters of its own.
+        found = cls.__dict__.get("_stored_date_parameters")
+        if found is None:
+            found = tuple(
+                parameter
+                for name in stored_date_filters(self._meta.model, self.filters)
+                for parameter in parameters_of_field(name, self.form.fields[name])
+            )
+            cls._stored_date_parameters = found
+        return found
+
     def _hidden_dates(self) -> dict[str, list[forms.ValidationError]]:
         """Refuse each stored date or birth year given, to a caller not shown them."""
         request = self.request
         given = [
             parameter
-            for name in stored_date_filters(self._meta.model, self.filters)
-            for parameter in parameters_of_field(name, self.form.fields[name])
+            for parameter in self.stored_date_parameters()
             if self.data.get(parameter) not in EMPTY_VALUES
         ]
         if not given or request is None:

@@ -270,3 +270,41 @@ def test_the_role_is_read_only_for_a_stored_date_parameter(api, biobank):
         results(api.get("/api/patients/", {"ordering": "pseudonym", "sex": "F"}))
 
     assert len(filtered) == len(plain)
+
+
+@pytest.mark.parametrize(("prefix", "viewset"), patient_lists())
+def test_each_list_keeps_the_stored_date_parameters_the_walk_finds(
+    prefix, viewset, api, biobank
+):
+    # After a request, what the list's filterset keeps for its class:
+    api.get(f"/api/{prefix}/")
+    kept = viewset.filterset_class.__dict__["_stored_date_parameters"]
+
+    walked = [parameter for listed, parameter, _ in PARAMETERS if listed == prefix]
+    assert sorted(kept) == sorted(walked)
+
+
+def test_the_stored_date_parameters_are_found_once_per_filterset_class(
+    api, biobank, monkeypatch
+):
+    from biobank.api import filters
+    from biobank.api.views import BloodSampleViewSet
+
+    filterset_class = BloodSampleViewSet.filterset_class
+    monkeypatch.delattr(filterset_class, "_stored_date_parameters", raising=False)
+    calls = []
+    find = filters.stored_date_filters
+
+    def counted(model, found):
+        calls.append(model)
+        return find(model, found)
+
+    monkeypatch.setattr(filters, "stored_date_filters", counted)
+
+    first = api.get("/api/blood-samples/", {"drawn_on_after": DAY})
+    again = api.get("/api/blood-samples/", {"drawn_on_before": DAY})
+
+    assert calls == [filterset_class._meta.model]
+    # Still refused on the second request, read from the class:
+    assert first.status_code == again.status_code == 400
+    assert REFUSAL in again.json()["drawn_on_before"][0]
