@@ -62,6 +62,7 @@ case "$cmd" in
         export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/biobank}
         export CELERY_BROKER_URL=${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}
         export LOG_FORMAT=${LOG_FORMAT:-json} ACCESS_LOG_LEVEL=${ACCESS_LOG_LEVEL:-INFO}
+        export DATABASE_CONN_MAX_AGE=${DATABASE_CONN_MAX_AGE:-60}
         # shellcheck source=deploy/services.sh
         source deploy/services.sh
         # Services named on this machine are started here; remote ones are left alone:

@@ -120,6 +120,8 @@ def start_server(
         "BIOBANK_VAR_DIR": str(var_dir),
         "LOG_LEVEL": "WARNING",
         "SIGN_IN_RATE": "1000/minute",
+        # Connections kept for the next requests, as dev.sh prod keeps them:
+        "DATABASE_CONN_MAX_AGE": os.environ.get("DATABASE_CONN_MAX_AGE", "60"),
     }  # fmt: skip
     for name in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
         env.pop(name, None)

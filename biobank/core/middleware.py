@@ -81,8 +81,9 @@ class RequestIdMiddleware:
 class DatabaseUnavailableMiddleware:
     """Answer 503 while the database cannot be reached, instead of a 500.
 
-    Connections are opened per request (CONN_MAX_AGE 0), so the first request after
-    the database is back succeeds without restarting the server.
+    A connection is opened per request, or kept (DATABASE_CONN_MAX_AGE) and checked
+    before each request uses it again, so the first request after the database is
+    back succeeds without restarting the server.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
