@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -129,6 +129,8 @@ REDACTED = "[redacted]"
 _SHORTEST_IDENTIFIER = 3
 _SUBSTRING_NAME = 4
 _SHORTEST_DIGITS = 5
+# Up to this many tokens, _Substrings tries each in turn (faster than looking up):
+_FEW_TOKENS = 32
 # A word of three letters or more right beside "[redacted]" (at most two separators):
 _BESIDE_REDACTED = re.compile(
     r"(?<=\[redacted\])[^A-Za-z0-9\[]{0,2}(?P<after>[^\W\d_]{3,})"
@@ -199,7 +201,7 @@ class IdentifierScreen:
     _added: set[tuple] = field(default_factory=set, repr=False, compare=False)
     # finds()' tokens of four characters or more, shorter ones, and IDs without
     # separators, by patient_only:
-    _tokens: dict[bool, tuple[list[str], set[str], list[str]]] = field(
+    _tokens: dict[bool, tuple[_Substrings, set[str], _Substrings]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -217,14 +219,22 @@ class IdentifierScreen:
         return screen
 
     def add_patient(self, ds: Dataset) -> None:
-        """Add the patient's own identifiers from the top level of a data set (cheap)."""
+        """Add the patient's own identifiers from the top level of a data set (cheap).
+
+        Those of PATIENT_KEYWORDS count as the patient's (`patient_names`,
+        `patient_identifiers`), as from_dataset() counts them, so that a batch's
+        screen passed to deidentify() screens acquisition parameters as a file's own
+        screen does.
+        """
         for keyword in PATIENT_NAME_KEYWORDS:
             for text in _texts(values.element(ds, keyword)):
-                self.add_name(text, of_patient=True)
+                self.add_name(text, of_patient=keyword in PATIENT_KEYWORDS)
         for keyword in PATIENT_ID_KEYWORDS:
             for text in _texts(values.element(ds, keyword)):
                 self.add_identifier(
-                    text, is_date=keyword == "PatientBirthDate", of_patient=True
+                    text,
+                    is_date=keyword == "PatientBirthDate",
+                    of_patient=keyword in PATIENT_KEYWORDS,
                 )
         for item in getattr(ds, "OtherPatientIDsSequence", None) or []:
             for text in _texts(values.element(item, "PatientID")):
@@ -433,24 +443,53 @@ class IdentifierScreen:
                         written.add(digits.lstrip("0"))
             tokens = written | names
             self._tokens[patient_only] = (
-                [token for token in tokens if len(token) >= _SUBSTRING_NAME],
+                _Substrings.of(t for t in tokens if len(t) >= _SUBSTRING_NAME),
                 {token for token in tokens if token and len(token) < _SUBSTRING_NAME},
-                [
-                    token
-                    for token in written
-                    if len(token) >= _SUBSTRING_NAME and token.isalnum()
-                ],
+                _Substrings.of(
+                    t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
+                ),
             )
         long_tokens, short_tokens, compact_ids = self._tokens[patient_only]
         text = text.upper()
-        if any(token in text for token in long_tokens):
+        if long_tokens.found_in(text):
             return True
-        compact = _NOT_ALNUM.sub("", text)
-        if any(token in compact for token in compact_ids):
+        if compact_ids.found_in(_NOT_ALNUM.sub("", text)):
             return True
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(text)
         )
+
+
+@dataclass(frozen=True)
+class _Substrings:
+    """Tokens of four characters or more, to look for anywhere in a text.
+
+    A few are tried one by one. Many (a batch of hundreds of patients, whose every
+    file is screened for all of them) are found by their first four characters,
+    looked up at each place of the text, so that the cost stays that of the text.
+    """
+
+    tokens: tuple[str, ...]
+    by_start: dict[str, tuple[str, ...]]  # empty for a few tokens
+
+    @classmethod
+    def of(cls, tokens: Iterable[str]) -> _Substrings:
+        tokens = tuple(sorted(set(tokens)))
+        if len(tokens) <= _FEW_TOKENS:
+            return cls(tokens, {})
+        by_start: dict[str, list[str]] = {}
+        for token in tokens:
+            by_start.setdefault(token[:_SUBSTRING_NAME], []).append(token)
+        return cls(tokens, {start: tuple(found) for start, found in by_start.items()})
+
+    def found_in(self, text: str) -> bool:
+        if not self.by_start:
+            return any(token in text for token in self.tokens)
+        for at in range(len(text) - _SUBSTRING_NAME + 1):
+            for token in self.by_start.get(text[at : at + _SUBSTRING_NAME], ()):
+                if text.startswith(token, at):
+                    return True
+        return False
 
 
 def _input_mask(text: str) -> list[bool] | None:
@@ -786,6 +825,7 @@ def deidentify(
     pseudonym: str,
     source: str,
     decisions: Decisions | None = None,
+    batch: IdentifierScreen | None = None,
 ) -> list[Problem]:
     """De-identify the data set in place; return what was assumed or emptied.
 
@@ -795,15 +835,18 @@ def deidentify(
     a screened Clean Descriptors Option; removes every private element, in sequences
     too and whatever its VR (UN included); removes public elements that the data
     dictionary does not know, since nothing says they are safe; replaces UIDs with
-    replacement_uid(); and screens all kept free text for the patient's identifiers.
+    replacement_uid(); and screens all kept free text for the patient's identifiers,
+    and for those of every patient in `batch` (the screen of the files imported
+    with it: a file must not keep another patient's ID in its description either).
     PatientName and PatientID become the pseudonym. What was done to each attribute
     (never its value) is added to `decisions`.
     """
     decisions = decisions if decisions is not None else Decisions()
     problems: list[Problem] = []
-    profile_pass = _ProfilePass(
-        project_code, IdentifierScreen.from_dataset(ds), source, problems, decisions
-    )
+    screens = [IdentifierScreen.from_dataset(ds)]
+    if batch is not None:
+        screens.append(batch)
+    profile_pass = _ProfilePass(project_code, screens, source, problems, decisions)
     _apply_profile(ds, profile_pass, "")
 
     age = values.element(ds, "PatientAge")
@@ -842,10 +885,19 @@ class _ProfilePass:
     """One pass of the profile over a data set and what it found."""
 
     project_code: str
-    screen: IdentifierScreen
+    # The data set's own identifiers, and those of its batch:
+    screens: list[IdentifierScreen]
     source: str
     problems: list[Problem]
     decisions: Decisions
+
+    def finds(self, elem: DataElement, patient_only: bool) -> bool:
+        """Tell whether a value of the element holds an identifier of a screen."""
+        return any(
+            screen.finds(text, patient_only)
+            for text in _texts(elem)
+            for screen in self.screens
+        )
 
 
 def _apply_profile(
@@ -894,10 +946,7 @@ def _apply_profile(
             uids = [replacement_uid(run.project_code, text) for text in _texts(elem)]
             elem.value = uids if len(uids) > 1 else (uids[0] if uids else None)
             note(name, tag, Decision.UID, rule)
-        elif action in (None, "C") and any(
-            run.screen.finds(text, patient_only=plan.is_acquisition_parameter)
-            for text in _texts(elem)
-        ):
+        elif action in (None, "C") and run.finds(elem, plan.is_acquisition_parameter):
             elem.value = None
             note(name, tag, Decision.CLEANED, rule)
             run.problems.append(

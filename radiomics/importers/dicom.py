@@ -387,6 +387,10 @@ class _Job:
     folder: str
     # Return series_facts() of the first file of each part that is de-identified:
     describe: bool
+    # The identifiers of every patient of the batch, which de-identification
+    # screens each file's kept free text for (_Ingest.screen, complete once the
+    # headers are read):
+    screen: IdentifierScreen
 
 
 @dataclass(frozen=True)
@@ -934,6 +938,8 @@ class _Ingest:
         pool: ProcessPoolExecutor | None = None,
     ) -> None:
         headers.sort(key=lambda h: (_int(h.text("InstanceNumber")) or 0, h.source.name))
+        if self.of_several_patients(headers, study_headers):
+            return
         if headers[0].fast:
             # The first file is stored by pydicom, and the others after it:
             self.read_slowly(headers[0])
@@ -971,8 +977,7 @@ class _Ingest:
             if pool is None:
                 for header in headers:
                     self.step()
-                    if not self.of_other_patient(header, first):
-                        self.store_file(header, state, scope)
+                    self.store_file(header, state, scope)
             else:
                 self.store_files_in_pool(pool, headers, state, scope)
             self.insert_instances(state, scope)
@@ -1004,17 +1009,45 @@ class _Ingest:
             return False
         return True
 
-    def of_other_patient(self, header: _Header, first: _Header) -> bool:
-        """Reject a file whose PatientID is not that of its series' first file."""
-        if header.text("PatientID") == first.text("PatientID"):
+    def of_several_patients(
+        self, headers: list[_Header], study_headers: list[_Header]
+    ) -> bool:
+        """Reject the whole series when its files, or its study's, name several patients.
+
+        A series and a study are of one patient (PS3.3 C.7.2.1, C.7.3.1). Which
+        PatientID is right only a curator can tell, so no file is stored, rather
+        than all under whichever file happens to sort first: a file of another
+        patient must never be stored as this one's. The problem counts the files of
+        each PatientID and names the first of each, never the IDs.
+        """
+        groups, what = _files_by_patient(headers), "series"
+        if len(groups) == 1:
+            groups, what = _files_by_patient(study_headers), "study"
+        if len(groups) == 1:
             return False
-        header.ds = None
+
+        for header in headers:
+            header.ds = None
+            self.step()
+        none_of = (
+            Message("none of its files was imported")
+            if what == "series"
+            else Message(
+                "none of the {n} files of this series was imported", n=len(headers)
+            )
+        )
         self.reject(
             Problem(
-                header.source.name,
+                headers[0].source.name,
                 Message(
-                    "has another PatientID than {first} of the same series; not imported.",
-                    first=first.source.name,
+                    "belongs to a {what} whose {n} files name {patients} patients in "
+                    "PatientID (0010,0020): {counts}. A {what} is of one patient, so "
+                    "{none_of}; sort them by patient and import them again.",
+                    what=Message.own(what),
+                    n=sum(len(names) for names in groups),
+                    patients=len(groups),
+                    counts=_counts_by_patient(groups),
+                    none_of=none_of,
                 ),
                 field=tag_name(0x00100020),
                 code="patient-mismatch",
@@ -1156,14 +1189,11 @@ class _Ingest:
         first, and dropped again (to a savepoint) when no file of the series gets
         as far as store_file() would have made it.
         """
-        first = state.first
         savepoint = transaction.savepoint() if state.patient is None else None
         patients_before = scope.created["patients"]
         patient = self.patient_of(state, scope)
         tasks, keys = [], set()
         for header in headers:
-            if header.text("PatientID") != first.text("PatientID"):
-                continue
             key = self.hash(header.text("SOPInstanceUID"))
             tasks.append(
                 _Task(
@@ -1180,14 +1210,13 @@ class _Ingest:
             storage_root=str(settings.BIOBANK_STORAGE_ROOT),
             folder=state.series.storage_path if state.series is not None else "",
             describe=state.series is None,
+            screen=self.screen,
         )
         results = self.run_in_pool(pool, job, tasks, scope)
 
         loaded = False
         for header in headers:
             self.step()
-            if self.of_other_patient(header, first):
-                continue
             name, result = header.source.name, results[header.index]
             for said in result.said:
                 self.note_library(name, said)
@@ -1487,7 +1516,12 @@ class _Ingest:
         self.decisions[source] = Decisions()
         with self.library_warnings(source):
             transfer_syntax, problems = prepare(
-                ds, source, self.project.code, patient.pseudonym, self.decisions[source]
+                ds,
+                source,
+                self.project.code,
+                patient.pseudonym,
+                self.decisions[source],
+                self.screen,
             )
         for problem in problems:
             self.warn(problem, patient)
@@ -1929,7 +1963,7 @@ def _store_file(job: _Job, task: _Task, describe: bool) -> _Stored:
     with library_messages() as said:
         result.said.append(said)
         transfer_syntax, result.warnings = prepare(
-            ds, name, job.project_code, job.pseudonym, result.decisions
+            ds, name, job.project_code, job.pseudonym, result.decisions, job.screen
         )
     if describe:
         # From a copy of the element table, as store_file() reads them:
@@ -2028,6 +2062,27 @@ class _WorkerLane:
         )
 
 
+def _files_by_patient(headers: list[_Header]) -> list[list[str]]:
+    """Return the names of the files of each PatientID, the most files first."""
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for header in headers:
+        by_id[header.text("PatientID")].append(header.source.name)
+    return sorted(by_id.values(), key=lambda names: (-len(names), names[0]))
+
+
+def _counts_by_patient(groups: list[list[str]]) -> Message:
+    """Return e.g. "5 files with the PatientID of b.dcm, 1 file with that of a.dcm"."""
+    parts: list[tuple[str, bool]] = []
+    for i, names in enumerate(groups):
+        whose = ", {n} with that of" if i else "{n} with the PatientID of"
+        parts += Message(
+            whose + " {name}",
+            n=Message.own(counted(len(names), "files")),
+            name=names[0],
+        ).parts
+    return Message.from_parts(parts)
+
+
 def fast_match(
     template: fastlane.SeriesTemplate, source: SourceFile, uid: str
 ) -> tuple[fastlane.Parsed, dict[int, str]] | None:
@@ -2115,9 +2170,18 @@ def read_template(
 
 
 def prepare(
-    ds: Dataset, source: str, project_code: str, pseudonym: str, decisions: Decisions
+    ds: Dataset,
+    source: str,
+    project_code: str,
+    pseudonym: str,
+    decisions: Decisions,
+    batch: IdentifierScreen,
 ) -> tuple[str, list[Problem]]:
-    """De-identify the data set in place for storing; return its transfer syntax and warnings."""
+    """De-identify the data set in place for storing; return its transfer syntax and warnings.
+
+    `batch` holds the identifiers of every patient of the batch (_Ingest.screen),
+    which its kept free text is screened for besides its own.
+    """
     transfer_syntax = transfer_syntax_of(ds)
     problems = normalise_temporal_values(ds, source)
     if not has_part10_header(ds):
@@ -2138,6 +2202,7 @@ def prepare(
         pseudonym=pseudonym,
         source=source,
         decisions=decisions,
+        batch=batch,
     )
     return transfer_syntax, problems
 

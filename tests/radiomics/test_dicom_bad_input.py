@@ -97,7 +97,10 @@ def test_rejects_objects_that_are_no_image_rtstruct_or_seg(inbox, project):
     assert "Enhanced SR" in problem.message
 
 
-def test_rejects_a_file_whose_patient_differs_from_its_series(make_ct, inbox, project):
+def test_rejects_every_file_of_a_series_whose_patients_differ(make_ct, inbox, project):
+    # Once the file of the other patient was rejected and the first kept; had the
+    # other sorted first, its patient would have had the series. A series is of
+    # one patient, and only a curator can tell which: none is stored.
     first = make_ct("1.dcm", InstanceNumber=1)
     ds = build_ct(InstanceNumber=2, PatientID="SYN-OTHER")
     reference = pydicom.dcmread(first)
@@ -107,10 +110,31 @@ def test_rejects_a_file_whose_patient_differs_from_its_series(make_ct, inbox, pr
 
     report = ingest_dicom(inbox, project)
 
-    assert [(p.source, p.code) for p in report.rejected] == [
-        ("2.dcm", "patient-mismatch")
+    assert [(p.source, p.code, p.field) for p in report.rejected] == [
+        ("1.dcm", "patient-mismatch", "PatientID (0010,0020)")
     ]
-    assert ImageInstance.objects.count() == 1
+    assert not ImageInstance.objects.exists()
+
+
+def test_rejects_every_series_of_a_study_whose_patients_differ(make_ct, inbox, project):
+    first = make_ct("1.dcm", InstanceNumber=1)
+    make_ct(
+        "2.dcm",
+        PatientID="SYN-OTHER",
+        StudyInstanceUID=pydicom.dcmread(first).StudyInstanceUID,
+    )
+
+    report = ingest_dicom(inbox, project)
+
+    assert sorted((p.source, p.code) for p in report.rejected) == [
+        ("1.dcm", "patient-mismatch"),
+        ("2.dcm", "patient-mismatch"),
+    ]
+    assert (
+        "belongs to a study whose 2 files name 2 patients" in report.rejected[0].message
+    )
+    assert "SYN-OTHER" not in report.summary()
+    assert not ImageInstance.objects.exists()
 
 
 def zip_with(

@@ -31,6 +31,7 @@ from tests.radiomics.conftest import (
     write_bare,
     write_part10,
 )
+from tests.radiomics.test_dicom_batch_patients import IDENTIFIERS, write_two_patients
 from tests.radiomics.test_dicom_workers import build_batch, forget, snapshot
 
 pytestmark = [
@@ -298,6 +299,24 @@ def test_a_real_series_read_in_place_comes_out_alike(lanes):
 
     assert fast == slow
     assert len(stored_fast) == len(list(series.glob("*.dcm"))) - 1
+
+
+@pytest.mark.parametrize("other_first", [True, False], ids=["other first", "last"])
+def test_a_batch_of_two_patients_is_screened_alike_for_every_file(
+    lanes, inbox, other_first
+):
+    # Every file is screened for the identifiers of both patients; the series'
+    # template too, so that the files stored fast after it keep none either.
+    write_two_patients(inbox, 6, other_first)
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert stored_fast == [f"00000{n}.dcm" for n in range(2, 6)]
+    for needle in IDENTIFIERS:
+        assert [
+            path for path, data in fast["files"].items() if needle.encode() in data
+        ] == []
 
 
 def test_a_full_disk_in_the_fast_lane_rolls_the_series_back(

@@ -47,10 +47,11 @@ def build_batch(inbox: Path) -> None:
     """Write a batch that takes every turn of storing a series' files.
 
     Two patients, three series; warnings (a legacy date, an age without its unit, a
-    name in a description, a date in the future, a decimal string that is no number,
-    another PatientName), a file cut short in its pixel data, another PatientID
-    within a series, a copy of a file under another name and a file with the SOP
-    Instance UID of another but other content.
+    name in a description, the other patient's name in a description, a date in the
+    future, a decimal string that is no number, another PatientName), a file cut
+    short in its pixel data, a copy of a file under another name, a file with the
+    SOP Instance UID of another but other content, and a fourth series, of a study
+    of its own, whose two files name two patients (refused whole).
     """
     first = build_ct(PatientName="GARCIA^ANA", PatientID="SYN-4711")
     shared = {
@@ -90,7 +91,7 @@ def build_batch(inbox: Path) -> None:
             else:
                 setattr(ds, keyword, value)
         write_part10(ds, path)
-    # Within series 1: a copy, a conflict, another patient, a file cut short.
+    # Within series 1: a copy, a conflict, a file cut short.
     shutil.copy(inbox / "s1_02.dcm", inbox / "s1_02_copy.dcm")
     conflicting = build_ct(
         **shared,
@@ -100,19 +101,23 @@ def build_batch(inbox: Path) -> None:
         Manufacturer="Other Imaging",
     )
     write_part10(conflicting, inbox / "s1_04_other.dcm")
-    write_part10(
-        build_ct(
-            StudyInstanceUID=first.StudyInstanceUID,
-            SeriesInstanceUID=first.SeriesInstanceUID,
-            InstanceNumber=9,
-            PatientID="SYN-0042",
-        ),
-        inbox / "s1_09.dcm",
-    )
+    # A series of two patients (once a file of another patient within series 1,
+    # which a series mixing patients now rejects whole, so it has a study of its own):
+    mixed = build_ct()
+    for number, patient_id in ((1, "SYN-4711"), (2, "SYN-0042")):
+        write_part10(
+            build_ct(
+                StudyInstanceUID=mixed.StudyInstanceUID,
+                SeriesInstanceUID=mixed.SeriesInstanceUID,
+                InstanceNumber=number,
+                PatientID=patient_id,
+            ),
+            inbox / f"s3_{number:02d}.dcm",
+        )
     cut = inbox / "s1_10.dcm"
     write_part10(build_ct(**shared, SeriesInstanceUID=first.SeriesInstanceUID), cut)
     cut.write_bytes(cut.read_bytes()[:-40])
-    # Another patient's series:
+    # Another patient's series, whose description names the first patient:
     other = build_ct(PatientID="SYN-0815")
     for number in range(1, 5):
         write_part10(
@@ -121,6 +126,7 @@ def build_batch(inbox: Path) -> None:
                 InstanceNumber=number,
                 StudyInstanceUID=other.StudyInstanceUID,
                 SeriesInstanceUID=other.SeriesInstanceUID,
+                SeriesDescription="compare GARCIA",
             ),
             inbox / f"p2_{number}.dcm",
         )
@@ -272,8 +278,8 @@ def test_workers_store_what_the_process_alone_stores(
     assert alone["identical"] == ["s1_02_copy.dcm"]
     assert sorted((source, code) for source, code, *_ in alone["rejected"]) == [
         ("s1_04_other.dcm", "content-conflict"),
-        ("s1_09.dcm", "patient-mismatch"),
         ("s1_10.dcm", "truncated"),
+        ("s3_01.dcm", "patient-mismatch"),
     ]
     codes = {code for _source, code, *_ in alone["warnings"]}
     assert {
@@ -285,6 +291,11 @@ def test_workers_store_what_the_process_alone_stores(
         "patient-name-mismatch",
     } <= codes
     assert len(alone["files"]) == 18
+    # The other patient's series, cleaned of the first patient's name:
+    assert ("p2_1.dcm", "identifier-in-text") in {
+        (source, code) for source, code, *_ in alone["warnings"]
+    }
+    assert not [path for path, data in alone["files"].items() if b"GARCIA" in data]
 
 
 def test_workers_read_the_members_of_an_archive(

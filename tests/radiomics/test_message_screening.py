@@ -66,14 +66,20 @@ def implicit_vr_test(inbox: Path) -> Path:
     """pydicom's implicit-VR MR, bare, of patient IMPLICIT^VR^TEST, and a stray file.
 
     Its Specific Character Set holds the name too, which pydicom quotes when it warns
-    that it knows no such encoding. The second file is of the same series but another
-    PatientID, so its rejection names the first file.
+    that it knows no such encoding. A copy in a study of its own shares its series
+    with a file of another PatientID, so that series' rejection names the copy.
+    (The stray file sits in a study of its own since a series that mixes patients is
+    refused whole, and so is a study.)
     """
     ds = Dataset(pydicom.dcmread(get_testdata_file("MR_small_implicit.dcm")))
     ds.PatientName = NAME
     ds.SpecificCharacterSet = "IMPLICIT_VR_TEST"
     ds.save_as(inbox / "implicit_vr_test_1.dcm", implicit_vr=True, little_endian=True)
 
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.save_as(inbox / "implicit_vr_test_2.dcm", implicit_vr=True, little_endian=True)
     ds.PatientID = "SYN-0445"
     ds.SOPInstanceUID = generate_uid()
     ds.InstanceNumber = 2
@@ -113,7 +119,10 @@ def test_an_import_keeps_its_wording_and_screens_what_it_quotes(
     assert DataIssue.objects.get(code="no-part10-header").message == NO_PART10
     # The name in a file name quoted by a message, and in what pydicom said:
     assert problems["patient-mismatch"].message == (
-        f"has another PatientID than {FILE} of the same series; not imported."
+        "belongs to a series whose 2 files name 2 patients in PatientID (0010,0020): "
+        f"1 file with the PatientID of {FILE[:-5]}2.dcm, 1 file with that of "
+        "second.dcm. A series is of one patient, so none of its files was imported; "
+        "sort them by patient and import them again."
     )
     assert (
         "Unknown encoding '[redacted]_[redacted]_[redacted]' - using default encoding"

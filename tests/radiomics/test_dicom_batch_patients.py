@@ -1,0 +1,173 @@
+"""A batch of several patients: no stored file keeps another patient's identifiers,
+and a series whose files name two patients is stored for neither.
+
+The trial case: STS_001's CT slices, one of them given another PatientID. Its copy
+kept StudyDescription IBSI_1_STS_001_CT, which names STS_001, because each file was
+screened for its own identifiers only.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from patients.models import Patient
+from radiomics.importers.dicom import ingest_dicom
+from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
+from tests.conftest import shared_path
+from tests.radiomics.conftest import build_ct, write_part10
+from tests.radiomics.test_dicom_deid import found_anywhere
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.filterwarnings("ignore:The value length"),
+    pytest.mark.filterwarnings("ignore:Invalid value for VR"),
+]
+
+OTHER_ID = "OTHER_PAT_42"
+# STS_001's PatientID and PatientName, and its AccessionNumber:
+STS_IDENTIFIERS = ("STS_001", "1764353264683505")
+IDENTIFIERS = (*STS_IDENTIFIERS, OTHER_ID)
+
+
+def sts_slices(inbox: Path, count: int) -> list[Path]:
+    """Copy the first `count` CT slices of STS_001 (shared test data) into the inbox."""
+    folder = shared_path("dicom_sts_rtstruct_ct_pet_mr", "STS_001", "CT", "image")
+    paths = []
+    for source in sorted(folder.glob("*.dcm"))[:count]:
+        paths.append(Path(shutil.copy(source, inbox / source.name)))
+    return paths
+
+
+def rewrite(path: Path, **attributes: object) -> None:
+    ds = pydicom.dcmread(path)
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def ingest(inbox: Path, project, caplog) -> tuple[object, str]:
+    """Ingest the inbox; return the report and everything it printed and logged."""
+    for name in ("", "radiomics", "patients", "biobank"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    report = ingest_dicom(inbox, project)
+    return report, report.summary() + "\n" + caplog.text
+
+
+def leaked(text: str) -> list[str]:
+    return [needle for needle in IDENTIFIERS if needle.lower() in text.lower()]
+
+
+@pytest.mark.parametrize(
+    "odd", ["000000.dcm", "000003.dcm"], ids=["sorted first", "sorted later"]
+)
+def test_a_series_whose_files_name_two_patients_is_refused_whole(
+    inbox, project, storage_root, caplog, odd
+):
+    sts_slices(inbox, 6)
+    rewrite(inbox / odd, PatientID=OTHER_ID)
+
+    report, said = ingest(inbox, project, caplog)
+
+    (problem,) = report.rejected
+    assert (problem.source, problem.code, problem.field) == (
+        "000000.dcm",
+        "patient-mismatch",
+        "PatientID (0010,0020)",
+    )
+    first_of_most = "000001.dcm" if odd == "000000.dcm" else "000000.dcm"
+    assert problem.message == (
+        "belongs to a series whose 6 files name 2 patients in PatientID (0010,0020): "
+        f"5 files with the PatientID of {first_of_most}, 1 file with that of {odd}. "
+        "A series is of one patient, so none of its files was imported; sort them "
+        "by patient and import them again."
+    )
+    assert report.created == {}
+    assert not Patient.objects.exists()
+    assert not ImageInstance.objects.exists()
+    assert [path for path in storage_root.rglob("*") if path.is_file()] == []
+    assert leaked(said) == []
+    for needle in IDENTIFIERS:
+        assert found_anywhere(needle, storage_root) == []
+
+
+def write_two_patients(inbox: Path, count: int, other_first: bool) -> Path:
+    """Write the trial's odd file as a series and study of its own, and STS_001's.
+
+    `count` files in all; the odd one's descriptions still name STS_001, and
+    STS_001's series description names the other patient. The odd file is read and
+    stored first, or last. Return its path.
+    """
+    paths = sts_slices(inbox, count)
+    for path in paths[1:]:
+        rewrite(path, SeriesDescription=f"IBSI_1_STS_001_CT_image after {OTHER_ID}")
+    other = inbox / ("000000.dcm" if other_first else "zz_other.dcm")
+    paths[0].rename(other)
+    rewrite(
+        other,
+        PatientID=OTHER_ID,
+        PatientName="",
+        AccessionNumber="",
+        # Series are stored in the order of their study and series UIDs:
+        StudyInstanceUID="1.2.3" if other_first else generate_uid(),
+        SeriesInstanceUID=generate_uid(),
+    )
+    return other
+
+
+@pytest.mark.parametrize("other_first", [True, False], ids=["other first", "last"])
+def test_no_stored_file_keeps_the_identifiers_of_another_patient_of_the_batch(
+    inbox, project, storage_root, caplog, other_first
+):
+    other = write_two_patients(inbox, 5, other_first)
+
+    report, said = ingest(inbox, project, caplog)
+
+    assert report.rejected == []
+    assert report.created == {
+        "patients": 2,
+        "studies": 2,
+        "series": 2,
+        "instances": 5,
+    }
+    assert set(ImagingStudy.objects.values_list("description", flat=True)) == {""}
+    assert set(ImageSeries.objects.values_list("description", flat=True)) == {""}
+    assert {(p.source, p.field) for p in report.warnings} >= {
+        (other.name, "StudyDescription (0008,1030)"),
+        (other.name, "SeriesDescription (0008,103E)"),
+        ("000001.dcm", "SeriesDescription (0008,103E)"),
+    }
+    assert leaked(said) == []
+    for needle in IDENTIFIERS:
+        assert found_anywhere(needle, storage_root) == []
+
+
+@pytest.mark.parametrize("odd", [1, 3], ids=["sorted first", "sorted later"])
+def test_a_built_series_of_two_patients_is_refused_whole(inbox, project, odd):
+    first = build_ct()
+    for number in range(1, 4):
+        write_part10(
+            build_ct(
+                StudyInstanceUID=first.StudyInstanceUID,
+                SeriesInstanceUID=first.SeriesInstanceUID,
+                InstanceNumber=number,
+                PatientID="SYN-0042" if number == odd else "SYN-9001",
+                PatientName="OTHER^PAT" if number == odd else "TESTPERSON^ALEX",
+            ),
+            inbox / f"{number}.dcm",
+        )
+
+    report = ingest_dicom(inbox, project)
+
+    assert [(p.source, p.code) for p in report.rejected] == [
+        ("1.dcm", "patient-mismatch")
+    ]
+    text = report.summary()
+    assert "SYN-0042" not in text and "SYN-9001" not in text
+    assert "3 files name 2 patients" in text
+    assert not ImageInstance.objects.exists()
