@@ -28,6 +28,7 @@ from biobank.core.validation import (
     check_text,
     longer_than_message,
 )
+from biobank.exports.dates import is_record_keeping
 from liquidbiopsy.hgvs import GeneSymbolError, check_gene_symbol, normalise_cdna_change
 from liquidbiopsy.importers.common import Draw, RowProblems
 from liquidbiopsy.importers.variants import (
@@ -327,6 +328,28 @@ class RefusesUnknownFields:
         return super().to_internal_value(data)
 
 
+# In the schema's description of each moment of record keeping of a patient's records:
+WITHHELD_NOTE = (
+    "Null for a caller shown shifted or relative dates, such as a viewer: the wall "
+    "clock of an import or a job would tell the patient's date offset "
+    "(docs/api.md#dates)."
+)
+
+
+class WithholdsRecordKeeping:
+    """A serializer of a patient's records whose moments of record keeping (created_at,
+    an extraction's started_at...) a caller shown shifted or relative dates gets as
+    null (biobank.exports.dates.is_record_keeping); the schema says so."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()  # type: ignore[misc]
+        for name, field in fields.items():
+            if is_record_keeping(name):
+                field.allow_null = True
+                field.help_text = f"{field.help_text or ''} {WITHHELD_NOTE}".strip()
+        return fields
+
+
 class CuratedSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     """A record curators write; every value passes the importers' rule for its field.
 
@@ -436,7 +459,7 @@ def optional_date() -> serializers.DateField:
     return serializers.DateField(required=False, allow_null=True)
 
 
-class PatientSerializer(CuratedSerializer):
+class PatientSerializer(WithholdsRecordKeeping, CuratedSerializer):
     """A patient; created from a source identifier that is kept only as a keyed hash.
 
     The pseudonym is given by the project's next number, as the importers give it;
@@ -564,7 +587,7 @@ class PatientSerializer(CuratedSerializer):
         return patient
 
 
-class _PatientRecordSerializer(CuratedSerializer):
+class _PatientRecordSerializer(WithholdsRecordKeeping, CuratedSerializer):
     """A record of one patient, with the patient's pseudonym and project."""
 
     project = _project("patient")
@@ -738,7 +761,7 @@ SEGMENTATION_FIELDS = [
 ]
 
 
-class SegmentationSerializer(serializers.ModelSerializer):
+class SegmentationSerializer(WithholdsRecordKeeping, serializers.ModelSerializer):
     project = _project("series.study.patient")
     patient = serializers.IntegerField(source="series.study.patient_id", read_only=True)
     patient_pseudonym = _pseudonym("series.study.patient")
@@ -864,7 +887,7 @@ class RadiomicSignatureSerializer(serializers.ModelSerializer):
         ]
 
 
-class SignatureScoreSerializer(serializers.ModelSerializer):
+class SignatureScoreSerializer(WithholdsRecordKeeping, serializers.ModelSerializer):
     project = _project("extraction.patient")
     patient = serializers.IntegerField(source="extraction.patient_id", read_only=True)
     patient_pseudonym = _pseudonym("extraction.patient")
@@ -1318,7 +1341,7 @@ class StudyFeatureValueSerializer(serializers.ModelSerializer):
         fields = ["feature", "feature_name", "ibsi_code", "value"]
 
 
-class StudyExtractionSerializer(serializers.ModelSerializer):
+class StudyExtractionSerializer(WithholdsRecordKeeping, serializers.ModelSerializer):
     values = StudyFeatureValueSerializer(many=True, read_only=True)
 
     class Meta:
@@ -1326,7 +1349,7 @@ class StudyExtractionSerializer(serializers.ModelSerializer):
         fields = ["id"] + EXTRACTION_FIELDS + ["values"]
 
 
-class StudySegmentationSerializer(serializers.ModelSerializer):
+class StudySegmentationSerializer(WithholdsRecordKeeping, serializers.ModelSerializer):
     extractions = StudyExtractionSerializer(many=True, read_only=True)
 
     class Meta:

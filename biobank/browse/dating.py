@@ -37,6 +37,10 @@ class PatientDates:
         """Return a date or moment of this patient in the page's mode."""
         return self.dater.value(self.key, value)
 
+    def text(self, text: str) -> str:
+        """Return free text of this patient (a note) with its ISO days in the page's mode."""
+        return self.dater.text(self.key, text)
+
     @property
     def reference_label(self) -> str:
         """What day 0 of this patient is in relative mode (never the date itself)."""

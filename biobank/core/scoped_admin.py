@@ -5,7 +5,8 @@ its Django base class (tests/test_authorization.py checks that none is missing).
 replaces Django's model permissions by project roles (biobank.api.access):
 
 - lists, search, autocomplete, history and change pages show only records of projects
-  the user views (a foreign record is a 404, as if absent);
+  the user curates (a foreign record is a 404, as if absent): they show calendar
+  dates, which a viewer of the project may not see;
 - adding, changing and deleting need `write_action` (curate; manage for consent and
   members) in the record's project; records shared by all projects only site admins;
 - related-record pickers (selects, raw-id and autocomplete fields) accept only records
@@ -76,9 +77,22 @@ class ProjectScopedAdmin:
     def project_path(self) -> str | None:
         return project_path(self.model)
 
+    @property
+    def read_action(self) -> str:
+        """The role that reads a project's records here: curate (shared records: view).
+
+        The admin shows calendar dates, moments of record keeping and the history;
+        a viewer of a project, even one who curates another, reads its records on the
+        web pages and the API, in shifted dates (docs/access.md#dates).
+        """
+        return VIEW if self.project_path is None else CURATE
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return visible_to(
-            request.user, super().get_queryset(request), self.project_path
+            request.user,
+            super().get_queryset(request),
+            self.project_path,
+            self.read_action,
         )
 
     def _may(self, request: HttpRequest, action: str, obj: Model | None) -> bool:
@@ -102,7 +116,7 @@ class ProjectScopedAdmin:
     def has_view_permission(
         self, request: HttpRequest, obj: Model | None = None
     ) -> bool:
-        return self._may(request, VIEW, obj) or self._may(
+        return self._may(request, self.read_action, obj) or self._may(
             request, self.write_action, obj
         )
 
@@ -140,7 +154,7 @@ class ProjectScopedAdmin:
         simple-history looks a record up in its history table when the (scoped)
         queryset lacks it, for deleted records, and then refuses with 403: that told
         which ids exist in other projects. A deleted record's history stays open to
-        those who may read its project.
+        those who may read its project here.
         """
         try:
             pk = self.model._meta.pk.to_python(unquote(object_id))
@@ -156,7 +170,7 @@ class ProjectScopedAdmin:
             )
         except (ValueError, ValidationError):
             latest = None
-        if latest is None or not self._may(request, VIEW, latest.instance):
+        if latest is None or not self._may(request, self.read_action, latest.instance):
             raise Http404(f"No {self.model._meta.verbose_name} has this id.")
 
     def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs):

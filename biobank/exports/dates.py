@@ -56,8 +56,9 @@ DATED_FIELDS = frozenset(
         "at",
     )
 )
-# Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...":
-TEXT_FIELDS = frozenset(("summary",))
+# Free text that may name a date, such as a timeline entry's "Consent withdrawn on ..."
+# or a clinical event's note (only ISO days are found: "3 March 2021" is not):
+TEXT_FIELDS = frozenset(("summary", "note"))
 ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
@@ -253,14 +254,12 @@ class Dater:
         if isinstance(data, dict):
             rewritten = {}
             for name, value in data.items():
-                if name == BIRTH_YEAR:
+                if name == BIRTH_YEAR or is_record_keeping(name):
                     rewritten[name] = None
                 elif isinstance(value, dt.date) or is_dated_name(name):
                     rewritten[self.name(name)] = self.value(key, _parsed(value))
                 elif name in TEXT_FIELDS and isinstance(value, str):
-                    rewritten[name] = ISO_DAY.sub(
-                        lambda day: self._text(key, day.group()), value
-                    )
+                    rewritten[name] = self.text(key, value)
                 else:
                     rewritten[name] = self._data(key, value)
             return rewritten
@@ -268,7 +267,13 @@ class Dater:
             return [self._data(key, item) for item in data]
         return self.value(key, data)
 
-    def _text(self, key: PatientKey, day: str) -> str:
+    def text(self, key: PatientKey, text: str) -> str:
+        """Return free text of patient `key` with each ISO day in it in this mode."""
+        if self.is_calendar:
+            return text
+        return ISO_DAY.sub(lambda day: self._day_text(key, day.group()), text)
+
+    def _day_text(self, key: PatientKey, day: str) -> str:
         value = self.value(key, _parsed(day))
         if isinstance(value, dt.date):
             return value.isoformat()
@@ -280,7 +285,7 @@ class Dater:
         The columns of pandas dates and UTC moments are the dated ones; their dtypes
         in each mode do not depend on the data: shifted keeps them, relative gives
         Int64 days for dates and Float64 days for moments, plus the string column
-        date_reference. birth_year is null in both.
+        date_reference. birth_year and moments of record keeping are null in both.
         """
         if self.is_calendar:
             return frame
@@ -290,7 +295,9 @@ class Dater:
         columns: dict[str, pd.api.extensions.ExtensionArray] = {}
         for name, dtype in frame.dtypes.items():
             column = frame[name]
-            if name == BIRTH_YEAR:
+            if name == BIRTH_YEAR or (
+                _is_dated(name, dtype) and is_record_keeping(name)
+            ):
                 columns[name] = pd.array([None] * len(frame), dtype=dtype)
             elif _is_dated(name, dtype):
                 is_moment = isinstance(dtype, pd.DatetimeTZDtype) or name.endswith(
@@ -325,12 +332,22 @@ def _is_dated(name: str, dtype: object) -> bool:
 
 
 def is_dated_name(name: str) -> bool:
-    """Whether a field of a patient's record holds a date or moment, by its name.
-
-    Record-keeping moments (created_at, an extraction's started_at) count too: near
-    the clinical dates, they would tell a shift.
-    """
+    """Whether a field of a patient's record holds a date or moment, by its name."""
     return name in DATED_FIELDS or name.endswith(DATED_SUFFIXES)
+
+
+def is_record_keeping(name: str) -> bool:
+    """Whether a dated field of a patient's record is a moment of record keeping.
+
+    Every dated name but the clinical ones (DATED_FIELDS): when a record was stored
+    or changed (created_at), an extraction ran (started_at, finished_at), a score
+    was computed (computed_at). They are the wall clock of an import or a job, not
+    the patient's, so in shifted and relative mode they are withheld (null): moved
+    by the offset, they would tell it against the project's created_at or today's
+    date; as stored, against the shifted clinical dates recorded with them. A dated
+    field added later is withheld until it is named clinical here.
+    """
+    return name not in DATED_FIELDS and name.endswith(DATED_SUFFIXES)
 
 
 def dated_value(dater: Dater, key: PatientKey, value: object) -> object:

@@ -52,6 +52,13 @@ def shown_date(value: dt.date | None, dates) -> str:
     return day_text(dates.value(value))
 
 
+@register.filter
+def shown_text(value: str, dates) -> str:
+    """Show free text of a patient (a clinical event's note) with each ISO day in it
+    (2024-03-01) in the page's date mode (a PatientDates); other spellings stay."""
+    return dates.text(value) if value else ""
+
+
 def day_text(shown: object) -> str:
     """Write a date, a moment or relative days (a Dater's value) as the pages show it."""
     if shown is None:
