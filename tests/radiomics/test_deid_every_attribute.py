@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import functools
 import io
 import itertools
@@ -344,9 +345,14 @@ def ingested(inbox, project, caplog):
     return planted, files, out.getvalue() + err.getvalue() + caplog.text
 
 
+# A page's CSRF token is 64 random letters and digits, in which a planted QH571 turns
+# up by chance about once in a few thousand runs:
+CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[A-Za-z0-9]+"')
+
+
 def leaked(text: str, planted: Planted) -> list[str]:
     """Return the planted identifiers found in the text, case ignored."""
-    lower = text.lower()
+    lower = CSRF_TOKEN.sub("", text).lower()
     return sorted(token for token in planted.tokens if token.lower() in lower)
 
 
