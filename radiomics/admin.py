@@ -143,6 +143,9 @@ class ImageSeriesAdmin(FromTheFilesMixin, ProjectScopedAdmin, SimpleHistoryAdmin
         "modality",
         "manufacturer",
         "slice_thickness_mm",
+        "ctdi_vol_mgy",
+        "injected_activity_mbq",
+        "uptake_time_min",
         "instance_count",
     )
     list_filter = ("modality", "manufacturer", "study__patient__project")

@@ -92,6 +92,27 @@ class ImageSeries(models.Model):
         null=True, blank=True, verbose_name="exposure (mAs)"
     )
     tube_current_ma = models.FloatField(null=True, blank=True)
+    ctdi_vol_mgy = models.FloatField(
+        null=True,
+        blank=True,
+        verbose_name="CTDIvol (mGy)",
+        help_text="CTDIvol (0018,9345): the CT dose index of the series, in mGy.",
+    )
+    injected_activity_mbq = models.FloatField(
+        null=True,
+        blank=True,
+        verbose_name="injected activity (MBq)",
+        help_text="RadionuclideTotalDose (0018,1074), stored in Bq in the file: the "
+        "activity injected, at the radiopharmaceutical start time, in MBq.",
+    )
+    uptake_time_min = models.FloatField(
+        null=True,
+        blank=True,
+        verbose_name="uptake time (min)",
+        help_text="Minutes from the radiopharmaceutical start time (0018,1078 or "
+        "0018,1072) to the series' start (SeriesDate, SeriesTime): the time to "
+        "decay-correct the injected activity over.",
+    )
     contrast_agent = models.CharField(max_length=128, blank=True)
     mr_sequence = models.CharField(max_length=128, blank=True)
     magnetic_field_strength_t = models.FloatField(null=True, blank=True)
@@ -118,6 +139,15 @@ class ImageSeries(models.Model):
                 condition=Q(slice_thickness_mm__isnull=True)
                 | Q(slice_thickness_mm__gt=0),
                 name="series_slice_thickness_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(ctdi_vol_mgy__isnull=True) | Q(ctdi_vol_mgy__gt=0),
+                name="series_ctdi_vol_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(injected_activity_mbq__isnull=True)
+                | Q(injected_activity_mbq__gt=0),
+                name="series_injected_activity_positive",
             ),
         ]
 

@@ -808,6 +808,11 @@ def acquisition_filters(path: str) -> type[filters.FilterSet]:
         )
         slice_thickness_mm = filters.RangeFilter(field_name=f"{path}slice_thickness_mm")
         kvp = filters.RangeFilter(field_name=f"{path}kvp")
+        ctdi_vol_mgy = filters.RangeFilter(field_name=f"{path}ctdi_vol_mgy")
+        injected_activity_mbq = filters.RangeFilter(
+            field_name=f"{path}injected_activity_mbq"
+        )
+        uptake_time_min = filters.RangeFilter(field_name=f"{path}uptake_time_min")
         magnetic_field_strength_t = filters.RangeFilter(
             field_name=f"{path}magnetic_field_strength_t"
         )

@@ -383,7 +383,8 @@ def series_values(
         "contrast_agent": "", "mr_sequence": "", "magnetic_field_strength_t": None,
         "echo_time_ms": None, "repetition_time_ms": None, "pet_units": "",
         "radiopharmaceutical": "", "kvp": None, "exposure_mas": None,
-        "tube_current_ma": None,
+        "tube_current_ma": None, "ctdi_vol_mgy": None, "injected_activity_mbq": None,
+        "uptake_time_min": None,
     }  # fmt: skip
     if kind == "MR":
         sequence = ["T1 VIBE post-contrast", "T2 TSE"][number - 1]
@@ -425,6 +426,9 @@ def series_values(
             "columns": 200,
             "pet_units": "BQML",
             "radiopharmaceutical": "Fludeoxyglucose",
+            # Fixed, so that the generator's random stream stays as it was:
+            "injected_activity_mbq": 370.0,
+            "uptake_time_min": 60.0,
             "instance_count": 300,
         }
 
@@ -449,6 +453,8 @@ def series_values(
         "kvp": kvp,
         "exposure_mas": exposure,
         "tube_current_ma": round(exposure / 0.5, 1),
+        # About 7 mGy per 100 mAs at 120 kV, rising with the kV:
+        "ctdi_vol_mgy": round(exposure * 0.07 * (kvp / 120) ** 2.5, 2),
         "contrast_agent": "Iohexol" if rng.random() < 0.8 else "",
         "instance_count": int(350 / thickness),
     }

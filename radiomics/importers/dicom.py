@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import gc
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -79,6 +80,8 @@ from radiomics.models import ImageInstance, ImageSeries, ImagingStudy, Segmentat
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# A DT value as values.check_dt() writes it, down to the minute at least:
+_DT_MOMENT = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(\.\d{1,6})?")
 
 IMPORTER = "dicom"
 IMAGE = "image"
@@ -94,6 +97,41 @@ SEXES = {"M": Sex.MALE, "F": Sex.FEMALE, "O": Sex.OTHER}
 STUDY_DATE_TAG = 0x00080020
 PATIENT_AGE_TAG = 0x00101010
 PATIENT_NAME_TAG = 0x00100010
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """The values of a dose or time a scanner records; others are read as none."""
+
+    attribute: str  # as warnings name it
+    unit: str  # of the file's value
+    low: float  # exclusive
+    high: float
+    per_stored: float = 1.0  # file units per unit of the ImageSeries field
+
+
+# NB: a value outside these is a unit slip (an activity in MBq where Bq is meant,
+# CTDIvol in µGy) or a placeholder, not a dose: CT perfusion of the head stays below
+# a few hundred mGy, and therapeutic activities (177Lu, 131I) below 20 GBq. 89Zr
+# antibodies are imaged up to a week after the injection; a dynamic PET series starts
+# shortly before it, and one started earlier is a clock or date slip.
+PLAUSIBLE_RANGES = {
+    "ctdi_vol_mgy": PlausibleRange("CTDIvol (0018,9345)", "mGy", 0.0, 1000.0),
+    "injected_activity_mbq": PlausibleRange(
+        "RadiopharmaceuticalInformationSequence > RadionuclideTotalDose (0018,1074)",
+        "Bq",
+        1e6,
+        2e10,
+        per_stored=1e6,
+    ),
+    # Named by the start it was read from (_uptake_attribute()):
+    "uptake_time_min": PlausibleRange(
+        "RadiopharmaceuticalInformationSequence > RadiopharmaceuticalStartTime (0018,1072)",
+        "min",
+        -10.0,
+        14 * 24 * 60.0,
+    ),
+}
 # The attributes an image's pixels are read by, each a whole number of at least 1:
 PIXEL_COUNT_KEYWORDS = (
     "Rows",
@@ -1075,7 +1113,7 @@ class _Ingest:
         if state.series is None:
             # Read from a copy of the element table: converting a value to read it
             # would make dcmwrite() encode it again instead of copying its bytes.
-            facts = series_facts(Dataset(dict(loaded.ds.items())))
+            facts = series_facts(Dataset(dict(loaded.ds.items())), header.source.name)
             state.series = self.create_series(state, facts, scope)
         ds = loaded.ds
         relative = PurePosixPath(
@@ -1552,6 +1590,8 @@ class _Ingest:
         )
         scope.created["series"] += 1
         state.is_new = True
+        for problem in facts["problems"]:
+            self.warn(problem, patient)
 
         modalities = set(filter(None, study.modalities.split(","))) | {series.modality}
         if ",".join(sorted(modalities)) != study.modalities:
@@ -1967,7 +2007,7 @@ def _store_file(job: _Job, task: _Task, describe: bool) -> _Stored:
         )
     if describe:
         # From a copy of the element table, as store_file() reads them:
-        result.facts = series_facts(Dataset(dict(ds.items())))
+        result.facts = series_facts(Dataset(dict(ds.items())), name)
     result.sop_instance_uid = _text(ds, "SOPInstanceUID")
     result.sop_class_uid = _text(ds, "SOPClassUID")
     result.instance_number = _int(ds.get("InstanceNumber"))
@@ -2258,14 +2298,19 @@ def write_pieces(target: Path, pieces: list[bytes | memoryview]) -> None:
         raise
 
 
-def series_facts(ds: Dataset) -> dict[str, object]:
-    """Return what create_series() and study_for() read of a series' first de-identified file."""
+def series_facts(ds: Dataset, source: str) -> dict[str, object]:
+    """Return what create_series() and study_for() read of a series' first de-identified file.
+
+    "problems" are the warnings about its acquisition parameters (implausible_values()).
+    """
+    parameters = acquisition_parameters(ds)
     return {
         "study_instance_uid": _text(ds, "StudyInstanceUID"),
         "series_instance_uid": _text(ds, "SeriesInstanceUID"),
         "body_part": _text(ds, "BodyPartExamined"),
         "study_description": _text(ds, "StudyDescription"),
-        "parameters": acquisition_parameters(ds),
+        "parameters": parameters,
+        "problems": implausible_values(parameters, source, _uptake_attribute(ds)),
     }
 
 
@@ -2389,6 +2434,7 @@ def acquisition_parameters(ds: Dataset) -> dict[str, object]:
     # TODO: enhanced multi-frame CT, MR and PET keep kVp, echo and repetition times in
     # their functional groups; those are not read, so such series leave them empty.
     shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    information = _first_item(ds, "RadiopharmaceuticalInformationSequence")
     measures = (
         _first_item(shared, "PixelMeasuresSequence") if shared is not None else None
     )
@@ -2422,6 +2468,11 @@ def acquisition_parameters(ds: Dataset) -> dict[str, object]:
         "kvp": _float(find("KVP")),
         "exposure_mas": _float(find("Exposure")),
         "tube_current_ma": _float(find("XRayTubeCurrent")),
+        "ctdi_vol_mgy": _float(_ct_exposure(ds, shared)),
+        "injected_activity_mbq": _megabecquerel(
+            _float(_first_value(information, "RadionuclideTotalDose"))
+        ),
+        "uptake_time_min": _uptake_minutes(ds, information),
         "contrast_agent": _text(ds, "ContrastBolusAgent")[:128],
         "mr_sequence": " / ".join(
             filter(None, (_text(ds, "ScanningSequence"), _text(ds, "SequenceName")))
@@ -2432,6 +2483,125 @@ def acquisition_parameters(ds: Dataset) -> dict[str, object]:
         "pet_units": _text(ds, "Units")[:16],
         "radiopharmaceutical": _radiopharmaceutical(ds)[:64],
     }
+
+
+def _ct_exposure(ds: Dataset, shared: Dataset | None) -> object:
+    """Return CTDIvol (0018,9345), from the Shared Functional Groups' CT Exposure
+    Sequence (0018,9321) of an enhanced CT when the top level has none."""
+    found = _first_value(ds, "CTDIvol")
+    exposure = _first_item(shared, "CTExposureSequence") if shared else None
+    if found is None and exposure is not None:
+        found = _first_value(exposure, "CTDIvol")
+    return found
+
+
+def _uptake_minutes(ds: Dataset, information: Dataset | None) -> float | None:
+    """Return the minutes from the radiopharmaceutical's start to the series' start.
+
+    The injected activity is decay-corrected over this time (SUV, PS3.3 C.8.9.1.1.7:
+    SeriesDate and SeriesTime are the reference of DecayCorrection START). The start is
+    RadiopharmaceuticalStartDateTime (0018,1078), else RadiopharmaceuticalStartTime
+    (0018,1072) on the series' day, or on the day before when that time is more than
+    12 hours after the series' (an injection before midnight). Only the difference is
+    kept: the biobank stores no moment of the injection.
+    """
+    # NB: a time-zone offset of the DT is ignored: both are read on the scanner's clock.
+    day = values.parse_da(_text(ds, "SeriesDate"))
+    time = values.parse_tm(_text(ds, "SeriesTime"))
+    if information is None or day is None or time is None:
+        return None
+    series_start = dt.datetime.combine(day, time)
+
+    start = _dt_moment(_text(information, "RadiopharmaceuticalStartDateTime"))
+    if start is None:
+        start_time = values.parse_tm(_text(information, "RadiopharmaceuticalStartTime"))
+        if start_time is None:
+            return None
+        start = dt.datetime.combine(day, start_time)
+        if start - series_start > dt.timedelta(hours=12):
+            start -= dt.timedelta(days=1)
+    return (series_start - start).total_seconds() / 60
+
+
+def _uptake_attribute(ds: Dataset) -> str:
+    """Return the path of the start _uptake_minutes() reads, as warnings name it."""
+    information = _first_item(ds, "RadiopharmaceuticalInformationSequence")
+    keyword = "RadiopharmaceuticalStartTime"
+    if information is not None and _dt_moment(
+        _text(information, "RadiopharmaceuticalStartDateTime")
+    ):
+        keyword = "RadiopharmaceuticalStartDateTime"
+    tag = pydicom.datadict.tag_for_keyword(keyword) or 0
+    return f"RadiopharmaceuticalInformationSequence > {tag_name(tag)}"
+
+
+def _dt_moment(text: str) -> dt.datetime | None:
+    """Return a DT value to the minute or finer as a naive moment; None otherwise."""
+    checked = values.check_dt(text)
+    if checked.status not in (values.OK, values.LEGACY):
+        return None
+    parts = _DT_MOMENT.match(checked.value)
+    if parts is None:
+        return None
+    year, month, day, hours, minutes, seconds, fraction = parts.groups()
+    return dt.datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hours),
+        int(minutes),
+        min(int(seconds or 0), 59),
+        int((fraction or ".0")[1:].ljust(6, "0")),
+    )
+
+
+def _first_value(ds: Dataset | None, keyword: str) -> object:
+    elem = values.element(ds, keyword) if ds is not None else None
+    return elem.value if elem is not None else None
+
+
+def _megabecquerel(becquerel: float | None) -> float | None:
+    """Return RadionuclideTotalDose (0018,1074), in Bq, in MBq."""
+    return becquerel / 1e6 if becquerel is not None else None
+
+
+def implausible_values(
+    parameters: dict[str, object], source: str, uptake_attribute: str
+) -> list[Problem]:
+    """Set to none each value outside PLAUSIBLE_RANGES (or no finite number); warn of each.
+
+    An IS or DS value that is no number was read as none and warned about by
+    de-identification (invalid-number); a binary FD such as CTDIvol can hold NaN.
+    An uptake time is named by `uptake_attribute`, the start it was read from.
+    """
+    problems = []
+    for field_name, allowed in PLAUSIBLE_RANGES.items():
+        number = parameters[field_name]
+        if number is None:
+            continue
+        read = number * allowed.per_stored
+        if math.isfinite(read) and allowed.low < read <= allowed.high:
+            continue
+
+        parameters[field_name] = None
+        problems.append(
+            Problem(
+                source,
+                Message(
+                    "is no value a scanner records (from above {low} to {high} "
+                    "{unit}); it is read as none.",
+                    low=Message.own(f"{allowed.low:g}"),
+                    high=Message.own(f"{allowed.high:g}"),
+                    unit=Message.own(allowed.unit),
+                ),
+                field=uptake_attribute
+                if field_name == "uptake_time_min"
+                else allowed.attribute,
+                value=f"{read:g}",
+                code="implausible-value",
+            )
+        )
+    return problems
 
 
 def _radiopharmaceutical(ds: Dataset) -> str:

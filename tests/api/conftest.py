@@ -220,6 +220,10 @@ A_VALUES = {
         "convolution_kernel": "B31f",
         "slice_thickness_mm": 1.0,
         "kvp": 120.0,
+        "ctdi_vol_mgy": 8.5,
+        # The CT of a PET/CT may keep the injection too:
+        "injected_activity_mbq": 370.0,
+        "uptake_time_min": 62.0,
         "contrast_agent": "Omnipaque",
         "series_date": dt.date(2020, 1, 20),
     },

@@ -102,6 +102,8 @@ def test_series_shows_its_acquisition_parameters(api, biobank):
     assert row["convolution_kernel"] == "B31f"
     assert row["slice_thickness_mm"] == 1.0
     assert row["kvp"] == 120.0
+    assert (row["ctdi_vol_mgy"], row["injected_activity_mbq"]) == (8.5, 370.0)
+    assert row["uptake_time_min"] == 62.0
     assert row["study"] == biobank.a.study.pk
 
 

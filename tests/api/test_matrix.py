@@ -159,7 +159,13 @@ def check_row_against_database(row: dict) -> None:
     assert row["modality"] == series.modality
     assert row["manufacturer"] == series.manufacturer
     assert row["slice_thickness_mm"] == series.slice_thickness_mm
-    for name in ("kvp", "magnetic_field_strength_t"):
+    for name in (
+        "kvp",
+        "ctdi_vol_mgy",
+        "injected_activity_mbq",
+        "uptake_time_min",
+        "magnetic_field_strength_t",
+    ):
         stored = getattr(series, name)
         assert missing(row[name]) if stored is None else row[name] == stored
     assert row["extraction_software"] == extraction.software

@@ -347,3 +347,18 @@ def test_adds_the_rois_of_a_structure_set_whose_other_images_arrive_later(
         ("GTV_PET", "PT"),
     ]
     assert ingest_dicom(inbox, project).created == {}
+
+
+def test_sts_001_pet_keeps_its_injected_activity_in_mbq(sts_import):
+    pet = first_image(sts() / "PET" / "image")
+    dose = pet.RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose
+
+    series = ImageSeries.objects.get(modality="PT")
+
+    assert series.injected_activity_mbq == pytest.approx(float(dose) / 1e6)
+    assert series.injected_activity_mbq == pytest.approx(388.8, abs=0.1)
+    # Injected at 10:35:00 (RadiopharmaceuticalStartTime), the series at 11:20:11:
+    assert series.uptake_time_min == pytest.approx(45 + 11 / 60)
+    # The CT header has no CTDIvol (0018,9345), and nothing is invented:
+    assert ImageSeries.objects.get(modality="CT").ctdi_vol_mgy is None
+    assert not [p for p in sts_import.warnings if p.code == "implausible-value"]
