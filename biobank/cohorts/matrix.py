@@ -517,8 +517,10 @@ def _resolve_genes(spec: MatrixSpec, pairs: Iterable[dict]) -> tuple[str, ...]:
     else:
         sample_ids = {pair["sample_id"] for pair in pairs}
         variants = variants.filter(assay__sample__in=sample_ids)
-    symbols = variants.values_list("gene", "gene_hgnc").distinct()
-    return tuple(sorted({gene_key(gene, hgnc) for gene, hgnc in symbols}))
+    # A variant without a gene (a VCF without CSQ/ANN annotation) has no column: "" is
+    # no gene, and its VAF would be the highest of unrelated variants.
+    symbols = variants.exclude(gene="").values_list("gene", "gene_hgnc").distinct()
+    return tuple(sorted({gene_key(gene, hgnc) for gene, hgnc in symbols} - {""}))
 
 
 def iter_matrix_frames(
@@ -878,9 +880,9 @@ def _gene_results(
         return {}
     # Rows without a current symbol are matched in Python, by their former one:
     variants = VariantResult.objects.filter(assay__sample__in=sample_ids).filter(
-        Q(gene_hgnc__in=genes) | Q(gene__in=genes) | Q(gene_hgnc="")
+        Q(gene_hgnc__in=genes) | Q(gene__in=genes) | (Q(gene_hgnc="") & ~Q(gene=""))
     )
-    wanted = set(genes)
+    wanted = set(genes) - {""}
     # The best call so far per (draw, gene), as its place in CALL_PRECEDENCE:
     ranks: dict[tuple[int, str], int] = {}
     detected: dict[tuple[int, str], list[tuple[float | None, str]]] = defaultdict(list)

@@ -223,6 +223,7 @@ def _detected_variants(patients: QuerySet[Patient]):
         .filter(assay__sample__patient__in=patients)
         .values(
             "pk", "gene", "protein_change", "fusion_5prime", "fusion_3prime", "vaf",
+            "genomic_change",
             sample_id=F("assay__sample_id"),
             patient_id=F("assay__sample__patient_id"),
             drawn_at=F("assay__sample__drawn_at"),
@@ -235,7 +236,8 @@ def _variant_finding(row: dict) -> tuple[int, Finding]:
     if row["fusion_5prime"]:
         name = f"{row['fusion_5prime']}::{row['fusion_3prime']}"
     else:
-        name = f"{row['gene']} {row['protein_change']}".strip()
+        # A variant without gene (an unannotated VCF) is named by its genomic change:
+        name = f"{row['gene']} {row['protein_change']}".strip() or row["genomic_change"]
     vaf = f", VAF {row['vaf'] * 100:.3g} %" if row["vaf"] is not None else ""
     return row["patient_id"], Finding(
         kind="cfdna",

@@ -34,7 +34,9 @@ from liquidbiopsy.importers.variants import (
     called_vaf,
     check_gene,
     draw_of_option,
+    flag_germline,
     gene_values,
+    germline_skipped,
     read_alteration,
     store_variant_rows,
 )
@@ -58,7 +60,14 @@ REQUIRED = [
     ("Tumor_Seq_Allele2",),
 ]
 # Protein change columns, the first one present wins:
-PROTEIN_COLUMNS = ("HGVSp_Short", "Protein_Change", "amino_acid_change", "HGVSp")
+# Amino_Acid_Change is the legacy TCGA column cBioPortal reads without HGVSp_Short.
+PROTEIN_COLUMNS = (
+    "HGVSp_Short",
+    "Protein_Change",
+    "amino_acid_change",
+    "HGVSp",
+    "Amino_Acid_Change",
+)
 # VAF columns, and the unit their convention fixes (None: declare it, or fraction):
 VAF_COLUMNS = {
     "i_TumorVAF_WU": PERCENT,
@@ -66,6 +75,8 @@ VAF_COLUMNS = {
     "t_vaf": None,
     "VAF": None,
 }
+# Mutation_Status values whose allele is inherited (any case), and what they mean:
+GERMLINE_STATUS = {"germline": "germline", "loh": "LOH"}
 _MAX_CDNA = VariantResult._meta.get_field("cdna_change").max_length
 # The column of a variant field whose column has another name:
 VARIANT_COLUMNS = {
@@ -99,6 +110,7 @@ def import_maf(
     method: str | None = None,
     panel: str = "",
     user=None,
+    keep_germline: bool = False,
 ) -> LabReport:
     """Import a MAF file into `project`; bad rows are rejected one by one.
 
@@ -112,6 +124,9 @@ def import_maf(
         and sample_id. Without it, the barcode is the source patient ID.
     vaf_unit
         The unit of a VAF column whose convention fixes none (i_TumorVAF_WU is percent).
+    keep_germline
+        Store rows whose Mutation_Status is Germline or LOH with is_germline set. By
+        default they are skipped and counted in a warning.
 
     Raises
     ------
@@ -129,7 +144,15 @@ def import_maf(
         for barcode, origin in (origins or {}).items():
             report.screen.add(barcode, origin.patient_id)
         rows, problems = read_maf_rows(
-            path, patients, report, default_draw, origins, vaf_unit, method, panel
+            path,
+            patients,
+            report,
+            default_draw,
+            origins,
+            vaf_unit,
+            method,
+            panel,
+            keep_germline,
         )
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
@@ -163,8 +186,13 @@ def read_maf_rows(
     vaf_unit: str | None,
     method: str | None,
     panel: str,
+    keep_germline: bool = False,
 ) -> tuple[list[VariantRow], RowProblems]:
-    """Check every row; return the good rows and the problems of the others."""
+    """Check every row; return the good rows and the problems of the others.
+
+    A row whose Mutation_Status is Germline or LOH is skipped and counted in a
+    warning, or with `keep_germline` stored with is_germline set.
+    """
     source = path.name
     header: list[str] | None = None
     table: list[tuple[int, dict[str, str]]] = []
@@ -209,13 +237,23 @@ def read_maf_rows(
         problems, report.warnings, patients, protein_column, vaf_column, method, panel
     )
     rows = []
+    skipped: dict[tuple[str, str, str], int] = {}
     for number, cells in table:
+        status = cells.get("Mutation_Status", "")
+        meaning = GERMLINE_STATUS.get(status.lower())
+        if meaning and not keep_germline:
+            key = ("Mutation_Status", status, meaning)
+            skipped[key] = skipped.get(key, 0) + 1
+            continue
         origin = _origin(
             problems, number, cells["Tumor_Sample_Barcode"], default_draw, origins
         )
         row = cleaner.row(number, cells, origin, vafs.get(number))
+        if row is not None and meaning:
+            flag_germline(row, meaning, "Mutation_Status", status)
         if row is not None:
             rows.append(row)
+    report.warnings += germline_skipped(source, skipped)
     return rows, problems
 
 

@@ -82,6 +82,7 @@ _KINDS_OF_CHANGE = {
 }
 _MAX_GENOMIC = VariantResult._meta.get_field("genomic_change").max_length
 _MAX_KEY = VariantResult._meta.get_field("variant_key").max_length
+_MAX_NOTE = VariantResult._meta.get_field("note").max_length
 
 
 @dataclass
@@ -139,10 +140,12 @@ def allele_type(change: str) -> str:
 def called_vaf(
     warnings: list[Problem], source: str, line: int, name: str, vaf: float | None
 ) -> float | None:
-    """Return the VAF of a variant a caller called (a MAF row, a PASS record).
+    """Return the VAF of a variant a MAF row calls.
 
     A VAF of 0 measures no variant, so it is stored empty, with a warning, while the
     call stays "detected" as the caller made it.
+    NB: a MAF's VAF column of 0 is often a VAF not computed (TCGA LAML's indels); a
+    VCF reads the sample's own reads instead (vcf._Reader.call).
     """
     if vaf != 0:
         return vaf
@@ -158,6 +161,37 @@ def called_vaf(
         )
     )
     return None
+
+
+def germline_skipped(
+    source: str, skipped: dict[tuple[str, str, str], int]
+) -> list[Problem]:
+    """Return one warning per status of the germline records skipped, with their number.
+
+    `skipped` counts records by (field, value, what the value means): ("INFO/SS",
+    "1", "germline") for a VCF, ("Mutation_Status", "LOH", "LOH") for a MAF.
+    """
+    return [
+        Problem(
+            source,
+            f"{count} records the caller calls {meaning} ({field.split('/')[-1]}="
+            f"{value}) were skipped: their allele is inherited, no somatic variant; "
+            "re-run with --keep-germline to store them flagged is_germline.",
+            field=field,
+            value=value,
+            code="germline-records-skipped",
+        )
+        for (field, value, meaning), count in sorted(skipped.items())
+    ]
+
+
+def flag_germline(row: VariantRow, meaning: str, field: str, value: str) -> None:
+    """Mark a row the caller calls germline or LOH, kept with --keep-germline."""
+    note = f"{meaning} ({field}={value})"
+    row.values["is_germline"] = True
+    row.values["note"] = "; ".join(
+        filter(None, [str(row.values.get("note", "")), note])
+    )[:_MAX_NOTE]
 
 
 def draw_of_option(
@@ -459,6 +493,44 @@ def store_variant_rows(
                 report.rows_imported += 1
             else:
                 report.duplicates += 1
+                warning = _other_protein_change(problems, row, result)
+                if warning is not None:
+                    report.warnings.append(warning)
+
+
+def _other_protein_change(
+    problems: RowProblems, row: VariantRow, stored: VariantResult
+) -> Problem | None:
+    """Return the warning of a duplicate whose protein change is not the stored one.
+
+    The genomic change identifies a variant; its protein change is an annotation,
+    which another transcript or annotator gives otherwise (A1CF p.D424E and
+    p.D432E). The stored one is kept, as nothing stored changes, and the row stays
+    a duplicate; the warning names both. Spellings of one change (p.Thr790Met and
+    p.T790M) are the same; a row giving no protein change differs from nothing.
+    """
+    if row.values.get("variant_type") == Type.FUSION:
+        return None  # identified by its partners, in any case (docs: Fusions)
+    given = str(row.values.get("protein_change") or "")
+    given_raw = str(row.values.get("protein_change_raw") or "").strip()
+    if not given_raw:
+        return None
+    if given and stored.protein_change:
+        if given == stored.protein_change:
+            return None
+    elif given_raw == stored.protein_change_raw.strip():
+        return None
+    kept = stored.protein_change_raw or stored.protein_change or "none"
+    return Problem(
+        problems.source,
+        f"differs from the protein change stored for this variant ({kept}); the "
+        "stored one is kept and the row counted as a duplicate. Another transcript "
+        "or annotation gives another protein change of the same genomic change.",
+        row=row.line,
+        field=problems.column_of.get("protein_change", "protein_change"),
+        value=given_raw,
+        code="protein-change-differs",
+    )
 
 
 def _find_or_create_assay(row: VariantRow, made: list[str]) -> CfDNAAssay:

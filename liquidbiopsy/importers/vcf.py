@@ -24,10 +24,11 @@ from liquidbiopsy.importers.maf import read_maf_text
 from liquidbiopsy.importers.variants import (
     VariantRow,
     allele_type,
-    called_vaf,
     check_gene,
     draw_of_option,
+    flag_germline,
     gene_values,
+    germline_skipped,
     read_alteration,
     store_variant_rows,
 )
@@ -42,6 +43,10 @@ PASSED = {"PASS", "."}
 _FORMAT_LINE = re.compile(r"^##FORMAT=<ID=(?P<id>[^,>]+),Number=(?P<number>[^,>]+)")
 _CSQ_LINE = re.compile(r'^##INFO=<ID=(?P<id>CSQ|ANN),.*Format: (?P<fields>[^">]+)')
 _BUILD = re.compile(r"GRCh3[78]|hg19|hg38|b37|hs37d5", re.IGNORECASE)
+# The somatic status codes of VarScan (INFO SS) and of MuTect 1, MuSE, SomaticSniper
+# and Pindel (FORMAT SS): 0 reference, 1 germline, 2 somatic, 3 LOH, 4
+# post-transcriptional, 5 unknown. A germline or LOH record's allele is inherited:
+GERMLINE_STATUS = {"1": "germline", "3": "LOH"}
 # snpEff's ANN fields (http://pcingola.github.io/SnpEff/adds/VCFannotationformat_v1.0.pdf):
 _ANN_FIELDS = [
     "Allele",
@@ -79,6 +84,7 @@ def import_vcf(
     method: str | None = None,
     panel: str = "",
     user=None,
+    keep_germline: bool = False,
 ) -> LabReport:
     """Import one sample column of a VCF into `project`; bad records are rejected one by one.
 
@@ -93,6 +99,9 @@ def import_vcf(
     keep_filtered
         Store records whose FILTER is not PASS (or ".") with the call "failed" and the
         filter in the note. By default they are skipped and counted in a warning.
+    keep_germline
+        Store records the caller calls germline or LOH (somatic_status) with
+        is_germline set. By default they are skipped and counted in a warning.
 
     Raises
     ------
@@ -110,7 +119,14 @@ def import_vcf(
         )
         _check_draw_of(path.name, patient, draw)
         reader = _Reader(
-            path.name, report.warnings, patient, draw, method, panel, keep_filtered
+            path.name,
+            report.warnings,
+            patient,
+            draw,
+            method,
+            panel,
+            keep_filtered,
+            keep_germline,
         )
         rows, problems = reader.read(path, sample)
         store_variant_rows(rows, report, links, problems)
@@ -195,6 +211,7 @@ class _Reader:
         method: str | None,
         panel: str,
         keep_filtered: bool,
+        keep_germline: bool = False,
     ) -> None:
         self.source = source
         self.warnings = warnings
@@ -203,8 +220,11 @@ class _Reader:
         self.method = method or CfDNAAssay.Method.TARGETED_NGS
         self.panel = panel
         self.keep_filtered = keep_filtered
+        self.keep_germline = keep_germline
         self.problems = RowProblems(source)
         self.filtered: dict[str, int] = {}
+        # Records skipped as germline, by (field, status code, its meaning):
+        self.germline: dict[tuple[str, str, str], int] = {}
 
     def read(
         self, path: Path, wanted: str | None
@@ -230,6 +250,7 @@ class _Reader:
                     code="filtered-records-skipped",
                 )
             )
+        self.warnings += germline_skipped(self.source, self.germline)
         return rows, self.problems
 
     def record(
@@ -251,6 +272,11 @@ class _Reader:
             return []
 
         values = dict(zip(keys.split(":"), cells[column].split(":"), strict=False))
+        status, status_field = somatic_status(info, values)
+        if status in GERMLINE_STATUS and not self.keep_germline:
+            key = (status_field, status, GERMLINE_STATUS[status])
+            self.germline[key] = self.germline.get(key, 0) + 1
+            return []
         called = called_alleles(values.get("GT", ""))
         rows = []
         for index, alt in enumerate(alts.split(",")):
@@ -261,6 +287,8 @@ class _Reader:
             row = self.allele(
                 line, chrom, pos, ref, alt, index, filters, info, values, header
             )
+            if row is not None and status in GERMLINE_STATUS:
+                flag_germline(row, GERMLINE_STATUS[status], status_field, status)
             if row is not None:
                 rows.append(row)
         return rows
@@ -311,8 +339,13 @@ class _Reader:
         if result["variant_type"] == VariantResult.Type.OTHER:
             result["variant_type"] = allele_type(change)
         if filters in PASSED:
-            vaf = called_vaf(self.warnings, self.source, line, vaf_field, vaf)
-            result |= {"call": VariantResult.Call.DETECTED, "vaf": vaf}
+            if vaf == 0 and alt_reads and depth:
+                # A fraction written 0 (FA 0.00) where reads show the allele is rounding:
+                vaf, vaf_field = alt_reads / depth, counted_by
+            call, vaf = self.call(
+                line, values, vaf, vaf_field or counted_by, alt_reads, depth
+            )
+            result |= {"call": call, "vaf": vaf}
         else:
             result |= {
                 "call": VariantResult.Call.FAILED,
@@ -328,6 +361,43 @@ class _Reader:
         return VariantRow(
             line, self.patient, self.draw, self.method, self.panel, values=result
         )
+
+    def call(
+        self,
+        line: int,
+        values: dict[str, str],
+        vaf: float | None,
+        vaf_field: str,
+        alt_reads: int | None,
+        depth: int | None,
+    ) -> tuple[str, float | None]:
+        """Return the call and VAF of a PASS record from what the sample measured.
+
+        As in a cfDNA table: a VAF of 0 (or 0 alt reads of some depth) is not detected,
+        stored without VAF but with its reads; no reads at all (depth 0) is failed. A
+        genotype calling no ALT (0/0) is not detected unless the sample's reads or
+        allele fraction show the allele (Pindel writes 0/0 for subclonal variants).
+        """
+        Call = VariantResult.Call
+        if vaf is None and alt_reads == 0 and depth == 0:
+            return Call.FAILED, None
+        if vaf == 0 or (vaf is None and alt_reads == 0):
+            self.warnings.append(
+                Problem(
+                    self.source,
+                    "is 0 for a variant the caller called; the sample shows no "
+                    "variant, so it is stored as not detected, with its reads and "
+                    "without a VAF.",
+                    row=line,
+                    field=vaf_field,
+                    value="0",
+                    code="zero-vaf-of-called-variant",
+                )
+            )
+            return Call.NOT_DETECTED, None
+        if vaf is None and calls_reference_only(values.get("GT", "")):
+            return Call.NOT_DETECTED, None
+        return Call.DETECTED, vaf
 
     def annotation(
         self, line: int, info: str, alt: str, header: VCFHeader
@@ -417,6 +487,32 @@ def called_alleles(genotype: str) -> set[int]:
         for part in re.split(r"[/|]", genotype)
         if part.isdigit() and part != "0"
     }
+
+
+def calls_reference_only(genotype: str) -> bool:
+    """Return whether a genotype calls the reference allele alone (0/0, 0, 0|0)."""
+    parts = re.split(r"[/|]", genotype)
+    return bool(genotype) and all(part == "0" for part in parts)
+
+
+def somatic_status(info: str, values: dict[str, str]) -> tuple[str, str]:
+    """Return the caller's somatic status code of a record and the field it is read from.
+
+    VarScan's INFO SS first, else the sample's FORMAT SS (MuTect 1, MuSE,
+    SomaticSniper, Pindel), else "2" (somatic) for the INFO flag SOMATIC (Strelka,
+    MuSE, VarScan); ("", "") when the record says nothing. Codes: GERMLINE_STATUS.
+    NB: MuTect 2 marks a likely germline call by FILTER germline, skipped as any
+    filtered record is.
+    """
+    items = info.split(";")
+    for item in items:
+        if item.startswith("SS="):
+            return item[3:], "INFO/SS"
+    if values.get("SS", ".") not in ("", "."):
+        return values["SS"], "FORMAT/SS"
+    if "SOMATIC" in items:
+        return "2", "INFO/SOMATIC"
+    return "", ""
 
 
 def _numbers(text: str | None) -> list[int | None]:

@@ -359,6 +359,42 @@ def test_genes_default_to_every_gene_tested_in_the_cohort(api, richer):
     assert list(nearest["patient_pseudonym"]) == ["PT-A"]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_variants_without_a_gene_make_no_column(fmt, api, richer):
+    # A VCF without CSQ/ANN annotation stores its variants without a gene:
+    for position, vaf in ((100, 0.9), (200, 0.05)):
+        VariantResult.objects.create(
+            assay=richer.a.assay,
+            gene="",
+            gene_hgnc="",
+            variant_key=f"g:1:{position} A>G",
+            variant_type=VariantResult.Type.SNV,
+            genomic_change=f"1:{position} A>G",
+            call="detected",
+            vaf=vaf,
+        )
+
+    frame = read(api, "", fmt)
+    listed = api.get(f"/api/variants/?sample={richer.a.assay.sample_id}").json()
+
+    per_gene = [
+        name for name in frame if name.startswith(("vaf.", "call.", "variants."))
+    ]
+    assert "" not in {name.partition(".")[2] for name in per_gene}
+    assert {name for name in per_gene if name.startswith("call.")} == {
+        "call.ALK",
+        "call.EGFR",
+        "call.KRAS",
+    }
+    row = frame.set_index("patient_pseudonym").loc["PT-A"]
+    assert row["vaf.EGFR"] != 0.9
+    # The gene-less variants are in the variants list, as docs/matrix.md says:
+    assert {v["genomic_change"] for v in listed["results"] if not v["gene"]} == {
+        "1:100 A>G",
+        "1:200 A>G",
+    }
+
+
 def test_a_gene_stored_in_lower_case_before_fills_its_column_once_migrated(biobank):
     # Before migration 0009, a symbol given as egfr kept its case in gene_hgnc:
     VariantResult.objects.filter(gene="EGFR").update(gene="egfr", gene_hgnc="egfr")

@@ -88,6 +88,19 @@ def test_detected_cfdna_counts_unless_the_rule_leaves_it_out(records, signature)
     assert [p.text for p in flag.positives] == ["cfDNA KRAS p.G12C detected"]
 
 
+def test_a_detected_variant_without_gene_is_named_by_its_genomic_change(
+    records, signature
+):
+    patient = records.patient("LUNG-3", CancerType.LUAD)
+    scored(records, patient, signature, 0.7)
+    variant = records.variant(records.draw(patient, DAY), "", "")
+    VariantResult.objects.filter(pk=variant.pk).update(genomic_change="1:100 A>G")
+
+    flag = flag_patients(Patient.objects.all(), FollowUpRule())[0]
+
+    assert [p.text for p in flag.positives] == ["cfDNA 1:100 A>G detected"]
+
+
 def test_resistance_markers_are_named_as_such(records, signature):
     patient = records.patient("LUNG-2", CancerType.LUAD)
     scored(records, patient, signature, 0.7)

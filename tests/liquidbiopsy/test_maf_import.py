@@ -385,3 +385,119 @@ def test_the_maf_command_needs_a_draw_date(project):
         call_command(
             "import_maf", str(path), project=project.code, create_patients=True
         )
+
+
+# Re-imports whose protein change differs at the same genomic change.
+
+
+def test_another_protein_change_of_a_stored_variant_is_a_warning_naming_both(
+    project,
+):
+    # The same seven variants; the second file's Amino_Acid_Change gives protein
+    # changes of other transcripts where the first file gave none:
+    first = shared_path(
+        "genomics_maf_cbioportal",
+        "validator_fixtures",
+        "data_mutations_missing_aa_change_column.maf",
+    )
+    second = first.with_name("data_mutations_wrong_aa_change.maf")
+    given = {
+        number: row["Amino_Acid_Change"]
+        for number, row in enumerate(maf_rows(second), start=2)
+        if row["Amino_Acid_Change"] not in ("", "NULL")
+    }
+    import_maf(first, project, drawn_on=DRAWN_ON, create_patients=True)
+    before = stored_state()
+
+    report = import_maf(second, project, drawn_on=DRAWN_ON)
+
+    assert (report.rows_imported, report.duplicates, report.rejected) == (0, 7, [])
+    assert stored_state() == before
+    differs = [w for w in report.warnings if w.code == "protein-change-differs"]
+    assert {(w.row, w.field, w.value) for w in differs} == {
+        (number, "Amino_Acid_Change", text) for number, text in given.items()
+    }
+    assert all("stored for this variant (none)" in w.message for w in differs)
+    assert "7 duplicates skipped" in report.summary()
+    assert DataIssue.objects.filter(
+        severity="warning", code="protein-change-differs", field="Amino_Acid_Change"
+    ).count() == len(given)
+
+
+def test_a_re_import_names_the_stored_protein_change_it_differs_from(project, tmp_path):
+    register(project, "SYN-M1")
+    header = (
+        "Hugo_Symbol\tTumor_Sample_Barcode\tChromosome\tStart_Position\t"
+        "Reference_Allele\tTumor_Seq_Allele2\tHGVSp_Short\n"
+    )
+    row = "KRAS\tSYN-M1\t12\t25398285\tC\tA\t{}\n"
+    import_maf(
+        write(tmp_path, "a.maf", header + row.format("p.G12C")),
+        project,
+        drawn_on=DRAWN_ON,
+    )
+
+    spelt = import_maf(
+        write(tmp_path, "b.maf", header + row.format("p.Gly12Cys")),
+        project,
+        drawn_on=DRAWN_ON,
+    )
+    other = import_maf(
+        write(tmp_path, "c.maf", header + row.format("p.G13C")),
+        project,
+        drawn_on=DRAWN_ON,
+    )
+
+    assert [w.code for w in spelt.warnings] == []
+    (warning,) = other.warnings
+    assert (warning.source, warning.row, warning.field, warning.value) == (
+        "c.maf",
+        2,
+        "HGVSp_Short",
+        "p.G13C",
+    )
+    assert "(p.G12C)" in warning.message
+    assert (other.duplicates, other.rows_imported) == (1, 0)
+    assert VariantResult.objects.get().protein_change == "p.G12C"
+
+
+# Mutation_Status: germline and LOH rows.
+
+
+def test_germline_and_loh_maf_rows_are_skipped_and_counted(project):
+    path = shared_path(
+        "genomics_maf_cbioportal", "validator_fixtures", "data_mutations_ms.maf"
+    )
+    rows = maf_rows(path)
+    inherited = [r for r in rows if r["Mutation_Status"].lower() in ("germline", "loh")]
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert len(inherited) == 2
+    assert (report.rows_imported, report.rejected) == (len(rows) - 2, [])
+    assert not VariantResult.objects.filter(
+        gene__in=[r["Hugo_Symbol"] for r in inherited]
+    ).exists()
+    skipped = [w for w in report.warnings if w.code == "germline-records-skipped"]
+    assert sorted((w.field, w.value, w.message.split(" ")[0]) for w in skipped) == [
+        ("Mutation_Status", "Germline", "1"),
+        ("Mutation_Status", "LOH", "1"),
+    ]
+
+
+def test_germline_maf_rows_kept_on_request_are_flagged(project):
+    path = shared_path(
+        "genomics_maf_cbioportal", "validator_fixtures", "data_mutations_ms.maf"
+    )
+
+    report = import_maf(
+        path, project, drawn_on=DRAWN_ON, create_patients=True, keep_germline=True
+    )
+
+    assert report.rows_imported == len(maf_rows(path))
+    assert sorted(
+        VariantResult.objects.filter(is_germline=True).values_list("gene", "note")
+    ) == [
+        ("ABLIM1", "germline (Mutation_Status=Germline)"),
+        ("CADM2", "LOH (Mutation_Status=LOH)"),
+    ]

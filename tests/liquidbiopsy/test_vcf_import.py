@@ -37,6 +37,7 @@ def records(path, sample: str = "TUMOR") -> list[dict[str, object]]:
         rows.append(
             {
                 "line": number,
+                "info": cells[7],
                 "chrom": cells[0],
                 "pos": cells[1],
                 "ref": cells[3],
@@ -76,7 +77,8 @@ def test_mutect_stores_the_pass_records_with_fa_as_vaf_and_skips_the_rejected(pr
         assert (variant.alt_reads, variant.depth) == (alt_reads, ref_reads + alt_reads)
         fa = float(row["values"]["FA"])
         assert variant.vaf == (pytest.approx(fa) if fa else None)
-        assert variant.call == "detected"
+        # Two PASS records swap the samples: TUMOR has 0 alt reads, genotype 0, SS 0.
+        assert variant.call == ("detected" if alt_reads else "not-detected")
     skipped = [w for w in report.warnings if w.code == "filtered-records-skipped"]
     assert [(w.value, w.message.split(" ")[0]) for w in skipped] == [
         ("REJECT", str(len(rows) - len(passed)))
@@ -111,19 +113,81 @@ def test_the_sample_column_is_found_by_its_header_name(project):
 # VarScan: FREQ as a percent string, RD/AD as ref/alt depths.
 
 
+def somatic_status(row: dict) -> str:
+    return next(i[3:] for i in row["info"].split(";") if i.startswith("SS="))
+
+
 def test_varscan_freq_percent_string_becomes_a_fraction(project):
     path = shared_path("genomics_vcf_somatic", "test_varscan.vcf")
     rows = records(path)
 
-    report = run(path, project)
+    report = run(path, project, keep_germline=True)
 
     assert report.rows_imported == len(rows)
     for row in rows:
         variant = variant_at(row)
         freq = float(row["values"]["FREQ"].rstrip("%")) / 100
         assert variant.vaf == (pytest.approx(freq) if freq else None)
+        assert variant.call == ("detected" if freq else "not-detected")
         assert variant.alt_reads == int(row["values"]["AD"])
         assert variant.depth == int(row["values"]["RD"]) + int(row["values"]["AD"])
+
+
+def test_varscan_germline_and_loh_records_are_skipped_and_counted(project):
+    path = shared_path("genomics_vcf_somatic", "test_varscan.vcf")
+    rows = records(path)
+    status = [somatic_status(row) for row in rows]
+
+    report = run(path, project)
+
+    kept = [row for row, code in zip(rows, status, strict=True) if code in ("2", "5")]
+    assert report.rows_imported == len(kept) == status.count("2") + status.count("5")
+    assert not VariantResult.objects.filter(is_germline=True).exists()
+    skipped = [w for w in report.warnings if w.code == "germline-records-skipped"]
+    assert [(w.field, w.value, w.message.split(" ")[0]) for w in skipped] == [
+        ("INFO/SS", "1", str(status.count("1"))),
+        ("INFO/SS", "3", str(status.count("3"))),
+    ]
+    assert "--keep-germline" in skipped[0].message
+
+
+def test_varscan_germline_records_kept_on_request_are_flagged(project):
+    path = shared_path("genomics_vcf_somatic", "test_varscan.vcf")
+    rows = records(path)
+    germline = {row["line"] for row in rows if somatic_status(row) in ("1", "3")}
+
+    run(path, project, keep_germline=True)
+
+    flagged = VariantResult.objects.filter(is_germline=True)
+    assert flagged.count() == len(germline)
+    loh = next(row for row in rows if somatic_status(row) == "3")
+    assert variant_at(loh).is_germline
+    assert variant_at(loh).note == "LOH (INFO/SS=3)"
+    somatic = next(row for row in rows if somatic_status(row) == "2")
+    assert not variant_at(somatic).is_germline
+
+
+def test_a_tumour_without_alt_reads_is_not_detected_with_its_reads(project):
+    # Row 194: 5:168874289 G>A, LOH; the TUMOR column is 0/0 with 11 reads, 0 alt.
+    path = shared_path("genomics_vcf_somatic", "test_varscan.vcf")
+    row = next(r for r in records(path) if (r["chrom"], r["pos"]) == ("5", "168874289"))
+
+    report = run(path, project, keep_germline=True)
+
+    variant = variant_at(row)
+    assert (variant.call, variant.vaf, variant.alt_reads, variant.depth) == (
+        "not-detected",
+        None,
+        0,
+        11,
+    )
+    (warning,) = [
+        w
+        for w in report.warnings
+        if w.code == "zero-vaf-of-called-variant" and w.row == row["line"]
+    ]
+    assert (warning.field, warning.value) == ("FORMAT/FREQ", "0")
+    assert "stored as not detected" in warning.message
 
 
 # Strelka: tier-1 base counts AU/CU/GU/TU.
@@ -147,6 +211,7 @@ def test_strelka_vaf_comes_from_the_tier_one_base_counts(project):
         variant = variant_at(row)
         assert (variant.alt_reads, variant.depth) == (alt_reads, depth)
         assert variant.vaf == (pytest.approx(alt_reads / depth) if alt_reads else None)
+        assert variant.call == ("detected" if alt_reads else "not-detected")
 
 
 # SomaticSniper: DP4 strand counts (and BCOUNT base counts for a second ALT).
@@ -280,7 +345,8 @@ def test_a_file_without_a_chrom_line_is_no_vcf(project, tmp_path):
     assert "#CHROM" in problems[0].message
 
 
-def test_the_vcf_command_imports_the_tumour_sample(project, capsys):
+@pytest.mark.parametrize("keep_germline", [False, True])
+def test_the_vcf_command_imports_the_tumour_sample(project, capsys, keep_germline):
     path = shared_path("genomics_vcf_somatic", "test_varscan.vcf")
     register(project, "SYN-V9")
 
@@ -290,10 +356,16 @@ def test_the_vcf_command_imports_the_tumour_sample(project, capsys):
         project=project.code,
         patient="SYN-V9",
         drawn_on=DRAWN_ON,
+        keep_germline=keep_germline,
     )
 
-    assert (
-        f"{len(records(path))} rows imported and 0 rejected" in capsys.readouterr().out
+    germline = [row for row in records(path) if somatic_status(row) in ("1", "3")]
+    stored = len(records(path)) - (0 if keep_germline else len(germline))
+    out = capsys.readouterr().out
+    assert f"{stored} rows imported and 0 rejected" in out
+    assert ("were skipped" in out) is not keep_germline
+    assert VariantResult.objects.filter(is_germline=True).count() == (
+        len(germline) if keep_germline else 0
     )
 
 
@@ -314,7 +386,7 @@ def test_the_vcf_command_rejects_a_future_draw_date(project):
 @pytest.mark.parametrize(
     ("keys", "values", "field"),
     [
-        ("GT:AF:AD", "0/1:0:95,5", "FORMAT/AF"),
+        ("GT:AF:AD", "0/1:0:95,0", "FORMAT/AF"),
         ("GT:FREQ", "0/1:0%", "FORMAT/FREQ"),
         ("GT:AD", "0/1:95,0", "FORMAT/AD"),
         ("GT:DP4", "0/1:50,45,0,0", "FORMAT/DP4"),
@@ -336,6 +408,70 @@ def test_a_zero_vaf_warning_names_the_format_field_it_was_read_from(
     (warning,) = [w for w in report.warnings if w.code == "zero-vaf-of-called-variant"]
     assert (warning.row, warning.field) == (3, field)
     assert f"field {field}: is 0 for a variant the caller called" in str(warning)
+    assert VariantResult.objects.get().call == "not-detected"
+
+
+@pytest.mark.parametrize(
+    ("keys", "values", "call", "vaf"),
+    [
+        # Pindel's 0/0 for a subclonal variant its reads show stays detected:
+        ("GT:AD", "0/0:43,4", "detected", 4 / 47),
+        ("GT", "0/0", "not-detected", None),
+        ("GT:DP", "0|0:30", "not-detected", None),
+        ("GT:AD", "0/1:0,0", "failed", None),
+        # An allele fraction rounded to 0 where reads show the allele:
+        ("GT:FA:AD", "0/1:0.00:2999,1", "detected", 1 / 3000),
+        ("GT:FREQ", "0/1:5%", "detected", 0.05),
+    ],
+)
+def test_the_call_of_a_pass_record_follows_what_the_sample_measured(
+    project, tmp_path, keys, values, call, vaf
+):
+    path = write(
+        tmp_path,
+        "calls.vcf",
+        "##fileformat=VCFv4.2\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+        f"12\t25398284\t.\tC\tT\t.\tPASS\t.\t{keys}\t{values}\n",
+    )
+
+    run(path, project)
+
+    variant = VariantResult.objects.get()
+    assert variant.call == call
+    assert variant.vaf == (None if vaf is None else pytest.approx(vaf))
+
+
+@pytest.mark.parametrize(
+    ("info", "sample", "germline"),
+    [
+        ("SOMATIC;SS=2", "0/1:90,10", False),
+        ("SS=1", "0/1:90,10", True),
+        (".", "0/1:90,10:1", True),  # FORMAT SS of the sample (SomaticSniper, MuSE)
+        (".", "0/1:90,10:2", False),
+        ("SOMATIC", "0/1:90,10", False),
+        ("SS=5", "0/1:90,10", False),  # unknown: kept, as somatic
+    ],
+)
+def test_the_somatic_status_of_each_caller_decides_germline(
+    project, tmp_path, info, sample, germline
+):
+    keys, normal = (
+        ("GT:AD:SS", "0/0:99,0:0") if sample.count(":") == 2 else ("GT:AD", "0/0:99,0")
+    )
+    path = write(
+        tmp_path,
+        "status.vcf",
+        "##fileformat=VCFv4.2\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tNORMAL\tTUMOR\n"
+        f"12\t25398284\t.\tC\tT\t.\tPASS\t{info}\t{keys}\t{normal}\t{sample}\n",
+    )
+
+    report = run(path, project)
+
+    assert VariantResult.objects.count() == (0 if germline else 1)
+    skipped = [w for w in report.warnings if w.code == "germline-records-skipped"]
+    assert len(skipped) == int(germline)
 
 
 def test_vep_symbols_are_checked_as_maf_genes(project, tmp_path):

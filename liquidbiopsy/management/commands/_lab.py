@@ -43,3 +43,13 @@ def add_assay_arguments(parser: CommandParser) -> None:
         help="Assay method of rows that name none (default targeted-NGS).",
     )
     parser.add_argument("--panel", default="", help="Panel of rows that name none.")
+
+
+def add_germline_argument(parser: CommandParser) -> None:
+    """Add --keep-germline of the MAF and VCF imports, which skip germline calls."""
+    parser.add_argument(
+        "--keep-germline",
+        action="store_true",
+        help="Store the records the caller calls germline or LOH flagged is_germline "
+        "instead of skipping them.",
+    )

@@ -8,7 +8,11 @@ from django.core.management.base import CommandParser
 
 from biobank.core.importing import ImportReport
 from liquidbiopsy.importers.maf import import_maf
-from liquidbiopsy.management.commands._lab import LabImportCommand, add_assay_arguments
+from liquidbiopsy.management.commands._lab import (
+    LabImportCommand,
+    add_assay_arguments,
+    add_germline_argument,
+)
 from patients.models import Project
 
 
@@ -29,6 +33,7 @@ class Command(LabImportCommand):
             help="CSV of Tumor_Sample_Barcode, patient_id[, draw_date, sample_id]; without it the barcode is the patient ID.",
         )
         add_assay_arguments(parser)
+        add_germline_argument(parser)
 
     def run_import(self, path: Path, project: Project, **options) -> ImportReport:
         return import_maf(
@@ -41,4 +46,5 @@ class Command(LabImportCommand):
             vaf_unit=options["vaf_unit"],
             method=options["method"],
             panel=options["panel"],
+            keep_germline=options["keep_germline"],
         )

@@ -8,7 +8,10 @@ from django.core.management.base import CommandParser
 
 from biobank.core.importing import ImportReport
 from liquidbiopsy.importers.vcf import import_vcf
-from liquidbiopsy.management.commands._lab import LabImportCommand
+from liquidbiopsy.management.commands._lab import (
+    LabImportCommand,
+    add_germline_argument,
+)
 from liquidbiopsy.models import CfDNAAssay
 from patients.models import Project
 
@@ -35,6 +38,7 @@ class Command(LabImportCommand):
             action="store_true",
             help="Store records whose FILTER is not PASS as failed calls instead of skipping them.",
         )
+        add_germline_argument(parser)
         parser.add_argument(
             "--method",
             choices=CfDNAAssay.Method.values,
@@ -52,6 +56,7 @@ class Command(LabImportCommand):
             sample=options["sample"],
             create_patients=options["create_patients"],
             keep_filtered=options["keep_filtered"],
+            keep_germline=options["keep_germline"],
             method=options["method"],
             panel=options["panel"],
         )
