@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from scipy.stats import f as f_distribution
 
 from patients.models import Project
@@ -194,17 +194,64 @@ def _two(
     return low, icc, high
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which finished extractions to compare; each option that is set narrows them."""
+
+    engine: str | None = None
+    preset: str | None = None
+    project: str | None = None
+    modality: str | None = None
+    series_description: str | None = None
+    # Keep one extraction per lesion and repeat by the cohort matrix's rule
+    # (SERIES_CHOICE) where a study or series holds several:
+    first_series: bool = False
+
+
+# Options that narrow the selection, as the message of a clash names them: the
+# extraction's field whose values differ, the option that picks one of them.
+SEPARATING_OPTIONS = (
+    ("software", "--engine"),
+    ("preset", "--preset"),
+    ("segmentation__series__modality", "--modality"),
+    ("segmentation__series__description", "--series-description"),
+)
+# The cohort matrix's order among a study's extractions (docs/matrix.md, "How values
+# are chosen"): lowest series number (none last), series id, ROI number, segmentation
+# id, then the most recent extraction.
+SERIES_CHOICE = (
+    "segmentation__series__series_number",
+    "segmentation__series_id",
+    "segmentation__roi_number",
+    "segmentation_id",
+    "-pk",
+)
+
+
+def _narrowing(selection: Selection) -> list[tuple[str, str, str | None]]:
+    """Return each option of the selection (its name) with its lookup and value."""
+    return [
+        ("engine", "software__iexact", selection.engine),
+        ("preset", "preset", selection.preset),
+        ("project", "patient__project__code__iexact", selection.project),
+        ("modality", "segmentation__series__modality__iexact", selection.modality),
+        (
+            "series-description",
+            "segmentation__series__description__iexact",
+            selection.series_description,
+        ),
+    ]
+
+
 def select_extractions(
-    design: str,
-    engine: str | None = None,
-    preset: str | None = None,
-    project: str | None = None,
+    design: str, selection: Selection | None = None
 ) -> tuple[QuerySet[FeatureExtraction], str]:
     """Return the finished extractions to compare, and the selection's name.
 
     The name ("engine=MIRP preset=ibsi-c project=demo", "" for everything) keeps
     results of different settings apart in FeatureRobustness.selection.
     """
+    selection = selection or Selection()
     _grouping(design)
     # Both designs tell lesions apart by their segmentation's ROI name; imported
     # extractions without a segmentation cannot be grouped:
@@ -218,26 +265,23 @@ def select_extractions(
         extractions = extractions.exclude(segmentation__reader="")
 
     parts = []
-    if engine:
-        extractions = extractions.filter(software__iexact=engine)
-        parts.append(f"engine={engine}")
-    if preset:
-        extractions = extractions.filter(preset=preset)
-        parts.append(f"preset={preset}")
-    if project:
-        extractions = extractions.filter(patient__project__code__iexact=project)
-        parts.append(f"project={project}")
+    for name, lookup, wanted in _narrowing(selection):
+        if wanted:
+            extractions = extractions.filter(**{lookup: wanted})
+            parts.append(f"{name}={wanted}")
+    if selection.first_series:
+        parts.append("first-series")
     return extractions, " ".join(parts)[:200]
 
 
-def _why_none_fit(
-    design: str, engine: str | None, preset: str | None, project: str | None
-) -> str:
+def _why_none_fit(design: str, selection: Selection) -> str:
     """Return why the selection holds no extraction: the first filter that empties it.
 
     The filters are tried in the order a user widens a selection: the project, the
-    finished extractions, the engine and preset, then the design's pairing.
+    finished extractions, the engine, preset, modality and series description, then
+    the design's pairing.
     """
+    project = selection.project
     where = f" of project {project}" if project else ""
     if project and not Project.objects.filter(code__iexact=project).exists():
         return f"No project has the code {project!r}; check --project."
@@ -248,12 +292,12 @@ def _why_none_fit(
     if not extractions.exists():
         return f"No feature extraction{where} has finished; run extract_features first."
 
-    for option, lookup, wanted in (
-        ("--engine", "software__iexact", engine),
-        ("--preset", "preset", preset),
-    ):
+    for name, lookup, wanted in _narrowing(selection):
+        if name == "project":
+            continue
+        option = f"--{name}"
         if wanted and not extractions.filter(**{lookup: wanted}).exists():
-            field = lookup.split("__")[0]
+            field = lookup.removesuffix("__iexact")
             known = sorted(set(extractions.values_list(field, flat=True)))
             return (
                 f"No finished extraction{where} has {option} {wanted!r}; "
@@ -269,18 +313,27 @@ def _why_none_fit(
 
 
 def repeated_values(
-    extractions: QuerySet[FeatureExtraction], grouping: Grouping
+    extractions: QuerySet[FeatureExtraction],
+    grouping: Grouping,
+    first_series: bool = False,
 ) -> pd.DataFrame:
     """Return one row per feature value: feature (id), subject, repeat, value.
 
     Subjects and repeats are worked out once per extraction and joined to the
-    values by extraction id. Raises RobustnessError when one subject has two
-    extractions of the same feature for the same repeat (two presets, say), since
-    it cannot tell which one to use.
+    values by extraction id. With `first_series`, only the first extraction of each
+    subject, repeat, engine and preset in SERIES_CHOICE order is used. Raises
+    RobustnessError when one subject has two extractions of the same feature for the
+    same repeat (two presets, two series of one study), since it cannot tell which
+    one to use.
     """
     lookups = [*grouping.subject, *grouping.repeat]
+    if first_series:
+        extractions = extractions.order_by(
+            F(SERIES_CHOICE[0]).asc(nulls_last=True), *SERIES_CHOICE[1:]
+        )
     design = pd.DataFrame(
-        list(extractions.values_list("pk", *lookups)), columns=["extraction", *lookups]
+        list(extractions.values_list("pk", "software", "preset", *lookups)),
+        columns=["extraction", "software", "preset", *lookups],
     )
     design["subject"] = (
         design[list(grouping.subject)].astype(str).agg(" / ".join, axis=1)
@@ -291,6 +344,9 @@ def repeated_values(
         design["repeat"] = (
             design[list(grouping.repeat)].astype(str).agg(" / ".join, axis=1)
         )
+    if first_series:
+        design = design.drop_duplicates(["subject", "repeat", "software", "preset"])
+        extractions = extractions.filter(pk__in=design["extraction"].tolist())
 
     rows = FeatureValue.objects.filter(extraction__in=extractions).values_list(
         "feature_id", "extraction_id", "value"
@@ -306,12 +362,50 @@ def repeated_values(
         first = clash.iloc[0]
         subject, repeat = first["subject"], first["repeat"]
         same = clash[(clash["subject"] == subject) & (clash["repeat"] == repeat)]
-        raise RobustnessError(
-            f"Subject {subject} has several extractions "
-            f"({sorted(set(same['extraction']))}) for repeat {repeat!r}; narrow "
-            "the selection (--engine, --preset, --project) first."
-        )
+        raise RobustnessError(_clash_message(sorted(set(same["extraction"])), repeat))
     return frame[["feature", "subject", "repeat", "value"]]
+
+
+def _clash_message(ids: list[int], repeat: str) -> str:
+    """Say which extractions of one lesion clash, on which series, and how to choose.
+
+    The lesion is named by its patient's pseudonym and ROI name, each extraction by
+    its engine, preset and series; the options offered are those whose values differ
+    among them, and --first-series, which picks one of the same engine and preset.
+    """
+    clashing = list(
+        FeatureExtraction.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .values(
+            "pk",
+            "patient__pseudonym",
+            "segmentation__roi_name",
+            "segmentation__series__series_number",
+            *(field for field, _ in SEPARATING_OPTIONS),
+        )
+    )
+    first = clashing[0]
+    described = "; ".join(
+        f"extraction {row['pk']} ({row['software']}, preset {row['preset'] or '-'}, "
+        f"{row['segmentation__series__modality']} series "
+        f"{row['segmentation__series__series_number']} "
+        f"{row['segmentation__series__description']!r})"
+        for row in clashing
+    )
+    options = [
+        option
+        for field, option in SEPARATING_OPTIONS
+        if len({str(row[field]).casefold() for row in clashing}) > 1
+    ]
+    if len({(row["software"].casefold(), row["preset"]) for row in clashing}) == 1:
+        options.append(
+            "--first-series (the cohort matrix's choice: lowest series number)"
+        )
+    return (
+        f"Patient {first['patient__pseudonym']}, ROI "
+        f"{first['segmentation__roi_name']!r} has several extractions for repeat "
+        f"{repeat!r}: {described}. Choose one with {' or '.join(options)}."
+    )
 
 
 def _session_numbers(design: pd.DataFrame, order: list[str]) -> pd.Series:
@@ -330,6 +424,7 @@ def feature_robustness(
     grouping: Grouping,
     form: str = DEFAULT_FORM,
     threshold: float = DEFAULT_THRESHOLD,
+    first_series: bool = False,
 ) -> pd.DataFrame:
     """Return per feature (id) its ICC, 95 % interval, counts and whether it is robust.
 
@@ -342,7 +437,7 @@ def feature_robustness(
         raise RobustnessError(
             f"Unknown ICC form {form!r}; use one of {', '.join(ICC_FORMS)}."
         )
-    values = repeated_values(extractions, grouping)
+    values = repeated_values(extractions, grouping, first_series)
 
     rows = []
     features, tables = _tables(values)
@@ -393,25 +488,26 @@ def store_robustness(
     design: str,
     form: str = DEFAULT_FORM,
     threshold: float = DEFAULT_THRESHOLD,
-    engine: str | None = None,
-    preset: str | None = None,
-    project: str | None = None,
+    selection: Selection | None = None,
 ) -> RobustnessSummary:
     """Compute per-feature ICCs for one design and selection, and store them.
 
     The rows of an earlier run with the same design, form and selection are
     replaced as a whole, so a feature no longer measured leaves no stale row.
     """
-    extractions, selection = select_extractions(design, engine, preset, project)
+    chosen = selection or Selection()
+    extractions, selection_name = select_extractions(design, chosen)
     if not extractions.exists():
-        raise RobustnessError(_why_none_fit(design, engine, preset, project))
-    results = feature_robustness(extractions, _grouping(design), form, threshold)
+        raise RobustnessError(_why_none_fit(design, chosen))
+    results = feature_robustness(
+        extractions, _grouping(design), form, threshold, chosen.first_series
+    )
 
     rows = [
         FeatureRobustness(
             feature_id=int(row.feature),
             design=design,
-            selection=selection,
+            selection=selection_name,
             form=form,
             icc=_number(row.icc),
             ci_low=_number(row.ci_low),
@@ -425,12 +521,12 @@ def store_robustness(
     ]
     with transaction.atomic():
         FeatureRobustness.objects.filter(
-            design=design, form=form, selection=selection
+            design=design, form=form, selection=selection_name
         ).delete()
         FeatureRobustness.objects.bulk_create(rows, batch_size=1000)
 
     summary = RobustnessSummary(
-        selection=selection,
+        selection=selection_name,
         features=len(rows),
         robust=sum(row.is_robust for row in rows),
         without_icc=sum(row.icc is None for row in rows),
@@ -439,7 +535,7 @@ def store_robustness(
         "Robustness %s %s [%s]: %d features, %d robust",
         design,
         form,
-        selection,
+        selection_name,
         summary.features,
         summary.robust,
     )

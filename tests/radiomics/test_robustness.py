@@ -263,9 +263,12 @@ def test_two_engines_on_one_lesion_must_be_told_apart(four_readers, features):
     for segmentation in four_readers:
         store_extraction(segmentation, {features["Poor"]: 1.0}, software="MIRP")
 
-    with pytest.raises(CommandError, match="several extractions"):
+    with pytest.raises(CommandError, match="several extractions") as raised:
         call_command("feature_robustness", "--design", "readers")
     call_command("feature_robustness", "--design", "readers", "--engine", "pyradiomics")
+
+    # --first-series keeps one extraction of each engine, so it is not offered:
+    assert "Choose one with --engine." in str(raised.value)
 
     assert set(FeatureRobustness.objects.values_list("selection", flat=True)) == {
         "engine=pyradiomics"
@@ -399,3 +402,77 @@ def test_test_retest_refuses_imported_extractions_without_a_segmentation(
 
     with pytest.raises(CommandError, match="fits the test-retest design"):
         call_command("feature_robustness", "--design", "test-retest")
+
+
+@pytest.fixture
+def retest_with_two_series(project, features) -> list[Patient]:
+    """Six lesions scanned twice; each retest study has a second, later series."""
+    rng = np.random.default_rng(11)
+    first = rng.normal(50, 15, size=6)
+    second = first * 1.02 + rng.normal(0, 1, size=6)
+    patients = []
+    for lesion in range(6):
+        patient = Patient.objects.create(
+            project=project, pseudonym=f"TWO-{lesion}", source_key=f"two-{lesion}"
+        )
+        test = new_series(patient, TEST_ON)
+        retest = new_series(patient, RETEST_ON)
+        for series in (test, retest):
+            series.series_number, series.description = 1, "T1"
+            series.save()
+        other = ImageSeries.objects.create(
+            study=retest.study,
+            series_instance_uid=f"2.25.7{next(_serial)}",
+            source_uid_hash=f"rob-series-{next(_serial)}",
+            modality="CT",
+            series_number=2,
+            description="T2",
+        )
+        for series, value in ((test, first[lesion]), (retest, second[lesion])):
+            store_extraction(new_segmentation(series), {features["Agreeing"]: value})
+        store_extraction(new_segmentation(other), {features["Agreeing"]: -500.0})
+        patients.append(patient)
+    return patients
+
+
+def test_two_series_of_one_study_are_named_with_the_options_that_separate_them(
+    retest_with_two_series,
+):
+    with pytest.raises(CommandError) as raised:
+        call_command("feature_robustness", "--design", "test-retest")
+
+    message = str(raised.value)
+    assert message.startswith("Patient TWO-")
+    assert "ROI 'GTV'" in message and "CT series 1 'T1'" in message
+    assert "CT series 2 'T2'" in message
+    assert "--series-description" in message and "--first-series" in message
+    # Engine, preset and modality are the same, so they are not offered:
+    assert "--engine" not in message and "--modality" not in message
+    assert "Subject" not in message
+
+
+@pytest.mark.parametrize(
+    ("options", "selection"),
+    [
+        (["--first-series"], "first-series"),
+        (["--series-description", "t1"], "series-description=t1"),
+    ],
+)
+def test_a_series_choice_keeps_one_extraction_per_study(
+    retest_with_two_series, features, options, selection
+):
+    call_command("feature_robustness", "--design", "test-retest", *options)
+
+    row = stored(features["Agreeing"], design="test-retest", selection=selection)
+    # The T2 series' value (-500) would make the feature anything but robust:
+    assert (row.n_subjects, row.n_raters) == (6, 2)
+    assert row.is_robust and row.icc > 0.9
+
+
+def test_a_modality_no_extraction_has_is_named_with_those_there_are(
+    retest_with_two_series,
+):
+    with pytest.raises(CommandError, match="--modality 'MR'; they have 'CT'"):
+        call_command(
+            "feature_robustness", "--design", "test-retest", "--modality", "MR"
+        )

@@ -10,6 +10,7 @@ from radiomics.robustness import (
     DEFAULT_THRESHOLD,
     ICC_FORMS,
     RobustnessError,
+    Selection,
     store_robustness,
 )
 
@@ -31,6 +32,20 @@ class Command(BaseCommand):
         parser.add_argument("--engine", help="Only extractions of this software.")
         parser.add_argument("--preset", help="Only extractions of this preset.")
         parser.add_argument("--project", help="Only patients of this project code.")
+        parser.add_argument(
+            "--modality", help="Only segmentations on series of this modality (CT, MR)."
+        )
+        parser.add_argument(
+            "--series-description",
+            help="Only segmentations on series of this SeriesDescription (any case).",
+        )
+        parser.add_argument(
+            "--first-series",
+            action="store_true",
+            help="Where a lesion has several extractions for one repeat (several "
+            "series of a study), use the one on the series with the lowest series "
+            "number, as the cohort matrix chooses.",
+        )
 
     def handle(self, *args, **options) -> None:
         threshold = options["threshold"]
@@ -41,9 +56,14 @@ class Command(BaseCommand):
                 options["design"],
                 form=options["form"],
                 threshold=threshold,
-                engine=options["engine"],
-                preset=options["preset"],
-                project=options["project"],
+                selection=Selection(
+                    engine=options["engine"],
+                    preset=options["preset"],
+                    project=options["project"],
+                    modality=options["modality"],
+                    series_description=options["series_description"],
+                    first_series=options["first_series"],
+                ),
             )
         except RobustnessError as error:
             raise CommandError(str(error)) from error
