@@ -202,7 +202,9 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
         logger.info("%s", report.summary())
 
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
-    for patient in Patient.objects.filter(project=project).order_by("pseudonym"):
+    # In the order the ingest made them, not by their random pseudonyms, so that one
+    # seed gives every patient the same records in every build:
+    for patient in Patient.objects.filter(project=project).order_by("pk"):
         if not patient.blood_samples.exists():
             generate_patient_records(patient, rng)
 
