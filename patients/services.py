@@ -51,10 +51,15 @@ def pseudonymise(project: Project, source_id: str, **defaults) -> tuple[Patient,
 def find_patients(project: Project, source_ids: Collection[str]) -> dict[str, Patient]:
     """Return the stored patients of these source identifiers, by identifier, in one query."""
     keys = {source_key(project, source_id): source_id for source_id in source_ids}
-    return {
-        keys[patient.source_key]: patient
-        for patient in Patient.objects.filter(project=project, source_key__in=keys)
-    }
+    found = {}
+    # In chunks, as SQLite takes a limited number of parameters a statement:
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        for patient in Patient.objects.filter(
+            project=project, source_key__in=ordered[start : start + 500]
+        ):
+            found[keys[patient.source_key]] = patient
+    return found
 
 
 def add_patient(project: Project, source_id: str, **defaults) -> tuple[Patient, bool]:

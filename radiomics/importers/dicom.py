@@ -1296,6 +1296,8 @@ class _Ingest:
         if savepoint is not None and not loaded:
             transaction.savepoint_rollback(savepoint)
             state.patient = None
+            # Made under the savepoint, so gone with it: not to be found again.
+            scope.patients.pop(state.first.text("PatientID"), None)
             if scope.created["patients"] > patients_before:
                 scope.created["patients"] -= 1
                 if not scope.created["patients"]:
@@ -1525,7 +1527,7 @@ class _Ingest:
         return state.patient
 
     def patient_for(self, header: _Header, scope: _Scope) -> Patient:
-        """Return the file's patient, made now if none is stored (pseudonymise())."""
+        """Return the file's patient: the one stored (stored_patient()), or made now."""
         patient_id = header.text("PatientID")
         patient = self.stored_patient(patient_id, scope)
         if patient is None:

@@ -113,8 +113,9 @@ def write_two_patients(inbox: Path, count: int, other_first: bool) -> Path:
         PatientID=OTHER_ID,
         PatientName="",
         AccessionNumber="",
-        # Series are stored in the order of their study and series UIDs:
-        StudyInstanceUID="1.2.3" if other_first else generate_uid(),
+        # Series are stored in the order of their study and series UIDs, and
+        # STS_001's study UID begins 1.3.6 (pydicom's own UIDs begin 1.2.826):
+        StudyInstanceUID="1.2.3" if other_first else "9.9.9",
         SeriesInstanceUID=generate_uid(),
     )
     return other

@@ -453,3 +453,38 @@ def test_small_imports_store_in_process(settings, make_ct, inbox, project, caplo
 
     assert report.created["instances"] == 2
     assert "processes" not in caplog.text
+
+
+def test_a_patient_made_for_a_series_none_of_whose_files_loads_is_made_again(
+    in_pool, inbox, project
+):
+    # The first series' files are cut short: the patient made for it is rolled back
+    # with its savepoint, and the next series of the patient makes it again.
+    for number in (1, 2):
+        cut = write_part10(
+            build_ct(
+                PatientID="SYN-1",
+                StudyInstanceUID="1.1",
+                SeriesInstanceUID="1.1.1",
+                InstanceNumber=number,
+            ),
+            inbox / f"a{number}.dcm",
+        )
+        cut.write_bytes(cut.read_bytes()[:-40])
+        write_part10(
+            build_ct(
+                PatientID="SYN-1",
+                StudyInstanceUID="1.2",
+                SeriesInstanceUID="1.2.1",
+                InstanceNumber=number,
+            ),
+            inbox / f"b{number}.dcm",
+        )
+
+    report = ingest_dicom(inbox, project)
+
+    assert sorted(p.source for p in report.rejected) == ["a1.dcm", "a2.dcm"]
+    assert {p.code for p in report.rejected} != {"storage-failed"}
+    assert ImageSeries.objects.get().series_instance_uid
+    assert ImageInstance.objects.count() == 2
+    assert Patient.objects.count() == 1
