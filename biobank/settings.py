@@ -314,6 +314,7 @@ LOGGING = {
         # lines is written once, in LOG_FORMAT:
         "django": {"handlers": []},
         "django.request": {"filters": ["refusal_without_traceback"]},
+        "django.server": {"filters": ["request_line_without_query"]},
         "biobank.requests": {"level": env_str("ACCESS_LOG_LEVEL", "WARNING")},
         "biobank": {"level": env_str("LOG_LEVEL", "INFO")},
         "patients": {"level": env_str("LOG_LEVEL", "INFO")},

@@ -55,6 +55,24 @@ class RefusalWithoutTraceback(logging.Filter):
         return True
 
 
+class RequestLineWithoutQuery(logging.Filter):
+    """Drop the query string from the development server's request lines.
+
+    `dev.sh run` logs each request as "GET /path?query HTTP/1.1" (django.server);
+    a query may hold what a curator typed, such as a patient's source ID searched for
+    in the admin (?q=...). The application's own request log writes the path only.
+    """
+
+    QUERY = re.compile(r"\?[^\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            line, *rest = record.args
+            if isinstance(line, str):
+                record.args = (self.QUERY.sub("", line), *rest)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, request ID, message, exception."""
 
@@ -92,6 +110,9 @@ def console_logging(log_format: str) -> dict:
             "request_id": {"()": "biobank.core.logs.RequestIdFilter"},
             "refusal_without_traceback": {
                 "()": "biobank.core.logs.RefusalWithoutTraceback"
+            },
+            "request_line_without_query": {
+                "()": "biobank.core.logs.RequestLineWithoutQuery"
             },
         },
         "formatters": {
