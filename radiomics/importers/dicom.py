@@ -25,6 +25,7 @@ from typing import TypeVar
 import pydicom
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -908,8 +909,7 @@ class _Ingest:
                     ),
                     code="storage-failed",
                 )
-            for path in scope.written:
-                path.unlink(missing_ok=True)
+            remove_written(scope.written)
             for issue in self.issues[mark:]:
                 issue.patient = issue.record = None
             # A study it changed may hold what was rolled back: looked up again.
@@ -919,8 +919,7 @@ class _Ingest:
         except BaseException:
             # The import stops (a bug, a worker process killed, ^C): no file of the
             # rolled back series stays behind either.
-            for path in scope.written:
-                path.unlink(missing_ok=True)
+            remove_written(scope.written)
             raise
         else:
             self.patients.update(scope.patients)
@@ -2143,6 +2142,41 @@ def fast_match(
     if plan is None or template.sop_instance_uid(parsed) != uid:
         return None
     return parsed, plan
+
+
+def remove_written(paths: list[Path]) -> None:
+    """Remove the files a rolled back unit wrote, but those a committed row holds.
+
+    Another import of the same files at the same time writes the same paths (they
+    are made of the project, the pseudonym and the UIDs). When its rows were
+    committed first, the database refused this unit's, and the files are the other
+    import's now: they stay. (PostgreSQL makes this unit's INSERT wait for the other
+    transaction's end, so its rows are committed by then.) When the database cannot
+    be asked, every file goes, as a unit that fails alone leaves none.
+    """
+    if not paths:
+        return
+    root = Path(settings.BIOBANK_STORAGE_ROOT)
+    by_name = {}
+    for path in paths:
+        try:
+            by_name[path.relative_to(root).as_posix()] = path
+        except ValueError:
+            by_name[str(path)] = path
+    kept: set[str] = set()
+    try:
+        for chunk in chunks(sorted(by_name)):
+            for model in (ImageInstance, Segmentation):
+                kept.update(
+                    model.objects.filter(storage_path__in=chunk).values_list(
+                        "storage_path", flat=True
+                    )
+                )
+    except (DatabaseError, TransactionManagementError):
+        kept = set()
+    for name, path in by_name.items():
+        if name not in kept:
+            path.unlink(missing_ok=True)
 
 
 def find_series(keys: Collection[str]) -> dict[str, ImageSeries]:

@@ -153,3 +153,33 @@ def test_a_sop_uid_stored_by_an_earlier_series_of_the_batch_is_a_conflict(
         ("b2.dcm", "content-conflict")
     ]
     assert ImageInstance.objects.count() == 2
+
+
+def test_files_stored_by_another_import_meanwhile_stay_when_this_one_rolls_back(
+    make_ct, inbox, project, monkeypatch, storage_root
+):
+    # Two imports of the same files at once: the other one committed the series
+    # after this one looked the batch up, so this one writes the same paths and the
+    # database refuses its rows.
+    for number in (1, 2, 3):
+        make_ct(
+            f"s{number}.dcm",
+            StudyInstanceUID="1.2.3",
+            SeriesInstanceUID="1.2.3.1",
+            InstanceNumber=number,
+        )
+    ingest_dicom(inbox, project)
+    stored = {
+        instance.storage_path: (storage_root / instance.storage_path).read_bytes()
+        for instance in ImageInstance.objects.all()
+    }
+    monkeypatch.setattr(dicom, "find_series", lambda keys: {})
+    monkeypatch.setattr(dicom, "find_files", lambda keys: {})
+
+    report = ingest_dicom(inbox, project)
+
+    assert [p.code for p in report.rejected] == ["storage-failed"]
+    assert len(stored) == 3
+    for path, content in stored.items():
+        assert (storage_root / path).read_bytes() == content
+    assert not [p for p in storage_root.rglob("*.part")]
