@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
+from biobank.core.importing import chunks
 from patients.models import Patient, Project
 
 # Crockford's base 32: no I, L, O or U, so a pseudonym read aloud or typed stays one.
@@ -52,12 +53,8 @@ def find_patients(project: Project, source_ids: Collection[str]) -> dict[str, Pa
     """Return the stored patients of these source identifiers, by identifier, in one query."""
     keys = {source_key(project, source_id): source_id for source_id in source_ids}
     found = {}
-    # In chunks, as SQLite takes a limited number of parameters a statement:
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), 500):
-        for patient in Patient.objects.filter(
-            project=project, source_key__in=ordered[start : start + 500]
-        ):
+    for chunk in chunks(sorted(keys)):
+        for patient in Patient.objects.filter(project=project, source_key__in=chunk):
             found[keys[patient.source_key]] = patient
     return found
 

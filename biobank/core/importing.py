@@ -464,3 +464,13 @@ def missing_hint(name: str, header: list[str]) -> str:
 def normalised(name: str) -> str:
     """Return a column name in lower case, with spaces and hyphens as one underscore."""
     return re.sub(r"[\s\-_]+", "_", name.strip().lower())
+
+
+# Values per IN (...) look-up, below SQLite's 999 parameters:
+LOOKUP_CHUNK = 500
+
+
+def chunks(items: list, size: int = LOOKUP_CHUNK) -> Iterator[list]:
+    """The items in lists of `size`, for look-ups of many keys in IN (...)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -38,6 +38,7 @@ from biobank.core.importing import (
     ImportReport,
     Message,
     Problem,
+    chunks,
     counted,
     file_sha256,
 )
@@ -58,7 +59,6 @@ from radiomics.importers.deid import (
     tag_name,
     vr_of,
 )
-from radiomics.importers.pyradiomics_csv import chunks
 from radiomics.importers.segmentations import (
     SEGMENTATION_CLASSES,
     Region,

@@ -21,6 +21,7 @@ from biobank.core.importing import (
     ImportRejected,
     ImportReport,
     Problem,
+    chunks,
     read_table,
     require_columns,
 )
@@ -60,8 +61,6 @@ SETTINGS_COLUMNS = (
 EMPTY_ROW = "extraction failed / empty feature row"
 # Rows per INSERT; Django lowers it to what the database accepts (999 parameters on SQLite):
 BATCH_SIZE = 5000
-# Values per IN (...) look-up, below SQLite's 999 parameters:
-LOOKUP_CHUNK = 500
 
 
 @dataclass
@@ -443,11 +442,6 @@ def parameters(diagnostics: dict[str, str]) -> dict[str, object]:
             value = text
         found[key] = value
     return found
-
-
-def chunks(items: list, size: int = LOOKUP_CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class _Storer:
