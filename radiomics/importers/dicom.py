@@ -2548,7 +2548,7 @@ def _uptake_minutes(ds: Dataset, information: Dataset | None) -> float | None:
         return None
     series_start = dt.datetime.combine(day, time)
 
-    start = _dt_moment(_text(information, "RadiopharmaceuticalStartDateTime"))
+    start = _start_date_time(information)
     if start is None:
         start_time = values.parse_tm(_text(information, "RadiopharmaceuticalStartTime"))
         if start_time is None:
@@ -2563,12 +2563,15 @@ def _uptake_attribute(ds: Dataset) -> str:
     """Return the path of the start _uptake_minutes() reads, as warnings name it."""
     information = _first_item(ds, "RadiopharmaceuticalInformationSequence")
     keyword = "RadiopharmaceuticalStartTime"
-    if information is not None and _dt_moment(
-        _text(information, "RadiopharmaceuticalStartDateTime")
-    ):
+    if information is not None and _start_date_time(information) is not None:
         keyword = "RadiopharmaceuticalStartDateTime"
     tag = pydicom.datadict.tag_for_keyword(keyword) or 0
     return f"RadiopharmaceuticalInformationSequence > {tag_name(tag)}"
+
+
+def _start_date_time(information: Dataset) -> dt.datetime | None:
+    """RadiopharmaceuticalStartDateTime (0018,1078) as a moment, if it gives one."""
+    return _dt_moment(_text(information, "RadiopharmaceuticalStartDateTime"))
 
 
 def _dt_moment(text: str) -> dt.datetime | None:
