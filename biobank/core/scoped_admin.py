@@ -218,8 +218,9 @@ class ProjectScopedAdmin:
         """Also find the patient whose source identifier is the whole search term.
 
         Only a keyed hash of a source identifier is stored (patients.services), so
-        the term is hashed for each project the user sees and matched exactly; the
-        term itself is kept and logged nowhere.
+        the term is hashed for each project whose records the list shows the user
+        (`read_action`) and matched exactly; the term itself is kept and logged
+        nowhere.
         """
         found, may_have_duplicates = super().get_search_results(
             request, queryset, search_term
@@ -229,7 +230,10 @@ class ProjectScopedAdmin:
         if patient is None or not term:
             return found, may_have_duplicates
 
-        keys = [source_key(project, term) for project in projects_for(request.user)]
+        keys = [
+            source_key(project, term)
+            for project in projects_for(request.user, self.read_action)
+        ]
         by_source = queryset.filter(**{f"{patient}source_key__in": keys})
         return found | by_source, may_have_duplicates
 

@@ -317,12 +317,13 @@ _KEY_WORDS = {
     TREATMENTS: ("treatment", "patient_id, kind, agent in any capitals and start_date"),
     EVENTS: ("event", "patient_id, kind and date"),
 }
-# The columns an identical row repeats besides the patient's, which a patient lacks:
-_KEY_COLUMNS = {
-    PATIENTS: ("patient_id",),
-    TREATMENTS: ("kind", "agent", "start_date"),
-    EVENTS: ("kind", "date"),
-}
+
+
+def _key_columns(kind: str) -> tuple[str, ...]:
+    """The columns identifying a record with its patient (RECORDS); a patient's, its ID."""
+    if kind not in RECORDS:
+        return ("patient_id",)
+    return tuple(_FIELD_COLUMNS.get(name, name) for name in RECORDS[kind][1])
 
 
 def report_repeated_row(
@@ -349,7 +350,7 @@ def report_repeated_row(
             f"other values ({'; '.join(differing)}); give each {noun} once."
         )
     else:
-        fields = [cleaner.column_of.get(name, name) for name in _KEY_COLUMNS[kind]]
+        fields = [cleaner.column_of.get(name, name) for name in _key_columns(kind)]
         message = f"repeats row {first.line} of this file; give each {noun} once."
     cleaner.errors.append(
         Problem(
