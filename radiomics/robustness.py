@@ -293,18 +293,17 @@ def _why_none_fit(design: str, selection: Selection) -> str:
         return f"No feature extraction{where} has finished; run extract_features first."
 
     for name, lookup, wanted in _narrowing(selection):
-        if name == "project":
+        if not wanted or name == "project":
             continue
-        option = f"--{name}"
-        if wanted and not extractions.filter(**{lookup: wanted}).exists():
+        narrowed = extractions.filter(**{lookup: wanted})
+        if not narrowed.exists():
             field = lookup.removesuffix("__iexact")
             known = sorted(set(extractions.values_list(field, flat=True)))
             return (
-                f"No finished extraction{where} has {option} {wanted!r}; "
+                f"No finished extraction{where} has --{name} {wanted!r}; "
                 f"they have {', '.join(map(repr, known))}."
             )
-        if wanted:
-            extractions = extractions.filter(**{lookup: wanted})
+        extractions = narrowed
 
     return (
         f"None of the {extractions.count()} finished extractions{where} fits the "
@@ -344,11 +343,12 @@ def repeated_values(
         design["repeat"] = (
             design[list(grouping.repeat)].astype(str).agg(" / ".join, axis=1)
         )
+    chosen: QuerySet | list[int] = extractions
     if first_series:
         design = design.drop_duplicates(["subject", "repeat", "software", "preset"])
-        extractions = extractions.filter(pk__in=design["extraction"].tolist())
+        chosen = design["extraction"].tolist()  # as read, not the selection again
 
-    rows = FeatureValue.objects.filter(extraction__in=extractions).values_list(
+    rows = FeatureValue.objects.filter(extraction__in=chosen).values_list(
         "feature_id", "extraction_id", "value"
     )
     values = pd.DataFrame(
