@@ -425,12 +425,16 @@ class IdentifierScreen:
         self._patterns.clear()
         self._tokens.clear()
 
-    def finds(self, text: str, patient_only: bool = False) -> bool:
+    def finds(
+        self, text: str, patient_only: bool = False, distinctive: bool = False
+    ) -> bool:
         """Return whether the text holds an identifier (the patient's own if asked).
 
         An ID is also found written otherwise: without its separators (MRN-77123987,
         MRN 77123987 for MRN77123987, and the other way round) and by its digits
-        alone from five on (77123987).
+        alone from five on (77123987). `distinctive`: only identifiers of four
+        characters or more are looked for, not the short ones found as whole words
+        (see BatchScreen).
         """
         if patient_only not in self._tokens:
             identifiers = self.patient_identifiers if patient_only else self.identifiers
@@ -455,9 +459,51 @@ class IdentifierScreen:
             return True
         if compact_ids.found_in(_NOT_ALNUM.sub("", text)):
             return True
+        if distinctive:
+            return False
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(text)
         )
+
+
+@dataclass
+class BatchScreen(IdentifierScreen):
+    """The identifiers of every patient of a batch, and of each patient apart.
+
+    As an IdentifierScreen it holds them all: file names, messages and log lines
+    are redacted for every patient alike. deidentify() screens a file's kept values
+    for its own patient's identifiers by the full rule, those read from the other
+    files of the same PatientID too (of_patient()), and for the other patients'
+    identifiers by the `distinctive` rule of finds() only: IDs, birth dates and
+    name parts of four characters or more, found as ever (anywhere, also written
+    otherwise). A name part or ID of two or three characters of another patient
+    is not looked for there: as a whole word it is most often an ordinary word of
+    the trade (a patient named CT^MR, or PET, emptied Modality CT, SeriesDescription
+    CT CHEST and ProtocolName of every file of the batch, and left every series
+    without its modality), whereas a file of one patient that names another by two
+    letters alone gives little away. Such a part still goes from file names and
+    messages (redact()), and from the patient's own files.
+    """
+
+    _by_patient: dict[str, IdentifierScreen] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def add_patient(self, ds: Dataset) -> None:
+        super().add_patient(ds)
+        patient_id = patient_id_of(ds)
+        if patient_id not in self._by_patient:
+            self._by_patient[patient_id] = IdentifierScreen()
+        self._by_patient[patient_id].add_patient(ds)
+
+    def of_patient(self, ds: Dataset) -> IdentifierScreen | None:
+        """Return the identifiers the batch's files of the data set's PatientID hold."""
+        return self._by_patient.get(patient_id_of(ds))
+
+
+def patient_id_of(ds: Dataset) -> str:
+    """Return the data set's PatientID as a text ("" when it has none)."""
+    return next(iter(_texts(values.element(ds, "PatientID"))), "").strip()
 
 
 @dataclass(frozen=True)
@@ -825,7 +871,7 @@ def deidentify(
     pseudonym: str,
     source: str,
     decisions: Decisions | None = None,
-    batch: IdentifierScreen | None = None,
+    batch: BatchScreen | None = None,
 ) -> list[Problem]:
     """De-identify the data set in place; return what was assumed or emptied.
 
@@ -837,16 +883,20 @@ def deidentify(
     dictionary does not know, since nothing says they are safe; replaces UIDs with
     replacement_uid(); and screens all kept free text for the patient's identifiers,
     and for those of every patient in `batch` (the screen of the files imported
-    with it: a file must not keep another patient's ID in its description either).
+    with it: a file must not keep another patient's ID in its description either;
+    by BatchScreen's rule, distinctive ones only for the other patients).
     PatientName and PatientID become the pseudonym. What was done to each attribute
     (never its value) is added to `decisions`.
     """
     decisions = decisions if decisions is not None else Decisions()
     problems: list[Problem] = []
     screens = [IdentifierScreen.from_dataset(ds)]
-    if batch is not None:
-        screens.append(batch)
-    profile_pass = _ProfilePass(project_code, screens, source, problems, decisions)
+    own = batch.of_patient(ds) if batch is not None else None
+    if own is not None:
+        screens.append(own)
+    profile_pass = _ProfilePass(
+        project_code, screens, batch, source, problems, decisions
+    )
     _apply_profile(ds, profile_pass, "")
 
     age = values.element(ds, "PatientAge")
@@ -885,19 +935,24 @@ class _ProfilePass:
     """One pass of the profile over a data set and what it found."""
 
     project_code: str
-    # The data set's own identifiers, and those of its batch:
+    # The data set's own identifiers, and those its patient's files of the batch hold:
     screens: list[IdentifierScreen]
+    # Every patient's of the batch, looked for by their distinctive ones only:
+    batch: BatchScreen | None
     source: str
     problems: list[Problem]
     decisions: Decisions
 
     def finds(self, elem: DataElement, patient_only: bool) -> bool:
         """Tell whether a value of the element holds an identifier of a screen."""
-        return any(
-            screen.finds(text, patient_only)
-            for text in _texts(elem)
-            for screen in self.screens
-        )
+        for text in _texts(elem):
+            if any(screen.finds(text, patient_only) for screen in self.screens):
+                return True
+            if self.batch is not None and self.batch.finds(
+                text, patient_only, distinctive=True
+            ):
+                return True
+        return False
 
 
 def _apply_profile(

@@ -49,8 +49,8 @@ from patients.services import add_patient, find_patient, find_patients
 from radiomics.importers import fastlane, values
 from radiomics.importers.deid import (
     Decisions,
+    BatchScreen,
     DeidentificationReport,
-    IdentifierScreen,
     deidentify,
     normalise_temporal_values,
     reader_pseudonym,
@@ -429,7 +429,7 @@ class _Job:
     # The identifiers of every patient of the batch, which de-identification
     # screens each file's kept free text for (_Ingest.screen, complete once the
     # headers are read):
-    screen: IdentifierScreen
+    screen: BatchScreen
 
 
 @dataclass(frozen=True)
@@ -495,7 +495,7 @@ class _Ingest:
         self.progress = progress
         self.root = root
         # The identifiers of every patient of the batch, to keep them out of the run:
-        self.screen = IdentifierScreen()
+        self.screen = BatchScreen()
         self.issues: list[_Issue] = []
         # What pydicom said about each file: (file, message) -> times, at most per read.
         self.library: dict[tuple[str, str], int] = {}
@@ -2251,12 +2251,12 @@ def prepare(
     project_code: str,
     pseudonym: str,
     decisions: Decisions,
-    batch: IdentifierScreen,
+    batch: BatchScreen,
 ) -> tuple[str, list[Problem]]:
     """De-identify the data set in place for storing; return its transfer syntax and warnings.
 
     `batch` holds the identifiers of every patient of the batch (_Ingest.screen),
-    which its kept free text is screened for besides its own.
+    which its kept free text is screened for besides its own (deid.BatchScreen).
     """
     transfer_syntax = transfer_syntax_of(ds)
     problems = normalise_temporal_values(ds, source)

@@ -17,10 +17,11 @@ import pytest
 from pydicom.uid import generate_uid
 
 from patients.models import Patient
+from patients.services import source_key
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
 from tests.conftest import shared_path
-from tests.radiomics.conftest import build_ct, write_part10
+from tests.radiomics.conftest import build_ct, stored_dataset, write_part10
 from tests.radiomics.test_dicom_deid import found_anywhere
 
 pytestmark = [
@@ -172,3 +173,75 @@ def test_a_built_series_of_two_patients_is_refused_whole(inbox, project, odd):
     assert "SYN-0042" not in text and "SYN-9001" not in text
     assert "3 files name 2 patients" in text
     assert not ImageInstance.objects.exists()
+
+
+def stored_values(project, patient_id: str) -> dict[str, str]:
+    """Return what the stored copy of the patient's one file keeps of its texts."""
+    (instance,) = ImageInstance.objects.filter(
+        series__study__patient__source_key=source_key(project, patient_id)
+    )
+    ds = stored_dataset(instance)
+    return {
+        keyword: str(ds.get(keyword, ""))
+        for keyword in ("Modality", "SeriesDescription", "ProtocolName")
+    } | {"series modality": instance.series.modality}
+
+
+@pytest.mark.parametrize("name", ["CT^MR", "O^PET", "Pet^Ct"])
+def test_a_short_name_part_of_one_patient_blanks_no_word_of_another(
+    inbox, project, name
+):
+    """A patient named CT^MR emptied Modality CT, SeriesDescription CT CHEST and the
+    series' modality of every other patient's files of the batch.
+
+    Other patients' files are screened for its distinctive identifiers only; its own
+    files keep the whole-word screen of its short name parts.
+    """
+    texts = {
+        "Modality": "CT",
+        "SeriesDescription": "CT CHEST",
+        "ProtocolName": "PET MR CT",
+    }
+    write_part10(
+        build_ct(PatientID="SYN-1111", PatientName=name, **texts), inbox / "a.dcm"
+    )
+    write_part10(
+        build_ct(PatientID="SYN-2222", PatientName="TESTPERSON^ALEX", **texts),
+        inbox / "b.dcm",
+    )
+
+    report = ingest_dicom(inbox, project)
+
+    assert report.rejected == []
+    assert stored_values(project, "SYN-2222") == texts | {"series modality": "CT"}
+    assert {p.source for p in report.warnings if p.code == "identifier-in-text"} == {
+        "a.dcm"
+    }
+    assert stored_values(project, "SYN-1111")["ProtocolName"] == ""
+
+
+def test_a_distinctive_identifier_of_another_patient_is_still_found(inbox, project):
+    write_part10(
+        build_ct(PatientID="SYN-1111", PatientName="CT^MARGARETHE"), inbox / "a.dcm"
+    )
+    for name, description in [
+        ("b.dcm", "CT CHEST after SYN-1111"),
+        ("c.dcm", "CT CHEST Margarethe"),
+        ("d.dcm", "CT CHEST after 1111"),  # too few digits to be taken for the ID
+    ]:
+        write_part10(
+            build_ct(
+                PatientID=f"SYN-{name[0] * 4}",
+                PatientName="TESTPERSON^ALEX",
+                SeriesDescription=description,
+            ),
+            inbox / name,
+        )
+
+    ingest_dicom(inbox, project)
+
+    assert stored_values(project, "SYN-bbbb")["SeriesDescription"] == ""
+    assert stored_values(project, "SYN-cccc")["SeriesDescription"] == ""
+    assert (
+        stored_values(project, "SYN-dddd")["SeriesDescription"] == "CT CHEST after 1111"
+    )
