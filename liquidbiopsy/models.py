@@ -32,6 +32,17 @@ ABOVE_MAX_BLOOD_VOLUME = (
     "volume counted in mL."
 )
 
+# The most plasma a draw can give, in mL. A 10 mL EDTA or Streck tube gives 4 to 5 mL
+# of plasma, a draw of two tubes 8 to 10 mL, a large-volume protocol pooling six
+# tubes about 30 mL. 100 mL, plasma of some 200 mL of blood, admits any pool of a
+# draw's tubes; more is a unit slip (4000 for 4 mL in µL) or a typo, which would
+# distort the cfDNA per mL of plasma that cohorts compare.
+MAX_PLASMA_VOLUME_ML = 100
+PLASMA_VOLUME_RANGE = (
+    f"Plasma volume must be above 0 mL and at most {MAX_PLASMA_VOLUME_ML} mL, more "
+    "than any draw gives; give the volume of plasma in mL."
+)
+
 
 class BloodSample(models.Model):
     """One blood draw; `drawn_on` is the local calendar day of `drawn_at`, for cohorts."""
@@ -50,7 +61,12 @@ class BloodSample(models.Model):
     tube_type = models.CharField(
         max_length=60, blank=True, help_text="e.g. CellSave, EDTA, Streck."
     )
-    plasma_volume_ml = models.FloatField(null=True, blank=True)
+    plasma_volume_ml = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=f"Plasma separated, in mL: above 0, at most {MAX_PLASMA_VOLUME_ML} "
+        "(the tubes of a draw pooled).",
+    )
     hours_to_processing = models.FloatField(null=True, blank=True)
     external_sample_id = models.CharField(
         max_length=100, blank=True, help_text="Sample ID in the external biorepository."
@@ -67,10 +83,16 @@ class BloodSample(models.Model):
                 fields=["patient", "drawn_at", "external_sample_id"],
                 name="blood_sample_natural_key",
             ),
+            # One rule for both bounds, under the name of the >0 rule it extends: the
+            # API and the admin name the field of a broken constraint by its name.
             models.CheckConstraint(
-                condition=Q(plasma_volume_ml__isnull=True) | Q(plasma_volume_ml__gt=0),
+                condition=Q(plasma_volume_ml__isnull=True)
+                | (
+                    Q(plasma_volume_ml__gt=0)
+                    & Q(plasma_volume_ml__lte=MAX_PLASMA_VOLUME_ML)
+                ),
                 name="blood_sample_plasma_volume_positive",
-                violation_error_message="Plasma volume must be above 0 mL.",
+                violation_error_message=PLASMA_VOLUME_RANGE,
             ),
             models.CheckConstraint(
                 condition=Q(hours_to_processing__isnull=True)

@@ -128,6 +128,9 @@ CASES = {
     "no plasma": Case(
         "sample", "blood-samples", {"plasma_volume_ml": 0}, "plasma_volume_ml"
     ),
+    "plasma above 100 mL": Case(
+        "sample", "blood-samples", {"plasma_volume_ml": 4000}, "plasma_volume_ml"
+    ),
 }
 
 

@@ -285,6 +285,27 @@ def test_curator_creates_and_changes_a_blood_sample(curator_api, biobank):
     assert sample.hours_to_processing == 2.5
 
 
+@pytest.mark.parametrize("ml", [0, 100.5, 4000])
+def test_a_plasma_volume_out_of_range_is_refused_under_its_field(
+    curator_api, biobank, ml
+):
+    sample = biobank.a.sample
+
+    response = curator_api.patch(
+        f"/api/blood-samples/{sample.pk}/", {"plasma_volume_ml": ml}, format="json"
+    )
+
+    assert errors_of(response) == {
+        "plasma_volume_ml": [
+            "Plasma volume must be above 0 mL and at most 100 mL, more than any "
+            "draw gives; give the volume of plasma in mL."
+        ]
+    }
+    assert BloodSample.objects.get(pk=sample.pk).plasma_volume_ml == (
+        sample.plasma_volume_ml
+    )
+
+
 def test_a_draw_without_its_time_is_stored_at_midnight(curator_api, biobank):
     data = created(
         curator_api.post(

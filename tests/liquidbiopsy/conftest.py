@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.db import connection, models
 
 from biobank.core.importing import ImportRejected, Problem
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
@@ -33,6 +36,30 @@ def rejection(call) -> list[Problem]:
     with pytest.raises(ImportRejected) as caught:
         call()
     return caught.value.problems
+
+
+@contextmanager
+def constraint_dropped(model: type[models.Model], name: str) -> Iterator[None]:
+    """Drop a model's constraint, as before the migration adding it, then bring it back.
+
+    Rows stored meanwhile that break it, which a migration must name, are deleted
+    first; needs transactional_db, as a schema change commits.
+    """
+    constraints = model._meta.constraints
+    (constraint,) = [c for c in constraints if c.name == name]
+    # NB: SQLite rebuilds the table from the model's constraints, so they lack it too:
+    model._meta.constraints = [c for c in constraints if c is not constraint]
+    try:
+        with connection.schema_editor() as editor:
+            editor.remove_constraint(model, constraint)
+    finally:
+        model._meta.constraints = constraints
+    try:
+        yield
+    finally:
+        model.objects.all().delete()
+        with connection.schema_editor() as editor:
+            editor.add_constraint(model, constraint)
 
 
 def stored_state() -> list:

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from liquidbiopsy.models import MAX_BLOOD_VOLUME_ML, BloodSample, CTCCount
 from tests.biobank.conftest import Records
+from tests.liquidbiopsy.conftest import constraint_dropped
 
 MIGRATION = importlib.import_module("liquidbiopsy.migrations.0013_ctc_volume_plausible")
 TOO_MUCH = "Blood volume must not exceed 100 mL, more than any draw holds; give the volume counted in mL."
@@ -49,20 +50,10 @@ def test_the_database_refuses_a_volume_above_100_ml(draw):
 
 
 @pytest.fixture
-def stored_before(transactional_db, monkeypatch):
+def stored_before(transactional_db):
     """Drop the constraint, as before migration 0013, and bring it back afterwards."""
-    (constraint,) = [
-        c for c in CTCCount._meta.constraints if c.name == "ctc_volume_plausible"
-    ]
-    # NB: SQLite rebuilds the table from the model's constraints, so they lack it too:
-    before = [c for c in CTCCount._meta.constraints if c is not constraint]
-    with monkeypatch.context() as patched, connection.schema_editor() as editor:
-        patched.setattr(CTCCount._meta, "constraints", before)
-        editor.remove_constraint(CTCCount, constraint)
-    yield
-    CTCCount.objects.all().delete()
-    with connection.schema_editor() as editor:
-        editor.add_constraint(CTCCount, constraint)
+    with constraint_dropped(CTCCount, "ctc_volume_plausible"):
+        yield
 
 
 def test_the_migration_names_stored_counts_above_100_ml(project, stored_before):
