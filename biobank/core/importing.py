@@ -263,6 +263,10 @@ class ImportReport:
         self.created = {}
         self.duplicates = 0
 
+    def rejected_count(self) -> int:
+        """Return how many rows (files) were rejected: one a problem here."""
+        return len(self.rejected)
+
     def made(self) -> str:
         """Return what was created, in words: "1 patient, 2 studies", or "nothing"."""
         return (
@@ -273,7 +277,7 @@ class ImportReport:
     def summary(self) -> str:
         lines = [
             f"{self.source}: created {self.made()}; {self.duplicates} already present; "
-            f"{len(self.rejected)} rejected; {counted(len(self.warnings), 'warnings')}."
+            f"{self.rejected_count()} rejected; {counted(len(self.warnings), 'warnings')}."
         ]
         lines += printed_lines(self.rejected, "  rejected: ", "rejected")
         lines += printed_lines(self.warnings, "  warning: ", "warnings")

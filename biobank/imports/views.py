@@ -143,10 +143,15 @@ def _rejected(run: ImportRun) -> str:
     """Count the rows (files of a DICOM archive) a run rejected, in words, or "".
 
     A problem of the whole file (a missing column) names no row and is not counted.
+    A DICOM run counts its files in its summary, each once: one problem refuses a
+    series whole (several PatientIDs), and its issue names the first file only.
     """
     errors = run.issues.filter(severity=DataIssue.Severity.ERROR)
     if run.importer == KINDS[DICOM_ZIP].importer:
-        return counted(errors.values("source_name").distinct().count(), "files")
+        files = (run.summary or {}).get("rejected_files")
+        if files is None:  # a run recorded before the summary counted them
+            files = errors.values("source_name").distinct().count()
+        return counted(files, "files")
     rows = errors.filter(row__isnull=False).values("source_name", "row").distinct()
     return counted(rows.count(), "rows") if rows.exists() else ""
 

@@ -48,8 +48,8 @@ from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import add_patient, find_patient, find_patients
 from radiomics.importers import fastlane, values
 from radiomics.importers.deid import (
-    Decisions,
     BatchScreen,
+    Decisions,
     DeidentificationReport,
     deidentify,
     normalise_temporal_values,
@@ -151,6 +151,14 @@ class DicomReport(ImportReport):
 
     identical_files: list[str] = field(default_factory=list)
     import_run_id: int | None = None
+    # The files rejected, each once: one problem may refuse a whole series (set by
+    # _Ingest.finish(); until then, one a problem):
+    rejected_files: int | None = None
+
+    def rejected_count(self) -> int:
+        if self.rejected_files is None:
+            return super().rejected_count()
+        return self.rejected_files
 
     def summary(self) -> str:
         text = super().summary()
@@ -162,7 +170,10 @@ class DicomReport(ImportReport):
         return text
 
     def as_dict(self) -> dict:
-        return super().as_dict() | {"identical_files": len(self.identical_files)}
+        return super().as_dict() | {
+            "identical_files": len(self.identical_files),
+            "rejected_files": self.rejected_count(),
+        }
 
 
 def ingest_dicom(
@@ -309,6 +320,9 @@ class _Issue:
     severity: str
     patient: Patient | None = None
     record: models.Model | None = None
+    # The files a rejection refuses, when they are more than the problem's own (a
+    # series refused whole), as read (unredacted), to count each file once:
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -534,8 +548,17 @@ class _Ingest:
     ) -> None:
         self.issues.append(_Issue(problem, DataIssue.Severity.WARNING, patient, record))
 
-    def reject(self, problem: Problem, patient: Patient | None = None) -> None:
-        self.issues.append(_Issue(problem, DataIssue.Severity.ERROR, patient))
+    def reject(
+        self,
+        problem: Problem,
+        patient: Patient | None = None,
+        files: list[_Header] | None = None,
+    ) -> None:
+        """Record a rejection of the problem's file, or of all `files` (a series)."""
+        names = tuple(header.source.name for header in files or ())
+        self.issues.append(
+            _Issue(problem, DataIssue.Severity.ERROR, patient, files=names)
+        )
 
     def step(self) -> None:
         self.done += 1
@@ -868,8 +891,12 @@ class _Ingest:
         return _Header.of(source, ds, kind)
 
     @contextmanager
-    def all_or_nothing(self, what: Message, source_name: str) -> Iterator[_Scope]:
+    def all_or_nothing(
+        self, what: Message, source_name: str, files: list[_Header] | None = None
+    ) -> Iterator[_Scope]:
         """Run the body in one transaction; on failure undo its files and report it.
+
+        `files`: those of the series it stores, all refused when it fails.
 
         NB: files are written before the transaction commits, and removed again when
         it fails. A caller that wraps the whole import in its own transaction and rolls
@@ -915,7 +942,7 @@ class _Ingest:
             # A study it changed may hold what was rolled back: looked up again.
             for key in scope.studies:
                 self.studies.pop(key, None)
-            self.reject(problem)
+            self.reject(problem, files=files)
         except BaseException:
             # The import stops (a bug, a worker process killed, ^C): no file of the
             # rolled back series stays behind either.
@@ -981,7 +1008,7 @@ class _Ingest:
             # The first file is stored by pydicom, and the others after it:
             self.read_slowly(headers[0])
         with self.all_or_nothing(
-            Message("its series"), headers[0].source.name
+            Message("its series"), headers[0].source.name, headers
         ) as scope:
             first = headers[0]
             key = self.hash(first.text("SeriesInstanceUID"))
@@ -1003,7 +1030,8 @@ class _Ingest:
                         ),
                         field=tag_name(0x00100020),
                         code="patient-mismatch",
-                    )
+                    ),
+                    files=headers,
                 )
                 return
             if series is not None and not self.may_write_under(series, headers):
@@ -1041,7 +1069,8 @@ class _Ingest:
                         n=len(headers),
                     ),
                     code="storage-failed",
-                )
+                ),
+                files=headers,
             )
             return False
         return True
@@ -1088,7 +1117,8 @@ class _Ingest:
                 ),
                 field=tag_name(0x00100020),
                 code="patient-mismatch",
-            )
+            ),
+            files=headers,
         )
         return True
 
@@ -1867,6 +1897,7 @@ class _Ingest:
         """
         self.report_library_warnings()
         run, screen = self.import_run, self.screen
+        self.report.rejected_files = self.rejected_files()
         for issue in self.issues:
             issue.problem = screen.redact_problem(issue.problem)
         self.report.warnings = [
@@ -1913,6 +1944,21 @@ class _Ingest:
         run.source_name = self.report.source[:500]
         run.save(update_fields=["status", "finished_at", "summary", "source_name"])
         self.deidentified.save(run)
+
+    def rejected_files(self) -> int:
+        """Count the files rejected, each once, as other rejections count one a file.
+
+        A series refused whole is one problem, yet all its files are refused; a file
+        rejected on its own before its series was rolled back counts once.
+        """
+        return len(
+            {
+                name
+                for issue in self.issues
+                if issue.severity == DataIssue.Severity.ERROR
+                for name in issue.files or (issue.problem.source,)
+            }
+        )
 
     def report_library_warnings(self) -> None:
         """Turn what pydicom said into warnings: one per message, with its count.

@@ -645,3 +645,24 @@ def test_a_pyradiomics_table_with_one_empty_row_says_which_values_were_stored(
 
     assert "1 row held no feature value: its extraction is stored as failed" in text
     assert "the other rows' values were stored" in text
+
+
+def test_a_dicom_series_refused_whole_counts_each_of_its_files(curating, project):
+    study, series = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
+    content = ct_zip(
+        **{
+            f"a/{n}.dcm": ct_bytes(
+                StudyInstanceUID=study,
+                SeriesInstanceUID=series,
+                InstanceNumber=n,
+                PatientID="SYN-0042" if n == 3 else "SYN-9001",
+            )
+            for n in (1, 2, 3)
+        }
+    )
+
+    response = upload(curating, project, "dicom-zip", "scans.zip", content)
+    text = html.unescape(curating.get(response.url).content.decode())
+
+    assert "was refused; nothing was stored" in text
+    assert "3 files rejected" in text

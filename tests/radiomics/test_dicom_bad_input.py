@@ -397,6 +397,7 @@ def test_rolls_a_series_back_and_leaves_no_partial_file_when_the_disk_fails(
     report = ingest_dicom(inbox, project)
 
     assert [p.code for p in report.rejected] == ["storage-failed"]
+    assert "; 2 rejected; " in report.summary()  # both files of the series
     assert not ImagingStudy.objects.exists()
     assert not Patient.objects.exists()
     assert [p for p in storage_root.rglob("*") if p.is_file()] == []

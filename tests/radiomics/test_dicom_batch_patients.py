@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from django.core.management import call_command
 from pydicom.uid import generate_uid
 
-from patients.models import Patient
+from patients.models import ImportRun, Patient
 from patients.services import source_key
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
@@ -245,3 +246,50 @@ def test_a_distinctive_identifier_of_another_patient_is_still_found(inbox, proje
     assert (
         stored_values(project, "SYN-dddd")["SeriesDescription"] == "CT CHEST after 1111"
     )
+
+
+def test_a_series_or_study_refused_whole_counts_each_of_its_files(
+    inbox, project, capsys
+):
+    """Refused whole with one problem each, they were counted as 1 rejected each."""
+    mixed = build_ct()
+    study = build_ct()
+    files = [
+        # A series of three files, one of another patient:
+        *(
+            build_ct(
+                StudyInstanceUID=mixed.StudyInstanceUID,
+                SeriesInstanceUID=mixed.SeriesInstanceUID,
+                InstanceNumber=n,
+                PatientID="SYN-0042" if n == 3 else "SYN-9001",
+            )
+            for n in (1, 2, 3)
+        ),
+        # A study of two series, of two patients: both refused (3 files):
+        *(
+            build_ct(
+                StudyInstanceUID=study.StudyInstanceUID,
+                SeriesInstanceUID=study.SeriesInstanceUID,
+                InstanceNumber=n,
+                PatientID="SYN-7001",
+            )
+            for n in (1, 2)
+        ),
+        build_ct(StudyInstanceUID=study.StudyInstanceUID, PatientID="SYN-7002"),
+        build_ct(PatientID="SYN-5555"),  # stored
+    ]
+    for number, ds in enumerate(files):
+        write_part10(ds, inbox / f"{number}.dcm")
+    (inbox / "junk.dcm").write_bytes(b"not DICOM")  # rejected on its own
+
+    call_command("ingest_dicom", str(inbox), "--project", project.code)
+
+    out = capsys.readouterr().out
+    assert (
+        "created 1 instance, 1 patient, 1 series, 1 study; 0 already present; " in out
+    )
+    assert "; 7 rejected; " in out
+    run = ImportRun.objects.get()
+    assert run.summary["rejected_files"] == 7
+    assert len(run.summary["rejected"]) == 4  # the mixed series, the study's two, junk
+    assert run.status == ImportRun.Status.PARTIAL
