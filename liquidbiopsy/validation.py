@@ -297,7 +297,7 @@ def call_of(vaf: float | None, depth: int | None, lod: float | None = None) -> s
         return Call.FAILED
     if vaf == 0:
         return Call.NOT_DETECTED
-    if _below(vaf, lod):
+    if is_below_lod(vaf, lod):
         return Call.BELOW_LOD
     return Call.DETECTED
 
@@ -324,7 +324,7 @@ def resolve_call(
         call = call_of(vaf, depth, lod)
         if call == Call.BELOW_LOD:
             return call, None  # under the limit a VAF is no measurement
-    elif call == Call.DETECTED and _below(vaf, lod):
+    elif call == Call.DETECTED and is_below_lod(vaf, lod):
         raise InvalidValue(
             f"is below the assay's limit of detection ({lod:g}) for a call of "
             "detected; give the call below-lod, or correct the VAF or the limit.",
@@ -339,7 +339,11 @@ def resolve_call(
     return call, vaf
 
 
-def _below(vaf: float | None, lod: float | None) -> bool:
+def is_below_lod(vaf: float | None, lod: float | None) -> bool:
+    """Return whether a measured VAF lies under the assay's limit of detection `lod`.
+
+    No VAF, no limit or a VAF of 0 (not detected, see call_of) is not below LOD.
+    """
     return vaf is not None and lod is not None and 0 < vaf < lod
 
 

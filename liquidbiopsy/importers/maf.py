@@ -37,6 +37,7 @@ from liquidbiopsy.importers.variants import (
     flag_germline,
     gene_values,
     germline_skipped,
+    lod_of_option,
     read_alteration,
     store_variant_rows,
 )
@@ -45,6 +46,7 @@ from liquidbiopsy.validation import (
     WHOLE_READS,
     check_reads,
     genomic_change,
+    is_below_lod,
     read_whole,
 )
 from patients.models import Project
@@ -111,6 +113,7 @@ def import_maf(
     panel: str = "",
     user=None,
     keep_germline: bool = False,
+    lod: str | float | None = None,
 ) -> LabReport:
     """Import a MAF file into `project`; bad rows are rejected one by one.
 
@@ -127,12 +130,16 @@ def import_maf(
     keep_germline
         Store rows whose Mutation_Status is Germline or LOH with is_germline set. By
         default they are skipped and counted in a warning.
+    lod
+        The assay's limit of detection, a VAF fraction (0.005), stored on the assay: a
+        row whose VAF is under it is below LOD, as in a cfDNA table. A MAF states
+        none, so without it no row is below LOD (variants.lod_of_option).
 
     Raises
     ------
     ImportRejected
         For a problem of the whole file: malformed UTF-8, a missing column, no draw
-        date, a VAF above 100 %.
+        date, a VAF above 100 %, a limit of detection that is no fraction.
     """
     report = LabReport(source=path.name)
     patients = PatientLookup(project, report, create_patients)
@@ -140,6 +147,7 @@ def import_maf(
         default_draw = (
             draw_of_option(path.name, drawn_on) if drawn_on or not sample_map else None
         )
+        limit = lod_of_option(path.name, lod)
         origins = read_sample_map(sample_map, default_draw) if sample_map else None
         for barcode, origin in (origins or {}).items():
             report.screen.add(barcode, origin.patient_id)
@@ -153,6 +161,7 @@ def import_maf(
             method,
             panel,
             keep_germline,
+            limit,
         )
         store_variant_rows(rows, report, links, problems)
         report.rejected = problems.sorted()
@@ -187,11 +196,13 @@ def read_maf_rows(
     method: str | None,
     panel: str,
     keep_germline: bool = False,
+    lod: float | None = None,
 ) -> tuple[list[VariantRow], RowProblems]:
     """Check every row; return the good rows and the problems of the others.
 
     A row whose Mutation_Status is Germline or LOH is skipped and counted in a
-    warning, or with `keep_germline` stored with is_germline set.
+    warning, or with `keep_germline` stored with is_germline set. A VAF under the
+    assay's limit of detection `lod` is below LOD.
     """
     source = path.name
     header: list[str] | None = None
@@ -234,7 +245,14 @@ def read_maf_rows(
 
     _check_draws(source, table, default_draw, origins)
     cleaner = _Cleaner(
-        problems, report.warnings, patients, protein_column, vaf_column, method, panel
+        problems,
+        report.warnings,
+        patients,
+        protein_column,
+        vaf_column,
+        method,
+        panel,
+        lod,
     )
     rows = []
     skipped: dict[tuple[str, str, str], int] = {}
@@ -361,6 +379,7 @@ class _Cleaner:
         vaf_column: str,
         method: str | None,
         panel: str,
+        lod: float | None = None,
     ) -> None:
         self.vaf_column = vaf_column
         self.problems = problems
@@ -369,6 +388,7 @@ class _Cleaner:
         self.protein_column = protein_column
         self.method = method or CfDNAAssay.Method.TARGETED_NGS
         self.panel = panel
+        self.lod = lod
 
     def row(
         self,
@@ -432,14 +452,18 @@ class _Cleaner:
         if values["variant_type"] == VariantResult.Type.OTHER:
             values["variant_type"] = allele_type(change)
         vaf_name = "t_alt_count" if alt_reads is not None and depth else self.vaf_column
+        vaf = called_vaf(self.warnings, self.problems.source, line, vaf_name, vaf)
+        call = VariantResult.Call.DETECTED
+        if is_below_lod(vaf, self.lod):
+            call, vaf = VariantResult.Call.BELOW_LOD, None  # no measurement under it
         values |= {
             "genomic_change": change,
             "genome_build": _build(cells.get("NCBI_Build", "")),
             "cdna_change": _cell(cells, "HGVSc")[:_MAX_CDNA],
             "alt_reads": alt_reads,
             "depth": depth,
-            "vaf": called_vaf(self.warnings, self.problems.source, line, vaf_name, vaf),
-            "call": VariantResult.Call.DETECTED,
+            "vaf": vaf,
+            "call": call,
         }
         check_lengths(self.problems, line, VariantResult, values, VARIANT_COLUMNS)
         if self.problems.has(line):
@@ -451,6 +475,7 @@ class _Cleaner:
             self.method,
             self.panel,
             origin.sample_id,
+            assay_values={"limit_of_detection_vaf": self.lod},
             values=values,
         )
 

@@ -36,6 +36,7 @@ from liquidbiopsy.services import (
     find_or_create_sample,
     store_variants,
 )
+from liquidbiopsy.validation import FRACTION, PERCENT, check_fraction, read_decimal
 from patients.importers.runs import RunLinks
 from patients.models import Patient
 
@@ -229,6 +230,31 @@ def draw_of_option(
     if parsed[1] and parsed[0].time() != dt.time():
         return Draw(*parsed)
     return Draw.on(timezone.localdate(parsed[0]))
+
+
+def lod_of_option(source: str, text: str | float | None) -> float | None:
+    """Return the assay's limit of detection that --lod gives for a whole file, or None.
+
+    A VAF fraction (0.005), or a percent with its sign (0.5%), as a cfDNA table's
+    limit_of_detection column. MAF and VCF files state no limit of their own, so
+    without it no call is below LOD. A value that is neither rejects the file.
+    """
+    if text is None or not str(text).strip():
+        return None
+    written = str(text).strip()
+    unit = PERCENT if written.endswith("%") else FRACTION
+    try:
+        return check_fraction(read_decimal(written.removesuffix("%")), unit)
+    except ValueError as exc:  # InvalidValue too
+        message = (
+            str(exc)
+            if isinstance(exc, InvalidValue)
+            else "is not a number; give the limit of detection as a VAF fraction "
+            "(0.005 for 0.5 %)."
+        )
+        raise ImportRejected(
+            [Problem(source, message, field="limit_of_detection", value=str(text))]
+        ) from None
 
 
 def check_gene(

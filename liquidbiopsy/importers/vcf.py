@@ -29,11 +29,17 @@ from liquidbiopsy.importers.variants import (
     flag_germline,
     gene_values,
     germline_skipped,
+    lod_of_option,
     read_alteration,
     store_variant_rows,
 )
 from liquidbiopsy.models import CfDNAAssay, VariantResult
-from liquidbiopsy.validation import check_reads, genomic_change, read_decimal
+from liquidbiopsy.validation import (
+    check_reads,
+    genomic_change,
+    is_below_lod,
+    read_decimal,
+)
 from patients.models import Patient, Project
 
 logger = logging.getLogger(__name__)
@@ -85,6 +91,7 @@ def import_vcf(
     panel: str = "",
     user=None,
     keep_germline: bool = False,
+    lod: str | float | None = None,
 ) -> LabReport:
     """Import one sample column of a VCF into `project`; bad records are rejected one by one.
 
@@ -102,18 +109,23 @@ def import_vcf(
     keep_germline
         Store records the caller calls germline or LOH (somatic_status) with
         is_germline set. By default they are skipped and counted in a warning.
+    lod
+        The assay's limit of detection, a VAF fraction (0.005), stored on the assay: a
+        PASS record whose VAF is under it is below LOD, as in a cfDNA table. A VCF
+        states none, so without it no record is below LOD (variants.lod_of_option).
 
     Raises
     ------
     ImportRejected
         For a problem of the whole file: malformed UTF-8, no #CHROM line, an unknown
-        sample or patient, no draw date.
+        sample or patient, no draw date, a limit of detection that is no fraction.
     """
     report = LabReport(source=path.name)
     # The file is often named after the patient or the sample (MRN0048213_T.vcf):
     report.screen.add(patient_id, sample)
     with recorded_lab_import(project, "vcf", path, report, user) as links:
         draw = draw_of_option(path.name, drawn_on)
+        limit = lod_of_option(path.name, lod)
         patient = _patient(
             path.name, PatientLookup(project, report, create_patients), patient_id
         )
@@ -127,6 +139,7 @@ def import_vcf(
             panel,
             keep_filtered,
             keep_germline,
+            limit,
         )
         rows, problems = reader.read(path, sample)
         store_variant_rows(rows, report, links, problems)
@@ -212,6 +225,7 @@ class _Reader:
         panel: str,
         keep_filtered: bool,
         keep_germline: bool = False,
+        lod: float | None = None,
     ) -> None:
         self.source = source
         self.warnings = warnings
@@ -221,6 +235,7 @@ class _Reader:
         self.panel = panel
         self.keep_filtered = keep_filtered
         self.keep_germline = keep_germline
+        self.lod = lod
         self.problems = RowProblems(source)
         self.filtered: dict[str, int] = {}
         # Records skipped as germline, by (field, status code, its meaning):
@@ -359,7 +374,13 @@ class _Reader:
         if self.problems.has(line):
             return None
         return VariantRow(
-            line, self.patient, self.draw, self.method, self.panel, values=result
+            line,
+            self.patient,
+            self.draw,
+            self.method,
+            self.panel,
+            assay_values={"limit_of_detection_vaf": self.lod},
+            values=result,
         )
 
     def call(
@@ -377,6 +398,8 @@ class _Reader:
         stored without VAF but with its reads; no reads at all (depth 0) is failed. A
         genotype calling no ALT (0/0) is not detected unless the sample's reads or
         allele fraction show the allele (Pindel writes 0/0 for subclonal variants).
+        A VAF under the assay's limit of detection (--lod) is below LOD, stored
+        without VAF; without a limit none is.
         """
         Call = VariantResult.Call
         if vaf is None and alt_reads == 0 and depth == 0:
@@ -397,6 +420,8 @@ class _Reader:
             return Call.NOT_DETECTED, None
         if vaf is None and calls_reference_only(values.get("GT", "")):
             return Call.NOT_DETECTED, None
+        if is_below_lod(vaf, self.lod):
+            return Call.BELOW_LOD, None  # under the limit a VAF is no measurement
         return Call.DETECTED, vaf
 
     def annotation(

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from liquidbiopsy.importers.maf import import_maf
-from liquidbiopsy.models import BloodSample, VariantResult
+from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
 from patients.models import DataIssue, ImportRun
 from tests.conftest import shared_path
 from tests.liquidbiopsy.conftest import (
@@ -501,3 +501,69 @@ def test_germline_maf_rows_kept_on_request_are_flagged(project):
         ("ABLIM1", "germline (Mutation_Status=Germline)"),
         ("CADM2", "LOH (Mutation_Status=LOH)"),
     ]
+
+
+# The assay's limit of detection (--lod): a MAF states none.
+
+LOD_MAF = (
+    "Hugo_Symbol\tTumor_Sample_Barcode\tChromosome\tStart_Position"
+    "\tReference_Allele\tTumor_Seq_Allele2\tt_alt_count\tt_depth\n"
+    "KRAS\tS1\t12\t25398284\tC\tT\t3\t1000\n"
+    "TP53\tS1\t17\t7577120\tC\tT\t50\t1000\n"
+)
+
+
+def maf_calls() -> dict[str, tuple]:
+    return {
+        v.gene: (v.call, v.vaf, v.alt_reads, v.depth)
+        for v in VariantResult.objects.all()
+    }
+
+
+@pytest.mark.parametrize(
+    ("lod", "kras", "stored"),
+    [
+        ("0.005", ("below-lod", None, 3, 1000), 0.005),
+        (None, ("detected", 0.003, 3, 1000), None),
+    ],
+)
+def test_a_maf_vaf_under_the_lod_given_is_below_lod(
+    project, tmp_path, lod, kras, stored
+):
+    path = write(tmp_path, "lod.maf", LOD_MAF)
+
+    import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True, lod=lod)
+
+    assert maf_calls() == {"KRAS": kras, "TP53": ("detected", 0.05, 50, 1000)}
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == stored
+
+
+def test_a_lod_that_is_no_fraction_rejects_the_maf(project, tmp_path):
+    path = write(tmp_path, "lod.maf", LOD_MAF)
+
+    problems = rejection(
+        lambda: import_maf(
+            path, project, drawn_on=DRAWN_ON, lod="5", create_patients=True
+        )
+    )
+
+    assert [(p.source, p.field, p.value) for p in problems] == [
+        ("lod.maf", "limit_of_detection", "5")
+    ]
+    assert stored_state() == [[], [], [], [], 0]
+
+
+def test_the_maf_command_takes_the_lod(project, tmp_path):
+    path = write(tmp_path, "lod.maf", LOD_MAF)
+
+    call_command(
+        "import_maf",
+        str(path),
+        project=project.code,
+        drawn_on=DRAWN_ON,
+        create_patients=True,
+        lod="0.5%",
+    )
+
+    assert maf_calls()["KRAS"][0] == "below-lod"
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005

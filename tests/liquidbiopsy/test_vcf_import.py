@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from liquidbiopsy.importers.vcf import import_vcf
-from liquidbiopsy.models import BloodSample, VariantResult
+from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
 from patients.models import DataIssue, ImportRun
 from tests.conftest import shared_path
 from tests.liquidbiopsy.conftest import register, rejection, stored_state, write
@@ -499,3 +499,105 @@ def test_vep_symbols_are_checked_as_maf_genes(project, tmp_path):
     assert [(p.row, p.field, p.value) for p in report.rejected] == [
         (7, "INFO", "TP53 R273H")
     ]
+
+
+# The assay's limit of detection (--lod): a VCF states none.
+
+LOD_VCF = (
+    "##fileformat=VCFv4.2\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+    "12\t25398284\t.\tC\tT\t.\tPASS\t.\tGT:AD\t0/1:997,3\n"
+    "17\t7577120\t.\tC\tT\t.\tPASS\t.\tGT:AD\t0/1:950,50\n"
+    "7\t55259515\t.\tT\tG\t.\tPASS\t.\tGT:AF\t0/1:0.005\n"
+)
+
+
+def calls_by_chromosome() -> dict[str, tuple]:
+    return {
+        v.genomic_change.split(":")[0]: (v.call, v.vaf, v.alt_reads, v.depth)
+        for v in VariantResult.objects.all()
+    }
+
+
+def test_a_vaf_under_the_lod_given_is_below_lod_with_its_reads(project, tmp_path):
+    path = write(tmp_path, "lod.vcf", LOD_VCF)
+
+    report = run(path, project, lod="0.005")
+
+    assert calls_by_chromosome() == {
+        "12": ("below-lod", None, 3, 1000),
+        "17": ("detected", 0.05, 50, 1000),
+        "7": ("detected", 0.005, None, None),  # at the limit is not under it
+    }
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
+    assert report.rows_imported == 3
+
+
+def test_without_a_lod_no_vcf_record_is_below_lod(project, tmp_path):
+    path = write(tmp_path, "lod.vcf", LOD_VCF)
+
+    run(path, project)
+
+    assert calls_by_chromosome()["12"] == ("detected", 0.003, 3, 1000)
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf is None
+
+
+@pytest.mark.parametrize(
+    ("lod", "message"),
+    [
+        ("1.5", "is not a fraction between 0 and 1 (write 12.5 % as 0.125)."),
+        ("-0.001", "is not a fraction between 0 and 1 (write 12.5 % as 0.125)."),
+        ("150%", "is not a percentage between 0 and 100 %; no variant exceeds 100 %."),
+        (
+            "half a percent",
+            "is not a number; give the limit of detection as a VAF fraction (0.005 "
+            "for 0.5 %).",
+        ),
+    ],
+)
+def test_a_lod_that_is_no_fraction_rejects_the_vcf(project, tmp_path, lod, message):
+    path = write(tmp_path, "lod.vcf", LOD_VCF)
+
+    problems = rejection(lambda: run(path, project, lod=lod))
+
+    assert [(p.source, p.field, p.value, p.message) for p in problems] == [
+        ("lod.vcf", "limit_of_detection", lod, message)
+    ]
+    assert not VariantResult.objects.exists()
+
+
+def test_a_lod_given_as_a_percent_is_a_fraction(project, tmp_path):
+    path = write(tmp_path, "lod.vcf", LOD_VCF)
+
+    run(path, project, lod="0.5%")
+
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
+    assert calls_by_chromosome()["12"][0] == "below-lod"
+
+
+def test_another_lod_than_the_stored_assays_rejects_its_records(project, tmp_path):
+    path = write(tmp_path, "lod.vcf", LOD_VCF)
+    run(path, project, lod="0.005")
+
+    report = run(path, project, lod="0.01")
+
+    assert {(p.row, p.field, p.code) for p in report.rejected} == {
+        (row, "limit_of_detection", "conflicting-value") for row in (3, 4, 5)
+    }
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
+
+
+def test_the_vcf_command_takes_the_lod(project, tmp_path):
+    path = write(tmp_path, "lod.vcf", LOD_VCF)
+    register(project, "SYN-V9")
+
+    call_command(
+        "import_vcf",
+        str(path),
+        project=project.code,
+        patient="SYN-V9",
+        drawn_on=DRAWN_ON,
+        lod="0.005",
+    )
+
+    assert calls_by_chromosome()["12"][0] == "below-lod"

@@ -53,3 +53,13 @@ def add_germline_argument(parser: CommandParser) -> None:
         help="Store the records the caller calls germline or LOH flagged is_germline "
         "instead of skipping them.",
     )
+
+
+def add_lod_argument(parser: CommandParser) -> None:
+    """Add --lod of the MAF and VCF imports, whose files state no limit of detection."""
+    parser.add_argument(
+        "--lod",
+        help="The assay's limit of detection as a VAF fraction (0.005 for 0.5 %%), "
+        "stored on the assay; calls whose VAF is under it are below-lod. Without "
+        "it no call is below LOD.",
+    )

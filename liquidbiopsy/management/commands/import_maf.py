@@ -12,6 +12,7 @@ from liquidbiopsy.management.commands._lab import (
     LabImportCommand,
     add_assay_arguments,
     add_germline_argument,
+    add_lod_argument,
 )
 from patients.models import Project
 
@@ -34,6 +35,7 @@ class Command(LabImportCommand):
         )
         add_assay_arguments(parser)
         add_germline_argument(parser)
+        add_lod_argument(parser)
 
     def run_import(self, path: Path, project: Project, **options) -> ImportReport:
         return import_maf(
@@ -47,4 +49,5 @@ class Command(LabImportCommand):
             method=options["method"],
             panel=options["panel"],
             keep_germline=options["keep_germline"],
+            lod=options["lod"],
         )

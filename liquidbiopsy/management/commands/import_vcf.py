@@ -11,6 +11,7 @@ from liquidbiopsy.importers.vcf import import_vcf
 from liquidbiopsy.management.commands._lab import (
     LabImportCommand,
     add_germline_argument,
+    add_lod_argument,
 )
 from liquidbiopsy.models import CfDNAAssay
 from patients.models import Project
@@ -39,6 +40,7 @@ class Command(LabImportCommand):
             help="Store records whose FILTER is not PASS as failed calls instead of skipping them.",
         )
         add_germline_argument(parser)
+        add_lod_argument(parser)
         parser.add_argument(
             "--method",
             choices=CfDNAAssay.Method.values,
@@ -57,6 +59,7 @@ class Command(LabImportCommand):
             create_patients=options["create_patients"],
             keep_filtered=options["keep_filtered"],
             keep_germline=options["keep_germline"],
+            lod=options["lod"],
             method=options["method"],
             panel=options["panel"],
         )
