@@ -22,7 +22,12 @@ PSEUDONYM_TOKEN_LENGTH = 6
 
 def source_key(project: Project, source_id: str) -> str:
     """Return the keyed hash that stands for `source_id` within `project`."""
-    message = f"{project.code}\x00{source_id.strip()}".encode()
+    return project_source_key(project.code, source_id)
+
+
+def project_source_key(project_code: str, source_id: str) -> str:
+    """source_key() by the project's code (DICOM worker processes hold no Project)."""
+    message = f"{project_code}\x00{source_id.strip()}".encode()
     return hmac.new(
         settings.BIOBANK_PSEUDONYM_KEY.encode(), message, hashlib.sha256
     ).hexdigest()

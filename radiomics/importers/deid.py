@@ -27,7 +27,8 @@ from pydicom.tag import BaseTag
 
 from biobank.core.importing import Message, Problem
 from biobank.core.validation import InvalidValue
-from patients.models import ImportRun
+from patients.models import ImportRun, Patient
+from patients.services import project_source_key
 from radiomics.importers import values
 from radiomics.importers.profile import (
     ACQUISITION_GROUPS,
@@ -131,6 +132,13 @@ _SUBSTRING_NAME = 4
 _SHORTEST_DIGITS = 5
 # Up to this many tokens, _Substrings tries each in turn (faster than looking up):
 _FEW_TOKENS = 32
+# KnownPatients: a source ID is looked for as a run of at most this many words and
+# numbers of a text (LUNG1-001 is three), of at most 64 characters (LO):
+_MOST_ID_PARTS = 8
+_LONGEST_ID = 64
+_WORDS_AND_NUMBERS = re.compile(r"[^\W\d_]+|\d+")
+# The bytes of a source key's hash kept in memory (2^-64 per look-up to err):
+_KEY_PREFIX = 8
 # A word of three letters or more right beside "[redacted]" (at most two separators):
 _BESIDE_REDACTED = re.compile(
     r"(?<=\[redacted\])[^A-Za-z0-9\[]{0,2}(?P<after>[^\W\d_]{3,})"
@@ -488,6 +496,18 @@ class BatchScreen(IdentifierScreen):
     _by_patient: dict[str, IdentifierScreen] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # The project's patients stored before, by keyed hash of their source IDs only:
+    earlier: KnownPatients | None = field(default=None, repr=False, compare=False)
+
+    def finds_other(self, text: str, patient_only: bool) -> bool:
+        """Tell whether the text holds a distinctive identifier of any patient.
+
+        Of this batch's patients (finds(distinctive=True)), or the source ID of a
+        patient stored before (`earlier`).
+        """
+        if self.finds(text, patient_only, distinctive=True):
+            return True
+        return self.earlier is not None and self.earlier.named_in(text)
 
     def add_patient(self, ds: Dataset) -> None:
         super().add_patient(ds)
@@ -499,6 +519,80 @@ class BatchScreen(IdentifierScreen):
     def of_patient(self, ds: Dataset) -> IdentifierScreen | None:
         """Return the identifiers the batch's files of the data set's PatientID hold."""
         return self._by_patient.get(patient_id_of(ds))
+
+
+class KnownPatients:
+    """The source IDs of a project's stored patients, known by their keyed hash only.
+
+    The biobank keeps no patient's source ID, only its keyed hash
+    (Patient.source_key), and no name at all. So a text can be screened for the
+    patients of earlier imports (DICOM, clinical or lab alike) only by hashing
+    what in it could be an ID and looking the hash up: each run of up to
+    _MOST_ID_PARTS words and numbers of the text, as written and in capitals, of
+    four characters or more (five digits or more when only digits, so that years
+    and counts are no ID), with the separators between them as written. Found so:
+    STS_001 in IBSI_1_STS_001_CT, MRN77123987 and 77123987 in MRN77123987. Not
+    found: an ID written with other separators or in other case (sts-001 for
+    STS_001), by its digits alone, or cut short; a name of any patient, a birth date.
+    """
+
+    def __init__(self, project_code: str, keys: bytes) -> None:
+        self.project_code = project_code
+        # The first _KEY_PREFIX bytes of each key, one after the other (small to
+        # hand to a worker process); set apart in _prefixes once asked:
+        self.keys = keys
+        self._prefixes: frozenset[bytes] | None = None
+        self._said: dict[str, bool] = {}  # named_in(), by text
+
+    @classmethod
+    def of_project(cls, project_code: str, project_id: int) -> KnownPatients:
+        """Return the project's stored patients (one query)."""
+        keys = Patient.objects.filter(project_id=project_id).values_list(
+            "source_key", flat=True
+        )
+        return cls(
+            project_code, b"".join(bytes.fromhex(key)[:_KEY_PREFIX] for key in keys)
+        )
+
+    def __getstate__(self) -> dict:
+        return {"project_code": self.project_code, "keys": self.keys}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["project_code"], state["keys"])
+
+    def named_in(self, text: str) -> bool:
+        """Tell whether the text holds the source ID of a stored patient of the project."""
+        if not self.keys:
+            return False
+        if text not in self._said:
+            self._said[text] = any(
+                self.is_key(candidate) for candidate in _id_candidates(text)
+            )
+        return self._said[text]
+
+    def is_key(self, source_id: str) -> bool:
+        if self._prefixes is None:
+            self._prefixes = frozenset(
+                self.keys[at : at + _KEY_PREFIX]
+                for at in range(0, len(self.keys), _KEY_PREFIX)
+            )
+        key = bytes.fromhex(project_source_key(self.project_code, source_id))
+        return key[:_KEY_PREFIX] in self._prefixes
+
+
+def _id_candidates(text: str) -> set[str]:
+    """Return what in the text could be a source ID: see KnownPatients."""
+    parts = [match.span() for match in _WORDS_AND_NUMBERS.finditer(text)]
+    found = set()
+    for first, (start, _) in enumerate(parts):
+        for _, end in parts[first : first + _MOST_ID_PARTS]:
+            candidate = text[start:end]
+            if len(candidate) > _LONGEST_ID:
+                break
+            shortest = _SHORTEST_DIGITS if candidate.isdigit() else _SUBSTRING_NAME
+            if len(candidate) >= shortest:
+                found |= {candidate, candidate.upper()}
+    return found
 
 
 def patient_id_of(ds: Dataset) -> str:
@@ -948,9 +1042,7 @@ class _ProfilePass:
         for text in _texts(elem):
             if any(screen.finds(text, patient_only) for screen in self.screens):
                 return True
-            if self.batch is not None and self.batch.finds(
-                text, patient_only, distinctive=True
-            ):
+            if self.batch is not None and self.batch.finds_other(text, patient_only):
                 return True
         return False
 

@@ -51,6 +51,7 @@ from radiomics.importers.deid import (
     BatchScreen,
     Decisions,
     DeidentificationReport,
+    KnownPatients,
     deidentify,
     normalise_temporal_values,
     reader_pseudonym,
@@ -508,7 +509,10 @@ class _Ingest:
         self.report = report
         self.progress = progress
         self.root = root
-        # The identifiers of every patient of the batch, to keep them out of the run:
+        # The identifiers of every patient of the batch, to keep them out of the run
+        # (read from the headers). Patients of earlier imports are known by the keyed
+        # hash of their source ID only (no name is kept): kept values are screened
+        # for those IDs (run(), KnownPatients), file names and messages are not.
         self.screen = BatchScreen()
         self.issues: list[_Issue] = []
         # What pydicom said about each file: (file, message) -> times, at most per read.
@@ -624,6 +628,9 @@ class _Ingest:
                 segmentations.append(header)
 
         self.look_up_stored(series)
+        self.screen.earlier = KnownPatients.of_project(
+            self.project.code, self.project.pk
+        )
         pool = self.start_pool([h for files in series.values() for h in files])
         try:
             for key in sorted(series):

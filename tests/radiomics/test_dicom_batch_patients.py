@@ -18,7 +18,7 @@ from django.core.management import call_command
 from pydicom.uid import generate_uid
 
 from patients.models import ImportRun, Patient
-from patients.services import source_key
+from patients.services import pseudonymise, source_key
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
 from tests.conftest import shared_path
@@ -293,3 +293,39 @@ def test_a_series_or_study_refused_whole_counts_each_of_its_files(
     assert run.summary["rejected_files"] == 7
     assert len(run.summary["rejected"]) == 4  # the mixed series, the study's two, junk
     assert run.status == ImportRun.Status.PARTIAL
+
+
+def test_a_source_id_of_a_patient_stored_before_is_found_by_its_keyed_hash(
+    inbox, project, tmp_path
+):
+    """A patient of an earlier import, DICOM or lab, is known by a keyed hash only."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    write_part10(
+        build_ct(PatientID="STS_001", PatientName="EARLIER^PAT"), earlier / "a.dcm"
+    )
+    ingest_dicom(earlier, project)
+    pseudonymise(project, "LAB-778899")  # a lab import's patient
+    pseudonymise(project, "2021")  # a source ID of four digits
+    texts = {
+        "SeriesDescription": "IBSI_1_STS_001_CT",
+        "StudyDescription": "after lab-778899",
+        "ProtocolName": "follow-up 2021",
+        "ImageComments": "sts_001",  # removed by the profile anyway
+    }
+    write_part10(build_ct(PatientID="SYN-2222", **texts), inbox / "b.dcm")
+
+    report = ingest_dicom(inbox, project)
+
+    ds = stored_dataset(
+        ImageInstance.objects.get(
+            series__study__patient__source_key=source_key(project, "SYN-2222")
+        )
+    )
+    assert ds.SeriesDescription == ds.StudyDescription == ""
+    assert ds.ProtocolName == "follow-up 2021"  # four digits are no ID here
+    assert {p.field for p in report.warnings if p.code == "identifier-in-text"} == {
+        "SeriesDescription (0008,103E)",
+        "StudyDescription (0008,1030)",
+    }
+    assert ImagingStudy.objects.filter(description__icontains="STS").count() == 0

@@ -41,7 +41,8 @@ def test_a_batch_looks_up_its_stored_series_and_files_once(make_ct, inbox, proje
     assert selects_from(queries, "radiomics_imageseries") == 1
     assert selects_from(queries, "radiomics_imageinstance") == 1
     assert selects_from(queries, "radiomics_imagingstudy") == 1
-    assert selects_from(queries, "patients_patient") == 1
+    # The batch's patients, and the keyed hashes of the project's (KnownPatients):
+    assert selects_from(queries, "patients_patient") == 2
     assert report.created["studies"] == report.created["patients"] == 1
 
 
