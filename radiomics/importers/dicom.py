@@ -1956,8 +1956,10 @@ class _Ingest:
         """Count the files rejected, each once, as other rejections count one a file.
 
         A series refused whole is one problem, yet all its files are refused; a file
-        rejected on its own before its series was rolled back counts once.
+        rejected on its own before its series was rolled back counts once, and one
+        of it found stored already, identical, counts as already present only.
         """
+        present = set(self.report.identical_files)
         return len(
             {
                 name
@@ -1965,6 +1967,7 @@ class _Ingest:
                 if issue.severity == DataIssue.Severity.ERROR
                 for name in issue.files or (issue.problem.source,)
             }
+            - present
         )
 
     def report_library_warnings(self) -> None:

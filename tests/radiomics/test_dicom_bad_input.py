@@ -403,6 +403,37 @@ def test_rolls_a_series_back_and_leaves_no_partial_file_when_the_disk_fails(
     assert [p for p in storage_root.rglob("*") if p.is_file()] == []
 
 
+def test_a_series_rolled_back_counts_its_files_stored_before_as_present_only(
+    inbox, project, monkeypatch
+):
+    study = build_ct()
+    for number in (1, 2, 3):
+        write_part10(
+            build_ct(
+                InstanceNumber=number,
+                StudyInstanceUID=study.StudyInstanceUID,
+                SeriesInstanceUID=study.SeriesInstanceUID,
+            ),
+            inbox / f"{number}.dcm",
+        )
+    ingest_dicom(inbox / "1.dcm", project)
+    write = pydicom.dcmwrite
+
+    def failing_write(path, ds, **options):
+        write(path, ds, **options)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pydicom, "dcmwrite", failing_write)
+    monkeypatch.setattr(dicom, "FAST_LANE", False)
+
+    report = ingest_dicom(inbox, project)
+
+    assert [p.code for p in report.rejected] == ["storage-failed"]
+    assert report.duplicates == 1
+    assert "; 1 already present; 2 rejected; " in report.summary()
+    assert ImageInstance.objects.count() == 1
+
+
 @pytest.mark.django_db
 def test_command_fails_when_every_file_of_the_batch_is_rejected(tmp_path, capsys):
     inbox = tmp_path / "inbox"
