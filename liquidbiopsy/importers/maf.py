@@ -420,8 +420,9 @@ class _Cleaner:
         alt_reads = self.whole(line, cells, "t_alt_count")
         depth = self.whole(line, cells, "t_depth")
         ref_reads = self.whole(line, cells, "t_ref_count")
+        depth_field = "t_depth"
         if depth is None and ref_reads is not None and alt_reads is not None:
-            depth = ref_reads + alt_reads
+            depth, depth_field = ref_reads + alt_reads, "t_ref_count+t_alt_count"
         if alt_reads is not None and depth is not None and alt_reads > depth:
             self.problems.add(
                 line,
@@ -429,6 +430,8 @@ class _Cleaner:
                 f"exceeds the depth of {depth} reads.",
                 str(alt_reads),
             )
+        else:
+            alt_reads, depth = self.counts_of_call(line, alt_reads, depth, depth_field)
         if alt_reads is not None and depth:
             vaf = alt_reads / depth
         patient = None
@@ -477,6 +480,51 @@ class _Cleaner:
             origin.sample_id,
             assay_values={"limit_of_detection_vaf": self.lod},
             values=values,
+        )
+
+    def counts_of_call(
+        self, line: int, alt_reads: int | None, depth: int | None, depth_field: str
+    ) -> tuple[int | None, int | None]:
+        """Return the alt reads and depth of a called variant; a count of 0 is unknown.
+
+        A MAF row is a variant the caller called in this very sample (its
+        Tumor_Sample_Barcode). A VCF record is a site listed for every sample of the
+        file, so a sample's own 0 alt reads say that sample lacks the allele
+        (vcf._Reader.call: not detected); in a MAF row no supporting read, or no read
+        at all, contradicts the call itself, so the counts are not of the reads it
+        was called on: MAFs write 0 where counts were not computed or were filtered
+        (cBioPortal's study_es_0 writes t_depth 0 beside empty alt counts), or count
+        on another alignment, as pileup counters miss indel reads. The call stays
+        detected, with a warning, and a 0 is stored as unknown, as is the VAF it
+        would give: kept beside the depth, it would give any later change a VAF of 0
+        again (resolve_call derives alt_reads / depth).
+        NB: a "fill-out" MAF, every variant of a patient genotyped in each of its
+        samples, is no list of calls: its rows of 0 alt reads are absences, read as
+        calls here; import such results as a cfDNA table, whose call the reads give.
+        """
+        if depth == 0:
+            self.warn_of_zero(line, depth_field, "no call is made without reads")
+            return None, None
+        if alt_reads == 0:
+            self.warn_of_zero(
+                line, "t_alt_count", "no call is made without reads of its allele"
+            )
+            return None, depth
+        return alt_reads, depth
+
+    def warn_of_zero(self, line: int, field: str, meaning: str) -> None:
+        self.warnings.append(
+            Problem(
+                self.problems.source,
+                f"is 0 for a variant the caller called in this sample, and {meaning}: "
+                "the counts are not of the reads it was called on (not computed, or "
+                "counted on another alignment). It is stored as detected, the count "
+                "as unknown, with no VAF from it.",
+                row=line,
+                field=field,
+                value="0",
+                code="zero-reads-of-called-variant",
+            )
         )
 
     def whole(

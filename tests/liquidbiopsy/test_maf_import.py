@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from liquidbiopsy.importers.maf import import_maf
 from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
+from liquidbiopsy.validation import resolve_call
 from patients.models import DataIssue, ImportRun
 from tests.conftest import shared_path
 from tests.liquidbiopsy.conftest import (
@@ -567,3 +568,83 @@ def test_the_maf_command_takes_the_lod(project, tmp_path):
 
     assert maf_calls()["KRAS"][0] == "below-lod"
     assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
+
+
+# Counts of 0 for a called variant: a MAF row is a call, so they are not its reads.
+
+ZERO_COUNTS_MAF = (
+    "Hugo_Symbol\tTumor_Sample_Barcode\tChromosome\tStart_Position"
+    "\tReference_Allele\tTumor_Seq_Allele2\tt_ref_count\tt_alt_count\tt_depth\n"
+    "KRAS\tS1\t12\t25398284\tC\tT\t120\t0\t120\n"
+    "TP53\tS1\t17\t7577120\tC\tT\t70\t30\t100\n"
+    "EGFR\tS1\t7\t55259515\tT\tG\t\t\t0\n"
+    "BRAF\tS1\t7\t140453136\tA\tT\t0\t0\t\n"
+)
+
+
+def test_maf_counts_of_0_of_a_called_variant_are_unknown_and_it_stays_detected(
+    project, tmp_path
+):
+    path = write(tmp_path, "zeros.maf", ZERO_COUNTS_MAF)
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert maf_calls() == {
+        "KRAS": ("detected", None, None, 120),
+        "TP53": ("detected", 0.3, 30, 100),
+        "EGFR": ("detected", None, None, None),
+        "BRAF": ("detected", None, None, None),
+    }
+    assert [(w.row, w.field, w.value, w.code) for w in report.warnings] == [
+        (2, "t_alt_count", "0", "zero-reads-of-called-variant"),
+        (4, "t_depth", "0", "zero-reads-of-called-variant"),
+        (5, "t_ref_count+t_alt_count", "0", "zero-reads-of-called-variant"),
+    ]
+    assert report.warnings[0].message.startswith(
+        "is 0 for a variant the caller called in this sample, and no call is made "
+        "without reads of its allele"
+    )
+
+
+def test_a_later_change_of_the_call_keeps_the_vaf_of_no_reads_unknown(
+    project, tmp_path
+):
+    """What the API's rule gives a stored variant: 0 of 120 reads would be a VAF of 0."""
+    path = write(tmp_path, "zeros.maf", ZERO_COUNTS_MAF)
+    import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+    kras = VariantResult.objects.get(gene="KRAS")
+
+    assert resolve_call(kras.call, kras.vaf, kras.alt_reads, kras.depth) == (
+        "detected",
+        None,
+    )
+
+
+def test_a_maf_with_counts_of_0_imported_again_changes_nothing(project, tmp_path):
+    path = write(tmp_path, "zeros.maf", ZERO_COUNTS_MAF)
+    import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+    before = stored_state()
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert (report.rows_imported, report.duplicates, report.rejected) == (0, 4, [])
+    assert stored_state() == before
+
+
+def test_cbioportal_maf_counts_of_0_are_no_reads_of_its_calls(project):
+    """study_es_0 writes t_depth 0, or nothing, beside empty alt counts."""
+    path = shared_path(
+        "genomics_maf_cbioportal", "study_es_0", "data_mutations_extended.maf"
+    )
+    rows = maf_rows(path)
+    zeros = [row for row in rows if row["t_depth"] == "0"]
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    assert (report.rows_imported, report.rejected) == (len(rows), [])
+    assert zeros, "study_es_0 no longer writes a t_depth of 0"
+    stored = VariantResult.objects.values_list("call", "vaf", "alt_reads", "depth")
+    assert set(stored) == {("detected", None, None, None)}
+    assert len(
+        [w for w in report.warnings if w.code == "zero-reads-of-called-variant"]
+    ) == len(zeros)
