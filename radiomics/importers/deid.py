@@ -137,7 +137,8 @@ _FEW_TOKENS = 32
 _MOST_ID_PARTS = 8
 _LONGEST_ID = 64
 _WORDS_AND_NUMBERS = re.compile(r"[^\W\d_]+|\d+")
-# The bytes of a source key's hash kept in memory (2^-64 per look-up to err):
+# The bytes of a source key's hash kept in memory (a text's look-up errs with odds
+# of (stored patients) / 2^64):
 _KEY_PREFIX = 8
 # A word of three letters or more right beside "[redacted]" (at most two separators):
 _BESIDE_REDACTED = re.compile(
@@ -531,9 +532,10 @@ class KnownPatients:
     _MOST_ID_PARTS words and numbers of the text, as written and in capitals, of
     four characters or more (five digits or more when only digits, so that years
     and counts are no ID), with the separators between them as written. Found so:
-    STS_001 in IBSI_1_STS_001_CT, MRN77123987 and 77123987 in MRN77123987. Not
-    found: an ID written with other separators or in other case (sts-001 for
-    STS_001), by its digits alone, or cut short; a name of any patient, a birth date.
+    STS_001 in IBSI_1_STS_001_CT (sts_001 too), MRN77123987 and 77123987 in
+    MRN77123987. Not found: an ID written with other separators (STS-001 for
+    STS_001), in another case than as stored or in capitals (sts_001 for Sts_001),
+    by its digits alone, or cut short; a name of any patient, a birth date.
     """
 
     def __init__(self, project_code: str, keys: bytes) -> None:

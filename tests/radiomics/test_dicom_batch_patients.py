@@ -329,3 +329,23 @@ def test_a_source_id_of_a_patient_stored_before_is_found_by_its_keyed_hash(
         "StudyDescription (0008,1030)",
     }
     assert ImagingStudy.objects.filter(description__icontains="STS").count() == 0
+
+
+def test_a_short_name_part_is_still_screened_in_the_patients_other_files(
+    inbox, project
+):
+    """Its own files, in other series too, keep the whole-word screen of CT."""
+    write_part10(build_ct(PatientID="SYN-1111", PatientName="CT^MR"), inbox / "a.dcm")
+    write_part10(
+        build_ct(PatientID="SYN-1111", PatientName="", SeriesDescription="CT CHEST"),
+        inbox / "b.dcm",
+    )
+
+    report = ingest_dicom(inbox, project)
+
+    assert report.created["instances"] == 2
+    descriptions = ImageSeries.objects.values_list("description", flat=True)
+    assert set(descriptions) == {""}
+    assert ("b.dcm", "SeriesDescription (0008,103E)") in {
+        (p.source, p.field) for p in report.warnings
+    }
