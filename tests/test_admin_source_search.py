@@ -107,3 +107,25 @@ def test_the_source_id_is_echoed_only_where_django_echoes_a_search(
     assert patients["mine"].pseudonym in page
     assert SOURCE_ID not in rest
     assert SOURCE_ID not in caplog.text
+
+
+def test_the_source_id_search_is_case_sensitive(project, curator_client):
+    """Only the keyed hash is stored, so no other case of the ID can be matched."""
+    patient = patient_of(Records(project), "PT-CASE", "MRN0048213")
+
+    assert listed(curator_client, Patient, "MRN0048213")[0] == {patient.pk}
+    assert listed(curator_client, Patient, "mrn0048213")[0] == set()
+    assert listed(curator_client, Patient, "Mrn0048213")[0] == set()
+
+
+@pytest.mark.parametrize(
+    "term",
+    [f"\t{SOURCE_ID}\n", f"\r\n{SOURCE_ID}  ", f"\u00a0{SOURCE_ID}\u00a0"],
+    ids=["tab and line feed", "CRLF and spaces", "no-break spaces"],
+)
+def test_whitespace_pasted_around_the_source_id_is_ignored(
+    term, patients, curator_client
+):
+    shown, _ = listed(curator_client, Patient, term)
+
+    assert shown == {patients["mine"].pk}
