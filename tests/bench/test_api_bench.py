@@ -10,7 +10,6 @@ from bench.api import (
     DashboardTiming,
     EndpointTiming,
     MatrixTiming,
-    alternate_swapped,
     bench_client,
     render,
     time_cohort,
@@ -53,9 +52,10 @@ def test_orm_and_hand_written_sql_find_the_same_pairs_for_every_cohort(biobank):
 
     assert all(timing.same_pairs for timing in timings)
     assert sum(timing.pairs for timing in timings) > 0
-    # The whole cohorts once each; the pages twice, once going first, once second:
-    assert all(len(timing.orm_s) == len(timing.sql_s) == 1 for timing in timings)
-    assert all(len(timing.api_s) == len(timing.page_sql_s) == 2 for timing in timings)
+    assert all(
+        len(timing.orm_s) == len(timing.api_s) == len(timing.page_sql_s) == 1
+        for timing in timings
+    )
 
 
 def test_dashboard_counts_are_timed_counted_and_stored(biobank):
@@ -123,14 +123,3 @@ def test_the_hand_written_sql_reads_the_feature_of_the_modality_filtered_on(
 
     assert (timing.pairs > 0) == has_pairs
     assert timing.same_pairs
-
-
-def test_alternate_swapped_times_each_call_as_often_first_as_second():
-    order: list[str] = []
-    api_s, sql_s = alternate_swapped(
-        lambda: order.append("api"), lambda: order.append("sql"), repeat=2
-    )
-
-    # One untimed round, then each round both orders:
-    assert order == ["api", "sql"] + ["api", "sql", "sql", "api"] * 2
-    assert len(api_s) == len(sql_s) == 4
