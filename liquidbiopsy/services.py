@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -123,14 +124,18 @@ def find_or_create_assay(
 
     A stored assay whose concentration, tumour fraction or limit of detection differs
     from a given one raises StoredRecordDiffers; an empty value on either side is no
-    difference, and a stored empty value stays empty, since nothing stored changes.
+    difference, and a stored empty value stays empty here, since nothing stored
+    changes. NB: the importers then fill an empty limit of detection when the
+    assay's stored calls agree with it (importers.variants._limit_of).
     """
     key = {"sample": sample, "method": method, "panel": panel}
     return _store_once(CfDNAAssay, key, values)
 
 
 def store_variants(
-    assay: CfDNAAssay, variants: list[tuple[str, dict[str, object]]]
+    assay: CfDNAAssay,
+    variants: list[tuple[str, dict[str, object]]],
+    formers: Sequence[dict[str, object]] = (),
 ) -> list[tuple[VariantResult | StoredRecordDiffers, bool]]:
     """Store variant results of an assay, given as (variant key, values); one result each.
 
@@ -138,7 +143,9 @@ def store_variants(
     assay + variant key. A result with the same measurement as a stored one (or an
     earlier one of the list) is a duplicate, whatever the spelling of its protein
     change; one whose call, VAF, reads or flags differ is a conflict and is not
-    stored. New results are written in bulk, each with its history row.
+    stored. `formers`, one per variant, gives values an earlier version of the
+    importer stored for it, where they differ: a stored result with those is a
+    duplicate too. New results are written in bulk, each with its history row.
     """
     keys = [key for key, _values in variants]
     known = {
@@ -147,14 +154,17 @@ def store_variants(
     }
     new: list[VariantResult] = []
     results: list[tuple[VariantResult | StoredRecordDiffers, bool]] = []
-    for key, values in variants:
+    for index, (key, values) in enumerate(variants):
         stored = known.get(key)
         if stored is None:
             known[key] = VariantResult(assay=assay, variant_key=key, **values)
             new.append(known[key])
             results.append((known[key], True))
             continue
-        found = differences(stored, {k: values[k] for k in MEASURED if k in values})
+        found = differences(stored, _measured(values))
+        former = formers[index] if index < len(formers) else {}
+        if found and former and not differences(stored, _measured(values | former)):
+            found = []
         results.append((StoredRecordDiffers(stored, found) if found else stored, False))
 
     bulk_create_with_history(new, VariantResult, batch_size=500)
@@ -172,6 +182,10 @@ MEASURED = (
     "is_germline",
     "is_seen_in_ctc",
 )
+
+
+def _measured(values: dict[str, object]) -> dict[str, object]:
+    return {name: values[name] for name in MEASURED if name in values}
 
 
 def _store_once(model: type[M], key: dict, values: dict) -> tuple[M, bool]:

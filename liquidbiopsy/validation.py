@@ -130,6 +130,21 @@ def read_decimal(text: str) -> Decimal:
         raise ValueError(f"not a number: {text!r}") from None
 
 
+def has_percent_sign(text: str) -> bool:
+    """Return whether a cell writes its number with a % sign (0.5%, 38.46 %)."""
+    return text.strip().endswith("%")
+
+
+def read_signed_decimal(text: str) -> tuple[Decimal, bool]:
+    """Return the number a cell writes, exactly, and whether a % sign follows it.
+
+    The one reading of "0.5%" that VAF columns, VarScan's FREQ and --lod share;
+    raises ValueError for text that is no number, with or without its sign.
+    """
+    signed = has_percent_sign(text)
+    return read_decimal(text.strip().rstrip("%") if signed else text), signed
+
+
 def _out_of_range(unit: str | None, number: float) -> str:
     if unit is None and number > 1:
         return (
@@ -324,12 +339,8 @@ def resolve_call(
         call = call_of(vaf, depth, lod)
         if call == Call.BELOW_LOD:
             return call, None  # under the limit a VAF is no measurement
-    elif call == Call.DETECTED and is_below_lod(vaf, lod):
-        raise InvalidValue(
-            f"is below the assay's limit of detection ({lod:g}) for a call of "
-            "detected; give the call below-lod, or correct the VAF or the limit.",
-            "detected-below-lod",
-        )
+    else:
+        check_detected_above_lod(call, vaf, lod)
     if call in (Call.NOT_DETECTED, Call.BELOW_LOD, Call.FAILED):
         if vaf:
             raise InvalidValue(
@@ -337,6 +348,16 @@ def resolve_call(
             )
         return call, None
     return call, vaf
+
+
+def check_detected_above_lod(call: str, vaf: float | None, lod: float | None) -> None:
+    """Raise, for the vaf, when a lab calls "detected" a VAF under the assay's limit."""
+    if call == Call.DETECTED and is_below_lod(vaf, lod):
+        raise InvalidValue(
+            f"is below the assay's limit of detection ({lod:g}) for a call of "
+            "detected; give the call below-lod, or correct the VAF or the limit.",
+            "detected-below-lod",
+        )
 
 
 def is_below_lod(vaf: float | None, lod: float | None) -> bool:

@@ -344,7 +344,7 @@ class _Cleaner:
         }
         method = self.assay_method(line, cells)
         assay_values = self.assay_values(line, cells)
-        call, vaf = self.call(line, cells, reads, alteration)
+        call, vaf, is_stated = self.call(line, cells, reads)
         sample_details = {
             "timepoint": cells.get("timepoint", ""),
             "tube_type": cells.get("tube_type", ""),
@@ -397,6 +397,7 @@ class _Cleaner:
             sample_details,
             assay_values,
             values,
+            is_call_stated=is_stated,
         )
 
     def whole(self, line: int, cells: dict[str, str], name: str) -> int | None:
@@ -460,16 +461,15 @@ class _Cleaner:
         }
 
     def call(
-        self,
-        line: int,
-        cells: dict[str, str],
-        reads: dict[str, int | None],
-        alteration: dict[str, object] | None,
-    ) -> tuple[str | None, float | None]:
-        """Return the call and VAF; "not detected" and "below LOD" never carry a VAF.
+        self, line: int, cells: dict[str, str], reads: dict[str, int | None]
+    ) -> tuple[str | None, float | None, bool]:
+        """Return the call, the VAF and whether the lab stated the call.
 
-        Without a vaf cell the VAF is alt_reads / depth; without a call, the VAF
-        and depth give it (variants.call_of).
+        "not detected" and "below LOD" never carry a VAF. Without a vaf cell the
+        VAF is alt_reads / depth; without a call, the VAF and depth give it
+        (validation.call_of). Whether a VAF is under the limit of detection is
+        decided against the assay's one limit, the row's or the one stored on its
+        assay, once that is found (variants.call_against_limit).
         """
         vaf_column = self.fractions["vaf"]
         vaf = vaf_column.values.get(line)
@@ -480,27 +480,26 @@ class _Cleaner:
                 stated.add(check_call(text))
             except InvalidValue as exc:
                 self.problems.add(line, "call", str(exc), text)
-                return None, None
+                return None, None, False
         stated.discard(None)
         if len(stated) > 1:
             self.problems.add(
                 line, "call", "contradicts the call in the vaf cell.", text
             )
-            return None, None
+            return None, None, False
 
         alt, depth = reads["alt_reads"], reads["depth"]
         try:
             check_reads_within_depth(alt, depth)
         except InvalidValue as exc:
             self.problems.add(line, "alt_reads", str(exc), str(alt))
-            return None, None
+            return None, None, False
+        call = stated.pop() if stated else None
         try:
-            lod = self.fractions["limit_of_detection"].values.get(line)
-            call = stated.pop() if stated else None
-            resolved = resolve_call(call, vaf, alt, depth, lod)
+            resolved = resolve_call(call, vaf, alt, depth)
         except InvalidValue as exc:
             self.problems.add(line, "vaf", str(exc), _cell(cells, "vaf"))
-            return None, None
+            return None, None, False
         disagreement = reads_disagree(vaf, alt, depth)
         if disagreement:
             self.warnings.append(
@@ -513,7 +512,7 @@ class _Cleaner:
                     code="vaf-reads-disagree",
                 )
             )
-        return resolved
+        return *resolved, call is not None
 
 
 def _cell(cells: dict[str, str], name: str) -> str:

@@ -36,7 +36,9 @@ from liquidbiopsy.validation import (
     PERCENT,
     check_draw_after_birth,
     check_fraction,
+    has_percent_sign,
     read_decimal,
+    read_signed_decimal,
 )
 from patients.importers.runs import RunLinks, _record_issues, recorded_import, screened
 from patients.models import DataIssue, Patient, Project
@@ -308,7 +310,7 @@ def declared_unit(
     """
     found = {where: unit for where, unit in declarations.items() if unit}
     signed = next(
-        (line for line, text in cells.items() if text.strip().endswith("%")), None
+        (line for line, text in cells.items() if has_percent_sign(text)), None
     )
     if signed is not None:
         found[f"the % sign on line {signed}"] = PERCENT
@@ -432,7 +434,7 @@ def read_fraction_column(
                 column.calls[line] = word
             continue
         try:
-            numbers[line] = read_decimal(text.rstrip("%"))
+            numbers[line] = read_signed_decimal(text)[0]
         except ValueError:
             problems.add(
                 line, name, "is not a number (or a call such as 'not detected').", text

@@ -46,7 +46,6 @@ from liquidbiopsy.validation import (
     WHOLE_READS,
     check_reads,
     genomic_change,
-    is_below_lod,
     read_whole,
 )
 from patients.models import Project
@@ -133,7 +132,8 @@ def import_maf(
     lod
         The assay's limit of detection, a VAF fraction (0.005), stored on the assay: a
         row whose VAF is under it is below LOD, as in a cfDNA table. A MAF states
-        none, so without it no row is below LOD (variants.lod_of_option).
+        none, so without it the rows are called against the limit stored on their
+        draw's assay, if any (variants.lod_of_option, store_variant_rows).
 
     Raises
     ------
@@ -147,7 +147,7 @@ def import_maf(
         default_draw = (
             draw_of_option(path.name, drawn_on) if drawn_on or not sample_map else None
         )
-        limit = lod_of_option(path.name, lod)
+        limit = lod_of_option(path.name, lod, report.warnings)
         origins = read_sample_map(sample_map, default_draw) if sample_map else None
         for barcode, origin in (origins or {}).items():
             report.screen.add(barcode, origin.patient_id)
@@ -417,21 +417,7 @@ class _Cleaner:
             cells.get("Variant_Type", ""),
             strict=False,
         )
-        alt_reads = self.whole(line, cells, "t_alt_count")
-        depth = self.whole(line, cells, "t_depth")
-        ref_reads = self.whole(line, cells, "t_ref_count")
-        depth_field = "t_depth"
-        if depth is None and ref_reads is not None and alt_reads is not None:
-            depth, depth_field = ref_reads + alt_reads, "t_ref_count+t_alt_count"
-        if alt_reads is not None and depth is not None and alt_reads > depth:
-            self.problems.add(
-                line,
-                "t_alt_count",
-                f"exceeds the depth of {depth} reads.",
-                str(alt_reads),
-            )
-        else:
-            alt_reads, depth = self.counts_of_call(line, alt_reads, depth, depth_field)
+        alt_reads, depth, former = self.counts_of_call(line, cells)
         if alt_reads is not None and depth:
             vaf = alt_reads / depth
         patient = None
@@ -456,9 +442,8 @@ class _Cleaner:
             values["variant_type"] = allele_type(change)
         vaf_name = "t_alt_count" if alt_reads is not None and depth else self.vaf_column
         vaf = called_vaf(self.warnings, self.problems.source, line, vaf_name, vaf)
+        # Below LOD or not, against the assay's limit: variants.call_against_limit.
         call = VariantResult.Call.DETECTED
-        if is_below_lod(vaf, self.lod):
-            call, vaf = VariantResult.Call.BELOW_LOD, None  # no measurement under it
         values |= {
             "genomic_change": change,
             "genome_build": _build(cells.get("NCBI_Build", "")),
@@ -480,46 +465,68 @@ class _Cleaner:
             origin.sample_id,
             assay_values={"limit_of_detection_vaf": self.lod},
             values=values,
+            former=former,
         )
 
     def counts_of_call(
-        self, line: int, alt_reads: int | None, depth: int | None, depth_field: str
-    ) -> tuple[int | None, int | None]:
-        """Return the alt reads and depth of a called variant; a count of 0 is unknown.
+        self, line: int, cells: dict[str, str]
+    ) -> tuple[int | None, int | None, dict[str, object]]:
+        """Return the alt reads and depth of a called variant, and their former reading.
 
-        A MAF row is a variant the caller called in this very sample (its
-        Tumor_Sample_Barcode). A VCF record is a site listed for every sample of the
-        file, so a sample's own 0 alt reads say that sample lacks the allele
-        (vcf._Reader.call: not detected); in a MAF row no supporting read, or no read
-        at all, contradicts the call itself, so the counts are not of the reads it
-        was called on: MAFs write 0 where counts were not computed or were filtered
-        (cBioPortal's study_es_0 writes t_depth 0 beside empty alt counts), or count
-        on another alignment, as pileup counters miss indel reads. The call stays
-        detected, with a warning, and a 0 is stored as unknown, as is the VAF it
-        would give: kept beside the depth, it would give any later change a VAF of 0
-        again (resolve_call derives alt_reads / depth).
+        A count of 0 is unknown. A MAF row is a variant the caller called in this
+        very sample (its Tumor_Sample_Barcode). A VCF record is a site listed for
+        every sample of the file, so a sample's own 0 alt reads say that sample lacks
+        the allele (vcf._Reader.call: not detected); in a MAF row no supporting read,
+        or no read at all, contradicts the call itself, so the counts are not of the
+        reads it was called on: MAFs write 0 where counts were not computed or were
+        filtered (cBioPortal's study_es_0 writes t_depth 0 beside empty alt counts),
+        or count on another alignment, as pileup counters miss indel reads. The call
+        stays detected, with a warning, and a 0 is stored as unknown, as is the VAF
+        it would give: kept beside the depth, it would give any later change a VAF
+        of 0 again (resolve_call derives alt_reads / depth). A t_depth of 0 beside
+        read counts is a depth not computed, so t_ref_count + t_alt_count give it.
+        The former reading is what the importer stored for such a row before it read
+        a 0 as unknown (see store_variants); empty where both agree.
         NB: a "fill-out" MAF, every variant of a patient genotyped in each of its
         samples, is no list of calls: its rows of 0 alt reads are absences, read as
         calls here; import such results as a cfDNA table, whose call the reads give.
         """
-        if depth == 0:
-            self.warn_of_zero(line, depth_field, "no call is made without reads")
-            return None, None
-        if alt_reads == 0:
-            self.warn_of_zero(
-                line, "t_alt_count", "no call is made without reads of its allele"
+        alt_reads = self.whole(line, cells, "t_alt_count")
+        given_depth = self.whole(line, cells, "t_depth")
+        ref_reads = self.whole(line, cells, "t_ref_count")
+        counted = None
+        if ref_reads is not None and alt_reads is not None:
+            counted = ref_reads + alt_reads
+        depth = given_depth or counted  # a t_depth of 0 was not computed
+        if alt_reads is not None and depth is not None and alt_reads > depth:
+            self.problems.add(
+                line,
+                "t_alt_count",
+                f"exceeds the depth of {depth} reads.",
+                str(alt_reads),
             )
-            return None, depth
-        return alt_reads, depth
+            return None, None, {}
+        former = _former_reading(alt_reads, given_depth, counted)
+        if given_depth == 0:
+            self.warn_of_zero(line, "t_depth", _zero_depth(alt_reads, depth))
+        elif counted == 0:
+            self.warn_of_zero(
+                line, "t_alt_count", ", as is t_ref_count," + _NO_READS + _NOT_ITS_READS
+            )
+        if depth == 0 or (given_depth == 0 and depth is None and not alt_reads):
+            alt_reads, depth = None, None  # no read at all, warned of above
+        elif alt_reads == 0:
+            self.warn_of_zero(line, "t_alt_count", _NO_ALLELE_READS + _NOT_ITS_READS)
+            alt_reads = None
+        if (alt_reads, depth) == (former["alt_reads"], former["depth"]):
+            former = {}
+        return alt_reads, depth, former
 
-    def warn_of_zero(self, line: int, field: str, meaning: str) -> None:
+    def warn_of_zero(self, line: int, field: str, message: str) -> None:
         self.warnings.append(
             Problem(
                 self.problems.source,
-                f"is 0 for a variant the caller called in this sample, and {meaning}: "
-                "the counts are not of the reads it was called on (not computed, or "
-                "counted on another alignment). It is stored as detected, the count "
-                "as unknown, with no VAF from it.",
+                f"is 0{message}",
                 row=line,
                 field=field,
                 value="0",
@@ -551,6 +558,52 @@ class _Cleaner:
             message = str(exc) if isinstance(exc, InvalidValue) else WHOLE_READS
             self.problems.add(line, name, message, text, code="number-out-of-range")
             return None
+
+
+_NO_READS = (
+    " for a variant the caller called in this sample, and no call is made without "
+    "reads:"
+)
+_NO_ALLELE_READS = (
+    " for a variant the caller called in this sample, and no call is made without "
+    "reads of its allele:"
+)
+_NOT_ITS_READS = (
+    " the counts are not of the reads it was called on (not computed, or counted on "
+    "another alignment). It is stored as detected, the count as unknown, with no VAF "
+    "from it."
+)
+
+
+def _former_reading(
+    alt_reads: int | None, given_depth: int | None, counted: int | None
+) -> dict[str, object]:
+    """Return what the importer stored of a row's counts before 0 was read as unknown.
+
+    The counts as written, the depth t_depth else t_ref_count + t_alt_count, and no
+    VAF for 0 alt reads of some depth (a VAF of 0 of a called variant, stored empty).
+    A stored result of a MAF imported then is the same result, not a conflict.
+    """
+    depth = counted if given_depth is None else given_depth
+    former: dict[str, object] = {"alt_reads": alt_reads, "depth": depth}
+    if alt_reads == 0 and depth:
+        former["vaf"] = None
+    return former
+
+
+def _zero_depth(alt_reads: int | None, depth: int | None) -> str:
+    """Return the rest of the warning of a t_depth of 0, after "is 0"."""
+    if depth:
+        return (
+            f", but t_ref_count and t_alt_count count {depth} reads: the depth was "
+            "not computed, and their sum is stored as the depth."
+        )
+    if alt_reads:
+        return (
+            f", but t_alt_count counts {alt_reads} reads of the allele: the depth "
+            "was not computed, and is stored as unknown, with no VAF from it."
+        )
+    return _NO_READS + _NOT_ITS_READS
 
 
 def _cell(cells: dict[str, str], name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +37,14 @@ from liquidbiopsy.services import (
     find_or_create_sample,
     store_variants,
 )
-from liquidbiopsy.validation import FRACTION, PERCENT, check_fraction, read_decimal
+from liquidbiopsy.validation import (
+    FRACTION,
+    PERCENT,
+    check_detected_above_lod,
+    check_fraction,
+    is_below_lod,
+    read_signed_decimal,
+)
 from patients.importers.runs import RunLinks
 from patients.models import Patient
 
@@ -99,6 +107,11 @@ class VariantRow:
     sample_details: dict[str, object] = field(default_factory=dict)
     assay_values: dict[str, object] = field(default_factory=dict)
     values: dict[str, object] = field(default_factory=dict)
+    # The lab stated the call (a cfDNA table's call or vaf cell); else it is derived:
+    is_call_stated: bool = False
+    # What an earlier version of the importer stored for this row, where that differs
+    # (maf._former_reading): a stored result equal to it is this same result.
+    former: dict[str, object] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -232,29 +245,76 @@ def draw_of_option(
     return Draw.on(timezone.localdate(parsed[0]))
 
 
-def lod_of_option(source: str, text: str | float | None) -> float | None:
+# The highest limit of detection a cfDNA assay states: ddPCR reaches 0.01 to 0.1 %, a
+# targeted NGS panel 0.1 to 1 %, shallow whole-genome sequencing some 3 % of tumour
+# fraction. A higher one is likely a percent given as a fraction (--lod 0.5 meant as
+# 0.5 %), which would call every variant under 50 % below LOD.
+PLAUSIBLE_LOD = 0.05
+
+
+def lod_of_option(
+    source: str, text: str | float | None, warnings: list[Problem]
+) -> float | None:
     """Return the assay's limit of detection that --lod gives for a whole file, or None.
 
     A VAF fraction (0.005), or a percent with its sign (0.5%), as a cfDNA table's
-    limit_of_detection column. MAF and VCF files state no limit of their own, so
-    without it no call is below LOD. A value that is neither rejects the file.
+    limit_of_detection column, above 0 and under 1: a limit of 0 would call nothing
+    below LOD and one of 1 everything, and an empty --lod is no limit either, so
+    each rejects the file, as does text that is no number. A limit above
+    PLAUSIBLE_LOD is kept with a warning. None (the option not given): the calls
+    take the limit stored on the draw's assay, if any (store_variant_rows).
     """
-    if text is None or not str(text).strip():
+    if text is None:
         return None
     written = str(text).strip()
-    unit = PERCENT if written.endswith("%") else FRACTION
-    try:
-        return check_fraction(read_decimal(written.removesuffix("%")), unit)
-    except ValueError as exc:  # InvalidValue too
-        message = (
-            str(exc)
-            if isinstance(exc, InvalidValue)
-            else "is not a number; give the limit of detection as a VAF fraction "
-            "(0.005 for 0.5 %)."
+    if not written:
+        _reject_lod(
+            source,
+            text,
+            "is empty; give the assay's limit of detection (0.005 for 0.5 %), or "
+            "leave --lod out to call against the limit stored on the assay, if any.",
         )
-        raise ImportRejected(
-            [Problem(source, message, field="limit_of_detection", value=str(text))]
-        ) from None
+    try:
+        number, signed = read_signed_decimal(written)
+        limit = check_fraction(number, PERCENT if signed else FRACTION)
+    except InvalidValue as exc:
+        _reject_lod(source, text, str(exc))
+    except ValueError:
+        _reject_lod(
+            source,
+            text,
+            "is not a number; give the limit of detection as a VAF fraction "
+            "(0.005 for 0.5 %).",
+        )
+    if not 0 < limit < 1:
+        _reject_lod(
+            source,
+            text,
+            "must lie above 0 and under 1 (100 %): a limit of 0 calls nothing below "
+            "LOD and one of 1 every variant; give the assay's limit, such as 0.005 "
+            "for 0.5 %.",
+        )
+    if limit > PLAUSIBLE_LOD:
+        warnings.append(
+            Problem(
+                source,
+                f"is {limit * 100:g} %, above the limit of detection of any cfDNA "
+                f"assay ({PLAUSIBLE_LOD * 100:g} % at most): every call under it is "
+                f"stored below-lod, and the assay keeps it. If you meant "
+                f"{limit:g} %, write {limit / 100:g} or {limit:g}%, and correct the "
+                "assay and its calls in the admin.",
+                field="limit_of_detection",
+                value=str(text),
+                code="implausible-lod",
+            )
+        )
+    return limit
+
+
+def _reject_lod(source: str, text: str | float, message: str) -> NoReturn:
+    raise ImportRejected(
+        [Problem(source, message, field="limit_of_detection", value=str(text))]
+    )
 
 
 def check_gene(
@@ -483,33 +543,44 @@ def store_variant_rows(
     A variant already stored with the same measurement is a duplicate, skipped; with
     another it is the row's problem and is not stored. An assay whose stored values
     differ from the rows' rejects those rows, and their new draw is not kept either.
+    The calls of an assay are made against its one limit of detection, once it is
+    found (_limit_of): rows giving a limit go before the rows of the same assay that
+    give none, which then take it, whatever their order in the file.
     """
-    by_assay: dict[tuple, list[VariantRow]] = {}
-    for row in rows:
-        key = (
-            row.patient.pk,
-            row.draw.drawn_at,
-            row.sample_id,
-            row.method,
-            row.panel,
-            tuple(row.assay_values.items()),
-        )
-        by_assay.setdefault(key, []).append(row)
-
-    for group in by_assay.values():
+    for group in _groups_by_assay(rows):
         made: list[str] = []
         try:
             with transaction.atomic():
                 assay = _find_or_create_assay(group[0], made)
+                limit = _limit_of(assay, group[0], report)
         except StoredRecordDiffers as exc:
             for row in group:
                 _record_conflict(problems, row.line, exc)
             continue
+        except LimitContradicted as exc:
+            for row in group:
+                problems.add(
+                    row.line,
+                    "limit_of_detection",
+                    str(exc),
+                    f"{exc.given:g}",
+                    code="conflicting-value",
+                )
+            continue
         for kind in made:
             report.count(kind)
 
-        results = store_variants(assay, [(row.key, row.values) for row in group])
-        for row, (result, created) in zip(group, results, strict=True):
+        keyed = []
+        for row in group:
+            key = row.key  # before call_against_limit notes a VAF under the limit
+            if call_against_limit(row, limit, problems):
+                keyed.append((key, row))
+        results = store_variants(
+            assay,
+            [(key, row.values) for key, row in keyed],
+            [row.former for _key, row in keyed],
+        )
+        for (_key, row), (result, created) in zip(keyed, results, strict=True):
             if isinstance(result, StoredRecordDiffers):
                 _record_conflict(problems, row.line, result)
                 continue
@@ -522,6 +593,128 @@ def store_variant_rows(
                 warning = _other_protein_change(problems, row, result)
                 if warning is not None:
                     report.warnings.append(warning)
+
+
+def _groups_by_assay(rows: list[VariantRow]) -> list[list[VariantRow]]:
+    """Return the rows by assay and assay values, in file order but for the limit.
+
+    Of one assay (draw, method, panel), the rows giving a limit of detection come
+    first, so the rows giving none are called against it (see store_variant_rows).
+    """
+    by_assay: dict[tuple, dict[tuple, list[VariantRow]]] = {}
+    for row in rows:
+        assay = (
+            row.patient.pk,
+            row.draw.drawn_at,
+            row.sample_id,
+            row.method,
+            row.panel,
+        )
+        values = tuple(row.assay_values.items())
+        by_assay.setdefault(assay, {}).setdefault(values, []).append(row)
+    return [
+        group
+        for groups in by_assay.values()
+        for group in sorted(groups.values(), key=lambda g: _given_limit(g[0]) is None)
+    ]
+
+
+def _given_limit(row: VariantRow) -> float | None:
+    return row.assay_values.get("limit_of_detection_vaf")  # type: ignore[return-value]
+
+
+class LimitContradicted(Exception):
+    """A limit of detection given for an assay stored without one that its calls contradict."""
+
+    def __init__(self, given: float, under: list[VariantResult], count: int) -> None:
+        self.given = given
+        examples = ", ".join(
+            f"{variant.genomic_change or variant.gene} at {variant.vaf:g}"
+            for variant in under
+        )
+        super().__init__(
+            f"is given for this draw's cfDNA assay, which is stored without a limit "
+            f"of detection and with {count} calls of detected under {given:g} "
+            f"({examples}); stored results are never overwritten, so the limit is "
+            "not stored and the rows of this assay are not imported. Import them "
+            "without the limit, or correct the stored assay and its calls first."
+        )
+
+
+def _limit_of(assay: CfDNAAssay, row: VariantRow, report: LabReport) -> float | None:
+    """Return the one limit of detection the rows of `assay` are called against.
+
+    A limit stored on the assay holds for rows that give none (a MAF or VCF without
+    --lod, a cfDNA row without limit_of_detection); a differing one given was
+    refused already (find_or_create_assay). An assay stored without a limit takes
+    the one given when none of its stored calls contradicts it, i.e. none is
+    detected under it, with a warning: the limit is what the lab states of the
+    assay, missing, not different, and every stored call then agrees with it, as
+    the API's rule (resolve_call) requires. A detected call under it, made without
+    the limit, contradicts it: storing the limit would leave that call wrong,
+    ignoring it would call this file's rows against a limit the assay does not
+    carry, so LimitContradicted rejects the rows.
+    NB: the stored calls are read unlocked: an import of the same assay running at
+    the same moment may store a call under the limit after they were read.
+    """
+    given = _given_limit(row)
+    stored = assay.limit_of_detection_vaf
+    if given is None or stored is not None:
+        return stored
+    detected = assay.variants.filter(call=VariantResult.Call.DETECTED)
+    under = detected.filter(vaf__gt=0, vaf__lt=given).order_by("vaf", "pk")
+    count = under.count()
+    if count:
+        raise LimitContradicted(given, list(under[:3]), count)
+    assay.limit_of_detection_vaf = given
+    assay.save(update_fields=["limit_of_detection_vaf"])
+    report.warnings.append(
+        Problem(
+            report.source,
+            f"is stored as the limit of detection of this draw's cfDNA assay, stored "
+            f"without one before: none of its {assay.variants.count()} stored calls "
+            "is detected under it.",
+            row=row.line,
+            field="limit_of_detection",
+            value=f"{given:g}",
+            code="limit-of-detection-added",
+        )
+    )
+    return given
+
+
+def call_against_limit(
+    row: VariantRow, limit: float | None, problems: RowProblems
+) -> bool:
+    """Call a detected VAF under the assay's limit below LOD; False if that refuses the row.
+
+    A lab's own call of detected under the limit contradicts it and rejects the
+    row (check_detected_above_lod); a call the importer derived (MAF, VCF, a cfDNA
+    row stating none) becomes below-lod. Its VAF field is emptied, as the API's rule
+    has it (resolve_call): under the limit a VAF is no measurement to compare or
+    filter cohorts by. Its reads stay, and the VAF measured is kept in the note, as
+    text: for a record giving only a VAF (a VCF's GT:AF, a MAF's VAF column) it is
+    all that was measured.
+    """
+    values = row.values
+    vaf = values.get("vaf")
+    if values.get("call") != VariantResult.Call.DETECTED or not is_below_lod(
+        vaf,
+        limit,  # type: ignore[arg-type]
+    ):
+        return True
+    if row.is_call_stated:
+        try:
+            check_detected_above_lod(VariantResult.Call.DETECTED, vaf, limit)  # type: ignore[arg-type]
+        except InvalidValue as exc:
+            problems.add(row.line, "vaf", str(exc), f"{vaf:g}", code=exc.code)
+            return False
+    measured = f"VAF {vaf:g} measured, under the limit of detection {limit:g}"
+    values["note"] = "; ".join(filter(None, [str(values.get("note", "")), measured]))[
+        :_MAX_NOTE
+    ]
+    values |= {"call": VariantResult.Call.BELOW_LOD, "vaf": None}
+    return True
 
 
 def _other_protein_change(
@@ -583,11 +776,16 @@ def _record_conflict(
 ) -> None:
     what = type(exc.record)._meta.verbose_name
     for difference in exc.differences:
+        name = difference.field
+        stored = (
+            f"no {name}" if difference.stored is None else f"{name} {difference.stored}"
+        )
+        given = "" if difference.given is None else str(difference.given)
         problems.add(
             line,
-            _FIELD_COLUMNS.get(difference.field, difference.field),
-            f"differs from the stored {what} of this draw ({difference.field} "
-            f"{difference.stored}); stored results are never overwritten.",
-            str(difference.given),
+            _FIELD_COLUMNS.get(name, name),
+            f"{'differs from' if given else 'is empty, unlike'} the stored {what} of "
+            f"this draw ({stored}); stored results are never overwritten.",
+            given,
             code="conflicting-value",
         )

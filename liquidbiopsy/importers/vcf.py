@@ -37,8 +37,7 @@ from liquidbiopsy.models import CfDNAAssay, VariantResult
 from liquidbiopsy.validation import (
     check_reads,
     genomic_change,
-    is_below_lod,
-    read_decimal,
+    read_signed_decimal,
 )
 from patients.models import Patient, Project
 
@@ -112,7 +111,8 @@ def import_vcf(
     lod
         The assay's limit of detection, a VAF fraction (0.005), stored on the assay: a
         PASS record whose VAF is under it is below LOD, as in a cfDNA table. A VCF
-        states none, so without it no record is below LOD (variants.lod_of_option).
+        states none, so without it the records are called against the limit stored
+        on the draw's assay, if any (variants.lod_of_option, store_variant_rows).
 
     Raises
     ------
@@ -125,7 +125,7 @@ def import_vcf(
     report.screen.add(patient_id, sample)
     with recorded_lab_import(project, "vcf", path, report, user) as links:
         draw = draw_of_option(path.name, drawn_on)
-        limit = lod_of_option(path.name, lod)
+        limit = lod_of_option(path.name, lod, report.warnings)
         patient = _patient(
             path.name, PatientLookup(project, report, create_patients), patient_id
         )
@@ -398,8 +398,8 @@ class _Reader:
         stored without VAF but with its reads; no reads at all (depth 0) is failed. A
         genotype calling no ALT (0/0) is not detected unless the sample's reads or
         allele fraction show the allele (Pindel writes 0/0 for subclonal variants).
-        A VAF under the assay's limit of detection (--lod) is below LOD, stored
-        without VAF; without a limit none is.
+        Whether a detected VAF is under the assay's limit of detection is decided
+        when the assay is found, against its one limit (variants.call_against_limit).
         """
         Call = VariantResult.Call
         if vaf is None and alt_reads == 0 and depth == 0:
@@ -420,8 +420,6 @@ class _Reader:
             return Call.NOT_DETECTED, None
         if vaf is None and calls_reference_only(values.get("GT", "")):
             return Call.NOT_DETECTED, None
-        if is_below_lod(vaf, self.lod):
-            return Call.BELOW_LOD, None  # under the limit a VAF is no measurement
         return Call.DETECTED, vaf
 
     def annotation(
@@ -607,7 +605,7 @@ def allele_fraction(values: dict[str, str], index: int) -> tuple[float | None, s
         parts = text.split(",")
         part = parts[index] if index < len(parts) else ""
         try:
-            number = read_decimal(part.rstrip("%"))
+            number = read_signed_decimal(part)[0]
         except ValueError:
             continue
         # In decimal, so 38.46 % is exactly 0.3846 (see check_fraction):

@@ -60,6 +60,6 @@ def add_lod_argument(parser: CommandParser) -> None:
     parser.add_argument(
         "--lod",
         help="The assay's limit of detection as a VAF fraction (0.005 for 0.5 %%), "
-        "stored on the assay; calls whose VAF is under it are below-lod. Without "
-        "it no call is below LOD.",
+        "above 0 and under 1, stored on the assay; calls whose VAF is under it are "
+        "below-lod. Without it the limit stored on the draw's assay holds, if any.",
     )
