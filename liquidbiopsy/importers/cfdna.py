@@ -41,6 +41,7 @@ from liquidbiopsy.validation import (
     WHOLE_READS,
     check_call,
     check_concentration,
+    check_detected_above_lod,
     check_method,
     check_reads,
     check_reads_within_depth,
@@ -497,8 +498,13 @@ class _Cleaner:
         call = stated.pop() if stated else None
         try:
             resolved = resolve_call(call, vaf, alt, depth)
+            if call is not None:
+                # Refused by the row's own limit here, quoting the cell; by the one
+                # stored on the assay later (variants.call_against_limit):
+                lod = self.fractions["limit_of_detection"].values.get(line)
+                check_detected_above_lod(call, resolved[1], lod)
         except InvalidValue as exc:
-            self.problems.add(line, "vaf", str(exc), _cell(cells, "vaf"))
+            self.problems.add(line, "vaf", str(exc), _cell(cells, "vaf"), exc.code)
             return None, None, False
         disagreement = reads_disagree(vaf, alt, depth)
         if disagreement:

@@ -193,6 +193,21 @@ def test_a_cfdna_row_without_a_limit_takes_the_one_stored_on_its_assay(
     ]
 
 
+def test_a_detected_call_under_the_rows_own_limit_quotes_its_vaf_cell(
+    project, tmp_path
+):
+    register(project, "P1")
+    path = write(
+        tmp_path, "v.csv", CFDNA + "P1,2022-01-03,KRAS,G12C,0.05%,0.1%,detected\n"
+    )
+
+    report = import_cfdna(path, project)
+
+    assert [(p.row, p.field, p.value, p.code) for p in report.rejected] == [
+        (2, "vaf", "0.05%", "detected-below-lod")
+    ]
+
+
 def test_a_cfdna_row_without_a_limit_takes_the_one_a_later_row_gives(project, tmp_path):
     """Whatever the order of the rows, an assay's calls are made against one limit."""
     register(project, "P1")
