@@ -59,6 +59,12 @@ METHOD_CODES = [
 RawElement = DataElement | RawDataElement
 # Kept values of these VRs are screened; CS too, since vendors put free text in it:
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS"}
+# ... but a coded string holds defined terms (Modality CT, PatientPosition HFS), not
+# words a person typed: a name part of two or three letters in it is a code, so a
+# CS is screened for all but those (_ProfilePass.finds()). AE titles are not
+# screened: those the profile keeps are the file meta's, which is written anew, or
+# a message's (MoveDestination); UIDs are replaced.
+CODED_VRS = frozenset({"CS"})
 _DUMMIES = {
     "PN": "ANONYMOUS",
     "DA": "19000101",
@@ -208,11 +214,10 @@ class IdentifierScreen:
         default_factory=dict, repr=False, compare=False
     )
     _added: set[tuple] = field(default_factory=set, repr=False, compare=False)
-    # finds()' tokens of four characters or more, shorter ones, and IDs without
-    # separators, by patient_only:
-    _tokens: dict[bool, tuple[_Substrings, set[str], _Substrings]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    # finds()' token sets (_token_sets()), by patient_only:
+    _tokens: dict[
+        bool, tuple[_Substrings, frozenset[str], frozenset[str], _Substrings]
+    ] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
@@ -373,7 +378,7 @@ class IdentifierScreen:
             for part in group.split("^")[:3]:
                 for word in re.split(r"[\s,]+", part):
                     # SMITH-JONES is also filed under SMITH and JONES; an ID given as
-                    # a name (CQ500-CT-310) is not, or its CT would blank Modality:
+                    # a name (CQ500-CT-310) is not, or its CT would blank CT CHEST:
                     pieces = word.split("-")
                     if not all(piece.isalpha() for piece in pieces):
                         pieces = []
@@ -435,7 +440,11 @@ class IdentifierScreen:
         self._tokens.clear()
 
     def finds(
-        self, text: str, patient_only: bool = False, distinctive: bool = False
+        self,
+        text: str,
+        patient_only: bool = False,
+        distinctive: bool = False,
+        short_names: bool = True,
     ) -> bool:
         """Return whether the text holds an identifier (the patient's own if asked).
 
@@ -443,26 +452,14 @@ class IdentifierScreen:
         MRN 77123987 for MRN77123987, and the other way round) and by its digits
         alone from five on (77123987). `distinctive`: only identifiers of four
         characters or more are looked for, not the short ones found as whole words
-        (see BatchScreen).
+        (see BatchScreen). Without `short_names`, name parts of two or three letters
+        are not looked for, short IDs still are: the text is a code (CODED_VRS).
         """
         if patient_only not in self._tokens:
-            identifiers = self.patient_identifiers if patient_only else self.identifiers
-            names = self.patient_names if patient_only else self.names
-            written = set(identifiers)
-            for identifier in identifiers:
-                written.add(_NOT_ALNUM.sub("", identifier))
-                for digits in re.findall(r"\d+", identifier):
-                    if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
-                        written.add(digits.lstrip("0"))
-            tokens = written | names
-            self._tokens[patient_only] = (
-                _Substrings.of(t for t in tokens if len(t) >= _SUBSTRING_NAME),
-                {token for token in tokens if token and len(token) < _SUBSTRING_NAME},
-                _Substrings.of(
-                    t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
-                ),
-            )
-        long_tokens, short_tokens, compact_ids = self._tokens[patient_only]
+            self._tokens[patient_only] = self._token_sets(patient_only)
+        long_tokens, short_ids, short_name_parts, compact_ids = self._tokens[
+            patient_only
+        ]
         text = text.upper()
         if long_tokens.found_in(text):
             return True
@@ -470,8 +467,32 @@ class IdentifierScreen:
             return True
         if distinctive:
             return False
+        short_tokens = short_ids | short_name_parts if short_names else short_ids
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(text)
+        )
+
+    def _token_sets(
+        self, patient_only: bool
+    ) -> tuple[_Substrings, frozenset[str], frozenset[str], _Substrings]:
+        """Return finds()' tokens: of four characters or more, short IDs, short name
+        parts that are no ID too, and IDs without separators."""
+        identifiers = self.patient_identifiers if patient_only else self.identifiers
+        names = self.patient_names if patient_only else self.names
+        written = set(identifiers)
+        for identifier in identifiers:
+            written.add(_NOT_ALNUM.sub("", identifier))
+            for digits in re.findall(r"\d+", identifier):
+                if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
+                    written.add(digits.lstrip("0"))
+        short_ids = frozenset(t for t in written if t and len(t) < _SUBSTRING_NAME)
+        return (
+            _Substrings.of(t for t in written | names if len(t) >= _SUBSTRING_NAME),
+            short_ids,
+            frozenset(t for t in names if len(t) < _SUBSTRING_NAME) - short_ids,
+            _Substrings.of(
+                t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
+            ),
         )
 
 
@@ -1039,12 +1060,27 @@ class _ProfilePass:
     problems: list[Problem]
     decisions: Decisions
 
-    def finds(self, elem: DataElement, patient_only: bool) -> bool:
-        """Tell whether a value of the element holds an identifier of a screen."""
+    def finds(self, elem: DataElement, acquisition_parameter: bool) -> bool:
+        """Tell whether a value of the element holds an identifier of a screen.
+
+        An acquisition parameter is screened for the patient's own identifiers only
+        (profile.py says why). A code, that is an acquisition parameter (a vendor's
+        term: ConvolutionKernel YA, ManufacturerModelName "Ingenuity TF PET/CT") or
+        any CS (Modality CT), is not screened for the patient's name parts of two or
+        three letters, which as whole words are far more often such terms (a patient
+        CT^MR lost Modality CT, and the series its modality); its IDs and distinctive
+        names still are (an ID put in BodyPartExamined goes).
+        """
+        short_names = not (acquisition_parameter or elem.VR in CODED_VRS)
         for text in _texts(elem):
-            if any(screen.finds(text, patient_only) for screen in self.screens):
+            if any(
+                screen.finds(text, acquisition_parameter, short_names=short_names)
+                for screen in self.screens
+            ):
                 return True
-            if self.batch is not None and self.batch.finds_other(text, patient_only):
+            if self.batch is not None and self.batch.finds_other(
+                text, acquisition_parameter
+            ):
                 return True
         return False
 

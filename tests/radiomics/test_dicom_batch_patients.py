@@ -218,7 +218,9 @@ def test_a_short_name_part_of_one_patient_blanks_no_word_of_another(
     assert {p.source for p in report.warnings if p.code == "identifier-in-text"} == {
         "a.dcm"
     }
-    assert stored_values(project, "SYN-1111")["ProtocolName"] == ""
+    own = stored_values(project, "SYN-1111")
+    assert own["ProtocolName"] == ""  # free text: its own short name parts go
+    assert (own["Modality"], own["series modality"]) == ("CT", "CT")  # a code stays
 
 
 def test_a_distinctive_identifier_of_another_patient_is_still_found(inbox, project):
@@ -334,7 +336,8 @@ def test_a_source_id_of_a_patient_stored_before_is_found_by_its_keyed_hash(
 def test_a_short_name_part_is_still_screened_in_the_patients_other_files(
     inbox, project
 ):
-    """Its own files, in other series too, keep the whole-word screen of CT."""
+    """Its own files, in other series too, keep the whole-word screen of CT in free
+    text; their Modality CT, a code, stays."""
     write_part10(build_ct(PatientID="SYN-1111", PatientName="CT^MR"), inbox / "a.dcm")
     write_part10(
         build_ct(PatientID="SYN-1111", PatientName="", SeriesDescription="CT CHEST"),
@@ -346,6 +349,8 @@ def test_a_short_name_part_is_still_screened_in_the_patients_other_files(
     assert report.created["instances"] == 2
     descriptions = ImageSeries.objects.values_list("description", flat=True)
     assert set(descriptions) == {""}
+    assert set(ImageSeries.objects.values_list("modality", flat=True)) == {"CT"}
+    assert {stored_dataset(i).Modality for i in ImageInstance.objects.all()} == {"CT"}
     assert ("b.dcm", "SeriesDescription (0008,103E)") in {
         (p.source, p.field) for p in report.warnings
     }

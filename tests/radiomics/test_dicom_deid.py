@@ -250,6 +250,80 @@ def test_keeps_the_modality_of_a_patient_named_by_an_id(make_ct, inbox, project)
     assert ImageSeries.objects.get().modality == "CT"
 
 
+@pytest.mark.parametrize("description", ["CT of MR", "MR follow-up"])
+def test_a_short_name_part_of_the_patient_empties_free_text_but_no_modality(
+    make_ct, inbox, project, description
+):
+    """A patient named CT^MR lost Modality CT, and the series its modality: a coded
+    string (CS) holds defined terms, not the patient's name parts of two or three
+    letters. Free text is still screened for them as whole words."""
+    make_ct(PatientName="CT^MR", Modality="CT", SeriesDescription=description)
+
+    report = ingest_dicom(inbox, project)
+
+    stored = stored_dataset(ImageInstance.objects.get())
+    assert (stored.Modality, stored.SeriesDescription) == ("CT", "")
+    series = ImageSeries.objects.get()
+    assert (series.modality, series.description) == ("CT", "")
+    assert [p.field for p in report.warnings if p.code == "identifier-in-text"] == [
+        "SeriesDescription (0008,103E)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "keyword", "text", "column"),
+    [
+        # A vendor's code that is a whole word, of VR SH and LO:
+        ("WANG^YA", "ConvolutionKernel", "YA", "convolution_kernel"),
+        (
+            "CT^MR",
+            "ManufacturerModelName",
+            "Ingenuity TF PET/CT",
+            "manufacturer_model_name",
+        ),
+        ("CT^MR", "SoftwareVersions", "syngo CT VA48A", None),
+        # ... and codes whose letters run into digits, never words of their own:
+        ("FC^ALEX", "ConvolutionKernel", "FC13", "convolution_kernel"),
+        ("BR^ALEX", "ConvolutionKernel", "Br40d", "convolution_kernel"),
+    ],
+)
+def test_keeps_acquisition_parameters_that_hold_a_short_name_part_of_the_patient(
+    make_ct, inbox, project, name, keyword, text, column
+):
+    make_ct(PatientName=name, **{keyword: text})
+
+    report = ingest_dicom(inbox, project)
+
+    assert getattr(stored_dataset(ImageInstance.objects.get()), keyword) == text
+    if column is not None:
+        assert getattr(ImageSeries.objects.get(), column) == text
+    assert not [p for p in report.warnings if p.code == "identifier-in-text"]
+
+
+@pytest.mark.parametrize(
+    ("patient", "keyword", "code"),
+    [
+        ({"PatientID": "PID-314159"}, "BodyPartExamined", "PID314159"),
+        ({"PatientID": "P12"}, "BodyPartExamined", "P12"),  # a short ID, whole
+        ({"PatientID": "P12"}, "ConvolutionKernel", "P12"),
+        ({"PatientName": "ZQXWPATIENT^JO"}, "ImageType", ["ORIGINAL", "ZQXWPATIENT"]),
+        ({"PatientBirthDate": "19610704"}, "PatientPosition", "19610704"),
+        ({"AccessionNumber": "ACC-4711"}, "Laterality", "ACC4711"),  # no acquisition
+    ],
+)
+def test_a_code_that_holds_an_identifier_of_the_patient_is_still_emptied(
+    make_ct, inbox, project, patient, keyword, code
+):
+    make_ct(**patient, **{keyword: code})
+
+    report = ingest_dicom(inbox, project)
+
+    assert getattr(stored_dataset(ImageInstance.objects.get()), keyword) in ("", None)
+    assert [
+        p.field.split(" ")[0] for p in report.warnings if p.code == "identifier-in-text"
+    ] == [keyword]
+
+
 def test_keeps_descriptors_that_name_nobody(make_ct, inbox, project):
     make_ct(
         SeriesDescription="THORAX 2.5mm B30f",
