@@ -345,7 +345,11 @@ class VariantResult(models.Model):
     assay = models.ForeignKey(
         CfDNAAssay, on_delete=models.CASCADE, related_name="variants"
     )
-    gene = models.CharField(max_length=40, help_text="HGNC symbol as given.")
+    # Empty for a VCF record without CSQ/ANN annotation, as imported: no gene is
+    # guessed from a position. Writes by hand (API, admin) name one (check_gene_symbol).
+    gene = models.CharField(
+        max_length=40, blank=True, help_text="HGNC symbol as given."
+    )
     gene_hgnc = models.CharField(
         max_length=40,
         blank=True,

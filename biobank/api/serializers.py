@@ -1229,6 +1229,9 @@ class VariantResultSerializer(CuratedSerializer):
             + VARIANT_FIELDS
         )
         read_only_fields = DERIVED_VARIANT_FIELDS
+        # The model's gene may be empty, as a VCF without annotation stores it; a
+        # write names one, and an empty one gets the importers' message:
+        extra_kwargs = {"gene": {"required": True, "allow_blank": True}}
 
     def validate_gene(self, text: str) -> str:
         try:

@@ -351,3 +351,76 @@ def test_the_vaf_is_named_vaf_in_the_admins_messages(biobank, curator_client):
 
     (message, *_) = form_of(page, record).errors["vaf"]
     assert message.startswith("VAF ")
+
+
+# A VCF without CSQ/ANN annotation stores its variants with an empty gene
+# (docs/liquid_biopsy_imports.md); curators still change their other fields.
+
+
+@pytest.fixture
+def unannotated(biobank) -> VariantResult:
+    """A variant as import_vcf stores a record of a VCF without annotation."""
+    return VariantResult.objects.create(
+        assay=biobank.a.assay,
+        gene="",
+        variant_key="7:140453136 A>T",
+        variant_type=VariantResult.Type.SNV,
+        genomic_change="7:140453136 A>T",
+        genome_build="GRCh37",
+        call="detected",
+        vaf=0.2,
+        alt_reads=20,
+        depth=100,
+    )
+
+
+def test_a_variant_without_gene_is_changed_in_the_admin_as_through_the_api(
+    unannotated, curator_client, curator_api
+):
+    page = edit_in_admin(curator_client, unannotated, note="checked")
+    api = curator_api.patch(
+        f"/api/variants/{unannotated.pk}/", {"note": "checked by API"}, format="json"
+    )
+
+    assert page.status_code == 302, page.context["adminform"].form.errors
+    assert api.status_code == 200, api.content[:300]
+    unannotated.refresh_from_db()
+    assert (unannotated.gene, unannotated.note) == ("", "checked by API")
+    notes = unannotated.history.order_by("history_date").values_list("note", flat=True)
+    assert list(notes) == ["", "checked", "checked by API"]
+
+
+def test_an_assay_with_variants_without_gene_inline_is_changed_in_the_admin(
+    biobank, unannotated, curator_client
+):
+    assay = biobank.a.assay
+
+    page = edit_in_admin(curator_client, assay, cfdna_ng_per_ml="9.5")
+
+    assert page.status_code == 302, [
+        form.errors
+        for inline in page.context["inline_admin_formsets"]
+        for form in inline.formset.forms
+        if form.errors
+    ]
+    assay.refresh_from_db()
+    assert assay.cfdna_ng_per_ml == 9.5
+    unannotated.refresh_from_db()
+    assert unannotated.gene == ""
+
+
+def test_a_gene_cannot_be_emptied_in_the_admin_nor_through_the_api(
+    biobank, curator_client, curator_api
+):
+    """Only an import without annotation leaves a gene empty; a curator names one."""
+    variant = biobank.a.variant
+
+    page = edit_in_admin(curator_client, variant, gene="")
+    api = curator_api.patch(f"/api/variants/{variant.pk}/", {"gene": ""}, format="json")
+
+    assert page.status_code == 200
+    message = "is empty; every variant needs its gene."
+    assert page.context["adminform"].form.errors["gene"] == [f"Gene {message}"]
+    assert api.json() == {"gene": [message]}
+    variant.refresh_from_db()
+    assert variant.gene == "EGFR"
