@@ -64,6 +64,7 @@ from liquidbiopsy.validation import (
     check_reads,
     check_reads_within_depth,
     find_same_platform,
+    is_below_lod,
     read_genomic_change,
     resolve_call,
 )
@@ -1124,7 +1125,77 @@ class CfDNAAssaySerializer(_SampleRecordSerializer):
         return None if value is None else apply_rule(check_fraction, value)
 
     def validate_limit_of_detection_vaf(self, value: float | None) -> float | None:
-        return None if value is None else apply_rule(check_fraction, value)
+        return None if value is None else apply_rule(check_limit_of_detection, value)
+
+    def check_record(self, record: CfDNAAssay) -> None:
+        """Refuse a changed limit of detection that stored calls of detected lie under.
+
+        Compared with the stored limit, not the instance: the admin's form has set
+        the new one on it already. A limit left as it was is not checked again.
+        """
+        limit = record.limit_of_detection_vaf
+        if record.pk is None or limit is None:
+            return
+        stored = CfDNAAssay.objects.filter(pk=record.pk)
+        if stored.values_list("limit_of_detection_vaf", flat=True).get() == limit:
+            return
+        under = detected_under(record, limit)
+        if under:
+            message = contradicted_limit_message(under)
+            raise serializers.ValidationError({"limit_of_detection_vaf": [message]})
+
+
+# The stored calls a refused limit of detection names, at most:
+CALLS_NAMED = 5
+LOD_OUT_OF_RANGE = (
+    "must lie above 0 and under 1 (100 %): a limit of 0 calls nothing below LOD and "
+    "one of 1 every variant; give the assay's limit, such as 0.005 for 0.5 %."
+)
+
+
+def check_limit_of_detection(value: float) -> float:
+    """Return an assay's limit of detection: a VAF fraction above 0 and under 1.
+
+    A limit of 0 would call nothing below LOD and one of 1 every variant. NB: the
+    database's cfdna_lod_fraction and a cfDNA table's limit_of_detection column
+    still take both, so stored limits may be 0 or 1.
+    """
+    limit = check_fraction(value)
+    if not 0 < limit < 1:
+        raise InvalidValue(LOD_OUT_OF_RANGE)
+    return limit
+
+
+def detected_under(assay: CfDNAAssay, limit: float) -> list[VariantResult]:
+    """Return the assay's stored calls of detected whose VAF is below `limit`, lowest first.
+
+    validation.is_below_lod decides, as it does for the importers and variant writes.
+    """
+    candidates = VariantResult.objects.filter(
+        assay=assay.pk, call=VariantResult.Call.DETECTED, vaf__lt=limit
+    )
+    return [
+        variant
+        for variant in candidates.order_by("vaf", "pk")
+        if is_below_lod(variant.vaf, limit)
+    ]
+
+
+def contradicted_limit_message(under: list[VariantResult]) -> str:
+    """Say how many stored calls of detected a limit contradicts, naming the first ones."""
+    named = "; ".join(
+        f"variant {variant.pk} {str(variant).strip()} at VAF {variant.vaf:g}"
+        for variant in under[:CALLS_NAMED]
+    )
+    if len(under) > CALLS_NAMED:
+        named += f" and {len(under) - CALLS_NAMED} more"
+    calls = "call" if len(under) == 1 else "calls"
+    return (
+        f"is above the VAF of {len(under)} {calls} of detected of this assay ({named}); "
+        "a call of detected under its assay's limit contradicts it, as imports and "
+        "variant writes refuse. Change those calls first (to below-lod), or give a "
+        f"limit of at most {under[0].vaf:g}."
+    )
 
 
 class CirculatingRNAResultSerializer(_SampleRecordSerializer):
