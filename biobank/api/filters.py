@@ -20,7 +20,13 @@ from django.forms.utils import ErrorDict, ErrorList
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
-from django_filters.fields import DateRangeField, IsoDateTimeField, RangeField
+from django_filters.fields import (
+    ChoiceField,
+    DateRangeField,
+    IsoDateTimeField,
+    MultipleChoiceField,
+    RangeField,
+)
 from django_filters.filterset import FilterSet
 from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.utils import get_model_field
@@ -34,6 +40,7 @@ from biobank.api.access import PROJECT_PATHS
 from biobank.api.vocabulary import SCHEMA_NOTE, Vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, feature_ids
+from biobank.core.validation import InvalidValue
 from biobank.exports.dates import BIRTH_YEAR
 from biobank.exports.records import stored_dates_refusal
 from liquidbiopsy.hgvs import (
@@ -50,6 +57,7 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
+from liquidbiopsy.validation import check_call
 from patients.models import (
     CANCER_SUBTYPES_HELP,
     CancerType,
@@ -266,6 +274,57 @@ class VariantChangeField(forms.CharField):
 
 class VariantChangeFilter(filters.CharFilter):
     field_class = VariantChangeField
+
+
+class CallSpellings:
+    """A call in any spelling the importers and API writes take (below LOD, <lod, pos).
+
+    "call": "below LOD" is written as below-lod, so ?call=below LOD asks for it.
+    """
+
+    def to_python(self, value: object) -> object:
+        value = super().to_python(value)  # type: ignore[misc]
+        if isinstance(value, list):
+            return [_call_of(text) for text in value]
+        return _call_of(value)
+
+
+def _call_of(text: object) -> object:
+    try:
+        return check_call(str(text))
+    except InvalidValue:
+        return text  # the choice field refuses it, naming the choices
+
+
+class CallField(CallSpellings, ChoiceField):
+    pass
+
+
+class CallsField(CallSpellings, MultipleChoiceField):
+    pass
+
+
+CALL_HELP = "Any spelling writes take (below LOD, <LOD, positive, ND)."
+
+
+class CallFilter(filters.ChoiceFilter):
+    field_class = CallField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("choices", VariantResult.Call.choices)
+        kwargs.setdefault("help_text", CALL_HELP)
+        super().__init__(*args, **kwargs)
+
+
+class CallsFilter(filters.MultipleChoiceFilter):
+    """Calls, any of several, each in any spelling writes take."""
+
+    field_class = CallsField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("choices", VariantResult.Call.choices)
+        kwargs.setdefault("help_text", f"{CALL_HELP} Repeat for any of several.")
+        super().__init__(*args, **kwargs)
 
 
 # The largest id a 64-bit primary key holds, and the largest whole number any integer
@@ -1100,6 +1159,7 @@ class CfDNAAssayFilter(_SampleRecordFilters):
 
 class CirculatingRNAResultFilter(_SampleRecordFilters):
     transcript = filters.CharFilter(lookup_expr="iexact")
+    call = CallFilter()
     value = filters.RangeFilter()
 
     class Meta:
@@ -1118,9 +1178,7 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         "p.(T790M)) of `gene` (of any gene without it), or a fusion "
         "(EML4::ALK, partner order kept).",
     )
-    call = filters.MultipleChoiceFilter(
-        choices=VariantResult.Call.choices, help_text="Repeat for any of several."
-    )
+    call = CallsFilter()
     vaf = FractionRangeFilter(
         quantity="VAF",
         help_text="Variant allele fraction, 0..1 (write 5 % as 0.05).",

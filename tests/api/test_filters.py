@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from liquidbiopsy.validation import CALL_WORDS
 from tests.api.conftest import Biobank, results
 
 # The records each endpoint can return, by name:
@@ -248,6 +249,7 @@ CASES = [
     ("rna-results", "transcript=PSA", NONE),
     ("rna-results", "source=plasma", B),
     ("rna-results", "call=detected", A),
+    ("rna-results", "call=Not%20Detected", B),
     ("rna-results", "method=AdnaTest", A),
     ("rna-results", "value_min=1", A),
     ("rna-results", "value_max=0.1", NONE),
@@ -272,6 +274,9 @@ CASES = [
     ("variants", "call=detected", {"a", "fusion"}),
     ("variants", "call=detected&call=below-lod", {"a", "b", "fusion"}),
     ("variants", "call=failed", NONE),
+    # A call in any spelling writes take (validation.CALL_WORDS):
+    ("variants", "call=below%20LOD", {"b"}),
+    ("variants", "call=%3CLOD&call=Positive", {"a", "b", "fusion"}),
     ("variants", "vaf_min=0.1", {"a"}),
     ("variants", "vaf_max=0.01", {"b"}),
     ("variants", "vaf_min=0.5", NONE),
@@ -441,6 +446,25 @@ def test_unknown_choice_is_a_400(api, biobank):
 
     assert response.status_code == 400
     assert "call" in response.json()
+
+
+@pytest.mark.parametrize("endpoint", ["variants", "rna-results"])
+def test_a_call_filter_takes_every_spelling_writes_take(endpoint, api, biobank):
+    """A call written "below LOD" is found by ?call=below LOD, and so on."""
+    found = {}
+    for word, call in CALL_WORDS.items():
+        canonical = results(api.get(f"/api/{endpoint}/", {"call": call}))
+        spelt = results(api.get(f"/api/{endpoint}/", {"call": f" {word.upper()} "}))
+        found[word] = [row["id"] for row in spelt] == [row["id"] for row in canonical]
+    assert all(found.values()), found
+
+
+def test_an_unknown_call_names_the_choices(api, biobank):
+    response = api.get("/api/variants/", {"call": ["detected", "maybe"]})
+
+    assert response.status_code == 400
+    (message,) = response.json()["call"]
+    assert message.startswith("maybe is not one of the choices: detected (Detected)")
 
 
 @pytest.mark.parametrize(
