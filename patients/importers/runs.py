@@ -99,11 +99,12 @@ def _note_same_file(run: ImportRun, report: ImportReport, path: Path) -> None:
 
     Importers are idempotent, so the same file again stores nothing, unless what
     places its rows changed: a MAF given another draw date stored every variant a
-    second time, under new draws, without a word.
+    second time, under new draws, without a word. The warning names the earlier
+    runs of the file that stored records, not one that only found them present.
     """
-    if not report.created:
+    if not any(report.created.values()):
         return
-    earlier = (
+    earlier = list(
         ImportRun.objects.filter(
             project=run.project,
             importer=run.importer,
@@ -111,22 +112,69 @@ def _note_same_file(run: ImportRun, report: ImportReport, path: Path) -> None:
             status=ImportRun.Status.DONE,
         )
         .exclude(pk=run.pk)
-        .order_by("-pk")
-        .first()
+        .order_by("pk")
+        .only("pk", "started_at", "summary")
     )
-    if earlier is None:
+    if not earlier:
         return
+    storing = [other for other in earlier if _stored_records(other)]
     report.warnings.append(
         Problem(
             path.name,
-            f"is the file import run {earlier.pk} stored whole on "
-            f"{timezone.localdate(earlier.started_at):%Y-%m-%d}; this run stored "
-            f"{report.made()} more from it. If an option changed (a draw date, a "
-            "patient, a sample map), they may be the same results twice: compare the "
-            "two runs' records, and delete the wrong ones.",
+            _same_file_message(storing, earlier[-1], report.made()),
             code="same-file-again",
         )
     )
+
+
+# The earlier runs of a file that a same-file-again warning names, at most:
+MAX_NAMED_RUNS = 5
+SAME_RESULTS_TWICE = (
+    "If an option changed (a draw date, a patient, a sample map), they may be the "
+    "same results twice: "
+)
+
+
+def _stored_records(run: ImportRun) -> bool:
+    """Return whether a run created any record (its summary counts them)."""
+    created = (run.summary or {}).get("created") or {}
+    return any(created.values())
+
+
+def _same_file_message(storing: list[ImportRun], latest: ImportRun, made: str) -> str:
+    """Say which earlier runs stored the file's records, or that none did.
+
+    Without any, the latest run of the file found every record already stored (by
+    another file, or a run not done whole), so no run's records are there to compare.
+    """
+    if not storing:
+        return (
+            f"was imported whole by import run {latest.pk} on {_day(latest)}, which "
+            "found every record of it stored already and stored nothing; this run "
+            f"stored {made} more from it. {SAME_RESULTS_TWICE}compare this run's "
+            "records with those stored before, and delete the wrong ones."
+        )
+    if len(storing) == 1:
+        (first,) = storing
+        return (
+            f"is the file import run {first.pk} stored whole on {_day(first)}; this "
+            f"run stored {made} more from it. {SAME_RESULTS_TWICE}compare the two "
+            "runs' records, and delete the wrong ones."
+        )
+    named = [f"{other.pk} ({_day(other)})" for other in storing[:MAX_NAMED_RUNS]]
+    more = len(storing) - len(named)
+    runs = ", ".join(named[:-1]) + (
+        f", {named[-1]} and {more} more" if more else f" and {named[-1]}"
+    )
+    return (
+        f"is the file import runs {runs} each stored records of; this run stored "
+        f"{made} more from it. {SAME_RESULTS_TWICE}compare this run's records with "
+        "theirs, and delete the wrong ones."
+    )
+
+
+def _day(run: ImportRun) -> str:
+    return f"{timezone.localdate(run.started_at):%Y-%m-%d}"
 
 
 def status_of(report: ImportReport) -> str:
