@@ -636,6 +636,12 @@ class DeidentifiedAttribute(models.Model):
             "kept because radiomic features depend on it; emptied only if it holds the "
             "patient's own name, ID or birth date.",
         )
+        URL = (
+            "url",
+            "Address (VR UR: Retrieve URL, Retrieve URI, Pixel Data Provider URL...): removed, "
+            "since the stored copy stands alone and an address can carry the source's UIDs "
+            "and IDs, which the screen does not look for.",
+        )
         NOT_LISTED = (
             "not-listed",
             "Not in Table E.1-1: kept; free text is emptied when it holds an identifier found in "

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from pydicom.datadict import (
@@ -65,6 +66,29 @@ TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS"}
 # screened: those the profile keeps are the file meta's, which is written anew, or
 # a message's (MoveDestination); UIDs are replaced.
 CODED_VRS = frozenset({"CS"})
+# The code of a coded entry (PS3.3 8.8, in every code sequence) is a code too, in
+# whatever VR: CodeValue SH, CodingSchemeDesignator SH (LN, SCT, DCM), its version,
+# LongCodeValue UC. CodeMeaning is free text. URNCodeValue is a UR: removed (below).
+CODE_TAGS = frozenset(
+    tag_for_keyword(keyword)
+    for keyword in (
+        "CodeValue",
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "LongCodeValue",
+    )
+)
+# How IdentifierScreen.finds() looks for name parts in a value: free text, a code, or
+# a defined term of its element (is_defined_term()), which names nobody:
+NAMES_IN_TEXT, NAMES_IN_CODE, NO_NAMES = "text", "code", "none"
+# Addresses (VR UR: RetrieveURL, Retrieve URI, Pixel Data Provider URL, URNCodeValue...)
+# are removed by rule, as private attributes are: the stored copy stands alone, with no
+# use for a way back to the source, and an address can carry the source's UIDs and IDs
+# (.../studies/<StudyInstanceUID>?PatientID=...), which the screen does not look for.
+# Table E.1-1 (2024) lists neither Retrieve URL nor Retrieve URI; what it does list
+# keeps its action (Selector UR Value: D). Also the one address of another VR:
+URL_VR = "UR"
+URL_TAGS_OF_OTHER_VRS = frozenset({0x0040A992})  # Uniform Resource Locator (Trial), ST
 _DUMMIES = {
     "PN": "ANONYMOUS",
     "DA": "19000101",
@@ -197,9 +221,10 @@ class IdentifierScreen:
     not blank every SLICE. Case is ignored. The patient's own names, IDs and birth
     date are also kept apart (`patient_names`, `patient_identifiers`): acquisition
     parameters are screened for those only. `finds()` decides whether a kept header
-    value is blanked, by that rule. `redact()`, which rewrites file names, messages
-    and log lines that people read, replaces identifiers only as whole tokens (the ID
-    2 of a patient must not turn the series folder CR2/ into CR[redacted]/).
+    value is blanked, by that rule (in a code, names by whole words only).
+    `redact()`, which rewrites file names, messages and log lines that people read,
+    replaces identifiers only as whole tokens (the ID 2 of a patient must not turn
+    the series folder CR2/ into CR[redacted]/).
     """
 
     names: set[str] = field(default_factory=set)
@@ -215,9 +240,9 @@ class IdentifierScreen:
     )
     _added: set[tuple] = field(default_factory=set, repr=False, compare=False)
     # finds()' token sets (_token_sets()), by patient_only:
-    _tokens: dict[
-        bool, tuple[_Substrings, frozenset[str], frozenset[str], _Substrings]
-    ] = field(default_factory=dict, repr=False, compare=False)
+    _tokens: dict[bool, _Tokens] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentifierScreen:
@@ -444,7 +469,7 @@ class IdentifierScreen:
         text: str,
         patient_only: bool = False,
         distinctive: bool = False,
-        short_names: bool = True,
+        names: str = NAMES_IN_TEXT,
     ) -> bool:
         """Return whether the text holds an identifier (the patient's own if asked).
 
@@ -452,31 +477,36 @@ class IdentifierScreen:
         MRN 77123987 for MRN77123987, and the other way round) and by its digits
         alone from five on (77123987). `distinctive`: only identifiers of four
         characters or more are looked for, not the short ones found as whole words
-        (see BatchScreen). Without `short_names`, name parts of two or three letters
-        are not looked for, short IDs still are: the text is a code (CODED_VRS).
+        (see BatchScreen). How name parts are looked for (`names`, NAMES_IN_TEXT...):
+        in free text, from four letters on anywhere, shorter ones as whole words; in
+        a code (_ProfilePass.finds()), from four letters on as whole words only
+        (_token_edge: SMITH in ORIGINAL\\SMITH, Smith01 or SmithScanner, not HEAD in
+        HEADNECK), shorter ones not at all; in a defined term of its element, not at
+        all. IDs and birth dates are looked for alike in all three.
         """
         if patient_only not in self._tokens:
             self._tokens[patient_only] = self._token_sets(patient_only)
-        long_tokens, short_ids, short_name_parts, compact_ids = self._tokens[
-            patient_only
-        ]
-        text = text.upper()
-        if long_tokens.found_in(text):
+        tokens = self._tokens[patient_only]
+        upper = text.upper()
+        if tokens.long_ids.found_in(upper):
             return True
-        if compact_ids.found_in(_NOT_ALNUM.sub("", text)):
+        if tokens.compact_ids.found_in(_NOT_ALNUM.sub("", upper)):
+            return True
+        if names == NAMES_IN_TEXT and tokens.long_names.found_in(upper):
+            return True
+        if names == NAMES_IN_CODE and _as_words(text, tokens.long_names.found(upper)):
             return True
         if distinctive:
             return False
-        short_tokens = short_ids | short_name_parts if short_names else short_ids
+        short_tokens = tokens.short_ids
+        if names == NAMES_IN_TEXT:
+            short_tokens = short_tokens | tokens.short_name_parts
         return bool(short_tokens) and not short_tokens.isdisjoint(
-            _NOT_ALNUM.split(text)
+            _NOT_ALNUM.split(upper)
         )
 
-    def _token_sets(
-        self, patient_only: bool
-    ) -> tuple[_Substrings, frozenset[str], frozenset[str], _Substrings]:
-        """Return finds()' tokens: of four characters or more, short IDs, short name
-        parts that are no ID too, and IDs without separators."""
+    def _token_sets(self, patient_only: bool) -> _Tokens:
+        """Return finds()' tokens (_Tokens)."""
         identifiers = self.patient_identifiers if patient_only else self.identifiers
         names = self.patient_names if patient_only else self.names
         written = set(identifiers)
@@ -486,14 +516,38 @@ class IdentifierScreen:
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     written.add(digits.lstrip("0"))
         short_ids = frozenset(t for t in written if t and len(t) < _SUBSTRING_NAME)
-        return (
-            _Substrings.of(t for t in written | names if len(t) >= _SUBSTRING_NAME),
+        return _Tokens(
+            _Substrings.of(t for t in written if len(t) >= _SUBSTRING_NAME),
+            _Substrings.of(t for t in names - written if len(t) >= _SUBSTRING_NAME),
             short_ids,
             frozenset(t for t in names if len(t) < _SUBSTRING_NAME) - short_ids,
             _Substrings.of(
                 t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
             ),
         )
+
+
+class _Tokens(NamedTuple):
+    """What IdentifierScreen.finds() looks for, worked out once a screen."""
+
+    long_ids: _Substrings  # IDs and dates of four characters or more, as written
+    long_names: _Substrings  # name parts of four letters or more that are no ID
+    short_ids: frozenset[str]
+    short_name_parts: frozenset[str]  # that are no ID too
+    compact_ids: _Substrings  # IDs without their separators
+
+
+def _as_words(text: str, names: Iterable[str]) -> bool:
+    """Whether any of the names found in the text stands in it as a whole token.
+
+    By redact()'s rule (_whole_tokens): names glued to one another count as one
+    (SMITHJOHN); a name inside a longer word does not (HEAD in HEADNECK).
+    """
+    names = sorted(names, key=lambda name: (-len(name), name))
+    if not names:
+        return False
+    pattern = re.compile("|".join(map(re.escape, names)), re.IGNORECASE)
+    return bool(_whole_tokens(text, pattern))
 
 
 @dataclass
@@ -521,13 +575,15 @@ class BatchScreen(IdentifierScreen):
     # The project's patients stored before, by keyed hash of their source IDs only:
     earlier: KnownPatients | None = field(default=None, repr=False, compare=False)
 
-    def finds_other(self, text: str, patient_only: bool) -> bool:
+    def finds_other(
+        self, text: str, patient_only: bool, names: str = NAMES_IN_TEXT
+    ) -> bool:
         """Tell whether the text holds a distinctive identifier of any patient.
 
-        Of this batch's patients (finds(distinctive=True)), or the source ID of a
-        patient stored before (`earlier`).
+        Of this batch's patients (finds(distinctive=True), name parts as `names`
+        says), or the source ID of a patient stored before (`earlier`).
         """
-        if self.finds(text, patient_only, distinctive=True):
+        if self.finds(text, patient_only, distinctive=True, names=names):
             return True
         return self.earlier is not None and self.earlier.named_in(text)
 
@@ -644,6 +700,17 @@ class _Substrings:
         for token in tokens:
             by_start.setdefault(token[:_SUBSTRING_NAME], []).append(token)
         return cls(tokens, {start: tuple(found) for start, found in by_start.items()})
+
+    def found(self, text: str) -> set[str]:
+        """The tokens found in the text (all of them, unlike found_in())."""
+        if not self.by_start:
+            return {token for token in self.tokens if token in text}
+        return {
+            token
+            for at in range(len(text) - _SUBSTRING_NAME + 1)
+            for token in self.by_start.get(text[at : at + _SUBSTRING_NAME], ())
+            if text.startswith(token, at)
+        }
 
     def found_in(self, text: str) -> bool:
         if not self.by_start:
@@ -997,7 +1064,8 @@ def deidentify(
     set against blood draws), part of the Retain Patient Characteristics Option and
     a screened Clean Descriptors Option; removes every private element, in sequences
     too and whatever its VR (UN included); removes public elements that the data
-    dictionary does not know, since nothing says they are safe; replaces UIDs with
+    dictionary does not know, since nothing says they are safe, and addresses (VR
+    UR, URL_VR), which can carry source UIDs and IDs; replaces UIDs with
     replacement_uid(); and screens all kept free text for the patient's identifiers,
     and for those of every patient in `batch` (the screen of the files imported
     with it: a file must not keep another patient's ID in its description either;
@@ -1065,21 +1133,30 @@ class _ProfilePass:
 
         An acquisition parameter is screened for the patient's own identifiers only
         (profile.py says why). A code, that is an acquisition parameter (a vendor's
-        term: ConvolutionKernel YA, ManufacturerModelName "Ingenuity TF PET/CT") or
-        any CS (Modality CT), is not screened for the patient's name parts of two or
-        three letters, which as whole words are far more often such terms (a patient
-        CT^MR lost Modality CT, and the series its modality); its IDs and distinctive
-        names still are (an ID put in BodyPartExamined goes).
+        term: ConvolutionKernel YA, ManufacturerModelName "Ingenuity TF PET/CT"),
+        any CS (Modality CT) or the code of a coded entry (CODE_TAGS:
+        CodingSchemeDesignator LN), is screened for name parts as whole words of
+        four letters or more only (IdentifierScreen.finds(), NAMES_IN_CODE): as
+        whole words, shorter ones are far more often such terms (a patient CT^MR
+        lost Modality CT, and the series its modality, a patient LN^AB every LOINC
+        code), and a longer one inside a word is no name (BONE of a kernel
+        BONEPLUS). A value that is a defined term of its element (is_defined_term():
+        BodyPartExamined HEAD) is not screened for name parts at all. IDs and birth
+        dates are looked for in every value alike (an ID put in BodyPartExamined
+        goes).
         """
-        short_names = not (acquisition_parameter or elem.VR in CODED_VRS)
+        code = acquisition_parameter or elem.VR in CODED_VRS or elem.tag in CODE_TAGS
         for text in _texts(elem):
+            names = NAMES_IN_CODE if code else NAMES_IN_TEXT
+            if code and is_defined_term(elem.tag, text):
+                names = NO_NAMES
             if any(
-                screen.finds(text, acquisition_parameter, short_names=short_names)
+                screen.finds(text, acquisition_parameter, names=names)
                 for screen in self.screens
             ):
                 return True
             if self.batch is not None and self.batch.finds_other(
-                text, acquisition_parameter
+                text, acquisition_parameter, names
             ):
                 return True
         return False
@@ -1105,6 +1182,11 @@ def _apply_profile(
 
         action, rule = plan.action, plan.rule
         vr = vr_of(ds, tag, raw)
+        if vr == URL_VR and action is None:
+            # An address written as UR under a tag the dictionary gives another VR:
+            del ds[tag]
+            note(name, tag, Decision.REMOVED, Rule.URL)
+            continue
         if in_dummy and action in (None, "C") and vr not in ("SQ", "UI"):
             action, rule = "D", Rule.DUMMY_SEQUENCE
         if action not in ("Z", "D", "U") and vr != "SQ" and vr not in TEXT_VRS:
@@ -1188,7 +1270,37 @@ def _plan(tag: int) -> _Plan:
     action, rule = resolve_action(int(tag)), rule_of(int(tag))
     if action == "X":
         return _Plan(name, rule)
+    if action is None and is_url(int(tag)):
+        return _Plan(name, Rule.URL)
     return _Plan(name, None, action, rule, is_acquisition_parameter(int(tag)))
+
+
+BODY_PART_EXAMINED = 0x00180015
+
+
+def is_defined_term(tag: int, text: str) -> bool:
+    """Whether a value is one of its element's defined terms, which name nobody.
+
+    Known for BodyPartExamined only (PS3.16 Annex L, Table L-1: HEAD, LUNG, CHEST...),
+    so that a patient named HEAD keeps BodyPartExamined HEAD. Other codes have no
+    table here (ConvolutionKernel LUNG or BONE is a vendor's term, listed nowhere):
+    a name part as a whole word in them still empties them, the safer side.
+    """
+    return tag == BODY_PART_EXAMINED and text.strip().upper() in _body_parts()
+
+
+@functools.cache
+def _body_parts() -> frozenset[str]:
+    # Table L-1 as highdicom ships it (requirements.txt pins it); its module is
+    # private, the only offline copy of the table we have. The terms are its keys.
+    from highdicom._standard_utils import get_anatomic_region_map
+
+    return frozenset(get_anatomic_region_map())
+
+
+def is_url(tag: int) -> bool:
+    """Whether a public attribute is an address, removed by rule (URL_VR)."""
+    return _dictionary_vr(tag) == URL_VR or tag in URL_TAGS_OF_OTHER_VRS
 
 
 def _removed_rule(tag: BaseTag) -> str:

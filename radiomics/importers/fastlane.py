@@ -47,6 +47,7 @@ from radiomics.importers import values
 from radiomics.importers.deid import (
     _IDENTIFYING_TAGS,
     Decisions,
+    Rule,
     _dictionary_vr,
     _plan,
     replacement_uid,
@@ -416,7 +417,8 @@ def _meta_value(data: bytes, meta: dict[int, Element], tag: int) -> bytes | None
 def per_slice_kind(parsed: Parsed, tag: int, template: Parsed) -> str | None:
     """What kind of per-slice value an element differing from the template's holds.
 
-    "private" for a private element, "number" for numbers (binary ones of the
+    "private" for a private element, "url" for an address de-identification
+    removes by rule (deid.URL_VR), "number" for numbers (binary ones of the
     template's length; strings of digits that are valid IS or DS values), "pixels"
     for Pixel Data of the template's length, "uid" for one UID, "temporal" for one
     date or time that normalise_temporal_values() finds standard and so leaves as
@@ -433,6 +435,10 @@ def per_slice_kind(parsed: Parsed, tag: int, template: Parsed) -> str | None:
         return "private"
     if group in (0x0002, 0x0010) or tag in _IDENTIFYING_TAGS:
         return None
+    if _plan(tag).removed_by == Rule.URL:
+        # Removed whatever it holds (a Retrieve URL naming each instance), and never
+        # read as an identifier to screen for:
+        return "url"
     if group == 0x0028 and tag not in PER_SLICE_PIXEL_TAGS:
         return None
     vr = parsed.vr(tag)
