@@ -113,6 +113,7 @@ def import_maf(
     user=None,
     keep_germline: bool = False,
     lod: str | float | None = None,
+    date_order: str | None = None,
 ) -> LabReport:
     """Import a MAF file into `project`; bad rows are rejected one by one.
 
@@ -145,10 +146,16 @@ def import_maf(
     patients = PatientLookup(project, report, create_patients)
     with recorded_lab_import(project, "maf", path, report, user) as links:
         default_draw = (
-            draw_of_option(path.name, drawn_on) if drawn_on or not sample_map else None
+            draw_of_option(path.name, drawn_on, date_order)
+            if drawn_on or not sample_map
+            else None
         )
         limit = lod_of_option(path.name, lod, report.warnings)
-        origins = read_sample_map(sample_map, default_draw) if sample_map else None
+        origins = (
+            read_sample_map(sample_map, default_draw, date_order)
+            if sample_map
+            else None
+        )
         for barcode, origin in (origins or {}).items():
             report.screen.add(barcode, origin.patient_id)
         rows, problems = read_maf_rows(
@@ -275,7 +282,9 @@ def read_maf_rows(
     return rows, problems
 
 
-def read_sample_map(path: Path, default_draw: Draw | None) -> dict[str, SampleOrigin]:
+def read_sample_map(
+    path: Path, default_draw: Draw | None, date_order: str | None = None
+) -> dict[str, SampleOrigin]:
     """Read the sample map: barcode -> patient, with its own draw date if it gives one."""
     header, lines = read_table(path)
     barcode = "Tumor_Sample_Barcode" if "Tumor_Sample_Barcode" in header else "sample"
@@ -287,7 +296,7 @@ def read_sample_map(path: Path, default_draw: Draw | None) -> dict[str, SampleOr
         draw = default_draw
         text = cells.get("draw_date", "")
         if text.upper() not in MISSING:
-            day = parse_one(text)
+            day = parse_one(text, date_order)
             if day is None:
                 errors.append(
                     Problem(
@@ -314,7 +323,7 @@ def read_sample_map(path: Path, default_draw: Draw | None) -> dict[str, SampleOr
                     )
                 )
                 continue
-            draw = draw_of_option(path.name, text)
+            draw = draw_of_option(path.name, text, date_order)
         origins[cells[barcode]] = SampleOrigin(
             cells["patient_id"], draw, cells.get("sample_id", "")
         )

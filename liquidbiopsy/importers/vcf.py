@@ -91,6 +91,7 @@ def import_vcf(
     user=None,
     keep_germline: bool = False,
     lod: str | float | None = None,
+    date_order: str | None = None,
 ) -> LabReport:
     """Import one sample column of a VCF into `project`; bad records are rejected one by one.
 
@@ -124,7 +125,7 @@ def import_vcf(
     # The file is often named after the patient or the sample (MRN0048213_T.vcf):
     report.screen.add(patient_id, sample)
     with recorded_lab_import(project, "vcf", path, report, user) as links:
-        draw = draw_of_option(path.name, drawn_on)
+        draw = draw_of_option(path.name, drawn_on, date_order)
         limit = lod_of_option(path.name, lod, report.warnings)
         patient = _patient(
             path.name, PatientLookup(project, report, create_patients), patient_id

@@ -340,13 +340,17 @@ class ImportCommand(BaseCommand):
     problem.
     """
 
+    project_help = (
+        "Code of an existing project: only a clinical patients table (import_clinical) "
+        "or a DICOM ingest (ingest_dicom) makes a new one."
+    )
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument(
             "--project",
             required=True,
-            help="Code of an existing project; only an import that creates patients "
-            "creates a new one, and says so.",
+            help=self.project_help,
         )
         add_acting_user_argument(parser)
         self.add_import_arguments(parser)

@@ -50,4 +50,5 @@ class Command(LabImportCommand):
             panel=options["panel"],
             keep_germline=options["keep_germline"],
             lod=options["lod"],
+            date_order=options["date_order"],
         )

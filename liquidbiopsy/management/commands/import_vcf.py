@@ -60,6 +60,7 @@ class Command(LabImportCommand):
             keep_filtered=options["keep_filtered"],
             keep_germline=options["keep_germline"],
             lod=options["lod"],
+            date_order=options["date_order"],
             method=options["method"],
             panel=options["panel"],
         )

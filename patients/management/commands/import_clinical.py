@@ -18,6 +18,10 @@ class Command(ImportCommand):
         "Import a clinical table, whole or not at all. Columns and rules: "
         "docs/clinical_imports.md."
     )
+    project_help = (
+        "Code of the project; a patients table (--kind patients) with a new code "
+        "creates the project, and says so."
+    )
 
     def add_import_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--kind", choices=KINDS, default=PATIENTS)
