@@ -12,6 +12,7 @@ from django.db import models
 from simple_history.utils import bulk_create_with_history
 
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
+from liquidbiopsy.validation import is_below_lod
 from patients.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -204,3 +205,19 @@ def _store_once(model: type[M], key: dict, values: dict) -> tuple[M, bool]:
     if found:
         raise StoredRecordDiffers(stored, found)
     return stored, False
+
+
+def detected_under(assay: CfDNAAssay, limit: float) -> list[VariantResult]:
+    """Return the assay's stored calls of detected whose VAF is below `limit`, lowest first.
+
+    validation.is_below_lod decides, as it does for the importers and variant writes:
+    a call that a limit of `limit` contradicts.
+    """
+    candidates = VariantResult.objects.filter(
+        assay=assay.pk, call=VariantResult.Call.DETECTED, vaf__lt=limit
+    )
+    return [
+        variant
+        for variant in candidates.order_by("vaf", "pk")
+        if is_below_lod(variant.vaf, limit)
+    ]

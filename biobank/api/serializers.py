@@ -44,7 +44,7 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
-from liquidbiopsy.services import find_sample
+from liquidbiopsy.services import detected_under, find_sample
 from liquidbiopsy.validation import (
     COUNT_REQUIRED,
     DERIVED_VARIANT_FIELDS,
@@ -59,12 +59,12 @@ from liquidbiopsy.validation import (
     check_draw_after_birth,
     check_enrichment,
     check_fraction,
+    check_limit_of_detection,
     check_method,
     check_platform,
     check_reads,
     check_reads_within_depth,
     find_same_platform,
-    is_below_lod,
     read_genomic_change,
     resolve_call,
 )
@@ -1147,38 +1147,6 @@ class CfDNAAssaySerializer(_SampleRecordSerializer):
 
 # The stored calls a refused limit of detection names, at most:
 CALLS_NAMED = 5
-LOD_OUT_OF_RANGE = (
-    "must lie above 0 and under 1 (100 %): a limit of 0 calls nothing below LOD and "
-    "one of 1 every variant; give the assay's limit, such as 0.005 for 0.5 %."
-)
-
-
-def check_limit_of_detection(value: float) -> float:
-    """Return an assay's limit of detection: a VAF fraction above 0 and under 1.
-
-    A limit of 0 would call nothing below LOD and one of 1 every variant. NB: the
-    database's cfdna_lod_fraction and a cfDNA table's limit_of_detection column
-    still take both, so stored limits may be 0 or 1.
-    """
-    limit = check_fraction(value)
-    if not 0 < limit < 1:
-        raise InvalidValue(LOD_OUT_OF_RANGE)
-    return limit
-
-
-def detected_under(assay: CfDNAAssay, limit: float) -> list[VariantResult]:
-    """Return the assay's stored calls of detected whose VAF is below `limit`, lowest first.
-
-    validation.is_below_lod decides, as it does for the importers and variant writes.
-    """
-    candidates = VariantResult.objects.filter(
-        assay=assay.pk, call=VariantResult.Call.DETECTED, vaf__lt=limit
-    )
-    return [
-        variant
-        for variant in candidates.order_by("vaf", "pk")
-        if is_below_lod(variant.vaf, limit)
-    ]
 
 
 def contradicted_limit_message(under: list[VariantResult]) -> str:

@@ -42,6 +42,8 @@ from liquidbiopsy.validation import (
     check_call,
     check_concentration,
     check_detected_above_lod,
+    check_fraction,
+    check_limit_of_detection,
     check_method,
     check_reads,
     check_reads_within_depth,
@@ -297,7 +299,12 @@ def _read_fractions(
                 ),
             }
         unit = declared_unit(source, name, cells, declarations)
-        fractions[name] = read_fraction_column(source, name, cells, problems, unit)
+        check = (
+            check_limit_of_detection if name == "limit_of_detection" else check_fraction
+        )
+        fractions[name] = read_fraction_column(
+            source, name, cells, problems, unit, check
+        )
     return fractions
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -413,6 +413,7 @@ def read_fraction_column(
     cells: dict[int, str],
     problems: RowProblems,
     unit: str | None,
+    check: Callable[[Decimal, str | None], float] = check_fraction,
 ) -> FractionColumn:
     """Read a VAF (or tumour fraction, or limit of detection) column as fractions.
 
@@ -421,7 +422,7 @@ def read_fraction_column(
     above 1 rejects the file, asking to declare the unit; a value above 100 % (or 1 in
     a declared fraction column) or below 0 rejects the file too. Cells such as "not
     detected" or "below LOD" are calls with no value, never 0. Other text is the
-    row's problem.
+    row's problem. `check` reads each number (a limit of detection's own rule).
     """
     column = FractionColumn()
     numbers: dict[int, Decimal] = {}
@@ -443,7 +444,7 @@ def read_fraction_column(
     wrong = []
     for line, number in numbers.items():
         try:
-            column.values[line] = check_fraction(number, unit)
+            column.values[line] = check(number, unit)
         except InvalidValue as exc:
             wrong.append(
                 Problem(

@@ -33,6 +33,7 @@ from liquidbiopsy.importers.common import Draw, LabReport, RowProblems
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from liquidbiopsy.services import (
     StoredRecordDiffers,
+    detected_under,
     find_or_create_assay,
     find_or_create_sample,
     store_variants,
@@ -41,7 +42,7 @@ from liquidbiopsy.validation import (
     FRACTION,
     PERCENT,
     check_detected_above_lod,
-    check_fraction,
+    check_limit_of_detection,
     is_below_lod,
     read_signed_decimal,
 )
@@ -276,7 +277,7 @@ def lod_of_option(
         )
     try:
         number, signed = read_signed_decimal(written)
-        limit = check_fraction(number, PERCENT if signed else FRACTION)
+        limit = check_limit_of_detection(number, PERCENT if signed else FRACTION)
     except InvalidValue as exc:
         _reject_lod(source, text, str(exc))
     except ValueError:
@@ -285,14 +286,6 @@ def lod_of_option(
             text,
             "is not a number; give the limit of detection as a VAF fraction "
             "(0.005 for 0.5 %).",
-        )
-    if not 0 < limit < 1:
-        _reject_lod(
-            source,
-            text,
-            "must lie above 0 and under 1 (100 %): a limit of 0 calls nothing below "
-            "LOD and one of 1 every variant; give the assay's limit, such as 0.005 "
-            "for 0.5 %.",
         )
     if limit > PLAUSIBLE_LOD:
         warnings.append(
@@ -661,11 +654,9 @@ def _limit_of(assay: CfDNAAssay, row: VariantRow, report: LabReport) -> float | 
     stored = assay.limit_of_detection_vaf
     if given is None or stored is not None:
         return stored
-    detected = assay.variants.filter(call=VariantResult.Call.DETECTED)
-    under = detected.filter(vaf__gt=0, vaf__lt=given).order_by("vaf", "pk")
-    count = under.count()
-    if count:
-        raise LimitContradicted(given, list(under[:3]), count)
+    under = detected_under(assay, given)
+    if under:
+        raise LimitContradicted(given, under[:3], len(under))
     assay.limit_of_detection_vaf = given
     assay.save(update_fields=["limit_of_detection_vaf"])
     report.warnings.append(

@@ -228,6 +228,19 @@ def test_a_cfdna_row_without_a_limit_takes_the_one_a_later_row_gives(project, tm
     assert stored_limit() == 0.001
 
 
+@pytest.mark.parametrize("limit", ["0", "1"])
+def test_a_cfdna_limit_of_0_or_1_rejects_the_file(project, tmp_path, limit):
+    register(project, "P1")
+    path = write(tmp_path, "a.csv", CFDNA + f"P1,2022-01-03,EGFR,L858R,0.02,{limit},\n")
+
+    problems = rejection(lambda: import_cfdna(path, project))
+
+    assert [(p.row, p.field, p.value, p.code) for p in problems] == [
+        (2, "limit_of_detection", limit, "lod-out-of-range")
+    ]
+    assert not VariantResult.objects.exists()
+
+
 # What --lod accepts.
 
 
