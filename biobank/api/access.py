@@ -273,10 +273,10 @@ class ProjectChoicesOfUser:
     def __init__(self, *args, user: User | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        for field in self._project_fields():
-            _refuse_codes_by_name(field, user)
+        for choice in self._project_fields():
+            _refuse_codes_by_name(choice, user)
             if user is not None:
-                field.queryset = projects_for(user)
+                choice.queryset = projects_for(user)
 
     def _project_fields(self) -> list[ModelChoiceField]:
         return [

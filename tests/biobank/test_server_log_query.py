@@ -11,9 +11,14 @@ def test_the_development_server_logs_a_request_line_without_its_query(caplog):
 
     # As django.core.servers.basehttp.WSGIRequestHandler.log_message() logs it:
     server.info(
-        '"%s" %s %s', "GET /admin/patients/patient/?q=MRN77654033 HTTP/1.1", "200", "29867"
+        '"%s" %s %s',
+        "GET /admin/patients/patient/?q=MRN77654033 HTTP/1.1",
+        "200",
+        "29867",
     )
-    server.warning('"%s" %s %s', "GET /cohorts/?gene=KRAS&q=a%20b HTTP/1.1", "404", "10")
+    server.warning(
+        '"%s" %s %s', "GET /cohorts/?gene=KRAS&q=a%20b HTTP/1.1", "404", "10"
+    )
 
     assert [record.getMessage() for record in caplog.records] == [
         '"GET /admin/patients/patient/ HTTP/1.1" 200 29867',

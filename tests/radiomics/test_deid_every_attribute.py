@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 import functools
 import io
 import itertools
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 

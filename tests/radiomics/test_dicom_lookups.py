@@ -78,13 +78,17 @@ def test_a_patient_and_study_made_by_a_series_rolled_back_are_made_again(
 ):
     for series in (1, 2):
         make_ct(
-            f"s{series}.dcm", StudyInstanceUID="1.2.3", SeriesInstanceUID=f"1.2.3.{series}"
+            f"s{series}.dcm",
+            StudyInstanceUID="1.2.3",
+            SeriesInstanceUID=f"1.2.3.{series}",
         )
     fail_series(monkeypatch, "1.2.3.1")
 
     report = ingest_dicom(inbox, project)
 
-    assert [(p.source, p.code) for p in report.rejected] == [("s1.dcm", "storage-failed")]
+    assert [(p.source, p.code) for p in report.rejected] == [
+        ("s1.dcm", "storage-failed")
+    ]
     assert report.created["patients"] == report.created["studies"] == 1
     study = ImagingStudy.objects.get()
     assert study.patient == Patient.objects.get()
@@ -183,4 +187,4 @@ def test_files_stored_by_another_import_meanwhile_stay_when_this_one_rolls_back(
     assert len(stored) == 3
     for path, content in stored.items():
         assert (storage_root / path).read_bytes() == content
-    assert not [p for p in storage_root.rglob("*.part")]
+    assert not list(storage_root.rglob("*.part"))
