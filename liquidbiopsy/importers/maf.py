@@ -398,6 +398,9 @@ class _Cleaner:
         self.method = method or CfDNAAssay.Method.TARGETED_NGS
         self.panel = panel
         self.lod = lod
+        # By line, the count columns of 0 read as unknown (warn_of_zero), which the
+        # stored call's note names, so that the call shows it beyond the import's report:
+        self.zero_counts: dict[int, list[str]] = {}
 
     def row(
         self,
@@ -462,6 +465,11 @@ class _Cleaner:
             "vaf": vaf,
             "call": call,
         }
+        if line in self.zero_counts:
+            values["note"] = (
+                f"{' and '.join(self.zero_counts[line])} 0 in the MAF, read as "
+                "unknown: not the reads the call was made on"
+            )
         check_lengths(self.problems, line, VariantResult, values, VARIANT_COLUMNS)
         if self.problems.has(line):
             return None
@@ -532,6 +540,7 @@ class _Cleaner:
         return alt_reads, depth, former
 
     def warn_of_zero(self, line: int, field: str, message: str) -> None:
+        self.zero_counts.setdefault(line, []).append(field)
         self.warnings.append(
             Problem(
                 self.problems.source,

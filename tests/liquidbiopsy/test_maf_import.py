@@ -496,9 +496,9 @@ def test_germline_maf_rows_kept_on_request_are_flagged(project):
     )
 
     assert report.rows_imported == len(maf_rows(path))
-    assert sorted(
-        VariantResult.objects.filter(is_germline=True).values_list("gene", "note")
-    ) == [
+    # Each note ends with the flag, after what it says of counts of 0 (t_depth 0 here):
+    notes = VariantResult.objects.filter(is_germline=True).values_list("gene", "note")
+    assert sorted((gene, note.split("; ")[-1]) for gene, note in notes) == [
         ("ABLIM1", "germline (Mutation_Status=Germline)"),
         ("CADM2", "LOH (Mutation_Status=LOH)"),
     ]
@@ -606,6 +606,19 @@ def test_maf_counts_of_0_of_a_called_variant_are_unknown_and_it_stays_detected(
         "is 0 for a variant the caller called in this sample, and no call is made "
         "without reads of its allele"
     )
+
+
+def test_a_call_with_counts_of_0_says_so_in_its_note(project, tmp_path):
+    """The import's warning is gone once the report is; the stored call keeps it."""
+    path = write(tmp_path, "zeros.maf", ZERO_COUNTS_MAF)
+
+    import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True)
+
+    notes = dict(VariantResult.objects.values_list("gene", "note"))
+    assert notes["KRAS"].startswith("t_alt_count 0 in the MAF, read as unknown")
+    assert notes["EGFR"].startswith("t_depth 0 in the MAF")
+    assert notes["BRAF"].startswith("t_alt_count 0 in the MAF")
+    assert notes["TP53"] == ""
 
 
 def test_a_later_change_of_the_call_keeps_the_vaf_of_no_reads_unknown(
