@@ -475,14 +475,19 @@ class IdentifierScreen:
 
         An ID is also found written otherwise: without its separators (MRN-77123987,
         MRN 77123987 for MRN77123987, and the other way round) and by its digits
-        alone from five on (77123987). `distinctive`: only identifiers of four
-        characters or more are looked for, not the short ones found as whole words
-        (see BatchScreen). How name parts are looked for (`names`, NAMES_IN_TEXT...):
-        in free text, from four letters on anywhere, shorter ones as whole words; in
-        a code (_ProfilePass.finds()), from four letters on as whole words only
-        (_token_edge: SMITH in ORIGINAL\\SMITH, Smith01 or SmithScanner, not HEAD in
-        HEADNECK), shorter ones not at all; in a defined term of its element, not at
-        all. IDs and birth dates are looked for alike in all three.
+        alone from five on (77123987). How name parts are looked for (`names`,
+        NAMES_IN_TEXT...): in free text, from four letters on anywhere, shorter ones
+        as whole words; in a code (_ProfilePass.finds()), from four letters on as
+        whole words only (_token_edge: SMITH in ORIGINAL\\SMITH, Smith01 or
+        SmithScanner, not HEAD in HEADNECK), shorter ones not at all; in a defined
+        term of its element, not at all. IDs and birth dates are looked for alike in
+        all three.
+
+        `distinctive` (another patient's, see BatchScreen): name parts of four
+        letters or more as whole words only, in free text too (RAIN^ leaves BRAIN
+        alone); of the short IDs only those that mix letters and digits (P12), as
+        whole words; no short name part (BatchScreen.finds_other() looks for two of
+        one patient together).
         """
         if patient_only not in self._tokens:
             self._tokens[patient_only] = self._token_sets(patient_only)
@@ -492,14 +497,13 @@ class IdentifierScreen:
             return True
         if tokens.compact_ids.found_in(_NOT_ALNUM.sub("", upper)):
             return True
-        if names == NAMES_IN_TEXT and tokens.long_names.found_in(upper):
+        if names == NAMES_IN_TEXT and not distinctive:
+            if tokens.long_names.found_in(upper):
+                return True
+        elif names != NO_NAMES and _as_words(text, tokens.long_names.found(upper)):
             return True
-        if names == NAMES_IN_CODE and _as_words(text, tokens.long_names.found(upper)):
-            return True
-        if distinctive:
-            return False
-        short_tokens = tokens.short_ids
-        if names == NAMES_IN_TEXT:
+        short_tokens = tokens.mixed_short_ids if distinctive else tokens.short_ids
+        if names == NAMES_IN_TEXT and not distinctive:
             short_tokens = short_tokens | tokens.short_name_parts
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(upper)
@@ -524,6 +528,7 @@ class IdentifierScreen:
             _Substrings.of(
                 t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
             ),
+            frozenset(t for t in short_ids if _is_mixed_id(t)),
         )
 
 
@@ -535,6 +540,17 @@ class _Tokens(NamedTuple):
     short_ids: frozenset[str]
     short_name_parts: frozenset[str]  # that are no ID too
     compact_ids: _Substrings  # IDs without their separators
+    # Short IDs of letters and digits (P12), which no word of the trade is:
+    mixed_short_ids: frozenset[str]
+
+
+def _is_mixed_id(token: str) -> bool:
+    """Whether a short ID holds both letters and digits (P12, not 123 nor CT)."""
+    return (
+        len(token) >= _SHORTEST_IDENTIFIER
+        and any(c.isdigit() for c in token)
+        and any(c.isalpha() for c in token)
+    )
 
 
 def _as_words(text: str, names: Iterable[str]) -> bool:
@@ -558,15 +574,22 @@ class BatchScreen(IdentifierScreen):
     are redacted for every patient alike. deidentify() screens a file's kept values
     for its own patient's identifiers by the full rule, those read from the other
     files of the same PatientID too (of_patient()), and for the other patients'
-    identifiers by the `distinctive` rule of finds() only: IDs, birth dates and
-    name parts of four characters or more, found as ever (anywhere, also written
-    otherwise). A name part or ID of two or three characters of another patient
-    is not looked for there: as a whole word it is most often an ordinary word of
-    the trade (a patient named CT^MR, or PET, emptied Modality CT, SeriesDescription
-    CT CHEST and ProtocolName of every file of the batch, and left every series
-    without its modality), whereas a file of one patient that names another by two
-    letters alone gives little away. Such a part still goes from file names and
-    messages (redact()), and from the patient's own files.
+    identifiers by the `distinctive` rule of finds() only: IDs and birth dates
+    of four characters or more, found as ever (anywhere, also written otherwise);
+    name parts of four letters or more as whole words (a patient POST^ or RAIN^
+    emptied every BRAIN MRI of the batch); IDs of three characters that mix
+    letters and digits (P12) as whole words; and two or more name parts of two or
+    three letters of one patient together (finds_other(), _ShortNameParts: LI WEI,
+    Wei Li, LI^WEI, LiWei for a patient LI^WEI).
+
+    A lone name part or ID of two or three letters of another patient is not
+    looked for there, by design: as a whole word it is most often an ordinary word
+    of the trade (a patient named CT^MR, or PET, emptied Modality CT,
+    SeriesDescription CT CHEST and ProtocolName of every file of the batch, and
+    left every series without its modality), whereas a file of one patient that
+    names another by two letters alone gives little away. So a file of NG^AL
+    keeps a lone YU though the batch holds NG^YU (NG YU goes). Such a part still
+    goes from file names and messages (redact()), and from the patient's own files.
     """
 
     _by_patient: dict[str, IdentifierScreen] = field(
@@ -574,6 +597,10 @@ class BatchScreen(IdentifierScreen):
     )
     # The project's patients stored before, by keyed hash of their source IDs only:
     earlier: KnownPatients | None = field(default=None, repr=False, compare=False)
+    # Each patient's short name parts (finds_other()), made when first asked:
+    _short_parts: _ShortNameParts | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def finds_other(
         self, text: str, patient_only: bool, names: str = NAMES_IN_TEXT
@@ -581,14 +608,21 @@ class BatchScreen(IdentifierScreen):
         """Tell whether the text holds a distinctive identifier of any patient.
 
         Of this batch's patients (finds(distinctive=True), name parts as `names`
-        says), or the source ID of a patient stored before (`earlier`).
+        says; in free text also two short name parts of one patient together), or
+        the source ID of a patient stored before (`earlier`).
         """
         if self.finds(text, patient_only, distinctive=True, names=names):
             return True
+        if names == NAMES_IN_TEXT:
+            if self._short_parts is None:
+                self._short_parts = _ShortNameParts.of(self._by_patient.values())
+            if self._short_parts.together_in(text):
+                return True
         return self.earlier is not None and self.earlier.named_in(text)
 
     def add_patient(self, ds: Dataset) -> None:
         super().add_patient(ds)
+        self._short_parts = None
         patient_id = patient_id_of(ds)
         if patient_id not in self._by_patient:
             self._by_patient[patient_id] = IdentifierScreen()
@@ -597,6 +631,78 @@ class BatchScreen(IdentifierScreen):
     def of_patient(self, ds: Dataset) -> IdentifierScreen | None:
         """Return the identifiers the batch's files of the data set's PatientID hold."""
         return self._by_patient.get(patient_id_of(ds))
+
+
+class _ShortNameParts:
+    """The name parts of two or three letters of a batch's patients, by patient.
+
+    To find two or more parts of one patient together (BatchScreen.finds_other()):
+    as neighbouring words in any order, whatever stands between them (LI WEI,
+    Wei, Li and LI^WEI for LI^WEI), or glued into one word (LIWEI, LiWei). A lone
+    part is not found, nor parts of two patients side by side, nor parts that are
+    all modalities (CID 33: CT, MR, PT, US...): PET MR CT is a list of modalities
+    even beside a patient CT^MR.
+    """
+
+    def __init__(self, by_part: dict[str, int]) -> None:
+        # Each part's patients, as a bit mask (one bit a patient):
+        self.by_part = by_part
+
+    @classmethod
+    def of(cls, screens: Iterable[IdentifierScreen]) -> _ShortNameParts:
+        by_part: dict[str, int] = {}
+        for number, screen in enumerate(screens):
+            for part in screen.names:
+                if len(part) < _SUBSTRING_NAME and part.isalpha():
+                    by_part[part] = by_part.get(part, 0) | 1 << number
+        return cls(by_part)
+
+    def together_in(self, text: str) -> bool:
+        """Whether the text holds two or more parts of one patient together."""
+        if not self.by_part:
+            return False
+        made_before = named_before = 0
+        for word in _NOT_ALNUM.split(text.upper()):
+            made, named = self._made_of(word)
+            if len(word) >= _SUBSTRING_NAME and named:
+                return True  # glued: two parts or more in one word
+            if made_before & made & (named_before | named):
+                return True
+            made_before, named_before = made, named
+        return False
+
+    def _made_of(self, word: str) -> tuple[int, int]:
+        """Return the patients whose parts make the word whole, one or more.
+
+        And those of them that make it with a part that is no modality. Each
+        place of the word holds who can make the letters before it.
+        """
+        if len(word) < _SUBSTRING_NAME:
+            made = self.by_part.get(word, 0)
+            return made, 0 if word in _modalities() else made
+        reach = [(0, 0)] * (len(word) + 1)
+        reach[0] = (-1, 0)  # every patient makes nothing; none with a name yet
+        for at in range(len(word)):
+            made, named = reach[at]
+            if not made:
+                continue
+            for end in (at + 2, at + 3):
+                part = word[at:end]
+                patients = made & self.by_part.get(part, 0) if end <= len(word) else 0
+                if patients:
+                    own = 0 if part in _modalities() else patients
+                    reach[end] = (
+                        reach[end][0] | patients,
+                        reach[end][1] | (named & patients) | own,
+                    )
+        return reach[-1]
+
+
+@functools.cache
+def _modalities() -> frozenset[str]:
+    """Modality's defined terms (CID 33, as pydicom has them), which name nobody."""
+    cid = codes.cid33
+    return frozenset(getattr(cid, name).value for name in cid.dir())
 
 
 class KnownPatients:

@@ -354,3 +354,108 @@ def test_a_short_name_part_is_still_screened_in_the_patients_other_files(
     assert ("b.dcm", "SeriesDescription (0008,103E)") in {
         (p.source, p.field) for p in report.warnings
     }
+
+
+def two_patients(inbox: Path, project, a: dict, description: str) -> dict[str, str]:
+    """Import patient A (`a`) and patient B, whose SeriesDescription is given; return
+    what B's stored copy keeps."""
+    write_part10(build_ct(**a), inbox / "a.dcm")
+    write_part10(
+        build_ct(
+            PatientID="SYN-2222",
+            PatientName="TESTPERSON^ALEX",
+            SeriesDescription=description,
+        ),
+        inbox / "b.dcm",
+    )
+    report = ingest_dicom(inbox, project)
+    assert report.rejected == []
+    return stored_values(project, "SYN-2222")
+
+
+@pytest.mark.parametrize(
+    "a, description",
+    [
+        ({"PatientName": "LI^WEI"}, "follow-up of Li Wei"),
+        ({"PatientName": "LI^WEI"}, "WEI, LI prior"),
+        ({"PatientName": "LI^WEI"}, "ref LI^WEI"),
+        ({"PatientName": "LI^WEI"}, "LiWei 2019"),
+        ({"PatientName": "NG^YU"}, "NG YU prior"),
+        ({"PatientName": "WU^XI^AN"}, "wu xi an"),
+        ({"PatientID": "P12"}, "compare P12 baseline"),
+    ],
+)
+def test_short_name_parts_of_another_patient_together_are_found(
+    inbox, project, a, description
+):
+    """Two short name parts of one patient together, or a short ID of letters and
+    digits, are no word of the trade: another patient's file does not keep them
+    (kept after 9aa44a8)."""
+    a = {"PatientID": "SYN-1111", "PatientName": "DOE^JOHNNY"} | a
+    assert two_patients(inbox, project, a, description)["SeriesDescription"] == ""
+
+
+@pytest.mark.parametrize(
+    "a, description",
+    [
+        ({"PatientName": "LI^WEI"}, "SLICE LI 5 CT CHEST"),  # a lone part
+        ({"PatientName": "LI^WEI"}, "LI CT WEI"),  # not side by side
+        ({"PatientName": "NG^YU"}, "YU"),  # a lone part
+        ({"PatientName": "CT^MR"}, "PET MR CT"),  # modalities only
+        ({"PatientID": "123"}, "RECON 123"),  # a short ID of digits only
+        ({"PatientName": "RAIN^JOHNNY"}, "BRAIN MRI"),  # inside a word
+        ({"PatientName": "LONG^EMILY"}, "longitudinal follow-up"),
+        ({"PatientName": "ABDO^MEN"}, "Abdomen"),
+    ],
+)
+def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
+    inbox, project, a, description
+):
+    """A lone short name part of another patient is no name there, by design (a
+    file of NG^AL keeps YU beside NG^YU); a long one inside a word neither (RAIN^
+    emptied every BRAIN MRI of the batch)."""
+    a = {"PatientID": "SYN-1111", "PatientName": "DOE^JOHNNY"} | a
+    kept = two_patients(inbox, project, a, description)
+    assert kept["SeriesDescription"] == description
+
+
+def test_the_own_patients_names_are_still_found_inside_words(inbox, project):
+    """The patient's own name parts keep the full rule: RAIN in BRAIN, LI alone."""
+    write_part10(
+        build_ct(
+            PatientID="SYN-1111",
+            PatientName="RAIN^LI",
+            SeriesDescription="BRAIN MRI",
+            ProtocolName="LI CT",
+        ),
+        inbox / "a.dcm",
+    )
+    ingest_dicom(inbox, project)
+    kept = stored_values(project, "SYN-1111")
+    assert kept["SeriesDescription"] == kept["ProtocolName"] == ""
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["CT follow-up Rain", "priorSYN-1111x", "prior 1961-02-03", "NG YU"],
+)
+def test_another_patients_whole_names_ids_and_dates_are_still_found(
+    inbox, project, description
+):
+    """Whole words for names (also with a shared surname: B is NG^AL); IDs and birth
+    dates anywhere."""
+    write_part10(
+        build_ct(
+            PatientID="SYN-1111", PatientName="RAIN^JOHNNY", PatientBirthDate="19610203"
+        ),
+        inbox / "a.dcm",
+    )
+    write_part10(build_ct(PatientID="SYN-1112", PatientName="NG^YU"), inbox / "c.dcm")
+    write_part10(
+        build_ct(
+            PatientID="SYN-2222", PatientName="NG^AL", SeriesDescription=description
+        ),
+        inbox / "b.dcm",
+    )
+    ingest_dicom(inbox, project)
+    assert stored_values(project, "SYN-2222")["SeriesDescription"] == ""
