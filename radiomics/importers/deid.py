@@ -724,9 +724,12 @@ class KnownPatients:
     def __init__(self, project_code: str, keys: bytes) -> None:
         self.project_code = project_code
         # The first _KEY_PREFIX bytes of each key, one after the other (small to
-        # hand to a worker process); set apart in _prefixes once asked:
+        # pickle), and set apart to look up: made here, before the worker
+        # processes that inherit it are forked (dicom._SCREEN), not in each.
         self.keys = keys
-        self._prefixes: frozenset[bytes] | None = None
+        self._prefixes = frozenset(
+            keys[at : at + _KEY_PREFIX] for at in range(0, len(keys), _KEY_PREFIX)
+        )
         self._said: dict[str, bool] = {}  # named_in(), by text
 
     @classmethod
@@ -756,11 +759,6 @@ class KnownPatients:
         return self._said[text]
 
     def is_key(self, source_id: str) -> bool:
-        if self._prefixes is None:
-            self._prefixes = frozenset(
-                self.keys[at : at + _KEY_PREFIX]
-                for at in range(0, len(self.keys), _KEY_PREFIX)
-            )
         key = bytes.fromhex(project_source_key(self.project_code, source_id))
         return key[:_KEY_PREFIX] in self._prefixes
 

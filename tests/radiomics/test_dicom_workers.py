@@ -15,6 +15,7 @@ from pydicom.uid import generate_uid
 
 import radiomics.importers.dicom as dicom
 from patients.models import DataIssue, ImportRun, Patient
+from patients.services import pseudonymise, source_key
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import (
     DeidentifiedAttribute,
@@ -22,7 +23,7 @@ from radiomics.models import (
     ImageSeries,
     ImagingStudy,
 )
-from tests.radiomics.conftest import build_ct, set_raw, write_part10
+from tests.radiomics.conftest import build_ct, set_raw, stored_dataset, write_part10
 
 pytestmark = [
     pytest.mark.django_db,
@@ -488,3 +489,45 @@ def test_a_patient_made_for_a_series_none_of_whose_files_loads_is_made_again(
     assert ImageSeries.objects.get().series_instance_uid
     assert ImageInstance.objects.count() == 2
     assert Patient.objects.count() == 1
+
+
+def test_workers_screen_for_the_batch_and_the_patients_stored_before(
+    in_pool, inbox, project
+):
+    """The workers screen each file as the process alone does: for the batch's other
+    patients and for the source IDs of patients stored before (KnownPatients), whose
+    keys they inherit (dicom._SCREEN) rather than get with every part of a series."""
+    pseudonymise(project, "STS_001")
+    write_part10(build_ct(PatientID="SYN-1111", PatientName="LI^WEI"), inbox / "a.dcm")
+    series = build_ct()
+    texts = {
+        "SeriesDescription": "IBSI_1_STS_001_CT",
+        "StudyDescription": "follow-up of Li Wei",
+        "ProtocolName": "CT CHEST",
+    }
+    for number in (1, 2, 3, 4):
+        write_part10(
+            build_ct(
+                PatientID="SYN-2222",
+                StudyInstanceUID=series.StudyInstanceUID,
+                SeriesInstanceUID=series.SeriesInstanceUID,
+                InstanceNumber=number,
+                **texts,
+            ),
+            inbox / f"b{number}.dcm",
+        )
+
+    report = ingest_dicom(inbox, project)
+
+    assert report.created["instances"] == 5
+    stored = [
+        stored_dataset(instance)
+        for instance in ImageInstance.objects.filter(
+            series__study__patient__source_key=source_key(project, "SYN-2222")
+        )
+    ]
+    assert len(stored) == 4
+    for ds in stored:
+        assert (ds.SeriesDescription, ds.StudyDescription) == ("", "")
+        assert ds.ProtocolName == "CT CHEST"
+    assert not ImageSeries.objects.filter(description__icontains="STS").exists()
