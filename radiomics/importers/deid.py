@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import hmac
@@ -218,10 +219,12 @@ class IdentifierScreen:
     Identifiers (IDs, dates, institution) and names of four letters or more are found
     anywhere, even inside a word (a vendor's "SyntheticScanner" gives a patient named
     SYNTHETIC away); shorter names only as whole words, so that a name like LI does
-    not blank every SLICE. Case is ignored. The patient's own names, IDs and birth
-    date are also kept apart (`patient_names`, `patient_identifiers`): acquisition
-    parameters are screened for those only. `finds()` decides whether a kept header
-    value is blanked, by that rule (in a code, names by whole words only).
+    not blank every SLICE. Case is ignored, and so are accents: a name is also
+    looked for spelt in ASCII (_spellings(): MULLER, MUELLER for MÜLLER). The
+    patient's own names, IDs and birth date are also kept apart (`patient_names`,
+    `patient_identifiers`): acquisition parameters are screened for those only.
+    `finds()` decides whether a kept header value is blanked, by that rule (in a
+    code, names by whole words only).
     `redact()`, which rewrites file names, messages and log lines that people read,
     replaces identifiers only as whole tokens (the ID 2 of a patient must not turn
     the series folder CR2/ into CR[redacted]/).
@@ -234,6 +237,9 @@ class IdentifierScreen:
     # IDs of one or two characters: too short to screen header text for, but a
     # folder named 7/ or P1/ still gives patient 7 or P1 away.
     short_identifiers: set[str] = field(default_factory=set)
+    # Birth dates, to find however a date is written (_dates_in(): 3.2.1961, Feb 3, 1961):
+    birth_dates: set[datetime.date] = field(default_factory=set)
+    patient_birth_dates: set[datetime.date] = field(default_factory=set)
     # The compiled screens, with and without numbers of one to three digits:
     _patterns: dict[bool, re.Pattern[str]] = field(
         default_factory=dict, repr=False, compare=False
@@ -382,8 +388,7 @@ class IdentifierScreen:
             for digits in re.findall(r"\d+", identifier):
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     tokens |= {digits, digits.lstrip("0")}
-        for name in self.names:
-            tokens |= {name, _unaccented(name), _transliterated(name)}
+        tokens |= _spellings(self.names)
 
         # Longest first, so that SMITHSON wins over SMITH where both are names. Found
         # anywhere here; _whole_tokens() keeps those that make whole tokens.
@@ -447,6 +452,10 @@ class IdentifierScreen:
         self.identifiers |= found
         if of_patient:
             self.patient_identifiers |= found
+        if day is not None:
+            self.birth_dates.add(day)
+            if of_patient:
+                self.patient_birth_dates.add(day)
 
     def _seen(self, addition: tuple) -> bool:
         """Tell whether this very addition was made before, noting it if not.
@@ -481,7 +490,11 @@ class IdentifierScreen:
         whole words only (_token_edge: SMITH in ORIGINAL\\SMITH, Smith01 or
         SmithScanner, not HEAD in HEADNECK), shorter ones not at all; in a defined
         term of its element, not at all. IDs and birth dates are looked for alike in
-        all three.
+        all three. Names are also found spelt without accents or transliterated
+        (MULLER, MUELLER for MÜLLER; MULLER for MUELLER: _spellings()), in text
+        compared without its accents (Müller, NUÑEZ). A birth date is also found
+        written as people write dates (_dates_in(): 3.2.1961, 2/3/1961, 1961-2-3,
+        3 Feb 1961, Feb 3, 1961), day or month first.
 
         `distinctive` (another patient's, see BatchScreen): name parts of four
         letters or more as whole words only, in free text too (RAIN^ leaves BRAIN
@@ -497,14 +510,28 @@ class IdentifierScreen:
             return True
         if tokens.compact_ids.found_in(_NOT_ALNUM.sub("", upper)):
             return True
-        if names == NAMES_IN_TEXT and not distinctive:
-            if tokens.long_names.found_in(upper):
-                return True
-        elif names != NO_NAMES and _as_words(text, tokens.long_names.found(upper)):
+        # Names and dates are compared without accents (Müller, MULLER, NUÑEZ):
+        plain = text if text.isascii() else _unaccented(text)
+        plain_upper = upper if plain is text else plain.upper()
+        if tokens.birth_years and _has_birth_date(plain_upper, tokens):
             return True
-        short_tokens = tokens.mixed_short_ids if distinctive else tokens.short_ids
         if names == NAMES_IN_TEXT and not distinctive:
-            short_tokens = short_tokens | tokens.short_name_parts
+            if tokens.long_names.found_in(plain_upper):
+                return True
+        elif names != NO_NAMES and _as_words(
+            plain, tokens.long_names.found(plain_upper)
+        ):
+            return True
+        if distinctive or names != NAMES_IN_TEXT:
+            short_tokens = tokens.mixed_short_ids if distinctive else tokens.short_ids
+        elif plain_upper is upper:  # one look at the words will do
+            short_tokens = tokens.short_ids_and_name_parts
+        elif tokens.short_name_parts and not tokens.short_name_parts.isdisjoint(
+            _NOT_ALNUM.split(plain_upper)
+        ):
+            return True
+        else:
+            short_tokens = tokens.short_ids
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(upper)
         )
@@ -512,7 +539,8 @@ class IdentifierScreen:
     def _token_sets(self, patient_only: bool) -> _Tokens:
         """Return finds()' tokens (_Tokens)."""
         identifiers = self.patient_identifiers if patient_only else self.identifiers
-        names = self.patient_names if patient_only else self.names
+        names = _spellings(self.patient_names if patient_only else self.names)
+        birth_dates = self.patient_birth_dates if patient_only else self.birth_dates
         written = set(identifiers)
         for identifier in identifiers:
             written.add(_NOT_ALNUM.sub("", identifier))
@@ -520,15 +548,21 @@ class IdentifierScreen:
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     written.add(digits.lstrip("0"))
         short_ids = frozenset(t for t in written if t and len(t) < _SUBSTRING_NAME)
+        short_name_parts = (
+            frozenset(t for t in names if len(t) < _SUBSTRING_NAME) - short_ids
+        )
         return _Tokens(
             _Substrings.of(t for t in written if len(t) >= _SUBSTRING_NAME),
             _Substrings.of(t for t in names - written if len(t) >= _SUBSTRING_NAME),
             short_ids,
-            frozenset(t for t in names if len(t) < _SUBSTRING_NAME) - short_ids,
+            short_name_parts,
             _Substrings.of(
                 t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
             ),
             frozenset(t for t in short_ids if _is_mixed_id(t)),
+            frozenset((day.year, day.month, day.day) for day in birth_dates),
+            frozenset(f"{day.year:04d}" for day in birth_dates),
+            short_ids | short_name_parts,
         )
 
 
@@ -542,6 +576,9 @@ class _Tokens(NamedTuple):
     compact_ids: _Substrings  # IDs without their separators
     # Short IDs of letters and digits (P12), which no word of the trade is:
     mixed_short_ids: frozenset[str]
+    birth_dates: frozenset[tuple[int, int, int]]  # (year, month, day)
+    birth_years: frozenset[str]  # of the birth dates, to pass most texts by quickly
+    short_ids_and_name_parts: frozenset[str]  # both, for free text
 
 
 def _is_mixed_id(token: str) -> bool:
@@ -652,7 +689,7 @@ class _ShortNameParts:
     def of(cls, screens: Iterable[IdentifierScreen]) -> _ShortNameParts:
         by_part: dict[str, int] = {}
         for number, screen in enumerate(screens):
-            for part in screen.names:
+            for part in _spellings(screen.names):
                 if len(part) < _SUBSTRING_NAME and part.isalpha():
                     by_part[part] = by_part.get(part, 0) | 1 << number
         return cls(by_part)
@@ -662,7 +699,8 @@ class _ShortNameParts:
         if not self.by_part:
             return False
         made_before = named_before = 0
-        for word in _NOT_ALNUM.split(text.upper()):
+        plain = text if text.isascii() else _unaccented(text)
+        for word in _NOT_ALNUM.split(plain.upper()):
             made, named = self._made_of(word)
             if len(word) >= _SUBSTRING_NAME and named:
                 return True  # glued: two parts or more in one word
@@ -900,16 +938,144 @@ def _token_edge(text: str, at: int, long: bool) -> bool:
     return long and before.isdigit() != after.isdigit()
 
 
+# How names are spelt in ASCII (German, Scandinavian): MUELLER for MÜLLER, AA for Å.
+_TRANSLITERATIONS = str.maketrans(
+    {"Ä": "AE", "Ö": "OE", "Ü": "UE", "ß": "SS", "Ø": "OE", "Å": "AA", "Æ": "AE"}
+    | {"ä": "ae", "ö": "oe", "ü": "ue", "ø": "oe", "å": "aa", "æ": "ae"}
+)
+# Letters that Unicode does not decompose into a letter and an accent:
+_UNDECOMPOSED = str.maketrans(
+    {"Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Ð": "D", "Þ": "TH"}
+    | {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th"}
+    | {"ß": "ss", "ı": "i"}
+)
+# The other way round, from four letters on: MULLER for a patient MUELLER, written
+# Müller and read without accents. Not for shorter names, whose AE/OE/UE is more
+# often just letters (JOE, MAE would become JO, MA, whole words of much text):
+_TRANSLITERATED_UMLAUT = re.compile(r"(?<=[A-Z])([AOU])E")
+
+
 def _transliterated(text: str) -> str:
     # How German names are spelt in ASCII file names: MUELLER for MÜLLER.
-    for letter, spelling in (("Ä", "AE"), ("Ö", "OE"), ("Ü", "UE"), ("ß", "SS")):
-        text = text.replace(letter, spelling)
-    return _unaccented(text)
+    return _unaccented(text.translate(_TRANSLITERATIONS))
 
 
 def _unaccented(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _spellings(names: Iterable[str]) -> set[str]:
+    """Return the name parts (in capitals) and how else they are spelt in ASCII.
+
+    As written, without accents (MULLER, NUNEZ, SORENSEN for SØRENSEN),
+    transliterated (MUELLER, SOERENSEN) and, for a name of four letters or more
+    spelt with AE, OE or UE after a letter, with those read as one vowel (MULLER
+    for MUELLER). Worked out once a screen (_token_sets()), not for each text.
+    """
+    found = set()
+    for name in names:
+        found |= {name, _unaccented(name), _transliterated(name)}
+    for name in list(found):
+        single = _TRANSLITERATED_UMLAUT.sub(r"\1", name)
+        if single != name and len(single) >= _SUBSTRING_NAME and single.isascii():
+            found.add(single)
+    return found
+
+
+# A date as people write it, in capitals and without accents: numbers with the
+# same separator (1961-2-3, 3.2.1961, 02/03/1961), or the day and a month's name
+# either way round (3 Feb 1961, 03-FEB-1961, February 3rd, 1961, 3. März 1961).
+# Only with a year of four digits: a two-digit year is too often something else.
+_DATES = re.compile(
+    r"(?<![0-9])(?:(?P<iso_year>\d{4})(?P<iso_sep>[./-])(?P<iso_month>\d{1,2})"
+    r"(?P=iso_sep)(?P<iso_day>\d{1,2})"
+    r"|(?P<first>\d{1,2})(?P<sep>[./-])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4})"
+    r"|(?P<day>\d{1,2})(?:ST|ND|RD|TH)?[ ./-]*(?P<month>[A-Z]{3,9})\.?[ ./,-]*"
+    r"(?P<day_year>\d{4})"
+    r")(?![0-9])"
+    r"|(?<![A-Z])(?P<month_first>[A-Z]{3,9})\.?[ ./-]*(?P<month_day>\d{1,2})"
+    r"(?:ST|ND|RD|TH)?[ ./,-]+(?P<month_year>\d{4})(?![0-9])"
+)
+# Every year _DATES reads stands alone as a number of four digits (a longer number
+# is found too, and is no year of the set it is compared with):
+_YEARS = re.compile(r"[0-9]{4,}")
+_FEW_YEARS = 8
+# A month by the first three letters of its name, in English, German and others
+# whose names begin alike (FEBRUAR, MARS, MÄRZ read MARZ or MAERZ, OKTOBER, DEZ):
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("JAN",),
+            ("FEB",),
+            ("MAR", "MAE"),
+            ("APR",),
+            ("MAY", "MAI"),
+            ("JUN",),
+            ("JUL",),
+            ("AUG",),
+            ("SEP",),
+            ("OCT", "OKT"),
+            ("NOV",),
+            ("DEC", "DEZ"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+
+
+def _has_birth_date(text: str, tokens: _Tokens) -> bool:
+    """Whether a text in capitals holds a birth date written as people write dates.
+
+    Only a text with a birth year in it is read for dates (_dates_in()): most
+    hold none, and looking for a year costs far less (a few years one by one,
+    the many of a batch by reading the text's numbers of four digits).
+    """
+    years = tokens.birth_years
+    if len(years) > _FEW_YEARS:
+        if years.isdisjoint(_YEARS.findall(text)):
+            return False
+    else:
+        for year in years:
+            if year in text:
+                break
+        else:
+            return False
+    return not tokens.birth_dates.isdisjoint(_dates_in(text))
+
+
+def _dates_in(text: str) -> set[tuple[int, int, int]]:
+    """Return the (year, month, day) a text in capitals may mean by its dates.
+
+    A date of numbers with the year last is read day first and month first
+    (3.2.1961 may be 3 February or 2 March), so both are returned; nothing checks
+    that a day exists, it is only compared with birth dates.
+    """
+    found = set()
+    for match in _DATES.finditer(text):
+        group = match.group
+        if group("iso_year"):
+            found.add(
+                (int(group("iso_year")), int(group("iso_month")), int(group("iso_day")))
+            )
+        elif group("year"):
+            first, second, year = (
+                int(group("first")),
+                int(group("second")),
+                int(group("year")),
+            )
+            found |= {(year, second, first), (year, first, second)}
+        elif group("day"):
+            month = _MONTHS.get(group("month")[:3])
+            if month:
+                found.add((int(group("day_year")), month, int(group("day"))))
+        else:
+            month = _MONTHS.get(group("month_first")[:3])
+            if month:
+                found.add((int(group("month_year")), month, int(group("month_day"))))
+    return found
 
 
 def vr_of(ds: Dataset, tag: BaseTag, elem: RawElement | None = None) -> str:
