@@ -427,7 +427,8 @@ class VariantResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.gene} {self.protein_change or self.fusion_note or self.genomic_change}"
+        # A VCF without CSQ/ANN annotation gives no gene: its genomic change names it.
+        return f"{self.gene} {self.protein_change or self.fusion_note or self.genomic_change}".strip()
 
 
 class CirculatingRNAResult(models.Model):

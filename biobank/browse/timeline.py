@@ -155,4 +155,5 @@ def _gene_results(samples: list[BloodSample]) -> list[GeneResult]:
 def _variant_name(variant: VariantResult) -> str:
     if variant.fusion_5prime:
         return f"{variant.fusion_5prime}::{variant.fusion_3prime}"
-    return f"{variant.gene} {variant.protein_change}".strip()
+    # A variant of no gene (a VCF without CSQ/ANN annotation) by its genomic change:
+    return f"{variant.gene} {variant.protein_change}".strip() or variant.genomic_change

@@ -377,3 +377,22 @@ def test_a_filler_date_stored_before_writes_refused_it_does_not_break_the_timeli
     assert page.status_code == 200
     assert "<svg" in page.content.decode()
     assert api.status_code == 200
+
+
+def test_variants_of_no_gene_are_named_by_their_genomic_change(logged_in, records):
+    """A VCF without CSQ/ANN annotation stores no gene: each variant keeps a line of its own."""
+    patient = records.patient("VCF-1")
+    draw = records.draw(patient, DAY)
+    for change, vaf in (("1:204429832 C>A", 0.071), ("7:55259515 T>G", 0.13)):
+        variant = records.variant(draw, "", "")
+        VariantResult.objects.filter(pk=variant.pk).update(
+            gene_hgnc="", variant_key=change, genomic_change=change, vaf=vaf
+        )
+
+    response = logged_in.get(f"/patients/{patient.pk}/")
+    titles = _titles(_svg(response))
+    page = response.content.decode()
+
+    assert "1:204429832 C>A: VAF 7.1 % (drawn 2024-03-01)" in titles
+    assert "7:55259515 T>G: VAF 13 % (drawn 2024-03-01)" in titles
+    assert "1:204429832 C&gt;A detected (VAF 7.1 %)" in page
