@@ -628,8 +628,12 @@ class _Ingest:
         self.screen.earlier = KnownPatients.of_project(
             self.project.code, self.project.pk
         )
-        pool = self.start_pool([h for files in series.values() for h in files])
+        pool = None
         try:
+            # Inside the try: start_pool() fills _BATCH and _SCREEN before it builds
+            # the pool, and the pool's constructor can fail (no /dev/shm); the
+            # finally then still clears them of the batch's patient identifiers.
+            pool = self.start_pool([h for files in series.values() for h in files])
             for key in sorted(series):
                 self.store_series(series[key], studies[key[0]], pool)
         finally:

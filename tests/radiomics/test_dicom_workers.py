@@ -531,3 +531,30 @@ def test_workers_screen_for_the_batch_and_the_patients_stored_before(
         assert (ds.SeriesDescription, ds.StudyDescription) == ("", "")
         assert ds.ProtocolName == "CT CHEST"
     assert not ImageSeries.objects.filter(description__icontains="STS").exists()
+
+
+def test_a_pool_that_cannot_start_leaves_no_identifiers_behind(
+    settings, monkeypatch, inbox, project
+):
+    """The headers and screen the workers would inherit (dicom._BATCH, _SCREEN) hold
+    patients' names and IDs: they are cleared even when the pool's constructor fails
+    (an OSError where there is no /dev/shm)."""
+    settings.BIOBANK_DICOM_WORKERS = 2
+    settings.BIOBANK_DICOM_POOL_MIN_FILES = 1
+    assert threading.active_count() == 1
+
+    def no_pool(*args, **kwargs):
+        raise OSError("no /dev/shm")
+
+    monkeypatch.setattr(dicom, "ProcessPoolExecutor", no_pool)
+    for number in (1, 2):
+        write_part10(
+            build_ct(PatientName="LI^WEI", PatientID="SYN-1111", InstanceNumber=number),
+            inbox / f"a{number}.dcm",
+        )
+
+    with pytest.raises(OSError, match="no /dev/shm"):
+        ingest_dicom(inbox, project)
+
+    assert dicom._BATCH == []
+    assert dicom._SCREEN == []
