@@ -37,6 +37,8 @@ GENE_COLOURS = [
 ]
 TREATMENT_COLOUR = "#f0e442"
 MARGIN_DAYS = 20
+# The cfDNA panels name at most this many variants (a legend entry or a row label each):
+MAX_NAMED = 12
 
 
 class TimeAxis:
@@ -279,11 +281,12 @@ def _draw_vaf(
         return
 
     colours = _gene_colours(timeline)
+    lines = {}
     for gene in timeline.genes():
         mine = sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
         if mine:
-            ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
-                    color=colours[gene], linewidth=1.5, label=gene)  # fmt: skip
+            (lines[gene],) = ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
+                                     color=colours[gene], linewidth=1.5, label=gene)  # fmt: skip
         for result in mine:
             _point(ax, time.x(result.drawn), result.vaf, tips, _describe(result, time),
                    f"sample-{result.sample_id}", marker="o", markersize=7, color=colours[gene])  # fmt: skip
@@ -302,11 +305,21 @@ def _draw_vaf(
     else:
         ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value * 100:g}"))
+    # A VCF of hundreds of variants would run the legend off the figure: the highest
+    # VAFs are named, the others by the title of each point and in the table.
+    highest = sorted(
+        lines, key=lambda gene: -max(r.vaf for r in detected if r.gene == gene)
+    )
+    title = "Detected (line),\nbelow limit (▽)"
+    if len(highest) > MAX_NAMED:
+        title += f"\n{MAX_NAMED} highest of {len(highest)}"
     ax.legend(
+        [lines[gene] for gene in highest[:MAX_NAMED]],
+        highest[:MAX_NAMED],
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
         fontsize=8,
-        title="Detected (line),\nbelow limit (▽)",
+        title=title,
         title_fontsize=8,
     )
 
@@ -334,15 +347,25 @@ def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) ->
         VariantResult.Call.DETECTED: ("o", "detected, no VAF reported"),
     }
     colours = _gene_colours(timeline)
-    rows = {gene: index for index, gene in enumerate(genes)}
+    # A row for each variant with a result here, not for every variant tested:
+    rows = {
+        gene: index
+        for index, gene in enumerate(sorted({result.gene for result in without}))
+    }
     for result in without:
         marker, _ = markers[result.call]
         _point(ax, time.x(result.drawn), rows[result.gene], tips, _describe(result, time),
                f"sample-{result.sample_id}", marker=marker, markersize=8,
                markerfacecolor="white", color=colours[result.gene])  # fmt: skip
-    ax.set_yticks(list(rows.values()), list(rows.keys()), fontsize=8)
+    title = "cfDNA tests without a VAF: × not detected, ▽ below limit, ? failed"
+    if len(rows) <= MAX_NAMED:
+        ax.set_yticks(list(rows.values()), list(rows.keys()), fontsize=8)
+    else:
+        # Too many rows to name in the strip: each point's title names its variant.
+        ax.set_yticks([])
+        title += f" ({len(rows)} variants, named by each point)"
     ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_title("cfDNA tests without a VAF: × not detected, ▽ below limit, ? failed", loc="left", fontsize=9)  # fmt: skip
+    ax.set_title(title, loc="left", fontsize=9)
 
 
 def _draw_treatments(

@@ -396,3 +396,39 @@ def test_variants_of_no_gene_are_named_by_their_genomic_change(logged_in, record
     assert "1:204429832 C>A: VAF 7.1 % (drawn 2024-03-01)" in titles
     assert "7:55259515 T>G: VAF 13 % (drawn 2024-03-01)" in titles
     assert "1:204429832 C&gt;A detected (VAF 7.1 %)" in page
+
+
+def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(records):
+    """240 variants of one VCF ran the legend off the figure and filled the call strip."""
+    patient = records.patient("VCF-240")
+    draw = records.draw(patient, DAY)
+    for number in range(40):
+        change = f"1:{1000 + number} C>A"
+        variant = records.variant(draw, "", "")
+        VariantResult.objects.filter(pk=variant.pk).update(
+            gene_hgnc="",
+            variant_key=change,
+            genomic_change=change,
+            vaf=0.1 + number / 100,
+        )
+    for number, call in enumerate(["not-detected", "below-lod"]):
+        change = f"2:{1000 + number} G>T"
+        variant = records.variant(draw, "", "", call=call)
+        VariantResult.objects.filter(pk=variant.pk).update(
+            gene_hgnc="", variant_key=change, genomic_change=change
+        )
+    timeline = load_timeline(patient, window_days=30)
+    dates = PatientDates(Dater(DateMode.CALENDAR), ("demo", patient.pseudonym))
+
+    figure, _ = timeline_figure(timeline, dates)
+
+    vaf, calls = figure.axes[2], figure.axes[3]
+    named = [text.get_text() for text in vaf.get_legend().get_texts()]
+    assert named[:2] == ["1:1039 C>A", "1:1038 C>A"]  # the highest VAFs first
+    assert len(named) == 12
+    assert "12 highest of 40" in vaf.get_legend().get_title().get_text()
+    # Only the two variants without a VAF get a row of the strip, named:
+    assert [label.get_text() for label in calls.get_yticklabels()] == [
+        "2:1000 G>T",
+        "2:1001 G>T",
+    ]
