@@ -153,7 +153,13 @@ PATIENT_ID_KEYWORDS = (
 _IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in IDENTIFYING_KEYWORDS)
 _IDENTIFYING_VRS = frozenset({"LO", "SH", "DA", "ST", "LT", "UT"})
 _PATIENT_TAGS = frozenset(tag_for_keyword(k) for k in PATIENT_KEYWORDS)
-_NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
+# Anything but letters and digits, of any script (ЛИ, 山田 are words too):
+_NOT_ALNUM = re.compile(r"[\W_]+")
+# Scripts written without spaces between words: CJK ideographs, kana, hangul.
+_SPACELESS = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff]"
+)
 Decision = DeidentifiedAttribute.Decision
 Rule = DeidentifiedAttribute.Rule
 PATIENT_AGE_TAG = 0x00101010
@@ -388,7 +394,7 @@ class IdentifierScreen:
             for digits in re.findall(r"\d+", identifier):
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     tokens |= {digits, digits.lstrip("0")}
-        tokens |= _spellings(self.names)
+        tokens |= _spaceless_names(_spellings(self.names))
 
         # Longest first, so that SMITHSON wins over SMITH where both are names. Found
         # anywhere here; _whole_tokens() keeps those that make whole tokens.
@@ -412,7 +418,11 @@ class IdentifierScreen:
                     pieces = word.split("-")
                     if not all(piece.isalpha() for piece in pieces):
                         pieces = []
-                    found.update(w.upper() for w in [word, *pieces] if len(w) > 1)
+                    found.update(
+                        w.upper()
+                        for w in [word, *pieces]
+                        if len(w) > 1 or _SPACELESS.match(w)
+                    )
         self.names |= found
         self._forget_screens()
         if of_patient:
@@ -539,7 +549,9 @@ class IdentifierScreen:
     def _token_sets(self, patient_only: bool) -> _Tokens:
         """Return finds()' tokens (_Tokens)."""
         identifiers = self.patient_identifiers if patient_only else self.identifiers
-        names = _spellings(self.patient_names if patient_only else self.names)
+        names = _spaceless_names(
+            _spellings(self.patient_names if patient_only else self.names)
+        )
         birth_dates = self.patient_birth_dates if patient_only else self.birth_dates
         written = set(identifiers)
         for identifier in identifiers:
@@ -548,12 +560,14 @@ class IdentifierScreen:
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     written.add(digits.lstrip("0"))
         short_ids = frozenset(t for t in written if t and len(t) < _SUBSTRING_NAME)
-        short_name_parts = (
-            frozenset(t for t in names if len(t) < _SUBSTRING_NAME) - short_ids
-        )
+        # A name part of a script without spaces counts as long (found anywhere):
+        long_names = {
+            t for t in names if len(t) >= _SUBSTRING_NAME or _SPACELESS.match(t)
+        }
+        short_name_parts = frozenset(names - long_names) - short_ids
         return _Tokens(
             _Substrings.of(t for t in written if len(t) >= _SUBSTRING_NAME),
-            _Substrings.of(t for t in names - written if len(t) >= _SUBSTRING_NAME),
+            _Substrings.of(long_names - written),
             short_ids,
             short_name_parts,
             _Substrings.of(
@@ -832,6 +846,8 @@ class _Substrings:
 
     tokens: tuple[str, ...]
     by_start: dict[str, tuple[str, ...]]  # empty for a few tokens
+    # Shorter tokens (CJK names of two or three characters), tried one by one:
+    short: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, tokens: Iterable[str]) -> _Substrings:
@@ -839,9 +855,13 @@ class _Substrings:
         if len(tokens) <= _FEW_TOKENS:
             return cls(tokens, {})
         by_start: dict[str, list[str]] = {}
+        short = tuple(token for token in tokens if len(token) < _SUBSTRING_NAME)
         for token in tokens:
-            by_start.setdefault(token[:_SUBSTRING_NAME], []).append(token)
-        return cls(tokens, {start: tuple(found) for start, found in by_start.items()})
+            if len(token) >= _SUBSTRING_NAME:
+                by_start.setdefault(token[:_SUBSTRING_NAME], []).append(token)
+        return cls(
+            tokens, {start: tuple(found) for start, found in by_start.items()}, short
+        )
 
     def found(self, text: str) -> set[str]:
         """The tokens found in the text (all of them, unlike found_in())."""
@@ -852,11 +872,13 @@ class _Substrings:
             for at in range(len(text) - _SUBSTRING_NAME + 1)
             for token in self.by_start.get(text[at : at + _SUBSTRING_NAME], ())
             if text.startswith(token, at)
-        }
+        } | {token for token in self.short if token in text}
 
     def found_in(self, text: str) -> bool:
         if not self.by_start:
             return any(token in text for token in self.tokens)
+        if any(token in text for token in self.short):
+            return True
         for at in range(len(text) - _SUBSTRING_NAME + 1):
             for token in self.by_start.get(text[at : at + _SUBSTRING_NAME], ()):
                 if text.startswith(token, at):
@@ -933,6 +955,8 @@ def _token_edge(text: str, at: int, long: bool) -> bool:
     before, after = text[at - 1], text[at]
     if not (before.isalnum() and after.isalnum()):
         return True
+    if _SPACELESS.match(before) or _SPACELESS.match(after):
+        return True  # a word of a script without spaces may end anywhere
     if before.islower() and after.isupper():
         return True
     return long and before.isdigit() != after.isdigit()
@@ -958,6 +982,26 @@ _TRANSLITERATED_UMLAUT = re.compile(r"(?<=[A-Z])([AOU])E")
 def _transliterated(text: str) -> str:
     # How German names are spelt in ASCII file names: MUELLER for MÜLLER.
     return _unaccented(text.translate(_TRANSLITERATIONS))
+
+
+def _spaceless_names(names: set[str]) -> set[str]:
+    """Return the name parts with each of one CJK character glued to another part.
+
+    Names in scripts without spaces (山田太郎, 王小明) are found anywhere in a
+    text: one of two characters or more as it is (a long name, see finds()); one
+    of a single character (王) only glued to another part of the names (王小明,
+    小明王), since one ideograph alone is in too many words to be a name there.
+    """
+    single = {name for name in names if len(name) == 1 and _SPACELESS.match(name)}
+    if not single:
+        return names
+    glued = {
+        first + second
+        for part in single
+        for other in names - {part}
+        for first, second in ((part, other), (other, part))
+    }
+    return (names - single) | glued
 
 
 def _unaccented(text: str) -> str:
