@@ -689,7 +689,9 @@ class _ShortNameParts:
 
     To find two or more parts of one patient together (BatchScreen.finds_other()):
     as neighbouring words in any order, whatever stands between them (LI WEI,
-    Wei, Li and LI^WEI for LI^WEI), or glued into one word (LIWEI, LiWei). A lone
+    Wei, Li and LI^WEI for LI^WEI), or glued into one word (LIWEI, LiWei), also to
+    digits or a code, words being cut as redact() cuts them (LiWei2, LIWEI01,
+    NgYuCT: _edge_words()). A lone
     part is not found, nor parts of two patients side by side, nor parts that are
     all modalities (CID 33: CT, MR, PT, US...): PET MR CT is a list of modalities
     even beside a patient CT^MR.
@@ -704,7 +706,12 @@ class _ShortNameParts:
         by_part: dict[str, int] = {}
         for number, screen in enumerate(screens):
             for part in _spellings(screen.names):
-                if len(part) < _SUBSTRING_NAME and part.isalpha():
+                # Names without spaces (CJK) are found anywhere by finds() already:
+                if (
+                    len(part) < _SUBSTRING_NAME
+                    and part.isalpha()
+                    and not _SPACELESS.match(part)
+                ):
                     by_part[part] = by_part.get(part, 0) | 1 << number
         return cls(by_part)
 
@@ -714,7 +721,7 @@ class _ShortNameParts:
             return False
         made_before = named_before = 0
         plain = text if text.isascii() else _unaccented(text)
-        for word in _NOT_ALNUM.split(plain.upper()):
+        for word in _edge_words(plain):
             made, named = self._made_of(word)
             if len(word) >= _SUBSTRING_NAME and named:
                 return True  # glued: two parts or more in one word
@@ -940,6 +947,24 @@ def _whole_tokens(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
         run.append(match.span())
     close_run()
     return kept
+
+
+def _edge_words(text: str) -> list[str]:
+    """Return the text's words in capitals, cut where redact() lets a token end.
+
+    At anything but a letter or digit, and inside a word where lower case turns to
+    upper or letters to digits and back (_token_edge): LiWei2 is LI, WEI and 2,
+    LIWEI01 is LIWEI and 01, NgYuCT is NG, YU and CT.
+    """
+    words: list[str] = []
+    for word in _NOT_ALNUM.split(text):
+        start = 0
+        for at in range(1, len(word)):
+            if _token_edge(word, at, long=True):
+                words.append(word[start:at].upper())
+                start = at
+        words.append(word[start:].upper())
+    return words
 
 
 def _token_edge(text: str, at: int, long: bool) -> bool:

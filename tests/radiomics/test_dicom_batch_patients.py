@@ -382,6 +382,10 @@ def two_patients(inbox: Path, project, a: dict, description: str) -> dict[str, s
         ({"PatientName": "LI^WEI"}, "LiWei 2019"),
         ({"PatientName": "NG^YU"}, "NG YU prior"),
         ({"PatientName": "WU^XI^AN"}, "wu xi an"),
+        # Glued to digits or a code, cut where redact() cuts words:
+        ({"PatientName": "LI^WEI"}, "LiWei2"),
+        ({"PatientName": "LI^WEI"}, "LIWEI01"),
+        ({"PatientName": "NG^YU"}, "NgYuCT"),
         ({"PatientID": "P12"}, "compare P12 baseline"),
     ],
 )
@@ -393,6 +397,23 @@ def test_short_name_parts_of_another_patient_together_are_found(
     (kept after 9aa44a8)."""
     a = {"PatientID": "SYN-1111", "PatientName": "DOE^JOHNNY"} | a
     assert two_patients(inbox, project, a, description)["SeriesDescription"] == ""
+
+
+@pytest.mark.parametrize(
+    "name, description",
+    [("LI^WEI", "LiWei2"), ("LI^WEI", "LIWEI01"), ("NG^YU", "NgYuCT")],
+)
+def test_own_short_name_parts_glued_to_digits_or_a_code_are_found(
+    inbox, project, name, description
+):
+    """LiWei2 is Li, Wei and 2 (lower case turns to upper, letters to digits), as
+    redact() cuts words: the patient's own file kept it."""
+    write_part10(
+        build_ct(PatientID="SYN-1111", PatientName=name, SeriesDescription=description),
+        inbox / "a.dcm",
+    )
+    ingest_dicom(inbox, project)
+    assert stored_values(project, "SYN-1111")["SeriesDescription"] == ""
 
 
 @pytest.mark.parametrize(
