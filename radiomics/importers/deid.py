@@ -716,45 +716,64 @@ class _ShortNameParts:
         return cls(by_part)
 
     def together_in(self, text: str) -> bool:
-        """Whether the text holds two or more parts of one patient together."""
+        """Whether the text holds two or more different parts of one patient together."""
         if not self.by_part:
             return False
         made_before = named_before = 0
+        word_before = ""
         plain = text if text.isascii() else _unaccented(text)
         for word in _edge_words(plain):
-            made, named = self._made_of(word)
-            if len(word) >= _SUBSTRING_NAME and named:
-                return True  # glued: two parts or more in one word
-            if made_before & made & (named_before | named):
+            made, named, glued = self._made_of(word)
+            if glued:
+                return True  # glued: two different parts or more in one word
+            if word != word_before and made_before & made & (named_before | named):
                 return True
-            made_before, named_before = made, named
+            made_before, named_before, word_before = made, named, word
         return False
 
-    def _made_of(self, word: str) -> tuple[int, int]:
+    def _made_of(self, word: str) -> tuple[int, int, int]:
         """Return the patients whose parts make the word whole, one or more.
 
-        And those of them that make it with a part that is no modality. Each
-        place of the word holds who can make the letters before it.
+        And those of them that make it with a part that is no modality, and those
+        that make it of two different parts, one of them no modality (glued: LIWEI,
+        not LILI). A word of the trade (a modality, CTPROTOCOL, PLAN; a body part
+        of PS3.16 Table L-1, LUNG, HEAD) is made by nobody: NG^LU leaves LUNG
+        WINDOW alone. A word of the trade in neither list still counts (BONE of
+        BO^NE): there is no offline list of them all. Each place of the word
+        holds who can make the letters before it, by the first part they used
+        (None: two different ones).
         """
         if len(word) < _SUBSTRING_NAME:
             made = self.by_part.get(word, 0)
-            return made, 0 if word in _modalities() else made
-        reach = [(0, 0)] * (len(word) + 1)
-        reach[0] = (-1, 0)  # every patient makes nothing; none with a name yet
-        for at in range(len(word)):
-            made, named = reach[at]
-            if not made:
-                continue
+            return made, 0 if word in _modalities() else made, 0
+        if word in _modalities() or word in _body_parts():
+            return 0, 0, 0
+        # reach[at][first part or None] = (made, named):
+        reach: list[dict[str | None, tuple[int, int]]] = [
+            {} for _ in range(len(word) + 1)
+        ]
+        for at in range(len(word) - 1):
             for end in (at + 2, at + 3):
                 part = word[at:end]
-                patients = made & self.by_part.get(part, 0) if end <= len(word) else 0
-                if patients:
-                    own = 0 if part in _modalities() else patients
-                    reach[end] = (
-                        reach[end][0] | patients,
-                        reach[end][1] | (named & patients) | own,
+                patients = self.by_part.get(part, 0) if end <= len(word) else 0
+                if not patients:
+                    continue
+                own = 0 if part in _modalities() else patients
+                starts = reach[at].items() if at else [("", (-1, 0))]
+                for first, (made, named) in starts:
+                    made &= patients
+                    if not made:
+                        continue
+                    key = part if first == "" else (first if first == part else None)
+                    was = reach[end].get(key, (0, 0))
+                    reach[end][key] = (
+                        was[0] | made,
+                        was[1] | (named & made) | own & made,
                     )
-        return reach[-1]
+        made = named = 0
+        for made_by, named_by in reach[-1].values():
+            made, named = made | made_by, named | named_by
+        return made, named, reach[-1].get(None, (0, 0))[1]
 
 
 @functools.cache

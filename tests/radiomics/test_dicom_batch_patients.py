@@ -427,6 +427,13 @@ def test_own_short_name_parts_glued_to_digits_or_a_code_are_found(
         ({"PatientName": "RAIN^JOHNNY"}, "BRAIN MRI"),  # inside a word
         ({"PatientName": "LONG^EMILY"}, "longitudinal follow-up"),
         ({"PatientName": "ABDO^MEN"}, "Abdomen"),
+        # The same part twice is not two parts (over-redacted after fe7c775):
+        ({"PatientName": "LI^WEI"}, "LILI"),
+        ({"PatientName": "LI^WEI"}, "LI LI"),
+        # Glued parts that make a body part (PS3.16 Table L-1) or a modality:
+        ({"PatientName": "NG^LU"}, "LUNG WINDOW"),
+        ({"PatientName": "HE^AD"}, "HEAD CT"),
+        ({"PatientName": "PL^AN"}, "CT PLAN"),
     ],
 )
 def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
