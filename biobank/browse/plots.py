@@ -39,6 +39,7 @@ TREATMENT_COLOUR = "#f0e442"
 MARGIN_DAYS = 20
 # The cfDNA panels name at most this many variants (a legend entry or a row label each):
 MAX_NAMED = 12
+UNNAMED_COLOUR = "#9a9a9a"
 
 
 class TimeAxis:
@@ -280,16 +281,39 @@ def _draw_vaf(
         _empty(ax, "No detected cfDNA variant for this patient")
         return
 
-    colours = _gene_colours(timeline)
+    # A VCF of hundreds of variants would run the legend off the figure: MAX_NAMED
+    # variants are named and coloured, those followed over the most draws first (the
+    # lines a reader follows), then the highest VAF; the others are grey, named by the
+    # title of each point and in the table.
+    by_gene = {
+        gene: sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
+        for gene in timeline.genes()
+    }
+    ranked = sorted(
+        (gene for gene, mine in by_gene.items() if mine),
+        key=lambda gene: (
+            -len(by_gene[gene]),
+            -max(r.vaf for r in by_gene[gene]),
+            gene,
+        ),
+    )
+    named = ranked[:MAX_NAMED]
+    palette = _gene_colours(timeline)
+    colours = {
+        gene: palette[gene]
+        if gene in named or len(palette) <= MAX_NAMED
+        else UNNAMED_COLOUR
+        for gene in palette
+    }
     lines = {}
-    for gene in timeline.genes():
-        mine = sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
+    for gene, mine in by_gene.items():
         if mine:
             (lines[gene],) = ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
-                                     color=colours[gene], linewidth=1.5, label=gene)  # fmt: skip
+                                     color=colours[gene], linewidth=1.5 if gene in named else 0.8)  # fmt: skip
         for result in mine:
             _point(ax, time.x(result.drawn), result.vaf, tips, _describe(result, time),
-                   f"sample-{result.sample_id}", marker="o", markersize=7, color=colours[gene])  # fmt: skip
+                   f"sample-{result.sample_id}", marker="o", markersize=7 if gene in named else 4,
+                   color=colours[gene])  # fmt: skip
     for result in bounded:
         # The limit is an upper bound, not a value: an open triangle pointing down.
         _point(ax, time.x(result.drawn), result.limit_of_detection, tips, _describe(result, time),
@@ -305,17 +329,12 @@ def _draw_vaf(
     else:
         ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value * 100:g}"))
-    # A VCF of hundreds of variants would run the legend off the figure: the highest
-    # VAFs are named, the others by the title of each point and in the table.
-    highest = sorted(
-        lines, key=lambda gene: -max(r.vaf for r in detected if r.gene == gene)
-    )
     title = "Detected (line),\nbelow limit (▽)"
-    if len(highest) > MAX_NAMED:
-        title += f"\n{MAX_NAMED} highest of {len(highest)}"
+    if len(ranked) > MAX_NAMED:
+        title += f"\n{MAX_NAMED} of {len(ranked)} named:\nmost draws, then highest"
     ax.legend(
-        [lines[gene] for gene in highest[:MAX_NAMED]],
-        highest[:MAX_NAMED],
+        [lines[gene] for gene in named],
+        named,
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
         fontsize=8,

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from biobank.browse.dating import PatientDates
-from biobank.browse.plots import timeline_figure
+from biobank.browse.plots import UNNAMED_COLOUR, timeline_figure
 from biobank.browse.timeline import load_timeline
 from biobank.exports.dates import DateMode, Dater
 from liquidbiopsy.models import CfDNAAssay, VariantResult
@@ -411,6 +411,11 @@ def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(re
             genomic_change=change,
             vaf=0.1 + number / 100,
         )
+    # Followed over two draws at a lower VAF: the line a reader follows, named first.
+    later = records.draw(patient, DAY + dt.timedelta(days=30))
+    for sample in (draw, later):
+        records.variant(sample, "KRAS", "p.G12C")
+    VariantResult.objects.filter(gene="KRAS").update(vaf=0.01)
     for number, call in enumerate(["not-detected", "below-lod"]):
         change = f"2:{1000 + number} G>T"
         variant = records.variant(draw, "", "", call=call)
@@ -424,9 +429,16 @@ def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(re
 
     vaf, calls = figure.axes[2], figure.axes[3]
     named = [text.get_text() for text in vaf.get_legend().get_texts()]
-    assert named[:2] == ["1:1039 C>A", "1:1038 C>A"]  # the highest VAFs first
+    assert named[:3] == ["KRAS p.G12C", "1:1039 C>A", "1:1038 C>A"]
     assert len(named) == 12
-    assert "12 highest of 40" in vaf.get_legend().get_title().get_text()
+    assert "12 of 41 named" in vaf.get_legend().get_title().get_text()
+    # The variants not named are grey, so that no colour stands for two of them:
+    colours = [
+        line.get_color() for line in vaf.get_lines() if line.get_linestyle() != "None"
+    ]
+    assert colours.count(UNNAMED_COLOUR) == 41 - 12
+    named_colours = [c for c in colours if c != UNNAMED_COLOUR]
+    assert len(named_colours) == 12
     # Only the two variants without a VAF get a row of the strip, named:
     assert [label.get_text() for label in calls.get_yticklabels()] == [
         "2:1000 G>T",
