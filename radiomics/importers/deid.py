@@ -683,6 +683,19 @@ class BatchScreen(IdentifierScreen):
         """Return the identifiers the batch's files of the data set's PatientID hold."""
         return self._by_patient.get(patient_id_of(ds))
 
+    def prepare(self) -> None:
+        """Build now the look-up tables the screens build at their first use.
+
+        Before worker processes fork: each would otherwise build them again for
+        itself, at a cost that grows with the batch's patients (some 0.9 s at 30,000).
+        """
+        for screen in (self, *self._by_patient.values()):
+            for patient_only in (False, True):
+                screen.finds("", patient_only)
+        self.finds_other("", patient_only=False)
+        for short_numbers in (False, True):
+            self.redact("x", short_numbers)
+
 
 class _ShortNameParts:
     """The name parts of two or three letters of a batch's patients, by patient.

@@ -723,6 +723,7 @@ class _Ingest:
             )
             return None
         _BATCH[:] = [(header.source, header.ds) for header in images]
+        self.screen.prepare()
         _SCREEN[:] = [self.screen]
         for index, header in enumerate(images):
             header.index = index

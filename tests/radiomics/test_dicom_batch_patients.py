@@ -487,3 +487,26 @@ def test_another_patients_whole_names_ids_and_dates_are_still_found(
     )
     ingest_dicom(inbox, project)
     assert stored_values(project, "SYN-2222")["SeriesDescription"] == ""
+
+
+def test_a_prepared_batch_screen_builds_nothing_more_when_it_screens(monkeypatch):
+    """Worker processes inherit the screen prepared before they fork (start_pool)."""
+    from radiomics.importers import deid
+
+    screen = deid.BatchScreen()
+    screen.add_patient(build_ct(PatientName="LI^WEI", PatientID="SYN-8001"))
+    screen.add_patient(build_ct(PatientName="NG^YU", PatientID="SYN-8002"))
+    screen.prepare()
+
+    def built(*args, **kwargs):
+        raise AssertionError("a look-up table was built after prepare()")
+
+    monkeypatch.setattr(deid.IdentifierScreen, "_token_sets", built)
+    monkeypatch.setattr(deid.IdentifierScreen, "_build_pattern", built)
+    monkeypatch.setattr(deid._ShortNameParts, "of", built)
+    own = screen.of_patient(build_ct(PatientID="SYN-8001"))
+
+    assert screen.finds_other("follow-up of Li Wei", patient_only=False)
+    assert own.finds("SYN-8001 baseline", True)
+    assert own.finds("LI WEI CT", False)
+    assert screen.redact("CT_SYN-8002.dcm") != "CT_SYN-8002.dcm"
