@@ -72,21 +72,17 @@ SPELT_OTHERWISE = [
 ]
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("name, description", SPELT_OTHERWISE)
-def test_own_name_spelt_otherwise_is_emptied(inbox, project, name, description):
-    report = ingest_own(inbox, project, description, PatientName=name)
-
-    assert stored_description(project, OWN_ID) == {""}
-    assert emptied(report) == ["SeriesDescription (0008,103E)"]
+# The patient's own file, and the file of another patient of the batch:
+WHOSE = pytest.mark.parametrize(
+    "ingest", [ingest_own, ingest_beside], ids=["own", "other"]
+)
 
 
 @pytest.mark.django_db
+@WHOSE
 @pytest.mark.parametrize("name, description", SPELT_OTHERWISE)
-def test_other_patients_name_spelt_otherwise_is_emptied(
-    inbox, project, name, description
-):
-    report = ingest_beside(inbox, project, description, PatientName=name)
+def test_a_name_spelt_otherwise_is_emptied(inbox, project, ingest, name, description):
+    report = ingest(inbox, project, description, PatientName=name)
 
     assert stored_description(project, OWN_ID) == {""}
     assert emptied(report) == ["SeriesDescription (0008,103E)"]
@@ -108,26 +104,10 @@ BIRTH_DATE_WRITTEN = [
 
 
 @pytest.mark.django_db
+@WHOSE
 @pytest.mark.parametrize("description", BIRTH_DATE_WRITTEN)
-def test_own_birth_date_written_otherwise_is_emptied(inbox, project, description):
-    report = ingest_own(
-        inbox,
-        project,
-        description,
-        PatientName="DOE^JOHNNY",
-        PatientBirthDate=BIRTH_DATE,
-    )
-
-    assert stored_description(project, OWN_ID) == {""}
-    assert emptied(report) == ["SeriesDescription (0008,103E)"]
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("description", BIRTH_DATE_WRITTEN)
-def test_other_patients_birth_date_written_otherwise_is_emptied(
-    inbox, project, description
-):
-    report = ingest_beside(
+def test_a_birth_date_written_otherwise_is_emptied(inbox, project, ingest, description):
+    report = ingest(
         inbox,
         project,
         description,
