@@ -758,7 +758,8 @@ class _ShortNameParts:
         """
         if len(word) < _SUBSTRING_NAME:
             made = self.by_part.get(word, 0)
-            return made, 0 if word in _modalities() else made, 0
+            named = 0 if word in _modalities() else made
+            return made, named, 0
         if word in _modalities() or word in _body_parts():
             return 0, 0, 0
         # reach[at][first part or None] = (made, named):
