@@ -424,6 +424,11 @@ class VariantResult(models.Model):
                 "protein_change",
                 name="variant_hgnc_call_change",
             ),
+            # A variant of no gene is asked for by its genomic change (the cohort
+            # filter's detected_variants): without it, read from every variant.
+            models.Index(
+                fields=["genomic_change", "call"], name="variant_genomic_call"
+            ),
         ]
 
     def __str__(self) -> str:

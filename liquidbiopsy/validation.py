@@ -400,6 +400,37 @@ def read_genomic_change(text: str) -> str:
     return genomic_change(match["chrom"], match["start"], ref, alt)
 
 
+# How a text meant as a genomic change starts: a chromosome, then ":", "_" or a space and a
+# position. No protein change (p.T790M, 428V>E) nor fusion (EML4::ALK) starts so:
+_GENOMIC_START = re.compile(
+    r"^\s*(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s]\s*(?:g\.)?\d", re.IGNORECASE
+)
+# The form genomic_change() writes for alleles too long for the field, as pages show it:
+_HASHED = re.compile(
+    r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?)):(?P<start>\d+) "
+    r"(?P<alleles>\d+bp>\d+bp sha256:[0-9a-f]{16})$",
+    re.IGNORECASE,
+)
+
+
+def looks_like_genomic_change(text: str) -> bool:
+    """Return whether a variant asked for is a genomic change (17:7578263 G>A)."""
+    return bool(_GENOMIC_START.match(text))
+
+
+def read_shown_genomic_change(text: str) -> str:
+    """Return the stored form of a genomic change as the pages show it or a lab writes it.
+
+    Accepts what read_genomic_change reads, and the shortened form of long alleles
+    (1:1000 60bp>1bp sha256:...), which only a copy from a page gives.
+    """
+    hashed = _HASHED.match(text.strip())
+    if hashed is None:
+        return read_genomic_change(text)
+    chrom = genomic_change(hashed["chrom"], hashed["start"], "", "").partition(":")[0]
+    return f"{chrom}:{hashed['start']} {hashed['alleles'].lower()}"
+
+
 def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
     """Return "chrom:pos ref>alt" with the chromosome as 1..22, X, Y, MT (no "chr").
 

@@ -32,6 +32,7 @@ from biobank.exports.dates import (
 from biobank.exports.models import ExportRecord
 from biobank.exports.records import read_dates
 from liquidbiopsy.models import CTCCount
+from liquidbiopsy.validation import looks_like_genomic_change
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Treatment
 from radiomics.models import FeatureValue, ImageSeries
 
@@ -100,7 +101,7 @@ COHORT_PARAMETERS = [
     _parameter("cancer_type", OpenApiTypes.STR, f"OncoTree code. {CANCER_SUBTYPES_HELP}", enum=CancerType.values),
     _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),
     _parameter("gene", OpenApiTypes.STR, "A detected cfDNA variant of this gene in the draw."),
-    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, or a fusion."),
+    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A), which needs no gene."),
     _parameter("min_ctc", OpenApiTypes.FLOAT, "CTCs per 7.5 mL in the draw, at least."),
     _parameter("feature", OpenApiTypes.STR, "Radiomic feature name or IBSI code with a value on the study."),
     _parameter("feature_min", OpenApiTypes.FLOAT, "Lowest value of the feature."),
@@ -203,19 +204,15 @@ def collect_evidence(criteria: CohortCriteria, rows: list[dict]):
         ).values("id", "study_id", "modality", "series_instance_uid")
         found["series"] = _group(series, "study_id")
     if criteria.gene or criteria.variant:
+        names = ["gene", "protein_change", "fusion_5prime", "fusion_3prime"]
+        if looks_like_genomic_change(criteria.variant):
+            # Only then, so that the evidence frozen by saved cohorts before it
+            # reads the same when they are run again:
+            names.append("genomic_change")
         variants = (
             detected_variants(criteria.gene, criteria.variant)
             .filter(assay__sample__in=sample_ids)
-            .values(
-                "id",
-                "gene",
-                "protein_change",
-                "fusion_5prime",
-                "fusion_3prime",
-                "vaf",
-                "call",
-                sample_id=F("assay__sample_id"),
-            )
+            .values("id", *names, "vaf", "call", sample_id=F("assay__sample_id"))
         )
         found["variants"] = _group(variants, "sample_id")
     if criteria.min_ctc_per_7_5ml is not None:

@@ -21,7 +21,9 @@ from biobank.cohorts.query import (
     PairMode,
     detected_variants,
 )
+from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
+from liquidbiopsy.validation import looks_like_genomic_change
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Project
 from radiomics.models import FeatureDefinition, FeatureExtraction
 
@@ -115,7 +117,8 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
     variant = forms.CharField(
         max_length=200,
         required=False,
-        help_text="Protein change of the gene (p.T790M, p.Thr790Met) or fusion (EML4::ALK).",
+        help_text="Protein change of the gene (p.T790M, p.Thr790Met), fusion (EML4::ALK) "
+        "or genomic change as the pages show it (17:7578263 G>A), which needs no gene.",
     )
     min_ctc = forms.FloatField(
         label="CTCs per 7.5 mL, at least",
@@ -175,15 +178,20 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
     def _check_variant(self, gene: str, variant: str) -> None:
         if not variant:
             return
-        if not gene and not looks_like_fusion(variant):
+        # A fusion and a genomic change name their variant without a gene:
+        if not gene and not (
+            looks_like_fusion(variant) or looks_like_genomic_change(variant)
+        ):
             self.add_error(
-                "gene", "Give the gene of the protein change, e.g. EGFR for p.T790M."
+                "gene",
+                "Give the gene of the protein change, e.g. EGFR for p.T790M (a variant "
+                "of no gene is asked for by its genomic change, e.g. 17:7578263 G>A).",
             )
             return
 
         try:
             detected_variants(gene, variant)
-        except (HGVSError, FusionError) as error:
+        except (HGVSError, FusionError, InvalidValue) as error:
             self.add_error("variant", f"{variant} {error}")
 
     def _check_feature(

@@ -23,6 +23,10 @@ from django.db.models.functions import Abs
 from django.utils import timezone
 
 from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
+from liquidbiopsy.validation import (
+    looks_like_genomic_change,
+    read_shown_genomic_change,
+)
 from patients.consent import COHORT_SCOPES, consent_allows
 from patients.models import Project, Treatment, cancer_types_within
 from radiomics.models import (
@@ -110,8 +114,8 @@ class DaysAfter(Func):
 class CohortCriteria:
     """What a cohort asks for; empty values mean "any".
 
-    `variant` is a protein change (p.T790M, p.Thr790Met, ...) of `gene`, or a fusion
-    (EML4::ALK); `feature` is a FeatureDefinition name or an IBSI code.
+    `variant` is a protein change (p.T790M, p.Thr790Met, ...) of `gene`, a fusion
+    (EML4::ALK) or a genomic change (17:7578263 G>A); `feature` is a FeatureDefinition name or an IBSI code.
     """
 
     window_days: int = 30
@@ -181,14 +185,21 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
     """Return the detected variants of `gene`, or of this change or fusion if given.
 
     Spelling rules (p.Thr790Met is p.T790M, SEPT9 is SEPTIN9) live in
-    liquidbiopsy.hgvs; this is the one place the cohort query calls them.
+    liquidbiopsy.hgvs and liquidbiopsy.validation; this is the one place the cohort
+    query calls them. A genomic change (17:7578263 G>A) names a variant of no gene
+    as the pages name it; with a gene, the variant must be of that gene too.
 
     Raises
     ------
-    HGVSError, FusionError
-        When `variant` is neither a protein change nor a fusion.
+    HGVSError, FusionError, InvalidValue
+        When `variant` is no protein change, fusion or genomic change.
     """
     detected = VariantResult.objects.detected()
+    if looks_like_genomic_change(variant):
+        # NB: matched as stored, whatever the genome build: the pages do not show it.
+        # Read by the (genomic_change, call) index (migration 0016):
+        found = detected.filter(genomic_change=read_shown_genomic_change(variant))
+        return found.of_gene(gene) if gene else found
     if variant:
         return detected.matching(gene, variant)
     return detected.of_gene(gene)

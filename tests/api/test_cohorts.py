@@ -66,6 +66,31 @@ def test_fusion_partners_in_another_order_find_no_pair(api, biobank):
     assert pairs(api, "variant=alk::eml4") == []
 
 
+def test_variant_of_no_gene_is_asked_for_by_its_genomic_change(api, biobank):
+    variant = biobank.a.variant
+    variant.gene = variant.gene_hgnc = variant.protein_change = ""
+    variant.genomic_change = "7:55249071 C>T"
+    variant.save()
+
+    rows = pairs(api, "variant=chr7:55249071%20C%3ET")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    [evidence] = rows[0]["evidence"]["variants"]
+    assert (evidence["id"], evidence["genomic_change"]) == (
+        variant.pk,
+        "7:55249071 C>T",
+    )
+
+
+def test_a_misspelt_genomic_change_is_a_400_naming_variant(api, biobank):
+    response = api.get("/api/cohort-pairs/?variant=chr7%2055249071")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "variant": ["chr7 55249071 is not a genomic change such as chr17:7578263 G>A."]
+    }
+
+
 def test_ctc_pair_names_the_count(api, biobank):
     rows = pairs(api, "min_ctc=5")
 

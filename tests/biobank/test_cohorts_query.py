@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from biobank.cohorts.query import (
     CohortCriteria,
     PairMode,
+    detected_variants,
     find_pairs,
     pair_queryset,
     rows_of,
 )
 from liquidbiopsy.models import VariantResult
+from liquidbiopsy.validation import genomic_change
 from patients.models import CancerType, Project
 from tests.biobank.conftest import Records
 
@@ -258,6 +261,73 @@ def test_variant_filter_reads_any_spelling_of_the_protein_change(
     assert paired_samples(gene="EGFR", variant="p.Thr790Met") == [resistant.pk]
     assert paired_samples(gene="EGFR", variant="T790M") == [resistant.pk]
     assert paired_samples(gene="KRAS", variant="p.T790M") == []
+
+
+def intergenic(records: Records, sample, change: str, **values) -> VariantResult:
+    """Store a detected variant of no gene, as a VCF without CSQ/ANN annotation gives it."""
+    variant = records.variant(sample, "", "")
+    VariantResult.objects.filter(pk=variant.pk).update(
+        gene_hgnc="", variant_key=f"g:{change}", genomic_change=change, **values
+    )
+    return variant
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["1:204429832 C>A", "chr1:204429832 C>A", "chr1_204429832_C_A", " 1:204429832C>A"],
+)
+def test_variant_filter_finds_a_variant_of_no_gene_by_its_genomic_change(
+    records, patient, study, spelling
+):
+    found = records.draw(patient, days(-1))
+    intergenic(records, found, "1:204429832 C>A")
+    other_change = records.draw(patient, days(1))
+    intergenic(records, other_change, "1:204429832 C>T")
+    not_detected = records.draw(patient, days(2))
+    intergenic(
+        records,
+        not_detected,
+        "1:204429832 C>A",
+        call=VariantResult.Call.NOT_DETECTED,
+    )
+
+    assert paired_samples(variant=spelling) == [found.pk]
+
+
+def test_a_genomic_change_with_a_gene_asks_for_a_variant_of_that_gene(
+    records, patient, study
+):
+    annotated = records.draw(patient, days(-1))
+    variant = records.variant(annotated, "TP53", "p.R273H")
+    VariantResult.objects.filter(pk=variant.pk).update(genomic_change="17:7577120 C>T")
+
+    assert paired_samples(gene="TP53", variant="17:7577120 C>T") == [annotated.pk]
+    assert paired_samples(variant="chr17:7577120 C>T") == [annotated.pk]
+    assert paired_samples(gene="KRAS", variant="17:7577120 C>T") == []
+
+
+def test_a_genomic_change_shortened_on_the_pages_finds_its_variant(
+    records, patient, study
+):
+    sample = records.draw(patient, days(0))
+    long = genomic_change("2", "1000", "A" * 120, "A")
+    intergenic(records, sample, long)
+
+    assert "sha256:" in long
+    assert paired_samples(variant=long) == [sample.pk]
+    assert paired_samples(variant=f"chr{long.upper()}") == [sample.pk]
+
+
+def test_a_genomic_change_is_read_from_its_own_index(records, patient, study):
+    intergenic(records, records.draw(patient, days(0)), "1:204429832 C>A")
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Three rows cost less to read whole; the question is whether it may:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = detected_variants("", "1:204429832 C>A").explain()
+
+    assert "variant_genomic_call" in plan
 
 
 def test_variant_filter_finds_a_fusion_in_any_case_in_its_partner_order(

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+from html import unescape
 
 import pytest
 
@@ -154,9 +155,47 @@ def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pai
     assert response.status_code == 400
     assert response.context["form"].errors == {
         "window_days": ["Ensure this value is greater than or equal to 0."],
-        "gene": ["Give the gene of the protein change, e.g. EGFR for p.T790M."],
+        "gene": [
+            "Give the gene of the protein change, e.g. EGFR for p.T790M (a variant "
+            "of no gene is asked for by its genomic change, e.g. 17:7578263 G>A)."
+        ],
     }
     assert b"<table" not in response.content
+
+
+def test_cohort_page_finds_a_variant_of_no_gene_by_the_change_it_shows(
+    logged_in, pairs
+):
+    study, with_variant, _plain = pairs
+    variant = with_variant.cfdna_assays.get().variants.get()
+    variant.gene = variant.gene_hgnc = variant.protein_change = ""
+    variant.genomic_change = "7:55249071 C>T"
+    variant.save()
+
+    response = logged_in.get("/cohorts/", {"variant": "chr7:55249071 C>T"})
+
+    assert response.status_code == 200
+    assert [row.sample_id for row in response.context["rows"]] == [with_variant.pk]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["chr7 55249071 C>T", "7:55249071", "7:55,249,071 C>T", "7:g.55249071C>T"],
+)
+def test_cohort_page_names_the_variant_field_of_a_misspelt_genomic_change(
+    logged_in, pairs, spelling
+):
+    response = logged_in.get("/cohorts/", {"variant": spelling})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "variant": [f"{spelling} is not a genomic change such as chr17:7578263 G>A."]
+    }
+    # Shown under the field's own label, and tied to its input for screen readers:
+    html = unescape(response.content.decode())
+    field = re.search(r'<label for="id_variant">Variant:</label>.*?<input', html, re.S)
+    assert f"{spelling} is not a genomic change" in field.group(0)
+    assert 'aria-describedby="id_variant_helptext id_variant_error"' in html
 
 
 # CSV download:
