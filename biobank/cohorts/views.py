@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -30,7 +30,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from biobank.api.access import visible_to
+from biobank.api.access import CURATE, project_codes_for, visible_to
 from biobank.browse.dating import PageDates, answers_bad_dates, page_dates
 from biobank.cohorts import analysis, charts, saved
 from biobank.cohorts.forms import (
@@ -207,14 +207,17 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
     shown = rows[:PAGE_ROWS]
     keys = [(row.project_code, row.patient_pseudonym) for row in shown]
-    drawn = _drawn_as_shown([(r.sample_id, r.drawn_at, r.drawn_on) for r in shown])
+    draws = _draws_as_shown([(r.sample_id, r.drawn_at, r.drawn_on) for r in shown])
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
     context |= {
         "searched": True,
         "rows": shown,
-        "dated_rows": list(zip(shown, dates.of_each(keys), drawn, strict=True)),
+        "dated_rows": list(zip(shown, dates.of_each(keys), draws, strict=True)),
         "dates": dates,
+        # The admin shows calendar dates: it opens a project's records to its
+        # curators and managers only (docs/access.md), so only they get its links.
+        "admin_projects": set(project_codes_for(request.user, CURATE).values()),
         "is_truncated": len(rows) > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
         "csv_url": f"?{csv_query.urlencode()}",
@@ -234,21 +237,55 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     return render(request, "cohorts/cohort_page.html", context)
 
 
-def _drawn_as_shown(
-    draws: list[tuple[int, dt.datetime, dt.date]],
-) -> list[dt.datetime | dt.date]:
-    """Return each (sample id, drawn_at, drawn_on) as a page shows the draw.
+@dataclass(frozen=True)
+class ShownDraw:
+    """The draw of a pair as the pages name it: the lab's sample ID, timepoint and day.
+
+    `patient_id` is None for a draw deleted since a saved version froze it. NB: the
+    lab's sample ID and timepoint are shown with their ISO days (2024-03-08) in the
+    page's date mode, as notes are (cohorts/draw_name.html); a day spelt otherwise in
+    them (20240308) is shown as given, as the API gives these fields.
+    """
+
+    pk: int
+    drawn: dt.datetime | dt.date
+    drawn_on: dt.date
+    external_sample_id: str = ""
+    timepoint: str = ""
+    patient_id: int | None = None
+
+
+def _draws_as_shown(draws: list[tuple[int, dt.datetime, dt.date]]) -> list[ShownDraw]:
+    """Return each (sample id, drawn_at, drawn_on) as a page shows and names the draw.
 
     A draw given with a date only shows its day, not the midnight it is stored at
     (BloodSample.drawn); the pairs and their downloads keep the stored moment. One
     query. A draw deleted since it was frozen in a saved version shows its moment.
     """
-    dates_only = set(
-        BloodSample.objects.filter(
-            pk__in={sample for sample, _, _ in draws}, is_time_known=False
-        ).values_list("pk", flat=True)
-    )
-    return [on if sample in dates_only else at for sample, at, on in draws]
+    stored = {
+        row["pk"]: row
+        for row in BloodSample.objects.filter(
+            pk__in={sample for sample, _, _ in draws}
+        ).values("pk", "patient_id", "is_time_known", "external_sample_id", "timepoint")
+    }
+    shown = []
+    for sample, at, on in draws:
+        row = stored.get(sample)
+        if row is None:
+            shown.append(ShownDraw(sample, at, on))
+            continue
+        drawn = at if row["is_time_known"] else on
+        shown.append(
+            ShownDraw(
+                sample,
+                drawn,
+                on,
+                row["external_sample_id"],
+                row["timepoint"],
+                row["patient_id"],
+            )
+        )
+    return shown
 
 
 def _dates_param(dates: PageDates) -> dict[str, str]:
@@ -308,13 +345,13 @@ def saved_version_page(request: HttpRequest, pk: int, number: int) -> HttpRespon
     dates = page_dates(request, projects)
     shown = list(members[:PAGE_ROWS])
     keys = [(member.project_code, member.patient_pseudonym) for member in shown]
-    drawn = _drawn_as_shown([(m.sample_pk, m.drawn_at, m.drawn_on) for m in shown])
+    draws = _draws_as_shown([(m.sample_pk, m.drawn_at, m.drawn_on) for m in shown])
     params = _definition_params(version.definition)
     context = {
         "cohort": cohort,
         "version": version,
         "dates": dates,
-        "dated_members": list(zip(shown, dates.of_each(keys), drawn, strict=True)),
+        "dated_members": list(zip(shown, dates.of_each(keys), draws, strict=True)),
         "is_truncated": version.pair_count > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
         "today_url": f"{reverse('cohorts:page')}?{urlencode(params)}",

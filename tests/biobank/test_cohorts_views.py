@@ -10,6 +10,8 @@ from html import unescape
 
 import pytest
 
+from biobank.exports.dates import DateMode, Dater
+from patients.models import Project
 from tests.biobank.conftest import Records
 from tests.conftest import grant
 
@@ -147,6 +149,90 @@ def test_cohort_page_links_viewers_to_the_study_page_in_their_date_mode(
     assert f'href="/studies/{study.pk}/?dates=relative"' in content
     assert "/admin/" not in content
     assert logged_in.get(f"/studies/{study.pk}/?dates=relative").status_code == 200
+
+
+def pair_cells(response) -> list[list[str]]:
+    """The cells of the page's pair table, row by row, as HTML."""
+    table = re.search(r"<tbody>(.*?)</tbody>", response.content.decode(), re.S)
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+
+
+def text_of(cell: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", cell))
+
+
+SAMPLE, DRAWN_AT = 5, 6
+
+
+def test_cohort_page_names_each_draw_by_its_sample_id_day_and_timepoint(
+    logged_in, reader, project, pairs
+):
+    grant(reader, project, "curator")  # calendar dates, and the admin's links
+    study, with_variant, plain = pairs
+    with_variant.external_sample_id, with_variant.timepoint = "PL-7", "Baseline"
+    with_variant.save()
+
+    rows = pair_cells(logged_in.get("/cohorts/", {"window_days": 5}))
+
+    first, second = rows[0][SAMPLE], rows[1][SAMPLE]
+    patient = study.patient_id
+    assert (
+        text_of(first) == "PL-7, drawn 2024-03-08 (Baseline) open the draw in the admin"
+    )
+    assert re.findall(r'href="([^"]+)"', first) == [
+        f"/patients/{patient}/#sample-{with_variant.pk}",
+        f"/admin/liquidbiopsy/bloodsample/{with_variant.pk}/change/",
+    ]
+    assert text_of(second) == "Drawn 2024-03-13 open the draw in the admin"
+    assert text_of(rows[0][2]) == "2024-03-10 open the study in the admin"
+
+
+def test_only_curators_of_the_pair_s_project_see_its_admin_links(
+    client, django_user_model, project, records, pairs
+):
+    other = records.__class__(Project.objects.create(code="other", name="Other"))
+    elsewhere = other.patient("OTHER-1")
+    other.study(elsewhere, STUDY_ON)
+    other.draw(elsewhere, STUDY_ON)
+    # A staff flag alone opens no record of the admin (its lists are scoped by role):
+    staff_viewer = django_user_model.objects.create_user("staff", is_staff=True)
+    grant(staff_viewer, project)
+    curator = grant(django_user_model.objects.create_user("cur"), project, "curator")
+    grant(curator, Project.objects.get(code="other"))
+
+    client.force_login(staff_viewer)
+    as_staff = client.get("/cohorts/", {"window_days": 5})
+    client.force_login(curator)
+    rows = pair_cells(client.get("/cohorts/", {"window_days": 5}))
+
+    assert len(pair_cells(as_staff)) == 2
+    assert not any("/admin/" in cell for row in pair_cells(as_staff) for cell in row)
+    # Per row: the links to the study and to the draw in the admin, or none:
+    links = sorted((row[0], "".join(row).count('href="/admin/')) for row in rows)
+    assert links == [("demo", 2), ("demo", 2), ("other", 0)]
+
+
+@pytest.mark.parametrize("mode", ["shifted", "relative"])
+def test_a_viewer_sees_no_calendar_date_in_a_draw_s_name(
+    logged_in, pairs, records, mode
+):
+    study, with_variant, _plain = pairs
+    # A lab's sample ID and timepoint may spell the day; it is shown in the mode too:
+    with_variant.external_sample_id = "PL-2024-03-08"
+    with_variant.timepoint = "2024-03-08 pre-op"
+    with_variant.save()
+    day = Dater(DateMode(mode)).value(("demo", "DEMO-00001"), dt.date(2024, 3, 8))
+    shown = day.isoformat() if mode == "shifted" else f"day {day}"
+
+    response = logged_in.get("/cohorts/", {"window_days": 5, "dates": mode})
+
+    sample = pair_cells(response)[0][SAMPLE]
+    assert text_of(sample) == f"PL-{shown}, drawn {shown} ({shown} pre-op)"
+    assert f"?dates={mode}#sample-{with_variant.pk}" in sample
+    page = response.content.decode()
+    for real in ("2024-03-08", "2024-03-10", "2024-03-13"):
+        assert real not in page
 
 
 def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pairs):

@@ -98,6 +98,34 @@ def test_open_shows_the_frozen_version_and_today_s_data_is_offered_apart(
     assert len(live.context["rows"]) == 2
 
 
+def test_a_version_names_each_draw_as_the_cohort_page_does_deleted_or_not(
+    logged_in, reader, project, records
+):
+    grant(reader, project, "curator")  # calendar dates
+    patient = records.patient("PT-1")
+    records.study(patient, dt.date(2024, 3, 1))
+    kept = records.draw(patient, dt.date(2024, 3, 3), external_sample_id="PL-7")
+    deleted = records.draw(patient, dt.date(2024, 3, 4), external_sample_id="PL-8")
+    cohort = _save(reader, "frozen", "demo")
+    deleted.delete()
+
+    page = logged_in.get(f"/cohorts/saved/{cohort.pk}/versions/1/").content.decode()
+
+    body = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)
+    samples = [
+        re.sub(r"<[^>]+>", "", cells[5])
+        for cells in (
+            re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        )
+    ]
+    assert samples == [
+        "PL-7, drawn 2024-03-03",
+        "Drawn 2024-03-04 (draw deleted since)",
+    ]
+    assert f'href="/patients/{patient.pk}/#sample-{kept.pk}"' in body
+
+
 def test_a_version_page_is_only_for_those_who_see_the_cohort(
     logged_in, cohorts, reader
 ):
