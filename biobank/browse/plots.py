@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections import Counter
 from html import escape
 
 from django.utils import timezone
@@ -12,6 +13,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from biobank.browse.dating import PatientDates
@@ -40,6 +42,8 @@ MARGIN_DAYS = 20
 # The cfDNA panels name at most this many variants (a legend entry or a row label each):
 MAX_NAMED = 12
 UNNAMED_COLOUR = "#9a9a9a"
+# A limit of detection a VAF stayed below: an upper bound, not a value.
+BELOW_LIMIT_MARKER = {"marker": "v", "markersize": 8, "markerfacecolor": "white"}
 
 
 class TimeAxis:
@@ -282,43 +286,41 @@ def _draw_vaf(
         return
 
     # A VCF of hundreds of variants would run the legend off the figure: MAX_NAMED
-    # variants are named and coloured, those followed over the most draws first (the
-    # lines a reader follows), then the highest VAF; the others are grey, named by the
-    # title of each point and in the table.
+    # of the variants drawn here are named and coloured, those detected in the most
+    # draws first (the lines a reader follows), then the highest VAF, then those only
+    # ever below the limit (their ▽ are drawn too, so they count alike); the others
+    # are grey, named by the title of each point and in the table.
     by_gene = {
         gene: sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
         for gene in timeline.genes()
     }
+    below = Counter(r.gene for r in bounded)
     ranked = sorted(
-        (gene for gene, mine in by_gene.items() if mine),
+        {r.gene for r in detected} | set(below),
         key=lambda gene: (
             -len(by_gene[gene]),
-            -max(r.vaf for r in by_gene[gene]),
+            -max((r.vaf for r in by_gene[gene]), default=0),
+            -below[gene],
             gene,
         ),
     )
     named = ranked[:MAX_NAMED]
     palette = _gene_colours(timeline)
     colours = {
-        gene: palette[gene]
-        if gene in named or len(palette) <= MAX_NAMED
-        else UNNAMED_COLOUR
-        for gene in palette
+        gene: palette[gene] if gene in named else UNNAMED_COLOUR for gene in palette
     }
-    lines = {}
     for gene, mine in by_gene.items():
         if mine:
-            (lines[gene],) = ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
-                                     color=colours[gene], linewidth=1.5 if gene in named else 0.8)  # fmt: skip
+            ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
+                    color=colours[gene], linewidth=1.5 if gene in named else 0.8)  # fmt: skip
         for result in mine:
             _point(ax, time.x(result.drawn), result.vaf, tips, _describe(result, time),
                    f"sample-{result.sample_id}", marker="o", markersize=7 if gene in named else 4,
-                   color=colours[gene])  # fmt: skip
+                   color=colours[result.gene])  # fmt: skip
     for result in bounded:
         # The limit is an upper bound, not a value: an open triangle pointing down.
         _point(ax, time.x(result.drawn), result.limit_of_detection, tips, _describe(result, time),
-               f"sample-{result.sample_id}", marker="v", markersize=8,
-               markerfacecolor="white", color=colours[result.gene])  # fmt: skip
+               f"sample-{result.sample_id}", **BELOW_LIMIT_MARKER, color=colours[result.gene])  # fmt: skip
 
     if scale == "log":
         ax.set_yscale("log")
@@ -329,18 +331,35 @@ def _draw_vaf(
     else:
         ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value * 100:g}"))
-    title = "Detected (line),\nbelow limit (▽)"
-    if len(ranked) > MAX_NAMED:
-        title += f"\n{MAX_NAMED} of {len(ranked)} named:\nmost draws, then highest"
     ax.legend(
-        [lines[gene] for gene in named],
+        [_legend_mark(bool(by_gene[gene]), colours[gene]) for gene in named],
         named,
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
         fontsize=8,
-        title=title,
+        title=_vaf_legend_title(len(named), len(ranked)),
         title_fontsize=8,
     )
+
+
+def _vaf_legend_title(named: int, drawn: int) -> str:
+    """Say what the marks mean and, when some variants go unnamed, which are named."""
+    title = "● detected, at its VAF\n▽ below the limit of detection"
+    if drawn > named:
+        title += (
+            f"\n{named} of {drawn} variants named:"
+            "\nthose detected in the most"
+            "\ndraws, then at the highest VAF;"
+            f"\nthe other {drawn - named} in grey"
+        )
+    return title
+
+
+def _legend_mark(has_line: bool, colour: str) -> Line2D:
+    """A legend entry: the line of a detected variant, else the ▽ of one below the limit."""
+    if has_line:
+        return Line2D([], [], color=colour, linewidth=1.5, marker="o", markersize=5)
+    return Line2D([], [], linestyle="none", color=colour, **BELOW_LIMIT_MARKER)
 
 
 def _draw_calls(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) -> None:

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from biobank.browse.dating import PatientDates
-from biobank.browse.plots import UNNAMED_COLOUR, timeline_figure
+from biobank.browse.plots import MAX_NAMED, UNNAMED_COLOUR, timeline_figure
 from biobank.browse.timeline import load_timeline
 from biobank.exports.dates import DateMode, Dater
 from liquidbiopsy.models import CfDNAAssay, VariantResult
@@ -431,7 +431,7 @@ def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(re
     named = [text.get_text() for text in vaf.get_legend().get_texts()]
     assert named[:3] == ["KRAS p.G12C", "1:1039 C>A", "1:1038 C>A"]
     assert len(named) == 12
-    assert "12 of 41 named" in vaf.get_legend().get_title().get_text()
+    assert "12 of 41 variants named" in vaf.get_legend().get_title().get_text()
     # The variants not named are grey, so that no colour stands for two of them:
     colours = [
         line.get_color() for line in vaf.get_lines() if line.get_linestyle() != "None"
@@ -444,3 +444,58 @@ def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(re
         "2:1000 G>T",
         "2:1001 G>T",
     ]
+
+
+def _legend(ax) -> dict[str, str]:
+    """Each name of the VAF legend with the marker of its entry (o: line, v: limit)."""
+    legend = ax.get_legend()
+    return {
+        text.get_text(): handle.get_marker()
+        for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)
+    }
+
+
+def test_a_variant_only_ever_below_the_limit_is_named_with_its_triangle(patient):
+    """The chart draws PIK3CA's ▽ in a colour of its own, so the legend names it."""
+    timeline = load_timeline(patient, window_days=30)
+    dates = PatientDates(Dater(DateMode.CALENDAR), ("demo", patient.pseudonym))
+
+    figure, _ = timeline_figure(timeline, dates)
+
+    vaf = figure.axes[2]
+    assert _legend(vaf) == {"ESR1 p.D538G": "o", "PIK3CA p.H1047R": "v"}
+    title = vaf.get_legend().get_title().get_text()
+    assert title == "● detected, at its VAF\n▽ below the limit of detection"
+
+
+def test_the_legend_counts_every_variant_the_vaf_panel_draws(records):
+    patient = records.patient("VCF-15")
+    draw = records.draw(patient, DAY)
+    for number in range(MAX_NAMED + 1):
+        variant = records.variant(draw, "", "")
+        change = f"1:{1000 + number} C>A"
+        VariantResult.objects.filter(pk=variant.pk).update(
+            gene_hgnc="", variant_key=change, genomic_change=change, vaf=0.1
+        )
+    for number in range(2):
+        variant = records.variant(draw, "", "", call=VariantResult.Call.BELOW_LOD)
+        change = f"2:{1000 + number} G>T"
+        VariantResult.objects.filter(pk=variant.pk).update(
+            gene_hgnc="", variant_key=change, genomic_change=change
+        )
+    CfDNAAssay.objects.filter(sample=draw).update(limit_of_detection_vaf=0.005)
+    timeline = load_timeline(patient, window_days=30)
+    dates = PatientDates(Dater(DateMode.CALENDAR), ("demo", patient.pseudonym))
+
+    figure, _ = timeline_figure(timeline, dates)
+
+    vaf = figure.axes[2]
+    drawn = MAX_NAMED + 3
+    title = vaf.get_legend().get_title().get_text()
+    assert f"{MAX_NAMED} of {drawn} variants named" in title
+    assert f"the other {drawn - MAX_NAMED} in grey" in title
+    assert len(_legend(vaf)) == MAX_NAMED
+    # Every point the legend leaves unnamed is grey, the two limits among them:
+    marks = [line for line in vaf.get_lines() if line.get_linestyle() == "None"]
+    grey = [line.get_marker() for line in marks if line.get_color() == UNNAMED_COLOUR]
+    assert sorted(grey) == ["o", "v", "v"]
