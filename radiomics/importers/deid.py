@@ -166,6 +166,7 @@ PATIENT_AGE_TAG = 0x00101010
 REDACTED = "[redacted]"
 _SHORTEST_IDENTIFIER = 3
 _SUBSTRING_NAME = 4
+_SHORTEST_INITIALLED = 3  # family name glued to an initial: see _initialled()
 _SHORTEST_DIGITS = 5
 # Up to this many tokens, _Substrings tries each in turn (faster than looking up):
 _FEW_TOKENS = 32
@@ -243,6 +244,10 @@ class IdentifierScreen:
     # IDs of one or two characters: too short to screen header text for, but a
     # folder named 7/ or P1/ still gives patient 7 or P1 away.
     short_identifiers: set[str] = field(default_factory=set)
+    # A family name glued to the initial of a given or middle name, either way round
+    # (SMITHJ, JSMITH for SMITH^JOHN), found as whole tokens only (_initialled()):
+    initialled: set[str] = field(default_factory=set)
+    patient_initialled: set[str] = field(default_factory=set)
     # Birth dates, to find however a date is written (_dates_in(): 3.2.1961, Feb 3, 1961):
     birth_dates: set[datetime.date] = field(default_factory=set)
     patient_birth_dates: set[datetime.date] = field(default_factory=set)
@@ -307,9 +312,12 @@ class IdentifierScreen:
         attributes that messages quote (PatientAge) are left whole. A word of three
         letters or more beside a redaction that begins a known name goes too (JOHN
         of SMITH_JOHN for SMITH^JOHNATHAN). The digits of an ID (778899
-        of PID-778899) count too when five or more. Names are also looked for
-        without their accents (MULLER for MÜLLER). One pass over the text: what was
-        replaced is never looked at again.
+        of PID-778899) count too when five or more. Names and birth dates are
+        found in the spellings finds() finds them in (_found_in()): spelt without
+        accents or transliterated (MULLER, MUELLER for MÜLLER), in text read without
+        its accents (Núñez for NUNEZ), a birth date however written (3.2.1961, Feb
+        3, 1961), and a family name glued to an initial (JSMITH, SMITHJ). One pass
+        over the text: what was replaced is never looked at again.
 
         A Message keeps its wording: only what touches one of its fields is
         replaced, so pydicom's test patient IMPLICIT^VR^TEST leaves "read as
@@ -341,7 +349,7 @@ class IdentifierScreen:
                 end += 1
             return tag_for_keyword(text[start:end]) is None
 
-        found = [span for span in _whole_tokens(text, pattern) if is_name_or_id(span)]
+        found = [span for span in self._found_in(text, pattern) if is_name_or_id(span)]
         pieces, done = [], 0
         for start, end in found:
             pieces += [text[done:start], REDACTED]
@@ -367,6 +375,37 @@ class IdentifierScreen:
         if from_input is None:
             return screened
         return Message.from_parts(zip(screened, from_input, strict=True))
+
+    def _found_in(self, text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+        """Return where redact() finds identifiers in the text, in order.
+
+        Names in the text compared without its accents (Núñez for NUNEZ), as
+        finds() compares them; birth dates however they are written (_dates_in()).
+        Finds that overlap become one.
+        """
+        plain, at = _plain_view(text)
+        found = _whole_tokens(plain, pattern)
+        # Family names glued to an initial (JSMITH) apart, with the names and IDs
+        # found beside them (JSMITHJOHN): alternatives are tried in turn, so one
+        # pattern of all would take SMITHJ of SMITHJOHN and leave OHN behind.
+        initialled = self._tokens_of(False).initialled.found(plain.upper())
+        if initialled:
+            beside = {match.group().upper() for match in pattern.finditer(plain)}
+            found += _whole_tokens(plain, _pattern_of(initialled | beside))
+        if self.birth_dates:
+            upper, upper_at = _plain_view(text, upper=True)
+            found = _spans_in_text(found, at) + _spans_in_text(
+                _birth_dates_at(upper, self.birth_dates), upper_at
+            )
+        else:
+            found = _spans_in_text(found, at)
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
 
     def redact_problem(self, problem: Problem) -> Problem:
         """Return the problem with its file name, message and value screened.
@@ -395,15 +434,7 @@ class IdentifierScreen:
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     tokens |= {digits, digits.lstrip("0")}
         tokens |= _spaceless_names(_spellings(self.names))
-
-        # Longest first, so that SMITHSON wins over SMITH where both are names. Found
-        # anywhere here; _whole_tokens() keeps those that make whole tokens.
-        patterns = [
-            ("0*" if token.isdigit() and len(token) >= _SUBSTRING_NAME else "")
-            + re.escape(token)
-            for token in sorted(filter(None, tokens), key=lambda t: (-len(t), t))
-        ]
-        return re.compile("|".join(patterns), re.IGNORECASE)
+        return _pattern_of(tokens)
 
     def add_name(self, text: str, of_patient: bool = False) -> None:
         if self._seen(("name", text, of_patient)):
@@ -412,21 +443,16 @@ class IdentifierScreen:
         found = set()
         for group in text.split("="):
             for part in group.split("^")[:3]:
-                for word in re.split(r"[\s,]+", part):
-                    # SMITH-JONES is also filed under SMITH and JONES; an ID given as
-                    # a name (CQ500-CT-310) is not, or its CT would blank CT CHEST:
-                    pieces = word.split("-")
-                    if not all(piece.isalpha() for piece in pieces):
-                        pieces = []
-                    found.update(
-                        w.upper()
-                        for w in [word, *pieces]
-                        if len(w) > 1 or _SPACELESS.match(w)
-                    )
+                found.update(
+                    w for w in _name_words(part) if len(w) > 1 or _SPACELESS.match(w)
+                )
+        initialled = _initialled(text)
         self.names |= found
+        self.initialled |= initialled
         self._forget_screens()
         if of_patient:
             self.patient_names |= found
+            self.patient_initialled |= initialled
 
     def add_identifier(
         self, text: str, is_date: bool = False, of_patient: bool = False
@@ -502,9 +528,12 @@ class IdentifierScreen:
         term of its element, not at all. IDs and birth dates are looked for alike in
         all three. Names are also found spelt without accents or transliterated
         (MULLER, MUELLER for MÜLLER; MULLER for MUELLER: _spellings()), in text
-        compared without its accents (Müller, NUÑEZ). A birth date is also found
-        written as people write dates (_dates_in(): 3.2.1961, 2/3/1961, 1961-2-3,
-        3 Feb 1961, Feb 3, 1961), day or month first.
+        compared without its accents (Müller, NUÑEZ), and a family name glued to an
+        initial (JSMITH, SMITHJ for SMITH^JOHN: `initialled`) as a whole token, in
+        free text and codes. A long name part inside a longer word of the trade is
+        no name there (LOWE in LOWER LIMB: _outside_trade_words()). A birth date is
+        also found written as people write dates (_dates_in(): 3.2.1961, 2/3/1961,
+        1961-2-3, 3 Feb 1961, Feb 3, 1961), day or month first.
 
         `distinctive` (another patient's, see BatchScreen): name parts of four
         letters or more as whole words only, in free text too (RAIN^ leaves BRAIN
@@ -512,9 +541,7 @@ class IdentifierScreen:
         whole words; no short name part (BatchScreen.finds_other() looks for two of
         one patient together).
         """
-        if patient_only not in self._tokens:
-            self._tokens[patient_only] = self._token_sets(patient_only)
-        tokens = self._tokens[patient_only]
+        tokens = self._tokens_of(patient_only)
         upper = text.upper()
         if tokens.long_ids.found_in(upper):
             return True
@@ -526,11 +553,17 @@ class IdentifierScreen:
         if tokens.birth_years and _has_birth_date(plain_upper, tokens):
             return True
         if names == NAMES_IN_TEXT and not distinctive:
-            if tokens.long_names.found_in(plain_upper):
+            if tokens.long_names.found_in(plain_upper) and _outside_trade_words(
+                plain_upper,
+                tokens.long_names.found(plain_upper),
+                tokens.initialled_trade_words,
+            ):
                 return True
         elif names != NO_NAMES and _as_words(
             plain, tokens.long_names.found(plain_upper)
         ):
+            return True
+        if names != NO_NAMES and _initialled_in(plain, plain_upper, tokens):
             return True
         if distinctive or names != NAMES_IN_TEXT:
             short_tokens = tokens.mixed_short_ids if distinctive else tokens.short_ids
@@ -545,6 +578,11 @@ class IdentifierScreen:
         return bool(short_tokens) and not short_tokens.isdisjoint(
             _NOT_ALNUM.split(upper)
         )
+
+    def _tokens_of(self, patient_only: bool) -> _Tokens:
+        if patient_only not in self._tokens:
+            self._tokens[patient_only] = self._token_sets(patient_only)
+        return self._tokens[patient_only]
 
     def _token_sets(self, patient_only: bool) -> _Tokens:
         """Return finds()' tokens (_Tokens)."""
@@ -565,9 +603,14 @@ class IdentifierScreen:
             t for t in names if len(t) >= _SUBSTRING_NAME or _SPACELESS.match(t)
         }
         short_name_parts = frozenset(names - long_names) - short_ids
+        initialled = _spellings(
+            self.patient_initialled if patient_only else self.initialled
+        )
         return _Tokens(
             _Substrings.of(t for t in written if len(t) >= _SUBSTRING_NAME),
             _Substrings.of(long_names - written),
+            _Substrings.of(initialled - _trade_words() - written),
+            frozenset(initialled & _trade_words()),
             short_ids,
             short_name_parts,
             _Substrings.of(
@@ -585,6 +628,8 @@ class _Tokens(NamedTuple):
 
     long_ids: _Substrings  # IDs and dates of four characters or more, as written
     long_names: _Substrings  # name parts of four letters or more that are no ID
+    initialled: _Substrings  # SMITHJ, JSMITH for SMITH^JOHN, no word of the trade
+    initialled_trade_words: frozenset[str]  # the others (LOWER of LOWE^ROBERT)
     short_ids: frozenset[str]
     short_name_parts: frozenset[str]  # that are no ID too
     compact_ids: _Substrings  # IDs without their separators
@@ -595,6 +640,48 @@ class _Tokens(NamedTuple):
     short_ids_and_name_parts: frozenset[str]  # both, for free text
 
 
+def _name_words(part: str) -> list[str]:
+    """Return the words of one part of a person name (VR PN), in capitals."""
+    words = []
+    for word in re.split(r"[\s,]+", part):
+        # SMITH-JONES is also filed under SMITH and JONES; an ID given as a name
+        # (CQ500-CT-310) is not, or its CT would blank CT CHEST:
+        pieces = word.split("-")
+        if not all(piece.isalpha() for piece in pieces):
+            pieces = []
+        words += [w.upper() for w in [word, *pieces] if w]
+    return words
+
+
+def _initialled(name: str) -> set[str]:
+    """Return the family name glued to an initial, either way round (SMITHJ, JSMITH).
+
+    The initials of the given and middle names (SMITH^JOHN^QUINN: QSMITH too). Only for a family name of three letters or more: a shorter one and an initial
+    make a word of three letters, too often an ordinary one (AND of AN^DAVID).
+    Forms that are a word of the trade (_trade_words(): LUNG of LUN^GRACE) are left
+    out when the screen looks for them. A name written without its carets (JOHN
+    SMITH) has no family name to tell, and no such form.
+    """
+    found = set()
+    for group in name.split("="):
+        family, *given = group.split("^")[:3]
+        initials = {
+            word[0]
+            for part in given
+            for word in _name_words(part)
+            if word.isalpha() and not _SPACELESS.match(word)
+        }
+        for word in _name_words(family):
+            if (
+                len(word) >= _SHORTEST_INITIALLED
+                and word.isalpha()
+                and not _SPACELESS.search(word)
+            ):
+                found |= {word + initial for initial in initials}
+                found |= {initial + word for initial in initials}
+    return found
+
+
 def _is_mixed_id(token: str) -> bool:
     """Whether a short ID holds both letters and digits (P12, not 123 nor CT)."""
     return (
@@ -602,6 +689,63 @@ def _is_mixed_id(token: str) -> bool:
         and any(c.isdigit() for c in token)
         and any(c.isalpha() for c in token)
     )
+
+
+def _pattern_of(tokens: Iterable[str]) -> re.Pattern[str]:
+    """Return a screen of redact() for the tokens, case ignored ("": no token).
+
+    Longest first, so that SMITHSON wins over SMITH where both are names. Found
+    anywhere here; _whole_tokens() keeps those that make whole tokens.
+    """
+    patterns = [
+        ("0*" if token.isdigit() and len(token) >= _SUBSTRING_NAME else "")
+        + re.escape(token)
+        for token in sorted(filter(None, tokens), key=lambda t: (-len(t), t))
+    ]
+    return re.compile("|".join(patterns), re.IGNORECASE)
+
+
+def _initialled_in(text: str, upper: str, tokens: _Tokens) -> bool:
+    """Whether a family name glued to an initial stands in the text as a whole token.
+
+    Also glued to other name parts (JSMITHJOHN): looked for with the long ones too,
+    and apart, since a regular expression tries its alternatives in turn (SMITHJ of
+    SMITHJOHN would leave OHN behind).
+    """
+    initialled = tokens.initialled.found(upper)
+    if not initialled:
+        return False
+    return _as_words(text, initialled) or _as_words(
+        text, initialled | tokens.long_names.found(upper)
+    )
+
+
+def _outside_trade_words(
+    text: str, names: Iterable[str], initialled: frozenset[str]
+) -> bool:
+    """Whether a name found in a text in capitals stands outside the words of the trade.
+
+    A name inside a longer word of the trade (_trade_words()) is no name there:
+    LOWE (of LÖWE, or LOEWE spelt with one vowel) in LOWER of LOWER LIMB, RAIN in
+    BRAIN. The name as a whole word still counts (a patient LUNG and LUNG WINDOW),
+    so do the name with an S (MORISONS, WILLIS for a patient WILLI: a possessive),
+    the name glued to an initial of the patient (`initialled`: LOWER for
+    LOWE^ROBERT), and a name across words (O'BRIEN).
+    """
+    words = [match.span() for match in re.finditer(r"[^\W_]+", text)]
+    for name in names:
+        start = text.find(name)
+        while start != -1:
+            end = start + len(name)
+            word = next((text[a:b] for a, b in words if a <= start and end <= b), name)
+            if (
+                word in (name, f"{name}S")
+                or word in initialled
+                or word not in _trade_words()
+            ):
+                return True
+            start = text.find(name, start + 1)
+    return False
 
 
 def _as_words(text: str, names: Iterable[str]) -> bool:
@@ -641,6 +785,9 @@ class BatchScreen(IdentifierScreen):
     names another by two letters alone gives little away. So a file of NG^AL
     keeps a lone YU though the batch holds NG^YU (NG YU goes). Such a part still
     goes from file names and messages (redact()), and from the patient's own files.
+    For the same reason a family name of two letters with an initial is not looked
+    for (LI W, W.LI, LIW of LI^WEI): one of three letters or more is, glued to an
+    initial as a whole word (JSMITH, SMITHJ, DOEA: _initialled()).
     """
 
     _by_patient: dict[str, IdentifierScreen] = field(
@@ -749,10 +896,11 @@ class _ShortNameParts:
 
         And those of them that make it with a part that is no modality, and those
         that make it of two different parts, one of them no modality (glued: LIWEI,
-        not LILI). A word of the trade (a modality, CTPROTOCOL, PLAN; a body part
-        of PS3.16 Table L-1, LUNG, HEAD) is made by nobody: NG^LU leaves LUNG
-        WINDOW alone. A word of the trade in neither list still counts (BONE of
-        BO^NE): there is no offline list of them all. Each place of the word
+        not LILI). A word of the trade (_trade_words(): a modality, CTPROTOCOL,
+        PLAN; a body part of PS3.16 Table L-1, LUNG, HEAD; a word of their meanings,
+        BONE, LOWER) is made by nobody: NG^LU leaves LUNG WINDOW alone, BO^NE BONE
+        WINDOW. A word of the trade in no list still counts: there is no offline
+        list of them all. Each place of the word
         holds who can make the letters before it, by the first part they used
         (None: two different ones).
         """
@@ -760,7 +908,7 @@ class _ShortNameParts:
             made = self.by_part.get(word, 0)
             named = 0 if word in _modalities() else made
             return made, named, 0
-        if word in _modalities() or word in _body_parts():
+        if word in _trade_words():
             return 0, 0, 0
         # reach[at][first part or None] = (made, named):
         reach: list[dict[str | None, tuple[int, int]]] = [
@@ -788,6 +936,37 @@ class _ShortNameParts:
         for made_by, named_by in reach[-1].values():
             made, named = made | made_by, named | named_by
         return made, named, reach[-1].get(None, (0, 0))[1]
+
+
+# The names GE gives its reconstruction kernels (ConvolutionKernel (0018,1210)): no
+# table of every vendor's kernels exists, and the others' names hold digits (Siemens
+# B30f, Canon FC13) or are a letter or two (Philips B, YA).
+_GE_KERNELS = frozenset(
+    {"SOFT", "STANDARD", "DETAIL", "CHEST", "LUNG", "BONE", "BONEPLUS", "EDGE"}
+)
+
+
+@functools.cache
+def _trade_words() -> frozenset[str]:
+    """Words of the trade of four letters or more, which name nobody.
+
+    Modalities (CID 33) and body parts (PS3.16 Table L-1) with the words of their
+    meanings (BONE of Bone Mineral Densitometry, LOWER and LIMB of Lower limb), and
+    GE's kernels. Offline lists: a word of the trade in none of them still counts.
+    """
+    cid = codes.cid33
+    meanings = [getattr(cid, name).meaning for name in cid.dir()]
+    from highdicom._standard_utils import get_anatomic_region_map
+
+    meanings += [code.CodeMeaning for code, _ in get_anatomic_region_map().values()]
+    words = {
+        word
+        for meaning in meanings
+        for word in _NOT_ALNUM.split(_unaccented(meaning).upper())
+        if word.isalpha()
+    }
+    words |= _modalities() | _body_parts() | _GE_KERNELS
+    return frozenset(word for word in words if len(word) >= _SUBSTRING_NAME)
 
 
 @functools.cache
@@ -1063,8 +1242,46 @@ def _spaceless_names(names: set[str]) -> set[str]:
 
 
 def _unaccented(text: str) -> str:
+    if text.isascii():
+        return text  # most names: nothing to take off, and many to look at
     decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Composed again, so that a hangul syllable (김) stays one, not three jamo:
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
+def _plain_view(text: str, upper: bool = False) -> tuple[str, list[int] | None]:
+    """Return the text as finds() compares it (_unaccented()), and where it came from.
+
+    The list holds, for each character of the plain text and for its end, the index
+    of the text's character it comes from (None: the text is ASCII, the same).
+    """
+    if text.isascii():
+        return (text.upper() if upper else text), None
+    pieces, at = [], []
+    for index, char in enumerate(text):
+        piece = _unaccented(char)
+        piece = piece.upper() if upper else piece
+        pieces.append(piece)
+        at += [index] * len(piece)
+    return "".join(pieces), [*at, len(text)]
+
+
+def _spans_in_text(
+    spans: Iterable[tuple[int, int]], at: list[int] | None
+) -> list[tuple[int, int]]:
+    """Return spans of a plain view (_plain_view()) as spans of the text it came from.
+
+    A span takes the whole character a letter of it comes from (Æ of AE), and the
+    accents after its last letter (e + U+0301).
+    """
+    if at is None:
+        return list(spans)
+    return [
+        (at[start], at[end] if at[end] != at[end - 1] else at[end - 1] + 1)
+        for start, end in spans
+    ]
 
 
 def _spellings(names: Iterable[str]) -> set[str]:
@@ -1157,27 +1374,45 @@ def _dates_in(text: str) -> set[tuple[int, int, int]]:
     """
     found = set()
     for match in _DATES.finditer(text):
-        group = match.group
-        if group("iso_year"):
-            found.add(
-                (int(group("iso_year")), int(group("iso_month")), int(group("iso_day")))
-            )
-        elif group("year"):
-            first, second, year = (
-                int(group("first")),
-                int(group("second")),
-                int(group("year")),
-            )
-            found |= {(year, second, first), (year, first, second)}
-        elif group("day"):
-            month = _MONTHS.get(group("month")[:3])
-            if month:
-                found.add((int(group("day_year")), month, int(group("day"))))
-        else:
-            month = _MONTHS.get(group("month_first")[:3])
-            if month:
-                found.add((int(group("month_year")), month, int(group("month_day"))))
+        found |= _date_readings(match)
     return found
+
+
+def _birth_dates_at(
+    text: str, birth_dates: set[datetime.date]
+) -> list[tuple[int, int]]:
+    """Return where a text in capitals writes a birth date (read as _dates_in() reads)."""
+    if not any(str(day.year) in text for day in birth_dates):
+        return []
+    days = {(day.year, day.month, day.day) for day in birth_dates}
+    return [
+        match.span()
+        for match in _DATES.finditer(text)
+        if not days.isdisjoint(_date_readings(match))
+    ]
+
+
+def _date_readings(match: re.Match[str]) -> set[tuple[int, int, int]]:
+    """Return the (year, month, day) a find of _DATES may mean (see _dates_in())."""
+    group = match.group
+    if group("iso_year"):
+        return {
+            (int(group("iso_year")), int(group("iso_month")), int(group("iso_day")))
+        }
+    if group("year"):
+        first, second, year = (
+            int(group("first")),
+            int(group("second")),
+            int(group("year")),
+        )
+        return {(year, second, first), (year, first, second)}
+    if group("day"):
+        month = _MONTHS.get(group("month")[:3])
+        return {(int(group("day_year")), month, int(group("day")))} if month else set()
+    month = _MONTHS.get(group("month_first")[:3])
+    if not month:
+        return set()
+    return {(int(group("month_year")), month, int(group("month_day")))}
 
 
 def vr_of(ds: Dataset, tag: BaseTag, elem: RawElement | None = None) -> str:
@@ -1648,17 +1883,21 @@ def _plan(tag: int) -> _Plan:
 
 
 BODY_PART_EXAMINED = 0x00180015
+CONVOLUTION_KERNEL = 0x00181210
 
 
 def is_defined_term(tag: int, text: str) -> bool:
     """Whether a value is one of its element's defined terms, which name nobody.
 
-    Known for BodyPartExamined only (PS3.16 Annex L, Table L-1: HEAD, LUNG, CHEST...),
-    so that a patient named HEAD keeps BodyPartExamined HEAD. Other codes have no
-    table here (ConvolutionKernel LUNG or BONE is a vendor's term, listed nowhere):
-    a name part as a whole word in them still empties them, the safer side.
+    Known for BodyPartExamined (PS3.16 Annex L, Table L-1: HEAD, LUNG, CHEST...),
+    so that a patient named HEAD keeps BodyPartExamined HEAD, and for the names GE
+    gives its kernels (_GE_KERNELS), so that a patient named BONE or LUNG keeps
+    ConvolutionKernel BONE and LUNG. The whole value only: a name part as a whole
+    word in another code (BONE SHARP, a kernel of no list) still empties it.
     """
-    return tag == BODY_PART_EXAMINED and text.strip().upper() in _body_parts()
+    if tag == BODY_PART_EXAMINED:
+        return text.strip().upper() in _body_parts()
+    return tag == CONVOLUTION_KERNEL and text.strip().upper() in _GE_KERNELS
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from patients.models import ImportRun
 from patients.services import source_key
 from radiomics.importers.deid import IdentifierScreen
 from radiomics.importers.dicom import ingest_dicom
@@ -181,3 +182,136 @@ def test_birth_date_in_acquisition_parameters_and_codes():
 
     assert screen.finds("3.2.1961", patient_only=True, names="code")
     assert not screen.finds("3.2.1960", patient_only=True, names="code")
+
+
+# File and folder names, messages and log lines (redact()) find the same spellings:
+REDACTED_SPELLINGS = [
+    ("NUNEZ^JOSE", "Núñez_ct.dcm", "[redacted]_ct.dcm"),
+    ("NUNEZ^JOSE", "NUÑEZ-JOSÉ", "[redacted]-[redacted]"),
+    ("NUNEZ^JOSE", "Nun\u0303ez_ct", "[redacted]_ct"),  # ñ written as n and a tilde
+    ("MUELLER^HANS", "Müller/ct.dcm", "[redacted]/ct.dcm"),
+    ("MÜLLER^HANS", "Mueller_Muller", "[redacted]_[redacted]"),
+    ("SØRENSEN^ÅSE", "ÆRØ_Sorensen", "ÆRØ_[redacted]"),
+]
+
+
+@pytest.mark.parametrize("name, text, redacted", REDACTED_SPELLINGS)
+def test_redact_finds_a_name_spelt_otherwise(name, text, redacted):
+    assert screen_of(name).redact(text) == redacted
+
+
+@pytest.mark.parametrize("written", BIRTH_DATE_WRITTEN)
+def test_redact_finds_a_birth_date_however_written(written):
+    screen = screen_of("DOE^JOHNNY", BIRTH_DATE)
+
+    redacted = screen.redact(f"scan_{written}.dcm", short_numbers=False)
+
+    assert "1961" not in redacted
+    assert redacted.startswith("scan_") and redacted.endswith(".dcm")
+
+
+@pytest.mark.parametrize("text", KEPT[1:])
+def test_redact_keeps_other_dates_and_numbers(text):
+    assert screen_of("DOE^JOHNNY", BIRTH_DATE).redact(text) == text
+
+
+def test_a_message_keeps_its_wording_beside_a_date_it_quotes():
+    from biobank.core.importing import Message
+
+    screen = screen_of("DOE^JOHNNY", BIRTH_DATE)
+
+    message = screen.redact(
+        Message("{value} is no study date; 7 Feb 1961 counted.", value="3 Feb 1961"),
+        short_numbers=False,
+    )
+
+    assert message == "[redacted] is no study date; 7 Feb 1961 counted."
+
+
+@pytest.mark.django_db
+def test_the_folder_given_is_screened_for_spellings_and_dates(inbox, project):
+    folder = inbox / "Núñez 3 Feb 1961"
+    folder.mkdir()
+    write_part10(
+        build_ct(
+            PatientID=OWN_ID, PatientName="NUNEZ^JOSE", PatientBirthDate=BIRTH_DATE
+        ),
+        folder / "ct.dcm",
+    )
+
+    report = ingest_dicom(folder, project)
+
+    assert report.source == "[redacted] [redacted]"
+    assert ImportRun.objects.get().source_name == "[redacted] [redacted]"
+
+
+# A family name glued to an initial, either way round, or beside one:
+INITIALLED = [
+    ("SMITH^JOHN", "SMITHJ follow-up"),
+    ("SMITH^JOHN", "JSMITH follow-up"),
+    ("SMITH^JOHN", "JSmith follow-up"),
+    ("SMITH^JOHN", "prior SmithJ"),
+    ("SMITH^JOHN", "J.SMITH follow-up"),
+    ("SMITH^JOHN", "SMITH J follow-up"),
+    ("SMITH^JOHN^QUINN", "QSMITH follow-up"),  # the middle name's initial
+    ("SMITH^JOHN", "JSMITH01"),  # letters turn to digits: a word ends
+    ("SMITH^JOHN", "JSMITHJOHN"),
+    ("DOE^ALEX", "DOEA follow-up"),  # a family name of three letters
+    ("DOE^ALEX", "ADOE follow-up"),
+    ("MÜLLER^HANS", "HMueller follow-up"),
+]
+
+
+@pytest.mark.django_db
+@WHOSE
+@pytest.mark.parametrize("name, description", INITIALLED)
+def test_a_family_name_with_an_initial_is_emptied(
+    inbox, project, ingest, name, description
+):
+    report = ingest(inbox, project, description, PatientName=name)
+
+    assert stored_description(project, OWN_ID) == {""}
+    assert emptied(report) == ["SeriesDescription (0008,103E)"]
+
+
+@pytest.mark.parametrize(
+    "text, redacted",
+    [
+        ("JSMITH_ct.dcm", "[redacted]_ct.dcm"),
+        ("SMITHJ/ct.dcm", "[redacted]/ct.dcm"),
+        ("JSmith01.dcm", "[redacted]01.dcm"),
+        ("JSMITHJOHN", "[redacted][redacted]"),
+        ("SMITHJOHN", "[redacted][redacted]"),  # as before: SMITH and JOHN
+        ("DOEA_ct", "[redacted]_ct"),
+        ("JSMITHSON_ct", "JSMITHSON_ct"),  # inside a word: no name there
+    ],
+)
+def test_redact_finds_a_family_name_with_an_initial(text, redacted):
+    screen = screen_of("SMITH^JOHN")
+    screen.add_name("DOE^ALEX")
+
+    assert screen.redact(text) == redacted
+
+
+KEPT_BESIDE_INITIALLED = [
+    # A word the family name and an initial make, but a word of the trade:
+    ("LOWE^ROBERT", "LOWER LIMB"),
+    ("LUN^GRACE", "LUNG WINDOW"),
+    ("HAN^DAVID", "HAND XR"),
+    # A family name shorter than three letters makes no such form (AND of AN^D):
+    ("AN^DAVID", "CHEST AND ABDOMEN"),
+    ("LI^WEI", "WLI"),
+    # The family name inside a longer word, initial or not:
+    ("SMITH^JOHN", "JSMITHSON"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, description", KEPT_BESIDE_INITIALLED)
+def test_another_patients_initialled_forms_leave_words_alone(
+    inbox, project, name, description
+):
+    report = ingest_beside(inbox, project, description, PatientName=name)
+
+    assert stored_description(project, OWN_ID) == {description}
+    assert emptied(report) == []

@@ -280,8 +280,8 @@ def test_a_code_keeps_a_long_name_part_found_inside_a_word(
         ("ConvolutionKernel", "SMITH01"),  # letters turn to digits: a word ends
         ("Manufacturer", "SmithScanner"),  # lower case turns to upper
         ("BodyPartExamined", "SMITH_CHEST"),  # no defined term
-        # No table of a vendor's kernels: a name part as a whole word still goes.
-        ("ConvolutionKernel", "LUNG"),
+        # A kernel of no list: a name part as a whole word still goes.
+        ("ConvolutionKernel", "LUNG SHARP"),
     ],
 )
 def test_a_code_holding_a_long_name_part_as_a_whole_word_is_still_emptied(
@@ -298,7 +298,7 @@ def test_a_code_holding_a_long_name_part_as_a_whole_word_is_still_emptied(
 def test_free_text_is_still_emptied_for_a_long_name_part_inside_a_word(
     make_ct, inbox, project
 ):
-    make_ct(PatientName="BONE^HEAD", SeriesDescription="HEADNECK 2mm")
+    make_ct(PatientName="BONE^HEAD", SeriesDescription="HEADFIRST 2mm")
 
     report = ingest_dicom(inbox, project)
 
@@ -326,4 +326,64 @@ def test_another_patient_named_head_leaves_the_batchs_body_parts_alone(
     assert (stored.BodyPartExamined, stored.ConvolutionKernel) == ("HEAD", "BONEPLUS")
     # Free text still names the other patient of the batch:
     assert stored.SeriesDescription == ""
+    assert [field.split(" (")[0] for field in cleaned(report)] == ["SeriesDescription"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kernel"),
+    [("BONE^HEAD", "BONE"), ("LUNG^ALEX", "LUNG"), ("SMITH^LUNG", "LUNG")],
+)
+def test_a_patient_named_like_a_kernel_of_ge_keeps_the_kernel(
+    make_ct, inbox, project, name, kernel
+):
+    """BONE and LUNG are kernels of GE (deid._GE_KERNELS): no name there."""
+    make_ct(PatientName=name, ConvolutionKernel=kernel, SeriesDescription="CT")
+
+    report = ingest_dicom(inbox, project)
+
+    assert stored_dataset(ImageInstance.objects.get()).ConvolutionKernel == kernel
+    assert cleaned(report) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "description"),
+    [
+        ("LOEWE^HANS", "LOWER LIMB"),  # LOWE, LOEWE spelt with one vowel
+        ("LÖWE^HANS", "Lower limb"),
+        ("LOEWE^HANS", "LOWERLIMB"),
+        ("BO^NE", "BONE WINDOW"),  # two short parts glued into a word of the trade
+        ("BONE^HEAD", "HEADNECK 2mm"),  # a body part (PS3.16 Table L-1)
+        ("RAIN^LI", "BRAIN MRI"),
+    ],
+)
+def test_the_patients_name_inside_a_word_of_the_trade_is_no_name(
+    make_ct, inbox, project, name, description
+):
+    make_ct(PatientName=name, SeriesDescription=description)
+
+    report = ingest_dicom(inbox, project)
+
+    assert stored_dataset(ImageInstance.objects.get()).SeriesDescription == description
+    assert cleaned(report) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "description"),
+    [
+        ("LOEWE^HANS", "LOWE LIMB"),  # the name as a word of its own
+        ("LOEWE^HANS", "LOWERLOWE"),  # no word of the trade
+        ("LUNG^ALEX", "LUNG WINDOW"),  # the name is the word of the trade
+        ("LOWE^ROBERT", "LOWER LIMB"),  # LOWE and the initial R glued
+        ("MORISON^ALEX", "MORISONS follow-up"),  # the name with an S: a possessive
+        ("WILLI^ALEX", "WILLIS"),
+    ],
+)
+def test_the_patients_name_beside_a_word_of_the_trade_is_still_emptied(
+    make_ct, inbox, project, name, description
+):
+    make_ct(PatientName=name, SeriesDescription=description)
+
+    report = ingest_dicom(inbox, project)
+
+    assert stored_dataset(ImageInstance.objects.get()).SeriesDescription == ""
     assert [field.split(" (")[0] for field in cleaned(report)] == ["SeriesDescription"]

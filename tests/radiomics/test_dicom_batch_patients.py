@@ -434,6 +434,8 @@ def test_own_short_name_parts_glued_to_digits_or_a_code_are_found(
         ({"PatientName": "NG^LU"}, "LUNG WINDOW"),
         ({"PatientName": "HE^AD"}, "HEAD CT"),
         ({"PatientName": "PL^AN"}, "CT PLAN"),
+        # ... or a word of their meanings (Bone Mineral Densitometry):
+        ({"PatientName": "BO^NE"}, "BONE WINDOW"),
     ],
 )
 def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
@@ -448,12 +450,14 @@ def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
 
 
 def test_the_own_patients_names_are_still_found_inside_words(inbox, project):
-    """The patient's own name parts keep the full rule: RAIN in BRAIN, LI alone."""
+    """The patient's own name parts keep the full rule: RAIN in TRAINING, LI alone.
+
+    (Not RAIN in BRAIN, a word of the trade: deid._outside_trade_words().)"""
     write_part10(
         build_ct(
             PatientID="SYN-1111",
             PatientName="RAIN^LI",
-            SeriesDescription="BRAIN MRI",
+            SeriesDescription="TRAINING MRI",
             ProtocolName="LI CT",
         ),
         inbox / "a.dcm",
