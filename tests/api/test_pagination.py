@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from biobank.api import pagination
 from biobank.api.filters import FeatureValueFilter
 from biobank.api.pagination import PageNumberPagination
 from patients.models import Project
@@ -39,6 +40,23 @@ def test_numbered_pages_say_when_the_count_stopped_at_the_limit(api, biobank, se
     assert (first["count"], first["count_exact"]) == (1, False)
     assert [row["pseudonym"] for row in second["results"]] == ["PT-B"]
     assert second["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("budget", "in_order"), [(0.0, False), (float("inf"), True)], ids=["slow", "fast"]
+)
+def test_the_count_is_the_same_read_in_the_lists_order_or_in_none(
+    api, biobank, monkeypatch, budget, in_order
+):
+    monkeypatch.setattr(pagination, "ORDERED_COUNT_SECONDS", budget)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = api.get("/api/patients/?page_size=1&ordering=pseudonym").json()
+
+    assert (page["count"], page["count_exact"]) == (2, True)
+    (count,) = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    # A page read fast enough has its count read in the page's order; else in none:
+    assert ("ORDER BY" in count) is in_order
 
 
 def test_a_list_that_fits_on_its_page_is_counted_without_a_count_query(api, biobank):
