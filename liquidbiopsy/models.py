@@ -214,6 +214,14 @@ class CTCCount(models.Model):
         super().save(*args, **kwargs)
 
 
+# The one rule of a limit of detection: the API's, the admin's and the importers'
+# (validation.check_limit_of_detection), the database's (cfdna_lod_fraction).
+LOD_OUT_OF_RANGE = (
+    "must lie above 0 and under 1 (100 %): a limit of 0 calls nothing below LOD and "
+    "one of 1 every variant; give the assay's limit, such as 0.005 for 0.5 %."
+)
+
+
 class CfDNAAssay(models.Model):
     class Method(models.TextChoices):
         DDPCR = "ddPCR", "Droplet digital PCR"
@@ -255,9 +263,12 @@ class CfDNAAssay(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(limit_of_detection_vaf__isnull=True)
-                | (Q(limit_of_detection_vaf__gte=0) & Q(limit_of_detection_vaf__lte=1)),
+                | (Q(limit_of_detection_vaf__gt=0) & Q(limit_of_detection_vaf__lt=1)),
                 name="cfdna_lod_fraction",
-                violation_error_message="The limit of detection is a VAF fraction between 0 and 1 (write 0.1 %% as 0.001).",
+                # In the admin's words for the field (a constraint's message is
+                # %-formatted, hence %%):
+                violation_error_message="Limit of detection (VAF) "
+                + LOD_OUT_OF_RANGE.replace("%", "%%"),
             ),
             models.CheckConstraint(
                 condition=Q(cfdna_ng_per_ml__isnull=True) | Q(cfdna_ng_per_ml__gte=0),

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from biobank.core.validation import InvalidValue, check_fits, choice_message
 from liquidbiopsy.models import (
     ABOVE_MAX_BLOOD_VOLUME,
+    LOD_OUT_OF_RANGE,
     MAX_BLOOD_VOLUME_ML,
     CfDNAAssay,
     CTCCount,
@@ -122,20 +123,13 @@ def check_fraction(number: float | Decimal, unit: str | None = FRACTION) -> floa
     return float(exact / 100 if unit == PERCENT else exact)
 
 
-LOD_OUT_OF_RANGE = (
-    "must lie above 0 and under 1 (100 %): a limit of 0 calls nothing below LOD and "
-    "one of 1 every variant; give the assay's limit, such as 0.005 for 0.5 %."
-)
-
-
 def check_limit_of_detection(
     number: float | Decimal, unit: str | None = FRACTION
 ) -> float:
     """Return an assay's limit of detection: a VAF fraction above 0 and under 1.
 
-    For the API, the admin, --lod and a cfDNA table's limit_of_detection column. NB:
-    the database's cfdna_lod_fraction still takes 0 and 1, so a limit stored before
-    this rule may be either.
+    For the API, the admin, --lod and a cfDNA table's limit_of_detection column; the
+    database's cfdna_lod_fraction holds the same bounds (migration 0017).
     """
     limit = check_fraction(number, unit)
     if not 0 < limit < 1:
