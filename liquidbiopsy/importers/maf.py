@@ -170,7 +170,7 @@ def import_maf(
             keep_germline,
             limit,
         )
-        store_variant_rows(rows, report, links, problems)
+        store_variant_rows(rows, report, links, problems, lod_of_file=True)
         report.rejected = problems.sorted()
 
     logger.info(

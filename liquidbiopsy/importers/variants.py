@@ -529,7 +529,11 @@ _FIELD_COLUMNS = {"limit_of_detection_vaf": "limit_of_detection"}
 
 
 def store_variant_rows(
-    rows: list[VariantRow], report: LabReport, links: RunLinks, problems: RowProblems
+    rows: list[VariantRow],
+    report: LabReport,
+    links: RunLinks,
+    problems: RowProblems,
+    lod_of_file: bool = False,
 ) -> None:
     """Store the rows, assay by assay; a row that conflicts with the store is rejected.
 
@@ -539,7 +543,15 @@ def store_variant_rows(
     The calls of an assay are made against its one limit of detection, once it is
     found (_limit_of): rows giving a limit go before the rows of the same assay that
     give none, which then take it, whatever their order in the file.
+
+    A limit given that the assay cannot take (another one stored, or stored calls
+    under it) rejects the whole file, with one problem per assay naming both limits:
+    it decides every call of the assay, and a file called against two limits is no
+    result. `lod_of_file`: the limit is the file's (--lod of a MAF or VCF), not a
+    row's cell, so the problem names no row.
     """
+    refused: list[Problem] = []
+    given_by: dict[int, int] = {}  # assay created by this file: the row giving it
     for group in _groups_by_assay(rows):
         made: list[str] = []
         try:
@@ -547,19 +559,21 @@ def store_variant_rows(
                 assay = _find_or_create_assay(group[0], made)
                 limit = _limit_of(assay, group[0], report)
         except StoredRecordDiffers as exc:
+            if _limit_differs(exc):
+                refused.append(
+                    _limit_refused(report, group[0], exc, given_by, lod_of_file)
+                )
+                continue
             for row in group:
                 _record_conflict(problems, row.line, exc)
             continue
         except LimitContradicted as exc:
-            for row in group:
-                problems.add(
-                    row.line,
-                    "limit_of_detection",
-                    str(exc),
-                    f"{exc.given:g}",
-                    code="conflicting-value",
-                )
+            refused.append(_limit_refused(report, group[0], exc, given_by, lod_of_file))
             continue
+        if refused:
+            continue  # the file is rejected: nothing more to store
+        if "cfDNA assays" in made:
+            given_by[assay.pk] = group[0].line
         for kind in made:
             report.count(kind)
 
@@ -586,6 +600,8 @@ def store_variant_rows(
                 warning = _other_protein_change(problems, row, result)
                 if warning is not None:
                     report.warnings.append(warning)
+    if refused:
+        raise ImportRejected(refused)
 
 
 def _groups_by_assay(rows: list[VariantRow]) -> list[list[VariantRow]]:
@@ -619,19 +635,67 @@ def _given_limit(row: VariantRow) -> float | None:
 class LimitContradicted(Exception):
     """A limit of detection given for an assay stored without one that its calls contradict."""
 
-    def __init__(self, given: float, under: list[VariantResult], count: int) -> None:
+    def __init__(
+        self, assay: CfDNAAssay, given: float, under: list[VariantResult], count: int
+    ) -> None:
+        self.assay = assay
         self.given = given
         examples = ", ".join(
             f"{variant.genomic_change or variant.gene} at {variant.vaf:g}"
             for variant in under
         )
         super().__init__(
-            f"is given for this draw's cfDNA assay, which is stored without a limit "
-            f"of detection and with {count} calls of detected under {given:g} "
-            f"({examples}); stored results are never overwritten, so the limit is "
-            "not stored and the rows of this assay are not imported. Import them "
-            "without the limit, or correct the stored assay and its calls first."
+            f"stored without a limit of detection and with {count} calls of detected "
+            f"under {given:g} ({examples})"
         )
+
+
+def _limit_differs(exc: StoredRecordDiffers) -> bool:
+    return any(d.field == "limit_of_detection_vaf" for d in exc.differences)
+
+
+def _limit_refused(
+    report: LabReport,
+    row: VariantRow,
+    exc: StoredRecordDiffers | LimitContradicted,
+    given_by: dict[int, int],
+    lod_of_file: bool,
+) -> Problem:
+    """Return the one problem of an assay that cannot take the limit of detection given.
+
+    It names the assay (its draw, method and panel) and both limits: the one stored,
+    or given by an earlier row of a cfDNA table, and the one given.
+    """
+    if isinstance(exc, LimitContradicted):
+        assay, given = exc.assay, exc.given
+        holds = str(exc)
+        fix = "import it again without the limit"
+    else:
+        assay = exc.record  # type: ignore[assignment]
+        (stored, given) = next(
+            (d.stored, d.given)
+            for d in exc.differences
+            if d.field == "limit_of_detection_vaf"
+        )
+        line = given_by.get(assay.pk)
+        holds = f"stored with the limit {stored:g}"
+        if line is not None:
+            holds = f"given the limit {stored:g} on row {line} of this file"
+        fix = f"import it again with the limit {stored:g}, or without one"
+    sample = assay.sample
+    panel = f"panel {assay.panel}" if assay.panel else "no panel"
+    return Problem(
+        report.source,
+        f"gives the limit of detection {given:g} for cfDNA assay {assay.pk} "
+        f"({assay.method}, {panel}) of blood sample {sample.pk} ({sample}), "
+        f"{holds}. An assay's calls are made against one limit and stored results "
+        f"are never overwritten, so nothing of this file is imported: {fix}, or "
+        "correct the stored assay and its calls first.",
+        row=None if lod_of_file else row.line,
+        field="limit_of_detection",
+        value=f"{given:g}",
+        code="conflicting-value",
+    )
 
 
 def _limit_of(assay: CfDNAAssay, row: VariantRow, report: LabReport) -> float | None:
@@ -646,7 +710,7 @@ def _limit_of(assay: CfDNAAssay, row: VariantRow, report: LabReport) -> float | 
     the API's rule (resolve_call) requires. A detected call under it, made without
     the limit, contradicts it: storing the limit would leave that call wrong,
     ignoring it would call this file's rows against a limit the assay does not
-    carry, so LimitContradicted rejects the rows.
+    carry, so LimitContradicted rejects the file.
     NB: the stored calls are read unlocked: an import of the same assay running at
     the same moment may store a call under the limit after they were read.
     """
@@ -656,7 +720,7 @@ def _limit_of(assay: CfDNAAssay, row: VariantRow, report: LabReport) -> float | 
         return stored
     under = detected_under(assay, given)
     if under:
-        raise LimitContradicted(given, under[:3], len(under))
+        raise LimitContradicted(assay, given, under[:3], len(under))
     assay.limit_of_detection_vaf = given
     assay.save(update_fields=["limit_of_detection_vaf"])
     report.warnings.append(

@@ -143,7 +143,7 @@ def import_vcf(
             limit,
         )
         rows, problems = reader.read(path, sample)
-        store_variant_rows(rows, report, links, problems)
+        store_variant_rows(rows, report, links, problems, lod_of_file=True)
         report.rejected = problems.sorted()
 
     logger.info(

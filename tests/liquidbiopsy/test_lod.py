@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from liquidbiopsy.importers.cfdna import import_cfdna
 from liquidbiopsy.importers.maf import import_maf
 from liquidbiopsy.models import CfDNAAssay, VariantResult
+from patients.models import ImportRun
 from tests.liquidbiopsy.conftest import register, rejection, stored_state, write
 from tests.liquidbiopsy.test_maf_import import LOD_MAF, ZERO_COUNTS_MAF, maf_calls
 from tests.liquidbiopsy.test_vcf_import import (
@@ -28,10 +31,19 @@ def stored_limit() -> float | None:
     return CfDNAAssay.objects.get().limit_of_detection_vaf
 
 
+def refusal(given: str, assay: CfDNAAssay) -> str:
+    """Return how the one problem of an assay refusing a limit begins."""
+    return (
+        f"gives the limit of detection {given} for cfDNA assay {assay.pk} "
+        f"(targeted-NGS, no panel) of blood sample {assay.sample.pk} "
+        f"({assay.sample}), "
+    )
+
+
 # A --lod for an assay stored without a limit.
 
 
-def test_a_lod_contradicted_by_the_assays_stored_calls_rejects_its_rows(
+def test_a_lod_contradicted_by_the_assays_stored_calls_rejects_the_file_once(
     project, tmp_path
 ):
     """KRAS was stored detected at 0.3 % without a limit; 0.5 % would make it below LOD."""
@@ -39,15 +51,19 @@ def test_a_lod_contradicted_by_the_assays_stored_calls_rejects_its_rows(
     run(path, project)
     before = stored_state()
 
-    report = run(path, project, lod="0.005")
+    problems = rejection(lambda: run(path, project, lod="0.005"))
 
-    assert [(p.row, p.field, p.value, p.code) for p in report.rejected] == [
-        (3, "limit_of_detection", "0.005", "conflicting-value"),
-        (4, "limit_of_detection", "0.005", "conflicting-value"),
+    assay = CfDNAAssay.objects.get()
+    assert [(p.source, p.row, p.field, p.value, p.code) for p in problems] == [
+        ("lod.vcf", None, "limit_of_detection", "0.005", "conflicting-value")
     ]
-    assert report.rejected[0].message.startswith(
-        "is given for this draw's cfDNA assay, which is stored without a limit of "
-        "detection and with 1 calls of detected under 0.005 (12:25398284 C>T at 0.003)"
+    assert problems[0].message == (
+        refusal("0.005", assay)
+        + "stored without a limit of detection and with 1 calls of "
+        "detected under 0.005 (12:25398284 C>T at 0.003). An assay's calls are made "
+        "against one limit and stored results are never overwritten, so nothing of "
+        "this file is imported: import it again without the limit, or correct the "
+        "stored assay and its calls first."
     )
     assert stored_state() == before
     assert stored_limit() is None
@@ -69,59 +85,94 @@ def test_a_lod_the_stored_calls_agree_with_is_stored_on_the_assay(project, tmp_p
     assert (report.rows_imported, report.duplicates, report.rejected) == (1, 1, [])
 
 
-def test_a_third_import_with_another_lod_is_refused_once_one_is_stored(
+# A limit other than the one stored rejects the file, with one problem per assay.
+
+
+def test_a_vcf_lod_other_than_the_stored_one_names_assay_and_limits_once(
     project, tmp_path
 ):
     """The reviewer's case: two limits in turn on an assay first stored without one."""
     run(vcf(tmp_path, "a.vcf", TP53_AT_50), project)
     run(vcf(tmp_path, "b.vcf", KRAS_AT_3), project, lod="0.005")
+    before = stored_state()
 
-    report = run(vcf(tmp_path, "c.vcf", EGFR_AT_5), project, lod="0.01")
+    problems = rejection(
+        lambda: run(vcf(tmp_path, "c.vcf", EGFR_AT_5, KRAS_AT_3), project, lod="0.01")
+    )
 
-    assert [(p.row, p.field, p.code) for p in report.rejected] == [
-        (3, "limit_of_detection", "conflicting-value")
+    assay = CfDNAAssay.objects.get()
+    assert [(p.source, p.row, p.field, p.value, p.code) for p in problems] == [
+        ("c.vcf", None, "limit_of_detection", "0.01", "conflicting-value")
     ]
-    assert "(limit_of_detection_vaf 0.005)" in report.rejected[0].message
-    assert stored_limit() == 0.005
-    assert set(calls_by_chromosome()) == {"12", "17"}
+    assert problems[0].message == (
+        refusal("0.01", assay)
+        + "stored with the limit 0.005. An assay's calls are made "
+        "against one limit and stored results are never overwritten, so nothing of "
+        "this file is imported: import it again with the limit 0.005, or without "
+        "one, or correct the stored assay and its calls first."
+    )
+    assert stored_state() == before
+    run_of_file = ImportRun.objects.get(source_name="c.vcf")
+    assert run_of_file.status == ImportRun.Status.FAILED
+    assert run_of_file.issues.filter(severity="error").count() == 1
 
 
-def test_a_maf_lod_conflicting_with_one_draw_rejects_that_draws_rows_only(
-    project, tmp_path
-):
+def two_draws_maf(tmp_path, name: str) -> Path:
+    return write(
+        tmp_path,
+        name,
+        LOD_MAF.splitlines(keepends=True)[0]
+        + "KRAS\tS1\t12\t25398284\tC\tT\t3\t1000\n"
+        + "TP53\tS1\t17\t7577120\tC\tT\t50\t1000\n"
+        + "TP53\tS2\t17\t7577120\tC\tT\t8\t1000\n",
+    )
+
+
+def import_two_draws(path: Path, project, lod: str):
+    return import_maf(path, project, drawn_on=DRAWN_ON, create_patients=True, lod=lod)
+
+
+def test_a_maf_lod_conflicting_with_one_draw_rejects_the_whole_file(project, tmp_path):
     one = write(
         tmp_path,
         "one.maf",
         LOD_MAF.splitlines(keepends=True)[0]
-        + ("KRAS\tS1\t12\t25398284\tC\tT\t3\t1000\n"),
+        + "KRAS\tS1\t12\t25398284\tC\tT\t3\t1000\n",
     )
-    import_maf(one, project, drawn_on=DRAWN_ON, create_patients=True, lod="0.005")
-    two = write(
-        tmp_path,
-        "two.maf",
-        LOD_MAF.splitlines(keepends=True)[0]
-        + (
-            "KRAS\tS1\t12\t25398284\tC\tT\t3\t1000\n"
-            "TP53\tS2\t17\t7577120\tC\tT\t8\t1000\n"
-        ),
+    import_two_draws(one, project, lod="0.005")
+    before = stored_state()
+
+    problems = rejection(
+        lambda: import_two_draws(two_draws_maf(tmp_path, "two.maf"), project, "0.01")
     )
 
-    report = import_maf(
-        two, project, drawn_on=DRAWN_ON, create_patients=True, lod="0.01"
-    )
-
-    assert [(p.row, p.field, p.value, p.code) for p in report.rejected] == [
-        (2, "limit_of_detection", "0.01", "conflicting-value")
+    (assay,) = CfDNAAssay.objects.all()
+    assert [(p.row, p.field, p.value, p.code) for p in problems] == [
+        (None, "limit_of_detection", "0.01", "conflicting-value")
     ]
-    assert report.rejected[0].message == (
-        "differs from the stored cfDNA assay of this draw (limit_of_detection_vaf "
-        "0.005); stored results are never overwritten."
+    assert problems[0].message.startswith(
+        refusal("0.01", assay) + "stored with the limit 0.005."
     )
-    limits = CfDNAAssay.objects.order_by("pk").values_list(
-        "limit_of_detection_vaf", flat=True
-    )
-    assert list(limits) == [0.005, 0.01]
-    assert maf_calls()["TP53"] == ("below-lod", None, 8, 1000)
+    # S2's draw, new, is not stored either: the file is imported whole or not at all.
+    assert stored_state() == before
+
+
+def test_a_maf_lod_conflicting_with_two_draws_names_each_assay_once(project, tmp_path):
+    path = two_draws_maf(tmp_path, "two.maf")
+    import_two_draws(path, project, lod="0.005")
+
+    problems = rejection(lambda: import_two_draws(path, project, "0.01"))
+
+    assays = CfDNAAssay.objects.order_by("pk")
+    assert [(p.row, p.value) for p in problems] == [(None, "0.01"), (None, "0.01")]
+    assert [p.message.split(" (")[0] for p in problems] == [
+        f"gives the limit of detection 0.01 for cfDNA assay {assay.pk}"
+        for assay in assays
+    ]
+    assert list(assays.values_list("limit_of_detection_vaf", flat=True)) == [
+        0.005,
+        0.005,
+    ]
 
 
 # Without --lod, the limit stored on the assay holds.
@@ -226,6 +277,57 @@ def test_a_cfdna_row_without_a_limit_takes_the_one_a_later_row_gives(project, tm
     calls = {v.gene: v.call for v in VariantResult.objects.all()}
     assert calls == {"PIK3CA": "below-lod", "EGFR": "detected"}
     assert stored_limit() == 0.001
+
+
+def test_a_cfdna_limit_other_than_the_stored_one_rejects_the_file_once(
+    project, tmp_path
+):
+    """As a --lod: one problem for the assay, at its first row giving the limit."""
+    register(project, "P1", "P2")
+    import_cfdna(
+        write(tmp_path, "a.csv", CFDNA + "P1,2022-01-03,EGFR,L858R,0.02,0.001,\n"),
+        project,
+    )
+    before = stored_state()
+    path = write(
+        tmp_path,
+        "b.csv",
+        CFDNA
+        + "P2,2022-01-03,EGFR,L858R,0.02,0.002,\n"
+        + "P1,2022-01-03,KRAS,G12C,0.03,0.002,\n"
+        + "P1,2022-01-03,TP53,R273H,0.04,0.002,\n",
+    )
+
+    problems = rejection(lambda: import_cfdna(path, project))
+
+    assay = CfDNAAssay.objects.get()
+    assert [(p.row, p.field, p.value, p.code) for p in problems] == [
+        (3, "limit_of_detection", "0.002", "conflicting-value")
+    ]
+    assert problems[0].message.startswith(
+        refusal("0.002", assay) + "stored with the limit 0.001."
+    )
+    assert stored_state() == before
+
+
+def test_two_limits_for_one_new_assay_of_a_cfdna_table_reject_the_file(
+    project, tmp_path
+):
+    register(project, "P1")
+    path = write(
+        tmp_path,
+        "v.csv",
+        CFDNA
+        + "P1,2022-01-03,EGFR,L858R,0.02,0.001,\n"
+        + "P1,2022-01-03,KRAS,G12C,0.03,0.002,\n"
+        + "P1,2022-01-03,TP53,R273H,0.04,0.002,\n",
+    )
+
+    problems = rejection(lambda: import_cfdna(path, project))
+
+    assert [(p.row, p.value) for p in problems] == [(3, "0.002")]
+    assert ", given the limit 0.001 on row 2 of this file. " in problems[0].message
+    assert not CfDNAAssay.objects.exists()
 
 
 @pytest.mark.parametrize("limit", ["0", "1"])

@@ -575,15 +575,15 @@ def test_a_lod_given_as_a_percent_is_a_fraction(project, tmp_path):
     assert calls_by_chromosome()["12"][0] == "below-lod"
 
 
-def test_another_lod_than_the_stored_assays_rejects_its_records(project, tmp_path):
+def test_another_lod_than_the_stored_assays_rejects_the_file_once(project, tmp_path):
     path = write(tmp_path, "lod.vcf", LOD_VCF)
     run(path, project, lod="0.005")
 
-    report = run(path, project, lod="0.01")
+    problems = rejection(lambda: run(path, project, lod="0.01"))
 
-    assert {(p.row, p.field, p.code) for p in report.rejected} == {
-        (row, "limit_of_detection", "conflicting-value") for row in (3, 4, 5)
-    }
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (None, "limit_of_detection", "conflicting-value")
+    ]
     assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
 
 
