@@ -8,7 +8,7 @@ from biobank.api.access import CURATE, projects_for
 from biobank.core.dates import ORDERS
 from biobank.core.importing import ImportRejected
 from biobank.imports.kinds import KINDS
-from liquidbiopsy.importers.variants import draw_of_option
+from liquidbiopsy.importers.variants import draw_of_option, lod_of_option
 
 
 class UploadForm(forms.Form):
@@ -41,6 +41,15 @@ class UploadForm(forms.Form):
         label="Source patient ID",
         help_text="Needed for a VCF; it is pseudonymised, never stored.",
     )
+    # Text checked by --lod's own rule (lod_of_option), as drawn_on is by --drawn-on's:
+    lod = forms.CharField(
+        required=False,
+        max_length=40,
+        label="Limit of detection",
+        help_text="For a MAF or a VCF: the assay's limit as a VAF fraction (0.005) or "
+        "a percent (0.5%), above 0 and under 1. Left empty, the calls are made "
+        "against the limit stored on the draw's assay, if any.",
+    )
 
     def __init__(self, user, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -57,9 +66,27 @@ class UploadForm(forms.Form):
                 ) from None
         return text
 
+    def clean_lod(self) -> str:
+        text = self.cleaned_data["lod"].strip()
+        if text:
+            try:
+                lod_of_option(self.fields["lod"].label, text, warnings=[])
+            except ImportRejected as exc:
+                raise forms.ValidationError(
+                    [f"{text}: {problem.message}" for problem in exc.problems]
+                ) from None
+        return text
+
     def clean(self) -> dict:
         data = super().clean()
         kind = KINDS.get(data.get("kind", ""))
+        if data.get("lod") and kind and "lod" not in kind.takes:
+            # Not ignored: a limit the import dropped would call nothing below LOD.
+            self.add_error(
+                "lod",
+                f"Limit of detection is for a MAF or a VCF, not a {kind.label}; a "
+                "cfDNA table gives it in its limit_of_detection column.",
+            )
         for name in kind.needs if kind else ():
             # A value refused by its own check is not also missing:
             if not data.get(name) and name not in self.errors:

@@ -34,6 +34,7 @@ class Kind:
     importer: str  # ImportRun.importer of the runs it records
     run: Callable[..., ImportReport] | None  # None: queued as a background job
     needs: tuple[str, ...] = ()  # options the form must have
+    takes: tuple[str, ...] = ()  # options it may have that other kinds refuse
     columns: frozenset[str] = frozenset()  # of a table kind, to tell one from another
 
 
@@ -71,6 +72,7 @@ def _maf(path: Path, project: Project, user, options: dict) -> ImportReport:
         project,
         drawn_on=options["drawn_on"],
         create_patients=options["create_patients"],
+        lod=options["lod"] or None,
         user=user,
     )
 
@@ -82,6 +84,7 @@ def _vcf(path: Path, project: Project, user, options: dict) -> ImportReport:
         patient_id=options["patient_id"],
         drawn_on=options["drawn_on"],
         create_patients=options["create_patients"],
+        lod=options["lod"] or None,
         user=user,
     )
 
@@ -123,8 +126,16 @@ KINDS = {
         _lab_table(import_cfdna),
         columns=frozenset(CFDNA_COLUMNS | set(CFDNA_ALIASES)),
     ),
-    "maf": Kind("MAF (plain or gzipped)", "maf", _maf, needs=("drawn_on",)),
-    "vcf": Kind("VCF (one sample)", "vcf", _vcf, needs=("drawn_on", "patient_id")),
+    "maf": Kind(
+        "MAF (plain or gzipped)", "maf", _maf, needs=("drawn_on",), takes=("lod",)
+    ),
+    "vcf": Kind(
+        "VCF (one sample)",
+        "vcf",
+        _vcf,
+        needs=("drawn_on", "patient_id"),
+        takes=("lod",),
+    ),
     "pyradiomics": Kind("PyRadiomics batch CSV", "pyradiomics-csv", _pyradiomics),
     DICOM_ZIP: Kind("ZIP archive of DICOM files", "dicom", None),
 }

@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from biobank.core.importing import ImportRejected
 from biobank.imports.forms import UploadForm
-from liquidbiopsy.importers.variants import draw_of_option
-from liquidbiopsy.models import CTCCount
+from liquidbiopsy.importers.variants import draw_of_option, lod_of_option
+from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
 from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import find_patient
 from radiomics.models import ImageInstance
@@ -666,3 +666,125 @@ def test_a_dicom_series_refused_whole_counts_each_of_its_files(curating, project
 
     assert "was refused; nothing was stored" in text
     assert "3 files rejected" in text
+
+
+# The limit of detection: the page's field takes what --lod takes, for a MAF or a VCF.
+
+LOD_VCF = (
+    b"##fileformat=VCFv4.2\n"
+    b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+    b"12\t25398284\t.\tC\tT\t.\tPASS\t.\tGT:AD\t0/1:997,3\n"
+    b"17\t7577120\t.\tC\tT\t.\tPASS\t.\tGT:AD\t0/1:950,50\n"
+)
+LOD_MAF = (
+    b"Hugo_Symbol\tTumor_Sample_Barcode\tChromosome\tStart_Position"
+    b"\tReference_Allele\tTumor_Seq_Allele2\tt_alt_count\tt_depth\n"
+    b"KRAS\tH-1\t12\t25398284\tC\tT\t3\t1000\n"
+    b"TP53\tH-1\t17\t7577120\tC\tT\t50\t1000\n"
+)
+
+
+def upload_calls(client, project, kind: str, lod: str):
+    content, name = (LOD_VCF, "calls.vcf") if kind == "vcf" else (LOD_MAF, "calls.maf")
+    return upload(
+        client,
+        project,
+        kind,
+        name,
+        content,
+        drawn_on="2023-05-22",
+        patient_id="H-1",
+        create_patients="on",
+        lod=lod,
+    )
+
+
+@pytest.mark.parametrize("kind", ["vcf", "maf"])
+@pytest.mark.parametrize("lod", ["0.005", "0.5%"])
+def test_the_limit_of_detection_given_calls_the_variants_under_it_below_lod(
+    curating, project, kind, lod
+):
+    response = upload_calls(curating, project, kind, lod)
+
+    assert response.status_code == 302
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
+    calls = VariantResult.objects.values_list("genomic_change", "call", "vaf")
+    assert sorted(calls) == [
+        ("12:25398284 C>T", "below-lod", None),
+        ("17:7577120 C>T", "detected", 0.05),
+    ]
+
+
+def test_without_a_limit_of_detection_nothing_is_below_lod(curating, project):
+    page = curating.get(URL).content.decode()
+    upload_calls(curating, project, "vcf", "")
+
+    assert 'name="lod"' in page
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf is None
+    assert not VariantResult.objects.filter(call="below-lod").exists()
+
+
+@pytest.mark.parametrize("text", ["0.005", "0.5%", "0.2", "0", "1", "100%", "1.5", "x"])
+def test_the_limit_of_detection_follows_the_import_commands_rule(
+    curating, staff, project, text
+):
+    try:
+        lod_of_option("calls.vcf", text, [])
+        command_takes_it = True
+    except ImportRejected as exc:
+        command_takes_it = False
+        (command_says,) = exc.problems
+    form = UploadForm(
+        staff,
+        {
+            "project": project.pk,
+            "kind": "vcf",
+            "drawn_on": "2023-05-22",
+            "patient_id": "H-1",
+            "lod": text,
+        },
+        {"file": SimpleUploadedFile("calls.vcf", LOD_VCF)},
+    )
+
+    assert form.is_valid() is command_takes_it
+    if not command_takes_it:
+        assert form.errors["lod"] == [f"{text}: {command_says.message}"]
+
+
+def test_a_limit_of_detection_for_a_cfdna_table_is_refused_not_ignored(
+    curating, project
+):
+    content = (CFDNA + "H-1,2023-05-22,KRAS,p.G12D,0.1\n").encode()
+
+    response = upload(
+        curating,
+        project,
+        "cfdna",
+        "cfdna.csv",
+        content,
+        create_patients="on",
+        lod="0.01",
+    )
+
+    assert response.status_code == 400
+    assert (
+        "Limit of detection is for a MAF or a VCF, not a cfDNA variant table (CSV); a "
+        "cfDNA table gives it in its limit_of_detection column."
+    ) in html.unescape(response.content.decode())
+    assert not ImportRun.objects.exists()
+
+
+def test_another_limit_than_the_stored_one_is_one_error_on_the_result_page(
+    curating, project
+):
+    upload_calls(curating, project, "vcf", "0.005")
+
+    response = upload_calls(curating, project, "vcf", "0.01")
+    page = curating.get(response.url)
+
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportRun.Status.FAILED
+    issues = [(i.severity, i.field, i.value) for i in page.context["issues"]]
+    assert issues == [("error", "limit_of_detection", "0.01")]
+    assert "stored with the limit 0.005" in html.unescape(page.content.decode())
+    assert CfDNAAssay.objects.get().limit_of_detection_vaf == 0.005
