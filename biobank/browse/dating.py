@@ -38,7 +38,7 @@ class PatientDates:
         return self.dater.value(self.key, value)
 
     def text(self, text: str) -> str:
-        """Return free text of this patient (a note) with its ISO days in the page's mode."""
+        """Return free text of this patient (a note) with its dates in the page's mode."""
         return self.dater.text(self.key, text)
 
     @property

@@ -205,7 +205,7 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) 
         for modality in sorted({series.modality for series in study.series.all()}):
             _point(
                 ax, time.x(study.study_date), rows[modality], tips,
-                f"{modality} study on {time.text(study.study_date)}: {study.description or 'no description'}",
+                f"{modality} study on {time.text(study.study_date)}: {time.dates.text(study.description) or 'no description'}",
                 f"study-{study.pk}",
                 marker="s", markersize=9, color=MODALITY_COLOURS.get(modality, "#555"),
             )  # fmt: skip

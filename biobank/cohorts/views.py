@@ -241,10 +241,10 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
 class ShownDraw:
     """The draw of a pair as the pages name it: the lab's sample ID, timepoint and day.
 
-    `patient_id` is None for a draw deleted since a saved version froze it. NB: the
-    lab's sample ID and timepoint are shown with their ISO days (2024-03-08) in the
-    page's date mode, as notes are (cohorts/draw_name.html); a day spelt otherwise in
-    them (20240308) is shown as given, as the API gives these fields.
+    `patient_id` is None for a draw deleted since a saved version froze it. The
+    lab's sample ID and timepoint are shown with each date in them, however written
+    (CAIRO5_2024-03-08, 20240308), in the page's date mode, as the API gives these
+    fields (cohorts/draw_name.html, Dater.text).
     """
 
     pk: int

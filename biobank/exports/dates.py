@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from django.db.models import Min, TextChoices
 from django.utils import timezone
 
 from biobank.api.access import CURATE, is_site_admin, project_ids_for
+from biobank.core.datetext import replace_dates
 from liquidbiopsy.models import BloodSample
 from patients.models import ClinicalEvent, Patient, Treatment
 from radiomics.models import ImagingStudy
@@ -56,10 +56,21 @@ DATED_FIELDS = frozenset(
         "at",
     )
 )
-# Free text that may name a date, such as a timeline entry's "Consent withdrawn on ..."
-# or a clinical event's note (only ISO days are found: "3 March 2021" is not):
-TEXT_FIELDS = frozenset(("summary", "note"))
-ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+# Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...",
+# a clinical event's note or a lab's sample ID (CAIRO5_2024-03-08_T1); each date in it,
+# however written, is shown in the mode (replace_dates). NB: a free-text field added
+# to a record is shown as stored until it is named here.
+TEXT_FIELDS = frozenset(
+    (
+        "summary",
+        "note",
+        "external_sample_id",
+        "timepoint",
+        "description",
+        "roi_name",
+        "fusion_note",
+    )
+)
 
 
 class DateMode(TextChoices):
@@ -268,13 +279,19 @@ class Dater:
         return self.value(key, data)
 
     def text(self, key: PatientKey, text: str) -> str:
-        """Return free text of patient `key` with each ISO day in it in this mode."""
+        """Return free text of patient `key` with each date in it in this mode.
+
+        Every spelling replace_dates() reads (2024-03-08, 20240308, 8 Mar 2024, ...)
+        is written as this mode writes a day; one whose day and month cannot be told
+        apart (08.03.2024) becomes "[date]". Every page, API answer and export of a
+        patient's free text goes through here.
+        """
         if self.is_calendar:
             return text
-        return ISO_DAY.sub(lambda day: self._day_text(key, day.group()), text)
+        return replace_dates(text, lambda day: self._day_text(key, day))
 
-    def _day_text(self, key: PatientKey, day: str) -> str:
-        value = self.value(key, _parsed(day))
+    def _day_text(self, key: PatientKey, day: dt.date) -> str:
+        value = self.value(key, day)
         if isinstance(value, dt.date):
             return value.isoformat()
         return "an unknown day" if value is None else f"day {value}"
@@ -299,6 +316,14 @@ class Dater:
                 _is_dated(name, dtype) and is_record_keeping(name)
             ):
                 columns[name] = pd.array([None] * len(frame), dtype=dtype)
+            elif name in TEXT_FIELDS:
+                columns[name] = pd.array(
+                    [
+                        self.text(key, value) if isinstance(value, str) else value
+                        for key, value in zip(keys, column, strict=True)
+                    ],
+                    dtype=dtype,
+                )
             elif _is_dated(name, dtype):
                 is_moment = isinstance(dtype, pd.DatetimeTZDtype) or name.endswith(
                     "_at"

@@ -54,8 +54,8 @@ def shown_date(value: dt.date | None, dates) -> str:
 
 @register.filter
 def shown_text(value: str, dates) -> str:
-    """Show free text of a patient (a clinical event's note) with each ISO day in it
-    (2024-03-01) in the page's date mode (a PatientDates); other spellings stay."""
+    """Show free text of a patient (a note, a lab's sample ID) with each date in it,
+    however written, in the page's date mode (a PatientDates; see Dater.text)."""
     return dates.text(value) if value else ""
 
 

@@ -235,6 +235,35 @@ def test_a_viewer_sees_no_calendar_date_in_a_draw_s_name(
         assert real not in page
 
 
+@pytest.mark.parametrize(
+    ("sample_id", "timepoint", "shown_id", "shown_timepoint"),
+    [
+        ("CAIRO5_2024-03-08_T1", "C1D1 08.03.2024", "CAIRO5_{day}_T1", "C1D1 [date]"),
+        ("PL-20240308", "8 Mar 2024", "PL-{day}", "{day}"),
+        ("S2024-03-08", "Mar 8, 2024 pre-op", "S{day}", "{day} pre-op"),
+    ],
+)
+def test_a_viewer_sees_no_calendar_date_however_the_lab_spells_it(
+    logged_in, pairs, sample_id, timepoint, shown_id, shown_timepoint
+):
+    study, with_variant, _plain = pairs
+    with_variant.external_sample_id, with_variant.timepoint = sample_id, timepoint
+    with_variant.save()
+    day = Dater(DateMode.SHIFTED).value(("demo", "DEMO-00001"), dt.date(2024, 3, 8))
+
+    response = logged_in.get("/cohorts/", {"window_days": 5})
+
+    sample = text_of(pair_cells(response)[0][SAMPLE])
+    shown = day.isoformat()
+    assert sample == (
+        f"{shown_id.format(day=shown)}, drawn {shown} "
+        f"({shown_timepoint.format(day=shown)})"
+    )
+    page = response.content.decode()
+    for real in ("2024-03-08", "20240308", "08.03.2024", "8 Mar 2024", "Mar 8, 2024"):
+        assert real not in page
+
+
 def test_cohort_page_explains_an_invalid_filter_next_to_its_field(logged_in, pairs):
     response = logged_in.get("/cohorts/", {"window_days": "-1", "variant": "p.T790M"})
 

@@ -1,0 +1,87 @@
+"""A viewer finds no calendar date in a patient's free text, however it is written.
+
+A lab's sample ID or timepoint, a study's description, an ROI's name or a note may
+spell a day (CAIRO5_2020-01-22_T1, PL-20200122, C1D1 22.01.2020, 22 Jan 2020); shown
+as stored next to the shifted day of the same record, the difference would be the
+patient's offset. Every answer a viewer can open shows such a day in the mode, or
+"[date]" when its day and month cannot be told apart (biobank.core.datetext).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from biobank.exports.dates import shift_days
+from tests.api.test_record_keeping_moments import every_answer, viewer_client
+
+pytestmark = pytest.mark.usefixtures("renewed_consent")
+__all__ = ["viewer_client"]  # a fixture, used by name
+
+# Days of patient A's records, as its free text spells them below:
+WRITTEN = (
+    "2020-01-22",
+    "20200120",
+    "2020_01_20",
+    "22 Jan 2020",
+    "22/01/20",
+    "01.05.2020",
+)
+
+
+@pytest.fixture
+def dated_texts(biobank):
+    a = biobank.a
+    a.sample.external_sample_id = "CAIRO5_2020-01-22_T1"
+    a.sample.timepoint = "C1D1 22/01/20"
+    a.sample.save()
+    a.study.description = "CT thorax 20200120"
+    a.study.save()
+    a.segmentation.roi_name = "GTV 2020_01_20"
+    a.segmentation.save()
+    a.event.note = "Seen 22 Jan 2020, again 01.05.2020"
+    a.event.save()
+    return a
+
+
+def moved(key, day: dt.date) -> str:
+    return (day + dt.timedelta(days=shift_days(key))).isoformat()
+
+
+@pytest.mark.parametrize("mode", ["", "shifted", "relative"])
+def test_a_viewer_finds_no_calendar_date_in_any_free_text(
+    mode, api, viewer_client, dated_texts
+):
+    answers = every_answer(api, viewer_client, mode)
+
+    leaks = {
+        (url, written)
+        for url, body in answers.items()
+        for written in WRITTEN
+        if written in body
+    }
+    assert leaks == set()
+    # The fields are there, their days rewritten:
+    assert any("CAIRO5_" in body for body in answers.values())
+    assert any("C1D1 [date]" in body for body in answers.values())
+
+
+def test_the_api_shifts_a_sample_id_s_day_and_blanks_an_unclear_one(api, dated_texts):
+    key = ("demo", dated_texts.patient.pseudonym)
+
+    shown = api.get(f"/api/blood-samples/{dated_texts.sample.pk}/").json()
+    event = api.get(f"/api/clinical-events/{dated_texts.event.pk}/").json()
+
+    assert shown["external_sample_id"] == (
+        f"CAIRO5_{moved(key, dt.date(2020, 1, 22))}_T1"
+    )
+    assert shown["timepoint"] == "C1D1 [date]"
+    assert event["note"] == f"Seen {moved(key, dt.date(2020, 1, 22))}, again [date]"
+
+
+def test_a_curator_reads_the_free_text_as_written(calendar_api, dated_texts):
+    shown = calendar_api.get(f"/api/blood-samples/{dated_texts.sample.pk}/").json()
+
+    assert shown["external_sample_id"] == "CAIRO5_2020-01-22_T1"
+    assert shown["timepoint"] == "C1D1 22/01/20"
