@@ -94,6 +94,7 @@ WHOLE_CELLS = "is not a whole number of cells (0 or more)."
 WHOLE_READS = "is not a whole number of reads (0 or more)."
 NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
 MAX_CONCENTRATION = 100_000.0  # ng/mL
+LETTERED_CHROMOSOMES = {"X": "X", "Y": "Y", "M": "MT", "MT": "MT"}
 NOT_A_GENOMIC_CHANGE = "is not a genomic change such as chr17:7578263 G>A."
 
 _MAX_GENOMIC = VariantResult._meta.get_field("genomic_change").max_length
@@ -407,6 +408,35 @@ _HASHED = re.compile(
 )
 
 
+# The genome builds a genomic change may be asked in, each with the spellings its
+# files give (MAF NCBI_Build, a VCF's ##reference, CAIRO5's hg19), first the name:
+GENOME_BUILDS = {
+    "GRCh37": ("GRCh37", "hg19", "b37", "hs37d5"),
+    "GRCh38": ("GRCh38", "hg38"),
+}
+# A build after the change asked for: "7:55249071 C>T hg38", "... (GRCh38)":
+_ASKED_BUILD = re.compile(
+    r"[\s,]+\(?(?P<build>GRCh3[78]|hg19|hg38|b37|hs37d5)(?:\.p\d+)?\)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def genome_build_name(stored: str) -> str:
+    """Return the name of a stored build (hg19 is GRCh37), or the text of another one."""
+    for name, spellings in GENOME_BUILDS.items():
+        if stored.lower().startswith(tuple(s.lower() for s in spellings)):
+            return name
+    return stored
+
+
+def split_genome_build(text: str) -> tuple[str, str]:
+    """Return a genomic change asked for and the name of the build after it, or ""."""
+    asked = _ASKED_BUILD.search(text)
+    if asked is None:
+        return text, ""
+    return text[: asked.start()], genome_build_name(asked["build"])
+
+
 def looks_like_genomic_change(text: str) -> bool:
     """Return whether a variant asked for is a genomic change (17:7578263 G>A)."""
     return bool(_GENOMIC_START.match(text))
@@ -432,7 +462,10 @@ def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
     their length and a hash, so the change still identifies the variant.
     """
     chrom = re.sub(r"^chr|\.fa$", "", chrom.strip(), flags=re.IGNORECASE)
-    chrom = "MT" if chrom.upper() == "M" else chrom
+    # X, Y and MT in upper case whatever a file or a researcher wrote (chrx, mt), as
+    # the cohort filter asks for them; other contigs (chrUn_gl000220) stay as written:
+    if chrom.upper() in LETTERED_CHROMOSOMES:
+        chrom = LETTERED_CHROMOSOMES[chrom.upper()]
     ref = ref.strip().upper() or "-"
     alt = alt.strip().upper() or "-"
     text = f"{chrom}:{position.strip()} {ref}>{alt}"

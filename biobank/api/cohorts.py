@@ -101,7 +101,7 @@ COHORT_PARAMETERS = [
     _parameter("cancer_type", OpenApiTypes.STR, f"OncoTree code. {CANCER_SUBTYPES_HELP}", enum=CancerType.values),
     _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),
     _parameter("gene", OpenApiTypes.STR, "A detected cfDNA variant of this gene in the draw."),
-    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A), which needs no gene."),
+    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A), which needs no gene; after it, its genome build (17:7578263 G>A hg19) when several are stored."),
     _parameter("min_ctc", OpenApiTypes.FLOAT, "CTCs per 7.5 mL in the draw, at least."),
     _parameter("feature", OpenApiTypes.STR, "Radiomic feature name or IBSI code with a value on the study."),
     _parameter("feature_min", OpenApiTypes.FLOAT, "Lowest value of the feature."),
@@ -208,7 +208,7 @@ def collect_evidence(criteria: CohortCriteria, rows: list[dict]):
         if looks_like_genomic_change(criteria.variant):
             # Only then, so that the evidence frozen by saved cohorts before it
             # reads the same when they are run again:
-            names.append("genomic_change")
+            names += ["genomic_change", "genome_build"]
         variants = (
             detected_variants(criteria.gene, criteria.variant)
             .filter(assay__sample__in=sample_ids)

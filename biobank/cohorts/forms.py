@@ -8,22 +8,23 @@ from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.template.defaultfilters import pluralize
 from django.utils.text import Truncator
 
 from biobank.api import vocabulary
-from biobank.api.access import ProjectChoicesOfUser
+from biobank.api.access import ProjectChoicesOfUser, visible_to
 from biobank.cohorts.query import (
     IBSI_CODE_IMAGE_FILTER,
     CohortCriteria,
     PairMode,
     detected_variants,
+    genome_builds_of,
 )
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
-from liquidbiopsy.validation import looks_like_genomic_change
+from liquidbiopsy.validation import looks_like_genomic_change, split_genome_build
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Project
 from radiomics.models import FeatureDefinition, FeatureExtraction
 
@@ -118,7 +119,8 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         max_length=200,
         required=False,
         help_text="Protein change of the gene (p.T790M, p.Thr790Met), fusion (EML4::ALK) "
-        "or genomic change as the pages show it (17:7578263 G>A), which needs no gene.",
+        "or genomic change as the pages show it (17:7578263 G>A), which needs no gene; "
+        "after it, its genome build (GRCh37 or hg19, GRCh38 or hg38) if several are stored.",
     )
     min_ctc = forms.FloatField(
         label="CTCs per 7.5 mL, at least",
@@ -190,9 +192,37 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             return
 
         try:
-            detected_variants(gene, variant)
+            found = detected_variants(gene, variant)
         except (HGVSError, FusionError, InvalidValue) as error:
             self.add_error("variant", f"{variant} {error}")
+            return
+
+        if looks_like_genomic_change(variant):
+            self._check_one_genome_build(variant, found)
+
+    def _check_one_genome_build(self, variant: str, found: QuerySet) -> None:
+        """Refuse a genomic change without build that the user reads in several builds.
+
+        The same position names different variants in GRCh37 and GRCh38 (CAIRO5 tables
+        are hg19, a MAF or VCF gives its own), so the researcher must say which one.
+        One query, only for a genomic change asked for without its build.
+        """
+        change, build = split_genome_build(variant)
+        if build:
+            return
+        project = self.cleaned_data.get("project")
+        if project is not None:
+            found = found.filter(assay__sample__patient__project=project)
+        builds = genome_builds_of(
+            visible_to(self.user, found, "assay__sample__patient__project")
+        )
+        if len(builds) > 1:
+            self.add_error(
+                "variant",
+                f"{variant} is stored in more than one genome build "
+                f"({', '.join(builds)}); add the one you mean after the change, "
+                f"e.g. {change.strip()} {builds[0]}.",
+            )
 
     def _check_feature(
         self, feature: str, lowest: float | None, highest: float | None

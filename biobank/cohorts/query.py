@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,8 +26,11 @@ from django.utils import timezone
 
 from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from liquidbiopsy.validation import (
+    GENOME_BUILDS,
+    genome_build_name,
     looks_like_genomic_change,
     read_shown_genomic_change,
+    split_genome_build,
 )
 from patients.consent import COHORT_SCOPES, consent_allows
 from patients.models import Project, Treatment, cancer_types_within
@@ -115,7 +120,7 @@ class CohortCriteria:
     """What a cohort asks for; empty values mean "any".
 
     `variant` is a protein change (p.T790M, p.Thr790Met, ...) of `gene`, a fusion
-    (EML4::ALK) or a genomic change (17:7578263 G>A); `feature` is a FeatureDefinition name or an IBSI code.
+    (EML4::ALK) or a genomic change (17:7578263 G>A, with its build: 17:7578263 G>A hg19); `feature` is a FeatureDefinition name or an IBSI code.
     """
 
     window_days: int = 30
@@ -187,7 +192,8 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
     Spelling rules (p.Thr790Met is p.T790M, SEPT9 is SEPTIN9) live in
     liquidbiopsy.hgvs and liquidbiopsy.validation; this is the one place the cohort
     query calls them. A genomic change (17:7578263 G>A) names a variant of no gene
-    as the pages name it; with a gene, the variant must be of that gene too.
+    as the pages name it, optionally followed by its build (GRCh38, hg38); with a
+    gene, the variant must be of that gene too.
 
     Raises
     ------
@@ -196,13 +202,29 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
     """
     detected = VariantResult.objects.detected()
     if looks_like_genomic_change(variant):
-        # NB: matched as stored, whatever the genome build: the pages do not show it.
+        # A build after the change (7:55249071 C>T hg38) keeps the variants stored in
+        # it; without one, genome_builds_asked_for tells whether that is ambiguous.
+        change, build = split_genome_build(variant)
         # Read by the (genomic_change, call) index (migration 0016):
-        found = detected.filter(genomic_change=read_shown_genomic_change(variant))
+        found = detected.filter(genomic_change=read_shown_genomic_change(change))
+        if build:
+            spellings = [Q(genome_build__istartswith=s) for s in GENOME_BUILDS[build]]
+            found = found.filter(functools.reduce(operator.or_, spellings))
         return found.of_gene(gene) if gene else found
     if variant:
         return detected.matching(gene, variant)
     return detected.of_gene(gene)
+
+
+def genome_builds_of(variants: QuerySet[VariantResult]) -> list[str]:
+    """Return the builds the `variants` are stored in, by name (hg19 is GRCh37), sorted.
+
+    One query. NB: a variant stored without a build (a cfDNA table or the API may
+    give none) counts for no build, so it is matched by a change asked for without
+    one, beside those of a single build, and by none asked with a build.
+    """
+    stored = variants.exclude(genome_build="").values_list("genome_build", flat=True)
+    return sorted({genome_build_name(build) for build in stored.distinct()})
 
 
 def pair_queryset(criteria: CohortCriteria) -> QuerySet:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from patients.models import Project, Treatment
+from liquidbiopsy.models import VariantResult
+from patients.models import Patient, Project, Treatment
 from tests.api.conftest import results
 from tests.api.test_queries import add_patients, count_queries
 from tests.biobank.conftest import Records
@@ -89,6 +90,87 @@ def test_a_misspelt_genomic_change_is_a_400_naming_variant(api, biobank):
     assert response.json() == {
         "variant": ["chr7 55249071 is not a genomic change such as chr17:7578263 G>A."]
     }
+
+
+def gene_less(variant, build: str) -> None:
+    """Store `variant` as detected and of no gene at 7:55249071 C>T in `build`."""
+    VariantResult.objects.filter(pk=variant.pk).update(
+        gene="",
+        gene_hgnc="",
+        protein_change="",
+        genomic_change="7:55249071 C>T",
+        genome_build=build,
+        call=VariantResult.Call.DETECTED,
+        vaf=0.1,
+    )
+
+
+def test_a_genomic_change_stored_in_two_builds_is_refused_without_one(api, biobank):
+    """Of EGFR T790M in hg19, of another gene or none in GRCh38."""
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+
+    response = api.get("/api/cohort-pairs/?variant=7:55249071%20C%3ET")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "variant": [
+            "7:55249071 C>T is stored in more than one genome build (GRCh37, "
+            "GRCh38); add the one you mean after the change, e.g. 7:55249071 C>T "
+            "GRCh37."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("build", "patient"),
+    [("hg19", "PT-A"), ("GRCh37", "PT-A"), ("(GRCh38)", "PT-B"), ("hg38", "PT-B")],
+)
+def test_a_genomic_change_with_its_build_names_the_build_in_evidence(
+    api, biobank, build, patient
+):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+
+    rows = pairs(api, f"variant=chr7:55249071%20C%3ET%20{build}")
+
+    assert [row["patient_pseudonym"] for row in rows] == [patient]
+    [evidence] = rows[0]["evidence"]["variants"]
+    stored = {"PT-A": "hg19", "PT-B": "GRCh38"}[patient]
+    assert (evidence["genomic_change"], evidence["genome_build"]) == (
+        "7:55249071 C>T",
+        stored,
+    )
+
+
+def test_only_builds_the_reader_may_read_make_a_genomic_change_ambiguous(api, biobank):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+    hidden = Project.objects.create(code="hidden", name="Not the reader's")
+    Patient.objects.filter(pk=biobank.b.sample.patient_id).update(project=hidden)
+
+    rows = pairs(api, "variant=7:55249071%20C%3ET")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+
+
+def test_only_a_genomic_change_without_build_costs_a_query_more(api, biobank):
+    gene_less(biobank.a.variant, "hg19")
+    fusion = count_queries(api, "/api/cohort-pairs/?variant=EML4::ALK")
+
+    with_build = count_queries(
+        api, "/api/cohort-pairs/?variant=7:55249071%20C%3ET%20hg19"
+    )
+    without = count_queries(api, "/api/cohort-pairs/?variant=7:55249071%20C%3ET")
+
+    # The builds of the matching variants, read only to refuse an ambiguous change:
+    assert len(with_build) == len(fusion)
+    assert len(without) == len(fusion) + 1
+
+    def reads_builds(queries: list[str]) -> bool:
+        return any("DISTINCT" in q and "genome_build" in q for q in queries)
+
+    assert reads_builds(without) and not reads_builds(with_build)
 
 
 def test_ctc_pair_names_the_count(api, biobank):

@@ -12,6 +12,7 @@ from biobank.cohorts.query import (
     PairMode,
     detected_variants,
     find_pairs,
+    genome_builds_of,
     pair_queryset,
     rows_of,
 )
@@ -316,6 +317,58 @@ def test_a_genomic_change_shortened_on_the_pages_finds_its_variant(
     assert "sha256:" in long
     assert paired_samples(variant=long) == [sample.pk]
     assert paired_samples(variant=f"chr{long.upper()}") == [sample.pk]
+
+
+@pytest.mark.parametrize(
+    ("asked", "found"),
+    [
+        ("1:204429832 C>A hg19", "hg19"),
+        ("chr1:204429832 C>A GRCh37", "hg19"),
+        ("1:204429832 C>A (grch37.p13)", "hg19"),
+        ("1:204429832 C>A, b37", "hg19"),
+        ("1:204429832 C>A hg38", "GRCh38"),
+        ("chr1_204429832_C_A GRCh38", "GRCh38"),
+    ],
+)
+def test_a_genomic_change_with_its_build_finds_the_variant_of_that_build(
+    records, patient, study, asked, found
+):
+    """The same position names different variants in GRCh37 and GRCh38."""
+    hg19 = records.draw(patient, days(-1))
+    intergenic(records, hg19, "1:204429832 C>A", genome_build="hg19")
+    grch38 = records.draw(patient, days(1))
+    intergenic(records, grch38, "1:204429832 C>A", genome_build="GRCh38")
+    no_build = records.draw(patient, days(2))
+    intergenic(records, no_build, "1:204429832 C>A")
+
+    expected = {"hg19": hg19.pk, "GRCh38": grch38.pk}[found]
+    assert paired_samples(variant=asked) == [expected]
+    # Without a build every stored one matches; the form refuses that (forms.py):
+    everywhere = paired_samples(variant="1:204429832 C>A")
+    assert everywhere == [hg19.pk, grch38.pk, no_build.pk]
+    assert genome_builds_of(detected_variants("", "1:204429832 C>A")) == [
+        "GRCh37",
+        "GRCh38",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("asked", "stored"),
+    [
+        ("chrx:100 A>G", "X:100 A>G"),
+        ("x:100 a>g", "X:100 A>G"),
+        ("chry_100_A_G", "Y:100 A>G"),
+        ("mt:10 A>G", "MT:10 A>G"),
+        ("chrm:10 A>G", "MT:10 A>G"),
+    ],
+)
+def test_a_lower_case_chromosome_finds_its_variant(
+    records, patient, study, asked, stored
+):
+    sample = records.draw(patient, days(0))
+    intergenic(records, sample, stored)
+
+    assert paired_samples(variant=asked) == [sample.pk]
 
 
 def test_a_genomic_change_is_read_from_its_own_index(records, patient, study):

@@ -11,6 +11,7 @@ from html import unescape
 import pytest
 
 from biobank.exports.dates import DateMode, Dater
+from liquidbiopsy.models import VariantResult
 from patients.models import Project
 from tests.biobank.conftest import Records
 from tests.conftest import grant
@@ -311,6 +312,31 @@ def test_cohort_page_names_the_variant_field_of_a_misspelt_genomic_change(
     field = re.search(r'<label for="id_variant">Variant:</label>.*?<input', html, re.S)
     assert f"{spelling} is not a genomic change" in field.group(0)
     assert 'aria-describedby="id_variant_helptext id_variant_error"' in html
+
+
+def test_cohort_page_asks_for_the_build_of_a_change_stored_in_two(
+    logged_in, records, pairs
+):
+    study, with_variant, plain = pairs
+    for draw, build in ((with_variant, "hg19"), (plain, "GRCh38")):
+        variant = records.variant(draw, "", f"{build}-change")
+        VariantResult.objects.filter(pk=variant.pk).update(
+            protein_change="", genomic_change="7:55249071 C>T", genome_build=build
+        )
+
+    refused = logged_in.get("/cohorts/", {"variant": "7:55249071 C>T"})
+    chosen = logged_in.get("/cohorts/", {"variant": "7:55249071 C>T hg38"})
+
+    assert refused.status_code == 400
+    assert refused.context["form"].errors == {
+        "variant": [
+            "7:55249071 C>T is stored in more than one genome build (GRCh37, "
+            "GRCh38); add the one you mean after the change, e.g. 7:55249071 C>T "
+            "GRCh37."
+        ]
+    }
+    assert chosen.status_code == 200
+    assert [row.sample_id for row in chosen.context["rows"]] == [plain.pk]
 
 
 # CSV download:

@@ -601,3 +601,30 @@ def test_the_vcf_command_takes_the_lod(project, tmp_path):
     )
 
     assert calls_by_chromosome()["12"][0] == "below-lod"
+
+
+# Chromosomes are stored as the cohort filter asks for them (X, MT), whatever the case.
+
+
+def test_lettered_chromosomes_are_stored_in_upper_case_other_contigs_as_written(
+    project, tmp_path
+):
+    path = write(
+        tmp_path,
+        "case.vcf",
+        "##fileformat=VCFv4.2\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+        "chrx\t100\t.\ta\tg\t.\tPASS\t.\tGT:AF\t0/1:0.2\n"
+        "chrM\t10\t.\tA\tG\t.\tPASS\t.\tGT:AF\t0/1:0.2\n"
+        "y\t50\t.\tC\tT\t.\tPASS\t.\tGT:AF\t0/1:0.2\n"
+        "chrUn_gl000220\t5\t.\tA\tG\t.\tPASS\t.\tGT:AF\t0/1:0.2\n",
+    )
+
+    run(path, project)
+
+    assert sorted(VariantResult.objects.values_list("genomic_change", flat=True)) == [
+        "MT:10 A>G",
+        "Un_gl000220:5 A>G",
+        "X:100 A>G",
+        "Y:50 C>T",
+    ]
