@@ -79,6 +79,7 @@ from biobank.exports.dates import (
 )
 from biobank.exports.models import ExportRecord
 from liquidbiopsy.models import BloodSample
+from radiomics.models import ImagingStudy
 
 PAGE_ROWS = 500
 CSV_CHUNK_ROWS = 2000
@@ -207,7 +208,9 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
     shown = rows[:PAGE_ROWS]
     keys = [(row.project_code, row.patient_pseudonym) for row in shown]
-    draws = _draws_as_shown([(r.sample_id, r.drawn_at, r.drawn_on) for r in shown])
+    draws = _draws_as_shown(
+        [(r.sample_id, r.drawn_at, r.drawn_on) for r in shown], request.user
+    )
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
     context |= {
@@ -255,18 +258,22 @@ class ShownDraw:
     patient_id: int | None = None
 
 
-def _draws_as_shown(draws: list[tuple[int, dt.datetime, dt.date]]) -> list[ShownDraw]:
+def _draws_as_shown(
+    draws: list[tuple[int, dt.datetime, dt.date]], user: AbstractBaseUser
+) -> list[ShownDraw]:
     """Return each (sample id, drawn_at, drawn_on) as a page shows and names the draw.
 
     A draw given with a date only shows its day, not the midnight it is stored at
     (BloodSample.drawn); the pairs and their downloads keep the stored moment. One
-    query. A draw deleted since it was frozen in a saved version shows its moment.
+    query. A draw deleted since it was frozen in a saved version, or that `user` may
+    no longer read (an author who lost the project's role), shows its frozen moment.
     """
+    readable = visible_to(user, BloodSample.objects.all(), "patient__project")
     stored = {
         row["pk"]: row
-        for row in BloodSample.objects.filter(
-            pk__in={sample for sample, _, _ in draws}
-        ).values("pk", "patient_id", "is_time_known", "external_sample_id", "timepoint")
+        for row in readable.filter(pk__in={sample for sample, _, _ in draws}).values(
+            "pk", "patient_id", "is_time_known", "external_sample_id", "timepoint"
+        )
     }
     shown = []
     for sample, at, on in draws:
@@ -345,13 +352,23 @@ def saved_version_page(request: HttpRequest, pk: int, number: int) -> HttpRespon
     dates = page_dates(request, projects)
     shown = list(members[:PAGE_ROWS])
     keys = [(member.project_code, member.patient_pseudonym) for member in shown]
-    draws = _draws_as_shown([(m.sample_pk, m.drawn_at, m.drawn_on) for m in shown])
+    draws = _draws_as_shown(
+        [(m.sample_pk, m.drawn_at, m.drawn_on) for m in shown], request.user
+    )
+    # An author who lost the project's role still opens the version (saved.py), but
+    # gets no link to a study they may no longer read:
+    studies = ImagingStudy.objects.filter(pk__in={m.study_id for m in shown})
     params = _definition_params(version.definition)
     context = {
         "cohort": cohort,
         "version": version,
         "dates": dates,
         "dated_members": list(zip(shown, dates.of_each(keys), draws, strict=True)),
+        "readable_studies": set(
+            visible_to(request.user, studies, "patient__project").values_list(
+                "pk", flat=True
+            )
+        ),
         "is_truncated": version.pair_count > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
         "today_url": f"{reverse('cohorts:page')}?{urlencode(params)}",

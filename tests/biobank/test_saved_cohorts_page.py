@@ -9,7 +9,8 @@ import pytest
 
 from biobank.cohorts.models import SavedCohort
 from biobank.cohorts.saved import save_cohort, validate_definition
-from patients.models import Project
+from liquidbiopsy.models import BloodSample
+from patients.models import Project, ProjectMembership
 from tests.conftest import grant
 
 
@@ -124,6 +125,43 @@ def test_a_version_names_each_draw_as_the_cohort_page_does_deleted_or_not(
         "Drawn 2024-03-04 (draw deleted since)",
     ]
     assert f'href="/patients/{patient.pk}/#sample-{kept.pk}"' in body
+
+
+def _sample_cells(page: str) -> list[str]:
+    body = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)
+    return [
+        re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[5])
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_a_version_shows_records_of_a_project_left_since_only_as_frozen(
+    logged_in, reader, project, records
+):
+    """saved.visible_cohorts: the author still opens a version frozen in a project
+    they left; its draws and studies are no longer theirs to read."""
+    patient = records.patient("PT-1")
+    study = records.study(patient, dt.date(2024, 3, 1))
+    draw = records.draw(patient, dt.date(2024, 3, 3), external_sample_id="PL-7")
+    BloodSample.objects.filter(pk=draw.pk).update(timepoint="C2D1")
+    cohort = _save(reader, "unscoped")  # every project of its author: theirs alone
+    url = f"/cohorts/saved/{cohort.pk}/versions/1/"
+    before = logged_in.get(url).content.decode()
+    ProjectMembership.objects.filter(user=reader, project=project).delete()
+
+    response = logged_in.get(url)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    [shown] = _sample_cells(page)
+    assert re.fullmatch(r"Drawn \S+ \(in a project you no longer read\)", shown)
+    assert "PL-7" in before and "C2D1" in before
+    assert "PL-7" not in page and "C2D1" not in page
+    # No link to the timeline or the study, which answer 404 now:
+    assert f"/patients/{patient.pk}/" in before and f"/studies/{study.pk}/" in before
+    assert f"/patients/{patient.pk}/" not in page
+    assert f"/studies/{study.pk}/" not in page
+    assert logged_in.get(f"/patients/{patient.pk}/").status_code == 404
 
 
 def test_a_version_page_is_only_for_those_who_see_the_cohort(
