@@ -24,7 +24,11 @@ from biobank.cohorts.query import (
 )
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
-from liquidbiopsy.validation import looks_like_genomic_change, split_genome_build
+from liquidbiopsy.validation import (
+    GENOME_BUILDS,
+    looks_like_genomic_change,
+    split_genome_build,
+)
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Project
 from radiomics.models import FeatureDefinition, FeatureExtraction
 
@@ -217,11 +221,13 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             visible_to(self.user, found, "assay__sample__patient__project")
         )
         if len(builds) > 1:
+            # NB: a build of another name (hg18) is named but cannot be asked for:
+            example = next((b for b in builds if b in GENOME_BUILDS), "GRCh38")
             self.add_error(
                 "variant",
                 f"{variant} is stored in more than one genome build "
                 f"({', '.join(builds)}); add the one you mean after the change, "
-                f"e.g. {change.strip()} {builds[0]}.",
+                f"e.g. {change.strip()} {example}.",
             )
 
     def _check_feature(
