@@ -178,10 +178,19 @@ _WORDS_AND_NUMBERS = re.compile(r"[^\W\d_]+|\d+")
 # The bytes of a source key's hash kept in memory (a text's look-up errs with odds
 # of (stored patients) / 2^64):
 _KEY_PREFIX = 8
-# A word of three letters or more right beside "[redacted]" (at most two separators):
+# A word right beside "[redacted]" (at most two separators), which redact() takes
+# from three letters on (SMITH_JOHN for SMITH^JOHNATHAN). A word of any script,
+# with the accents that follow its letters when written decomposed (JOSE + U+0301):
+# those of the blocks of combining diacritics (Latin, Greek, Cyrillic) and the
+# kana's voiced marks. Its letters are counted composed (NFC: 민수 is two, not six
+# jamo). Separators are no letter or digit of any script (ЙОСИ of ИВАНОВ_ЙОСИ).
+_WORD = (
+    r"(?:[^\W\d_][\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff"
+    r"\u20d0-\u20ff\u3099\u309a\ufe20-\ufe2f]*)+"
+)
 _BESIDE_REDACTED = re.compile(
-    r"(?<=\[redacted\])[^A-Za-z0-9\[]{0,2}(?P<after>[^\W\d_]{3,})"
-    r"|(?P<before>[^\W\d_]{3,})(?=[^A-Za-z0-9\]]{0,2}\[redacted\])"
+    rf"(?<=\[redacted\])(?:_|[^\w\[]){{0,2}}(?P<after>{_WORD})"
+    rf"|(?P<before>{_WORD})(?=(?:_|[^\w\]]){{0,2}}\[redacted\])"
 )
 
 
@@ -255,6 +264,8 @@ class IdentifierScreen:
     _patterns: dict[bool, re.Pattern[str]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # The names' spellings (_spellings()), for a name cut short beside a redaction:
+    _spelt_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
     _added: set[tuple] = field(default_factory=set, repr=False, compare=False)
     # finds()' token sets (_token_sets()), by patient_only:
     _tokens: dict[bool, _Tokens] = field(
@@ -358,14 +369,21 @@ class IdentifierScreen:
         from_input = _mask_after(from_input, found)
         beside: list[tuple[int, int]] = []
 
-        # A name cut short beside a name found (SMITH_JOHN for SMITH^JOHNATHAN):
+        # A name cut short beside a name found (SMITH_JOHN for SMITH^JOHNATHAN),
+        # compared as the names are found (JOSE, JOSÉ of any normal form, JOSÉPHINE):
         def cut_name(match: re.Match[str]) -> str:
             group = "after" if match.group("after") else "before"
             word, (start, end) = match.group(group), match.span(group)
             if from_input is not None and not any(from_input[start:end]):
                 return match.group(0)
-            cut = word.upper()
-            if cut != "REDACTED" and any(name.startswith(cut) for name in self.names):
+            cut = _unaccented(word).upper()
+            if self._spelt_names is None:
+                self._spelt_names = frozenset(_spellings(self.names))
+            if (
+                len(cut) >= _SHORTEST_IDENTIFIER
+                and cut != "REDACTED"
+                and any(name.startswith(cut) for name in self._spelt_names)
+            ):
                 beside.append((start, end))
                 return match.group(0).replace(word, REDACTED)
             return match.group(0)
@@ -424,8 +442,9 @@ class IdentifierScreen:
         )
 
     def _build_pattern(self, short_numbers: bool) -> re.Pattern[str]:
+        # Without accents, as _found_in() reads the text (JOSE-4471 for JOSÉ-4471):
         tokens = {
-            text
+            _unaccented(text)
             for text in self.short_identifiers | self.identifiers
             if short_numbers or not (text.isdigit() and len(text) < _SUBSTRING_NAME)
         }
@@ -439,6 +458,9 @@ class IdentifierScreen:
     def add_name(self, text: str, of_patient: bool = False) -> None:
         if self._seen(("name", text, of_patient)):
             return
+        # Composed (NFC), so that a name written decomposed (MU + U+0308 LLER, 김 as
+        # jamo) has the spellings and initials of its letters (MUELLER, HMULLER):
+        text = unicodedata.normalize("NFC", text)
         # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
         found = set()
         for group in text.split("="):
@@ -459,7 +481,7 @@ class IdentifierScreen:
     ) -> None:
         if self._seen(("identifier", text, is_date, of_patient)):
             return
-        text = text.strip().upper()
+        text = unicodedata.normalize("NFC", text.strip().upper())
         self._forget_screens()
         if is_date and not text.strip("0./- "):
             return  # a placeholder date (00000000) identifies nobody
@@ -508,6 +530,7 @@ class IdentifierScreen:
         """Drop the compiled patterns and token sets once an identifier is added."""
         self._patterns.clear()
         self._tokens.clear()
+        self._spelt_names = None
 
     def finds(
         self,
@@ -542,14 +565,14 @@ class IdentifierScreen:
         one patient together).
         """
         tokens = self._tokens_of(patient_only)
-        upper = text.upper()
-        if tokens.long_ids.found_in(upper):
-            return True
-        if tokens.compact_ids.found_in(_NOT_ALNUM.sub("", upper)):
-            return True
-        # Names and dates are compared without accents (Müller, MULLER, NUÑEZ):
+        # Compared without accents (Müller, MULLER, NUÑEZ), so in every normal form
+        # alike (NFC, NFD...: _unaccented()), as redact() compares:
         plain = text if text.isascii() else _unaccented(text)
-        plain_upper = upper if plain is text else plain.upper()
+        plain_upper = plain.upper()
+        if tokens.long_ids.found_in(plain_upper):
+            return True
+        if tokens.compact_ids.found_in(_NOT_ALNUM.sub("", plain_upper)):
+            return True
         if tokens.birth_years and _has_birth_date(plain_upper, tokens):
             return True
         if names == NAMES_IN_TEXT and not distinctive:
@@ -567,16 +590,10 @@ class IdentifierScreen:
             return True
         if distinctive or names != NAMES_IN_TEXT:
             short_tokens = tokens.mixed_short_ids if distinctive else tokens.short_ids
-        elif plain_upper is upper:  # one look at the words will do
-            short_tokens = tokens.short_ids_and_name_parts
-        elif tokens.short_name_parts and not tokens.short_name_parts.isdisjoint(
-            _NOT_ALNUM.split(plain_upper)
-        ):
-            return True
         else:
-            short_tokens = tokens.short_ids
+            short_tokens = tokens.short_ids_and_name_parts
         return bool(short_tokens) and not short_tokens.isdisjoint(
-            _NOT_ALNUM.split(upper)
+            _NOT_ALNUM.split(plain_upper)
         )
 
     def _tokens_of(self, patient_only: bool) -> _Tokens:
@@ -591,8 +608,9 @@ class IdentifierScreen:
             _spellings(self.patient_names if patient_only else self.names)
         )
         birth_dates = self.patient_birth_dates if patient_only else self.birth_dates
-        written = set(identifiers)
-        for identifier in identifiers:
+        # As written and, as texts are compared, without accents (JOSE-4471):
+        written = set(identifiers) | {_unaccented(t) for t in identifiers}
+        for identifier in list(written):
             written.add(_NOT_ALNUM.sub("", identifier))
             for digits in re.findall(r"\d+", identifier):
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
@@ -842,6 +860,7 @@ class BatchScreen(IdentifierScreen):
         self.finds_other("", patient_only=False)
         for short_numbers in (False, True):
             self.redact("x", short_numbers)
+        self._spelt_names = frozenset(_spellings(self.names))
 
 
 class _ShortNameParts:
@@ -1251,20 +1270,51 @@ def _unaccented(text: str) -> str:
     )
 
 
+# Characters of no combining class that Unicode composes with the one before them
+# (NFC): the vowel and final consonant jamo of a hangul syllable written decomposed
+# (김 as ᄀ ᅵ ᆷ, how macOS writes file names), and the second half of some vowel
+# signs of Indic and other scripts (ো as ে া). Those with a class (accents) are told
+# by unicodedata.combining(). test_deid_normal_forms checks the list against Unicode.
+_COMPOSES_WITH_PREVIOUS = frozenset(
+    [chr(code) for code in range(0x1160, 0x1200)]  # hangul vowels, final consonants
+    + [chr(code) for code in range(0xD7B0, 0xD800)]  # and their extension B
+    + list(
+        "\u09be\u09d7\u0b3e\u0b56\u0b57\u0bbe\u0bd7\u0cc2\u0cd5\u0cd6\u0d3e"
+        "\u0d57\u0dcf\u0ddf\u102e\u1b35\U00011127\U0001133e\U00011357"
+        "\U000114b0\U000114ba\U000114bd\U000115af\U00011930"
+    )
+)
+
+
 def _plain_view(text: str, upper: bool = False) -> tuple[str, list[int] | None]:
     """Return the text as finds() compares it (_unaccented()), and where it came from.
 
     The list holds, for each character of the plain text and for its end, the index
-    of the text's character it comes from (None: the text is ASCII, the same).
+    of the text's character it comes from (None: the text is ASCII, the same). The
+    text is read a character at a time with what Unicode composes with it (accents,
+    the jamo of a hangul syllable): so it reads alike in every normal form (NFC, NFD,
+    NFKC, NFKD or mixed), and each letter of the plain text comes from one place.
+    Where that reading is not finds()' (a stray mark between two jamo, never seen in
+    real text), every letter comes from the whole text: what is found there takes
+    all of it, the safer side.
     """
     if text.isascii():
         return (text.upper() if upper else text), None
-    pieces, at = [], []
-    for index, char in enumerate(text):
-        piece = _unaccented(char)
-        piece = piece.upper() if upper else piece
-        pieces.append(piece)
-        at += [index] * len(piece)
+    pieces, starts, start = [], [], 0
+    for index in range(1, len(text) + 1):
+        if index < len(text) and (
+            unicodedata.combining(text[index]) or text[index] in _COMPOSES_WITH_PREVIOUS
+        ):
+            continue
+        pieces.append(_unaccented(text[start:index]))
+        starts.append(start)
+        start = index
+    plain = _unaccented(text)
+    if "".join(pieces) != plain:
+        pieces, starts = [plain], [0]
+    if upper:
+        pieces = [piece.upper() for piece in pieces]
+    at = [start for piece, start in zip(pieces, starts, strict=True) for _ in piece]
     return "".join(pieces), [*at, len(text)]
 
 
@@ -1273,15 +1323,18 @@ def _spans_in_text(
 ) -> list[tuple[int, int]]:
     """Return spans of a plain view (_plain_view()) as spans of the text it came from.
 
-    A span takes the whole character a letter of it comes from (Æ of AE), and the
-    accents after its last letter (e + U+0301).
+    A span takes the whole of what a letter of it comes from (Æ of AE, 김 of its
+    jamo), and the accents after its last letter (e + U+0301).
     """
     if at is None:
         return list(spans)
-    return [
-        (at[start], at[end] if at[end] != at[end - 1] else at[end - 1] + 1)
-        for start, end in spans
-    ]
+    found = []
+    for start, end in spans:
+        after = end
+        while at[after] == at[end - 1]:  # ends inside what one character gave
+            after += 1
+        found.append((at[start], at[after]))
+    return found
 
 
 def _spellings(names: Iterable[str]) -> set[str]:
