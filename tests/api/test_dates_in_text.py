@@ -42,6 +42,9 @@ def dated_texts(biobank):
     a.segmentation.save()
     a.event.note = "Seen 22 Jan 2020, again 01.05.2020"
     a.event.save()
+    # A fusion is named by its note on the pages (VariantResult.__str__):
+    biobank.fusion.fusion_note = "RNA confirmed 2020-01-22"
+    biobank.fusion.save()
     return a
 
 
