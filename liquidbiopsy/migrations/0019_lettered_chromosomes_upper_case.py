@@ -1,4 +1,4 @@
-"""Genomic changes stored with a lower-case X, Y or MT (x:100 A>G) are upper-cased.
+"""Genomic changes stored with X, Y or MT in another case (x:100 A>G, Mt:, M:) are upper-cased.
 
 genomic_change() wrote the chromosome of a VCF or MAF row as the file spelt it (chrx
 gave x:100 A>G), where the cohort filter asks for X:100 A>G; it upper-cases them now.
@@ -12,7 +12,9 @@ from django.apps.registry import Apps
 from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
-LOWER = re.compile(r"^(x|y|mt|m):")
+# Any case but the stored one (X, Y, MT); "M" is written "MT" as genomic_change() does:
+LETTERED = re.compile(r"^(x|y|mt|m):", re.IGNORECASE)
+STORED_AS = {"X": "X", "Y": "Y", "M": "MT", "MT": "MT"}
 
 
 def upper_case_lettered_chromosomes(
@@ -25,14 +27,16 @@ def upper_case_lettered_chromosomes(
     """
     VariantResult = apps.get_model("liquidbiopsy", "VariantResult")
     # Narrowed in SQL case-insensitively (the index has no lower()), then in Python:
-    candidates = VariantResult.objects.filter(
-        genomic_change__iregex=r"^(x|y|mt|m):"
-    ).only("pk", "assay_id", "genomic_change", "variant_key")
+    candidates = (
+        VariantResult.objects.filter(genomic_change__iregex=r"^(x|y|mt|m):")
+        .exclude(genomic_change__regex=r"^(X|Y|MT):")
+        .only("pk", "assay_id", "genomic_change", "variant_key")
+    )
     for variant in candidates.iterator():
-        found = LOWER.match(variant.genomic_change)
-        if found is None:
+        found = LETTERED.match(variant.genomic_change)
+        chrom = STORED_AS[found[1].upper()] if found else None
+        if chrom is None or chrom == found[1]:
             continue
-        chrom = "MT" if found[1] == "m" else found[1].upper()
         change = f"{chrom}:{variant.genomic_change[found.end() :]}"
         key = variant.variant_key
         if key == f"g:{variant.genomic_change}":

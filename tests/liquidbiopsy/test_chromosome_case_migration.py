@@ -46,6 +46,8 @@ def test_lower_case_chromosomes_and_their_keys_are_upper_cased(records):
     x = stored(records, sample, "x:100 A>G")
     m = stored(records, sample, "m:10 A>G")
     mt = stored(records, sample, "mt:20 A>G")
+    mixed = stored(records, sample, "Mt:30 A>G")
+    bare_m = stored(records, sample, "M:40 A>G")
     upper = stored(records, sample, "X:200 A>G")
     contig = stored(records, sample, "Un_gl000220:5 A>G")
 
@@ -54,6 +56,8 @@ def test_lower_case_chromosomes_and_their_keys_are_upper_cased(records):
     assert keys(x) == ("X:100 A>G", "g:X:100 A>G")
     assert keys(m) == ("MT:10 A>G", "g:MT:10 A>G")
     assert keys(mt) == ("MT:20 A>G", "g:MT:20 A>G")
+    assert keys(mixed) == ("MT:30 A>G", "g:MT:30 A>G")
+    assert keys(bare_m) == ("MT:40 A>G", "g:MT:40 A>G")
     assert keys(upper) == ("X:200 A>G", "g:X:200 A>G")
     assert keys(contig) == ("Un_gl000220:5 A>G", "g:Un_gl000220:5 A>G")
 
