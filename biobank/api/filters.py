@@ -40,8 +40,9 @@ from biobank.api.access import PROJECT_PATHS
 from biobank.api.vocabulary import SCHEMA_NOTE, Vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, feature_ids
+from biobank.core.datetext import has_dates
 from biobank.core.validation import InvalidValue
-from biobank.exports.dates import BIRTH_YEAR
+from biobank.exports.dates import BIRTH_YEAR, TEXT_FIELDS
 from biobank.exports.records import stored_dates_refusal
 from liquidbiopsy.hgvs import (
     FusionError,
@@ -362,6 +363,19 @@ def stored_date_filters(
     ]
 
 
+def is_patient_text(model: type[models.Model], path: str) -> bool:
+    """Whether `path` from `model` is a patient's free text shown with its dates in
+    the mode (TEXT_FIELDS: an ROI name, a timepoint, a lab's sample ID, a note)."""
+    return bool(PROJECT_PATHS.get(model._meta.label_lower)) and (
+        path.rsplit("__", 1)[-1] in TEXT_FIELDS
+    )
+
+
+# Lookups that match a free text only when the value is that whole text, so that a
+# value naming no date can only match a text naming none (not "GTV_2020-01-22"):
+WHOLE_TEXT_LOOKUPS = frozenset(("exact", "iexact", "in"))
+
+
 def is_stored_date(model: type[models.Model], path: str) -> bool:
     """Whether the field at `path` from `model` is a date, a moment or the birth year."""
     field = get_model_field(model, path)
@@ -374,6 +388,12 @@ def is_stored_date(model: type[models.Model], path: str) -> bool:
 CALENDAR_NOTE = (
     "Compares the stored (calendar) dates or birth year: refused with a 400 to a "
     "caller shown shifted or relative dates, such as a viewer (docs/api.md#dates)."
+)
+
+# In the schema's description of each filter on a patient's free text:
+TEXT_NOTE = (
+    "A value naming a date (GTV_2021-03-04) is refused with a 400 to a caller shown "
+    "shifted or relative dates, as the text's dates are shown in that mode."
 )
 
 
@@ -410,6 +430,12 @@ class BoundedFilterSet(filters.FilterSet):
             (name, CALENDAR_NOTE)
             for name in stored_date_filters(cls._meta.model, found)
         ]
+        model = cls._meta.model
+        noted += [
+            (name, TEXT_NOTE)
+            for name, one in found.items()
+            if model is not None and is_patient_text(model, one.field_name)
+        ]
         for name, note in noted:
             extra = found[name].extra
             described = extra.get("help_text") or ""
@@ -422,7 +448,7 @@ class BoundedFilterSet(filters.FilterSet):
         valid = super().is_valid()
         # Checked also when another parameter is wrong, to report every problem:
         self.unknown_names = self._unknown_names()
-        self.hidden_dates = self._hidden_dates()
+        self.hidden_dates = self._hidden_dates() | self._dates_in_text()
         if self.hidden_dates:
             return False
         if not valid:
@@ -493,6 +519,37 @@ class BoundedFilterSet(filters.FilterSet):
             parameter: [forms.ValidationError(why, code="hidden_dates")]
             for parameter in given
         }
+
+    def _dates_in_text(self) -> dict[str, list[forms.ValidationError]]:
+        """Refuse a free-text filter that could test a date hidden in the text.
+
+        A viewer sees the dates in an ROI name or timepoint in the mode
+        (GTV_2019-10-23 for GTV_2020-01-22); matching guesses against the stored
+        text (roi_name=GTV_2020-01-22, 1 row; GTV_2020-01-23, none) would recover
+        the patient's offset. So a whole-text match naming a date, and any partial
+        match (whose part of a date no finder can tell), is refused to them.
+        """
+        model = self._meta.model
+        if self.request is None or model is None:
+            return {}
+        given = {}
+        for name, one in self.filters.items():
+            value = self.data.get(name)
+            if value in EMPTY_VALUES or not is_patient_text(model, one.field_name):
+                continue
+            if one.lookup_expr not in WHOLE_TEXT_LOOKUPS:
+                given[name] = "filtering by a part of free text"
+            elif has_dates(str(value)):
+                given[name] = f"filtering {name} by text that names a date"
+        if not given:
+            return {}
+
+        refusals = {}
+        for name, what in given.items():
+            why = stored_dates_refusal(self.request, self.data.get("project"), what)
+            if why is not None:
+                refusals[name] = [forms.ValidationError(why, code="hidden_dates")]
+        return refusals
 
     @property
     def errors(self) -> ErrorDict:
@@ -690,7 +747,13 @@ class StrictOrderingFilter(drf_filters.OrderingFilter):
         model = queryset.model
         if not PROJECT_PATHS.get(model._meta.label_lower):
             return
-        dated = [term for term in terms if is_stored_date(model, term.lstrip("-"))]
+        # So is free text that may spell a date (GTV_2020-01-22), shown in the mode:
+        dated = [
+            term
+            for term in terms
+            if is_stored_date(model, term.lstrip("-"))
+            or is_patient_text(model, term.lstrip("-"))
+        ]
         if not dated:
             return
         why = stored_dates_refusal(

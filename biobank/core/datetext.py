@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # What stands for a date whose day and month cannot be told apart (3.2.2024):
 UNCLEAR_DATE = "[date]"
@@ -28,6 +28,9 @@ _DATES = re.compile(
     r"(?:st|nd|rd|th)?[ ./,_-]+(?P<month_year>\d{4}|\d{2})(?![0-9])",
     re.IGNORECASE,
 )
+# What joins a number to a two-digit-year date as part of one ID or version:
+_JOINED_BEFORE = re.compile(r"[\w./-]\Z")
+_JOINED_AFTER = re.compile(r"[./_-]\d")
 _MONTH_NAMES = (
     ("jan", "januar", "january", "janvier"),
     ("feb", "februar", "february", "fevrier"),
@@ -53,12 +56,28 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
     A date whose day and month order cannot be told (3.2.2024 is 3 February or
     2 March; 08.03.24 may even be 2008-03-24) becomes UNCLEAR_DATE rather than
     stay. A find that is no date (20241399, 31.02.2024, 5 Tims 2024) stays as
-    written, as do numbers that cannot be a date (PL-12345678).
+    written, as do numbers that cannot be a date (PL-12345678) and versions or
+    numbered IDs (iDose 4 2015.1.1, v10.12.20, S-12.05.01, PT_12_05_01).
     NB: a month with its year but no day (March 2024) is not a date here.
     """
 
     parts = []
     done = 0
+    for match, days in _finds(text):
+        parts.append(text[done : match.start()])
+        parts.append(UNCLEAR_DATE if len(days) > 1 else shown(days.pop()))
+        done = match.end()
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def has_dates(text: str) -> bool:
+    """Whether replace_dates() would rewrite a date in `text`."""
+    return next(_finds(text), None) is not None
+
+
+def _finds(text: str) -> Iterator[tuple[re.Match[str], set[dt.date]]]:
+    """Yield each date found in `text` with the days it may mean, left to right."""
     match = _DATES.search(text)
     while match is not None:
         days = _readings(match)
@@ -68,19 +87,19 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
             match = _DATES.search(text, match.start() + 1)
             continue
 
-        parts.append(text[done : match.start()])
-        parts.append(UNCLEAR_DATE if len(days) > 1 else shown(days.pop()))
-        done = match.end()
-        match = _DATES.search(text, done)
-    parts.append(text[done:])
-    return "".join(parts)
+        yield match, days
+        match = _DATES.search(text, match.end())
 
 
 def _readings(match: re.Match[str]) -> set[dt.date]:
     """Return the existing days a find of _DATES may mean."""
     group = match.group
     if group("iso_year"):
-        return _days(((group("iso_year"), group("iso_month"), group("iso_day")),))
+        month, day = group("iso_month"), group("iso_day")
+        # Dotted with a one-digit month or day, it is a version (iDose 4 2015.1.1):
+        if group("iso_sep") == "." and min(len(month), len(day)) < 2:
+            return set()
+        return _days(((group("iso_year"), month, day),))
     if group("compact_year"):
         return _days(
             ((group("compact_year"), group("compact_month"), group("compact_day")),)
@@ -89,8 +108,15 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
         first, second, year = group("first"), group("second"), group("year")
         readings = [(year, second, first), (year, first, second)]
         if len(year) == 2:
-            # Only with two digits each is it clearly a date (3.10.12 is a version):
-            if len(first) < 2 or len(second) < 2:
+            # Only with two digits each, dots or slashes, and standing alone is it
+            # clearly a date: 3.10.12, v10.12.20, S-12.05.01, PT_12_05_01 and
+            # 12.05.01.3 are versions or numbered IDs.
+            if len(first) < 2 or len(second) < 2 or group("sep") not in "./":
+                return set()
+            text = match.string
+            if _JOINED_BEFORE.search(text, 0, match.start()) or _JOINED_AFTER.match(
+                text, match.end()
+            ):
                 return set()
             # Read as a two-digit year first too (24.03.08 is 2024-03-08 to some):
             readings.append((first, second, year))

@@ -88,3 +88,50 @@ def test_a_curator_reads_the_free_text_as_written(calendar_api, dated_texts):
 
     assert shown["external_sample_id"] == "CAIRO5_2020-01-22_T1"
     assert shown["timepoint"] == "C1D1 22/01/20"
+
+
+@pytest.mark.parametrize(
+    ("url", "parameter", "guess"),
+    [
+        ("/api/segmentations/", "roi_name", "GTV 2020_01_20"),
+        ("/api/segmentations/", "roi_name", "gtv 2020_01_21"),
+        ("/api/blood-samples/", "timepoint", "C1D1 22/01/20"),
+    ],
+)
+def test_a_viewer_cannot_test_a_guess_of_a_day_hidden_in_free_text(
+    api, dated_texts, url, parameter, guess
+):
+    # A match of the stored text (GTV 2020_01_20, shown shifted) would tell the day:
+    answer = api.get(url, {parameter: guess})
+
+    assert answer.status_code == 400, answer.content[:300]
+    assert "names a date" in answer.json()[parameter][0]
+
+
+def test_a_viewer_still_filters_free_text_naming_no_date(api, dated_texts):
+    dated_texts.segmentation.roi_name = "GTV_primary"
+    dated_texts.segmentation.save()
+
+    found = api.get("/api/segmentations/", {"roi_name": "gtv_PRIMARY"})
+
+    assert found.status_code == 200, found.content[:300]
+    assert [row["id"] for row in found.json()["results"]] == [
+        dated_texts.segmentation.pk
+    ]
+
+
+def test_a_viewer_cannot_order_by_free_text(api, dated_texts):
+    answer = api.get("/api/segmentations/", {"ordering": "-roi_name"})
+
+    assert answer.status_code == 400
+    assert "ordering by -roi_name" in answer.json()["ordering"][0]
+
+
+def test_a_curator_filters_free_text_by_its_day(calendar_api, dated_texts):
+    found = calendar_api.get("/api/segmentations/", {"roi_name": "GTV 2020_01_20"})
+    missed = calendar_api.get("/api/segmentations/", {"roi_name": "GTV 2020_01_21"})
+
+    assert [row["id"] for row in found.json()["results"]] == [
+        dated_texts.segmentation.pk
+    ]
+    assert missed.json()["results"] == []

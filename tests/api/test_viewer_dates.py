@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django_filters.utils import get_model_field
 
 from biobank.api.filters import parameters_of_field
-from biobank.exports.dates import BIRTH_YEAR
+from biobank.exports.dates import BIRTH_YEAR, TEXT_FIELDS
 from patients.models import Project
 from tests.api.conftest import results
 from tests.conftest import grant
@@ -70,13 +70,17 @@ def stored_date_parameters() -> list[tuple[str, str, str]]:
 
 
 def stored_date_orderings() -> list[tuple[str, str, bool]]:
-    """Return (list, ordering field, whether it is a stored date) for every list."""
+    """Return (list, ordering field, whether it is a stored date or free text that
+    may spell one, such as roi_name) for every list."""
     found = []
     for prefix, viewset in patient_lists():
         model = viewset.queryset.model
         for name in viewset.ordering_fields:
             field = get_model_field(model, name)
-            dated = isinstance(field, models.DateField) or name == BIRTH_YEAR
+            dated = isinstance(field, models.DateField) or name in {
+                BIRTH_YEAR,
+                *TEXT_FIELDS,
+            }
             found.append((prefix, name, dated))
     return found
 
@@ -98,6 +102,7 @@ def test_the_walk_finds_the_stored_dates_of_every_kind_of_list():
     } <= walked
     assert ("patients", "birth_year", True) in ORDERINGS
     assert ("ctc-counts", "sample__drawn_at", True) in ORDERINGS
+    assert ("segmentations", "roi_name", True) in ORDERINGS
 
 
 def test_the_schema_says_which_filters_a_viewer_is_refused():

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from biobank.core.datetext import UNCLEAR_DATE, replace_dates
+from biobank.core.datetext import UNCLEAR_DATE, has_dates, replace_dates
 
 
 def moved(day: dt.date) -> str:
@@ -69,8 +69,42 @@ def test_a_date_of_unclear_day_and_month_is_blanked(text, shown):
         "Lesion 3 of 2024",
         "5 mg 2024",
         "1234-05-06",
+        # Versions and numbered IDs (a dotted year with a one-digit month or day, a
+        # two-digit year joined to letters or further numbers, or underscores):
+        "iDose 4 2015.1.1",
+        "Run 2020.5.1 build",
+        "v10.12.20",
+        "PT_12_05_01",
+        "S-12.05.01",
+        "ROI_10_11_12",
+        "12.05.01.3",
         "",
     ],
 )
 def test_text_without_a_date_stays(text):
     assert replace_dates(text, moved) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # A four-digit year with two-digit month and day is a date among numbers too:
+        ("v2020.01.22", f"v{moved(dt.date(2020, 1, 22))}"),
+        ("2020.01.22.1", f"{moved(dt.date(2020, 1, 22))}.1"),
+        ("Sample 12.05.2019.1", f"Sample {UNCLEAR_DATE}.1"),
+        # So is a two-digit-year one standing alone (22.01.20 may be 2022-01-20):
+        ("(22.01.20)", f"({UNCLEAR_DATE})"),
+        ("seen 22/01/20-late", f"seen {UNCLEAR_DATE}-late"),
+        # And a one-digit month or day written with dashes or slashes:
+        ("2015-1-1", moved(dt.date(2015, 1, 1))),
+    ],
+)
+def test_a_date_beside_versions_is_still_found(text, shown):
+    assert replace_dates(text, moved) == shown
+
+
+def test_has_dates_tells_what_replace_dates_rewrites():
+    assert has_dates("GTV_2020-01-22")
+    assert has_dates("C1D1 22/01/20")
+    assert not has_dates("GTV_primary v10.12.20")
+    assert not has_dates("31.02.2024")
