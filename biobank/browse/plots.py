@@ -28,6 +28,8 @@ from liquidbiopsy.models import VariantResult
 SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "biobank"}
 
 MODALITY_COLOURS = {"CT": "#1f77b4", "PT": "#d62728", "MR": "#2ca02c"}
+# Twelve colours told apart (Okabe-Ito's seven, then five of Paul Tol's), one for each
+# variant the VAF legend names (MAX_NAMED), so that no two named share a colour:
 GENE_COLOURS = [
     "#0072b2",
     "#e69f00",
@@ -36,11 +38,19 @@ GENE_COLOURS = [
     "#56b4e9",
     "#d55e00",
     "#000000",
+    "#882255",
+    "#44aa99",
+    "#999933",
+    "#332288",
+    "#aa4499",
 ]
 TREATMENT_COLOUR = "#f0e442"
 MARGIN_DAYS = 20
 # The cfDNA panels name at most this many variants (a legend entry or a row label each):
 MAX_NAMED = 12
+# Longer names are cut in the legend (a long allele ran it over half the figure);
+# each point's title still names its variant in full:
+LEGEND_NAME_LENGTH = 28
 UNNAMED_COLOUR = "#9a9a9a"
 # A limit of detection a VAF stayed below: an upper bound, not a value.
 BELOW_LIMIT_MARKER = {"marker": "v", "markersize": 8, "markerfacecolor": "white"}
@@ -285,25 +295,11 @@ def _draw_vaf(
         _empty(ax, "No detected cfDNA variant for this patient")
         return
 
-    # A VCF of hundreds of variants would run the legend off the figure: MAX_NAMED
-    # of the variants drawn here are named and coloured, those detected in the most
-    # draws first (the lines a reader follows), then the highest VAF, then those only
-    # ever below the limit (their ▽ are drawn too, so they count alike); the others
-    # are grey, named by the title of each point and in the table.
     by_gene = {
         gene: sorted((r for r in detected if r.gene == gene), key=lambda r: r.drawn_at)
         for gene in timeline.genes()
     }
-    below = Counter(r.gene for r in bounded)
-    ranked = sorted(
-        {r.gene for r in detected} | set(below),
-        key=lambda gene: (
-            -len(by_gene[gene]),
-            -max((r.vaf for r in by_gene[gene]), default=0),
-            -below[gene],
-            gene,
-        ),
-    )
+    ranked = _ranked_variants(timeline)
     named = ranked[:MAX_NAMED]
     palette = _gene_colours(timeline)
     colours = {
@@ -316,11 +312,13 @@ def _draw_vaf(
         for result in mine:
             _point(ax, time.x(result.drawn), result.vaf, tips, _describe(result, time),
                    f"sample-{result.sample_id}", marker="o", markersize=7 if gene in named else 4,
-                   color=colours[result.gene])  # fmt: skip
+                   color=colours[result.gene], clip_on=False, zorder=3)  # fmt: skip
     for result in bounded:
-        # The limit is an upper bound, not a value: an open triangle pointing down.
+        # The limit is an upper bound, not a value: an open triangle pointing down,
+        # under the detected points (a limit of 50 % hid a VAF of 52 % behind it).
         _point(ax, time.x(result.drawn), result.limit_of_detection, tips, _describe(result, time),
-               f"sample-{result.sample_id}", **BELOW_LIMIT_MARKER, color=colours[result.gene])  # fmt: skip
+               f"sample-{result.sample_id}", **BELOW_LIMIT_MARKER, color=colours[result.gene],
+               zorder=1.5)  # fmt: skip
 
     if scale == "log":
         ax.set_yscale("log")
@@ -333,7 +331,7 @@ def _draw_vaf(
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value * 100:g}"))
     ax.legend(
         [_legend_mark(bool(by_gene[gene]), colours[gene]) for gene in named],
-        named,
+        [_legend_name(gene) for gene in named],
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
         fontsize=8,
@@ -349,10 +347,46 @@ def _vaf_legend_title(named: int, drawn: int) -> str:
         title += (
             f"\n{named} of {drawn} variants named:"
             "\nthose detected in the most"
-            "\ndraws, then at the highest VAF;"
+            "\ndraws, then at the highest VAF,"
+            "\nthen those below the limit;"
             f"\nthe other {drawn - named} in grey"
         )
     return title
+
+
+def _legend_name(name: str) -> str:
+    if len(name) <= LEGEND_NAME_LENGTH:
+        return name
+    return name[: LEGEND_NAME_LENGTH - 1] + "…"
+
+
+def _ranked_variants(timeline: Timeline) -> list[str]:
+    """The variants the VAF panel draws, in the order the legend names them.
+
+    A VCF of hundreds of variants would run the legend off the figure: MAX_NAMED of
+    them are named and coloured, those detected in the most draws first (the lines a
+    reader follows), then the highest VAF, then those only ever below the limit
+    (their ▽ are drawn too, so they count alike); the others are grey, named by the
+    title of each point and in the table.
+    """
+    detected = Counter(r.gene for r in timeline.gene_results if r.vaf is not None)
+    highest: dict[str, float] = {}
+    for r in timeline.gene_results:
+        if r.vaf is not None:
+            highest[r.gene] = max(highest.get(r.gene, 0), r.vaf)
+    below = Counter(
+        r.gene for r in timeline.gene_results
+        if r.call == VariantResult.Call.BELOW_LOD and r.limit_of_detection
+    )  # fmt: skip
+    return sorted(
+        set(detected) | set(below),
+        key=lambda gene: (
+            -detected[gene],
+            -highest.get(gene, 0),
+            -below[gene],
+            gene,
+        ),
+    )
 
 
 def _legend_mark(has_line: bool, colour: str) -> Line2D:
@@ -450,7 +484,7 @@ def _describe(result: GeneResult, time: TimeAxis) -> str:
 
 
 def _gene_colours(timeline: Timeline) -> dict[str, str]:
-    return {
-        gene: GENE_COLOURS[i % len(GENE_COLOURS)]
-        for i, gene in enumerate(timeline.genes())
-    }
+    """A colour per variant, the same in every panel; the named ones each their own."""
+    ranked = _ranked_variants(timeline)
+    order = ranked + sorted(set(timeline.genes()) - set(ranked))
+    return {gene: GENE_COLOURS[i % len(GENE_COLOURS)] for i, gene in enumerate(order)}

@@ -438,7 +438,7 @@ def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(re
     ]
     assert colours.count(UNNAMED_COLOUR) == 41 - 12
     named_colours = [c for c in colours if c != UNNAMED_COLOUR]
-    assert len(named_colours) == 12
+    assert len(set(named_colours)) == 12  # each named variant a colour of its own
     # Only the two variants without a VAF get a row of the strip, named:
     assert [label.get_text() for label in calls.get_yticklabels()] == [
         "2:1000 G>T",
@@ -499,3 +499,32 @@ def test_the_legend_counts_every_variant_the_vaf_panel_draws(records):
     marks = [line for line in vaf.get_lines() if line.get_linestyle() == "None"]
     grey = [line.get_marker() for line in marks if line.get_color() == UNNAMED_COLOUR]
     assert sorted(grey) == ["o", "v", "v"]
+
+
+def test_a_long_name_is_cut_in_the_legend_and_a_limit_lies_under_the_values(records):
+    """A 60-letter allele took half the figure; a 50 % limit hid a 52 % VAF."""
+    patient = records.patient("VCF-LONG")
+    draw = records.draw(patient, DAY)
+    change = "13:28608242 A>" + "ACGT" * 15
+    variant = records.variant(draw, "", "")
+    VariantResult.objects.filter(pk=variant.pk).update(
+        gene_hgnc="", variant_key=change, genomic_change=change, vaf=0.52
+    )
+    below = records.variant(draw, "", "", call=VariantResult.Call.BELOW_LOD)
+    VariantResult.objects.filter(pk=below.pk).update(
+        gene_hgnc="", variant_key="2:1000 G>T", genomic_change="2:1000 G>T"
+    )
+    CfDNAAssay.objects.filter(sample=draw).update(limit_of_detection_vaf=0.5)
+    timeline = load_timeline(patient, window_days=30)
+    dates = PatientDates(Dater(DateMode.CALENDAR), ("demo", patient.pseudonym))
+
+    figure, _ = timeline_figure(timeline, dates)
+
+    vaf = figure.axes[2]
+    (long_name, _limit) = _legend(vaf)
+    assert long_name == change[:27] + "…"
+    marks = [line for line in vaf.get_lines() if line.get_linestyle() == "None"]
+    value = next(line for line in marks if line.get_marker() == "o")
+    limit = next(line for line in marks if line.get_marker() == "v")
+    assert value.get_zorder() > limit.get_zorder()
+    assert not value.get_clip_on()  # a value at the top of the axis is drawn whole
