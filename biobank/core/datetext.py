@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 
 # What stands for a date whose day and month cannot be told apart (3.2.2024):
@@ -28,8 +29,9 @@ _DATES = re.compile(
     r"(?:st|nd|rd|th)?[ ./,_-]+(?P<month_year>\d{4}|\d{2})(?![0-9])",
     re.IGNORECASE,
 )
-# What joins a number to a two-digit-year date as part of one ID or version:
-_JOINED_BEFORE = re.compile(r"[\w./-]\Z")
+# What makes dotted numbers a version or a longer number rather than a date: a digit
+# or dot before them, or a "v" starting the word (v10.12.20); more of them after:
+_JOINED_BEFORE = re.compile(r"(?:[\d.]|\bv)\Z", re.IGNORECASE)
 _JOINED_AFTER = re.compile(r"[./_-]\d")
 _MONTH_NAMES = (
     ("jan", "januar", "january", "janvier"),
@@ -72,8 +74,10 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
 
 
 def has_dates(text: str) -> bool:
-    """Whether replace_dates() would rewrite a date in `text`."""
-    return next(_finds(text), None) is not None
+    """Whether replace_dates() would rewrite a date in `text`, or in it as a database
+    compares text without case (PostgreSQL's UPPER() makes ſ an S and ı an I)."""
+    forms = {text, text.upper(), text.casefold(), unicodedata.normalize("NFKC", text)}
+    return any(next(_finds(form), None) is not None for form in forms)
 
 
 def _finds(text: str) -> Iterator[tuple[re.Match[str], set[dt.date]]]:
@@ -96,8 +100,10 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
     group = match.group
     if group("iso_year"):
         month, day = group("iso_month"), group("iso_day")
-        # Dotted with a one-digit month or day, it is a version (iDose 4 2015.1.1):
-        if group("iso_sep") == "." and min(len(month), len(day)) < 2:
+        # Dotted with a one-digit month or day, it is a version only when marked as
+        # one (v2015.1.1, 2015.1.1.4): written so, 2020.1.5 is a date in much of the
+        # world (Korea, China, Hungary, Poland), and a day shown would be a leak.
+        if group("iso_sep") == "." and min(len(month), len(day)) < 2 and _joined(match):
             return set()
         return _days(((group("iso_year"), month, day),))
     if group("compact_year"):
@@ -108,26 +114,39 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
         first, second, year = group("first"), group("second"), group("year")
         readings = [(year, second, first), (year, first, second)]
         if len(year) == 2:
-            # Only with two digits each, dots or slashes, and standing alone is it
-            # clearly a date: 3.10.12, v10.12.20, S-12.05.01, PT_12_05_01 and
-            # 12.05.01.3 are versions or numbered IDs.
-            if len(first) < 2 or len(second) < 2 or group("sep") not in "./":
+            # Two digits each, not joined by underscores, and not part of a version
+            # or longer number: 3.10.12, v10.12.20, PT_12_05_01 and 12.05.01.3 are
+            # versions or numbered IDs. NB: a numbered ID such as S-12.05.01 reads
+            # as a date ("[date]"), as GTV_12.05.21 must (a leak is worse).
+            if len(first) < 2 or len(second) < 2 or group("sep") == "_":
                 return set()
-            text = match.string
-            if _JOINED_BEFORE.search(text, 0, match.start()) or _JOINED_AFTER.match(
-                text, match.end()
-            ):
+            if _joined(match):
                 return set()
             # Read as a two-digit year first too (24.03.08 is 2024-03-08 to some):
             readings.append((first, second, year))
         return _days(readings)
     if group("day"):
-        month = _MONTHS.get(group("month").lower())
+        month = _month(group("month"))
         return _days(((group("day_year"), month, group("day")),)) if month else set()
-    month = _MONTHS.get(group("month_first").lower())
+    month = _month(group("month_first"))
     if not month:
         return set()
     return _days(((group("month_year"), month, group("month_day")),))
+
+
+def _joined(match: re.Match[str]) -> bool:
+    text = match.string
+    return bool(
+        _JOINED_BEFORE.search(text, 0, match.start())
+        or _JOINED_AFTER.match(text, match.end())
+    )
+
+
+def _month(name: str) -> int | None:
+    # Compatibility forms and case folded as a database's upper() may fold them
+    # (Auguſt, Aprıl), so that a spelling no reader uses still counts as its month:
+    folded = unicodedata.normalize("NFKC", name).casefold().replace("ı", "i")
+    return _MONTHS.get(folded)
 
 
 def _days(readings) -> set[dt.date]:

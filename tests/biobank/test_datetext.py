@@ -69,13 +69,13 @@ def test_a_date_of_unclear_day_and_month_is_blanked(text, shown):
         "Lesion 3 of 2024",
         "5 mg 2024",
         "1234-05-06",
-        # Versions and numbered IDs (a dotted year with a one-digit month or day, a
-        # two-digit year joined to letters or further numbers, or underscores):
-        "iDose 4 2015.1.1",
-        "Run 2020.5.1 build",
+        # Versions and numbered IDs (dotted numbers after a "v", a digit or a dot or
+        # before more of them; a two-digit year joined by underscores):
+        "v2015.1.1",
+        "iDose 4 v2015.1.1",
+        "2015.1.1.4",
         "v10.12.20",
         "PT_12_05_01",
-        "S-12.05.01",
         "ROI_10_11_12",
         "12.05.01.3",
         "",
@@ -97,6 +97,18 @@ def test_text_without_a_date_stays(text):
         ("seen 22/01/20-late", f"seen {UNCLEAR_DATE}-late"),
         # And a one-digit month or day written with dashes or slashes:
         ("2015-1-1", moved(dt.date(2015, 1, 1))),
+        # Dotted with one digit and not marked as a version, as Korea and Hungary
+        # write dates (a reviewer found these shown as stored):
+        ("GTV 2020.3.8", f"GTV {moved(dt.date(2020, 3, 8))}"),
+        ("Scan_2021.3.4_T1", f"Scan_{moved(dt.date(2021, 3, 4))}_T1"),
+        ("Run 2020.5.1 build", f"Run {moved(dt.date(2020, 5, 1))} build"),
+        # A two-digit-year date joined to a name, or with dashes:
+        ("GTV_12.05.21", f"GTV_{UNCLEAR_DATE}"),
+        ("S-12.05.01", f"S-{UNCLEAR_DATE}"),
+        ("03-08-24", UNCLEAR_DATE),
+        # A month's name in compatibility letters or a dotless i:
+        ("22 Auguſt 2020", moved(dt.date(2020, 8, 22))),
+        ("22 Aprıl 2020", moved(dt.date(2020, 4, 22))),
     ],
 )
 def test_a_date_beside_versions_is_still_found(text, shown):
@@ -107,4 +119,7 @@ def test_has_dates_tells_what_replace_dates_rewrites():
     assert has_dates("GTV_2020-01-22")
     assert has_dates("C1D1 22/01/20")
     assert not has_dates("GTV_primary v10.12.20")
+    # As PostgreSQL's UPPER() reads it, for an iexact filter (ſ is S, ı is I):
+    assert has_dates("GTV 22 AUGUſT 2020")
+    assert has_dates("GTV 22 APRıL 2020")
     assert not has_dates("31.02.2024")
