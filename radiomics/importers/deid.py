@@ -184,17 +184,18 @@ _KEY_PREFIX = 8
 # those of the blocks of combining diacritics (Latin, Greek, Cyrillic) and the
 # kana's voiced marks. Its letters are counted composed (NFC: 민수 is two, not six
 # jamo). Separators are no letter or digit of any script (ЙОСИ of ИВАНОВ_ЙОСИ).
-_WORD = (
-    r"(?:[^\W\d_][\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff"
-    r"\u20d0-\u20ff\u3099\u309a\ufe20-\ufe2f]*)+"
+_MARK = (
+    r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff"
+    r"\u20d0-\u20ff\u3099\u309a\ufe20-\ufe2f]"
 )
-# NB: the "before" branch is tried from every position of a word, so its time grows
-# with the square of a long word's length: a 10,240-letter text (the most of an LT)
-# took 7.5 s, a decomposed one 5.2 s (review of 0adaafe). An import stalls on such
-# a text but does not fail; anchoring the branch at word starts would fix it.
+_WORD = rf"(?:[^\W\d_]{_MARK}*)+"
+# The "before" branch starts only where a word starts (no letter or mark before it),
+# where the leftmost match started anyway: tried from every letter of a long word,
+# its time grew with the square of the word's length (a 10,240-letter text, the most
+# of an LT, took 7.5 s; review of 0adaafe).
 _BESIDE_REDACTED = re.compile(
     rf"(?<=\[redacted\])(?:_|[^\w\[]){{0,2}}(?P<after>{_WORD})"
-    rf"|(?P<before>{_WORD})(?=(?:_|[^\w\]]){{0,2}}\[redacted\])"
+    rf"|(?<![^\W\d_])(?<!{_MARK})(?P<before>{_WORD})(?=(?:_|[^\w\]]){{0,2}}\[redacted\])"
 )
 
 
