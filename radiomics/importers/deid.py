@@ -458,7 +458,14 @@ class IdentifierScreen:
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     tokens |= {digits, digits.lstrip("0")}
         tokens |= _spaceless_names(_spellings(self.names))
-        return _pattern_of(tokens)
+        # An ID of several parts with any separators or none between them, as
+        # finds() compares it (JOSE4471, JOSE_4471 for JOSE-4471):
+        separated = set()
+        for identifier in self.identifiers:
+            parts = [p for p in _NOT_ALNUM.split(_unaccented(identifier)) if p]
+            if len(parts) > 1 and len("".join(parts)) >= _SUBSTRING_NAME:
+                separated.add(r"[\W_]*".join(map(re.escape, parts)))
+        return _pattern_of(tokens, separated)
 
     def add_name(self, text: str, of_patient: bool = False) -> None:
         if self._seen(("name", text, of_patient)):
@@ -714,13 +721,16 @@ def _is_mixed_id(token: str) -> bool:
     )
 
 
-def _pattern_of(tokens: Iterable[str]) -> re.Pattern[str]:
+def _pattern_of(
+    tokens: Iterable[str], separated: Iterable[str] = ()
+) -> re.Pattern[str]:
     """Return a screen of redact() for the tokens, case ignored ("": no token).
 
-    Longest first, so that SMITHSON wins over SMITH where both are names. Found
-    anywhere here; _whole_tokens() keeps those that make whole tokens.
+    Longest first, so that SMITHSON wins over SMITH where both are names, after the
+    `separated` patterns (IDs with any separators, never shorter than their parts
+    glued). Found anywhere here; _whole_tokens() keeps those that make whole tokens.
     """
-    patterns = [
+    patterns = sorted(separated, key=lambda p: (-len(p), p)) + [
         ("0*" if token.isdigit() and len(token) >= _SUBSTRING_NAME else "")
         + re.escape(token)
         for token in sorted(filter(None, tokens), key=lambda t: (-len(t), t))

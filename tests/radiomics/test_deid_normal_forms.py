@@ -167,3 +167,16 @@ def test_a_folder_named_decomposed_is_screened(inbox, project, form):
 
     assert report.source == "[redacted]_CT"
     assert ImportRun.objects.get().source_name == "[redacted]_CT"
+
+
+@pytest.mark.parametrize("identifier", ["JOSE-4471", "JOSÉ-4471", "PID.778.899"])
+@pytest.mark.parametrize("joiner", ["", "_", " ", "-", "."])
+def test_an_id_is_redacted_with_any_separators_as_finds_finds_it(identifier, joiner):
+    """finds() reads an ID without its separators; redact() left JOSE4471 whole."""
+    screen = IdentifierScreen()
+    screen.add_identifier(identifier, of_patient=True)
+    parts = identifier.replace(".", "-").split("-")
+    text = f"{joiner.join(parts)}_CT/1.dcm"
+
+    assert screen.finds(text)
+    assert screen.redact(text) == f"{REDACTED}_CT/1.dcm"
