@@ -487,4 +487,8 @@ def _gene_colours(timeline: Timeline) -> dict[str, str]:
     """A colour per variant, the same in every panel; the named ones each their own."""
     ranked = _ranked_variants(timeline)
     order = ranked + sorted(set(timeline.genes()) - set(ranked))
-    return {gene: GENE_COLOURS[i % len(GENE_COLOURS)] for i, gene in enumerate(order)}
+    # Past the twelve colours, grey: a colour used twice would stand for two variants.
+    return {
+        gene: GENE_COLOURS[i] if i < len(GENE_COLOURS) else UNNAMED_COLOUR
+        for i, gene in enumerate(order)
+    }

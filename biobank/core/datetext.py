@@ -59,7 +59,7 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
     2 March; 08.03.24 may even be 2008-03-24) becomes UNCLEAR_DATE rather than
     stay. A find that is no date (20241399, 31.02.2024, 5 Tims 2024) stays as
     written, as do numbers that cannot be a date (PL-12345678) and versions or
-    numbered IDs (iDose 4 2015.1.1, v10.12.20, S-12.05.01, PT_12_05_01).
+    numbered IDs marked as such (v2015.1.1, 2015.1.1.4, v10.12.20, PT_12_05_01).
     NB: a month with its year but no day (March 2024) is not a date here.
     """
 

@@ -444,6 +444,9 @@ def test_a_vcf_of_many_variants_names_only_the_highest_and_lists_no_row_twice(re
         "2:1000 G>T",
         "2:1001 G>T",
     ]
+    # In no colour of a named variant (past the twelve colours, all are grey):
+    strip = {line.get_color() for line in calls.get_lines()}
+    assert strip == {UNNAMED_COLOUR}
 
 
 def _legend(ax) -> dict[str, str]:
