@@ -301,10 +301,8 @@ def _draw_vaf(
     }
     ranked = _ranked_variants(timeline)
     named = ranked[:MAX_NAMED]
-    palette = _gene_colours(timeline)
-    colours = {
-        gene: palette[gene] if gene in named else UNNAMED_COLOUR for gene in palette
-    }
+    # The named get the first colours; every other variant drawn here, grey:
+    colours = _gene_colours(timeline, ranked)
     for gene, mine in by_gene.items():
         if mine:
             ax.plot([time.x(r.drawn) for r in mine], [r.vaf for r in mine],
@@ -483,9 +481,15 @@ def _describe(result: GeneResult, time: TimeAxis) -> str:
     return f"{result.gene}: {call} (drawn {drawn})"
 
 
-def _gene_colours(timeline: Timeline) -> dict[str, str]:
-    """A colour per variant, the same in every panel; the named ones each their own."""
-    ranked = _ranked_variants(timeline)
+def _gene_colours(
+    timeline: Timeline, ranked: list[str] | None = None
+) -> dict[str, str]:
+    """A colour per variant, the same in every panel; the named ones each their own.
+
+    `ranked` is _ranked_variants(timeline), when the caller has it already.
+    """
+    if ranked is None:
+        ranked = _ranked_variants(timeline)
     order = ranked + sorted(set(timeline.genes()) - set(ranked))
     # Past the twelve colours, grey: a colour used twice would stand for two variants.
     return {
