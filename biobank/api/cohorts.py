@@ -14,14 +14,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from biobank.api.access import visible_to
 from biobank.api.filters import feature_condition
 from biobank.cohorts.forms import CohortForm
 from biobank.cohorts.query import (
     CohortCriteria,
     PairMode,
     detected_variants,
-    pair_queryset,
 )
 from biobank.exports.audit import export_projects, projects_named, record_export
 from biobank.exports.dates import (
@@ -155,14 +153,12 @@ class CohortPairViewSet(viewsets.GenericViewSet):
         return self.cohort_form().criteria()
 
     def get_queryset(self) -> QuerySet:
-        return visible_to(
-            self.request.user, pair_queryset(self.criteria()), "patient__project"
-        )
+        return self.cohort_form().pairs()
 
     def list(self, request: Request, format: str | None = None) -> Response:
         form = self.cohort_form()
         criteria = form.criteria()
-        pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+        pairs = form.pairs()
         page = self.paginate_queryset(pairs)
         mode, projects = read_date_mode(request, page, criteria.project)
 

@@ -13,7 +13,6 @@ from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 
-from biobank.api.access import visible_to
 from biobank.api.cohorts import COHORT_PARAMETERS, DATES_PARAMETERS, read_date_mode
 from biobank.api.vocabulary import SCHEMA_NOTE
 from biobank.cohorts.forms import CohortForm
@@ -30,7 +29,6 @@ from biobank.cohorts.matrix import (
     resolve_layout,
     stream_matrix,
 )
-from biobank.cohorts.query import pair_queryset
 from biobank.exports.audit import AuditedStream, RowCounter, start_export
 from biobank.exports.dates import DATES_PARAMETER, Dater
 from biobank.exports.models import ExportRecord
@@ -161,7 +159,7 @@ class CohortMatrixView(generics.GenericAPIView):
         form, spec, fmt = read_request(request.query_params, request.user)
         criteria = form.criteria()
         spec = spec.for_cohort(criteria)
-        pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+        pairs = form.pairs()
         mode, projects = read_date_mode(request, pairs, criteria.project)
 
         # Resolved before the first byte, so that an unknown feature is still a 400.

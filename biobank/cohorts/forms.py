@@ -21,6 +21,7 @@ from biobank.cohorts.query import (
     PairMode,
     detected_variants,
     genome_builds_of,
+    pair_queryset,
 )
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
@@ -283,6 +284,15 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             feature_max=data["feature_max"],
             before_first_treatment=data["before_treatment"],
         )
+
+    def pairs(self) -> QuerySet:
+        """Return the pairs of a valid form (pair_queryset) that its user may read.
+
+        The project chosen goes to the query as the form read it, so that the query
+        does not look it up again.
+        """
+        pairs = pair_queryset(self.criteria(), project=self.cleaned_data["project"])
+        return visible_to(self.user, pairs, "patient__project")
 
     def stored_query(self) -> dict:
         """Return the filters of a valid form as query parameters of /api/cohort-pairs/.

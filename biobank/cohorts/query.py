@@ -227,18 +227,24 @@ def genome_builds_of(variants: QuerySet[VariantResult]) -> list[str]:
     return sorted({genome_build_name(build) for build in stored.distinct()})
 
 
-def pair_queryset(criteria: CohortCriteria) -> QuerySet:
+def pair_queryset(
+    criteria: CohortCriteria, *, project: Project | None = None
+) -> QuerySet:
     """Return the study-draw pairs matching `criteria`, as a lazy queryset of dicts.
 
     Each dict holds the fields of CohortRow. One SQL query runs when it is evaluated,
     whatever the number of patients; building it reads the ids of the project and
-    feature asked for (one small query each, so that PostgreSQL can plan with them). A study without date never pairs; a draw pairs
+    feature asked for (one small query each, so that PostgreSQL can plan with them),
+    unless the caller gives the `project` it read already (a form's choice), which
+    must be the one criteria.project names. A study without date never pairs; a draw pairs
     by its local calendar day (BloodSample.drawn_on). In nearest mode, filters pick
     the candidate draws first and the nearest of those is kept; ties go to the
     earlier draw, then the lower sample id.
     """
     studies = ImagingStudy.objects.filter(
-        _patient_filter(criteria), _study_filter(criteria), study_date__isnull=False
+        _patient_filter(criteria, project),
+        _study_filter(criteria),
+        study_date__isnull=False,
     )
 
     pairs = (
@@ -326,17 +332,27 @@ def rows_of(values: Iterable[dict]) -> Iterator[CohortRow]:
         yield CohortRow.from_values(row)
 
 
-def _patient_filter(criteria: CohortCriteria) -> Q:
+def _patient_filter(criteria: CohortCriteria, project: Project | None) -> Q:
     # Withdrawn consent, or consent without imaging and genomics, leaves a patient out
     # of every cohort, matrix and analysis from the withdrawal date on:
     condition = consent_allows(COHORT_SCOPES, patient_ref="patient_id")
+    if project is not None and project.code != criteria.project:
+        raise ValueError(
+            f"The project given ({project.code}) is not the one asked for "
+            f"({criteria.project or 'none'})."
+        )
     if criteria.project:
-        # The project's id as a number too (one small query): PostgreSQL then knows
-        # how many patients pass and reads them in pseudonym order from the
-        # (project, pseudonym) index, so that a first page stops early.
-        ids = Project.objects.filter(code=criteria.project).values_list("pk", flat=True)
+        # The project's id as a number too (one small query, unless the caller read
+        # the project): PostgreSQL then knows how many patients pass and reads them
+        # in pseudonym order from the (project, pseudonym) index, so that a first
+        # page stops early.
+        if project is not None:
+            ids = [project.pk]
+        else:
+            found = Project.objects.filter(code=criteria.project)
+            ids = list(found.values_list("pk", flat=True))
         condition &= Q(patient__project__code=criteria.project) & Q(
-            patient__project_id__in=list(ids)
+            patient__project_id__in=ids
         )
     if criteria.cancer_type:
         condition &= Q(

@@ -55,7 +55,6 @@ from biobank.cohorts.query import (
     CohortCount,
     CohortRow,
     count_pairs,
-    pair_queryset,
     rows_of,
 )
 from biobank.core.dates import moment_text
@@ -196,7 +195,7 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         context["saved_cohorts"] = _saved_cohorts_of(request.user)
         return render(request, "cohorts/cohort_page.html", context, status=status)
 
-    pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
+    pairs = form.pairs()
     if wants_csv:
         return _csv_response(request, form, pairs)
 
@@ -418,7 +417,7 @@ def cohort_count(request: HttpRequest) -> JsonResponse:
     if errors:
         return JsonResponse({"errors": errors}, status=400)
 
-    pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
+    pairs = form.pairs()
     counted = count_pairs(pairs, settings.BIOBANK_API_COUNT_LIMIT)
     return JsonResponse(asdict(counted) | {"text": _count_text(counted)})
 
@@ -667,7 +666,7 @@ def analysis_page(request: HttpRequest) -> HttpResponse:
         status = 400 if form.errors or choice.errors else 200
         return render(request, "cohorts/analysis.html", context, status=status)
 
-    pairs = visible_to(request.user, pair_queryset(form.criteria()), "patient__project")
+    pairs = form.pairs()
     pair_count = pairs.count()
     projects = export_projects(request.user, pairs, form.criteria().project)
     # The box plot names each pair by its patient, study and draw dates:
@@ -939,7 +938,7 @@ def cohort_json(request: HttpRequest) -> JsonResponse:
 
     limit, offset = page.cleaned_data["limit"], page.cleaned_data["offset"]
     criteria = form.criteria()
-    pairs = visible_to(request.user, pair_queryset(criteria), "patient__project")
+    pairs = form.pairs()
     chosen = _date_mode(request, form, pairs)
     if isinstance(chosen, JsonResponse):
         return chosen

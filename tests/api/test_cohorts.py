@@ -268,6 +268,10 @@ def test_cohort_queries_do_not_grow_with_pairs(api, biobank):
     # evidence (series, variants, CTCs, feature values, treatments), and the export
     # log (the record, its projects):
     assert len(with_six) == len(with_two) == 15, "\n".join(q[:90] for q in with_six)
+    # A project asked for is read once, by the form; the pairs' query takes its id
+    # from there rather than looking the code up again:
+    with_project = count_queries(api, f"{url}&project=demo")
+    assert len(with_project) == 16, "\n".join(q[:90] for q in with_project)
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,28 @@ def test_project_filter_keeps_only_that_projects_patients(records, patient, stud
     assert paired_samples(project="other") == [other_sample.pk]
 
 
+def test_project_read_by_the_caller_is_not_looked_up_again(
+    records, patient, study, django_assert_num_queries
+):
+    sample = records.draw(patient, STUDY_ON)
+    other = Records(Project.objects.create(code="other", name="Other"))
+    other.draw(other.patient("OTHER-00001"), STUDY_ON)
+    demo = Project.objects.get(code="demo")
+
+    with django_assert_num_queries(0):
+        pairs = pair_queryset(CohortCriteria(project="demo"), project=demo)
+
+    assert [row.sample_id for row in rows_of(pairs)] == [sample.pk]
+
+
+def test_a_project_given_must_be_the_one_asked_for(records):
+    demo = Project.objects.get(code="demo")
+
+    for asked in ("other", ""):
+        with pytest.raises(ValueError, match="not the one asked for"):
+            pair_queryset(CohortCriteria(project=asked), project=demo)
+
+
 def test_a_parent_cancer_type_includes_its_oncotree_subtypes(records, patient, study):
     lung = records.draw(patient, days(1))  # LUAD, a subtype of NSCLC
     colon = records.patient("DEMO-00002", cancer_type=CancerType.COAD)
