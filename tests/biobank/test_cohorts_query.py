@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 
+from biobank.cohorts import query
 from biobank.cohorts.query import (
+    CohortCount,
     CohortCriteria,
     PairMode,
+    count_pairs,
     detected_variants,
     find_pairs,
     genome_builds_of,
@@ -592,3 +595,94 @@ def test_criteria_refuse_an_unknown_mode_or_a_negative_window():
         CohortCriteria(mode="closest")
     with pytest.raises(ValueError, match="must not be negative"):
         CohortCriteria(window_days=-1)
+
+
+# Counting a cohort (count_pairs), in its order or in none:
+
+
+@pytest.fixture
+def thirty_pairs(records):
+    """30 pairs of 10 patients: each has a study and three draws within a week."""
+    for number in range(1, 11):
+        patient = records.patient(f"DEMO-{number:05d}")
+        records.study(patient, STUDY_ON)
+        for day in (1, 2, 3):
+            records.draw(patient, days(day))
+    return pair_queryset(CohortCriteria(window_days=7))
+
+
+@pytest.mark.parametrize("in_order", [True, False], ids=["in order", "in no order"])
+def test_count_pairs_counts_pairs_and_patients_either_way(
+    thirty_pairs, monkeypatch, in_order
+):
+    # No time at all to read in order makes it count in no order:
+    monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 60 if in_order else 0)
+    monkeypatch.setattr(query, "COUNT_IN_ORDER_CHUNK", 4)
+    assert (query._count_in_order(thirty_pairs, 100) is not None) == in_order
+
+    assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
+    assert count_pairs(thirty_pairs, 30) == CohortCount(30, 10, exact=True)
+    assert count_pairs(thirty_pairs, 29) == CohortCount(29, None, exact=False)
+
+
+def test_count_pairs_reads_in_order_the_pairs_a_reader_may_see(
+    thirty_pairs, records, monkeypatch
+):
+    other = Records(Project.objects.create(code="other", name="Other"))
+    patient = other.patient("OTHER-00001")
+    other.study(patient, STUDY_ON)
+    other.draw(patient, days(1))
+    monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 60)
+
+    assert count_pairs(pair_queryset(CohortCriteria()), 100).pairs == 31
+    only_demo = pair_queryset(CohortCriteria(window_days=7)).filter(
+        patient__project=records.project
+    )
+    assert query._count_in_order(only_demo, 100) == {"pairs": 30, "patients": 10}
+
+
+@pytest.mark.postgres_only
+def test_count_in_order_stopped_by_its_timeout_counts_in_no_order(
+    thirty_pairs, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite has no statement timeout")
+
+    def waits(rows, limit):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(5)")  # as a sort of the whole cohort
+        return {"pairs": 0, "patients": 0}  # never: the timeout stops the sleep
+
+    monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 0.05)
+    monkeypatch.setattr(query, "_read_in_time", waits)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        (before,) = cursor.fetchone()
+
+    assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
+    # The timeout was the count's own: the connection has its own again.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == (before,)
+
+
+def test_count_in_order_sets_the_statement_timeout_back(thirty_pairs, monkeypatch):
+    monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 60)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL statement_timeout = '7s'")
+            assert query._count_in_order(thirty_pairs, 100) is not None
+            if connection.vendor == "postgresql":
+                cursor.execute("SHOW statement_timeout")
+                assert cursor.fetchone() == ("7s",)
+
+
+def test_count_in_order_lets_other_database_errors_through(thirty_pairs, monkeypatch):
+    def fails(rows, limit):
+        raise OperationalError("disk full")
+
+    monkeypatch.setattr(query, "_read_in_time", fails)
+
+    with pytest.raises(OperationalError, match="disk full"):
+        count_pairs(thirty_pairs, 100)
