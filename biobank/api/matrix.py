@@ -68,7 +68,7 @@ MATRIX_PARAMETERS = [
     _parameter("preset", OpenApiTypes.STR, "Use only extractions of this parameter preset."),
     _parameter("extraction_modality", OpenApiTypes.STR, "Use only extractions of series of this modality, e.g. CT; by default the modality filter's, else any."),
     _parameter("ctc_platform", OpenApiTypes.STR, "Use the CTC count of this platform; by default the first recorded."),
-    _parameter(FORMAT_PARAMETER, OpenApiTypes.STR, "File format (default csv); json is JSON Lines.", enum=list(FORMATS)),
+    _parameter(FORMAT_PARAMETER, OpenApiTypes.STR, "File format (default csv); jsonl and json both give JSON Lines.", enum=list(FORMATS)),
 ]  # fmt: skip
 
 

@@ -34,7 +34,7 @@ from biobank.api.cohorts import (
 )
 from biobank.api.serializers import RefusesUnknownFields
 from biobank.cohorts import saved
-from biobank.cohorts.matrix import CONTENT_TYPES, stream_matrix
+from biobank.cohorts.matrix import CONTENT_TYPES, JSON_LINES, stream_matrix
 from biobank.cohorts.models import CohortMember, CohortVersion, SavedCohort
 from biobank.core.validation import InvalidValue
 from biobank.exports.audit import (
@@ -47,7 +47,7 @@ from biobank.exports.audit import (
 from biobank.exports.dates import VIEWER_DEFAULT, DateMode, Dater, may_see_calendar
 from biobank.exports.models import ExportRecord
 
-MATRIX_FORMATS = ("parquet", "csv", "json")
+MATRIX_FORMATS = ("parquet", "csv", *JSON_LINES)
 # Rows read from the frozen Parquet file at a time when it is served as CSV or JSON:
 BATCH_ROWS = 10_000
 
@@ -444,7 +444,7 @@ class SavedCohortViewSet(
                 "format",
                 OpenApiTypes.STR,
                 enum=MATRIX_FORMATS,
-                description="parquet (default; the frozen file itself), csv or json (JSON Lines).",
+                description="parquet (default; the frozen file itself), csv, or jsonl or json (both JSON Lines).",
             ),
             *DATES_PARAMETERS,
         ],

@@ -40,10 +40,13 @@ from radiomics.models import (
 DEFAULT_CHUNK_SIZE = 2000
 ALL_FEATURES = "*"
 ROBUST_DESIGNS = ("", *FeatureRobustness.Design.values)
-FORMATS = ("csv", "json", "parquet")
+# The matrix's JSON is JSON Lines, one object per row, so it is offered under both
+# names: jsonl, which says what it is, and json, which it was first offered as.
+JSON_LINES = ("json", "jsonl")
+FORMATS = ("csv", *JSON_LINES, "parquet")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
-    "json": "application/x-ndjson; charset=utf-8",
+    **dict.fromkeys(JSON_LINES, "application/x-ndjson; charset=utf-8"),
     "parquet": "application/vnd.apache.parquet",
 }
 
@@ -937,16 +940,16 @@ def _variant_text(
 
 
 def stream_matrix(frames: Iterable[pd.DataFrame], fmt: str) -> Iterator[bytes]:
-    """Yield the bytes of the matrix in `fmt` (csv, json or parquet), chunk by chunk.
+    """Yield the bytes of the matrix in `fmt` (csv, json, jsonl or parquet), by chunk.
 
-    CSV has one header line; JSON is JSON Lines, one object per row; dates and
-    moments are ISO 8601 text in both and missing values are empty (CSV) or null
-    (JSON). Parquet is written to a temporary file, one row group per frame, and
-    read back in blocks, since its footer comes last.
+    CSV has one header line; json and jsonl are JSON Lines, one object per row;
+    dates and moments are ISO 8601 text in both and missing values are empty (CSV)
+    or null (JSON). Parquet is written to a temporary file, one row group per frame,
+    and read back in blocks, since its footer comes last.
     """
     if fmt == "csv":
         yield from _stream_csv(frames)
-    elif fmt == "json":
+    elif fmt in JSON_LINES:
         yield from _stream_json(frames)
     elif fmt == "parquet":
         yield from _stream_parquet(frames)

@@ -13,6 +13,7 @@ import datetime as dt
 import importlib
 import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ from rest_framework.test import APIClient
 
 from biobank.cohorts.matrix import (
     FIXED_COLUMNS,
+    FORMATS,
     MatrixSpec,
     MatrixSpecError,
     build_matrix,
@@ -250,6 +252,34 @@ def test_the_frozen_csv_of_a_saved_cohort_is_guarded_too(api, biobank):
     frame = pd.read_csv(io.BytesIO(content(response)))
 
     assert "'" + FORMULA in list(frame["timepoint"])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_json_lines_are_asked_for_as_jsonl_or_json(fmt, api, biobank):
+    saved = api.post(
+        "/api/saved-cohorts/", {"name": "lines", "matrix": {}}, format="json"
+    )
+    assert saved.status_code == 201, saved.content[:500]
+
+    live = download(api, f"genes=EGFR&format={fmt}")
+    frozen = api.get(
+        f"/api/saved-cohorts/{saved.json()['id']}/versions/1/matrix/?format={fmt}"
+    )
+
+    for response in (live, frozen):
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/x-ndjson; charset=utf-8"
+        assert response["Content-Disposition"].endswith(f'.{fmt}"')
+        lines = content(response).decode().splitlines()
+        rows = [json.loads(line) for line in lines]
+        assert [row["patient_pseudonym"] for row in rows] == ["PT-A", "PT-B"]
+
+
+def test_the_documented_matrix_formats_are_those_accepted():
+    row = next(line for line in DOCS.read_text().splitlines() if "| `format` |" in line)
+    named = set(re.findall(r"`(\w+)`", row.split("|")[3]))
+
+    assert named == set(FORMATS)
 
 
 def test_the_cohort_pairs_csv_guards_its_text_cells(client, analyst, biobank):

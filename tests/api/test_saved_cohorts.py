@@ -403,7 +403,7 @@ def test_unknown_version_is_a_404_and_unknown_diff_version_a_400(api, biobank):
 
     assert api.get(f"{URL}{cohort['id']}/versions/2/").status_code == 404
     assert api.get(f"{URL}{cohort['id']}/versions/1/matrix/?format=xlsx").json() == {
-        "format": ["Format must be one of parquet, csv, json."]
+        "format": ["Format must be one of parquet, csv, json, jsonl."]
     }
     response = api.get(f"{URL}{cohort['id']}/diff/?from=7")
     assert response.status_code == 400

@@ -385,7 +385,7 @@ def test_signed_in_visitor_reads_the_docs(url, client, analyst):
         # The schema's first renderer is YAML; the refusal is JSON all the same:
         ("/api/schema/", "yaml, json"),
         # The matrix reads format itself, as the file format:
-        ("/api/cohort-matrix/", "csv, json, parquet"),
+        ("/api/cohort-matrix/", "csv, json, jsonl, parquet"),
     ],
 )
 def test_an_unknown_format_is_refused_with_the_formats_offered(
