@@ -37,7 +37,7 @@ from rest_framework.settings import api_settings
 
 from biobank.api import vocabulary
 from biobank.api.access import PROJECT_PATHS
-from biobank.api.vocabulary import SCHEMA_NOTE, Vocabulary
+from biobank.api.vocabulary import Vocabulary
 from biobank.cohorts.forms import UNKNOWN_PARAMETER
 from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, feature_ids
 from biobank.core.datetext import has_dates
@@ -425,7 +425,9 @@ class BoundedFilterSet(filters.FilterSet):
     def get_filters(cls) -> dict[str, filters.Filter]:
         # The schema's description of each checked parameter says so:
         found = super().get_filters()
-        noted = [(name, SCHEMA_NOTE) for name in cls.all_vocabularies()]
+        noted = [
+            (name, words.schema_note) for name, words in cls.all_vocabularies().items()
+        ]
         noted += [
             (name, CALENDAR_NOTE)
             for name in stored_date_filters(cls._meta.model, found)
@@ -849,12 +851,22 @@ def patient_filters(path: str) -> type[filters.FilterSet]:
         project = ProjectCodeFilter(
             field_name=f"{path}__project", help_text="Project code."
         )
+        # NB: `patient` keeps the pseudonym it has always taken, although the rows
+        # give the patient's id under that name: a pseudonym may be all digits
+        # (typed in the admin), so one parameter could not tell the two apart.
         patient = filters.CharFilter(
-            field_name=f"{path}__pseudonym", help_text="Patient pseudonym."
+            field_name=f"{path}__pseudonym",
+            help_text="Patient pseudonym, as a row's patient_pseudonym gives it.",
+        )
+        patient_id = IdFilter(
+            field_name=path, help_text="Patient id, as a row's patient gives it."
         )
         cancer_type = CancerTypeFilter(field_name=f"{path}__cancer_type")
 
-        vocabularies = {"project": vocabulary.PROJECTS}
+        vocabularies = {
+            "project": vocabulary.PROJECTS,
+            "patient": vocabulary.PSEUDONYMS,
+        }
 
     return PatientFilters
 

@@ -18,7 +18,7 @@ from django.db.models import Model, Q, QuerySet
 from biobank.api.access import project_codes_for, project_path, visible_to
 from liquidbiopsy.hgvs import current_symbol
 from liquidbiopsy.models import VariantResult
-from patients.models import Project
+from patients.models import Patient, Project
 from radiomics.models import (
     FeatureDefinition,
     FeatureExtraction,
@@ -28,6 +28,8 @@ from radiomics.models import (
 
 # Up to this many known values are listed when none is close to the one given:
 MAX_LISTED = 12
+# How the schema describes a parameter checked against a vocabulary:
+SCHEMA_NOTE = "A value that names nothing stored is a 400 with the closest names."
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Vocabulary:
     `sentence` completes "No ..." with the value, e.g. "stored variant is of gene".
     `spellings` gives the stored values a value given stands for (by default itself),
     for checking a whole list at once (`unknown`); they must agree with `condition`.
+    `schema_note` ends the schema's description of each parameter checked so.
     """
 
     model: type[Model]
@@ -46,6 +49,7 @@ class Vocabulary:
     sentence: str
     condition: Callable[[str], Q] | None = None
     spellings: Callable[[str], set[str]] | None = None
+    schema_note: str = SCHEMA_NOTE
 
     def records(self, user: AbstractBaseUser) -> QuerySet:
         queryset = self.model._default_manager.all()
@@ -176,5 +180,35 @@ class ProjectCodes(Vocabulary):
 
 PROJECTS = ProjectCodes(Project, ("code",), "project you may read has the code")
 
-# How the schema describes a parameter checked against a vocabulary:
-SCHEMA_NOTE = "A value that names nothing stored is a 400 with the closest names."
+
+@dataclass(frozen=True)
+class NumberedPseudonyms(Vocabulary):
+    """Pseudonyms given as a patient filter, where a number is likely the patient's id.
+
+    The rows give the patient's id as `patient` (and its pseudonym as
+    `patient_pseudonym`), so `patient=12` copied from a row would list nothing. A
+    pseudonym is the project code, a hyphen and a token (LUNG1-7KQ3MX6), so only a
+    value of digits alone is looked for (one query) and, when no patient the user
+    reads has it as pseudonym, refused with a pointer to `patient_id`.
+    """
+
+    def knows(self, value: str, user: AbstractBaseUser) -> bool:
+        if not value.strip().isdigit():
+            return True
+        return super().knows(value, user)
+
+    def refusal(self, value: str, user: AbstractBaseUser) -> str:
+        return (
+            f"No patient you may read has the pseudonym {value}; patient takes a "
+            "pseudonym (a row's patient_pseudonym). To filter by the patient id a row "
+            f"gives as patient, use patient_id={value}."
+        )
+
+
+PSEUDONYMS = NumberedPseudonyms(
+    Patient,
+    ("pseudonym",),
+    "patient you may read has the pseudonym",
+    schema_note="A number that is no pseudonym you may read is a 400 pointing to "
+    "patient_id.",
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from liquidbiopsy.validation import CALL_WORDS
+from patients.models import Patient
 from tests.api.conftest import Biobank, results
 
 # The records each endpoint can return, by name:
@@ -329,6 +330,17 @@ CASES += [
     ("rna-results", "cancer_type=PRAD", B),
     ("rna-results", "drawn_at_after=2021-01-01T00:00:00Z", B),
 ]
+# Every patient record by the patient's id, as its rows give it under `patient`:
+CASES += [
+    (
+        endpoint,
+        f"patient_id={{{side}.patient}}",
+        {side, "fusion"} if (endpoint, side) == ("variants", "a") else {side},
+    )
+    for endpoint in [*SIDE_ATTRIBUTE, "variants"]
+    if endpoint != "patients"
+    for side in ("a", "b")
+]
 # Every patient record is in project "demo"; none is in "other":
 CASES += [
     (
@@ -345,7 +357,14 @@ CASES += [
 
 def expand(query: str, biobank: Biobank) -> str:
     for side in ("a", "b"):
-        for attribute in ("study", "series", "segmentation", "extraction", "sample"):
+        for attribute in (
+            "patient",
+            "study",
+            "series",
+            "segmentation",
+            "extraction",
+            "sample",
+        ):
             record = getattr(getattr(biobank, side), attribute)
             query = query.replace(f"{{{side}.{attribute}}}", str(record.pk))
         query = query.replace(f"{{{side}.assay}}", str(getattr(biobank, side).assay.pk))
@@ -416,6 +435,52 @@ def test_every_declared_filter_has_an_including_and_an_excluding_case():
                 missing.append(f"{prefix}?{name}")
 
     assert missing == [], "\n".join(missing)
+
+
+@pytest.mark.parametrize("endpoint", ["consents", "image-series", "variants"])
+def test_a_patient_filter_finds_the_patient_a_row_names(endpoint, api, biobank):
+    row = results(api.get(f"/api/{endpoint}/", {"patient": "PT-B"}))[0]
+
+    by_id = results(api.get(f"/api/{endpoint}/", {"patient_id": row["patient"]}))
+    by_pseudonym = results(
+        api.get(f"/api/{endpoint}/", {"patient": row["patient_pseudonym"]})
+    )
+
+    assert row["patient"] == biobank.b.patient.pk
+    assert by_id == by_pseudonym
+    assert {found["patient"] for found in by_id} == {biobank.b.patient.pk}
+
+
+def test_a_patient_id_given_as_pseudonym_is_a_400_pointing_to_patient_id(api, biobank):
+    patient = biobank.a.patient.pk
+
+    response = api.get("/api/blood-samples/", {"patient": str(patient)})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "patient": [
+            f"No patient you may read has the pseudonym {patient}; patient takes a "
+            "pseudonym (a row's patient_pseudonym). To filter by the patient id a "
+            f"row gives as patient, use patient_id={patient}."
+        ]
+    }
+
+
+def test_a_pseudonym_of_digits_alone_is_still_a_pseudonym(api, biobank):
+    """The admin's add form takes a pseudonym as typed; 4711 may be one."""
+    Patient.objects.filter(pk=biobank.b.patient.pk).update(pseudonym="4711")
+
+    rows = results(api.get("/api/blood-samples/", {"patient": "4711"}))
+
+    assert [row["id"] for row in rows] == [biobank.b.sample.pk]
+
+
+@pytest.mark.parametrize("value", ["PT-A", "0", "1.5", "99999999999999999999"])
+def test_a_patient_id_that_is_no_id_is_a_400_naming_patient_id(value, api, biobank):
+    response = api.get("/api/blood-samples/", {"patient_id": value})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["patient_id"]
 
 
 def test_misspelt_protein_change_is_a_400_naming_the_field(api, biobank):
