@@ -109,6 +109,15 @@ _POSITION = re.compile(
 )
 
 
+# gnomAD's variant ID, a VCF record's CHROM-POS-REF-ALT: 17-7578263-G-A, 1-100-G-GA.
+# NB: VCF alleles are never empty, so "-" here only separates; 17-100--A is refused.
+_HYPHENATED = re.compile(
+    r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?))-(?P<start>\d+)"
+    r"-(?P<ref>[ACGTN]+)-(?P<alt>[ACGTN]+)$",
+    re.IGNORECASE,
+)
+
+
 def check_fraction(number: float | Decimal, unit: str | None = FRACTION) -> float:
     """Return a VAF-like value (VAF, tumour fraction, limit of detection) as a fraction.
 
@@ -385,8 +394,13 @@ def is_below_lod(vaf: float | None, lod: float | None) -> bool:
 
 
 def read_genomic_change(text: str) -> str:
-    """Return "chrom:pos ref>alt" for chr17_7578263-7578263_G_A, 17:7578263 G>A and kin."""
-    match = _POSITION.match(text.strip())
+    """Return "chrom:pos ref>alt" for chr17_7578263-7578263_G_A, 17:7578263 G>A and kin.
+
+    gnomAD's variant IDs (17-7578263-G-A, chr17-7578263-G-A), which write the VCF's
+    CHROM, POS, REF and ALT joined by hyphens, are read too.
+    """
+    text = text.strip()
+    match = _POSITION.match(text) or _HYPHENATED.match(text)
     if match is None:
         raise InvalidValue(NOT_A_GENOMIC_CHANGE)
     ref, alt = (
@@ -395,10 +409,11 @@ def read_genomic_change(text: str) -> str:
     return genomic_change(match["chrom"], match["start"], ref, alt)
 
 
-# How a text meant as a genomic change starts: a chromosome, then ":", "_" or a space and a
-# position. No protein change (p.T790M, 428V>E) nor fusion (EML4::ALK) starts so:
+# How a text meant as a genomic change starts: a chromosome, then ":", "_", "-" or a
+# space and a position. No protein change (p.T790M, 428V>E) nor fusion (EML4::ALK,
+# EML4-ALK) starts so:
 _GENOMIC_START = re.compile(
-    r"^\s*(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s]\s*(?:g\.)?\d", re.IGNORECASE
+    r"^\s*(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s-]\s*(?:g\.)?\d", re.IGNORECASE
 )
 # The form genomic_change() writes for alleles too long for the field, as pages show it:
 _HASHED = re.compile(

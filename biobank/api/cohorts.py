@@ -99,7 +99,7 @@ COHORT_PARAMETERS = [
     _parameter("cancer_type", OpenApiTypes.STR, f"OncoTree code. {CANCER_SUBTYPES_HELP}", enum=CancerType.values),
     _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),
     _parameter("gene", OpenApiTypes.STR, "A detected cfDNA variant of this gene in the draw."),
-    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A), which needs no gene; after it, its genome build (17:7578263 G>A hg19) when several are stored."),
+    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A) or gnomAD writes it (17-7578263-G-A), which needs no gene; after it, its genome build (17:7578263 G>A hg19) when several are stored."),
     _parameter("min_ctc", OpenApiTypes.FLOAT, "CTCs per 7.5 mL in the draw, at least."),
     _parameter("feature", OpenApiTypes.STR, "Radiomic feature name or IBSI code with a value on the study."),
     _parameter("feature_min", OpenApiTypes.FLOAT, "Lowest value of the feature."),

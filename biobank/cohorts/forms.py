@@ -124,7 +124,8 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         max_length=200,
         required=False,
         help_text="Protein change of the gene (p.T790M, p.Thr790Met), fusion (EML4::ALK) "
-        "or genomic change as the pages show it (17:7578263 G>A), which needs no gene; "
+        "or genomic change as the pages show it (17:7578263 G>A) or gnomAD writes it "
+        "(17-7578263-G-A), which needs no gene; "
         "after it, its genome build (GRCh37 or hg19, GRCh38 or hg38) if several are stored.",
     )
     min_ctc = forms.FloatField(

@@ -173,6 +173,36 @@ def test_only_a_genomic_change_without_build_costs_a_query_more(api, biobank):
     assert reads_builds(without) and not reads_builds(with_build)
 
 
+def at_tp53(variant, change: str, build: str = "GRCh37", **values) -> None:
+    """Store `variant` as a TP53 variant of `change` in `build`, detected unless told."""
+    VariantResult.objects.filter(pk=variant.pk).update(
+        **{
+            "gene": "TP53",
+            "gene_hgnc": "TP53",
+            "protein_change": "",
+            "genomic_change": change,
+            "genome_build": build,
+            "call": VariantResult.Call.DETECTED,
+            "vaf": 0.1,
+            **values,
+        }
+    )
+
+
+@pytest.mark.parametrize("spelling", ["17-7579312-C-A", "chr17-7579312-c-a"])
+@pytest.mark.parametrize("gene", ["", "TP53"])
+def test_a_genomic_change_written_as_gnomad_writes_it_finds_its_variant(
+    api, biobank, spelling, gene
+):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+
+    rows = pairs(api, f"gene={gene}&variant={spelling}")
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    [evidence] = rows[0]["evidence"]["variants"]
+    assert evidence["genomic_change"] == "17:7579312 C>A"
+
+
 def test_ctc_pair_names_the_count(api, biobank):
     rows = pairs(api, "min_ctc=5")
 

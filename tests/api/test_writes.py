@@ -566,6 +566,27 @@ def test_a_variant_in_three_letter_hgvs_is_stored_canonical(curator_api, biobank
     assert data["id"] in [row["id"] for row in found.json()["results"]]
 
 
+def test_a_genomic_change_written_as_gnomad_writes_it_is_stored_as_pages_show_it(
+    curator_api, biobank
+):
+    data = created(
+        curator_api.post(
+            "/api/variants/",
+            {
+                "assay": biobank.a.assay.pk,
+                "gene": "TP53",
+                "protein_change": "p.R273H",
+                "genomic_change": "chr17-7577120-C-T",
+            },
+            format="json",
+        )
+    )
+
+    assert data["genomic_change"] == "17:7577120 C>T"
+    variant = VariantResult.objects.get(pk=data["id"])
+    assert variant.genomic_change == "17:7577120 C>T"
+
+
 def test_a_gene_in_another_case_is_stored_as_given_with_its_hgnc_case(
     curator_api, biobank
 ):

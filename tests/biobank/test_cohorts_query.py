@@ -300,7 +300,15 @@ def intergenic(records: Records, sample, change: str, **values) -> VariantResult
 
 @pytest.mark.parametrize(
     "spelling",
-    ["1:204429832 C>A", "chr1:204429832 C>A", "chr1_204429832_C_A", " 1:204429832C>A"],
+    [
+        "1:204429832 C>A",
+        "chr1:204429832 C>A",
+        "chr1_204429832_C_A",
+        " 1:204429832C>A",
+        # gnomAD's variant ID:
+        "1-204429832-C-A",
+        "chr1-204429832-C-A",
+    ],
 )
 def test_variant_filter_finds_a_variant_of_no_gene_by_its_genomic_change(
     records, patient, study, spelling
