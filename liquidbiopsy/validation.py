@@ -94,6 +94,7 @@ WHOLE_CELLS = "is not a whole number of cells (0 or more)."
 WHOLE_READS = "is not a whole number of reads (0 or more)."
 NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
 MAX_CONCENTRATION = 100_000.0  # ng/mL
+BASES = ("A", "C", "G", "T")
 LETTERED_CHROMOSOMES = {"X": "X", "Y": "Y", "M": "MT", "MT": "MT"}
 NOT_A_GENOMIC_CHANGE = "is not a genomic change such as chr17:7578263 G>A."
 
@@ -468,6 +469,25 @@ def read_shown_genomic_change(text: str) -> str:
         return read_genomic_change(text)
     chrom = genomic_change(hashed["chrom"], hashed["start"], "", "").partition(":")[0]
     return f"{chrom}:{hashed['start']} {hashed['alleles'].lower()}"
+
+
+def single_base_changes_at(change: str) -> list[str]:
+    """Return the twelve single-base changes at the position of a stored `change`.
+
+    In the stored form: 17:7578263 G>A gives 17:7578263 A>C, ... 17:7578263 T>G.
+    """
+    position = change.partition(" ")[0]
+    return [f"{position} {ref}>{alt}" for ref in BASES for alt in BASES if ref != alt]
+
+
+def reference_base(change: str) -> str:
+    """Return the first base of a stored change's reference allele: C of 17:7578263 CA>C.
+
+    "" when the change writes no base (an insertion's "-", alleles too long, shown
+    by their length and hash).
+    """
+    first = change.partition(" ")[2][:1]
+    return first if first in BASES else ""
 
 
 def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:

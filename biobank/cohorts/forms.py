@@ -22,12 +22,16 @@ from biobank.cohorts.query import (
     detected_variants,
     genome_builds_of,
     pair_queryset,
+    variants_at_position,
 )
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
 from liquidbiopsy.validation import (
     GENOME_BUILDS,
+    genome_build_name,
     looks_like_genomic_change,
+    read_shown_genomic_change,
+    reference_base,
     split_genome_build,
 )
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Project
@@ -205,6 +209,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
 
         if looks_like_genomic_change(variant):
             self._check_one_genome_build(variant, found)
+            self._check_reference_base(variant)
 
     def _check_one_genome_build(self, variant: str, found: QuerySet) -> None:
         """Refuse a genomic change without build that the user reads in several builds.
@@ -231,6 +236,55 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
                 f"({', '.join(builds)}); add the one you mean after the change, "
                 f"e.g. {change.strip()} {example}.",
             )
+
+    def _check_reference_base(self, variant: str) -> None:
+        """Refuse a genomic change whose reference base no stored change at its
+        position has: 17:7579312 G>A where the variants stored there are C>A.
+
+        With no reference genome at hand, the changes the user may read at the
+        position stand for it (in the build asked for, else in any); a change of the
+        same reference base that nobody carries (C>T there) is a valid question whose
+        cohort is empty. One query, on the index of genomic changes.
+        """
+        change, build = split_genome_build(variant)
+        asked = read_shown_genomic_change(change)
+        base = reference_base(asked)
+        if not base:
+            return
+
+        # NB: every project the user reads, not only the one filtered on: the
+        # reference base at a position is the same in all of them.
+        stored = visible_to(
+            self.user,
+            variants_at_position(asked, build),
+            "assay__sample__patient__project",
+        )
+        found = set(
+            stored.order_by().values_list("genomic_change", "genome_build").distinct()
+        )
+        changes = {stored_change for stored_change, _ in found}
+        if not changes or asked in changes:
+            return
+        if base in {reference_base(stored_change) for stored_change in changes}:
+            return
+
+        position, _, _ = asked.partition(" ")
+        named = sorted(
+            {
+                (genome_build_name(stored_build), stored_change.partition(" ")[2])
+                for stored_change, stored_build in found
+            }
+        )
+        listed = ", ".join(
+            f"{alleles} ({stored_build or 'no genome build'})"
+            for stored_build, alleles in named
+        )
+        self.add_error(
+            "variant",
+            f"No variant you may read is {variant.strip()}; the changes stored at "
+            f"{position} are {listed}, none of reference base {base}. Check the "
+            "reference base and the genome build of the change.",
+        )
 
     def _check_feature(
         self, feature: str, lowest: float | None, highest: float | None

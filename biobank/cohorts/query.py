@@ -31,6 +31,7 @@ from liquidbiopsy.validation import (
     genome_build_name,
     looks_like_genomic_change,
     read_shown_genomic_change,
+    single_base_changes_at,
     split_genome_build,
 )
 from patients.consent import COHORT_SCOPES, consent_allows
@@ -209,12 +210,31 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
         # Read by the (genomic_change, call) index (migration 0016):
         found = detected.filter(genomic_change=read_shown_genomic_change(change))
         if build:
-            spellings = [Q(genome_build__istartswith=s) for s in GENOME_BUILDS[build]]
-            found = found.filter(functools.reduce(operator.or_, spellings))
+            found = found.filter(stored_in_build(build))
         return found.of_gene(gene) if gene else found
     if variant:
         return detected.matching(gene, variant)
     return detected.of_gene(gene)
+
+
+def stored_in_build(build: str) -> Q:
+    """Match the variants stored in `build` (a key of GENOME_BUILDS) by any spelling."""
+    spellings = [Q(genome_build__istartswith=s) for s in GENOME_BUILDS[build]]
+    return functools.reduce(operator.or_, spellings)
+
+
+def variants_at_position(change: str, build: str = "") -> QuerySet[VariantResult]:
+    """Return the variants of any call stored as `change` (in the stored form,
+    17:7578263 G>A) or as a single-base change at its position, in `build` if given.
+
+    Read by the (genomic_change, call) index, one exact change each: the position
+    alone would need a prefix search, which that index serves only under the C
+    collation. NB: so an insertion or deletion stored at the position is not among
+    them.
+    """
+    changes = {change, *single_base_changes_at(change)}
+    found = VariantResult.objects.filter(genomic_change__in=sorted(changes))
+    return found.filter(stored_in_build(build)) if build else found
 
 
 def genome_builds_of(variants: QuerySet[VariantResult]) -> list[str]:

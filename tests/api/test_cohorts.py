@@ -163,14 +163,23 @@ def test_only_a_genomic_change_without_build_costs_a_query_more(api, biobank):
     )
     without = count_queries(api, "/api/cohort-pairs/?variant=7:55249071%20C%3ET")
 
-    # The builds of the matching variants, read only to refuse an ambiguous change:
-    assert len(with_build) == len(fusion)
-    assert len(without) == len(fusion) + 1
+    # Every genomic change reads the changes stored at its position, to refuse a
+    # wrong reference base; the builds of the matching variants are read only to
+    # refuse an ambiguous change:
+    assert len(with_build) == len(fusion) + 1
+    assert len(without) == len(fusion) + 2
+
+    def reads_position(query: str) -> bool:
+        return '"genomic_change" IN (' in query
 
     def reads_builds(queries: list[str]) -> bool:
-        return any("DISTINCT" in q and "genome_build" in q for q in queries)
+        return any(
+            "DISTINCT" in q and "genome_build" in q and not reads_position(q)
+            for q in queries
+        )
 
     assert reads_builds(without) and not reads_builds(with_build)
+    assert all(any(map(reads_position, q)) for q in (with_build, without))
 
 
 def at_tp53(variant, change: str, build: str = "GRCh37", **values) -> None:
@@ -201,6 +210,85 @@ def test_a_genomic_change_written_as_gnomad_writes_it_finds_its_variant(
     assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
     [evidence] = rows[0]["evidence"]["variants"]
     assert evidence["genomic_change"] == "17:7579312 C>A"
+
+
+def wrong_base_refusal(asked: str, stored: str) -> dict:
+    return {
+        "variant": [
+            f"No variant you may read is {asked}; the changes stored at 17:7579312 "
+            f"are {stored}, none of reference base G. Check the reference base and "
+            "the genome build of the change."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "asked", ["17:7579312 G>A", "17-7579312-G-A", "chr17_7579312_G_A hg19"]
+)
+def test_a_change_of_a_reference_base_no_stored_change_there_has_is_a_400(
+    api, biobank, asked
+):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+    at_tp53(
+        biobank.b.variant,
+        "17:7579312 C>T",
+        build="hg19",
+        call=VariantResult.Call.BELOW_LOD,
+        vaf=None,
+    )
+
+    response = api.get("/api/cohort-pairs/", {"variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == wrong_base_refusal(asked, "C>A (GRCh37), C>T (GRCh37)")
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        # The stored reference base, an alternate base nobody carries:
+        "17:7579312 C>T",
+        "17:7579312 C>G hg19",
+        # Stored, below the limit of detection only:
+        "17:7579312 C>A",
+        # Another build, where nothing is stored at the position:
+        "17:7579312 G>A hg38",
+        # At another position:
+        "17:7579313 G>A",
+        # An insertion as a MAF writes it names no reference base:
+        "17:7579312 ->A",
+    ],
+)
+def test_a_change_nobody_carries_but_of_no_other_reference_base_is_an_empty_cohort(
+    api, biobank, asked
+):
+    at_tp53(
+        biobank.a.variant,
+        "17:7579312 C>A",
+        call=VariantResult.Call.BELOW_LOD,
+        vaf=None,
+    )
+
+    assert results(api.get("/api/cohort-pairs/", {"variant": asked})) == []
+
+
+def test_only_changes_the_reader_may_read_tell_the_reference_base(api, biobank):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+    at_tp53(biobank.b.variant, "17:7579312 C>T")
+    hidden = Project.objects.create(code="hidden", name="Not the reader's")
+    Patient.objects.filter(pk=biobank.b.sample.patient_id).update(project=hidden)
+
+    named = api.get("/api/cohort-pairs/", {"variant": "17:7579312 G>A"})
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(
+        genomic_change="17:7579313 C>A"
+    )
+    unnamed = api.get("/api/cohort-pairs/", {"variant": "17:7579312 G>A"})
+
+    assert named.status_code == 400
+    assert named.json() == wrong_base_refusal("17:7579312 G>A", "C>A (GRCh37)")
+    # The other project's C>T alone is at the position now, and tells nothing:
+    assert unnamed.status_code == 200
+    assert unnamed.json()["results"] == []
 
 
 def test_ctc_pair_names_the_count(api, biobank):

@@ -18,6 +18,7 @@ from biobank.cohorts.query import (
     genome_builds_of,
     pair_queryset,
     rows_of,
+    variants_at_position,
 )
 from liquidbiopsy.models import VariantResult
 from liquidbiopsy.validation import genomic_change
@@ -412,6 +413,20 @@ def test_a_genomic_change_is_read_from_its_own_index(records, patient, study):
             # Three rows cost less to read whole; the question is whether it may:
             cursor.execute("SET LOCAL enable_seqscan = off")
         plan = detected_variants("", "1:204429832 C>A").explain()
+
+    assert "variant_genomic_call" in plan
+
+
+def test_the_changes_at_a_position_are_read_from_the_same_index(
+    records, patient, study
+):
+    intergenic(records, records.draw(patient, days(0)), "1:204429832 C>A")
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        found = variants_at_position("1:204429832 G>A", "GRCh37").order_by()
+        plan = found.values_list("genomic_change", "genome_build").explain()
 
     assert "variant_genomic_call" in plan
 

@@ -339,6 +339,31 @@ def test_cohort_page_asks_for_the_build_of_a_change_stored_in_two(
     assert [row.sample_id for row in chosen.context["rows"]] == [plain.pk]
 
 
+def test_cohort_page_names_the_changes_stored_where_a_reference_base_is_wrong(
+    logged_in, records, pairs
+):
+    study, with_variant, plain = pairs
+    variant = records.variant(with_variant, "TP53", "")
+    VariantResult.objects.filter(pk=variant.pk).update(
+        genomic_change="17:7579312 C>A", genome_build="hg19"
+    )
+
+    refused = logged_in.get("/cohorts/", {"variant": "17-7579312-G-A"})
+    found = logged_in.get("/cohorts/", {"variant": "17-7579312-C-A"})
+
+    assert refused.status_code == 400
+    assert refused.context["form"].errors == {
+        "variant": [
+            "No variant you may read is 17-7579312-G-A; the changes stored at "
+            "17:7579312 are C>A (GRCh37), none of reference base G. Check the "
+            "reference base and the genome build of the change."
+        ]
+    }
+    assert b"<table" not in refused.content
+    assert found.status_code == 200
+    assert [row.sample_id for row in found.context["rows"]] == [with_variant.pk]
+
+
 # CSV download:
 
 

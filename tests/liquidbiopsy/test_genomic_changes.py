@@ -6,9 +6,12 @@ import pytest
 
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.validation import (
+    genomic_change,
     looks_like_genomic_change,
     read_genomic_change,
     read_shown_genomic_change,
+    reference_base,
+    single_base_changes_at,
 )
 
 
@@ -55,3 +58,27 @@ def test_a_hyphenated_change_missing_or_spoiling_a_part_is_refused(written):
 )
 def test_a_fusion_or_protein_change_with_hyphens_is_no_genomic_change(written):
     assert not looks_like_genomic_change(written)
+
+
+@pytest.mark.parametrize(
+    ("change", "base"),
+    [
+        ("17:7579312 C>A", "C"),
+        ("1:55051215 GA>G", "G"),
+        # A MAF insertion names no base; nor do alleles shortened to a hash:
+        ("17:7579312 ->A", ""),
+        (genomic_change("2", "1000", "A" * 120, "A"), ""),
+        ("17:7579312 N>A", ""),
+    ],
+)
+def test_the_reference_base_is_the_first_base_of_the_reference_allele(change, base):
+    assert reference_base(change) == base
+
+
+def test_the_single_base_changes_at_a_position_are_the_twelve_pairs_of_bases():
+    changes = single_base_changes_at("17:7579312 GA>G")
+
+    assert len(changes) == len(set(changes)) == 12
+    assert "17:7579312 C>A" in changes and "17:7579312 T>G" in changes
+    assert not any(change[-3] == change[-1] for change in changes)
+    assert {change.partition(" ")[0] for change in changes} == {"17:7579312"}
