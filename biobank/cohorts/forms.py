@@ -225,7 +225,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         if project is not None:
             found = found.filter(assay__sample__patient__project=project)
         builds = genome_builds_of(
-            visible_to(self.user, found, "assay__sample__patient__project")
+            self._readable(found, "assay__sample__patient__project")
         )
         if len(builds) > 1:
             # NB: a build of another name (hg18) is named but cannot be asked for:
@@ -254,10 +254,8 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
 
         # NB: every project the user reads, not only the one filtered on: the
         # reference base at a position is the same in all of them.
-        stored = visible_to(
-            self.user,
-            variants_at_position(asked, build),
-            "assay__sample__patient__project",
+        stored = self._readable(
+            variants_at_position(asked, build), "assay__sample__patient__project"
         )
         found = set(
             stored.order_by().values_list("genomic_change", "genome_build").distinct()
@@ -285,6 +283,13 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             f"{position} are {listed}, none of reference base {base}. Check the "
             "reference base and the genome build of the change.",
         )
+
+    def _readable(self, records: QuerySet, project_path: str) -> QuerySet:
+        """The `records` the form's user may read; all of them for a form validated
+        on nobody's behalf (user None, as ProjectChoicesOfUser allows)."""
+        if self.user is None:
+            return records
+        return visible_to(self.user, records, project_path)
 
     def _check_feature(
         self, feature: str, lowest: float | None, highest: float | None

@@ -10,6 +10,7 @@ from html import unescape
 
 import pytest
 
+from biobank.cohorts.forms import CohortForm
 from biobank.exports.dates import DateMode, Dater
 from liquidbiopsy.models import VariantResult
 from patients.models import Project
@@ -362,6 +363,27 @@ def test_cohort_page_names_the_changes_stored_where_a_reference_base_is_wrong(
     assert b"<table" not in refused.content
     assert found.status_code == 200
     assert [row.sample_id for row in found.context["rows"]] == [with_variant.pk]
+
+
+def test_a_form_of_nobody_checks_genomic_changes_against_every_stored_variant(
+    records, pairs
+):
+    # As a stored definition is checked on nobody's behalf (user None):
+    study, with_variant, plain = pairs
+    for build, sample in (("hg19", with_variant), ("GRCh38", plain)):
+        variant = records.variant(sample, "TP53", "")
+        VariantResult.objects.filter(pk=variant.pk).update(
+            genomic_change="17:7579312 C>A", genome_build=build
+        )
+
+    def errors(variant: str) -> dict:
+        form = CohortForm({"variant": variant}, user=None)
+        form.is_valid()
+        return form.errors
+
+    assert "more than one genome build" in errors("17:7579312 C>A")["variant"][0]
+    assert "none of reference base G" in errors("17:7579312 G>A hg19")["variant"][0]
+    assert errors("17:7579312 C>A hg19") == {}
 
 
 # CSV download:
