@@ -12,14 +12,18 @@ UNCLEAR_DATE = "[date]"
 
 # A date as people write it, in any case, with letters or underscores around it but
 # no digit: ISO with any one separator (2024-03-08, 2024_3_8), compact (20240308),
-# numbers with the year last (8.3.2024, 03/08/24), or the day and a month's name
-# either way round (3 Feb 2024, 03-MAR-24, February 3rd, 2024, 3. März 2024).
+# numbers with the year last (8.3.2024, 03/08/24), the day and a month's name
+# either way round (3 Feb 2024, 03-MAR-24, February 3rd, 2024, 3. März 2024), or
+# year, month and day marked as Chinese, Japanese (2024年3月8日) and Korean (2024년
+# 3월 8일) write them, in any digits (\d: fullwidth ２０２４ too).
 # The screen of DICOM texts (radiomics.importers.deid._DATES) reads capitals and
 # four-digit years only, to compare with birth dates; this one must find every date.
 _DATES = re.compile(
     r"(?<![0-9])(?:"
     r"(?P<iso_year>\d{4})(?P<iso_sep>[-./_])(?P<iso_month>\d{1,2})(?P=iso_sep)"
     r"(?P<iso_day>\d{1,2})"
+    r"|(?P<cjk_year>\d{4}) *[年년] *(?P<cjk_month>\d{1,2}) *[月월] *(?P<cjk_day>\d{1,2})"
+    r"(?: *[日일])?"
     r"|(?P<compact_year>(?:19|20)\d{2})(?P<compact_month>\d{2})(?P<compact_day>\d{2})"
     r"|(?P<first>\d{1,2})(?P<sep>[-./_])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
     r"|(?P<day>\d{1,2})(?:st|nd|rd|th)?[ ./_-]*(?P<month>[^\W\d_]{3,9})\.?[ ./,_-]*"
@@ -106,6 +110,8 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
         if group("iso_sep") == "." and min(len(month), len(day)) < 2 and _joined(match):
             return set()
         return _days(((group("iso_year"), month, day),))
+    if group("cjk_year"):
+        return _days(((group("cjk_year"), group("cjk_month"), group("cjk_day")),))
     if group("compact_year"):
         return _days(
             ((group("compact_year"), group("compact_month"), group("compact_day")),)

@@ -1371,12 +1371,17 @@ def _spellings(names: Iterable[str]) -> set[str]:
 
 
 # A date as people write it, in capitals and without accents: numbers with the
-# same separator (1961-2-3, 3.2.1961, 02/03/1961), or the day and a month's name
-# either way round (3 Feb 1961, 03-FEB-1961, February 3rd, 1961, 3. März 1961).
-# Only with a year of four digits: a two-digit year is too often something else.
+# same separator (1961-2-3, 3.2.1961, 02/03/1961, Korean 1961. 2. 3.), the day
+# and a month's name either way round (3 Feb 1961, 03-FEB-1961, February 3rd, 1961,
+# 3. März 1961), or year, month and day marked as Chinese and Japanese (1961年2月3日)
+# or Korean (1961년 2월 3일) write them; fullwidth digits are read as digits
+# (_unaccented(): NFKD). Only with a year of four digits: a two-digit year is too
+# often something else.
 _DATES = re.compile(
-    r"(?<![0-9])(?:(?P<iso_year>\d{4})(?P<iso_sep>[./-])(?P<iso_month>\d{1,2})"
-    r"(?P=iso_sep)(?P<iso_day>\d{1,2})"
+    r"(?<![0-9])(?:(?P<iso_year>\d{4})(?P<iso_sep>[./-]) ?(?P<iso_month>\d{1,2})"
+    r"(?P=iso_sep) ?(?P<iso_day>\d{1,2})"
+    r"|(?P<cjk_year>\d{4}) *[年년] *(?P<cjk_month>\d{1,2}) *[月월] *"
+    r"(?P<cjk_day>\d{1,2})(?: *[日일])?"
     r"|(?P<first>\d{1,2})(?P<sep>[./-])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4})"
     r"|(?P<day>\d{1,2})(?:ST|ND|RD|TH)?[ ./-]*(?P<month>[A-Z]{3,9})\.?[ ./,-]*"
     r"(?P<day_year>\d{4})"
@@ -1466,6 +1471,10 @@ def _date_readings(match: re.Match[str]) -> set[tuple[int, int, int]]:
     if group("iso_year"):
         return {
             (int(group("iso_year")), int(group("iso_month")), int(group("iso_day")))
+        }
+    if group("cjk_year"):
+        return {
+            (int(group("cjk_year")), int(group("cjk_month")), int(group("cjk_day")))
         }
     if group("year"):
         first, second, year = (

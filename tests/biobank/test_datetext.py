@@ -38,6 +38,11 @@ MARCH_8 = moved(dt.date(2024, 3, 8))
         ("08-MAR-24", MARCH_8),
         ("3. März 2024", moved(dt.date(2024, 3, 3))),
         ("2024-03-08 and 8 Mar 2024", f"{MARCH_8} and {MARCH_8}"),
+        # Year, month and day marked, as in Chinese, Japanese and Korean:
+        ("検査日 2024年3月8日", f"検査日 {MARCH_8}"),
+        ("2024年03月08日", MARCH_8),
+        ("２０２４年３月８日", MARCH_8),
+        ("2024년 3월 8일 CT", f"{MARCH_8} CT"),
     ],
 )
 def test_a_date_is_shown_as_the_mode_writes_it(text, shown):
@@ -78,6 +83,7 @@ def test_a_date_of_unclear_day_and_month_is_blanked(text, shown):
         "PT_12_05_01",
         "ROI_10_11_12",
         "12.05.01.3",
+        "2024年13月8日",  # no such month
         "",
     ],
 )

@@ -48,13 +48,16 @@ def ingest_own(inbox, project, description: str, **patient: object):
 
 
 def ingest_beside(inbox, project, description: str, **other: object):
-    """Ingest a file of patient OWN_ID with the description, beside another patient."""
+    """Ingest a file of patient OWN_ID with the description, beside another patient.
+
+    Both files in the other's SpecificCharacterSet, when it is given."""
     write_part10(build_ct(PatientID=OTHER_ID, **other), inbox / "other.dcm")
     write_part10(
         build_ct(
             PatientID=OWN_ID,
             PatientName="TESTPERSON^ALEX",
             SeriesDescription=description,
+            SpecificCharacterSet=other.get("SpecificCharacterSet", "ISO_IR 100"),
         ),
         inbox / "own.dcm",
     )
@@ -101,6 +104,13 @@ BIRTH_DATE_WRITTEN = [
     "Feb 3, 1961",
     "February 3rd, 1961",
     "3. Februar 1961",
+    # Year, month and day marked as in Chinese and Japanese, or Korean (also in
+    # fullwidth digits), and Korean dots:
+    "1961年2月3日",
+    "1961年02月03日",
+    "1961년 2월 3일",
+    "生年月日１９６１年２月３日",
+    "1961. 2. 3.",
 ]
 
 
@@ -114,6 +124,7 @@ def test_a_birth_date_written_otherwise_is_emptied(inbox, project, ingest, descr
         description,
         PatientName="DOE^JOHNNY",
         PatientBirthDate=BIRTH_DATE,
+        SpecificCharacterSet=["ISO_IR 192"],
     )
 
     assert stored_description(project, OWN_ID) == {""}
@@ -129,6 +140,11 @@ KEPT = [
     "1961",  # a year alone is no identifier
     "series 3.2",
     "v3.2.19610",
+    # Other days so written: year, month and day in this order only.
+    "1961年2月13日",
+    "1961년 3월 2일",
+    "1961年3月2日",
+    "1961. 3. 20.",
 ]
 
 
@@ -141,6 +157,7 @@ def test_other_text_is_kept(inbox, project, description):
         description,
         PatientName="DOE^JOHNNY",
         PatientBirthDate=BIRTH_DATE,
+        SpecificCharacterSet=["ISO_IR 192"],
     )
 
     assert stored_description(project, OWN_ID) == {description}
