@@ -155,10 +155,11 @@ _IDENTIFYING_VRS = frozenset({"LO", "SH", "DA", "ST", "LT", "UT"})
 _PATIENT_TAGS = frozenset(tag_for_keyword(k) for k in PATIENT_KEYWORDS)
 # Anything but letters and digits, of any script (ЛИ, 山田 are words too):
 _NOT_ALNUM = re.compile(r"[\W_]+")
-# Scripts written without spaces between words: CJK ideographs, kana, hangul.
+# Scripts written without spaces between words: CJK ideographs, kana, hangul (its
+# syllables, conjoining and compatibility jamo, and their halfwidth forms).
 _SPACELESS = re.compile(
-    "[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff]"
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uffdc\U00020000-\U0002ffff]"
 )
 Decision = DeidentifiedAttribute.Decision
 Rule = DeidentifiedAttribute.Rule
@@ -471,7 +472,10 @@ class IdentifierScreen:
         if self._seen(("name", text, of_patient)):
             return
         # Composed (NFC), so that a name written decomposed (MU + U+0308 LLER, 김 as
-        # jamo) has the spellings and initials of its letters (MUELLER, HMULLER):
+        # jamo) has the spellings and initials of its letters (MUELLER, HMULLER);
+        # one in compatibility jamo (ㄱㅣㅁ) is made of syllables as texts are read:
+        if _JAMO.search(text):
+            text = _composed_jamo(text)
         text = unicodedata.normalize("NFC", text)
         # Family, given and middle names; prefixes and suffixes (MR, DR) are no names.
         found = set()
@@ -1278,11 +1282,138 @@ def _spaceless_names(names: set[str]) -> set[str]:
 def _unaccented(text: str) -> str:
     if text.isascii():
         return text  # most names: nothing to take off, and many to look at
+    if _JAMO.search(text):
+        text = _composed_jamo(text)
     decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     # Composed again, so that a hangul syllable (김) stays one, not three jamo:
     return unicodedata.normalize(
         "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
     )
+
+
+# Hangul written as letters, not syllables: compatibility jamo (U+3131-U+318E), as
+# some systems store and search Korean names (ㄱㅣㅁ for 김), their halfwidth forms,
+# and conjoining jamo (U+1100-U+11FF). NFKC maps a compatibility jamo to a
+# conjoining one, but a consonant always to an initial, so NFC never makes a final
+# of it (ㄱㅣㅁ became 기 and a lone ᄆ, which no name matched); NFKD and NFKC of
+# such text leave those orphan initials too. _jamo_syllables() assembles all of
+# these into syllables as a Korean keyboard does.
+_JAMO = re.compile("[\u1100-\u11ff\u3131-\u318e\uffa0-\uffdc]")
+# Two letters that make one vowel or one final consonant (ㅗㅏ is ㅘ, ㄹㄱ is ㄺ):
+_JAMO_PAIRS = {
+    pair[:2]: pair[2]
+    for pair in "ㅗㅏㅘ ㅗㅐㅙ ㅗㅣㅚ ㅜㅓㅝ ㅜㅔㅞ ㅜㅣㅟ ㅡㅣㅢ ㄱㅅㄳ ㄴㅈㄵ ㄴㅎㄶ ㄹㄱㄺ "
+    "ㄹㅁㄻ ㄹㅂㄼ ㄹㅅㄽ ㄹㅌㄾ ㄹㅍㄿ ㄹㅎㅀ ㅂㅅㅄ".split()
+}
+_FIRST_SYLLABLE, _LAST_SYLLABLE = 0xAC00, 0xD7A3
+
+
+@functools.cache
+def _jamo_roles() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Return the modern compatibility jamo as initials, vowels and finals.
+
+    Each by its index in the arithmetic of hangul syllables (Unicode 3.12): a
+    consonant is an initial (ㄱ 0) and, but for ㄸ ㅃ ㅉ, a final too (ㄱ 1);
+    ㄳ and the other pairs are finals only (NFKD gives some of them as initials of
+    old hangul, ㅀ as ᄚ). Old letters (ㅿ, ㆍ) have no place in a modern syllable.
+    """
+    initials: dict[str, int] = {}
+    vowels: dict[str, int] = {}
+    finals: dict[str, int] = {}
+    for code in range(0x3131, 0x318F):
+        char = chr(code)
+        point = ord(unicodedata.normalize("NFKD", char))
+        if 0x1100 <= point <= 0x115F:  # a consonant, given as an initial
+            if point <= 0x1112:
+                initials[char] = point - 0x1100
+            final = unicodedata.name(chr(point)).replace("CHOSEONG", "JONGSEONG")
+            try:
+                point = ord(unicodedata.lookup(final))
+            except KeyError:
+                continue  # ㄸ ㅃ ㅉ end no syllable
+        if 0x1161 <= point <= 0x1175:
+            vowels[char] = point - 0x1161
+        elif 0x11A8 <= point <= 0x11C2:
+            finals[char] = point - 0x11A7
+    return initials, vowels, finals
+
+
+def _as_letter(code: int) -> str | None:
+    """Return the compatibility jamo a halfwidth or conjoining modern jamo stands for."""
+    name = unicodedata.name(chr(code), "")
+    for kind in ("HALFWIDTH HANGUL LETTER ", "CHOSEONG ", "JUNGSEONG ", "JONGSEONG "):
+        if kind in name:
+            letter = "HANGUL LETTER " + name.split(kind)[1]
+            return unicodedata.lookup(letter) if letter in _LETTER_NAMES else None
+    return None
+
+
+_LETTER_NAMES = frozenset(unicodedata.name(chr(code)) for code in range(0x3131, 0x3164))
+# One character for one, so that indices stay those of the text:
+_AS_LETTERS = {
+    code: letter
+    for code in [
+        *range(0x1100, 0x1160),  # initials, of old hangul too (ᄡ, NFKD of ㅄ)
+        *range(0x1161, 0x1176),  # vowels
+        *range(0x11A8, 0x11C3),  # finals
+        *range(0xFFA0, 0xFFDD),  # halfwidth
+    ]
+    if (letter := _as_letter(code)) is not None
+}
+
+
+def _jamo_syllables(text: str) -> list[tuple[int, int, str]]:
+    """Return where jamo of the text make a syllable: (start, end, the syllable).
+
+    An initial consonant and a vowel start one, or a syllable of those two
+    (기, as NFC leaves ㄱㅣ); a consonant after them ends it unless a vowel
+    follows, which makes it the next one's initial (ㄱㅣㅁㅁㅣㄴ is 김민, ㄱㅣㅁㅣㄴ
+    기민). Two vowels or two finals that make one (_JAMO_PAIRS) are taken as one.
+    Letters that start no syllable (a lone ㅋ) are left as they are.
+    """
+    initials, vowels, finals = _jamo_roles()
+    letters = text.translate(_AS_LETTERS)
+
+    def vowel_at(at: int) -> bool:
+        return at < len(letters) and letters[at] in vowels
+
+    found = []
+    at = 0
+    while at < len(letters):
+        code = ord(letters[at]) - _FIRST_SYLLABLE
+        if letters[at] in initials and vowel_at(at + 1):
+            initial, vowel, end = letters[at], letters[at + 1], at + 2
+        elif 0 <= code <= _LAST_SYLLABLE - _FIRST_SYLLABLE and code % 28 == 0:
+            # A syllable without a final (기): its two letters.
+            initial, vowel = unicodedata.normalize("NFD", letters[at]).translate(
+                _AS_LETTERS
+            )
+            end = at + 1
+        else:
+            at += 1
+            continue
+        if vowel_at(end) and _JAMO_PAIRS.get(vowel + letters[end]) in vowels:
+            vowel, end = _JAMO_PAIRS[vowel + letters[end]], end + 1
+        index = (initials[initial] * 21 + vowels[vowel]) * 28
+        if end < len(letters) and letters[end] in finals and not vowel_at(end + 1):
+            final, end = letters[end], end + 1
+            two = _JAMO_PAIRS.get(letters[end - 1 : end + 1], "")
+            if two in finals and not vowel_at(end + 1):
+                final, end = two, end + 1
+            index += finals[final]
+        if end - at > 1:
+            found.append((at, end, chr(_FIRST_SYLLABLE + index)))
+        at = end
+    return found
+
+
+def _composed_jamo(text: str) -> str:
+    """Return the text with its compatibility jamo assembled into syllables."""
+    pieces, done = [], 0
+    for start, end, syllable in _jamo_syllables(text):
+        pieces += [text[done:start], syllable]
+        done = end
+    return "".join([*pieces, text[done:]])
 
 
 # Characters of no combining class that Unicode composes with the one before them
@@ -1307,18 +1438,29 @@ def _plain_view(text: str, upper: bool = False) -> tuple[str, list[int] | None]:
     The list holds, for each character of the plain text and for its end, the index
     of the text's character it comes from (None: the text is ASCII, the same). The
     text is read a character at a time with what Unicode composes with it (accents,
-    the jamo of a hangul syllable): so it reads alike in every normal form (NFC, NFD,
-    NFKC, NFKD or mixed), and each letter of the plain text comes from one place.
+    the jamo of a hangul syllable, also compatibility jamo: _jamo_syllables()): so
+    it reads alike in every normal form (NFC, NFD, NFKC, NFKD or mixed) and in
+    compatibility jamo, and each letter of the plain text comes from one place.
     Where that reading is not finds()' (a stray mark between two jamo, never seen in
     real text), every letter comes from the whole text: what is found there takes
     all of it, the safer side.
     """
     if text.isascii():
         return (text.upper() if upper else text), None
+    # The later letters of a syllable written in compatibility jamo (ㅣㅁ of ㄱㅣㅁ):
+    joined = set()
+    if _JAMO.search(text):
+        joined = {
+            at
+            for start, end, _ in _jamo_syllables(text)
+            for at in range(start + 1, end)
+        }
     pieces, starts, start = [], [], 0
     for index in range(1, len(text) + 1):
         if index < len(text) and (
-            unicodedata.combining(text[index]) or text[index] in _COMPOSES_WITH_PREVIOUS
+            unicodedata.combining(text[index])
+            or text[index] in _COMPOSES_WITH_PREVIOUS
+            or index in joined
         ):
             continue
         pieces.append(_unaccented(text[start:index]))

@@ -20,10 +20,18 @@ from radiomics.importers.deid import (
     NAMES_IN_TEXT,
     REDACTED,
     IdentifierScreen,
+    _composed_jamo,
+    _unaccented,
 )
 from radiomics.importers.dicom import ingest_dicom
 from tests.radiomics.conftest import build_ct, write_part10
-from tests.radiomics.test_deid_spellings import OWN_ID, ingest_own, stored_description
+from tests.radiomics.test_deid_spellings import (
+    OWN_ID,
+    WHOSE,
+    emptied,
+    ingest_own,
+    stored_description,
+)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:The value length"),
@@ -180,3 +188,110 @@ def test_an_id_is_redacted_with_any_separators_as_finds_finds_it(identifier, joi
 
     assert screen.finds(text)
     assert screen.redact(text) == f"{REDACTED}_CT/1.dcm"
+
+
+# Hangul typed letter by letter in compatibility jamo (U+3131-U+318E), as some
+# systems store and search Korean names: NFKC makes each consonant an initial, so
+# ㄱㅣㅁ read as 기 and a lone ᄆ, and a patient 김^민수 kept "ㅁㅣㄴㅅㅜ CT".
+
+
+def compatibility_jamo(text: str) -> str:
+    """The text's hangul syllables spelt letter by letter in compatibility jamo."""
+    letters = []
+    for char in unicodedata.normalize("NFD", text):
+        name = unicodedata.name(char, "")
+        for kind in ("CHOSEONG ", "JUNGSEONG ", "JONGSEONG "):
+            if kind in name:
+                char = unicodedata.lookup("HANGUL LETTER " + name.split(kind)[1])
+        letters.append(char)
+    return "".join(letters)
+
+
+def halfwidth(text: str) -> str:
+    """The text with its compatibility jamo in their halfwidth forms."""
+    return "".join(
+        unicodedata.lookup("HALFWIDTH " + unicodedata.name(char))
+        if "\u3131" <= char <= "\u3163"
+        else char
+        for char in text
+    )
+
+
+JAMO_SPELLINGS = {
+    "compatibility": compatibility_jamo,
+    "its NFKC": lambda text: unicodedata.normalize("NFKC", compatibility_jamo(text)),
+    "its NFKD": lambda text: unicodedata.normalize("NFKD", compatibility_jamo(text)),
+    "halfwidth": lambda text: halfwidth(compatibility_jamo(text)),
+}
+HANGUL_NAMED = [entry for entry in NAMED if entry[0] == "김^민수"] + [
+    ("황^보람", "황보람 CT", f"{R} CT"),  # a vowel of two (ㅘ)
+    ("김^민수", "민수 ㅋㅋ", f"{R} ㅋㅋ"),  # a letter of no syllable stays
+]
+
+
+@pytest.mark.parametrize("spelt", JAMO_SPELLINGS)
+@pytest.mark.parametrize(("name", "text", "redacted"), HANGUL_NAMED)
+def test_a_name_is_found_and_redacted_in_compatibility_jamo(
+    name, text, redacted, spelt
+):
+    spell = JAMO_SPELLINGS[spelt]
+    screen = IdentifierScreen()
+    screen.add_name(name, of_patient=True)
+
+    assert screen.finds(spell(text), names=NAMES_IN_TEXT)
+    # The rest of the text as written (ㅋㅋ of "민수 ㅋㅋ" in halfwidth too):
+    assert screen.redact(spell(text)) == spell(redacted)
+
+
+@pytest.mark.parametrize(("name", "text", "redacted"), HANGUL_NAMED)
+def test_a_name_in_compatibility_jamo_is_found_as_syllables(name, text, redacted):
+    screen = IdentifierScreen()
+    screen.add_name(compatibility_jamo(name), of_patient=True)
+
+    assert screen.finds(text, names=NAMES_IN_TEXT)
+    assert screen.redact(text) == redacted
+
+
+def test_every_syllable_spelt_in_compatibility_jamo_reads_as_itself():
+    """All 11,172 syllables, also before one of no final (아), in NFC and NFKC."""
+    wrong = [
+        syllable
+        for syllable in map(chr, range(0xAC00, 0xD7A4))
+        for form in ("NFC", "NFKC")
+        if _unaccented(unicodedata.normalize(form, compatibility_jamo(syllable + "아")))
+        != syllable + "아"
+    ]
+
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("letters", "syllables"),
+    [
+        ("ㅎㅗㅏㅇ", "황"),  # ㅘ typed as two vowels
+        ("ㄷㅏㄹㄱ", "닭"),  # ㄺ typed as two consonants
+        ("ㄷㅏㄹㄱㅇㅣ", "닭이"),
+        ("ㄱㅣㅁㅁㅣㄴ", "김민"),
+        ("ㄱㅣㅁㅣㄴ", "기민"),  # ㅁ before a vowel begins the next syllable
+        ("ㅋㅋ CT", "ㅋㅋ CT"),
+    ],
+)
+def test_letters_typed_one_by_one_make_the_syllables_a_keyboard_makes(
+    letters, syllables
+):
+    assert _composed_jamo(letters) == syllables
+
+
+@pytest.mark.django_db
+@WHOSE
+def test_the_header_screen_empties_a_name_in_compatibility_jamo(inbox, project, ingest):
+    report = ingest(
+        inbox,
+        project,
+        compatibility_jamo("민수 CT"),
+        PatientName="김^민수",
+        SpecificCharacterSet=["ISO_IR 192"],
+    )
+
+    assert stored_description(project, OWN_ID) == {""}
+    assert emptied(report) == ["SeriesDescription (0008,103E)"]
