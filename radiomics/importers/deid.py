@@ -263,6 +263,9 @@ class IdentifierScreen:
     # (SMITHJ, JSMITH for SMITH^JOHN), found as whole tokens only (_initialled()):
     initialled: set[str] = field(default_factory=set)
     patient_initialled: set[str] = field(default_factory=set)
+    # A family name of two or three letters and such an initial, (LI, W) for LI^WEI:
+    # BatchScreen.finds_other() looks for them as two words (LI W., W. LI).
+    short_family_initials: set[tuple[str, str]] = field(default_factory=set)
     # Birth dates, to find however a date is written (_dates_in(): 3.2.1961, Feb 3, 1961):
     birth_dates: set[datetime.date] = field(default_factory=set)
     patient_birth_dates: set[datetime.date] = field(default_factory=set)
@@ -487,6 +490,7 @@ class IdentifierScreen:
         initialled = _initialled(text)
         self.names |= found
         self.initialled |= initialled
+        self.short_family_initials |= _short_family_initials(text)
         self._forget_screens()
         if of_patient:
             self.patient_names |= found
@@ -690,13 +694,40 @@ def _name_words(part: str) -> list[str]:
 def _initialled(name: str) -> set[str]:
     """Return the family name glued to an initial, either way round (SMITHJ, JSMITH).
 
-    The initials of the given and middle names (SMITH^JOHN^QUINN: QSMITH too). Only for a family name of three letters or more: a shorter one and an initial
-    make a word of three letters, too often an ordinary one (AND of AN^DAVID).
-    Forms that are a word of the trade (_trade_words(): LUNG of LUN^GRACE) are left
-    out when the screen looks for them. A name written without its carets (JOHN
-    SMITH) has no family name to tell, and no such form.
+    The initials of the given and middle names (SMITH^JOHN^QUINN: QSMITH too). Only
+    for a family name of three letters or more: a shorter one and an initial make a
+    word of three letters, too often an ordinary one (AND of AN^DAVID; LI^WEI is
+    found as LI W. instead: _short_family_initials()). Forms that are a word of the
+    trade (_trade_words(): LUNG of LUN^GRACE) are left out when the screen looks for
+    them. A name written without its carets (JOHN SMITH) has no family name to
+    tell, and no such form.
     """
     found = set()
+    for family, initials in _families_and_initials(name):
+        if len(family) >= _SHORTEST_INITIALLED:
+            found |= {family + initial for initial in initials}
+            found |= {initial + family for initial in initials}
+    return found
+
+
+def _short_family_initials(name: str) -> set[tuple[str, str]]:
+    """Return each family name of two or three letters with each initial (LI, W).
+
+    BatchScreen.finds_other() looks for the two as neighbouring words (_ShortNameParts).
+    """
+    return {
+        (family, initial)
+        for family, initials in _families_and_initials(name)
+        if len(family) < _SUBSTRING_NAME
+        for initial in initials
+    }
+
+
+def _families_and_initials(name: str) -> Iterator[tuple[str, set[str]]]:
+    """Yield each word of a family name with the initials of the given and middle names.
+
+    Words of letters of a script with spaces only (none of 山田^太郎), in capitals.
+    """
     for group in name.split("="):
         family, *given = group.split("^")[:3]
         initials = {
@@ -706,14 +737,8 @@ def _initialled(name: str) -> set[str]:
             if word.isalpha() and not _SPACELESS.match(word)
         }
         for word in _name_words(family):
-            if (
-                len(word) >= _SHORTEST_INITIALLED
-                and word.isalpha()
-                and not _SPACELESS.search(word)
-            ):
-                found |= {word + initial for initial in initials}
-                found |= {initial + word for initial in initials}
-    return found
+            if word.isalpha() and not _SPACELESS.search(word):
+                yield word, initials
 
 
 def _is_mixed_id(token: str) -> bool:
@@ -822,9 +847,10 @@ class BatchScreen(IdentifierScreen):
     names another by two letters alone gives little away. So a file of NG^AL
     keeps a lone YU though the batch holds NG^YU (NG YU goes). Such a part still
     goes from file names and messages (redact()), and from the patient's own files.
-    For the same reason a family name of two letters with an initial is not looked
-    for (LI W, W.LI, LIW of LI^WEI): one of three letters or more is, glued to an
-    initial as a whole word (JSMITH, SMITHJ, DOEA: _initialled()).
+    A family name with an initial is looked for: one of three letters or more glued
+    to it as a whole word (JSMITH, SMITHJ, DOEA: _initialled()); one of two or three
+    letters beside it as a word of its own (LI W., W. LI, LI^W for LI^WEI, DOE J.:
+    _ShortNameParts), not glued (LIW, like AND for AN^DAVID, is too often a word).
     """
 
     _by_patient: dict[str, IdentifierScreen] = field(
@@ -843,8 +869,9 @@ class BatchScreen(IdentifierScreen):
         """Tell whether the text holds a distinctive identifier of any patient.
 
         Of this batch's patients (finds(distinctive=True), name parts as `names`
-        says; in free text also two short name parts of one patient together), or
-        the source ID of a patient stored before (`earlier`).
+        says; in free text also two short name parts of one patient together, or
+        a short family name beside its initial: _ShortNameParts), or the source ID
+        of a patient stored before (`earlier`).
         """
         if self.finds(text, patient_only, distinctive=True, names=names):
             return True
@@ -893,15 +920,27 @@ class _ShortNameParts:
     part is not found, nor parts of two patients side by side, nor parts that are
     all modalities (CID 33: CT, MR, PT, US...): PET MR CT is a list of modalities
     even beside a patient CT^MR.
+
+    Also a family name of two or three letters beside the initial of the same
+    patient's given or middle name, either way round, each a word of its own
+    (LI W., W. LI, LI^W, Li, W for LI^WEI; DOE J. for DOE^JOHN): the initial as a
+    capital, as initials are written, so that "li w" or "do a" in a sentence is no
+    name. Not glued (LIW: too often an ordinary word, see _initialled()), nor for a
+    family name that is a modality (CT W CONTRAST beside a patient CT^WEI).
     """
 
-    def __init__(self, by_part: dict[str, int]) -> None:
+    def __init__(
+        self, by_part: dict[str, int], family_initials: frozenset[tuple[str, str]]
+    ) -> None:
         # Each part's patients, as a bit mask (one bit a patient):
         self.by_part = by_part
+        # (family name, initial) of one patient, spelt as _spellings() spells:
+        self.family_initials = family_initials
 
     @classmethod
     def of(cls, screens: Iterable[IdentifierScreen]) -> _ShortNameParts:
         by_part: dict[str, int] = {}
+        family_initials: set[tuple[str, str]] = set()
         for number, screen in enumerate(screens):
             for part in _spellings(screen.names):
                 # Names without spaces (CJK) are found anywhere by finds() already:
@@ -911,15 +950,26 @@ class _ShortNameParts:
                     and not _SPACELESS.match(part)
                 ):
                     by_part[part] = by_part.get(part, 0) | 1 << number
-        return cls(by_part)
+            for family, initial in screen.short_family_initials:
+                family_initials |= {
+                    (spelt, _unaccented(initial))
+                    for spelt in _spellings([family])
+                    if len(spelt) < _SUBSTRING_NAME and spelt not in _modalities()
+                }
+        return cls(by_part, frozenset(family_initials))
 
     def together_in(self, text: str) -> bool:
-        """Whether the text holds two or more different parts of one patient together."""
-        if not self.by_part:
+        """Whether the text holds two or more different parts of one patient together.
+
+        Or a short family name beside an initial of the same patient (LI W.).
+        """
+        if not self.by_part and not self.family_initials:
             return False
+        plain = text if text.isascii() else _unaccented(text)
+        if self.family_initials and self._family_beside_initial(plain):
+            return True
         made_before = named_before = 0
         word_before = ""
-        plain = text if text.isascii() else _unaccented(text)
         for word in _edge_words(plain):
             made, named, glued = self._made_of(word)
             if glued:
@@ -927,6 +977,16 @@ class _ShortNameParts:
             if word != word_before and made_before & made & (named_before | named):
                 return True
             made_before, named_before, word_before = made, named, word
+        return False
+
+    def _family_beside_initial(self, plain: str) -> bool:
+        """Whether two neighbouring words are a family name and its initial (LI W.)."""
+        words = _NOT_ALNUM.split(plain)
+        for first, second in zip(words, words[1:], strict=False):
+            if second.isupper() and (first.upper(), second) in self.family_initials:
+                return True
+            if first.isupper() and (second.upper(), first) in self.family_initials:
+                return True
         return False
 
     def _made_of(self, word: str) -> tuple[int, int, int]:

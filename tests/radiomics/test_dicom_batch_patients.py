@@ -387,6 +387,13 @@ def two_patients(inbox: Path, project, a: dict, description: str) -> dict[str, s
         ({"PatientName": "LI^WEI"}, "LIWEI01"),
         ({"PatientName": "NG^YU"}, "NgYuCT"),
         ({"PatientID": "P12"}, "compare P12 baseline"),
+        # A family name of two or three letters beside an initial of the patient's:
+        ({"PatientName": "LI^WEI"}, "follow-up of LI W."),
+        ({"PatientName": "LI^WEI"}, "W. Li prior"),
+        ({"PatientName": "LI^WEI"}, "ref LI^W"),
+        ({"PatientName": "LI^WEI^MING"}, "Li, M. 2019"),  # the middle name's
+        ({"PatientName": "LÜ^WEI"}, "LU W."),  # spelt without accents
+        ({"PatientName": "DOE^JOHN"}, "DOE J. follow-up"),
     ],
 )
 def test_short_name_parts_of_another_patient_together_are_found(
@@ -436,6 +443,12 @@ def test_own_short_name_parts_glued_to_digits_or_a_code_are_found(
         ({"PatientName": "PL^AN"}, "CT PLAN"),
         # ... or a word of their meanings (Bone Mineral Densitometry):
         ({"PatientName": "BO^NE"}, "BONE WINDOW"),
+        # A short family name with another initial, with a small letter (no
+        # initial), glued to it (LIW, as AND of AN^DAVID), or a modality:
+        ({"PatientName": "LI^WEI"}, "LI X."),
+        ({"PatientName": "DO^ANH"}, "do a delayed scan"),
+        ({"PatientName": "LI^WEI"}, "LIW"),
+        ({"PatientName": "CT^WEI"}, "CT W CONTRAST"),
     ],
 )
 def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
@@ -447,6 +460,19 @@ def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
     a = {"PatientID": "SYN-1111", "PatientName": "DOE^JOHNNY"} | a
     kept = two_patients(inbox, project, a, description)
     assert kept["SeriesDescription"] == description
+
+
+def test_a_family_name_and_an_initial_of_two_patients_are_no_name():
+    """LI of LI^ANNA beside the W of WU^WEI names neither."""
+    from radiomics.importers import deid
+
+    screen = deid.BatchScreen()
+    screen.add_patient(build_ct(PatientName="LI^ANNA", PatientID="SYN-8001"))
+    screen.add_patient(build_ct(PatientName="WU^WEI", PatientID="SYN-8002"))
+
+    assert not screen.finds_other("LI W. prior", patient_only=False)
+    assert screen.finds_other("LI A. prior", patient_only=False)
+    assert screen.finds_other("prior W. WU", patient_only=False)
 
 
 def test_the_own_patients_names_are_still_found_inside_words(inbox, project):
