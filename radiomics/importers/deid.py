@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import hashlib
 import hmac
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -171,11 +173,14 @@ _SHORTEST_INITIALLED = 3  # family name glued to an initial: see _initialled()
 _SHORTEST_DIGITS = 5
 # Up to this many tokens, _Substrings tries each in turn (faster than looking up):
 _FEW_TOKENS = 32
+# The patterns of redact() an _Alternatives keeps compiled, one a set of tokens found:
+_MOST_COMPILED = 1024
 # KnownPatients: a source ID is looked for as a run of at most this many words and
 # numbers of a text (LUNG1-001 is three), of at most 64 characters (LO):
 _MOST_ID_PARTS = 8
 _LONGEST_ID = 64
 _WORDS_AND_NUMBERS = re.compile(r"[^\W\d_]+|\d+")
+_DIGIT_RUNS = re.compile(r"\d+")
 # The bytes of a source key's hash kept in memory (a text's look-up errs with odds
 # of (stored patients) / 2^64):
 _KEY_PREFIX = 8
@@ -269,8 +274,8 @@ class IdentifierScreen:
     # Birth dates, to find however a date is written (_dates_in(): 3.2.1961, Feb 3, 1961):
     birth_dates: set[datetime.date] = field(default_factory=set)
     patient_birth_dates: set[datetime.date] = field(default_factory=set)
-    # The compiled screens, with and without numbers of one to three digits:
-    _patterns: dict[bool, re.Pattern[str]] = field(
+    # redact()'s screens, with and without numbers of one to three digits:
+    _patterns: dict[bool, _Alternatives] = field(
         default_factory=dict, repr=False, compare=False
     )
     # The names' spellings (_spellings()), for a name cut short beside a redaction:
@@ -352,8 +357,8 @@ class IdentifierScreen:
             return text
         if short_numbers not in self._patterns:
             self._patterns[short_numbers] = self._build_pattern(short_numbers)
-        pattern = self._patterns[short_numbers]
-        if pattern.pattern == "":
+        alternatives = self._patterns[short_numbers]
+        if not alternatives:
             return text
         # Which characters came from the input; None when all of them did:
         from_input = _input_mask(text)
@@ -369,7 +374,9 @@ class IdentifierScreen:
                 end += 1
             return tag_for_keyword(text[start:end]) is None
 
-        found = [span for span in self._found_in(text, pattern) if is_name_or_id(span)]
+        found = [
+            span for span in self._found_in(text, alternatives) if is_name_or_id(span)
+        ]
         pieces, done = [], 0
         for start, end in found:
             pieces += [text[done:start], REDACTED]
@@ -403,7 +410,9 @@ class IdentifierScreen:
             return screened
         return Message.from_parts(zip(screened, from_input, strict=True))
 
-    def _found_in(self, text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    def _found_in(
+        self, text: str, alternatives: _Alternatives
+    ) -> list[tuple[int, int]]:
         """Return where redact() finds identifiers in the text, in order.
 
         Names in the text compared without its accents (Núñez for NUNEZ), as
@@ -411,13 +420,16 @@ class IdentifierScreen:
         Finds that overlap become one.
         """
         plain, at = _plain_view(text)
-        found = _whole_tokens(plain, pattern)
+        pattern = alternatives.pattern_for(plain)
+        found = _whole_tokens(plain, pattern) if pattern is not None else []
         # Family names glued to an initial (JSMITH) apart, with the names and IDs
         # found beside them (JSMITHJOHN): alternatives are tried in turn, so one
         # pattern of all would take SMITHJ of SMITHJOHN and leave OHN behind.
         initialled = self._tokens_of(False).initialled.found(plain.upper())
         if initialled:
-            beside = {match.group().upper() for match in pattern.finditer(plain)}
+            beside = set()
+            if pattern is not None:
+                beside = {match.group().upper() for match in pattern.finditer(plain)}
             found += _whole_tokens(plain, _pattern_of(initialled | beside))
         if self.birth_dates:
             upper, upper_at = _plain_view(text, upper=True)
@@ -450,26 +462,37 @@ class IdentifierScreen:
             problem.code,
         )
 
-    def _build_pattern(self, short_numbers: bool) -> re.Pattern[str]:
-        # Without accents, as _found_in() reads the text (JOSE-4471 for JOSÉ-4471):
-        tokens = {
-            _unaccented(text)
-            for text in self.short_identifiers | self.identifiers
-            if short_numbers or not (text.isdigit() and len(text) < _SUBSTRING_NAME)
+    def _build_pattern(self, short_numbers: bool) -> _Alternatives:
+        """Return redact()'s screen, and keep both: with and without short numbers.
+
+        They differ by the IDs of one to three digits only, so they share their
+        look-up tables (_Alternatives.without()).
+        """
+        identifiers = self.short_identifiers | self.identifiers
+        numbers = {
+            text
+            for text in identifiers
+            if text.isdigit() and len(text) < _SUBSTRING_NAME
         }
+        # Without accents, as _found_in() reads the text (JOSE-4471 for JOSÉ-4471):
+        kept = {_unaccented(text) for text in identifiers - numbers}
+        others = set()
         for identifier in self.identifiers:
-            for digits in re.findall(r"\d+", identifier):
+            for digits in _DIGIT_RUNS.findall(identifier):
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
-                    tokens |= {digits, digits.lstrip("0")}
-        tokens |= _spaceless_names(_spellings(self.names))
+                    others |= {digits, digits.lstrip("0")}
+        others |= _spaceless_names(_spellings(self.names))
         # An ID of several parts with any separators or none between them, as
         # finds() compares it (JOSE4471, JOSE_4471 for JOSE-4471):
         separated = set()
         for identifier in self.identifiers:
             parts = [p for p in _NOT_ALNUM.split(_unaccented(identifier)) if p]
             if len(parts) > 1 and len("".join(parts)) >= _SUBSTRING_NAME:
-                separated.add(r"[\W_]*".join(map(re.escape, parts)))
-        return _pattern_of(tokens, separated)
+                separated.add(tuple(parts))
+        numbers = {_unaccented(text) for text in numbers} - kept - others
+        self._patterns[True] = _Alternatives.of(kept | numbers | others, separated)
+        self._patterns[False] = self._patterns[True].without(numbers)
+        return self._patterns[short_numbers]
 
     def add_name(self, text: str, of_patient: bool = False) -> None:
         if self._seen(("name", text, of_patient)):
@@ -632,7 +655,7 @@ class IdentifierScreen:
         written = set(identifiers) | {_unaccented(t) for t in identifiers}
         for identifier in list(written):
             written.add(_NOT_ALNUM.sub("", identifier))
-            for digits in re.findall(r"\d+", identifier):
+            for digits in _DIGIT_RUNS.findall(identifier):
                 if len(digits.lstrip("0")) >= _SHORTEST_DIGITS:
                     written.add(digits.lstrip("0"))
         short_ids = frozenset(t for t in written if t and len(t) < _SUBSTRING_NAME)
@@ -644,16 +667,17 @@ class IdentifierScreen:
         initialled = _spellings(
             self.patient_initialled if patient_only else self.initialled
         )
+        long_ids = _Substrings.of(t for t in written if len(t) >= _SUBSTRING_NAME)
         return _Tokens(
-            _Substrings.of(t for t in written if len(t) >= _SUBSTRING_NAME),
+            long_ids,
             _Substrings.of(long_names - written),
             _Substrings.of(initialled - _trade_words() - written),
             frozenset(initialled & _trade_words()),
             short_ids,
             short_name_parts,
-            _Substrings.of(
-                t for t in written if len(t) >= _SUBSTRING_NAME and t.isalnum()
-            ),
+            # NB: the same table: an ID with a separator never stands in a text
+            # whose separators were taken out, so only those without count there.
+            long_ids,
             frozenset(t for t in short_ids if _is_mixed_id(t)),
             frozenset((day.year, day.month, day.day) for day in birth_dates),
             frozenset(f"{day.year:04d}" for day in birth_dates),
@@ -670,7 +694,7 @@ class _Tokens(NamedTuple):
     initialled_trade_words: frozenset[str]  # the others (LOWER of LOWE^ROBERT)
     short_ids: frozenset[str]
     short_name_parts: frozenset[str]  # that are no ID too
-    compact_ids: _Substrings  # IDs without their separators
+    compact_ids: _Substrings  # IDs without separators, for a text without them
     # Short IDs of letters and digits (P12), which no word of the trade is:
     mixed_short_ids: frozenset[str]
     birth_dates: frozenset[tuple[int, int, int]]  # (year, month, day)
@@ -765,6 +789,80 @@ def _pattern_of(
         for token in sorted(filter(None, tokens), key=lambda t: (-len(t), t))
     ]
     return re.compile("|".join(patterns), re.IGNORECASE)
+
+
+class _Alternatives:
+    """redact()'s screen: tokens and IDs of several parts, found as one pattern would.
+
+    One regular expression of them all (_pattern_of()) tries its alternatives in
+    turn at each place of a text, and with a batch's every patient (some 500,000
+    IDs, date forms and names at 30,000 patients) took half a minute to compile and
+    long to run. So the tokens that occur in a text, in capitals, are looked up
+    first (_Substrings), and the pattern is made of those alone: alternatives that
+    match nowhere in the text change nothing of what the pattern finds. An ID of
+    several parts occurs where its parts occur glued once the text's separators
+    are taken out (JOSE4471 of JOSE-4471 in "jose_4471.dcm").
+    """
+
+    def __init__(
+        self,
+        tokens: dict[str, list[str]],
+        separated: dict[str, list[str]],
+    ) -> None:
+        # The tokens, and the patterns of the separated IDs, by what is looked up:
+        self.tokens = tokens
+        self.separated = separated
+        self.left_out: frozenset[str] = frozenset()  # without()
+        self._count = sum(map(len, tokens.values()))
+        self._find_tokens = _Substrings.of(tokens)
+        self._find_separated = _Substrings.of(separated)
+        self._compiled: dict[tuple[frozenset[str], ...], re.Pattern[str]] = {}
+
+    @classmethod
+    def of(
+        cls, tokens: Iterable[str], separated: Iterable[tuple[str, ...]]
+    ) -> _Alternatives:
+        by_upper: defaultdict[str, list[str]] = defaultdict(list)
+        for token in filter(None, tokens):
+            by_upper[token.upper()].append(token)
+        by_glued: defaultdict[str, list[str]] = defaultdict(list)
+        for parts in separated:
+            pattern = r"[\W_]*".join(map(re.escape, parts))
+            by_glued["".join(parts).upper()].append(pattern)
+        return cls(dict(by_upper), dict(by_glued))
+
+    def without(self, tokens: Iterable[str]) -> _Alternatives:
+        """Return the same screen without some of its tokens, sharing its tables."""
+        other = copy.copy(self)
+        other.left_out = self.left_out | frozenset(tokens)
+        other._compiled = {}
+        return other
+
+    def __bool__(self) -> bool:
+        return bool(self.separated) or self._count > len(self.left_out)
+
+    def pattern_for(self, text: str) -> re.Pattern[str] | None:
+        """Return the pattern of the tokens and IDs that occur in the text (None: none)."""
+        upper = text.upper()
+        tokens = frozenset(
+            token
+            for key in self._find_tokens.found(upper)
+            for token in self.tokens[key]
+            if token not in self.left_out
+        )
+        separated = frozenset(
+            pattern
+            for key in self._find_separated.found(_NOT_ALNUM.sub("", upper))
+            for pattern in self.separated[key]
+        )
+        if not tokens and not separated:
+            return None
+        key = (tokens, separated)
+        if key not in self._compiled:
+            if len(self._compiled) >= _MOST_COMPILED:
+                self._compiled.clear()
+            self._compiled[key] = _pattern_of(tokens, separated)
+        return self._compiled[key]
 
 
 def _initialled_in(text: str, upper: str, tokens: _Tokens) -> bool:
@@ -895,14 +993,18 @@ class BatchScreen(IdentifierScreen):
         return self._by_patient.get(patient_id_of(ds))
 
     def prepare(self) -> None:
-        """Build now the look-up tables the screens build at their first use.
+        """Build now the batch's look-up tables, which the screens build at first use.
 
         Before worker processes fork: each would otherwise build them again for
-        itself, at a cost that grows with the batch's patients (some 0.9 s at 30,000).
+        itself, at a cost that grows with the batch's patients. The screen of each
+        patient (of_patient()) is left to the worker that meets the patient's
+        files: built here for every patient, they took 13 s of CPU at 30,000
+        patients before any file was stored, whereas a worker builds one in a
+        fraction of a millisecond, once a patient, as it builds each file's own
+        screen (deidentify()).
         """
-        for screen in (self, *self._by_patient.values()):
-            for patient_only in (False, True):
-                screen.finds("", patient_only)
+        for patient_only in (False, True):
+            self.finds("", patient_only)
         self.finds_other("", patient_only=False)
         for short_numbers in (False, True):
             self.redact("x", short_numbers)
@@ -1154,53 +1256,66 @@ def patient_id_of(ds: Dataset) -> str:
 
 @dataclass(frozen=True)
 class _Substrings:
-    """Tokens of four characters or more, to look for anywhere in a text.
+    """Tokens to look for anywhere in a text.
 
     A few are tried one by one. Many (a batch of hundreds of patients, whose every
     file is screened for all of them) are found by their first four characters,
-    looked up at each place of the text, so that the cost stays that of the text.
+    looked up at each place of the text, and those shorter (CJK names of two or
+    three characters, short IDs) by the pieces of the text of their lengths, so
+    that the cost stays that of the text.
     """
 
-    tokens: tuple[str, ...]
-    by_start: dict[str, tuple[str, ...]]  # empty for a few tokens
-    # Shorter tokens (CJK names of two or three characters), tried one by one:
-    short: tuple[str, ...] = ()
+    few: tuple[str, ...]  # empty for many
+    by_start: dict[str, list[str]]
+    short: frozenset[str] = frozenset()
+    short_sizes: tuple[int, ...] = ()  # the lengths of the short ones
 
     @classmethod
     def of(cls, tokens: Iterable[str]) -> _Substrings:
-        tokens = tuple(sorted(set(tokens)))
-        if len(tokens) <= _FEW_TOKENS:
-            return cls(tokens, {})
-        by_start: dict[str, list[str]] = {}
-        short = tuple(token for token in tokens if len(token) < _SUBSTRING_NAME)
-        for token in tokens:
-            if len(token) >= _SUBSTRING_NAME:
-                by_start.setdefault(token[:_SUBSTRING_NAME], []).append(token)
+        unique = set(tokens)
+        if len(unique) <= _FEW_TOKENS:
+            return cls(tuple(sorted(unique)), {})
+        by_start: defaultdict[str, list[str]] = defaultdict(list)
+        short = []
+        for token in unique:
+            if len(token) < _SUBSTRING_NAME:
+                short.append(token)
+            else:
+                by_start[token[:_SUBSTRING_NAME]].append(token)
         return cls(
-            tokens, {start: tuple(found) for start, found in by_start.items()}, short
+            (),
+            dict(by_start),
+            frozenset(short),
+            tuple(sorted({len(token) for token in short})),
         )
 
     def found(self, text: str) -> set[str]:
         """The tokens found in the text (all of them, unlike found_in())."""
-        if not self.by_start:
-            return {token for token in self.tokens if token in text}
+        if self.few:
+            return {token for token in self.few if token in text}
         return {
             token
             for at in range(len(text) - _SUBSTRING_NAME + 1)
             for token in self.by_start.get(text[at : at + _SUBSTRING_NAME], ())
             if text.startswith(token, at)
-        } | {token for token in self.short if token in text}
+        } | self.short.intersection(self._pieces(text))
 
     def found_in(self, text: str) -> bool:
-        if not self.by_start:
-            return any(token in text for token in self.tokens)
-        if any(token in text for token in self.short):
+        if self.few:
+            return any(token in text for token in self.few)
+        if not self.short.isdisjoint(self._pieces(text)):
             return True
         for at in range(len(text) - _SUBSTRING_NAME + 1):
             for token in self.by_start.get(text[at : at + _SUBSTRING_NAME], ()):
                 if text.startswith(token, at):
                     return True
         return False
+
+    def _pieces(self, text: str) -> Iterator[str]:
+        """Yield the pieces of the text as long as the short tokens."""
+        for size in self.short_sizes:
+            for at in range(len(text) - size + 1):
+                yield text[at : at + size]
 
 
 def _input_mask(text: str) -> list[bool] | None:
@@ -1564,8 +1679,13 @@ def _spellings(names: Iterable[str]) -> set[str]:
     """
     found = set()
     for name in names:
-        found |= {name, _unaccented(name), _transliterated(name)}
+        if name.isascii():
+            found.add(name)  # nothing to take off or transliterate
+        else:
+            found |= {name, _unaccented(name), _transliterated(name)}
     for name in list(found):
+        if "E" not in name:
+            continue  # no AE, OE or UE (most names: many to look at)
         single = _TRANSLITERATED_UMLAUT.sub(r"\1", name)
         if single != name and len(single) >= _SUBSTRING_NAME and single.isascii():
             found.add(single)
