@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from biobank.api.access import CURATE, project_codes_for, visible_to
+from biobank.api.pagination import MAX_OFFSET, PAGE_NUMBER_MESSAGE, read_page_number
 from biobank.browse.dating import PageDates, answers_bad_dates, page_dates
 from biobank.cohorts import analysis, charts, saved
 from biobank.cohorts.forms import (
@@ -80,7 +81,7 @@ from biobank.exports.models import ExportRecord
 from liquidbiopsy.models import BloodSample
 from radiomics.models import ImagingStudy
 
-PAGE_ROWS = 500
+PAGE_ROWS = 100
 CSV_CHUNK_ROWS = 2000
 # The analysis holds the whole matrix in memory, read in one chunk (a fixed number
 # of queries); a larger cohort is better analysed from its downloaded matrix.
@@ -88,7 +89,7 @@ MAX_ANALYSIS_PAIRS = 20_000
 MAX_ANALYSIS_FEATURES = 30
 SAVED_COHORTS_SHOWN = 50
 # What the cohort page reads besides the filters and matrix columns:
-COHORT_PAGE_PARAMETERS = ("format", DATES_PARAMETER)
+COHORT_PAGE_PARAMETERS = ("format", "page", DATES_PARAMETER)
 FORMAT_REFUSAL = "Format must be csv, or left out for this page."
 
 
@@ -189,6 +190,8 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         name_unknown_parameters(form, request.GET, known)
         if request.GET.get("format", "") not in ("", "csv"):
             form.add_error(None, f"format: {FORMAT_REFUSAL}")
+        if read_page_number(request.GET.get("page", "")) is None:
+            form.add_error(None, f"page: {PAGE_NUMBER_MESSAGE}")
     context = {"form": form, "columns": columns}
     if not form.is_bound or not form.is_valid():
         status = 400 if form.is_bound else 200
@@ -199,19 +202,29 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
     if wants_csv:
         return _csv_response(request, form, pairs)
 
-    # The rows' projects decide the dates shown, as for the download of them:
-    dates = page_dates(
-        request, export_projects(request.user, pairs, form.criteria().project)
-    )
-    # One query: one row more than shown tells whether the table is cut short.
-    rows = list(rows_of(pairs[: PAGE_ROWS + 1]))
+    # One query: one row more than shown tells whether another page follows.
+    number = read_page_number(request.GET.get("page", ""))
+    offset = (number - 1) * PAGE_ROWS
+    rows = []
+    if offset + PAGE_ROWS < MAX_OFFSET:
+        rows = list(rows_of(pairs[offset : offset + PAGE_ROWS + 1]))
     shown = rows[:PAGE_ROWS]
     keys = [(row.project_code, row.patient_pseudonym) for row in shown]
+    # The projects of the rows shown decide their dates, as for a page of the API:
+    # asking those of every pair of the cohort paired it whole (0.4 to 3.7 s over
+    # 100,000 patients, where the page read its rows in 0.1).
+    dates = page_dates(
+        request,
+        projects_named(
+            request.user, {code for code, _ in keys}, form.criteria().project
+        ),
+    )
     draws = _draws_as_shown(
         [(r.sample_id, r.drawn_at, r.drawn_on) for r in shown], request.user
     )
     csv_query = request.GET.copy()
     csv_query["format"] = "csv"
+    csv_query.pop("page", None)  # the download holds every pair
     context |= {
         "searched": True,
         "rows": shown,
@@ -222,6 +235,12 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
         "admin_projects": set(project_codes_for(request.user, CURATE).values()),
         "is_truncated": len(rows) > PAGE_ROWS,
         "page_rows": PAGE_ROWS,
+        "page_number": number,
+        "first_row": offset + 1,
+        "last_row": offset + len(shown),
+        "previous_url": _page_url(request, number - 1) if number > 1 else "",
+        "next_url": _page_url(request, number + 1) if len(rows) > PAGE_ROWS else "",
+        "first_page_url": _page_url(request, 1),
         "csv_url": f"?{csv_query.urlencode()}",
         "notes": form.notes,
         "filters": _filter_params(form),
@@ -236,7 +255,19 @@ def cohort_page(request: HttpRequest) -> HttpResponse:
             "matrix_parquet_url": f"{matrix_url}?{urlencode(query | {'format': 'parquet'})}",
             "analysis_url": _analysis_url(query),
         }
-    return render(request, "cohorts/cohort_page.html", context)
+    # A page past the last pair is not found, as in the API (with a link to page 1):
+    status = 404 if not shown and number > 1 else 200
+    return render(request, "cohorts/cohort_page.html", context, status=status)
+
+
+def _page_url(request: HttpRequest, number: int) -> str:
+    """The link to page `number` of the pairs, with every other parameter kept."""
+    query = request.GET.copy()
+    if number > 1:
+        query["page"] = str(number)
+    else:
+        query.pop("page", None)
+    return f"?{query.urlencode()}"
 
 
 @dataclass(frozen=True)

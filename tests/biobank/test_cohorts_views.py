@@ -10,6 +10,7 @@ from html import unescape
 
 import pytest
 
+from biobank.cohorts import views
 from biobank.cohorts.forms import CohortForm
 from biobank.exports.dates import DateMode, Dater
 from liquidbiopsy.models import VariantResult
@@ -120,6 +121,77 @@ def test_cohort_page_lists_the_matching_pairs(logged_in, reader, project, pairs)
     assert "1 pair</h2>" in content.replace("\n", "").replace("  ", "")
     assert study.study_instance_uid in content
     assert "2024-03-08 09:00" in content
+
+
+@pytest.fixture
+def five_pairs(records: Records):
+    """One patient: a study with a draw on each of the five days after it."""
+    patient = records.patient("DEMO-00001")
+    records.study(patient, STUDY_ON)
+    return [records.draw(patient, STUDY_ON + dt.timedelta(days=n)) for n in range(5)]
+
+
+def page_of(response) -> list[int]:
+    return [row.sample_id for row in response.context["rows"]]
+
+
+def test_cohort_page_shows_the_pairs_a_page_at_a_time(
+    logged_in, five_pairs, monkeypatch
+):
+    monkeypatch.setattr(views, "PAGE_ROWS", 2)
+    query = {"window_days": 7, "dates": "relative"}
+    draws = [draw.pk for draw in five_pairs]
+
+    first = logged_in.get("/cohorts/", query)
+    second = logged_in.get("/cohorts/", query | {"page": "2"})
+    last = logged_in.get("/cohorts/", query | {"page": "3"})
+
+    assert [page_of(first), page_of(second), page_of(last)] == [
+        draws[:2],
+        draws[2:4],
+        draws[4:],
+    ]
+    assert (first.context["previous_url"], first.context["next_url"]) == (
+        "",
+        "?window_days=7&dates=relative&page=2",
+    )
+    assert (second.context["previous_url"], second.context["next_url"]) == (
+        "?window_days=7&dates=relative",
+        "?window_days=7&dates=relative&page=3",
+    )
+    assert last.context["next_url"] == ""
+    text = " ".join(unescape(second.content.decode()).split())
+    assert "Pairs 3 to 4 </h2>" in text
+    assert 'rel="next">Next 2 pairs</a>' in text
+    # The download holds every pair, whatever the page:
+    assert second.context["csv_url"] == "?window_days=7&dates=relative&format=csv"
+    assert len(csv_rows(logged_in.get("/cohorts/" + second.context["csv_url"]))) == 5
+
+
+def test_cohort_page_past_the_last_pair_is_not_found_and_links_the_first(
+    logged_in, five_pairs, monkeypatch
+):
+    monkeypatch.setattr(views, "PAGE_ROWS", 2)
+
+    response = logged_in.get("/cohorts/", {"window_days": 7, "page": "4"})
+    huge = logged_in.get("/cohorts/", {"window_days": 7, "page": "9" * 40})
+
+    assert response.status_code == huge.status_code == 404
+    text = " ".join(unescape(response.content.decode()).split())
+    assert "Page 4 is past the last pair of these filters" in text
+    assert '<a href="?window_days=7">see the first page</a>' in text
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "two", " 2", "last"])
+def test_cohort_page_refuses_a_page_that_is_no_whole_number_from_one(
+    logged_in, five_pairs, page
+):
+    response = logged_in.get("/cohorts/", {"window_days": 7, "page": page})
+
+    assert response.status_code == 400
+    assert response.context["form"].non_field_errors() == [
+        "page: Give a whole number from 1 (the first page)."
+    ]
 
 
 def test_cohort_page_links_curators_to_the_study_page_then_the_admin(
