@@ -163,6 +163,7 @@ def test_cohort_page_shows_the_pairs_a_page_at_a_time(
     text = " ".join(unescape(second.content.decode()).split())
     assert "Pairs 3 to 4 </h2>" in text
     assert 'rel="next">Next 2 pairs</a>' in text
+    assert text.count('aria-label="Pages of pairs"') == 1
     # The download holds every pair, whatever the page:
     assert second.context["csv_url"] == "?window_days=7&dates=relative&format=csv"
     assert len(csv_rows(logged_in.get("/cohorts/" + second.context["csv_url"]))) == 5
