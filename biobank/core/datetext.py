@@ -2,58 +2,90 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
 
-# What stands for a date whose day and month cannot be told apart (3.2.2024):
+# What stands for a date whose day cannot be shown: its day and month cannot be told
+# apart (3.2.2024), or it names a month and no day (March 2024):
 UNCLEAR_DATE = "[date]"
 
+# A month's name, its letters perhaps followed by combining accents (NFD, as macOS
+# writes names: março, février):
+_NAME = r"(?:[^\W\d_][\u0300-\u036f]{0,3}){3,10}"
+# Words between the parts of a date in Spanish and Portuguese (8 de marzo de 2024):
+_OF = r"(?:del?[ ]+)?"
+_ORDINAL = r"(?:st|nd|rd|th|er|º|°)?"
+# No letter before, nor a combining accent (a name starts no month inside a word):
+_WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
+
 # A date as people write it, in any case, with letters or underscores around it but
-# no digit: ISO with any one separator (2024-03-08, 2024_3_8), compact (20240308),
-# numbers with the year last (8.3.2024, 03/08/24), the day and a month's name
-# either way round (3 Feb 2024, 03-MAR-24, February 3rd, 2024, 3. März 2024), or
-# year, month and day marked as Chinese, Japanese (2024年3月8日) and Korean (2024년
-# 3월 8일) write them, in any digits (\d: fullwidth ２０２４ too).
+# no digit: ISO with any one separator (2024-03-08, 2024_3_8, 2024 03 08), compact
+# (20240308, 08032024), numbers with the year last (8.3.2024, 03/08/24, 08 03 2024),
+# the day and a month's name either way round (3 Feb 2024, 03-MAR-24, February 3rd,
+# 2024, 3. März 2024, 8 de marzo de 2024), year, month and day marked as Chinese,
+# Japanese (2024年3月8日) and Korean (2024년 3월 8일) write them, in any digits (\d:
+# fullwidth ２０２４ too), or a month and its year without a day (2024-03, 03/2024,
+# Mar 2024, marzo de 2024).
 # The screen of DICOM texts (radiomics.importers.deid._DATES) reads capitals and
 # four-digit years only, to compare with birth dates; this one must find every date.
+# NB: six digits (240308, 080324) are not read as a date even where a name surrounds
+# them (CAIRO5_240308_T1), so such a date is shown as written: one six-digit number in
+# twelve reads as a day one way or another (YYMMDD, DDMMYY, MMDDYY; one in 27 as
+# YYMMDD alone), and numbered IDs (PT_010203_CT, zero-padded counters such as
+# S_000123) would lose their number, which a viewer needs to tell records apart.
 _DATES = re.compile(
     r"(?<![0-9])(?:"
-    r"(?P<iso_year>\d{4})(?P<iso_sep>[-./_])(?P<iso_month>\d{1,2})(?P=iso_sep)"
+    r"(?P<iso_year>\d{4})(?P<iso_sep>[-./_ ])(?P<iso_month>\d{1,2})(?P=iso_sep)"
     r"(?P<iso_day>\d{1,2})"
     r"|(?P<cjk_year>\d{4}) *[年년] *(?P<cjk_month>\d{1,2}) *[月월] *(?P<cjk_day>\d{1,2})"
     r"(?: *[日일])?"
-    r"|(?P<compact_year>(?:19|20)\d{2})(?P<compact_month>\d{2})(?P<compact_day>\d{2})"
-    r"|(?P<first>\d{1,2})(?P<sep>[-./_])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
-    r"|(?P<day>\d{1,2})(?:st|nd|rd|th)?[ ./_-]*(?P<month>[^\W\d_]{3,9})\.?[ ./,_-]*"
+    r"|(?P<compact>\d{8})"
+    r"|(?P<first>\d{1,2})(?P<sep>[-./_ ])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
+    rf"|(?P<day>\d{{1,2}}){_ORDINAL}[ ./_-]*{_OF}(?P<month>{_NAME})\.?[ ./,_-]*{_OF}"
     r"(?P<day_year>\d{4}|\d{2})"
+    r"|(?P<ym_year>(?:19|20)\d{2})(?P<ym_sep>[-./_])(?P<ym_month>\d{2})"
+    r"|(?P<my_month>\d{1,2})(?P<my_sep>[-./_])(?P<my_year>(?:19|20)\d{2})"
     r")(?![0-9])"
-    r"|(?<![^\W\d_])(?P<month_first>[^\W\d_]{3,9})\.?[ ./_-]*(?P<month_day>\d{1,2})"
-    r"(?:st|nd|rd|th)?[ ./,_-]+(?P<month_year>\d{4}|\d{2})(?![0-9])",
+    rf"|{_WORD_START}(?P<month_first>{_NAME})\.?[ ./_-]*(?P<month_day>\d{{1,2}})"
+    rf"{_ORDINAL}[ ./,_-]+{_OF}(?P<month_year>\d{{4}}|\d{{2}})(?![0-9])"
+    rf"|{_WORD_START}(?P<named_month>{_NAME})\.?[ ./,_-]*{_OF}"
+    r"(?P<named_year>(?:19|20)\d{2})(?![0-9])",
     re.IGNORECASE,
 )
 # What makes dotted numbers a version or a longer number rather than a date: a digit
 # or dot before them, or a "v" starting the word (v10.12.20); more of them after:
 _JOINED_BEFORE = re.compile(r"(?:[\d.]|\bv)\Z", re.IGNORECASE)
 _JOINED_AFTER = re.compile(r"[./_-]\d")
+# Names and abbreviations in English, German, French, Dutch, Spanish, Italian and
+# Portuguese, as _month() reads them (without accents: marz, aout, fevrier, marco):
 _MONTH_NAMES = (
-    ("jan", "januar", "january", "janvier"),
-    ("feb", "februar", "february", "fevrier"),
-    ("mar", "march", "märz", "maerz", "mars"),
-    ("apr", "april", "avril"),
-    ("may", "mai"),
-    ("jun", "june", "juni", "juin"),
-    ("jul", "july", "juli", "juillet"),
-    ("aug", "august"),
-    ("sep", "sept", "september"),
-    ("oct", "okt", "october", "oktober"),
-    ("nov", "november"),
-    ("dec", "dez", "december", "dezember"),
+    "jan january januar janner janvier janv januari enero ene gennaio gen janeiro",
+    "feb february februar feber fevrier fevr februari febrero febbraio fevereiro fev",
+    "mar march marz maerz mars maart mrt marzo marco",
+    "apr april avril avr abril abr aprile",
+    "may mai mei mayo maggio mag maio",
+    "jun june juni juin junio giugno giu junho",
+    "jul july juli juillet juil julio luglio lug julho",
+    "aug august aout augustus agosto ago",
+    "sep sept september septembre septiembre setiembre settembre set sett setembro",
+    "oct october okt oktober octobre octubre ottobre ott outubro out",
+    "nov november novembre noviembre novembro",
+    "dec december dez dezember decembre diciembre dicembre dic dezembro",
 )
 _MONTHS = {
-    name: number for number, names in enumerate(_MONTH_NAMES, 1) for name in names
+    name: number
+    for number, names in enumerate(_MONTH_NAMES, 1)
+    for name in names.split()
 }
+# Abbreviations that are words of their own in clinical text too (a training set,
+# DIC, gen 2, mag x20, 3 ago, Mayo, Marco): with a two-digit year they name a month
+# only when no space parts the date (08-SET-24, 08SET24), so that "set 1 20" or
+# "GTV 2 dic 15" stay. NB: the English and German abbreviations (mar, may, mai) stay
+# months with spaces too (8 Mar 24), as people write dates so.
+_WORDLIKE_NAMES = frozenset(("set", "out", "ago", "mag", "gen", "dic", "mayo", "marco"))
 
 
 def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
@@ -61,10 +93,19 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
 
     A date whose day and month order cannot be told (3.2.2024 is 3 February or
     2 March; 08.03.24 may even be 2008-03-24) becomes UNCLEAR_DATE rather than
-    stay. A find that is no date (20241399, 31.02.2024, 5 Tims 2024) stays as
+    stay. So does a month with its year but no day (March 2024, marzo de 2024,
+    2024-03, 03/2024): shown as written beside a record's shifted day it narrows
+    the shift to a month, and moved by the shift it would tell by where the
+    month's edges fall (a shifted 1st to 31st is one exact offset), so no month
+    is shown. A find that is no date (20241399, 31.02.2024, 5 Tims 2024) stays as
     written, as do numbers that cannot be a date (PL-12345678) and versions or
-    numbered IDs marked as such (v2015.1.1, 2015.1.1.4, v10.12.20, PT_12_05_01).
-    NB: a month with its year but no day (March 2024) is not a date here.
+    numbered IDs marked as such (v2015.1.1, 2015.1.1.4, v10.12.20, PT_12_05_01,
+    v2024.03). Numbers parted by spaces are a date only as 08 03 2024 or
+    2024 03 08 (two digits each and a four-digit year), and 3.2024 is a number.
+    Months are named in English, German, French, Dutch, Spanish, Italian and
+    Portuguese (_MONTH_NAMES); see _WORDLIKE_NAMES for words such as "set".
+    NB: six-digit dates (240308) and a month with a two-digit year (Mar-24) are
+    not read (see _DATES).
     """
 
     parts = []
@@ -100,10 +141,13 @@ def _finds(text: str) -> Iterator[tuple[re.Match[str], set[dt.date]]]:
 
 
 def _readings(match: re.Match[str]) -> set[dt.date]:
-    """Return the existing days a find of _DATES may mean."""
+    """Return the existing days a find of _DATES may mean (the first and last of a
+    month named without its day)."""
     group = match.group
     if group("iso_year"):
         month, day = group("iso_month"), group("iso_day")
+        if group("iso_sep") == " " and min(len(month), len(day)) < 2:
+            return set()  # 2024 3 8 is three numbers
         # Dotted with a one-digit month or day, it is a version only when marked as
         # one (v2015.1.1, 2015.1.1.4): written so, 2020.1.5 is a date in much of the
         # world (Korea, China, Hungary, Poland), and a day shown would be a leak.
@@ -112,12 +156,22 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
         return _days(((group("iso_year"), month, day),))
     if group("cjk_year"):
         return _days(((group("cjk_year"), group("cjk_month"), group("cjk_day")),))
-    if group("compact_year"):
+    if group("compact"):
+        digits = group("compact")
+        # Year first or last, and with it last day and month either way round; no
+        # eight digits read both as year first and as year last (the month would
+        # be 19 or 20):
         return _days(
-            ((group("compact_year"), group("compact_month"), group("compact_day")),)
+            (
+                (digits[:4], digits[4:6], digits[6:]),
+                (digits[4:], digits[2:4], digits[:2]),
+                (digits[4:], digits[:2], digits[2:4]),
+            )
         )
     if group("year"):
         first, second, year = group("first"), group("second"), group("year")
+        if group("sep") == " " and (len(year) < 4 or min(len(first), len(second)) < 2):
+            return set()  # 3 10 24 and 3 4 2024 are numbers, 03 04 2024 a date
         readings = [(year, second, first), (year, first, second)]
         if len(year) == 2:
             # Two digits each, not joined by underscores, and not part of a version
@@ -132,27 +186,69 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
             readings.append((first, second, year))
         return _days(readings)
     if group("day"):
-        month = _month(group("month"))
+        month = _named_month(match, group("month"), group("day_year"))
         return _days(((group("day_year"), month, group("day")),)) if month else set()
-    month = _month(group("month_first"))
+    if group("ym_year") or group("my_year"):
+        year = group("ym_year") or group("my_year")
+        month = group("ym_month") or group("my_month")
+        # Dotted, a month is two digits and no version (3.2024 and v2024.03 are
+        # numbers, 03.2024 and 2024.03 months); nor is an underscored one-digit one:
+        if (group("ym_sep") or group("my_sep")) in "._" and (
+            len(month) < 2 or _joined(match)
+        ):
+            return set()
+        return _month_days(year, month)
+    if group("named_month"):
+        month = _month(group("named_month"))
+        return _month_days(group("named_year"), month) if month else set()
+    month = _named_month(match, group("month_first"), group("month_year"))
     if not month:
         return set()
     return _days(((group("month_year"), month, group("month_day")),))
 
 
 def _joined(match: re.Match[str]) -> bool:
-    text = match.string
+    text, start = match.string, match.start()
+    # The two characters before are enough, and a search from the text's start
+    # would take time growing with the square of a long text's length:
     return bool(
-        _JOINED_BEFORE.search(text, 0, match.start())
+        _JOINED_BEFORE.search(text, max(0, start - 2), start)
         or _JOINED_AFTER.match(text, match.end())
     )
 
 
 def _month(name: str) -> int | None:
+    return _MONTHS.get(_bare(name))
+
+
+def _named_month(match: re.Match[str], name: str, year: str) -> int | None:
+    """Return the month a name in a date with a day means, if it means one there."""
+    bare = _bare(name)
+    if len(year) == 2 and " " in match.group() and bare in _WORDLIKE_NAMES:
+        return None
+    return _MONTHS.get(bare)
+
+
+def _bare(name: str) -> str:
     # Compatibility forms and case folded as a database's upper() may fold them
-    # (Auguſt, Aprıl), so that a spelling no reader uses still counts as its month:
+    # (Auguſt, Aprıl), so that a spelling no reader uses still counts as its month,
+    # and accents dropped (março, août, März, written composed or not):
     folded = unicodedata.normalize("NFKC", name).casefold().replace("ı", "i")
-    return _MONTHS.get(folded)
+    return "".join(
+        letter
+        for letter in unicodedata.normalize("NFKD", folded)
+        if not unicodedata.combining(letter)
+    )
+
+
+def _month_days(year: str, month: str | int) -> set[dt.date]:
+    """Return the first and last day of a month named without its day (none if it
+    is no month)."""
+    first = _days(((year, month, 1),))
+    if not first:
+        return set()
+    day = first.pop()
+    return {day, day.replace(day=calendar.monthrange(day.year, day.month)[1])}
 
 
 def _days(readings) -> set[dt.date]:

@@ -27,6 +27,7 @@ WRITTEN = (
     "22 Jan 2020",
     "22/01/20",
     "01.05.2020",
+    "12/2019",
 )
 
 
@@ -40,7 +41,7 @@ def dated_texts(biobank):
     a.study.save()
     a.segmentation.roi_name = "GTV 2020_01_20"
     a.segmentation.save()
-    a.event.note = "Seen 22 Jan 2020, again 01.05.2020"
+    a.event.note = "Seen 22 Jan 2020, again 01.05.2020, first in 12/2019"
     a.event.save()
     # A fusion is named by its note on the pages (VariantResult.__str__):
     biobank.fusion.fusion_note = "RNA confirmed 2020-01-22"
@@ -80,7 +81,9 @@ def test_the_api_shifts_a_sample_id_s_day_and_blanks_an_unclear_one(api, dated_t
         f"CAIRO5_{moved(key, dt.date(2020, 1, 22))}_T1"
     )
     assert shown["timepoint"] == "C1D1 [date]"
-    assert event["note"] == f"Seen {moved(key, dt.date(2020, 1, 22))}, again [date]"
+    assert event["note"] == (
+        f"Seen {moved(key, dt.date(2020, 1, 22))}, again [date], first in [date]"
+    )
 
 
 def test_a_curator_reads_the_free_text_as_written(calendar_api, dated_texts):
