@@ -58,8 +58,12 @@ DATED_FIELDS = frozenset(
 )
 # Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...",
 # a clinical event's note or a lab's sample ID (CAIRO5_2024-03-08_T1); each date in it,
-# however written, is shown in the mode (replace_dates). NB: a free-text field added
-# to a record is shown as stored until it is named here.
+# however written, is shown in the mode (replace_dates). An extraction's error quotes
+# its ROI's name and stored paths (radiomics.masks.describe). NB: a free-text field
+# added to a record is shown as stored until it is named here; an assay's panel and an
+# extraction's diagnostics are not, being the lab's and the engine's words shared by
+# every patient (a panel's or a version's date shifted per patient would show each
+# patient's offset to whoever knows the panel).
 TEXT_FIELDS = frozenset(
     (
         "summary",
@@ -69,6 +73,7 @@ TEXT_FIELDS = frozenset(
         "description",
         "roi_name",
         "fusion_note",
+        "error",
     )
 )
 

@@ -28,6 +28,7 @@ WRITTEN = (
     "22/01/20",
     "01.05.2020",
     "12/2019",
+    "20.01.2020",
 )
 
 
@@ -43,6 +44,9 @@ def dated_texts(biobank):
     a.segmentation.save()
     a.event.note = "Seen 22 Jan 2020, again 01.05.2020, first in 12/2019"
     a.event.save()
+    # An extraction's error quotes its ROI's name as stored (radiomics.masks):
+    a.extraction.error = "segmentation 5 (GTV_20.01.2020) is no DICOM object."
+    a.extraction.save()
     # A fusion is named by its note on the pages (VariantResult.__str__):
     biobank.fusion.fusion_note = "RNA confirmed 2020-01-22"
     biobank.fusion.save()
@@ -86,11 +90,25 @@ def test_the_api_shifts_a_sample_id_s_day_and_blanks_an_unclear_one(api, dated_t
     )
 
 
+def test_the_api_shifts_the_day_an_extraction_s_error_quotes(api, dated_texts):
+    key = ("demo", dated_texts.patient.pseudonym)
+
+    shown = api.get(f"/api/feature-extractions/{dated_texts.extraction.pk}/").json()
+
+    assert shown["error"] == (
+        f"segmentation 5 (GTV_{moved(key, dt.date(2020, 1, 20))}) is no DICOM object."
+    )
+
+
 def test_a_curator_reads_the_free_text_as_written(calendar_api, dated_texts):
     shown = calendar_api.get(f"/api/blood-samples/{dated_texts.sample.pk}/").json()
 
     assert shown["external_sample_id"] == "CAIRO5_2020-01-22_T1"
     assert shown["timepoint"] == "C1D1 22/01/20"
+    extraction = calendar_api.get(
+        f"/api/feature-extractions/{dated_texts.extraction.pk}/"
+    ).json()
+    assert extraction["error"] == "segmentation 5 (GTV_20.01.2020) is no DICOM object."
 
 
 @pytest.mark.parametrize(
