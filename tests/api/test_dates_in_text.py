@@ -117,6 +117,9 @@ def test_a_curator_reads_the_free_text_as_written(calendar_api, dated_texts):
         ("/api/segmentations/", "roi_name", "GTV 2020_01_20"),
         ("/api/segmentations/", "roi_name", "gtv 2020_01_21"),
         ("/api/blood-samples/", "timepoint", "C1D1 22/01/20"),
+        # A month's guess narrows the offset to a month:
+        ("/api/segmentations/", "roi_name", "GTV Jan 2020"),
+        ("/api/blood-samples/", "timepoint", "C1D1 01/2020"),
     ],
 )
 def test_a_viewer_cannot_test_a_guess_of_a_day_hidden_in_free_text(
