@@ -25,10 +25,10 @@ _WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
 # no digit: ISO with any one separator (2024-03-08, 2024_3_8, 2024 03 08), compact
 # (20240308, 08032024), numbers with the year last (8.3.2024, 03/08/24, 08 03 2024),
 # the day and a month's name either way round (3 Feb 2024, 03-MAR-24, February 3rd,
-# 2024, 3. März 2024, 8 de marzo de 2024), year, month and day marked as Chinese,
-# Japanese (2024年3月8日) and Korean (2024년 3월 8일) write them, in any digits (\d:
-# fullwidth ２０２４ too), or a month and its year without a day (2024-03, 03/2024,
-# Mar 2024, marzo de 2024).
+# 2024, 3. März 2024, 8 de marzo de 2024, 2024-Mar-08), year, month and day marked
+# as Chinese, Japanese (2024年3月8日) and Korean (2024년 3월 8일) write them, in any
+# digits (\d: fullwidth ２０２４ too), or a month and its year without a day (2024-03,
+# 03/2024, Mar 2024, marzo de 2024, 2024年3月).
 # The screen of DICOM texts (radiomics.importers.deid._DATES) reads capitals and
 # four-digit years only, to compare with birth dates; this one must find every date.
 # NB: six digits (240308, 080324) are not read as a date even where a name surrounds
@@ -40,12 +40,14 @@ _DATES = re.compile(
     r"(?<![0-9])(?:"
     r"(?P<iso_year>\d{4})(?P<iso_sep>[-./_ ])(?P<iso_month>\d{1,2})(?P=iso_sep)"
     r"(?P<iso_day>\d{1,2})"
-    r"|(?P<cjk_year>\d{4}) *[年년] *(?P<cjk_month>\d{1,2}) *[月월] *(?P<cjk_day>\d{1,2})"
-    r"(?: *[日일])?"
     r"|(?P<compact>\d{8})"
     r"|(?P<first>\d{1,2})(?P<sep>[-./_ ])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
     rf"|(?P<day>\d{{1,2}}){_ORDINAL}[ ./_-]*{_OF}(?P<month>{_NAME})\.?[ ./,_-]*{_OF}"
     r"(?P<day_year>\d{4}|\d{2})"
+    rf"|(?P<named_year_first>(?:19|20)\d{{2}})[ ./_-]*(?P<year_first_month>{_NAME})\.?"
+    r"[ ./_-]*(?P<year_first_day>\d{1,2})"
+    r"|(?P<cjk_year>\d{4}) *[年년] *(?P<cjk_month>\d{1,2}) *[月월]"
+    r"(?: *(?P<cjk_day>\d{1,2})(?: *[日일])?)?"
     r"|(?P<ym_year>(?:19|20)\d{2})(?P<ym_sep>[-./_])(?P<ym_month>\d{2})"
     r"|(?P<my_month>\d{1,2})(?P<my_sep>[-./_])(?P<my_year>(?:19|20)\d{2})"
     r")(?![0-9])"
@@ -154,8 +156,6 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
         if group("iso_sep") == "." and min(len(month), len(day)) < 2 and _joined(match):
             return set()
         return _days(((group("iso_year"), month, day),))
-    if group("cjk_year"):
-        return _days(((group("cjk_year"), group("cjk_month"), group("cjk_day")),))
     if group("compact"):
         digits = group("compact")
         # Year first or last, and with it last day and month either way round; no
@@ -188,6 +188,13 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
     if group("day"):
         month = _named_month(match, group("month"), group("day_year"))
         return _days(((group("day_year"), month, group("day")),)) if month else set()
+    if group("named_year_first"):
+        month = _named_month(match, group("year_first_month"), "")
+        year, day = group("named_year_first"), group("year_first_day")
+        return _days(((year, month, day),)) if month else set()
+    if group("cjk_year"):
+        year, month, day = group("cjk_year"), group("cjk_month"), group("cjk_day")
+        return _days(((year, month, day),)) if day else _month_days(year, month)
     if group("ym_year") or group("my_year"):
         year = group("ym_year") or group("my_year")
         month = group("ym_month") or group("my_month")
@@ -224,7 +231,8 @@ def _month(name: str) -> int | None:
 def _named_month(match: re.Match[str], name: str, year: str) -> int | None:
     """Return the month a name in a date with a day means, if it means one there."""
     bare = _bare(name)
-    if len(year) == 2 and " " in match.group() and bare in _WORDLIKE_NAMES:
+    # The year written first is no year to the rule ("In 2024 set 10 records"):
+    if len(year) != 4 and " " in match.group() and bare in _WORDLIKE_NAMES:
         return None
     return _MONTHS.get(bare)
 

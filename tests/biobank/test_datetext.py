@@ -279,6 +279,12 @@ def test_a_month_named_in_another_language_is_read(name, month):
         ("1º de agosto de 2024", moved(dt.date(2024, 8, 1))),
         ("8 maart 2024", MARCH_8),
         ("8-MRT-2024", MARCH_8),
+        # The year first, and in Chinese, Japanese or Korean:
+        ("2024-Mar-08", MARCH_8),
+        ("GTV 2024 March 8", f"GTV {MARCH_8}"),
+        ("2024年3月8日", MARCH_8),
+        ("2024년 3월 8일 CT", f"{MARCH_8} CT"),
+        ("2024年3月", UNCLEAR_DATE),
     ],
 )
 def test_words_between_the_parts_of_a_date_are_read(text, shown):
@@ -297,6 +303,7 @@ def test_words_between_the_parts_of_a_date_are_read(text, shown):
         "Gen 2 12",
         "3 ago 24",
         "Mayo 1 20",
+        "In 2024 set 10 records",
     ],
 )
 def test_a_word_that_is_also_a_month_stays_beside_small_numbers(text):
@@ -344,6 +351,7 @@ def test_has_dates_tells_the_months_and_spellings_replace_dates_reads():
         "31.02.2024 " * 900,
         "2024-03-08 " * 900,
         "Mar 2024 " * 1_100,
+        "2024 mar " * 1_100,
         "3 " + " " * 10_000 + "x",
         "a\u0301" * 5_000,
         "v2015.1.1 " * 1_000,
