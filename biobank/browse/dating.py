@@ -38,8 +38,8 @@ class PatientDates:
         return self.dater.value(self.key, value)
 
     def text(self, text: str) -> str:
-        """Return free text of this patient (a note) with its dates in the page's mode."""
-        return self.dater.text(self.key, text)
+        """Return free text of this patient (a note) as the page's mode shows it."""
+        return self.dater.text(text)
 
     @property
     def reference_label(self) -> str:

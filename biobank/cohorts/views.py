@@ -275,9 +275,9 @@ class ShownDraw:
     """The draw of a pair as the pages name it: the lab's sample ID, timepoint and day.
 
     `patient_id` is None for a draw deleted since a saved version froze it. The
-    lab's sample ID and timepoint are shown with each date in them, however written
-    (CAIRO5_2024-03-08, 20240308), in the page's date mode, as the API gives these
-    fields (cohorts/draw_name.html, Dater.text).
+    lab's sample ID and timepoint are shown as the page's date mode shows free text
+    (CAIRO5_2024-03-08 is CAIRO5_[date] outside calendar mode), as the API gives
+    these fields (cohorts/draw_name.html, Dater.text).
     """
 
     pk: int

@@ -20,7 +20,7 @@ from django.db.models import Min, TextChoices
 from django.utils import timezone
 
 from biobank.api.access import CURATE, is_site_admin, project_ids_for
-from biobank.core.datetext import replace_dates
+from biobank.core.datetext import UNCLEAR_DATE, replace_dates
 from liquidbiopsy.models import BloodSample
 from patients.models import ClinicalEvent, Patient, Treatment
 from radiomics.models import ImagingStudy
@@ -58,7 +58,7 @@ DATED_FIELDS = frozenset(
 )
 # Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...",
 # a clinical event's note or a lab's sample ID (CAIRO5_2024-03-08_T1); each date in it,
-# however written, is shown in the mode (replace_dates). An extraction's error quotes
+# however written, reads "[date]" outside calendar mode (Dater.text). An extraction's error quotes
 # its ROI's name and stored paths (radiomics.masks.describe). NB: a free-text field
 # added to a record is shown as stored until it is named here; an assay's panel and an
 # extraction's diagnostics are not, being the lab's and the engine's words shared by
@@ -275,7 +275,7 @@ class Dater:
                 elif isinstance(value, dt.date) or is_dated_name(name):
                     rewritten[self.name(name)] = self.value(key, _parsed(value))
                 elif name in TEXT_FIELDS and isinstance(value, str):
-                    rewritten[name] = self.text(key, value)
+                    rewritten[name] = self.text(value)
                 else:
                     rewritten[name] = self._data(key, value)
             return rewritten
@@ -283,23 +283,19 @@ class Dater:
             return [self._data(key, item) for item in data]
         return self.value(key, data)
 
-    def text(self, key: PatientKey, text: str) -> str:
-        """Return free text of patient `key` with each date in it in this mode.
+    def text(self, text: str) -> str:
+        """Return a patient's free text as this mode shows it.
 
-        Every spelling replace_dates() reads (2024-03-08, 20240308, 8 Mar 2024, ...)
-        is written as this mode writes a day; one whose day and month cannot be told
-        apart (08.03.2024) becomes "[date]". Every page, API answer and export of a
-        patient's free text goes through here.
+        In calendar mode as stored; in the others each date replace_dates() reads in
+        it (2024-03-08, 20240308, 8 Mar 2024, ...) becomes "[date]". Not moved with
+        the patient as the record's own dates are: a date in free text need not be
+        the patient's (a software version, a protocol's date), and moved by the
+        patient's shift it would give the shift away to whoever knows its real day.
+        Every page, API answer and export of a patient's free text goes through here.
         """
         if self.is_calendar:
             return text
-        return replace_dates(text, lambda day: self._day_text(key, day))
-
-    def _day_text(self, key: PatientKey, day: dt.date) -> str:
-        value = self.value(key, day)
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        return "an unknown day" if value is None else f"day {value}"
+        return replace_dates(text, lambda day: UNCLEAR_DATE)
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return a matrix frame with its date and moment columns in this mode.
@@ -324,7 +320,7 @@ class Dater:
             elif name in TEXT_FIELDS:
                 columns[name] = pd.array(
                     [
-                        self.text(key, value) if isinstance(value, str) else value
+                        self.text(value) if isinstance(value, str) else value
                         for key, value in zip(keys, column, strict=True)
                     ],
                     dtype=dtype,

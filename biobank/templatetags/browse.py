@@ -54,8 +54,9 @@ def shown_date(value: dt.date | None, dates) -> str:
 
 @register.filter
 def shown_text(value: str, dates) -> str:
-    """Show free text of a patient (a note, a lab's sample ID) with each date in it,
-    however written, in the page's date mode (a PatientDates; see Dater.text)."""
+    """Show free text of a patient (a note, a lab's sample ID) as the page's date mode
+    shows it: each date in it, however written, as "[date]" outside calendar mode
+    (a PatientDates; see Dater.text)."""
     return dates.text(value) if value else ""
 
 
