@@ -26,8 +26,8 @@ _WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
 # (20240308, 08032024), numbers with the year last (8.3.2024, 03/08/24, 08 03 2024),
 # the day and a month's name either way round (3 Feb 2024, 03-MAR-24, February 3rd,
 # 2024, 3. März 2024, 8 de marzo de 2024, 2024-Mar-08), year, month and day marked
-# as Chinese, Japanese (2024年3月8日) and Korean (2024년 3월 8일) write them, in any
-# digits (\d: fullwidth ２０２４ too), or a month and its year without a day (2024-03,
+# as Chinese, Japanese (2024年3月8日) and Korean (2024년 3월 8일, 2024. 3. 8.) write
+# them, with spaces wide or narrow, in any digits (\d: fullwidth ２０２４ too), or a month and its year without a day (2024-03,
 # 03/2024, Mar 2024, marzo de 2024, 2024年3月).
 # The screen of DICOM texts (radiomics.importers.deid._DATES) reads capitals and
 # four-digit years only, to compare with birth dates; this one must find every date.
@@ -46,8 +46,9 @@ _DATES = re.compile(
     r"(?P<day_year>\d{4}|\d{2})"
     rf"|(?P<named_year_first>(?:19|20)\d{{2}})[ ./_-]*(?P<year_first_month>{_NAME})\.?"
     r"[ ./_-]*(?P<year_first_day>\d{1,2})"
-    r"|(?P<cjk_year>\d{4}) *[年년] *(?P<cjk_month>\d{1,2}) *[月월]"
-    r"(?: *(?P<cjk_day>\d{1,2})(?: *[日일])?)?"
+    r"|(?P<cjk_year>\d{4})[ \u3000]*[年년][ \u3000]*(?P<cjk_month>\d{1,2})[ \u3000]*[月월]"
+    r"(?:[ \u3000]*(?P<cjk_day>\d{1,2})(?:[ \u3000]*[日일])?)?"
+    r"|(?P<dot_year>\d{4})\.[ \u3000]+(?P<dot_month>\d{1,2})\.[ \u3000]+(?P<dot_day>\d{1,2})"
     r"|(?P<ym_year>(?:19|20)\d{2})(?P<ym_sep>[-./_])(?P<ym_month>\d{2})"
     r"|(?P<my_month>\d{1,2})(?P<my_sep>[-./_])(?P<my_year>(?:19|20)\d{2})"
     r")(?![0-9])"
@@ -192,6 +193,8 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
         month = _named_month(match, group("year_first_month"), "")
         year, day = group("named_year_first"), group("year_first_day")
         return _days(((year, month, day),)) if month else set()
+    if group("dot_year"):  # as Korea writes a date: 2024. 3. 8.
+        return _days(((group("dot_year"), group("dot_month"), group("dot_day")),))
     if group("cjk_year"):
         year, month, day = group("cjk_year"), group("cjk_month"), group("cjk_day")
         return _days(((year, month, day),)) if day else _month_days(year, month)

@@ -44,6 +44,9 @@ MARCH_8 = moved(dt.date(2024, 3, 8))
         ("2024年03月08日", MARCH_8),
         ("２０２４年３月８日", MARCH_8),
         ("2024년 3월 8일 CT", f"{MARCH_8} CT"),
+        ("2024. 3. 8. CT", f"{MARCH_8}. CT"),
+        ("검사 2024. 03. 08", f"검사 {MARCH_8}"),
+        ("2024年\u30003月\u30008日", MARCH_8),
     ],
 )
 def test_a_date_is_shown_as_the_mode_writes_it(text, shown):
