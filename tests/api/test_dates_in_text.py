@@ -9,11 +9,8 @@ patient's offset. Every answer a viewer can open shows such a day in the mode, o
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
-from biobank.exports.dates import shift_days
 from tests.api.test_record_keeping_moments import every_answer, viewer_client
 
 pytestmark = pytest.mark.usefixtures("renewed_consent")
@@ -51,10 +48,6 @@ def dated_texts(biobank):
     biobank.fusion.fusion_note = "RNA confirmed 2020-01-22"
     biobank.fusion.save()
     return a
-
-
-def moved(key, day: dt.date) -> str:
-    return (day + dt.timedelta(days=shift_days(key))).isoformat()
 
 
 @pytest.mark.parametrize("mode", ["", "shifted", "relative"])
