@@ -327,15 +327,10 @@ class CohortCount:
     exact: bool
 
 
-# How long count_pairs reads a cohort in its own order before it counts in no order:
+# How long count_pairs may count a cohort in its own order (PostgreSQL only):
 COUNT_IN_ORDER_SECONDS = 0.25
-# Rows read at a time from the database:
-COUNT_IN_ORDER_CHUNK = 25
-# Rows read before their pace may end the reading: the first chunk's time is mostly
-# the query's start (13 to 76 ms over bench/api.py's cohorts), not its pace. And the
-# pace quickens after the first rows (the CT cohort: 16 ms for 50, 102 ms for 1,001),
-# so the reading goes on while its pace projects the limit within twice the budget:
-COUNT_PACE_AFTER_ROWS = 50
+# Pairs read in order first, to see the pace at which the limit would come:
+COUNT_PROBE_ROWS = 100
 
 
 def count_pairs(pairs: QuerySet, limit: int) -> CohortCount:
@@ -347,44 +342,64 @@ def count_pairs(pairs: QuerySet, limit: int) -> CohortCount:
     cohort's, and counting them to a limit of their own took a second query as long
     as the first or longer (1.8 s for the KRAS p.G12C cohort).
 
-    The pairs are read first in their own (patient) order, while their pace promises
-    the limit within COUNT_IN_ORDER_SECONDS; else counted in no order, as the
-    database likes. Either way the count is the same; the cost is not. In no order
+    On PostgreSQL the count is in the pairs' own (patient) order when their first
+    COUNT_PROBE_ROWS come at a pace that brings the limit within
+    COUNT_IN_ORDER_SECONDS; else, and on other databases, in no order, as the
+    database likes. The count is the same either way; the cost is not. In no order
     PostgreSQL misjudges a dense cohort: the CT cohort of bench/api.py took 478 ms
-    so against 159 ms in order. In order a sparse one reads most patients to find
-    its pairs (EGFR: 1,533 against 568 ms), which the pace shows within a few rows.
+    against 159 ms in order (100,000 patients, loaded machine). In order a sparse one
+    reads most patients to find its pairs (EGFR: 1,533 against 568 ms), which the
+    first rows' pace shows.
     """
     counted = _count_in_order(pairs, limit)
     if counted is None:
-        counted = pairs.order_by()[: limit + 1].aggregate(
-            pairs=Count("pk"), patients=Count("patient", distinct=True)
-        )
+        counted = _counted(pairs.order_by(), limit)
     if counted["pairs"] > limit:
         return CohortCount(limit, None, exact=False)
     return CohortCount(counted["pairs"], counted["patients"], exact=True)
 
 
-def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
-    """Count up to `limit` + 1 pairs in their order; None once that looks too slow.
+def _counted(pairs: QuerySet, rows: int) -> dict[str, int]:
+    """Count at most `rows` + 1 of `pairs`, and their patients, in one query."""
+    return pairs[: rows + 1].aggregate(
+        pairs=Count("pk"), patients=Count("patient", distinct=True)
+    )
 
-    The rows come by a server-side cursor, a chunk at a time, inside a transaction
-    (outside one, PostgreSQL would read them all before the first chunk). There a
-    statement timeout also stops a chunk that waits on a sort of the whole cohort.
+
+def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
+    """Count up to `limit` + 1 pairs in their order; None when that looks too slow.
+
+    PostgreSQL only: SQLite sorts the whole cohort before its first row and has no
+    statement timeout to stop it. Two statements at most, each under a timeout: the
+    first COUNT_PROBE_ROWS pairs, then, if their pace allows, the limit's.
     """
     using = pairs.db
     connection = connections[using]
-    budget = f"{max(1, round(COUNT_IN_ORDER_SECONDS * 1000))}ms"
-    rows = pairs.values_list("project_code", "patient_pseudonym")[: limit + 1]
+    if connection.vendor != "postgresql":
+        return None
+    probe = min(COUNT_PROBE_ROWS, limit)
+    # The pace quickens after the first rows (the CT cohort: 23 ms for 100 pairs,
+    # 102 ms for 1,001), so the probe may take twice its share of the budget:
+    probe_seconds = 2 * COUNT_IN_ORDER_SECONDS * (probe + 1) / (limit + 1)
     try:
         with transaction.atomic(using=using):
             # Set for this transaction (a savepoint's rollback undoes it too):
-            previous = _statement_timeout(connection, budget)
-            counted = _read_in_time(rows, limit)
+            previous = _statement_timeout(connection, probe_seconds)
+            started = time.perf_counter()
+            counted = _counted(pairs, probe)
+            spent = time.perf_counter() - started
+            if counted["pairs"] <= probe or probe == limit:
+                pass  # the whole cohort, or as far as the limit, counted
+            elif spent * (limit + 1) / (probe + 1) > 2 * COUNT_IN_ORDER_SECONDS:
+                counted = None
+            else:
+                _statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
+                counted = _counted(pairs, limit)
             _statement_timeout(connection, previous)
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:
             raise
-        return None  # the timeout above
+        return None  # a timeout set above
     return counted
 
 
@@ -392,35 +407,11 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
 QUERY_CANCELED = "57014"
 
 
-def _read_in_time(rows: QuerySet, limit: int) -> dict[str, int] | None:
-    patients: set[tuple[str, str]] = set()
-    read = 0
-    started = time.perf_counter()
-    found = rows.iterator(chunk_size=COUNT_IN_ORDER_CHUNK)
-    try:
-        for patient in found:
-            read += 1
-            patients.add(patient)
-            if read % COUNT_IN_ORDER_CHUNK:
-                continue
-            spent = time.perf_counter() - started
-            projected = spent / read * (limit + 1)
-            if spent > COUNT_IN_ORDER_SECONDS or (
-                read >= COUNT_PACE_AFTER_ROWS and projected > 2 * COUNT_IN_ORDER_SECONDS
-            ):
-                return None
-    finally:
-        found.close()  # the server-side cursor, before the timeout is set back
-    return {"pairs": read, "patients": len(patients)}
-
-
-def _statement_timeout(connection, value: str | None) -> str | None:
-    """Set PostgreSQL's statement timeout for the transaction; return the one before.
-
-    Does nothing on other databases (SQLite has no statement timeout).
-    """
-    if connection.vendor != "postgresql" or value is None:
-        return None
+def _statement_timeout(connection, value: float | str) -> str:
+    """Set PostgreSQL's statement timeout (seconds, or as SHOW gives it) for the
+    transaction; return the one before, as SHOW gives it."""
+    if not isinstance(value, str):
+        value = f"{max(1, round(value * 1000))}ms"
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('statement_timeout'), "

@@ -634,30 +634,43 @@ def thirty_pairs(records):
     return pair_queryset(CohortCriteria(window_days=7))
 
 
+def in_order_here() -> bool:
+    return connection.vendor == "postgresql"
+
+
 @pytest.mark.parametrize("in_order", [True, False], ids=["in order", "in no order"])
 def test_count_pairs_counts_pairs_and_patients_either_way(
     thirty_pairs, monkeypatch, in_order
 ):
     # No time at all to read in order makes it count in no order:
     monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 60 if in_order else 0)
-    monkeypatch.setattr(query, "COUNT_IN_ORDER_CHUNK", 4)
-    assert (query._count_in_order(thirty_pairs, 100) is not None) == in_order
+    monkeypatch.setattr(query, "COUNT_PROBE_ROWS", 4)
+    counted_in_order = query._count_in_order(thirty_pairs, 100)
+    assert (counted_in_order is not None) == (in_order and in_order_here())
 
     assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
     assert count_pairs(thirty_pairs, 30) == CohortCount(30, 10, exact=True)
     assert count_pairs(thirty_pairs, 29) == CohortCount(29, None, exact=False)
+    assert count_pairs(thirty_pairs, 3) == CohortCount(3, None, exact=False)
 
 
+@pytest.mark.postgres_only
 def test_count_pairs_reads_in_order_the_pairs_a_reader_may_see(
     thirty_pairs, records, monkeypatch
 ):
+    if not in_order_here():
+        pytest.skip("needs PostgreSQL: other databases count in no order only")
     other = Records(Project.objects.create(code="other", name="Other"))
     patient = other.patient("OTHER-00001")
     other.study(patient, STUDY_ON)
     other.draw(patient, days(1))
     monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 60)
+    monkeypatch.setattr(query, "COUNT_PROBE_ROWS", 4)
 
-    assert count_pairs(pair_queryset(CohortCriteria()), 100).pairs == 31
+    assert query._count_in_order(pair_queryset(CohortCriteria()), 100) == {
+        "pairs": 31,
+        "patients": 11,
+    }
     only_demo = pair_queryset(CohortCriteria(window_days=7)).filter(
         patient__project=records.project
     )
@@ -668,21 +681,26 @@ def test_count_pairs_reads_in_order_the_pairs_a_reader_may_see(
 def test_count_in_order_stopped_by_its_timeout_counts_in_no_order(
     thirty_pairs, monkeypatch
 ):
-    if connection.vendor != "postgresql":
+    if not in_order_here():
         pytest.skip("needs PostgreSQL: SQLite has no statement timeout")
+    counted = query._counted
+    calls = []
 
-    def waits(rows, limit):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_sleep(5)")  # as a sort of the whole cohort
-        return {"pairs": 0, "patients": 0}  # never: the timeout stops the sleep
+    def first_waits(pairs, rows):
+        calls.append(pairs.ordered)
+        if len(calls) == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(5)")  # as a sort of the whole cohort
+            return {"pairs": 0, "patients": 0}  # never: the timeout stops the sleep
+        return counted(pairs, rows)
 
-    monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 0.05)
-    monkeypatch.setattr(query, "_read_in_time", waits)
+    monkeypatch.setattr(query, "_counted", first_waits)
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         (before,) = cursor.fetchone()
 
     assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
+    assert calls == [True, False]  # in order, stopped; then in no order
     # The timeout was the count's own: the connection has its own again.
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
@@ -691,21 +709,22 @@ def test_count_in_order_stopped_by_its_timeout_counts_in_no_order(
 
 def test_count_in_order_sets_the_statement_timeout_back(thirty_pairs, monkeypatch):
     monkeypatch.setattr(query, "COUNT_IN_ORDER_SECONDS", 60)
+    monkeypatch.setattr(query, "COUNT_PROBE_ROWS", 4)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if in_order_here():
                 cursor.execute("SET LOCAL statement_timeout = '7s'")
-            assert query._count_in_order(thirty_pairs, 100) is not None
-            if connection.vendor == "postgresql":
+            assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
+            if in_order_here():
                 cursor.execute("SHOW statement_timeout")
                 assert cursor.fetchone() == ("7s",)
 
 
-def test_count_in_order_lets_other_database_errors_through(thirty_pairs, monkeypatch):
-    def fails(rows, limit):
+def test_count_pairs_lets_other_database_errors_through(thirty_pairs, monkeypatch):
+    def fails(pairs, rows):
         raise OperationalError("disk full")
 
-    monkeypatch.setattr(query, "_read_in_time", fails)
+    monkeypatch.setattr(query, "_counted", fails)
 
     with pytest.raises(OperationalError, match="disk full"):
         count_pairs(thirty_pairs, 100)
