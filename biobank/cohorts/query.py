@@ -333,7 +333,7 @@ COUNT_IN_ORDER_SECONDS = 0.25
 COUNT_PROBE_ROWS = 100
 
 
-def count_pairs(pairs: QuerySet, limit: int) -> CohortCount:
+def count_pairs(pairs: QuerySet, limit: int, *, in_order: bool = False) -> CohortCount:
     """Count `pairs` (a pair_queryset) up to `limit`, with their patients.
 
     Counting a whole cohort took seconds over 100,000 patients (all 495,101 pairs of
@@ -342,8 +342,10 @@ def count_pairs(pairs: QuerySet, limit: int) -> CohortCount:
     cohort's, and counting them to a limit of their own took a second query as long
     as the first or longer (1.8 s for the KRAS p.G12C cohort).
 
-    On PostgreSQL the count is in the pairs' own (patient) order when their first
-    COUNT_PROBE_ROWS come at a pace that brings the limit within
+    With `in_order` (a cohort of one project, whose patients come in pseudonym order
+    from the (project, pseudonym) index; across projects PostgreSQL sorts them all
+    before the first), on PostgreSQL, the count is in the pairs' own order when their
+    first COUNT_PROBE_ROWS come at a pace that brings the limit within
     COUNT_IN_ORDER_SECONDS; else, and on other databases, in no order, as the
     database likes. The count is the same either way; the cost is not. In no order
     PostgreSQL misjudges a dense cohort: the CT cohort of bench/api.py took 478 ms
@@ -351,7 +353,7 @@ def count_pairs(pairs: QuerySet, limit: int) -> CohortCount:
     reads most patients to find its pairs (EGFR: 1,533 against 568 ms), which the
     first rows' pace shows.
     """
-    counted = _count_in_order(pairs, limit)
+    counted = _count_in_order(pairs, limit) if in_order else None
     if counted is None:
         counted = _counted(pairs.order_by(), limit)
     if counted["pairs"] > limit:

@@ -448,8 +448,11 @@ def cohort_count(request: HttpRequest) -> JsonResponse:
     if errors:
         return JsonResponse({"errors": errors}, status=400)
 
-    pairs = form.pairs()
-    counted = count_pairs(pairs, settings.BIOBANK_API_COUNT_LIMIT)
+    counted = count_pairs(
+        form.pairs(),
+        settings.BIOBANK_API_COUNT_LIMIT,
+        in_order=bool(form.criteria().project),
+    )
     return JsonResponse(asdict(counted) | {"text": _count_text(counted)})
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from biobank.cohorts import query
 from biobank.cohorts.models import SavedCohort
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from radiomics.models import FeatureDefinition
@@ -133,6 +134,24 @@ def test_live_count_gives_pairs_and_patients(logged_in, cohort):
         "exact": True,
         "text": "3 pairs of 3 patients match these filters.",
     }
+
+
+def test_live_count_of_one_project_is_tried_in_its_patients_order(
+    logged_in, cohort, monkeypatch
+):
+    tried = []
+    monkeypatch.setattr(
+        query, "_count_in_order", lambda pairs, limit: tried.append(limit)
+    )
+    query_of_one = {"window_days": "7", "gene": "EGFR", "project": "demo"}
+
+    of_one = logged_in.get("/cohorts/count.json", query_of_one).json()
+    of_any = logged_in.get("/cohorts/count.json", {"window_days": "7", "gene": "EGFR"})
+
+    # Across projects the order needs every pair sorted first, so it is not tried:
+    assert len(tried) == 1
+    assert (of_one["pairs"], of_one["patients"]) == (3, 3)
+    assert (of_any.json()["pairs"], of_any.json()["patients"]) == (3, 3)
 
 
 def test_live_count_is_exact_up_to_the_count_limit(logged_in, cohort, settings):

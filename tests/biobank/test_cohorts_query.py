@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -648,10 +649,12 @@ def test_count_pairs_counts_pairs_and_patients_either_way(
     counted_in_order = query._count_in_order(thirty_pairs, 100)
     assert (counted_in_order is not None) == (in_order and in_order_here())
 
-    assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
-    assert count_pairs(thirty_pairs, 30) == CohortCount(30, 10, exact=True)
-    assert count_pairs(thirty_pairs, 29) == CohortCount(29, None, exact=False)
-    assert count_pairs(thirty_pairs, 3) == CohortCount(3, None, exact=False)
+    for in_order in (True, False):
+        counts = functools.partial(count_pairs, thirty_pairs, in_order=in_order)
+        assert counts(100) == CohortCount(30, 10, exact=True)
+        assert counts(30) == CohortCount(30, 10, exact=True)
+        assert counts(29) == CohortCount(29, None, exact=False)
+        assert counts(3) == CohortCount(3, None, exact=False)
 
 
 @pytest.mark.postgres_only
@@ -699,7 +702,7 @@ def test_count_in_order_stopped_by_its_timeout_counts_in_no_order(
         cursor.execute("SHOW statement_timeout")
         (before,) = cursor.fetchone()
 
-    assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
+    assert count_pairs(thirty_pairs, 100, in_order=True) == CohortCount(30, 10, True)
     assert calls == [True, False]  # in order, stopped; then in no order
     # The timeout was the count's own: the connection has its own again.
     with connection.cursor() as cursor:
@@ -714,7 +717,8 @@ def test_count_in_order_sets_the_statement_timeout_back(thirty_pairs, monkeypatc
         with connection.cursor() as cursor:
             if in_order_here():
                 cursor.execute("SET LOCAL statement_timeout = '7s'")
-            assert count_pairs(thirty_pairs, 100) == CohortCount(30, 10, exact=True)
+            counted = count_pairs(thirty_pairs, 100, in_order=True)
+            assert counted == CohortCount(30, 10, exact=True)
             if in_order_here():
                 cursor.execute("SHOW statement_timeout")
                 assert cursor.fetchone() == ("7s",)
@@ -727,4 +731,4 @@ def test_count_pairs_lets_other_database_errors_through(thirty_pairs, monkeypatc
     monkeypatch.setattr(query, "_counted", fails)
 
     with pytest.raises(OperationalError, match="disk full"):
-        count_pairs(thirty_pairs, 100)
+        count_pairs(thirty_pairs, 100, in_order=True)
