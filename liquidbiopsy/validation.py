@@ -106,7 +106,7 @@ _READS = VariantResult._meta.get_field("depth")
 _POSITION = re.compile(
     r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?))(?:\.fa)?[_:](?P<start>\d+)(?:-\d+)?"
     r"[_ ]?(?P<ref>[ACGTN]*|\(null\)|-)(?:_|>)(?P<alt>[ACGTN]*|\(null\)|-)$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -115,7 +115,7 @@ _POSITION = re.compile(
 _HYPHENATED = re.compile(
     r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?))-(?P<start>\d+)"
     r"-(?P<ref>[ACGTN]+)-(?P<alt>[ACGTN]+)$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -414,13 +414,13 @@ def read_genomic_change(text: str) -> str:
 # space and a position. No protein change (p.T790M, 428V>E) nor fusion (EML4::ALK,
 # EML4-ALK) starts so:
 _GENOMIC_START = re.compile(
-    r"^\s*(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s-]\s*(?:g\.)?\d", re.IGNORECASE
+    r"^\s*(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s-]\s*(?:g\.)?\d", re.IGNORECASE | re.ASCII
 )
 # The form genomic_change() writes for alleles too long for the field, as pages show it:
 _HASHED = re.compile(
     r"^(?P<chrom>(?:chr)?(?:\d{1,2}|X|Y|MT?)):(?P<start>\d+) "
     r"(?P<alleles>\d+bp>\d+bp sha256:[0-9a-f]{16})$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 

@@ -82,3 +82,21 @@ def test_the_single_base_changes_at_a_position_are_the_twelve_pairs_of_bases():
     assert "17:7579312 C>A" in changes and "17:7579312 T>G" in changes
     assert not any(change[-3] == change[-1] for change in changes)
     assert {change.partition(" ")[0] for change in changes} == {"17:7579312"}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "١٧-٧٥٧٩٣١٢-C-A",  # Arabic-Indic digits
+        "١٧:٧٥٧٩٣١٢ C>A",
+        "１７:７５７９３１２ C>A",  # fullwidth digits
+        "17:７５７９３１２ C>A",
+    ],
+)
+def test_digits_of_other_scripts_make_no_genomic_change(written):
+    # Stored so, no change asked for in ASCII digits would ever find it:
+    assert not looks_like_genomic_change(written)
+    with pytest.raises(InvalidValue):
+        read_shown_genomic_change(written)
+    with pytest.raises(InvalidValue):
+        read_genomic_change(written)
