@@ -738,13 +738,27 @@ def _short_family_initials(name: str) -> set[tuple[str, str]]:
     """Return each family name of two or three letters with each initial (LI, W).
 
     BatchScreen.finds_other() looks for the two as neighbouring words (_ShortNameParts).
+    A family name of one letter is none of these: O of O^CHULSOO beside its C would
+    be W/O C of every CT HEAD W/O C.
     """
     return {
         (family, initial)
         for family, initials in _families_and_initials(name)
-        if len(family) < _SUBSTRING_NAME
+        if _SHORTEST_FAMILY_BESIDE_INITIAL <= len(family) < _SUBSTRING_NAME
         for initial in initials
     }
+
+
+_SHORTEST_FAMILY_BESIDE_INITIAL = 2
+# Words of two or three letters that reports and protocols write beside a lone
+# capital (NO C, compare to L side, CHEST AP L, LAT R, DELAY 5 MIN A, DR J.): a
+# family name spelt so is not looked for beside an initial (_ShortNameParts), as a
+# modality is not. NB: that leaves out real family names, Korean 노 (NO), 인 (IN),
+# 민 (MIN), Vietnamese Tô (TO): NO M. of NO^MINSU is not found that way.
+_WORDS_BESIDE_A_LETTER = frozenset(
+    "AM AN AP AS AT BE BY DO DR GO HE IF IN IS IT LAT LT ME MIN MR MS MY NO OF ON "
+    "OR PA PER PM POS PRE RE RT SO TO UP VS WE".split()
+)
 
 
 def _families_and_initials(name: str) -> Iterator[tuple[str, set[str]]]:
@@ -763,6 +777,11 @@ def _families_and_initials(name: str) -> Iterator[tuple[str, set[str]]]:
         for word in _name_words(family):
             if word.isalpha() and not _SPACELESS.search(word):
                 yield word, initials
+
+
+def _written_as_a_name(word: str) -> bool:
+    """Whether a word is in capitals or has a capital first only (LI, Li; not li)."""
+    return word.isupper() or word.istitle()
 
 
 def _is_mixed_id(token: str) -> bool:
@@ -1030,8 +1049,11 @@ class _ShortNameParts:
     patient's given or middle name, either way round, each a word of its own
     (LI W., W. LI, LI^W, Li, W for LI^WEI; DOE J. for DOE^JOHN): the initial as a
     capital, as initials are written, so that "li w" or "do a" in a sentence is no
-    name. Not glued (LIW: too often an ordinary word, see _initialled()), nor for a
-    family name that is a modality (CT W CONTRAST beside a patient CT^WEI).
+    name, and the family name in capitals or with a capital first (LI, Li; "in L"
+    is no IN^LEE). Not glued (LIW: too often an ordinary word, see _initialled()),
+    nor for a family name of one letter (W/O C beside O^CHULSOO), nor one that is a
+    modality (CT W CONTRAST beside a patient CT^WEI) or a word written beside a
+    lone letter (_WORDS_BESIDE_A_LETTER: CT HEAD NO C beside NO^CHUL).
     NB: that leaves out a real family name or two: KO (Korean 고) is the modality
     Key Object Selection, so KO M. of KO^MINSU is not found here.
     """
@@ -1061,7 +1083,9 @@ class _ShortNameParts:
                 family_initials |= {
                     (spelt, _unaccented(initial))
                     for spelt in _spellings([family])
-                    if len(spelt) < _SUBSTRING_NAME and spelt not in _modalities()
+                    if len(spelt) < _SUBSTRING_NAME
+                    and spelt not in _modalities()
+                    and spelt not in _WORDS_BESIDE_A_LETTER
                 }
         return cls(by_part, frozenset(family_initials))
 
@@ -1087,12 +1111,24 @@ class _ShortNameParts:
         return False
 
     def _family_beside_initial(self, plain: str) -> bool:
-        """Whether two neighbouring words are a family name and its initial (LI W.)."""
+        """Whether two neighbouring words are a family name and its initial (LI W.).
+
+        The family name in capitals or with a capital first (LI, Li), as names are
+        written: "lesion in L lung" is no IN L.
+        """
         words = _NOT_ALNUM.split(plain)
         for first, second in zip(words, words[1:], strict=False):
-            if second.isupper() and (first.upper(), second) in self.family_initials:
+            if (
+                second.isupper()
+                and _written_as_a_name(first)
+                and (first.upper(), second) in self.family_initials
+            ):
                 return True
-            if first.isupper() and (second.upper(), first) in self.family_initials:
+            if (
+                first.isupper()
+                and _written_as_a_name(second)
+                and (second.upper(), first) in self.family_initials
+            ):
                 return True
         return False
 

@@ -449,6 +449,20 @@ def test_own_short_name_parts_glued_to_digits_or_a_code_are_found(
         ({"PatientName": "DO^ANH"}, "do a delayed scan"),
         ({"PatientName": "LI^WEI"}, "LIW"),
         ({"PatientName": "CT^WEI"}, "CT W CONTRAST"),
+        # A family name of one letter (emptied every W/O C after 40e206c):
+        ({"PatientName": "O^CHULSOO"}, "CT HEAD W/O C"),
+        ({"PatientName": "O^CHULSOO"}, "HEAD W O C"),
+        ({"PatientName": "O^CHULSOO"}, "BRAIN W/O C+"),
+        # A family name in small letters is no name:
+        ({"PatientName": "LI^WEI"}, "li W"),
+        # A family name that is a word written beside a lone letter:
+        ({"PatientName": "NO^CHUL"}, "CT HEAD NO C"),
+        ({"PatientName": "TO^LAN"}, "compare to L side"),
+        ({"PatientName": "TO^LAN"}, "COMPARE TO L SIDE"),
+        ({"PatientName": "IN^LEE"}, "lesion in L lung"),
+        ({"PatientName": "AP^LEE"}, "CHEST AP L"),
+        ({"PatientName": "LAT^RONALD"}, "LAT R"),
+        ({"PatientName": "MIN^ANNA"}, "DELAY 5 MIN A"),
     ],
 )
 def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
