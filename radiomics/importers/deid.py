@@ -169,6 +169,8 @@ PATIENT_AGE_TAG = 0x00101010
 REDACTED = "[redacted]"
 _SHORTEST_IDENTIFIER = 3
 _SUBSTRING_NAME = 4
+# The longest keyword of the DICOM dictionary has 63 letters:
+_LONGEST_KEYWORD = 64
 _SHORTEST_INITIALLED = 3  # family name glued to an initial: see _initialled()
 _SHORTEST_DIGITS = 5
 # Up to this many tokens, _Substrings tries each in turn (faster than looking up):
@@ -367,10 +369,15 @@ class IdentifierScreen:
             start, end = span
             if from_input is not None and not any(from_input[start:end]):
                 return False  # the importer's own words
-            # The names of attributes in messages (PatientAge for a patient AGE) stay:
-            while start > 0 and text[start - 1].isalnum():
+            # The names of attributes in messages (PatientAge for a patient AGE) stay.
+            # No keyword is longer than _LONGEST_KEYWORD, so the word is looked at no
+            # further (each of thousands of finds in one long word read all of it):
+            reach = _LONGEST_KEYWORD - (end - start) + 1
+            first = start - reach
+            while start > max(first, 0) and text[start - 1].isalnum():
                 start -= 1
-            while end < len(text) and text[end].isalnum():
+            last = end + reach
+            while end < min(last, len(text)) and text[end].isalnum():
                 end += 1
             return tag_for_keyword(text[start:end]) is None
 
@@ -417,9 +424,25 @@ class IdentifierScreen:
 
         Names in the text compared without its accents (Núñez for NUNEZ), as
         finds() compares them; birth dates however they are written (_dates_in()).
-        Finds that overlap become one.
+        Finds that overlap become one. Hangul letters are read both as syllables and
+        as letters (_readings()).
         """
-        plain, at = _plain_view(text)
+        found = self._found_in_reading(text, alternatives, True)
+        if not text.isascii() and _JAMO.search(text):
+            found += self._found_in_reading(text, alternatives, False)
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
+    def _found_in_reading(
+        self, text: str, alternatives: _Alternatives, jamo_as_syllables: bool
+    ) -> list[tuple[int, int]]:
+        """_found_in() for one reading of the text: spans of the text, unsorted."""
+        plain, at = _plain_view(text, jamo_as_syllables=jamo_as_syllables)
         pattern = alternatives.pattern_for(plain)
         found = _whole_tokens(plain, pattern) if pattern is not None else []
         # Family names glued to an initial (JSMITH) apart, with the names and IDs
@@ -431,20 +454,14 @@ class IdentifierScreen:
             if pattern is not None:
                 beside = {match.group().upper() for match in pattern.finditer(plain)}
             found += _whole_tokens(plain, _pattern_of(initialled | beside))
-        if self.birth_dates:
-            upper, upper_at = _plain_view(text, upper=True)
-            found = _spans_in_text(found, at) + _spans_in_text(
-                _birth_dates_at(upper, self.birth_dates), upper_at
-            )
-        else:
-            found = _spans_in_text(found, at)
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(found):
-            if merged and start < merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-            else:
-                merged.append((start, end))
-        return merged
+        if not self.birth_dates:
+            return _spans_in_text(found, at)
+        upper, upper_at = _plain_view(
+            text, upper=True, jamo_as_syllables=jamo_as_syllables
+        )
+        return _spans_in_text(found, at) + _spans_in_text(
+            _birth_dates_at(upper, self.birth_dates), upper_at
+        )
 
     def redact_problem(self, problem: Problem) -> Problem:
         """Return the problem with its file name, message and value screened.
@@ -609,8 +626,17 @@ class IdentifierScreen:
         """
         tokens = self._tokens_of(patient_only)
         # Compared without accents (Müller, MULLER, NUÑEZ), so in every normal form
-        # alike (NFC, NFD...: _unaccented()), as redact() compares:
-        plain = text if text.isascii() else _unaccented(text)
+        # alike (NFC, NFD...: _unaccented()), as redact() compares; hangul letters
+        # both as syllables and as letters (_readings()):
+        return any(
+            self._finds_in(plain, tokens, distinctive, names)
+            for plain in _readings(text)
+        )
+
+    def _finds_in(
+        self, plain: str, tokens: _Tokens, distinctive: bool, names: str
+    ) -> bool:
+        """finds() for one reading of a text (_readings())."""
         plain_upper = plain.upper()
         if tokens.long_ids.found_in(plain_upper):
             return True
@@ -1096,7 +1122,10 @@ class _ShortNameParts:
         """
         if not self.by_part and not self.family_initials:
             return False
-        plain = text if text.isascii() else _unaccented(text)
+        return any(self._together_in(plain) for plain in _readings(text))
+
+    def _together_in(self, plain: str) -> bool:
+        """together_in() for one reading of a text (_readings())."""
         if self.family_initials and self._family_beside_initial(plain):
             return True
         made_before = named_before = 0
@@ -1495,16 +1524,36 @@ def _spaceless_names(names: set[str]) -> set[str]:
     return (names - single) | glued
 
 
-def _unaccented(text: str) -> str:
+def _unaccented(text: str, jamo_as_syllables: bool = True) -> str:
     if text.isascii():
         return text  # most names: nothing to take off, and many to look at
-    if _JAMO.search(text):
+    if jamo_as_syllables and _JAMO.search(text):
         text = _composed_jamo(text)
     decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     # Composed again, so that a hangul syllable (김) stays one, not three jamo:
     return unicodedata.normalize(
         "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
     )
+
+
+def _readings(text: str) -> list[str]:
+    """Return the text as finds() compares it (_unaccented()), once or twice.
+
+    Twice when it holds hangul letters (jamo), which read two ways: as the
+    syllables they spell with the syllable before them (기 and ᄆ, NFKC of ㄱㅣㅁ,
+    is 김) or as letters after it (김민수ㅎㅎ, 김민수ᄏᄏ: laughter after 김민수, not
+    김민숳). Nothing tells them apart, so a name found in either is found.
+    NB: a name typed all in letters and followed by one (ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ) reads
+    김민숰ㅋ or letters, neither 김민수, and is not found: a third reading, with
+    that last final given back, would be needed.
+    """
+    if text.isascii():
+        return [text]
+    plain = _unaccented(text)
+    if not _JAMO.search(text):
+        return [plain]
+    as_written = _unaccented(text, jamo_as_syllables=False)
+    return [plain] if as_written == plain else [plain, as_written]
 
 
 # Hangul written as letters, not syllables: compatibility jamo (U+3131-U+318E), as
@@ -1585,7 +1634,9 @@ def _jamo_syllables(text: str) -> list[tuple[int, int, str]]:
     (기, as NFC leaves ㄱㅣ); a consonant after them ends it unless a vowel
     follows, which makes it the next one's initial (ㄱㅣㅁㅁㅣㄴ is 김민, ㄱㅣㅁㅣㄴ
     기민). Two vowels or two finals that make one (_JAMO_PAIRS) are taken as one.
-    Letters that start no syllable (a lone ㅋ) are left as they are.
+    Letters that start no syllable (a lone ㅋ) are left as they are. A consonant
+    after a syllable may also be a letter of its own (ㅎ of 김민수ㅎㅎ, which this
+    reads 김민숳ㅎ): finds() and redact() read the text both ways (_readings()).
     """
     initials, vowels, finals = _jamo_roles()
     letters = text.translate(_AS_LETTERS)
@@ -1648,7 +1699,9 @@ _COMPOSES_WITH_PREVIOUS = frozenset(
 )
 
 
-def _plain_view(text: str, upper: bool = False) -> tuple[str, list[int] | None]:
+def _plain_view(
+    text: str, upper: bool = False, jamo_as_syllables: bool = True
+) -> tuple[str, list[int] | None]:
     """Return the text as finds() compares it (_unaccented()), and where it came from.
 
     The list holds, for each character of the plain text and for its end, the index
@@ -1659,13 +1712,13 @@ def _plain_view(text: str, upper: bool = False) -> tuple[str, list[int] | None]:
     compatibility jamo, and each letter of the plain text comes from one place.
     Where that reading is not finds()' (a stray mark between two jamo, never seen in
     real text), every letter comes from the whole text: what is found there takes
-    all of it, the safer side.
+    all of it, the safer side. `jamo_as_syllables`: as _unaccented() (_readings()).
     """
     if text.isascii():
         return (text.upper() if upper else text), None
     # The later letters of a syllable written in compatibility jamo (ㅣㅁ of ㄱㅣㅁ):
     joined = set()
-    if _JAMO.search(text):
+    if jamo_as_syllables and _JAMO.search(text):
         joined = {
             at
             for start, end, _ in _jamo_syllables(text)
@@ -1679,10 +1732,10 @@ def _plain_view(text: str, upper: bool = False) -> tuple[str, list[int] | None]:
             or index in joined
         ):
             continue
-        pieces.append(_unaccented(text[start:index]))
+        pieces.append(_unaccented(text[start:index], jamo_as_syllables))
         starts.append(start)
         start = index
-    plain = _unaccented(text)
+    plain = _unaccented(text, jamo_as_syllables)
     if "".join(pieces) != plain:
         pieces, starts = [plain], [0]
     if upper:

@@ -19,6 +19,7 @@ from radiomics.importers.deid import (
     _COMPOSES_WITH_PREVIOUS,
     NAMES_IN_TEXT,
     REDACTED,
+    BatchScreen,
     IdentifierScreen,
     _composed_jamo,
     _unaccented,
@@ -263,6 +264,35 @@ def test_every_syllable_spelt_in_compatibility_jamo_reads_as_itself():
     ]
 
     assert wrong == []
+
+
+LAUGHTER = unicodedata.normalize("NFKC", "ㅋㅋ")  # ᄏᄏ, initial consonants
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "redacted"),
+    [
+        ("김^민수", "김민수ㅎㅎ", f"{R}ㅎㅎ"),
+        ("김^민수", "김민수ㄱ", f"{R}ㄱ"),
+        ("김^민수", "김민수ﾾ", f"{R}ﾾ"),  # halfwidth ㅎ
+        ("김^민수", f"김민수{LAUGHTER}", f"{R}{LAUGHTER}"),
+        ("이^수", "이수ㅋㅋ 검사", f"{R}ㅋㅋ 검사"),
+    ],
+)
+def test_a_name_is_found_before_letters_that_could_be_its_last_final(
+    name, text, redacted
+):
+    """김민수ㅎㅎ also reads 김민숳ㅎ, the letters a keyboard would join (missed after
+    e1531c7): both readings count, and only the name's letters go."""
+    screen = IdentifierScreen()
+    screen.add_name(name, of_patient=True)
+    batch = BatchScreen()
+    batch.add_patient(build_ct(PatientName=name, PatientID="SYN-1"))
+    batch.add_patient(build_ct(PatientName="X^Y", PatientID="SYN-2"))
+
+    assert screen.finds(text, names=NAMES_IN_TEXT)
+    assert screen.redact(text) == redacted
+    assert batch.finds_other(text, patient_only=False)
 
 
 @pytest.mark.parametrize(
