@@ -737,8 +737,26 @@ def _name_words(part: str) -> list[str]:
         pieces = word.split("-")
         if not all(piece.isalpha() for piece in pieces):
             pieces = []
-        words += [w.upper() for w in [word, *pieces] if w]
+        words += [w.upper() for w in [word, *pieces, *_apostrophe_spellings(word)] if w]
     return words
+
+
+_APOSTROPHE = re.compile("['\u2018\u2019\u02bc`\u00b4]")
+
+
+def _apostrophe_spellings(word: str) -> list[str]:
+    """Return how else a name with an apostrophe is written (O'BRIEN).
+
+    With either apostrophe (O'BRIEN, O’BRIEN), without one (OBRIEN: file names,
+    systems that keep letters only) and, from five letters on, with a space for it
+    (O BRIEN; L OR of L'OR would be found in CONTROL ORDER).
+    """
+    if not _APOSTROPHE.search(word):
+        return []
+    marks = ["'", "\u2019", ""]
+    if len(_APOSTROPHE.sub("", word)) > _SUBSTRING_NAME:
+        marks.append(" ")
+    return [_APOSTROPHE.sub(mark, word) for mark in marks]
 
 
 def _initialled(name: str) -> set[str]:

@@ -73,6 +73,11 @@ SPELT_OTHERWISE = [
     ("NUNEZ^JOSE", "NUÑEZ follow-up"),
     ("SØRENSEN^ÅSE", "Sorensen follow-up"),
     ("SØRENSEN^ÅSE", "Soerensen follow-up"),
+    # An apostrophe left out (the typographic one: REDACTED_SPELLINGS, as a
+    # header of ISO_IR 100 cannot hold it):
+    ("O'BRIEN^JOHN", "OBRIEN follow-up"),
+    ("O'BRIEN^JOHN", "O BRIEN follow-up"),
+    ("O'BRIEN^JOHN", "prior JOBRIEN"),
 ]
 
 
@@ -209,6 +214,10 @@ REDACTED_SPELLINGS = [
     ("MUELLER^HANS", "Müller/ct.dcm", "[redacted]/ct.dcm"),
     ("MÜLLER^HANS", "Mueller_Muller", "[redacted]_[redacted]"),
     ("SØRENSEN^ÅSE", "ÆRØ_Sorensen", "ÆRØ_[redacted]"),
+    ("O'BRIEN^JOHN", "obrien_ct.dcm", "[redacted]_ct.dcm"),
+    ("O'BRIEN^JOHN", "O\u2019Brien/ct.dcm", "[redacted]/ct.dcm"),
+    ("O\u2019BRIEN^JOHN", "O'Brien/ct.dcm", "[redacted]/ct.dcm"),
+    ("O'BRIEN^JOHN", "O BRIEN ct", "[redacted] ct"),
 ]
 
 
