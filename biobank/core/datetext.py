@@ -55,7 +55,13 @@ _DATES = re.compile(
     rf"|{_WORD_START}(?P<month_first>{_NAME})\.?[ ./_-]*(?P<month_day>\d{{1,2}})"
     rf"{_ORDINAL}[ ./,_-]+{_OF}(?P<month_year>\d{{4}}|\d{{2}})(?![0-9])"
     rf"|{_WORD_START}(?P<named_month>{_NAME})\.?[ ./,_-]*{_OF}"
-    r"(?P<named_year>(?:19|20)\d{2})(?![0-9])",
+    r"(?P<named_year>(?:19|20)\d{2})(?![0-9])"
+    # A day and a month's name without a year, either way round (8 Mar, 8th of
+    # March, March 8): beside a shifted day it tells the shift within a year.
+    rf"|(?<![0-9])(?P<dm_day>\d{{1,2}}){_ORDINAL}[ ./_-]*(?:of[ ]+)?{_OF}"
+    rf"(?P<dm_month>{_NAME})(?![^\W\d_])"
+    rf"|{_WORD_START}(?P<md_month>{_NAME})\.?[ ./_-]*(?P<md_day>\d{{1,2}}){_ORDINAL}"
+    r"(?![0-9])(?![^\W\d_])",
     re.IGNORECASE,
 )
 # What makes dotted numbers a version or a longer number rather than a date: a digit
@@ -89,6 +95,10 @@ _MONTHS = {
 # "GTV 2 dic 15" stay. NB: the English and German abbreviations (mar, may, mai) stay
 # months with spaces too (8 Mar 24), as people write dates so.
 _WORDLIKE_NAMES = frozenset(("set", "out", "ago", "mag", "gen", "dic", "mayo", "marco"))
+# Month names that are words too (3 may progress, GTV 2 mar 5): beside a day but no
+# year they name a month only written with a capital (8 Mar, 3 MAY), and those of
+# _WORDLIKE_NAMES not at all.
+_LOWER_CASE_WORDS = frozenset(("may", "mar", "mai", "mars", "jan", "juli"))
 
 
 def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
@@ -211,6 +221,14 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
     if group("named_month"):
         month = _month(group("named_month"))
         return _month_days(group("named_year"), month) if month else set()
+    if group("dm_month") or group("md_month"):
+        name = group("dm_month") or group("md_month")
+        bare = _bare(name)
+        if bare in _WORDLIKE_NAMES or (bare in _LOWER_CASE_WORDS and name.islower()):
+            return set()
+        month, day = _month(name), group("dm_day") or group("md_day")
+        # Of no year: two leap years' readings make it unclear ("[date]"):
+        return _days((("2000", month, day), ("2004", month, day))) if month else set()
     month = _named_month(match, group("month_first"), group("month_year"))
     if not month:
         return set()
