@@ -117,8 +117,8 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
     2024 03 08 (two digits each and a four-digit year), and 3.2024 is a number.
     Months are named in English, German, French, Dutch, Spanish, Italian and
     Portuguese (_MONTH_NAMES); see _WORDLIKE_NAMES for words such as "set".
-    NB: six-digit dates (240308) and a month with a two-digit year (Mar-24) are
-    not read (see _DATES).
+    A day and month without a year (8 Mar, March 8; Mar-24 is read so too) become
+    UNCLEAR_DATE. NB: six-digit dates (240308) are not read (see _DATES).
     """
 
     parts = []
