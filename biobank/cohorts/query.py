@@ -392,13 +392,13 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
             started = time.perf_counter()
             counted = _counted(pairs, probe)
             spent = time.perf_counter() - started
-            if counted["pairs"] <= probe or probe == limit:
-                pass  # the whole cohort, or as far as the limit, counted
-            elif spent > probe_seconds:
+            # More pairs than the probe read, short of the limit: counted to the
+            # limit in order if they came fast enough, else in no order.
+            if counted["pairs"] > probe and probe < limit:
                 counted = None
-            else:
-                _statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
-                counted = _counted(pairs, limit)
+                if spent <= probe_seconds:
+                    _statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
+                    counted = _counted(pairs, limit)
             _statement_timeout(connection, previous)
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:
