@@ -436,7 +436,7 @@ class VariantResult(models.Model):
             # filter's variants and their assays come from this index alone (an
             # index-only scan once VACUUM has marked the table's pages): read from
             # the table, the 61,793 KRAS p.G12C variants of a 100,000-patient
-            # biobank made the cohort's count 420 ms instead of 125 ms. Keys, not
+            # biobank made the cohort's count 420 ms instead of 143 ms. Keys, not
             # INCLUDE columns, which SQLite lacks; PostgreSQL scans an expression's
             # index only when the column itself is in it too.
             models.Index(

@@ -2,7 +2,7 @@
 
 The variants' index of 0005 gains the stored symbol and the assay as keys, and the
 assays get an index of their id and draw: the KRAS p.G12C cohort's count fell from
-420 to 125 ms at 100,000 patients (liquidbiopsy.models). The new index is built before
+420 to 143 ms at 100,000 patients (liquidbiopsy.models). The new index is built before
 the old one goes, so that the gene filter is never without one. NB: building it reads
 every variant: about a minute for 13 million on a 2-core machine.
 """
