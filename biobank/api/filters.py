@@ -38,8 +38,16 @@ from rest_framework.settings import api_settings
 from biobank.api import vocabulary
 from biobank.api.access import PROJECT_PATHS
 from biobank.api.vocabulary import Vocabulary
-from biobank.cohorts.forms import UNKNOWN_PARAMETER
-from biobank.cohorts.query import IBSI_CODE_IMAGE_FILTER, feature_ids
+from biobank.cohorts.forms import (
+    UNKNOWN_PARAMETER,
+    ambiguous_build_refusal,
+    wrong_reference_base_refusal,
+)
+from biobank.cohorts.query import (
+    IBSI_CODE_IMAGE_FILTER,
+    feature_ids,
+    with_genomic_change,
+)
 from biobank.core.datetext import has_dates
 from biobank.core.validation import InvalidValue
 from biobank.exports.dates import BIRTH_YEAR, TEXT_FIELDS
@@ -58,7 +66,12 @@ from liquidbiopsy.models import (
     CTCCount,
     VariantResult,
 )
-from liquidbiopsy.validation import check_call
+from liquidbiopsy.validation import (
+    check_call,
+    looks_like_genomic_change,
+    read_shown_genomic_change,
+    split_genome_build,
+)
 from patients.models import (
     CANCER_SUBTYPES_HELP,
     CancerType,
@@ -257,18 +270,21 @@ def feature_condition(feature: str, path: str = "") -> Q:
 
 
 class VariantChangeField(forms.CharField):
-    """A protein change in any HGVS spelling, or a fusion; refused when it is neither."""
+    """A protein change in any HGVS spelling, a fusion, or a genomic change as the
+    cohort filter reads it (17:7578263 G>A hg19); refused when it is none of them."""
 
     def clean(self, value: str | None) -> str:
         value = super().clean(value)
         if not value:
             return value
         try:
-            if looks_like_fusion(value):
+            if looks_like_genomic_change(value):
+                read_shown_genomic_change(split_genome_build(value)[0])
+            elif looks_like_fusion(value):
                 parse_fusion(value, annotator_names=True)
             else:
                 parse_protein_change(value)
-        except (HGVSError, FusionError) as error:
+        except (HGVSError, FusionError, InvalidValue) as error:
             raise forms.ValidationError(f"{value} {error}") from error
         return value
 
@@ -447,6 +463,7 @@ class BoundedFilterSet(filters.FilterSet):
 
     def is_valid(self) -> bool:
         self.out_of_range: dict[str, list[forms.ValidationError]] = {}
+        self.refused: dict[str, list[forms.ValidationError]] = {}
         valid = super().is_valid()
         # Checked also when another parameter is wrong, to report every problem:
         self.unknown_names = self._unknown_names()
@@ -465,7 +482,17 @@ class BoundedFilterSet(filters.FilterSet):
                     self.out_of_range[parameter] = [
                         forms.ValidationError("This number is out of range.")
                     ]
-        return not self.out_of_range and not self.unknown_names
+        if self.out_of_range or self.unknown_names:
+            return False
+        self.refused = self.refusals()
+        return not self.refused
+
+    def refusals(self) -> dict[str, list[forms.ValidationError]]:
+        """Return what a FilterSet refuses in values each valid alone, by parameter.
+
+        Called once every parameter is valid and names what it should; none here.
+        """
+        return {}
 
     def _unknown_names(self) -> dict[str, list[forms.ValidationError]]:
         user = getattr(self.request, "user", None)
@@ -566,6 +593,8 @@ class BoundedFilterSet(filters.FilterSet):
         for parameter, found in getattr(self, "unknown_names", {}).items():
             errors.setdefault(parameter, ErrorList()).extend(found)
         for parameter, found in getattr(self, "hidden_dates", {}).items():
+            errors.setdefault(parameter, ErrorList()).extend(found)
+        for parameter, found in getattr(self, "refused", {}).items():
             errors.setdefault(parameter, ErrorList()).extend(found)
         return errors
 
@@ -1250,8 +1279,11 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
     variant = VariantChangeFilter(
         method="filter_variant",
         help_text="Protein change in any HGVS spelling (T790M, p.Thr790Met, "
-        "p.(T790M)) of `gene` (of any gene without it), or a fusion "
-        "(EML4::ALK, partner order kept).",
+        "p.(T790M)) of `gene` (of any gene without it), a fusion "
+        "(EML4::ALK, partner order kept), or a genomic change (17:7578263 G>A, "
+        "chr17:7578263G>A, 17-7578263-G-A), with its genome build after it "
+        "(GRCh37 or hg19, GRCh38 or hg38) if the variants it finds are stored in "
+        "several.",
     )
     call = CallsFilter()
     vaf = FractionRangeFilter(
@@ -1279,10 +1311,37 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
             return queryset
         return queryset.of_gene(value)
 
+    def refusals(self) -> dict[str, list[forms.ValidationError]]:
+        """Refuse a genomic change as the cohort filter does (CohortForm).
+
+        Without its build, when the rows the list would give are stored in several
+        builds; and when its reference base is none of those stored at its position
+        among every variant the user may read (the view's queryset), whatever the
+        other filters.
+        """
+        variant = self.form.cleaned_data.get("variant")
+        if not variant or not looks_like_genomic_change(variant):
+            return {}
+        rows = self.filter_queryset(self.queryset.all())
+        refusals = [
+            ambiguous_build_refusal(variant, rows),
+            wrong_reference_base_refusal(variant, self.queryset),
+        ]
+        messages = [
+            forms.ValidationError(refusal, code="genomic_change")
+            for refusal in refusals
+            if refusal
+        ]
+        return {"variant": messages} if messages else {}
+
     def filter_variant(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:
             return queryset
         gene = self.form.cleaned_data.get("gene") or ""
+        if looks_like_genomic_change(value):
+            # Of any call, as the rest of the list; `call` narrows it as ever:
+            found = with_genomic_change(queryset, value)
+            return found.of_gene(gene) if gene else found
         if gene or looks_like_fusion(value):
             return queryset.matching(gene, value)
         return queryset.filter(protein_change=parse_protein_change(value).canonical)

@@ -26,6 +26,7 @@ from biobank.cohorts.query import (
 )
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import FusionError, HGVSError, looks_like_fusion
+from liquidbiopsy.models import VariantResult
 from liquidbiopsy.validation import (
     GENOME_BUILDS,
     genome_build_name,
@@ -44,6 +45,9 @@ UNKNOWN_PARAMETER = "Unknown parameter; check its spelling."
 # working; elsewhere the old name is told apart from a misspelling:
 OLD_NAMES = {"window": "window_days"}
 OLD_NAME_READERS = "the patient timeline and report"
+
+# From a cfDNA variant to its project, as visible_to takes it:
+VARIANT_PROJECT = "assay__sample__patient__project"
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3650
@@ -208,81 +212,22 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             return
 
         if looks_like_genomic_change(variant):
-            self._check_one_genome_build(variant, found)
-            self._check_reference_base(variant)
-
-    def _check_one_genome_build(self, variant: str, found: QuerySet) -> None:
-        """Refuse a genomic change without build that the user reads in several builds.
-
-        The same position names different variants in GRCh37 and GRCh38 (CAIRO5 tables
-        are hg19, a MAF or VCF gives its own), so the researcher must say which one.
-        One query, only for a genomic change asked for without its build.
-        """
-        change, build = split_genome_build(variant)
-        if build:
-            return
-        project = self.cleaned_data.get("project")
-        if project is not None:
-            found = found.filter(assay__sample__patient__project=project)
-        builds = genome_builds_of(
-            self._readable(found, "assay__sample__patient__project")
-        )
-        if len(builds) > 1:
-            # NB: a build of another name (hg18) is named but cannot be asked for:
-            example = next((b for b in builds if b in GENOME_BUILDS), "GRCh38")
-            self.add_error(
-                "variant",
-                f"{variant} is stored in more than one genome build "
-                f"({', '.join(builds)}); add the one you mean after the change, "
-                f"e.g. {change.strip()} {example}.",
-            )
-
-    def _check_reference_base(self, variant: str) -> None:
-        """Refuse a genomic change whose reference base no stored change at its
-        position has: 17:7579312 G>A where the variants stored there are C>A.
-
-        With no reference genome at hand, the changes the user may read at the
-        position stand for it (in the build asked for, else in any); a change of the
-        same reference base that nobody carries (C>T there) is a valid question whose
-        cohort is empty. One query, on the index of genomic changes.
-        """
-        change, build = split_genome_build(variant)
-        asked = read_shown_genomic_change(change)
-        base = reference_base(asked)
-        if not base:
-            return
-
-        # NB: every project the user reads, not only the one filtered on: the
-        # reference base at a position is the same in all of them.
-        stored = self._readable(
-            variants_at_position(asked, build), "assay__sample__patient__project"
-        )
-        found = set(
-            stored.order_by().values_list("genomic_change", "genome_build").distinct()
-        )
-        changes = {stored_change for stored_change, _ in found}
-        if not changes or asked in changes:
-            return
-        if base in {reference_base(stored_change) for stored_change in changes}:
-            return
-
-        position, _, _ = asked.partition(" ")
-        named = sorted(
-            {
-                (genome_build_name(stored_build), stored_change.partition(" ")[2])
-                for stored_change, stored_build in found
-            }
-        )
-        listed = ", ".join(
-            f"{alleles} ({stored_build or 'no genome build'})"
-            for stored_build, alleles in named
-        )
-        self.add_error(
-            "variant",
-            f"No variant you may read is {variant.strip()}; the changes stored at "
-            f"{position} are {listed}, none of reference base {base}. Check the "
-            "reference base and the genome build of the change.",
-        )
+            project = self.cleaned_data.get("project")
+            if project is not None:
+                found = found.filter(assay__sample__patient__project=project)
+            # NB: the reference base is checked against every project the user
+            # reads, not only the one filtered on: it is the same in all of them.
+            every = VariantResult.objects.all()
+            refusals = [
+                ambiguous_build_refusal(
+                    variant, self._readable(found, VARIANT_PROJECT)
+                ),
+                wrong_reference_base_refusal(
+                    variant, self._readable(every, VARIANT_PROJECT)
+                ),
+            ]
+            for refusal in filter(None, refusals):
+                self.add_error("variant", refusal)
 
     def _readable(self, records: QuerySet, project_path: str) -> QuerySet:
         """The `records` the form's user may read; all of them for a form validated
@@ -395,6 +340,74 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         for name, message in repeated_fields(form, query).items():
             errors.setdefault(name, []).insert(0, message)
         return form, errors
+
+
+def ambiguous_build_refusal(variant: str, found: QuerySet[VariantResult]) -> str | None:
+    """Return why a genomic change asked for without its build is refused, else None.
+
+    `found` are the variants it matches that the asker may read. The same position
+    names different variants in GRCh37 and GRCh38 (CAIRO5 tables are hg19, a MAF or
+    VCF gives its own), so when they are stored in several builds the researcher must
+    say which one. One query, only for a genomic change asked for without its build.
+    """
+    change, build = split_genome_build(variant)
+    if build:
+        return None
+    builds = genome_builds_of(found)
+    if len(builds) < 2:
+        return None
+
+    # NB: a build of another name (hg18) is named but cannot be asked for:
+    example = next((b for b in builds if b in GENOME_BUILDS), "GRCh38")
+    return (
+        f"{variant} is stored in more than one genome build ({', '.join(builds)}); "
+        f"add the one you mean after the change, e.g. {change.strip()} {example}."
+    )
+
+
+def wrong_reference_base_refusal(
+    variant: str, readable: QuerySet[VariantResult]
+) -> str | None:
+    """Return why a genomic change is refused whose reference base no stored change at
+    its position has (17:7579312 G>A where those stored there are C>A), else None.
+
+    With no reference genome at hand, the `readable` changes at the position (the
+    variants the asker may read, in the build asked for, else in any) stand for it;
+    a change of the same reference base that nobody carries (C>T there) is a valid
+    question whose answer is empty. One query, on the index of genomic changes.
+    """
+    change, build = split_genome_build(variant)
+    asked = read_shown_genomic_change(change)
+    base = reference_base(asked)
+    if not base:
+        return None
+
+    stored = variants_at_position(asked, build, within=readable)
+    found = set(
+        stored.order_by().values_list("genomic_change", "genome_build").distinct()
+    )
+    changes = {stored_change for stored_change, _ in found}
+    if not changes or asked in changes:
+        return None
+    if base in {reference_base(stored_change) for stored_change in changes}:
+        return None
+
+    position, _, _ = asked.partition(" ")
+    named = sorted(
+        {
+            (genome_build_name(stored_build), stored_change.partition(" ")[2])
+            for stored_change, stored_build in found
+        }
+    )
+    listed = ", ".join(
+        f"{alleles} ({stored_build or 'no genome build'})"
+        for stored_build, alleles in named
+    )
+    return (
+        f"No variant you may read is {variant.strip()}; the changes stored at "
+        f"{position} are {listed}, none of reference base {base}. Check the "
+        "reference base and the genome build of the change."
+    )
 
 
 def form_messages(form: forms.Form) -> dict[str, list[str]]:

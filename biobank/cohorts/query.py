@@ -204,17 +204,32 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
     """
     detected = VariantResult.objects.detected()
     if looks_like_genomic_change(variant):
-        # A build after the change (7:55249071 C>T hg38) keeps the variants stored in
-        # it; without one, genome_builds_asked_for tells whether that is ambiguous.
-        change, build = split_genome_build(variant)
-        # Read by the (genomic_change, call) index (migration 0016):
-        found = detected.filter(genomic_change=read_shown_genomic_change(change))
-        if build:
-            found = found.filter(stored_in_build(build))
+        found = with_genomic_change(detected, variant)
         return found.of_gene(gene) if gene else found
     if variant:
         return detected.matching(gene, variant)
     return detected.of_gene(gene)
+
+
+def with_genomic_change(
+    variants: QuerySet[VariantResult], variant: str
+) -> QuerySet[VariantResult]:
+    """Return the `variants` stored as the genomic change asked for in `variant`.
+
+    The change as the pages show it or a lab writes it (17:7578263 G>A,
+    17-7578263-G-A), optionally followed by its build (7:55249071 C>T hg38), which
+    keeps the variants stored in it; without one, genome_builds_of tells whether
+    that is ambiguous. The cohort filter and /api/variants/ read it here.
+
+    Raises
+    ------
+    InvalidValue
+        When `variant` is no genomic change.
+    """
+    change, build = split_genome_build(variant)
+    # Read by the (genomic_change, call) index (migration 0016):
+    found = variants.filter(genomic_change=read_shown_genomic_change(change))
+    return found.filter(stored_in_build(build)) if build else found
 
 
 def stored_in_build(build: str) -> Q:
@@ -223,9 +238,12 @@ def stored_in_build(build: str) -> Q:
     return functools.reduce(operator.or_, spellings)
 
 
-def variants_at_position(change: str, build: str = "") -> QuerySet[VariantResult]:
+def variants_at_position(
+    change: str, build: str = "", within: QuerySet[VariantResult] | None = None
+) -> QuerySet[VariantResult]:
     """Return the variants of any call stored as `change` (in the stored form,
-    17:7578263 G>A) or as a single-base change at its position, in `build` if given.
+    17:7578263 G>A) or as a single-base change at its position, in `build` if given,
+    among `within` (every variant by default).
 
     Read by the (genomic_change, call) index, one exact change each: the position
     alone would need a prefix search, which that index serves only under the C
@@ -233,7 +251,8 @@ def variants_at_position(change: str, build: str = "") -> QuerySet[VariantResult
     them.
     """
     changes = {change, *single_base_changes_at(change)}
-    found = VariantResult.objects.filter(genomic_change__in=sorted(changes))
+    variants = VariantResult.objects.all() if within is None else within
+    found = variants.filter(genomic_change__in=sorted(changes))
     return found.filter(stored_in_build(build)) if build else found
 
 

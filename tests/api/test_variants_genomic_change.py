@@ -1,0 +1,130 @@
+"""/api/variants/?variant= read as a genomic change, as the cohort filter reads it.
+
+The cohort filter's own cases are in tests/api/test_cohorts.py; these check that the
+list takes the same spellings and gives the same 400s, of variants of any call.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from liquidbiopsy.models import VariantResult
+from tests.api.conftest import results
+from tests.api.test_cohorts import (
+    TWO_BUILDS_REFUSAL,
+    at_tp53,
+    c_to_a_and_c_to_t,
+    gene_less,
+    wrong_base_refusal,
+)
+
+
+def variants(api, **query) -> list[int]:
+    return sorted(row["id"] for row in results(api.get("/api/variants/", query)))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "17:7579312 C>A",
+        "chr17:7579312C>A",
+        "chr17_7579312_C_A",
+        "17-7579312-C-A",
+        "chr17-7579312-c-a",
+        "17:7579312 C>A GRCh37",
+        "17:7579312 C>A hg19",
+        "17-7579312-C-A (GRCh37)",
+    ],
+)
+@pytest.mark.parametrize("gene", ["", "TP53"])
+def test_a_genomic_change_in_any_spelling_the_cohort_reads_finds_its_variant(
+    api, biobank, spelling, gene
+):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+
+    found = variants(api, variant=spelling, gene=gene)
+
+    assert found == [biobank.a.variant.pk]
+
+
+def test_a_genomic_change_of_another_gene_or_build_finds_nothing(api, biobank):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+
+    of_kras = variants(api, variant="17:7579312 C>A", gene="KRAS")
+    in_grch38 = variants(api, variant="17:7579312 C>A hg38")
+
+    assert of_kras == in_grch38 == []
+
+
+def test_a_genomic_change_finds_variants_of_every_call_unless_call_narrows_it(
+    api, biobank
+):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+    at_tp53(
+        biobank.b.variant,
+        "17:7579312 C>A",
+        call=VariantResult.Call.BELOW_LOD,
+        vaf=None,
+    )
+
+    every = variants(api, variant="17:7579312 C>A")
+    below = variants(api, variant="17:7579312 C>A", call="below LOD")
+
+    assert every == sorted([biobank.a.variant.pk, biobank.b.variant.pk])
+    assert below == [biobank.b.variant.pk]
+
+
+def test_a_misspelt_genomic_change_is_a_400_naming_variant(api, biobank):
+    response = api.get("/api/variants/", {"variant": "chr7:55249071"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "variant": ["chr7:55249071 is not a genomic change such as chr17:7578263 G>A."]
+    }
+
+
+def test_a_genomic_change_stored_in_two_builds_is_refused_without_one(api, biobank):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+
+    response = api.get("/api/variants/", {"variant": "7:55249071 C>T"})
+    with_build = variants(api, variant="7:55249071 C>T hg38")
+
+    assert response.status_code == 400
+    assert response.json() == TWO_BUILDS_REFUSAL
+    assert with_build == [biobank.b.variant.pk]
+
+
+def test_a_change_is_ambiguous_only_among_the_rows_the_list_would_give(api, biobank):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(
+        call=VariantResult.Call.FAILED, vaf=None
+    )
+
+    detected = variants(api, variant="7:55249071 C>T", call="detected")
+
+    assert detected == [biobank.a.variant.pk]
+
+
+@pytest.mark.parametrize(
+    "asked", ["17:7579312 G>A", "17-7579312-G-A", "chr17_7579312_G_A hg19"]
+)
+def test_a_change_of_a_reference_base_no_stored_change_there_has_is_a_400(
+    api, biobank, asked
+):
+    c_to_a_and_c_to_t(biobank)
+
+    # Whatever the other filters, the position's changes tell the reference base:
+    response = api.get("/api/variants/", {"variant": asked, "call": "failed"})
+
+    assert response.status_code == 400
+    assert response.json() == wrong_base_refusal(asked, "C>A (GRCh37), C>T (GRCh37)")
+
+
+def test_a_change_of_the_stored_reference_base_nobody_carries_is_an_empty_list(
+    api, biobank
+):
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+
+    assert variants(api, variant="17:7579312 C>T") == []
