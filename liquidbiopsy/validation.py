@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import math
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from biobank.core.validation import InvalidValue, check_fits, choice_message
@@ -394,13 +395,39 @@ def is_below_lod(vaf: float | None, lod: float | None) -> bool:
     return vaf is not None and lod is not None and 0 < vaf < lod
 
 
+# A character that is no ASCII, to be read by _ascii_of:
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def ascii_digits_and_dashes(text: str) -> str:
+    """Return `text` with each decimal digit of any script as its ASCII digit (١٧ and
+    １７ as 17) and each dash (– — ‐ −) as a hyphen; other characters as they are.
+
+    Genomic changes are read so before their patterns, which match ASCII only
+    (re.ASCII): a change is stored, and asked for, in ASCII digits whatever digits it
+    was typed in, so that a change typed in other digits finds the one stored in
+    ASCII (stored as typed, none asked in ASCII would find it). A character that
+    only looks like a digit (², ①) is left, so the change is refused.
+    """
+    return _NOT_ASCII.sub(_ascii_of, text)
+
+
+def _ascii_of(found: re.Match) -> str:
+    character = found[0]
+    if unicodedata.category(character) == "Pd" or character == "\N{MINUS SIGN}":
+        return "-"
+    digit = unicodedata.decimal(character, None)
+    return character if digit is None else str(digit)
+
+
 def read_genomic_change(text: str) -> str:
     """Return "chrom:pos ref>alt" for chr17_7578263-7578263_G_A, 17:7578263 G>A and kin.
 
     gnomAD's variant IDs (17-7578263-G-A, chr17-7578263-G-A), which write the VCF's
-    CHROM, POS, REF and ALT joined by hyphens, are read too.
+    CHROM, POS, REF and ALT joined by hyphens, are read too; digits of any script
+    and any dash as ascii_digits_and_dashes reads them.
     """
-    text = text.strip()
+    text = ascii_digits_and_dashes(text).strip()
     match = _POSITION.match(text) or _HYPHENATED.match(text)
     if match is None:
         raise InvalidValue(NOT_A_GENOMIC_CHANGE)
@@ -446,7 +473,11 @@ def genome_build_name(stored: str) -> str:
 
 
 def split_genome_build(text: str) -> tuple[str, str]:
-    """Return a genomic change asked for and the name of the build after it, or ""."""
+    """Return a genomic change asked for and the name of the build after it, or "".
+
+    The change comes with digits and dashes in ASCII (ascii_digits_and_dashes).
+    """
+    text = ascii_digits_and_dashes(text)
     asked = _ASKED_BUILD.search(text)
     if asked is None:
         return text, ""
@@ -454,8 +485,9 @@ def split_genome_build(text: str) -> tuple[str, str]:
 
 
 def looks_like_genomic_change(text: str) -> bool:
-    """Return whether a variant asked for is a genomic change (17:7578263 G>A)."""
-    return bool(_GENOMIC_START.match(text))
+    """Return whether a variant asked for is a genomic change (17:7578263 G>A), in
+    digits of any script and with any dash (ascii_digits_and_dashes)."""
+    return bool(_GENOMIC_START.match(ascii_digits_and_dashes(text)))
 
 
 def read_shown_genomic_change(text: str) -> str:
@@ -464,6 +496,7 @@ def read_shown_genomic_change(text: str) -> str:
     Accepts what read_genomic_change reads, and the shortened form of long alleles
     (1:1000 60bp>1bp sha256:...), which only a copy from a page gives.
     """
+    text = ascii_digits_and_dashes(text)
     hashed = _HASHED.match(text.strip())
     if hashed is None:
         return read_genomic_change(text)

@@ -216,6 +216,20 @@ def test_a_genomic_change_written_as_gnomad_writes_it_finds_its_variant(
     assert evidence["genomic_change"] == "17:7579312 C>A"
 
 
+@pytest.mark.parametrize(
+    "spelling", ["١٧:٧٥٧٩٣١٢ C>A", "17–7579312–C–A", "１７－７５７９３１２－C－A hg19"]
+)
+def test_a_genomic_change_in_other_digits_or_dashes_finds_its_variant(
+    api, biobank, spelling
+):
+    """Digits of any script and any dash read as ASCII, as other numbers are read."""
+    at_tp53(biobank.a.variant, "17:7579312 C>A")
+
+    rows = results(api.get("/api/cohort-pairs/", {"variant": spelling}))
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+
+
 def wrong_base_refusal(asked: str, stored: str) -> dict:
     return {
         "variant": [

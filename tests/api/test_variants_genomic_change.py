@@ -34,6 +34,9 @@ def variants(api, **query) -> list[int]:
         "17:7579312 C>A GRCh37",
         "17:7579312 C>A hg19",
         "17-7579312-C-A (GRCh37)",
+        # Digits of any script and any dash, as the cohort filter reads them:
+        "١٧:٧٥٧٩٣١٢ C>A",
+        "17–7579312–C–A",
     ],
 )
 @pytest.mark.parametrize("gene", ["", "TP53"])

@@ -566,8 +566,10 @@ def test_a_variant_in_three_letter_hgvs_is_stored_canonical(curator_api, biobank
     assert data["id"] in [row["id"] for row in found.json()["results"]]
 
 
+# Also in Arabic-Indic digits and en dashes, stored in ASCII for every reader to find:
+@pytest.mark.parametrize("written", ["chr17-7577120-C-T", "chr١٧–٧٥٧٧١٢٠–C–T"])
 def test_a_genomic_change_written_as_gnomad_writes_it_is_stored_as_pages_show_it(
-    curator_api, biobank
+    curator_api, biobank, written
 ):
     data = created(
         curator_api.post(
@@ -576,7 +578,7 @@ def test_a_genomic_change_written_as_gnomad_writes_it_is_stored_as_pages_show_it
                 "assay": biobank.a.assay.pk,
                 "gene": "TP53",
                 "protein_change": "p.R273H",
-                "genomic_change": "chr17-7577120-C-T",
+                "genomic_change": written,
             },
             format="json",
         )

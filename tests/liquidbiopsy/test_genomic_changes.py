@@ -12,6 +12,7 @@ from liquidbiopsy.validation import (
     read_shown_genomic_change,
     reference_base,
     single_base_changes_at,
+    split_genome_build,
 )
 
 
@@ -89,14 +90,36 @@ def test_the_single_base_changes_at_a_position_are_the_twelve_pairs_of_bases():
     [
         "١٧-٧٥٧٩٣١٢-C-A",  # Arabic-Indic digits
         "١٧:٧٥٧٩٣١٢ C>A",
+        "۱۷:۷۵۷۹۳۱۲ C>A",  # Extended Arabic-Indic (Persian, Urdu) digits
+        "१७:७५७९३१२ C>A",  # Devanagari digits
         "１７:７５７９３１２ C>A",  # fullwidth digits
         "17:７５７９３１２ C>A",
+        "chr１７_７５７９３１２_C_A hg19",
+        "17\N{EN DASH}7579312\N{EN DASH}C\N{EN DASH}A",
+        "17\N{EM DASH}7579312\N{EM DASH}C\N{EM DASH}A",
+        "17\N{MINUS SIGN}7579312\N{MINUS SIGN}C\N{MINUS SIGN}A",
+        "17\N{HYPHEN}7579312\N{HYPHEN}C\N{HYPHEN}A",
+        "１７\N{FULLWIDTH HYPHEN-MINUS}７５７９３１２\N{FULLWIDTH HYPHEN-MINUS}C-A",
+        "١٧\N{EN DASH}٧٥٧٩٣١٢\N{EN DASH}C\N{EN DASH}A",
     ],
 )
-def test_digits_of_other_scripts_make_no_genomic_change(written):
-    # Stored so, no change asked for in ASCII digits would ever find it:
-    assert not looks_like_genomic_change(written)
-    with pytest.raises(InvalidValue):
-        read_shown_genomic_change(written)
-    with pytest.raises(InvalidValue):
+def test_digits_of_any_script_and_any_dash_are_read_in_ascii(written):
+    # Stored and asked for in ASCII digits, so that each finds the other:
+    change, _ = split_genome_build(written)
+
+    assert looks_like_genomic_change(written)
+    assert read_shown_genomic_change(change) == "17:7579312 C>A"
+    assert read_genomic_change(change) == "17:7579312 C>A"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "¹⁷:7579312 C>A",  # superscript digits are no decimal digits
+        "17:75793①2 C>A",
+        "17:7579312 Ｃ>Ａ",  # fullwidth letters
+    ],
+)
+def test_characters_that_only_look_like_digits_make_no_genomic_change(written):
+    with pytest.raises(InvalidValue, match="is not a genomic change"):
         read_genomic_change(written)
