@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -357,6 +358,46 @@ def test_a_draw_given_without_a_time_shows_its_day_alone(logged_in, records):
         dt.datetime(2024, 3, 4, 12, 0),
         dt.datetime(2024, 3, 6, 0, 0),
     ]
+
+
+def _draw_row(page: str, draw) -> str:
+    """The text of the draw's row in the table of records, its spaces folded."""
+    row = re.search(rf'<tr id="sample-{draw.pk}"[^>]*>(.*?)</tr>', page, re.S)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", row[1])).split())
+
+
+def test_a_draw_is_named_by_its_lab_sample_id_as_stored_to_a_curator(
+    logged_in, records
+):
+    patient = records.patient("ID-1")
+    named = records.draw(patient, DAY, external_sample_id="PL-2024-03-01")
+    named.timepoint = "Baseline"
+    named.save()
+    unnamed = records.draw(patient, DAY + dt.timedelta(days=2))
+
+    page = logged_in.get(f"/patients/{patient.pk}/").content.decode()
+
+    assert "PL-2024-03-01, drawn 2024-03-01 09:00 (Baseline)" in _draw_row(page, named)
+    assert "Drawn 2024-03-03 09:00 No result yet" in _draw_row(page, unnamed)
+
+
+@pytest.mark.parametrize("mode", ["shifted", "relative"])
+def test_a_viewer_sees_no_calendar_date_in_a_draw_s_lab_sample_id(
+    logged_in, reader, project, records, mode
+):
+    """As the cohort page's Sample column shows it (cohorts/draw_name.html)."""
+    grant(reader, project, "viewer")
+    patient = records.patient("ID-1")
+    draw = records.draw(patient, DAY, external_sample_id="PL-2024-03-01")
+    draw.timepoint = "1 Mar 2024 pre-op"
+    draw.save()
+
+    page = logged_in.get(f"/patients/{patient.pk}/?dates={mode}").content.decode()
+
+    row = _draw_row(page, draw)
+    assert re.search(r"PL-\[date\], drawn (day )?\S+ 09:00 \(\[date\] pre-op\)", row)
+    assert "2024-03-01" not in page
+    assert "1 Mar 2024" not in page
 
 
 @pytest.mark.parametrize("mode", ["calendar", "shifted", "relative"])
