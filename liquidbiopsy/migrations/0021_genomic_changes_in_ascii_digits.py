@@ -1,0 +1,64 @@
+"""Genomic changes stored in digits of another script (١٧:٧٥٧٨٢٦٣ G>A) are stored in ASCII.
+
+Until 82bca58 the readers of genomic changes took any decimal digit, so a cfDNA table or
+an API write could store a change in Arabic-Indic or fullwidth digits, which no change
+asked for in ASCII finds; they read every such digit as its ASCII one now.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.apps.registry import Apps
+from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+# A character outside printable ASCII, as both databases' regular expressions read it:
+NOT_ASCII = r"[^ -~]"
+
+
+def in_ascii_digits(text: str) -> str:
+    """Return `text` with each decimal digit of any script as its ASCII digit."""
+    return "".join(str(unicodedata.decimal(character, character)) for character in text)
+
+
+def store_in_ascii_digits(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    """Write the digits of changes stored in other scripts, and their variant keys, in ASCII.
+
+    NB: a row whose assay already holds the change in ASCII (imported again since) is
+    left as it is, as merging two stored results would pick one of their values.
+    """
+    VariantResult = apps.get_model("liquidbiopsy", "VariantResult")
+    found = VariantResult.objects.filter(genomic_change__regex=NOT_ASCII)
+    moves = {}
+    for variant in found.only("pk", "assay_id", "genomic_change", "variant_key"):
+        change = in_ascii_digits(variant.genomic_change)
+        key = variant.variant_key
+        if key == f"g:{variant.genomic_change}":
+            key = f"g:{change}"
+        if change != variant.genomic_change:
+            moves[variant.pk] = (variant.assay_id, change, key)
+
+    # The keys the rows would take that other rows of their assays hold, in one query;
+    # a key taken by a row moved before is held from then on:
+    others = VariantResult.objects.exclude(pk__in=moves)
+    held = set(
+        others.filter(
+            variant_key__in={key for _, _, key in moves.values()}
+        ).values_list("assay_id", "variant_key")
+    )
+    for pk, (assay, change, key) in moves.items():
+        if (assay, key) in held:
+            continue
+        VariantResult.objects.filter(pk=pk).update(
+            genomic_change=change, variant_key=key
+        )
+        held.add((assay, key))
+
+
+class Migration(migrations.Migration):
+    dependencies = [("liquidbiopsy", "0020_variant_assay_index_only")]
+
+    operations = [
+        migrations.RunPython(store_in_ascii_digits, migrations.RunPython.noop)
+    ]
