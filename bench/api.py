@@ -88,10 +88,10 @@ class CohortTiming:
     count_s: list[float] = field(default_factory=list)
     count_sql_s: list[float] = field(default_factory=list)
     count_text: str = ""
-    # The order in which the SQL counted faster, for its page and for the live
-    # count (SQL_COUNT_ORDERS):
-    page_sql_order: str = ""
-    count_sql_order: str = ""
+    # The SQL's times in each order it counted in (SQL_COUNT_ORDERS), for its page
+    # and for the live count; page_sql_s and count_sql_s are the faster order's:
+    page_sql_by_order: dict[str, list[float]] = field(default_factory=dict)
+    count_sql_by_order: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -150,13 +150,18 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def alternate(calls: list[Callable[[], Any]], repeat: int) -> list[list[float]]:
-    """Time each call `repeat` times, in turns, after one untimed warm-up round."""
+    """Time each call `repeat` times, in turns, after one untimed warm-up round.
+
+    Each round starts one call later than the one before, so that no call always
+    runs right after the same other one, in the cache that call warmed.
+    """
     for call in calls:
         call()
     seconds: list[list[float]] = [[] for _call in calls]
-    for _round in range(repeat):
-        for times, call in zip(seconds, calls, strict=True):
-            times.append(timed(call)[0])
+    for number in range(repeat):
+        first = number % len(calls)
+        for index in [*range(first, len(calls)), *range(first)]:
+            seconds[index].append(timed(calls[index])[0])
     return seconds
 
 
@@ -526,9 +531,10 @@ def time_cohort(
         ],
         repeat,
     )
-    page_order, best_page_s = fastest(dict(zip(count_sqls, page_sql_s, strict=True)))
+    by_order = dict(zip(count_sqls, page_sql_s, strict=True))
+    _order, best_page_s = fastest(by_order)
     timing = CohortTiming(name, len(orm_rows), orm_s, sql_s, api_s, best_page_s, same)
-    timing.page_sql_order = page_order
+    timing.page_sql_by_order = by_order
     time_live_count(timing, query, orders, values, limit, repeat)
     return timing
 
@@ -584,11 +590,13 @@ def time_live_count(
         for order, pairs in orders.items()
     }
     body = get_json(browser, url)
-    for count_sql in count_sqls.values():
+    for order, count_sql in count_sqls.items():
         ((pairs, patients),) = fetch_sql(count_sql, values)
         expected = (min(pairs, limit), patients if pairs <= limit else None)
         if (body["pairs"], body["patients"]) != expected:
-            raise RuntimeError(f"{url} counted {body}, the SQL {expected}.")
+            raise RuntimeError(
+                f"{url} counted {body}, the SQL in order {order!r} {expected}."
+            )
     timing.count_text = body["text"]
     timing.count_s, *count_sql_s = alternate(
         [
@@ -600,9 +608,8 @@ def time_live_count(
         ],
         repeat,
     )
-    timing.count_sql_order, timing.count_sql_s = fastest(
-        dict(zip(count_sqls, count_sql_s, strict=True))
-    )
+    timing.count_sql_by_order = dict(zip(count_sqls, count_sql_s, strict=True))
+    _order, timing.count_sql_s = fastest(timing.count_sql_by_order)
 
 
 # The matrix export against pandas.read_sql:
@@ -828,17 +835,17 @@ def render(
         "`/cohorts/count.json` (pairs and patients, exact up to the same limit) "
         "against the SQL's count of pairs and patients stopped past the limit. The "
         "SQL counts both ways, in no order and in the pairs' order, timed in the same "
-        "turns, and the faster stands here, its order in brackets: no plan is the "
-        "fastest for every cohort.",
+        "turns, and the faster stands here, its order in brackets before the other's "
+        "time: no plan is the fastest for every cohort.",
         "",
         "| cohort | pairs | ORM ms | SQL ms | ORM / SQL | API page ms | SQL page ms | API / SQL | live count ms | SQL count ms | count / SQL | same pairs |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [
         f"| {t.name} | {t.pairs:,} | {ms(t.orm_s)} | {ms(t.sql_s)} | {t.ratio:.2f}x | "
-        f"{ms(t.api_s)} | {ms(t.page_sql_s)} ({t.page_sql_order}) | "
+        f"{ms(t.api_s)} | {in_orders(t.page_sql_s, t.page_sql_by_order)} | "
         f"{t.api_ratio:.2f}x | {ms(t.count_s)} | "
-        f"{ms(t.count_sql_s)} ({t.count_sql_order}) | {t.count_ratio:.2f}x | "
+        f"{in_orders(t.count_sql_s, t.count_sql_by_order)} | {t.count_ratio:.2f}x | "
         f"{'yes' if t.same_pairs else 'NO'} |"
         for t in cohorts
     ]
@@ -862,6 +869,17 @@ def render(
             f"{matrix.matrix_peak_mib:.0f} | {matrix.pandas_peak_mib:.0f} |",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def in_orders(best: list[float], by_order: dict[str, list[float]]) -> str:
+    """The faster order's time, then that order and the others' times in brackets."""
+    if not by_order:
+        return ms(best)
+    order, _times = fastest(by_order)
+    others = "; ".join(
+        f"{other} {ms(times)}" for other, times in by_order.items() if other != order
+    )
+    return f"{ms(best)} ({order}" + (f"; {others})" if others else ")")
 
 
 def write_section(path: Path, section: str) -> None:
