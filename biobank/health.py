@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections
@@ -31,6 +32,29 @@ def ready(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if ready_now else "unavailable", "checks": checks},
         status=200 if ready_now else 503,
     )
+
+
+class ProbeMiddleware:
+    """Answer /health/ and /ready/ before anything reads the Host header.
+
+    A load balancer probes each node by its address, which ALLOWED_HOSTS need not
+    list; Django would answer such a probe 400 and log a DisallowedHost traceback
+    each time, so a healthy node would fail its probes and flood the log. Neither
+    answer builds a URL from the host or depends on it, so the host check protects
+    nothing here. Placed after RequestIdMiddleware (each probe keeps its request ID
+    and access line) and SecurityMiddleware (which exempts both paths from the HTTPS
+    redirect, the only place it reads the host), before everything else.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.probes = {"/health/": health, "/ready/": ready}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = self.probes.get(request.path_info)
+        if probe is None:
+            return self.get_response(request)
+        return probe(request)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -31,7 +31,7 @@ ALLOWED_HOSTS = env_list(
 # HTTPS in production (DEBUG off), behind a TLS-terminating proxy that sets
 # X-Forwarded-Proto; each can be switched off, e.g. SECURE_SSL_REDIRECT=false to try
 # `dev.sh prod` over plain HTTP on loopback. The health checks stay reachable over HTTP
-# for load-balancer probes.
+# for load-balancer probes (and by any Host header: biobank.health.ProbeMiddleware).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^ready/$"]
@@ -67,6 +67,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "biobank.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /health/ and /ready/ answered whatever the Host header (load-balancer probes by
+    # node address), before any middleware below reads it:
+    "biobank.health.ProbeMiddleware",
     # Static files straight from the web process, in production too (no CDN, no
     # separate file server needed on one machine):
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -14,6 +14,7 @@ handler500 = health.server_error
 urlpatterns = [
     path("admin/imports/", include("biobank.imports.urls")),
     path("admin/", admin.site.urls),
+    # Answered by biobank.health.ProbeMiddleware before routing; named here for reverse():
     path("health/", health.health, name="health"),
     path("ready/", health.ready, name="ready"),
     path("api/", include("biobank.api.urls")),

@@ -78,6 +78,30 @@ def test_json_log_lines_hold_the_request_id():
     assert entry["level"] == "ERROR"
 
 
+@pytest.mark.parametrize("path", ["/health/", "/ready/"])
+def test_probes_by_a_host_outside_allowed_hosts_are_answered_without_an_error_line(
+    client, access_log, db, settings, path
+):
+    # A load balancer probes each node by its address, over plain HTTP:
+    settings.SECURE_SSL_REDIRECT = True
+    access_log.set_level(logging.INFO, logger="django.security")
+
+    response = client.get(path, HTTP_HOST="10.20.30.40", HTTP_X_REQUEST_ID="lb-probe-1")
+
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == "lb-probe-1"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert [(r.name, r.status_code) for r in access_log.records] == [
+        ("biobank.requests", 200)
+    ]
+
+
+def test_other_pages_still_refuse_a_host_outside_allowed_hosts(client, db):
+    response = client.get("/accounts/login/", HTTP_HOST="10.20.30.40")
+
+    assert response.status_code == 400
+
+
 def test_ready_checks_the_database_and_the_storage(client, db, settings, tmp_path):
     ok = client.get("/ready/")
     blocker = tmp_path / "not-a-folder"
