@@ -9,6 +9,14 @@ from biobank.core.logs import console_logging
 # at once. Django opens no database connection while loading, so none is shared.
 preload_app = True
 
+# No control socket for `gunicornc` unless GUNICORN_CONTROL_SOCKET names one: gunicorn
+# (25.1 on) puts it at one path per user, $XDG_RUNTIME_DIR/gunicorn.ctl or
+# ~/.gunicorn/gunicorn.ctl, so a second instance on the host takes it over and deletes
+# it when it stops, and `gunicornc` reaches the wrong server. Nothing of the biobank
+# uses it; signals (TERM, HUP, TTIN) control the server as before.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
+
 # No access lines from gunicorn: the biobank logs every request itself
 # (ACCESS_LOG_LEVEL=INFO, biobank.requests) with its request ID, which gunicorn's
 # line would lack.

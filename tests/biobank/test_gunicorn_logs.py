@@ -99,3 +99,49 @@ def test_gunicorns_own_lines_and_djangos_are_json_with_the_request_id(tmp_path):
     assert ("biobank.requests", "test-health-0001") in by_logger
     assert ("django.request", "test-missing-0002") in by_logger
     assert any(e["logger"] == "gunicorn.error" for e in entries)
+
+
+def print_config(tmp_path: Path, **environ: str) -> dict[str, str]:
+    done = subprocess.run(  # noqa: S603 -- our own gunicorn, fixed arguments
+        [
+            GUNICORN,
+            "biobank.wsgi",
+            "--print-config",
+            "--config",
+            "deploy/gunicorn.conf.py",
+        ],
+        cwd=REPO,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "BIOBANK_VAR_DIR": str(tmp_path),
+            **environ,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    pairs = (line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_no_instance_opens_the_control_socket_every_gunicorn_of_the_user_shares(
+    tmp_path,
+):
+    # gunicorn's default, ~/.gunicorn/gunicorn.ctl, would be taken over by the next
+    # instance on the host and deleted when either stops.
+    config = print_config(tmp_path)
+
+    assert config["control_socket_disable"] == "True"
+
+
+def test_a_control_socket_is_opened_where_gunicorn_control_socket_says(tmp_path):
+    socket_path = str(tmp_path / "web-8000.ctl")
+
+    config = print_config(tmp_path, GUNICORN_CONTROL_SOCKET=socket_path)
+
+    assert (config["control_socket"], config["control_socket_disable"]) == (
+        socket_path,
+        "False",
+    )
