@@ -167,6 +167,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# With DEBUG off, collectstatic (run by `dev.sh prod` at each start) names each file by
+# its content hash and adds gzip and Brotli copies, which WhiteNoise serves compressed
+# and cached for good (biobank/core/staticfiles.py). With DEBUG on (`dev.sh run`, the
+# tests) files keep their names: nothing needs collecting.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "biobank.core.staticfiles.CollectedStaticFilesStorage"
+    },
+}
 # Files are served from the apps' static folders when collectstatic has not run (a
 # first run with DEBUG off); the production command collects them once at start.
 WHITENOISE_USE_FINDERS = True

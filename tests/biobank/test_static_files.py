@@ -1,0 +1,85 @@
+"""Static files with DEBUG off: hashed names, gzip copies and a long cache once collected."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.management import call_command
+from django.test import Client
+
+from tests.conftest import REPO
+
+COLLECTED = "biobank.core.staticfiles.CollectedStaticFilesStorage"
+
+
+@pytest.fixture
+def collected_storage(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": COLLECTED},
+    }
+    return settings.STATIC_ROOT
+
+
+def test_collected_files_are_served_compressed_and_cached_for_good(
+    collected_storage, db
+):
+    call_command("collectstatic", interactive=False, verbosity=0)
+    url = staticfiles_storage.url("cohorts/live_count.js")
+
+    response = Client().get(url, HTTP_ACCEPT_ENCODING="gzip")
+
+    assert url != "/static/cohorts/live_count.js"
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    assert "immutable" in response["Cache-Control"]
+
+
+def test_before_collectstatic_pages_link_the_files_by_their_own_names(
+    collected_storage, db
+):
+    url = staticfiles_storage.url("cohorts/live_count.js")
+
+    response = Client().get(url)
+
+    assert url == "/static/cohorts/live_count.js"
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("debug", "backend"),
+    [
+        ("false", COLLECTED),
+        ("true", "django.contrib.staticfiles.storage.StaticFilesStorage"),
+    ],
+)
+def test_settings_collect_static_files_only_with_debug_off(tmp_path, debug, backend):
+    done = subprocess.run(  # noqa: S603 -- our own interpreter, fixed arguments
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; "
+            "print(settings.STORAGES['staticfiles']['BACKEND'])",
+        ],
+        cwd=REPO,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "BIOBANK_VAR_DIR": str(tmp_path),
+            "DJANGO_SETTINGS_MODULE": "biobank.settings",
+            "DEBUG": debug,
+            "SECRET_KEY": "a-test-key-" + "x" * 50,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert done.stdout.strip() == backend
