@@ -71,13 +71,11 @@ case "$cmd" in
         "$VENV/bin/python" manage.py check --deploy --fail-level ERROR
         "$VENV/bin/python" manage.py migrate --noinput
         "$VENV/bin/python" manage.py collectstatic --noinput --verbosity 0
-        "$VENV/bin/celery" -A biobank --quiet worker --concurrency "${WORKER_CONCURRENCY:-2}" --loglevel INFO &
-        worker=$!
-        trap 'kill "$worker" 2>/dev/null' EXIT
-        "$VENV/bin/gunicorn" biobank.wsgi \
-            --bind "${BIOBANK_ADDR:-127.0.0.1:8000}" \
-            --workers "${WEB_WORKERS:-$((2 * $(nproc) + 1))}" \
-            --timeout 120 --config deploy/gunicorn.conf.py --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+        # A Celery worker and gunicorn on BIOBANK_ADDR, until either stops or this
+        # script gets TERM, INT or HUP, which stops both:
+        # shellcheck source=deploy/serve.sh
+        source deploy/serve.sh
+        run_servers
         ;;
     *)
         echo "usage: bash dev.sh run | bash dev.sh test [pytest args] | bash dev.sh prod | bash dev.sh setup" >&2

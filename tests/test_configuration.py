@@ -31,8 +31,8 @@ def settings_variables() -> set[str]:
 
 
 def dev_sh_variables() -> set[str]:
-    """Return the names dev.sh reads with a default (${NAME:-...}), _FILE forms aside."""
-    text = (REPO / "dev.sh").read_text()
+    """Return the names dev.sh and deploy/serve.sh read as ${NAME:-...}, not NAME_FILE."""
+    text = (REPO / "dev.sh").read_text() + (REPO / "deploy" / "serve.sh").read_text()
     names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):-", text))
     # A secret's NAME_FILE form is documented with NAME (biobank.core.env.env_secret):
     return {name for name in names if not name.endswith("_FILE")}
