@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,31 @@ def shared_path(*parts: str, root: Path = DATA) -> Path:
 
 def case_path(*parts: str) -> Path:
     return shared_path(*parts, root=CASES)
+
+
+def run_in_repo(
+    command: list[str | Path], home: Path, **environ: str
+) -> subprocess.CompletedProcess[str]:
+    """Run one of our own programs in the repository, in a bare environment.
+
+    HOME and BIOBANK_VAR_DIR are `home`, so nothing is read from or left in the
+    user's folders or var/; `environ` adds the variables under test. Fails on a
+    non-zero exit status.
+    """
+    return subprocess.run(  # noqa: S603 -- our own programs, arguments from the tests
+        command,
+        cwd=REPO,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "BIOBANK_VAR_DIR": str(home),
+            **environ,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 @pytest.fixture(autouse=True)

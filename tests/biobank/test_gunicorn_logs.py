@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_in_repo
+
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 pytestmark = pytest.mark.skipif(not GUNICORN.exists(), reason="gunicorn not installed")
@@ -102,7 +104,7 @@ def test_gunicorns_own_lines_and_djangos_are_json_with_the_request_id(tmp_path):
 
 
 def print_config(tmp_path: Path, **environ: str) -> dict[str, str]:
-    done = subprocess.run(  # noqa: S603 -- our own gunicorn, fixed arguments
+    done = run_in_repo(
         [
             GUNICORN,
             "biobank.wsgi",
@@ -110,17 +112,8 @@ def print_config(tmp_path: Path, **environ: str) -> dict[str, str]:
             "--config",
             "deploy/gunicorn.conf.py",
         ],
-        cwd=REPO,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "BIOBANK_VAR_DIR": str(tmp_path),
-            **environ,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+        tmp_path,
+        **environ,
     )
     pairs = (line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     return {name.strip(): value.strip() for name, value in pairs}

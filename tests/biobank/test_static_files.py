@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 
 import pytest
@@ -11,7 +9,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 from django.test import Client
 
-from tests.conftest import REPO
+from tests.conftest import run_in_repo
 
 COLLECTED = "biobank.core.staticfiles.CollectedStaticFilesStorage"
 
@@ -60,26 +58,17 @@ def test_before_collectstatic_pages_link_the_files_by_their_own_names(
     ],
 )
 def test_settings_collect_static_files_only_with_debug_off(tmp_path, debug, backend):
-    done = subprocess.run(  # noqa: S603 -- our own interpreter, fixed arguments
+    done = run_in_repo(
         [
             sys.executable,
             "-c",
             "from django.conf import settings; "
             "print(settings.STORAGES['staticfiles']['BACKEND'])",
         ],
-        cwd=REPO,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "BIOBANK_VAR_DIR": str(tmp_path),
-            "DJANGO_SETTINGS_MODULE": "biobank.settings",
-            "DEBUG": debug,
-            "SECRET_KEY": "a-test-key-" + "x" * 50,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="biobank.settings",
+        DEBUG=debug,
+        SECRET_KEY="a-test-key-" + "x" * 50,
     )
 
     assert done.stdout.strip() == backend
