@@ -14,9 +14,14 @@ class CollectedStaticFilesStorage(CompressedManifestStaticFilesStorage):
     DEBUG off but no collectstatic, as the load test and the fault tests do), pages
     link the files by their own names, which WhiteNoise serves from the apps'
     folders (WHITENOISE_USE_FINDERS), uncompressed and cached for 60 s.
+
+    A file missing from the manifest (added by an upgrade after the last
+    collectstatic) is linked by its own name too: refused, every page linking it
+    answered 500.
     """
 
     def stored_name(self, name: str) -> str:
-        if not self.hashed_files:
+        try:
+            return super().stored_name(name)
+        except ValueError:  # not in the manifest, or no manifest yet
             return name
-        return super().stored_name(name)

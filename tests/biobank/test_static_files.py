@@ -50,6 +50,21 @@ def test_before_collectstatic_pages_link_the_files_by_their_own_names(
     assert response.status_code == 200
 
 
+def test_a_file_collected_after_the_manifest_is_linked_by_its_own_name(
+    collected_storage, db
+):
+    call_command("collectstatic", interactive=False, verbosity=0)
+    # An upgrade brought this file after the last collectstatic:
+    del staticfiles_storage.hashed_files["cohorts/live_count.js"]
+    for copy in (collected_storage / "cohorts").glob("live_count*"):
+        copy.unlink()
+
+    url = staticfiles_storage.url("cohorts/live_count.js")
+
+    assert url == "/static/cohorts/live_count.js"
+    assert Client().get(url).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("debug", "backend"),
     [
