@@ -3,7 +3,33 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+
+# A character that is no ASCII, to be read by _ascii_of:
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def ascii_digits_and_dashes(text: str) -> str:
+    """Return `text` with each decimal digit of any script as its ASCII digit (١٧ and
+    １７ as 17) and each dash (– — ‐ −) as a hyphen; other characters as they are.
+
+    Protein, coding DNA and genomic changes (validation.read_genomic_change) are read
+    so before their patterns: a change is stored, and asked for, in ASCII digits
+    whatever digits it was typed in, so that a change typed in other digits finds the
+    one stored in ASCII (stored as typed, none asked in ASCII would find it). A
+    character that only looks like a digit (², ①) is left, so the change is refused.
+    """
+    return _NOT_ASCII.sub(_ascii_of, text)
+
+
+def _ascii_of(found: re.Match) -> str:
+    character = found[0]
+    if unicodedata.category(character) == "Pd" or character == "\N{MINUS SIGN}":
+        return "-"
+    digit = unicodedata.decimal(character, None)
+    return character if digit is None else str(digit)
+
 
 # HGVS amino-acid codes (https://hgvs-nomenclature.org/stable/background/standards/):
 THREE_TO_ONE = {
@@ -101,7 +127,8 @@ def parse_protein_change(text: str) -> ProteinChange:
     predicted changes in parentheses (p.(Thr790Met), flagged), a protein accession
     prefix (NP_005219.2:p.Thr790Met, kept apart), Ter or X for the stop (becomes *),
     del, dup, ins, delins, fs and ext forms, p.=, p.?, p.0, and the legacy
-    position-first form 428V>E (read as p.V428E).
+    position-first form 428V>E (read as p.V428E). Digits of any script and any dash
+    are read as ASCII (p.T٧٩٠M is p.T790M, ascii_digits_and_dashes); `raw` keeps them.
 
     Raises
     ------
@@ -109,7 +136,7 @@ def parse_protein_change(text: str) -> ProteinChange:
         For anything else, e.g. the typo p.Thr79OMet (letter O for a zero).
     """
     raw = text
-    text = text.strip()
+    text = ascii_digits_and_dashes(text).strip()
     if not text:
         raise HGVSError("is empty.")
 
@@ -161,6 +188,17 @@ def _canonical(kind: str, match: re.Match[str]) -> str:
 
 
 def _explain(text: str) -> str:
+    # Digits of other scripts are read already; what is left only looks like one:
+    shaped = [
+        char
+        for char in text
+        if not char.isascii() and unicodedata.numeric(char, None) is not None
+    ]
+    if shaped:
+        return (
+            f"is not an HGVS protein change: {shaped[0]} only looks like a digit "
+            "(write the position in decimal digits, e.g. 790)."
+        )
     if re.search(r"\dO|O\d", text):
         return (
             "is not an HGVS protein change: it has the letter O where a digit is "
@@ -507,7 +545,8 @@ def current_symbol(symbol: str) -> str:
     return symbol
 
 
-# Coding DNA changes, kept as given but for the "c." prefix:
+# Coding DNA changes, kept as given but for the "c." prefix and digits and dashes of
+# other scripts, read as ASCII (ascii_digits_and_dashes):
 
 _CDNA = re.compile(
     r"^(?:(?P<accession>[A-Z]{2}_\d+(?:\.\d+)?):)?(?:c\.)?(?P<change>[-*]?\d+.*)$"
@@ -517,7 +556,7 @@ _INTRONIC = re.compile(r"^[-*]?\d+[-+]\d+[ACGT]+>[ACGT]+$")
 
 def normalise_cdna_change(text: str) -> str:
     """Return a coding DNA change with its "c." prefix (673-2A>G -> c.673-2A>G)."""
-    text = text.strip()
+    text = ascii_digits_and_dashes(text).strip()
     match = _CDNA.match(text)
     if not text or not match:
         return text
@@ -530,5 +569,5 @@ def looks_like_cdna(text: str) -> bool:
 
     NB: without "c." only an intronic offset proves it: 428A>G could be Ala428Gly.
     """
-    text = text.strip()
+    text = ascii_digits_and_dashes(text).strip()
     return text.startswith("c.") or bool(_INTRONIC.match(text))

@@ -7,10 +7,10 @@ import difflib
 import hashlib
 import math
 import re
-import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from biobank.core.validation import InvalidValue, check_fits, choice_message
+from liquidbiopsy.hgvs import ascii_digits_and_dashes
 from liquidbiopsy.models import (
     ABOVE_MAX_BLOOD_VOLUME,
     LOD_OUT_OF_RANGE,
@@ -393,31 +393,6 @@ def is_below_lod(vaf: float | None, lod: float | None) -> bool:
     No VAF, no limit or a VAF of 0 (not detected, see call_of) is not below LOD.
     """
     return vaf is not None and lod is not None and 0 < vaf < lod
-
-
-# A character that is no ASCII, to be read by _ascii_of:
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def ascii_digits_and_dashes(text: str) -> str:
-    """Return `text` with each decimal digit of any script as its ASCII digit (١٧ and
-    １７ as 17) and each dash (– — ‐ −) as a hyphen; other characters as they are.
-
-    Genomic changes are read so before their patterns, which match ASCII only
-    (re.ASCII): a change is stored, and asked for, in ASCII digits whatever digits it
-    was typed in, so that a change typed in other digits finds the one stored in
-    ASCII (stored as typed, none asked in ASCII would find it). A character that
-    only looks like a digit (², ①) is left, so the change is refused.
-    """
-    return _NOT_ASCII.sub(_ascii_of, text)
-
-
-def _ascii_of(found: re.Match) -> str:
-    character = found[0]
-    if unicodedata.category(character) == "Pd" or character == "\N{MINUS SIGN}":
-        return "-"
-    digit = unicodedata.decimal(character, None)
-    return character if digit is None else str(digit)
 
 
 def read_genomic_change(text: str) -> str:

@@ -230,6 +230,15 @@ def test_a_genomic_change_in_other_digits_or_dashes_finds_its_variant(
     assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
 
 
+@pytest.mark.parametrize("spelling", ["T790M", "p.T٧٩٠M", "p.Thr７９０Met"])
+def test_a_protein_change_in_digits_of_any_script_finds_its_variant(
+    api, biobank, spelling
+):
+    rows = results(api.get("/api/cohort-pairs/", {"gene": "EGFR", "variant": spelling}))
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+
+
 def wrong_base_refusal(asked: str, stored: str) -> dict:
     return {
         "variant": [

@@ -263,6 +263,9 @@ CASES = [
     ("variants", "gene=EGFR&variant=p.(Thr790Met)", {"a"}),
     ("variants", "variant=p.T790M", {"a"}),
     ("variants", "gene=KRAS&variant=T790M", NONE),
+    # Digits of any script, read as ASCII as the change is stored:
+    ("variants", "variant=p.T٧٩٠M", {"a"}),
+    ("variants", "gene=EGFR&variant=p.Thr７９０Met", {"a"}),
     ("variants", "gene=KRAS&variant=Gly12Asp", {"b"}),
     ("variants", "gene=BRAF", UNKNOWN),
     ("variants", "variant=EML4::ALK", {"fusion"}),

@@ -537,14 +537,18 @@ def test_curator_creates_and_changes_a_cfdna_assay(curator_api, biobank):
     assert (assay.cfdna_ng_per_ml, assay.tumour_fraction) == (8.5, 0.05)
 
 
-def test_a_variant_in_three_letter_hgvs_is_stored_canonical(curator_api, biobank):
+# Also in Arabic-Indic digits, stored in ASCII for every reader to find:
+@pytest.mark.parametrize("written", ["p.(Leu858Arg)", "p.(Leu٨٥٨Arg)"])
+def test_a_variant_in_three_letter_hgvs_is_stored_canonical(
+    curator_api, biobank, written
+):
     data = created(
         curator_api.post(
             "/api/variants/",
             {
                 "assay": biobank.a.assay.pk,
                 "gene": "EGFR",
-                "protein_change": "p.(Leu858Arg)",
+                "protein_change": written,
                 "alt_reads": 30,
                 "depth": 1000,
             },
@@ -553,17 +557,15 @@ def test_a_variant_in_three_letter_hgvs_is_stored_canonical(curator_api, biobank
     )
 
     variant = VariantResult.objects.get(pk=data["id"])
-    assert (variant.protein_change, variant.protein_change_raw) == (
-        "p.L858R",
-        "p.(Leu858Arg)",
-    )
+    assert (variant.protein_change, variant.protein_change_raw) == ("p.L858R", written)
     assert variant.is_protein_change_predicted is True
     assert (variant.variant_type, variant.call) == ("SNV", "detected")
     assert variant.vaf == pytest.approx(0.03)
     assert variant.variant_key == "EGFR:p.L858R"
     # The filter finds it by any spelling:
-    found = curator_api.get("/api/variants/", {"gene": "EGFR", "variant": "L858R"})
-    assert data["id"] in [row["id"] for row in found.json()["results"]]
+    for asked in ("L858R", "p.L٨٥٨R"):
+        found = curator_api.get("/api/variants/", {"gene": "EGFR", "variant": asked})
+        assert data["id"] in [row["id"] for row in found.json()["results"]]
 
 
 # Also in Arabic-Indic digits and en dashes, stored in ASCII for every reader to find:

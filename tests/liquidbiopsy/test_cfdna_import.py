@@ -227,6 +227,22 @@ def test_a_former_symbol_is_named_so_with_its_current_symbol(project, tmp_path):
     ]
 
 
+@pytest.mark.parametrize("written", ["p.T٧٩٠M", "T７９０M"])
+def test_a_protein_change_in_digits_of_another_script_is_stored_in_ascii(
+    project, tmp_path, written
+):
+    register(project, "P1")
+    path = write(tmp_path, "v.csv", f"{HEADER}P1,2022-01-03,EGFR,{written},0.1\n")
+
+    import_cfdna(path, project)
+
+    variant = variant_of(project, "P1")
+    assert (variant.protein_change, variant.variant_key) == ("p.T790M", "EGFR:p.T790M")
+    assert variant.protein_change_raw == written
+    # Asked for in ASCII digits, as every question asks for it:
+    assert VariantResult.objects.matching("EGFR", "T790M").get() == variant
+
+
 def test_a_symbol_no_hgnc_symbol_is_shaped_like_rejects_its_row(project, tmp_path):
     register(project, "P1", "P2", "P3")
     path = write(

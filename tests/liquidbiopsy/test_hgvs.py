@@ -12,7 +12,9 @@ from liquidbiopsy.hgvs import (
     canonical_case,
     check_gene_symbol,
     current_symbol,
+    looks_like_cdna,
     looks_like_fusion,
+    normalise_cdna_change,
     parse_fusion,
     parse_protein_change,
 )
@@ -111,6 +113,44 @@ def test_del_ins_dup_delins_fs_ext_and_legacy_forms_are_canonical(spelling, cano
 def test_what_is_no_hgvs_protein_change_is_rejected(typo):
     with pytest.raises(HGVSError):
         parse_protein_change(typo)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "p.T٧٩٠M",  # Arabic-Indic digits
+        "p.Thr۷۹۰Met",  # Extended Arabic-Indic (Persian, Urdu) digits
+        "p.(Thr७९०Met)",  # Devanagari digits
+        "T７９０M",  # fullwidth digits
+        "NP_００５２１９.２:p.Thr٧٩٠Met",
+        "٧٩٠T>M",
+    ],
+)
+def test_digits_of_any_script_are_read_in_ascii(spelling):
+    # Stored and asked for in ASCII digits, so that each finds the other:
+    change = parse_protein_change(spelling)
+
+    assert change.canonical == "p.T790M"
+    assert change.raw == spelling
+    assert change.accession in ("", "NP_005219.2")
+
+
+def test_any_dash_of_an_extension_is_read_as_a_hyphen():
+    assert parse_protein_change("p.Met١ext\N{EN DASH}٥").canonical == "p.M1ext-5"
+
+
+@pytest.mark.parametrize("spelling", ["p.T⁷⁹⁰M", "p.Thr79①Met", "T７⁹0M"])
+def test_characters_that_only_look_like_digits_are_named_in_the_error(spelling):
+    with pytest.raises(HGVSError, match="only looks like a digit"):
+        parse_protein_change(spelling)
+
+
+@pytest.mark.parametrize(
+    "written", ["c.٢٣٦٩C>T", "c.２３６９C>T", "c.٦٧٣\N{EN DASH}٢A>G", "٦٧٣−٢A>G"]
+)
+def test_coding_dna_changes_are_stored_in_ascii_digits_and_hyphens(written):
+    assert looks_like_cdna(written)
+    assert normalise_cdna_change(written) in ("c.2369C>T", "c.673-2A>G")
 
 
 def test_the_letter_o_for_a_zero_is_named_in_the_error():
