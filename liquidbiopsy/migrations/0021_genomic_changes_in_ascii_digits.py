@@ -37,23 +37,27 @@ def store_in_ascii_digits(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -
         if key == f"g:{variant.genomic_change}":
             key = f"g:{change}"
         if change != variant.genomic_change:
-            moves[variant.pk] = (variant.assay_id, change, key)
+            values = {"genomic_change": change, "variant_key": key}
+            moves[variant.pk] = (variant.assay_id, values)
+    move_unless_held(VariantResult, moves)
 
+
+def move_unless_held(VariantResult: type, moves: dict) -> None:
+    """Write the `moves` (pk: assay id, values with the variant_key) but those whose
+    key another row of their assay holds; migration 0022 moves its rows so too."""
     # The keys the rows would take that other rows of their assays hold, in one query;
     # a key taken by a row moved before is held from then on:
     others = VariantResult.objects.exclude(pk__in=moves)
     held = set(
         others.filter(
-            variant_key__in={key for _, _, key in moves.values()}
+            variant_key__in={values["variant_key"] for _, values in moves.values()}
         ).values_list("assay_id", "variant_key")
     )
-    for pk, (assay, change, key) in moves.items():
-        if (assay, key) in held:
+    for pk, (assay, values) in moves.items():
+        if (assay, values["variant_key"]) in held:
             continue
-        VariantResult.objects.filter(pk=pk).update(
-            genomic_change=change, variant_key=key
-        )
-        held.add((assay, key))
+        VariantResult.objects.filter(pk=pk).update(**values)
+        held.add((assay, values["variant_key"]))
 
 
 class Migration(migrations.Migration):

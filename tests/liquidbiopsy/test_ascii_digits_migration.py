@@ -1,4 +1,4 @@
-"""Migration 0021: changes stored in digits of another script are stored in ASCII."""
+"""Migrations 0021 and 0022: changes stored in digits of another script are stored in ASCII."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from tests.liquidbiopsy.test_chromosome_case_migration import DRAWN_ON, keys, st
 MIGRATION = importlib.import_module(
     "liquidbiopsy.migrations.0021_genomic_changes_in_ascii_digits"
 )
+PROTEINS = importlib.import_module(
+    "liquidbiopsy.migrations.0022_protein_changes_in_ascii_digits"
+)
 
 
 @pytest.fixture
@@ -24,6 +27,10 @@ def records(project) -> Records:
 
 def migrate() -> None:
     MIGRATION.store_in_ascii_digits(apps, connection.schema_editor())
+
+
+def migrate_proteins() -> None:
+    PROTEINS.store_in_ascii_digits(apps, connection.schema_editor())
 
 
 def test_digits_of_other_scripts_and_their_keys_are_stored_in_ascii(records: Records):
@@ -67,3 +74,55 @@ def test_a_change_stored_in_both_digits_in_one_assay_is_left_as_it_is(
     migrate()
 
     assert keys(arabic) == ("١٧:٧٥٧٩٣١٢ C>A", "g:١٧:٧٥٧٩٣١٢ C>A")
+
+
+# Migration 0022: protein and coding DNA changes.
+
+
+def changes(variant: VariantResult) -> tuple[str, str, str]:
+    variant.refresh_from_db()
+    return variant.protein_change, variant.cdna_change, variant.variant_key
+
+
+def test_protein_and_cdna_changes_in_other_digits_and_their_keys_are_stored_in_ascii(
+    records: Records,
+):
+    sample = records.draw(records.patient("PT-1"), DRAWN_ON)
+    arabic = records.variant(sample, "EGFR", "p.T٧٩٠M")
+    fullwidth = records.variant(sample, "KRAS", "p.G１２C")
+    ascii_ = records.variant(sample, "BRAF", "p.V600E")
+    # Of no protein change, keyed by its coding DNA change, with a dash of another kind:
+    cdna = records.variant(sample, "TP53", "")
+    VariantResult.objects.filter(pk=cdna.pk).update(
+        cdna_change="c.٦٧٣\N{EN DASH}٢A>G", variant_key="TP53:c.٦٧٣\N{EN DASH}٢A>G"
+    )
+    # Keyed by its genomic change, which keeps its key:
+    genomic = records.variant(sample, "PIK3CA", "p.H١٠٤٧R")
+    VariantResult.objects.filter(pk=genomic.pk).update(
+        genomic_change="3:178952085 A>G", variant_key="g:3:178952085 A>G"
+    )
+
+    migrate_proteins()
+
+    assert changes(arabic) == ("p.T790M", "", "EGFR:p.T790M")
+    assert changes(fullwidth) == ("p.G12C", "", "KRAS:p.G12C")
+    assert changes(ascii_) == ("p.V600E", "", "BRAF:p.V600E")
+    assert changes(cdna) == ("", "c.673-2A>G", "TP53:c.673-2A>G")
+    assert changes(genomic) == ("p.H1047R", "", "g:3:178952085 A>G")
+    assert list(VariantResult.objects.matching("EGFR", "T790M")) == [arabic]
+
+
+def test_a_protein_change_in_both_digits_in_one_assay_is_left_as_it_is(
+    records: Records,
+):
+    sample = records.draw(records.patient("PT-1"), DRAWN_ON)
+    arabic = records.variant(sample, "EGFR", "p.T٧٩٠M")
+    records.variant(sample, "EGFR", "p.T790M")
+    elsewhere = records.variant(
+        records.draw(records.patient("PT-2"), DRAWN_ON), "EGFR", "p.T٧٩٠M"
+    )
+
+    migrate_proteins()
+
+    assert changes(arabic) == ("p.T٧٩٠M", "", "EGFR:p.T٧٩٠M")
+    assert changes(elsewhere) == ("p.T790M", "", "EGFR:p.T790M")
