@@ -68,8 +68,9 @@ class CheckedPageSize:
 MAX_OFFSET = 2**62
 
 # A count expected to take less than this when read in the list's own order is read
-# so (CappedPaginator.count).
-ORDERED_COUNT_SECONDS = 0.25
+# so (CappedPaginator.count); as count_pairs' budget, and for the same cohorts
+# (biobank.cohorts.query.COUNT_IN_ORDER_SECONDS).
+ORDERED_COUNT_SECONDS = 0.2
 
 
 class CappedPaginator(Paginator):
