@@ -9,11 +9,14 @@ from functools import cached_property
 from django.conf import settings
 from django.core import signing
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db import connections
 from django.db.models import QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from biobank.core.timeouts import within_timeout
 
 
 def describe_links(schema: dict) -> dict:
@@ -106,14 +109,29 @@ class CappedPaginator(Paginator):
         """
         if self._known_count is not None:
             return self._known_count
-        rows = self.object_list
-        if not self._fast_in_order():
-            rows = rows.order_by()
-        counted = rows[: self.limit + 1].count()
+        counted = self._count_in_order() if self._fast_in_order() else None
+        if counted is None:
+            counted = self.object_list.order_by()[: self.limit + 1].count()
         if counted > self.limit:
             self.count_exact = False
             return self.limit
         return counted
+
+    def _count_in_order(self) -> int | None:
+        """Count in the list's order, or None if that ran past the time the page's
+        pace promised (PostgreSQL; elsewhere in order, unbounded).
+
+        The pace can mislead: for 1,001 rows PostgreSQL may plan otherwise than for
+        a page. The series of one manufacturer and slice thickness, paged in 9 ms
+        from an index, were counted by sorting all 178,398 of them (0.5 s). Where
+        the pace held, the count came well within it, the first rows paying for
+        the start (bench/api.py's cohorts: 39 to 128 ms for 80 to 280 ms promised).
+        """
+        rows = self.object_list[: self.limit + 1]
+        promised = self._seconds_per_row * (self.limit + 1)
+        if connections[rows.db].vendor != "postgresql":
+            return rows.count()
+        return within_timeout(rows.db, promised, rows.count)
 
     def _fast_in_order(self) -> bool:
         if self._seconds_per_row is None or not getattr(

@@ -25,6 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Abs
 from django.utils import timezone
 
+from biobank.core.timeouts import is_timeout, set_statement_timeout
 from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from liquidbiopsy.validation import (
     GENOME_BUILDS,
@@ -412,7 +413,7 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
     try:
         with transaction.atomic(using=using):
             # Set for this transaction (a savepoint's rollback undoes it too):
-            previous = _statement_timeout(connection, probe_seconds)
+            previous = set_statement_timeout(connection, probe_seconds)
             started = time.perf_counter()
             counted = _counted(pairs, probe)
             spent = time.perf_counter() - started
@@ -421,32 +422,14 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
             if counted["pairs"] > probe and probe < limit:
                 counted = None
                 if spent <= probe_seconds:
-                    _statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
+                    set_statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
                     counted = _counted(pairs, limit)
-            _statement_timeout(connection, previous)
+            set_statement_timeout(connection, previous)
     except OperationalError as error:
-        if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:
+        if not is_timeout(error):
             raise
         return None  # a timeout set above
     return counted
-
-
-# PostgreSQL's error code for a statement stopped by its timeout:
-QUERY_CANCELED = "57014"
-
-
-def _statement_timeout(connection, value: float | str) -> str:
-    """Set PostgreSQL's statement timeout (seconds, or as SHOW gives it) for the
-    transaction; return the one before, as SHOW gives it."""
-    if not isinstance(value, str):
-        value = f"{max(1, round(value * 1000))}ms"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('statement_timeout'), "
-            "set_config('statement_timeout', %s, true)",
-            [value],
-        )
-        return cursor.fetchone()[0]
 
 
 def find_pairs(criteria: CohortCriteria) -> list[CohortRow]:

@@ -59,6 +59,31 @@ def test_the_count_is_the_same_read_in_the_lists_order_or_in_none(
     assert ("ORDER BY" in count) is in_order
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a statement timeout is PostgreSQL's"
+)
+def test_a_count_in_order_stopped_by_its_timeout_is_made_in_no_order(
+    api, biobank, monkeypatch
+):
+    monkeypatch.setattr(pagination, "ORDERED_COUNT_SECONDS", float("inf"))
+    stopped = []
+
+    def times_out(using, seconds, call):
+        stopped.append(seconds)
+        return None  # as when the count in order ran past `seconds`
+
+    monkeypatch.setattr(pagination, "within_timeout", times_out)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = api.get("/api/patients/?page_size=1&ordering=pseudonym").json()
+
+    assert (page["count"], page["count_exact"]) == (2, True)
+    (count,) = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert "ORDER BY" not in count
+    # What the page's pace promised for the limit's rows, a short time here:
+    assert len(stopped) == 1 and 0 < stopped[0] < 60
+
+
 def test_a_list_that_fits_on_its_page_is_counted_without_a_count_query(api, biobank):
     with CaptureQueriesContext(connection) as queries:
         page = api.get("/api/patients/?page_size=5").json()
