@@ -48,10 +48,11 @@ class ProbeMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.probes = {"/health/": health, "/ready/": ready}
+        # Without the slash too: the redirect to it would read the host.
+        self.probes = {"/health": health, "/ready": ready}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        probe = self.probes.get(request.path_info)
+        probe = self.probes.get(request.path_info.removesuffix("/"))
         if probe is None:
             return self.get_response(request)
         return probe(request)

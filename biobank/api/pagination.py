@@ -211,9 +211,12 @@ def past_the_end_message(paginator: Paginator, number: int) -> str:
             f"{_counted(paginator.count, 'row')}, {_counted(pages, 'page')} of {size}"
         )
     else:
+        # More than `limit` rows fill at least this many pages (not pages - 1, which
+        # is one too many when the limit is no multiple of the page size):
+        least = math.ceil((paginator.limit + 1) / size)
         extent = (
             f"more than {_counted(paginator.limit, 'row')} (the count stops there), "
-            f"more than {_counted(pages - 1, 'page')} of {size}"
+            f"at least {_counted(least, 'page')} of {size}"
         )
     shown = number if number < MAX_OFFSET else f"{MAX_OFFSET} or more"
     return f"Page {shown} is past the last page; the list has {extent}."

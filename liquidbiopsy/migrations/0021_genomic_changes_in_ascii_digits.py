@@ -11,6 +11,7 @@ import unicodedata
 
 from django.apps.registry import Apps
 from django.db import migrations
+from django.db.models import Q
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 # A character outside printable ASCII, as both databases' regular expressions read it:
@@ -44,25 +45,32 @@ def store_in_ascii_digits(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -
 
 def move_unless_held(VariantResult: type, moves: dict) -> None:
     """Write the `moves` (pk: assay id, values with the variant_key) but those whose
-    key another row of their assay holds; migration 0022 moves its rows so too."""
-    # The keys the rows would take that other rows of their assays hold, in one query;
-    # a key taken by a row moved before is held from then on:
-    others = VariantResult.objects.exclude(pk__in=moves)
-    held = set(
-        others.filter(
-            variant_key__in={values["variant_key"] for _, values in moves.values()}
-        ).values_list("assay_id", "variant_key")
-    )
+    key another row of their assay holds; migration 0022 moves its rows so too.
+
+    A moved row may keep its key (0022 rewrites a coding DNA change under a protein
+    change's key): it holds that key all along, for the rows moved before it too.
+    """
+    wanted = {values["variant_key"] for _, values in moves.values()}
+    rows = VariantResult.objects.filter(Q(variant_key__in=wanted) | Q(pk__in=moves))
+    holders: dict[tuple[int, str], set[int]] = {}
+    keys = {}
+    for pk, assay, key in rows.values_list("pk", "assay_id", "variant_key"):
+        holders.setdefault((assay, key), set()).add(pk)
+        keys[pk] = key
     for pk, (assay, values) in moves.items():
-        if (assay, values["variant_key"]) in held:
+        taken = (assay, values["variant_key"])
+        if holders.get(taken, set()) - {pk}:
             continue
         VariantResult.objects.filter(pk=pk).update(**values)
-        held.add((assay, values["variant_key"]))
+        holders[(assay, keys[pk])].discard(pk)
+        holders.setdefault(taken, set()).add(pk)
 
 
 class Migration(migrations.Migration):
     dependencies = [("liquidbiopsy", "0020_variant_assay_index_only")]
 
     operations = [
-        migrations.RunPython(store_in_ascii_digits, migrations.RunPython.noop)
+        migrations.RunPython(
+            store_in_ascii_digits, migrations.RunPython.noop, elidable=True
+        )
     ]

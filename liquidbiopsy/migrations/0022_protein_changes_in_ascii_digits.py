@@ -71,5 +71,7 @@ class Migration(migrations.Migration):
     dependencies = [("liquidbiopsy", "0021_genomic_changes_in_ascii_digits")]
 
     operations = [
-        migrations.RunPython(store_in_ascii_digits, migrations.RunPython.noop)
+        migrations.RunPython(
+            store_in_ascii_digits, migrations.RunPython.noop, elidable=True
+        )
     ]

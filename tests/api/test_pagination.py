@@ -111,9 +111,21 @@ def test_a_page_past_an_uncounted_end_says_the_pages_counted(api, biobank, setti
     assert response.json() == {
         "page": [
             "Page 99999 is past the last page; the list has more than 1 row (the "
-            "count stops there), more than 1 page of 1."
+            "count stops there), at least 2 pages of 1."
         ]
     }
+
+
+def test_past_an_uncounted_end_the_pages_are_not_overstated(api, biobank, settings):
+    # Two patients counted up to one, on pages of five: one page, not "more than 1":
+    settings.BIOBANK_API_COUNT_LIMIT = 1
+
+    response = api.get("/api/patients/?page_size=5&page=2")
+
+    assert response.status_code == 404
+    assert response.json()["page"][0].endswith(
+        "more than 1 row (the count stops there), at least 1 page of 5."
+    )
 
 
 @pytest.mark.parametrize("url", ["/api/patients/", "/api/cohort-pairs/"])

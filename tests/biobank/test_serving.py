@@ -78,7 +78,7 @@ def test_json_log_lines_hold_the_request_id():
     assert entry["level"] == "ERROR"
 
 
-@pytest.mark.parametrize("path", ["/health/", "/ready/"])
+@pytest.mark.parametrize("path", ["/health/", "/ready/", "/health", "/ready"])
 def test_probes_by_a_host_outside_allowed_hosts_are_answered_without_an_error_line(
     client, access_log, db, settings, path
 ):

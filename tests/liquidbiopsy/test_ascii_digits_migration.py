@@ -126,3 +126,21 @@ def test_a_protein_change_in_both_digits_in_one_assay_is_left_as_it_is(
 
     assert changes(arabic) == ("p.T٧٩٠M", "", "EGFR:p.T٧٩٠M")
     assert changes(elsewhere) == ("p.T790M", "", "EGFR:p.T790M")
+
+
+def test_a_row_moved_under_its_own_key_holds_it_for_the_rows_moved_before(
+    records: Records,
+):
+    sample = records.draw(records.patient("PT-1"), DRAWN_ON)
+    arabic = records.variant(sample, "EGFR", "p.T٧٩٠M")
+    # The same variant under a former symbol, in ASCII but for its coding DNA
+    # change's dash: moved too (its change), under the key it holds already:
+    former = records.variant(sample, "EGFR", "p.T790M")
+    VariantResult.objects.filter(pk=former.pk).update(
+        gene="ERBB1", cdna_change="c.2369\N{EN DASH}1C>T"
+    )
+
+    migrate_proteins()
+
+    assert changes(arabic) == ("p.T٧٩٠M", "", "EGFR:p.T٧٩٠M")
+    assert changes(former) == ("p.T790M", "c.2369-1C>T", "EGFR:p.T790M")
