@@ -53,6 +53,11 @@ case "$cmd" in
         ensure_venv
         ;;
     prod)
+        # deploy/serve.sh waits with `wait -n -p`; said before anything is migrated:
+        if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
+            echo "dev.sh prod needs bash 5.1 or later (this is $BASH_VERSION)." >&2
+            exit 1
+        fi
         ensure_venv
         if [ -z "${SECRET_KEY:-}${SECRET_KEY_FILE:-}" ] || [ -z "${BIOBANK_PSEUDONYM_KEY:-}${BIOBANK_PSEUDONYM_KEY_FILE:-}" ]; then
             echo "Set SECRET_KEY and BIOBANK_PSEUDONYM_KEY (or their _FILE forms) first; see docs/deployment.md." >&2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable
 
 from django.conf import settings
@@ -78,9 +79,11 @@ def _storage_ok() -> str:
     root = settings.BIOBANK_STORAGE_ROOT
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".ready-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        # A file of its own: probes at once (several workers, nodes sharing the
+        # storage) unlinked each other's one fixed file and answered 503.
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".ready-probe-") as probe:
+            probe.write(b"ok")
+            probe.flush()
     except OSError as exc:
         return f"failed: {exc.strerror or type(exc).__name__}"
     return "ok"

@@ -8,10 +8,6 @@
 # `wait -n -p` needs bash 5.1 or later (Debian 12 has 5.2).
 run_servers() {
     local addr=${BIOBANK_ADDR:-127.0.0.1:8000}
-    if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
-        echo "dev.sh prod needs bash 5.1 or later (this is $BASH_VERSION)." >&2
-        exit 1
-    fi
     if address_in_use "$addr"; then
         echo "dev.sh prod: $addr is in use (another dev.sh prod, or another server); stop it or set BIOBANK_ADDR." >&2
         exit 1

@@ -25,7 +25,11 @@ from django.db.models import (
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from biobank.core.timeouts import is_timeout, set_statement_timeout
+from biobank.core.timeouts import (
+    is_timeout,
+    set_statement_timeout,
+    tighten_statement_timeout,
+)
 from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from liquidbiopsy.validation import (
     GENOME_BUILDS,
@@ -413,7 +417,7 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
     try:
         with transaction.atomic(using=using):
             # Set for this transaction (a savepoint's rollback undoes it too):
-            previous = set_statement_timeout(connection, probe_seconds)
+            previous = tighten_statement_timeout(connection, probe_seconds)
             started = time.perf_counter()
             counted = _counted(pairs, probe)
             spent = time.perf_counter() - started
@@ -422,7 +426,7 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
             if counted["pairs"] > probe and probe < limit:
                 counted = None
                 if spent <= probe_seconds:
-                    set_statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
+                    tighten_statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
                     counted = _counted(pairs, limit)
             set_statement_timeout(connection, previous)
     except OperationalError as error:

@@ -32,19 +32,35 @@ def set_statement_timeout(connection, value: float | str) -> str:
         return cursor.fetchone()[0]
 
 
+def tighten_statement_timeout(connection, seconds: float) -> str:
+    """Set the statement timeout to `seconds` for the transaction, unless one as
+    short or shorter is set (an operator's, kept); return the one before."""
+    value = f"{max(1, round(seconds * 1000))}ms"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), set_config("
+            "'statement_timeout', CASE WHEN current_setting('statement_timeout') "
+            "<> '0' AND current_setting('statement_timeout')::interval <= "
+            "%s::interval THEN current_setting('statement_timeout') ELSE %s END, true)",
+            [value, value],
+        )
+        return cursor.fetchone()[0]
+
+
 def within_timeout(using: str, seconds: float, call: Callable[[], T]) -> T | None:
     """Return what `call` returns, or None if a statement of it ran past `seconds`.
 
     PostgreSQL only; on other databases, which have no statement timeout, None at
     once, so that the caller takes its other way. Run in a savepoint, whose rollback
-    undoes the timeout too; the timeout before is restored after.
+    undoes the timeout too; the timeout before is restored after. A shorter
+    timeout set before stays, and stops `call` as soon.
     """
     connection = connections[using]
     if connection.vendor != "postgresql":
         return None
     try:
         with transaction.atomic(using=using):
-            previous = set_statement_timeout(connection, seconds)
+            previous = tighten_statement_timeout(connection, seconds)
             result = call()
             set_statement_timeout(connection, previous)
     except OperationalError as error:

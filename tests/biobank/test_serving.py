@@ -117,6 +117,19 @@ def test_ready_checks_the_database_and_the_storage(client, db, settings, tmp_pat
     assert storage_down.json()["checks"]["storage"].startswith("failed")
 
 
+def test_ready_leaves_another_probes_file_alone(client, db, settings, tmp_path):
+    settings.BIOBANK_STORAGE_ROOT = tmp_path
+    # Another worker's or node's probe, written and not yet removed:
+    other = tmp_path / ".ready-probe"
+    other.write_text("ok")
+
+    response = client.get("/ready/")
+
+    assert response.status_code == 200
+    assert other.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".ready-probe"]
+
+
 def test_ready_is_503_when_the_database_does_not_answer(client, db, monkeypatch):
     def refuse(*args, **kwargs):
         raise OperationalError("connection failed: Connection refused")

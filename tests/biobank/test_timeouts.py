@@ -34,6 +34,17 @@ def test_a_statement_past_the_timeout_gives_none_and_the_timeout_before_stays():
 
 
 @postgresql_only
+def test_a_shorter_timeout_set_before_stays():
+    with transaction.atomic():
+        fetch("SELECT set_config('statement_timeout', '20ms', true)")
+
+        stopped = within_timeout("default", 5, lambda: fetch("SELECT pg_sleep(1)"))
+
+        assert stopped is None
+        assert fetch("SHOW statement_timeout") == ("20ms",)
+
+
+@postgresql_only
 def test_other_database_errors_pass_through():
     with pytest.raises(OperationalError, match="disk full"):
         within_timeout("default", 5, lambda: raise_(OperationalError("disk full")))
