@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from biobank.core.timeouts import (
     is_timeout,
-    set_statement_timeout,
+    restore_statement_timeout,
     tighten_statement_timeout,
 )
 from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
@@ -428,7 +428,7 @@ def _count_in_order(pairs: QuerySet, limit: int) -> dict[str, int] | None:
                 if spent <= probe_seconds:
                     tighten_statement_timeout(connection, 2 * COUNT_IN_ORDER_SECONDS)
                     counted = _counted(pairs, limit)
-            set_statement_timeout(connection, previous)
+            restore_statement_timeout(connection, previous)
     except OperationalError as error:
         if not is_timeout(error):
             raise

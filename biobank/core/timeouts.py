@@ -18,18 +18,11 @@ T = TypeVar("T")
 QUERY_CANCELED = "57014"
 
 
-def set_statement_timeout(connection, value: float | str) -> str:
-    """Set PostgreSQL's statement timeout (seconds, or as SHOW gives it) for the
-    transaction; return the one before, as SHOW gives it."""
-    if not isinstance(value, str):
-        value = f"{max(1, round(value * 1000))}ms"
+def restore_statement_timeout(connection, value: str) -> None:
+    """Set PostgreSQL's statement timeout for the transaction back to `value`, as
+    tighten_statement_timeout returned it (as SHOW gives it)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('statement_timeout'), "
-            "set_config('statement_timeout', %s, true)",
-            [value],
-        )
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [value])
 
 
 def tighten_statement_timeout(connection, seconds: float) -> str:
@@ -62,7 +55,7 @@ def within_timeout(using: str, seconds: float, call: Callable[[], T]) -> T | Non
         with transaction.atomic(using=using):
             previous = tighten_statement_timeout(connection, seconds)
             result = call()
-            set_statement_timeout(connection, previous)
+            restore_statement_timeout(connection, previous)
     except OperationalError as error:
         if is_timeout(error):
             return None
