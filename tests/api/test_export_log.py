@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.sites import site
 from django.core.signals import request_finished
-from django.db import close_old_connections
+from django.db import close_old_connections, connection, transaction
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from biobank.api.matrix import CohortMatrixView
 from biobank.exports.admin import ExportRecordAdmin
+from biobank.exports.audit import record_export
 from biobank.exports.models import ExportRecord
 from patients.models import Project
 from tests.conftest import grant
@@ -196,3 +198,63 @@ def test_the_log_is_shown_to_site_admins_and_the_projects_managers(
     assert admin_records(manager) == [only_record()]
     assert admin_records(elsewhere) == []
     assert admin_records(analyst) == []
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="asynchronous commit is PostgreSQL's"
+)
+
+
+def record_one(user) -> list[str]:
+    """Record an export of `user`; return the statements it ran."""
+    request = RequestFactory().get("/api/cohort-pairs/?gene=EGFR")
+    request.user = user
+    with CaptureQueriesContext(connection) as statements:
+        record_export(
+            request,
+            Kind.PAIRS_API,
+            rows=3,
+            definition={"query": {"gene": "EGFR"}},
+            fmt="json",
+            date_mode="calendar",
+            projects=[],
+        )
+    return [statement["sql"] for statement in statements.captured_queries]
+
+
+def show_synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_record_of_its_own_commits_without_waiting_for_the_disk(django_user_model):
+    user = django_user_model.objects.create_user("asyncreader")
+
+    statements = record_one(user)
+
+    first_insert = next(
+        number for number, sql in enumerate(statements) if sql.startswith("INSERT")
+    )
+    assert "SET LOCAL synchronous_commit TO OFF" in statements[:first_insert]
+    # For that transaction only: the connection's next ones wait for the disk again.
+    assert show_synchronous_commit() == "on"
+    assert only_record().row_count == 3
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_record_inside_a_callers_transaction_leaves_its_commit_as_it_was(
+    django_user_model,
+):
+    user = django_user_model.objects.create_user("syncreader")
+
+    with transaction.atomic():
+        statements = record_one(user)
+        setting = show_synchronous_commit()
+
+    assert not [sql for sql in statements if "synchronous_commit" in sql]
+    assert setting == "on"
+    assert only_record().row_count == 3
