@@ -62,6 +62,11 @@ def test_orm_and_hand_written_sql_find_the_same_pairs_for_every_cohort(biobank):
         len(timing.orm_s) == len(timing.api_s) == len(timing.page_sql_s) == 1
         for timing in timings
     )
+    # Each API page's statements took part of its time, not none and not all:
+    assert all(
+        len(timing.api_sql_s) == 1 and 0 < timing.api_sql_s[0] < timing.api_s[0]
+        for timing in timings
+    )
     # The live count agreed with the SQL's (time_live_count checks) and said so:
     assert all(
         len(timing.count_s) == len(timing.count_sql_s) == 1 for timing in timings
@@ -110,6 +115,7 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
             "12 pairs",
             page_sql_by_order={"none": [0.3], "pairs": [0.1]},
             count_sql_by_order={"none": [0.1], "pairs": [0.2]},
+            api_sql_s=[0.12],
         ),
     ]
     matrix = MatrixTiming(10, 200, [2.0], [1.0], 40.0, 80.0, 2**20, 150)
@@ -133,6 +139,7 @@ def test_report_has_a_row_per_measurement_and_replaces_its_own_section(tmp_path)
         "| tiny | 12 | 200.0 | 100.0 | 2.00x | 300.0 | 100.0 (pairs; none 300.0) "
         "| 3.00x | 50.0 | 100.0 (none; pairs 200.0) | 0.50x | yes |\n" in text
     )
+    assert "| tiny | 300.0 | 120.0 | 180.0 | 1.20x | 3.00x |\n" in text
     assert "| 10 | 200 | 150 | 2.00 | 1.00 | 2.00x | 5 | 1.0 | 40 | 80 |\n" in text
     assert "| 2000.0 | 10.0 | 200x |\n" in text
     assert text.count("## REST API, cohort query and matrix export") == 1
