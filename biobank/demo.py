@@ -6,7 +6,7 @@ import calendar
 import datetime as dt
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
@@ -64,6 +64,62 @@ PANELS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 LOD_VAF = 0.001
+
+# The panels' hotspots as their labs report them on GRCh37 (chrom:pos ref>alt, the form
+# liquidbiopsy.validation.genomic_change stores), so that a genomic change finds them:
+# the cohort filter `variant=7:55249071 C>T` and /api/variants/?variant=. Each one was
+# checked against public annotation (Genome Nexus and OncoKB fixtures, TCGA MAF rows,
+# ClinGen's liftover to GRCh38 for TP53 p.R273H). NB: ESR1 p.D538G and SMAD4 p.R361H
+# have none: no source at hand named their positions with the change, so the demo
+# stores them by protein change alone, as a lab table without positions does.
+GENOME_BUILD = "GRCh37"
+HOTSPOTS_GRCH37: dict[tuple[str, str], str] = {
+    ("EGFR", "p.L858R"): "7:55259515 T>G",
+    ("EGFR", "p.T790M"): "7:55249071 C>T",
+    ("KRAS", "p.G12C"): "12:25398285 C>A",
+    ("KRAS", "p.G12D"): "12:25398284 C>T",
+    ("KRAS", "p.G12V"): "12:25398284 C>A",
+    ("NRAS", "p.Q61K"): "1:115256530 G>T",
+    ("BRAF", "p.V600E"): "7:140453136 A>T",
+    ("PIK3CA", "p.H1047R"): "3:178952085 A>G",
+    ("ESR1", "p.Y537S"): "6:152419923 A>C",
+    ("TP53", "p.R175H"): "17:7578406 C>T",
+    ("TP53", "p.R248Q"): "17:7577538 C>T",
+    ("TP53", "p.R273H"): "17:7577120 C>T",
+}
+
+# What each cancer type's tumours carry, in the panel's genes, as the demo gives it to
+# a patient: one driver of the first group (drivers of one pathway exclude each other:
+# an EGFR-mutant lung cancer carries no KRAS p.G12C), then each co-mutation with its
+# chance. The osimertinib the lung patients get is for an EGFR-sensitising driver, so
+# theirs is always p.L858R; T790M, which osimertinib also inhibits, is a small
+# pre-treatment subclone in some. ESR1 mutations arise under an aromatase inhibitor,
+# so they appear only after months of letrozole.
+DRIVERS: dict[str, list[tuple[str, str]]] = {
+    CancerType.LUAD: [("EGFR", "p.L858R")],
+    CancerType.COAD: [("KRAS", "p.G12D"), ("NRAS", "p.Q61K"), ("BRAF", "p.V600E")],
+    CancerType.BRCA: [("PIK3CA", "p.H1047R")],
+    CancerType.PAAD: [("KRAS", "p.G12D"), ("KRAS", "p.G12V")],
+}
+CO_MUTATIONS: dict[str, list[tuple[str, str, float]]] = {
+    CancerType.LUAD: [("TP53", "p.R273H", 0.5)],
+    CancerType.COAD: [("TP53", "p.R175H", 0.6)],
+    CancerType.BRCA: [("TP53", "p.R248Q", 0.3)],
+    CancerType.PAAD: [("TP53", "p.R273H", 0.7), ("SMAD4", "p.R361H", 0.3)],
+}
+SENSITIVE_SUBCLONES: dict[str, list[tuple[str, str, float]]] = {
+    CancerType.LUAD: [("EGFR", "p.T790M", 0.5)],
+}
+ACQUIRED: dict[str, list[tuple[str, str, float]]] = {
+    CancerType.BRCA: [("ESR1", "p.D538G", 0.6), ("ESR1", "p.Y537S", 0.4)],
+}
+# Days of treatment before an acquired resistance mutation shows in the blood:
+ACQUIRED_AFTER_DAYS = 120
+# The RECIST assessment of the first line, and the draw taken with it, at week 12:
+RESPONSE_AFTER_DAYS = 84
+# The first demos wrote this timepoint on every draw and no lab sample ID, variant
+# position or course over time; build_demo() replaces such draws once.
+THIN_DEMO_TIMEPOINT = "demo"
 
 # First-line treatment per cancer type, fitting the panel's driver: osimertinib for
 # EGFR-mutant lung adenocarcinoma, FOLFOX for colon, an aromatase inhibitor for the
@@ -170,7 +226,9 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
     generated ROI, PyRadiomics features and a score of an illustrative signature.
     Re-running changes nothing: a DICOM source whose files are all stored is not
     ingested again (so no import run is recorded), and generation only runs for
-    patients that have no blood sample yet, or series without a segmentation.
+    patients that have no blood sample yet, or series without a segmentation. The
+    draws of a demo built before they had lab sample IDs and timepoints (timepoint
+    THIN_DEMO_TIMEPOINT) are made again once, as a new demo makes them.
     Returns the demo project's counts before and after, to tell what was added.
     """
     from radiomics.importers.dicom import ingest_dicom
@@ -203,15 +261,46 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
 
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     # In the order the ingest made them, not by their random pseudonyms, so that one
-    # seed gives every patient the same records in every build:
-    for patient in Patient.objects.filter(project=project).order_by("pk"):
+    # seed gives every patient the same records in every build. Each patient's course
+    # has a generator of its own, so that one rebuilt alone (drop_thin_demo_records)
+    # gets the records a new demo gives it:
+    patients = Patient.objects.filter(project=project).order_by("pk")
+    for number, patient in enumerate(patients, start=1):
+        drop_thin_demo_records(patient)
         if not patient.blood_samples.exists():
-            generate_patient_records(patient, rng)
+            course_rng = random.Random(f"{seed}:{number}")  # noqa: S311 - as above
+            generate_patient_records(patient, rng, course_rng)
 
     if radiomics:
         add_demo_radiomics(project)
     ensure_demo_user()
     return DemoBuild(before, summarise(project))
+
+
+def drop_thin_demo_records(patient: Patient) -> None:
+    """Delete what the first demos generated for a patient, so that it is made again.
+
+    Those wrote the timepoint THIN_DEMO_TIMEPOINT on every draw, with no lab sample
+    ID, no variant position and calls that ignored the treatment. Their draws go, with
+    the first line and its response assessment they generated (the line-1 regimen of
+    FIRST_LINE and the response RESPONSE_AFTER_DAYS after its start); records added
+    to the demo project by hand are kept, and a patient with draws of its own keeps
+    them and gets no generated ones.
+    """
+    thin = patient.blood_samples.filter(timepoint=THIN_DEMO_TIMEPOINT)
+    if not thin.exists():
+        return
+
+    _kind, agent = FIRST_LINE.get(patient.cancer_type, (Treatment.Kind.OTHER, ""))
+    with transaction.atomic():
+        thin.delete()
+        for treatment in patient.treatments.filter(line=1, agent=agent):
+            assessed_on = treatment.started_on + dt.timedelta(days=RESPONSE_AFTER_DAYS)
+            patient.events.filter(
+                kind=ClinicalEvent.Kind.RESPONSE, occurred_on=assessed_on
+            ).delete()
+            treatment.delete()
+    logger.info("Demo: thin records of patient %s replaced.", patient.pseudonym)
 
 
 def stored_instances(path: Path, project: Project) -> int:
@@ -375,13 +464,16 @@ def _save_demo_signature(project: Project) -> None:
     )
 
 
-def generate_patient_records(patient: Patient, rng: random.Random) -> None:
+def generate_patient_records(
+    patient: Patient, rng: random.Random, course_rng: random.Random
+) -> None:
     """Give a patient plausible clinical and liquid-biopsy records around its scans.
 
     What the DICOM headers gave is kept: the sex from PatientSex, and the birth year
     follows from PatientAge and the study dates when the headers give an age. Only
     what is still empty is generated, and the patient is saved through the model, so
-    its history shows the change.
+    its history shows the change. The first line, its response and the draws follow
+    one TumourCourse drawn from `course_rng`.
     """
     studies = ImagingStudy.objects.filter(
         patient=patient, study_date__isnull=False
@@ -391,7 +483,9 @@ def generate_patient_records(patient: Patient, rng: random.Random) -> None:
         return
 
     first_scan = study_dates[0]
-    cancer_type = patient.cancer_type or choose_cancer_type(patient.sex, rng)
+    others = Patient.objects.filter(project=patient.project).exclude(pk=patient.pk)
+    taken = set(others.values_list("cancer_type", flat=True))
+    cancer_type = patient.cancer_type or choose_cancer_type(patient.sex, rng, taken)
     with transaction.atomic():
         if patient.sex == Sex.UNKNOWN:
             patient.sex = (
@@ -413,37 +507,182 @@ def generate_patient_records(patient: Patient, rng: random.Random) -> None:
             update_fields=["sex", "birth_year", "cancer_type", "stage", "diagnosis_on"]
         )
 
+        course = plan_course(patient, first_scan, course_rng)
         kind, agent = FIRST_LINE.get(cancer_type, (Treatment.Kind.OTHER, ""))
-        treatment_start = first_scan + dt.timedelta(days=rng.randint(10, 30))
-        Treatment.objects.create(
+        # By their natural keys: a patient whose generated draws were deleted gets
+        # the same course again, and keeps its line and assessment, not two of each.
+        Treatment.objects.update_or_create(
             patient=patient,
             kind=kind,
             agent=agent,
-            line=1,
-            started_on=treatment_start,
-            ended_on=treatment_start + dt.timedelta(days=rng.randint(90, 240)),
+            started_on=course.started_on,
+            defaults={"line": 1, "ended_on": course.ended_on},
         )
-        ClinicalEvent.objects.create(
+        ClinicalEvent.objects.update_or_create(
             patient=patient,
             kind=ClinicalEvent.Kind.RESPONSE,
-            recist=rng.choice(["PR", "SD", "PD"]),
-            occurred_on=treatment_start + dt.timedelta(days=84),
+            occurred_on=course.assessed_on,
+            defaults={"recist": course.response},
         )
 
-        draw_days = {day + dt.timedelta(days=rng.randint(-6, 6)) for day in study_dates}
+        # A draw near each scan, and every 60 days after the first one:
+        draw_days = {
+            day + dt.timedelta(days=course_rng.randint(-6, 6)) for day in study_dates
+        }
         draw_days |= {first_scan + dt.timedelta(days=60 * k) for k in range(1, 4)}
-        for day in sorted(draw_days):
-            create_demo_draw(patient, cancer_type, day, rng)
+        accession = course_rng.randrange(10_000, 100_000)
+        days = sorted(draw_days)
+        for number, day in enumerate(days, start=1):
+            is_baseline = day < course.started_on and (
+                number == len(days) or days[number] >= course.started_on
+            )
+            create_demo_draw(
+                patient,
+                course,
+                day,
+                f"LB{accession}-{number:02d}",
+                timepoint_of(day, course, is_baseline),
+                course_rng,
+            )
 
 
-def choose_cancer_type(sex: str, rng: random.Random) -> str:
+@dataclass
+class Clone:
+    """A variant of a demo patient's tumour: the share of tumour cells carrying it, and
+    the days (inclusive) between which they are in the blood (None: no bound)."""
+
+    share: float
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+
+    def share_on(self, day: dt.date) -> float:
+        if self.first_day is not None and day < self.first_day:
+            return 0.0
+        if self.last_day is not None and day > self.last_day:
+            return 0.0
+        return self.share
+
+
+# A tumour fraction the demo's regrowth stops at:
+MAX_TUMOUR_FRACTION = 0.3
+
+
+@dataclass
+class TumourCourse:
+    """A demo patient's first line, its RECIST response, and its tumour DNA over time.
+
+    The tumour fraction of the plasma stays at its pre-treatment level until the
+    treatment starts; over eight weeks it falls to a twentieth under a partial
+    response, to a third under stable disease, and doubles every 45 days under
+    progression (which stops the treatment at the assessment); once a treatment
+    ends it grows back, doubling every 90 days, up to MAX_TUMOUR_FRACTION.
+    Illustrative kinetics for a demo, not a fitted model.
+    """
+
+    baseline: float
+    started_on: dt.date
+    ended_on: dt.date | None  # None: still taken
+    response: str
+    clones: dict[tuple[str, str], Clone]
+
+    @property
+    def assessed_on(self) -> dt.date:
+        return self.started_on + dt.timedelta(days=RESPONSE_AFTER_DAYS)
+
+    def tumour_fraction(self, day: dt.date) -> float:
+        if day < self.started_on:
+            return self.baseline
+
+        last_treated = min(day, self.ended_on or day)
+        treated = (last_treated - self.started_on).days
+        if self.response == ClinicalEvent.Recist.PD:
+            level = self.baseline * 2 ** (treated / 45)
+        else:
+            nadir = 0.05 if self.response == ClinicalEvent.Recist.PR else 0.3
+            level = self.baseline * nadir ** (min(treated, 56) / 56)
+        if day > last_treated:
+            level *= 2 ** ((day - last_treated).days / 90)
+        return min(level, MAX_TUMOUR_FRACTION)
+
+    def expected_vaf(self, gene: str, change: str, day: dt.date) -> float:
+        """Return the allele fraction a variant has in the plasma on `day`: half the
+        tumour fraction (one allele of two) times the share of cells carrying it."""
+        clone = self.clones.get((gene, change))
+        if clone is None:
+            return 0.0
+        return self.tumour_fraction(day) / 2 * clone.share_on(day)
+
+
+def plan_course(
+    patient: Patient, first_scan: dt.date, rng: random.Random
+) -> TumourCourse:
+    """Choose a patient's first line, response and tumour variants (DRIVERS, ...)."""
+    cancer_type = patient.cancer_type
+    started_on = first_scan + dt.timedelta(days=rng.randint(10, 30))
+    response = rng.choices(
+        [ClinicalEvent.Recist.PR, ClinicalEvent.Recist.SD, ClinicalEvent.Recist.PD],
+        weights=[5, 3, 2],
+    )[0]
+    # Progression stops the line at its assessment; otherwise a chemotherapy ends
+    # after its courses, and a targeted or hormonal drug is taken until progression:
+    ended_on: dt.date | None = None
+    kind, _agent = FIRST_LINE.get(cancer_type, (Treatment.Kind.OTHER, ""))
+    if response == ClinicalEvent.Recist.PD:
+        ended_on = started_on + dt.timedelta(days=RESPONSE_AFTER_DAYS)
+    elif kind not in (Treatment.Kind.TARGETED, Treatment.Kind.HORMONAL):
+        ended_on = started_on + dt.timedelta(days=rng.randint(90, 240))
+    # Metastatic disease sheds more tumour DNA:
+    baseline = (
+        rng.uniform(0.03, 0.2) if patient.stage == "IV" else rng.uniform(0.01, 0.06)
+    )
+
+    clones = {rng.choice(DRIVERS[cancer_type]): Clone(1.0)}
+    for gene, change, chance in CO_MUTATIONS.get(cancer_type, []):
+        if rng.random() < chance:
+            clones[gene, change] = Clone(rng.uniform(0.6, 1.0))
+    for gene, change, chance in SENSITIVE_SUBCLONES.get(cancer_type, []):
+        if rng.random() < chance:
+            cleared = started_on + dt.timedelta(days=28)
+            clones[gene, change] = Clone(rng.uniform(0.1, 0.3), last_day=cleared)
+    for gene, change, chance in ACQUIRED.get(cancer_type, []):
+        if rng.random() < chance:
+            arising = started_on + dt.timedelta(days=ACQUIRED_AFTER_DAYS)
+            clones[gene, change] = Clone(rng.uniform(0.2, 0.6), first_day=arising)
+    return TumourCourse(baseline, started_on, ended_on, response, clones)
+
+
+def timepoint_of(day: dt.date, course: TumourCourse, is_baseline: bool) -> str:
+    """Name a draw's timepoint as a trial's schedule would, from the first line."""
+    if day < course.started_on:
+        return "Baseline" if is_baseline else "Pre-treatment"
+    if (
+        course.response == ClinicalEvent.Recist.PD
+        and course.assessed_on <= day <= course.assessed_on + dt.timedelta(days=30)
+    ):
+        return "Progression"
+    if course.ended_on is None or day <= course.ended_on:
+        return f"On treatment, week {(day - course.started_on).days // 7 + 1}"
+    if day <= course.ended_on + dt.timedelta(days=30):
+        return "End of treatment"
+    return "Follow-up"
+
+
+def choose_cancer_type(
+    sex: str, rng: random.Random, taken: Collection[str] = ()
+) -> str:
     """Return a cancer type of the demo panels; breast cancer only for women.
 
     Patients of unknown sex may get breast cancer, and are then recorded as women.
+    A type no other demo patient has (not in `taken`) comes first while one fits, so
+    that the four demo patients show every panel whatever the seed: the EGFR cohort,
+    the ESR1 mutations of the breast panel, the KRAS ones of the others.
     """
     if sex in (Sex.FEMALE, Sex.UNKNOWN):
-        return rng.choice(list(PANELS))
-    return rng.choice([kind for kind in PANELS if kind != CancerType.BRCA])
+        fitting = list(PANELS)
+    else:
+        fitting = [kind for kind in PANELS if kind != CancerType.BRCA]
+    untaken = [kind for kind in fitting if kind not in taken]
+    return rng.choice(untaken or fitting)
 
 
 AGE_UNITS = ("D", "W", "M", "Y")
@@ -490,36 +729,56 @@ def _before(day: dt.date, count: int, unit: str) -> dt.date:
 
 
 def create_demo_draw(
-    patient: Patient, cancer_type: str, day: dt.date, rng: random.Random
+    patient: Patient,
+    course: TumourCourse,
+    day: dt.date,
+    sample_id: str,
+    timepoint: str,
+    rng: random.Random,
 ) -> None:
     drawn_at = timezone.make_aware(
         dt.datetime.combine(day, dt.time(8 + rng.randint(0, 4), 30))
     )
+    tumour_fraction = course.tumour_fraction(day)
     sample = BloodSample.objects.create(
         patient=patient,
         drawn_at=drawn_at,
-        timepoint="demo",
+        timepoint=timepoint,
+        external_sample_id=sample_id,
         tube_type="CellSave",
         plasma_volume_ml=round(rng.uniform(3.0, 5.0), 1),
         hours_to_processing=round(rng.uniform(1, 48), 1),
     )
-    CTCCount.objects.create(sample=sample, count=min(int(rng.expovariate(1 / 6)), 200))
+    # More tumour DNA, more circulating tumour cells on average:
+    ctc_mean = 1 + 60 * tumour_fraction
+    CTCCount.objects.create(
+        sample=sample, count=min(int(rng.expovariate(1 / ctc_mean)), 200)
+    )
 
+    cancer_type = patient.cancer_type
     assay = CfDNAAssay.objects.create(
         sample=sample,
         method=CfDNAAssay.Method.TARGETED_NGS,
         panel=f"demo-{cancer_type.lower()}",
-        cfdna_ng_per_ml=round(rng.lognormvariate(2.3, 0.6), 2),
+        cfdna_ng_per_ml=round(
+            rng.lognormvariate(2.3, 0.4) * (1 + 10 * tumour_fraction), 2
+        ),
         limit_of_detection_vaf=LOD_VAF,
     )
     for gene, change in PANELS[cancer_type]:
-        vaf = rng.lognormvariate(-4.0, 1.3) if rng.random() < 0.5 else None
-        if vaf is None:
-            call, vaf = VariantResult.Call.NOT_DETECTED, None
-        elif vaf < LOD_VAF:
+        # The measured fraction scatters around the expected one (sampling of few
+        # molecules); a quarter of the limit is where the lab still sees a few reads:
+        vaf = course.expected_vaf(gene, change, day) * rng.lognormvariate(0, 0.3)
+        depth = alt_reads = None
+        if vaf >= LOD_VAF:
+            call, vaf = VariantResult.Call.DETECTED, min(round(vaf, 4), 0.9)
+            depth = rng.randint(2_000, 8_000)
+            alt_reads = max(1, round(vaf * depth))
+        elif vaf >= LOD_VAF / 4:
             call, vaf = VariantResult.Call.BELOW_LOD, None
         else:
-            call, vaf = VariantResult.Call.DETECTED, min(round(vaf, 4), 0.9)
+            call, vaf = VariantResult.Call.NOT_DETECTED, None
+        genomic_change = HOTSPOTS_GRCH37.get((gene, change), "")
         VariantResult.objects.create(
             assay=assay,
             gene=gene,
@@ -528,7 +787,11 @@ def create_demo_draw(
             variant_type=VariantResult.Type.SNV,
             protein_change=change,
             protein_change_raw=change,
+            genomic_change=genomic_change,
+            genome_build=GENOME_BUILD if genomic_change else "",
             vaf=vaf,
+            alt_reads=alt_reads,
+            depth=depth,
             call=call,
         )
 

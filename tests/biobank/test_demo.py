@@ -7,6 +7,7 @@ import logging
 import random
 import re
 import shlex
+from html import unescape
 from pathlib import Path
 from statistics import median
 
@@ -16,7 +17,9 @@ from django.core.management import call_command
 from pydicom.dataset import Dataset
 
 from biobank import demo
-from liquidbiopsy.models import BloodSample
+from biobank.core.datetext import has_dates
+from liquidbiopsy.models import BloodSample, VariantResult
+from liquidbiopsy.validation import read_genomic_change
 from patients.models import CancerType, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, get_project
 from radiomics.importers.dicom import ingest_dicom
@@ -28,7 +31,7 @@ from radiomics.models import (
     RadiomicSignature,
     SignatureScore,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, grant
 
 
 def source_headers() -> dict[str, list[Dataset]]:
@@ -112,7 +115,10 @@ def test_build_demo_prints_what_it_added_and_what_was_there_already():
 
     assert first.getvalue().startswith(f"Demo biobank: added {built.counts()}.\n")
     assert built.counts().startswith("4 patients, 8 imaging studies, ")
-    # One patient's generated draws were deleted: the second build adds them again.
+    # One patient's generated draws were deleted: the second build adds them again,
+    # and keeps the first line and response it had (one of each, not two):
+    for patient in Patient.objects.all():
+        assert patient.treatments.count() == patient.events.count() == 1
     assert re.match(
         r"Demo biobank: added (\d+) blood draws?, \1 CTC counts?, \d+ cfDNA variant "
         r"results?; already there: 4 patients, 8 imaging studies, \d+ blood draws, ",
@@ -450,3 +456,182 @@ def test_build_demo_counts_and_scores_the_demo_project_only(
     signature.refresh_from_db()
     assert signature.cutoff == median(demo_scores.values_list("score", flat=True))
     assert f"{built.extractions} extractions of project demo scored" in caplog.text
+
+
+# Values cited by the task that asked for the demo's genomic changes (EGFR p.T790M on
+# GRCh37 and KRAS p.G12C), beside the ones checked when the table was written:
+CITED_GRCH37 = {
+    ("EGFR", "p.T790M"): "7:55249071 C>T",
+    ("KRAS", "p.G12C"): "12:25398285 C>A",
+}
+
+
+@pytest.mark.django_db
+def test_demo_draws_carry_lab_sample_ids_and_timepoints_free_of_dates():
+    demo.build_demo(radiomics=False)
+
+    draws = BloodSample.objects.all()
+    assert draws.exists()
+    for patient in Patient.objects.all():
+        ids = [d.external_sample_id for d in patient.blood_samples.all()]
+        assert all(ids) and len(set(ids)) == len(ids), ids
+        # One accession per patient, its draws numbered in the order drawn:
+        accession = {sample_id.rsplit("-", 1)[0] for sample_id in ids}
+        assert len(accession) == 1
+        assert [i.rsplit("-", 1)[1] for i in ids] == [
+            f"{n:02d}" for n in range(1, len(ids) + 1)
+        ]
+    # Nothing in them a viewer's page would have to hide as "[date]":
+    for draw in draws:
+        assert not has_dates(draw.external_sample_id), draw.external_sample_id
+        assert not has_dates(draw.timepoint), draw.timepoint
+        assert draw.timepoint != demo.THIN_DEMO_TIMEPOINT
+
+
+@pytest.mark.django_db
+def test_a_viewer_sees_each_demo_draw_named_by_its_sample_id(client, django_user_model):
+    demo.build_demo(radiomics=False)
+    project = Project.objects.get(code=demo.DEMO_PROJECT)
+    client.force_login(grant(django_user_model.objects.create_user("viewer"), project))
+    patient = Patient.objects.order_by("pk").first()
+
+    # A viewer reads shifted dates by default:
+    html = unescape(client.get(f"/patients/{patient.pk}/").content.decode())
+
+    for draw in patient.blood_samples.all():
+        assert draw.external_sample_id
+        assert f"{draw.external_sample_id}, drawn " in html
+        assert f"({draw.timepoint})" in html
+        assert draw.drawn_on.isoformat() not in html
+    assert "[date]" not in html
+
+
+@pytest.mark.django_db
+def test_demo_timepoints_follow_each_patients_first_line():
+    demo.build_demo(radiomics=False)
+
+    for patient in Patient.objects.prefetch_related("treatments", "events"):
+        (line,) = patient.treatments.all()
+        (response,) = patient.events.filter(kind="response")
+        draws = list(patient.blood_samples.order_by("drawn_at"))
+        before = [d for d in draws if d.drawn_on < line.started_on]
+        assert [d.timepoint for d in before[-1:]] == ["Baseline"]
+        assert {d.timepoint for d in before[:-1]} <= {"Pre-treatment"}
+        for draw in draws[len(before) :]:
+            week = (draw.drawn_on - line.started_on).days // 7 + 1
+            if (
+                response.recist == "PD"
+                and 0 <= (draw.drawn_on - response.occurred_on).days <= 30
+            ):
+                expected = {"Progression"}
+            elif line.ended_on is None or draw.drawn_on <= line.ended_on:
+                expected = {f"On treatment, week {week}"}
+            else:
+                expected = {"End of treatment", "Follow-up"}
+            assert draw.timepoint in expected, (draw.drawn_on, line, response.recist)
+        # Progression ends the line at its assessment; a drug taken until then has
+        # no end otherwise:
+        if response.recist == "PD":
+            assert line.ended_on == response.occurred_on
+        elif line.kind in ("targeted", "hormonal"):
+            assert line.ended_on is None
+
+
+@pytest.mark.django_db
+def test_demo_variants_carry_their_grch37_genomic_change():
+    demo.build_demo(radiomics=False)
+
+    for key, change in CITED_GRCH37.items():
+        assert demo.HOTSPOTS_GRCH37[key] == change
+    for (gene, protein), change in demo.HOTSPOTS_GRCH37.items():
+        assert (gene, protein) in {v for panel in demo.PANELS.values() for v in panel}
+        assert read_genomic_change(change) == change  # the stored form
+    variants = VariantResult.objects.all()
+    assert variants.exists()
+    for variant in variants:
+        change = demo.HOTSPOTS_GRCH37.get((variant.gene, variant.protein_change), "")
+        assert (variant.genomic_change, variant.genome_build) == (
+            change,
+            "GRCh37" if change else "",
+        )
+
+
+@pytest.mark.django_db
+def test_demo_variants_are_found_by_their_genomic_change(client):
+    demo.build_demo(radiomics=False)
+    client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
+    l858r = demo.HOTSPOTS_GRCH37["EGFR", "p.L858R"]
+
+    found = client.get("/api/variants/", {"variant": f"{l858r} hg19"}).json()
+    pairs = client.get("/cohorts/query.json", {"variant": l858r}).json()["rows"]
+
+    assert found["results"]
+    assert {(r["gene"], r["protein_change"]) for r in found["results"]} == {
+        ("EGFR", "p.L858R")
+    }
+    assert pairs
+
+
+@pytest.mark.parametrize("seed", [7, 2])
+@pytest.mark.django_db
+def test_demo_gives_an_egfr_cohort_at_the_default_window(client, seed):
+    """Every panel is shown (one cancer type each), so the lung patient on osimertinib
+    carries the EGFR driver it is treated for, found in its baseline draw."""
+    demo.build_demo(seed=seed, radiomics=False)
+    client.login(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
+
+    egfr = client.get("/cohorts/query.json", {"gene": "EGFR"}).json()
+    kras = client.get("/cohorts/query.json", {"gene": "KRAS"}).json()
+
+    assert egfr["criteria"]["window_days"] == 30
+    assert egfr["rows"] and kras["rows"]
+    assert set(Patient.objects.values_list("cancer_type", flat=True)) == set(
+        demo.PANELS
+    )
+    luad = Patient.objects.get(cancer_type=CancerType.LUAD)
+    baseline = luad.blood_samples.get(timepoint="Baseline")
+    assert VariantResult.objects.filter(
+        assay__sample=baseline, gene="EGFR", protein_change="p.L858R", call="detected"
+    ).exists()
+    # Drivers of one pathway exclude each other: no KRAS in the EGFR-mutant tumour.
+    assert not VariantResult.objects.filter(
+        assay__sample__patient=luad, gene="KRAS", call="detected"
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_a_thin_demo_of_earlier_builds_is_made_again_once():
+    demo.build_demo(radiomics=False)
+    built = records_of_demo()
+    # What the first demos left: every draw named "demo", without a sample ID.
+    BloodSample.objects.update(
+        timepoint=demo.THIN_DEMO_TIMEPOINT, external_sample_id=""
+    )
+
+    upgrade = demo.build_demo(radiomics=False)
+    again = demo.build_demo(radiomics=False)
+
+    assert records_of_demo() == built
+    assert upgrade.after == upgrade.before
+    assert again.added == demo.DemoSummary(0, 0, 0, 0, 0, 0)
+
+
+def records_of_demo() -> list[tuple]:
+    """The generated records of every demo patient, comparable across builds."""
+    return [
+        (
+            list(p.treatments.values_list("agent", "started_on", "ended_on")),
+            list(p.events.values_list("kind", "recist", "occurred_on")),
+            list(
+                p.blood_samples.order_by("drawn_at").values_list(
+                    "drawn_at", "external_sample_id", "timepoint"
+                )
+            ),
+            list(
+                VariantResult.objects.filter(assay__sample__patient=p)
+                .order_by("assay__sample__drawn_at", "gene", "protein_change")
+                .values_list("gene", "protein_change", "call", "vaf", "genomic_change")
+            ),
+        )
+        for p in Patient.objects.order_by("pk")
+    ]
