@@ -36,6 +36,8 @@ case "$cmd" in
     run)
         ensure_venv
         mkdir -p var
+        # A PostgreSQL DATABASE_URL naming a database its server lacks gets it made:
+        "$VENV/bin/python" manage.py ensure_database
         "$VENV/bin/python" manage.py migrate --noinput
         # BIOBANK_DEMO=0 serves a database without adding the demo project and user:
         if [ "${BIOBANK_DEMO:-1}" != "0" ]; then

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from biobank.core.importing import (
@@ -279,6 +280,33 @@ def stored_project(code: str) -> Project | None:
         return None
 
 
+def removed_if_unused(project: Project, created: bool) -> str:
+    """Delete `project` if this command `created` it and its import stored nothing.
+
+    Return what to tell the user ("" when the project stays). A rejected file said
+    "nothing was stored" beside "Created new project", and left that empty project
+    in every list of projects (trial T22). Only a project that nothing but failed
+    runs of its own refers to goes: no patient, role, saved cohort or run that stored
+    anything; its failed runs and their problems go with it, after the command has
+    printed the problems.
+    """
+    if not created:
+        return ""
+    used = (
+        project.patients.exists()
+        or project.memberships.exists()
+        or project.import_runs.exclude(status=ImportRun.Status.FAILED).exists()
+    )
+    if used:
+        return ""
+    try:
+        with transaction.atomic():
+            project.delete()
+    except ProtectedError:  # a record made meanwhile (a saved cohort) holds it
+        return ""
+    return f" Project {project.code!r}, created for it, was removed again."
+
+
 def target_project(code: str, username: str | None, create: bool = False):
     """Return the project, the acting user and whether the project is new, or stop.
 
@@ -388,10 +416,14 @@ class ImportCommand(BaseCommand):
             lines = printed_lines(exc.problems, "", "rejected")
             lines += printed_lines(exc.warnings, "  warning: ", "warnings")
             said = "\n".join(lines)
-            raise CommandError(f"File rejected; nothing was stored.\n{said}") from None
+            removed = removed_if_unused(target, created)
+            raise CommandError(
+                f"File rejected; nothing was stored.{removed}\n{said}"
+            ) from None
 
         self.stdout.write(report.summary())
         # Rows are rejected one by one, but a file whose every row was rejected must
         # not look like success to a script (ingest_dicom does the same for files):
         if status_of(report) == ImportRun.Status.FAILED:
-            raise CommandError("Every row was rejected; nothing was stored.")
+            removed = removed_if_unused(target, created)
+            raise CommandError(f"Every row was rejected; nothing was stored.{removed}")

@@ -738,6 +738,40 @@ def test_a_patients_table_for_a_new_project_code_says_it_created_the_project(
     assert Patient.objects.filter(project__code="dmeo").count() == 2
 
 
+def test_a_rejected_table_for_a_new_project_code_leaves_no_project(
+    project, tmp_path, capsys
+):
+    path = tmp_path / "pat_bad.csv"
+    path.write_text("patient_id,sex,birth_year\nP-1,F,1961\nP-2,M,abc\n")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("import_clinical", str(path), "--project", "lung1b")
+
+    message = str(raised.value)
+    assert message.startswith(
+        "File rejected; nothing was stored. Project 'lung1b', created for it, was "
+        "removed again.\n"
+    )
+    assert "row 3, field birth_year" in message
+    assert not Project.objects.filter(code__iexact="lung1b").exists()
+    assert not ImportRun.objects.filter(project__isnull=True).exists()
+    # The project the fixture made, with runs of its own, is not touched:
+    assert Project.objects.filter(pk=project.pk).exists()
+
+
+def test_a_rejected_table_for_an_existing_project_keeps_it_and_its_failed_run(
+    project, tmp_path
+):
+    path = tmp_path / "pat_bad.csv"
+    path.write_text("patient_id,sex,birth_year\nP-1,F,1961\nP-2,M,abc\n")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("import_clinical", str(path), "--project", project.code)
+
+    assert "removed" not in str(raised.value)
+    assert ImportRun.objects.get(project=project).status == ImportRun.Status.FAILED
+
+
 def test_a_treatments_table_refuses_an_unknown_project_code(project, tmp_path):
     path = tmp_path / "treatments.csv"
     path.write_text("patient_id,regimen,start_date\nP-1,FOLFOX,2020-01-02\n")

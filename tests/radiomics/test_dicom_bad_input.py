@@ -16,7 +16,7 @@ from django.db import IntegrityError
 
 import radiomics.importers.dicom as dicom
 from biobank.core.importing import ImportRejected
-from patients.models import DataIssue, ImportRun, Patient
+from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import find_patient
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
@@ -441,8 +441,31 @@ def test_command_fails_when_every_file_of_the_batch_is_rejected(tmp_path, capsys
     (inbox / "notes.txt").write_text("not an image")
     (inbox / "empty.dcm").write_bytes(b"")
 
-    with pytest.raises(CommandError, match="Every file was rejected"):
+    with pytest.raises(CommandError, match="Every file was rejected") as raised:
         call_command("ingest_dicom", str(inbox), "--project", "cmd")
 
     assert "2 rejected" in capsys.readouterr().out
     assert not ImagingStudy.objects.exists()
+    # The project made for the batch held nothing, and was removed again:
+    assert str(raised.value).endswith(
+        "Project 'cmd', created for it, was removed again."
+    )
+    assert not Project.objects.filter(code="cmd").exists()
+
+
+@pytest.mark.django_db
+def test_every_file_rejected_into_an_existing_project_keeps_the_project(
+    tmp_path, capsys
+):
+    existing = Project.objects.create(code="kept", name="kept")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "notes.txt").write_text("not an image")
+
+    with pytest.raises(CommandError, match="Every file was rejected") as raised:
+        call_command("ingest_dicom", str(inbox), "--project", "kept")
+
+    assert "removed" not in str(raised.value)
+    assert Project.objects.filter(pk=existing.pk).exists()
+    # Its run is kept, and the de-identification report of the run is named:
+    assert "import run" in capsys.readouterr().out

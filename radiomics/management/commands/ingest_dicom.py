@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from biobank.core.importing import ImportRejected
-from patients.importers.runs import acting_as, add_acting_user_argument, target_project
+from patients.importers.runs import (
+    acting_as,
+    add_acting_user_argument,
+    removed_if_unused,
+    target_project,
+)
 from radiomics.importers.dicom import ingest_dicom
 
 
@@ -58,9 +63,16 @@ class Command(BaseCommand):
             with acting_as(user):
                 report = ingest_dicom(path, target, progress=progress, user=user)
         except ImportRejected as exc:
-            raise CommandError(f"Nothing was imported.\n{exc}") from None
+            removed = removed_if_unused(target, created)
+            raise CommandError(f"Nothing was imported.{removed}\n{exc}") from None
         self.stdout.write(report.summary())
-        if report.import_run_id is not None:
+        # A batch goes on past rejected files, but one where every file was rejected
+        # must not look like success to a script:
+        every_rejected = (
+            report.rejected and not report.created and not report.duplicates
+        )
+        removed = removed_if_unused(target, created) if every_rejected else ""
+        if report.import_run_id is not None and not removed:
             url = reverse(
                 "admin:radiomics_deidentifiedattribute_report",
                 args=[report.import_run_id],
@@ -69,7 +81,7 @@ class Command(BaseCommand):
                 f"What de-identification removed, replaced and kept, attribute by "
                 f"attribute (import run {report.import_run_id}): {url} on the admin site"
             )
-        # A batch goes on past rejected files, but one where every file was rejected
-        # must not look like success to a script:
-        if report.rejected and not report.created and not report.duplicates:
-            raise CommandError("Every file was rejected; nothing was imported.")
+        if every_rejected:
+            raise CommandError(
+                f"Every file was rejected; nothing was imported.{removed}"
+            )
