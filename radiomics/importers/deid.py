@@ -741,19 +741,28 @@ def _name_words(part: str) -> list[str]:
     return words
 
 
-_APOSTROPHE = re.compile("['\u2018\u2019\u02bc`\u00b4]")
+# What people and keyboards put for an apostrophe: the ASCII one and the grave
+# accent (`); the typographic quotes (‘ ’ ‛), the acute accent (´), primes (′ ‵),
+# the modifier letters (ʹ ʻ ʼ ʽ, the saltillo ꞌ) and the fullwidth forms, which
+# texts are read with as the ASCII apostrophe (_UNDECOMPOSED).
+_ASCII_APOSTROPHES = "'`"
+_OTHER_APOSTROPHES = (
+    "\u2018\u2019\u201b\u00b4\u2032\u2035\u02b9\u02bb\u02bc\u02bd\ua78c\uff07\uff40"
+)
+_APOSTROPHE = re.compile(f"[{_ASCII_APOSTROPHES}{_OTHER_APOSTROPHES}]")
 
 
 def _apostrophe_spellings(word: str) -> list[str]:
     """Return how else a name with an apostrophe is written (O'BRIEN).
 
-    With either apostrophe (O'BRIEN, O’BRIEN), without one (OBRIEN: file names,
-    systems that keep letters only) and, from five letters on, with a space for it
-    (O BRIEN; L OR of L'OR would be found in CONTROL ORDER).
+    With either ASCII mark (O'BRIEN, O`BRIEN: a text is read with any other as the
+    apostrophe, _OTHER_APOSTROPHES, but an ASCII text as written), without one
+    (OBRIEN: file names, systems that keep letters only) and, from five letters on,
+    with a space for it (O BRIEN; L OR of L'OR would be found in CONTROL ORDER).
     """
     if not _APOSTROPHE.search(word):
         return []
-    marks = ["'", "\u2019", ""]
+    marks = ["'", "`", ""]
     if len(_APOSTROPHE.sub("", word)) > _SUBSTRING_NAME:
         marks.append(" ")
     return [_APOSTROPHE.sub(mark, word) for mark in marks]
@@ -1510,6 +1519,8 @@ _UNDECOMPOSED = str.maketrans(
     {"Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Ð": "D", "Þ": "TH"}
     | {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th"}
     | {"ß": "ss", "ı": "i"}
+    # ... and apostrophes (O’BRIEN, O´BRIEN, whose accent NFKD makes a space):
+    | dict.fromkeys(map(ord, _OTHER_APOSTROPHES), "'")
 )
 # The other way round, from four letters on: MULLER for a patient MUELLER, written
 # Müller and read without accents. Not for shorter names, whose AE/OE/UE is more

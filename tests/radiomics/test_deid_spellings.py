@@ -78,7 +78,28 @@ SPELT_OTHERWISE = [
     ("O'BRIEN^JOHN", "OBRIEN follow-up"),
     ("O'BRIEN^JOHN", "O BRIEN follow-up"),
     ("O'BRIEN^JOHN", "prior JOBRIEN"),
+    # What else people and keyboards type for an apostrophe, in the text or the
+    # name: the backtick, the modifier letter apostrophe, quotes, a prime, the
+    # acute accent (in a header of ISO_IR 192 where ISO_IR 100 cannot hold them):
+    ("O'BRIEN^JOHN", "O`BRIEN follow-up"),
+    ("O'BRIEN^JOHN", "O`Brien follow-up"),
+    ("O'BRIEN^JOHN", "Oʼbrien follow-up"),
+    ("O'BRIEN^JOHN", "O‘BRIEN follow-up"),
+    ("O'BRIEN^JOHN", "O′BRIEN follow-up"),
+    ("D'SA^PRIYA", "D´Sa follow-up"),  # NFKD made a space of the accent: D SA
+    ("O`BRIEN^JOHN", "O’BRIEN follow-up"),
+    ("O′BRIEN^JOHN", "O'BRIEN follow-up"),
+    ("O′BRIEN^JOHN", "OBRIEN follow-up"),
 ]
+
+
+def character_set(*texts: str) -> str:
+    """The Latin-1 of most headers here, or UTF-8 where Latin-1 cannot hold a text."""
+    try:
+        "".join(texts).encode("latin-1")
+    except UnicodeEncodeError:
+        return "ISO_IR 192"
+    return "ISO_IR 100"
 
 
 # The patient's own file, and the file of another patient of the batch:
@@ -91,10 +112,41 @@ WHOSE = pytest.mark.parametrize(
 @WHOSE
 @pytest.mark.parametrize("name, description", SPELT_OTHERWISE)
 def test_a_name_spelt_otherwise_is_emptied(inbox, project, ingest, name, description):
-    report = ingest(inbox, project, description, PatientName=name)
+    report = ingest(
+        inbox,
+        project,
+        description,
+        PatientName=name,
+        SpecificCharacterSet=character_set(name, description),
+    )
 
     assert stored_description(project, OWN_ID) == {""}
     assert emptied(report) == ["SeriesDescription (0008,103E)"]
+
+
+KEPT_BESIDE_APOSTROPHES = [
+    ("O'BRIEN^JOHN", "O`NEILL follow-up"),
+    ("O'BRIEN^JOHN", "the CT`s of the chest"),
+    ("O'BRIEN^JOHN", "delay 5′ after contrast"),
+    ("D'SA^PRIYA", "DSA run 2"),  # a short part alone, of another patient
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, description", KEPT_BESIDE_APOSTROPHES)
+def test_another_patients_apostrophe_name_leaves_other_text_alone(
+    inbox, project, name, description
+):
+    report = ingest_beside(
+        inbox,
+        project,
+        description,
+        PatientName=name,
+        SpecificCharacterSet=["ISO_IR 192"],
+    )
+
+    assert stored_description(project, OWN_ID) == {description}
+    assert emptied(report) == []
 
 
 BIRTH_DATE_WRITTEN = [
@@ -218,6 +270,11 @@ REDACTED_SPELLINGS = [
     ("O'BRIEN^JOHN", "O\u2019Brien/ct.dcm", "[redacted]/ct.dcm"),
     ("O\u2019BRIEN^JOHN", "O'Brien/ct.dcm", "[redacted]/ct.dcm"),
     ("O'BRIEN^JOHN", "O BRIEN ct", "[redacted] ct"),
+    ("O'BRIEN^JOHN", "O`Brien_ct.dcm", "[redacted]_ct.dcm"),
+    ("O'BRIEN^JOHN", "Oʼbrien/ct.dcm", "[redacted]/ct.dcm"),
+    ("O\u2032BRIEN^JOHN", "obrien.dcm", "[redacted].dcm"),
+    ("D'SA^PRIYA", "D´Sa_ct", "[redacted]_ct"),
+    ("D'SA^PRIYA", "D´Sa`s CT", "[redacted]`s CT"),
 ]
 
 
