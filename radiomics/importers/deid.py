@@ -805,12 +805,24 @@ def _short_family_initials(name: str) -> set[tuple[str, str]]:
 _SHORTEST_FAMILY_BESIDE_INITIAL = 2
 # Words of two or three letters that reports and protocols write beside a lone
 # capital (NO C, compare to L side, CHEST AP L, LAT R, DELAY 5 MIN A, DR J.): a
-# family name spelt so is not looked for beside an initial (_ShortNameParts), as a
-# modality is not. NB: that leaves out real family names, Korean 노 (NO), 인 (IN),
-# 민 (MIN), Vietnamese Tô (TO): NO M. of NO^MINSU is not found that way.
+# family name spelt so, or as a modality (KO, Korean 고), is looked for beside an
+# initial only where the initial is marked as one (_FAMILY_THEN_INITIAL: NO M.,
+# NO^M for a patient NO^MINSU; Korean 노 NO, 인 IN, 민 MIN, Vietnamese Tô TO).
 _WORDS_BESIDE_A_LETTER = frozenset(
     "AM AN AP AS AT BE BY DO DR GO HE IF IN IS IT LAT LT ME MIN MR MS MY NO OF ON "
     "OR PA PER PM POS PRE RE RT SO TO UP VS WE".split()
+)
+# A family name of two or three letters and a letter marked as an initial: by a
+# full stop after it (NO M., NO, M., M. NO) or a caret between them (NO^M), as
+# DICOM writes names. Not a letter of a chain of them (NO C.A.P., A.P. NO), nor
+# one with letters glued after the stop (NO M.R.I.):
+_FAMILY_THEN_INITIAL = re.compile(
+    r"(?<![^\W_])(?P<family>[^\W\d_]{2,3})"
+    r"(?:(?:\s*,\s*|\s+|\^)(?P<initial>[^\W\d_])\.|\^(?P<caret>[^\W\d_]))"
+    r"(?![^\W_])"
+)
+_INITIAL_THEN_FAMILY = re.compile(
+    r"(?<![\w.])(?P<initial>[^\W\d_])\.\s*(?P<family>[^\W\d_]{2,3})(?![^\W_])"
 )
 
 
@@ -830,6 +842,21 @@ def _families_and_initials(name: str) -> Iterator[tuple[str, set[str]]]:
         for word in _name_words(family):
             if word.isalpha() and not _SPACELESS.search(word):
                 yield word, initials
+
+
+def _of_one_patient(
+    family: str, initial: str, pairs: frozenset[tuple[str, str]]
+) -> bool:
+    """Whether a family name and an initial, as written, are a pair of one patient.
+
+    The initial a capital, the family name in capitals or with a capital first
+    (_written_as_a_name()); `pairs` in capitals (_ShortNameParts).
+    """
+    return (
+        initial.isupper()
+        and _written_as_a_name(family)
+        and (family.upper(), initial) in pairs
+    )
 
 
 def _written_as_a_name(word: str) -> bool:
@@ -1104,25 +1131,33 @@ class _ShortNameParts:
     capital, as initials are written, so that "li w" or "do a" in a sentence is no
     name, and the family name in capitals or with a capital first (LI, Li; "in L"
     is no IN^LEE). Not glued (LIW: too often an ordinary word, see _initialled()),
-    nor for a family name of one letter (W/O C beside O^CHULSOO), nor one that is a
-    modality (CT W CONTRAST beside a patient CT^WEI) or a word written beside a
-    lone letter (_WORDS_BESIDE_A_LETTER: CT HEAD NO C beside NO^CHUL).
-    NB: that leaves out a real family name or two: KO (Korean 고) is the modality
-    Key Object Selection, so KO M. of KO^MINSU is not found here.
+    nor for a family name of one letter (W/O C beside O^CHULSOO). A family name
+    that is a modality (CT W CONTRAST beside a patient CT^WEI; KO, Korean 고, is
+    Key Object Selection) or a word written beside a lone letter
+    (_WORDS_BESIDE_A_LETTER: CT HEAD NO C beside NO^CHUL) is found beside an
+    initial marked as one only (_FAMILY_THEN_INITIAL, _INITIAL_THEN_FAMILY: NO M.,
+    M. NO, NO^M for NO^MINSU). NB: so a sentence that ends NO C. is emptied
+    beside a patient NO^CHUL: nothing tells that stop from an initial's.
     """
 
     def __init__(
-        self, by_part: dict[str, int], family_initials: frozenset[tuple[str, str]]
+        self,
+        by_part: dict[str, int],
+        family_initials: frozenset[tuple[str, str]],
+        marked_family_initials: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         # Each part's patients, as a bit mask (one bit a patient):
         self.by_part = by_part
         # (family name, initial) of one patient, spelt as _spellings() spells:
         self.family_initials = family_initials
+        # ... whose family name is a word (NO) or a modality: initial marked only:
+        self.marked_family_initials = marked_family_initials
 
     @classmethod
     def of(cls, screens: Iterable[IdentifierScreen]) -> _ShortNameParts:
         by_part: dict[str, int] = {}
         family_initials: set[tuple[str, str]] = set()
+        marked: set[tuple[str, str]] = set()
         for number, screen in enumerate(screens):
             for part in _spellings(screen.names):
                 # Names without spaces (CJK) are found anywhere by finds() already:
@@ -1133,27 +1168,30 @@ class _ShortNameParts:
                 ):
                     by_part[part] = by_part.get(part, 0) | 1 << number
             for family, initial in screen.short_family_initials:
-                family_initials |= {
-                    (spelt, _unaccented(initial))
-                    for spelt in _spellings([family])
-                    if len(spelt) < _SUBSTRING_NAME
-                    and spelt not in _modalities()
-                    and spelt not in _WORDS_BESIDE_A_LETTER
-                }
-        return cls(by_part, frozenset(family_initials))
+                for spelt in _spellings([family]):
+                    if len(spelt) >= _SUBSTRING_NAME:
+                        continue
+                    pair = (spelt, _unaccented(initial))
+                    if spelt in _modalities() or spelt in _WORDS_BESIDE_A_LETTER:
+                        marked.add(pair)
+                    else:
+                        family_initials.add(pair)
+        return cls(by_part, frozenset(family_initials), frozenset(marked))
 
     def together_in(self, text: str) -> bool:
         """Whether the text holds two or more different parts of one patient together.
 
         Or a short family name beside an initial of the same patient (LI W.).
         """
-        if not self.by_part and not self.family_initials:
+        if not (self.by_part or self.family_initials or self.marked_family_initials):
             return False
         return any(self._together_in(plain) for plain in _readings(text))
 
     def _together_in(self, plain: str) -> bool:
         """together_in() for one reading of a text (_readings())."""
         if self.family_initials and self._family_beside_initial(plain):
+            return True
+        if self.marked_family_initials and self._family_beside_marked_initial(plain):
             return True
         made_before = named_before = 0
         word_before = ""
@@ -1174,18 +1212,24 @@ class _ShortNameParts:
         """
         words = _NOT_ALNUM.split(plain)
         for first, second in zip(words, words[1:], strict=False):
-            if (
-                second.isupper()
-                and _written_as_a_name(first)
-                and (first.upper(), second) in self.family_initials
-            ):
+            if _of_one_patient(first, second, self.family_initials):
                 return True
-            if (
-                first.isupper()
-                and _written_as_a_name(second)
-                and (second.upper(), first) in self.family_initials
-            ):
+            if _of_one_patient(second, first, self.family_initials):
                 return True
+        return False
+
+    def _family_beside_marked_initial(self, plain: str) -> bool:
+        """Whether the text holds such a pair with the initial marked (NO M., M. NO).
+
+        Of marked_family_initials; written as _family_beside_initial() asks.
+        """
+        for pattern in (_FAMILY_THEN_INITIAL, _INITIAL_THEN_FAMILY):
+            for match in pattern.finditer(plain):
+                initial = match.group("initial") or match.group("caret")
+                if _of_one_patient(
+                    match.group("family"), initial, self.marked_family_initials
+                ):
+                    return True
         return False
 
     def _made_of(self, word: str) -> tuple[int, int, int]:

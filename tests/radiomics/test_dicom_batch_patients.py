@@ -394,6 +394,14 @@ def two_patients(inbox: Path, project, a: dict, description: str) -> dict[str, s
         ({"PatientName": "LI^WEI^MING"}, "Li, M. 2019"),  # the middle name's
         ({"PatientName": "LÜ^WEI"}, "LU W."),  # spelt without accents
         ({"PatientName": "DOE^JOHN"}, "DOE J. follow-up"),
+        # ... also one that is a word written beside a lone letter (NO, Korean 노)
+        # or a modality (KO, Korean 고), where a stop or a caret marks the initial:
+        ({"PatientName": "NO^MINSU"}, "NO M. follow-up"),
+        ({"PatientName": "NO^MINSU"}, "follow-up of No, M."),
+        ({"PatientName": "NO^MINSU"}, "M. NO prior"),
+        ({"PatientName": "NO^MINSU"}, "ref NO^M"),
+        ({"PatientName": "IN^HO^JUNG"}, "IN J. 2019"),  # the middle name's
+        ({"PatientName": "KO^MINSU"}, "KO M. follow-up"),
     ],
 )
 def test_short_name_parts_of_another_patient_together_are_found(
@@ -463,6 +471,17 @@ def test_own_short_name_parts_glued_to_digits_or_a_code_are_found(
         ({"PatientName": "AP^LEE"}, "CHEST AP L"),
         ({"PatientName": "LAT^RONALD"}, "LAT R"),
         ({"PatientName": "MIN^ANNA"}, "DELAY 5 MIN A"),
+        # ... and such a word beside its initial marked by nothing, another
+        # initial, letters of an abbreviation, or the word in small letters:
+        ({"PatientName": "NO^MINSU"}, "NO CONTRAST"),
+        ({"PatientName": "NO^MINSU"}, "CT HEAD NO M"),
+        ({"PatientName": "NO^MINSU"}, "NO X. follow-up"),
+        ({"PatientName": "NO^MINSU"}, "NO M.R.I. prior"),
+        ({"PatientName": "NO^CHUL"}, "CT NO C.A.P."),
+        ({"PatientName": "NO^CHUL"}, "C.A.P. NO CONTRAST"),
+        ({"PatientName": "NO^MINSU"}, "SERIES NO. M2"),
+        ({"PatientName": "NO^MINSU"}, "no M. delay"),
+        ({"PatientName": "KO^MINSU"}, "KO M"),
     ],
 )
 def test_another_patients_name_parts_in_a_word_or_alone_are_kept(
@@ -487,6 +506,20 @@ def test_a_family_name_and_an_initial_of_two_patients_are_no_name():
     assert not screen.finds_other("LI W. prior", patient_only=False)
     assert screen.finds_other("LI A. prior", patient_only=False)
     assert screen.finds_other("prior W. WU", patient_only=False)
+
+
+def test_a_word_as_family_name_and_a_marked_initial_of_two_patients_are_no_name():
+    """NO of NO^ANNA beside the M. of MIN^WEI names neither."""
+    from radiomics.importers import deid
+
+    screen = deid.BatchScreen()
+    screen.add_patient(build_ct(PatientName="NO^ANNA", PatientID="SYN-8001"))
+    screen.add_patient(build_ct(PatientName="MIN^WEI", PatientID="SYN-8002"))
+
+    assert not screen.finds_other("NO M. prior", patient_only=False)
+    assert not screen.finds_other("MIN A. prior", patient_only=False)
+    assert screen.finds_other("NO A. prior", patient_only=False)
+    assert screen.finds_other("W. MIN prior", patient_only=False)
 
 
 def test_the_own_patients_names_are_still_found_inside_words(inbox, project):
