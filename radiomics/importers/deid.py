@@ -424,12 +424,13 @@ class IdentifierScreen:
 
         Names in the text compared without its accents (Núñez for NUNEZ), as
         finds() compares them; birth dates however they are written (_dates_in()).
-        Finds that overlap become one. Hangul letters are read both as syllables and
-        as letters (_readings()).
+        Finds that overlap become one. Hangul letters are read as syllables and as
+        letters, each way finds() reads them (_readings()).
         """
-        found = self._found_in_reading(text, alternatives, True)
+        found = self._found_in_reading(text, alternatives, _JAMO_READINGS[0])
         if not text.isascii() and _JAMO.search(text):
-            found += self._found_in_reading(text, alternatives, False)
+            for jamo_finals in _JAMO_READINGS[1:]:
+                found += self._found_in_reading(text, alternatives, jamo_finals)
         merged: list[tuple[int, int]] = []
         for start, end in sorted(found):
             if merged and start < merged[-1][1]:
@@ -439,10 +440,10 @@ class IdentifierScreen:
         return merged
 
     def _found_in_reading(
-        self, text: str, alternatives: _Alternatives, jamo_as_syllables: bool
+        self, text: str, alternatives: _Alternatives, jamo_finals: int | None
     ) -> list[tuple[int, int]]:
         """_found_in() for one reading of the text: spans of the text, unsorted."""
-        plain, at = _plain_view(text, jamo_as_syllables=jamo_as_syllables)
+        plain, at = _plain_view(text, jamo_finals=jamo_finals)
         pattern = alternatives.pattern_for(plain)
         found = _whole_tokens(plain, pattern) if pattern is not None else []
         # Family names glued to an initial (JSMITH) apart, with the names and IDs
@@ -456,9 +457,7 @@ class IdentifierScreen:
             found += _whole_tokens(plain, _pattern_of(initialled | beside))
         if not self.birth_dates:
             return _spans_in_text(found, at)
-        upper, upper_at = _plain_view(
-            text, upper=True, jamo_as_syllables=jamo_as_syllables
-        )
+        upper, upper_at = _plain_view(text, upper=True, jamo_finals=jamo_finals)
         return _spans_in_text(found, at) + _spans_in_text(
             _birth_dates_at(upper, self.birth_dates), upper_at
         )
@@ -1597,11 +1596,17 @@ def _spaceless_names(names: set[str]) -> set[str]:
     return (names - single) | glued
 
 
-def _unaccented(text: str, jamo_as_syllables: bool = True) -> str:
+def _unaccented(text: str, jamo_finals: int | None = 2) -> str:
+    """Return the text without its accents, its hangul letters made into syllables.
+
+    `jamo_finals`: the most consonants a syllable takes as its final from the
+    letters typed after it where no vowel follows them (_jamo_syllables()); None:
+    hangul letters are left as they are (_readings()).
+    """
     if text.isascii():
         return text  # most names: nothing to take off, and many to look at
-    if jamo_as_syllables and _JAMO.search(text):
-        text = _composed_jamo(text)
+    if jamo_finals is not None and _JAMO.search(text):
+        text = _composed_jamo(text, jamo_finals)
     decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
     # Composed again, so that a hangul syllable (김) stays one, not three jamo:
     return unicodedata.normalize(
@@ -1610,23 +1615,32 @@ def _unaccented(text: str, jamo_as_syllables: bool = True) -> str:
 
 
 def _readings(text: str) -> list[str]:
-    """Return the text as finds() compares it (_unaccented()), once or twice.
+    """Return the text as finds() compares it (_unaccented()), once or more.
 
-    Twice when it holds hangul letters (jamo), which read two ways: as the
+    More when it holds hangul letters (jamo), which read several ways: as the
     syllables they spell with the syllable before them (기 and ᄆ, NFKC of ㄱㅣㅁ,
     is 김) or as letters after it (김민수ㅎㅎ, 김민수ᄏᄏ: laughter after 김민수, not
-    김민숳). Nothing tells them apart, so a name found in either is found.
-    NB: a name typed all in letters and followed by one (ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ) reads
-    김민숰ㅋ or letters, neither 김민수, and is not found: a third reading, with
-    that last final given back, would be needed.
+    김민숳); and typed all in letters, with the consonants after the last syllable
+    (no vowel follows them) as its final, one of them only or none
+    (_JAMO_READINGS: ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ is 김민숰ㅋ or 김민수ㅋㅋ, ㄱㅣㅁㅁㅣㄴㅎㅎ 김믾ㅎ
+    or 김민ㅎㅎ). Nothing tells them apart, so a name found in any is found, and
+    one that differs by such a final goes too (김민수 takes ㄱㅣㅁㅁㅣㄴㅅㅜㄱ, which
+    may be 김민숙): the safer side. NB: letters before a syllable are its finals
+    in every reading (ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ검사 is 김민숰ㅋ검사), as NFKC writes 김민 as
+    기ᄆ미ᄂ, whose ᄆ before 미 is 기's final; a space before 검사 is needed.
+    Letters apart (ㄱ ㅣ ㅁ) make no syllable.
     """
     if text.isascii():
         return [text]
     plain = _unaccented(text)
     if not _JAMO.search(text):
         return [plain]
-    as_written = _unaccented(text, jamo_as_syllables=False)
-    return [plain] if as_written == plain else [plain, as_written]
+    readings = [plain]
+    for jamo_finals in _JAMO_READINGS[1:]:
+        reading = _unaccented(text, jamo_finals)
+        if reading not in readings:
+            readings.append(reading)
+    return readings
 
 
 # Hangul written as letters, not syllables: compatibility jamo (U+3131-U+318E), as
@@ -1644,6 +1658,13 @@ _JAMO_PAIRS = {
     "ㄹㅁㄻ ㄹㅂㄼ ㄹㅅㄽ ㄹㅌㄾ ㄹㅍㄿ ㄹㅎㅀ ㅂㅅㅄ".split()
 }
 _FIRST_SYLLABLE, _LAST_SYLLABLE = 0xAC00, 0xD7A3
+# The readings of hangul letters (_readings()): the most consonants typed after a
+# syllable with no vowel after them that it takes as its final, as a keyboard
+# does (two: ㄷㅏㄹㄱ is 닭), one or none (letters of their own, ㅋㅋ of 김민수ㅋㅋ);
+# None: the letters as they are, no syllables made (ᄏᄏ after 김민수).
+_JAMO_READINGS: tuple[int | None, ...] = (2, 1, 0, None)
+# Conjoining final consonants (jongseong): a final wherever they stand.
+_CONJOINING_FINALS = re.compile("[\u11a8-\u11ff]")
 
 
 @functools.cache
@@ -1700,7 +1721,7 @@ _AS_LETTERS = {
 }
 
 
-def _jamo_syllables(text: str) -> list[tuple[int, int, str]]:
+def _jamo_syllables(text: str, trailing_finals: int = 2) -> list[tuple[int, int, str]]:
     """Return where jamo of the text make a syllable: (start, end, the syllable).
 
     An initial consonant and a vowel start one, or a syllable of those two
@@ -1709,13 +1730,34 @@ def _jamo_syllables(text: str) -> list[tuple[int, int, str]]:
     기민). Two vowels or two finals that make one (_JAMO_PAIRS) are taken as one.
     Letters that start no syllable (a lone ㅋ) are left as they are. A consonant
     after a syllable may also be a letter of its own (ㅎ of 김민수ㅎㅎ, which this
-    reads 김민숳ㅎ): finds() and redact() read the text both ways (_readings()).
+    reads 김민숳ㅎ): where no vowel follows the consonants, the syllable takes
+    `trailing_finals` of them at most (2, 1 or 0), a conjoining final (ᆨ) always;
+    finds() and redact() read the text each way (_readings(), _JAMO_READINGS).
     """
     initials, vowels, finals = _jamo_roles()
     letters = text.translate(_AS_LETTERS)
 
     def vowel_at(at: int) -> bool:
         return at < len(letters) and letters[at] in vowels
+
+    def finals_at(at: int) -> int:
+        """The most consonants from here on a syllable before them takes as final.
+
+        As a keyboard joins them where a vowel or a syllable (미 of 기ᄆ미, NFKC of
+        ㄱㅣㅁㅁㅣ) follows the consonants; `trailing_finals` where neither does.
+        """
+        after = at
+        while after < len(letters) and (
+            letters[after] in initials or letters[after] in finals
+        ):
+            after += 1
+        if (
+            vowel_at(after)
+            or (after < len(letters) and _is_syllable(letters[after]))
+            or _CONJOINING_FINALS.match(text, at)
+        ):
+            return 2
+        return trailing_finals
 
     found = []
     at = 0
@@ -1735,10 +1777,16 @@ def _jamo_syllables(text: str) -> list[tuple[int, int, str]]:
         if vowel_at(end) and _JAMO_PAIRS.get(vowel + letters[end]) in vowels:
             vowel, end = _JAMO_PAIRS[vowel + letters[end]], end + 1
         index = (initials[initial] * 21 + vowels[vowel]) * 28
-        if end < len(letters) and letters[end] in finals and not vowel_at(end + 1):
+        most = finals_at(end)
+        if (
+            most
+            and end < len(letters)
+            and letters[end] in finals
+            and not vowel_at(end + 1)
+        ):
             final, end = letters[end], end + 1
             two = _JAMO_PAIRS.get(letters[end - 1 : end + 1], "")
-            if two in finals and not vowel_at(end + 1):
+            if most > 1 and two in finals and not vowel_at(end + 1):
                 final, end = two, end + 1
             index += finals[final]
         if end - at > 1:
@@ -1747,10 +1795,14 @@ def _jamo_syllables(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def _composed_jamo(text: str) -> str:
+def _is_syllable(char: str) -> bool:
+    return _FIRST_SYLLABLE <= ord(char) <= _LAST_SYLLABLE
+
+
+def _composed_jamo(text: str, trailing_finals: int = 2) -> str:
     """Return the text with its compatibility jamo assembled into syllables."""
     pieces, done = [], 0
-    for start, end, syllable in _jamo_syllables(text):
+    for start, end, syllable in _jamo_syllables(text, trailing_finals):
         pieces += [text[done:start], syllable]
         done = end
     return "".join([*pieces, text[done:]])
@@ -1773,7 +1825,7 @@ _COMPOSES_WITH_PREVIOUS = frozenset(
 
 
 def _plain_view(
-    text: str, upper: bool = False, jamo_as_syllables: bool = True
+    text: str, upper: bool = False, jamo_finals: int | None = 2
 ) -> tuple[str, list[int] | None]:
     """Return the text as finds() compares it (_unaccented()), and where it came from.
 
@@ -1785,16 +1837,16 @@ def _plain_view(
     compatibility jamo, and each letter of the plain text comes from one place.
     Where that reading is not finds()' (a stray mark between two jamo, never seen in
     real text), every letter comes from the whole text: what is found there takes
-    all of it, the safer side. `jamo_as_syllables`: as _unaccented() (_readings()).
+    all of it, the safer side. `jamo_finals`: as _unaccented() (_readings()).
     """
     if text.isascii():
         return (text.upper() if upper else text), None
     # The later letters of a syllable written in compatibility jamo (ㅣㅁ of ㄱㅣㅁ):
     joined = set()
-    if jamo_as_syllables and _JAMO.search(text):
+    if jamo_finals is not None and _JAMO.search(text):
         joined = {
             at
-            for start, end, _ in _jamo_syllables(text)
+            for start, end, _ in _jamo_syllables(text, jamo_finals)
             for at in range(start + 1, end)
         }
     pieces, starts, start = [], [], 0
@@ -1805,10 +1857,13 @@ def _plain_view(
             or index in joined
         ):
             continue
-        pieces.append(_unaccented(text[start:index], jamo_as_syllables))
+        # A piece holds the letters of one syllable, whichever reading: all of them.
+        pieces.append(
+            _unaccented(text[start:index], None if jamo_finals is None else 2)
+        )
         starts.append(start)
         start = index
-    plain = _unaccented(text, jamo_as_syllables)
+    plain = _unaccented(text, jamo_finals)
     if "".join(pieces) != plain:
         pieces, starts = [plain], [0]
     if upper:

@@ -295,6 +295,62 @@ def test_a_name_is_found_before_letters_that_could_be_its_last_final(
     assert batch.finds_other(text, patient_only=False)
 
 
+@pytest.mark.parametrize("spelt", JAMO_SPELLINGS)
+@pytest.mark.parametrize(
+    ("name", "text", "redacted"),
+    [
+        ("김^민수", "김민수ㅋㅋ 검사", f"{R}ㅋㅋ 검사"),
+        ("김^민수", "김민수ㅎ", f"{R}ㅎ"),
+        ("김^민", "김민ㅎㅎ", f"{R}ㅎㅎ"),  # ㄴㅎ makes one final too (ㄶ)
+    ],
+)
+def test_a_name_typed_in_letters_is_found_before_letters_of_their_own(
+    name, text, redacted, spelt
+):
+    """ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ read 김민숰ㅋ as a keyboard joins it, or as letters, and
+    kept 김민수 (missed after e1531c7): a reading without that final counts too."""
+    spell = JAMO_SPELLINGS[spelt]
+    screen = IdentifierScreen()
+    screen.add_name(name, of_patient=True)
+    batch = BatchScreen()
+    batch.add_patient(build_ct(PatientName=name, PatientID="SYN-1"))
+    batch.add_patient(build_ct(PatientName="X^Y", PatientID="SYN-2"))
+
+    assert screen.finds(spell(text), names=NAMES_IN_TEXT)
+    assert screen.redact(spell(text)) == spell(redacted)
+    assert batch.finds_other(spell(text), patient_only=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["김민지ㅋㅋ", "민사 ㅋㅋ", "김민ㅎㅎ", "수ㅋㅋ CT", "ㅋㅋ 민 수"],
+)
+def test_letters_of_their_own_make_no_name_of_other_letters(text):
+    """The readings of the letters after a syllable find 김민수 only where it is."""
+    screen = IdentifierScreen()
+    screen.add_name("김^민수", of_patient=True)
+
+    assert not screen.finds(compatibility_jamo(text), names=NAMES_IN_TEXT)
+    assert screen.redact(compatibility_jamo(text)) == compatibility_jamo(text)
+
+
+@pytest.mark.parametrize(
+    ("letters", "trailing_finals", "syllables"),
+    [
+        ("ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ", 2, "김민숰ㅋ"),
+        ("ㄱㅣㅁㅁㅣㄴㅅㅜㅋㅋ", 0, "김민수ㅋㅋ"),
+        ("ㄷㅏㄹㄱ", 1, "달ㄱ"),
+        ("ㄷㅏㄹㄱ", 0, "다ㄹㄱ"),
+        ("ㄷㅏㄹㄱㅇㅣ", 0, "닭이"),  # a vowel follows: finals as a keyboard's
+        ("기\u11b7ㅋ", 0, "김ㅋ"),  # a conjoining final is one wherever it stands
+    ],
+)
+def test_letters_after_the_last_syllable_are_its_final_as_asked(
+    letters, trailing_finals, syllables
+):
+    assert _composed_jamo(letters, trailing_finals) == syllables
+
+
 @pytest.mark.parametrize(
     ("letters", "syllables"),
     [
