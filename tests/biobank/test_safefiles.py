@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from biobank.core.importing import ImportRejected, read_table
 from biobank.core.safefiles import decode_utf8, read_text_bytes, safe_members
 from liquidbiopsy.importers.maf import read_maf_text
-from patients.models import ImportRun, Patient
+from patients.models import ImportRun, Patient, Project
 from radiomics.models import ImageInstance
 from tests.radiomics.conftest import build_ct, write_part10
 
@@ -133,6 +133,8 @@ def test_ingest_dicom_refuses_a_zip_bomb_and_stores_nothing(tmp_path, db, storag
     archive = zipped(
         tmp_path / "bomb.zip", {"1.dcm": ct_bytes(), "zeros.dcm": bytes(8 << 20)}
     )
+    # A project of its own keeps the failed run (one made for the file goes with it):
+    Project.objects.create(code="demo", name="demo")
 
     with pytest.raises(CommandError, match=r"bomb\.zip: archive member 'zeros\.dcm'"):
         call_command("ingest_dicom", str(archive), project="demo")
