@@ -416,7 +416,9 @@ def read_genomic_change(text: str) -> str:
 # space and a position. No protein change (p.T790M, 428V>E) nor fusion (EML4::ALK,
 # EML4-ALK) starts so:
 _GENOMIC_START = re.compile(
-    r"^\s*(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s-]\s*(?:g\.)?\d", re.IGNORECASE | re.ASCII
+    r"^\s*(?:(?:chr)?(?:\d{1,2}|X|Y|MT?)[:_\s-]\s*(?:[gm]\.)?\d"
+    r"|[A-Z]{2}_\d+(?:\.\d+)?\s*:\s*[gm]\.)",
+    re.IGNORECASE | re.ASCII,
 )
 # The form genomic_change() writes for alleles too long for the field, as pages show it:
 _HASHED = re.compile(
@@ -448,15 +450,204 @@ def genome_build_name(stored: str) -> str:
 
 
 def split_genome_build(text: str) -> tuple[str, str]:
-    """Return a genomic change asked for and the name of the build after it, or "".
+    """Return a genomic change asked for and the name of its build, or "".
 
-    The change comes with digits and dashes in ASCII (ascii_digits_and_dashes).
+    The build is the one written after the change (7:55249071 C>T hg38) or the one
+    its RefSeq accession names (NC_000007.14:g.55181378C>T is GRCh38). The change
+    comes with digits and dashes in ASCII (ascii_digits_and_dashes); one written in
+    HGVS comes back as the pages show it (7:55181378 C>T).
+
+    Raises
+    ------
+    InvalidValue
+        For an HGVS change on no chromosome of GRCh37 or GRCh38, of an edit other
+        than a substitution, or whose accession names another build than the one
+        written after it.
     """
     text = ascii_digits_and_dashes(text)
     asked = _ASKED_BUILD.search(text)
-    if asked is None:
-        return text, ""
-    return text[: asked.start()], genome_build_name(asked["build"])
+    change = text if asked is None else text[: asked.start()]
+    build = "" if asked is None else genome_build_name(asked["build"])
+    if not _HGVS_GENOMIC.match(change.strip()):
+        return change, build
+
+    change, named = read_hgvs_genomic_change(change)
+    if named and build and named != build:
+        raise InvalidValue(
+            f"names {named} by its accession and {build} after it; give one build."
+        )
+    return change, build or named
+
+
+# The RefSeq accession of each chromosome: one number, and a version for each build
+# (NCBI's assembly reports of GRCh37.p13, GCF_000001405.25, and GRCh38.p14,
+# GCF_000001405.40; patches do not change them):
+_ACCESSION_VERSIONS = {
+    "1": (10, 11),
+    "2": (11, 12),
+    "3": (11, 12),
+    "4": (11, 12),
+    "5": (9, 10),
+    "6": (11, 12),
+    "7": (13, 14),
+    "8": (10, 11),
+    "9": (11, 12),
+    "10": (10, 11),
+    "11": (9, 10),
+    "12": (11, 12),
+    "13": (10, 11),
+    "14": (8, 9),
+    "15": (9, 10),
+    "16": (9, 10),
+    "17": (10, 11),
+    "18": (9, 10),
+    "19": (9, 10),
+    "20": (10, 11),
+    "21": (8, 9),
+    "22": (10, 11),
+    "X": (10, 11),
+    "Y": (9, 10),
+}
+_NUMBERS = {
+    chrom: f"NC_{index:06}" for index, chrom in enumerate(_ACCESSION_VERSIONS, 1)
+}
+# The mitochondrion of both builds is the revised Cambridge Reference Sequence.
+# NB: so an accession of it names no build. UCSC's hg19 named its chrM after another
+# sequence (NC_001807.4, positions of its own), which is refused as no chromosome;
+# a change stored as MT in hg19 may be on either, which the biobank cannot tell.
+MITOCHONDRION = "NC_012920.1"
+# Accession: (chromosome, build); the build "" for the mitochondrion:
+REFSEQ_CHROMOSOMES = {
+    f"{_NUMBERS[chrom]}.{version}": (chrom, build)
+    for chrom, versions in _ACCESSION_VERSIONS.items()
+    for build, version in zip(GENOME_BUILDS, versions, strict=True)
+} | {MITOCHONDRION: ("MT", "")}
+
+# An HGVS change on a chromosome: NC_000007.13:g.55249071C>T, chr7:g.55249071C>T,
+# NC_012920.1:m.3243A>G; the edit is read apart:
+_HGVS_GENOMIC = re.compile(
+    r"^(?P<sequence>[A-Z]{2}_\d+(?:\.\d+)?|(?:chr)?(?:\d{1,2}|X|Y|MT?))\s*:\s*"
+    r"(?P<prefix>[gm])\.(?P<edit>\S+)$",
+    re.IGNORECASE | re.ASCII,
+)
+_HGVS_SUBSTITUTION = re.compile(
+    r"^(?P<start>\d+)(?P<ref>[ACGT])>(?P<alt>[ACGT])$", re.IGNORECASE | re.ASCII
+)
+_HGVS_INDEL = re.compile(
+    r"^\d+(?:_\d+)?(?P<kind>delins|del|ins|dup|inv)", re.IGNORECASE | re.ASCII
+)
+_INDEL_NAMES = {
+    "del": "a deletion",
+    "ins": "an insertion",
+    "dup": "a duplication",
+    "delins": "a deletion-insertion",
+    "inv": "an inversion",
+}
+NOT_AN_HGVS_SUBSTITUTION = (
+    "is not an HGVS substitution on a chromosome such as NC_000017.10:g.7578263G>A "
+    "or chr17:g.7578263G>A."
+)
+
+
+def read_hgvs_genomic_change(text: str) -> tuple[str, str]:
+    """Return an HGVS substitution on a chromosome as the pages show it, and the build
+    its RefSeq accession names ("" for a chromosome named, or the mitochondrion).
+
+    NC_000007.13:g.55249071C>T is 7:55249071 C>T of GRCh37, NC_000007.14:g.55181378C>T
+    7:55181378 C>T of GRCh38; chr7:g.55249071C>T names no build.
+
+    Raises
+    ------
+    InvalidValue
+        For an accession of no chromosome of GRCh37 or GRCh38, and for an edit other
+        than a substitution: the biobank stores an insertion or a deletion as its file
+        wrote it (a VCF with the base before it, a MAF without), and an HGVS position
+        does not give that form without the reference sequence.
+    """
+    text = ascii_digits_and_dashes(text).strip()
+    match = _HGVS_GENOMIC.match(text)
+    if match is None:
+        raise InvalidValue(NOT_AN_HGVS_SUBSTITUTION)
+    chrom, build = _chromosome_of(match["sequence"])
+    if (match["prefix"].lower() == "m") != (chrom == "MT"):
+        raise InvalidValue(
+            "writes m. for a nuclear chromosome; HGVS writes g. on chromosomes 1-22, "
+            "X and Y and m. on the mitochondrion."
+            if chrom != "MT"
+            else "writes g. for the mitochondrion; HGVS writes m. there "
+            f"({MITOCHONDRION}:m.3243A>G)."
+        )
+
+    edit = match["edit"]
+    indel = _HGVS_INDEL.match(edit)
+    if indel is not None:
+        raise InvalidValue(
+            f"is {_INDEL_NAMES[indel['kind'].lower()]}, which an HGVS position cannot "
+            "find: the biobank stores insertions and deletions as their files wrote "
+            "them, a VCF with the base before (1:100 CA>C), a MAF without (1:101 A>-). "
+            "Give it as the pages show it, or by gene and protein change (EGFR "
+            "p.E746_A750del)."
+        )
+    substitution = _HGVS_SUBSTITUTION.match(edit)
+    if substitution is None:
+        raise InvalidValue(NOT_AN_HGVS_SUBSTITUTION)
+    change = genomic_change(
+        chrom, substitution["start"], substitution["ref"], substitution["alt"]
+    )
+    return change, build
+
+
+def _chromosome_of(sequence: str) -> tuple[str, str]:
+    """Return the chromosome and build of an HGVS reference sequence (NC_000007.13,
+    chr7); raise InvalidValue naming the accessions of the chromosome otherwise."""
+    if "_" not in sequence:
+        return chromosome_name(sequence), ""
+    accession = sequence.upper()
+    known = REFSEQ_CHROMOSOMES.get(accession)
+    if known is not None:
+        return known
+
+    number = accession.partition(".")[0]
+    chrom = next((c for c, n in _NUMBERS.items() if n == number), None)
+    if chrom is None:
+        raise InvalidValue(
+            f"is on {sequence}, which is no chromosome of GRCh37 or GRCh38; give a "
+            "chromosome's RefSeq accession (NC_000001 to NC_000024 for chromosomes "
+            f"1-22, X and Y, with the version of the build; {MITOCHONDRION} for the "
+            "mitochondrion) or the chromosome (chr7:g.55249071C>T)."
+        )
+    grch37, grch38 = (f"{number}.{v}" for v in _ACCESSION_VERSIONS[chrom])
+    given = (
+        f"is on {sequence}, which gives no version; the version names the build"
+        if "." not in accession
+        else f"is on {sequence}, a version of no build the biobank stores"
+    )
+    raise InvalidValue(
+        f"{given}: chromosome {chrom} is {grch37} in GRCh37 and {grch38} in GRCh38."
+    )
+
+
+# A dbSNP reference SNP ID, asked for as a variant: rs121434569.
+_DBSNP_ID = re.compile(r"^\s*rs\d+\s*$", re.IGNORECASE | re.ASCII)
+# NB: MAF files give one (dbSNP_RS) and some VCFs (ID), but the importers keep the
+# genomic change alone; until a field holds the ID, asking for one is refused.
+DBSNP_ID_NOT_STORED = (
+    "is a dbSNP ID, which the biobank does not store; ask for the variant by its "
+    "genomic change (e.g. 7:55249071 C>T GRCh37 or NC_000007.13:g.55249071C>T) or "
+    "by gene and protein change (e.g. EGFR p.T790M)."
+)
+
+
+def looks_like_dbsnp_id(text: str) -> bool:
+    """Return whether a variant asked for is a dbSNP ID (rs121434569), in digits of
+    any script (ascii_digits_and_dashes)."""
+    return bool(_DBSNP_ID.match(ascii_digits_and_dashes(text)))
+
+
+def refuse_dbsnp_id(text: str) -> None:
+    """Raise InvalidValue when a variant asked for is a dbSNP ID: none is stored."""
+    if looks_like_dbsnp_id(text):
+        raise InvalidValue(DBSNP_ID_NOT_STORED, "dbsnp-id-not-stored")
 
 
 def looks_like_genomic_change(text: str) -> bool:
@@ -504,11 +695,7 @@ def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
     An empty or missing allele is written "-"; alleles too long for the field keep
     their length and a hash, so the change still identifies the variant.
     """
-    chrom = re.sub(r"^chr|\.fa$", "", chrom.strip(), flags=re.IGNORECASE)
-    # X, Y and MT in upper case whatever a file or a researcher wrote (chrx, mt), as
-    # the cohort filter asks for them; other contigs (chrUn_gl000220) stay as written:
-    if chrom.upper() in LETTERED_CHROMOSOMES:
-        chrom = LETTERED_CHROMOSOMES[chrom.upper()]
+    chrom = chromosome_name(chrom)
     ref = ref.strip().upper() or "-"
     alt = alt.strip().upper() or "-"
     text = f"{chrom}:{position.strip()} {ref}>{alt}"
@@ -516,3 +703,13 @@ def genomic_change(chrom: str, position: str, ref: str, alt: str) -> str:
         return text
     digest = hashlib.sha256(f"{ref}>{alt}".encode()).hexdigest()[:16]
     return f"{chrom}:{position.strip()} {len(ref)}bp>{len(alt)}bp sha256:{digest}"
+
+
+def chromosome_name(chrom: str) -> str:
+    """Return a chromosome as genomic changes are stored: 1..22, X, Y, MT (no "chr").
+
+    X, Y and MT in upper case whatever a file or a researcher wrote (chrx, mt), as
+    the cohort filter asks for them; other contigs (chrUn_gl000220) stay as written.
+    """
+    chrom = re.sub(r"^chr|\.fa$", "", chrom.strip(), flags=re.IGNORECASE)
+    return LETTERED_CHROMOSOMES.get(chrom.upper(), chrom)

@@ -70,6 +70,7 @@ from liquidbiopsy.validation import (
     check_call,
     looks_like_genomic_change,
     read_shown_genomic_change,
+    refuse_dbsnp_id,
     split_genome_build,
 )
 from patients.models import (
@@ -271,13 +272,15 @@ def feature_condition(feature: str, path: str = "") -> Q:
 
 class VariantChangeField(forms.CharField):
     """A protein change in any HGVS spelling, a fusion, or a genomic change as the
-    cohort filter reads it (17:7578263 G>A hg19); refused when it is none of them."""
+    cohort filter reads it (17:7578263 G>A hg19, NC_000017.10:g.7578263G>A); refused
+    when it is none of them, or a dbSNP ID (none is stored)."""
 
     def clean(self, value: str | None) -> str:
         value = super().clean(value)
         if not value:
             return value
         try:
+            refuse_dbsnp_id(value)
             if looks_like_genomic_change(value):
                 read_shown_genomic_change(split_genome_build(value)[0])
             elif looks_like_fusion(value):
@@ -1281,9 +1284,11 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         help_text="Protein change in any HGVS spelling (T790M, p.Thr790Met, "
         "p.(T790M)) of `gene` (of any gene without it), a fusion "
         "(EML4::ALK, partner order kept), or a genomic change (17:7578263 G>A, "
-        "chr17:7578263G>A, 17-7578263-G-A), with its genome build after it "
-        "(GRCh37 or hg19, GRCh38 or hg38) if the variants it finds are stored in "
-        "several.",
+        "chr17:7578263G>A, 17-7578263-G-A, chr17:g.7578263G>A), with its genome "
+        "build after it (GRCh37 or hg19, GRCh38 or hg38) if the variants it finds "
+        "are stored in several, or an HGVS substitution on a RefSeq chromosome "
+        "accession, which names the build (NC_000017.10:g.7578263G>A is GRCh37, "
+        "NC_000017.11 GRCh38). dbSNP IDs (rs…) are not stored and are refused.",
     )
     call = CallsFilter()
     vaf = FractionRangeFilter(

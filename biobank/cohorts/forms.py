@@ -30,6 +30,7 @@ from liquidbiopsy.models import VariantResult
 from liquidbiopsy.validation import (
     GENOME_BUILDS,
     genome_build_name,
+    looks_like_dbsnp_id,
     looks_like_genomic_change,
     read_shown_genomic_change,
     reference_base,
@@ -132,9 +133,11 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         max_length=200,
         required=False,
         help_text="Protein change of the gene (p.T790M, p.Thr790Met), fusion (EML4::ALK) "
-        "or genomic change as the pages show it (17:7578263 G>A) or gnomAD writes it "
-        "(17-7578263-G-A), which needs no gene; "
-        "after it, its genome build (GRCh37 or hg19, GRCh38 or hg38) if several are stored.",
+        "or genomic change as the pages show it (17:7578263 G>A), gnomAD writes it "
+        "(17-7578263-G-A) or HGVS on a chromosome (chr17:g.7578263G>A, or "
+        "NC_000017.10:g.7578263G>A, whose accession names the build), which needs no "
+        "gene; after it, its genome build (GRCh37 or hg19, GRCh38 or hg38) if several "
+        "are stored. dbSNP IDs (rs…) are not stored.",
     )
     min_ctc = forms.FloatField(
         label="CTCs per 7.5 mL, at least",
@@ -194,9 +197,12 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
     def _check_variant(self, gene: str, variant: str) -> None:
         if not variant:
             return
-        # A fusion and a genomic change name their variant without a gene:
+        # A fusion and a genomic change name their variant without a gene; a dbSNP
+        # ID does too, and is refused for its own reason (detected_variants):
         if not gene and not (
-            looks_like_fusion(variant) or looks_like_genomic_change(variant)
+            looks_like_fusion(variant)
+            or looks_like_genomic_change(variant)
+            or looks_like_dbsnp_id(variant)
         ):
             self.add_error(
                 "gene",

@@ -36,6 +36,7 @@ from liquidbiopsy.validation import (
     genome_build_name,
     looks_like_genomic_change,
     read_shown_genomic_change,
+    refuse_dbsnp_id,
     single_base_changes_at,
     split_genome_build,
 )
@@ -199,14 +200,17 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
     Spelling rules (p.Thr790Met is p.T790M, SEPT9 is SEPTIN9) live in
     liquidbiopsy.hgvs and liquidbiopsy.validation; this is the one place the cohort
     query calls them. A genomic change (17:7578263 G>A) names a variant of no gene
-    as the pages name it, optionally followed by its build (GRCh38, hg38); with a
-    gene, the variant must be of that gene too.
+    as the pages name it, optionally followed by its build (GRCh38, hg38), or in
+    HGVS on a chromosome, whose RefSeq accession names the build
+    (NC_000007.13:g.55249071C>T); with a gene, the variant must be of that gene too.
 
     Raises
     ------
     HGVSError, FusionError, InvalidValue
-        When `variant` is no protein change, fusion or genomic change.
+        When `variant` is no protein change, fusion or genomic change, or a dbSNP
+        ID, which the biobank does not store.
     """
+    refuse_dbsnp_id(variant)
     detected = VariantResult.objects.detected()
     if looks_like_genomic_change(variant):
         found = with_genomic_change(detected, variant)
@@ -223,8 +227,9 @@ def with_genomic_change(
 
     The change as the pages show it or a lab writes it (17:7578263 G>A,
     17-7578263-G-A), optionally followed by its build (7:55249071 C>T hg38), which
-    keeps the variants stored in it; without one, genome_builds_of tells whether
-    that is ambiguous. The cohort filter and /api/variants/ read it here.
+    keeps the variants stored in it, or in HGVS on a chromosome, whose RefSeq
+    accession names the build (NC_000007.14:g.55181378C>T is GRCh38); without a
+    build, genome_builds_of tells whether that is ambiguous. The cohort filter and /api/variants/ read it here.
 
     Raises
     ------

@@ -516,3 +516,90 @@ def test_pairs_serialise_as_the_generic_serializer_does(biobank):
     }  # fmt: skip
     assert fast == generic
     assert JSONRenderer().render(fast) == JSONRenderer().render(generic)
+
+
+# HGVS on a RefSeq chromosome accession, whose version names the build:
+
+
+@pytest.mark.parametrize(
+    ("spelling", "patient"),
+    [
+        ("NC_000007.13:g.55249071C>T", "PT-A"),
+        ("NC_000007.14:g.55249071C>T", "PT-B"),
+        ("chr7:g.55249071C>T hg19", "PT-A"),
+        ("NC_000007.14:g.55249071C>T GRCh38", "PT-B"),
+    ],
+)
+def test_an_hgvs_change_on_an_accession_finds_the_variant_of_its_build(
+    api, biobank, spelling, patient
+):
+    """Stored in both builds, so that without one the change is refused."""
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+
+    rows = results(api.get("/api/cohort-pairs/", {"variant": spelling}))
+
+    assert [row["patient_pseudonym"] for row in rows] == [patient]
+    [evidence] = rows[0]["evidence"]["variants"]
+    assert evidence["genomic_change"] == "7:55249071 C>T"
+
+
+def test_an_hgvs_change_on_a_chromosome_is_ambiguous_without_a_build(api, biobank):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+
+    response = api.get("/api/cohort-pairs/", {"variant": "chr7:g.55249071C>T"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "variant": [
+            "chr7:g.55249071C>T is stored in more than one genome build (GRCh37, "
+            "GRCh38); add the one you mean after the change, e.g. 7:55249071 C>T "
+            "GRCh37."
+        ]
+    }
+
+
+# The 400s of an accession of another build, of no chromosome, and of a dbSNP ID:
+REFUSED_ACCESSIONS = {
+    "NC_000007.12:g.55249071C>T": (
+        "NC_000007.12:g.55249071C>T is on NC_000007.12, a version of no build the "
+        "biobank stores: chromosome 7 is NC_000007.13 in GRCh37 and NC_000007.14 in "
+        "GRCh38."
+    ),
+    "NC_000007.13:g.55249071C>T hg38": (
+        "NC_000007.13:g.55249071C>T hg38 names GRCh37 by its accession and GRCh38 "
+        "after it; give one build."
+    ),
+    "rs121434569": (
+        "rs121434569 is a dbSNP ID, which the biobank does not store; ask for the "
+        "variant by its genomic change (e.g. 7:55249071 C>T GRCh37 or "
+        "NC_000007.13:g.55249071C>T) or by gene and protein change (e.g. EGFR "
+        "p.T790M)."
+    ),
+}
+
+
+@pytest.mark.parametrize("asked", sorted(REFUSED_ACCESSIONS))
+@pytest.mark.parametrize("gene", ["", "KRAS"])
+def test_an_accession_of_another_build_or_a_dbsnp_id_is_a_400_saying_why(
+    api, biobank, asked, gene
+):
+    """Of a gene or none, not the "give the gene" of a protein change."""
+    gene_less(biobank.a.variant, "hg19")
+
+    response = api.get("/api/cohort-pairs/", {"gene": gene, "variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == {"variant": [REFUSED_ACCESSIONS[asked]]}
+
+
+def test_an_accession_of_no_chromosome_is_a_400_naming_those_accepted(api, biobank):
+    response = api.get("/api/cohort-pairs/", {"variant": "NG_007726.3:g.5000C>T"})
+
+    assert response.status_code == 400
+    [message] = response.json()["variant"]
+    assert message.startswith(
+        "NG_007726.3:g.5000C>T is on NG_007726.3, which is no chromosome of GRCh37 "
+        "or GRCh38; give a chromosome's RefSeq accession (NC_000001 to NC_000024"
+    )

@@ -11,6 +11,7 @@ import pytest
 from liquidbiopsy.models import VariantResult
 from tests.api.conftest import results
 from tests.api.test_cohorts import (
+    REFUSED_ACCESSIONS,
     TWO_BUILDS_REFUSAL,
     at_tp53,
     c_to_a_and_c_to_t,
@@ -131,3 +132,45 @@ def test_a_change_of_the_stored_reference_base_nobody_carries_is_an_empty_list(
     at_tp53(biobank.a.variant, "17:7579312 C>A")
 
     assert variants(api, variant="17:7579312 C>T") == []
+
+
+@pytest.mark.parametrize(
+    ("spelling", "draw"),
+    [
+        ("NC_000007.13:g.55249071C>T", "a"),
+        ("nc_000007.13:g.55249071c>t", "a"),
+        ("NC_000007.14:g.55249071C>T", "b"),
+        ("chr7:g.55249071C>T GRCh38", "b"),
+    ],
+)
+def test_an_hgvs_change_on_an_accession_finds_the_variant_of_its_build(
+    api, biobank, spelling, draw
+):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+
+    found = variants(api, variant=spelling)
+
+    assert found == [getattr(biobank, draw).variant.pk]
+
+
+@pytest.mark.parametrize("asked", sorted(REFUSED_ACCESSIONS))
+def test_an_accession_of_another_build_or_a_dbsnp_id_is_a_400_saying_why(
+    api, biobank, asked
+):
+    gene_less(biobank.a.variant, "hg19")
+
+    response = api.get("/api/variants/", {"variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == {"variant": [REFUSED_ACCESSIONS[asked]]}
+
+
+def test_an_hgvs_deletion_is_a_400_saying_how_to_ask_for_it(api, biobank):
+    asked = "NC_000007.13:g.55242465_55242479del"
+
+    response = api.get("/api/variants/", {"variant": asked})
+
+    assert response.status_code == 400
+    [message] = response.json()["variant"]
+    assert message.startswith(f"{asked} is a deletion, which an HGVS position")

@@ -371,7 +371,7 @@ def test_cohort_page_finds_a_variant_of_no_gene_by_the_change_it_shows(
 
 @pytest.mark.parametrize(
     "spelling",
-    ["chr7 55249071 C>T", "7:55249071", "7:55,249,071 C>T", "7:g.55249071C>T"],
+    ["chr7 55249071 C>T", "7:55249071", "7:55,249,071 C>T", "7:55249071 C=>T"],
 )
 def test_cohort_page_names_the_variant_field_of_a_misspelt_genomic_change(
     logged_in, pairs, spelling
@@ -458,6 +458,73 @@ def test_a_form_of_nobody_checks_genomic_changes_against_every_stored_variant(
     assert "more than one genome build" in errors("17:7579312 C>A")["variant"][0]
     assert "none of reference base G" in errors("17:7579312 G>A hg19")["variant"][0]
     assert errors("17:7579312 C>A hg19") == {}
+
+
+@pytest.mark.parametrize(
+    ("variant", "build"),
+    [
+        ("NC_000007.13:g.55249071C>T", "hg19"),
+        ("NC_000007.14:g.55249071C>T", "GRCh38"),
+        ("chr7:g.55249071C>T hg38", "GRCh38"),
+    ],
+)
+def test_cohort_page_reads_an_hgvs_change_with_the_build_of_its_accession(
+    logged_in, records, pairs, variant, build
+):
+    study, with_variant, plain = pairs
+    stored = {}
+    for draw, stored_build in ((with_variant, "hg19"), (plain, "GRCh38")):
+        row = records.variant(draw, "", f"{stored_build}-change")
+        VariantResult.objects.filter(pk=row.pk).update(
+            protein_change="",
+            genomic_change="7:55249071 C>T",
+            genome_build=stored_build,
+        )
+        stored[stored_build] = draw
+
+    response = logged_in.get("/cohorts/", {"variant": variant})
+
+    assert response.status_code == 200
+    assert [row.sample_id for row in response.context["rows"]] == [stored[build].pk]
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        (
+            "NC_000007.12:g.55249071C>T",
+            "NC_000007.12:g.55249071C>T is on NC_000007.12, a version of no build "
+            "the biobank stores: chromosome 7 is NC_000007.13 in GRCh37 and "
+            "NC_000007.14 in GRCh38.",
+        ),
+        (
+            "rs121434569",
+            "rs121434569 is a dbSNP ID, which the biobank does not store; ask for "
+            "the variant by its genomic change (e.g. 7:55249071 C>T GRCh37 or "
+            "NC_000007.13:g.55249071C>T) or by gene and protein change (e.g. EGFR "
+            "p.T790M).",
+        ),
+    ],
+)
+@pytest.mark.parametrize("gene", ["", "EGFR"])
+def test_cohort_form_refuses_an_unknown_accession_or_a_dbsnp_id_by_its_reason(
+    pairs, variant, message, gene
+):
+    """Not with "give the gene", which a text read as a protein change gets."""
+    form = CohortForm({"gene": gene, "variant": variant}, user=None)
+
+    assert not form.is_valid()
+    assert form.errors == {"variant": [message]}
+
+
+def test_cohort_page_refuses_a_dbsnp_id_under_the_variant_field(logged_in, pairs):
+    response = logged_in.get("/cohorts/", {"variant": "rs121434569"})
+
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["variant"]
+    assert "is a dbSNP ID, which the biobank does not store" in unescape(
+        response.content.decode()
+    )
 
 
 # CSV download:
