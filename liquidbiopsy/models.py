@@ -383,6 +383,13 @@ class VariantResult(models.Model):
         max_length=100, blank=True, help_text="chrom:pos ref>alt"
     )
     genome_build = models.CharField(max_length=10, blank=True)
+    dbsnp_id = models.CharField(
+        "dbSNP ID",
+        max_length=20,
+        blank=True,
+        help_text="The dbSNP reference SNP ID a MAF (dbSNP_RS) or VCF (ID) gave, e.g. "
+        "rs121434569; empty when it gave none, or several.",
+    )
     fusion_5prime = models.CharField(max_length=40, blank=True)
     fusion_3prime = models.CharField(max_length=40, blank=True)
     fusion_note = models.CharField(max_length=200, blank=True)
@@ -460,6 +467,12 @@ class VariantResult(models.Model):
             # filter's detected_variants): without it, read from every variant.
             models.Index(
                 fields=["genomic_change", "call"], name="variant_genomic_call"
+            ),
+            # A variant asked for by its dbSNP ID; only the variants that have one:
+            models.Index(
+                fields=["dbsnp_id", "call"],
+                name="variant_dbsnp_call",
+                condition=~Q(dbsnp_id=""),
             ),
         ]
 

@@ -166,10 +166,24 @@ def store_variants(
         former = formers[index] if index < len(formers) else {}
         if found and former and not differences(stored, _measured(values | former)):
             found = []
+        if not found:
+            _fill_dbsnp_id(stored, values)
         results.append((StoredRecordDiffers(stored, found) if found else stored, False))
 
     bulk_create_with_history(new, VariantResult, batch_size=500)
     return results
+
+
+def _fill_dbsnp_id(stored: VariantResult, values: dict[str, object]) -> None:
+    """Give a stored duplicate the dbSNP ID its file gives, when it has none.
+
+    Variants imported before the ID was stored (migration 0023) get it so when their
+    file is imported again; an ID stored already is kept, as any stored value.
+    """
+    given = values.get("dbsnp_id")
+    if given and not stored.dbsnp_id:
+        stored.dbsnp_id = str(given)
+        stored.save(update_fields=["dbsnp_id"])
 
 
 # What a variant result measures; a re-import that differs only in spelling is the same:

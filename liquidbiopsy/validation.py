@@ -628,13 +628,11 @@ def _chromosome_of(sequence: str) -> tuple[str, str]:
 
 
 # A dbSNP reference SNP ID, asked for as a variant: rs121434569.
-_DBSNP_ID = re.compile(r"^\s*rs\d+\s*$", re.IGNORECASE | re.ASCII)
-# NB: MAF files give one (dbSNP_RS) and some VCFs (ID), but the importers keep the
-# genomic change alone; until a field holds the ID, asking for one is refused.
-DBSNP_ID_NOT_STORED = (
-    "is a dbSNP ID, which the biobank does not store; ask for the variant by its "
-    "genomic change (e.g. 7:55249071 C>T GRCh37 or NC_000007.13:g.55249071C>T) or "
-    "by gene and protein change (e.g. EGFR p.T790M)."
+_DBSNP_ID = re.compile(r"^\s*rs(?P<number>\d{1,15})\s*$", re.IGNORECASE | re.ASCII)
+# The IDs of a MAF's dbSNP_RS or a VCF's ID cell: "rs121434569", "rs1;rs2", not
+# "novel", "." nor the IDs of other databases (COSV, COSM):
+_DBSNP_IDS_IN_CELL = re.compile(
+    r"(?<![A-Za-z0-9])rs(\d{1,15})(?![A-Za-z0-9])", re.IGNORECASE | re.ASCII
 )
 
 
@@ -644,10 +642,19 @@ def looks_like_dbsnp_id(text: str) -> bool:
     return bool(_DBSNP_ID.match(ascii_digits_and_dashes(text)))
 
 
-def refuse_dbsnp_id(text: str) -> None:
-    """Raise InvalidValue when a variant asked for is a dbSNP ID: none is stored."""
-    if looks_like_dbsnp_id(text):
-        raise InvalidValue(DBSNP_ID_NOT_STORED, "dbsnp-id-not-stored")
+def read_dbsnp_id(text: str) -> str:
+    """Return a dbSNP ID asked for as it is stored: rs121434569 for RS121434569."""
+    match = _DBSNP_ID.match(ascii_digits_and_dashes(text))
+    if match is None:
+        raise InvalidValue("is not a dbSNP ID such as rs121434569.")
+    return f"rs{match['number']}"
+
+
+def dbsnp_ids_in(cell: str) -> list[str]:
+    """Return the dbSNP IDs of a MAF's dbSNP_RS or a VCF's ID cell, as stored (rs123),
+    each once, in the cell's order; none for "novel", "." or other databases' IDs."""
+    found = (f"rs{number}" for number in _DBSNP_IDS_IN_CELL.findall(cell))
+    return list(dict.fromkeys(found))
 
 
 def looks_like_genomic_change(text: str) -> bool:

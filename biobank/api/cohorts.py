@@ -30,7 +30,7 @@ from biobank.exports.dates import (
 from biobank.exports.models import ExportRecord
 from biobank.exports.records import read_dates
 from liquidbiopsy.models import CTCCount
-from liquidbiopsy.validation import looks_like_genomic_change
+from liquidbiopsy.validation import looks_like_dbsnp_id, looks_like_genomic_change
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Treatment
 from radiomics.models import FeatureValue, ImageSeries
 
@@ -99,7 +99,7 @@ COHORT_PARAMETERS = [
     _parameter("cancer_type", OpenApiTypes.STR, f"OncoTree code. {CANCER_SUBTYPES_HELP}", enum=CancerType.values),
     _parameter("modality", OpenApiTypes.STR, "Modality of one of the study's series, e.g. CT."),
     _parameter("gene", OpenApiTypes.STR, "A detected cfDNA variant of this gene in the draw."),
-    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A) or gnomAD writes it (17-7578263-G-A), or HGVS on a chromosome (chr17:g.7578263G>A), which needs no gene; after it, its genome build (17:7578263 G>A hg19) when several are stored. An HGVS substitution on a RefSeq chromosome accession names its build itself: NC_000017.10:g.7578263G>A is GRCh37, NC_000017.11:g.7579312C>A GRCh38; an accession of another build or of no chromosome is a 400 naming the accepted ones. HGVS insertions and deletions, and dbSNP IDs (rs…, not stored), are a 400 saying what to give instead."),
+    _parameter("variant", OpenApiTypes.STR, "Protein change of `gene` in any HGVS spelling, a fusion, or a genomic change as the pages show it (17:7578263 G>A) or gnomAD writes it (17-7578263-G-A), or HGVS on a chromosome (chr17:g.7578263G>A), which needs no gene; after it, its genome build (17:7578263 G>A hg19) when several are stored. An HGVS substitution on a RefSeq chromosome accession names its build itself: NC_000017.10:g.7578263G>A is GRCh37, NC_000017.11:g.7579312C>A GRCh38; an accession of another build or of no chromosome is a 400 naming the accepted ones. HGVS insertions and deletions are a 400 saying what to give instead. A dbSNP ID (rs121434569) finds the variants whose MAF (dbSNP_RS) or VCF (ID) gave it, of any gene."),
     _parameter("min_ctc", OpenApiTypes.FLOAT, "CTCs per 7.5 mL in the draw, at least."),
     _parameter("feature", OpenApiTypes.STR, "Radiomic feature name or IBSI code with a value on the study."),
     _parameter("feature_min", OpenApiTypes.FLOAT, "Lowest value of the feature."),
@@ -205,6 +205,8 @@ def collect_evidence(criteria: CohortCriteria, rows: list[dict]):
             # Only then, so that the evidence frozen by saved cohorts before it
             # reads the same when they are run again:
             names += ["genomic_change", "genome_build"]
+        elif looks_like_dbsnp_id(criteria.variant):
+            names += ["dbsnp_id", "genomic_change", "genome_build"]
         variants = (
             detected_variants(criteria.gene, criteria.variant)
             .filter(assay__sample__in=sample_ids)

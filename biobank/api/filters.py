@@ -46,7 +46,7 @@ from biobank.cohorts.forms import (
 from biobank.cohorts.query import (
     IBSI_CODE_IMAGE_FILTER,
     feature_ids,
-    with_genomic_change,
+    with_genomic_change_or_dbsnp_id,
 )
 from biobank.core.datetext import has_dates
 from biobank.core.validation import InvalidValue
@@ -68,9 +68,9 @@ from liquidbiopsy.models import (
 )
 from liquidbiopsy.validation import (
     check_call,
+    looks_like_dbsnp_id,
     looks_like_genomic_change,
     read_shown_genomic_change,
-    refuse_dbsnp_id,
     split_genome_build,
 )
 from patients.models import (
@@ -272,15 +272,16 @@ def feature_condition(feature: str, path: str = "") -> Q:
 
 class VariantChangeField(forms.CharField):
     """A protein change in any HGVS spelling, a fusion, or a genomic change as the
-    cohort filter reads it (17:7578263 G>A hg19, NC_000017.10:g.7578263G>A); refused
-    when it is none of them, or a dbSNP ID (none is stored)."""
+    cohort filter reads it (17:7578263 G>A hg19, NC_000017.10:g.7578263G>A), or a
+    dbSNP ID (rs121434569); refused when it is none of them."""
 
     def clean(self, value: str | None) -> str:
         value = super().clean(value)
         if not value:
             return value
         try:
-            refuse_dbsnp_id(value)
+            if looks_like_dbsnp_id(value):
+                return value
             if looks_like_genomic_change(value):
                 read_shown_genomic_change(split_genome_build(value)[0])
             elif looks_like_fusion(value):
@@ -1288,7 +1289,8 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         "build after it (GRCh37 or hg19, GRCh38 or hg38) if the variants it finds "
         "are stored in several, or an HGVS substitution on a RefSeq chromosome "
         "accession, which names the build (NC_000017.10:g.7578263G>A is GRCh37, "
-        "NC_000017.11 GRCh38). dbSNP IDs (rs…) are not stored and are refused.",
+        "NC_000017.11 GRCh38), or a dbSNP ID (rs121434569) as a MAF (dbSNP_RS) "
+        "or VCF (ID) gave it.",
     )
     call = CallsFilter()
     vaf = FractionRangeFilter(
@@ -1343,9 +1345,9 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         if not value:
             return queryset
         gene = self.form.cleaned_data.get("gene") or ""
-        if looks_like_genomic_change(value):
+        if looks_like_genomic_change(value) or looks_like_dbsnp_id(value):
             # Of any call, as the rest of the list; `call` narrows it as ever:
-            found = with_genomic_change(queryset, value)
+            found = with_genomic_change_or_dbsnp_id(queryset, value)
             return found.of_gene(gene) if gene else found
         if gene or looks_like_fusion(value):
             return queryset.matching(gene, value)

@@ -137,7 +137,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         "(17-7578263-G-A) or HGVS on a chromosome (chr17:g.7578263G>A, or "
         "NC_000017.10:g.7578263G>A, whose accession names the build), which needs no "
         "gene; after it, its genome build (GRCh37 or hg19, GRCh38 or hg38) if several "
-        "are stored. dbSNP IDs (rs…) are not stored.",
+        "are stored; or a dbSNP ID (rs121434569) as a MAF or VCF gave it.",
     )
     min_ctc = forms.FloatField(
         label="CTCs per 7.5 mL, at least",
@@ -197,8 +197,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
     def _check_variant(self, gene: str, variant: str) -> None:
         if not variant:
             return
-        # A fusion and a genomic change name their variant without a gene; a dbSNP
-        # ID does too, and is refused for its own reason (detected_variants):
+        # A fusion, a genomic change and a dbSNP ID name their variant without a gene:
         if not gene and not (
             looks_like_fusion(variant)
             or looks_like_genomic_change(variant)

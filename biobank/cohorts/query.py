@@ -34,9 +34,10 @@ from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from liquidbiopsy.validation import (
     GENOME_BUILDS,
     genome_build_name,
+    looks_like_dbsnp_id,
     looks_like_genomic_change,
+    read_dbsnp_id,
     read_shown_genomic_change,
-    refuse_dbsnp_id,
     single_base_changes_at,
     split_genome_build,
 )
@@ -202,18 +203,17 @@ def detected_variants(gene: str, variant: str) -> QuerySet[VariantResult]:
     query calls them. A genomic change (17:7578263 G>A) names a variant of no gene
     as the pages name it, optionally followed by its build (GRCh38, hg38), or in
     HGVS on a chromosome, whose RefSeq accession names the build
-    (NC_000007.13:g.55249071C>T); with a gene, the variant must be of that gene too.
+    (NC_000007.13:g.55249071C>T); a dbSNP ID (rs121434569) names a variant of no
+    gene as its MAF or VCF did. With a gene, the variant must be of that gene too.
 
     Raises
     ------
     HGVSError, FusionError, InvalidValue
-        When `variant` is no protein change, fusion or genomic change, or a dbSNP
-        ID, which the biobank does not store.
+        When `variant` is no protein change, fusion, genomic change or dbSNP ID.
     """
-    refuse_dbsnp_id(variant)
     detected = VariantResult.objects.detected()
-    if looks_like_genomic_change(variant):
-        found = with_genomic_change(detected, variant)
+    if looks_like_genomic_change(variant) or looks_like_dbsnp_id(variant):
+        found = with_genomic_change_or_dbsnp_id(detected, variant)
         return found.of_gene(gene) if gene else found
     if variant:
         return detected.matching(gene, variant)
@@ -240,6 +240,22 @@ def with_genomic_change(
     # Read by the (genomic_change, call) index (migration 0016):
     found = variants.filter(genomic_change=read_shown_genomic_change(change))
     return found.filter(stored_in_build(build)) if build else found
+
+
+def with_genomic_change_or_dbsnp_id(
+    variants: QuerySet[VariantResult], variant: str
+) -> QuerySet[VariantResult]:
+    """Return the `variants` of the dbSNP ID asked for (rs121434569), or of the
+    genomic change (with_genomic_change).
+
+    The MAF and VCF importers store the ID their file gives (dbSNP_RS, ID). NB: a
+    variant imported before they did (migration 0023) has none until its file is
+    imported again.
+    """
+    if looks_like_dbsnp_id(variant):
+        # Read by the partial (dbsnp_id, call) index:
+        return variants.filter(dbsnp_id=read_dbsnp_id(variant))
+    return with_genomic_change(variants, variant)
 
 
 def stored_in_build(build: str) -> Q:

@@ -620,6 +620,7 @@ def add_cfdna_panel(
                 "cdna_change": "",
                 "genomic_change": "",
                 "genome_build": "",
+                "dbsnp_id": "",
                 "fusion_5prime": "",
                 "fusion_3prime": "",
                 "fusion_note": "",

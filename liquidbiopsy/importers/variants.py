@@ -43,6 +43,7 @@ from liquidbiopsy.validation import (
     PERCENT,
     check_detected_above_lod,
     check_limit_of_detection,
+    dbsnp_ids_in,
     is_below_lod,
     read_signed_decimal,
 )
@@ -198,6 +199,32 @@ def germline_skipped(
         )
         for (field, value, meaning), count in sorted(skipped.items())
     ]
+
+
+def dbsnp_id_of(
+    warnings: list[Problem], source: str, line: int, column: str, cell: str
+) -> str:
+    """Return the one dbSNP ID of a MAF's dbSNP_RS or a VCF's ID cell, or "".
+
+    A cell naming several (rs1;rs2, IDs dbSNP has since merged) stores none, with a
+    warning: the cohort filter asks for a variant by one ID, and the field holds one.
+    NB: so such a variant is found by its genomic change only.
+    """
+    found = dbsnp_ids_in(cell)
+    if len(found) > 1:
+        warnings.append(
+            Problem(
+                source,
+                f"gives {len(found)} dbSNP IDs; none is stored, so ask for the "
+                "variant by its genomic change.",
+                row=line,
+                field=column,
+                value=cell,
+                code="several-dbsnp-ids",
+            )
+        )
+        return ""
+    return found[0] if found else ""
 
 
 def flag_germline(row: VariantRow, meaning: str, field: str, value: str) -> None:

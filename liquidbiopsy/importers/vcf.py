@@ -25,6 +25,7 @@ from liquidbiopsy.importers.variants import (
     VariantRow,
     allele_type,
     check_gene,
+    dbsnp_id_of,
     draw_of_option,
     flag_germline,
     gene_values,
@@ -279,7 +280,7 @@ class _Reader:
                 f"has {len(cells)} columns; the #CHROM line names {column + 1}.",
             )
             return []
-        chrom, pos, _id, ref, alts, _qual, filters, info, keys = cells[: len(FIXED)]
+        chrom, pos, ids, ref, alts, _qual, filters, info, keys = cells[: len(FIXED)]
         if not pos.isdigit():
             self.problems.add(line, "POS", "is not a position.", pos)
             return []
@@ -294,6 +295,8 @@ class _Reader:
             self.germline[key] = self.germline.get(key, 0) + 1
             return []
         called = called_alleles(values.get("GT", ""))
+        # dbSNP names a position's alleles by one ID, so each allele takes the record's:
+        dbsnp_id = dbsnp_id_of(self.warnings, self.source, line, "ID", ids)
         rows = []
         for index, alt in enumerate(alts.split(",")):
             if called and index + 1 not in called:
@@ -306,6 +309,7 @@ class _Reader:
             if row is not None and status in GERMLINE_STATUS:
                 flag_germline(row, GERMLINE_STATUS[status], status_field, status)
             if row is not None:
+                row.values["dbsnp_id"] = dbsnp_id
                 rows.append(row)
         return rows
 

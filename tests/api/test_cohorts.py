@@ -560,7 +560,7 @@ def test_an_hgvs_change_on_a_chromosome_is_ambiguous_without_a_build(api, bioban
     }
 
 
-# The 400s of an accession of another build, of no chromosome, and of a dbSNP ID:
+# The 400s of an accession of another build, or contradicted by the build after it:
 REFUSED_ACCESSIONS = {
     "NC_000007.12:g.55249071C>T": (
         "NC_000007.12:g.55249071C>T is on NC_000007.12, a version of no build the "
@@ -571,20 +571,12 @@ REFUSED_ACCESSIONS = {
         "NC_000007.13:g.55249071C>T hg38 names GRCh37 by its accession and GRCh38 "
         "after it; give one build."
     ),
-    "rs121434569": (
-        "rs121434569 is a dbSNP ID, which the biobank does not store; ask for the "
-        "variant by its genomic change (e.g. 7:55249071 C>T GRCh37 or "
-        "NC_000007.13:g.55249071C>T) or by gene and protein change (e.g. EGFR "
-        "p.T790M)."
-    ),
 }
 
 
 @pytest.mark.parametrize("asked", sorted(REFUSED_ACCESSIONS))
 @pytest.mark.parametrize("gene", ["", "KRAS"])
-def test_an_accession_of_another_build_or_a_dbsnp_id_is_a_400_saying_why(
-    api, biobank, asked, gene
-):
+def test_an_accession_of_another_build_is_a_400_saying_why(api, biobank, asked, gene):
     """Of a gene or none, not the "give the gene" of a protein change."""
     gene_less(biobank.a.variant, "hg19")
 
@@ -603,3 +595,32 @@ def test_an_accession_of_no_chromosome_is_a_400_naming_those_accepted(api, bioba
         "NG_007726.3:g.5000C>T is on NG_007726.3, which is no chromosome of GRCh37 "
         "or GRCh38; give a chromosome's RefSeq accession (NC_000001 to NC_000024"
     )
+
+
+# dbSNP IDs, stored as a MAF or VCF gave them:
+
+
+@pytest.mark.parametrize("spelling", ["rs121434569", "RS121434569"])
+@pytest.mark.parametrize("gene", ["", "EGFR"])
+def test_a_dbsnp_id_finds_the_variant_stored_with_it(api, biobank, spelling, gene):
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(
+        dbsnp_id="rs121434569", genomic_change="7:55249071 C>T", genome_build="GRCh37"
+    )
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(dbsnp_id="rs1")
+
+    rows = results(api.get("/api/cohort-pairs/", {"gene": gene, "variant": spelling}))
+
+    assert [row["patient_pseudonym"] for row in rows] == ["PT-A"]
+    [evidence] = rows[0]["evidence"]["variants"]
+    assert (evidence["id"], evidence["dbsnp_id"], evidence["genomic_change"]) == (
+        biobank.a.variant.pk,
+        "rs121434569",
+        "7:55249071 C>T",
+    )
+
+
+def test_a_dbsnp_id_of_another_gene_or_no_variant_finds_no_pair(api, biobank):
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(dbsnp_id="rs121434569")
+
+    assert pairs(api, "gene=KRAS&variant=rs121434569") == []
+    assert pairs(api, "variant=rs121434568") == []

@@ -155,9 +155,7 @@ def test_an_hgvs_change_on_an_accession_finds_the_variant_of_its_build(
 
 
 @pytest.mark.parametrize("asked", sorted(REFUSED_ACCESSIONS))
-def test_an_accession_of_another_build_or_a_dbsnp_id_is_a_400_saying_why(
-    api, biobank, asked
-):
+def test_an_accession_of_another_build_is_a_400_saying_why(api, biobank, asked):
     gene_less(biobank.a.variant, "hg19")
 
     response = api.get("/api/variants/", {"variant": asked})
@@ -174,3 +172,18 @@ def test_an_hgvs_deletion_is_a_400_saying_how_to_ask_for_it(api, biobank):
     assert response.status_code == 400
     [message] = response.json()["variant"]
     assert message.startswith(f"{asked} is a deletion, which an HGVS position")
+
+
+def test_a_dbsnp_id_finds_the_variants_stored_with_it_of_every_call(api, biobank):
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(dbsnp_id="rs121434569")
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(
+        dbsnp_id="rs121434569", call=VariantResult.Call.FAILED, vaf=None
+    )
+
+    every = variants(api, variant="rs121434569")
+    failed = variants(api, variant="RS121434569", call="failed")
+    other = variants(api, variant="rs121434568")
+
+    assert every == sorted([biobank.a.variant.pk, biobank.b.variant.pk])
+    assert failed == [biobank.b.variant.pk]
+    assert other == []

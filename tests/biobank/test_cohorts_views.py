@@ -498,16 +498,14 @@ def test_cohort_page_reads_an_hgvs_change_with_the_build_of_its_accession(
             "NC_000007.14 in GRCh38.",
         ),
         (
-            "rs121434569",
-            "rs121434569 is a dbSNP ID, which the biobank does not store; ask for "
-            "the variant by its genomic change (e.g. 7:55249071 C>T GRCh37 or "
-            "NC_000007.13:g.55249071C>T) or by gene and protein change (e.g. EGFR "
-            "p.T790M).",
+            "NC_000007.14:g.55249071C>T hg19",
+            "NC_000007.14:g.55249071C>T hg19 names GRCh38 by its accession and "
+            "GRCh37 after it; give one build.",
         ),
     ],
 )
 @pytest.mark.parametrize("gene", ["", "EGFR"])
-def test_cohort_form_refuses_an_unknown_accession_or_a_dbsnp_id_by_its_reason(
+def test_cohort_form_refuses_an_accession_of_another_build_by_its_reason(
     pairs, variant, message, gene
 ):
     """Not with "give the gene", which a text read as a protein change gets."""
@@ -517,14 +515,19 @@ def test_cohort_form_refuses_an_unknown_accession_or_a_dbsnp_id_by_its_reason(
     assert form.errors == {"variant": [message]}
 
 
-def test_cohort_page_refuses_a_dbsnp_id_under_the_variant_field(logged_in, pairs):
-    response = logged_in.get("/cohorts/", {"variant": "rs121434569"})
-
-    assert response.status_code == 400
-    assert list(response.context["form"].errors) == ["variant"]
-    assert "is a dbSNP ID, which the biobank does not store" in unescape(
-        response.content.decode()
+@pytest.mark.parametrize("gene", ["", "EGFR"])
+def test_cohort_page_finds_a_variant_by_its_dbsnp_id(logged_in, pairs, gene):
+    study, with_variant, _plain = pairs
+    VariantResult.objects.filter(assay__sample=with_variant).update(
+        dbsnp_id="rs121434569"
     )
+
+    response = logged_in.get("/cohorts/", {"gene": gene, "variant": "rs121434569"})
+    other = logged_in.get("/cohorts/", {"variant": "rs121434568"})
+
+    assert response.status_code == other.status_code == 200
+    assert [row.sample_id for row in response.context["rows"]] == [with_variant.pk]
+    assert list(other.context["rows"]) == []
 
 
 # CSV download:

@@ -7,10 +7,11 @@ import pytest
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.validation import (
     REFSEQ_CHROMOSOMES,
+    dbsnp_ids_in,
     looks_like_dbsnp_id,
     looks_like_genomic_change,
+    read_dbsnp_id,
     read_hgvs_genomic_change,
-    refuse_dbsnp_id,
     split_genome_build,
 )
 
@@ -171,14 +172,42 @@ def test_a_coding_or_protein_change_on_an_accession_is_no_genomic_change(written
     assert not looks_like_genomic_change(written)
 
 
-@pytest.mark.parametrize("written", ["rs121434569", "RS121434569", " rs1 ", "rs١٢"])
-def test_a_dbsnp_id_is_refused_saying_it_is_not_stored(written):
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("rs121434569", "rs121434569"),
+        ("RS121434569", "rs121434569"),
+        (" rs1 ", "rs1"),
+        ("rs١٢", "rs12"),
+    ],
+)
+def test_a_dbsnp_id_asked_for_is_read_as_stored(written, stored):
     assert looks_like_dbsnp_id(written)
-    with pytest.raises(InvalidValue, match="is a dbSNP ID, which the biobank does not"):
-        refuse_dbsnp_id(written)
+    assert not looks_like_genomic_change(written)
+    assert read_dbsnp_id(written) == stored
 
 
 @pytest.mark.parametrize("written", ["rs", "rs12a", "T790M", "ROS1", "17:1 A>G"])
 def test_no_other_variant_is_a_dbsnp_id(written):
     assert not looks_like_dbsnp_id(written)
-    refuse_dbsnp_id(written)
+    with pytest.raises(InvalidValue, match="is not a dbSNP ID"):
+        read_dbsnp_id(written)
+
+
+@pytest.mark.parametrize(
+    ("cell", "ids"),
+    [
+        ("rs121434569", ["rs121434569"]),
+        ("RS5868032", ["rs5868032"]),
+        ("rs1;rs2", ["rs1", "rs2"]),
+        ("rs1,rs1", ["rs1"]),
+        ("rs1;COSV52508725", ["rs1"]),
+        ("novel", []),
+        (".", []),
+        ("", []),
+        ("COSM6224", []),
+        ("rs12a", []),
+    ],
+)
+def test_the_dbsnp_ids_of_a_cell_are_those_of_rs_and_digits(cell, ids):
+    assert dbsnp_ids_in(cell) == ids

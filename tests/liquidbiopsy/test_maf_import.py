@@ -35,6 +35,15 @@ def maf_rows(path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t"))
 
 
+def maf_change(row: dict[str, str]) -> str:
+    """Return the genomic change of a MAF row as stored, read apart from the importer."""
+    ref, alt = (
+        row[name].replace("-", "") or "-"
+        for name in ("Reference_Allele", "Tumor_Seq_Allele2")
+    )
+    return f"{row['Chromosome']}:{row['Start_Position']} {ref}>{alt}"
+
+
 def stored_by_row(project, rows, barcode: str = "Tumor_Sample_Barcode") -> list[tuple]:
     return sorted(
         (
@@ -204,12 +213,7 @@ def test_maf_read_counts_give_the_vaf(project):
     import_maf(path, project, drawn_on=DRAWN_ON)
 
     for row in rows:
-        ref, alt = (
-            row[name].replace("-", "") or "-"
-            for name in ("Reference_Allele", "Tumor_Seq_Allele2")
-        )
-        change = f"{row['Chromosome']}:{row['Start_Position']} {ref}>{alt}"
-        variant = VariantResult.objects.get(genomic_change=change)
+        variant = VariantResult.objects.get(genomic_change=maf_change(row))
         assert (variant.alt_reads, variant.depth) == (
             int(row["t_alt_count"]),
             int(row["t_depth"]),
