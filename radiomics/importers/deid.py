@@ -805,23 +805,23 @@ _SHORTEST_FAMILY_BESIDE_INITIAL = 2
 # Words of two or three letters that reports and protocols write beside a lone
 # capital (NO C, compare to L side, CHEST AP L, LAT R, DELAY 5 MIN A, DR J.): a
 # family name spelt so, or as a modality (KO, Korean 고), is looked for beside an
-# initial only where the initial is marked as one (_FAMILY_THEN_INITIAL: NO M.,
-# NO^M for a patient NO^MINSU; Korean 노 NO, 인 IN, 민 MIN, Vietnamese Tô TO).
+# initial only where the initial is marked as one (_FAMILY_THEN_INITIAL: NO, M.
+# and NO^M for a patient NO^MINSU; Korean 노 NO, 인 IN, 민 MIN, Vietnamese Tô TO).
 _WORDS_BESIDE_A_LETTER = frozenset(
     "AM AN AP AS AT BE BY DO DR GO HE IF IN IS IT LAT LT ME MIN MR MS MY NO OF ON "
     "OR PA PER PM POS PRE RE RT SO TO UP VS WE".split()
 )
-# A family name of two or three letters and a letter marked as an initial: by a
-# full stop after it (NO M., NO, M., M. NO) or a caret between them (NO^M), as
-# DICOM writes names. Not a letter of a chain of them (NO C.A.P., A.P. NO), nor
-# one with letters glued after the stop (NO M.R.I.):
+# A family name of two or three letters and a letter marked as an initial the way a
+# name is written, not prose: a caret between them, as DICOM writes names (NO^M), or
+# a comma before the initial and its full stop (NO, M.). Not "NO M." nor "M. NO": a
+# word beside a letter and a full stop is as often Latin anatomy (IN A. CAROTIS,
+# M. PSOAS), a liver segment (IN S. 7), a time (5 MIN P.) or a sentence's end
+# (CT ABD NO C.), which a patient called IN, MIN or NO would empty (review rev3a).
+# NB: such a name in prose (NO M. follow-up) is therefore missed.
 _FAMILY_THEN_INITIAL = re.compile(
     r"(?<![^\W_])(?P<family>[^\W\d_]{2,3})"
-    r"(?:(?:\s*,\s*|\s+|\^)(?P<initial>[^\W\d_])\.|\^(?P<caret>[^\W\d_]))"
+    r"(?:\s*,\s*(?P<initial>[^\W\d_])\.|\^(?P<caret>[^\W\d_]))"
     r"(?![^\W_])"
-)
-_INITIAL_THEN_FAMILY = re.compile(
-    r"(?<![\w.])(?P<initial>[^\W\d_])\.\s*(?P<family>[^\W\d_]{2,3})(?![^\W_])"
 )
 
 
@@ -1134,9 +1134,10 @@ class _ShortNameParts:
     that is a modality (CT W CONTRAST beside a patient CT^WEI; KO, Korean 고, is
     Key Object Selection) or a word written beside a lone letter
     (_WORDS_BESIDE_A_LETTER: CT HEAD NO C beside NO^CHUL) is found beside an
-    initial marked as one only (_FAMILY_THEN_INITIAL, _INITIAL_THEN_FAMILY: NO M.,
-    M. NO, NO^M for NO^MINSU). NB: so a sentence that ends NO C. is emptied
-    beside a patient NO^CHUL: nothing tells that stop from an initial's.
+    initial marked as one only (_FAMILY_THEN_INITIAL: NO^M and NO, M. for
+    NO^MINSU). NB: NO M. and M. NO in prose are missed, since a word beside a
+    letter and a full stop is as often anatomy or a sentence's end (IN A. CAROTIS,
+    CT ABD NO C.).
     """
 
     def __init__(
@@ -1218,17 +1219,16 @@ class _ShortNameParts:
         return False
 
     def _family_beside_marked_initial(self, plain: str) -> bool:
-        """Whether the text holds such a pair with the initial marked (NO M., M. NO).
+        """Whether the text holds such a pair with the initial marked (NO^M, NO, M.).
 
         Of marked_family_initials; written as _family_beside_initial() asks.
         """
-        for pattern in (_FAMILY_THEN_INITIAL, _INITIAL_THEN_FAMILY):
-            for match in pattern.finditer(plain):
-                initial = match.group("initial") or match.group("caret")
-                if _of_one_patient(
-                    match.group("family"), initial, self.marked_family_initials
-                ):
-                    return True
+        for match in _FAMILY_THEN_INITIAL.finditer(plain):
+            initial = match.group("initial") or match.group("caret")
+            if _of_one_patient(
+                match.group("family"), initial, self.marked_family_initials
+            ):
+                return True
         return False
 
     def _made_of(self, word: str) -> tuple[int, int, int]:
