@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
@@ -285,25 +285,33 @@ def removed_if_unused(project: Project, created: bool) -> str:
 
     Return what to tell the user ("" when the project stays). A rejected file said
     "nothing was stored" beside "Created new project", and left that empty project
-    in every list of projects (trial T22). Only a project that nothing but failed
-    runs of its own refers to goes: no patient, role, saved cohort or run that stored
-    anything; its failed runs and their problems go with it, after the command has
-    printed the problems.
+    in every list of projects (trial T22). The project goes only if nothing but this
+    command's own failed run and its problems refer to it: no patient, role, export
+    record, saved cohort, other run (another command's, failed too) or problem of
+    none. Its row is locked first, so that a role or run added meanwhile is seen or
+    waits. NB: a patient that another import is storing into the project at that
+    moment is not seen (its key is checked when that import commits), so that
+    import then fails whole at its commit and can be run again.
     """
     if not created:
         return ""
-    used = (
-        project.patients.exists()
-        or project.memberships.exists()
-        or project.import_runs.exclude(status=ImportRun.Status.FAILED).exists()
-    )
-    if used:
-        return ""
     try:
         with transaction.atomic():
-            project.delete()
-    except ProtectedError:  # a record made meanwhile (a saved cohort) holds it
-        return ""
+            locked = Project.objects.select_for_update().get(pk=project.pk)
+            runs = locked.import_runs.all()
+            used = (
+                runs.count() > 1
+                or runs.exclude(status=ImportRun.Status.FAILED).exists()
+                or locked.patients.exists()
+                or locked.memberships.exists()
+                or locked.export_records.exists()
+                or locked.data_issues.filter(import_run__isnull=True).exists()
+            )
+            if used:
+                return ""
+            locked.delete()
+    except (Project.DoesNotExist, ProtectedError, IntegrityError):
+        return ""  # gone already, or held by a record made meanwhile (a saved cohort)
     return f" Project {project.code!r}, created for it, was removed again."
 
 
@@ -416,7 +424,8 @@ class ImportCommand(BaseCommand):
             lines = printed_lines(exc.problems, "", "rejected")
             lines += printed_lines(exc.warnings, "  warning: ", "warnings")
             said = "\n".join(lines)
-            removed = removed_if_unused(target, created)
+            with acting_as(user):
+                removed = removed_if_unused(target, created)
             raise CommandError(
                 f"File rejected; nothing was stored.{removed}\n{said}"
             ) from None
@@ -425,5 +434,6 @@ class ImportCommand(BaseCommand):
         # Rows are rejected one by one, but a file whose every row was rejected must
         # not look like success to a script (ingest_dicom does the same for files):
         if status_of(report) == ImportRun.Status.FAILED:
-            removed = removed_if_unused(target, created)
+            with acting_as(user):
+                removed = removed_if_unused(target, created)
             raise CommandError(f"Every row was rejected; nothing was stored.{removed}")

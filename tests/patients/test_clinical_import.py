@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from biobank.core.dates import DAY_FIRST, MONTH_FIRST
 from biobank.core.importing import ImportRejected
+from biobank.exports.models import ExportRecord
 from patients.importers.clinical import EVENTS, TREATMENTS, import_clinical
+from patients.importers.runs import removed_if_unused
 from patients.models import (
     ClinicalEvent,
     DataIssue,
@@ -22,7 +24,7 @@ from patients.models import (
     Treatment,
 )
 from patients.services import find_patient
-from tests.conftest import case_path, shared_path
+from tests.conftest import case_path, grant, shared_path
 
 PATIENT_HEADER = (
     "patient_id,sex,birth_year,cancer_type,histology,stage,diagnosis_date\n"
@@ -755,8 +757,56 @@ def test_a_rejected_table_for_a_new_project_code_leaves_no_project(
     assert "row 3, field birth_year" in message
     assert not Project.objects.filter(code__iexact="lung1b").exists()
     assert not ImportRun.objects.filter(project__isnull=True).exists()
-    # The project the fixture made, with runs of its own, is not touched:
-    assert Project.objects.filter(pk=project.pk).exists()
+
+
+def failed_run(project: Project) -> ImportRun:
+    return ImportRun.objects.create(
+        project=project, importer="clinical-patients", status=ImportRun.Status.FAILED
+    )
+
+
+def test_a_new_project_with_only_its_failed_run_is_removed(db):
+    new = Project.objects.create(code="fresh", name="fresh")
+    failed_run(new)
+
+    said = removed_if_unused(new, created=True)
+
+    assert said == " Project 'fresh', created for it, was removed again."
+    assert not Project.objects.filter(code="fresh").exists()
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "held_by", ["another failed run", "an export record", "a role", "a patient"]
+)
+def test_a_new_project_that_something_else_refers_to_stays(
+    db, django_user_model, held_by
+):
+    new = Project.objects.create(code="fresh", name="fresh")
+    failed_run(new)
+    if held_by == "another failed run":  # another command's, into the same new code
+        failed_run(new)
+    elif held_by == "an export record":  # an export linked to every project
+        record = ExportRecord.objects.create(
+            username="admin", kind=ExportRecord.Kind.PAIRS_API, definition={}
+        )
+        record.projects.add(new)
+    elif held_by == "a role":
+        grant(django_user_model.objects.create_user("newviewer"), new)
+    else:
+        Patient.objects.create(project=new, pseudonym="FRESH-1", source_key="k")
+
+    assert removed_if_unused(new, created=True) == ""
+    assert Project.objects.filter(code="fresh").exists()
+    assert ImportRun.objects.filter(project=new).exists()
+
+
+def test_a_project_the_command_did_not_create_stays(db):
+    existing = Project.objects.create(code="kept", name="kept")
+    failed_run(existing)
+
+    assert removed_if_unused(existing, created=False) == ""
+    assert Project.objects.filter(code="kept").exists()
 
 
 def test_a_rejected_table_for_an_existing_project_keeps_it_and_its_failed_run(

@@ -63,7 +63,8 @@ class Command(BaseCommand):
             with acting_as(user):
                 report = ingest_dicom(path, target, progress=progress, user=user)
         except ImportRejected as exc:
-            removed = removed_if_unused(target, created)
+            with acting_as(user):
+                removed = removed_if_unused(target, created)
             raise CommandError(f"Nothing was imported.{removed}\n{exc}") from None
         self.stdout.write(report.summary())
         # A batch goes on past rejected files, but one where every file was rejected
@@ -71,7 +72,10 @@ class Command(BaseCommand):
         every_rejected = (
             report.rejected and not report.created and not report.duplicates
         )
-        removed = removed_if_unused(target, created) if every_rejected else ""
+        removed = ""
+        if every_rejected:
+            with acting_as(user):
+                removed = removed_if_unused(target, created)
         if report.import_run_id is not None and not removed:
             url = reverse(
                 "admin:radiomics_deidentifiedattribute_report",
