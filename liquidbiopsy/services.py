@@ -183,7 +183,9 @@ def _fill_dbsnp_id(stored: VariantResult, values: dict[str, object]) -> None:
     given = values.get("dbsnp_id")
     if given and not stored.dbsnp_id:
         stored.dbsnp_id = str(given)
-        stored.save(update_fields=["dbsnp_id"])
+        # A repeat of a row of the same file: the bulk insert writes it (review rev3b):
+        if stored.pk is not None:
+            stored.save(update_fields=["dbsnp_id"])
 
 
 # What a variant result measures; a re-import that differs only in spelling is the same:

@@ -119,3 +119,28 @@ def test_a_maf_dbsnp_rs_cell_is_read_as_one_id_or_none(project, tmp_path, cell, 
     import_maf(path, project, drawn_on=DRAWN_ON)
 
     assert list(VariantResult.objects.values_list("dbsnp_id", flat=True)) == [stored]
+
+
+def test_a_row_repeated_with_its_dbsnp_id_the_second_time_stores_one_with_it(
+    project, tmp_path
+):
+    """A file that lists a variant twice, the ID in the later copy only (merged calls)."""
+    source = shared_path("genomics_vcf_somatic", "test.maf")
+    lines = source.read_text().splitlines()
+    header_at = next(i for i, line in enumerate(lines) if line.startswith("Hugo"))
+    column = lines[header_at].split("\t").index("dbSNP_RS")
+    without, given = (lines[header_at + 1].split("\t") for _copy in range(2))
+    without[column], given[column] = "", "rs80357262"
+    path = write(
+        tmp_path,
+        "twice.maf",
+        "\n".join([*lines[: header_at + 1], "\t".join(without), "\t".join(given)]),
+    )
+    register(project, "TUMOR")
+
+    report = import_maf(path, project, drawn_on=DRAWN_ON)
+
+    assert report.rows_imported == 1
+    assert list(VariantResult.objects.values_list("dbsnp_id", flat=True)) == [
+        "rs80357262"
+    ]
