@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from biobank.core.importing import counted
+from liquidbiopsy.importers.variants import variant_key
 from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
 from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
 from patients.services import get_project
@@ -117,9 +118,6 @@ ACQUIRED: dict[str, list[tuple[str, str, float]]] = {
 ACQUIRED_AFTER_DAYS = 120
 # The RECIST assessment of the first line, and the draw taken with it, at week 12:
 RESPONSE_AFTER_DAYS = 84
-# The first demos wrote this timepoint on every draw and no lab sample ID, variant
-# position or course over time; build_demo() replaces such draws once.
-THIN_DEMO_TIMEPOINT = "demo"
 
 # First-line treatment per cancer type, fitting the panel's driver: osimertinib for
 # EGFR-mutant lung adenocarcinoma, FOLFOX for colon, an aromatase inhibitor for the
@@ -226,9 +224,10 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
     generated ROI, PyRadiomics features and a score of an illustrative signature.
     Re-running changes nothing: a DICOM source whose files are all stored is not
     ingested again (so no import run is recorded), and generation only runs for
-    patients that have no blood sample yet, or series without a segmentation. The
-    draws of a demo built before they had lab sample IDs and timepoints (timepoint
-    THIN_DEMO_TIMEPOINT) are made again once, as a new demo makes them.
+    patients that have no blood sample yet, or series without a segmentation. A
+    demo built by an earlier version keeps its records as they are (no lab sample
+    IDs, timepoint `demo`): nothing stored is deleted to make them again, since a
+    user may have added to them; a new database gets the new ones.
     Returns the demo project's counts before and after, to tell what was added.
     """
     from radiomics.importers.dicom import ingest_dicom
@@ -262,11 +261,10 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     # In the order the ingest made them, not by their random pseudonyms, so that one
     # seed gives every patient the same records in every build. Each patient's course
-    # has a generator of its own, so that one rebuilt alone (drop_thin_demo_records)
-    # gets the records a new demo gives it:
+    # has a generator of its own, so that one whose draws were deleted gets again
+    # the records a new demo gives it:
     patients = Patient.objects.filter(project=project).order_by("pk")
     for number, patient in enumerate(patients, start=1):
-        drop_thin_demo_records(patient)
         if not patient.blood_samples.exists():
             course_rng = random.Random(f"{seed}:{number}")  # noqa: S311 - as above
             generate_patient_records(patient, rng, course_rng)
@@ -275,32 +273,6 @@ def build_demo(seed: int = 7, radiomics: bool = True) -> DemoBuild:
         add_demo_radiomics(project)
     ensure_demo_user()
     return DemoBuild(before, summarise(project))
-
-
-def drop_thin_demo_records(patient: Patient) -> None:
-    """Delete what the first demos generated for a patient, so that it is made again.
-
-    Those wrote the timepoint THIN_DEMO_TIMEPOINT on every draw, with no lab sample
-    ID, no variant position and calls that ignored the treatment. Their draws go, with
-    the first line and its response assessment they generated (the line-1 regimen of
-    FIRST_LINE and the response RESPONSE_AFTER_DAYS after its start); records added
-    to the demo project by hand are kept, and a patient with draws of its own keeps
-    them and gets no generated ones.
-    """
-    thin = patient.blood_samples.filter(timepoint=THIN_DEMO_TIMEPOINT)
-    if not thin.exists():
-        return
-
-    _kind, agent = FIRST_LINE.get(patient.cancer_type, (Treatment.Kind.OTHER, ""))
-    with transaction.atomic():
-        thin.delete()
-        for treatment in patient.treatments.filter(line=1, agent=agent):
-            assessed_on = treatment.started_on + dt.timedelta(days=RESPONSE_AFTER_DAYS)
-            patient.events.filter(
-                kind=ClinicalEvent.Kind.RESPONSE, occurred_on=assessed_on
-            ).delete()
-            treatment.delete()
-    logger.info("Demo: thin records of patient %s replaced.", patient.pseudonym)
 
 
 def stored_instances(path: Path, project: Project) -> int:
@@ -779,20 +751,25 @@ def create_demo_draw(
         else:
             call, vaf = VariantResult.Call.NOT_DETECTED, None
         genomic_change = HOTSPOTS_GRCH37.get((gene, change), "")
+        values = {
+            "gene": gene,
+            "gene_hgnc": gene,
+            "variant_type": VariantResult.Type.SNV,
+            "protein_change": change,
+            "protein_change_raw": change,
+            "genomic_change": genomic_change,
+            "genome_build": GENOME_BUILD if genomic_change else "",
+        }
+        # Keyed as the importers and the API key it (by its genomic change where
+        # known), so that the same variant posted or imported again is a duplicate:
         VariantResult.objects.create(
             assay=assay,
-            gene=gene,
-            gene_hgnc=gene,
-            variant_key=f"{gene}:{change}",
-            variant_type=VariantResult.Type.SNV,
-            protein_change=change,
-            protein_change_raw=change,
-            genomic_change=genomic_change,
-            genome_build=GENOME_BUILD if genomic_change else "",
+            variant_key=variant_key(values),
             vaf=vaf,
             alt_reads=alt_reads,
             depth=depth,
             call=call,
+            **values,
         )
 
 

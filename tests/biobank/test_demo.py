@@ -18,7 +18,8 @@ from pydicom.dataset import Dataset
 
 from biobank import demo
 from biobank.core.datetext import has_dates
-from liquidbiopsy.models import BloodSample, VariantResult
+from liquidbiopsy.importers.variants import variant_key
+from liquidbiopsy.models import BloodSample, CTCCount, VariantResult
 from liquidbiopsy.validation import read_genomic_change
 from patients.models import CancerType, ImportRun, Patient, Project, Sex
 from patients.services import find_patient, get_project
@@ -485,7 +486,7 @@ def test_demo_draws_carry_lab_sample_ids_and_timepoints_free_of_dates():
     for draw in draws:
         assert not has_dates(draw.external_sample_id), draw.external_sample_id
         assert not has_dates(draw.timepoint), draw.timepoint
-        assert draw.timepoint != demo.THIN_DEMO_TIMEPOINT
+        assert draw.timepoint != "demo"  # what the first demos wrote on every draw
 
 
 @pytest.mark.django_db
@@ -604,20 +605,36 @@ def test_demo_gives_an_egfr_cohort_at_the_default_window(client, seed):
 
 
 @pytest.mark.django_db
-def test_a_thin_demo_of_earlier_builds_is_made_again_once():
+def test_a_demo_of_earlier_builds_keeps_its_records_and_what_a_user_added():
     demo.build_demo(radiomics=False)
+    # What the first demos left: every draw named "demo", without a sample ID; and
+    # a count a user added to one of them.
+    BloodSample.objects.update(timepoint="demo", external_sample_id="")
+    first = BloodSample.objects.order_by("pk").first()
+    CTCCount.objects.create(sample=first, platform="Parsortix", count=3)
     built = records_of_demo()
-    # What the first demos left: every draw named "demo", without a sample ID.
-    BloodSample.objects.update(
-        timepoint=demo.THIN_DEMO_TIMEPOINT, external_sample_id=""
-    )
 
-    upgrade = demo.build_demo(radiomics=False)
     again = demo.build_demo(radiomics=False)
 
     assert records_of_demo() == built
-    assert upgrade.after == upgrade.before
     assert again.added == demo.DemoSummary(0, 0, 0, 0, 0, 0)
+    assert CTCCount.objects.filter(sample=first, platform="Parsortix").exists()
+
+
+@pytest.mark.django_db
+def test_demo_variants_are_keyed_as_the_importers_key_them():
+    """By the genomic change where the demo gives one, so that the same variant
+    posted or imported into the assay again is a duplicate (review rev3b)."""
+    demo.build_demo(radiomics=False)
+
+    for variant in VariantResult.objects.all():
+        values = {
+            name: getattr(variant, name)
+            for name in ("gene", "gene_hgnc", "variant_type", "protein_change",
+                         "protein_change_raw", "genomic_change")
+        }  # fmt: skip
+        assert variant.variant_key == variant_key(values)
+    assert VariantResult.objects.filter(variant_key__startswith="g:").exists()
 
 
 def records_of_demo() -> list[tuple]:
