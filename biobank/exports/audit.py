@@ -115,6 +115,10 @@ def start_export(
             Link(exportrecord=record, project_id=getattr(project, "pk", project))
             for project in projects
         )
+    if record.status == ExportRecord.Status.STARTED:
+        # Before the first row goes out: the log names a stream whose record a crash
+        # of the database server could lose (commit_without_waiting_for_disk).
+        logger.info("Export %s started: %s", record.pk, record.kind)
     return record
 
 

@@ -70,6 +70,17 @@ def test_a_matrix_download_is_logged_with_its_rows(fmt, api, analyst, project, b
     assert record.finished_at >= record.started_at
 
 
+def test_a_stream_is_written_to_the_log_before_its_first_row(analyst, biobank, caplog):
+    caplog.set_level("INFO", logger="biobank.exports.audit")
+    response = served(analyst, "/api/cohort-matrix/?format=csv")
+
+    # Started, in the log too, before any block is sent:
+    record = only_record()
+    assert record.status == Status.STARTED
+    assert f"Export {record.pk} started: matrix" in caplog.messages
+    drain(response)
+
+
 def test_a_matrix_download_left_early_is_logged_as_interrupted(analyst, biobank):
     response = served(analyst, "/api/cohort-matrix/?format=json")
     blocks = iter(response.streaming_content)

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, OperationalError, connections
+
+# Seconds to wait for the server to answer, unless DATABASE_URL sets connect_timeout:
+# a server that accepts connections and never answers would hang dev.sh run.
+CONNECT_TIMEOUT = 10
+
+
+def quoted(name: str) -> str:
+    """The database name as an SQL identifier, whatever it holds (a ", a space)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 class Command(BaseCommand):
@@ -26,16 +37,25 @@ class Command(BaseCommand):
         # Asked on the server's maintenance database ("postgres"), as Django's test
         # runner does to create its test database: a connection to the database
         # itself fails alike whether it is missing or the server is down.
+        connection.settings_dict.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", CONNECT_TIMEOUT
+        )
         try:
-            with connection._nodb_cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-                if cursor.fetchone() is not None:
-                    return
-                cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+            # Django warns in many lines before trying the database itself when
+            # "postgres" cannot be reached; the error below says it in one:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                with connection._nodb_cursor() as cursor:
+                    cursor.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+                    )
+                    if cursor.fetchone() is not None:
+                        return
+                    cursor.execute(f"CREATE DATABASE {quoted(name)}")
         except OperationalError as error:
             raise CommandError(
-                f"Cannot reach the PostgreSQL server of database {name!r} at {where}: "
-                f"{str(error).strip()}"
+                f"Cannot connect to PostgreSQL at {where} to look for database "
+                f"{name!r}: {' '.join(str(error).split())}"
             ) from None
         except DatabaseError as error:  # a role that may not create databases, say
             raise CommandError(
