@@ -41,6 +41,8 @@ from biobank.api.vocabulary import Vocabulary
 from biobank.cohorts.forms import (
     UNKNOWN_PARAMETER,
     ambiguous_build_refusal,
+    unknown_dbsnp_id_refusal,
+    unstored_build_refusal,
     wrong_reference_base_refusal,
 )
 from biobank.cohorts.query import (
@@ -1290,7 +1292,9 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         "are stored in several, or an HGVS substitution on a RefSeq chromosome "
         "accession, which names the build (NC_000017.10:g.7578263G>A is GRCh37, "
         "NC_000017.11 GRCh38), or a dbSNP ID (rs121434569) as a MAF (dbSNP_RS) "
-        "or VCF (ID) gave it.",
+        "or VCF (ID) gave it. A change in a build no variant you may read is "
+        "stored in (positions are not lifted over), and a dbSNP ID that no "
+        "variant you may read carries, are a 400 saying what is stored.",
     )
     call = CallsFilter()
     vaf = FractionRangeFilter(
@@ -1319,21 +1323,28 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         return queryset.of_gene(value)
 
     def refusals(self) -> dict[str, list[forms.ValidationError]]:
-        """Refuse a genomic change as the cohort filter does (CohortForm).
+        """Refuse a genomic change or dbSNP ID as the cohort filter does (CohortForm).
 
-        Without its build, when the rows the list would give are stored in several
-        builds; and when its reference base is none of those stored at its position
-        among every variant the user may read (the view's queryset), whatever the
-        other filters.
+        A genomic change without its build, when the rows the list would give are
+        stored in several builds; with a build no variant the user may read (the
+        view's queryset) is stored in; and when its reference base is none of those
+        stored at its position among them, whatever the other filters. A dbSNP ID
+        that none of them carries.
         """
         variant = self.form.cleaned_data.get("variant")
-        if not variant or not looks_like_genomic_change(variant):
+        if not variant:
             return {}
-        rows = self.filter_queryset(self.queryset.all())
-        refusals = [
-            ambiguous_build_refusal(variant, rows),
-            wrong_reference_base_refusal(variant, self.queryset),
-        ]
+        if looks_like_dbsnp_id(variant):
+            refusals = [unknown_dbsnp_id_refusal(variant, self.queryset)]
+        elif looks_like_genomic_change(variant):
+            rows = self.filter_queryset(self.queryset.all())
+            refusals = [
+                ambiguous_build_refusal(variant, rows),
+                unstored_build_refusal(variant, self.queryset),
+                wrong_reference_base_refusal(variant, self.queryset),
+            ]
+        else:
+            return {}
         messages = [
             forms.ValidationError(refusal, code="genomic_change")
             for refusal in refusals

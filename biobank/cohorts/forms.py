@@ -22,6 +22,7 @@ from biobank.cohorts.query import (
     detected_variants,
     genome_builds_of,
     pair_queryset,
+    stored_in_build,
     variants_at_position,
 )
 from biobank.core.validation import InvalidValue
@@ -32,6 +33,7 @@ from liquidbiopsy.validation import (
     genome_build_name,
     looks_like_dbsnp_id,
     looks_like_genomic_change,
+    read_dbsnp_id,
     read_shown_genomic_change,
     reference_base,
     split_genome_build,
@@ -216,20 +218,25 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             self.add_error("variant", f"{variant} {error}")
             return
 
+        # NB: the reference base, the builds and the dbSNP IDs are checked against
+        # every project the user reads, not only the one filtered on: a project
+        # that has none of them gives an empty cohort, as for any other variant.
+        every = self._readable(VariantResult.objects.all(), VARIANT_PROJECT)
+        if looks_like_dbsnp_id(variant):
+            refusal = unknown_dbsnp_id_refusal(variant, every)
+            if refusal:
+                self.add_error("variant", refusal)
+            return
         if looks_like_genomic_change(variant):
             project = self.cleaned_data.get("project")
             if project is not None:
                 found = found.filter(assay__sample__patient__project=project)
-            # NB: the reference base is checked against every project the user
-            # reads, not only the one filtered on: it is the same in all of them.
-            every = VariantResult.objects.all()
             refusals = [
                 ambiguous_build_refusal(
                     variant, self._readable(found, VARIANT_PROJECT)
                 ),
-                wrong_reference_base_refusal(
-                    variant, self._readable(every, VARIANT_PROJECT)
-                ),
+                unstored_build_refusal(variant, every),
+                wrong_reference_base_refusal(variant, every),
             ]
             for refusal in filter(None, refusals):
                 self.add_error("variant", refusal)
@@ -367,6 +374,65 @@ def ambiguous_build_refusal(variant: str, found: QuerySet[VariantResult]) -> str
     return (
         f"{variant} is stored in more than one genome build ({', '.join(builds)}); "
         f"add the one you mean after the change, e.g. {change.strip()} {example}."
+    )
+
+
+def unstored_build_refusal(
+    variant: str, readable: QuerySet[VariantResult]
+) -> str | None:
+    """Return why a genomic change is refused whose build (written after it or named
+    by its accession) no `readable` variant is stored in, else None.
+
+    The biobank does not lift positions over from one build to another, so such a
+    change would find nothing whatever its position; the refusal names the builds
+    that are stored. A build that is stored but has nothing at the position is a
+    valid question (an empty answer). One query (EXISTS) for a change given with a
+    build, a second only to name the stored builds when refusing.
+    """
+    _, build = split_genome_build(variant)
+    if not build or readable.filter(stored_in_build(build)).exists():
+        return None
+
+    stored = genome_builds_of(readable)
+    # Only GRCh37 and GRCh38 can be asked for; without a build a change matches
+    # variants of any build (hg18) or of none:
+    askable = [name for name in stored if name in GENOME_BUILDS]
+    advice = (
+        f"give the change in {' or '.join(askable)}"
+        if askable
+        else "give the change without a genome build"
+    )
+    return (
+        f"No variant you may read is stored in {build}, the genome build of "
+        f"{variant.strip()} (stored: {', '.join(stored) or 'none named'}); "
+        f"{advice} — positions are not lifted over."
+    )
+
+
+def unknown_dbsnp_id_refusal(
+    variant: str, readable: QuerySet[VariantResult]
+) -> str | None:
+    """Return why a dbSNP ID no `readable` variant carries is refused, else None.
+
+    Only the MAF and VCF importers store an ID (not the cfDNA tables, the API or
+    variants imported before migration 0023), so an ID nobody carries is more
+    likely not stored than a variant nobody has. One query by the partial
+    (dbsnp_id, call) index, a second only when refusing.
+    """
+    dbsnp_id = read_dbsnp_id(variant)
+    if readable.filter(dbsnp_id=dbsnp_id).exists():
+        return None
+
+    carried = (
+        "none you may read has any"
+        if not readable.exclude(dbsnp_id="").exists()
+        else "others are stored"
+    )
+    return (
+        f"No variant you may read has the dbSNP ID {dbsnp_id} stored ({carried}). "
+        "IDs are stored from a MAF's dbSNP_RS or a VCF's ID column only; ask by gene "
+        "and protein change (gene=EGFR&variant=L858R) or by genomic change "
+        "(7:55259515 T>G GRCh37) instead."
     )
 
 

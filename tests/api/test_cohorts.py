@@ -147,11 +147,16 @@ def test_a_genomic_change_with_its_build_names_the_build_in_evidence(
     )
 
 
+def hide(draw) -> None:
+    """Move the patient of `draw` (a Biobank draw) to a project the reader may not read."""
+    hidden = Project.objects.create(code="hidden", name="Not the reader's")
+    Patient.objects.filter(pk=draw.sample.patient_id).update(project=hidden)
+
+
 def test_only_builds_the_reader_may_read_make_a_genomic_change_ambiguous(api, biobank):
     gene_less(biobank.a.variant, "hg19")
     gene_less(biobank.b.variant, "GRCh38")
-    hidden = Project.objects.create(code="hidden", name="Not the reader's")
-    Patient.objects.filter(pk=biobank.b.sample.patient_id).update(project=hidden)
+    hide(biobank.b)
 
     rows = pairs(api, "variant=7:55249071%20C%3ET")
 
@@ -168,9 +173,10 @@ def test_only_a_genomic_change_without_build_costs_a_query_more(api, biobank):
     without = count_queries(api, "/api/cohort-pairs/?variant=7:55249071%20C%3ET")
 
     # Every genomic change reads the changes stored at its position, to refuse a
-    # wrong reference base; the builds of the matching variants are read only to
+    # wrong reference base; one with a build asks whether anything is stored in it
+    # (EXISTS, no DISTINCT); the builds of the matching variants are read only to
     # refuse an ambiguous change:
-    assert len(with_build) == len(fusion) + 1
+    assert len(with_build) == len(fusion) + 2
     assert len(without) == len(fusion) + 2
 
     def reads_position(query: str) -> bool:
@@ -283,7 +289,7 @@ def test_a_change_of_a_reference_base_no_stored_change_there_has_is_a_400(
         "17:7579312 C>G hg19",
         # Stored, below the limit of detection only:
         "17:7579312 C>A",
-        # Another build, where nothing is stored at the position:
+        # Another build stored (elsewhere), with nothing at the position:
         "17:7579312 G>A hg38",
         # At another position:
         "17:7579313 G>A",
@@ -300,6 +306,14 @@ def test_a_change_nobody_carries_but_of_no_other_reference_base_is_an_empty_coho
         call=VariantResult.Call.BELOW_LOD,
         vaf=None,
     )
+    # GRCh38 is stored too, at another position and of no call found:
+    at_tp53(
+        biobank.b.variant,
+        "17:7675994 C>A",
+        build="GRCh38",
+        call=VariantResult.Call.FAILED,
+        vaf=None,
+    )
 
     assert results(api.get("/api/cohort-pairs/", {"variant": asked})) == []
 
@@ -307,8 +321,7 @@ def test_a_change_nobody_carries_but_of_no_other_reference_base_is_an_empty_coho
 def test_only_changes_the_reader_may_read_tell_the_reference_base(api, biobank):
     at_tp53(biobank.a.variant, "17:7579312 C>A")
     at_tp53(biobank.b.variant, "17:7579312 C>T")
-    hidden = Project.objects.create(code="hidden", name="Not the reader's")
-    Patient.objects.filter(pk=biobank.b.sample.patient_id).update(project=hidden)
+    hide(biobank.b)
 
     named = api.get("/api/cohort-pairs/", {"variant": "17:7579312 G>A"})
     VariantResult.objects.filter(pk=biobank.a.variant.pk).update(
@@ -619,8 +632,105 @@ def test_a_dbsnp_id_finds_the_variant_stored_with_it(api, biobank, spelling, gen
     )
 
 
-def test_a_dbsnp_id_of_another_gene_or_no_variant_finds_no_pair(api, biobank):
+def test_a_dbsnp_id_of_another_gene_or_of_no_detected_variant_finds_no_pair(
+    api, biobank
+):
     VariantResult.objects.filter(pk=biobank.a.variant.pk).update(dbsnp_id="rs121434569")
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(
+        dbsnp_id="rs7", call=VariantResult.Call.FAILED, vaf=None
+    )
 
     assert pairs(api, "gene=KRAS&variant=rs121434569") == []
-    assert pairs(api, "variant=rs121434568") == []
+    # Carried by a failed call only: stored, so an empty cohort and no 400:
+    assert pairs(api, "variant=rs7") == []
+
+
+def unknown_dbsnp_id_refusal(asked: str, carried: str) -> dict:
+    return {
+        "variant": [
+            f"No variant you may read has the dbSNP ID {asked} stored ({carried}). "
+            "IDs are stored from a MAF's dbSNP_RS or a VCF's ID column only; ask by "
+            "gene and protein change (gene=EGFR&variant=L858R) or by genomic change "
+            "(7:55259515 T>G GRCh37) instead."
+        ]
+    }
+
+
+@pytest.mark.parametrize("gene", ["", "EGFR"])
+def test_a_dbsnp_id_no_variant_carries_is_a_400_saying_where_ids_come_from(
+    api, biobank, gene
+):
+    response = api.get("/api/cohort-pairs/", {"gene": gene, "variant": "rs121434568"})
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(dbsnp_id="rs1")
+    others = api.get("/api/cohort-pairs/", {"variant": "rs121434568"})
+
+    assert response.status_code == others.status_code == 400
+    assert response.json() == unknown_dbsnp_id_refusal(
+        "rs121434568", "none you may read has any"
+    )
+    assert others.json() == unknown_dbsnp_id_refusal("rs121434568", "others are stored")
+
+
+def test_a_dbsnp_id_carried_in_another_project_is_known_in_any(api, analyst, biobank):
+    # Carried by a variant the user reads, of another project than the one asked:
+    # stored, so an empty cohort, not a 400. A project the user does not read
+    # hides it: then it is refused.
+    other = Project.objects.create(code="other", name="Also the reader's")
+    Patient.objects.filter(pk=biobank.b.sample.patient_id).update(project=other)
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(dbsnp_id="rs7")
+
+    hidden = api.get("/api/cohort-pairs/", {"project": "demo", "variant": "rs7"})
+    grant(analyst, other)
+    elsewhere = api.get("/api/cohort-pairs/", {"project": "demo", "variant": "rs7"})
+
+    assert hidden.status_code == 400
+    assert elsewhere.status_code == 200
+    assert elsewhere.json()["results"] == []
+
+
+# A genomic change in a build no variant the user may read is stored in:
+
+
+def unstored_build_refusal(asked: str, build: str, stored: str) -> dict:
+    return {
+        "variant": [
+            f"No variant you may read is stored in {build}, the genome build of "
+            f"{asked} (stored: {stored}); give the change in {stored} — positions "
+            "are not lifted over."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "NC_000007.14:g.55191822T>G",
+        "7:55191822 T>G GRCh38",
+        "chr7:g.55191822T>G hg38",
+    ],
+)
+@pytest.mark.parametrize("gene", ["", "KRAS"])
+def test_a_change_in_a_build_nothing_is_stored_in_is_a_400_naming_both(
+    api, biobank, asked, gene
+):
+    """EGFR L858R in GRCh38, where the biobank stores GRCh37 only (with a gene
+    too: the build is refused before any variant of the gene is looked for)."""
+    gene_less(biobank.a.variant, "hg19")
+
+    response = api.get("/api/cohort-pairs/", {"gene": gene, "variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == unstored_build_refusal(asked, "GRCh38", "GRCh37")
+
+
+def test_a_change_in_a_build_stored_without_it_says_to_give_none(api, biobank):
+    VariantResult.objects.update(genome_build="")
+    gene_less(biobank.a.variant, "")
+
+    response = api.get("/api/cohort-pairs/", {"variant": "7:55249071 C>T hg19"})
+    without = pairs(api, "variant=7:55249071%20C%3ET")
+
+    assert response.status_code == 400
+    [message] = response.json()["variant"]
+    assert "(stored: none named); give the change without a genome build" in message
+    assert [row["patient_pseudonym"] for row in without] == ["PT-A"]

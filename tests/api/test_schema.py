@@ -58,6 +58,18 @@ def test_schema_documents_the_filters_and_cursor(schema):
     assert "page" not in parameters
 
 
+@pytest.mark.parametrize("path", ["/api/variants/", "/api/cohort-pairs/"])
+def test_schema_says_which_variants_the_variant_filter_refuses(schema, path):
+    [variant] = [
+        parameter
+        for parameter in schema["paths"][path]["get"]["parameters"]
+        if parameter["name"] == "variant"
+    ]
+
+    assert "no variant you may read is stored in" in variant["description"]
+    assert "that no variant you may read carries" in variant["description"]
+
+
 def test_schema_says_how_to_sign_in(schema):
     schemes = schema["components"]["securitySchemes"]
 

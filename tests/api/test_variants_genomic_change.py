@@ -16,6 +16,9 @@ from tests.api.test_cohorts import (
     at_tp53,
     c_to_a_and_c_to_t,
     gene_less,
+    hide,
+    unknown_dbsnp_id_refusal,
+    unstored_build_refusal,
     wrong_base_refusal,
 )
 
@@ -53,6 +56,8 @@ def test_a_genomic_change_in_any_spelling_the_cohort_reads_finds_its_variant(
 
 def test_a_genomic_change_of_another_gene_or_build_finds_nothing(api, biobank):
     at_tp53(biobank.a.variant, "17:7579312 C>A")
+    # GRCh38 is stored, of another variant:
+    VariantResult.objects.filter(pk=biobank.b.variant.pk).update(genome_build="hg38")
 
     of_kras = variants(api, variant="17:7579312 C>A", gene="KRAS")
     in_grch38 = variants(api, variant="17:7579312 C>A hg38")
@@ -182,8 +187,74 @@ def test_a_dbsnp_id_finds_the_variants_stored_with_it_of_every_call(api, biobank
 
     every = variants(api, variant="rs121434569")
     failed = variants(api, variant="RS121434569", call="failed")
-    other = variants(api, variant="rs121434568")
+    # Carried, but by none of the rows the other filters leave:
+    below = variants(api, variant="rs121434569", call="below LOD")
 
     assert every == sorted([biobank.a.variant.pk, biobank.b.variant.pk])
     assert failed == [biobank.b.variant.pk]
-    assert other == []
+    assert below == []
+
+
+@pytest.mark.parametrize(
+    ("asked", "stored", "carried"),
+    [
+        ("rs121434568", "", "none you may read has any"),
+        ("RS121434568", "rs121434569", "others are stored"),
+    ],
+)
+def test_a_dbsnp_id_no_variant_carries_is_a_400_saying_where_ids_come_from(
+    api, biobank, asked, stored, carried
+):
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(dbsnp_id=stored)
+
+    response = api.get("/api/variants/", {"variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == unknown_dbsnp_id_refusal("rs121434568", carried)
+
+
+def test_a_dbsnp_id_of_another_project_is_refused_as_unknown(api, biobank):
+    VariantResult.objects.filter(pk=biobank.a.variant.pk).update(dbsnp_id="rs7")
+    hide(biobank.a)
+
+    response = api.get("/api/variants/", {"variant": "rs7"})
+
+    assert response.status_code == 400
+    assert response.json() == unknown_dbsnp_id_refusal(
+        "rs7", "none you may read has any"
+    )
+
+
+# A build no variant the user may read is stored in:
+
+
+@pytest.mark.parametrize(
+    ("asked", "named"),
+    [
+        ("NC_000007.14:g.55191822T>G", "NC_000007.14:g.55191822T>G"),
+        ("7:55191822 T>G hg38", "7:55191822 T>G hg38"),
+        (" 7-55191822-T-G (GRCh38) ", "7-55191822-T-G (GRCh38)"),
+    ],
+)
+def test_a_change_in_a_build_nothing_is_stored_in_is_a_400_naming_both(
+    api, biobank, asked, named
+):
+    gene_less(biobank.a.variant, "hg19")
+
+    response = api.get("/api/variants/", {"variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == unstored_build_refusal(named, "GRCh38", "GRCh37")
+
+
+def test_a_build_stored_only_in_another_project_is_refused(api, biobank):
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "GRCh38")
+    hide(biobank.b)
+
+    response = api.get("/api/variants/", {"variant": "7:55249071 C>T hg38"})
+
+    assert response.status_code == 400
+    assert response.json() == unstored_build_refusal(
+        "7:55249071 C>T hg38", "GRCh38", "GRCh37"
+    )

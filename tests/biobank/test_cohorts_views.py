@@ -525,9 +525,41 @@ def test_cohort_page_finds_a_variant_by_its_dbsnp_id(logged_in, pairs, gene):
     response = logged_in.get("/cohorts/", {"gene": gene, "variant": "rs121434569"})
     other = logged_in.get("/cohorts/", {"variant": "rs121434568"})
 
-    assert response.status_code == other.status_code == 200
+    assert response.status_code == 200
     assert [row.sample_id for row in response.context["rows"]] == [with_variant.pk]
-    assert list(other.context["rows"]) == []
+    # An ID no variant carries is refused, saying where IDs come from:
+    assert other.status_code == 400
+    [message] = other.context["form"].errors["variant"]
+    assert message.startswith(
+        "No variant you may read has the dbSNP ID rs121434568 stored (others are "
+        "stored). IDs are stored from a MAF's dbSNP_RS or a VCF's ID column only"
+    )
+
+
+def test_cohort_page_refuses_a_change_in_a_build_nothing_is_stored_in(
+    logged_in, records, pairs
+):
+    study, with_variant, plain = pairs
+    variant = records.variant(with_variant, "", "hg19-change")
+    VariantResult.objects.filter(pk=variant.pk).update(
+        protein_change="", genomic_change="7:55249071 C>T", genome_build="hg19"
+    )
+    VariantResult.objects.exclude(pk=variant.pk).update(genome_build="")
+
+    refused = logged_in.get("/cohorts/", {"variant": "NC_000007.14:g.55191822T>G"})
+    stored = logged_in.get("/cohorts/", {"variant": "7:55249072 C>T hg19"})
+
+    assert refused.status_code == 400
+    assert refused.context["form"].errors == {
+        "variant": [
+            "No variant you may read is stored in GRCh38, the genome build of "
+            "NC_000007.14:g.55191822T>G (stored: GRCh37); give the change in "
+            "GRCh37 — positions are not lifted over."
+        ]
+    }
+    # A stored build with nothing at the position is an empty cohort:
+    assert stored.status_code == 200
+    assert list(stored.context["rows"]) == []
 
 
 # CSV download:
