@@ -1260,12 +1260,23 @@ class VariantResultSerializer(CuratedSerializer):
         help_text="Left out, the VAF and depth give it.",
     )
 
+    # Only the MAF and VCF importers store it (dbSNP_RS, ID), so a write giving it is
+    # ignored, as for any read-only field, rather than storing an ID no file gave.
+    # NB: a write changing genomic_change keeps the ID the file gave for the old one.
+    dbsnp_id = serializers.CharField(
+        read_only=True,
+        help_text="The dbSNP ID (rs121434569) the MAF (dbSNP_RS) or VCF (ID) gave; "
+        "empty when it gave none or several, or the variant was imported before the "
+        "importers stored it. Read-only: a write giving it leaves it unchanged.",
+    )
+
     class Meta:
         model = VariantResult
         fields = (
             _PatientRecordSerializer.PATIENT_PREFIX
             + ["sample", "drawn_on", "assay"]
             + VARIANT_FIELDS
+            + ["dbsnp_id"]
         )
         read_only_fields = DERIVED_VARIANT_FIELDS
         # The model's gene may be empty, as a VCF without annotation stores it; a

@@ -58,6 +58,17 @@ def test_schema_documents_the_filters_and_cursor(schema):
     assert "page" not in parameters
 
 
+def test_schema_shows_a_variants_dbsnp_id_as_read_only(schema):
+    components = schema["components"]["schemas"]
+    shown = components["VariantResult"]["properties"]["dbsnp_id"]
+    writes = ("VariantResultRequest", "PatchedVariantResultRequest")
+
+    assert shown["readOnly"] is True
+    assert "MAF (dbSNP_RS) or VCF (ID)" in shown["description"]
+    # No write takes it:
+    assert all("dbsnp_id" not in components[name]["properties"] for name in writes)
+
+
 @pytest.mark.parametrize("path", ["/api/variants/", "/api/cohort-pairs/"])
 def test_schema_says_which_variants_the_variant_filter_refuses(schema, path):
     [variant] = [

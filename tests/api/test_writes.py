@@ -623,6 +623,49 @@ def test_curator_changes_a_variant_call_and_vaf(curator_api, biobank):
     assert variant.protein_change == "p.T790M"
 
 
+def test_a_variant_shows_its_dbsnp_id_and_a_write_leaves_it(curator_api, biobank):
+    # Only the MAF and VCF importers store one; the API reads it and ignores it in a
+    # write, as any read-only field (a whole record sent back with a change):
+    variant = biobank.a.variant
+    VariantResult.objects.filter(pk=variant.pk).update(dbsnp_id="rs121434569")
+    record = curator_api.get(f"/api/variants/{variant.pk}/").json()
+
+    patched = changed(
+        curator_api.patch(
+            f"/api/variants/{variant.pk}/",
+            {"dbsnp_id": "rs1", "note": "checked"},
+            format="json",
+        )
+    )
+    put = changed(
+        curator_api.put(
+            f"/api/variants/{variant.pk}/",
+            {**record, "dbsnp_id": "", "note": "again"},
+            format="json",
+        )
+    )
+    posted = created(
+        curator_api.post(
+            "/api/variants/",
+            {
+                "assay": biobank.a.assay.pk,
+                "gene": "EGFR",
+                "protein_change": "L858R",
+                "dbsnp_id": "rs121434568",
+            },
+            format="json",
+        )
+    )
+
+    assert record["dbsnp_id"] == "rs121434569"
+    assert (patched["dbsnp_id"], patched["note"]) == ("rs121434569", "checked")
+    assert (put["dbsnp_id"], put["note"]) == ("rs121434569", "again")
+    variant.refresh_from_db()
+    assert variant.dbsnp_id == "rs121434569"
+    assert posted["dbsnp_id"] == ""
+    assert VariantResult.objects.get(pk=posted["id"]).dbsnp_id == ""
+
+
 @pytest.fixture
 def assay_with_lod(biobank) -> CfDNAAssay:
     return CfDNAAssay.objects.create(
