@@ -474,6 +474,13 @@ class VariantResult(models.Model):
                 name="variant_dbsnp_call",
                 condition=~Q(dbsnp_id=""),
             ),
+            # The builds stored, read one by one from it (stored_genome_builds), so
+            # that a change asked in a build none is stored in is refused at once:
+            models.Index(
+                fields=["genome_build"],
+                name="variant_genome_build",
+                condition=~Q(genome_build=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1292,7 +1292,7 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         "are stored in several, or an HGVS substitution on a RefSeq chromosome "
         "accession, which names the build (NC_000017.10:g.7578263G>A is GRCh37, "
         "NC_000017.11 GRCh38), or a dbSNP ID (rs121434569) as a MAF (dbSNP_RS) "
-        "or VCF (ID) gave it. A change in a build no variant you may read is "
+        "or VCF (ID) gave it. A change in a build no variant is "
         "stored in (positions are not lifted over), and a dbSNP ID that no "
         "variant you may read carries, are a 400 saying what is stored.",
     )
@@ -1340,7 +1340,7 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
             rows = self.filter_queryset(self.queryset.all())
             refusals = [
                 ambiguous_build_refusal(variant, rows),
-                unstored_build_refusal(variant, self.queryset),
+                unstored_build_refusal(variant),
                 wrong_reference_base_refusal(variant, self.queryset),
             ]
         else:

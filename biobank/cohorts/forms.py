@@ -22,7 +22,7 @@ from biobank.cohorts.query import (
     detected_variants,
     genome_builds_of,
     pair_queryset,
-    stored_in_build,
+    stored_genome_builds,
     variants_at_position,
 )
 from biobank.core.validation import InvalidValue
@@ -235,7 +235,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
                 ambiguous_build_refusal(
                     variant, self._readable(found, VARIANT_PROJECT)
                 ),
-                unstored_build_refusal(variant, every),
+                unstored_build_refusal(variant),
                 wrong_reference_base_refusal(variant, every),
             ]
             for refusal in filter(None, refusals):
@@ -377,26 +377,25 @@ def ambiguous_build_refusal(variant: str, found: QuerySet[VariantResult]) -> str
     )
 
 
-def unstored_build_refusal(
-    variant: str, readable: QuerySet[VariantResult]
-) -> str | None:
+def unstored_build_refusal(variant: str) -> str | None:
     """Return why a genomic change is refused whose build (written after it or named
-    by its accession) no `readable` variant is stored in, else None.
+    by its accession) no variant is stored in, else None.
 
     The biobank does not lift positions over from one build to another, so such a
     change would find nothing whatever its position; the refusal names the builds
-    that are stored. A build that is stored but has nothing at the position is a
-    valid question (an empty answer). One query (EXISTS) for a change given with a
-    build, a second only to name the stored builds when refusing. NB: no index
-    serves genome_build, so the EXISTS reads variants until one of the build comes:
-    at once where the build is common, through most of the table where it is rare
-    (a few GRCh38 files among GRCh37 ones); not measured at scale.
+    that are stored. A build that is stored but has nothing at the position, or
+    only in projects the reader may not read, is a valid question (an empty
+    answer). The builds are those of every project (stored_genome_builds: a few
+    index look-ups); asked among the readable variants alone, the check read all
+    14.7 million variants at 100,000 patients when none had the build (7 to 10 s a
+    request, review of 637758e).
     """
     _, build = split_genome_build(variant)
-    if not build or readable.filter(stored_in_build(build)).exists():
+    if not build:
         return None
-
-    stored = genome_builds_of(readable)
+    stored = stored_genome_builds()
+    if build in stored:
+        return None
     # Only GRCh37 and GRCh38 can be asked for; without a build a change matches
     # variants of any build (hg18) or of none:
     askable = [name for name in stored if name in GENOME_BUILDS]
@@ -412,6 +411,10 @@ def unstored_build_refusal(
     )
 
 
+# The most variants carrying one dbSNP ID whose readers are looked up (one query):
+MAX_CARRIERS_ASKED = 10_000
+
+
 def unknown_dbsnp_id_refusal(
     variant: str, readable: QuerySet[VariantResult]
 ) -> str | None:
@@ -419,18 +422,26 @@ def unknown_dbsnp_id_refusal(
 
     Only the MAF and VCF importers store an ID (not the cfDNA tables, the API or
     variants imported before migration 0023), so an ID nobody carries is more
-    likely not stored than a variant nobody has. One query by the partial
-    (dbsnp_id, call) index, a second only when refusing.
+    likely not stored than a variant nobody has. The carriers are found first by
+    the partial (dbsnp_id, call) index among every variant, then only they are
+    asked whether the reader may read one: asked among the readable variants at
+    once, PostgreSQL read all 14.7 million at 100,000 patients (5 s a request).
     """
     dbsnp_id = read_dbsnp_id(variant)
-    if readable.filter(dbsnp_id=dbsnp_id).exists():
+    with_ids = VariantResult.objects.exclude(dbsnp_id="")
+    carriers = with_ids.filter(dbsnp_id=dbsnp_id).values_list("pk", flat=True)
+    found = list(carriers[: MAX_CARRIERS_ASKED + 1])
+    # So many carriers are hardly all unreadable: not asked, the answer is then an
+    # empty one rather than this refusal for a reader of none of them.
+    if len(found) > MAX_CARRIERS_ASKED:
+        return None
+    if found and readable.filter(pk__in=found).exists():
         return None
 
-    carried = (
-        "none you may read has any"
-        if not readable.exclude(dbsnp_id="").exists()
-        else "others are stored"
-    )
+    # The first ID in the index's order, not EXISTS: until the table's statistics
+    # know the new column empty, PostgreSQL read every variant to find none (2 s).
+    first_id = with_ids.order_by("dbsnp_id").values_list("dbsnp_id", flat=True).first()
+    carried = "none is stored" if first_id is None else "others are stored"
     return (
         f"No variant you may read has the dbSNP ID {dbsnp_id} stored ({carried}). "
         "IDs are stored from a MAF's dbSNP_RS or a VCF's ID column only; ask by gene "

@@ -282,6 +282,37 @@ def variants_at_position(
     return found.filter(stored_in_build(build)) if build else found
 
 
+def stored_genome_builds() -> list[str]:
+    """Return the builds any variant is stored in, by name (hg19 is GRCh37), sorted.
+
+    Whoever may read them: for a refusal that names builds, not patients. On
+    PostgreSQL read from the partial index of the builds one value after another
+    (a handful of index look-ups, where DISTINCT would read every variant: about 7 s
+    for 14.7 million at 100,000 patients); elsewhere by DISTINCT.
+    """
+    connection = connections[VariantResult.objects.db]
+    if connection.vendor != "postgresql":
+        return genome_builds_of(VariantResult.objects.all())
+    table = connection.ops.quote_name(VariantResult._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE builds(build) AS (
+                (SELECT genome_build FROM {table} WHERE genome_build <> ''
+                 ORDER BY genome_build LIMIT 1)
+                UNION ALL
+                SELECT (SELECT v.genome_build FROM {table} v
+                        WHERE v.genome_build <> '' AND v.genome_build > b.build
+                        ORDER BY v.genome_build LIMIT 1)
+                FROM builds b WHERE b.build IS NOT NULL
+            )
+            SELECT build FROM builds WHERE build IS NOT NULL
+            """  # noqa: S608 - the table's own name, quoted
+        )
+        stored = [build for (build,) in cursor.fetchall()]
+    return sorted({genome_build_name(build) for build in stored})
+
+
 def genome_builds_of(variants: QuerySet[VariantResult]) -> list[str]:
     """Return the builds the `variants` are stored in, by name (hg19 is GRCh37), sorted.
 
