@@ -77,7 +77,7 @@ def test_schema_says_which_variants_the_variant_filter_refuses(schema, path):
         if parameter["name"] == "variant"
     ]
 
-    assert "no variant you may read is stored in" in variant["description"]
+    assert "a build no variant is stored in" in variant["description"]
     assert "that no variant you may read carries" in variant["description"]
 
 
