@@ -205,6 +205,13 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             or looks_like_genomic_change(variant)
             or looks_like_dbsnp_id(variant)
         ):
+            if variant.strip()[:2].lower() == "rs":  # a dbSNP ID mistyped (rs12x)
+                self.add_error(
+                    "variant",
+                    f"{variant.strip()} is not a dbSNP ID: give rs and its digits "
+                    "(rs121434568).",
+                )
+                return
             self.add_error(
                 "gene",
                 "Give the gene of the protein change, e.g. EGFR for p.T790M (a variant "
@@ -445,8 +452,8 @@ def unknown_dbsnp_id_refusal(
     return (
         f"No variant you may read has the dbSNP ID {dbsnp_id} stored ({carried}). "
         "IDs are stored from a MAF's dbSNP_RS or a VCF's ID column only; ask by gene "
-        "and protein change (gene=EGFR&variant=L858R) or by genomic change "
-        "(7:55259515 T>G GRCh37) instead."
+        "and protein change (e.g. gene=EGFR&variant=L858R) or by genomic change "
+        "(e.g. 7:55259515 T>G GRCh37) instead."
     )
 
 

@@ -650,9 +650,20 @@ def unknown_dbsnp_id_refusal(asked: str, carried: str) -> dict:
         "variant": [
             f"No variant you may read has the dbSNP ID {asked} stored ({carried}). "
             "IDs are stored from a MAF's dbSNP_RS or a VCF's ID column only; ask by "
-            "gene and protein change (gene=EGFR&variant=L858R) or by genomic change "
-            "(7:55259515 T>G GRCh37) instead."
+            "gene and protein change (e.g. gene=EGFR&variant=L858R) or by genomic "
+            "change (e.g. 7:55259515 T>G GRCh37) instead."
         ]
+    }
+
+
+@pytest.mark.parametrize("asked", ["rs12x", "RS 121434568", "rs"])
+def test_a_mistyped_dbsnp_id_without_gene_is_a_400_under_variant(api, biobank, asked):
+    """Not "give the gene" (trial T24): the ID was mistyped, not the gene left out."""
+    response = api.get("/api/cohort-pairs/", {"variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "variant": [f"{asked} is not a dbSNP ID: give rs and its digits (rs121434568)."]
     }
 
 
