@@ -1326,9 +1326,10 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         """Refuse a genomic change or dbSNP ID as the cohort filter does (CohortForm).
 
         A genomic change without its build, when the rows the list would give are
-        stored in several builds; with a build no variant the user may read (the
-        view's queryset) is stored in; and when its reference base is none of those
-        stored at its position among them, whatever the other filters. A dbSNP ID
+        stored in several builds; with a build no variant of any project is stored
+        in (stored_genome_builds); and when its reference base is none of those
+        stored at its position among the view's queryset, whatever the other
+        filters. A dbSNP ID
         that none of them carries.
         """
         variant = self.form.cleaned_data.get("variant")

@@ -1261,13 +1261,14 @@ class VariantResultSerializer(CuratedSerializer):
     )
 
     # Only the MAF and VCF importers store it (dbSNP_RS, ID), so a write giving it is
-    # ignored, as for any read-only field, rather than storing an ID no file gave.
-    # NB: a write changing genomic_change keeps the ID the file gave for the old one.
+    # ignored, as for any read-only field, rather than storing an ID no file gave; a
+    # write that makes it another variant (its key) empties it (validate).
     dbsnp_id = serializers.CharField(
         read_only=True,
         help_text="The dbSNP ID (rs121434569) the MAF (dbSNP_RS) or VCF (ID) gave; "
         "empty when it gave none or several, or the variant was imported before the "
-        "importers stored it. Read-only: a write giving it leaves it unchanged.",
+        "importers stored it. Read-only: a write giving it leaves it unchanged; a "
+        "write that makes it another variant (its genomic or protein change) empties it.",
     )
 
     class Meta:
@@ -1322,6 +1323,9 @@ class VariantResultSerializer(CuratedSerializer):
                 for field in VariantResult._meta.concrete_fields
             }
             attrs["variant_key"] = variant_key(values)
+            if stored is not None and attrs["variant_key"] != stored.variant_key:
+                # The ID the file gave named the variant before the write (review rv4):
+                attrs["dbsnp_id"] = ""
         return super().validate(attrs)
 
     def read_identity(self, attrs: dict) -> dict:

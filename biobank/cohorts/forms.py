@@ -404,17 +404,22 @@ def unstored_build_refusal(variant: str) -> str | None:
     if build in stored:
         return None
     # Only GRCh37 and GRCh38 can be asked for; without a build a change matches
-    # variants of any build (hg18) or of none:
+    # variants of any build (hg18) or of none. Those two alone are named: a build is
+    # free text (the API, a cfDNA table), and another project's would be shown to
+    # readers of this one (review rv4).
     askable = [name for name in stored if name in GENOME_BUILDS]
+    others = len(stored) > len(askable)
+    named = ", ".join(askable) or ("others only" if others else "none named")
+    if askable and others:
+        named += " and others"
     advice = (
         f"give the change in {' or '.join(askable)}"
         if askable
         else "give the change without a genome build"
     )
     return (
-        f"No variant you may read is stored in {build}, the genome build of "
-        f"{variant.strip()} (stored: {', '.join(stored) or 'none named'}); "
-        f"{advice} — positions are not lifted over."
+        f"No variant is stored in {build}, the genome build of {variant.strip()} "
+        f"(stored: {named}); {advice} — positions are not lifted over."
     )
 
 

@@ -703,7 +703,7 @@ def test_a_dbsnp_id_carried_in_another_project_is_known_in_any(api, analyst, bio
 def unstored_build_refusal(asked: str, build: str, stored: str) -> dict:
     return {
         "variant": [
-            f"No variant you may read is stored in {build}, the genome build of "
+            f"No variant is stored in {build}, the genome build of "
             f"{asked} (stored: {stored}); give the change in {stored} — positions "
             "are not lifted over."
         ]

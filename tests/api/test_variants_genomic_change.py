@@ -246,6 +246,21 @@ def test_a_change_in_a_build_nothing_is_stored_in_is_a_400_naming_both(
     assert response.json() == unstored_build_refusal(named, "GRCh38", "GRCh37")
 
 
+def test_a_refusal_names_no_build_typed_as_free_text(api, biobank):
+    """A build is free text (the API, a cfDNA table): another project's would be shown
+    to readers of this one (review rv4), so only GRCh37 and GRCh38 are named."""
+    gene_less(biobank.a.variant, "hg19")
+    gene_less(biobank.b.variant, "SMITH^JO")
+    hide(biobank.b)
+
+    response = api.get("/api/variants/", {"variant": "7:55249071 C>T hg38"})
+
+    assert response.status_code == 400
+    [message] = response.json()["variant"]
+    assert "(stored: GRCh37 and others)" in message
+    assert "SMITH" not in message
+
+
 def test_a_build_stored_only_in_another_project_is_an_empty_answer(api, biobank):
     """The builds refused are those no project stores (read from their index, at
     once; among the reader's variants alone the check read every variant)."""

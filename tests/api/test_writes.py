@@ -666,6 +666,27 @@ def test_a_variant_shows_its_dbsnp_id_and_a_write_leaves_it(curator_api, biobank
     assert VariantResult.objects.get(pk=posted["id"]).dbsnp_id == ""
 
 
+def test_a_write_that_makes_a_variant_another_empties_its_dbsnp_id(
+    curator_api, biobank
+):
+    """The ID the file gave named the variant before (review rv4): kept, it would
+    find the changed variant by an ID of another."""
+    variant = biobank.a.variant
+    VariantResult.objects.filter(pk=variant.pk).update(dbsnp_id="rs121434569")
+
+    patched = changed(
+        curator_api.patch(
+            f"/api/variants/{variant.pk}/",
+            {"gene": "TP53", "protein_change": "R175H"},
+            format="json",
+        )
+    )
+
+    assert patched["dbsnp_id"] == ""
+    variant.refresh_from_db()
+    assert (variant.gene, variant.dbsnp_id) == ("TP53", "")
+
+
 @pytest.fixture
 def assay_with_lod(biobank) -> CfDNAAssay:
     return CfDNAAssay.objects.create(

@@ -552,7 +552,7 @@ def test_cohort_page_refuses_a_change_in_a_build_nothing_is_stored_in(
     assert refused.status_code == 400
     assert refused.context["form"].errors == {
         "variant": [
-            "No variant you may read is stored in GRCh38, the genome build of "
+            "No variant is stored in GRCh38, the genome build of "
             "NC_000007.14:g.55191822T>G (stored: GRCh37); give the change in "
             "GRCh37 — positions are not lifted over."
         ]

@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, OperationalError, connections
 
 # Seconds to wait for the server to answer, unless DATABASE_URL sets connect_timeout:
-# a server that accepts connections and never answers would hang dev.sh run.
-CONNECT_TIMEOUT = 10
+# a server that accepts connections and never answers would hang dev.sh run. Django
+# tries twice ("postgres", then the database itself), so about 10 s in all.
+CONNECT_TIMEOUT = 5
 
 
 def quoted(name: str) -> str:
