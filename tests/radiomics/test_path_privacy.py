@@ -23,7 +23,7 @@ from django.db import models
 from rest_framework.test import APIClient
 
 from biobank.core.importing import Problem
-from patients.models import DataIssue, ImportRun
+from patients.models import DataIssue, ImportRun, Patient
 from radiomics.importers import dicom
 from radiomics.importers.deid import IdentifierScreen
 from radiomics.importers.sources import library_messages
@@ -80,9 +80,16 @@ def stored_texts() -> list[str]:
 
 
 def leaks(texts: list[str]) -> list[str]:
+    # A pseudonym is a generated token, which may hold NG or LI (DEMO-0NG911G: one
+    # CI run in many failed on it); it stands for the patient, so it is left out:
+    pseudonyms = [
+        p.upper() for p in Patient.objects.values_list("pseudonym", flat=True)
+    ]
     found = []
     for text in texts:
         upper = text.upper()
+        for pseudonym in pseudonyms:
+            upper = upper.replace(pseudonym, "[PSEUDONYM]")
         found += [f"{word} in {text!r}" for word in LONG_IDENTIFIERS if word in upper]
         found += [
             f"{name} in {text!r}"
