@@ -96,7 +96,11 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         max_value=MAX_WINDOW_DAYS,
         required=False,
         initial=DEFAULT_WINDOW_DAYS,
-        help_text="Most days between study and draw, either way; the bounds count.",
+        # A link without it (?gene=EGFR) leaves the box empty: the placeholder says
+        # what the query then uses (trial T25).
+        widget=forms.NumberInput(attrs={"placeholder": DEFAULT_WINDOW_DAYS}),
+        help_text="Most days between study and draw, either way; the bounds count "
+        f"(left empty: {DEFAULT_WINDOW_DAYS}).",
     )
     mode = forms.ChoiceField(
         choices=PairMode.choices,

@@ -92,6 +92,14 @@ def test_builder_links_the_matrix_downloads_with_the_same_filters(logged_in, coh
     assert 'aria-live="polite"' in html
 
 
+def test_a_link_without_a_window_shows_the_default_it_uses(logged_in, cohort):
+    html = logged_in.get("/cohorts/", {"gene": "EGFR"}).content.decode()
+
+    [box] = re.findall(r'<input[^>]*name="window_days"[^>]*>', html)
+    assert 'placeholder="30"' in box
+    assert "(left empty: 30)" in html
+
+
 def test_matrix_link_downloads_the_cohort_values(logged_in, cohort):
     response = logged_in.get("/cohorts/", {"window_days": "7", "features": MEAN})
     link = re.findall(
