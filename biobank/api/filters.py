@@ -1329,8 +1329,7 @@ class VariantResultFilter(patient_filters("assay__sample__patient")):
         stored in several builds; with a build no variant of any project is stored
         in (stored_genome_builds); and when its reference base is none of those
         stored at its position among the view's queryset, whatever the other
-        filters. A dbSNP ID
-        that none of them carries.
+        filters. A dbSNP ID that none of them carries.
         """
         variant = self.form.cleaned_data.get("variant")
         if not variant:

@@ -229,16 +229,17 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
             self.add_error("variant", f"{variant} {error}")
             return
 
-        # NB: the reference base, the builds and the dbSNP IDs are checked against
-        # every project the user reads, not only the one filtered on: a project
-        # that has none of them gives an empty cohort, as for any other variant.
+        if not (looks_like_dbsnp_id(variant) or looks_like_genomic_change(variant)):
+            return
+        # NB: the reference base and the dbSNP IDs are checked against every project
+        # the user reads, not only the one filtered on: a project that has none of
+        # them gives an empty cohort, as for any other variant.
         every = self._readable(VariantResult.objects.all(), VARIANT_PROJECT)
         if looks_like_dbsnp_id(variant):
             refusal = unknown_dbsnp_id_refusal(variant, every)
             if refusal:
                 self.add_error("variant", refusal)
-            return
-        if looks_like_genomic_change(variant):
+        else:
             project = self.cleaned_data.get("project")
             if project is not None:
                 found = found.filter(assay__sample__patient__project=project)

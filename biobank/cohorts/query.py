@@ -229,7 +229,8 @@ def with_genomic_change(
     17-7578263-G-A), optionally followed by its build (7:55249071 C>T hg38), which
     keeps the variants stored in it, or in HGVS on a chromosome, whose RefSeq
     accession names the build (NC_000007.14:g.55181378C>T is GRCh38); without a
-    build, genome_builds_of tells whether that is ambiguous. The cohort filter and /api/variants/ read it here.
+    build, genome_builds_of tells whether that is ambiguous. The cohort filter and
+    /api/variants/ read it here.
 
     Raises
     ------

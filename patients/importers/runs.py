@@ -280,8 +280,9 @@ def stored_project(code: str) -> Project | None:
         return None
 
 
-def removed_if_unused(project: Project, created: bool) -> str:
-    """Delete `project` if this command `created` it and its import stored nothing.
+def removed_if_unused(project: Project, created: bool, user=None) -> str:
+    """Delete `project` if this command `created` it and its import stored nothing,
+    as `user` (acting_as: its history names them).
 
     Return what to tell the user ("" when the project stays). A rejected file said
     "nothing was stored" beside "Created new project", and left that empty project
@@ -296,7 +297,7 @@ def removed_if_unused(project: Project, created: bool) -> str:
     if not created:
         return ""
     try:
-        with transaction.atomic():
+        with acting_as(user), transaction.atomic():
             locked = Project.objects.select_for_update().get(pk=project.pk)
             runs = locked.import_runs.all()
             used = (
@@ -424,8 +425,7 @@ class ImportCommand(BaseCommand):
             lines = printed_lines(exc.problems, "", "rejected")
             lines += printed_lines(exc.warnings, "  warning: ", "warnings")
             said = "\n".join(lines)
-            with acting_as(user):
-                removed = removed_if_unused(target, created)
+            removed = removed_if_unused(target, created, user)
             raise CommandError(
                 f"File rejected; nothing was stored.{removed}\n{said}"
             ) from None
@@ -434,6 +434,5 @@ class ImportCommand(BaseCommand):
         # Rows are rejected one by one, but a file whose every row was rejected must
         # not look like success to a script (ingest_dicom does the same for files):
         if status_of(report) == ImportRun.Status.FAILED:
-            with acting_as(user):
-                removed = removed_if_unused(target, created)
+            removed = removed_if_unused(target, created, user)
             raise CommandError(f"Every row was rejected; nothing was stored.{removed}")

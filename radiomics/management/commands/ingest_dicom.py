@@ -63,8 +63,7 @@ class Command(BaseCommand):
             with acting_as(user):
                 report = ingest_dicom(path, target, progress=progress, user=user)
         except ImportRejected as exc:
-            with acting_as(user):
-                removed = removed_if_unused(target, created)
+            removed = removed_if_unused(target, created, user)
             raise CommandError(f"Nothing was imported.{removed}\n{exc}") from None
         self.stdout.write(report.summary())
         # A batch goes on past rejected files, but one where every file was rejected
@@ -72,10 +71,7 @@ class Command(BaseCommand):
         every_rejected = (
             report.rejected and not report.created and not report.duplicates
         )
-        removed = ""
-        if every_rejected:
-            with acting_as(user):
-                removed = removed_if_unused(target, created)
+        removed = removed_if_unused(target, created, user) if every_rejected else ""
         if report.import_run_id is not None and not removed:
             url = reverse(
                 "admin:radiomics_deidentifiedattribute_report",
