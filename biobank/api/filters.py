@@ -355,10 +355,33 @@ class CallsFilter(filters.MultipleChoiceFilter):
 LARGEST_INTEGER = MAX_ID = 2**63 - 1
 
 
+class IdFilter(filters.NumberFilter):
+    """A record id: a whole number within a primary key's range, else a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
 # Filters made from Meta.fields take the strict fields above: ISO days, moments with a
-# zone, true or false.
+# zone, true or false; a related record, its id.
 STRICT_FILTER_DEFAULTS = {
     **FILTER_FOR_DBFIELD_DEFAULTS,
+    # A related record by its id, as a number. django-filter's default, a choice
+    # among every row of the related table, put each row's name (a draw's or
+    # study's calendar date, another project's pseudonym) into the browsable API's
+    # filter form for any signed-in account, and told another project's ids
+    # (accepted) from unknown ones (refused). Records the caller may not read are
+    # left out by the list's own scoping, whatever id is asked for.
+    models.ForeignKey: {"filter_class": IdFilter},
+    models.OneToOneField: {"filter_class": IdFilter},
+    models.ManyToManyField: {"filter_class": IdFilter},
+    models.OneToOneRel: {"filter_class": IdFilter},
+    models.ManyToOneRel: {"filter_class": IdFilter},
+    models.ManyToManyRel: {"filter_class": IdFilter},
     models.DateField: {"filter_class": IsoDateFilter},
     models.DateTimeField: {"filter_class": MomentFilter},
     models.BooleanField: {"filter_class": StrictBooleanFilter},
@@ -831,17 +854,6 @@ class StrictOrderingFilter(drf_filters.OrderingFilter):
                 "explode": False,
             }
         ]
-
-
-class IdFilter(filters.NumberFilter):
-    """A record id: a whole number within a primary key's range, else a 400."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)
 
 
 class ProjectCodeFilter(filters.CharFilter):
