@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from biobank.admin_login import NOT_FOR_THIS_ACCOUNT
 from patients.models import Role
 from tests.conftest import grant
 
@@ -43,10 +44,22 @@ def test_a_curator_without_a_staff_flag_signs_in_at_the_admins_own_page(client, 
 
 
 @pytest.mark.parametrize("role", [None, Role.VIEWER])
-def test_an_outsider_or_a_viewer_gets_djangos_staff_account_message(
+def test_an_outsider_or_a_viewer_is_told_the_admin_is_not_for_them(
     client, member, role
 ):
     user = member(role)
+
+    response = sign_in(client, user)
+
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == [NOT_FOR_THIS_ACCOUNT]
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_inactive_account_gets_djangos_message(client, member):
+    user = member(Role.CURATOR)
+    user.is_active = False
+    user.save()
 
     response = sign_in(client, user)
 
