@@ -173,7 +173,12 @@ class PatientAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     list_select_related = ("project",)
     search_fields = ("pseudonym", "histology", "stage")
     date_hierarchy = "diagnosis_on"
-    readonly_fields = ("source_key", "created_at")
+    # The source key is not shown: a keyed hash of the source ID, which anyone who
+    # knows the key (the public development default on a first run) can test IDs
+    # against, and of no use to a curator, who finds a patient by source ID through
+    # the search (trial tcu):
+    exclude = ("source_key",)
+    readonly_fields = ("created_at",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None):
         """A stored patient's pseudonym and project are read-only.
