@@ -15,7 +15,7 @@ from itertools import groupby
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -94,18 +94,46 @@ def _with_changes(historical: type[Model], rows: list) -> list[Change]:
         if row.history_type == "~" and before is not None:
             delta = row.diff_against(before)
             fields = [(c.field, c.old, c.new) for c in delta.changes]
+        elif row.history_type == "-":
+            fields = _deleted_values(model, row)
         described.append(
             Change(
                 when=row.history_date,
                 action=ACTIONS.get(row.history_type, row.history_type),
                 model=model._meta.verbose_name,
                 record_id=row.id,
-                record=str(row.instance) if row.history_type != "-" else f"#{row.id}",
+                record=_named(row),
                 history_url=_history_url(model, row.id),
                 fields=fields,
             )
         )
     return described
+
+
+def _named(row) -> str:
+    """The record a version is of, as it names itself; its id if that needs a record
+    deleted since (a draw names its patient, deleted with it)."""
+    try:
+        return str(row.instance)
+    except ObjectDoesNotExist:
+        return f"#{row.id}"
+
+
+def _deleted_values(model: type[Model], row) -> list[tuple[str, object, object]]:
+    """Each stored value a deleted record held, as a change to nothing, so that the
+    audit tells what was lost (a curator deleting a patient), not only its id.
+
+    Keyed hashes (a patient's source key, DICOM UIDs' hashes) are left out: they
+    are no use to read and can be tested against source IDs by whoever knows the key.
+    """
+    return [
+        (field.name, value, None)
+        for field in model._meta.concrete_fields
+        if not field.primary_key
+        and field.name != "source_key"
+        and not field.name.endswith("_hash")
+        and (value := getattr(row, field.attname, None)) not in (None, "")
+    ]
 
 
 def _history_url(model: type[Model], pk: int) -> str | None:
