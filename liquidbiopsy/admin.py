@@ -227,7 +227,13 @@ class CfDNAAssayAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 @admin.register(VariantResult)
 class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
     list_display = ("gene", "protein_change", "variant_type", "call", "vaf", "sample")
-    list_filter = ("call", "variant_type", "is_clonal_haematopoiesis", "is_germline")
+    list_filter = (
+        "call",
+        "variant_type",
+        "is_clonal_haematopoiesis",
+        "is_germline",
+        "assay__sample__patient__project",
+    )
     list_select_related = ("assay__sample__patient",)
     search_fields = (
         "gene",
@@ -236,6 +242,9 @@ class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, SimpleHistor
         "cdna_change",
         "fusion_5prime",
         "fusion_3prime",
+        "genomic_change",
+        "dbsnp_id",
+        "assay__sample__external_sample_id",
         "assay__sample__patient__pseudonym",
     )
     date_hierarchy = "assay__sample__drawn_at"

@@ -421,6 +421,28 @@ def test_admin_search_finds_a_variant_by_any_hgvs_spelling(
     assert list(response.context["cl"].result_list) == [VariantResult.objects.get()]
 
 
+def test_admin_search_finds_a_variant_by_genomic_change_and_lab_sample_id(
+    biobank, curator_client
+):
+    variant = VariantResult.objects.get()
+    variant.genomic_change = "7:55249071 C>T"
+    variant.save()
+    sample = variant.assay.sample
+    sample.external_sample_id = "LB-5521-02"
+    sample.save()
+
+    found = {
+        term: list(
+            curator_client.get(admin_url(VariantResult, "changelist"), {"q": term})
+            .context["cl"]
+            .result_list
+        )
+        for term in ("7:55249071", "LB-5521-02", "lb-5521")
+    }
+
+    assert found == dict.fromkeys(found, [variant])
+
+
 def test_admin_search_by_another_gene_and_the_same_change_finds_nothing(
     biobank, curator_client
 ):
