@@ -163,22 +163,36 @@ def relative_days(value: dt.date, reference: dt.date) -> int | float:
     """Return the days from `reference` to `value`: whole for a date, fractional for a moment.
 
     A moment counts from midnight of the reference day in the project time zone
-    (TIME_ZONE), so that its whole part is the relative day of its local date.
+    (TIME_ZONE), so that its whole part is the relative day of its local date and
+    its fraction its local time of day (the wall clock's, as shifted mode keeps it).
+    The first moment of a local day counts as its midnight, for the days whose
+    midnight the clocks skip (see `_shifted_moment`).
     """
     if isinstance(value, dt.datetime):
-        local = timezone.localtime(value)
+        zone = timezone.get_current_timezone()
+        local = timezone.localtime(value, zone)
+        days = (local.date() - reference).days
+        if local == _start_of_day(local.date(), zone):
+            return float(days)
         since_midnight = (
             local - local.replace(hour=0, minute=0, second=0, microsecond=0)
         ).total_seconds()
-        return (local.date() - reference).days + since_midnight / SECONDS_PER_DAY
+        return days + since_midnight / SECONDS_PER_DAY
     return (value - reference).days
 
 
 def shifted(value: dt.date, days: int) -> dt.date:
-    # NB: a moment moves by whole 24-hour days, so that every interval between two
-    # moments survives to the second; in a zone with daylight saving its local hour
-    # may then differ by one from the calendar one.
+    """Return a date or moment moved by `days` calendar days.
+
+    A moment moves on the wall clock of the project time zone (TIME_ZONE): its
+    local time of day stays, and it comes back in that zone with the UTC offset of
+    the day it lands on. Moved by 24-hour days instead, it kept the offset of its
+    real day, which in a zone with summer time told the real day's season, and so
+    narrowed the shift (a date-only draw at 01:00 or 23:00 rather than 00:00).
+    """
     try:
+        if isinstance(value, dt.datetime) and timezone.is_aware(value):
+            return _shifted_moment(value, days)
         return value + dt.timedelta(days=days)
     except OverflowError:
         # Only a filler near 0001-01-01 or 9999-12-31 falls off the calendar. Every
@@ -188,6 +202,42 @@ def shifted(value: dt.date, days: int) -> dt.date:
         if isinstance(end, dt.datetime):
             return end.replace(tzinfo=value.tzinfo)
         return end
+
+
+def _shifted_moment(moment: dt.datetime, days: int) -> dt.datetime:
+    """Return `moment` moved by `days` days on the wall clock of the project time zone.
+
+    The first moment of a local day (a date-only draw's, stored at midnight) stays
+    the first of the shifted day: where the clocks go forward at midnight
+    (America/Santiago), the day they do starts at 01:00, which moved onto another
+    day would tell which day it was.
+    """
+    zone = timezone.get_current_timezone()
+    local = timezone.localtime(moment, zone)
+    day = local.date() + dt.timedelta(days=days)
+    if local == _start_of_day(local.date(), zone):
+        return _start_of_day(day, zone)
+    return _on_wall_clock(dt.datetime.combine(day, local.time()), zone)
+
+
+def _start_of_day(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    return _on_wall_clock(dt.datetime.combine(day, dt.time()), zone)
+
+
+def _on_wall_clock(wall: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """Return the moment at which the clocks of `zone` read the naive `wall`.
+
+    NB: a shift may land on a time the clocks skip or repeat when they change. A
+    skipped time (02:30 on the day they go forward in Europe/Amsterdam) is read with
+    the offset before the change, so it lands as far past the change (03:30 summer
+    time), as java.time does. A repeated one (02:30 on the day they go back) is its
+    first pass (summer time), whichever pass the real moment was. Either way the
+    result follows from the shifted wall clock alone, never from the real day. So a
+    moment moved into the skipped hour (02:50, shown 03:50) may read later than one
+    of the same day moved past it (03:20), and the two passes of a repeated hour
+    moved off it read alike (02:30 summer and winter time both read 02:30).
+    """
+    return wall.replace(tzinfo=zone, fold=0).astimezone(dt.UTC).astimezone(zone)
 
 
 class Dater:
