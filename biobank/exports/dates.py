@@ -169,7 +169,7 @@ def relative_days(value: dt.date, reference: dt.date) -> int | float:
     midnight the clocks skip (see `_shifted_moment`).
     """
     if isinstance(value, dt.datetime):
-        zone = timezone.get_current_timezone()
+        zone = timezone.get_default_timezone()
         local = timezone.localtime(value, zone)
         days = (local.date() - reference).days
         if local == _start_of_day(local.date(), zone):
@@ -212,8 +212,8 @@ def _shifted_moment(moment: dt.datetime, days: int) -> dt.datetime:
     (America/Santiago), the day they do starts at 01:00, which moved onto another
     day would tell which day it was.
     """
-    zone = timezone.get_current_timezone()
-    local = timezone.localtime(moment, zone)
+    zone = timezone.get_default_timezone()
+    local = moment.astimezone(zone)
     day = local.date() + dt.timedelta(days=days)
     if local == _start_of_day(local.date(), zone):
         return _start_of_day(day, zone)
@@ -237,7 +237,10 @@ def _on_wall_clock(wall: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
     of the same day moved past it (03:20), and the two passes of a repeated hour
     moved off it read alike (02:30 summer and winter time both read 02:30).
     """
-    return wall.replace(tzinfo=zone, fold=0).astimezone(dt.UTC).astimezone(zone)
+    moment = wall.replace(tzinfo=zone, fold=0)
+    if moment.utcoffset() == moment.replace(fold=1).utcoffset():
+        return moment  # neither skipped nor repeated: the clocks' usual times
+    return moment.astimezone(dt.UTC).astimezone(zone)
 
 
 class Dater:
