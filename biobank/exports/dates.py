@@ -190,9 +190,14 @@ def shifted(value: dt.date, days: int) -> dt.date:
     real day, which in a zone with summer time told the real day's season, and so
     narrowed the shift (a date-only draw at 01:00 or 23:00 rather than 00:00).
     """
-    try:
-        if isinstance(value, dt.datetime) and timezone.is_aware(value):
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        try:
             return _shifted_moment(value, days)
+        except OverflowError:
+            # A filler whose local time is off the calendar (0001-01-01T00:00Z west
+            # of UTC) moves as it is written, below: its offset tells nothing real.
+            pass
+    try:
         return value + dt.timedelta(days=days)
     except OverflowError:
         # Only a filler near 0001-01-01 or 9999-12-31 falls off the calendar. Every

@@ -215,3 +215,12 @@ def test_where_the_clocks_skip_midnight_a_day_starts_at_its_first_moment(setting
     assert relative_days(first + dt.timedelta(hours=1), dt.date(2022, 9, 1)) == (
         10 + 2 / 24
     )
+
+
+def test_a_filler_moment_off_the_local_calendar_moves_as_written(settings):
+    settings.TIME_ZONE = "America/New_York"
+    # 0001-01-01T00:00Z is 0000-12-31 in New York, a year no datetime holds.
+    filler = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+
+    assert shifted(filler, 5) == filler + dt.timedelta(days=5)
+    assert shifted(filler, -5) == filler
