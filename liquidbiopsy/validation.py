@@ -93,8 +93,10 @@ DRAW_REQUIRED = "is required; give the date of the blood draw."
 COUNT_REQUIRED = "is required; give the number of CTCs counted."
 WHOLE_CELLS = "is not a whole number of cells (0 or more)."
 WHOLE_READS = "is not a whole number of reads (0 or more)."
-NOT_A_CONCENTRATION = "is not a concentration (0 or more)."
 MAX_CONCENTRATION = 100_000.0  # ng/mL
+NOT_A_CONCENTRATION = (
+    f"is not a concentration from 0 to {MAX_CONCENTRATION:,.0f} ng/mL of plasma."
+)
 BASES = ("A", "C", "G", "T")
 LETTERED_CHROMOSOMES = {"X": "X", "Y": "Y", "M": "MT", "MT": "MT"}
 NOT_A_GENOMIC_CHANGE = "is not a genomic change such as chr17:7578263 G>A."
@@ -128,11 +130,15 @@ def check_fraction(number: float | Decimal, unit: str | None = FRACTION) -> floa
     is divided in decimal, so 5.2 % is exactly the float 0.052 (float division
     would give 0.052000000000000005, which a filter vaf_max=0.052 misses).
     """
-    exact = number if isinstance(number, Decimal) else Decimal(repr(float(number)))
+    exact = _exact(number)
     limit = 100 if unit == PERCENT else 1
     if not exact.is_finite() or not 0 <= exact <= limit:
         raise InvalidValue(_out_of_range(unit, float(exact)), "fraction-out-of-range")
     return float(exact / 100 if unit == PERCENT else exact)
+
+
+def _exact(number: float | Decimal) -> Decimal:
+    return number if isinstance(number, Decimal) else Decimal(repr(float(number)))
 
 
 def check_limit_of_detection(
@@ -141,9 +147,18 @@ def check_limit_of_detection(
     """Return an assay's limit of detection: a VAF fraction above 0 and under 1.
 
     For the API, the admin, --lod and a cfDNA table's limit_of_detection column; the
-    database's cfdna_lod_fraction holds the same bounds (migration 0017).
+    database's cfdna_lod_fraction holds the same bounds (migration 0017). Every
+    number outside them gets the one message stating them, not check_fraction's
+    "between 0 and 1", which 0 and 1 pass; but a number above 1 in a column that
+    declares no unit is asked for its unit, as a VAF is.
     """
-    limit = check_fraction(number, unit)
+    exact = _exact(number)
+    if unit is None and exact.is_finite() and exact > 1:
+        check_fraction(exact, unit)  # raises, asking for the unit
+    try:
+        limit = check_fraction(exact, unit)
+    except InvalidValue:
+        raise InvalidValue(LOD_OUT_OF_RANGE, "lod-out-of-range") from None
     if not 0 < limit < 1:
         raise InvalidValue(LOD_OUT_OF_RANGE, "lod-out-of-range")
     return limit

@@ -41,9 +41,17 @@ def check_source_id(text: str, missing: set[str] | frozenset[str] = frozenset())
 
 
 def check_birth_year(year: int) -> int:
-    check_between(year, MIN_BIRTH_YEAR, 9999)
-    if year > timezone.localdate().year:
-        raise InvalidValue("is in the future.", "future-date")
+    """Return `year`; raise InvalidValue unless it lies from MIN_BIRTH_YEAR to this year.
+
+    One message for both ends, naming the bounds enforced (a year in the future
+    keeps its own code, future-date).
+    """
+    this_year = timezone.localdate().year
+    if not MIN_BIRTH_YEAR <= year <= this_year:
+        raise InvalidValue(
+            f"must lie between {MIN_BIRTH_YEAR} and {this_year} (this year).",
+            "future-date" if year > this_year else "",
+        )
     return year
 
 

@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.text import capfirst
+from rest_framework import serializers
 
 from biobank.api.serializers import (
     CONSTRAINT_FIELDS,
@@ -70,6 +72,45 @@ class ApiRulesForm(forms.ModelForm):
 
     serializer_class: ClassVar[type[CuratedSerializer]]
     admin_checked: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            rule = getattr(self.serializer_class, f"validate_{name}", None)
+            if (
+                rule is not None
+                and isinstance(field, forms.IntegerField)
+                and is_whole_number(self.instance, name)
+            ):
+                self.bound_by_rule(name, field)
+
+    def bound_by_rule(self, name: str, field: forms.IntegerField) -> None:
+        """Check a whole number by the API's rule instead of the column's range.
+
+        The admin gives integer fields the range of their PostgreSQL column
+        (ScopedAdmin.formfield_for_dbfield), whose message ("less than or equal to
+        32767") would state a bound other than the rule's, which is narrower (a
+        birth year up to this year, a treatment line up to 99); the rule's message
+        states the bounds enforced.
+        """
+        field.validators = [
+            validator
+            for validator in field.validators
+            if not isinstance(validator, MinValueValidator | MaxValueValidator)
+        ]
+        field.min_value = field.max_value = None
+        for attribute in ("min", "max"):
+            field.widget.attrs.pop(attribute, None)
+
+        def check(value: int) -> None:
+            try:
+                getattr(self.serializer_class(), f"validate_{name}")(value)
+            except serializers.ValidationError as exc:
+                raise forms.ValidationError(
+                    [f"{self.label_of(name)} {message}" for message in exc.detail]
+                ) from None
+
+        field.validators.append(check)
 
     def _post_clean(self) -> None:
         super()._post_clean()
@@ -175,6 +216,13 @@ def is_own_value(record: models.Model, name: str) -> bool:
     except FieldDoesNotExist:
         return False
     return field.concrete and not field.is_relation
+
+
+def is_whole_number(record: models.Model, name: str) -> bool:
+    """Return whether `name` is an integer column of the record's own."""
+    if not is_own_value(record, name):
+        return False
+    return isinstance(record._meta.get_field(name), models.IntegerField)
 
 
 def with_api_rules(form_class: type[forms.ModelForm]) -> type[forms.ModelForm]:

@@ -425,17 +425,24 @@ def field_rule(field: str, check: Callable[[], object]) -> None:
 
 
 def whole_number(
-    message: str, required_message: str = "", **kwargs: Any
+    message: str,
+    required_message: str = "",
+    max_value: int | None = MAX_INTEGER,
+    **kwargs: Any,
 ) -> serializers.IntegerField:
     """An integer field whose malformed input gets the importers' message.
 
     With `required_message` the field is required and that message says so.
+    `max_value` None leaves the bounds to the field's validate_<name> rule, for a
+    rule narrower than the column (a birth year, a treatment line): DRF's check of
+    the column's largest number comes first, and its message would state a bound
+    that is not the one enforced.
     """
     messages = {"invalid": message}
     if required_message:
         messages |= {"required": required_message, "null": required_message}
     return serializers.IntegerField(
-        max_value=MAX_INTEGER,
+        max_value=max_value,
         required=bool(required_message),
         allow_null=not required_message,
         error_messages=messages,
@@ -476,7 +483,7 @@ class PatientSerializer(WithholdsRecordKeeping, CuratedSerializer):
         help_text="Source patient identifier (create only); only its keyed hash is kept.",
     )
     sex = RuleChoiceField(words(SEXES), choices=Sex.choices, required=False)
-    birth_year = whole_number("is not a whole number.")
+    birth_year = whole_number("is not a whole number.", max_value=None)
     cancer_type = RuleChoiceField(
         words(CANCER_TYPES),
         choices=CancerType.choices,
@@ -491,7 +498,7 @@ class PatientSerializer(WithholdsRecordKeeping, CuratedSerializer):
         allow_null=True,
         error_messages={"invalid": "is not a number of years."},
     )
-    overall_survival_days = whole_number("is not a whole number.")
+    overall_survival_days = whole_number("is not a whole number.", max_value=None)
 
     unchecked_constraints = frozenset(
         {"patient_pseudonym_unique", "patient_source_key_unique"}
@@ -621,7 +628,7 @@ class ConsentSerializer(_PatientRecordSerializer):
 
 class TreatmentSerializer(_PatientRecordSerializer):
     kind = RuleChoiceField(words(TREATMENT_KINDS), choices=Treatment.Kind.choices)
-    line = whole_number("is not a whole number.")
+    line = whole_number("is not a whole number.", max_value=None)
     started_on = required_date()
     ended_on = optional_date()
 

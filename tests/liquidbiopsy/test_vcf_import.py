@@ -6,7 +6,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from liquidbiopsy.importers.vcf import import_vcf
-from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
+from liquidbiopsy.models import (
+    LOD_OUT_OF_RANGE,
+    BloodSample,
+    CfDNAAssay,
+    VariantResult,
+)
 from patients.models import DataIssue, ImportRun
 from tests.conftest import shared_path
 from tests.liquidbiopsy.conftest import register, rejection, stored_state, write
@@ -545,9 +550,10 @@ def test_without_a_lod_no_vcf_record_is_below_lod(project, tmp_path):
 @pytest.mark.parametrize(
     ("lod", "message"),
     [
-        ("1.5", "is not a fraction between 0 and 1 (write 12.5 % as 0.125)."),
-        ("-0.001", "is not a fraction between 0 and 1 (write 12.5 % as 0.125)."),
-        ("150%", "is not a percentage between 0 and 100 %; no variant exceeds 100 %."),
+        # The limit's own bounds, not a VAF's 0 to 1, which 0 and 1 would pass:
+        ("1.5", LOD_OUT_OF_RANGE),
+        ("-0.001", LOD_OUT_OF_RANGE),
+        ("150%", LOD_OUT_OF_RANGE),
         (
             "half a percent",
             "is not a number; give the limit of detection as a VAF fraction (0.005 "
