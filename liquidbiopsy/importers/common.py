@@ -62,6 +62,8 @@ class LabReport(ImportReport):
     """An ImportReport that counts rows: imported, rejected one by one, or already stored."""
 
     rows_imported: int = 0
+    # Variants stored before without a dbSNP ID that a MAF or VCF gave theirs:
+    dbsnp_ids_filled: int = 0
 
     @property
     def rows_rejected(self) -> int:
@@ -70,12 +72,20 @@ class LabReport(ImportReport):
     def forget_stored(self) -> None:
         super().forget_stored()
         self.rows_imported = 0
+        self.dbsnp_ids_filled = 0
 
     def summary(self) -> str:
+        filled = ""
+        if self.dbsnp_ids_filled:
+            filled = (
+                f"; filled in the dbSNP ID of "
+                f"{counted(self.dbsnp_ids_filled, 'stored variants')}"
+            )
         head = (
             f"{self.source}: {counted(self.rows_imported, 'rows')} imported and "
             f"{self.rows_rejected} rejected; {counted(self.duplicates, 'duplicates')} "
-            f"skipped; created {self.made()}; {counted(len(self.warnings), 'warnings')}."
+            f"skipped{filled}; created {self.made()}; "
+            f"{counted(len(self.warnings), 'warnings')}."
         )
         # The base summary's first line counts problems, not rows; the rest lists them:
         lines = [self.screen.redact(head), *super().summary().splitlines()[1:]]
@@ -85,6 +95,7 @@ class LabReport(ImportReport):
         return super().as_dict() | {
             "rows_imported": self.rows_imported,
             "rows_rejected": self.rows_rejected,
+            "dbsnp_ids_filled": self.dbsnp_ids_filled,
         }
 
 

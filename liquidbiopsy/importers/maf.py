@@ -240,6 +240,7 @@ def read_maf_rows(
             "protein_change": protein_column or "protein_change",
             "alteration_type": "Variant_Type",
             "vaf": vaf_column or "vaf",
+            "dbsnp_id": "dbSNP_RS",
         },
     )
     vafs = {}

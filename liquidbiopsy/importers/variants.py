@@ -609,12 +609,13 @@ def store_variant_rows(
             key = row.key  # before call_against_limit notes a VAF under the limit
             if call_against_limit(row, limit, problems):
                 keyed.append((key, row))
-        results = store_variants(
+        stored = store_variants(
             assay,
             [(key, row.values) for key, row in keyed],
             [row.former for _key, row in keyed],
         )
-        for (_key, row), (result, created) in zip(keyed, results, strict=True):
+        report.dbsnp_ids_filled += stored.dbsnp_ids_filled
+        for (_key, row), (result, created) in zip(keyed, stored.results, strict=True):
             if isinstance(result, StoredRecordDiffers):
                 _record_conflict(problems, row.line, result)
                 continue
@@ -624,9 +625,12 @@ def store_variant_rows(
                 report.rows_imported += 1
             else:
                 report.duplicates += 1
-                warning = _other_protein_change(problems, row, result)
-                if warning is not None:
-                    report.warnings.append(warning)
+                for warning in (
+                    _other_protein_change(problems, row, result),
+                    _other_dbsnp_id(problems, row, result),
+                ):
+                    if warning is not None:
+                        report.warnings.append(warning)
     if refused:
         raise ImportRejected(refused)
 
@@ -822,15 +826,55 @@ def _other_protein_change(
     elif given_raw == stored.protein_change_raw.strip():
         return None
     kept = stored.protein_change_raw or stored.protein_change or "none"
-    return Problem(
-        problems.source,
+    return _kept_stored(
+        problems,
+        row,
+        "protein_change",
+        given_raw,
         f"differs from the protein change stored for this variant ({kept}); the "
         "stored one is kept and the row counted as a duplicate. Another transcript "
         "or annotation gives another protein change of the same genomic change.",
+    )
+
+
+def _other_dbsnp_id(
+    problems: RowProblems, row: VariantRow, stored: VariantResult
+) -> Problem | None:
+    """Return the warning of a duplicate whose dbSNP ID is not the stored one.
+
+    The genomic change identifies a variant and its dbSNP ID names it; dbSNP merges
+    IDs, so a later file may give another one for the same change. The stored ID is
+    kept, as nothing stored changes (an ID is given only to a variant stored
+    without one), and the row stays a duplicate; the warning names both.
+    """
+    given = row.values.get("dbsnp_id")
+    if not given or not stored.dbsnp_id or given == stored.dbsnp_id:
+        return None
+    return _kept_stored(
+        problems,
+        row,
+        "dbsnp_id",
+        str(given),
+        f"differs from the dbSNP ID stored for this variant ({stored.dbsnp_id}); the "
+        "stored one is kept and the row counted as a duplicate. dbSNP merges IDs, so "
+        "check which one is current, and correct the variant if the stored one is not.",
+    )
+
+
+def _kept_stored(
+    problems: RowProblems, row: VariantRow, name: str, given: str, message: str
+) -> Problem:
+    """Return the warning of a duplicate row whose `name` differs from the stored value.
+
+    Its code is the field's, spelt with hyphens: protein-change-differs.
+    """
+    return Problem(
+        problems.source,
+        message,
         row=row.line,
-        field=problems.column_of.get("protein_change", "protein_change"),
-        value=given_raw,
-        code="protein-change-differs",
+        field=problems.column_of.get(name, name),
+        value=given,
+        code=f"{name.replace('_', '-')}-differs",
     )
 
 

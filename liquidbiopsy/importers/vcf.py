@@ -238,7 +238,7 @@ class _Reader:
         self.keep_filtered = keep_filtered
         self.keep_germline = keep_germline
         self.lod = lod
-        self.problems = RowProblems(source)
+        self.problems = RowProblems(source, {"dbsnp_id": "ID"})
         self.filtered: dict[str, int] = {}
         # Records skipped as germline, by (field, status code, its meaning):
         self.germline: dict[tuple[str, str, str], int] = {}
