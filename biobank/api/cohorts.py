@@ -29,7 +29,7 @@ from biobank.exports.dates import (
 )
 from biobank.exports.models import ExportRecord
 from biobank.exports.records import read_dates
-from liquidbiopsy.models import CTCCount
+from liquidbiopsy.models import BloodSample, CTCCount
 from liquidbiopsy.validation import looks_like_dbsnp_id, looks_like_genomic_change
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Treatment
 from radiomics.models import FeatureValue, ImageSeries
@@ -64,7 +64,15 @@ class CohortPairSerializer(serializers.Serializer):
     study_instance_uid = serializers.CharField()
     study_date = serializers.DateField()
     modalities = serializers.CharField()
-    sample_id = serializers.IntegerField()
+    sample_id = serializers.IntegerField(
+        help_text="The blood draw's database id (/api/blood-samples/<id>/)."
+    )
+    lab_sample_id = serializers.CharField(
+        help_text="The draw's own identifier, given by the lab (the blood sample's "
+        "external_sample_id, e.g. LB45707-01); empty when it has none. With shifted "
+        "or relative dates, each date written in it reads [date] "
+        "(CAIRO5_2021-03-04_T1 is CAIRO5_[date]_T1)."
+    )
     drawn_at = serializers.DateTimeField()
     drawn_on = serializers.DateField()
     days_apart = serializers.IntegerField()
@@ -163,8 +171,10 @@ class CohortPairViewSet(viewsets.GenericViewSet):
         mode, projects = read_date_mode(request, page, criteria.project)
 
         evidence = collect_evidence(criteria, page)
+        lab_sample_ids = lab_sample_ids_of(page)
         for row in page:
             row["evidence"] = evidence(row)
+            row["lab_sample_id"] = lab_sample_ids.get(row["sample_id"], "")
         data = dated_rows(Dater(mode), self.get_serializer(page, many=True).data)
         record_export(
             request,
@@ -183,6 +193,15 @@ def dated_rows(dater: Dater, rows: list[dict]) -> list[dict]:
     return [
         dater.row((row["project_code"], row["patient_pseudonym"]), row) for row in rows
     ]
+
+
+def lab_sample_ids_of(rows: list[dict]) -> dict[int, str]:
+    """Return the lab's sample ID of each draw of `rows`, by its id; one query.
+
+    As stored: Dater.row hides the dates in it outside calendar mode (TEXT_FIELDS).
+    """
+    draws = BloodSample.objects.filter(pk__in={row["sample_id"] for row in rows})
+    return dict(draws.values_list("pk", "external_sample_id"))
 
 
 def collect_evidence(criteria: CohortCriteria, rows: list[dict]):

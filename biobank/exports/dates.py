@@ -57,7 +57,8 @@ DATED_FIELDS = frozenset(
     )
 )
 # Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...",
-# a clinical event's note or a lab's sample ID (CAIRO5_2024-03-08_T1); each date in it,
+# a clinical event's note or a lab's sample ID (CAIRO5_2024-03-08_T1: a draw's
+# external_sample_id, a cohort pair's lab_sample_id); each date in it,
 # however written, reads "[date]" outside calendar mode (Dater.text). An extraction's error quotes
 # its ROI's name and stored paths (radiomics.masks.describe). NB: a free-text field
 # added to a record is shown as stored until it is named here; an assay's panel and an
@@ -69,6 +70,7 @@ TEXT_FIELDS = frozenset(
         "summary",
         "note",
         "external_sample_id",
+        "lab_sample_id",
         "timepoint",
         "description",
         "roi_name",

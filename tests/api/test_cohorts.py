@@ -42,6 +42,19 @@ def test_pairs_are_studies_and_draws_within_the_window(api, biobank):
     assert both[0]["evidence"] == {}
 
 
+def test_each_pair_gives_its_draw_s_lab_sample_id(api, biobank):
+    biobank.a.sample.external_sample_id = "LB45707-01"
+    biobank.a.sample.save()
+
+    rows = pairs(api, "window_days=2")
+
+    assert [(row["sample_id"], row["lab_sample_id"]) for row in rows] == [
+        (biobank.a.sample.pk, "LB45707-01"),
+        (biobank.b.sample.pk, biobank.b.sample.external_sample_id),
+    ]
+    assert list(rows[0]).index("lab_sample_id") == list(rows[0]).index("sample_id") + 1
+
+
 def test_variant_pair_names_the_variant_that_admits_it(api, biobank):
     rows = pairs(api, "gene=EGFR&variant=p.Thr790Met")
 
@@ -427,14 +440,14 @@ def test_cohort_queries_do_not_grow_with_pairs(api, biobank):
     # Token, the reader's projects and roles (read once for the whole request), the
     # form's checks that a series of the modality and a variant of the gene are
     # stored (one EXISTS each), the form's two checks of the feature, the feature's
-    # ids, the page (no count: every pair fits on it), one query per filter with
-    # evidence (series, variants, CTCs, feature values, treatments), and the export
-    # log (the record, its projects):
-    assert len(with_six) == len(with_two) == 15, "\n".join(q[:90] for q in with_six)
+    # ids, the page (no count: every pair fits on it), the draws' lab sample IDs,
+    # one query per filter with evidence (series, variants, CTCs, feature values,
+    # treatments), and the export log (the record, its projects):
+    assert len(with_six) == len(with_two) == 16, "\n".join(q[:90] for q in with_six)
     # A project asked for is read once, by the form; the pairs' query takes its id
     # from there rather than looking the code up again:
     with_project = count_queries(api, f"{url}&project=demo")
-    assert len(with_project) == 16, "\n".join(q[:90] for q in with_project)
+    assert len(with_project) == 17, "\n".join(q[:90] for q in with_project)
 
 
 @pytest.mark.parametrize(
@@ -505,7 +518,11 @@ def test_pairs_serialise_as_the_generic_serializer_does(biobank):
     from rest_framework import serializers
     from rest_framework.renderers import JSONRenderer
 
-    from biobank.api.cohorts import CohortPairSerializer, collect_evidence
+    from biobank.api.cohorts import (
+        CohortPairSerializer,
+        collect_evidence,
+        lab_sample_ids_of,
+    )
     from biobank.cohorts.query import CohortCriteria, pair_queryset
 
     # Every filter with evidence, so that each kind of evidence is serialised:
@@ -515,8 +532,10 @@ def test_pairs_serialise_as_the_generic_serializer_does(biobank):
     )  # fmt: skip
     rows = list(pair_queryset(criteria)) + list(pair_queryset(CohortCriteria()))
     evidence = collect_evidence(criteria, rows)
+    lab_sample_ids = lab_sample_ids_of(rows)
     for row in rows:
         row["evidence"] = evidence(row)
+        row["lab_sample_id"] = lab_sample_ids[row["sample_id"]]
     rows.append(rows[0] | {"drawn_at": None, "modalities": None})
 
     fast = CohortPairSerializer(rows, many=True).data

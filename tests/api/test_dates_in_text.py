@@ -80,6 +80,31 @@ def test_the_api_blanks_every_date_of_a_sample_id_and_a_note(api, dated_texts):
     assert event["note"] == "Seen [date], again [date], first in [date]"
 
 
+@pytest.mark.parametrize("mode", ["", "shifted", "relative"])
+def test_the_cohort_pairs_blank_the_date_of_a_lab_sample_id(api, dated_texts, mode):
+    asked = {"window_days": 60} | ({"dates": mode} if mode else {})
+
+    rows = api.get("/api/cohort-pairs/", asked).json()["results"]
+
+    shown = {row["sample_id"]: row["lab_sample_id"] for row in rows}
+    assert shown[dated_texts.sample.pk] == "CAIRO5_[date]_T1"
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown"),
+    [("", "CAIRO5_2020-01-22_T1"), ("shifted", "CAIRO5_[date]_T1")],
+)
+def test_a_curator_reads_a_pair_s_lab_sample_id_as_written_in_calendar_dates(
+    calendar_api, dated_texts, mode, shown
+):
+    asked = {"window_days": 60} | ({"dates": mode} if mode else {})
+
+    rows = calendar_api.get("/api/cohort-pairs/", asked).json()["results"]
+
+    [row] = [row for row in rows if row["sample_id"] == dated_texts.sample.pk]
+    assert row["lab_sample_id"] == shown
+
+
 def test_the_api_blanks_the_day_an_extraction_s_error_quotes(api, dated_texts):
     shown = api.get(f"/api/feature-extractions/{dated_texts.extraction.pk}/").json()
 

@@ -58,6 +58,18 @@ def test_schema_documents_the_filters_and_cursor(schema):
     assert "page" not in parameters
 
 
+def test_schema_describes_a_cohort_pair_s_two_sample_ids(schema):
+    pair = schema["components"]["schemas"]["CohortPair"]
+
+    fields = list(pair["properties"])
+    assert fields.index("lab_sample_id") == fields.index("sample_id") + 1
+    assert "lab_sample_id" in pair["required"]
+    described = pair["properties"]["lab_sample_id"]["description"]
+    assert "external_sample_id, e.g. LB45707-01" in described
+    assert "each date written in it reads [date]" in described
+    assert "database id" in pair["properties"]["sample_id"]["description"]
+
+
 def test_schema_shows_a_variants_dbsnp_id_as_read_only(schema):
     components = schema["components"]["schemas"]
     shown = components["VariantResult"]["properties"]["dbsnp_id"]
