@@ -274,6 +274,9 @@ FACT_TAGS = {pydicom.datadict.tag_for_keyword(k): k for k in HEADER_FACTS}
 # Files of a series that differ from its first file only in per-slice values are
 # read and de-identified as bytes (fastlane.py); False reads every file with pydicom.
 FAST_LANE = True
+# Read beyond the longest header template seen, for a header a little longer (other
+# per-slice values) and the tag after it, which compare() checks:
+HEADER_ROOM = 4096
 # What reading a series' first file and its copy as its template may raise: the
 # series is then stored by pydicom, which reports what is wrong.
 TEMPLATE_ERRORS = (
@@ -526,6 +529,8 @@ class _Ingest:
         # by fastlane.Parsed.series_key():
         self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
         self.last_header_template: tuple[fastlane.Parsed, _Header] | None = None
+        # How many bytes of a file the header phase reads first (read_header()):
+        self.header_bytes = 0
         self.uid_hashes: dict[str, str] = {}  # hash()
         # The batch's image series and files stored when the run began, by source UID
         # hash (look_up_stored()); `ahead` holds the keys looked up, `touched` those
@@ -741,11 +746,17 @@ class _Ingest:
         )
 
     def read_header(self, source: SourceFile) -> _Header | None:
-        data = self.read_bytes(source) if self.fast else None
+        # The file's first bytes only, where its header is as long as those of the
+        # series read before (a CT slice's pixels are 0.5 MB the header phase skips):
+        size = self.header_bytes or None
+        data = self.read_bytes(source, size) if self.fast else None
         if data is not None:
-            header = self.fast_header(source, data)
+            complete = size is None or len(data) < size
+            header = self.fast_header(source, data, complete)
             if header is not None:
                 return header
+            if not complete:
+                data = self.read_bytes(source)
         header = self.read_header_slowly(source)
         if (
             data is not None
@@ -760,27 +771,35 @@ class _Ingest:
                 return header
             key = parsed.series_key()
             if key is not None and key not in self.header_templates:
-                self.header_templates[key] = (parsed.header_part(), header)
+                template = parsed.header_part()
+                self.header_templates[key] = (template, header)
                 self.last_header_template = self.header_templates[key]
+                self.header_bytes = max(
+                    self.header_bytes, len(template.data) + HEADER_ROOM
+                )
         return header
 
     @staticmethod
-    def read_bytes(source: SourceFile) -> bytes | None:
+    def read_bytes(source: SourceFile, size: int | None = None) -> bytes | None:
+        """Return the file's bytes, or its first `size` bytes; None if it cannot be read."""
         try:
             with source.open() as handle:
-                return handle.read()
+                return handle.read(size) if size is not None else handle.read()
         except OSError:
             return None  # read_header_slowly() says why
 
-    def fast_header(self, source: SourceFile, data: bytes) -> _Header | None:
+    def fast_header(
+        self, source: SourceFile, data: bytes, complete: bool = True
+    ) -> _Header | None:
         """Return the header of a file like an earlier one of its series, read as bytes.
 
         None unless its elements differ from that file's only in per-slice values
         (fastlane.header_may_differ), so that every check read_header_slowly() makes
         and every fact it reads would come out the same; the SOP Instance UID,
-        instance number and per-slice dates and times are its own.
+        instance number and per-slice dates and times are its own. `complete`:
+        `data` holds the whole file, not its first bytes only.
         """
-        found = self.compared_header(data)
+        found = self.compared_header(data, complete)
         if found is None:
             return None
         parsed, (template, first) = found
@@ -793,7 +812,7 @@ class _Ingest:
         return _Header(source, None, IMAGE, facts, first.study_date_state, fast=True)
 
     def compared_header(
-        self, data: bytes
+        self, data: bytes, complete: bool = True
     ) -> tuple[fastlane.Parsed, tuple[fastlane.Parsed, _Header]] | None:
         """Return the file's header compared with the first of its series read, and that one.
 
@@ -804,7 +823,9 @@ class _Ingest:
         try:
             if last is not None:
                 try:
-                    parsed = fastlane.compare(data, last[0], header_only=True)
+                    parsed = fastlane.compare(
+                        data, last[0], header_only=True, complete=complete
+                    )
                 except fastlane.Unusual:
                     pass
                 else:
@@ -815,7 +836,10 @@ class _Ingest:
             if found is None:
                 return None
             self.last_header_template = found
-            return fastlane.compare(data, found[0], header_only=True), found
+            parsed = fastlane.compare(
+                data, found[0], header_only=True, complete=complete
+            )
+            return parsed, found
         except (fastlane.Unusual, struct.error):
             return None
 

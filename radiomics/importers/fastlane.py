@@ -198,13 +198,17 @@ def parse(data: bytes, header_only: bool) -> Parsed:
     return Parsed(data, syntax, implicit, body, meta, elements)
 
 
-def compare(data: bytes, template: Parsed, header_only: bool) -> Parsed:
+def compare(
+    data: bytes, template: Parsed, header_only: bool, complete: bool = True
+) -> Parsed:
     """Read the file against the template; its `elements` are those that differ.
 
     Raises Unusual for a file parse() does not read, and for one of another shape
     than the template: another transfer syntax, SOP class in the file meta, or
     other elements or order. `template` is read as far as this file is
-    (`header_only` alike).
+    (`header_only` alike). With `header_only`, `data` may be the file's first bytes
+    only (not `complete`): they must then hold the tag after the header too, or
+    Unusual is raised, since what follows could be another element of the header.
 
     The file is not read element by element: the runs of the template's elements
     between those in which the file before differed (`template.hint`) are compared
@@ -235,6 +239,8 @@ def compare(data: bytes, template: Parsed, header_only: bool) -> Parsed:
             group, number = _TAG.unpack_from(data, end)
             if group << 16 | number < HEADER_END:
                 raise Unusual("other elements")
+        elif not complete:
+            raise Unusual("cut short")
     elif end != len(data):
         raise Unusual("other elements")
     template.hint = [tags.index(tag) for tag in reading.differ]

@@ -67,13 +67,15 @@ def lanes(monkeypatch, project, storage_root):
 
 
 def write_slices(
-    inbox: Path, count: int, implicit: bool = False, **common
+    inbox: Path, count: int, implicit: bool = False, size: int = 8, **common
 ) -> list[Path]:
     """Write a series whose files differ as a scanner's slices do, s01.dcm on.
 
     Per slice: SOP Instance UID, instance number, position, slice location,
-    acquisition and content time, window, a private element and the pixels.
+    acquisition and content time, window, a private element and the pixels
+    (`size` rows and columns).
     """
+    inbox.mkdir(parents=True, exist_ok=True)
     first = build_ct(**common)
     paths = []
     for number in range(1, count + 1):
@@ -87,11 +89,13 @@ def write_slices(
             AcquisitionTime=f"0900{number:02d}",
             ContentTime=f"0900{number:02d}.5",
             WindowCenter=str(40 + number),
+            Rows=size,
+            Columns=size,
             **common,
         )
         ds.add_new(0x00090010, "LO", "ACME 1.0")
         ds.add_new(0x00091001, "DS", str(number))
-        ds.PixelData = bytes([number % 256]) * len(ds.PixelData)
+        ds.PixelData = bytes([number % 256]) * (size * size * 2)
         path = inbox / f"s{number:02d}.dcm"
         write_part10(ds, path)
         if implicit:
@@ -110,6 +114,54 @@ def test_slices_after_the_first_are_stored_fast_and_alike(lanes, inbox, implicit
     assert fast == slow
     assert stored_fast == [f"s{n:02d}.dcm" for n in range(2, 7)]
     assert slow["created"]["instances"] == 6
+
+
+@pytest.fixture
+def header_reads(monkeypatch) -> list[tuple[str, int | None]]:
+    """Record each read of the header phase: (file, bytes asked for, None: all)."""
+    reads: list[tuple[str, int | None]] = []
+    read_bytes = dicom._Ingest.read_bytes
+
+    def spied(source, size=None):
+        reads.append((source.name, size))
+        return read_bytes(source, size)
+
+    monkeypatch.setattr(dicom._Ingest, "read_bytes", staticmethod(spied))
+    return reads
+
+
+def test_the_header_phase_reads_later_slices_only_as_far_as_their_header(
+    lanes, inbox, header_reads
+):
+    paths = write_slices(inbox, 4, size=64)  # 8 kB of pixels each
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert stored_fast == ["s02.dcm", "s03.dcm", "s04.dcm"]
+    assert header_reads[0] == ("s01.dcm", None)
+    for path, (name, size) in zip(paths[1:], header_reads[1:], strict=True):
+        assert name == path.name
+        assert size is not None and size < path.stat().st_size
+
+
+def test_a_series_with_a_longer_header_is_read_whole_once_then_by_its_length(
+    lanes, inbox, header_reads
+):
+    write_slices(inbox / "a", 3, size=64)
+    # Its header is longer than the first series' and the room read beyond it:
+    write_slices(inbox / "b", 3, size=64, ImageComments="x" * 2 * dicom.HEADER_ROOM)
+
+    slow, fast, stored_fast = lanes(inbox)
+
+    assert fast == slow
+    assert stored_fast == ["a/s02.dcm", "a/s03.dcm", "b/s02.dcm", "b/s03.dcm"]
+    # Its first file's first bytes do not hold its header, so it is read whole:
+    b_reads = [(name, size) for name, size in header_reads if name.startswith("b/")]
+    assert b_reads[:2] == [("b/s01.dcm", b_reads[0][1]), ("b/s01.dcm", None)]
+    assert b_reads[0][1] is not None
+    assert [name for name, _size in b_reads[2:]] == ["b/s02.dcm", "b/s03.dcm"]
+    assert all(size is not None and size > b_reads[0][1] for _n, size in b_reads[2:])
 
 
 def test_every_turn_of_an_import_comes_out_alike(lanes, inbox):
@@ -461,6 +513,25 @@ def test_the_reader_finds_the_elements_pydicom_finds(tmp_path):
         (tmp_path / "cut.dcm").write_bytes(data[:cut])
         with pytest.raises(fastlane.Unusual):
             parsed_tags(tmp_path / "cut.dcm")
+
+
+def test_a_header_read_from_the_first_bytes_needs_the_tag_after_it(tmp_path):
+    first, second = write_slices(tmp_path, 2, size=64)
+    template = fastlane.parse(first.read_bytes(), header_only=True).header_part()
+    data = second.read_bytes()
+    header = fastlane.parse(data, header_only=True)
+    end = max(element.end for element in header.elements.values())
+
+    # Cut at the end of the header, the bytes could go on with another element:
+    with pytest.raises(fastlane.Unusual, match="cut short"):
+        fastlane.compare(data[:end], template, header_only=True, complete=False)
+    compared = fastlane.compare(
+        data[: end + 4], template, header_only=True, complete=False
+    )
+
+    assert set(compared.elements) == set(
+        fastlane.compare(data, template, header_only=True).elements
+    )
 
 
 def test_the_template_hashes_files_as_the_slow_path_does(tmp_path):
