@@ -629,10 +629,10 @@ class _Ingest:
             else:
                 segmentations.append(header)
 
-        self.look_up_stored(series)
         self.screen.earlier = KnownPatients.of_project(
             self.project.code, self.project.pk
         )
+        self.look_up_stored(series)
         pool = None
         try:
             # Inside the try: start_pool() fills _BATCH and _SCREEN before it builds
@@ -1293,7 +1293,11 @@ class _Ingest:
         first, and dropped again (to a savepoint) when no file of the series gets
         as far as store_file() would have made it.
         """
-        savepoint = transaction.savepoint() if state.patient is None else None
+        # (None when the patient is stored: nothing to undo, two statements fewer.)
+        savepoint = None
+        patient_id = state.first.text("PatientID")
+        if state.patient is None and self.stored_patient(patient_id, scope) is None:
+            savepoint = transaction.savepoint()
         patients_before = scope.created["patients"]
         patient = self.patient_of(state, scope)
         tasks, keys = [], set()
@@ -1362,7 +1366,7 @@ class _Ingest:
             transaction.savepoint_rollback(savepoint)
             state.patient = None
             # Made under the savepoint, so gone with it: not to be found again.
-            scope.patients.pop(state.first.text("PatientID"), None)
+            scope.patients.pop(patient_id, None)
             if scope.created["patients"] > patients_before:
                 scope.created["patients"] -= 1
                 if not scope.created["patients"]:
@@ -1471,7 +1475,11 @@ class _Ingest:
         self.ahead = series_keys | file_keys
         patient_ids = {headers[0].text("PatientID") for headers in series.values()}
         self.patients = dict.fromkeys(patient_ids)
-        self.patients.update(find_patients(self.project, patient_ids))
+        # Only those whose key the project's stored patients hold (run() read them):
+        earlier = self.screen.earlier
+        stored = {i for i in patient_ids if earlier is None or earlier.is_key(i)}
+        if stored:
+            self.patients.update(find_patients(self.project, stored))
         study_keys = {self.hash(study_uid) for study_uid, _series in series}
         self.studies = dict.fromkeys(study_keys)
         self.studies.update(find_studies(study_keys))
@@ -1946,40 +1954,42 @@ class _Ingest:
             screen.redact(name) for name in self.report.identical_files
         ]
         self.report.source = screen.redact(self.root.name)
-        DataIssue.objects.bulk_create(
-            [
-                DataIssue(
-                    import_run=run,
-                    project=self.project,
-                    patient=issue.patient,
-                    severity=issue.severity,
-                    code=issue.problem.code
-                    or (
-                        "rejected"
-                        if issue.severity == DataIssue.Severity.ERROR
-                        else "assumed"
-                    ),
-                    source_name=issue.problem.source[:500],
-                    field=issue.problem.field[:100],
-                    value=issue.problem.value[:200],
-                    message=issue.problem.message,
-                    record_type=type(issue.record).__name__
-                    if issue.record is not None
-                    else "",
-                    record_id=issue.record.pk if issue.record is not None else None,
-                )
-                for issue in self.issues
-            ]
-        )
-        # A batch that went to its end may still have rejected some or all files:
-        run.status = (
-            status_of(self.report) if status == ImportRun.Status.DONE else status
-        )
-        run.finished_at = timezone.now()
-        run.summary = self.report.as_dict()
-        run.source_name = self.report.source[:500]
-        run.save(update_fields=["status", "finished_at", "summary", "source_name"])
-        self.deidentified.save(run)
+        # The run's issues, summary and de-identification table in one commit:
+        with transaction.atomic():
+            DataIssue.objects.bulk_create(
+                [
+                    DataIssue(
+                        import_run=run,
+                        project=self.project,
+                        patient=issue.patient,
+                        severity=issue.severity,
+                        code=issue.problem.code
+                        or (
+                            "rejected"
+                            if issue.severity == DataIssue.Severity.ERROR
+                            else "assumed"
+                        ),
+                        source_name=issue.problem.source[:500],
+                        field=issue.problem.field[:100],
+                        value=issue.problem.value[:200],
+                        message=issue.problem.message,
+                        record_type=type(issue.record).__name__
+                        if issue.record is not None
+                        else "",
+                        record_id=issue.record.pk if issue.record is not None else None,
+                    )
+                    for issue in self.issues
+                ]
+            )
+            # A batch that went to its end may still have rejected some or all files:
+            run.status = (
+                status_of(self.report) if status == ImportRun.Status.DONE else status
+            )
+            run.finished_at = timezone.now()
+            run.summary = self.report.as_dict()
+            run.source_name = self.report.source[:500]
+            run.save(update_fields=["status", "finished_at", "summary", "source_name"])
+            self.deidentified.save(run)
 
     def rejected_files(self) -> int:
         """Count the files rejected, each once, as other rejections count one a file.

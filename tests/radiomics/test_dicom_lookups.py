@@ -41,8 +41,9 @@ def test_a_batch_looks_up_its_stored_series_and_files_once(make_ct, inbox, proje
     assert selects_from(queries, "radiomics_imageseries") == 1
     assert selects_from(queries, "radiomics_imageinstance") == 1
     assert selects_from(queries, "radiomics_imagingstudy") == 1
-    # The batch's patients, and the keyed hashes of the project's (KnownPatients):
-    assert selects_from(queries, "patients_patient") == 2
+    # The keyed hashes of the project's patients (KnownPatients) only: the batch's
+    # patient is not among them, so it is not looked up:
+    assert selects_from(queries, "patients_patient") == 1
     assert report.created["studies"] == report.created["patients"] == 1
 
 
@@ -53,8 +54,11 @@ def test_a_stored_patient_and_study_are_found_by_the_batch_look_up(
     ingest_dicom(inbox, project)
     make_ct("b1.dcm", StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.3.2")
 
-    again = ingest_dicom(inbox, project)
+    with CaptureQueriesContext(connection) as queries:
+        again = ingest_dicom(inbox, project)
 
+    # The project's keyed hashes, then the batch's patient found among them:
+    assert selects_from(queries, "patients_patient") == 2
     assert again.created["series"] == 1
     assert "studies" not in again.created and "patients" not in again.created
     assert ImagingStudy.objects.get().series.count() == 2
