@@ -198,7 +198,7 @@ def dated_rows(dater: Dater, rows: list[dict]) -> list[dict]:
 def lab_sample_ids_of(rows: list[dict]) -> dict[int, str]:
     """Return the lab's sample ID of each draw of `rows`, by its id; one query.
 
-    As stored: Dater.row hides the dates in it outside calendar mode (TEXT_FIELDS).
+    As stored: Dater.row hides the dates in it outside calendar mode (its text is free text: SHARED_TEXT_FIELDS).
     """
     draws = BloodSample.objects.filter(pk__in={row["sample_id"] for row in rows})
     return dict(draws.values_list("pk", "external_sample_id"))

@@ -52,7 +52,7 @@ from biobank.cohorts.query import (
 )
 from biobank.core.datetext import has_dates
 from biobank.core.validation import InvalidValue
-from biobank.exports.dates import BIRTH_YEAR, TEXT_FIELDS
+from biobank.exports.dates import BIRTH_YEAR, is_free_text
 from biobank.exports.records import stored_dates_refusal
 from liquidbiopsy.hgvs import (
     FusionError,
@@ -410,9 +410,15 @@ def stored_date_filters(
 
 def is_patient_text(model: type[models.Model], path: str) -> bool:
     """Whether `path` from `model` is a patient's free text shown with its dates in
-    the mode (TEXT_FIELDS: an ROI name, a timepoint, a lab's sample ID, a note)."""
-    return bool(PROJECT_PATHS.get(model._meta.label_lower)) and (
-        path.rsplit("__", 1)[-1] in TEXT_FIELDS
+    the mode: any text field of a patient's records but a controlled vocabulary
+    (its choices) and the shared ones (biobank.exports.dates.SHARED_TEXT_FIELDS)."""
+    field = get_model_field(model, path)
+    # The record holding the field decides (a score's signature__name is none's):
+    return (
+        isinstance(field, models.CharField | models.TextField | models.JSONField)
+        and bool(PROJECT_PATHS.get(field.model._meta.label_lower))
+        and not field.choices
+        and is_free_text(field.name)
     )
 
 

@@ -215,7 +215,7 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) 
         for modality in sorted({series.modality for series in study.series.all()}):
             _point(
                 ax, time.x(study.study_date), rows[modality], tips,
-                f"{modality} study on {time.text(study.study_date)}: {time.dates.text(study.description) or 'no description'}",
+                f"{time.dates.text(modality)} study on {time.text(study.study_date)}: {time.dates.text(study.description) or 'no description'}",
                 f"study-{study.pk}",
                 marker="s", markersize=9, color=MODALITY_COLOURS.get(modality, "#555"),
             )  # fmt: skip
@@ -239,7 +239,8 @@ def _draw_imaging(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) 
             ),
             url=f"#sample-{pair['sample_id']}",
         )  # fmt: skip
-    ax.set_yticks(list(rows.values()), list(rows.keys()))
+    # A modality is the series' text (DICOM CS), shown as the patient's free text:
+    ax.set_yticks(list(rows.values()), [time.dates.text(name) for name in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_title(
         f"Imaging, clinical events and study–draw pairs within {counted(timeline.window_days, 'days')}",
@@ -270,7 +271,7 @@ def _draw_ctc(ax: Axes, timeline: Timeline, tips: Tooltips, time: TimeAxis) -> N
     for drawn, count, sample in points:
         _point(
             ax, drawn, count.count_per_7_5ml, tips,
-            f"{count.count} CTCs in {count.blood_volume_ml:g} mL ({count.platform}), "
+            f"{count.count} CTCs in {count.blood_volume_ml:g} mL ({time.dates.text(count.platform)}), "
             f"{count.count_per_7_5ml:g} per 7.5 mL, drawn {time.text(timezone.localdate(sample.drawn_at))}",
             f"sample-{sample.pk}",
             marker="o", markersize=7, color="#0072b2",
@@ -451,7 +452,7 @@ def _draw_treatments(
         )  # fmt: skip
         if labelled:
             ax.annotate(
-                treatment.agent or treatment.get_kind_display(),
+                time.dates.text(treatment.agent) or treatment.get_kind_display(),
                 (time.x(treatment.started_on), 1), xycoords=("data", "axes fraction"),
                 xytext=(3, -3), textcoords="offset points", fontsize=8, va="top",
             )  # fmt: skip
@@ -463,7 +464,7 @@ def _treatment_text(treatment, time: TimeAxis) -> str:
         if treatment.ended_on
         else " (one day or ongoing)"
     )
-    what = treatment.agent or treatment.get_kind_display()
+    what = time.dates.text(treatment.agent) or treatment.get_kind_display()
     started = time.text(treatment.started_on)
     return f"{what}: {treatment.get_kind_display()} from {started}{until}"
 

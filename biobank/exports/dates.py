@@ -56,28 +56,59 @@ DATED_FIELDS = frozenset(
         "at",
     )
 )
-# Free text that may name a date, such as a timeline entry's "Consent withdrawn on ...",
-# a clinical event's note or a lab's sample ID (CAIRO5_2024-03-08_T1: a draw's
-# external_sample_id, a cohort pair's lab_sample_id); each date in it,
-# however written, reads "[date]" outside calendar mode (Dater.text). An extraction's error quotes
-# its ROI's name and stored paths (radiomics.masks.describe). NB: a free-text field
-# added to a record is shown as stored until it is named here; an assay's panel and an
-# extraction's diagnostics are not, being the lab's and the engine's words shared by
-# every patient (a panel's or a version's date shifted per patient would show each
-# patient's offset to whoever knows the panel).
-TEXT_FIELDS = frozenset(
-    (
-        "summary",
-        "note",
-        "external_sample_id",
-        "lab_sample_id",
-        "timepoint",
-        "description",
-        "roi_name",
-        "fusion_note",
-        "error",
-    )
-)
+# Every text of a patient's record (a string in an exported row, a matrix column or
+# a page) is the patient's free text unless named below: a timeline entry's "Consent
+# withdrawn on ...", a note, a lab's sample ID (CAIRO5_2024-03-08_T1), a histology, a
+# treatment's agent, a DICOM attribute that de-identification keeps with its dates
+# (ContrastBolusAgent), a lab's platform or unit. Each date in it, however written,
+# reads "[date]" outside calendar mode (Dater.text); filters and orders on it are
+# refused to those shown other dates (biobank.api.filters). A text field added to a
+# record is so too, until it is named here with the reason it cannot tell a
+# patient's day; tests/api/test_text_fields.py walks every model.
+SHARED_TEXT_FIELDS: dict[str, str] = {
+    # Keys that the biobank makes and every export joins on (rewritten, two
+    # patients or records could read alike):
+    "project_code": "a project's code, given by its manager",
+    "pseudonym": "the patient's key in every export, made at registration",
+    "patient_pseudonym": "the patient's key in every export, made at registration",
+    "study_instance_uid": "replaced at import by a UID of random digits (2.25.)",
+    "series_instance_uid": "replaced at import by a UID of random digits (2.25.)",
+    "sop_instance_uid": "replaced at import by a UID of random digits (2.25.)",
+    "source_sop_instance_uid": "replaced at import by a UID of random digits (2.25.)",
+    "frame_of_reference_uid": "replaced at import by a UID of random digits (2.25.)",
+    "sop_class_uid": "a storage class of the DICOM standard, the same for all",
+    "source_uid_hash": "a keyed digest: any date read in it is chance",
+    "content_sha256": "a digest: any date read in it is chance",
+    "fingerprint": "a digest: any date read in it is chance",
+    "task_id": "a job's random UUID",
+    # Genomic notation that validation leaves no room for words in; its numbers are
+    # positions, which would read as dates (g.20240308A>G, c.2020-12A>G, rs20200122):
+    "gene": "an HGNC symbol, checked at import",
+    "gene_hgnc": "an HGNC symbol, checked at import",
+    "variant_key": "built from the HGVS or fusion notation checked at import",
+    "protein_change": "HGVS, checked and normalised at import",
+    "cdna_change": "HGVS, checked at import",
+    "genomic_change": "HGVS, checked at import",
+    "protein_accession": "an accession of a reference sequence, checked at import",
+    "dbsnp_id": "an rs number, checked at import",
+    "genome_build": "one of the builds the import knows",
+    "fusion_5prime": "an HGNC symbol, checked at import",
+    "fusion_3prime": "an HGNC symbol, checked at import",
+    # The lab's and the engine's words shared by every patient (docs/api.md): a date
+    # in them is the panel's or the version's, the same for all, and no patient's:
+    "panel": "the lab's assay panel, shared by every patient",
+    "software": "the extraction engine's name, shared by every patient",
+    "software_version": "the extraction engine's version, shared by every patient",
+    "extraction_software": "the extraction engine's name, shared by every patient",
+    "extraction_software_version": "the extraction engine's version, shared by every patient",
+    "diagnostics": "the engine's report of its run; its paths and dates are its own",
+}
+
+
+def is_free_text(name: str) -> bool:
+    """Whether a text field of a patient's record, by its name, is the patient's free
+    text, shown with its dates as the mode shows them (Dater.text)."""
+    return name not in SHARED_TEXT_FIELDS and not is_dated_name(name)
 
 
 class DateMode(TextChoices):
@@ -260,6 +291,7 @@ class Dater:
         self.mode = DateMode(mode)
         self._shifts: dict[PatientKey, int] = {}
         self._references: dict[PatientKey, Reference | None] = {}
+        self._texts: dict[str, str] = {}
 
     @property
     def is_calendar(self) -> bool:
@@ -326,7 +358,9 @@ class Dater:
             )
         return rewritten
 
-    def _data(self, key: PatientKey, data: object) -> object:
+    def _data(self, key: PatientKey, data: object, as_text: bool = True) -> object:
+        # A string is the patient's free text unless a shared field holds it (a
+        # pseudonym, a panel), down to the strings of its lists and dicts:
         if isinstance(data, dict):
             rewritten = {}
             for name, value in data.items():
@@ -334,13 +368,15 @@ class Dater:
                     rewritten[name] = None
                 elif isinstance(value, dt.date) or is_dated_name(name):
                     rewritten[self.name(name)] = self.value(key, _parsed(value))
-                elif name in TEXT_FIELDS and isinstance(value, str):
-                    rewritten[name] = self.text(value)
                 else:
-                    rewritten[name] = self._data(key, value)
+                    rewritten[name] = self._data(
+                        key, value, as_text and is_free_text(name)
+                    )
             return rewritten
         if isinstance(data, list | tuple):
-            return [self._data(key, item) for item in data]
+            return [self._data(key, item, as_text) for item in data]
+        if as_text and isinstance(data, str):
+            return self.text(data)
         return self.value(key, data)
 
     def text(self, text: str) -> str:
@@ -355,7 +391,10 @@ class Dater:
         """
         if self.is_calendar:
             return text
-        return replace_dates(text, lambda day: UNCLEAR_DATE)
+        # The rows of an export repeat their texts (a manufacturer, an agent):
+        if text not in self._texts:
+            self._texts[text] = replace_dates(text, lambda day: UNCLEAR_DATE)
+        return self._texts[text]
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return a matrix frame with its date and moment columns in this mode.
@@ -377,11 +416,11 @@ class Dater:
                 _is_dated(name, dtype) and is_record_keeping(name)
             ):
                 columns[name] = pd.array([None] * len(frame), dtype=dtype)
-            elif name in TEXT_FIELDS:
+            elif is_free_text(name) and _holds_text(dtype):
                 columns[name] = pd.array(
                     [
                         self.text(value) if isinstance(value, str) else value
-                        for key, value in zip(keys, column, strict=True)
+                        for value in column
                     ],
                     dtype=dtype,
                 )
@@ -408,6 +447,10 @@ class Dater:
                     dtype="string",
                 )
         return pd.DataFrame(columns)
+
+
+def _holds_text(dtype: object) -> bool:
+    return pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
 
 
 def _is_dated(name: str, dtype: object) -> bool:

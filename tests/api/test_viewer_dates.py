@@ -18,8 +18,8 @@ from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 from django_filters.utils import get_model_field
 
-from biobank.api.filters import parameters_of_field
-from biobank.exports.dates import BIRTH_YEAR, TEXT_FIELDS
+from biobank.api.filters import is_patient_text, parameters_of_field
+from biobank.exports.dates import BIRTH_YEAR
 from patients.models import Project
 from tests.api.conftest import results
 from tests.conftest import grant
@@ -77,10 +77,11 @@ def stored_date_orderings() -> list[tuple[str, str, bool]]:
         model = viewset.queryset.model
         for name in viewset.ordering_fields:
             field = get_model_field(model, name)
-            dated = isinstance(field, models.DateField) or name in {
-                BIRTH_YEAR,
-                *TEXT_FIELDS,
-            }
+            dated = (
+                isinstance(field, models.DateField)
+                or name == BIRTH_YEAR
+                or is_patient_text(model, name)
+            )
             found.append((prefix, name, dated))
     return found
 
