@@ -18,6 +18,8 @@ _NAME = r"(?:[^\W\d_][\u0300-\u036f]{0,3}){3,10}"
 # Words between the parts of a date in Spanish and Portuguese (8 de marzo de 2024):
 _OF = r"(?:del?[ ]+)?"
 _ORDINAL = r"(?:st|nd|rd|th|er|º|°)?"
+# A month in Roman numerals, longest first so that XII is not read as XI:
+_ROMAN = r"(?-i:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
 # No letter before, nor a combining accent (a name starts no month inside a word):
 _WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
 
@@ -31,16 +33,33 @@ _WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
 # 03/2024, Mar 2024, marzo de 2024, 2024年3月).
 # The screen of DICOM texts (radiomics.importers.deid._DATES) reads capitals and
 # four-digit years only, to compare with birth dates; this one must find every date.
+# Less common spellings are read where the text cannot mean a number or an ID by
+# them: an ISO week (2020-W04, 2020W04, capital W; with its weekday 2020-W04-3, a
+# day), a quarter (Q1 2020, 2020-Q1, capital Q: q3 is a dosing interval), a Roman
+# month between a day and a four-digit year, parted by dots, dashes or slashes
+# (22-I-2020, 22.XII.2020, capitals), a year and month of six digits (202001), and an
+# ISO ordinal day with its time (2020-022T10:30). A week, quarter or six-digit
+# month is a span, so it becomes UNCLEAR_DATE.
+# NB: what stays unread, being numbers and IDs more often than dates: an ordinal day
+# without a time (2020-022 is the 22nd case of 2020 to a lab or a pathologist's
+# accession number), a Roman month parted by spaces or without its day (stage IV
+# 2020), one with a two-digit year (3-IV-20), and a lower-case q or w.
 # NB: six digits (240308, 080324) are not read as a date even where a name surrounds
 # them (CAIRO5_240308_T1), so such a date is shown as written: one six-digit number in
 # twelve reads as a day one way or another (YYMMDD, DDMMYY, MMDDYY; one in 27 as
 # YYMMDD alone), and numbered IDs (PT_010203_CT, zero-padded counters such as
 # S_000123) would lose their number, which a viewer needs to tell records apart.
+# Only a year from 1900 and its month (202001, 199912) is read of them: one
+# six-digit number in 400 reads so, and none of the zero-padded counters; it is
+# not read joined to a dot or more digits (v202001, 202001.5, 202001-3).
 _DATES = re.compile(
     r"(?<![0-9])(?:"
     r"(?P<iso_year>\d{4})(?P<iso_sep>[-./_ ])(?P<iso_month>\d{1,2})(?P=iso_sep)"
     r"(?P<iso_day>\d{1,2})"
     r"|(?P<compact>\d{8})"
+    # Before the months' names, which XII and VIII would be read as:
+    rf"|(?P<roman_day>\d{{1,2}})(?P<roman_sep>[-./])(?P<roman_month>{_ROMAN})"
+    r"(?P=roman_sep)(?P<roman_year>\d{4})"
     r"|(?P<first>\d{1,2})(?P<sep>[-./_ ])(?P<second>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})"
     rf"|(?P<day>\d{{1,2}}){_ORDINAL}[ ./_-]*{_OF}(?P<month>{_NAME})\.?[ ./,_-]*{_OF}"
     r"(?P<day_year>\d{4}|\d{2})"
@@ -50,8 +69,15 @@ _DATES = re.compile(
     r"(?:[ \u3000]*(?P<cjk_day>\d{1,2})(?:[ \u3000]*[日일])?)?"
     r"|(?P<dot_year>\d{4})\.[ \u3000]+(?P<dot_month>\d{1,2})\.[ \u3000]+(?P<dot_day>\d{1,2})"
     r"|(?P<ym_year>(?:19|20)\d{2})(?P<ym_sep>[-./_])(?P<ym_month>\d{2})"
+    r"|(?P<ym6_year>(?:19|20)\d{2})(?P<ym6_month>0[1-9]|1[0-2])"
+    r"|(?P<week_year>(?:19|20)\d{2})-?(?-i:W)(?P<week>\d{2})(?:-?(?P<week_day>[1-7]))?"
+    r"|(?P<ordinal_year>(?:19|20)\d{2})-?(?P<ordinal_day>\d{3})(?=(?-i:T)\d{2})"
+    r"|(?P<year_quarter>(?:19|20)\d{2})[ ./_-]?(?-i:Q)(?P<year_q>[1-4])(?![^\W\d_])"
     r"|(?P<my_month>\d{1,2})(?P<my_sep>[-./_])(?P<my_year>(?:19|20)\d{2})"
     r")(?![0-9])"
+    # A quarter with its year (Q1 2020, Q1-2020): no letter before the Q.
+    rf"|{_WORD_START}(?-i:Q)(?P<quarter>[1-4])[ ./_-]?"
+    r"(?P<quarter_year>(?:19|20)\d{2})(?![0-9])"
     rf"|{_WORD_START}(?P<month_first>{_NAME})\.?[ ./_-]*(?P<month_day>\d{{1,2}})"
     rf"{_ORDINAL}[ ./,_-]+{_OF}(?P<month_year>\d{{4}}|\d{{2}})(?![0-9])"
     rf"|{_WORD_START}(?P<named_month>{_NAME})\.?[ ./,_-]*{_OF}"
@@ -64,6 +90,12 @@ _DATES = re.compile(
     r"(?![0-9])(?![^\W\d_])",
     re.IGNORECASE,
 )
+_ROMAN_MONTHS = {
+    numeral: number
+    for number, numeral in enumerate("I II III IV V VI VII VIII IX X XI XII".split(), 1)
+}
+
+_DIGIT = re.compile(r"\d")
 # What makes dotted numbers a version or a longer number rather than a date: a digit
 # or dot before them, or a "v" starting the word (v10.12.20); more of them after:
 _JOINED_BEFORE = re.compile(r"(?:[\d.]|\bv)\Z", re.IGNORECASE)
@@ -118,7 +150,10 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
     Months are named in English, German, French, Dutch, Spanish, Italian and
     Portuguese (_MONTH_NAMES); see _WORDLIKE_NAMES for words such as "set".
     A day and month without a year (8 Mar, March 8; Mar-24 is read so too) become
-    UNCLEAR_DATE. NB: six-digit dates (240308) are not read (see _DATES).
+    UNCLEAR_DATE, as do an ISO week (2020-W04), a quarter (Q1 2020) and a year and
+    month of six digits (202001). NB: other six-digit dates (240308), an ordinal
+    day without its time (2020-022) and Roman months but between a day and a
+    four-digit year (22-I-2020) are not read (see _DATES).
     """
 
     parts = []
@@ -140,6 +175,10 @@ def has_dates(text: str) -> bool:
 
 def _finds(text: str) -> Iterator[tuple[re.Match[str], set[dt.date]]]:
     """Yield each date found in `text` with the days it may mean, left to right."""
+    # Every spelling has a digit; most texts of a record (SIEMENS, carboplatin) none,
+    # and the search over them is the slow part of an export:
+    if _DIGIT.search(text) is None:
+        return
     match = _DATES.search(text)
     while match is not None:
         days = _readings(match)
@@ -157,6 +196,22 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
     """Return the existing days a find of _DATES may mean (the first and last of a
     month named without its day)."""
     group = match.group
+    if group("ym6_year"):
+        return (
+            set()
+            if _joined(match)
+            else _month_days(group("ym6_year"), group("ym6_month"))
+        )
+    if group("week_year"):
+        return _week_days(group("week_year"), group("week"), group("week_day"))
+    if group("ordinal_year"):
+        return _ordinal_day(group("ordinal_year"), group("ordinal_day"))
+    if group("roman_month"):
+        month = _ROMAN_MONTHS[group("roman_month")]
+        return _days(((group("roman_year"), month, group("roman_day")),))
+    if group("quarter") or group("year_quarter"):
+        year = group("quarter_year") or group("year_quarter")
+        return _quarter_days(year, int(group("quarter") or group("year_q")))
     if group("iso_year"):
         month, day = group("iso_month"), group("iso_day")
         if group("iso_sep") == " " and min(len(month), len(day)) < 2:
@@ -278,6 +333,34 @@ def _month_days(year: str, month: str | int) -> set[dt.date]:
         return set()
     day = first.pop()
     return {day, day.replace(day=calendar.monthrange(day.year, day.month)[1])}
+
+
+def _week_days(year: str, week: str, weekday: str | None) -> set[dt.date]:
+    """Return the day of an ISO week's weekday, or its Monday and Sunday without one
+    (none if the year has no such week)."""
+    days = set()
+    for day in (int(weekday),) if weekday else (1, 7):
+        try:
+            days.add(dt.date.fromisocalendar(int(year), int(week), day))
+        except ValueError:
+            return set()
+    return days
+
+
+def _ordinal_day(year: str, day: str) -> set[dt.date]:
+    """Return the day numbered `day` of `year` (ISO ordinal, 2020-022), if any."""
+    first = dt.date(int(year), 1, 1)
+    last = dt.date(int(year), 12, 31)
+    if not 1 <= int(day) <= last.timetuple().tm_yday:
+        return set()
+    return {first + dt.timedelta(days=int(day) - 1)}
+
+
+def _quarter_days(year: str, quarter: int) -> set[dt.date]:
+    """Return the first and last day of a quarter of `year`."""
+    first = _month_days(year, 3 * quarter - 2)
+    last = _month_days(year, 3 * quarter)
+    return {min(first), max(last)}
 
 
 def _days(readings) -> set[dt.date]:

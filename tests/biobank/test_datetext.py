@@ -47,6 +47,15 @@ MARCH_8 = moved(dt.date(2024, 3, 8))
         ("2024. 3. 8. CT", f"{MARCH_8}. CT"),
         ("검사 2024. 03. 08", f"검사 {MARCH_8}"),
         ("2024年\u30003月\u30008日", MARCH_8),
+        # An ISO week with its weekday, and an ordinal day with its time:
+        ("2024-W10-5", MARCH_8),
+        ("scan 2024W105", f"scan {MARCH_8}"),
+        ("2024-068T10:30", f"{MARCH_8}T10:30"),
+        ("2024068T1030", f"{MARCH_8}T1030"),
+        # A Roman month between the day and a four-digit year:
+        ("8-III-2024", MARCH_8),
+        ("biopsy 22.XII.2020", f"biopsy {moved(dt.date(2020, 12, 22))}"),
+        ("CT 1/VIII/2021", f"CT {moved(dt.date(2021, 8, 1))}"),
     ],
 )
 def test_a_date_is_shown_as_the_mode_writes_it(text, shown):
@@ -133,6 +142,43 @@ def test_has_dates_tells_what_replace_dates_rewrites():
     assert has_dates("GTV 22 AUGUſT 2020")
     assert has_dates("GTV 22 APRıL 2020")
     assert not has_dates("31.02.2024")
+    # The rarer spellings, and a lower-case quarter as UPPER() makes it:
+    assert has_dates("2024-W10")
+    assert has_dates("8-III-2024")
+    assert has_dates("case 2024-068T10:30")
+    assert has_dates("q1 2024")
+    assert not has_dates("case 2024-068")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Lab and accession numbers of a year are written so (the 22nd case):
+        "2020-022",
+        "case 2020-022 reviewed",
+        "2021-366T10:00",  # 2021 has 365 days
+        # A Roman numeral that is a stage or grade, or spaced, or before a short year:
+        "stage IV 2020",
+        "22 I 2020",
+        "3-IV-20",
+        "31-II-2020",
+        "22-i-2020",
+        # No such week or quarter, or letters about them:
+        "2021-W53",
+        "Q5 2020",
+        "SEQ1 2020",
+        "2020Q1x",
+        # Six digits with no year-and-month reading, or joined to a version:
+        "200122",
+        "S_000123",
+        "202013",
+        "v202001",
+        "202001.5",
+        "202001-3",
+    ],
+)
+def test_a_rarer_spelling_that_is_more_often_a_number_stays(text):
+    assert replace_dates(text, moved) == text
 
 
 @pytest.mark.parametrize(
@@ -159,6 +205,15 @@ def test_has_dates_tells_what_replace_dates_rewrites():
         ("2024-03-08 (2024-04)", f"{MARCH_8} ({UNCLEAR_DATE})"),
         # Of a date that is no day, the month still goes:
         ("45/03/2024", f"45/{UNCLEAR_DATE}"),
+        # A six-digit month, an ISO week or a quarter narrows the day as a month does:
+        ("202403", UNCLEAR_DATE),
+        ("LUNG_199912_T1", f"LUNG_{UNCLEAR_DATE}_T1"),
+        ("2024-W10", UNCLEAR_DATE),
+        ("PET 2020W53", f"PET {UNCLEAR_DATE}"),
+        ("Q1 2024", UNCLEAR_DATE),
+        ("seen in Q4-2019", f"seen in {UNCLEAR_DATE}"),
+        ("2024-Q1 review", f"{UNCLEAR_DATE} review"),
+        ("FY2024Q2", f"FY{UNCLEAR_DATE}"),
     ],
 )
 def test_a_month_without_its_day_is_blanked(text, shown):
