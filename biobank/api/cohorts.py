@@ -121,7 +121,7 @@ DATES_PARAMETERS = [
 
 def read_date_mode(
     request: Request, pairs: QuerySet | list[dict], project_code: str
-) -> tuple[DateMode, set[int]]:
+) -> tuple[DateMode, set[int | None]]:
     """Return the date mode of an export of `pairs`, and the projects of its rows.
 
     `pairs` is a query or the rows of one page, which then decide alone: a page

@@ -26,12 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from biobank.api.cohorts import (
-    COHORT_PARAMETERS,
-    DATES_PARAMETERS,
-    dated_rows,
-    read_date_mode,
-)
+from biobank.api.cohorts import COHORT_PARAMETERS, DATES_PARAMETERS, dated_rows
 from biobank.api.serializers import RefusesUnknownFields
 from biobank.cohorts import saved
 from biobank.cohorts.matrix import CONTENT_TYPES, JSON_LINES, stream_matrix
@@ -40,12 +35,12 @@ from biobank.core.validation import InvalidValue
 from biobank.exports.audit import (
     AuditedStream,
     RowCounter,
-    export_projects,
     record_export,
     start_export,
 )
 from biobank.exports.dates import VIEWER_DEFAULT, DateMode, Dater, may_see_calendar
 from biobank.exports.models import ExportRecord
+from biobank.exports.records import read_dates
 
 MATRIX_FORMATS = ("parquet", "csv", *JSON_LINES)
 # Rows read from the frozen Parquet file at a time when it is served as CSV or JSON:
@@ -369,8 +364,7 @@ class SavedCohortViewSet(
         diff = result.diff
         older = cohort.versions.get(number=diff["from_version"])
         if result.is_new and not may_see_calendar(
-            request.user,
-            export_projects(request.user, self.members_of(older, result.version)),
+            request.user, saved.frozen_projects(older, result.version)
         ):
             # The new pairs may be of a project the caller only views:
             mode = VIEWER_DEFAULT if mode == DateMode.CALENDAR else mode
@@ -419,16 +413,15 @@ class SavedCohortViewSet(
         )
         return self.get_paginated_response(data)
 
-    def date_mode(self, version: CohortVersion) -> tuple[DateMode, set[int]]:
-        return read_date_mode(
-            self.request,
-            version.members.all(),
-            version.definition.get("query", {}).get("project", ""),
-        )
+    def date_mode(self, *versions: CohortVersion) -> tuple[DateMode, set[int | None]]:
+        """Return the date mode of rows of `versions`, and the projects they froze.
 
-    @staticmethod
-    def members_of(*versions: CohortVersion) -> QuerySet:
-        return CohortMember.objects.filter(version__in=versions)
+        The projects the rows were frozen in decide, whether the caller still reads
+        them or not (saved.frozen_projects): an author who lost the role gets the
+        dates of a viewer. Raises ValidationError or PermissionDenied naming `dates`.
+        """
+        projects = saved.frozen_projects(*versions)
+        return read_dates(self.request, projects), projects
 
     @staticmethod
     def version_definition(version: CohortVersion) -> dict:
@@ -527,11 +520,7 @@ class SavedCohortViewSet(
 
         versions = {v.number: v for v in cohort.versions.all()}
         # The rows of both versions decide: a removed pair shows its dates too.
-        mode, _ = read_date_mode(
-            request,
-            self.members_of(versions[older], versions[newer]),
-            cohort.definition.get("query", {}).get("project", ""),
-        )
+        mode, _ = self.date_mode(versions[older], versions[newer])
         try:
             diff = saved.diff_versions(versions[older], versions[newer], Dater(mode))
         except saved.FrozenMatrixDamaged as damaged:

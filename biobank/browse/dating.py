@@ -98,7 +98,7 @@ class PageDates:
 
 
 def page_dates(
-    request: HttpRequest, projects: Iterable[int], calendar_sort: str = ""
+    request: HttpRequest, projects: Iterable[int | None], calendar_sort: str = ""
 ) -> PageDates:
     """Return the date mode of a page showing records of patients of `projects`.
 

@@ -134,6 +134,19 @@ class CohortMember(models.Model):
         default=dict,
         help_text="The records and values that met each filter when frozen.",
     )
+    # NB: the project by its id, which decides the dates the pair is shown in:
+    # project_code is the code as it was when frozen, and a code may change since.
+    # Empty only for a pair frozen before the id was kept whose project could not
+    # be told (migration 0002); such a pair is shown in calendar dates to no one
+    # but site administrators.
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The patient's project when frozen.",
+    )
     patient = models.ForeignKey(
         Patient, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -389,17 +389,20 @@ def _members_of(criteria: CohortCriteria, pairs: list[dict]) -> Iterator[dict]:
     for start in range(0, len(pairs), CHUNK_PAIRS):
         chunk = pairs[start : start + CHUNK_PAIRS]
         evidence = collect_evidence(criteria, chunk)
-        patients = dict(
-            ImagingStudy.objects.filter(
+        patients = {
+            pk: (patient, project)
+            for pk, patient, project in ImagingStudy.objects.filter(
                 pk__in={row["study_id"] for row in chunk}
-            ).values_list("pk", "patient_id")
-        )
+            ).values_list("pk", "patient_id", "patient__project_id")
+        }
         for row in chunk:
+            patient, project = patients.get(row["study_id"], (None, None))
             yield {
                 **{name: row[name] for name in MEMBER_FIELDS},
                 "study_id": row["study_id"],
                 "sample_id": row["sample_id"],
-                "patient_id": patients.get(row["study_id"]),
+                "patient_id": patient,
+                "project_id": project,
                 # As the database gives it back, so that a re-run compares like with like:
                 "evidence": json.loads(
                     json.dumps(evidence(row), cls=DjangoJSONEncoder)
@@ -480,6 +483,7 @@ def store_version(
                 study_pk=member["study_id"],
                 sample_pk=member["sample_id"],
                 patient_id=member["patient_id"],
+                project_id=member["project_id"],
                 study_id=member["study_id"],
                 sample_id=member["sample_id"],
                 evidence=member["evidence"],
@@ -532,6 +536,27 @@ def frozen_matrix_path(version: CohortVersion) -> Path:
 
 def read_frozen_matrix(version: CohortVersion) -> pd.DataFrame:
     return pd.read_parquet(frozen_matrix_path(version))
+
+
+def frozen_projects(*versions: CohortVersion) -> set[int | None]:
+    """Return the projects whose rows `versions` (of one cohort) froze, to decide their dates.
+
+    Every member's project counts by the id it keeps, whether the reader may still
+    read it or not and whatever its code is now; None stands for a member whose
+    project is not known (migration 0002), which allows no calendar dates
+    (may_see_calendar). Versions without members stand for their cohort's project,
+    or for none when it spans every project of its author: an empty set, which
+    allows calendar dates to site administrators only.
+    """
+    projects: set[int | None] = set(
+        CohortMember.objects.filter(version__in=versions)
+        .order_by()
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    if projects:
+        return projects
+    return {version.cohort.project_id for version in versions} - {None}
 
 
 def read_members(version: CohortVersion) -> list[dict]:

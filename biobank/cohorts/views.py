@@ -376,10 +376,8 @@ def saved_version_page(request: HttpRequest, pk: int, number: int) -> HttpRespon
     form.is_valid()
     name_unknown_parameters(form, request.GET, [DATES_PARAMETER])
     members = version.members.order_by("position")
-    projects = export_projects(
-        request.user, members, version.definition.get("query", {}).get("project", "")
-    )
-    dates = page_dates(request, projects)
+    # The projects the pairs were frozen in, read or not by the user now:
+    dates = page_dates(request, saved.frozen_projects(version))
     shown = list(members[:PAGE_ROWS])
     keys = [(member.project_code, member.patient_pseudonym) for member in shown]
     draws = _draws_as_shown(
@@ -795,8 +793,7 @@ def version_analysis_page(request: HttpRequest, pk: int, number: int) -> HttpRes
     form = forms.Form(request.GET)
     form.is_valid()
     name_unknown_parameters(form, request.GET, [*choice.fields, DATES_PARAMETER])
-    project = version.definition.get("query", {}).get("project", "")
-    projects = export_projects(request.user, version.members.all(), project)
+    projects = saved.frozen_projects(version)
     dates = page_dates(request, projects)
     context: dict = {
         "form": form,
@@ -1050,7 +1047,7 @@ def _csv_response(
 
 def _date_mode(
     request: HttpRequest, form: CohortForm, pairs
-) -> tuple[Dater, set[int]] | JsonResponse:
+) -> tuple[Dater, set[int | None]] | JsonResponse:
     """Return the dater of an export of `pairs` and its projects, or the error answer."""
     projects = export_projects(request.user, pairs, form.criteria().project)
     try:

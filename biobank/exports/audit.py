@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from biobank.api.access import project_codes_for, projects_for
+from biobank.api.access import project_codes_for
 from biobank.core.logs import request_id
 from biobank.exports.models import ExportRecord
 from patients.models import Project
@@ -23,39 +23,55 @@ Frame = TypeVar("Frame", bound=Sized)
 PATH_LENGTH = ExportRecord._meta.get_field("path").max_length
 
 
-def export_projects(user, pairs: QuerySet, project_code: str = "") -> set[int]:
-    """Return the ids of the projects whose rows `pairs` holds.
+def export_projects(user, pairs: QuerySet, project_code: str = "") -> set[int | None]:
+    """Return the ids of the projects whose rows `pairs` (today's pairs) holds.
 
     An export without rows stands for the projects it could have held: those the
     user may read, narrowed to `project_code` when the cohort names one, so that
-    an empty export asks the same role as a full one.
+    an empty export asks the same role as a full one. Frozen rows have their own
+    rule (saved.frozen_projects).
     """
     return projects_named(user, pairs.order_by().values("project_code"), project_code)
 
 
-def projects_named(user, codes, project_code: str = "") -> set[int]:
-    """Return the ids of the readable projects among `codes` (a query or a collection).
+def projects_named(user, codes, project_code: str = "") -> set[int | None]:
+    """Return the ids of the projects among `codes` (a query or a collection).
 
-    Without any, the projects the export could have held (see export_projects).
+    Every project a code names counts, whether the user may read it or not, so that
+    the strictest role among the rows decides their dates; a code no project has
+    now stands as None, which allows no calendar dates (may_see_calendar). Without
+    any code, the projects the export could have held (see export_projects).
     """
-    if not isinstance(codes, QuerySet):
-        # A page's codes: compared with the reader's projects as read for the page.
-        readable_codes = project_codes_for(user)
-        found = {pk for pk, code in readable_codes.items() if code in codes}
-        if found or not project_code:
-            return found or set(readable_codes)
-        return {
-            pk
-            for pk, code in readable_codes.items()
-            if code.upper() == project_code.upper()
-        }
-    readable = projects_for(user)
-    found = set(readable.filter(code__in=codes).values_list("pk", flat=True))
-    if found:
-        return found
-    if project_code:
-        readable = readable.filter(code__iexact=project_code)
-    return set(readable.values_list("pk", flat=True))
+    if isinstance(codes, QuerySet):
+        # NB: today's pairs read their code through the patient's project, so
+        # every code of the query names a project.
+        found = set(Project.objects.filter(code__in=codes).values_list("pk", flat=True))
+        if found:
+            return found
+        return _projects_readable(user, project_code)
+
+    # A page's codes: compared with the reader's projects as read for the page.
+    codes = set(codes)
+    if not codes:
+        return _projects_readable(user, project_code)
+    readable_codes = project_codes_for(user)
+    found: set[int | None] = {
+        pk for pk, code in readable_codes.items() if code in codes
+    }
+    unread = codes - set(readable_codes.values())
+    if unread:
+        others = dict(Project.objects.filter(code__in=unread).values_list("code", "pk"))
+        found |= {others.get(code) for code in unread}
+    return found
+
+
+def _projects_readable(user, project_code: str) -> set[int]:
+    readable_codes = project_codes_for(user)
+    return {
+        pk
+        for pk, code in readable_codes.items()
+        if not project_code or code.upper() == project_code.upper()
+    }
 
 
 def commit_without_waiting_for_disk(using: str) -> None:
@@ -83,7 +99,7 @@ def start_export(
     definition: dict,
     fmt: str,
     date_mode: str,
-    projects: Iterable[int | Project],
+    projects: Iterable[int | Project | None],
     **finished,
 ) -> ExportRecord:
     """Record an export as started, before its first row goes out.
@@ -110,10 +126,13 @@ def start_export(
             date_mode=date_mode,
             **finished,
         )
-        # One insert, where projects.set() would read the (empty) links first:
+        # One insert, where projects.set() would read the (empty) links first. A
+        # project not known (None: rows whose project could not be matched) has
+        # no link to keep; the record's definition still names what was exported.
         Link.objects.bulk_create(
             Link(exportrecord=record, project_id=getattr(project, "pk", project))
             for project in projects
+            if project is not None
         )
     if record.status == ExportRecord.Status.STARTED:
         # Before the first row goes out: the log names a stream whose record a crash

@@ -520,21 +520,28 @@ class DatesRefused(PermissionError):
 VIEWER_DEFAULT = DateMode.SHIFTED
 
 
-def may_see_calendar(user, projects: Iterable[int]) -> bool:
+def may_see_calendar(user, projects: Iterable[int | None]) -> bool:
     """Whether `user` may have the calendar dates of rows of every one of `projects`.
 
     Curators, managers (the roles that may curate) and site administrators may; a
-    viewer of any of the projects, or a user without a role there, may not. One
-    query whatever the number of projects (none for a site administrator, nor in a
+    viewer of any of the projects, or a user without a role there, may not. The
+    rule fails closed: with no project at all, or with None among them (rows whose
+    project is not known, such as a frozen cohort member whose project could not be
+    matched: saved.frozen_projects), only a site administrator may. One query
+    whatever the number of projects (none for a site administrator, nor in a
     request that read the user's roles already).
     """
     projects = set(projects)
-    if not projects or is_site_admin(user):
+    if is_site_admin(user):
         return True
+    if not projects or None in projects:
+        return False
     return projects <= set(project_ids_for(user, CURATE))
 
 
-def choose_date_mode(user, asked: str | None, projects: Iterable[int]) -> DateMode:
+def choose_date_mode(
+    user, asked: str | None, projects: Iterable[int | None]
+) -> DateMode:
     """Return the date mode of an export of rows of `projects` for `user`.
 
     The strictest role among the projects decides (see `may_see_calendar` and

@@ -86,7 +86,7 @@ class DatedRecordsMixin:
         }
 
 
-def read_dates(request: Request, projects: set[int]) -> DateMode:
+def read_dates(request: Request, projects: set[int | None]) -> DateMode:
     """Return the caller's date mode for records or rows of `projects`.
 
     Raises

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from rest_framework.test import APIClient
 
-from biobank.exports.dates import DateMode, shift_days
+from biobank.exports.audit import projects_named
+from biobank.exports.dates import DateMode, may_see_calendar, shift_days
 from liquidbiopsy.models import BloodSample
 from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
 from radiomics.models import ImagingStudy
@@ -433,3 +434,41 @@ def test_a_rerun_adding_pairs_of_a_viewed_project_answers_without_calendar_dates
     added = rerun.json()["diff"]["pairs_added"]
     assert [pair["patient_pseudonym"] for pair in added] == ["PT-C"]
     assert not iso_dates(rerun.content) & real_dates()
+
+
+@pytest.mark.parametrize(
+    "projects", [set(), {None}], ids=["no project", "an unknown project"]
+)
+def test_rows_of_no_known_project_allow_calendar_dates_to_site_administrators_only(
+    projects, analyst, project
+):
+    grant(analyst, project, "curator")
+
+    as_curator = may_see_calendar(analyst, projects | {project.pk})
+    alone = may_see_calendar(analyst, projects)
+    analyst.is_superuser = True
+
+    assert alone is False
+    assert as_curator is (None not in projects)
+    assert may_see_calendar(analyst, projects) is True
+
+
+def test_a_code_the_reader_does_not_read_counts_as_its_project_or_as_unknown(
+    analyst, project
+):
+    other = Project.objects.create(code="other", name="Other collection")
+
+    found = projects_named(analyst, {"demo", "other", "gone"})
+
+    assert found == {project.pk, other.pk, None}
+
+
+def test_a_user_without_a_role_is_refused_calendar_dates(django_user_model, biobank):
+    outsider = APIClient()
+    outsider.force_authenticate(django_user_model.objects.create_user("outsider"))
+
+    listed = outsider.get("/api/patients/")
+    refused = outsider.get("/api/patients/?dates=calendar")
+
+    assert listed.status_code == 200 and listed.json()["results"] == []
+    assert refused.status_code == 403 and "dates" in refused.json()
