@@ -115,6 +115,24 @@ class ProjectAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
     readonly_fields = ("created_at",)
     write_action = MANAGE
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None):
+        """A stored project's code is read-only: the keys of its patients' source IDs
+        and their date shifts are made with it, so a new code would make a later
+        import of the same patients new patients, and move every viewer's shifted
+        dates by another secret offset (comparing both would narrow each; review
+        sav)."""
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else ("code", *fields)
+
+    def save_model(
+        self, request: HttpRequest, obj: Project, form, change: bool
+    ) -> None:
+        # A history revert saves an old version whole, its code included; the
+        # stored code stays whatever the version held:
+        if change and obj.pk is not None:
+            obj.code = Project.objects.values_list("code", flat=True).get(pk=obj.pk)
+        super().save_model(request, obj, form, change)
+
     # Only site administrators open and close projects:
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_site_admin(request.user)
