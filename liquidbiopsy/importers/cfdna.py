@@ -23,6 +23,7 @@ from liquidbiopsy.importers.common import (
     read_fraction_column,
     recorded_lab_import,
     require_columns,
+    screen_cells,
     screen_patients,
     unit_of_column,
     warn_unknown_columns,
@@ -103,6 +104,12 @@ VARIANT_COLUMNS = {
     "fusion_note": "protein_change",
     "gene_hgnc": "gene",
 }
+# A source patient ID in a cell (common.screen_cells) rejects its row where the cell
+# identifies the record or is read as a variant (the lab's sample ID, the
+# alteration); the descriptive text is stored with the ID replaced, the same way
+# on every run.
+REFUSED = ("sample_id", "protein_change", "cdna_change")
+REDACTED = ("timepoint", "tube_type", "panel", "genome_build", "note")
 FRACTION_COLUMNS = ("vaf", "tumour_fraction", "limit_of_detection")
 
 # The CAIRO5 table of the plasmut package (../shared/data/liquid_biopsy_ctdna_cairo5):
@@ -227,6 +234,7 @@ def read_cfdna_rows(
         column_of = {}
     screen_patients(report, table)
     problems = RowProblems(source, column_of)
+    screen_cells(report, problems, table, patients.project, REFUSED, REDACTED)
 
     fractions = _read_fractions(source, table, problems, vaf_unit, declared_vaf)
     date_name = (

@@ -40,6 +40,7 @@ from liquidbiopsy.validation import (
     read_decimal,
     read_signed_decimal,
 )
+from patients.importers.cells import CellScreen
 from patients.importers.runs import RunLinks, _record_issues, recorded_import, screened
 from patients.models import DataIssue, Patient, Project
 from patients.services import find_patient, pseudonymise
@@ -127,6 +128,33 @@ def screen_patients(
     report.screen_patients(table, columns or ("patient_id",), MISSING)
 
 
+def screen_cells(
+    report: ImportReport,
+    problems: RowProblems,
+    table: list[tuple[int, dict[str, str]]],
+    project: Project,
+    refused: tuple[str, ...] = (),
+    redacted: tuple[str, ...] = (),
+    id_column: str = "patient_id",
+) -> None:
+    """Screen the rows' free-text cells for source patient IDs (CellScreen).
+
+    An ID in a `refused` column is the row's problem; one in a `redacted` column is
+    replaced in `table`, with a warning. `id_column` holds each row's source ID.
+    """
+    screen = CellScreen(problems.source, project)
+    screen.add_patients(
+        cells.get(id_column, "")
+        for _, cells in table
+        if cells.get(id_column, "").upper() not in MISSING
+    )
+    errors, warnings = screen.screen_table(
+        table, id_column, refused, redacted, problems.column_of
+    )
+    problems.extend(errors)
+    report.warnings += warnings
+
+
 class RowProblems:
     """The problems of a table, by line, for rows that are rejected one by one.
 
@@ -149,6 +177,11 @@ class RowProblems:
             )
         )
         self._lines.add(line)
+
+    def extend(self, problems: list[Problem]) -> None:
+        """Add problems whose field already names the file's column."""
+        self.problems += problems
+        self._lines.update(p.row for p in problems if p.row is not None)
 
     def has(self, line: int) -> bool:
         return line in self._lines

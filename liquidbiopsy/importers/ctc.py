@@ -21,6 +21,7 @@ from liquidbiopsy.importers.common import (
     recorded_lab_import,
     reject_if_any,
     require_columns,
+    screen_cells,
     screen_patients,
     warn_unknown_columns,
 )
@@ -67,6 +68,12 @@ KNOWN = {
     "tube_type",
     "sample_id",
 }
+
+# A source patient ID in a cell (common.screen_cells): the lab's sample ID is part
+# of what finds the draw again, so it refuses the file; the rest is stored with the
+# ID replaced, the same way on every run.
+REFUSED = ("sample_id",)
+REDACTED = ("timepoint", "tube_type", "platform")
 
 
 @dataclass
@@ -135,6 +142,7 @@ def read_ctc_rows(
     _check_header(source, header, report)
 
     problems = RowProblems(source)
+    screen_cells(report, problems, table, patients.project, REFUSED, REDACTED)
     date_name = "draw_date" if "draw_date" in header else "drawn_at"
     draws = read_draws(
         source,

@@ -26,6 +26,7 @@ from liquidbiopsy.importers.common import (
     read_fraction_column,
     recorded_lab_import,
     require_columns,
+    screen_cells,
     screen_patients,
 )
 from liquidbiopsy.importers.variants import (
@@ -49,6 +50,7 @@ from liquidbiopsy.validation import (
     genomic_change,
     read_whole,
 )
+from patients.importers.cells import CellScreen
 from patients.models import Project
 
 logger = logging.getLogger(__name__)
@@ -154,7 +156,7 @@ def import_maf(
         )
         limit = lod_of_option(path.name, lod, report.warnings)
         origins = (
-            read_sample_map(sample_map, default_draw, date_order)
+            read_sample_map(sample_map, default_draw, date_order, project)
             if sample_map
             else None
         )
@@ -253,6 +255,16 @@ def read_maf_rows(
         unit = declared_unit(source, vaf_column, cells, declarations)
         vafs = read_fraction_column(source, vaf_column, cells, problems, unit).values
 
+    # The barcode is the patient's ID without a sample map, and often holds it with
+    # one; a source ID in an alteration rejects the row (common.screen_cells):
+    screen_cells(
+        report,
+        problems,
+        table,
+        patients.project,
+        refused=tuple(name for name in ("HGVSc", protein_column) if name),
+        id_column="Tumor_Sample_Barcode",
+    )
     _check_draws(source, table, default_draw, origins)
     cleaner = _Cleaner(
         problems,
@@ -286,15 +298,25 @@ def read_maf_rows(
 
 
 def read_sample_map(
-    path: Path, default_draw: Draw | None, date_order: str | None = None
+    path: Path,
+    default_draw: Draw | None,
+    date_order: str | None = None,
+    project: Project | None = None,
 ) -> dict[str, SampleOrigin]:
-    """Read the sample map: barcode -> patient, with its own draw date if it gives one."""
+    """Read the sample map: barcode -> patient, with its own draw date if it gives one.
+
+    A sample_id holding a source patient ID rejects the map (CellScreen): it is
+    part of what finds the draw again, so it is neither stored nor rewritten.
+    """
     header, lines = read_table(path)
     barcode = "Tumor_Sample_Barcode" if "Tumor_Sample_Barcode" in header else "sample"
     require_columns(path.name, header, [(barcode,), ("patient_id",)])
 
+    lines = list(lines)
+    screen = CellScreen(path.name, project)
+    screen.add_patients(cells["patient_id"] for _, cells in lines)
+    errors, _ = screen.screen_table(lines, "patient_id", refused=("sample_id",))
     origins: dict[str, SampleOrigin] = {}
-    errors = []
     for line, cells in lines:
         draw = default_draw
         text = cells.get("draw_date", "")

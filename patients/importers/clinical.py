@@ -27,6 +27,7 @@ from biobank.core.validation import (
     longer_than_message,
 )
 from biobank.core.wording import give
+from patients.importers.cells import CellScreen
 from patients.importers.runs import RunLinks, recorded_import
 from patients.models import CancerType, ClinicalEvent, Patient, Project, Sex, Treatment
 from patients.services import find_patient, pseudonymise
@@ -79,6 +80,14 @@ REQUIRED = {
     PATIENTS: ["patient_id"],
     TREATMENTS: ["patient_id", "kind", "start_date"],
     EVENTS: ["patient_id", "kind", "date"],
+}
+# The free text each kind stores; a source patient ID in it is stored as [redacted]
+# (CellScreen): none of them identifies the record but the agent, and the agent is
+# rewritten the same way on every run, so a re-run still finds its treatment.
+TEXT_COLUMNS = {
+    PATIENTS: ["histology", "stage", "t_stage", "n_stage", "m_stage"],
+    TREATMENTS: ["agent"],
+    EVENTS: [],
 }
 DATE_COLUMNS = {
     PATIENTS: ["diagnosis_date"],
@@ -256,6 +265,18 @@ def read_clinical_rows(
                     code="unknown-column",
                 )
             )
+
+    cell_screen = CellScreen(source, project)
+    cell_screen.add_patients(
+        cells.get("patient_id", "")
+        for _, cells in table
+        if cells.get("patient_id", "").upper() not in MISSING
+    )
+    errors, warnings = cell_screen.screen_table(
+        table, "patient_id", redacted=TEXT_COLUMNS[kind], column_of=column_of
+    )
+    cleaner.errors += errors
+    report.warnings += warnings
 
     dates = cleaner.parse_dates(table, DATE_COLUMNS[kind], date_order)
     clean = {

@@ -1090,6 +1090,20 @@ class BatchScreen(IdentifierScreen):
         """Return the identifiers the batch's files of the data set's PatientID hold."""
         return self._by_patient.get(patient_id_of(ds))
 
+    def add_source_patient(self, source_id: str, names: Iterable[str] = ()) -> None:
+        """Add a patient a table names by its source ID (and names, where it gives any).
+
+        The table importers' counterpart of add_patient(): the ID and names count
+        as the patient's own, in the batch's screen and in the patient's.
+        """
+        source_id = source_id.strip()
+        own = self._by_patient.setdefault(source_id, IdentifierScreen())
+        for screen in (self, own):
+            screen.add_identifier(source_id, of_patient=True)
+            for name in names:
+                screen.add_name(name, of_patient=True)
+        self._short_parts = None
+
     def prepare(self) -> None:
         """Build now the batch's look-up tables, which the screens build at first use.
 

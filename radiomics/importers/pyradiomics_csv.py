@@ -26,6 +26,7 @@ from biobank.core.importing import (
     require_columns,
 )
 from biobank.core.wording import give
+from patients.importers.cells import CODE, REFUSED, CellScreen
 from patients.importers.runs import RunLinks, recorded_import
 from patients.models import Patient, Project
 from patients.services import pseudonymise, source_key
@@ -218,6 +219,7 @@ def read_feature_table(
         seen.setdefault(row.fingerprint, line)
         table.rows.append(row)
 
+    _check_roi_names(source, project, table.rows, errors)
     if not create_patients:
         _check_patients_known(source, project, id_column, table.rows, errors)
     if SERIES_COLUMN in header:
@@ -226,6 +228,24 @@ def read_feature_table(
         # Every row is read by now, so every identifier of the file is known:
         raise ImportRejected([table.screen.redact_problem(p) for p in errors])
     return table
+
+
+def _check_roi_names(
+    source: str, project: Project, rows: list[ExtractionRow], errors: list[Problem]
+) -> None:
+    """Refuse a ROI name holding a source patient ID (CellScreen).
+
+    The name finds the series' stored segmentation again (_segmentation()), so it
+    is neither stored nor rewritten. The image and mask paths and the diagnostics
+    are stored screened instead (_Storer.create_extractions()).
+    """
+    screen = CellScreen(source, project)
+    screen.add_patients(row.source_id for row in rows)
+    for row in rows:
+        if screen.finds(row.source_id, row.roi_name):
+            errors.append(
+                Problem(source, REFUSED, row=row.line, field=ROI_COLUMN, code=CODE)
+            )
 
 
 def _check_patients_known(

@@ -465,3 +465,22 @@ def test_an_unknown_patient_rejects_the_file_unless_patients_may_be_created(
     ]
     assert "P1" not in str(problems[0])
     assert report.created["patients"] == 1
+
+
+def test_a_roi_name_holding_the_rows_patient_id_rejects_the_file(project, tmp_path):
+    features = ["original_firstorder_Mean"]
+    path = write_table(tmp_path, [row("MRN0048213", 1.5)], features)
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    lines = [lines[0] + ",ROI", lines[1] + ",GTV MRN0048213"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    problems = rejection(
+        lambda: import_pyradiomics(path, project, create_patients=True)
+    )
+
+    assert [(p.row, p.field, p.code) for p in problems] == [
+        (2, "ROI", "identifier-in-text")
+    ]
+    assert "MRN0048213" not in str(problems[0])
+    assert not FeatureExtraction.objects.exists()

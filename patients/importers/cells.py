@@ -1,0 +1,107 @@
+"""Keep the source patient IDs of a table out of the free-text cells it stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from biobank.core.importing import Problem
+from patients.models import Project
+
+# NB: the screen is the one DICOM de-identification uses (deid.BatchScreen), so that
+# a cell is screened by the same rules as a header; until it moves below the apps,
+# the clinical and lab importers reach up into radiomics for it.
+from radiomics.importers.deid import REDACTED, BatchScreen, KnownPatients
+
+CODE = "identifier-in-text"
+REFUSED = (
+    "holds a source patient identifier (of this row's patient or another one of the "
+    "file or project); it identifies the record, so it is neither stored nor "
+    "rewritten: give the lab's value without the patient identifier."
+)
+NOT_CUT = (
+    "holds a source patient identifier that the import cannot cut out of it (glued "
+    "inside a word, or a stored patient's, known by its keyed hash only); remove "
+    "it from the file."
+)
+STORED_REDACTED = (
+    f"held a source patient identifier, which is stored as {REDACTED}; the rest of "
+    "the value is kept."
+)
+
+
+class CellScreen:
+    """The source patient IDs of one table file, looked for in its free-text cells.
+
+    Every row's own ID and those of the other rows (deid.BatchScreen, by its rule
+    for another patient's identifiers: IDs of four characters or more anywhere, also
+    without separators or by their digits from five on; one of three that mixes
+    letters and digits as a whole word), and the source IDs of the project's stored
+    patients (deid.KnownPatients). A short ID of digits or letters alone (12, ABC) is
+    found only when it fills the cell: as a word of a text it is far more often a
+    count or a code (week 12) than the patient.
+
+    `screen_table()` decides per column, as the importer says: an identifier-like
+    column (a lab's sample ID, part of what finds the record again) refuses the
+    row; a descriptive one (timepoint, histology, agent) is stored with the
+    identifier replaced, the same way on every run, so a re-run finds the record.
+    """
+
+    def __init__(self, source: str, project: Project | None = None) -> None:
+        self.source = source
+        self.batch = BatchScreen()
+        if project is not None and project.pk is not None:
+            self.batch.earlier = KnownPatients.of_project(project.code, project.pk)
+
+    def add_patients(self, source_ids: Iterable[str]) -> None:
+        for source_id in source_ids:
+            if source_id.strip():
+                self.batch.add_source_patient(source_id)
+
+    def finds(self, source_id: str, text: str) -> bool:
+        """Tell whether the cell of a row of `source_id` holds a source patient ID."""
+        if not text.strip():
+            return False
+        if source_id.strip() and text.strip().upper() == source_id.strip().upper():
+            return True
+        return self.batch.finds_other(text, patient_only=False)
+
+    def screen_table(
+        self,
+        table: list[tuple[int, dict[str, str]]],
+        id_column: str,
+        refused: Iterable[str] = (),
+        redacted: Iterable[str] = (),
+        column_of: dict[str, str] | None = None,
+    ) -> tuple[list[Problem], list[Problem]]:
+        """Screen the rows' cells; return the problems refusing rows, and the warnings.
+
+        A cell of a `redacted` column that holds an identifier is rewritten in
+        `table` itself, before the importer reads it; one whose identifier cannot
+        be cut out (glued inside a word) refuses its row as a `refused` one does.
+        The problems name the file's column (`column_of`) and never the value.
+        """
+        refused, redacted = list(refused), list(redacted)
+        column_of = column_of or {}
+        errors: list[Problem] = []
+        warnings: list[Problem] = []
+
+        def problem(line: int, name: str, message: str) -> Problem:
+            column = column_of.get(name, name)
+            return Problem(self.source, message, row=line, field=column, code=CODE)
+
+        for line, cells in table:
+            own = cells.get(id_column, "")
+            for name in refused:
+                if self.finds(own, cells.get(name, "")):
+                    errors.append(problem(line, name, REFUSED))
+            for name in redacted:
+                text = cells.get(name, "")
+                if not self.finds(own, text):
+                    continue
+                screened = str(self.batch.redact(text, short_numbers=False))
+                if self.finds(own, screened):
+                    errors.append(problem(line, name, NOT_CUT))
+                    continue
+                cells[name] = screened
+                warnings.append(problem(line, name, STORED_REDACTED))
+        return errors, warnings

@@ -1,0 +1,118 @@
+"""Source patient IDs in the free-text cells of lab tables (common.screen_cells)."""
+
+from __future__ import annotations
+
+from liquidbiopsy.importers.cfdna import import_cfdna
+from liquidbiopsy.importers.ctc import import_ctc
+from liquidbiopsy.importers.maf import import_maf
+from liquidbiopsy.models import BloodSample, VariantResult
+from tests.conftest import shared_path
+from tests.liquidbiopsy.conftest import register, rejection, stored_state, write
+
+MRN = "MRN0048213"
+CTC_HEADER = "patient_id,draw_date,count,sample_id,timepoint\n"
+CFDNA_HEADER = "patient_id,draw_date,gene,protein_change,vaf,sample_id\n"
+
+
+def test_a_sample_id_holding_the_rows_patient_id_rejects_the_ctc_file(
+    project, tmp_path
+):
+    register(project, MRN)
+    before = stored_state()
+    path = write(tmp_path, "c.csv", CTC_HEADER + f"{MRN},2020-01-22,3,{MRN}-T1,C1D1\n")
+
+    (problem,) = rejection(lambda: import_ctc(path, project))
+
+    assert (problem.source, problem.row, problem.field, problem.code) == (
+        "c.csv",
+        2,
+        "sample_id",
+        "identifier-in-text",
+    )
+    assert MRN not in str(problem)
+    assert stored_state() == before
+
+
+def test_a_timepoint_holding_an_id_is_stored_redacted_and_found_again(
+    project, tmp_path
+):
+    register(project, MRN, "MRN0099177")
+    path = write(
+        tmp_path,
+        "c.csv",
+        CTC_HEADER
+        + f"{MRN},2020-01-22,3,L-1,C1D1 {MRN}\n"
+        + "MRN0099177,2020-01-23,4,L-2,C1D1 (0048213)\n",
+    )
+
+    first = import_ctc(path, project)
+    again = import_ctc(path, project)
+
+    assert sorted(BloodSample.objects.values_list("timepoint", flat=True)) == [
+        "C1D1 ([redacted])",
+        "C1D1 [redacted]",
+    ]
+    warnings = [w for w in first.warnings if w.code == "identifier-in-text"]
+    assert [(w.row, w.field) for w in warnings] == [(2, "timepoint"), (3, "timepoint")]
+    assert (again.rows_imported, again.duplicates) == (0, 2)
+
+
+def test_a_short_numeric_id_leaves_the_timepoints_numbers_alone(project, tmp_path):
+    register(project, "12")
+    path = write(tmp_path, "c.csv", CTC_HEADER + "12,2020-01-22,3,S12-1,week 12\n")
+
+    report = import_ctc(path, project)
+
+    assert list(BloodSample.objects.values_list("external_sample_id", "timepoint")) == [
+        ("S12-1", "week 12")
+    ]
+    assert not [w for w in report.warnings if w.code == "identifier-in-text"]
+
+
+def test_a_cfdna_sample_id_holding_another_patients_id_rejects_its_row_only(
+    project, tmp_path
+):
+    register(project, MRN, "MRN0099177")
+    path = write(
+        tmp_path,
+        "v.csv",
+        CFDNA_HEADER
+        + f"{MRN},2020-01-22,EGFR,p.L858R,0.1,S-1\n"
+        + f"MRN0099177,2020-01-22,KRAS,p.G12D,0.1,{MRN}_T\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    (problem,) = report.rejected
+    assert (problem.row, problem.field, problem.code) == (
+        3,
+        "sample_id",
+        "identifier-in-text",
+    )
+    assert list(VariantResult.objects.values_list("gene", flat=True)) == ["EGFR"]
+    assert list(BloodSample.objects.values_list("external_sample_id", flat=True)) == [
+        "S-1"
+    ]
+
+
+def test_a_sample_map_whose_sample_id_holds_the_patients_id_rejects_the_maf(
+    project, tmp_path
+):
+    path = shared_path("genomics_vcf_somatic", "test.maf")
+    register(project, "SYN-4001")
+    sample_map = write(
+        tmp_path,
+        "map.csv",
+        "Tumor_Sample_Barcode,patient_id,draw_date,sample_id\n"
+        "TUMOR,SYN-4001,2021-03-04,PL-SYN-4001\n",
+    )
+
+    (problem,) = rejection(lambda: import_maf(path, project, sample_map=sample_map))
+
+    assert (problem.source, problem.row, problem.field, problem.code) == (
+        "map.csv",
+        2,
+        "sample_id",
+        "identifier-in-text",
+    )
+    assert not BloodSample.objects.exists()
