@@ -105,9 +105,9 @@ VARIANT_COLUMNS = {
     "gene_hgnc": "gene",
 }
 # A source patient ID in a cell (common.screen_cells) rejects its row where the cell
-# identifies the record or is read as a variant (the lab's sample ID, the
-# alteration); the descriptive text is stored with the ID replaced, the same way
-# on every run.
+# identifies the record or is read as a variant (the lab's sample ID; the
+# alteration and cDNA change, stored as written when they do not parse); the
+# descriptive text is stored with the ID replaced, the same way on every run.
 REFUSED = ("sample_id", "protein_change", "cdna_change")
 REDACTED = ("timepoint", "tube_type", "panel", "genome_build", "note")
 FRACTION_COLUMNS = ("vaf", "tumour_fraction", "limit_of_detection")

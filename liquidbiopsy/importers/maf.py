@@ -256,7 +256,7 @@ def read_maf_rows(
         vafs = read_fraction_column(source, vaf_column, cells, problems, unit).values
 
     # The barcode is the patient's ID without a sample map, and often holds it with
-    # one; a source ID in an alteration rejects the row (common.screen_cells):
+    # one; a source ID in a change, stored as written, rejects the row:
     screen_cells(
         report,
         problems,

@@ -69,6 +69,21 @@ def test_a_short_numeric_id_leaves_the_timepoints_numbers_alone(project, tmp_pat
     assert not [w for w in report.warnings if w.code == "identifier-in-text"]
 
 
+def test_a_sample_accession_whose_number_holds_an_ids_digits_is_no_id(
+    project, tmp_path
+):
+    register(project, MRN)
+    path = write(
+        tmp_path, "c.csv", CTC_HEADER + f"{MRN},2020-01-22,3,L-10048213,C1D1\n"
+    )
+
+    import_ctc(path, project)
+
+    assert list(BloodSample.objects.values_list("external_sample_id", flat=True)) == [
+        "L-10048213"
+    ]
+
+
 def test_a_cfdna_sample_id_holding_another_patients_id_rejects_its_row_only(
     project, tmp_path
 ):
