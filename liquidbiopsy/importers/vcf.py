@@ -40,6 +40,7 @@ from liquidbiopsy.validation import (
     genomic_change,
     read_signed_decimal,
 )
+from patients.importers.cells import CODE, REFUSED, CellScreen
 from patients.models import Patient, Project
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def import_vcf(
             keep_germline,
             limit,
         )
+        reader.screen.add_patients([patient_id])
         rows, problems = reader.read(path, sample)
         store_variant_rows(rows, report, links, problems, lod_of_file=True)
         report.rejected = problems.sorted()
@@ -239,6 +241,8 @@ class _Reader:
         self.keep_germline = keep_germline
         self.lod = lod
         self.problems = RowProblems(source, {"dbsnp_id": "ID"})
+        # The file's patient's source ID, and stored patients', in the text stored:
+        self.screen = CellScreen(source, patient.project)
         self.filtered: dict[str, int] = {}
         # Records skipped as germline, by (field, status code, its meaning):
         self.germline: dict[tuple[str, str, str], int] = {}
@@ -376,6 +380,7 @@ class _Reader:
         check_lengths(
             self.problems, line, VariantResult, result, dict.fromkeys(result, "INFO")
         )
+        self.check_text(line, result, filters)
         if self.problems.has(line):
             return None
         return VariantRow(
@@ -387,6 +392,22 @@ class _Reader:
             assay_values={"limit_of_detection_vaf": self.lod},
             values=result,
         )
+
+    def check_text(self, line: int, result: dict[str, object], filters: str) -> None:
+        """Refuse the record when a text it stores holds a source patient ID.
+
+        The FILTER of a failed call is stored in its note, the rest comes from the
+        annotation in INFO; the change built from CHROM, POS, REF and ALT is none.
+        """
+        for name, value in result.items():
+            if name == "genomic_change" or not isinstance(value, str):
+                continue
+            if self.screen.finds("", value):
+                column = (
+                    "FILTER" if name == "note" and filters not in PASSED else "INFO"
+                )
+                self.problems.add(line, column, REFUSED, code=CODE)
+                return
 
     def call(
         self,

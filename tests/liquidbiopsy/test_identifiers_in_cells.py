@@ -5,6 +5,7 @@ from __future__ import annotations
 from liquidbiopsy.importers.cfdna import import_cfdna
 from liquidbiopsy.importers.ctc import import_ctc
 from liquidbiopsy.importers.maf import import_maf
+from liquidbiopsy.importers.vcf import import_vcf
 from liquidbiopsy.models import BloodSample, VariantResult
 from tests.conftest import shared_path
 from tests.liquidbiopsy.conftest import register, rejection, stored_state, write
@@ -131,3 +132,33 @@ def test_a_sample_map_whose_sample_id_holds_the_patients_id_rejects_the_maf(
         "identifier-in-text",
     )
     assert not BloodSample.objects.exists()
+
+
+def test_a_vcf_filter_holding_the_files_patient_id_rejects_its_record(
+    project, tmp_path
+):
+    register(project, MRN)
+    path = write(
+        tmp_path,
+        "x.vcf",
+        "##fileformat=VCFv4.2\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\n"
+        "12\t25398284\t.\tC\tT\t.\tPASS\t.\tAD:DP\t30,10:40\n"
+        f"7\t55249071\t.\tC\tT\t.\tlow_{MRN}\t.\tAD:DP\t30,10:40\n",
+    )
+
+    report = import_vcf(
+        path,
+        project,
+        patient_id=MRN,
+        drawn_on="2020-01-22",
+        keep_filtered=True,
+    )
+
+    (problem,) = report.rejected
+    assert (problem.row, problem.field, problem.code) == (
+        4,
+        "FILTER",
+        "identifier-in-text",
+    )
+    assert VariantResult.objects.count() == 1
