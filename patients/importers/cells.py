@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from biobank.core.importing import Problem
@@ -31,6 +32,7 @@ STORED_REDACTED = (
 
 # IDs shorter than this are looked for only as a whole cell (CellScreen):
 _SHORTEST_ID = 3
+_DIGITS = re.compile(r"\d+")
 
 
 class CellScreen:
@@ -39,8 +41,9 @@ class CellScreen:
     Every row's own ID and those of the other rows, by the rule deid.BatchScreen
     redacts file names and messages by (redact()): as whole tokens, case ignored,
     also glued to letters where letters turn to digits (MRN0048213x), and by their
-    digits alone from five on, never inside a longer number; and the source IDs of
-    the project's stored patients (deid.KnownPatients). A short ID, of two
+    digits alone from five on, never inside a longer number, for the row's own ID
+    (another patient's digits alone are a coincidence: _counts()); and the source
+    IDs of the project's stored patients (deid.KnownPatients). A short ID, of two
     characters or of three digits (P7, 12, 123), counts only when it fills the cell:
     as a word of a text it is far more often a count or a code (week 12, C1D1 A).
 
@@ -60,6 +63,8 @@ class CellScreen:
         self.source = source
         self.batch = BatchScreen()
         self._redacted: dict[str, str] = {}
+        # The IDs of digits alone, without leading zeros (_counts()):
+        self._numeric_ids: set[str] = set()
         if project is not None and project.pk is not None:
             self.batch.earlier = KnownPatients.of_project(project.code, project.pk)
 
@@ -67,6 +72,8 @@ class CellScreen:
         for source_id in source_ids:
             if len(source_id.strip()) >= _SHORTEST_ID:
                 self.batch.add_source_patient(source_id)
+                if source_id.strip().isdigit():
+                    self._numeric_ids.add(source_id.strip().lstrip("0"))
         self._redacted.clear()
 
     def finds(self, source_id: str, text: str) -> bool:
@@ -75,9 +82,40 @@ class CellScreen:
             return False
         if source_id.strip() and text.strip().upper() == source_id.strip().upper():
             return True
-        if self.redact(text) != text:
+        parts = self._found_parts(text)
+        if parts is None or any(self._counts(part, source_id) for part in parts):
             return True
         return self.batch.earlier is not None and self.batch.earlier.named_in(text)
+
+    def _found_parts(self, text: str) -> list[str] | None:
+        """Return what redact() replaced in the text, in order; None if it cannot tell."""
+        pieces = self.redact(text).split(REDACTED)
+        parts: list[str] = []
+        at = len(pieces[0])
+        for number, piece in enumerate(pieces[1:], start=1):
+            if number == len(pieces) - 1:
+                end = len(text) - len(piece)
+            else:
+                end = text.find(piece, at + 1) if piece else -1
+            if end <= at:
+                return None
+            parts.append(text[at:end])
+            at = end + len(piece)
+        return parts
+
+    def _counts(self, part: str, source_id: str) -> bool:
+        """Tell whether a part redact() found is an ID, not a number that looks like one.
+
+        A number counts when it is an ID of the file, or the digits of the row's own
+        ID; the digits of another patient's ID (0048213 of MRN0048213) in a lab's
+        accession number (L-0048213) are a coincidence: 2 rows of 10,000 when the
+        MRNs and the accessions are both seven digits.
+        """
+        if not part.isdigit():
+            return True
+        number = part.lstrip("0")
+        own = {digits.lstrip("0") for digits in _DIGITS.findall(source_id)}
+        return number in own or number in self._numeric_ids
 
     def redact(self, text: str) -> str:
         """Return the text with the batch's IDs as [redacted]; once a distinct text.

@@ -43,7 +43,7 @@ def test_a_timepoint_holding_an_id_is_stored_redacted_and_found_again(
         "c.csv",
         CTC_HEADER
         + f"{MRN},2020-01-22,3,L-1,C1D1 {MRN}\n"
-        + "MRN0099177,2020-01-23,4,L-2,C1D1 (0048213)\n",
+        + "MRN0099177,2020-01-23,4,L-2,C1D1 (0099177)\n",
     )
 
     first = import_ctc(path, project)
@@ -82,6 +82,26 @@ def test_a_sample_accession_whose_number_holds_an_ids_digits_is_no_id(
 
     assert list(BloodSample.objects.values_list("external_sample_id", flat=True)) == [
         "L-10048213"
+    ]
+
+
+def test_another_patients_digits_alone_in_a_sample_accession_are_no_id(
+    project, tmp_path
+):
+    register(project, MRN, "MRN0099177")
+    path = write(
+        tmp_path,
+        "c.csv",
+        CTC_HEADER
+        + f"{MRN},2020-01-22,3,L-1,C1D1\n"
+        + "MRN0099177,2020-01-23,4,L-0048213,C1D1\n",
+    )
+
+    import_ctc(path, project)
+
+    assert sorted(BloodSample.objects.values_list("external_sample_id", flat=True)) == [
+        "L-0048213",
+        "L-1",
     ]
 
 
