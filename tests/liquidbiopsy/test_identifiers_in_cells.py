@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from liquidbiopsy.importers.cfdna import import_cfdna
 from liquidbiopsy.importers.ctc import import_ctc
 from liquidbiopsy.importers.maf import import_maf
@@ -15,12 +17,17 @@ CTC_HEADER = "patient_id,draw_date,count,sample_id,timepoint\n"
 CFDNA_HEADER = "patient_id,draw_date,gene,protein_change,vaf,sample_id\n"
 
 
+def ctc_file(tmp_path: Path, *rows: str) -> Path:
+    """Write a CTC table of these rows (patient_id, draw_date, count, sample_id, timepoint)."""
+    return write(tmp_path, "c.csv", CTC_HEADER + "".join(f"{row}\n" for row in rows))
+
+
 def test_a_sample_id_holding_the_rows_patient_id_rejects_the_ctc_file(
     project, tmp_path
 ):
     register(project, MRN)
     before = stored_state()
-    path = write(tmp_path, "c.csv", CTC_HEADER + f"{MRN},2020-01-22,3,{MRN}-T1,C1D1\n")
+    path = ctc_file(tmp_path, f"{MRN},2020-01-22,3,{MRN}-T1,C1D1")
 
     (problem,) = rejection(lambda: import_ctc(path, project))
 
@@ -38,12 +45,10 @@ def test_a_timepoint_holding_an_id_is_stored_redacted_and_found_again(
     project, tmp_path
 ):
     register(project, MRN, "MRN0099177")
-    path = write(
+    path = ctc_file(
         tmp_path,
-        "c.csv",
-        CTC_HEADER
-        + f"{MRN},2020-01-22,3,L-1,C1D1 {MRN}\n"
-        + "MRN0099177,2020-01-23,4,L-2,C1D1 (0099177)\n",
+        f"{MRN},2020-01-22,3,L-1,C1D1 {MRN}",
+        "MRN0099177,2020-01-23,4,L-2,C1D1 (0099177)",
     )
 
     first = import_ctc(path, project)
@@ -60,7 +65,7 @@ def test_a_timepoint_holding_an_id_is_stored_redacted_and_found_again(
 
 def test_a_short_numeric_id_leaves_the_timepoints_numbers_alone(project, tmp_path):
     register(project, "12")
-    path = write(tmp_path, "c.csv", CTC_HEADER + "12,2020-01-22,3,S12-1,week 12\n")
+    path = ctc_file(tmp_path, "12,2020-01-22,3,S12-1,week 12")
 
     report = import_ctc(path, project)
 
@@ -74,9 +79,7 @@ def test_a_sample_accession_whose_number_holds_an_ids_digits_is_no_id(
     project, tmp_path
 ):
     register(project, MRN)
-    path = write(
-        tmp_path, "c.csv", CTC_HEADER + f"{MRN},2020-01-22,3,L-10048213,C1D1\n"
-    )
+    path = ctc_file(tmp_path, f"{MRN},2020-01-22,3,L-10048213,C1D1")
 
     import_ctc(path, project)
 
@@ -89,12 +92,10 @@ def test_another_patients_digits_alone_in_a_sample_accession_are_no_id(
     project, tmp_path
 ):
     register(project, MRN, "MRN0099177")
-    path = write(
+    path = ctc_file(
         tmp_path,
-        "c.csv",
-        CTC_HEADER
-        + f"{MRN},2020-01-22,3,L-1,C1D1\n"
-        + "MRN0099177,2020-01-23,4,L-0048213,C1D1\n",
+        f"{MRN},2020-01-22,3,L-1,C1D1",
+        "MRN0099177,2020-01-23,4,L-0048213,C1D1",
     )
 
     import_ctc(path, project)
