@@ -89,7 +89,10 @@ class CellScreen:
 
     def _found_parts(self, text: str) -> list[str] | None:
         """Return what redact() replaced in the text, in order; None if it cannot tell."""
-        pieces = self.redact(text).split(REDACTED)
+        redacted = self.redact(text)
+        if redacted == text:
+            return []
+        pieces = redacted.split(REDACTED)
         parts: list[str] = []
         at = len(pieces[0])
         for number, piece in enumerate(pieces[1:], start=1):
