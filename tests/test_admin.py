@@ -266,15 +266,22 @@ def post_data(response) -> dict[str, str]:
             value = formset.management_form[name].value()
             data[f"{formset.prefix}-{name}"] = "" if value is None else str(value)
     for form in forms:
-        for name in form.fields:
-            value = form[name].value()
-            if value is None or value is False:
-                continue
-            if isinstance(value, dt.datetime):
-                data[f"{form.add_prefix(name)}_0"] = value.strftime("%Y-%m-%d")
-                data[f"{form.add_prefix(name)}_1"] = value.strftime("%H:%M:%S")
-                continue
-            data[form.add_prefix(name)] = "on" if value is True else str(value)
+        data |= form_data(form)
+    return data
+
+
+def form_data(form) -> dict[str, str]:
+    """Return what a browser posts back from one form as shown, unchanged."""
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or value is False:
+            continue
+        if isinstance(value, dt.datetime):
+            data[f"{form.add_prefix(name)}_0"] = value.strftime("%Y-%m-%d")
+            data[f"{form.add_prefix(name)}_1"] = value.strftime("%H:%M:%S")
+            continue
+        data[form.add_prefix(name)] = "on" if value is True else str(value)
     return data
 
 

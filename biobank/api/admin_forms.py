@@ -18,6 +18,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.text import capfirst
 from rest_framework import serializers
+from simple_history.models import is_historic
 
 from biobank.api.serializers import (
     CONSTRAINT_FIELDS,
@@ -116,14 +117,16 @@ class ApiRulesForm(forms.ModelForm):
         super()._post_clean()
         self.name_constraint_fields()
         record = self.instance
-        # NB: a record left as it was is not checked, as an empty PATCH is not; so
-        # a revert from the history page is checked by the models' rules alone.
-        if record.pk is not None and not self.has_changed():
+        changed = self.changed_fields()
+        # A record left as it was is not checked, as an empty PATCH is not:
+        if record.pk is not None and not changed:
             return
         if not self.has_relations(record):
             return  # a parent or related record was refused: its field says so
 
-        serializer = self.serializer_class(record, data=self.api_data(), partial=True)
+        serializer = self.serializer_class(
+            record, data=self.api_data(changed), partial=True
+        )
         if not serializer.is_valid():
             self.add_api_errors(serializer.errors)
             return
@@ -140,11 +143,33 @@ class ApiRulesForm(forms.ModelForm):
             if field.is_relation and not field.null
         )
 
-    def api_data(self) -> dict[str, Any]:
-        """Return the fields to check, as a PATCH would send them: the changed ones,
-        or every one of a new record."""
+    def changed_fields(self) -> list[str]:
+        """Return the fields this form changes in the stored record.
+
+        On a change page, those edited on it (every one of a new record). A revert
+        from the history page shows an old version as the form's initial values, so
+        Django sees nothing changed in a revert that puts the old values back: there
+        the changed fields are those whose old value differs from the stored one (a
+        deleted record's revert stores it anew: every field).
+        """
+        record = self.instance
+        if record.pk is None:
+            return list(self.fields)
+        if not is_historic(record):
+            return list(self.changed_data)
+
+        stored = type(record)._default_manager.filter(pk=record.pk).first()
+        if stored is None:
+            return list(self.fields)
+        return [
+            name
+            for name in self.fields
+            if name in self.changed_data or differs(record, stored, name)
+        ]
+
+    def api_data(self, names: list[str]) -> dict[str, Any]:
+        """Return the fields `names` to check, as a PATCH would send them."""
         fields = self.serializer_class().fields
-        names = self.fields if self.instance.pk is None else self.changed_data
         return {
             name: self.cleaned_data[name]
             for name in names
@@ -223,6 +248,17 @@ def is_whole_number(record: models.Model, name: str) -> bool:
     if not is_own_value(record, name):
         return False
     return isinstance(record._meta.get_field(name), models.IntegerField)
+
+
+def differs(record: models.Model, stored: models.Model, name: str) -> bool:
+    """Return whether the field `name` (a related record's too) differs between them."""
+    try:
+        field = record._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    if not field.concrete:
+        return False
+    return getattr(record, field.attname) != getattr(stored, field.attname)
 
 
 def with_api_rules(form_class: type[forms.ModelForm]) -> type[forms.ModelForm]:
