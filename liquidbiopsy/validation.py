@@ -15,6 +15,7 @@ from liquidbiopsy.models import (
     ABOVE_MAX_BLOOD_VOLUME,
     LOD_OUT_OF_RANGE,
     MAX_BLOOD_VOLUME_ML,
+    BloodSample,
     CfDNAAssay,
     CTCCount,
     VariantResult,
@@ -256,6 +257,21 @@ def check_draw_after_birth(birth_year: int | None, day: dt.date | None) -> None:
     """Raise, for the draw date, when blood was drawn in a year before the patient's birth."""
     if birth_year is not None and day is not None and day.year < birth_year:
         raise InvalidValue("lies before the patient's birth year.", "draw-before-birth")
+
+
+def earliest_draw_before(patient_id: int, year: int) -> tuple[dt.date, str] | None:
+    """Return the day and words of the patient's earliest draw in a year before `year`."""
+    draw = (
+        BloodSample.objects.filter(
+            patient_id=patient_id, drawn_on__lt=dt.date(year, 1, 1)
+        )
+        .order_by("drawn_on", "pk")
+        .only("pk", "drawn_on")
+        .first()
+    )
+    if draw is None:
+        return None
+    return draw.drawn_on, f"blood draw {draw.pk} (drawn_at {draw.drawn_on})"
 
 
 def check_enrichment(text: str) -> str:

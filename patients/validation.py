@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.utils import timezone
@@ -76,6 +77,32 @@ def check_diagnosis_after_birth(
     """Raise for the diagnosis date when it lies in a year before the birth year."""
     if birth_year is not None and diagnosed is not None and diagnosed.year < birth_year:
         raise InvalidValue("lies before the birth year.")
+
+
+# The dated records of a patient that may not lie in a year before the birth year, kept
+# by the apps above patients (liquidbiopsy's draws: liquidbiopsy.apps). Each returns the
+# patient's earliest such record before a year, its day and its words, or None.
+EarliestBefore = Callable[[int, int], tuple[dt.date, str] | None]
+RECORDS_AFTER_BIRTH: list[EarliestBefore] = []
+
+
+def check_records_after_birth(patient_id: int | None, birth_year: int | None) -> None:
+    """Raise for the birth year when a stored record of the patient lies before it.
+
+    The rule that refuses a draw dated before the patient's birth year, from the
+    patient's side: a birth year may not move past the records already stored.
+    """
+    if patient_id is None or birth_year is None:
+        return
+    earliest = [find(patient_id, birth_year) for find in RECORDS_AFTER_BIRTH]
+    found = [record for record in earliest if record is not None]
+    if found:
+        raise InvalidValue(
+            f"lies after the patient's {min(found)[1]}; a patient's records "
+            "cannot lie before the birth year: correct that record first, or give an "
+            "earlier birth year.",
+            "birth-after-record",
+        )
 
 
 def check_end_after_start(started: dt.date | None, ended: dt.date | None) -> None:

@@ -91,6 +91,7 @@ from patients.validation import (
     check_diagnosis_after_birth,
     check_end_after_start,
     check_overall_survival_days,
+    check_records_after_birth,
     check_source_id,
     check_treatment_line,
     find_same_treatment,
@@ -547,6 +548,14 @@ class PatientSerializer(WithholdsRecordKeeping, CuratedSerializer):
             self.check_new_patient(attrs)
         else:
             self.check_fixed(attrs)
+        # A birth year given for a stored patient, against the records it has:
+        if self.instance is not None and "birth_year" in attrs:
+            field_rule(
+                "birth_year",
+                lambda: check_records_after_birth(
+                    self.instance.pk, attrs["birth_year"]
+                ),
+            )
         return super().validate(attrs)
 
     def check_new_patient(self, attrs: dict) -> None:

@@ -43,6 +43,7 @@ from patients.validation import (
     check_diagnosis_after_birth,
     check_end_after_start,
     check_overall_survival_days,
+    check_records_after_birth,
     check_source_id,
     check_treatment_line,
     find_same_treatment,
@@ -694,6 +695,35 @@ class _Storer:
             self.merge(stored, CleanRow(row.line, row.patient_id, values))
         self.links.link(row.line, patient, stored)
 
+    def born_before_records(self, patient: Patient, row: CleanRow) -> bool:
+        """Return whether the patient, as the row changes it, is born before its
+        stored records (draws) and its diagnosis; else report the row's error."""
+        checks = {
+            "birth_year": lambda: check_records_after_birth(
+                patient.pk, patient.birth_year
+            ),
+            "diagnosis_on": lambda: check_diagnosis_after_birth(
+                patient.birth_year, patient.diagnosis_on
+            ),
+        }
+        for name, check in checks.items():
+            try:
+                check()
+            except InvalidValue as exc:
+                column = _FIELD_COLUMNS.get(name, name)
+                self.errors.append(
+                    Problem(
+                        self.source,
+                        str(exc),
+                        row=row.line,
+                        field=self.column_of.get(column, column),
+                        value=str(getattr(patient, name)),
+                        code=exc.code,
+                    )
+                )
+                return False
+        return True
+
     def agent_as_stored(self, row: CleanRow, stored: Treatment) -> Problem:
         """Return the warning of a row whose agent is the stored one in other capitals."""
         return Problem(
@@ -745,6 +775,8 @@ class _Storer:
 
         for name, new in changes.items():
             setattr(stored, name, new)
+        if isinstance(stored, Patient) and not self.born_before_records(stored, row):
+            return
         stored._change_reason = f"import_clinical {self.source} row {row.line}"
         stored.save(update_fields=list(changes))
         self.report.updated += 1
