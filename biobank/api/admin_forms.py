@@ -21,6 +21,7 @@ from rest_framework import serializers
 from simple_history.models import is_historic
 
 from biobank.api.serializers import (
+    CALL_FIELDS,
     CONSTRAINT_FIELDS,
     NON_FIELD,
     BloodSampleSerializer,
@@ -64,6 +65,14 @@ ADMIN_CHECKED: dict[type[models.Model], frozenset[str]] = {
 }
 
 
+# Fields a form shows and the API reads together: changing one of them on the page
+# sends all of them as shown, so the page's call is read with its VAF and reads.
+# (A PATCH of the VAF alone re-calls the variant from it; the page shows a call.)
+READ_TOGETHER: dict[type[models.Model], frozenset[str]] = {
+    VariantResult: frozenset(CALL_FIELDS),
+}
+
+
 class ApiRulesForm(forms.ModelForm):
     """A model form that, once Django's own checks pass, applies the API's rules.
 
@@ -73,6 +82,7 @@ class ApiRulesForm(forms.ModelForm):
 
     serializer_class: ClassVar[type[CuratedSerializer]]
     admin_checked: ClassVar[frozenset[str]] = frozenset()
+    read_together: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -124,6 +134,8 @@ class ApiRulesForm(forms.ModelForm):
         if not self.has_relations(record):
             return  # a parent or related record was refused: its field says so
 
+        if self.read_together.intersection(changed):
+            changed += sorted(self.read_together.intersection(self.fields))
         serializer = self.serializer_class(
             record, data=self.api_data(changed), partial=True
         )
@@ -273,5 +285,6 @@ def with_api_rules(form_class: type[forms.ModelForm]) -> type[forms.ModelForm]:
         {
             "serializer_class": serializer_class,
             "admin_checked": ADMIN_CHECKED.get(model, frozenset()),
+            "read_together": READ_TOGETHER.get(model, frozenset()),
         },
     )
