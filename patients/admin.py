@@ -267,7 +267,12 @@ SHOWN_ISSUES = 200
 
 class FirstIssuesFormSet(BaseInlineFormSet):
     def get_queryset(self) -> QuerySet[DataIssue]:
-        return super().get_queryset().order_by("severity", "row", "pk")[:SHOWN_ISSUES]
+        # Sliced once and kept: the formset asks again for every form it builds, and
+        # a new slice is a new query (117 issues made 600 queries, 9 to 13 s).
+        if not hasattr(self, "_first_issues"):
+            issues = super().get_queryset().order_by("severity", "row", "pk")
+            self._first_issues = issues[:SHOWN_ISSUES]
+        return self._first_issues
 
 
 class DataIssueInline(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.TabularInline):
