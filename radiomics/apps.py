@@ -6,5 +6,10 @@ class RadiomicsConfig(AppConfig):
     name = "radiomics"
 
     def ready(self) -> None:
-        # Connects the receivers that keep signature scores up to date:
-        from radiomics import signatures  # noqa: F401
+        # Connects the receivers that keep signature scores up to date, and the one
+        # that removes the files of deleted images and segmentations:
+        from biobank.core.scoped_admin import STORED_FILE_COUNTS
+        from radiomics import signatures, stored_files  # noqa: F401
+
+        if stored_files.files_of not in STORED_FILE_COUNTS:
+            STORED_FILE_COUNTS.append(stored_files.files_of)

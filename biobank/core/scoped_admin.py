@@ -276,6 +276,12 @@ def _parent_path(obj: Model) -> str | None:
         return None
 
 
+# Functions that count the stored files a deletion removes, from the records it takes
+# along by model; the apps that store files add theirs (radiomics.apps).
+STORED_FILE_COUNTS: list = []
+STORED_FILES_REMOVED = "de-identified files removed from storage once deleted"
+
+
 def deleted_objects(objs, request: HttpRequest, admin_site: admin.AdminSite) -> tuple:
     """Return what Django's admin.utils.get_deleted_objects returns, in fewer queries.
 
@@ -325,6 +331,10 @@ def deleted_objects(objs, request: HttpRequest, admin_site: admin.AdminSite) -> 
         model._meta.verbose_name_plural: len(records)
         for model, records in collector.model_objs.items()
     }
+    # The summary says what leaves storage with the records (radiomics.stored_files):
+    files = sum(count(collector.model_objs) for count in STORED_FILE_COUNTS)
+    if files:
+        model_count[STORED_FILES_REMOVED] = files
     return to_delete, model_count, perms_needed, protected
 
 
