@@ -73,8 +73,11 @@ case "$cmd" in
         # shellcheck source=deploy/services.sh
         source deploy/services.sh
         # Services named on this machine are started here; remote ones are left alone:
-        case "$DATABASE_URL" in *@127.0.0.1:*|*@localhost:*) start_postgres; ensure_database ;; esac
-        case "$CELERY_BROKER_URL" in *@127.0.0.1:*|*@localhost:*) start_rabbitmq ;; esac
+        # (each for the host and port its URL names, and only when that is loopback):
+        start_postgres "$DATABASE_URL"
+        ensure_database "$DATABASE_URL"
+        start_broker "$CELERY_BROKER_URL"
+        case "$CELERY_BROKER_URL" in memory://*) ;; *) check_broker "$CELERY_BROKER_URL" ;; esac
         "$VENV/bin/python" manage.py check --deploy --fail-level ERROR
         "$VENV/bin/python" manage.py migrate --noinput
         "$VENV/bin/python" manage.py collectstatic --noinput --verbosity 0
