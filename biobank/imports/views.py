@@ -30,6 +30,7 @@ from biobank.imports.runs import last_run_id, new_run_of
 from biobank.imports.tasks import ingest_dicom_upload
 from patients.admin import SHOWN_ISSUES
 from patients.models import DataIssue, ImportRun, Project
+from radiomics.importers.dicom import IMPORTER as DICOM_IMPORTER
 from radiomics.importers.pyradiomics_csv import EXTRACTION_FAILED
 
 logger = logging.getLogger(__name__)
@@ -175,11 +176,15 @@ def _queue_archive(request: HttpRequest, form: UploadForm, project: Project):
         shutil.rmtree(folder, ignore_errors=True)
         return _form_page(request, form, _messages(exc.problems), status=400)
 
-    job = ingest_dicom_upload.delay(str(path), project.pk, request.user.pk)
-    if job.ready():
-        run_id = job.get()
-        if run_id is not None:
-            return redirect("imports-run", run_id)
+    # The job is followed through the import run it records, not through Celery's
+    # result, which is kept only with CELERY_RESULT_BACKEND set (asking it without
+    # one raised, a 500 for an archive queued all right). Without a broker the job
+    # has run by now; with one, a worker may have started it already:
+    before = last_run_id()
+    ingest_dicom_upload.delay(str(path), project.pk, request.user.pk)
+    run_id = new_run_of(before, DICOM_IMPORTER, project, request.user)
+    if run_id is not None:
+        return redirect("imports-run", run_id)
     context = admin.site.each_context(request) | {
         "title": "Archive queued",
         "source": path.name,

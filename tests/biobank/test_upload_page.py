@@ -170,6 +170,36 @@ def test_a_dicom_archive_is_ingested_by_its_job_and_its_upload_removed(
     assert "2 instances, 1 patient, 2 series, 2 studies</td>" in page
 
 
+@pytest.fixture
+def broker_without_results():
+    """Jobs go to a broker (in memory, where no worker takes them) and no result
+    backend is set: `dev.sh prod` with the documented default."""
+    from biobank.celery import app
+
+    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
+    app.conf.update(task_always_eager=False, broker_url="memory://")
+    app._pool = app.amqp._producer_pool = None
+    assert app.conf.result_backend is None
+    yield
+    app.conf.update(saved)
+    app._pool = app.amqp._producer_pool = None
+
+
+def test_a_dicom_archive_queued_without_a_result_backend_says_it_is_queued(
+    curating, project, upload_root, broker_without_results
+):
+    # Trial: job.ready() asked Celery's disabled result backend, and the page was a
+    # 500 for an archive that was queued and would be ingested.
+    content = ct_zip(**{"a/1.dcm": ct_bytes()})
+
+    response = upload(curating, project, "dicom-zip", "scans.zip", content)
+
+    assert response.status_code == 202
+    assert "passed the archive checks and waits" in response.content.decode()
+    assert not ImportRun.objects.exists()  # no worker has taken it
+    assert [path.name for path in upload_root.glob("*/*")] == ["scans.zip"]
+
+
 @pytest.mark.attack
 def test_anonymous_visitors_are_sent_to_sign_in(client, project):
     response = client.post(URL, {"project": project.pk, "kind": "ctc"})
