@@ -6,10 +6,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 
+from biobank.core.connections import is_connection_failure
 from biobank.core.logs import new_request_id, request_id
 
 logger = logging.getLogger(__name__)
@@ -111,32 +111,6 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
         )
     response["Retry-After"] = "5"
     return response
-
-
-def is_connection_failure(exception: BaseException | None) -> bool:
-    """Whether the error says the server is gone, not that a query was wrong."""
-    if isinstance(exception, InterfaceError):
-        return True
-    if not isinstance(exception, OperationalError):
-        return False
-    # SQLite raises OperationalError for a locked file or a missing table too; only a
-    # lost or refused connection is the database being away.
-    text = str(exception).lower()
-    return any(
-        phrase in text
-        for phrase in (
-            "connection refused",
-            "could not connect",
-            "server closed the connection",
-            "terminating connection",
-            "connection is closed",
-            "the database system is starting up",
-            "the database system is shutting down",
-            "connection failed",
-            "consuming input failed",
-            "unable to open database file",
-        )
-    )
 
 
 class MethodNotAllowedPageMiddleware:

@@ -29,6 +29,7 @@ from biobank.imports.kinds import DICOM_ZIP, KINDS, kind_the_header_suggests
 from biobank.imports.runs import last_run_id, new_run_of
 from biobank.imports.tasks import ingest_dicom_upload
 from patients.admin import SHOWN_ISSUES
+from patients.importers.runs import fail_abandoned_runs
 from patients.models import DataIssue, ImportRun, Project
 from radiomics.importers.dicom import IMPORTER as DICOM_IMPORTER
 from radiomics.importers.pyradiomics_csv import EXTRACTION_FAILED
@@ -101,6 +102,9 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
     counted, and all of them are in the CSV download.
     """
     run = _curated_run(request, pk)
+    # A run whose import was cut off (its database connection lost) is marked failed:
+    if run.status == ImportRun.Status.RUNNING and fail_abandoned_runs([run.pk]):
+        run.refresh_from_db()
     issues = ordered_issues(run)
     count = issues.count()
     context = admin.site.each_context(request) | {

@@ -9,10 +9,21 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import IntegrityError, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from biobank.core.connections import (
+    ImportCutOff,
+    is_connection_failure,
+    written_once_back,
+)
 from biobank.core.importing import (
     ImportRejected,
     ImportReport,
@@ -43,6 +54,101 @@ class RunLinks:
             self.records[row] = (type(record).__name__, record.pk)  # type: ignore[attr-defined]
 
 
+# A running import holds a PostgreSQL advisory lock of its session, keyed by its run:
+# when the session ends (the connection lost in a database restart, the process
+# killed), the server lets the lock go, and a run still "running" whose lock nobody
+# holds is one whose import is gone (fail_abandoned_runs). The run's id is the
+# lower half of the key, this the upper half, apart from any other lock.
+# NB: a pool that shares server sessions between clients (PgBouncer's transaction
+# mode) would lose the lock at once; the biobank connects directly.
+RUN_LOCK_SPACE = 0x1B10_0000
+CUT_OFF = "import-cut-off"
+
+
+def start_run(**fields: object) -> ImportRun:
+    """Create a running ImportRun held by this process's database session until it ends.
+
+    Created and locked in one transaction, so that no one sees the run unheld.
+    """
+    with transaction.atomic():
+        run = ImportRun.objects.create(**fields)
+        _run_lock(run.pk, "pg_advisory_lock")
+        # The session holding it: a connection opened since holds nothing.
+        run._held_by = connection.connection  # type: ignore[attr-defined]
+    return run
+
+
+def end_run_hold(run: ImportRun) -> None:
+    """Let go of the run's lock once its end is recorded, if this session holds it."""
+    held_by = getattr(run, "_held_by", None)
+    run._held_by = None  # type: ignore[attr-defined]
+    if held_by is None or held_by is not connection.connection:
+        return  # that session ended, and its locks with it
+    try:
+        _run_lock(run.pk, "pg_advisory_unlock")
+    except (OperationalError, InterfaceError) as error:
+        if not is_connection_failure(error):
+            raise
+
+
+def fail_abandoned_runs(pks: list[int] | None = None) -> list[int]:
+    """Mark failed the running runs (of `pks`, or all) whose import is gone; return them.
+
+    Called as each import starts and when a run's page is opened. A run is gone when
+    its lock is free: taken here, it is marked failed with an issue saying what to do,
+    and let go again. A run whose end is being recorded that moment is left as it is
+    (the update asks for status running). NB: SQLite has no such locks, and its
+    imports run in the one process that holds the file: a run there is never found
+    gone, and one cut off by a killed process stays "running".
+    """
+    if connection.vendor != "postgresql":
+        return []
+    running = ImportRun.objects.filter(status=ImportRun.Status.RUNNING)
+    if pks is not None:
+        running = running.filter(pk__in=pks)
+    failed = []
+    for run in running.only("pk", "project", "source_name"):
+        if not _run_lock(run.pk, "pg_try_advisory_lock"):
+            continue
+        try:
+            with transaction.atomic():
+                marked = ImportRun.objects.filter(
+                    pk=run.pk, status=ImportRun.Status.RUNNING
+                ).update(status=ImportRun.Status.FAILED, finished_at=timezone.now())
+                if marked:
+                    DataIssue.objects.create(
+                        import_run=run,
+                        project_id=run.project_id,
+                        severity=DataIssue.Severity.ERROR,
+                        code=CUT_OFF,
+                        source_name=run.source_name,
+                        message=CUT_OFF_MESSAGE,
+                    )
+                    failed.append(run.pk)
+        finally:
+            _run_lock(run.pk, "pg_advisory_unlock")
+    if failed:
+        logger.warning("Import runs %s were cut off and are marked failed", failed)
+    return failed
+
+
+CUT_OFF_MESSAGE = (
+    "the import stopped before its end: the database connection of the process "
+    "running it was lost (a database restart, the process stopped). What it had "
+    "committed stays: a table file is stored whole or not at all, a DICOM import "
+    "keeps the image series stored before the cut. Import the same file again to "
+    "complete it; nothing is stored twice."
+)
+
+
+def _run_lock(run_id: int, function: str) -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [(RUN_LOCK_SPACE << 32) | run_id])
+        return bool(cursor.fetchone()[0])
+
+
 @contextmanager
 def recorded_import(
     project: Project, importer: str, path: Path, report: ImportReport, user=None
@@ -58,7 +164,8 @@ def recorded_import(
     reads. NB: until the run ends, its name is screened for those the importer
     gave before the body (from the command line) only; the end names it again.
     """
-    run = ImportRun.objects.create(
+    fail_abandoned_runs()
+    run = start_run(
         project=project,
         importer=importer,
         source_name=report.source_name(path),
@@ -83,16 +190,57 @@ def recorded_import(
         _finish(run, report, ImportRun.Status.FAILED, path)
         _record_issues(run, project, report.warnings, DataIssue.Severity.WARNING)
         _record_issues(run, project, report.rejected, DataIssue.Severity.ERROR)
+        end_run_hold(run)
         logger.info("Import run %s of %s rejected the file", run.pk, importer)
         raise ImportRejected(report.rejected, report.warnings) from None
-    except Exception:
+    except Exception as exc:
         # A fault of the importer, not of the file; the run must not stay "running":
         report.forget_stored()
-        _finish(run, report, ImportRun.Status.FAILED, path)
-        raise
+        if not is_connection_failure(exc):
+            _finish(run, report, ImportRun.Status.FAILED, path)
+            end_run_hold(run)
+            raise
+        raise _cut_off(run, report, path) from None
 
     _finish(run, report, status_of(report), path)
+    end_run_hold(run)
     logger.info("Import run %s of %s stored %s", run.pk, importer, report.created)
+
+
+def _cut_off(run: ImportRun, report: ImportReport, path: Path) -> ImportCutOff:
+    """Record a run whose connection was lost as failed once the database is back.
+
+    Return the error that says so in one line. When the database is not back after
+    the waits, the next import or the run's page marks it (fail_abandoned_runs).
+    """
+    name = report.source_name(path)
+    report.rejected = [Problem(name, CUT_OFF_MESSAGE, code=CUT_OFF)]
+
+    def record() -> None:
+        _finish(run, report, ImportRun.Status.FAILED, path)
+        _record_issues(run, run.project, report.rejected, DataIssue.Severity.ERROR)
+
+    marked = written_once_back(record)
+    if marked:
+        end_run_hold(run)
+    logger.error(
+        "Import run %s of %s was cut off by the database", run.pk, run.importer
+    )
+    return ImportCutOff(
+        f"The database connection was lost during the import of {name} (import run "
+        f"{run.pk}); nothing of the file was stored (it is stored whole or not at "
+        f"all). {when_marked(marked)}Run the same command again once the database "
+        "answers."
+    )
+
+
+def when_marked(marked: bool) -> str:
+    if marked:
+        return "The run is marked failed. "
+    return (
+        "The database is still away, so the run is marked failed by the next import "
+        "or when its page is opened. "
+    )
 
 
 def _note_same_file(run: ImportRun, report: ImportReport, path: Path) -> None:
@@ -316,6 +464,19 @@ def removed_if_unused(project: Project, created: bool, user=None) -> str:
     return f" Project {project.code!r}, created for it, was removed again."
 
 
+def removed_once_back(project: Project, created: bool, user=None) -> str:
+    """removed_if_unused() after an import the database cut off: "" while it is away.
+
+    NB: a project left then stays, empty, until it is deleted in the admin.
+    """
+    try:
+        return removed_if_unused(project, created, user)
+    except (OperationalError, InterfaceError) as error:
+        if not is_connection_failure(error):
+            raise
+        return ""
+
+
 def target_project(code: str, username: str | None, create: bool = False):
     """Return the project, the acting user and whether the project is new, or stop.
 
@@ -420,6 +581,10 @@ class ImportCommand(BaseCommand):
         try:
             with acting_as(user):
                 report = self.run_import(path, target, user=user, **options)
+        except ImportCutOff as exc:
+            raise CommandError(
+                f"{exc}{removed_once_back(target, created, user)}"
+            ) from None
         except ImportRejected as exc:
             # The warnings often explain a problem (a serial number left empty is then missing):
             lines = printed_lines(exc.problems, "", "rejected")

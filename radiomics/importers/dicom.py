@@ -33,6 +33,11 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID
 from pydicom.valuerep import IS, DSfloat, ISfloat
 
+from biobank.core.connections import (
+    ImportCutOff,
+    is_connection_failure,
+    written_once_back,
+)
 from biobank.core.importing import (
     ImportRejected,
     ImportReport,
@@ -43,7 +48,15 @@ from biobank.core.importing import (
     file_sha256,
 )
 from biobank.core.storage import StoragePathRefused, check_storage_path
-from patients.importers.runs import status_of
+from patients.importers.runs import (
+    CUT_OFF,
+    CUT_OFF_MESSAGE,
+    end_run_hold,
+    fail_abandoned_runs,
+    start_run,
+    status_of,
+    when_marked,
+)
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import add_patient, find_patient, find_patients
 from radiomics.importers import fastlane, values
@@ -219,8 +232,9 @@ def ingest_dicom(
         raise ImportRejected([Problem(path.name, Message("does not exist."))])
 
     report = DicomReport(source=path.name)
+    fail_abandoned_runs()
     # The name is stored at the end, screened for the identifiers the batch holds:
-    run = ImportRun.objects.create(
+    run = start_run(
         project=project,
         importer=IMPORTER,
         source_name="",
@@ -248,13 +262,24 @@ def ingest_dicom(
             ingest.reject(problem)
         ingest.finish(ImportRun.Status.FAILED)
         raise ImportRejected(report.rejected) from None
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, _ConnectionLost) or is_connection_failure(exc):
+            cut = exc.source if isinstance(exc, _ConnectionLost) else ""
+            raise ingest.cut_off(cut) from None
         ingest.finish(ImportRun.Status.FAILED)
         raise
 
     ingest.finish(ImportRun.Status.DONE)
     logger.info("Import run %s of DICOM stored %s", run.pk, report.created)
     return report
+
+
+class _ConnectionLost(Exception):
+    """The database connection was lost while a unit (a series) of `source` was stored."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.source = source
 
 
 # The attributes of a file's header that grouping, patient and study need, read as
@@ -525,6 +550,10 @@ class _Ingest:
         self.deidentified = DeidentificationReport()
         self.workers = 1  # processes that store the images (start_pool())
         self.fast = FAST_LANE
+        # The file naming the last unit (series, segmentation) committed, and how
+        # many were, for the message of an import the database cuts off:
+        self.last_committed = ""
+        self.committed = 0
         # The first image of each series read by pydicom, as bytes and as a header,
         # by fastlane.Parsed.series_key():
         self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
@@ -953,6 +982,10 @@ class _Ingest:
                 # Committed only once its files are written:
                 self.writer.wait()
         except (_Rejected, DatabaseError, OSError) as exc:
+            if is_connection_failure(exc):
+                # Every unit after it would fail alike: the import stops here.
+                remove_written(scope.written)
+                raise _ConnectionLost(source_name) from None
             if isinstance(exc, _Rejected):
                 problem = exc.problem
             else:
@@ -986,6 +1019,8 @@ class _Ingest:
             remove_written(scope.written)
             raise
         else:
+            self.last_committed = source_name
+            self.committed += 1
             self.patients.update(scope.patients)
             self.studies.update(scope.studies)
             for kind, n in scope.created.items():
@@ -1990,6 +2025,40 @@ class _Ingest:
             run.source_name = self.report.source[:500]
             run.save(update_fields=["status", "finished_at", "summary", "source_name"])
             self.deidentified.save(run)
+        end_run_hold(run)
+
+    def cut_off(self, source: str) -> ImportCutOff:
+        """Record the run failed once the database is back; return the one-line error.
+
+        `source` names the first file of the unit (series) being stored when the
+        connection was lost ("" when it was lost between units). The units committed
+        before stay; a run of the same input again stores the rest, and finds those.
+        When the database is not back after the waits, the next import or the run's
+        page marks the run failed (fail_abandoned_runs).
+        """
+        screen = self.screen
+        if self.committed:
+            stored = (
+                f"its first {self.committed} image series or segmentation objects "
+                f"were stored, the last that of {screen.redact(self.last_committed)}"
+            )
+        else:
+            stored = "nothing of it was stored"
+        if source:
+            stored += f"; that of {screen.redact(source)} and the rest were not"
+        name = screen.redact(self.root.name)
+        self.reject(Problem(self.root.name, CUT_OFF_MESSAGE, code=CUT_OFF))
+
+        marked = written_once_back(lambda: self.finish(ImportRun.Status.FAILED))
+        logger.error(
+            "Import run %s of DICOM was cut off by the database", self.import_run.pk
+        )
+        return ImportCutOff(
+            f"The database connection was lost during the import of {name} (import "
+            f"run {self.import_run.pk}): {stored}. {when_marked(marked)}Run the same "
+            "command again once the database answers: what is stored is found, not "
+            "stored twice."
+        )
 
     def rejected_files(self) -> int:
         """Count the files rejected, each once, as other rejections count one a file.

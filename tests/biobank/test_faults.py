@@ -157,14 +157,38 @@ def test_requests_get_503_while_the_database_is_away_and_recover_without_restart
     assert after[0] == 200 and "faults" in after[1]
 
 
-def test_an_import_cut_off_by_the_database_is_rolled_back_and_can_run_again(
-    transactional_db, tmp_path, monkeypatch
-):
-    """The server ends the importer's connection mid-file; nothing of the file stays."""
+@pytest.fixture
+def admin():
+    """A connection of its own to the test database, to end the importer's with."""
+    with admin_connection() as own:
+        yield own
+
+
+def admin_connection():
     import psycopg
 
+    settings_dict = connection.settings_dict
+    return psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1", port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"] or "postgres", dbname=settings_dict["NAME"], autocommit=True,
+    )  # fmt: skip
+
+
+def lose_the_connection(admin) -> None:
+    """End this process's connection from the server's side, as a restart does."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_an_import_cut_off_by_the_database_is_rolled_back_and_can_run_again(
+    transactional_db, tmp_path, monkeypatch, admin
+):
+    """The server ends the importer's connection mid-file; nothing of the file stays,
+    the run is marked failed, and the command says so in one line."""
     from liquidbiopsy.models import BloodSample, CTCCount
-    from patients.models import Patient, Project
+    from patients.models import DataIssue, ImportRun, Patient, Project
 
     # A lab import creates patients but no project (only a clinical table does):
     Project.objects.create(code="faults", name="Fault test")
@@ -175,34 +199,135 @@ def test_an_import_cut_off_by_the_database_is_rolled_back_and_can_run_again(
     path = tmp_path / "ctc.csv"
     path.write_text("\n".join(rows) + "\n")
 
-    settings_dict = connection.settings_dict
-    admin = psycopg.connect(
-        host=settings_dict["HOST"] or "127.0.0.1", port=settings_dict["PORT"] or 5432,
-        user=settings_dict["USER"] or "postgres", dbname=settings_dict["NAME"], autocommit=True,
-    )  # fmt: skip
     original_save = CTCCount.save
     saved = {"n": 0}
 
     def save_then_lose_the_server(self, *args, **kwargs):
         saved["n"] += 1
         if saved["n"] == 20:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                pid = cursor.fetchone()[0]
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            lose_the_connection(admin)
         return original_save(self, *args, **kwargs)
 
     monkeypatch.setattr(CTCCount, "save", save_then_lose_the_server)
-    with pytest.raises((CommandError, Exception)):
+    with pytest.raises(CommandError) as cut:
         call_command("import_ctc", str(path), project="faults", create_patients=True)
-    connection.close()
 
     assert saved["n"] >= 20, "the importer stored rows one by one before the cut"
     assert BloodSample.objects.count() == CTCCount.objects.count() == 0
     assert not Patient.objects.filter(project__code="faults").exists()
+    run = ImportRun.objects.get()
+    assert str(cut.value) == (
+        f"The database connection was lost during the import of ctc.csv (import run "
+        f"{run.pk}); nothing of the file was stored (it is stored whole or not at "
+        "all). The run is marked failed. Run the same command again once the "
+        "database answers."
+    )
+    assert run.status == ImportRun.Status.FAILED and run.finished_at is not None
+    assert DataIssue.objects.get(import_run=run).code == "import-cut-off"
 
     monkeypatch.setattr(CTCCount, "save", original_save)
     call_command("import_ctc", str(path), project="faults", create_patients=True)
     call_command("import_ctc", str(path), project="faults", create_patients=True)
     assert CTCCount.objects.count() == 40
-    admin.close()
+
+
+def three_series(folder: Path) -> Path:
+    """A folder of three CT image series of one patient, a file each, in UID order."""
+    from tests.radiomics.conftest import build_ct, write_part10
+
+    folder.mkdir()
+    for n in range(3):
+        write_part10(
+            build_ct(
+                StudyInstanceUID="1.2.826.0.1.3680043.8.498.10",
+                SeriesInstanceUID=f"1.2.826.0.1.3680043.8.498.{n + 1}",
+            ),
+            folder / f"s{n}.dcm",
+        )
+    return folder
+
+
+@pytest.mark.parametrize(("cut_before", "project"), [(2, "faults"), (1, "newfaults")])
+def test_a_dicom_import_cut_off_keeps_its_committed_series_and_says_so(
+    transactional_db, tmp_path, monkeypatch, caplog, admin, cut_before, project
+):
+    """The series committed before the cut stay; the run is failed; one line says
+    what was stored and to run it again, which stores the rest once. A project the
+    command made for it goes when nothing was stored."""
+    from patients.models import DataIssue, ImportRun, Project
+    from radiomics.importers import dicom
+    from radiomics.models import ImageInstance, ImageSeries
+
+    Project.objects.create(code="faults", name="Fault test")
+    folder = three_series(tmp_path / "scans")
+    original = dicom._Ingest.store_series
+    calls = {"n": 0}
+
+    def store_then_lose_the_server(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == cut_before:
+            lose_the_connection(admin)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(dicom._Ingest, "store_series", store_then_lose_the_server)
+    with pytest.raises(CommandError) as cut:
+        call_command("ingest_dicom", str(folder), project=project, progress_every=0)
+
+    said = str(cut.value)
+    assert "\n" not in said
+    assert not any(record.exc_info for record in caplog.records)
+    if cut_before == 1:
+        # The run went with the project, as after any import that stored nothing:
+        assert said.endswith(
+            "): nothing of it was stored; that of s0.dcm and the rest were not. The "
+            "run is marked failed. Run the same command again once the database "
+            "answers: what is stored is found, not stored twice. Project 'newfaults', "
+            "created for it, was removed again."
+        )
+        assert not Project.objects.filter(code=project).exists()
+        assert not ImportRun.objects.exists()
+        return
+    run = ImportRun.objects.get()
+    assert said == (
+        f"The database connection was lost during the import of scans (import run "
+        f"{run.pk}): its first 1 image series or segmentation objects were stored, "
+        "the last that of s0.dcm; that of s1.dcm and the rest were not. The run is "
+        "marked failed. Run the same command again once the database answers: what "
+        "is stored is found, not stored twice."
+    )
+    assert run.status == ImportRun.Status.FAILED and run.finished_at is not None
+    assert DataIssue.objects.filter(import_run=run, code="import-cut-off").exists()
+    assert ImageSeries.objects.count() == ImageInstance.objects.count() == 1
+
+    monkeypatch.setattr(dicom._Ingest, "store_series", original)
+    call_command("ingest_dicom", str(folder), project=project, progress_every=0)
+    call_command("ingest_dicom", str(folder), project=project, progress_every=0)
+    assert ImageSeries.objects.count() == ImageInstance.objects.count() == 3
+
+
+def test_a_run_whose_importing_session_is_gone_is_marked_failed_by_its_page(
+    transactional_db, client, django_user_model
+):
+    """A run left "running" by a process that could not write its end (the database
+    still away after its waits, the process killed) is found by its free lock."""
+    from patients.importers.runs import RUN_LOCK_SPACE, fail_abandoned_runs
+    from patients.models import ImportRun, Project
+    from tests.conftest import grant
+
+    project = Project.objects.create(code="faults", name="Fault test")
+    run = ImportRun.objects.create(project=project, importer="ctc", source_name="x.csv")
+    importer = admin_connection()  # stands for the importing process's session
+    importer.execute("SELECT pg_advisory_lock(%s)", [(RUN_LOCK_SPACE << 32) | run.pk])
+
+    assert fail_abandoned_runs() == []  # its session holds it: still importing
+    importer.close()  # the session ends (restart, process killed)
+    curator = grant(
+        django_user_model.objects.create_user("cur", is_staff=True), project, "curator"
+    )
+    client.force_login(curator)
+    page = client.get(f"/admin/imports/runs/{run.pk}/").content.decode()
+
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.FAILED and run.finished_at is not None
+    assert "still running" not in page
+    assert "the import stopped before its end" in page

@@ -200,6 +200,41 @@ def test_a_dicom_archive_queued_without_a_result_backend_says_it_is_queued(
     assert [path.name for path in upload_root.glob("*/*")] == ["scans.zip"]
 
 
+@pytest.mark.parametrize("retries", [0, 10])
+def test_an_upload_job_that_lost_the_database_is_retried_with_its_archive_kept(
+    staff, project, upload_root, broker_without_results, monkeypatch, retries
+):
+    # Trial: the job failed for good and deleted the archive when the database
+    # restarted under it; a run again stores the rest (nothing twice).
+    from celery.exceptions import Retry
+    from django.db import OperationalError
+
+    from biobank.imports import tasks
+
+    def cut_off(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(tasks, "ingest_dicom", cut_off)
+    archive = upload_root / "job" / "scans.zip"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(ct_zip(**{"a/1.dcm": ct_bytes()}))
+
+    # As a worker runs it (a request of the job's own, not called directly):
+    args = [str(archive), project.pk, staff.pk]
+    job = tasks.ingest_dicom_upload
+    job.push_request(
+        retries=retries, id="job-1", called_directly=False, args=args, kwargs={}
+    )
+    try:
+        with pytest.raises(Retry if retries == 0 else OperationalError):
+            job.run(*args)
+    finally:
+        job.pop_request()
+
+    # Kept for the retry; gone once the job is out of retries:
+    assert archive.exists() == (retries == 0)
+
+
 @pytest.mark.attack
 def test_anonymous_visitors_are_sent_to_sign_in(client, project):
     response = client.post(URL, {"project": project.pk, "kind": "ctc"})

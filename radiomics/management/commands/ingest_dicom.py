@@ -7,11 +7,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
+from biobank.core.connections import ImportCutOff
 from biobank.core.importing import ImportRejected
 from patients.importers.runs import (
     acting_as,
     add_acting_user_argument,
     removed_if_unused,
+    removed_once_back,
     target_project,
 )
 from radiomics.importers.dicom import ingest_dicom
@@ -62,6 +64,9 @@ class Command(BaseCommand):
         try:
             with acting_as(user):
                 report = ingest_dicom(path, target, progress=progress, user=user)
+        except ImportCutOff as exc:
+            removed = removed_once_back(target, created, user)
+            raise CommandError(f"{exc}{removed}") from None
         except ImportRejected as exc:
             removed = removed_if_unused(target, created, user)
             raise CommandError(f"Nothing was imported.{removed}\n{exc}") from None
