@@ -1330,6 +1330,18 @@ def _modalities() -> frozenset[str]:
     return frozenset(getattr(cid, name).value for name in cid.dir())
 
 
+def _key_prefix(key: str) -> bytes:
+    """Return the first _KEY_PREFIX bytes of a stored source key, or b"" for a key that
+    is no keyed hash (empty for a patient added by hand; other text in tests and in
+    data of older versions), which no source ID can match and which would put the
+    prefixes out of step."""
+    try:
+        prefix = bytes.fromhex(key)[:_KEY_PREFIX]
+    except ValueError:
+        return b""
+    return prefix if len(prefix) == _KEY_PREFIX else b""
+
+
 class KnownPatients:
     """The source IDs of a project's stored patients, known by their keyed hash only.
 
@@ -1363,9 +1375,7 @@ class KnownPatients:
         keys = Patient.objects.filter(project_id=project_id).values_list(
             "source_key", flat=True
         )
-        return cls(
-            project_code, b"".join(bytes.fromhex(key)[:_KEY_PREFIX] for key in keys)
-        )
+        return cls(project_code, b"".join(filter(None, map(_key_prefix, keys))))
 
     def __getstate__(self) -> dict:
         return {"project_code": self.project_code, "keys": self.keys}
