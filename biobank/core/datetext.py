@@ -37,9 +37,8 @@ _WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
 # them: an ISO week (2020-W04, 2020W04, capital W; with its weekday 2020-W04-3, a
 # day), a quarter (Q1 2020, 2020-Q1, capital Q: q3 is a dosing interval), a Roman
 # month between a day and a four-digit year, parted by dots, dashes or slashes
-# (22-I-2020, 22.XII.2020, capitals), a year and month of six digits (202001), and an
-# ISO ordinal day with its time (2020-022T10:30). A week, quarter or six-digit
-# month is a span, so it becomes UNCLEAR_DATE.
+# (22-I-2020, 22.XII.2020, capitals), and an ISO ordinal day with its time
+# (2020-022T10:30). A week or quarter is a span, so it becomes UNCLEAR_DATE.
 # NB: what stays unread, being numbers and IDs more often than dates: an ordinal day
 # without a time (2020-022 is the 22nd case of 2020 to a lab or a pathologist's
 # accession number), a Roman month parted by spaces or without its day (stage IV
@@ -49,9 +48,8 @@ _WORD_START = r"(?<![^\W\d_])(?<![\u0300-\u036f])"
 # twelve reads as a day one way or another (YYMMDD, DDMMYY, MMDDYY; one in 27 as
 # YYMMDD alone), and numbered IDs (PT_010203_CT, zero-padded counters such as
 # S_000123) would lose their number, which a viewer needs to tell records apart.
-# Only a year from 1900 and its month (202001, 199912) is read of them: one
-# six-digit number in 400 reads so, and none of the zero-padded counters; it is
-# not read joined to a dot or more digits (v202001, 202001.5, 202001-3).
+# A year and month in six digits (202001) is not read either: lab sample IDs number
+# by month so (LB-201903, LB-201911), and would read alike (review rv5).
 _DATES = re.compile(
     r"(?<![0-9])(?:"
     r"(?P<iso_year>\d{4})(?P<iso_sep>[-./_ ])(?P<iso_month>\d{1,2})(?P=iso_sep)"
@@ -69,7 +67,6 @@ _DATES = re.compile(
     r"(?:[ \u3000]*(?P<cjk_day>\d{1,2})(?:[ \u3000]*[日일])?)?"
     r"|(?P<dot_year>\d{4})\.[ \u3000]+(?P<dot_month>\d{1,2})\.[ \u3000]+(?P<dot_day>\d{1,2})"
     r"|(?P<ym_year>(?:19|20)\d{2})(?P<ym_sep>[-./_])(?P<ym_month>\d{2})"
-    r"|(?P<ym6_year>(?:19|20)\d{2})(?P<ym6_month>0[1-9]|1[0-2])"
     r"|(?P<week_year>(?:19|20)\d{2})-?(?-i:W)(?P<week>\d{2})(?:-?(?P<week_day>[1-7]))?"
     r"|(?P<ordinal_year>(?:19|20)\d{2})-?(?P<ordinal_day>\d{3})(?=(?-i:T)\d{2})"
     r"|(?P<year_quarter>(?:19|20)\d{2})[ ./_-]?(?-i:Q)(?P<year_q>[1-4])(?![^\W\d_])"
@@ -150,8 +147,8 @@ def replace_dates(text: str, shown: Callable[[dt.date], str]) -> str:
     Months are named in English, German, French, Dutch, Spanish, Italian and
     Portuguese (_MONTH_NAMES); see _WORDLIKE_NAMES for words such as "set".
     A day and month without a year (8 Mar, March 8; Mar-24 is read so too) become
-    UNCLEAR_DATE, as do an ISO week (2020-W04), a quarter (Q1 2020) and a year and
-    month of six digits (202001). NB: other six-digit dates (240308), an ordinal
+    UNCLEAR_DATE, as do an ISO week (2020-W04) and a quarter (Q1 2020). NB:
+    six-digit dates and months (240308, 202001), an ordinal
     day without its time (2020-022) and Roman months but between a day and a
     four-digit year (22-I-2020) are not read (see _DATES).
     """
@@ -196,12 +193,6 @@ def _readings(match: re.Match[str]) -> set[dt.date]:
     """Return the existing days a find of _DATES may mean (the first and last of a
     month named without its day)."""
     group = match.group
-    if group("ym6_year"):
-        return (
-            set()
-            if _joined(match)
-            else _month_days(group("ym6_year"), group("ym6_month"))
-        )
     if group("week_year"):
         return _week_days(group("week_year"), group("week"), group("week_day"))
     if group("ordinal_year"):

@@ -97,6 +97,8 @@ SHARED_TEXT_FIELDS: dict[str, str] = {
     # The lab's and the engine's words shared by every patient (docs/api.md): a date
     # in them is the panel's or the version's, the same for all, and no patient's:
     "panel": "the lab's assay panel, shared by every patient",
+    # (SEPT9, MARCH1 and DEC1 read as months beside their number; review rv5)
+    "transcript": "the RNA marker's name (AR-V7, SEPT9), shared by every patient",
     "software": "the extraction engine's name, shared by every patient",
     "software_version": "the extraction engine's version, shared by every patient",
     "extraction_software": "the extraction engine's name, shared by every patient",

@@ -205,6 +205,7 @@ def test_a_row_shows_every_string_as_free_text_but_the_shared_ones():
         "parameters": {"mask": "GTV_2020-01-22.nrrd", "bins": ["2020-01-22"]},
         "diagnostics": {"source": "CT_2020-01-22.nii"},
         "genomic_change": "chr7:g.20200122A>G",
+        "transcript": "SEPT9",
     }
 
     shown = Dater(DateMode.SHIFTED).row(("demo", "PT-20200122"), row)
@@ -215,6 +216,7 @@ def test_a_row_shows_every_string_as_free_text_but_the_shared_ones():
         "parameters": {"mask": "GTV_[date].nrrd", "bins": ["[date]"]},
         "diagnostics": {"source": "CT_2020-01-22.nii"},
         "genomic_change": "chr7:g.20200122A>G",
+        "transcript": "SEPT9",
     }
 
 
