@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from biobank.core.validation import (
     longer_than_message,
 )
 from biobank.core.wording import give
+from liquidbiopsy.hgvs import HGVSError, ascii_digits_and_dashes, parse_protein_change
 from liquidbiopsy.validation import (
     CALL_WORDS,
     DRAW_REQUIRED,
@@ -128,6 +130,32 @@ def screen_patients(
     report.screen_patients(table, columns or ("patient_id",), MISSING)
 
 
+# A coding DNA change in HGVS notation: an accession perhaps, then c., positions
+# (offsets, ranges, uncertain ones) and an edit of bases; no other letters:
+_CDNA_NOTATION = re.compile(
+    r"^(?:[A-Z]{2,4}_?\d+(?:\.\d+)?:)?c\.[-*]?[\d?()_+*-]+"
+    r"(?:[ACGTN]+>[ACGTN]+|(?:del|dup|ins|delins|inv)[ACGTN\d]*|=)?$"
+)
+
+
+def is_variant_notation(text: str) -> bool:
+    """Whether a change cell is HGVS the importers read: a protein change
+    (p.Y221D, G12C) or a coding DNA one (c.35G>A), whose numbers are positions.
+
+    Such a cell is stored as read, and its ID-like parts (221D) are no patient's;
+    a cell that is no such notation is stored as written and is screened."""
+    text = ascii_digits_and_dashes(text).strip()
+    if not text:
+        return False
+    if _CDNA_NOTATION.match(text):
+        return True
+    try:
+        parse_protein_change(text)
+    except HGVSError:
+        return False
+    return True
+
+
 def screen_cells(
     report: ImportReport,
     problems: RowProblems,
@@ -149,7 +177,12 @@ def screen_cells(
         if cells.get(id_column, "").upper() not in MISSING
     )
     errors, warnings = screen.screen_table(
-        table, id_column, refused, redacted, problems.column_of
+        table,
+        id_column,
+        refused,
+        redacted,
+        problems.column_of,
+        well_formed=lambda _column, text: is_variant_notation(text),
     )
     problems.extend(errors)
     report.warnings += warnings

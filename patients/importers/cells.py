@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from biobank.core.importing import Problem
 from patients.models import Project
@@ -136,6 +136,7 @@ class CellScreen:
         refused: Iterable[str] = (),
         redacted: Iterable[str] = (),
         column_of: dict[str, str] | None = None,
+        well_formed: Callable[[str, str], bool] | None = None,
     ) -> tuple[list[Problem], list[Problem]]:
         """Screen the rows' cells; return the problems refusing rows, and the warnings.
 
@@ -143,6 +144,9 @@ class CellScreen:
         `table` itself, before the importer reads it; one whose identifier cannot
         be cut out (glued inside a word) refuses its row as a `refused` one does.
         The problems name the file's column (`column_of`) and never the value.
+        A `refused` cell that `well_formed(column, text)` reads as the notation its
+        column holds (an HGVS change, whose numbers are positions) is not screened:
+        p.Y221D held the ID 221D of another patient of the file (review rv5).
         """
         refused, redacted = list(refused), list(redacted)
         column_of = column_of or {}
@@ -156,7 +160,10 @@ class CellScreen:
         for line, cells in table:
             own = cells.get(id_column, "")
             for name in refused:
-                if self.finds(own, cells.get(name, "")):
+                text = cells.get(name, "")
+                if well_formed is not None and well_formed(name, text):
+                    continue
+                if self.finds(own, text):
                     errors.append(problem(line, name, REFUSED))
             for name in redacted:
                 text = cells.get(name, "")

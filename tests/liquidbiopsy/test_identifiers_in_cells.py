@@ -183,3 +183,42 @@ def test_a_vcf_filter_holding_the_files_patient_id_rejects_its_record(
         "identifier-in-text",
     )
     assert VariantResult.objects.count() == 1
+
+
+def test_a_protein_change_whose_position_reads_as_a_patients_id_is_no_id(
+    project, tmp_path
+):
+    # Barcodes such as 221D (APL_primary.maf) are IDs of the file and, once stored,
+    # of the project; p.Y221D is a position and an amino acid (review rv5):
+    register(project, "221D", "MRN0099177")
+    path = write(
+        tmp_path,
+        "v.csv",
+        CFDNA_HEADER
+        + "221D,2020-01-22,KRAS,p.G12D,0.1,S-1\n"
+        + "MRN0099177,2020-01-22,EGFR,p.Y221D,0.1,S-2\n",
+    )
+
+    first = import_cfdna(path, project)
+    again = import_cfdna(path, project)
+
+    assert (first.rejected, again.rejected) == ([], [])
+    assert sorted(VariantResult.objects.values_list("protein_change", flat=True)) == [
+        "p.G12D",
+        "p.Y221D",
+    ]
+
+
+def test_a_protein_change_that_is_no_notation_is_screened(project, tmp_path):
+    register(project, MRN)
+    path = write(
+        tmp_path,
+        "v.csv",
+        CFDNA_HEADER + f"{MRN},2020-01-22,EGFR,see {MRN},0.1,S-1\n",
+    )
+
+    report = import_cfdna(path, project)
+
+    found = {(p.row, p.field, p.code) for p in report.rejected}
+    assert (2, "protein_change", "identifier-in-text") in found
+    assert not VariantResult.objects.exists()
