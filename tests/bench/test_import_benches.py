@@ -60,7 +60,8 @@ def test_a_tiny_import_stores_every_cell_of_the_generated_file(project, tmp_path
 
 
 @pytest.mark.django_db
-def test_a_tiny_ingest_stores_every_copy_with_its_own_uids(tmp_path):
+def test_a_tiny_ingest_stores_every_copy_with_its_own_uids(tmp_path, settings):
+    settings.BIOBANK_STORAGE_ROOT = str(tmp_path / "storage")
     sources = source_slices()
     paths = write_copies(tmp_path / "copies", 6, sources)
 
@@ -73,6 +74,10 @@ def test_a_tiny_ingest_stores_every_copy_with_its_own_uids(tmp_path):
     # The untimed round and the timed one each stored the six files, in projects of their own:
     assert ImageInstance.objects.count() == 2 * 6
     assert ImageInstance.objects.values("sop_instance_uid").distinct().count() == 12
+    # Each in a storage folder of its own, none emptied for the next (fresh_storage):
+    folders = sorted((tmp_path / "storage").iterdir())
+    assert [len(list(f.rglob("*.dcm"))) for f in folders] == [6, 6]
+    assert settings.BIOBANK_STORAGE_ROOT == str(tmp_path / "storage")
 
 
 def test_reports_have_their_rows_and_replace_their_own_sections(tmp_path):
