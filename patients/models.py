@@ -350,6 +350,20 @@ class ImportRun(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
+    # The process running the import, by which one left running is found ended
+    # where the database holds no lock for it (SQLite: fail_abandoned_runs):
+    host = models.CharField(
+        max_length=255, blank=True, help_text="Host name of the importing process."
+    )
+    pid = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Process ID of the importing process."
+    )
+    process_key = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="What tells the importing process from a later one given its ID: "
+        "the machine's boot, the PID namespace and the process's start time.",
+    )
 
     class Meta:
         ordering = ["-started_at"]

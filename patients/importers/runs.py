@@ -31,6 +31,7 @@ from biobank.core.importing import (
     file_sha256,
     printed_lines,
 )
+from biobank.core.processes import ProcessMark, has_ended, process_mark
 from patients.models import DataIssue, ImportRun, Patient, Project
 from patients.services import BadProjectCode, get_project
 
@@ -61,6 +62,9 @@ class RunLinks:
 # lower half of the key, this the upper half, apart from any other lock.
 # NB: a pool that shares server sessions between clients (PgBouncer's transaction
 # mode) would lose the lock at once; the biobank connects directly.
+# Other databases (SQLite) hold no such lock: there a run records its process (host,
+# pid, start), and one whose process ended is gone. NB: that tells nothing of a run
+# of another host (or container), which stays "running" until marked by hand.
 RUN_LOCK_SPACE = 0x1B10_0000
 CUT_OFF = "import-cut-off"
 
@@ -70,8 +74,11 @@ def start_run(**fields: object) -> ImportRun:
 
     Created and locked in one transaction, so that no one sees the run unheld.
     """
+    process = process_mark()
     with transaction.atomic():
-        run = ImportRun.objects.create(**fields)
+        run = ImportRun.objects.create(
+            host=process.host, pid=process.pid, process_key=process.key, **fields
+        )
         _run_lock(run.pk, "pg_advisory_lock")
         # The session holding it: a connection opened since holds nothing.
         run._held_by = connection.connection  # type: ignore[attr-defined]
@@ -94,37 +101,29 @@ def end_run_hold(run: ImportRun) -> None:
 def fail_abandoned_runs(pks: list[int] | None = None) -> list[int]:
     """Mark failed the running runs (of `pks`, or all) whose import is gone; return them.
 
-    Called as each import starts and when a run's page is opened. A run is gone when
-    its lock is free: taken here, it is marked failed with an issue saying what to do,
-    and let go again. A run whose end is being recorded that moment is left as it is
-    (the update asks for status running). NB: SQLite has no such locks, and its
-    imports run in the one process that holds the file: a run there is never found
-    gone, and one cut off by a killed process stays "running".
+    Called as each import starts and when a run's page is opened. On PostgreSQL a
+    run is gone when its lock is free: taken here, it is marked failed with an issue
+    saying what to do, and let go again. Elsewhere (SQLite) a run is gone when the
+    process that ran it has ended, on this host (biobank.core.processes). A run
+    whose end is being recorded that moment is left as it is (the update asks for
+    status running).
     """
-    if connection.vendor != "postgresql":
-        return []
     running = ImportRun.objects.filter(status=ImportRun.Status.RUNNING)
     if pks is not None:
         running = running.filter(pk__in=pks)
     failed = []
-    for run in running.only("pk", "project", "source_name"):
+    fields = ("pk", "project", "source_name", "host", "pid", "process_key")
+    for run in running.only(*fields):
+        if connection.vendor != "postgresql":
+            process = ProcessMark(run.host, run.pid or 0, run.process_key)
+            if has_ended(process) and _mark_cut_off(run, PROCESS_ENDED_MESSAGE):
+                failed.append(run.pk)
+            continue
         if not _run_lock(run.pk, "pg_try_advisory_lock"):
             continue
         try:
-            with transaction.atomic():
-                marked = ImportRun.objects.filter(
-                    pk=run.pk, status=ImportRun.Status.RUNNING
-                ).update(status=ImportRun.Status.FAILED, finished_at=timezone.now())
-                if marked:
-                    DataIssue.objects.create(
-                        import_run=run,
-                        project_id=run.project_id,
-                        severity=DataIssue.Severity.ERROR,
-                        code=CUT_OFF,
-                        source_name=run.source_name,
-                        message=CUT_OFF_MESSAGE,
-                    )
-                    failed.append(run.pk)
+            if _mark_cut_off(run, CUT_OFF_MESSAGE):
+                failed.append(run.pk)
         finally:
             _run_lock(run.pk, "pg_advisory_unlock")
     if failed:
@@ -139,6 +138,34 @@ CUT_OFF_MESSAGE = (
     "keeps the image series stored before the cut. Import the same file again to "
     "complete it; nothing is stored twice."
 )
+
+
+# The same, for a run found gone by its process (a database without session locks):
+PROCESS_ENDED_MESSAGE = (
+    "the import stopped before its end: the process running it ended without "
+    "recording it (killed, or its machine stopped). What it had committed stays: a "
+    "table file is stored whole or not at all, a DICOM import keeps the image series "
+    "stored before the cut. Import the same file again to complete it; nothing is "
+    "stored twice."
+)
+
+
+def _mark_cut_off(run: ImportRun, message: str) -> bool:
+    """Mark a run found gone failed, with an issue saying what to do, if still running."""
+    with transaction.atomic():
+        marked = ImportRun.objects.filter(
+            pk=run.pk, status=ImportRun.Status.RUNNING
+        ).update(status=ImportRun.Status.FAILED, finished_at=timezone.now())
+        if marked:
+            DataIssue.objects.create(
+                import_run=run,
+                project_id=run.project_id,
+                severity=DataIssue.Severity.ERROR,
+                code=CUT_OFF,
+                source_name=run.source_name,
+                message=message,
+            )
+    return bool(marked)
 
 
 def _run_lock(run_id: int, function: str) -> bool:

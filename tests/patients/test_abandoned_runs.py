@@ -1,0 +1,146 @@
+"""An import run whose process was killed is found and marked failed without a
+database lock (SQLite)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from biobank.core.processes import ProcessMark, has_ended, process_mark
+from patients.importers.runs import end_run_hold, fail_abandoned_runs, start_run
+from patients.models import DataIssue, ImportRun
+from tests.conftest import grant
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads processes from /proc"
+)
+sqlite_only = pytest.mark.usefixtures("without_session_locks")
+
+
+@pytest.fixture
+def without_session_locks(db):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL finds such a run by its free lock (test_faults.py)")
+
+
+@pytest.fixture
+def child():
+    """A real process of this host, until the test kills it."""
+    process = subprocess.Popen(  # noqa: S603 -- this interpreter, fixed arguments
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    yield process
+    process.kill()
+    process.wait(timeout=30)
+
+
+def killed(process: subprocess.Popen) -> None:
+    process.kill()  # SIGKILL: it records nothing
+    process.wait(timeout=30)
+
+
+def run_of(project, mark: ProcessMark, **fields) -> ImportRun:
+    return ImportRun.objects.create(
+        project=project,
+        importer="ctc",
+        source_name="counts.csv",
+        host=mark.host,
+        pid=mark.pid,
+        process_key=mark.key,
+        **fields,
+    )
+
+
+@pytest.fixture
+def page(client, django_user_model, project):
+    user = django_user_model.objects.create_user("run-curator", is_staff=True)
+    grant(user, project, "curator")
+    client.force_login(user)
+    return lambda url: client.get(url).content.decode()
+
+
+def test_a_run_records_the_process_that_runs_it(project):
+    run = start_run(project=project, importer="ctc", source_name="counts.csv")
+    end_run_hold(run)
+
+    assert (run.host, run.pid, run.process_key) == (
+        process_mark().host,
+        os.getpid(),
+        process_mark().key,
+    )
+
+
+@needs_proc
+@sqlite_only
+def test_a_run_whose_process_was_killed_is_marked_failed_by_the_next_check(
+    project, child
+):
+    run = run_of(project, process_mark(child.pid))
+    assert fail_abandoned_runs() == []  # its process runs: still importing
+
+    killed(child)
+
+    assert fail_abandoned_runs() == [run.pk]
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.FAILED and run.finished_at is not None
+    issue = DataIssue.objects.get(import_run=run)
+    assert issue.code == "import-cut-off"
+    assert issue.message.startswith(
+        "the import stopped before its end: the process running it ended"
+    )
+
+
+@needs_proc
+@sqlite_only
+def test_the_page_of_a_run_whose_process_was_killed_marks_it_failed(
+    project, child, page
+):
+    run = run_of(project, process_mark(child.pid))
+    killed(child)
+
+    shown = page(f"/admin/imports/runs/{run.pk}/")
+
+    assert "still running" not in shown
+    assert "the process running it ended without recording it" in shown
+    assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.FAILED
+
+
+@needs_proc
+def test_a_process_given_the_pid_of_the_recorded_one_is_not_it():
+    here = process_mark()
+    boot, namespace, started = here.key.split("/")
+
+    reused = ProcessMark(here.host, here.pid, f"{boot}/{namespace}/{int(started) - 1}")
+    rebooted = ProcessMark(here.host, here.pid, f"another-boot/{namespace}/{started}")
+
+    assert has_ended(reused) and has_ended(rebooted)
+    assert not has_ended(here)
+
+
+@needs_proc
+def test_a_process_of_another_host_or_container_is_never_found_ended(child):
+    mark = process_mark(child.pid)
+    boot, _, started = mark.key.split("/")
+    killed(child)
+
+    elsewhere = ProcessMark(f"not-{mark.host}", mark.pid, mark.key)
+    container = ProcessMark(mark.host, mark.pid, f"{boot}/pid:[1]/{started}")
+
+    assert has_ended(mark)
+    assert not has_ended(elsewhere) and not has_ended(container)
+
+
+@needs_proc
+@sqlite_only
+def test_a_run_of_another_host_stays_running(project, child):
+    mark = process_mark(child.pid)
+    run = run_of(project, ProcessMark("another-host", mark.pid, mark.key))
+    killed(child)
+
+    assert fail_abandoned_runs() == []
+    assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.RUNNING
