@@ -289,7 +289,7 @@ class ImportRunAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
         "started_at",
         "importer",
         "source_name",
-        "status",
+        "status_shown",
         "project",
         "user",
         "issue_count",
@@ -298,23 +298,32 @@ class ImportRunAdmin(ReadOnlyAdminMixin, ProjectScopedAdmin, admin.ModelAdmin):
     list_select_related = ("project", "user")
     search_fields = ("source_name", "source_sha256", "importer")
     date_hierarchy = "started_at"
-    readonly_fields = ("run_by", "issues_download", "deidentification_report")
+    readonly_fields = (
+        "run_by",
+        "status_shown",
+        "issues_download",
+        "deidentification_report",
+    )
     inlines = [DataIssueInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportRun]:
         return super().get_queryset(request).annotate(issue_count=Count("issues"))
 
     def get_fields(self, request: HttpRequest, obj: ImportRun | None = None) -> list:
+        # The user as text, and the status saying what a failed run stored:
+        shown = {"user": "run_by", "status": "status_shown"}
         fields = super().get_fields(request, obj)
-        return [
-            "run_by" if name == "user" else name for name in fields if name != "run_by"
-        ]
+        return [shown.get(name, name) for name in fields if name not in shown.values()]
 
     @admin.display(description="user")
     def run_by(self, run: ImportRun) -> str:
         # The username as text: Django would link it to the account's page, which only
         # site administrators may open (a curator got a 403 there).
         return run.user.get_username() if run.user else "-"
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, run: ImportRun) -> str:
+        return run.status_label()
 
     @admin.display(description="issues", ordering="issue_count")
     def issue_count(self, run: ImportRun) -> int:

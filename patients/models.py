@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from biobank.core.importing import units_in_words
 from biobank.core.validation import clean_dates
 
 
@@ -333,7 +334,8 @@ class ImportRun(models.Model):
         DONE = "done", "Done"
         # Rows or files rejected one by one while the others were stored:
         PARTIAL = "partial", "Partly stored (some rejected)"
-        FAILED = "failed", "Failed (nothing stored)"
+        # Nothing stored, but for a DICOM run cut off after some units (status_label):
+        FAILED = "failed", "Failed"
 
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="import_runs", null=True
@@ -369,7 +371,26 @@ class ImportRun(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"{self.importer} {self.source_name} ({self.status})"
+        return f"{self.importer} {self.source_name} ({self.status_label()})"
+
+    def status_label(self) -> str:
+        """Return the status in words; a failed run's says what it stored before.
+
+        A table import is stored whole or not at all, but a DICOM import commits
+        each image series and segmentation object on its own (`stored_units` in
+        its summary, recorded with each unit's commit), so one cut off (a killed
+        process, the database lost) keeps the units committed before.
+        """
+        if self.status != self.Status.FAILED:
+            return self.get_status_display()
+        summary = self.summary or {}
+        units = summary.get("stored_units") or {}
+        if any(units.values()):
+            return f"Failed after storing {units_in_words(units)}"
+        # A run recorded before its units were counted:
+        if any((summary.get("created") or {}).values()):
+            return "Failed (partly stored)"
+        return "Failed (nothing stored)"
 
 
 class DataIssue(models.Model):

@@ -188,7 +188,11 @@ class SourceScreen:
 
 # The importers count records by plural nouns; the singular of most drops an "s"
 # ("patients") or turns "ies" into "y" ("studies"), but not of these:
-SINGULARS = {"series": "series", "links to a series": "link to a series"}
+SINGULARS = {
+    "series": "series",
+    "image series": "image series",
+    "links to a series": "link to a series",
+}
 
 
 def counted(n: int, kind: str) -> str:
@@ -200,6 +204,14 @@ def counted(n: int, kind: str) -> str:
     if kind.endswith("ies"):
         return f"1 {kind.removesuffix('ies')}y"
     return f"1 {kind.removesuffix('s')}"
+
+
+def units_in_words(units: dict[str, int]) -> str:
+    """Return counts of units in words: "3 image series and 1 segmentation object"."""
+    named = [counted(n, kind) for kind, n in units.items() if n]
+    if len(named) < 2:
+        return "".join(named) or "nothing"
+    return ", ".join(named[:-1]) + f" and {named[-1]}"
 
 
 # Rejections and warnings a command prints of each, before counting the rest:

@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from biobank.api.access import CURATE, may, projects_for
 from biobank.cohorts.matrix import guard_formula
-from biobank.core.importing import ImportRejected, Problem, counted
+from biobank.core.importing import ImportRejected, Problem, counted, units_in_words
 from biobank.core.safefiles import check_size, safe_members
 from biobank.core.wording import PAGE, speaking_to
 from biobank.imports.forms import UploadForm
@@ -107,6 +107,8 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
         run.refresh_from_db()
     issues = ordered_issues(run)
     count = issues.count()
+    # A DICOM run cut off keeps the units it committed (ImportRun.status_label):
+    units = run.summary.get("stored_units") or {}
     context = admin.site.each_context(request) | {
         "title": f"Import of {run.source_name or 'an upload'}",
         "run": run,
@@ -118,6 +120,7 @@ def run_result(request: HttpRequest, pk: int) -> HttpResponse:
         "issue_count": count,
         "hidden_issues": max(count - SHOWN_ISSUES, 0),
         "rejected": _rejected(run),
+        "stored_units": units_in_words(units) if any(units.values()) else "",
         "stored_nothing": not any((run.summary.get("created") or {}).values()),
         # A PyRadiomics row that held no number is stored as a failed extraction:
         "failed_extractions": issues.filter(code=EXTRACTION_FAILED).count(),

@@ -1,4 +1,4 @@
-"""Import runs record their process, by which SQLite finds one abandoned."""
+"""Import runs record their process (SQLite finds an abandoned one by it); "Failed" alone."""
 
 from django.db import migrations, models
 
@@ -32,6 +32,20 @@ class Migration(migrations.Migration):
                 blank=True,
                 help_text="What tells the importing process from a later one given its ID: the machine's boot, the PID namespace and the process's start time.",
                 max_length=100,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="importrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("running", "Running"),
+                    ("done", "Done"),
+                    ("partial", "Partly stored (some rejected)"),
+                    ("failed", "Failed"),
+                ],
+                default="running",
+                max_length=10,
             ),
         ),
     ]

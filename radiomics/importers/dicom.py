@@ -46,6 +46,7 @@ from biobank.core.importing import (
     chunks,
     counted,
     file_sha256,
+    units_in_words,
 )
 from biobank.core.storage import StoragePathRefused, check_storage_path
 from patients.importers.runs import (
@@ -168,6 +169,9 @@ class DicomReport(ImportReport):
     # The files rejected, each once: one problem may refuse a whole series (set by
     # _Ingest.finish(); until then, one a problem):
     rejected_files: int | None = None
+    # The units committed that stored something ("image series", "segmentation
+    # objects"), kept on the run as each commits (ImportRun.status_label):
+    stored_units: Counter[str] = field(default_factory=Counter)
 
     def rejected_count(self) -> int:
         if self.rejected_files is None:
@@ -187,6 +191,7 @@ class DicomReport(ImportReport):
         return super().as_dict() | {
             "identical_files": len(self.identical_files),
             "rejected_files": self.rejected_count(),
+            "stored_units": dict(self.stored_units),
         }
 
 
@@ -550,10 +555,9 @@ class _Ingest:
         self.deidentified = DeidentificationReport()
         self.workers = 1  # processes that store the images (start_pool())
         self.fast = FAST_LANE
-        # The file naming the last unit (series, segmentation) committed, and how
-        # many were, for the message of an import the database cuts off:
+        # The file naming the last unit (series, segmentation) committed that stored
+        # anything, for the message of an import the database cuts off:
         self.last_committed = ""
-        self.committed = 0
         # The first image of each series read by pydicom, as bytes and as a header,
         # by fastlane.Parsed.series_key():
         self.header_templates: dict[tuple, tuple[fastlane.Parsed, _Header]] = {}
@@ -958,11 +962,18 @@ class _Ingest:
 
     @contextmanager
     def all_or_nothing(
-        self, what: Message, source_name: str, files: list[_Header] | None = None
+        self,
+        what: Message,
+        unit: str,
+        source_name: str,
+        files: list[_Header] | None = None,
     ) -> Iterator[_Scope]:
         """Run the body in one transaction; on failure undo its files and report it.
 
-        `files`: those of the series it stores, all refused when it fails.
+        `unit`: what the body stores, counted in words once committed ("image
+        series"). `files`: those of the series it stores, all refused when it fails.
+        A unit that stores anything records on the run, in its transaction, what
+        the run has stored so far, which stays if the process is killed later.
 
         NB: files are written before the transaction commits, and removed again when
         it fails. A caller that wraps the whole import in its own transaction and rolls
@@ -981,6 +992,8 @@ class _Ingest:
                     raise
                 # Committed only once its files are written:
                 self.writer.wait()
+                if any(scope.created.values()):
+                    self.record_progress(unit, scope)
         except (_Rejected, DatabaseError, OSError) as exc:
             if is_connection_failure(exc):
                 # Every unit after it would fail alike: the import stops here.
@@ -1019,8 +1032,9 @@ class _Ingest:
             remove_written(scope.written)
             raise
         else:
-            self.last_committed = source_name
-            self.committed += 1
+            if any(scope.created.values()):
+                self.last_committed = source_name
+                self.report.stored_units[unit] += 1
             self.patients.update(scope.patients)
             self.studies.update(scope.studies)
             for kind, n in scope.created.items():
@@ -1032,6 +1046,14 @@ class _Ingest:
             for decisions, n in files.values():
                 self.deidentified.add(decisions, n)
         self.merge_repeated(mark)
+
+    def record_progress(self, unit: str, scope: _Scope) -> None:
+        """Write what the run stored, this unit included, on its row (one UPDATE)."""
+        created = Counter(self.report.created) + scope.created
+        units = self.report.stored_units + Counter({unit: 1})
+        ImportRun.objects.filter(pk=self.import_run.pk).update(
+            summary={"created": dict(created), "stored_units": dict(units)}
+        )
 
     def merge_repeated(self, mark: int) -> None:
         """Fold warnings repeated by several files of one series into the first one."""
@@ -1080,7 +1102,7 @@ class _Ingest:
             # The first file is stored by pydicom, and the others after it:
             self.read_slowly(headers[0])
         with self.all_or_nothing(
-            Message("its series"), headers[0].source.name, headers
+            Message("its series"), "image series", headers[0].source.name, headers
         ) as scope:
             first = headers[0]
             key = self.hash(first.text("SeriesInstanceUID"))
@@ -1850,7 +1872,9 @@ class _Ingest:
 
         kind = SEGMENTATION_CLASSES[_text(ds, "SOPClassUID")]
         with self.all_or_nothing(
-            Message("the {kind} object", kind=Message.own(kind)), name
+            Message("the {kind} object", kind=Message.own(kind)),
+            "segmentation objects",
+            name,
         ) as scope:
             relative = PurePosixPath(
                 self.project.code,
@@ -2037,10 +2061,11 @@ class _Ingest:
         page marks the run failed (fail_abandoned_runs).
         """
         screen = self.screen
-        if self.committed:
+        units = self.report.stored_units
+        if units:
             stored = (
-                f"its first {self.committed} image series or segmentation objects "
-                f"were stored, the last that of {screen.redact(self.last_committed)}"
+                f"it stored {units_in_words(units)}, the last that of "
+                f"{screen.redact(self.last_committed)}"
             )
         else:
             stored = "nothing of it was stored"

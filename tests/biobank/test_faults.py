@@ -290,12 +290,13 @@ def test_a_dicom_import_cut_off_keeps_its_committed_series_and_says_so(
     run = ImportRun.objects.get()
     assert said == (
         f"The database connection was lost during the import of scans (import run "
-        f"{run.pk}): its first 1 image series or segmentation objects were stored, "
-        "the last that of s0.dcm; that of s1.dcm and the rest were not. The run is "
-        "marked failed. Run the same command again once the database answers: what "
-        "is stored is found, not stored twice."
+        f"{run.pk}): it stored 1 image series, the last that of s0.dcm; that of "
+        "s1.dcm and the rest were not. The run is marked failed. Run the same "
+        "command again once the database answers: what is stored is found, not "
+        "stored twice."
     )
     assert run.status == ImportRun.Status.FAILED and run.finished_at is not None
+    assert run.status_label() == "Failed after storing 1 image series"
     assert DataIssue.objects.filter(import_run=run, code="import-cut-off").exists()
     assert ImageSeries.objects.count() == ImageInstance.objects.count() == 1
 

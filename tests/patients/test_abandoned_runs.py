@@ -1,5 +1,5 @@
 """An import run whose process was killed is found and marked failed without a
-database lock (SQLite)."""
+database lock (SQLite), and a failed run's status says what it stored before."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from biobank.core.processes import ProcessMark, has_ended, process_mark
 from patients.importers.runs import end_run_hold, fail_abandoned_runs, start_run
 from patients.models import DataIssue, ImportRun
+from tests.biobank.test_faults import three_series
 from tests.conftest import grant
 
 needs_proc = pytest.mark.skipif(
@@ -144,3 +146,92 @@ def test_a_run_of_another_host_stays_running(project, child):
 
     assert fail_abandoned_runs() == []
     assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.RUNNING
+
+
+def test_a_failed_run_says_what_it_stored(project):
+    def label(**summary) -> str:
+        return ImportRun(
+            project=project, status="failed", summary=summary
+        ).status_label()
+
+    assert label() == "Failed (nothing stored)"
+    assert label(created={"patients": 0}) == "Failed (nothing stored)"
+    assert label(created={"series": 2}) == "Failed (partly stored)"
+    assert (
+        label(stored_units={"image series": 3, "segmentation objects": 1})
+        == "Failed after storing 3 image series and 1 segmentation object"
+    )
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL inside the import: nothing after it runs."""
+
+
+@needs_proc
+def test_a_dicom_run_killed_after_a_series_says_it_stored_it_everywhere(
+    tmp_path, monkeypatch, project, child, page
+):
+    """Each series' commit records the run's progress; a process killed later
+    leaves that behind, and the run page and admin list say what it stored."""
+    from radiomics.importers import dicom
+
+    folder = three_series(tmp_path / "scans")
+    original = dicom._Ingest.store_series
+    calls = {"n": 0}
+
+    def store_then_die(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Killed
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(dicom._Ingest, "store_series", store_then_die)
+    monkeypatch.setattr(dicom._Ingest, "finish", lambda self, status: None)
+    with pytest.raises(Killed):
+        call_command("ingest_dicom", str(folder), project=project.code)
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.RUNNING
+    assert run.summary["stored_units"] == {"image series": 1}
+
+    # Its process ended, and with it (PostgreSQL) its session's lock:
+    mark = process_mark(child.pid)
+    killed(child)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+    ImportRun.objects.filter(pk=run.pk).update(
+        host=mark.host, pid=mark.pid, process_key=mark.key
+    )
+    shown = page(f"/admin/imports/runs/{run.pk}/")
+    listed = page("/admin/patients/importrun/")
+
+    assert "<td>Failed after storing 1 image series</td>" in shown
+    assert "stopped before its end after storing 1 image series" in shown
+    assert "nothing was stored" not in shown
+    assert "Failed after storing 1 image series" in listed
+
+
+def test_a_dicom_run_cut_off_says_the_same_in_its_one_line_and_its_status(
+    tmp_path, monkeypatch, project
+):
+    from radiomics.importers import dicom
+
+    folder = three_series(tmp_path / "scans")
+    original = dicom._Ingest.store_series
+    calls = {"n": 0}
+
+    def store_then_lose_the_database(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise dicom._ConnectionLost("s2.dcm")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(dicom._Ingest, "store_series", store_then_lose_the_database)
+    with pytest.raises(CommandError) as cut:
+        call_command("ingest_dicom", str(folder), project=project.code)
+
+    run = ImportRun.objects.get()
+    assert "): it stored 2 image series, the last that of s1.dcm; that of s2.dcm" in (
+        str(cut.value)
+    )
+    assert run.status_label() == "Failed after storing 2 image series"
