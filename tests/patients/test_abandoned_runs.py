@@ -214,6 +214,10 @@ def test_a_dicom_run_killed_after_a_series_says_it_stored_it_everywhere(
 def test_a_dicom_run_cut_off_says_the_same_in_its_one_line_and_its_status(
     tmp_path, monkeypatch, project
 ):
+    if connection.vendor == "postgresql":
+        # The run is then recorded over a new connection, which this test's
+        # transaction does not see; test_faults.py cuts a real one there:
+        pytest.skip("checked on PostgreSQL by tests/biobank/test_faults.py")
     from radiomics.importers import dicom
 
     folder = three_series(tmp_path / "scans")
