@@ -43,6 +43,18 @@ PLASMA_VOLUME_RANGE = (
     "than any draw gives; give the volume of plasma in mL."
 )
 
+# The longest a draw may wait for its plasma to be separated, in hours: 14 days, what
+# the longest-keeping cfDNA tubes (Streck Cell-Free DNA BCT) are validated for at room
+# temperature; an EDTA tube is processed within hours, other preserving tubes within
+# 7 to 10 days. A later draw's cfDNA is diluted by the DNA of lysed blood cells, and
+# more is a unit slip (1440 for a day in minutes) or a typo.
+MAX_HOURS_TO_PROCESSING = 14 * 24
+PROCESSING_TIME_RANGE = (
+    f"Hours to processing must lie between 0 and {MAX_HOURS_TO_PROCESSING} "
+    f"({MAX_HOURS_TO_PROCESSING // 24} days), longer than any cfDNA tube keeps a draw; "
+    "give the hours from the draw to the separation of plasma."
+)
+
 
 class BloodSample(models.Model):
     """One blood draw; `drawn_on` is the local calendar day of `drawn_at`, for cohorts."""
@@ -67,7 +79,12 @@ class BloodSample(models.Model):
         help_text=f"Plasma separated, in mL: above 0, at most {MAX_PLASMA_VOLUME_ML} "
         "(the tubes of a draw pooled).",
     )
-    hours_to_processing = models.FloatField(null=True, blank=True)
+    hours_to_processing = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Hours from the draw to the separation of plasma: 0 to "
+        f"{MAX_HOURS_TO_PROCESSING} ({MAX_HOURS_TO_PROCESSING // 24} days).",
+    )
     external_sample_id = models.CharField(
         max_length=100, blank=True, help_text="Sample ID in the external biorepository."
     )
@@ -94,11 +111,15 @@ class BloodSample(models.Model):
                 name="blood_sample_plasma_volume_positive",
                 violation_error_message=PLASMA_VOLUME_RANGE,
             ),
+            # Both bounds under the name of the rule it extends, as the plasma's:
             models.CheckConstraint(
                 condition=Q(hours_to_processing__isnull=True)
-                | Q(hours_to_processing__gte=0),
+                | (
+                    Q(hours_to_processing__gte=0)
+                    & Q(hours_to_processing__lte=MAX_HOURS_TO_PROCESSING)
+                ),
                 name="blood_sample_processing_time_not_negative",
-                violation_error_message="Hours to processing cannot be negative.",
+                violation_error_message=PROCESSING_TIME_RANGE,
             ),
         ]
 

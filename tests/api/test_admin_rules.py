@@ -131,6 +131,9 @@ CASES = {
     "plasma above 100 mL": Case(
         "sample", "blood-samples", {"plasma_volume_ml": 4000}, "plasma_volume_ml"
     ),
+    "processing after 14 days": Case(
+        "sample", "blood-samples", {"hours_to_processing": 1440}, "hours_to_processing"
+    ),
 }
 
 

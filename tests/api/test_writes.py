@@ -286,25 +286,38 @@ def test_curator_creates_and_changes_a_blood_sample(curator_api, biobank):
     assert sample.hours_to_processing == 2.5
 
 
-@pytest.mark.parametrize("ml", [0, 100.5, 4000])
-def test_a_plasma_volume_out_of_range_is_refused_under_its_field(
-    curator_api, biobank, ml
+PLASMA_VOLUME_RANGE = (
+    "Plasma volume must be above 0 mL and at most 100 mL, more than any draw gives; "
+    "give the volume of plasma in mL."
+)
+PROCESSING_TIME_RANGE = (
+    "Hours to processing must lie between 0 and 336 (14 days), longer than any cfDNA "
+    "tube keeps a draw; give the hours from the draw to the separation of plasma."
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "number", "message"),
+    [
+        *(("plasma_volume_ml", ml, PLASMA_VOLUME_RANGE) for ml in (0, 100.5, 4000)),
+        *(
+            ("hours_to_processing", hours, PROCESSING_TIME_RANGE)
+            for hours in (-1, 336.5, 1440)
+        ),
+    ],
+)
+def test_a_draws_number_out_of_range_is_refused_under_its_field(
+    curator_api, biobank, field, number, message
 ):
     sample = biobank.a.sample
 
     response = curator_api.patch(
-        f"/api/blood-samples/{sample.pk}/", {"plasma_volume_ml": ml}, format="json"
+        f"/api/blood-samples/{sample.pk}/", {field: number}, format="json"
     )
 
-    assert errors_of(response) == {
-        "plasma_volume_ml": [
-            "Plasma volume must be above 0 mL and at most 100 mL, more than any "
-            "draw gives; give the volume of plasma in mL."
-        ]
-    }
-    assert BloodSample.objects.get(pk=sample.pk).plasma_volume_ml == (
-        sample.plasma_volume_ml
-    )
+    assert errors_of(response) == {field: [message]}
+    stored = BloodSample.objects.filter(pk=sample.pk).values_list(field, flat=True)
+    assert stored.get() == getattr(sample, field)
 
 
 def test_a_draw_without_its_time_is_stored_at_midnight(curator_api, biobank):
