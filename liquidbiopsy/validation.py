@@ -338,13 +338,18 @@ def check_reads_within_depth(alt_reads: int | None, depth: int | None) -> None:
         raise InvalidValue(f"exceeds the depth of {depth} reads.")
 
 
+# The code of the warning that reads_disagree gives, wherever a VAF is written:
+READS_DISAGREE = "vaf-reads-disagree"
+
+
 def reads_disagree(vaf: float | None, alt_reads: int | None, depth: int | None) -> str:
     """Return why a reported VAF cannot come from its reads, or "" when it can.
 
     Labs report a VAF from deduplicated or consensus reads, so it need not equal
     alt_reads / depth; but alt_reads more than five binomial standard deviations (and
     two reads) away from depth x VAF is no rounding: one of the three is wrong, or
-    a percent was given as a fraction. The VAF is stored as given; the importer warns.
+    a percent was given as a fraction. The VAF is stored as given; the importers, the
+    API and the admin warn (READS_DISAGREE).
     """
     if vaf is None or alt_reads is None or not depth:
         return ""

@@ -9,6 +9,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
@@ -335,6 +336,42 @@ def test_data_issue_page_links_to_the_record_it_is_about(biobank, curator_client
 
     link = f'<a href="/admin/radiomics/imagingstudy/{study.pk}/change/">'
     assert link in response.content.decode()
+
+
+# As the cfDNA importer's test: 50 of 1,000 reads cannot give a VAF of 0.30; a
+# consensus VAF a little off its raw reads (380 of 1,750) is no contradiction.
+READS_DISAGREE = (
+    "VAF is 0.3, but the reads give 50 of 1000 = 0.05; check the VAF, the reads and "
+    "the VAF's unit. The VAF is stored as given."
+)
+
+
+@pytest.mark.parametrize(
+    ("vaf", "alt_reads", "depth", "warning"),
+    [("0.30", "50", "1000", READS_DISAGREE), ("0.2257", "380", "1750", None)],
+)
+def test_the_admin_warns_of_a_vaf_its_reads_cannot_give_and_stores_it(
+    biobank, curator_client, vaf, alt_reads, depth, warning
+):
+    variant = VariantResult.objects.get()
+
+    response = edit_in_admin(
+        curator_client, variant, vaf=vaf, alt_reads=alt_reads, depth=depth
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    variant.refresh_from_db()
+    assert (variant.vaf, variant.alt_reads, variant.depth) == (
+        float(vaf),
+        int(alt_reads),
+        int(depth),
+    )
+    warned = [
+        str(message)
+        for message in get_messages(response.wsgi_request)
+        if message.level_tag == "warning"
+    ]
+    assert warned == ([f"{variant}: {warning}"] if warning else [])
 
 
 def test_the_admin_refuses_a_future_birth_year_and_diagnosis_as_the_importer_does(

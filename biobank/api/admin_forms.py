@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django import forms
+from django.contrib import messages as admin_messages
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.http import HttpRequest
 from django.utils.text import capfirst
 from rest_framework import serializers
 from simple_history.models import is_historic
@@ -35,6 +37,7 @@ from biobank.api.serializers import (
     TreatmentSerializer,
     VariantResultSerializer,
 )
+from biobank.core.importing import Problem
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -86,6 +89,8 @@ class ApiRulesForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # What the API would store with a warning (a VAF its reads cannot give):
+        self.api_warnings: list[Problem] = []
         for name, field in self.fields.items():
             rule = getattr(self.serializer_class, f"validate_{name}", None)
             if (
@@ -142,6 +147,7 @@ class ApiRulesForm(forms.ModelForm):
         if not serializer.is_valid():
             self.add_api_errors(serializer.errors)
             return
+        self.api_warnings = getattr(serializer, "warnings", [])
         # What the API would store, canonical forms and derived fields included:
         for name, value in serializer.validated_data.items():
             if is_own_value(record, name):
@@ -244,6 +250,13 @@ class ApiRulesForm(forms.ModelForm):
             return capfirst(self.instance._meta.get_field(name).verbose_name)
         except FieldDoesNotExist:
             return name
+
+
+def show_api_warnings(request: HttpRequest, form: forms.BaseForm) -> None:
+    """Show above the page what a saved form stored under the API's warnings."""
+    for warning in getattr(form, "api_warnings", ()):
+        label = form.label_of(warning.field)
+        admin_messages.warning(request, f"{form.instance}: {label} {warning.message}")
 
 
 def is_own_value(record: models.Model, name: str) -> bool:

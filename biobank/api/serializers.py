@@ -21,6 +21,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from biobank.api.access import CURATE, VIEW, may, visible_to
+from biobank.core.importing import Problem
 from biobank.core.validation import (
     InvalidValue,
     check_choice,
@@ -50,6 +51,7 @@ from liquidbiopsy.validation import (
     DERIVED_VARIANT_FIELDS,
     DRAW_REQUIRED,
     NOT_A_CONCENTRATION,
+    READS_DISAGREE,
     WHOLE_CELLS,
     WHOLE_READS,
     check_blood_volume,
@@ -66,12 +68,14 @@ from liquidbiopsy.validation import (
     check_reads_within_depth,
     find_same_platform,
     read_genomic_change,
+    reads_disagree,
     resolve_call,
 )
 from patients.models import (
     CancerType,
     ClinicalEvent,
     Consent,
+    DataIssue,
     Patient,
     Project,
     Sex,
@@ -415,6 +419,31 @@ class CuratedSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     def update(self, instance: models.Model, validated_data: dict) -> models.Model:
         instance._change_reason = "API"
         return super().update(instance, validated_data)
+
+
+def record_warnings(
+    record: models.Model, patient: Patient, warnings: list[Problem]
+) -> None:
+    """Keep a write's warnings among the data issues, as an import keeps its own.
+
+    The API's answer has no place for them: curators find them in the admin's data
+    issues (source "API"), linked to the record. A write repeating one adds none.
+    """
+    for warning in warnings:
+        DataIssue.objects.get_or_create(
+            record_type=type(record).__name__,
+            record_id=record.pk,
+            code=warning.code,
+            message=warning.message,
+            defaults={
+                "project_id": patient.project_id,
+                "patient": patient,
+                "severity": DataIssue.Severity.WARNING,
+                "source_name": warning.source,
+                "field": warning.field,
+                "value": warning.value[:200],
+            },
+        )
 
 
 def field_rule(field: str, check: Callable[[], object]) -> None:
@@ -1300,6 +1329,16 @@ class VariantResultSerializer(CuratedSerializer):
         # write names one, and an empty one gets the importers' message:
         extra_kwargs = {"gene": {"required": True, "allow_blank": True}}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # What the write stores under a doubt, as an importer's warnings (read_call):
+        self.warnings: list[Problem] = []
+
+    def save(self, **kwargs: Any) -> VariantResult:
+        variant = super().save(**kwargs)
+        record_warnings(variant, variant.assay.sample.patient, self.warnings)
+        return variant
+
     def validate_gene(self, text: str) -> str:
         try:
             return check_gene_symbol(text)
@@ -1397,6 +1436,20 @@ class VariantResultSerializer(CuratedSerializer):
             call, vaf = resolve_call(call, current("vaf"), alt_reads, depth, lod)
         except InvalidValue as exc:
             raise serializers.ValidationError({"vaf": [str(exc)]}) from None
+
+        # As in a cfDNA table, a VAF its reads cannot give is stored with a warning:
+        given = current("vaf")
+        disagreement = reads_disagree(given, alt_reads, depth)
+        if disagreement:
+            self.warnings = [
+                Problem(
+                    "API",
+                    disagreement,
+                    field="vaf",
+                    value=f"{given:g}",
+                    code=READS_DISAGREE,
+                )
+            ]
         return {"call": call, "vaf": vaf}
 
     def field_of_constraint(self, name: str, record: VariantResult) -> str:

@@ -185,6 +185,20 @@ class ProjectScopedAdmin:
         formset.form = with_api_rules(formset.form)
         return formset
 
+    def save_model(self, request: HttpRequest, obj: Model, form, change: bool) -> None:
+        from biobank.api.admin_forms import show_api_warnings
+
+        super().save_model(request, obj, form, change)
+        show_api_warnings(request, form)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        from biobank.api.admin_forms import show_api_warnings
+
+        super().save_formset(request, form, formset, change)
+        for inline_form in formset.forms:
+            if inline_form not in formset.deleted_forms:
+                show_api_warnings(request, inline_form)
+
     def formfield_for_dbfield(
         self, db_field: Field, request: HttpRequest, **kwargs: Any
     ) -> FormField | None:

@@ -39,6 +39,7 @@ from liquidbiopsy.importers.variants import (
 from liquidbiopsy.models import BloodSample, CfDNAAssay, VariantResult
 from liquidbiopsy.validation import (
     NOT_A_CONCENTRATION,
+    READS_DISAGREE,
     WHOLE_READS,
     check_call,
     check_concentration,
@@ -530,7 +531,7 @@ class _Cleaner:
                     row=line,
                     field=self.problems.column_of.get("vaf", "vaf"),
                     value=_cell(cells, "vaf"),
-                    code="vaf-reads-disagree",
+                    code=READS_DISAGREE,
                 )
             )
         return *resolved, call is not None

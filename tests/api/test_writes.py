@@ -25,7 +25,14 @@ from liquidbiopsy.models import (
     VariantResult,
 )
 from patients.importers.clinical import EVENTS, TREATMENTS, import_clinical
-from patients.models import ClinicalEvent, Consent, Patient, Project, Treatment
+from patients.models import (
+    ClinicalEvent,
+    Consent,
+    DataIssue,
+    Patient,
+    Project,
+    Treatment,
+)
 from patients.services import find_patient, is_checked_pseudonym, pseudonymise
 from tests.conftest import grant
 
@@ -635,6 +642,51 @@ def test_curator_changes_a_variant_call_and_vaf(curator_api, biobank):
     variant.refresh_from_db()
     assert (variant.call, variant.vaf) == ("not-detected", None)
     assert variant.protein_change == "p.T790M"
+
+
+# As the cfDNA importer's test: 50 of 1,000 reads cannot give a VAF of 0.30.
+VAF_READS_DISAGREE = (
+    "is 0.3, but the reads give 50 of 1000 = 0.05; check the VAF, the reads and the "
+    "VAF's unit. The VAF is stored as given."
+)
+
+
+def test_a_vaf_its_reads_cannot_give_is_stored_with_a_data_issue(curator_api, biobank):
+    variant = biobank.a.variant
+    url = f"/api/variants/{variant.pk}/"
+    disagreeing = {"vaf": 0.30, "alt_reads": 50, "depth": 1000}
+
+    changed(curator_api.patch(url, disagreeing, format="json"))
+    changed(curator_api.patch(url, disagreeing, format="json"))
+
+    variant.refresh_from_db()
+    assert (variant.vaf, variant.alt_reads, variant.depth) == (0.3, 50, 1000)
+    (issue,) = DataIssue.objects.filter(record_type="VariantResult")
+    assert (issue.record_id, issue.severity, issue.code) == (
+        variant.pk,
+        "warning",
+        "vaf-reads-disagree",
+    )
+    assert (issue.source_name, issue.field, issue.value) == ("API", "vaf", "0.3")
+    assert issue.message == VAF_READS_DISAGREE
+    assert (issue.patient, issue.project) == (
+        biobank.a.patient,
+        biobank.a.patient.project,
+    )
+
+
+def test_a_vaf_its_reads_give_is_stored_without_a_data_issue(curator_api, biobank):
+    variant = biobank.a.variant
+
+    changed(
+        curator_api.patch(
+            f"/api/variants/{variant.pk}/",
+            {"vaf": 0.2257, "alt_reads": 380, "depth": 1750},
+            format="json",
+        )
+    )
+
+    assert not DataIssue.objects.filter(record_type="VariantResult").exists()
 
 
 def test_a_variant_shows_its_dbsnp_id_and_a_write_leaves_it(curator_api, biobank):
