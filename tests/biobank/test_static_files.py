@@ -1,4 +1,7 @@
-"""Static files with DEBUG off: hashed names, gzip copies and a long cache once collected."""
+"""Static files with DEBUG off: hashed names, gzip copies and a long cache once collected.
+
+And the site's icon, linked from the pages and answered at /favicon.ico.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +66,36 @@ def test_a_file_collected_after_the_manifest_is_linked_by_its_own_name(
 
     assert url == "/static/cohorts/live_count.js"
     assert Client().get(url).status_code == 200
+
+
+def test_pages_link_the_sites_icon(client, db):
+    page = client.get("/accounts/login/").content.decode()
+
+    assert (
+        '<link rel="icon" href="/static/biobank/favicon.svg" type="image/svg+xml">'
+        in page
+    )
+
+
+def test_favicon_ico_answers_with_the_icon(client, db):
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.redirect_chain == [("/static/biobank/favicon.svg", 302)]
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert b"".join(response.streaming_content).startswith(b"<svg")
+
+
+def test_favicon_ico_answers_with_the_collected_icon(collected_storage, db):
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+    response = Client().get("/favicon.ico", follow=True)
+
+    ((url, status),) = response.redirect_chain
+    assert url.startswith("/static/biobank/favicon.") and url.endswith(".svg")
+    assert url != "/static/biobank/favicon.svg"
+    assert status == 302
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
