@@ -6,8 +6,8 @@ from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
+from biobank.core.history_admin import HistoryAdmin
 from biobank.core.scoped_admin import ProjectScopedAdmin
 from biobank.core.validation import InvalidValue
 from liquidbiopsy.hgvs import HGVSError, parse_protein_change
@@ -165,7 +165,7 @@ class VariantResultInline(
 
 
 @admin.register(BloodSample)
-class BloodSampleAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class BloodSampleAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -184,7 +184,7 @@ class BloodSampleAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(CTCCount)
-class CTCCountAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class CTCCountAdmin(ProjectScopedAdmin, HistoryAdmin):
     form = CTCCountForm
     list_display = (
         "sample",
@@ -203,7 +203,7 @@ class CTCCountAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(CfDNAAssay)
-class CfDNAAssayAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class CfDNAAssayAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "__str__",
         "sample",
@@ -225,7 +225,7 @@ class CfDNAAssayAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(VariantResult)
-class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
+class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, HistoryAdmin):
     list_display = ("gene", "protein_change", "variant_type", "call", "vaf", "sample")
     list_filter = (
         "call",
@@ -275,7 +275,7 @@ class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, SimpleHistor
 
 
 @admin.register(CirculatingRNAResult)
-class CirculatingRNAResultAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class CirculatingRNAResultAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = ("transcript", "source", "method", "call", "value", "unit", "sample")
     list_filter = ("source", "call", "transcript")
     list_select_related = ("sample__patient",)

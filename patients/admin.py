@@ -11,9 +11,9 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from biobank.api.access import MANAGE, is_site_admin
+from biobank.core.history_admin import HistoryAdmin
 from biobank.core.importing import counted
 from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.models import (
@@ -108,7 +108,7 @@ def add_patient_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
 
 
 @admin.register(Project)
-class ProjectAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class ProjectAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = ("code", "name", "created_at")
     search_fields = ("code", "name")
     date_hierarchy = "created_at"
@@ -163,7 +163,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(ProjectMembership)
-class ProjectMembershipAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class ProjectMembershipAdmin(ProjectScopedAdmin, HistoryAdmin):
     """Project managers give and take their project's roles; site admins everyone's."""
 
     form = MembershipForm
@@ -176,7 +176,7 @@ class ProjectMembershipAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class PatientAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "pseudonym",
         "project",
@@ -218,7 +218,7 @@ class PatientAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class ConsentAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "patient",
         "given_on",
@@ -241,7 +241,7 @@ class ConsentAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(Treatment)
-class TreatmentAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class TreatmentAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = ("patient", "kind", "agent", "line", "started_on", "ended_on")
     list_filter = ("kind", "line", "patient__project")
     list_select_related = ("patient",)
@@ -251,7 +251,7 @@ class TreatmentAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(ClinicalEvent)
-class ClinicalEventAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class ClinicalEventAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = ("patient", "kind", "recist", "occurred_on")
     list_filter = ("kind", "recist", "patient__project")
     list_select_related = ("patient",)

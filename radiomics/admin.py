@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from simple_history.admin import SimpleHistoryAdmin
 
+from biobank.core.history_admin import HistoryAdmin
 from biobank.core.scoped_admin import ProjectScopedAdmin
 from patients.admin import ReadOnlyAdminMixin, add_patient_inline
 from patients.models import ImportRun
@@ -115,7 +115,7 @@ class SegmentationInline(StoredOnlyMixin, ProjectScopedAdmin, admin.TabularInlin
 
 
 @admin.register(ImagingStudy)
-class ImagingStudyAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
+class ImagingStudyAdmin(IngestedOnlyMixin, ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -135,7 +135,7 @@ class ImagingStudyAdmin(IngestedOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmi
 
 
 @admin.register(ImageSeries)
-class ImageSeriesAdmin(FromTheFilesMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
+class ImageSeriesAdmin(FromTheFilesMixin, ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "__str__",
         "study",
@@ -175,7 +175,7 @@ class ImageInstanceAdmin(FromTheFilesMixin, ProjectScopedAdmin, admin.ModelAdmin
 
 
 @admin.register(Segmentation)
-class SegmentationAdmin(StoredOnlyMixin, ProjectScopedAdmin, SimpleHistoryAdmin):
+class SegmentationAdmin(StoredOnlyMixin, ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "roi_name",
         "roi_number",
@@ -218,7 +218,7 @@ class FeatureDefinitionAdmin(ProjectScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(FeatureExtraction)
-class FeatureExtractionAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class FeatureExtractionAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -315,7 +315,7 @@ class SignatureTermInline(ProjectScopedAdmin, admin.TabularInline):
 
 
 @admin.register(RadiomicSignature)
-class RadiomicSignatureAdmin(ProjectScopedAdmin, SimpleHistoryAdmin):
+class RadiomicSignatureAdmin(ProjectScopedAdmin, HistoryAdmin):
     list_display = ("name", "intercept", "cutoff", "label_below", "label_above")
     search_fields = ("name", "description", "reference")
     inlines = [SignatureTermInline]

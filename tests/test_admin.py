@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 import pytest
 from django.apps import apps
@@ -324,6 +325,34 @@ def test_history_page_lists_an_admin_edit_with_its_user_and_change(
     assert ">curator</a>" in content
     assert "<strong>Timepoint:</strong>" in content
     assert "C2D1" in content
+
+
+def change_reasons_listed(content: str) -> list[str]:
+    """Return the change reason cell of each version the history page lists."""
+    table = content.split('<table id="change-history"', 1)[1].split("</table>", 1)[0]
+    header = re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)
+    column = [name.strip() for name in header].index("Change reason")
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)
+    return [re.findall(r"<td>(.*?)</td>", row, re.S)[column].strip() for row in rows]
+
+
+def test_history_page_shows_a_dash_for_a_version_without_a_change_reason(
+    biobank, curator_client
+):
+    patient = Patient.objects.get()
+    patient._change_reason = "import_clinical a.csv row 2"
+    patient.save()
+    posted = edit_in_admin(curator_client, patient, stage="IIIb")
+    assert posted.status_code == 302, posted.context["adminform"].form.errors
+
+    response = curator_client.get(admin_url(Patient, "history", patient.pk))
+
+    # Newest first: the admin edit, the import, the creation by the test.
+    assert change_reasons_listed(response.content.decode()) == [
+        "-",
+        "import_clinical a.csv row 2",
+        "-",
+    ]
 
 
 def test_data_issue_page_links_to_the_record_it_is_about(biobank, curator_client):
