@@ -20,6 +20,7 @@ from biobank.cohorts.query import (
     CohortCriteria,
     PairMode,
     detected_variants,
+    with_lab_sample_ids,
 )
 from biobank.exports.audit import export_projects, projects_named, record_export
 from biobank.exports.dates import (
@@ -29,7 +30,7 @@ from biobank.exports.dates import (
 )
 from biobank.exports.models import ExportRecord
 from biobank.exports.records import read_dates
-from liquidbiopsy.models import BloodSample, CTCCount
+from liquidbiopsy.models import CTCCount
 from liquidbiopsy.validation import looks_like_dbsnp_id, looks_like_genomic_change
 from patients.models import CANCER_SUBTYPES_HELP, CancerType, Treatment
 from radiomics.models import FeatureValue, ImageSeries
@@ -161,20 +162,18 @@ class CohortPairViewSet(viewsets.GenericViewSet):
         return self.cohort_form().criteria()
 
     def get_queryset(self) -> QuerySet:
-        return self.cohort_form().pairs()
+        return with_lab_sample_ids(self.cohort_form().pairs())
 
     def list(self, request: Request, format: str | None = None) -> Response:
         form = self.cohort_form()
         criteria = form.criteria()
-        pairs = form.pairs()
+        pairs = with_lab_sample_ids(form.pairs())
         page = self.paginate_queryset(pairs)
         mode, projects = read_date_mode(request, page, criteria.project)
 
         evidence = collect_evidence(criteria, page)
-        lab_sample_ids = lab_sample_ids_of(page)
         for row in page:
             row["evidence"] = evidence(row)
-            row["lab_sample_id"] = lab_sample_ids.get(row["sample_id"], "")
         data = dated_rows(Dater(mode), self.get_serializer(page, many=True).data)
         record_export(
             request,
@@ -193,15 +192,6 @@ def dated_rows(dater: Dater, rows: list[dict]) -> list[dict]:
     return [
         dater.row((row["project_code"], row["patient_pseudonym"]), row) for row in rows
     ]
-
-
-def lab_sample_ids_of(rows: list[dict]) -> dict[int, str]:
-    """Return the lab's sample ID of each draw of `rows`, by its id; one query.
-
-    As stored: Dater.row hides the dates in it outside calendar mode (its text is free text: SHARED_TEXT_FIELDS).
-    """
-    draws = BloodSample.objects.filter(pk__in={row["sample_id"] for row in rows})
-    return dict(draws.values_list("pk", "external_sample_id"))
 
 
 def collect_evidence(criteria: CohortCriteria, rows: list[dict]):

@@ -391,6 +391,19 @@ def pair_queryset(
     )
 
 
+def with_lab_sample_ids(pairs: QuerySet) -> QuerySet:
+    """Return `pairs` (pair_queryset's) with each draw's lab sample ID, `lab_sample_id`.
+
+    Read in the pairs' own query from the draw it joins already (an annotation
+    reuses the joins before it), rather than by a query of its own per page. Only
+    /api/cohort-pairs/ asks for it: the pairs' other readers (the cohort page, its
+    CSV, the live count, the matrix, saved cohorts) keep the fields of CohortRow.
+    As stored: the API's Dater hides the dates in it outside calendar mode (free
+    text, not in SHARED_TEXT_FIELDS).
+    """
+    return pairs.annotate(lab_sample_id=F("patient__blood_samples__external_sample_id"))
+
+
 @dataclass(frozen=True)
 class CohortCount:
     """How many pairs a cohort holds, exact up to a limit, and of how many patients.

@@ -11,11 +11,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from liquidbiopsy.models import VariantResult
+from liquidbiopsy.models import BloodSample, VariantResult
 from patients.models import Patient, Project, Treatment
-from tests.api.conftest import results
+from tests.api.conftest import A_VALUES, add_side, results
 from tests.api.test_queries import add_patients, count_queries
 from tests.biobank.conftest import Records
 from tests.conftest import grant
@@ -440,14 +442,87 @@ def test_cohort_queries_do_not_grow_with_pairs(api, biobank):
     # Token, the reader's projects and roles (read once for the whole request), the
     # form's checks that a series of the modality and a variant of the gene are
     # stored (one EXISTS each), the form's two checks of the feature, the feature's
-    # ids, the page (no count: every pair fits on it), the draws' lab sample IDs,
-    # one query per filter with evidence (series, variants, CTCs, feature values,
-    # treatments), and the export log (the record, its projects):
-    assert len(with_six) == len(with_two) == 16, "\n".join(q[:90] for q in with_six)
+    # ids, the page (no count: every pair fits on it; its rows read their draws'
+    # lab sample IDs too), one query per filter with evidence (series, variants,
+    # CTCs, feature values, treatments), and the export log (the record, its
+    # projects):
+    assert len(with_six) == len(with_two) == 15, "\n".join(q[:90] for q in with_six)
     # A project asked for is read once, by the form; the pairs' query takes its id
     # from there rather than looking the code up again:
     with_project = count_queries(api, f"{url}&project=demo")
-    assert len(with_project) == 17, "\n".join(q[:90] for q in with_project)
+    assert len(with_project) == 16, "\n".join(q[:90] for q in with_project)
+
+
+# The draws' lab sample IDs, read in the pairs' query (a query of their own before):
+
+
+@pytest.fixture
+def two_projects(biobank, analyst) -> Project:
+    """A second project, curated by the analyst (a viewer of demo), whose patient has
+    three draws near one study; every draw has a lab sample ID with a date in it."""
+    other = Project.objects.create(code="other", name="Another trial")
+    grant(analyst, other, "curator")
+    side = add_side(other, "PT-C", biobank.mean, biobank.signature, **A_VALUES)
+    for day, serial in ((12, 2), (25, 3)):
+        BloodSample.objects.create(
+            patient=side.patient,
+            drawn_at=side.sample.drawn_at.replace(day=day),
+            external_sample_id=f"TRIAL_2020-01-{day}_T{serial}",
+        )
+    side.sample.external_sample_id = "TRIAL_2020-01-22_T1"
+    side.sample.save()
+    biobank.a.sample.external_sample_id = "CAIRO5_2020-01-22_T1"
+    biobank.a.sample.save()
+    return other
+
+
+def read_lab_sample_ids_by_their_own_query(monkeypatch) -> None:
+    """Make /api/cohort-pairs/ read its page's lab sample IDs as it did before they
+    were in the pairs' query: one query of their own, after the page."""
+    from biobank.api import cohorts
+
+    collect_evidence = cohorts.collect_evidence
+
+    def collect_evidence_and_lab_sample_ids(criteria, rows):
+        draws = BloodSample.objects.filter(pk__in={row["sample_id"] for row in rows})
+        lab_sample_ids = dict(draws.values_list("pk", "external_sample_id"))
+        for row in rows:
+            row["lab_sample_id"] = lab_sample_ids.get(row["sample_id"], "")
+        return collect_evidence(criteria, rows)
+
+    monkeypatch.setattr(cohorts, "with_lab_sample_ids", lambda pairs: pairs)
+    monkeypatch.setattr(
+        cohorts, "collect_evidence", collect_evidence_and_lab_sample_ids
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        # A viewer of demo: shifted dates, so no date of a lab sample ID shows.
+        ("window_days=30", "TRIAL_[date]_T2"),
+        ("window_days=30&dates=relative&page_size=2", "CAIRO5_[date]_T1"),
+        ("window_days=30&mode=nearest&gene=EGFR", "TRIAL_[date]_T1"),
+        # A page of other's pairs alone is the curator's: calendar dates by default.
+        ("window_days=30&page_size=2&page=2", "TRIAL_2020-01-22_T1"),
+        ("window_days=30&project=other&dates=calendar", "TRIAL_2020-01-25_T3"),
+    ],
+)
+def test_a_page_reads_its_lab_sample_ids_in_the_pairs_query_with_the_same_rows(
+    query, shown, api, two_projects, monkeypatch
+):
+    url = f"/api/cohort-pairs/?{query}"
+
+    with CaptureQueriesContext(connection) as in_the_pairs_query:
+        now = api.get(url)
+    read_lab_sample_ids_by_their_own_query(monkeypatch)
+    with CaptureQueriesContext(connection) as by_their_own_query:
+        before = api.get(url)
+
+    assert now.status_code == before.status_code == 200, now.content[:300]
+    assert now.json() == before.json()
+    assert len(in_the_pairs_query) == len(by_their_own_query) - 1
+    assert shown in {row["lab_sample_id"] for row in now.json()["results"]}
 
 
 @pytest.mark.parametrize(
@@ -518,24 +593,25 @@ def test_pairs_serialise_as_the_generic_serializer_does(biobank):
     from rest_framework import serializers
     from rest_framework.renderers import JSONRenderer
 
-    from biobank.api.cohorts import (
-        CohortPairSerializer,
-        collect_evidence,
-        lab_sample_ids_of,
+    from biobank.api.cohorts import CohortPairSerializer, collect_evidence
+    from biobank.cohorts.query import (
+        CohortCriteria,
+        pair_queryset,
+        with_lab_sample_ids,
     )
-    from biobank.cohorts.query import CohortCriteria, pair_queryset
 
     # Every filter with evidence, so that each kind of evidence is serialised:
     criteria = CohortCriteria(
         window_days=30, gene="EGFR", min_ctc_per_7_5ml=1, modality="CT",
         feature="original_firstorder_Mean", feature_min=0, before_first_treatment=True,
     )  # fmt: skip
-    rows = list(pair_queryset(criteria)) + list(pair_queryset(CohortCriteria()))
+    rows = [
+        *with_lab_sample_ids(pair_queryset(criteria)),
+        *with_lab_sample_ids(pair_queryset(CohortCriteria())),
+    ]
     evidence = collect_evidence(criteria, rows)
-    lab_sample_ids = lab_sample_ids_of(rows)
     for row in rows:
         row["evidence"] = evidence(row)
-        row["lab_sample_id"] = lab_sample_ids[row["sample_id"]]
     rows.append(rows[0] | {"drawn_at": None, "modalities": None})
 
     fast = CohortPairSerializer(rows, many=True).data
