@@ -6,8 +6,12 @@ class LiquidbiopsyConfig(AppConfig):
     name = "liquidbiopsy"
 
     def ready(self) -> None:
-        from liquidbiopsy.validation import earliest_draw_before
-        from patients.validation import RECORDS_AFTER_BIRTH
+        from liquidbiopsy.models import BloodSample
+        from patients.validation import DATED_RECORDS, DatedRecords
 
-        if earliest_draw_before not in RECORDS_AFTER_BIRTH:
-            RECORDS_AFTER_BIRTH.append(earliest_draw_before)
+        # A draw by its local day (drawn_on), as the draw rule reads drawn_at:
+        draws = DatedRecords(
+            BloodSample, "patient_id", "drawn_on", "blood draw", "drawn_at"
+        )
+        if draws not in DATED_RECORDS:
+            DATED_RECORDS.append(draws)

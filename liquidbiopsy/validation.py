@@ -15,11 +15,11 @@ from liquidbiopsy.models import (
     ABOVE_MAX_BLOOD_VOLUME,
     LOD_OUT_OF_RANGE,
     MAX_BLOOD_VOLUME_ML,
-    BloodSample,
     CfDNAAssay,
     CTCCount,
     VariantResult,
 )
+from patients.validation import check_after_birth
 
 PERCENT, FRACTION = "percent", "fraction"
 Call = VariantResult.Call
@@ -255,23 +255,7 @@ def check_concentration(ng_per_ml: float) -> float:
 
 def check_draw_after_birth(birth_year: int | None, day: dt.date | None) -> None:
     """Raise, for the draw date, when blood was drawn in a year before the patient's birth."""
-    if birth_year is not None and day is not None and day.year < birth_year:
-        raise InvalidValue("lies before the patient's birth year.", "draw-before-birth")
-
-
-def earliest_draw_before(patient_id: int, year: int) -> tuple[dt.date, str] | None:
-    """Return the day and words of the patient's earliest draw in a year before `year`."""
-    draw = (
-        BloodSample.objects.filter(
-            patient_id=patient_id, drawn_on__lt=dt.date(year, 1, 1)
-        )
-        .order_by("drawn_on", "pk")
-        .only("pk", "drawn_on")
-        .first()
-    )
-    if draw is None:
-        return None
-    return draw.drawn_on, f"blood draw {draw.pk} (drawn_at {draw.drawn_on})"
+    check_after_birth(birth_year, day, "draw-before-birth")
 
 
 def check_enrichment(text: str) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections import defaultdict
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from django.db import connection, models
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from biobank.core.validation import EARLIEST_YEAR, InvalidValue, check_between
-from patients.models import CancerType, ClinicalEvent, Sex, Treatment
+from patients.models import CancerType, ClinicalEvent, Consent, Sex, Treatment
 
 MIN_BIRTH_YEAR = EARLIEST_YEAR
 MAX_SURVIVAL_DAYS = 100 * 366
@@ -79,29 +82,128 @@ def check_diagnosis_after_birth(
         raise InvalidValue("lies before the birth year.")
 
 
-# The dated records of a patient that may not lie in a year before the birth year, kept
-# by the apps above patients (liquidbiopsy's draws: liquidbiopsy.apps). Each returns the
-# patient's earliest such record before a year, its day and its words, or None.
-EarliestBefore = Callable[[int, int], tuple[dt.date, str] | None]
-RECORDS_AFTER_BIRTH: list[EarliestBefore] = []
+def check_after_birth(
+    birth_year: int | None, day: dt.date | None, code: str = "before-birth"
+) -> None:
+    """Raise, for a record's date, when it lies in a year before the patient's birth.
+
+    A birth year tells no day: every day of the birth year itself may be the
+    patient's, so only a year before it is refused (1 January is the bound).
+    """
+    if birth_year is not None and day is not None and day.year < birth_year:
+        raise InvalidValue("lies before the patient's birth year.", code)
+
+
+@dataclass(frozen=True)
+class DatedRecords:
+    """The dated records of patients in one model, as the birth-year rule reads them.
+
+    `patient` is the lookup of the patient's id from the model, `day` the date
+    field; a record is named by `noun`, its id and `shown` (the field as the API
+    and admin call it: a draw's drawn_at, stored by day in drawn_on).
+    """
+
+    model: type[models.Model]
+    patient: str
+    day: str
+    noun: str
+    shown: str
+
+
+# Every dated record of a patient, which may not lie in a year before its birth
+# year; the apps above patients add theirs (liquidbiopsy.apps, radiomics.apps). The
+# diagnosis is the patient's own field (check_diagnosis_after_birth). NB: a
+# treatment's end and a consent's withdrawal are left out: constraints keep them
+# on or after its start, which is checked.
+DATED_RECORDS: list[DatedRecords] = [
+    DatedRecords(Consent, "patient_id", "given_on", "consent", "given_on"),
+    DatedRecords(Treatment, "patient_id", "started_on", "treatment", "started_on"),
+    DatedRecords(
+        ClinicalEvent, "patient_id", "occurred_on", "clinical event", "occurred_on"
+    ),
+]
+
+
+def earliest_records_before(births: dict[int, int]) -> dict[int, str]:
+    """Return, per patient, the words of its earliest record before its birth year.
+
+    `births` maps patient ids to the birth year each would have. One query
+    whatever the kinds of records (a UNION ALL of the records in DATED_RECORDS
+    lying before their patient's year), which finds no row unless a record is
+    refused. The patients are grouped by year, so the query grows with the
+    patients and distinct years; each kind of record repeats them, so a query
+    asks for as many patients as the database takes parameters (83 on SQLite,
+    whose limit Django puts at 999).
+    """
+    limit = connection.features.max_query_params or 2**16
+    per_query = max(1, limit // (2 * max(1, len(DATED_RECORDS))))
+    items = list(births.items())
+    earliest: dict[int, tuple[dt.date, int, int]] = {}
+    for start in range(0, len(items), per_query):
+        for patient_id, day, index, pk in _records_before(
+            items[start : start + per_query]
+        ):
+            if patient_id not in earliest or (day, index, pk) < earliest[patient_id]:
+                earliest[patient_id] = (day, index, pk)
+    return {
+        patient_id: record_words(DATED_RECORDS[index], pk, day)
+        for patient_id, (day, index, pk) in earliest.items()
+    }
+
+
+def _records_before(births: list[tuple[int, int]]) -> models.QuerySet:
+    """Return the rows (patient id, day, kind's index, id) of the records before
+    their patient's birth year, of every kind in one UNION ALL."""
+    by_year: dict[int, list[int]] = defaultdict(list)
+    for patient_id, year in births:
+        by_year[year].append(patient_id)
+
+    parts = []
+    for index, source in enumerate(DATED_RECORDS):
+        before = Q()
+        for year, patient_ids in by_year.items():
+            before |= Q(
+                **{
+                    f"{source.patient}__in": patient_ids,
+                    f"{source.day}__lt": dt.date(year, 1, 1),
+                }
+            )
+        records = source.model.objects.filter(before).order_by()
+        kind = Value(index, output_field=models.IntegerField())
+        parts.append(records.values_list(source.patient, source.day, kind, "pk"))
+    first, *others = parts
+    return first.union(*others, all=True) if others else first
+
+
+def record_words(source: DatedRecords, pk: int, day: dt.date) -> str:
+    """Name a record by kind, id and date: "blood draw 14 (drawn_at 2015-03-02)".
+
+    The calendar date, as only curators, managers and site administrators write
+    a birth year or a record, and they are shown calendar dates
+    (biobank.exports.dates.may_see_calendar).
+    """
+    return f"{source.noun} {pk} ({source.shown} {day.isoformat()})"
+
+
+def birth_after_record_message(words: str) -> str:
+    return (
+        f"lies after the patient's {words}; a patient's records cannot lie before "
+        "the birth year: correct that record first, or give an earlier birth year."
+    )
 
 
 def check_records_after_birth(patient_id: int | None, birth_year: int | None) -> None:
     """Raise for the birth year when a stored record of the patient lies before it.
 
-    The rule that refuses a draw dated before the patient's birth year, from the
+    The rule that refuses a record dated before the patient's birth year, from the
     patient's side: a birth year may not move past the records already stored.
     """
     if patient_id is None or birth_year is None:
         return
-    earliest = [find(patient_id, birth_year) for find in RECORDS_AFTER_BIRTH]
-    found = [record for record in earliest if record is not None]
-    if found:
+    found = earliest_records_before({patient_id: birth_year})
+    if patient_id in found:
         raise InvalidValue(
-            f"lies after the patient's {min(found)[1]}; a patient's records "
-            "cannot lie before the birth year: correct that record first, or give an "
-            "earlier birth year.",
-            "birth-after-record",
+            birth_after_record_message(found[patient_id]), "birth-after-record"
         )
 
 

@@ -13,3 +13,21 @@ class RadiomicsConfig(AppConfig):
 
         if stored_files.files_of not in STORED_FILE_COUNTS:
             STORED_FILE_COUNTS.append(stored_files.files_of)
+
+        from patients.validation import DATED_RECORDS, DatedRecords
+        from radiomics.models import ImageSeries, ImagingStudy
+
+        for dated in (
+            DatedRecords(
+                ImagingStudy, "patient_id", "study_date", "imaging study", "study_date"
+            ),
+            DatedRecords(
+                ImageSeries,
+                "study__patient_id",
+                "series_date",
+                "image series",
+                "series_date",
+            ),
+        ):
+            if dated not in DATED_RECORDS:
+                DATED_RECORDS.append(dated)

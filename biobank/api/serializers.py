@@ -90,6 +90,7 @@ from patients.validation import (
     RECIST,
     SEXES,
     TREATMENT_KINDS,
+    check_after_birth,
     check_age_at_diagnosis,
     check_birth_year,
     check_diagnosis_after_birth,
@@ -633,6 +634,17 @@ class PatientSerializer(WithholdsRecordKeeping, CuratedSerializer):
         return patient
 
 
+def check_dates_after_birth(record: models.Model, *names: str) -> None:
+    """Refuse, under its field, a date of a patient's record in a year before the birth year.
+
+    The rule of blood draws (BloodSampleSerializer) for the patient's other records.
+    """
+    birth_year = record.patient.birth_year
+    for name in names:
+        day = getattr(record, name)
+        field_rule(name, lambda day=day: check_after_birth(birth_year, day))
+
+
 class _PatientRecordSerializer(WithholdsRecordKeeping, CuratedSerializer):
     """A record of one patient, with the patient's pseudonym and project."""
 
@@ -662,6 +674,9 @@ class ConsentSerializer(_PatientRecordSerializer):
 
     def validate_withdrawn_on(self, day: dt.date | None) -> dt.date | None:
         return apply_rule(check_not_future, day)
+
+    def check_record(self, record: Consent) -> None:
+        check_dates_after_birth(record, "given_on", "withdrawn_on")
 
 
 class TreatmentSerializer(_PatientRecordSerializer):
@@ -693,6 +708,7 @@ class TreatmentSerializer(_PatientRecordSerializer):
         return apply_rule(check_not_future, day)
 
     def check_record(self, record: Treatment) -> None:
+        check_dates_after_birth(record, "started_on")
         field_rule(
             "ended_on",
             lambda: check_end_after_start(record.started_on, record.ended_on),
@@ -730,6 +746,9 @@ class ClinicalEventSerializer(_PatientRecordSerializer):
 
     def validate_occurred_on(self, day: dt.date) -> dt.date:
         return apply_rule(check_not_future, day)
+
+    def check_record(self, record: ClinicalEvent) -> None:
+        check_dates_after_birth(record, "occurred_on")
 
 
 class ImagingStudySerializer(_PatientRecordSerializer):

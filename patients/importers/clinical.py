@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 
 from django.utils import timezone
@@ -38,14 +39,16 @@ from patients.validation import (
     RECIST,
     SEXES,
     TREATMENT_KINDS,
+    birth_after_record_message,
+    check_after_birth,
     check_age_at_diagnosis,
     check_birth_year,
     check_diagnosis_after_birth,
     check_end_after_start,
     check_overall_survival_days,
-    check_records_after_birth,
     check_source_id,
     check_treatment_line,
+    earliest_records_before,
     find_same_treatment,
 )
 
@@ -640,6 +643,8 @@ class _Storer:
         self.update = update
         self.column_of = column_of
         self.errors: list[Problem] = []
+        # The stored patients whose birth year a row changes, checked together:
+        self.births: dict[int, tuple[CleanRow, int]] = {}
 
     def store(self, kind: str, rows: list[CleanRow]) -> None:
         for row in rows:
@@ -647,9 +652,32 @@ class _Storer:
                 self.patient(row)
             else:
                 self.record(kind, row)
+        self.check_births()
 
         if self.errors:
-            raise ImportRejected(self.errors)
+            raise ImportRejected(sorted(self.errors, key=lambda p: p.row or 0))
+
+    def check_births(self) -> None:
+        """Report each changed birth year that a stored record of its patient lies before.
+
+        One query for the file (earliest_records_before); the rows were saved, and
+        an error rejects the whole import, so nothing of it stays.
+        """
+        found = earliest_records_before(
+            {patient_id: year for patient_id, (_, year) in self.births.items()}
+        )
+        for patient_id, words in found.items():
+            row, year = self.births[patient_id]
+            self.errors.append(
+                Problem(
+                    self.source,
+                    birth_after_record_message(words),
+                    row=row.line,
+                    field=self.column_of.get("birth_year", "birth_year"),
+                    value=str(year),
+                    code="birth-after-record",
+                )
+            )
 
     def patient(self, row: CleanRow) -> None:
         patient, created = pseudonymise(self.project, row.patient_id, **row.values)
@@ -679,6 +707,8 @@ class _Storer:
         if patient is None:
             return
         model, key_fields = RECORDS[kind]
+        if not self.after_birth(patient, row):
+            return
         values = dict(row.values)
         key = {name: values.pop(name) for name in key_fields}
 
@@ -695,33 +725,48 @@ class _Storer:
             self.merge(stored, CleanRow(row.line, row.patient_id, values))
         self.links.link(row.line, patient, stored)
 
-    def born_before_records(self, patient: Patient, row: CleanRow) -> bool:
+    def after_birth(self, patient: Patient, row: CleanRow) -> bool:
+        """Return whether the row's dates lie from the patient's birth year on; else
+        report the first that does not, as the lab importers report a draw."""
+        for name in ("started_on", "occurred_on"):
+            day = row.values.get(name)
+            check = partial(check_after_birth, patient.birth_year, day)
+            if not self.passes(row, name, day, check):
+                return False
+        return True
+
+    def born_before_diagnosis(self, patient: Patient, row: CleanRow) -> bool:
         """Return whether the patient, as the row changes it, is born before its
-        stored records (draws) and its diagnosis; else report the row's error."""
-        checks = {
-            "birth_year": lambda: check_records_after_birth(
-                patient.pk, patient.birth_year
-            ),
-            "diagnosis_on": lambda: check_diagnosis_after_birth(
+        diagnosis; else report the row's error. Its stored records are checked
+        for the whole file at the end (check_births)."""
+        return self.passes(
+            row,
+            "diagnosis_on",
+            patient.diagnosis_on,
+            lambda: check_diagnosis_after_birth(
                 patient.birth_year, patient.diagnosis_on
             ),
-        }
-        for name, check in checks.items():
-            try:
-                check()
-            except InvalidValue as exc:
-                column = _FIELD_COLUMNS.get(name, name)
-                self.errors.append(
-                    Problem(
-                        self.source,
-                        str(exc),
-                        row=row.line,
-                        field=self.column_of.get(column, column),
-                        value=str(getattr(patient, name)),
-                        code=exc.code,
-                    )
+        )
+
+    def passes(
+        self, row: CleanRow, name: str, value: object, check: Callable[[], None]
+    ) -> bool:
+        """Return whether `check` passes; else report its error under the field's column."""
+        try:
+            check()
+        except InvalidValue as exc:
+            column = _FIELD_COLUMNS.get(name, name)
+            self.errors.append(
+                Problem(
+                    self.source,
+                    str(exc),
+                    row=row.line,
+                    field=self.column_of.get(column, column),
+                    value=str(value),
+                    code=exc.code,
                 )
-                return False
+            )
+            return False
         return True
 
     def agent_as_stored(self, row: CleanRow, stored: Treatment) -> Problem:
@@ -775,8 +820,11 @@ class _Storer:
 
         for name, new in changes.items():
             setattr(stored, name, new)
-        if isinstance(stored, Patient) and not self.born_before_records(stored, row):
-            return
+        if isinstance(stored, Patient):
+            if not self.born_before_diagnosis(stored, row):
+                return
+            if "birth_year" in changes and stored.birth_year is not None:
+                self.births[stored.pk] = (row, stored.birth_year)
         stored._change_reason = f"import_clinical {self.source} row {row.line}"
         stored.save(update_fields=list(changes))
         self.report.updated += 1
