@@ -49,6 +49,7 @@ from biobank.core.importing import (
     units_in_words,
 )
 from biobank.core.storage import StoragePathRefused, check_storage_path
+from biobank.core.validation import InvalidValue
 from patients.importers.runs import (
     CUT_OFF,
     CUT_OFF_MESSAGE,
@@ -60,6 +61,7 @@ from patients.importers.runs import (
 )
 from patients.models import DataIssue, ImportRun, Patient, Project, Sex
 from patients.services import add_patient, find_patient, find_patients
+from patients.validation import check_after_birth
 from radiomics.importers import fastlane, values
 from radiomics.importers.deid import (
     BatchScreen,
@@ -1724,6 +1726,18 @@ class _Ingest:
         state.is_new = True
         for problem in facts["problems"]:
             self.warn(problem, patient)
+        if series.series_date is not None and _before_birth(
+            series.series_date, patient.birth_year
+        ):
+            # As a study date before the birth year: warned about and left out.
+            series.series_date = None
+            message = Message(
+                "lies before the patient's birth year; the series is kept without its date."
+            )
+            self.warn(
+                _date_problem(header, "SeriesDate", message, "date-before-birth"),
+                patient,
+            )
 
         modalities = set(filter(None, study.modalities.split(","))) | {series.modality}
         if ",".join(sorted(modalities)) != study.modalities:
@@ -1763,7 +1777,9 @@ class _Ingest:
             scope.studies[key] = study
             return study
 
-        day, time, date_source, date_problems = choose_study_date(study_headers)
+        day, time, date_source, date_problems = choose_study_date(
+            study_headers, patient.birth_year
+        )
         age, age_header = study_age(study_headers)
         study = ImagingStudy.objects.create(
             patient=patient,
@@ -2545,14 +2561,16 @@ def series_facts(ds: Dataset, source: str) -> dict[str, object]:
 
 
 def choose_study_date(
-    headers: list[_Header],
+    headers: list[_Header], birth_year: int | None = None
 ) -> tuple[dt.date | None, dt.time | None, str, list[Problem]]:
     """Return the study's date and time, the attribute they came from, and warnings.
 
     StudyDate first, then SeriesDate, AcquisitionDate and ContentDate (the earliest
     value over the study's images); a date is never invented. Legacy forms such as
-    2021.03.14 count; placeholders such as 00000000, days before 1895 and days the
-    biobank refuses in every record (before 1880, in the future) do not.
+    2021.03.14 count; placeholders such as 00000000, days before 1895, days the
+    biobank refuses in every record (before 1880, in the future) and days in a year
+    before the patient's `birth_year` (the rule of every dated record) do not: the
+    last are warned about and passed over, as days before 1895 are.
     """
     problems: list[Problem] = []
     for date_keyword, time_keyword in STUDY_DATE_SOURCES:
@@ -2564,19 +2582,19 @@ def choose_study_date(
                 # dates (deid.normalise_temporal_values), and passed over here.
                 continue
             if day is not None and day.year < EARLIEST_IMAGING_YEAR:
+                message = Message(
+                    "is before {year}, when medical imaging began; not used as the study date.",
+                    year=Message.own(EARLIEST_IMAGING_YEAR),
+                )
                 problems.append(
-                    Problem(
-                        header.source.name,
-                        Message(
-                            "is before {year}, when medical imaging began; not used as the study date.",
-                            year=Message.own(EARLIEST_IMAGING_YEAR),
-                        ),
-                        field=tag_name(
-                            pydicom.datadict.tag_for_keyword(date_keyword) or 0
-                        ),
-                        value=header.text(date_keyword),
-                        code="implausible-date",
-                    )
+                    _date_problem(header, date_keyword, message, "implausible-date")
+                )
+            elif day is not None and _before_birth(day, birth_year):
+                message = Message(
+                    "lies before the patient's birth year; not used as the study date."
+                )
+                problems.append(
+                    _date_problem(header, date_keyword, message, "date-before-birth")
                 )
             elif day is not None:
                 found.append((day, header))
@@ -2591,7 +2609,7 @@ def choose_study_date(
                     header.source.name,
                     Message(
                         "{state}; the study date {day} was taken from {attribute}.",
-                        state=Message.own(header.study_date_state),
+                        state=Message.own(_study_date_state(header, birth_year)),
                         day=day.isoformat(),
                         attribute=Message.own(
                             tag_name(
@@ -2627,6 +2645,41 @@ def _uid_name(uid: UID) -> Message | str:
     value of the file, and so a field of the message.
     """
     return Message.own(uid.name) if uid.name != uid else str(uid)
+
+
+def _date_problem(
+    header: _Header, keyword: str, message: Message, code: str
+) -> Problem:
+    """Return the warning of a date of the header passed over, naming its attribute."""
+    return Problem(
+        header.source.name,
+        message,
+        field=tag_name(pydicom.datadict.tag_for_keyword(keyword) or 0),
+        value=header.text(keyword),
+        code=code,
+    )
+
+
+def _before_birth(day: dt.date, birth_year: int | None) -> bool:
+    try:
+        check_after_birth(birth_year, day)
+    except InvalidValue:
+        return True
+    return False
+
+
+def _study_date_state(header: _Header, birth_year: int | None) -> str:
+    """Say why the header's StudyDate was passed over (_state_of, read with the file),
+    or that it lies before the patient's birth year, known only once stored."""
+    day = values.parse_da(header.text("StudyDate"))
+    if (
+        day is not None
+        and values.refused_day(day) is None
+        and day.year >= EARLIEST_IMAGING_YEAR
+        and _before_birth(day, birth_year)
+    ):
+        return "lies before the patient's birth year"
+    return header.study_date_state
 
 
 def _state_of(ds: Dataset, keyword: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from patients.models import DataIssue, ImportRun
-from patients.services import find_patient
+from patients.services import find_patient, pseudonymise
 from radiomics.importers.dicom import ingest_dicom
 from radiomics.models import ImageInstance, ImageSeries, ImagingStudy
 from tests.radiomics.conftest import build_ct, set_raw, stored_dataset, write_part10
@@ -175,6 +175,47 @@ def test_a_refused_date_that_deidentification_replaces_is_warned_about_without_i
     assert "2099" not in everything_said(report)
     stored = stored_dataset(ImageInstance.objects.get())
     assert stored.OperatorIdentificationSequence[0].ExpiryDate != "20990704"
+
+
+# Dates before the patient's birth year
+
+
+def test_dates_before_the_patients_birth_year_are_warned_about_and_not_stored(
+    make_ct, inbox, project
+):
+    pseudonymise(project, "SYN-9001", birth_year=2023)
+    make_ct(StudyDate="20221231", SeriesDate="20221231", AcquisitionDate="20230102")
+
+    report = ingest_dicom(inbox, project)
+
+    study, series = ImagingStudy.objects.get(), ImageSeries.objects.get()
+    assert (study.study_date, study.date_source) == (
+        dt.date(2023, 1, 2),
+        "AcquisitionDate",
+    )
+    assert series.series_date is None
+    warned = [
+        (p.field, p.value) for p in report.warnings if p.code == "date-before-birth"
+    ]
+    assert warned == [
+        ("StudyDate (0008,0020)", "20221231"),
+        ("SeriesDate (0008,0021)", "20221231"),
+        ("SeriesDate (0008,0021)", "20221231"),
+    ]
+    fallback = next(p for p in report.warnings if p.code == "study-date-fallback")
+    assert fallback.message.startswith("lies before the patient's birth year;")
+    assert stored_dataset(ImageInstance.objects.get()).StudyDate == "20221231"
+
+
+def test_dates_in_the_patients_birth_year_are_stored(make_ct, inbox, project):
+    pseudonymise(project, "SYN-9001", birth_year=2022)
+    make_ct(StudyDate="20220101", SeriesDate="20220101")
+
+    report = ingest_dicom(inbox, project)
+
+    assert ImagingStudy.objects.get().study_date == dt.date(2022, 1, 1)
+    assert ImageSeries.objects.get().series_date == dt.date(2022, 1, 1)
+    assert not [p for p in report.warnings if p.code == "date-before-birth"]
 
 
 # Integer and decimal strings that are no number
