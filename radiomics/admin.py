@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -12,8 +15,10 @@ from django.urls import URLPattern, path
 
 from biobank.core.history_admin import HistoryAdmin
 from biobank.core.scoped_admin import ProjectScopedAdmin
+from biobank.core.validation import InvalidValue
 from patients.admin import ReadOnlyAdminMixin, add_patient_inline
 from patients.models import ImportRun
+from patients.validation import check_after_birth
 from radiomics.models import (
     DeidentifiedAttribute,
     FeatureDefinition,
@@ -114,8 +119,21 @@ class SegmentationInline(StoredOnlyMixin, ProjectScopedAdmin, admin.TabularInlin
     show_change_link = True
 
 
+class ImagingStudyForm(forms.ModelForm):
+    def clean_study_date(self) -> dt.date | None:
+        """Refuse a study date in a year before the patient's birth year, as the API
+        refuses any other record so dated (DICOM ingest warns and leaves it out)."""
+        day = self.cleaned_data["study_date"]
+        try:
+            check_after_birth(self.instance.patient.birth_year, day)
+        except InvalidValue as error:
+            raise forms.ValidationError(f"Study date {error}") from None
+        return day
+
+
 @admin.register(ImagingStudy)
 class ImagingStudyAdmin(IngestedOnlyMixin, ProjectScopedAdmin, HistoryAdmin):
+    form = ImagingStudyForm
     list_display = (
         "__str__",
         "patient",

@@ -8,9 +8,8 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from biobank.core.storage import clean_storage_path
-from biobank.core.validation import InvalidValue, clean_dates
+from biobank.core.validation import clean_dates
 from patients.models import ImportRun, Patient
-from patients.validation import check_after_birth
 
 
 class ImagingStudy(models.Model):
@@ -60,16 +59,9 @@ class ImagingStudy(models.Model):
         return f"{self.modalities or 'Study'} {self.study_date or 'undated'} of {self.patient}"
 
     def clean(self) -> None:
-        """Refuse in forms a study date the importers refuse (future, before 1880,
-        before the patient's birth year: DICOM ingest warns and leaves it out)."""
+        """Refuse in forms a study date the importers refuse (future, before 1880)."""
         super().clean()
         clean_dates(self, {"study_date": "Study date"})
-        if self.patient_id is None:
-            return
-        try:
-            check_after_birth(self.patient.birth_year, self.study_date)
-        except InvalidValue as error:
-            raise ValidationError({"study_date": f"Study date {error}"}) from None
 
 
 class ImageSeries(models.Model):
