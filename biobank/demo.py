@@ -502,7 +502,7 @@ def generate_patient_records(
             day + dt.timedelta(days=course_rng.randint(-6, 6)) for day in study_dates
         }
         draw_days |= {first_scan + dt.timedelta(days=60 * k) for k in range(1, 4)}
-        accession = course_rng.randrange(10_000, 100_000)
+        accession = free_accession(patient, course_rng.randrange(10_000, 100_000))
         days = sorted(draw_days)
         for number, day in enumerate(days, start=1):
             is_baseline = day < course.started_on and (
@@ -516,6 +516,17 @@ def generate_patient_records(
                 timepoint_of(day, course, is_baseline),
                 course_rng,
             )
+
+
+def free_accession(patient: Patient, accession: int) -> int:
+    """Return `accession`, or the next one that no other patient of the project's draws
+    carries: a lab sample ID names one tube (BloodSample.same_sample_id_draw)."""
+    others = BloodSample.objects.filter(patient__project_id=patient.project_id).exclude(
+        patient=patient
+    )
+    while others.filter(external_sample_id__startswith=f"LB{accession}-").exists():
+        accession = 10_000 + (accession + 1 - 10_000) % 90_000
+    return accession
 
 
 @dataclass

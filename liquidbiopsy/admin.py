@@ -35,8 +35,36 @@ class ImportedVariantsMixin:
         return False
 
 
+class BloodSampleFormSet(BaseInlineFormSet):
+    """A patient's draws, no two of which carry one lab sample ID.
+
+    Each draw is checked against the stored ones (BloodSample.clean); two draws of
+    one save giving the same new ID are not stored yet, so they are checked here.
+    NB: IDs swapped between two stored draws in one save are refused too, as each
+    is checked against the other's stored ID; change them in two saves.
+    """
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            sample_id = data.get("external_sample_id") or ""
+            if sample_id in seen:
+                form.add_error(
+                    "external_sample_id",
+                    f"Lab sample ID {sample_id} is given to another draw of this "
+                    "patient on this page: a lab sample ID names one tube.",
+                )
+            if sample_id:
+                seen.add(sample_id)
+
+
 class BloodSampleInline(ProjectScopedAdmin, admin.TabularInline):
     model = BloodSample
+    formset = BloodSampleFormSet
     extra = 0
     fields = ("drawn_at", "drawn_on", "timepoint", "tube_type", "external_sample_id")
     readonly_fields = ("drawn_on",)

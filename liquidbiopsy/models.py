@@ -94,7 +94,16 @@ class BloodSample(models.Model):
 
     class Meta:
         ordering = ["patient", "drawn_at"]
-        indexes = [models.Index(fields=["patient", "drawn_on"])]
+        indexes = [
+            models.Index(fields=["patient", "drawn_on"]),
+            # The draws of a lab sample ID, looked up before a draw is stored with
+            # one (same_sample_id_draw); only the draws that have one:
+            models.Index(
+                fields=["external_sample_id"],
+                name="blood_sample_lab_id",
+                condition=~Q(external_sample_id=""),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "drawn_at", "external_sample_id"],
@@ -124,12 +133,7 @@ class BloodSample(models.Model):
         ]
 
     def __str__(self) -> str:
-        drawn = self.drawn
-        if isinstance(drawn, dt.datetime):
-            return (
-                f"Draw of {self.patient} at {timezone.localtime(drawn):%Y-%m-%d %H:%M}"
-            )
-        return f"Draw of {self.patient} on {drawn.isoformat()}"
+        return f"Draw of {self.patient} {self.when_drawn}"
 
     def save(self, *args, **kwargs) -> None:
         self.drawn_on = timezone.localdate(self.drawn_at)
@@ -157,6 +161,36 @@ class BloodSample(models.Model):
                 }
             )
 
+    def same_sample_id_draw(self) -> BloodSample | None:
+        """Return another draw of this draw's project that carries its lab sample ID.
+
+        A lab sample ID names one tube, so two draws of a project carrying it are a
+        curation error (sample_id_taken_message). An empty ID names none.
+        NB: no database constraint holds this rule: the project is the patient's,
+        and a unique index cannot reach through the patient. Two writes of the same
+        ID at the same moment may both pass.
+        """
+        if not self.external_sample_id or self.patient_id is None:
+            return None
+        return (
+            BloodSample.objects.filter(
+                external_sample_id=self.external_sample_id,
+                patient__project_id=self.patient.project_id,
+            )
+            .exclude(pk=self.pk)
+            .select_related("patient")
+            .order_by("drawn_at", "pk")
+            .first()
+        )
+
+    @property
+    def when_drawn(self) -> str:
+        """Return "at 2024-03-02 09:30" (local time) or "on 2024-03-02" (time unknown)."""
+        drawn = self.drawn
+        if isinstance(drawn, dt.datetime):
+            return f"at {timezone.localtime(drawn):%Y-%m-%d %H:%M}"
+        return f"on {drawn.isoformat()}"
+
     @property
     def drawn(self) -> dt.datetime | dt.date:
         """When blood was drawn, as pages show it: the moment, or its day alone.
@@ -167,6 +201,21 @@ class BloodSample(models.Model):
         if self.is_time_known:
             return self.drawn_at
         return timezone.localdate(self.drawn_at)
+
+
+def sample_id_taken_message(other: BloodSample) -> str:
+    """Return why a lab sample ID carried by `other` is refused for another draw.
+
+    The draw is named by its patient's pseudonym and its day (and time, when known)
+    in TIME_ZONE, as the pages show it to the curators who may write draws; never
+    by a source identifier.
+    """
+    return (
+        "is the lab sample ID of another draw of this project: the draw of patient "
+        f"{other.patient.pseudonym} {other.when_drawn} (blood sample {other.pk}). "
+        "A lab sample ID names one tube: correct the ID of one of the draws, or, if "
+        "both are the same draw, give that draw's patient and date."
+    )
 
 
 CTC_PLATFORM_TAKEN = (

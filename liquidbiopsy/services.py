@@ -11,7 +11,13 @@ from typing import TypeVar
 from django.db import connection, models, transaction
 from simple_history.utils import bulk_create_with_history
 
-from liquidbiopsy.models import BloodSample, CfDNAAssay, CTCCount, VariantResult
+from liquidbiopsy.models import (
+    BloodSample,
+    CfDNAAssay,
+    CTCCount,
+    VariantResult,
+    sample_id_taken_message,
+)
 from liquidbiopsy.validation import is_below_lod
 from patients.models import Patient
 
@@ -41,6 +47,14 @@ class StoredRecordDiffers(Exception):
         )
 
 
+class SampleIdTaken(Exception):
+    """A new draw's lab sample ID is carried by another draw of its project; nothing was stored."""
+
+    def __init__(self, other: BloodSample) -> None:
+        self.other = other
+        super().__init__(sample_id_taken_message(other))
+
+
 def differences(record: models.Model, values: dict[str, object]) -> list[Difference]:
     """Return the given values that differ from the record's; floats compare to 1e-9."""
     found = []
@@ -68,6 +82,12 @@ def find_or_create_sample(
     time matches the same moment or a stored draw of that day without a time. The
     external sample ID, when given, must match too. A stored draw is never changed:
     `details` (timepoint, tube type, ...) only fill a new draw.
+
+    Raises
+    ------
+    SampleIdTaken
+        When the draw is new and another draw of the project carries its lab
+        sample ID.
     """
     found = find_sample(patient, drawn_at, is_time_known, external_sample_id)
     if found is not None:
@@ -80,6 +100,9 @@ def find_or_create_sample(
         external_sample_id=external_sample_id,
         **details,
     )
+    other = sample.same_sample_id_draw()
+    if other is not None:
+        raise SampleIdTaken(other)
     sample.save()
     logger.info("Blood sample %s created for %s", sample.pk, patient.pseudonym)
     return sample, True

@@ -44,6 +44,7 @@ from liquidbiopsy.models import (
     CirculatingRNAResult,
     CTCCount,
     VariantResult,
+    sample_id_taken_message,
 )
 from liquidbiopsy.services import detected_under, find_sample
 from liquidbiopsy.validation import (
@@ -1106,6 +1107,17 @@ class BloodSampleSerializer(_PatientRecordSerializer):
                 stored, ["patient", "draw", "external_sample_id"]
             )
             raise serializers.ValidationError({"drawn_at": [message]})
+        # A lab sample ID names one tube: another draw of the project carrying it is
+        # a curation error (the importers' rule too; the admin's through this one).
+        # Checked when the ID or its patient is written, so that a draw stored with
+        # a taken ID before this rule can still be changed otherwise:
+        written = set(getattr(self, "initial_data", {}))
+        if record.pk is not None and not written & {"external_sample_id", "patient"}:
+            return
+        other = record.same_sample_id_draw()
+        if other is not None:
+            message = sample_id_taken_message(other)
+            raise serializers.ValidationError({"external_sample_id": [message]})
 
 
 class _SampleRecordSerializer(CuratedSerializer):

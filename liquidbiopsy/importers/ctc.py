@@ -27,6 +27,7 @@ from liquidbiopsy.importers.common import (
 )
 from liquidbiopsy.models import BloodSample, CTCCount
 from liquidbiopsy.services import (
+    SampleIdTaken,
     StoredRecordDiffers,
     find_or_create_sample,
     store_ctc_count,
@@ -295,13 +296,26 @@ def _count(
 
 
 def _store(row: CTCRow, report: LabReport, errors: list[Problem]) -> None:
-    sample, created = find_or_create_sample(
-        row.patient,
-        row.draw.drawn_at,
-        row.draw.is_time_known,
-        row.sample_id,
-        **row.sample_details,
-    )
+    try:
+        sample, created = find_or_create_sample(
+            row.patient,
+            row.draw.drawn_at,
+            row.draw.is_time_known,
+            row.sample_id,
+            **row.sample_details,
+        )
+    except SampleIdTaken as exc:
+        errors.append(
+            Problem(
+                report.source,
+                str(exc),
+                row=row.line,
+                field="sample_id",
+                value=row.sample_id,
+                code="sample-id-taken",
+            )
+        )
+        return
     if created:
         report.count("blood samples")
     values = dict(row.values)

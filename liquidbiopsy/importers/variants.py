@@ -32,6 +32,7 @@ from liquidbiopsy.hgvs import (
 from liquidbiopsy.importers.common import Draw, LabReport, RowProblems
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from liquidbiopsy.services import (
+    SampleIdTaken,
     StoredRecordDiffers,
     detected_under,
     find_or_create_assay,
@@ -566,7 +567,8 @@ def store_variant_rows(
 
     A variant already stored with the same measurement is a duplicate, skipped; with
     another it is the row's problem and is not stored. An assay whose stored values
-    differ from the rows' rejects those rows, and their new draw is not kept either.
+    differ from the rows' rejects those rows, and their new draw is not kept either;
+    so does a new draw whose lab sample ID another draw of the project carries.
     The calls of an assay are made against its one limit of detection, once it is
     found (_limit_of): rows giving a limit go before the rows of the same assay that
     give none, which then take it, whatever their order in the file.
@@ -596,6 +598,12 @@ def store_variant_rows(
             continue
         except LimitContradicted as exc:
             refused.append(_limit_refused(report, group[0], exc, given_by, lod_of_file))
+            continue
+        except SampleIdTaken as exc:
+            for row in group:
+                problems.add(
+                    row.line, "sample_id", str(exc), row.sample_id, "sample-id-taken"
+                )
             continue
         if refused:
             continue  # the file is rejected: nothing more to store

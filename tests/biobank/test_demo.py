@@ -490,6 +490,28 @@ def test_demo_draws_carry_lab_sample_ids_and_timepoints_free_of_dates():
 
 
 @pytest.mark.django_db
+def test_demo_patients_drawing_the_same_accession_get_lab_sample_ids_of_their_own(
+    monkeypatch,
+):
+    # A lab sample ID names one tube: two patients whose generators drew the same
+    # accession would share LBnnnnn-01.
+    randrange = random.Random.randrange
+
+    def one_accession(self, start, stop=None, step=1):
+        if (start, stop) == (10_000, 100_000):
+            return 45707
+        return randrange(self, start, stop, step)
+
+    monkeypatch.setattr(random.Random, "randrange", one_accession)
+
+    demo.build_demo(radiomics=False)
+
+    ids = list(BloodSample.objects.values_list("external_sample_id", flat=True))
+    assert len(set(ids)) == len(ids), sorted(ids)
+    assert {sample_id[:7] for sample_id in ids} >= {"LB45707", "LB45708"}
+
+
+@pytest.mark.django_db
 def test_a_viewer_sees_each_demo_draw_named_by_its_sample_id(client, django_user_model):
     demo.build_demo(radiomics=False)
     project = Project.objects.get(code=demo.DEMO_PROJECT)

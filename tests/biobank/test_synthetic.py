@@ -175,6 +175,16 @@ def test_sizes_follow_the_issue(biobank):
     assert {row["genes"] for row in panels} <= set(range(10, 31))
 
 
+def test_every_draw_of_the_project_has_a_lab_sample_id_of_its_own(biobank):
+    # A lab sample ID names one tube (BloodSample.same_sample_id_draw):
+    ids = BloodSample.objects.filter(patient__project__code="synth").values_list(
+        "external_sample_id", flat=True
+    )
+
+    assert all(ids)
+    assert len(set(ids)) == len(ids)
+
+
 def test_ctc_counts_are_overdispersed_with_many_zeros(biobank):
     counts = list(CTCCount.objects.values_list("count", flat=True))
 
