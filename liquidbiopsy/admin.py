@@ -17,9 +17,14 @@ from liquidbiopsy.models import (
     CfDNAAssay,
     CirculatingRNAResult,
     CTCCount,
+    GenomeBuild,
     VariantResult,
 )
-from liquidbiopsy.validation import DERIVED_VARIANT_FIELDS, check_platform
+from liquidbiopsy.validation import (
+    ACCEPTED_BUILDS,
+    DERIVED_VARIANT_FIELDS,
+    check_platform,
+)
 from patients.admin import add_patient_inline
 
 CTC_PLATFORM_HELD = (
@@ -283,6 +288,17 @@ class VariantResultAdmin(ImportedVariantsMixin, ProjectScopedAdmin, HistoryAdmin
     @admin.display(description="blood sample", ordering="assay__sample__drawn_at")
     def sample(self, variant: VariantResult) -> BloodSample:
         return variant.assay.sample
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "genome_build" and field is not None:
+            # A build outside the list (a revert to a version stored as hg19, a
+            # posted form) is refused naming the builds, as the API refuses it:
+            field.error_messages["invalid_choice"] = (
+                f"Genome build %(value)s is not one the biobank stores; choose "
+                f"{' or '.join(GenomeBuild.values)} ({ACCEPTED_BUILDS} in files)."
+            )
+        return field
 
     def get_search_results(self, request, queryset, search_term: str):
         """Also find a protein change written in any HGVS spelling (p.Gly12Asp, G12D)."""

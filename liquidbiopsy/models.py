@@ -355,6 +355,17 @@ class CfDNAAssay(models.Model):
         return f"{self.method} {self.panel}".strip()
 
 
+class GenomeBuild(models.TextChoices):
+    """The genome builds a variant's genomic change is stored in, by name.
+
+    Files spell them otherwise (validation.GENOME_BUILDS): those spellings are
+    stored under these names (validation.check_genome_build, migration 0026).
+    """
+
+    GRCH37 = "GRCh37", "GRCh37 (hg19)"
+    GRCH38 = "GRCh38", "GRCh38 (hg38)"
+
+
 class VariantQuerySet(models.QuerySet):
     def detected(self) -> VariantQuerySet:
         return self.filter(call=VariantResult.Call.DETECTED)
@@ -452,7 +463,13 @@ class VariantResult(models.Model):
     genomic_change = models.CharField(
         max_length=100, blank=True, help_text="chrom:pos ref>alt"
     )
-    genome_build = models.CharField(max_length=10, blank=True)
+    genome_build = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=GenomeBuild,
+        help_text="GRCh37 or GRCh38; the importers and the API read hg19, b37, "
+        "hs37d5 and patches (GRCh37.p13) as GRCh37, hg38 as GRCh38.",
+    )
     dbsnp_id = models.CharField(
         "dbSNP ID",
         max_length=20,

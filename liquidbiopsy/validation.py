@@ -420,12 +420,13 @@ def read_genomic_change(text: str) -> str:
 
     gnomAD's variant IDs (17-7578263-G-A, chr17-7578263-G-A), which write the VCF's
     CHROM, POS, REF and ALT joined by hyphens, are read too; digits of any script
-    and any dash as ascii_digits_and_dashes reads them.
+    and any dash as ascii_digits_and_dashes reads them. A change written with its
+    build (GRCh37:7:55249071 C>T) is refused saying where the build goes.
     """
     text = ascii_digits_and_dashes(text).strip()
     match = _POSITION.match(text) or _HYPHENATED.match(text)
     if match is None:
-        raise InvalidValue(NOT_A_GENOMIC_CHANGE)
+        raise InvalidValue(_not_a_genomic_change(text))
     ref, alt = (
         "" if match[name] in ("(null)", "-") else match[name] for name in ("ref", "alt")
     )
@@ -456,9 +457,83 @@ GENOME_BUILDS = {
 }
 # A build after the change asked for: "7:55249071 C>T hg38", "... (GRCh38)":
 _ASKED_BUILD = re.compile(
-    r"[\s,]+\(?(?P<build>GRCh3[78]|hg19|hg38|b37|hs37d5)(?:\.p\d+)?\)?\s*$",
+    r"[\s,]+\(?(?P<build>GRCh3[78]|hg19|hg38|b37|hs37d5)(?:\.p\d+|-lite)?\)?\s*$",
     re.IGNORECASE,
 )
+ACCEPTED_BUILDS = (
+    "GRCh37 (also written hg19, b37, hs37d5, 37, or with its patch: GRCh37.p13) or "
+    "GRCh38 (hg38, 38, GRCh38.p14)"
+)
+# A genome build as files and curators write it: a spelling of GENOME_BUILDS, with
+# a patch (GRCh37.p13) or TCGA's -lite, or a MAF's NCBI_Build number alone (37):
+_BUILD_SPELLING = re.compile(
+    r"^(?P<build>GRCh3[78]|hg19|hg38|b37|hs37d5|3[78])(?:\.p\d+|-lite)?$",
+    re.IGNORECASE,
+)
+# A word that reads as a build, known or not, written before a genomic change
+# (GRCh37:chr7:g.55249071C>T, hg19 7:55249071 C>T) or after it (7:55249071 C>T hg99):
+_BUILD_WORD = r"\(?(?P<build>(?:GRCh|hg|b)\d+(?:\.p\d+|-lite)?|hs\d+d\d+)\)?"
+_BUILD_BEFORE = re.compile(
+    rf"^\s*{_BUILD_WORD}\s*[:,\s]\s*(?P<change>\S.*)$", re.IGNORECASE | re.ASCII
+)
+_BUILD_AFTER = re.compile(
+    rf"^(?P<change>.*?\S)[\s,]+{_BUILD_WORD}\s*$", re.IGNORECASE | re.ASCII
+)
+
+
+def check_genome_build(text: str) -> str:
+    """Return a genome build by its stored name: GRCh37 for hg19, b37, GRCh37.p13, 37.
+
+    Empty stays empty (no build given). The API, the admin and the importers store
+    nothing else (models.GenomeBuild).
+    """
+    text = text.strip()
+    if not text:
+        return ""
+    match = _BUILD_SPELLING.match(text)
+    if match is None:
+        raise InvalidValue(
+            f"is not a genome build the biobank knows; give {ACCEPTED_BUILDS}.",
+            "unknown-genome-build",
+        )
+    build = match["build"]
+    return genome_build_name(f"GRCh{build}" if build.isdigit() else build)
+
+
+def build_written_with(text: str) -> tuple[str, str, str] | None:
+    """Return (change, build as written, "before" or "after") of a genomic change
+    written with a build beside it, known or not; None for any other text."""
+    text = ascii_digits_and_dashes(text)
+    for pattern, where in ((_BUILD_BEFORE, "before"), (_BUILD_AFTER, "after")):
+        match = pattern.match(text)
+        if match is not None and _GENOMIC_START.match(match["change"]):
+            return match["change"].strip(), match["build"], where
+    return None
+
+
+def _not_a_genomic_change(text: str) -> str:
+    """Return why `text` is no genomic change to store; one written with its build
+    is told to give the build apart, under genome_build (the API's field, the cfDNA
+    table's column)."""
+    written = build_written_with(text)
+    if written is None:
+        return NOT_A_GENOMIC_CHANGE
+    change, build, _ = written
+    try:
+        shown = read_genomic_change(change)
+    except InvalidValue:
+        try:
+            shown = read_hgvs_genomic_change(change)[0]
+        except InvalidValue:
+            shown = "17:7578263 G>A"
+    try:
+        named = f"as {check_genome_build(build)}"
+    except InvalidValue:
+        named = f"as {ACCEPTED_BUILDS}; {build} is none of them"
+    return (
+        f"writes the genome build {build} in the genomic change; give the change "
+        f"alone ({shown}) and its build under genome_build, {named}."
+    )
 
 
 def genome_build_name(stored: str) -> str:
@@ -485,6 +560,7 @@ def split_genome_build(text: str) -> tuple[str, str]:
         written after it.
     """
     text = ascii_digits_and_dashes(text)
+    _refuse_build_misplaced(text)
     asked = _ASKED_BUILD.search(text)
     change = text if asked is None else text[: asked.start()]
     build = "" if asked is None else genome_build_name(asked["build"])
@@ -497,6 +573,30 @@ def split_genome_build(text: str) -> tuple[str, str]:
             f"names {named} by its accession and {build} after it; give one build."
         )
     return change, build or named
+
+
+def _refuse_build_misplaced(text: str) -> None:
+    """Refuse a change asked for with its build before it, or with an unknown build
+    after it, saying how to give the build: after the change, by one of its names."""
+    written = build_written_with(text)
+    if written is None:
+        return
+    change, build, where = written
+    try:
+        name = check_genome_build(build)
+    except InvalidValue:
+        raise InvalidValue(
+            f"names the genome build {build}, which the biobank does not know; write "
+            f"{ACCEPTED_BUILDS} after the change ({change} GRCh37), or leave the "
+            "build out."
+        ) from None
+    if where == "after":
+        return  # where _ASKED_BUILD reads it
+    raise InvalidValue(
+        f"writes its genome build {build} before the change; write the build after "
+        f"it ({change} {name}), or give an HGVS change on the chromosome's RefSeq "
+        "accession, which names its build (NC_000007.13:g.55249071C>T is GRCh37)."
+    )
 
 
 # The RefSeq accession of each chromosome: one number, and a version for each build
@@ -679,8 +779,11 @@ def dbsnp_ids_in(cell: str) -> list[str]:
 
 def looks_like_genomic_change(text: str) -> bool:
     """Return whether a variant asked for is a genomic change (17:7578263 G>A), in
-    digits of any script and with any dash (ascii_digits_and_dashes)."""
-    return bool(_GENOMIC_START.match(ascii_digits_and_dashes(text)))
+    digits of any script and with any dash (ascii_digits_and_dashes); one with a
+    build before it too (GRCh37:7:55249071 C>T), which split_genome_build refuses
+    saying where the build goes."""
+    text = ascii_digits_and_dashes(text)
+    return bool(_GENOMIC_START.match(text)) or build_written_with(text) is not None
 
 
 def read_shown_genomic_change(text: str) -> str:

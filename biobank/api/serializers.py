@@ -43,6 +43,7 @@ from liquidbiopsy.models import (
     CfDNAAssay,
     CirculatingRNAResult,
     CTCCount,
+    GenomeBuild,
     VariantResult,
     sample_id_taken_message,
 )
@@ -62,6 +63,7 @@ from liquidbiopsy.validation import (
     check_draw_after_birth,
     check_enrichment,
     check_fraction,
+    check_genome_build,
     check_limit_of_detection,
     check_method,
     check_platform,
@@ -1324,6 +1326,14 @@ class VariantResultSerializer(CuratedSerializer):
         allow_blank=True,
         help_text="SNV, MNV, indel, fusion, CNV or other (or a word the importers take "
         "for one); left out, the alteration gives it.",
+    )
+    genome_build = RuleChoiceField(
+        check_genome_build,
+        choices=GenomeBuild.choices,
+        required=False,
+        allow_blank=True,
+        help_text="GRCh37 or GRCh38, the build of genomic_change; hg19, b37, hs37d5, "
+        "37 and patches (GRCh37.p13) are stored as GRCh37, hg38 and 38 as GRCh38.",
     )
     vaf = serializers.FloatField(required=False, allow_null=True)
     alt_reads = whole_number(WHOLE_READS)

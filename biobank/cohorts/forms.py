@@ -409,9 +409,9 @@ def unstored_build_refusal(variant: str) -> str | None:
     if build in stored:
         return None
     # Only GRCh37 and GRCh38 can be asked for; without a build a change matches
-    # variants of any build (hg18) or of none. Those two alone are named: a build is
-    # free text (the API, a cfDNA table), and another project's would be shown to
-    # readers of this one (review rv4).
+    # variants of any build (hg18) or of none. Those two alone are named: a build
+    # stored as free text before migration 0026 that names neither is left as it
+    # was, and another project's would be shown to readers of this one (review rv4).
     askable = [name for name in stored if name in GENOME_BUILDS]
     others = len(stored) > len(askable)
     named = ", ".join(askable) or ("others only" if others else "none named")

@@ -45,6 +45,7 @@ from liquidbiopsy.validation import (
     check_concentration,
     check_detected_above_lod,
     check_fraction,
+    check_genome_build,
     check_limit_of_detection,
     check_method,
     check_reads,
@@ -449,7 +450,12 @@ class _Cleaner:
         except InvalidValue as exc:
             self.problems.add(line, "genomic_change", str(exc), text)
             return {}
-        return {"genomic_change": change, "genome_build": cells.get("genome_build", "")}
+        build = _cell(cells, "genome_build")
+        try:
+            return {"genomic_change": change, "genome_build": check_genome_build(build)}
+        except InvalidValue as exc:
+            self.problems.add(line, "genome_build", str(exc), build, exc.code)
+            return {}
 
     def assay_method(self, line: int, cells: dict[str, str]) -> str | None:
         text = _cell(cells, "method") or self.method or CfDNAAssay.Method.TARGETED_NGS

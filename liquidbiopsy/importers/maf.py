@@ -46,6 +46,7 @@ from liquidbiopsy.importers.variants import (
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from liquidbiopsy.validation import (
     WHOLE_READS,
+    check_genome_build,
     check_reads,
     genomic_change,
     read_whole,
@@ -457,6 +458,7 @@ class _Cleaner:
         alt_reads, depth, former = self.counts_of_call(line, cells)
         if alt_reads is not None and depth:
             vaf = alt_reads / depth
+        build = self.genome_build(line, cells)
         patient = None
         if origin is not None:
             patient = self.patients.check(self.problems, line, origin.patient_id)
@@ -483,7 +485,7 @@ class _Cleaner:
         call = VariantResult.Call.DETECTED
         values |= {
             "genomic_change": change,
-            "genome_build": _build(cells.get("NCBI_Build", "")),
+            "genome_build": build,
             "dbsnp_id": dbsnp_id_of(
                 self.warnings,
                 self.problems.source,
@@ -584,6 +586,15 @@ class _Cleaner:
             )
         )
 
+    def genome_build(self, line: int, cells: dict[str, str]) -> str:
+        """Return the build of NCBI_Build by its name: 37, hg19, GRCh37-lite -> GRCh37."""
+        text = _cell(cells, "NCBI_Build")
+        try:
+            return check_genome_build(text)
+        except InvalidValue as exc:
+            self.problems.add(line, "NCBI_Build", str(exc), text, exc.code)
+            return ""
+
     def whole(
         self, line: int, cells: dict[str, str], name: str, required: bool = False
     ) -> int | None:
@@ -664,9 +675,3 @@ def _cell(cells: dict[str, str], name: str) -> str:
 def _allele(text: str) -> str:
     text = text.strip()
     return "" if text in ("-", ".", "") else text
-
-
-def _build(text: str) -> str:
-    """Return the genome build of NCBI_Build: 37 -> GRCh37, hg19 stays hg19."""
-    text = text.strip()
-    return f"GRCh{text}" if text.isdigit() else text[:10]

@@ -36,6 +36,7 @@ from liquidbiopsy.importers.variants import (
 )
 from liquidbiopsy.models import CfDNAAssay, VariantResult
 from liquidbiopsy.validation import (
+    check_genome_build,
     check_reads,
     genomic_change,
     read_signed_decimal,
@@ -502,7 +503,8 @@ def _header(source: str, lines: list[tuple[int, str]]) -> VCFHeader:
             annotation = (match["id"], match["fields"].strip().split("|"))
         elif line.startswith(("##reference", "##contig", "##assembly")) and not build:
             found = _BUILD.search(line)
-            build = found.group(0) if found else ""
+            # By its name (hs37d5 is GRCh37); _BUILD finds known spellings only:
+            build = check_genome_build(found.group(0)) if found else ""
         elif not line.startswith("##"):
             break
     raise ImportRejected([Problem(source, "has no #CHROM header line; is it a VCF?")])

@@ -57,6 +57,9 @@ CASES = {
         "variant", "variants", {"alt_reads": 50, "depth": 10}, "alt_reads"
     ),
     "unknown call": Case("variant", "variants", {"call": "maybe"}, "call"),
+    "unknown genome build": Case(
+        "variant", "variants", {"genome_build": "hg99"}, "genome_build"
+    ),
     "CTC count PostgreSQL cannot store": Case(
         "ctc", "ctc-counts", {"count": MAX_INTEGER + 99}, "count"
     ),

@@ -21,6 +21,7 @@ from tests.api.test_cohorts import (
     unstored_build_refusal,
     wrong_base_refusal,
 )
+from tests.biobank.test_cohorts_views import BUILD_REFUSALS
 
 
 def variants(api, **query) -> list[int]:
@@ -90,6 +91,19 @@ def test_a_misspelt_genomic_change_is_a_400_naming_variant(api, biobank):
     assert response.json() == {
         "variant": ["chr7:55249071 is not a genomic change such as chr17:7578263 G>A."]
     }
+
+
+@pytest.mark.parametrize("asked", sorted(BUILD_REFUSALS))
+@pytest.mark.parametrize("endpoint", ["variants", "cohort-pairs"])
+def test_a_change_with_its_build_misplaced_is_a_400_saying_where_it_goes(
+    api, biobank, asked, endpoint
+):
+    gene_less(biobank.a.variant, "GRCh37")
+
+    response = api.get(f"/api/{endpoint}/", {"variant": asked})
+
+    assert response.status_code == 400
+    assert response.json() == {"variant": [BUILD_REFUSALS[asked]]}
 
 
 def test_a_genomic_change_stored_in_two_builds_is_refused_without_one(api, biobank):

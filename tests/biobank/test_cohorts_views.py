@@ -515,6 +515,41 @@ def test_cohort_form_refuses_an_accession_of_another_build_by_its_reason(
     assert form.errors == {"variant": [message]}
 
 
+# A build written before the change (review cur2: the curator's GRCh37:chr7:... got
+# "give the gene of the protein change"), or one of no known name after it:
+BUILD_REFUSALS = {
+    "GRCh37:chr7:g.55249071C>T": (
+        "GRCh37:chr7:g.55249071C>T writes its genome build GRCh37 before the change; "
+        "write the build after it (chr7:g.55249071C>T GRCh37), or give an HGVS change "
+        "on the chromosome's RefSeq accession, which names its build "
+        "(NC_000007.13:g.55249071C>T is GRCh37)."
+    ),
+    "hg38 7:55249071 C>T": (
+        "hg38 7:55249071 C>T writes its genome build hg38 before the change; write "
+        "the build after it (7:55249071 C>T GRCh38), or give an HGVS change on the "
+        "chromosome's RefSeq accession, which names its build "
+        "(NC_000007.13:g.55249071C>T is GRCh37)."
+    ),
+    "7:55249071 C>T hg99": (
+        "7:55249071 C>T hg99 names the genome build hg99, which the biobank does not "
+        "know; write GRCh37 (also written hg19, b37, hs37d5, 37, or with its patch: "
+        "GRCh37.p13) or GRCh38 (hg38, 38, GRCh38.p14) after the change "
+        "(7:55249071 C>T GRCh37), or leave the build out."
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(BUILD_REFUSALS))
+@pytest.mark.parametrize("gene", ["", "EGFR"])
+def test_cohort_form_says_where_the_build_of_a_genomic_change_goes(
+    pairs, variant, gene
+):
+    form = CohortForm({"gene": gene, "variant": variant}, user=None)
+
+    assert not form.is_valid()
+    assert form.errors == {"variant": [BUILD_REFUSALS[variant]]}
+
+
 @pytest.mark.parametrize("gene", ["", "EGFR"])
 def test_cohort_page_finds_a_variant_by_its_dbsnp_id(logged_in, pairs, gene):
     study, with_variant, _plain = pairs
