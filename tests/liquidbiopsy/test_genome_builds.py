@@ -23,7 +23,7 @@ from tests.biobank.conftest import Records
 from tests.liquidbiopsy.conftest import register, write
 
 MIGRATION = importlib.import_module(
-    "liquidbiopsy.migrations.0026_variant_genome_build_names"
+    "liquidbiopsy.migrations.0027_variant_genome_build_names"
 )
 CFDNA = "patient_id,draw_date,gene,protein_change,genomic_change,genome_build,vaf\n"
 MAF = (

@@ -59,7 +59,7 @@ def name_builds(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('liquidbiopsy', '0025_blood_sample_lab_id_index'),
+        ('liquidbiopsy', '0026_blood_sample_lab_id_index'),
     ]
 
     operations = [

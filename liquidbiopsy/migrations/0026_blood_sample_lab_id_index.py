@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('liquidbiopsy', '0024_variant_genome_build_index'),
+        ('liquidbiopsy', '0025_processing_time_plausible'),
         ('patients', '0006_treatment_agent_any_case'),
     ]
 
