@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
@@ -426,28 +426,38 @@ class CuratedSerializer(RefusesUnknownFields, serializers.ModelSerializer):
 
 
 def record_warnings(
-    record: models.Model, patient: Patient, warnings: list[Problem]
+    record: models.Model,
+    patient: Patient,
+    codes: Collection[str],
+    warnings: list[Problem],
 ) -> None:
     """Keep a write's warnings among the data issues, as an import keeps its own.
 
     The API's answer has no place for them: curators find them in the admin's data
-    issues (source "API"), linked to the record. A write repeating one adds none.
+    issues (source "API"), linked to the record. `codes` are those the write
+    checked: the record's earlier API issues of them go first, so a write that
+    fixes a value leaves no stale warning and one repeating a warning no second.
+    An importer's issues stay with their runs.
     """
-    for warning in warnings:
-        DataIssue.objects.get_or_create(
+    linked = DataIssue.objects.filter(
+        record_type=type(record).__name__, record_id=record.pk, source_name="API"
+    )
+    linked.filter(code__in=codes).delete()
+    DataIssue.objects.bulk_create(
+        DataIssue(
             record_type=type(record).__name__,
             record_id=record.pk,
             code=warning.code,
             message=warning.message,
-            defaults={
-                "project_id": patient.project_id,
-                "patient": patient,
-                "severity": DataIssue.Severity.WARNING,
-                "source_name": warning.source,
-                "field": warning.field,
-                "value": warning.value[:200],
-            },
+            project_id=patient.project_id,
+            patient=patient,
+            severity=DataIssue.Severity.WARNING,
+            source_name=warning.source,
+            field=warning.field,
+            value=warning.value[:200],
         )
+        for warning in {(w.code, w.message): w for w in warnings}.values()
+    )
 
 
 def field_rule(field: str, check: Callable[[], object]) -> None:
@@ -1377,7 +1387,9 @@ class VariantResultSerializer(CuratedSerializer):
 
     def save(self, **kwargs: Any) -> VariantResult:
         variant = super().save(**kwargs)
-        record_warnings(variant, variant.assay.sample.patient, self.warnings)
+        record_warnings(
+            variant, variant.assay.sample.patient, [READS_DISAGREE], self.warnings
+        )
         return variant
 
     def validate_gene(self, text: str) -> str:

@@ -675,6 +675,51 @@ def test_a_vaf_its_reads_cannot_give_is_stored_with_a_data_issue(curator_api, bi
     )
 
 
+def test_a_write_that_fixes_the_vaf_leaves_no_stale_warning(curator_api, biobank):
+    variant = biobank.a.variant
+    url = f"/api/variants/{variant.pk}/"
+    changed(curator_api.patch(url, {"vaf": 0.30, "alt_reads": 50, "depth": 1000}))
+    changed(curator_api.patch(url, {"alt_reads": 51}, format="json"))
+    issues = DataIssue.objects.filter(record_type="VariantResult", record_id=variant.pk)
+    (issue,) = issues.all()  # the warning of the first write went with it
+    assert "51 of 1000" in issue.message
+
+    changed(curator_api.patch(url, {"vaf": 0.051}, format="json"))
+
+    assert not issues.all().exists()
+
+
+def test_a_write_keeps_an_importers_warnings_even_repeated(curator_api, biobank):
+    # A cfDNA table imported twice links the same warning to the variant twice; a
+    # later write neither fails on them (it looked its own up with get()) nor removes
+    # them: they belong to their import runs.
+    variant = biobank.a.variant
+    for _ in range(2):
+        DataIssue.objects.create(
+            project=biobank.a.patient.project,
+            patient=biobank.a.patient,
+            record_type="VariantResult",
+            record_id=variant.pk,
+            code="vaf-reads-disagree",
+            message=VAF_READS_DISAGREE,
+            source_name="cfdna.csv",
+            severity=DataIssue.Severity.WARNING,
+        )
+
+    changed(
+        curator_api.patch(
+            f"/api/variants/{variant.pk}/",
+            {"vaf": 0.30, "alt_reads": 50, "depth": 1000},
+            format="json",
+        )
+    )
+
+    sources = DataIssue.objects.filter(record_id=variant.pk).values_list(
+        "source_name", flat=True
+    )
+    assert sorted(sources) == ["API", "cfdna.csv", "cfdna.csv"]
+
+
 def test_a_vaf_its_reads_give_is_stored_without_a_data_issue(curator_api, biobank):
     variant = biobank.a.variant
 
