@@ -53,23 +53,41 @@ def has_ended(mark: ProcessMark) -> bool:
         boot, namespace, started = mark.key.split("/")
     except ValueError:
         return False  # not a key this module wrote
-    if boot != _boot_id():
+    # Where this process cannot read its own boot or namespace (a /proc mounted
+    # with subset=pid, systemd's ProcSubset=pid), it cannot tell: never "ended".
+    this_boot, this_namespace = _boot_id(), _pid_namespace()
+    if not this_boot or not this_namespace:
+        return False
+    if boot != this_boot:
         return True
-    if namespace != _pid_namespace():
+    if namespace != this_namespace:
         return False
 
-    now = _start_ticks(mark.pid)
-    return now is None or str(now) != started
+    stat = _stat(mark.pid)
+    if stat is None:
+        # Gone, or hidden from this user (/proc mounted with hidepid): kill(pid, 0)
+        # tells them apart.
+        return _no_such_process(mark.pid)
+    state, now = stat
+    # A zombie has ended, though its parent has not reaped it yet:
+    return state == "Z" or str(now) != started
 
 
 def _start_ticks(pid: int) -> int | None:
+    stat = _stat(pid)
+    return None if stat is None else stat[1]
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """Return the state and the start time in clock ticks of process `pid`, or None
+    where /proc does not show it (no such process, hidden, or not Linux)."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:  # no such process, or no /proc (not Linux)
+    except OSError:
         return None
     # The command name, in parentheses, may hold spaces and parentheses itself:
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return fields[0], int(fields[19])
 
 
 def _pid_namespace() -> str:

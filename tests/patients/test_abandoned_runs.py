@@ -12,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from biobank.core import processes
 from biobank.core.processes import ProcessMark, has_ended, process_mark
 from patients.importers.runs import end_run_hold, fail_abandoned_runs, start_run
 from patients.models import DataIssue, ImportRun
@@ -122,6 +123,42 @@ def test_a_process_given_the_pid_of_the_recorded_one_is_not_it():
 
     assert has_ended(reused) and has_ended(rebooted)
     assert not has_ended(here)
+
+
+@needs_proc
+def test_a_checker_that_cannot_read_its_own_boot_or_namespace_finds_none_ended(
+    child, monkeypatch
+):
+    # /proc mounted with subset=pid (systemd's ProcSubset=pid) hides /proc/sys: the
+    # checker cannot tell a reboot, so it marks no run failed, not every one.
+    mark = process_mark(child.pid)
+    killed(child)
+    for unreadable in ("_boot_id", "_pid_namespace"):
+        with monkeypatch.context() as patched:
+            patched.setattr(processes, unreadable, lambda: "")
+            assert not has_ended(mark)
+    assert has_ended(mark)
+
+
+@needs_proc
+def test_a_process_hidden_from_the_checker_is_asked_whether_it_runs(child, monkeypatch):
+    # /proc mounted with hidepid=invisible shows another user's process to no one
+    # else: a live one hidden so is not ended, a killed one is.
+    mark = process_mark(child.pid)
+    monkeypatch.setattr(processes, "_stat", lambda pid: None)
+    assert not has_ended(mark)
+    killed(child)
+    assert has_ended(mark)
+
+
+@needs_proc
+def test_a_killed_process_its_parent_has_not_reaped_has_ended(child):
+    mark = process_mark(child.pid)
+    child.kill()
+    # Until its exit, without reaping it: a zombie, as under a PID 1 that reaps none.
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+
+    assert has_ended(mark)
 
 
 @needs_proc
