@@ -31,11 +31,22 @@ def refuse_implausible_processing_times(
         .values_list("pk", "hours_to_processing")
     )
     if refused:
-        draws = "; ".join(f"{pk}: {hours:g} h" for pk, hours in refused)
+        shown = list(refused[:20])
+        draws = "; ".join(f"{pk}: {hours:g} h" for pk, hours in shown)
+        more = len(refused) - len(shown)
+        if more:
+            draws += f"; and {more} more"
+        # The server may not start until this passes (dev.sh migrates first), so
+        # the way to correct them needs no admin page:
         raise RuntimeError(
             f"Blood samples waited more than {MAX_HOURS_TO_PROCESSING} hours (14 days) "
-            f"for processing, longer than any cfDNA tube keeps a draw (ids {draws}); "
-            "correct the hours to processing of each in the admin, then migrate again."
+            f"for processing, longer than any cfDNA tube keeps a draw (ids {draws}). "
+            "Correct the hours to processing of each (in the admin of the version "
+            "before this one), or empty them all with: python manage.py shell -c "
+            '"from liquidbiopsy.models import BloodSample; '
+            "BloodSample.objects.exclude(hours_to_processing__lte="
+            f'{MAX_HOURS_TO_PROCESSING}).update(hours_to_processing=None)"; '
+            "then migrate again."
         )
 
 
