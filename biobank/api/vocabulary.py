@@ -13,11 +13,17 @@ from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Model, Q, QuerySet
 
-from biobank.api.access import project_codes_for, project_path, visible_to
+from biobank.api.access import (
+    is_site_admin,
+    project_codes_for,
+    project_path,
+    visible_to,
+)
 from liquidbiopsy.hgvs import current_symbol
-from liquidbiopsy.models import VariantResult
+from liquidbiopsy.models import CfDNAAssay, CTCCount, VariantResult
 from patients.models import Patient, Project
 from radiomics.models import (
     FeatureDefinition,
@@ -28,6 +34,8 @@ from radiomics.models import (
 
 # Up to this many known values are listed when none is close to the one given:
 MAX_LISTED = 12
+# Up to this many names given as a list are looked up one by one (see unknown):
+MOST_LOOKED_UP = 20
 # How the schema describes a parameter checked against a vocabulary:
 SCHEMA_NOTE = "A value that names nothing stored is a 400 with the closest names."
 
@@ -75,9 +83,13 @@ class Vocabulary:
     def unknown(self, values: Iterable[str], user: AbstractBaseUser) -> list[str]:
         """Return those of `values` no record the user may read has, in their order.
 
-        For a list of names (the matrix's genes): the stored values are read once
-        and compared here, where `knows` would ask the database for each name.
+        A few names (the matrix's genes as usually given) are looked up one by one,
+        each an EXISTS on an indexed column; a longer list reads the stored values
+        once and compares them here, where `knows` would ask the database for each.
         """
+        values = list(values)
+        if len(values) <= MOST_LOOKED_UP:
+            return [value for value in values if not self.knows(value, user)]
         stored = {word.casefold() for word in self._known_values(user)}
         spell = self.spellings or (lambda value: {value})
         return [
@@ -112,7 +124,9 @@ class Vocabulary:
         return message
 
     def _known_values(self, user: AbstractBaseUser) -> set[str]:
-        records = self.records(user)
+        # Without order_by() the model's ordering (a variant's assay, gene and change)
+        # joined the DISTINCT, which then sent every row: 410,000 variants, 1.5 s.
+        records = self.records(user).order_by()
         known: set[str] = set()
         for field in self.fields:
             known |= set(records.values_list(field, flat=True).distinct())
@@ -150,7 +164,64 @@ FEATURE_NAMES = Vocabulary(
 IMAGE_FILTERS = Vocabulary(FeatureDefinition, ("image_filter",), "image filter is")
 IBSI_CODES = Vocabulary(FeatureDefinition, ("ibsi_code",), "radiomic feature has code")
 SIGNATURES = Vocabulary(RadiomicSignature, ("name",), "signature is named")
-GENES = Vocabulary(
+
+
+@dataclass(frozen=True)
+class VariantGenes(Vocabulary):
+    """The genes of the variants a user may read, listed from their indexes.
+
+    DISTINCT read every variant the user may read (0.3 s for 410,000 at 3,000
+    patients, a few seconds at 100,000). On PostgreSQL each field's names are read
+    one after another from its index on UPPER(field) (liquidbiopsy's
+    variant_gene_call_change and variant_hgnc_call_change), a look-up a gene, the
+    rows of the user's assays only; a name in two cases is listed in one of them,
+    which is all a refusal compares (ignoring case). NB: a step walks past the
+    variants of projects the user may not read, so a viewer of a few patients
+    among many reads more of the index than a site administrator (4 of 3,000
+    patients: 15 ms a field, as DISTINCT).
+    """
+
+    def _known_values(self, user: AbstractBaseUser) -> set[str]:
+        connection = connections[self.model.objects.db]
+        if connection.vendor != "postgresql":
+            return super()._known_values(user)
+
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        restriction, params = "TRUE", []
+        if not is_site_admin(user):
+            assays = visible_to(
+                user, CfDNAAssay.objects.order_by(), project_path(CfDNAAssay)
+            )
+            subquery, params = assays.values("pk").query.sql_with_params()
+            restriction = f"v.assay_id IN ({subquery})"
+        known: set[str] = set()
+        with connection.cursor() as cursor:
+            for field in self.fields:
+                column = connection.ops.quote_name(field)
+                cursor.execute(
+                    f"""
+                    WITH RECURSIVE names(upper_name, name) AS (
+                        (SELECT UPPER(v.{column}), v.{column} FROM {table} v
+                         WHERE UPPER(v.{column}) > '' AND {restriction}
+                         ORDER BY UPPER(v.{column}) LIMIT 1)
+                        UNION ALL
+                        SELECT next.upper_name, next.name FROM names n,
+                        LATERAL (
+                            SELECT UPPER(v.{column}) AS upper_name, v.{column} AS name
+                            FROM {table} v
+                            WHERE UPPER(v.{column}) > n.upper_name AND {restriction}
+                            ORDER BY UPPER(v.{column}) LIMIT 1
+                        ) next
+                    )
+                    SELECT name FROM names
+                    """,  # noqa: S608 - the model's own table and columns, quoted
+                    [*params, *params],
+                )
+                known |= {name for (name,) in cursor.fetchall()}
+        return {value for value in known if value}
+
+
+GENES = VariantGenes(
     VariantResult,
     ("gene", "gene_hgnc"),
     "variant you may read is of gene",
@@ -163,6 +234,10 @@ PRESETS = Vocabulary(
 )
 SOFTWARE = Vocabulary(
     FeatureExtraction, ("software",), "extraction you may read was made by"
+)
+
+CTC_PLATFORMS = Vocabulary(
+    CTCCount, ("platform",), "CTC count you may read is of the platform"
 )
 
 

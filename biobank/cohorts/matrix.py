@@ -487,10 +487,11 @@ def check_genes(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:
 
 
 def check_spec(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:
-    """Refuse the genes and the extraction modality of `spec` the user has no record of.
+    """Refuse the genes and the other names of `spec` the user has no record of.
 
-    A misspelt modality would give rows without any feature, which read as studies
-    never extracted. Checked on nobody's behalf (user None), both are taken as given.
+    A misspelt extraction modality, engine or preset would give rows without any
+    feature, read as studies never extracted, and a misspelt CTC platform rows
+    without CTCs. Checked on nobody's behalf (user None), all are taken as given.
 
     Raises
     ------
@@ -498,15 +499,22 @@ def check_spec(spec: MatrixSpec, user: AbstractBaseUser | None) -> None:
         Naming the first unknown value and the closest stored ones.
     """
     check_genes(spec, user)
-    modality = spec.extraction_modality
-    if (
-        user is not None
-        and modality
-        and not vocabulary.MODALITIES.knows(modality, user)
-    ):
-        raise MatrixSpecError(
-            "extraction_modality", vocabulary.MODALITIES.refusal(modality, user)
-        )
+    if user is None:
+        return
+    for name, words in _CHECKED_NAMES.items():
+        value = getattr(spec, name)
+        if value and not words.knows(value, user):
+            raise MatrixSpecError(name, words.refusal(value, user))
+
+
+# The spec's fields naming a stored value, each compared as its filter here compares
+# it (ignoring case), and what they must name:
+_CHECKED_NAMES = {
+    "extraction_modality": vocabulary.MODALITIES,
+    "software": vocabulary.SOFTWARE,
+    "preset": vocabulary.PRESETS,
+    "ctc_platform": vocabulary.CTC_PLATFORMS,
+}
 
 
 def _resolve_genes(spec: MatrixSpec, pairs: Iterable[dict]) -> tuple[str, ...]:
@@ -675,10 +683,11 @@ def _choose_extractions(study_ids: set[int], layout: MatrixLayout) -> dict[int, 
         extractions = extractions.filter(
             segmentation__series__modality=layout.spec.extraction_modality
         )
+    # In any case, as check_spec accepts them:
     if layout.spec.software:
-        extractions = extractions.filter(software=layout.spec.software)
+        extractions = extractions.filter(software__iexact=layout.spec.software)
     if layout.spec.preset:
-        extractions = extractions.filter(preset=layout.spec.preset)
+        extractions = extractions.filter(preset__iexact=layout.spec.preset)
 
     series = {name: F(f"segmentation__series__{name}") for name, _, _ in SERIES_FIELDS}
     rows = extractions.values(

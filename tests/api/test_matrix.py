@@ -584,6 +584,32 @@ def test_an_unknown_extraction_modality_is_a_400_naming_it(api, biobank):
     assert "Did you mean CT?" in response.json()["extraction_modality"][0]
 
 
+@pytest.mark.parametrize(
+    ("parameter", "typo", "hint"),
+    [
+        ("software", "pyradiomic", "Did you mean pyradiomics?"),
+        ("preset", "ct-defualt", "Did you mean ct-default?"),
+        ("ctc_platform", "CellSerch", "Did you mean CellSearch?"),
+    ],
+)
+def test_a_misspelt_engine_preset_or_platform_is_a_400_naming_it(
+    api, biobank, parameter, typo, hint
+):
+    # Each gave a 200 whose feature or CTC columns were empty throughout:
+    response = api.get(f"/api/cohort-matrix/?features=Q4LE&{parameter}={typo}")
+
+    assert response.status_code == 400
+    message = response.json()[parameter][0]
+    assert typo in message and hint in message
+
+
+def test_an_engine_and_preset_in_another_case_choose_their_extraction(api, biobank):
+    # As check_spec accepts them, in any case:
+    row = read(api, "features=Q4LE&software=PyRadiomics&preset=CT-Default", "parquet")
+
+    assert row.iloc[0]["feature.original_firstorder_Mean"] == 42.0
+
+
 def test_the_feature_filter_with_a_modality_reads_that_modality_only(api, biobank):
     add_pet_series(biobank, 2.53)
     query = "pairs/?modality=CT&feature=Q4LE"

@@ -457,3 +457,20 @@ def test_a_definition_with_a_gene_nothing_stored_has_is_refused(api, biobank):
     assert response.json()["query"] == {
         "gene": ["No variant you may read is of gene EGRF. Did you mean EGFR?"]
     }
+
+
+def test_a_matrix_with_a_misspelt_engine_or_platform_is_refused(api, biobank):
+    matrix = {**MEAN, "software": "pyradiomic", "ctc_platform": "CellSearch"}
+    engine = api.post(
+        URL, {"name": "typo", "query": {}, "matrix": matrix}, format="json"
+    )
+    matrix = {**MEAN, "ctc_platform": "CellSerch"}
+    platform = api.post(
+        URL, {"name": "typo", "query": {}, "matrix": matrix}, format="json"
+    )
+
+    assert engine.status_code == 400
+    assert "Did you mean pyradiomics?" in engine.json()["matrix"]["software"][0]
+    assert platform.status_code == 400
+    assert "Did you mean CellSearch?" in platform.json()["matrix"]["ctc_platform"][0]
+    assert not api.get(URL).json()["results"]
