@@ -114,6 +114,23 @@ def test_read_matrix_gives_the_parquet_dtypes_in_every_date_mode(dates, served_d
         pd.testing.assert_frame_equal(read_matrix(download(fmt), fmt), matrix)
 
 
+def test_an_empty_export_reads_as_the_doc_says_in_every_format(served_demo):
+    namespace: dict = {}
+    exec(example("In pandas"), namespace)  # noqa: S102 - the doc's own example
+    namespace["QUERY"]["min_ctc"] = 100_000  # no demo draw has as many
+    read_matrix, download = namespace["read_matrix"], namespace["download"]
+
+    matrix = pd.read_parquet(io.BytesIO(download("parquet")))
+    from_csv = read_matrix(download("csv"), "csv")
+    from_json = read_matrix(download("jsonl"), "jsonl")
+
+    assert matrix.empty and len(matrix.columns) > 20
+    pd.testing.assert_frame_equal(from_csv, matrix)
+    # JSON Lines has no line to name the columns by, as the doc says of it:
+    assert from_json.shape == (0, 0)
+    assert 'read_matrix(b"", "jsonl")` gives a\nframe without columns' in DOC
+
+
 def test_robust_readers_is_refused_on_the_demo_as_the_doc_says(served_demo):
     namespace: dict = {}
     exec(example("In pandas"), namespace)  # noqa: S102 - the doc's own example
