@@ -447,7 +447,11 @@ def _resolve_signatures(spec: MatrixSpec) -> tuple[tuple[int, str], ...]:
 
     unknown = [name for name in spec.signatures if name not in signatures]
     if unknown:
-        raise MatrixSpecError("signatures", f"No signature is named {unknown[0]}.")
+        # With the closest names, as the signature filters refuse it; signatures are
+        # shared by every project, so no user is needed to list them:
+        raise MatrixSpecError(
+            "signatures", vocabulary.SIGNATURES.refusal(unknown[0], user=None)
+        )
     return tuple((signatures[name], name) for name in spec.signatures)
 
 

@@ -603,6 +603,15 @@ def test_a_misspelt_engine_preset_or_platform_is_a_400_naming_it(
     assert typo in message and hint in message
 
 
+def test_a_misspelt_signature_is_a_400_with_the_closest_name(api, biobank):
+    response = api.get("/api/cohort-matrix/?signatures=mean%20scor")
+
+    assert response.status_code == 400
+    assert response.json()["signatures"] == [
+        "No signature is named mean scor. Did you mean mean score?"
+    ]
+
+
 def test_an_engine_and_preset_in_another_case_choose_their_extraction(api, biobank):
     # As check_spec accepts them, in any case:
     row = read(api, "features=Q4LE&software=PyRadiomics&preset=CT-Default", "parquet")
