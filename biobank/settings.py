@@ -207,7 +207,7 @@ REST_FRAMEWORK = {
     # Decimal model fields (ages) are JSON numbers, as every other number, not text;
     # writes still take a number or a numeric string:
     "COERCE_DECIMAL_TO_STRING": False,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "biobank.api.schema.BiobankAutoSchema",
     # An unknown ?format= is a 400 listing the endpoint's formats, not a 404:
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "biobank.api.negotiation.FormatNamingNegotiation",
     # Token requests per client address (biobank.api.views.SignInThrottle):
@@ -224,6 +224,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # `dates` on every read that honours it, each date mode's rows, the reads' errors:
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "biobank.api.schema.describe_dates_and_errors",
+    ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "SegmentationMethodEnum": "radiomics.models.Segmentation.Method",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import cached_property
 
 from django.db.models import F, Min, QuerySet
+from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
@@ -98,7 +99,18 @@ class CohortPairSerializer(serializers.Serializer):
 
 
 def _parameter(name: str, kind: OpenApiTypes, description: str, **extra):
-    return OpenApiParameter(name, kind, description=description, **extra)
+    # A cohort filter's bounds are its form field's, which the server enforces:
+    field = CohortForm.base_fields.get(name)
+    bounds = {
+        key: value
+        for key, value in (
+            ("minimum", getattr(field, "min_value", None)),
+            ("maximum", getattr(field, "max_value", None)),
+        )
+        if value is not None
+    }
+    schema = {**build_basic_type(kind), **bounds} if bounds else kind
+    return OpenApiParameter(name, schema, description=description, **extra)
 
 
 COHORT_PARAMETERS = [

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -54,18 +55,26 @@ class MatrixDamaged(APIException):
 
 # The filters, typed as /api/cohort-pairs/ documents them (for the schema only: the
 # cohort form validates them, with the same messages as the query endpoint):
+def _query_field(parameter: OpenApiParameter) -> serializers.Field:
+    schema = parameter.type
+    if not isinstance(schema, dict):
+        schema = build_basic_type(schema)
+    field = {
+        "integer": serializers.IntegerField,
+        "number": serializers.FloatField,
+        "boolean": serializers.BooleanField,
+    }.get(schema["type"], serializers.CharField)
+    bounds = {
+        name: schema[key]
+        for name, key in (("min_value", "minimum"), ("max_value", "maximum"))
+        if key in schema
+    }
+    return field(required=False, help_text=parameter.description, **bounds)
+
+
 CohortQuerySchema = inline_serializer(
     "CohortQuery",
-    {
-        parameter.name: {
-            OpenApiTypes.INT: serializers.IntegerField,
-            OpenApiTypes.FLOAT: serializers.FloatField,
-            OpenApiTypes.BOOL: serializers.BooleanField,
-        }.get(parameter.type, serializers.CharField)(
-            required=False, help_text=parameter.description
-        )
-        for parameter in COHORT_PARAMETERS
-    },
+    {parameter.name: _query_field(parameter) for parameter in COHORT_PARAMETERS},
 )
 
 

@@ -40,7 +40,7 @@ class DatedRecordsMixin:
         return self.dated(request, super().retrieve(request, *args, **kwargs))  # type: ignore[misc]
 
     def dated(self, request: Request, response: Response) -> Response:
-        if not self.project_path or not self.project_path.endswith("project"):
+        if not honours_dates(self):
             return response
         data = response.data
         paged = isinstance(data, dict) and isinstance(data.get("results"), list)
@@ -84,6 +84,18 @@ class DatedRecordsMixin:
         return {
             pk: (project, (code, pseudonym)) for pk, project, code, pseudonym in found
         }
+
+
+def honours_dates(view: object) -> bool:
+    """Whether the reads of `view` give their dates in the caller's mode (`dates`):
+    those of a DatedRecordsMixin whose records belong to a patient. The schema
+    documents the parameter from here (biobank.api.schema)."""
+    project_path = getattr(view, "project_path", None)
+    return (
+        isinstance(view, DatedRecordsMixin)
+        and bool(project_path)
+        and project_path.endswith("project")
+    )
 
 
 def read_dates(request: Request, projects: set[int | None]) -> DateMode:

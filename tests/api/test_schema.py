@@ -8,8 +8,10 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from drf_spectacular.validation import validate_schema
+from jsonschema import Draft202012Validator
 
-from tests.api.test_endpoints import ENDPOINTS
+from biobank.cohorts.forms import MAX_WINDOW_DAYS
+from tests.api.test_endpoints import ENDPOINTS, record_of
 
 
 @pytest.fixture
@@ -124,3 +126,132 @@ def test_docs_pages_need_sign_in(client, db):
     # An anonymous browser is sent to sign in (tests/api/test_strict_params.py):
     assert client.get("/api/docs/").status_code == 302
     assert client.get("/api/redoc/").status_code == 302
+
+
+def json_schema(schema: object) -> object:
+    """Return an OpenAPI 3.0 schema as JSON Schema: `nullable` as a null type, and an
+    object of listed properties closed to others, so that a key the schema does not
+    name fails as a missing one does."""
+    if isinstance(schema, list):
+        return [json_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {name: json_schema(value) for name, value in schema.items()}
+    if "properties" in converted and "additionalProperties" not in converted:
+        converted["additionalProperties"] = False
+    if converted.pop("nullable", False):
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def dated_reads(schema: dict) -> dict[str, dict]:
+    """Return the reads whose schema lists `dates`, by path."""
+    return {
+        path: operations["get"]
+        for path, operations in schema["paths"].items()
+        if "get" in operations
+        and "dates" in {p["name"] for p in operations["get"].get("parameters", [])}
+    }
+
+
+def read_urls(schema: dict, biobank, api) -> dict[str, str]:
+    """Return per read of the schema a URL of it that returns records of the biobank."""
+    saved = api.post(
+        "/api/saved-cohorts/",
+        {"name": "schema", "query": {"window_days": 3650}},
+        format="json",
+    )
+    assert saved.status_code == 201, saved.content[:500]
+    urls = {
+        "/api/cohort-pairs/": "/api/cohort-pairs/?window_days=3650",
+        "/api/patients/{id}/timeline/": f"/api/patients/{biobank.a.patient.pk}/timeline/",
+        "/api/saved-cohorts/{id}/versions/{number}/members/": (
+            f"/api/saved-cohorts/{saved.json()['id']}/versions/1/members/"
+        ),
+    }
+    for endpoint, _ in ENDPOINTS:
+        urls[f"/api/{endpoint}/"] = f"/api/{endpoint}/"
+        urls[f"/api/{endpoint}/{{id}}/"] = (
+            f"/api/{endpoint}/{record_of(biobank, endpoint).pk}/"
+        )
+    return urls
+
+
+# Dated reads whose answers are no JSON rows: tests/api/test_matrix.py and
+# test_saved_cohort_dates.py check their columns in each mode.
+MATRICES = {"/api/cohort-matrix/", "/api/saved-cohorts/{id}/versions/{number}/matrix/"}
+
+
+def test_schema_lists_dates_on_every_read_that_honours_it(
+    schema, biobank, calendar_api
+):
+    urls = read_urls(schema, biobank, calendar_api)
+    documented = set(dated_reads(schema))
+
+    for path, url in urls.items():
+        separator = "&" if "?" in url else "?"
+        response = calendar_api.get(f"{url}{separator}dates=someday")
+        honoured = response.status_code == 400 and "dates" in response.json()
+        assert honoured == (path in documented), (path, response.status_code)
+    assert documented - set(urls) == MATRICES
+
+
+@pytest.mark.parametrize("mode", ["calendar", "shifted", "relative"])
+def test_every_dated_read_answers_as_its_schema_says_in_each_date_mode(
+    mode, schema, biobank, calendar_api
+):
+    urls = read_urls(schema, biobank, calendar_api)
+    components = json_schema(schema["components"])
+
+    for path, read in dated_reads(schema).items():
+        if path in MATRICES:
+            continue
+        separator = "&" if "?" in urls[path] else "?"
+        response = calendar_api.get(f"{urls[path]}{separator}dates={mode}")
+        assert response.status_code == 200, (path, response.content[:300])
+        body = response.json()
+        rows = body.get("results", [body]) if isinstance(body, dict) else body
+        assert rows, path  # some rows to check
+        answer = read["responses"]["200"]["content"]["application/json"]["schema"]
+        validator = Draft202012Validator(
+            {**json_schema(answer), "components": components}
+        )
+        errors = [error.message for error in validator.iter_errors(body)]
+        assert not errors, (path, mode, errors[:3])
+
+
+def test_every_dated_read_declares_its_errors(schema, biobank, api):
+    urls = read_urls(schema, biobank, api)
+    error = {"$ref": "#/components/schemas/Error"}
+
+    for path, read in dated_reads(schema).items():
+        declared = {
+            code: answer["content"]["application/json"]["schema"]
+            for code, answer in read["responses"].items()
+            if code != "200"
+        }
+        assert {"400", "403"} <= set(declared), path
+        if path not in MATRICES:
+            # A viewer asking for calendar dates:
+            separator = "&" if "?" in urls[path] else "?"
+            refused = api.get(f"{urls[path]}{separator}dates=calendar")
+            assert refused.status_code == 403, path
+            Draft202012Validator(
+                {**error, "components": json_schema(schema["components"])}
+            ).validate(refused.json())
+    pairs = schema["paths"]["/api/cohort-pairs/"]["get"]["responses"]
+    assert "404" in pairs  # a page past the last one
+    assert api.get("/api/cohort-pairs/?page=99").status_code == 404
+
+
+def test_schema_gives_the_cohort_filters_bounds_the_server_enforces(schema):
+    parameters = {
+        parameter["name"]: parameter["schema"]
+        for parameter in schema["paths"]["/api/cohort-pairs/"]["get"]["parameters"]
+    }
+
+    assert parameters["window_days"]["minimum"] == 0
+    assert parameters["window_days"]["maximum"] == MAX_WINDOW_DAYS
+    assert parameters["min_ctc"]["minimum"] == 0
+    query = schema["components"]["schemas"]["CohortQueryRequest"]["properties"]
+    assert query["window_days"]["maximum"] == MAX_WINDOW_DAYS
