@@ -57,6 +57,8 @@ MAX_WINDOW_DAYS = 3650
 
 TRUE_WORDS = {"on", "true", "1", "yes"}
 FALSE_WORDS = {"", "off", "false", "0", "no"}
+# The HTML form's checkbox sends "on"; links and the API write true or false:
+FLAG_MESSAGE = "Use true or false (or 1 or 0, on or off, yes or no)."
 
 
 def _is_checked(value: object) -> bool:
@@ -84,7 +86,17 @@ class FlagField(forms.BooleanField):
             return True
         if text in FALSE_WORDS:
             return False
-        raise ValidationError("Use true or false.", code="invalid")
+        raise ValidationError(FLAG_MESSAGE, code="invalid")
+
+
+class CodeChoiceField(forms.ChoiceField):
+    """A choice given in any case, read as its code (luad is LUAD, NEAREST nearest), as
+    the gene and modality filters are read."""
+
+    def to_python(self, value: object) -> str:
+        text = super().to_python(value)
+        codes = {str(code).lower(): str(code) for code, _ in self.choices}
+        return codes.get(text.strip().lower(), text)
 
 
 class CohortForm(ProjectChoicesOfUser, forms.Form):
@@ -102,7 +114,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         help_text="Most days between study and draw, either way; the bounds count "
         f"(left empty: {DEFAULT_WINDOW_DAYS}).",
     )
-    mode = forms.ChoiceField(
+    mode = CodeChoiceField(
         choices=PairMode.choices,
         required=False,
         initial=PairMode.ALL,
@@ -114,7 +126,7 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
         required=False,
         empty_label="Any project",
     )
-    cancer_type = forms.ChoiceField(
+    cancer_type = CodeChoiceField(
         choices=[("", "Any cancer type"), *CancerType.choices],
         required=False,
         help_text=CANCER_SUBTYPES_HELP,
@@ -269,7 +281,9 @@ class CohortForm(ProjectChoicesOfUser, forms.Form):
                     "feature", "Name the feature that the value range applies to."
                 )
             return
-        if lowest is None and highest is None:
+        refused = self.has_error("feature_min") or self.has_error("feature_max")
+        if lowest is None and highest is None and not refused:
+            # A bound refused (nan) has its own message, which says enough:
             self.add_error("feature_min", "Give a lower or an upper bound, or both.")
         elif lowest is not None and highest is not None and highest < lowest:
             self.add_error(

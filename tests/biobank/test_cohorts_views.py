@@ -767,7 +767,25 @@ def test_json_endpoint_pages_with_limit_and_offset(logged_in, pairs):
                 ]
             },
         ),
-        ({"before_treatment": "maybe"}, {"before_treatment": ["Use true or false."]}),
+        (
+            {"before_treatment": "maybe"},
+            {
+                "before_treatment": [
+                    "Use true or false (or 1 or 0, on or off, yes or no)."
+                ]
+            },
+        ),
+        (
+            {"feature": "original_glcm_Contrast", "feature_min": "nan"},
+            {
+                # One message for nan, not also "Give a lower or an upper bound":
+                "feature_min": ["Enter a number."],
+                "feature": [
+                    "No radiomic feature is named or coded original_glcm_Contrast. "
+                    "None is stored that you may read."
+                ],
+            },
+        ),
         (
             {"windw_days": "5"},
             {"windw_days": ["Unknown parameter; check its spelling."]},
@@ -786,6 +804,24 @@ def test_json_endpoint_names_each_invalid_parameter(logged_in, pairs, params, er
 
     assert response.status_code == 400
     assert response.json() == {"errors": errors}
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "read"),
+    [
+        ("cancer_type", "luad", "LUAD"),
+        ("cancer_type", "Luad", "LUAD"),
+        ("mode", "NEAREST", "nearest"),
+        ("before_treatment", "on", True),  # the page's checkbox
+        ("before_treatment", "yes", True),
+        ("before_treatment", "0", False),
+    ],
+)
+def test_cohort_form_reads_a_choice_in_any_case_as_its_code(db, name, given, read):
+    form = CohortForm({name: given}, user=None)
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data[name] == read
 
 
 def test_json_endpoint_checks_the_feature_range_bounds(logged_in, records):
