@@ -20,7 +20,7 @@ from patients.models import Patient, Project, Treatment
 from tests.api.conftest import A_VALUES, add_side, results
 from tests.api.test_queries import add_patients, count_queries
 from tests.biobank.conftest import Records
-from tests.conftest import grant
+from tests.conftest import REPO, grant
 
 # B withdrew and consented again: both patients are in cohorts (docs/consent.md).
 pytestmark = pytest.mark.usefixtures("renewed_consent")
@@ -838,3 +838,21 @@ def test_a_change_in_a_build_stored_without_it_says_to_give_none(api, biobank):
     [message] = response.json()["variant"]
     assert "(stored: none named); give the change without a genome build" in message
     assert [row["patient_pseudonym"] for row in without] == ["PT-A"]
+
+
+def test_docs_say_who_cohorts_leave_out_and_how_nearest_breaks_a_tie():
+    # The rules themselves: tests/biobank/test_cohorts_query.py (nearest mode's ties)
+    # and tests/biobank/test_consent_in_cohorts.py.
+    doc = (REPO / "docs" / "api.md").read_text()
+    section = doc[doc.index("## Cohort pairs\n") :]
+    section = section[: section.index("\n## ", 1)]
+    words = " ".join(section.split())
+
+    assert "lacks the genomics scope, is left out of the pairs" in words
+    assert "[Consent in cohorts](consent.md)" in words
+    assert (REPO / "docs" / "consent.md").exists()
+    assert (
+        "of draws as near, the earlier draw (`drawn_at`), then the one of the lower "
+        "`sample_id`" in words
+    )
+    assert "`1`, `yes` and `on`" in words
