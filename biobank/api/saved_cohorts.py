@@ -515,6 +515,7 @@ class SavedCohortViewSet(
                 OpenApiTypes.INT,
                 description="Newer version (default: the latest).",
             ),
+            *DATES_PARAMETERS,
         ],
         responses=DiffSerializer,
     )

@@ -168,6 +168,8 @@ def read_urls(schema: dict, biobank, api) -> dict[str, str]:
         "/api/saved-cohorts/{id}/versions/{number}/members/": (
             f"/api/saved-cohorts/{saved.json()['id']}/versions/1/members/"
         ),
+        # NB: one version, so its diff has no pairs whose dates the modes rewrite:
+        "/api/saved-cohorts/{id}/diff/": f"/api/saved-cohorts/{saved.json()['id']}/diff/",
     }
     for endpoint, _ in ENDPOINTS:
         urls[f"/api/{endpoint}/"] = f"/api/{endpoint}/"
