@@ -27,6 +27,8 @@ PUBLIC = {
     "/api/auth/token/",
     # Signing out reveals nothing, signed in or not:
     "/accounts/logout/",
+    # The site's icon, which a browser asks for on the sign-in page too:
+    "/favicon.ico",
     "/admin/logout/",
     "/api/auth/logout/",
 }
