@@ -177,6 +177,11 @@ class CohortPairViewSet(viewsets.GenericViewSet):
         return with_lab_sample_ids(self.cohort_form().pairs())
 
     def list(self, request: Request, format: str | None = None) -> Response:
+        # NB: its statements cost what hand-written SQL's page and count cost (0.99x
+        # to 1.13x at 100,000 patients), but the rest, Django and DRF building,
+        # compiling and serialising (21 to 34 ms of CPU, spread over the ORM with no
+        # single large part), puts a page whose SQL takes 40 to 80 ms at 1.5x to
+        # 1.7x of it (BENCHMARKS.md, REST API).
         form = self.cohort_form()
         criteria = form.criteria()
         pairs = with_lab_sample_ids(form.pairs())
