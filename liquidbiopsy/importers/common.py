@@ -31,6 +31,7 @@ from biobank.core.validation import (
 )
 from biobank.core.wording import give
 from liquidbiopsy.hgvs import HGVSError, ascii_digits_and_dashes, parse_protein_change
+from liquidbiopsy.models import BloodSample, sample_id_taken_message
 from liquidbiopsy.validation import (
     CALL_WORDS,
     DRAW_REQUIRED,
@@ -67,6 +68,24 @@ class LabReport(ImportReport):
     rows_imported: int = 0
     # Variants stored before without a dbSNP ID that a MAF or VCF gave theirs:
     dbsnp_ids_filled: int = 0
+    # The draws this file made, by id: the row that made each (sample_id_taken):
+    draws_made: dict[int, int] = field(default_factory=dict)
+
+    def sample_id_taken(self, other: BloodSample) -> str:
+        """Why a row's lab sample ID, which draw `other` carries, is refused.
+
+        A draw this file made is named by its row, not by its id and pseudonym: a
+        file refused whole stores neither, and they would name no record.
+        """
+        line = self.draws_made.get(other.pk)
+        if line is None:
+            return sample_id_taken_message(other)
+        return (
+            f"is the lab sample ID of the draw of row {line} of this file, of another "
+            "patient or day. A lab sample ID names one tube: correct the ID of one of "
+            "the draws, or, if both are the same draw, give them the same patient and "
+            "date."
+        )
 
     @property
     def rows_rejected(self) -> int:

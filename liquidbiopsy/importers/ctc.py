@@ -308,7 +308,7 @@ def _store(row: CTCRow, report: LabReport, errors: list[Problem]) -> None:
         errors.append(
             Problem(
                 report.source,
-                str(exc),
+                report.sample_id_taken(exc.other),
                 row=row.line,
                 field="sample_id",
                 value=row.sample_id,
@@ -318,6 +318,7 @@ def _store(row: CTCRow, report: LabReport, errors: list[Problem]) -> None:
         return
     if created:
         report.count("blood samples")
+        report.draws_made[sample.pk] = row.line
     values = dict(row.values)
     # A platform stored in another case is the same platform (its stored spelling):
     stored = None if created else find_same_platform(sample.pk, values["platform"])

@@ -600,15 +600,18 @@ def store_variant_rows(
             refused.append(_limit_refused(report, group[0], exc, given_by, lod_of_file))
             continue
         except SampleIdTaken as exc:
+            message = report.sample_id_taken(exc.other)
             for row in group:
                 problems.add(
-                    row.line, "sample_id", str(exc), row.sample_id, "sample-id-taken"
+                    row.line, "sample_id", message, row.sample_id, "sample-id-taken"
                 )
             continue
         if refused:
             continue  # the file is rejected: nothing more to store
         if "cfDNA assays" in made:
             given_by[assay.pk] = group[0].line
+        if "blood samples" in made:
+            report.draws_made[assay.sample_id] = group[0].line
         for kind in made:
             report.count(kind)
 
