@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from liquidbiopsy.models import (
@@ -122,12 +123,17 @@ def find_sample(
     candidates = BloodSample.objects.filter(
         patient=patient, external_sample_id=external_sample_id
     ).exclude(pk=exclude_pk)
+    # The day as stored (drawn_on: the local day), not the day of the moment's own
+    # offset: 2024-03-02T00:30+01:00 is 1 March in UTC.
+    day = (
+        timezone.localdate(drawn_at) if timezone.is_aware(drawn_at) else drawn_at.date()
+    )
     if is_time_known:
         return (
             candidates.filter(drawn_at=drawn_at).first()
-            or candidates.filter(drawn_on=drawn_at.date(), is_time_known=False).first()
+            or candidates.filter(drawn_on=day, is_time_known=False).first()
         )
-    return candidates.filter(drawn_on=drawn_at.date()).order_by("drawn_at").first()
+    return candidates.filter(drawn_on=day).order_by("drawn_at").first()
 
 
 def store_ctc_count(sample: BloodSample, **values: object) -> tuple[CTCCount, bool]:

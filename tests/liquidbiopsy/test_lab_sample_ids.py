@@ -180,3 +180,17 @@ def test_the_service_refuses_a_new_draw_with_a_taken_lab_id_and_finds_the_same_d
     assert taken.value.other == stored
     assert f"at {timezone.localtime(moment):%Y-%m-%d %H:%M}" in str(taken.value)
     assert BloodSample.objects.count() == 1
+
+
+def test_a_draw_given_with_another_offset_is_found_on_its_local_day(project, settings):
+    # 00:30 at UTC+1 on 2 March is 1 March in UTC: the draw stored for 1 March
+    # without a time, not a new draw (refused now for its lab sample ID; review rv7).
+    settings.TIME_ZONE = "UTC"
+    patient, _ = pseudonymise(project, "P1")
+    day_only = timezone.make_aware(dt.datetime(2024, 3, 1))
+    stored, _ = find_or_create_sample(patient, day_only, False, "LB-1")
+    moment = dt.datetime(2024, 3, 2, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+
+    found, created = find_or_create_sample(patient, moment, True, "LB-1")
+
+    assert (found, created) == (stored, False)
