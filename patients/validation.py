@@ -132,11 +132,13 @@ def earliest_records_before(births: dict[int, int]) -> dict[int, str]:
     lying before their patient's year), which finds no row unless a record is
     refused. The patients are grouped by year, so the query grows with the
     patients and distinct years; each kind of record repeats them, so a query
-    asks for as many patients as the database takes parameters (83 on SQLite,
-    whose limit Django puts at 999).
+    asks for as many patients as the database takes parameters (82 on SQLite,
+    whose limit Django puts at 999: two a patient and one, the kind's index, a
+    kind).
     """
     limit = connection.features.max_query_params or 2**16
-    per_query = max(1, limit // (2 * max(1, len(DATED_RECORDS))))
+    kinds = max(1, len(DATED_RECORDS))
+    per_query = max(1, (limit - kinds) // (2 * kinds))
     items = list(births.items())
     earliest: dict[int, tuple[dt.date, int, int]] = {}
     for start in range(0, len(items), per_query):
