@@ -19,13 +19,14 @@ from liquidbiopsy.models import (
     CTCCount,
     GenomeBuild,
     VariantResult,
+    sample_id_taken_message,
 )
 from liquidbiopsy.validation import (
     ACCEPTED_BUILDS,
     DERIVED_VARIANT_FIELDS,
     check_platform,
 )
-from patients.admin import add_patient_inline
+from patients.admin import PatientRecordsFormSet, add_patient_inline
 
 CTC_PLATFORM_HELD = (
     "Another count of this draw has this platform until it is saved, and the counts "
@@ -40,7 +41,7 @@ class ImportedVariantsMixin:
         return False
 
 
-class BloodSampleFormSet(BaseInlineFormSet):
+class BloodSampleFormSet(PatientRecordsFormSet):
     """A patient's draws, no two of which carry one lab sample ID.
 
     Each draw is checked against the stored ones (BloodSample.clean); two draws of
@@ -52,11 +53,8 @@ class BloodSampleFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         seen: set[str] = set()
-        for form in self.forms:
-            data = getattr(form, "cleaned_data", None)
-            if not data or (self.can_delete and self._should_delete_form(form)):
-                continue
-            sample_id = data.get("external_sample_id") or ""
+        for form in self.live_forms():
+            sample_id = form.cleaned_data.get("external_sample_id") or ""
             if sample_id in seen:
                 form.add_error(
                     "external_sample_id",
@@ -65,6 +63,30 @@ class BloodSampleFormSet(BaseInlineFormSet):
                 )
             if sample_id:
                 seen.add(sample_id)
+        if self.instance.pk is None:
+            self.check_stored_sample_ids()
+
+    def check_stored_sample_ids(self) -> None:
+        """A new patient's draws against the project's stored ones, which the API's
+        rules check for a stored patient only (PatientRecordsFormSet)."""
+        forms_of = {
+            form.cleaned_data.get("external_sample_id"): form
+            for form in self.live_forms()
+        }
+        forms_of.pop("", None)
+        forms_of.pop(None, None)
+        if not forms_of or self.instance.project_id is None:
+            return
+        taken = BloodSample.objects.filter(
+            external_sample_id__in=forms_of,
+            patient__project_id=self.instance.project_id,
+        ).select_related("patient")
+        for other in taken:
+            form = forms_of[other.external_sample_id]
+            label = form.fields["external_sample_id"].label
+            form.add_error(
+                "external_sample_id", f"{label} {sample_id_taken_message(other)}"
+            )
 
 
 class BloodSampleInline(ProjectScopedAdmin, admin.TabularInline):

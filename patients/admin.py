@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.apps import apps
 from django.contrib import admin
@@ -10,12 +12,14 @@ from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from biobank.api.access import MANAGE, is_site_admin
 from biobank.core.history_admin import HistoryAdmin
 from biobank.core.importing import counted
 from biobank.core.scoped_admin import ProjectScopedAdmin
+from biobank.core.validation import InvalidValue
 from patients.models import (
     ClinicalEvent,
     Consent,
@@ -26,6 +30,7 @@ from patients.models import (
     ProjectMembership,
     Treatment,
 )
+from patients.validation import DATED_RECORDS, check_after_birth
 
 # Apps whose records a DataIssue may point to, lowest layer first:
 RECORD_APPS = ("patients", "radiomics", "liquidbiopsy")
@@ -44,8 +49,51 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class PatientRecordsFormSet(BaseInlineFormSet):
+    """The records of a patient page, checked against the patient's birth year when
+    the patient is new.
+
+    Each form goes through the API's rules (biobank.api.admin_forms), which need the
+    stored patient: on the page adding a patient, with its records, they are
+    passed over, so the birth-year rule of its dated records (DATED_RECORDS) is
+    applied here, against the year given on the page.
+    """
+
+    def clean(self) -> None:
+        super().clean()
+        patient = self.instance
+        if patient.pk is not None:
+            return
+        dated = next((d for d in DATED_RECORDS if d.model is self.model), None)
+        if dated is None:
+            return
+        for form in self.live_forms():
+            value = form.cleaned_data.get(dated.shown)
+            if isinstance(value, dt.datetime):
+                value = (
+                    timezone.localdate(value)
+                    if timezone.is_aware(value)
+                    else value.date()
+                )
+            try:
+                check_after_birth(patient.birth_year, value)
+            except InvalidValue as exc:
+                label = form.fields[dated.shown].label
+                form.add_error(dated.shown, f"{label} {exc}")
+
+    def live_forms(self) -> list[forms.Form]:
+        """The forms of records this save stores: valid, and not marked for deletion."""
+        return [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None)
+            and not (self.can_delete and self._should_delete_form(form))
+        ]
+
+
 class ConsentInline(ProjectScopedAdmin, admin.TabularInline):
     model = Consent
+    formset = PatientRecordsFormSet
     extra = 0
     write_action = MANAGE
     fields = (
@@ -57,7 +105,7 @@ class ConsentInline(ProjectScopedAdmin, admin.TabularInline):
     )
 
 
-class TreatmentFormSet(BaseInlineFormSet):
+class TreatmentFormSet(PatientRecordsFormSet):
     """A patient's treatments; two whose agents differ only in capitals are one.
 
     Each form is checked against the stored treatments (find_same_treatment, through
@@ -67,10 +115,8 @@ class TreatmentFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         agents: dict[tuple, str] = {}
-        for form in self.forms:
-            data = getattr(form, "cleaned_data", None)
-            if not data or (self.can_delete and self._should_delete_form(form)):
-                continue
+        for form in self.live_forms():
+            data = form.cleaned_data
             agent = data.get("agent") or ""
             key = (data.get("kind"), agent.casefold(), data.get("started_on"))
             other = agents.setdefault(key, agent)
@@ -92,6 +138,7 @@ class TreatmentInline(ProjectScopedAdmin, admin.TabularInline):
 
 class ClinicalEventInline(ProjectScopedAdmin, admin.TabularInline):
     model = ClinicalEvent
+    formset = PatientRecordsFormSet
     extra = 0
     fields = ("kind", "recist", "occurred_on", "note")
 
