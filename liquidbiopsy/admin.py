@@ -69,24 +69,13 @@ class BloodSampleFormSet(PatientRecordsFormSet):
     def check_stored_sample_ids(self) -> None:
         """A new patient's draws against the project's stored ones, which the API's
         rules check for a stored patient only (PatientRecordsFormSet)."""
-        forms_of = {
-            form.cleaned_data.get("external_sample_id"): form
-            for form in self.live_forms()
-        }
-        forms_of.pop("", None)
-        forms_of.pop(None, None)
-        if not forms_of or self.instance.project_id is None:
-            return
-        taken = BloodSample.objects.filter(
-            external_sample_id__in=forms_of,
-            patient__project_id=self.instance.project_id,
-        ).select_related("patient")
-        for other in taken:
-            form = forms_of[other.external_sample_id]
-            label = form.fields["external_sample_id"].label
-            form.add_error(
-                "external_sample_id", f"{label} {sample_id_taken_message(other)}"
-            )
+        for form in self.live_forms():
+            other = form.instance.same_sample_id_draw()
+            if other is not None:
+                label = form.fields["external_sample_id"].label
+                form.add_error(
+                    "external_sample_id", f"{label} {sample_id_taken_message(other)}"
+                )
 
 
 class BloodSampleInline(ProjectScopedAdmin, admin.TabularInline):

@@ -170,7 +170,10 @@ class BloodSample(models.Model):
         and a unique index cannot reach through the patient. Two writes of the same
         ID at the same moment may both pass.
         """
-        if not self.external_sample_id or self.patient_id is None:
+        # The patient may be new, on the admin page adding it with its draws:
+        if not self.external_sample_id or not (
+            self.patient_id or BloodSample.patient.is_cached(self)
+        ):
             return None
         return (
             BloodSample.objects.filter(

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import connection, models, transaction
-from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from biobank.core.dates import local_day
 from liquidbiopsy.models import (
     BloodSample,
     CfDNAAssay,
@@ -123,11 +123,7 @@ def find_sample(
     candidates = BloodSample.objects.filter(
         patient=patient, external_sample_id=external_sample_id
     ).exclude(pk=exclude_pk)
-    # The day as stored (drawn_on: the local day), not the day of the moment's own
-    # offset: 2024-03-02T00:30+01:00 is 1 March in UTC.
-    day = (
-        timezone.localdate(drawn_at) if timezone.is_aware(drawn_at) else drawn_at.date()
-    )
+    day = local_day(drawn_at)  # as stored in drawn_on, not in the moment's offset
     if is_time_known:
         return (
             candidates.filter(drawn_at=drawn_at).first()

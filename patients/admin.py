@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.apps import apps
 from django.contrib import admin
@@ -12,10 +10,10 @@ from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from biobank.api.access import MANAGE, is_site_admin
+from biobank.core.dates import local_day
 from biobank.core.history_admin import HistoryAdmin
 from biobank.core.importing import counted
 from biobank.core.scoped_admin import ProjectScopedAdmin
@@ -69,14 +67,8 @@ class PatientRecordsFormSet(BaseInlineFormSet):
             return
         for form in self.live_forms():
             value = form.cleaned_data.get(dated.shown)
-            if isinstance(value, dt.datetime):
-                value = (
-                    timezone.localdate(value)
-                    if timezone.is_aware(value)
-                    else value.date()
-                )
             try:
-                check_after_birth(patient.birth_year, value)
+                check_after_birth(patient.birth_year, value and local_day(value))
             except InvalidValue as exc:
                 label = form.fields[dated.shown].label
                 form.add_error(dated.shown, f"{label} {exc}")

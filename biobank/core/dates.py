@@ -16,6 +16,17 @@ _SLASHED = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
 _EXCEL_SERIAL = re.compile(r"^\d{4,6}(\.\d+)?$")
 
 
+def local_day(value: dt.date | dt.datetime) -> dt.date:
+    """Return the day of a date, or of a moment in TIME_ZONE, as drawn_on stores it.
+
+    An aware moment's own offset may put it on another day: 2024-03-02T00:30+01:00
+    is 1 March in UTC. A naive moment is read as written.
+    """
+    if isinstance(value, dt.datetime):
+        return timezone.localdate(value) if timezone.is_aware(value) else value.date()
+    return value
+
+
 def moment_text(moment: dt.datetime) -> str:
     """Return an aware moment as ISO 8601 text with UTC written Z: 2024-03-10T09:00:00Z.
 
